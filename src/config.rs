@@ -1,0 +1,580 @@
+//! `Config`: one TOML file, every field defaulted (documented in `examples/warden.toml`).
+//!
+//! Invariant: a config that loads is valid; every rejection is a `ConfigError` that names the
+//! file, the line and the dotted field, and says what to do. Loading happens once, at start or on
+//! reload, never on the hot path.
+
+use crate::cache::{Eviction, ShardConfig, TtlTable};
+use crate::request::Limits;
+use crate::types::Priority;
+use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
+
+/// A configuration error a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted field path, e.g. `rings.capacity.low`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file, l, self.field, self.message),
+            None => write!(f, "{}: `{}`: {}", self.file, self.field, self.message),
+        }
+    }
+}
+impl std::error::Error for ConfigError {}
+
+/// What an internal failure yields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// A stage failure denies (`Internal`). The only safe choice for production.
+    #[default]
+    Closed,
+    /// A stage failure allows with the `audit_required` obligation. Overload, timeouts and
+    /// malformed requests still deny. For staged roll-outs only.
+    Open,
+}
+
+/// How the core executors run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Executor {
+    /// A pinned glommio `LocalExecutor` per core (io_uring).
+    #[default]
+    Glommio,
+    /// A plain pinned thread per core: for kernels where io_uring is unavailable.
+    Threads,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Number of cores; 0 means every CPU this process may run on.
+    pub cores: usize,
+    /// Explicit CPU ids to pin cores to (empty: the first `cores` CPUs of the affinity mask).
+    pub cpus: Vec<usize>,
+    /// Pin each core's thread to its CPU.
+    pub pin: bool,
+    pub executor: Executor,
+    /// How long an idle core spins before it sleeps (latency vs idle CPU).
+    pub spin_before_park_us: u64,
+    /// How long a blocking `validate` spins for its verdict before it sleeps.
+    pub wait_spin_us: u64,
+    /// A caller waiting longer than this gets `Deny(Timeout)`.
+    pub request_timeout_us: u64,
+    pub fail_mode: FailMode,
+    /// Preallocated reply slots shared by all submitters (each holds one encoded request).
+    pub reply_slots: usize,
+    /// Percentage of reply slots that `Low` and `Background` requests may not take, so that
+    /// higher priorities still get slots when the engine is saturated.
+    pub reserved_slots_pct: u8,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cores: 0,
+            cpus: Vec::new(),
+            pin: true,
+            executor: Executor::Glommio,
+            spin_before_park_us: 100,
+            wait_spin_us: 50,
+            request_timeout_us: 1_000_000,
+            fail_mode: FailMode::Closed,
+            reply_slots: 4096,
+            reserved_slots_pct: 25,
+        }
+    }
+}
+
+/// One value per priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerPriority {
+    pub critical: u64,
+    pub high: u64,
+    pub medium: u64,
+    pub low: u64,
+    pub background: u64,
+}
+
+impl PerPriority {
+    pub fn get(&self, p: Priority) -> u64 {
+        match p {
+            Priority::Critical => self.critical,
+            Priority::High => self.high,
+            Priority::Medium => self.medium,
+            Priority::Low => self.low,
+            Priority::Background => self.background,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RingsConfig {
+    /// Ring capacity per priority, per core (rounded up to a power of two).
+    pub capacity: PerPriority,
+    /// Aging: a request that has waited this long (µs) is served before any fresher request,
+    /// whatever its priority, so nothing starves.
+    pub aging_deadline_us: PerPriority,
+    /// Capacity of each overflow injector (`critical`, `high`, `medium`; `low` and `background`
+    /// never overflow: they are shed first).
+    pub overflow_capacity: usize,
+}
+
+impl Default for RingsConfig {
+    fn default() -> Self {
+        RingsConfig {
+            capacity: PerPriority {
+                critical: 1024,
+                high: 1024,
+                medium: 1024,
+                low: 512,
+                background: 256,
+            },
+            aging_deadline_us: PerPriority {
+                critical: 500,
+                high: 2_000,
+                medium: 10_000,
+                low: 50_000,
+                background: 200_000,
+            },
+            overflow_capacity: 4096,
+        }
+    }
+}
+
+/// TTLs in milliseconds per classification; 0 = never cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtlByClass {
+    pub unclassified: u64,
+    pub cui: u64,
+    pub confidential: u64,
+    pub secret: u64,
+    pub top_secret: u64,
+}
+
+impl TtlByClass {
+    fn from_row(r: [u64; 5]) -> Self {
+        TtlByClass {
+            unclassified: r[0],
+            cui: r[1],
+            confidential: r[2],
+            secret: r[3],
+            top_secret: r[4],
+        }
+    }
+    fn row(&self) -> [u64; 5] {
+        [
+            self.unclassified,
+            self.cui,
+            self.confidential,
+            self.secret,
+            self.top_secret,
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtlConfig {
+    pub validate_agent: TtlByClass,
+    pub authorize_tool: TtlByClass,
+    pub scan_content: TtlByClass,
+    pub check: TtlByClass,
+    pub crypto_verify: TtlByClass,
+    /// Base TTL of custom operations; it doubles every `adaptive_hits_per_step` hits.
+    pub custom_base: TtlByClass,
+    pub adaptive_max_ms: u64,
+    pub adaptive_hits_per_step: u32,
+}
+
+impl Default for TtlConfig {
+    fn default() -> Self {
+        let t = TtlTable::default();
+        TtlConfig {
+            validate_agent: TtlByClass::from_row(t.ms[0]),
+            authorize_tool: TtlByClass::from_row(t.ms[1]),
+            scan_content: TtlByClass::from_row(t.ms[2]),
+            check: TtlByClass::from_row(t.ms[3]),
+            crypto_verify: TtlByClass::from_row(t.ms[4]),
+            custom_base: TtlByClass::from_row(t.ms[5]),
+            adaptive_max_ms: t.adaptive_max_ms,
+            adaptive_hits_per_step: t.adaptive_hits_per_step,
+        }
+    }
+}
+
+impl TtlConfig {
+    pub fn table(&self) -> TtlTable {
+        TtlTable {
+            ms: [
+                self.validate_agent.row(),
+                self.authorize_tool.row(),
+                self.scan_content.row(),
+                self.check.row(),
+                self.crypto_verify.row(),
+                self.custom_base.row(),
+            ],
+            adaptive_max_ms: self.adaptive_max_ms,
+            adaptive_hits_per_step: self.adaptive_hits_per_step,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvictionName {
+    #[default]
+    S3fifo,
+    Lru,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Entries per core (0 disables caching).
+    pub capacity_per_core: usize,
+    pub eviction: EvictionName,
+    /// Check each hit's keyed blake3 tag; a mismatch is a miss, counted.
+    pub verify_integrity: bool,
+    pub ttl_ms: TtlConfig,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity_per_core: 65_536,
+            eviction: EvictionName::S3fifo,
+            verify_integrity: true,
+            ttl_ms: TtlConfig::default(),
+        }
+    }
+}
+
+impl CacheConfig {
+    pub fn shard(&self) -> ShardConfig {
+        ShardConfig {
+            capacity: self.capacity_per_core,
+            eviction: match self.eviction {
+                EvictionName::S3fifo => Eviction::S3Fifo,
+                EvictionName::Lru => Eviction::Lru,
+            },
+            verify_integrity: self.verify_integrity,
+            ttl: self.ttl_ms.table(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_id_bytes: usize,
+    pub max_credential_bytes: usize,
+    pub max_resource_bytes: usize,
+    pub max_content_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_id_bytes: l.max_id_bytes,
+            max_credential_bytes: l.max_credential_bytes,
+            max_resource_bytes: l.max_resource_bytes,
+            max_content_bytes: l.max_content_bytes,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_id_bytes: self.max_id_bytes,
+            max_credential_bytes: self.max_credential_bytes,
+            max_resource_bytes: self.max_resource_bytes,
+            max_content_bytes: self.max_content_bytes,
+        }
+    }
+}
+
+/// The whole configuration. `Config::default()` is the embedded default.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub engine: EngineConfig,
+    pub rings: RingsConfig,
+    pub cache: CacheConfig,
+    pub limits: LimitsConfig,
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: None,
+            field: "-".into(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::from_toml(&src, &name)
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn from_toml(src: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(src).map_err(|e| {
+            let line = e.span().map(|s| line_of_offset(src, s.start));
+            let msg = e.message().to_string();
+            let field = field_from_serde_message(&msg, src, e.span().map(|s| s.start));
+            ConfigError {
+                file: file.into(),
+                line,
+                field,
+                message: msg,
+            }
+        })?;
+        cfg.validate().map_err(|(field, message)| ConfigError {
+            file: file.into(),
+            line: line_of_field(src, &field),
+            field,
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Semantic checks; returns (dotted field, what to do).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let e = |f: &str, m: String| Err((f.to_string(), m));
+        let avail = available_cpus().len();
+        if self.engine.cores > 1024 {
+            return e(
+                "engine.cores",
+                format!(
+                    "{} cores is more than warden supports (1024); use 0 for every CPU",
+                    self.engine.cores
+                ),
+            );
+        }
+        if !self.engine.cpus.is_empty()
+            && self.engine.cores != 0
+            && self.engine.cpus.len() != self.engine.cores
+        {
+            return e(
+                "engine.cpus",
+                format!(
+                    "lists {} CPUs but engine.cores is {}; give one CPU per core or set cores = 0",
+                    self.engine.cpus.len(),
+                    self.engine.cores
+                ),
+            );
+        }
+        if self.engine.cores > avail && self.engine.pin && self.engine.cpus.is_empty() {
+            return e("engine.cores", format!("{} cores requested but this process may run on {avail} CPUs; lower it, set pin = false, or use 0", self.engine.cores));
+        }
+        if self.engine.reply_slots < 2 || self.engine.reply_slots > crate::stack::MAX_INDICES {
+            return e(
+                "engine.reply_slots",
+                format!("must be between 2 and {}", crate::stack::MAX_INDICES),
+            );
+        }
+        if self.engine.reserved_slots_pct > 90 {
+            return e(
+                "engine.reserved_slots_pct",
+                "must be at most 90 (percent)".into(),
+            );
+        }
+        if self.engine.request_timeout_us == 0 {
+            return e(
+                "engine.request_timeout_us",
+                "must be positive (microseconds)".into(),
+            );
+        }
+        for p in Priority::ALL {
+            let c = self.rings.capacity.get(p);
+            if c == 0 || c > 1 << 20 {
+                return e(
+                    &format!("rings.capacity.{}", p.name()),
+                    "must be between 1 and 1048576".into(),
+                );
+            }
+            if self.rings.aging_deadline_us.get(p) == 0 {
+                return e(
+                    &format!("rings.aging_deadline_us.{}", p.name()),
+                    "must be positive (microseconds)".into(),
+                );
+            }
+        }
+        if self.rings.overflow_capacity == 0 || self.rings.overflow_capacity > 1 << 20 {
+            return e(
+                "rings.overflow_capacity",
+                "must be between 1 and 1048576".into(),
+            );
+        }
+        if self.cache.capacity_per_core > 1 << 26 {
+            return e(
+                "cache.capacity_per_core",
+                "must be at most 67108864 entries".into(),
+            );
+        }
+        if self.cache.ttl_ms.adaptive_hits_per_step == 0 {
+            return e(
+                "cache.ttl_ms.adaptive_hits_per_step",
+                "must be positive".into(),
+            );
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("limits.max_id_bytes", l.max_id_bytes),
+            ("limits.max_credential_bytes", l.max_credential_bytes),
+            ("limits.max_resource_bytes", l.max_resource_bytes),
+            ("limits.max_content_bytes", l.max_content_bytes),
+        ] {
+            if v == 0 || v > 64 << 20 {
+                return e(name, "must be between 1 and 67108864 bytes".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of cores this config starts.
+    pub fn core_count(&self) -> usize {
+        if self.engine.cores != 0 {
+            self.engine.cores
+        } else if !self.engine.cpus.is_empty() {
+            self.engine.cpus.len()
+        } else {
+            available_cpus().len().max(1)
+        }
+    }
+}
+
+/// CPU ids this process may run on.
+pub fn available_cpus() -> Vec<usize> {
+    match core_affinity::get_core_ids() {
+        Some(ids) if !ids.is_empty() => ids.into_iter().map(|c| c.id).collect(),
+        _ => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+fn line_of_offset(src: &str, off: usize) -> usize {
+    src.as_bytes()[..off.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Finds the line of a dotted field in the TOML source (None when it is not written there,
+/// i.e. the default was rejected in combination with another field).
+fn line_of_field(src: &str, field: &str) -> Option<usize> {
+    let doc = src.parse::<toml_edit::ImDocument<String>>().ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut span = None;
+    for part in field.split('.') {
+        let next = match item {
+            toml_edit::Item::Table(t) => t.get(part)?,
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+                let v = t.get(part)?;
+                span = v.span().or(span);
+                return span.map(|s| line_of_offset(src, s.start));
+            }
+            _ => return span.map(|s| line_of_offset(src, s.start)),
+        };
+        span = next.span().or(span);
+        item = next;
+    }
+    span.map(|s| line_of_offset(src, s.start))
+}
+
+/// Best effort at naming the field of a serde error: "unknown field `x`" names `x`; otherwise
+/// the key written on the error's line.
+fn field_from_serde_message(msg: &str, src: &str, off: Option<usize>) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    if let Some(off) = off {
+        let start = src[..off.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line = src[start..].lines().next().unwrap_or("");
+        if let Some(eq) = line.find('=') {
+            return line[..eq].trim().to_string();
+        }
+        return line.trim().trim_matches(['[', ']']).to_string();
+    }
+    "-".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("", "x.toml").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let src = include_str!("../examples/warden.toml");
+        let cfg = Config::from_toml(src, "examples/warden.toml").unwrap();
+        assert_eq!(
+            cfg,
+            Config::default(),
+            "examples/warden.toml must document the defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let src = "[engine]\ncores = 1\nspin_befor_park_us = 3\n";
+        let e = Config::from_toml(src, "w.toml").unwrap_err();
+        assert_eq!(e.file, "w.toml");
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.field, "spin_befor_park_us");
+        assert!(e.to_string().starts_with("w.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let src = "[cache]\n\ncapacity_per_core = \"big\"\n";
+        let e = Config::from_toml(src, "w.toml").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.field, "capacity_per_core");
+    }
+
+    #[test]
+    fn semantic_error_names_dotted_field_and_line() {
+        let src = "[rings]\noverflow_capacity = 8\n[rings.capacity]\ncritical = 4\nhigh = 4\nmedium = 4\nlow = 0\nbackground = 4\n";
+        let e = Config::from_toml(src, "w.toml").unwrap_err();
+        assert_eq!(e.field, "rings.capacity.low");
+        assert_eq!(e.line, Some(7), "{e}");
+        let src = "[engine]\nreply_slots = 1\n";
+        let e = Config::from_toml(src, "w.toml").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("engine.reply_slots", Some(2)));
+        let src = "[cache.ttl_ms]\ncheck = { unclassified = 1, cui = 1, confidential = 1, secret = 1, top_secret = 1 }\nadaptive_hits_per_step = 0\n";
+        let e = Config::from_toml(src, "w.toml").unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("cache.ttl_ms.adaptive_hits_per_step", Some(3))
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let e = Config::load(Path::new("/nonexistent/warden.toml")).unwrap_err();
+        assert!(e.to_string().contains("cannot read the config file"), "{e}");
+    }
+}

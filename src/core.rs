@@ -1,0 +1,265 @@
+//! One core: the state it owns and the loop that serves its rings.
+//!
+//! `CoreState` is a state machine with no I/O: `step` serves up to a batch of requests and
+//! returns how many; `idle` decides whether to spin, sleep or exit. A driver (a pinned glommio
+//! executor, or a plain pinned thread) calls them; tests can call them directly.
+//!
+//! Invariants:
+//! - the cache shard is owned here and touched by no other thread;
+//! - selection is strict priority (critical first, each priority's overflow injector right
+//!   after the core's own ring of that priority) except that the ring head which has waited
+//!   longest past its aging deadline is served first, so nothing starves;
+//! - every popped slot is completed exactly once, with a verdict, whatever its bytes hold;
+//! - nothing here allocates, locks or makes a syscall on the serving path; the only syscalls
+//!   are the futex sleep when idle and the futex wake of a waiter that went to sleep.
+
+use crate::cache::{CacheKey, Miss, Shard};
+use crate::engine::Shared;
+use crate::futex;
+use crate::request::Request;
+use crate::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
+use crate::time::now_ns;
+use crate::types::{Decision, Priority, Verdict};
+use std::sync::atomic::{fence, Ordering::*};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What an idle core should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// Work arrived (or may have): call `step` again.
+    Work,
+    /// Shutting down and nothing is left in flight: leave the loop.
+    Exit,
+}
+
+pub(crate) struct CoreState {
+    pub id: usize,
+    shared: Arc<Shared>,
+    shard: Option<Shard>,
+}
+
+impl CoreState {
+    pub(crate) fn new(id: usize, shared: Arc<Shared>, shard: Option<Shard>) -> CoreState {
+        CoreState { id, shared, shard }
+    }
+
+    /// Picks the next slot to serve.
+    #[inline]
+    fn next(&self, now: u64) -> Option<u32> {
+        let sh = &*self.shared;
+        let me = &sh.cores[self.id];
+        // Aging: the most overdue head among the non-critical rings goes first.
+        let mut best: Option<usize> = None;
+        let mut best_over = 0u64;
+        for p in 1..Priority::COUNT {
+            if let Some(idx) = me.rings[p].peek() {
+                let waited =
+                    now.saturating_sub(sh.pool.slots[idx as usize].enqueued_ns.load(Relaxed));
+                let deadline = sh.aging_ns[p];
+                if waited > deadline && waited - deadline >= best_over {
+                    best_over = waited - deadline;
+                    best = Some(p);
+                }
+            }
+        }
+        if let Some(p) = best {
+            if let Some(idx) = me.rings[p].pop() {
+                me.metrics.aged.add(1);
+                return Some(idx);
+            }
+        }
+        for p in 0..Priority::COUNT {
+            if let Some(idx) = me.rings[p].pop() {
+                return Some(idx);
+            }
+            if let Some(ov) = sh.overflow.get(p) {
+                if let Some(idx) = ov.pop() {
+                    me.metrics.steals.add(1);
+                    return Some(idx);
+                }
+            }
+        }
+        None
+    }
+
+    /// Serves up to `budget` requests; returns how many it served.
+    pub(crate) fn step(&mut self, budget: usize) -> usize {
+        let mut n = 0;
+        let mut now = now_ns();
+        while n < budget {
+            let Some(idx) = self.next(now) else { break };
+            now = self.serve(idx, now);
+            n += 1;
+        }
+        if n > 0 {
+            if let Some(s) = &self.shard {
+                let m = &self.shared.cores[self.id].metrics;
+                m.cache_entries.set(s.len() as u64);
+                m.evictions.set(s.evictions());
+            }
+        }
+        n
+    }
+
+    /// Evaluates one slot and completes it. Returns the time after completion.
+    #[inline]
+    fn serve(&mut self, idx: u32, now: u64) -> u64 {
+        let id = self.id;
+        let sh = &*self.shared;
+        let shard = &mut self.shard;
+        let slot = &sh.pool.slots[idx as usize];
+        let m = &sh.cores[id].metrics;
+        // SAFETY: we popped `idx` from a ring, so we own the slot's buffers until DONE.
+        let wire = unsafe { slot.wire() };
+        let mut verdict = match Request::decode(wire) {
+            Err(reason) => Verdict::deny(reason),
+            Ok(req) => match sh.limits.check(&req) {
+                Err(reason) => Verdict::deny(reason),
+                Ok(()) => evaluate(sh, shard, id, wire, &req, now),
+            },
+        };
+        let done = now_ns();
+        verdict.latency_ns = done
+            .saturating_sub(slot.enqueued_ns.load(Relaxed))
+            .min(u32::MAX as u64) as u32;
+        verdict.core = id as u16;
+        m.processed.add(1);
+        match verdict.decision {
+            Decision::Allow => m.allows.add(1),
+            Decision::AllowWith => m.allow_with.add(1),
+            Decision::Deny => m.denies.add(1),
+        }
+        m.latency.record(verdict.latency_ns as u64);
+        complete(sh, idx, verdict);
+        done
+    }
+
+    fn has_work(&self) -> bool {
+        let sh = &*self.shared;
+        sh.cores[self.id].rings.iter().any(|r| !r.is_empty())
+            || sh.overflow.iter().any(|r| !r.is_empty())
+    }
+
+    /// Called when `step` found nothing: spins for the configured budget, then sleeps on the
+    /// core's doorbell until a submitter rings it.
+    pub(crate) fn idle(&mut self) -> Idle {
+        let sh = &*self.shared;
+        let me = &sh.cores[self.id];
+        let spin_until = now_ns() + sh.spin_before_park_ns;
+        let mut i = 0u32;
+        loop {
+            if self.has_work() {
+                return Idle::Work;
+            }
+            i = i.wrapping_add(1);
+            if i % 64 == 0 && now_ns() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        if sh.shutdown.load(SeqCst) && sh.pool.settled() && !self.has_work() {
+            return Idle::Exit;
+        }
+        me.sleeping.store(1, SeqCst);
+        fence(SeqCst);
+        if self.has_work() {
+            me.sleeping.store(0, Relaxed);
+            return Idle::Work;
+        }
+        me.metrics.parks.add(1);
+        // While shutting down, poll for the last in-flight submissions instead of sleeping long.
+        let timeout = if sh.shutdown.load(SeqCst) {
+            Duration::from_micros(200)
+        } else {
+            Duration::from_millis(100)
+        };
+        futex::wait(&me.sleeping, 1, Some(timeout));
+        me.sleeping.store(0, Relaxed);
+        Idle::Work
+    }
+}
+
+#[inline]
+fn evaluate(
+    sh: &Shared,
+    shard: &mut Option<Shard>,
+    id: usize,
+    wire: &[u8],
+    req: &Request<'_>,
+    now: u64,
+) -> Verdict {
+    let m = &sh.cores[id].metrics;
+    let Some(shard) = shard else {
+        return run_pipeline(sh, id, req);
+    };
+    let epoch = sh.epoch.load(Acquire);
+    let key = CacheKey::from_wire(wire, req.operation, req.classification, req.tenant);
+    match shard.get(&key, req.operation, now, epoch) {
+        Ok(v) => {
+            m.cache_hits.add(1);
+            return Verdict {
+                cache_hit: true,
+                ..v
+            };
+        }
+        Err(miss) => match miss {
+            Miss::Uncacheable => {}
+            Miss::Absent => m.cache_misses.add(1),
+            Miss::Expired => {
+                m.cache_misses.add(1);
+                m.expired.add(1);
+            }
+            Miss::StaleEpoch => {
+                m.cache_misses.add(1);
+                m.epoch_misses.add(1);
+            }
+            Miss::Integrity => {
+                m.cache_misses.add(1);
+                m.integrity_failures.add(1);
+            }
+        },
+    }
+    let v = run_pipeline(sh, id, req);
+    if !v.reason.is_transient() {
+        shard.insert(&key, req.operation, &v, now, epoch);
+    }
+    v
+}
+
+#[inline]
+fn run_pipeline(sh: &Shared, id: usize, req: &Request<'_>) -> Verdict {
+    let run = sh.pipeline.run(req);
+    if run.panicked {
+        sh.cores[id].metrics.stage_panics.add(1);
+    }
+    run.verdict
+}
+
+/// Publishes the verdict and wakes or reclaims according to the waiter's state.
+#[inline]
+fn complete(sh: &Shared, idx: u32, v: Verdict) {
+    let slot = &sh.pool.slots[idx as usize];
+    // SAFETY: we own the slot until the swap below publishes DONE.
+    unsafe { slot.set_verdict(v) };
+    let mut cur = slot.state.load(Acquire);
+    loop {
+        let next = if cur == WAIT_ASYNC { WAKING } else { DONE };
+        match slot.state.compare_exchange_weak(cur, next, AcqRel, Acquire) {
+            Ok(_) => break,
+            Err(c) => cur = c,
+        }
+    }
+    match cur {
+        WAIT_THREAD => futex::wake(&slot.state, 1),
+        WAIT_ASYNC => {
+            slot.waker.wake();
+            slot.state.store(DONE, Release);
+        }
+        ABANDONED => {
+            slot.state.store(FREE, Release);
+            sh.pool.release(idx);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,742 @@
+//! `Engine`, its builder, and `Handle`: how any thread submits requests and gets verdicts.
+//!
+//! Submission path (any thread, lock-free, allocation-free): take a reply slot from the pool,
+//! encode the request into it, route by xxh3(tenant, agent) to the owning core, push the slot
+//! index onto that core's ring for the request's priority (or the priority's overflow injector
+//! when the ring is full; `Low` and `Background` are shed instead), ring the core's doorbell if
+//! it sleeps, then wait on the slot: spin, then futex sleep, or, for `validate_async`, register a
+//! waker.
+//!
+//! Invariants:
+//! - every request gets exactly one verdict: an immediate deny (overload, shutdown, oversized),
+//!   or one written by a core; shutdown answers everything accepted before it;
+//! - queues are bounded: rings and injectors by config, slots by `engine.reply_slots`;
+//! - overload is a deny with a reason, never a wait without bound and never an allow.
+
+use crate::cache::Shard;
+use crate::config::{Config, ConfigError, Executor};
+use crate::core::{CoreState, Idle};
+use crate::futex;
+use crate::metrics::{self, CoreMetrics, CoreSnapshot, Metrics, SubmitMetrics};
+use crate::request::{Limits, Request};
+use crate::ring::Ring;
+use crate::slot::{
+    SlotPool, ABANDONED, CLAIMED, DONE, FREE, QUEUED, WAIT_ASYNC, WAIT_THREAD, WAKING,
+};
+use crate::stage::{Custom, Outcome, Pipeline, Stage, StageResult};
+use crate::time::now_ns;
+use crate::types::{DenyReason, Priority, Verdict};
+use crossbeam_utils::CachePadded;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// State of one core that other threads may touch: its rings, doorbell and metrics.
+pub(crate) struct CoreShared {
+    pub rings: [Ring; Priority::COUNT],
+    /// 1 while the core sleeps; submitters that see it swap it to 0 and futex-wake.
+    pub sleeping: CachePadded<AtomicU32>,
+    pub metrics: CoreMetrics,
+    pub cpu: Option<usize>,
+}
+
+/// Everything shared between handles and cores. Immutable after build except atomics.
+pub(crate) struct Shared {
+    pub cores: Box<[CoreShared]>,
+    /// Overflow injectors for `Critical`, `High`, `Medium`.
+    pub overflow: [Ring; 3],
+    pub pool: SlotPool,
+    pub pipeline: Pipeline,
+    pub limits: Limits,
+    pub epoch: CachePadded<AtomicU64>,
+    pub shutdown: AtomicBool,
+    pub running: AtomicUsize,
+    pub running_futex: AtomicU32,
+    pub submit: SubmitMetrics,
+    pub aging_ns: [u64; Priority::COUNT],
+    pub spin_before_park_ns: u64,
+    pub wait_spin_ns: u64,
+    pub timeout_ns: u64,
+    pub started: Instant,
+    pub config: Config,
+}
+
+/// Why the engine could not start.
+#[derive(Debug)]
+pub enum BuildError {
+    Config(ConfigError),
+    /// A core's executor could not start (io_uring unavailable, CPU not allowed, ...).
+    Core {
+        core: usize,
+        message: String,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Config(e) => write!(f, "{e}"),
+            BuildError::Core { core, message } => write!(
+                f,
+                "core {core} could not start: {message} (if io_uring is unavailable here, set engine.executor = \"threads\")"
+            ),
+        }
+    }
+}
+impl std::error::Error for BuildError {}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        BuildError::Config(e)
+    }
+}
+
+/// Configures and starts an [`Engine`].
+pub struct EngineBuilder {
+    config: Config,
+    stages: Vec<Arc<dyn Stage>>,
+}
+
+impl EngineBuilder {
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Appends a stage; `Check` runs stages in the order they were added.
+    pub fn stage(mut self, stage: impl Stage) -> Self {
+        self.stages.push(Arc::new(stage));
+        self
+    }
+    /// Registers a custom validator for `Operation::Custom(id)`.
+    pub fn custom<F>(mut self, id: u16, name: &str, f: F) -> Self
+    where
+        F: Fn(&Request<'_>, &mut Outcome) -> StageResult + Send + Sync + 'static,
+    {
+        self.stages.push(Arc::new(Custom {
+            id,
+            name: name.to_string(),
+            f,
+        }));
+        self
+    }
+
+    /// Validates the config, allocates every ring, slot and cache shard, and starts the cores.
+    pub fn build(self) -> Result<Engine, BuildError> {
+        let cfg = self.config;
+        cfg.validate().map_err(|(field, message)| ConfigError {
+            file: "<config>".into(),
+            line: None,
+            field,
+            message,
+        })?;
+        let n = cfg.core_count();
+        let cpus: Vec<Option<usize>> = if !cfg.engine.pin {
+            vec![None; n]
+        } else if !cfg.engine.cpus.is_empty() {
+            cfg.engine.cpus.iter().map(|&c| Some(c)).collect()
+        } else {
+            let avail = crate::config::available_cpus();
+            (0..n)
+                .map(|i| avail.get(i % avail.len().max(1)).copied())
+                .collect()
+        };
+        let limits = cfg.limits.limits();
+        let rings = &cfg.rings;
+        let cores = (0..n)
+            .map(|i| CoreShared {
+                rings: Priority::ALL.map(|p| Ring::new(rings.capacity.get(p) as usize)),
+                sleeping: CachePadded::new(AtomicU32::new(0)),
+                metrics: CoreMetrics::default(),
+                cpu: cpus[i],
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            cores,
+            overflow: [0; 3].map(|_| Ring::new(rings.overflow_capacity)),
+            pool: SlotPool::new(
+                cfg.engine.reply_slots,
+                limits.max_encoded_bytes(),
+                (n * 2).next_power_of_two(),
+                cfg.engine.reserved_slots_pct,
+            ),
+            pipeline: Pipeline::new(self.stages, cfg.engine.fail_mode),
+            limits,
+            epoch: CachePadded::new(AtomicU64::new(1)),
+            shutdown: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            running_futex: AtomicU32::new(0),
+            submit: SubmitMetrics::default(),
+            aging_ns: Priority::ALL.map(|p| rings.aging_deadline_us.get(p) * 1000),
+            spin_before_park_ns: cfg.engine.spin_before_park_us * 1000,
+            wait_spin_ns: cfg.engine.wait_spin_us * 1000,
+            timeout_ns: cfg.engine.request_timeout_us * 1000,
+            started: Instant::now(),
+            config: cfg.clone(),
+        });
+        let tag_key = random_key();
+        let (tx, rx) = flume::bounded::<(usize, Result<(), String>)>(n);
+        for i in 0..n {
+            let shard =
+                (cfg.cache.capacity_per_core > 0).then(|| Shard::new(cfg.cache.shard(), tag_key));
+            let core = CoreState::new(i, shared.clone(), shard);
+            shared.running.fetch_add(1, SeqCst);
+            spawn_core(
+                core,
+                cpus[i],
+                cfg.engine.executor,
+                tx.clone(),
+                shared.clone(),
+            );
+        }
+        let engine = Engine { shared };
+        for _ in 0..n {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok((_, Ok(()))) => {}
+                Ok((core, Err(message))) => {
+                    engine.shutdown();
+                    return Err(BuildError::Core { core, message });
+                }
+                Err(_) => {
+                    engine.shutdown();
+                    return Err(BuildError::Core {
+                        core: usize::MAX,
+                        message: "a core did not report within 30 s".into(),
+                    });
+                }
+            }
+        }
+        Ok(engine)
+    }
+}
+
+fn random_key() -> [u8; 32] {
+    use std::io::Read;
+    let mut k = [0u8; 32];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut k))
+        .is_ok();
+    if !ok {
+        // Fall back to a hash of time and address-space layout: still unpredictable enough for
+        // an in-memory integrity key, and never all zeros.
+        let seed = format!("{:?}{:p}", Instant::now(), &k);
+        k = *blake3::hash(seed.as_bytes()).as_bytes();
+    }
+    k
+}
+
+fn core_loop_sync(core: &mut CoreState) {
+    loop {
+        if core.step(64) == 0 && core.idle() == Idle::Exit {
+            break;
+        }
+    }
+}
+
+fn spawn_core(
+    mut core: CoreState,
+    cpu: Option<usize>,
+    executor: Executor,
+    ready: flume::Sender<(usize, Result<(), String>)>,
+    shared: Arc<Shared>,
+) {
+    let id = core.id;
+    let name = format!("warden-core-{id}");
+    let ready_on_err = ready.clone();
+    let shared_on_err = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let finish = |shared: &Shared| {
+                if shared.running.fetch_sub(1, SeqCst) == 1 {
+                    shared.running_futex.store(1, SeqCst);
+                    futex::wake(&shared.running_futex, i32::MAX);
+                }
+            };
+            match executor {
+                Executor::Glommio => {
+                    let placement = match cpu {
+                        Some(c) => glommio::Placement::Fixed(c),
+                        None => glommio::Placement::Unbound,
+                    };
+                    let ex = glommio::LocalExecutorBuilder::new(placement)
+                        .name(&name)
+                        .io_memory(1 << 20)
+                        .make();
+                    match ex {
+                        Ok(ex) => {
+                            let _ = ready.send((id, Ok(())));
+                            ex.run(async move {
+                                loop {
+                                    if core.step(64) > 0 {
+                                        glommio::yield_if_needed().await;
+                                        continue;
+                                    }
+                                    if core.idle() == Idle::Exit {
+                                        break;
+                                    }
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            let _ = ready.send((id, Err(e.to_string())));
+                        }
+                    }
+                }
+                Executor::Threads => {
+                    if let Some(c) = cpu {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                            let _ = ready.send((id, Err(format!("cannot pin to CPU {c}"))));
+                            finish(&shared);
+                            return;
+                        }
+                    }
+                    let _ = ready.send((id, Ok(())));
+                    core_loop_sync(&mut core);
+                }
+            }
+            finish(&shared);
+        });
+    if let Err(e) = spawned {
+        shared_on_err.running.fetch_sub(1, SeqCst);
+        let _ = ready_on_err.send((id, Err(format!("cannot spawn its thread: {e}"))));
+    }
+}
+
+/// The running engine. Dropping it shuts it down.
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder {
+            config: Config::default(),
+            stages: Vec::new(),
+        }
+    }
+
+    /// A cheap, cloneable submission handle for any thread.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Invalidates every cached verdict at once (policy reload, revocation). Returns the new
+    /// epoch.
+    pub fn bump_epoch(&self) -> u64 {
+        self.shared.epoch.fetch_add(1, AcqRel) + 1
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch.load(Acquire)
+    }
+
+    pub fn cores(&self) -> usize {
+        self.shared.cores.len()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Names of the registered stages, in order.
+    pub fn stages(&self) -> Vec<String> {
+        self.shared.pipeline.stage_names()
+    }
+
+    /// Stops taking work, answers every request already accepted, and waits for the cores to
+    /// exit. Idempotent; later submissions get `Deny(ShuttingDown)`.
+    pub fn shutdown(&self) {
+        let sh = &self.shared;
+        sh.shutdown.store(true, SeqCst);
+        loop {
+            if sh.running.load(SeqCst) == 0 {
+                break;
+            }
+            for c in sh.cores.iter() {
+                c.sleeping.store(0, SeqCst);
+                futex::wake(&c.sleeping, 1);
+            }
+            futex::wait(&sh.running_futex, 0, Some(Duration::from_millis(5)));
+        }
+    }
+
+    /// A merged snapshot of every core's metrics.
+    pub fn metrics(&self) -> Metrics {
+        self.handle().metrics()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Submits requests from any thread. `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+#[inline]
+fn route(tenant: &str, agent: &str, cores: usize) -> usize {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(
+        agent.as_bytes(),
+        xxhash_rust::xxh3::xxh3_64(tenant.as_bytes()),
+    );
+    ((h as u128 * cores as u128) >> 64) as usize
+}
+
+impl Handle {
+    /// The core that owns (tenant, agent).
+    pub fn owner_core(&self, tenant: &str, agent: &str) -> usize {
+        route(tenant, agent, self.shared.cores.len())
+    }
+
+    /// Puts `req` into a slot and onto a ring. `Err` is an immediate verdict.
+    #[inline]
+    fn submit(&self, req: &Request<'_>) -> Result<u32, Verdict> {
+        let sh = &*self.shared;
+        if sh.shutdown.load(Relaxed) {
+            return Err(Verdict::deny(DenyReason::ShuttingDown));
+        }
+        let p = req.priority;
+        let Some(idx) = sh.pool.acquire(p.sheddable()) else {
+            sh.submit.shed[p.index()].fetch_add(1, Relaxed);
+            return Err(Verdict::deny(DenyReason::Overloaded));
+        };
+        let slot = &sh.pool.slots[idx as usize];
+        slot.state.store(CLAIMED, SeqCst);
+        let give_back = |reason| {
+            slot.state.store(FREE, Release);
+            sh.pool.release(idx);
+            Err(Verdict::deny(reason))
+        };
+        if sh.shutdown.load(SeqCst) {
+            return give_back(DenyReason::ShuttingDown);
+        }
+        // SAFETY: we hold the slot in state CLAIMED: nobody else touches its buffer.
+        let buf = unsafe { slot.buf_mut() };
+        let len = match req.encode(buf) {
+            Ok(n) => n,
+            // Name the exact field over its limit when the request does not fit.
+            Err(r) => return give_back(sh.limits.check(req).err().unwrap_or(r)),
+        };
+        slot.len.store(len as u32, Relaxed);
+        slot.enqueued_ns.store(now_ns(), Relaxed);
+        slot.state.store(QUEUED, Release);
+        let c = route(req.tenant, req.agent, sh.cores.len());
+        let core = &sh.cores[c];
+        if core.rings[p.index()].push(idx).is_ok() {
+            fence(SeqCst);
+            wake(core);
+            return Ok(idx);
+        }
+        if !p.sheddable() && sh.overflow[p.index()].push(idx).is_ok() {
+            sh.submit.overflowed[p.index()].fetch_add(1, Relaxed);
+            fence(SeqCst);
+            // Wake the owner and one sleeping core to steal.
+            wake(core);
+            if let Some(idle) = sh.cores.iter().find(|c| c.sleeping.load(Relaxed) == 1) {
+                wake(idle);
+            }
+            return Ok(idx);
+        }
+        sh.submit.shed[p.index()].fetch_add(1, Relaxed);
+        give_back(DenyReason::Overloaded)
+    }
+
+    /// Reads the verdict of a DONE slot and frees it.
+    #[inline]
+    fn take(&self, idx: u32) -> Verdict {
+        let slot = &self.shared.pool.slots[idx as usize];
+        // SAFETY: the caller observed DONE with acquire ordering and is the slot's waiter.
+        let v = unsafe { slot.verdict() };
+        slot.state.store(FREE, Release);
+        self.shared.pool.release(idx);
+        v
+    }
+
+    /// Waits for the verdict of a submitted slot: spin, then futex sleep, up to the timeout.
+    fn wait(&self, idx: u32, submitted: u64) -> Verdict {
+        let sh = &*self.shared;
+        let slot = &sh.pool.slots[idx as usize];
+        let spin_until = submitted + sh.wait_spin_ns;
+        let mut i = 0u32;
+        loop {
+            if slot.state.load(Acquire) == DONE {
+                return self.take(idx);
+            }
+            i = i.wrapping_add(1);
+            if i % 32 == 0 && now_ns() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let deadline = submitted + sh.timeout_ns;
+        match slot
+            .state
+            .compare_exchange(QUEUED, WAIT_THREAD, AcqRel, Acquire)
+        {
+            Ok(_) => {}
+            Err(DONE) => return self.take(idx),
+            Err(s) => debug_assert!(false, "unexpected slot state {s}"),
+        }
+        loop {
+            let now = now_ns();
+            if now >= deadline {
+                match slot
+                    .state
+                    .compare_exchange(WAIT_THREAD, ABANDONED, AcqRel, Acquire)
+                {
+                    Ok(_) => {
+                        sh.submit.timeouts.fetch_add(1, Relaxed);
+                        return Verdict::deny(DenyReason::Timeout);
+                    }
+                    Err(_) => return self.take(idx), // DONE meanwhile
+                }
+            }
+            futex::wait(
+                &slot.state,
+                WAIT_THREAD,
+                Some(Duration::from_nanos(deadline - now)),
+            );
+            if slot.state.load(Acquire) == DONE {
+                return self.take(idx);
+            }
+        }
+    }
+
+    /// Validates `req`, blocking this thread until the verdict (at most
+    /// `engine.request_timeout_us`, then `Deny(Timeout)`).
+    #[inline]
+    pub fn validate(&self, req: &Request<'_>) -> Verdict {
+        match self.submit(req) {
+            Ok(idx) => self.wait(idx, now_ns()),
+            Err(v) => v,
+        }
+    }
+
+    /// Validates `req` without blocking: the request is submitted now, and the returned future
+    /// resolves to its verdict. Works from any executor (it only uses the context's waker).
+    /// Dropping the future early is safe: the core completes the request and reclaims the slot.
+    pub fn validate_async(&self, req: &Request<'_>) -> ValidateFuture<'_> {
+        let state = match self.submit(req) {
+            Ok(idx) => FutState::Pending(idx),
+            Err(v) => FutState::Ready(v),
+        };
+        ValidateFuture {
+            handle: self,
+            state,
+        }
+    }
+
+    /// Validates a batch at one priority; verdicts come back in input order.
+    pub fn validate_batch(&self, reqs: &[Request<'_>], priority: Priority) -> Vec<Verdict> {
+        let mut out = vec![Verdict::default(); reqs.len()];
+        self.validate_batch_into(reqs, priority, &mut out);
+        out
+    }
+
+    /// `validate_batch` into a caller-provided slice (no allocation). Keeps up to 64 requests in
+    /// flight at once so several cores work on one batch.
+    ///
+    /// # Panics
+    /// When `out` is shorter than `reqs`.
+    pub fn validate_batch_into(
+        &self,
+        reqs: &[Request<'_>],
+        priority: Priority,
+        out: &mut [Verdict],
+    ) {
+        assert!(
+            out.len() >= reqs.len(),
+            "out must hold one verdict per request"
+        );
+        const WINDOW: usize = 64;
+        let mut pending = [(0u32, 0u64, false); WINDOW];
+        for (chunk_i, chunk) in reqs.chunks(WINDOW).enumerate() {
+            let base = chunk_i * WINDOW;
+            for (j, r) in chunk.iter().enumerate() {
+                let r = Request { priority, ..*r };
+                pending[j] = match self.submit(&r) {
+                    Ok(idx) => (idx, now_ns(), true),
+                    Err(v) => {
+                        out[base + j] = v;
+                        (0, 0, false)
+                    }
+                };
+            }
+            for (j, &(idx, t, live)) in pending[..chunk.len()].iter().enumerate() {
+                if live {
+                    out[base + j] = self.wait(idx, t);
+                }
+            }
+        }
+    }
+
+    /// A merged snapshot of every core's metrics.
+    pub fn metrics(&self) -> Metrics {
+        let sh = &*self.shared;
+        let mut all = metrics::new_histogram();
+        let mut m = Metrics {
+            cores: sh.cores.len(),
+            uptime_s: sh.started.elapsed().as_secs_f64(),
+            policy_epoch: sh.epoch.load(Relaxed),
+            reply_slots_free: sh.pool.free(),
+            ..Metrics::default()
+        };
+        let (mut sum, mut max) = (0u64, 0u64);
+        for (i, c) in sh.cores.iter().enumerate() {
+            let cm = &c.metrics;
+            let mut h = metrics::new_histogram();
+            cm.latency.merge_into(&mut h);
+            let (s, mx) = cm.latency_parts();
+            let _ = all.add(&h);
+            sum += s;
+            max = max.max(mx);
+            let depth = Priority::ALL.map(|p| c.rings[p.index()].len());
+            for p in 0..Priority::COUNT {
+                m.queue_depth[p] += depth[p];
+            }
+            m.validations += cm.processed.get();
+            m.allows += cm.allows.get();
+            m.allow_with += cm.allow_with.get();
+            m.denies += cm.denies.get();
+            m.cache_hits += cm.cache_hits.get();
+            m.cache_misses += cm.cache_misses.get();
+            m.cache_entries += cm.cache_entries.get();
+            m.cache_evictions += cm.evictions.get();
+            m.cache_expired += cm.expired.get();
+            m.integrity_failures += cm.integrity_failures.get();
+            m.epoch_misses += cm.epoch_misses.get();
+            m.stage_panics += cm.stage_panics.get();
+            m.steals += cm.steals.get();
+            m.aged += cm.aged.get();
+            m.core_parks += cm.parks.get();
+            m.per_core.push(CoreSnapshot {
+                core: i,
+                cpu: c.cpu,
+                validations: cm.processed.get(),
+                cache_hits: cm.cache_hits.get(),
+                steals: cm.steals.get(),
+                cache_entries: cm.cache_entries.get(),
+                queue_depth: depth,
+                latency: metrics::summarize(&h, s, mx),
+            });
+        }
+        for p in 0..3 {
+            m.overflow_depth[p] = sh.overflow[p].len();
+        }
+        for p in 0..Priority::COUNT {
+            m.shed[p] = sh.submit.shed[p].load(Relaxed);
+            m.overflowed[p] = sh.submit.overflowed[p].load(Relaxed);
+        }
+        m.timeouts = sh.submit.timeouts.load(Relaxed);
+        m.latency = metrics::summarize(&all, sum, max);
+        let lookups = m.cache_hits + m.cache_misses;
+        m.cache_hit_rate = if lookups == 0 {
+            0.0
+        } else {
+            m.cache_hits as f64 / lookups as f64
+        };
+        m.throughput_per_s = if m.uptime_s > 0.0 {
+            m.validations as f64 / m.uptime_s
+        } else {
+            0.0
+        };
+        let (cpu, rss) = metrics::process_usage();
+        m.process_cpu_s = cpu;
+        m.process_rss_bytes = rss;
+        m
+    }
+}
+
+#[inline]
+fn wake(core: &CoreShared) {
+    if core.sleeping.load(Relaxed) == 1 && core.sleeping.swap(0, AcqRel) == 1 {
+        futex::wake(&core.sleeping, 1);
+    }
+}
+
+enum FutState {
+    Pending(u32),
+    Ready(Verdict),
+    Finished,
+}
+
+/// The future of [`Handle::validate_async`].
+pub struct ValidateFuture<'h> {
+    handle: &'h Handle,
+    state: FutState,
+}
+
+impl Future for ValidateFuture<'_> {
+    type Output = Verdict;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
+        match self.state {
+            FutState::Finished => panic!("ValidateFuture polled after completion"),
+            FutState::Ready(v) => {
+                self.state = FutState::Finished;
+                Poll::Ready(v)
+            }
+            FutState::Pending(idx) => {
+                let slot = &self.handle.shared.pool.slots[idx as usize];
+                let done = |s: &Self| {
+                    // A core is between publishing and waking: it finishes in a few instructions.
+                    while slot.state.load(Acquire) == WAKING {
+                        std::hint::spin_loop();
+                    }
+                    let _ = s;
+                    slot.state.load(Acquire) == DONE
+                };
+                if done(&self) {
+                    self.state = FutState::Finished;
+                    return Poll::Ready(self.handle.take(idx));
+                }
+                slot.waker.register(cx.waker());
+                let _ = slot
+                    .state
+                    .compare_exchange(QUEUED, WAIT_ASYNC, AcqRel, Acquire);
+                if done(&self) {
+                    self.state = FutState::Finished;
+                    return Poll::Ready(self.handle.take(idx));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for ValidateFuture<'_> {
+    fn drop(&mut self) {
+        if let FutState::Pending(idx) = self.state {
+            let slot = &self.handle.shared.pool.slots[idx as usize];
+            loop {
+                let cur = slot.state.load(Acquire);
+                match cur {
+                    DONE => {
+                        let _ = self.handle.take(idx);
+                        return;
+                    }
+                    WAKING => std::hint::spin_loop(),
+                    _ => {
+                        if slot
+                            .state
+                            .compare_exchange(cur, ABANDONED, AcqRel, Acquire)
+                            .is_ok()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! JSON forms of requests and verdicts, for the CLI and for gateways that speak JSON.
+//! Control plane: allocates freely. Every error names the request field at fault.
+
+use crate::request::Request;
+use crate::types::{Classification, Decision, DenyReason, Field, Operation, Priority, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// A request as JSON. Every field but `tenant` and `agent` is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonRequest {
+    #[serde(default = "default_op")]
+    pub operation: String,
+    #[serde(default)]
+    pub tenant: String,
+    #[serde(default)]
+    pub agent: String,
+    #[serde(default)]
+    pub credential: String,
+    #[serde(default)]
+    pub tool: String,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default = "default_class")]
+    pub classification: String,
+    #[serde(default = "default_prio")]
+    pub priority: String,
+    #[serde(default)]
+    pub timestamp_ms: u64,
+    #[serde(default)]
+    pub nonce: u64,
+}
+
+fn default_op() -> String {
+    "check".into()
+}
+fn default_class() -> String {
+    "unclassified".into()
+}
+fn default_prio() -> String {
+    "medium".into()
+}
+
+/// Why a JSON request could not become a `Request`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request field `{}`: {}", self.field, self.message)
+    }
+}
+
+impl JsonRequest {
+    pub fn parse(text: &str) -> Result<JsonRequest, JsonError> {
+        serde_json::from_str(text).map_err(|e| {
+            let msg = e.to_string();
+            let field = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("invalid type"))
+                .unwrap_or("-")
+                .to_string();
+            JsonError {
+                field,
+                message: format!("{msg} (line {}, column {})", e.line(), e.column()),
+            }
+        })
+    }
+
+    /// Borrows this JSON request as a `Request`.
+    pub fn to_request(&self) -> Result<Request<'_>, JsonError> {
+        let bad = |field: &str, message: String| JsonError {
+            field: field.into(),
+            message,
+        };
+        let op = Operation::parse(&self.operation).ok_or_else(|| {
+            bad("operation", format!("unknown operation `{}`; expected check, validate_agent, authorize_tool, scan_content, crypto_encrypt, crypto_decrypt, crypto_sign, crypto_verify, audit or custom:<id>", self.operation))
+        })?;
+        let class = Classification::parse(&self.classification).ok_or_else(|| {
+            bad("classification", format!("unknown classification `{}`; expected unclassified, cui, confidential, secret or top_secret", self.classification))
+        })?;
+        let prio = Priority::parse(&self.priority).ok_or_else(|| {
+            bad(
+                "priority",
+                format!(
+                    "unknown priority `{}`; expected critical, high, medium, low or background",
+                    self.priority
+                ),
+            )
+        })?;
+        Ok(Request::new(op)
+            .tenant(&self.tenant)
+            .agent(&self.agent)
+            .credential(self.credential.as_bytes())
+            .tool(&self.tool)
+            .action(&self.action)
+            .resource(&self.resource)
+            .content(self.content.as_bytes())
+            .classification(class)
+            .priority(prio)
+            .timestamp_ms(self.timestamp_ms)
+            .nonce(self.nonce))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonObligations {
+    pub memory_bytes: u64,
+    pub cpu_time_ms: u32,
+    pub file_bytes: u64,
+    pub operations: u32,
+    pub redactions: u32,
+    pub audit_required: bool,
+}
+
+/// A verdict as JSON.
+#[derive(Debug, Serialize)]
+pub struct JsonVerdict {
+    pub decision: &'static str,
+    pub reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    pub explain: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obligations: Option<JsonObligations>,
+    pub cache_hit: bool,
+    pub threat_level: &'static str,
+    pub indicators: u32,
+    pub classification: &'static str,
+    pub rule: u32,
+    pub latency_ns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<u16>,
+}
+
+impl From<&Verdict> for JsonVerdict {
+    fn from(v: &Verdict) -> Self {
+        let field = match v.reason {
+            DenyReason::MissingField(f)
+            | DenyReason::FieldTooLarge(f)
+            | DenyReason::Malformed(f) => Some(f.name()),
+            _ => None,
+        };
+        let o = &v.obligations;
+        JsonVerdict {
+            decision: v.decision.name(),
+            reason: v.reason.name(),
+            field,
+            explain: v.reason.to_string(),
+            obligations: (v.decision == Decision::AllowWith).then_some(JsonObligations {
+                memory_bytes: o.memory_bytes,
+                cpu_time_ms: o.cpu_time_ms,
+                file_bytes: o.file_bytes,
+                operations: o.operations,
+                redactions: o.redactions,
+                audit_required: o.audit_required,
+            }),
+            cache_hit: v.cache_hit,
+            threat_level: v.threat_level.name(),
+            indicators: v.indicators,
+            classification: v.classification.name(),
+            rule: v.rule,
+            latency_ns: v.latency_ns,
+            core: (v.core != u16::MAX).then_some(v.core),
+        }
+    }
+}
+
+/// A deny verdict for a request that could not even be parsed, with the parser's explanation.
+pub fn malformed_verdict(e: &JsonError) -> JsonVerdict {
+    let field = match e.field.as_str() {
+        "operation" => Field::Operation,
+        "classification" => Field::Classification,
+        "priority" => Field::Priority,
+        _ => Field::Header,
+    };
+    let mut j = JsonVerdict::from(&Verdict::deny(DenyReason::Malformed(field)));
+    j.explain = e.to_string();
+    j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_names_bad_fields() {
+        let j = JsonRequest::parse(
+            r#"{"tenant":"t","agent":"a","classification":"secret","operation":"custom:4"}"#,
+        )
+        .unwrap();
+        let r = j.to_request().unwrap();
+        assert_eq!(r.classification, Classification::Secret);
+        assert_eq!(r.operation, Operation::Custom(4));
+        let j =
+            JsonRequest::parse(r#"{"tenant":"t","agent":"a","classification":"sekret"}"#).unwrap();
+        assert_eq!(j.to_request().unwrap_err().field, "classification");
+        let e = JsonRequest::parse(r#"{"tenant":"t","agnt":"a"}"#).unwrap_err();
+        assert_eq!(e.field, "agnt");
+        let e = JsonRequest::parse(r#"{"tenant": 5}"#).unwrap_err();
+        assert!(e.message.contains("line 1"), "{e}");
+        let v = malformed_verdict(&e);
+        assert_eq!(v.decision, "deny");
+    }
+}

@@ -1,0 +1,58 @@
+//! warden: a security validation data plane for AI-agent traffic.
+//!
+//! Gateways embed warden (or reach it over shared memory) and ask, for every agent action: may
+//! this agent, in this tenant, at this classification, do this with this input? warden answers
+//! in microseconds with a [`Verdict`]: allow, deny with a reason, or allow with obligations.
+//!
+//! ```
+//! use warden::{Engine, Request, Operation, Classification, StageResult, DenyReason};
+//! let engine = Engine::builder()
+//!     .config(warden::Config { engine: warden::config::EngineConfig { cores: 1, ..Default::default() }, ..Default::default() })
+//!     .custom(1, "no-shell", |req, _out| if req.tool == "shell" {
+//!         StageResult::Deny(DenyReason::Custom(1)) } else { StageResult::Pass })
+//!     .build()?;
+//! let h = engine.handle();
+//! let v = h.validate(&Request::new(Operation::Custom(1)).tenant("acme").agent("a1").tool("shell"));
+//! assert!(!v.is_allowed());
+//! engine.shutdown();
+//! # Ok::<(), warden::BuildError>(())
+//! ```
+//!
+//! See ARCHITECTURE.md for the map of modules and their invariants.
+
+pub mod cache;
+pub mod config;
+mod core;
+pub mod engine;
+mod futex;
+pub mod global;
+pub mod json;
+pub mod metrics;
+pub mod request;
+#[doc(hidden)]
+pub mod ring;
+mod slot;
+#[doc(hidden)]
+pub mod stack;
+pub mod stage;
+mod sync;
+pub mod time;
+pub mod types;
+pub mod workload;
+
+pub use config::Config;
+pub use engine::{BuildError, Engine, EngineBuilder, Handle, ValidateFuture};
+pub use metrics::Metrics;
+pub use request::{Limits, Request};
+pub use stage::{Outcome, Stage, StageResult};
+pub use types::{
+    Classification, CryptoOp, Decision, DenyReason, Field, Obligations, Operation, Priority,
+    SecurityLevel, ThreatLevel, Verdict,
+};
+
+/// mimalloc, the allocator warden's binary uses; library users may adopt it with
+/// `#[global_allocator] static A: warden::alloc::MiMalloc = warden::alloc::MiMalloc;`.
+#[cfg(feature = "mimalloc")]
+pub mod alloc {
+    pub use mimalloc::MiMalloc;
+}

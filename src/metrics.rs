@@ -1,0 +1,415 @@
+//! Metrics: per-core single-writer counters and latency histograms, merged on read.
+//!
+//! Invariants: the owning core is the only writer of its `CoreMetrics` (plain load + store, no
+//! read-modify-write, no shared cache line with other cores); readers never block writers; a
+//! read (`Engine::metrics`) is control plane and may allocate. Latencies are recorded in a
+//! log-linear histogram of atomics (64 sub-buckets per power of two, about 1.6 % resolution)
+//! and merged across cores into an `hdrhistogram::Histogram` when read.
+
+use crate::types::Priority;
+use crossbeam_utils::CachePadded;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A counter with one writer. `add` is a load and a store, not a locked RMW.
+#[derive(Default)]
+pub(crate) struct LocalCounter(AtomicU64);
+
+impl LocalCounter {
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub(crate) fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+const SUB_BITS: u32 = 6;
+const SUB: usize = 1 << SUB_BITS;
+const MAX_EXP: u32 = 40; // values clamp at 2^40 ns (about 18 minutes)
+const BUCKETS: usize = (MAX_EXP - SUB_BITS + 2) as usize * SUB;
+
+/// Log-linear histogram of nanosecond values, single writer.
+pub(crate) struct AtomicHistogram {
+    buckets: Box<[AtomicU64]>,
+    sum: LocalCounter,
+    max: LocalCounter,
+}
+
+impl Default for AtomicHistogram {
+    fn default() -> Self {
+        AtomicHistogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            sum: LocalCounter::default(),
+            max: LocalCounter::default(),
+        }
+    }
+}
+
+#[inline]
+fn bucket_of(v: u64) -> usize {
+    let v = v.min((1u64 << MAX_EXP) - 1);
+    if v < SUB as u64 {
+        return v as usize;
+    }
+    let e = 63 - v.leading_zeros(); // >= SUB_BITS
+    let sub = (v >> (e - SUB_BITS)) as usize - SUB;
+    (e - SUB_BITS + 1) as usize * SUB + sub
+}
+
+/// The lowest value of bucket `i`.
+fn bucket_low(i: usize) -> u64 {
+    if i < SUB {
+        return i as u64;
+    }
+    let e = (i / SUB) as u32 + SUB_BITS - 1;
+    let sub = (i % SUB) as u64;
+    (SUB as u64 + sub) << (e - SUB_BITS)
+}
+
+impl AtomicHistogram {
+    #[inline]
+    pub(crate) fn record(&self, v: u64) {
+        let b = &self.buckets[bucket_of(v)];
+        b.store(b.load(Relaxed) + 1, Relaxed);
+        self.sum.add(v);
+        if v > self.max.get() {
+            self.max.set(v);
+        }
+    }
+    pub(crate) fn merge_into(&self, h: &mut hdrhistogram::Histogram<u64>) {
+        for (i, b) in self.buckets.iter().enumerate() {
+            let n = b.load(Relaxed);
+            if n > 0 {
+                let lo = bucket_low(i);
+                let hi = bucket_low(i + 1).max(lo + 1);
+                let _ = h.record_n((lo + (hi - 1)) / 2, n);
+            }
+        }
+    }
+}
+
+/// Per-core metrics, written only by that core.
+#[derive(Default)]
+pub(crate) struct CoreMetrics {
+    pub processed: LocalCounter,
+    pub cache_hits: LocalCounter,
+    pub cache_misses: LocalCounter,
+    pub allows: LocalCounter,
+    pub allow_with: LocalCounter,
+    pub denies: LocalCounter,
+    pub stage_panics: LocalCounter,
+    pub integrity_failures: LocalCounter,
+    pub epoch_misses: LocalCounter,
+    pub expired: LocalCounter,
+    pub evictions: LocalCounter,
+    pub steals: LocalCounter,
+    pub aged: LocalCounter,
+    pub cache_entries: LocalCounter,
+    pub parks: LocalCounter,
+    pub latency: AtomicHistogram,
+}
+
+/// Counters written by submitting threads (shared; touched only on the overload path).
+#[derive(Default)]
+pub(crate) struct SubmitMetrics {
+    pub shed: [CachePadded<AtomicU64>; Priority::COUNT],
+    pub overflowed: [CachePadded<AtomicU64>; Priority::COUNT],
+    pub timeouts: CachePadded<AtomicU64>,
+}
+
+/// Latency summary in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub avg_ns: f64,
+    pub p50_ns: u64,
+    pub p95_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}
+
+/// One core's view.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CoreSnapshot {
+    pub core: usize,
+    pub cpu: Option<usize>,
+    pub validations: u64,
+    pub cache_hits: u64,
+    pub steals: u64,
+    pub cache_entries: u64,
+    /// Requests waiting in this core's rings, by priority (critical first).
+    pub queue_depth: [usize; Priority::COUNT],
+    pub latency: Latency,
+}
+
+/// A merged snapshot of every core, `Engine::metrics()`. Serializes to JSON; `prometheus()`
+/// renders the text exposition format.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Metrics {
+    pub cores: usize,
+    pub uptime_s: f64,
+    pub validations: u64,
+    /// Validations per second since start.
+    pub throughput_per_s: f64,
+    pub allows: u64,
+    pub allow_with: u64,
+    pub denies: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_hit_rate: f64,
+    pub cache_entries: u64,
+    pub cache_evictions: u64,
+    pub cache_expired: u64,
+    pub integrity_failures: u64,
+    pub epoch_misses: u64,
+    pub policy_epoch: u64,
+    pub stage_panics: u64,
+    pub steals: u64,
+    /// Requests served ahead of their priority because they waited past their aging deadline.
+    pub aged: u64,
+    pub core_parks: u64,
+    /// Requests shed (`Deny(Overloaded)`) by priority.
+    pub shed: [u64; Priority::COUNT],
+    /// Requests that went to an overflow injector by priority.
+    pub overflowed: [u64; Priority::COUNT],
+    pub timeouts: u64,
+    /// Queue depth by priority summed over cores (critical first).
+    pub queue_depth: [usize; Priority::COUNT],
+    pub overflow_depth: [usize; Priority::COUNT],
+    pub reply_slots_free: usize,
+    pub latency: Latency,
+    pub process_cpu_s: f64,
+    pub process_rss_bytes: u64,
+    pub per_core: Vec<CoreSnapshot>,
+}
+
+pub(crate) fn new_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 1u64 << MAX_EXP, 3).expect("valid bounds")
+}
+
+pub(crate) fn summarize(h: &hdrhistogram::Histogram<u64>, sum_ns: u64, max_ns: u64) -> Latency {
+    let n = h.len();
+    if n == 0 {
+        return Latency::default();
+    }
+    Latency {
+        count: n,
+        avg_ns: sum_ns as f64 / n as f64,
+        p50_ns: h.value_at_quantile(0.50),
+        p95_ns: h.value_at_quantile(0.95),
+        p99_ns: h.value_at_quantile(0.99),
+        p999_ns: h.value_at_quantile(0.999),
+        max_ns,
+    }
+}
+
+impl CoreMetrics {
+    pub(crate) fn latency_parts(&self) -> (u64, u64) {
+        (self.latency.sum.get(), self.latency.max.get())
+    }
+}
+
+/// CPU seconds (user + system) and resident set size of this process.
+pub(crate) fn process_usage() -> (f64, u64) {
+    // SAFETY: getrusage writes into the zeroed struct we pass; RUSAGE_SELF is always valid.
+    let cpu = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) == 0 {
+            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            tv(ru.ru_utime) + tv(ru.ru_stime)
+        } else {
+            0.0
+        }
+    };
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096);
+    (cpu, rss)
+}
+
+impl Metrics {
+    /// Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let mut c = |name: &str, help: &str, kind: &str, v: f64| {
+            let _ = writeln!(
+                s,
+                "# HELP warden_{name} {help}\n# TYPE warden_{name} {kind}\nwarden_{name} {v}"
+            );
+        };
+        c(
+            "validations_total",
+            "Requests answered by a core.",
+            "counter",
+            self.validations as f64,
+        );
+        c(
+            "allows_total",
+            "Allow verdicts.",
+            "counter",
+            self.allows as f64,
+        );
+        c(
+            "allow_with_total",
+            "Allow-with-obligations verdicts.",
+            "counter",
+            self.allow_with as f64,
+        );
+        c(
+            "denies_total",
+            "Deny verdicts from cores.",
+            "counter",
+            self.denies as f64,
+        );
+        c(
+            "cache_hits_total",
+            "Verdicts served from a cache shard.",
+            "counter",
+            self.cache_hits as f64,
+        );
+        c(
+            "cache_misses_total",
+            "Cache lookups that missed.",
+            "counter",
+            self.cache_misses as f64,
+        );
+        c(
+            "cache_entries",
+            "Cached verdicts.",
+            "gauge",
+            self.cache_entries as f64,
+        );
+        c(
+            "cache_integrity_failures_total",
+            "Cache entries whose integrity tag failed.",
+            "counter",
+            self.integrity_failures as f64,
+        );
+        c(
+            "cache_epoch_misses_total",
+            "Cache entries dropped for a stale policy epoch.",
+            "counter",
+            self.epoch_misses as f64,
+        );
+        c(
+            "stage_panics_total",
+            "Stage failures contained and denied.",
+            "counter",
+            self.stage_panics as f64,
+        );
+        c(
+            "steals_total",
+            "Requests taken from an overflow injector.",
+            "counter",
+            self.steals as f64,
+        );
+        c(
+            "timeouts_total",
+            "Callers that timed out waiting.",
+            "counter",
+            self.timeouts as f64,
+        );
+        c(
+            "policy_epoch",
+            "Current policy epoch.",
+            "gauge",
+            self.policy_epoch as f64,
+        );
+        c(
+            "process_cpu_seconds_total",
+            "CPU time of the process.",
+            "counter",
+            self.process_cpu_s,
+        );
+        c(
+            "process_resident_memory_bytes",
+            "Resident memory of the process.",
+            "gauge",
+            self.process_rss_bytes as f64,
+        );
+        let _ = writeln!(
+            s,
+            "# HELP warden_shed_total Requests shed by priority.\n# TYPE warden_shed_total counter"
+        );
+        for p in Priority::ALL {
+            let _ = writeln!(
+                s,
+                "warden_shed_total{{priority=\"{}\"}} {}",
+                p.name(),
+                self.shed[p.index()]
+            );
+        }
+        let _ = writeln!(s, "# HELP warden_queue_depth Queued requests by priority.\n# TYPE warden_queue_depth gauge");
+        for p in Priority::ALL {
+            let _ = writeln!(
+                s,
+                "warden_queue_depth{{priority=\"{}\"}} {}",
+                p.name(),
+                self.queue_depth[p.index()]
+            );
+        }
+        let _ = writeln!(s, "# HELP warden_latency_ns Submission-to-verdict latency.\n# TYPE warden_latency_ns summary");
+        for (q, v) in [
+            ("0.5", self.latency.p50_ns),
+            ("0.95", self.latency.p95_ns),
+            ("0.99", self.latency.p99_ns),
+            ("0.999", self.latency.p999_ns),
+        ] {
+            let _ = writeln!(s, "warden_latency_ns{{quantile=\"{q}\"}} {v}");
+        }
+        let _ = writeln!(s, "warden_latency_ns_count {}", self.latency.count);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotone_and_tight() {
+        let mut last = 0;
+        for v in (0..1_000_000u64).step_by(7).chain([u64::MAX, 1 << 39]) {
+            let b = bucket_of(v);
+            assert!(b < BUCKETS);
+            if v < 1 << 39 {
+                assert!(bucket_low(b) <= v && v < bucket_low(b + 1), "v={v} b={b}");
+                let width = bucket_low(b + 1) - bucket_low(b);
+                assert!(
+                    width as f64 <= (v as f64 / 63.0).max(1.0),
+                    "v={v} width={width}"
+                );
+            }
+            if v < 1_000_000 {
+                assert!(b >= last);
+                last = b;
+            }
+        }
+    }
+
+    #[test]
+    fn merge_gives_right_percentiles() {
+        let h = AtomicHistogram::default();
+        for v in 1..=10_000u64 {
+            h.record(v * 100);
+        }
+        let mut m = new_histogram();
+        h.merge_into(&mut m);
+        let (sum, max) = (h.sum.get(), h.max.get());
+        let l = summarize(&m, sum, max);
+        assert_eq!(l.count, 10_000);
+        let near = |a: u64, b: u64| (a as f64 - b as f64).abs() / b as f64 <= 0.02;
+        assert!(near(l.p50_ns, 500_000), "{l:?}");
+        assert!(near(l.p99_ns, 990_000), "{l:?}");
+        assert_eq!(l.max_ns, 1_000_000);
+    }
+}

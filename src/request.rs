@@ -1,0 +1,483 @@
+//! `Request<'a>`: a builder over borrowed fields, and its wire format.
+//!
+//! The wire format is what a reply slot (and, later, a shared-memory ring slot) carries: a fixed
+//! 56-byte little-endian header followed by the seven variable fields back to back.
+//!
+//! ```text
+//!  0  u16 magic 0x5744 ("WD")      2  u8 version (1)         3  u8 operation kind
+//!  4  u16 operation argument       6  u8 classification      7  u8 priority
+//!  8  u64 timestamp_ms            16  u64 nonce
+//! 24  u32 × 7 lengths: tenant, agent, credential, tool, action, resource, content
+//! 52  u32 flags (0)               56  body: the seven fields in that order
+//! ```
+//!
+//! Invariants: `decode` never panics and never reads outside its input, whatever the bytes; a
+//! decoded request borrows from the input; `decode(encode(r)) == r` for every encodable `r`.
+//! Every failure names the field at fault.
+
+use crate::types::{Classification, DenyReason, Field, Operation, Priority};
+
+/// Size of the fixed header in bytes.
+pub const HEADER_BYTES: usize = 56;
+const MAGIC: u16 = 0x5744;
+const VERSION: u8 = 1;
+const FIELDS: [Field; 7] = [
+    Field::Tenant,
+    Field::Agent,
+    Field::Credential,
+    Field::Tool,
+    Field::Action,
+    Field::Resource,
+    Field::Content,
+];
+
+/// One agent action to validate. All fields are borrowed; building one never allocates.
+///
+/// ```
+/// use warden::{Request, Operation, Classification, Priority};
+/// let r = Request::new(Operation::Check)
+///     .tenant("acme").agent("planner-7").tool("http.get")
+///     .resource("https://example.com/").classification(Classification::Cui)
+///     .priority(Priority::High);
+/// assert_eq!(r.agent, "planner-7");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub operation: Operation,
+    pub tenant: &'a str,
+    pub agent: &'a str,
+    /// Credential token bytes (`wdn1.…`), opaque here.
+    pub credential: &'a [u8],
+    pub tool: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub content: &'a [u8],
+    pub classification: Classification,
+    pub priority: Priority,
+    /// Caller's wall-clock time, milliseconds since the Unix epoch (0 = not given).
+    pub timestamp_ms: u64,
+    pub nonce: u64,
+}
+
+impl<'a> Request<'a> {
+    pub const fn new(operation: Operation) -> Request<'static> {
+        Request {
+            operation,
+            tenant: "",
+            agent: "",
+            credential: b"",
+            tool: "",
+            action: "",
+            resource: "",
+            content: b"",
+            classification: Classification::Unclassified,
+            priority: Priority::Medium,
+            timestamp_ms: 0,
+            nonce: 0,
+        }
+    }
+    pub fn operation(mut self, op: Operation) -> Self {
+        self.operation = op;
+        self
+    }
+    pub fn tenant<'b>(self, v: &'b str) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request { tenant: v, ..self }
+    }
+    pub fn agent<'b>(self, v: &'b str) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request { agent: v, ..self }
+    }
+    pub fn credential<'b>(self, v: &'b [u8]) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request {
+            credential: v,
+            ..self
+        }
+    }
+    pub fn tool<'b>(self, v: &'b str) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request { tool: v, ..self }
+    }
+    pub fn action<'b>(self, v: &'b str) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request { action: v, ..self }
+    }
+    pub fn resource<'b>(self, v: &'b str) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request {
+            resource: v,
+            ..self
+        }
+    }
+    pub fn content<'b>(self, v: &'b [u8]) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request { content: v, ..self }
+    }
+    pub fn classification(mut self, c: Classification) -> Self {
+        self.classification = c;
+        self
+    }
+    pub fn priority(mut self, p: Priority) -> Self {
+        self.priority = p;
+        self
+    }
+    pub fn timestamp_ms(mut self, t: u64) -> Self {
+        self.timestamp_ms = t;
+        self
+    }
+    pub fn nonce(mut self, n: u64) -> Self {
+        self.nonce = n;
+        self
+    }
+
+    fn field_bytes(&self) -> [&'a [u8]; 7] {
+        [
+            self.tenant.as_bytes(),
+            self.agent.as_bytes(),
+            self.credential,
+            self.tool.as_bytes(),
+            self.action.as_bytes(),
+            self.resource.as_bytes(),
+            self.content,
+        ]
+    }
+
+    /// Bytes `encode` needs.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_BYTES + self.field_bytes().iter().map(|f| f.len()).sum::<usize>()
+    }
+
+    /// Writes the wire form into `out`; returns the length written. Fails, naming the field that
+    /// does not fit, when `out` is too small.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, DenyReason> {
+        if out.len() < HEADER_BYTES {
+            return Err(DenyReason::FieldTooLarge(Field::Header));
+        }
+        let fields = self.field_bytes();
+        let mut pos = HEADER_BYTES;
+        for (i, f) in fields.iter().enumerate() {
+            if f.len() > u32::MAX as usize || out.len() - pos < f.len() {
+                return Err(if FIELDS[i] == Field::Content {
+                    DenyReason::ContentTooLarge
+                } else {
+                    DenyReason::FieldTooLarge(FIELDS[i])
+                });
+            }
+            out[pos..pos + f.len()].copy_from_slice(f);
+            out[24 + 4 * i..28 + 4 * i].copy_from_slice(&(f.len() as u32).to_le_bytes());
+            pos += f.len();
+        }
+        let (kind, arg) = self.operation.code();
+        out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
+        out[2] = VERSION;
+        out[3] = kind;
+        out[4..6].copy_from_slice(&arg.to_le_bytes());
+        out[6] = self.classification.code();
+        out[7] = self.priority as u8;
+        out[8..16].copy_from_slice(&self.timestamp_ms.to_le_bytes());
+        out[16..24].copy_from_slice(&self.nonce.to_le_bytes());
+        out[52..56].copy_from_slice(&0u32.to_le_bytes());
+        Ok(pos)
+    }
+
+    /// Parses the wire form. Treats `buf` as hostile: every length is checked against the
+    /// input, strings must be UTF-8, enum codes must be known. Never panics.
+    pub fn decode(buf: &'a [u8]) -> Result<Request<'a>, DenyReason> {
+        let hdr = buf
+            .get(..HEADER_BYTES)
+            .ok_or(DenyReason::Malformed(Field::Header))?;
+        if u16::from_le_bytes([hdr[0], hdr[1]]) != MAGIC || hdr[2] != VERSION {
+            return Err(DenyReason::Malformed(Field::Header));
+        }
+        let operation = Operation::from_code(hdr[3], u16::from_le_bytes([hdr[4], hdr[5]]))
+            .ok_or(DenyReason::Malformed(Field::Operation))?;
+        let classification = Classification::from_code(hdr[6])
+            .ok_or(DenyReason::Malformed(Field::Classification))?;
+        let priority = Priority::from_code(hdr[7]).ok_or(DenyReason::Malformed(Field::Priority))?;
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&hdr[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        let mut parts: [&'a [u8]; 7] = [b""; 7];
+        let mut pos = HEADER_BYTES;
+        for (i, part) in parts.iter_mut().enumerate() {
+            let o = 24 + 4 * i;
+            let len = u32::from_le_bytes([hdr[o], hdr[o + 1], hdr[o + 2], hdr[o + 3]]) as usize;
+            let end = pos
+                .checked_add(len)
+                .filter(|&e| e <= buf.len())
+                .ok_or(DenyReason::Malformed(FIELDS[i]))?;
+            *part = &buf[pos..end];
+            pos = end;
+        }
+        if pos != buf.len() {
+            return Err(DenyReason::Malformed(Field::Header));
+        }
+        let s =
+            |i: usize| core::str::from_utf8(parts[i]).map_err(|_| DenyReason::Malformed(FIELDS[i]));
+        Ok(Request {
+            operation,
+            tenant: s(0)?,
+            agent: s(1)?,
+            credential: parts[2],
+            tool: s(3)?,
+            action: s(4)?,
+            resource: s(5)?,
+            content: parts[6],
+            classification,
+            priority,
+            timestamp_ms: u64_at(8),
+            nonce: u64_at(16),
+        })
+    }
+}
+
+/// Size limits on request fields (`[limits]` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_id_bytes: usize,
+    pub max_credential_bytes: usize,
+    pub max_resource_bytes: usize,
+    pub max_content_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_id_bytes: 256,
+            max_credential_bytes: 2048,
+            max_resource_bytes: 4096,
+            max_content_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Bytes a reply slot must hold to carry any request within these limits.
+    pub fn max_encoded_bytes(&self) -> usize {
+        HEADER_BYTES
+            + 4 * self.max_id_bytes
+            + self.max_credential_bytes
+            + self.max_resource_bytes
+            + self.max_content_bytes
+    }
+
+    /// The request-shape check every request passes before any stage: required fields present,
+    /// every field within its limit. Which fields are required depends on the operation.
+    pub fn check(&self, r: &Request<'_>) -> Result<(), DenyReason> {
+        let ids = [
+            (r.tenant.len(), Field::Tenant),
+            (r.agent.len(), Field::Agent),
+            (r.tool.len(), Field::Tool),
+            (r.action.len(), Field::Action),
+        ];
+        for (len, f) in ids {
+            if len > self.max_id_bytes {
+                return Err(DenyReason::FieldTooLarge(f));
+            }
+        }
+        if r.credential.len() > self.max_credential_bytes {
+            return Err(DenyReason::FieldTooLarge(Field::Credential));
+        }
+        if r.resource.len() > self.max_resource_bytes {
+            return Err(DenyReason::FieldTooLarge(Field::Resource));
+        }
+        if r.content.len() > self.max_content_bytes {
+            return Err(DenyReason::ContentTooLarge);
+        }
+        if r.tenant.is_empty() {
+            return Err(DenyReason::MissingField(Field::Tenant));
+        }
+        if r.agent.is_empty() {
+            return Err(DenyReason::MissingField(Field::Agent));
+        }
+        match r.operation {
+            Operation::AuthorizeTool if r.tool.is_empty() => {
+                Err(DenyReason::MissingField(Field::Tool))
+            }
+            Operation::ScanContent if r.content.is_empty() => {
+                Err(DenyReason::MissingField(Field::Content))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::CryptoOp;
+    use proptest::prelude::*;
+
+    fn sample() -> Request<'static> {
+        Request::new(Operation::Crypto(CryptoOp::Verify))
+            .tenant("acme")
+            .agent("a-1")
+            .credential(b"wdn1.xxx.yyy")
+            .tool("fs.read")
+            .action("read")
+            .resource("/data/x")
+            .content(b"hello")
+            .classification(Classification::Secret)
+            .priority(Priority::Low)
+            .timestamp_ms(1_700_000_000_000)
+            .nonce(42)
+    }
+
+    #[test]
+    fn round_trip() {
+        let r = sample();
+        let mut buf = vec![0u8; r.encoded_len()];
+        let n = r.encode(&mut buf).unwrap();
+        assert_eq!(n, buf.len());
+        assert_eq!(Request::decode(&buf).unwrap(), r);
+    }
+
+    #[test]
+    fn encode_names_the_field_that_does_not_fit() {
+        let r = sample();
+        let mut buf = vec![0u8; r.encoded_len() - 1];
+        assert_eq!(r.encode(&mut buf), Err(DenyReason::ContentTooLarge));
+        let mut buf = vec![0u8; HEADER_BYTES + 5];
+        assert_eq!(
+            r.encode(&mut buf),
+            Err(DenyReason::FieldTooLarge(Field::Agent))
+        );
+    }
+
+    #[test]
+    fn decode_rejects_each_kind_of_damage() {
+        let r = sample();
+        let mut buf = vec![0u8; r.encoded_len()];
+        r.encode(&mut buf).unwrap();
+        let mut b = buf.clone();
+        b[0] = 0;
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Header))
+        );
+        let mut b = buf.clone();
+        b[3] = 99;
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Operation))
+        );
+        let mut b = buf.clone();
+        b[6] = 9;
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Classification))
+        );
+        let mut b = buf.clone();
+        b[7] = 9;
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Priority))
+        );
+        let mut b = buf.clone();
+        b[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Tenant))
+        );
+        let mut b = buf.clone();
+        b[HEADER_BYTES] = 0xff; // tenant's first byte: invalid UTF-8
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Tenant))
+        );
+        let mut b = buf.clone();
+        b.push(0);
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Header))
+        );
+        assert_eq!(
+            Request::decode(&buf[..10]),
+            Err(DenyReason::Malformed(Field::Header))
+        );
+    }
+
+    #[test]
+    fn limits_check_names_fields() {
+        let l = Limits::default();
+        assert_eq!(l.check(&sample()), Ok(()));
+        assert_eq!(
+            l.check(&sample().tenant("")),
+            Err(DenyReason::MissingField(Field::Tenant))
+        );
+        assert_eq!(
+            l.check(&sample().agent("")),
+            Err(DenyReason::MissingField(Field::Agent))
+        );
+        let long = "x".repeat(l.max_id_bytes + 1);
+        assert_eq!(
+            l.check(&sample().tool(&long)),
+            Err(DenyReason::FieldTooLarge(Field::Tool))
+        );
+        let big = vec![0u8; l.max_content_bytes + 1];
+        assert_eq!(
+            l.check(&sample().content(&big)),
+            Err(DenyReason::ContentTooLarge)
+        );
+        assert_eq!(
+            l.check(&sample().operation(Operation::AuthorizeTool).tool("")),
+            Err(DenyReason::MissingField(Field::Tool))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Request::decode(&bytes);
+        }
+
+        #[test]
+        fn decode_never_panics_on_mutated_valid_input(
+            pos in 0usize..200, val in any::<u8>(), cut in 0usize..200
+        ) {
+            let r = sample();
+            let mut buf = vec![0u8; r.encoded_len()];
+            r.encode(&mut buf).unwrap();
+            let p = pos % buf.len();
+            buf[p] = val;
+            let c = cut % (buf.len() + 1);
+            let _ = Request::decode(&buf[..c]);
+            let _ = Request::decode(&buf);
+        }
+
+        #[test]
+        fn encode_decode_round_trip(
+            tenant in "\\PC{0,20}", agent in "\\PC{0,20}", tool in "[a-z.]{0,12}",
+            resource in "\\PC{0,40}", content in proptest::collection::vec(any::<u8>(), 0..300),
+            cred in proptest::collection::vec(any::<u8>(), 0..64),
+            class in 0u8..5, prio in 0u8..5, kind in 0u8..7, arg in any::<u16>(),
+            ts in any::<u64>(), nonce in any::<u64>()
+        ) {
+            let op = Operation::from_code(kind, if kind == 6 { arg } else if kind == 4 { arg % 4 } else { 0 }).unwrap();
+            let r = Request::new(op).tenant(&tenant).agent(&agent).tool(&tool).resource(&resource)
+                .content(&content).credential(&cred)
+                .classification(Classification::from_code(class).unwrap())
+                .priority(Priority::from_code(prio).unwrap()).timestamp_ms(ts).nonce(nonce);
+            let mut buf = vec![0u8; r.encoded_len()];
+            prop_assert_eq!(r.encode(&mut buf), Ok(buf.len()));
+            prop_assert_eq!(Request::decode(&buf), Ok(r));
+        }
+    }
+}

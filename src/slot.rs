@@ -1,0 +1,177 @@
+//! Reply slots: preallocated, fixed-size cells through which a request travels from a submitting
+//! thread to a core and its verdict travels back.
+//!
+//! A slot holds the encoded request (wire format of `request.rs`) and, later, the verdict. Its
+//! `state` word is the protocol; whoever the state names owns the buffers:
+//!
+//! ```text
+//!  FREE ──pool.acquire──▶ CLAIMED ──encode, QUEUED, ring push──▶ QUEUED
+//!  QUEUED ──waiter sleeps──▶ WAIT_THREAD / WAIT_ASYNC
+//!  QUEUED | WAIT_* ──core writes verdict, swap──▶ DONE (WAKING while an async waker is called)
+//!  QUEUED | WAIT_* ──caller gives up (timeout, future dropped)──▶ ABANDONED
+//!  DONE ──waiter reads verdict──▶ FREE, back to the pool
+//!  ABANDONED ──core finishes it──▶ FREE, back to the pool (by the core)
+//! ```
+//!
+//! Invariants: between `acquire` and the ring push only the submitter touches `buf`; between
+//! the ring pop and the swap to DONE only the core touches `buf` and `verdict`; after DONE only
+//! the waiter reads `verdict`. The ring push/pop (release/acquire) and the state swap
+//! (acq-rel) order those hand-overs. Every accepted request gets exactly one verdict, read by
+//! exactly one waiter, or is reclaimed by the core if the waiter left.
+
+use crate::stack::Stack;
+use crate::types::Verdict;
+use atomic_waker::AtomicWaker;
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+
+pub(crate) const FREE: u32 = 0;
+pub(crate) const CLAIMED: u32 = 1;
+pub(crate) const QUEUED: u32 = 2;
+pub(crate) const WAIT_THREAD: u32 = 3;
+pub(crate) const WAIT_ASYNC: u32 = 4;
+pub(crate) const DONE: u32 = 5;
+pub(crate) const ABANDONED: u32 = 6;
+pub(crate) const WAKING: u32 = 7;
+
+#[repr(align(64))]
+pub(crate) struct Slot {
+    pub state: AtomicU32,
+    pub len: AtomicU32,
+    pub enqueued_ns: AtomicU64,
+    pub waker: AtomicWaker,
+    buf: UnsafeCell<Box<[u8]>>,
+    verdict: UnsafeCell<Verdict>,
+}
+
+// SAFETY: `buf` and `verdict` are only accessed by the party the `state` protocol above names
+// as owner, and every hand-over is ordered by a release/acquire pair (ring push/pop, state
+// swap), so no two threads ever access them concurrently.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    /// The encoding buffer. Caller: the submitter that claimed this slot (state CLAIMED).
+    ///
+    /// # Safety
+    /// The caller must own the slot in state CLAIMED; no other reference to `buf` may exist.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn buf_mut(&self) -> &mut [u8] {
+        // SAFETY: exclusive ownership per the caller's contract.
+        unsafe { &mut *self.buf.get() }
+    }
+
+    /// The encoded request. Caller: the core that popped this slot from a ring.
+    ///
+    /// # Safety
+    /// The caller must have popped this slot's index from a ring and not yet completed it.
+    pub(crate) unsafe fn wire(&self) -> &[u8] {
+        let len = self.len.load(Relaxed) as usize;
+        // SAFETY: the submitter finished writing before the ring push (release), which our pop
+        // acquired; nobody writes `buf` until the slot is FREE again.
+        let buf = unsafe { &*self.buf.get() };
+        &buf[..len.min(buf.len())]
+    }
+
+    /// # Safety
+    /// The caller must be the core processing this slot, before it swaps the state to DONE.
+    pub(crate) unsafe fn set_verdict(&self, v: Verdict) {
+        // SAFETY: only the processing core writes the verdict, before publishing DONE.
+        unsafe { *self.verdict.get() = v }
+    }
+
+    /// # Safety
+    /// The caller must be the waiter and must have observed DONE (acquire).
+    pub(crate) unsafe fn verdict(&self) -> Verdict {
+        // SAFETY: the core's write happened before its release of DONE, which we acquired.
+        unsafe { *self.verdict.get() }
+    }
+}
+
+/// All slots and their free lists, sharded so submitting threads rarely share a cache line.
+pub(crate) struct SlotPool {
+    pub slots: Box<[Slot]>,
+    shards: Box<[Stack]>,
+    per_shard: usize,
+    /// Per-shard number of slots that sheddable priorities may not take.
+    reserve: usize,
+}
+
+static NEXT_HINT: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static HINT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn thread_hint() -> usize {
+    HINT.with(|h| {
+        let v = h.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT_HINT.fetch_add(1, Relaxed);
+        h.set(v);
+        v
+    })
+}
+
+impl SlotPool {
+    pub(crate) fn new(count: usize, buf_bytes: usize, shards: usize, reserved_pct: u8) -> SlotPool {
+        let shards = shards.clamp(1, count.max(1));
+        let per_shard = count.div_ceil(shards);
+        let slots = (0..count)
+            .map(|_| Slot {
+                state: AtomicU32::new(FREE),
+                len: AtomicU32::new(0),
+                enqueued_ns: AtomicU64::new(0),
+                waker: AtomicWaker::new(),
+                buf: UnsafeCell::new(vec![0u8; buf_bytes].into_boxed_slice()),
+                verdict: UnsafeCell::new(Verdict::default()),
+            })
+            .collect();
+        let stacks = (0..shards)
+            .map(|s| {
+                let base = s * per_shard;
+                let len = per_shard.min(count.saturating_sub(base));
+                Stack::new_full(base as u32, len)
+            })
+            .collect();
+        SlotPool {
+            slots,
+            shards: stacks,
+            per_shard,
+            reserve: per_shard * reserved_pct as usize / 100,
+        }
+    }
+
+    /// Takes a free slot, preferring this thread's shard. `sheddable` requests may not take
+    /// the reserved share of any shard.
+    #[inline]
+    pub(crate) fn acquire(&self, sheddable: bool) -> Option<u32> {
+        let keep = if sheddable { self.reserve } else { 0 };
+        let n = self.shards.len();
+        let start = thread_hint() % n;
+        for i in 0..n {
+            let s = &self.shards[(start + i) % n];
+            if let Some(idx) = s.pop_above(keep) {
+                return Some(idx);
+            }
+        }
+        None
+    }
+
+    /// Returns a slot (its state must already be FREE).
+    #[inline]
+    pub(crate) fn release(&self, idx: u32) {
+        self.shards[idx as usize / self.per_shard].push(idx);
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    /// True when no slot is claimed, queued or being waited on (all FREE or DONE).
+    pub(crate) fn settled(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| matches!(s.state.load(SeqCst), FREE | DONE))
+    }
+}

@@ -1,0 +1,626 @@
+//! The vocabulary of DESIGN.md as plain `Copy` types: classifications, priorities, operations,
+//! verdicts, deny reasons and obligations.
+//!
+//! Invariant: every type here is `Copy`, has a stable numeric code (`code()` / `from_code()`), and
+//! formats without allocating on the hot path. Codes are part of the wire format and of the JSON
+//! output; never renumber, only append.
+
+use core::fmt;
+
+/// Data classification, ordered `Unclassified < Cui < Confidential < Secret < TopSecret`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum Classification {
+    #[default]
+    Unclassified = 0,
+    Cui = 1,
+    Confidential = 2,
+    Secret = 3,
+    TopSecret = 4,
+}
+
+impl Classification {
+    pub const ALL: [Classification; 5] = [
+        Classification::Unclassified,
+        Classification::Cui,
+        Classification::Confidential,
+        Classification::Secret,
+        Classification::TopSecret,
+    ];
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+    pub const fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(Self::Unclassified),
+            1 => Some(Self::Cui),
+            2 => Some(Self::Confidential),
+            3 => Some(Self::Secret),
+            4 => Some(Self::TopSecret),
+            _ => None,
+        }
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Unclassified => "unclassified",
+            Self::Cui => "cui",
+            Self::Confidential => "confidential",
+            Self::Secret => "secret",
+            Self::TopSecret => "top_secret",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+/// Request priority: picks the ring a request waits in. `Critical` is served first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum Priority {
+    Critical = 0,
+    High = 1,
+    #[default]
+    Medium = 2,
+    Low = 3,
+    Background = 4,
+}
+
+impl Priority {
+    pub const COUNT: usize = 5;
+    pub const ALL: [Priority; 5] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Medium,
+        Priority::Low,
+        Priority::Background,
+    ];
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+    pub const fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(Self::Critical),
+            1 => Some(Self::High),
+            2 => Some(Self::Medium),
+            3 => Some(Self::Low),
+            4 => Some(Self::Background),
+            _ => None,
+        }
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::Background => "background",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == s)
+    }
+    /// `Low` and `Background` are shed first: they never use the overflow injector and never
+    /// take the reserved share of reply slots.
+    pub const fn sheddable(self) -> bool {
+        matches!(self, Self::Low | Self::Background)
+    }
+}
+
+/// What a tool may touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum SecurityLevel {
+    Safe = 0,
+    #[default]
+    Restricted = 1,
+    Privileged = 2,
+}
+
+/// Crypto sub-operations. Encrypt, decrypt and sign are never cached (a cached ciphertext would
+/// repeat a nonce); verify results are cached like any other verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum CryptoOp {
+    Encrypt = 0,
+    Decrypt = 1,
+    Sign = 2,
+    Verify = 3,
+}
+
+/// What is validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    ValidateAgent,
+    AuthorizeTool,
+    ScanContent,
+    /// Every registered stage, in order.
+    Check,
+    Crypto(CryptoOp),
+    Audit,
+    /// A custom validator registered with [`crate::EngineBuilder::custom`].
+    Custom(u16),
+}
+
+impl Operation {
+    /// (kind, argument) as carried in the wire header.
+    pub const fn code(self) -> (u8, u16) {
+        match self {
+            Self::ValidateAgent => (0, 0),
+            Self::AuthorizeTool => (1, 0),
+            Self::ScanContent => (2, 0),
+            Self::Check => (3, 0),
+            Self::Crypto(c) => (4, c as u16),
+            Self::Audit => (5, 0),
+            Self::Custom(id) => (6, id),
+        }
+    }
+    pub const fn from_code(kind: u8, arg: u16) -> Option<Self> {
+        Some(match (kind, arg) {
+            (0, 0) => Self::ValidateAgent,
+            (1, 0) => Self::AuthorizeTool,
+            (2, 0) => Self::ScanContent,
+            (3, 0) => Self::Check,
+            (4, 0) => Self::Crypto(CryptoOp::Encrypt),
+            (4, 1) => Self::Crypto(CryptoOp::Decrypt),
+            (4, 2) => Self::Crypto(CryptoOp::Sign),
+            (4, 3) => Self::Crypto(CryptoOp::Verify),
+            (5, 0) => Self::Audit,
+            (6, id) => Self::Custom(id),
+            _ => return None,
+        })
+    }
+    /// Parses `check`, `validate_agent`, `crypto_verify`, `custom:7`, ...
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "validate_agent" => Self::ValidateAgent,
+            "authorize_tool" => Self::AuthorizeTool,
+            "scan_content" => Self::ScanContent,
+            "check" => Self::Check,
+            "crypto_encrypt" => Self::Crypto(CryptoOp::Encrypt),
+            "crypto_decrypt" => Self::Crypto(CryptoOp::Decrypt),
+            "crypto_sign" => Self::Crypto(CryptoOp::Sign),
+            "crypto_verify" => Self::Crypto(CryptoOp::Verify),
+            "audit" => Self::Audit,
+            _ => Self::Custom(s.strip_prefix("custom:")?.parse().ok()?),
+        })
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ValidateAgent => f.write_str("validate_agent"),
+            Self::AuthorizeTool => f.write_str("authorize_tool"),
+            Self::ScanContent => f.write_str("scan_content"),
+            Self::Check => f.write_str("check"),
+            Self::Crypto(CryptoOp::Encrypt) => f.write_str("crypto_encrypt"),
+            Self::Crypto(CryptoOp::Decrypt) => f.write_str("crypto_decrypt"),
+            Self::Crypto(CryptoOp::Sign) => f.write_str("crypto_sign"),
+            Self::Crypto(CryptoOp::Verify) => f.write_str("crypto_verify"),
+            Self::Audit => f.write_str("audit"),
+            Self::Custom(id) => write!(f, "custom:{id}"),
+        }
+    }
+}
+
+/// A request field, named in deny reasons about malformed input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Field {
+    Tenant = 0,
+    Agent = 1,
+    Credential = 2,
+    Tool = 3,
+    Action = 4,
+    Resource = 5,
+    Content = 6,
+    Operation = 7,
+    Classification = 8,
+    Priority = 9,
+    Timestamp = 10,
+    Nonce = 11,
+    Header = 12,
+}
+
+impl Field {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Tenant => "tenant",
+            Self::Agent => "agent",
+            Self::Credential => "credential",
+            Self::Tool => "tool",
+            Self::Action => "action",
+            Self::Resource => "resource",
+            Self::Content => "content",
+            Self::Operation => "operation",
+            Self::Classification => "classification",
+            Self::Priority => "priority",
+            Self::Timestamp => "timestamp",
+            Self::Nonce => "nonce",
+            Self::Header => "header",
+        }
+    }
+    pub const fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => Self::Tenant,
+            1 => Self::Agent,
+            2 => Self::Credential,
+            3 => Self::Tool,
+            4 => Self::Action,
+            5 => Self::Resource,
+            6 => Self::Content,
+            7 => Self::Operation,
+            8 => Self::Classification,
+            9 => Self::Priority,
+            10 => Self::Timestamp,
+            11 => Self::Nonce,
+            12 => Self::Header,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a request was denied. Each variant has a stable numeric code and a stable snake_case
+/// name (used in JSON and metrics), and explains itself through `Display`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum DenyReason {
+    /// Not a denial: the verdict allows.
+    #[default]
+    None,
+    /// A required field is empty.
+    MissingField(Field),
+    /// A field is longer than the configured limit.
+    FieldTooLarge(Field),
+    /// A field is not well formed (bad UTF-8, bad enum code, inconsistent lengths).
+    Malformed(Field),
+    /// Content exceeds `limits.max_content_bytes`.
+    ContentTooLarge,
+    /// Every ring and overflow queue that could take the request was full, or no reply slot was
+    /// free; the request was shed without being evaluated.
+    Overloaded,
+    /// A stage failed (it panicked, or returned an internal error). Counted in metrics.
+    Internal,
+    /// No registered stage handles the operation, so nothing could allow it.
+    NoStage,
+    /// The engine is shutting down and takes no new work.
+    ShuttingDown,
+    /// No verdict arrived within `engine.request_timeout_us`.
+    Timeout,
+    /// A custom validator denied; the value is the validator's own code.
+    Custom(u16),
+}
+
+impl DenyReason {
+    /// Stable numeric code (the wire format's reason code; the field code rides separately).
+    pub const fn code(self) -> u16 {
+        match self {
+            Self::None => 0,
+            Self::MissingField(_) => 1,
+            Self::FieldTooLarge(_) => 2,
+            Self::Malformed(_) => 3,
+            Self::ContentTooLarge => 4,
+            Self::Overloaded => 5,
+            Self::Internal => 6,
+            Self::NoStage => 7,
+            Self::ShuttingDown => 8,
+            Self::Timeout => 9,
+            Self::Custom(_) => 10,
+        }
+    }
+    /// The argument carried with the code: a field code or a custom code.
+    pub const fn arg(self) -> u16 {
+        match self {
+            Self::MissingField(f) | Self::FieldTooLarge(f) | Self::Malformed(f) => f as u16,
+            Self::Custom(c) => c,
+            _ => 0,
+        }
+    }
+    pub const fn from_code(code: u16, arg: u16) -> Option<Self> {
+        let field = if arg <= u8::MAX as u16 {
+            Field::from_code(arg as u8)
+        } else {
+            None
+        };
+        Some(match code {
+            0 => Self::None,
+            1 => Self::MissingField(match field {
+                Some(f) => f,
+                None => return None,
+            }),
+            2 => Self::FieldTooLarge(match field {
+                Some(f) => f,
+                None => return None,
+            }),
+            3 => Self::Malformed(match field {
+                Some(f) => f,
+                None => return None,
+            }),
+            4 => Self::ContentTooLarge,
+            5 => Self::Overloaded,
+            6 => Self::Internal,
+            7 => Self::NoStage,
+            8 => Self::ShuttingDown,
+            9 => Self::Timeout,
+            10 => Self::Custom(arg),
+            _ => return None,
+        })
+    }
+    /// Stable machine name, e.g. `missing_field`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::MissingField(_) => "missing_field",
+            Self::FieldTooLarge(_) => "field_too_large",
+            Self::Malformed(_) => "malformed",
+            Self::ContentTooLarge => "content_too_large",
+            Self::Overloaded => "overloaded",
+            Self::Internal => "internal",
+            Self::NoStage => "no_stage",
+            Self::ShuttingDown => "shutting_down",
+            Self::Timeout => "timeout",
+            Self::Custom(_) => "custom",
+        }
+    }
+    /// Transient reasons are about the engine's state, not the request: never cached.
+    pub const fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Self::Overloaded | Self::Internal | Self::ShuttingDown | Self::Timeout
+        )
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("allowed"),
+            Self::MissingField(x) => write!(f, "request field `{}` is missing or empty", x.name()),
+            Self::FieldTooLarge(x) => write!(
+                f,
+                "request field `{}` is longer than the configured limit (see [limits] in the config)",
+                x.name()
+            ),
+            Self::Malformed(x) => write!(f, "request field `{}` is malformed", x.name()),
+            Self::ContentTooLarge => {
+                f.write_str("content is larger than limits.max_content_bytes")
+            }
+            Self::Overloaded => f.write_str(
+                "warden is overloaded: the request was shed before evaluation; retry with backoff",
+            ),
+            Self::Internal => {
+                f.write_str("a validation stage failed internally; denied (fail closed)")
+            }
+            Self::NoStage => f.write_str("no validation stage is registered for this operation"),
+            Self::ShuttingDown => f.write_str("warden is shutting down"),
+            Self::Timeout => f.write_str("no verdict within engine.request_timeout_us"),
+            Self::Custom(c) => write!(f, "denied by a custom validator (code {c})"),
+        }
+    }
+}
+
+/// Allow, deny, or allow with obligations the gateway must enforce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum Decision {
+    Allow = 0,
+    #[default]
+    Deny = 1,
+    AllowWith = 2,
+}
+
+impl Decision {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::AllowWith => "allow_with",
+        }
+    }
+}
+
+/// Threat level from the scan stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum ThreatLevel {
+    #[default]
+    None = 0,
+    Low = 1,
+    Medium = 2,
+    High = 3,
+    Critical = 4,
+}
+
+impl ThreatLevel {
+    pub const fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => Self::None,
+            1 => Self::Low,
+            2 => Self::Medium,
+            3 => Self::High,
+            4 => Self::Critical,
+            _ => return None,
+        })
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// What the gateway must enforce on an allowed action. All zero means "nothing".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Obligations {
+    /// Maximum memory the action may use, bytes (0 = no limit imposed).
+    pub memory_bytes: u64,
+    /// Maximum CPU time, milliseconds (0 = no limit imposed).
+    pub cpu_time_ms: u32,
+    /// Maximum file size the action may write, bytes (0 = no limit imposed).
+    pub file_bytes: u64,
+    /// Maximum number of operations (0 = no limit imposed).
+    pub operations: u32,
+    /// Bit set of content categories the gateway must redact before forwarding.
+    pub redactions: u32,
+    /// The gateway must record an audit entry for this action.
+    pub audit_required: bool,
+}
+
+impl Obligations {
+    pub const NONE: Obligations = Obligations {
+        memory_bytes: 0,
+        cpu_time_ms: 0,
+        file_bytes: 0,
+        operations: 0,
+        redactions: 0,
+        audit_required: false,
+    };
+    pub fn is_empty(&self) -> bool {
+        *self == Self::NONE
+    }
+    /// Combines two sets of obligations, keeping the stricter of each limit.
+    pub fn merge(&mut self, o: &Obligations) {
+        fn min_nz<T: Ord + Copy + Default>(a: T, b: T) -> T {
+            let z = T::default();
+            if a == z {
+                b
+            } else if b == z {
+                a
+            } else {
+                a.min(b)
+            }
+        }
+        self.memory_bytes = min_nz(self.memory_bytes, o.memory_bytes);
+        self.cpu_time_ms = min_nz(self.cpu_time_ms, o.cpu_time_ms);
+        self.file_bytes = min_nz(self.file_bytes, o.file_bytes);
+        self.operations = min_nz(self.operations, o.operations);
+        self.redactions |= o.redactions;
+        self.audit_required |= o.audit_required;
+    }
+}
+
+/// The answer to one request. `Copy`, 64 bytes or so, written into a preallocated reply slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// Why it was denied (`DenyReason::None` when allowed).
+    pub reason: DenyReason,
+    pub obligations: Obligations,
+    /// Served from the cache shard.
+    pub cache_hit: bool,
+    pub threat_level: ThreatLevel,
+    /// Bit set of threat categories that fired.
+    pub indicators: u32,
+    /// Effective classification of the action.
+    pub classification: Classification,
+    /// The rule that decided (0 = none), for `explain`.
+    pub rule: u32,
+    /// Nanoseconds from submission to verdict, measured on the core.
+    pub latency_ns: u32,
+    /// The core that answered (`u16::MAX` when answered before reaching a core).
+    pub core: u16,
+}
+
+impl Verdict {
+    /// A denial decided before the request reached a core.
+    pub const fn deny(reason: DenyReason) -> Verdict {
+        Verdict {
+            decision: Decision::Deny,
+            reason,
+            obligations: Obligations::NONE,
+            cache_hit: false,
+            threat_level: ThreatLevel::None,
+            indicators: 0,
+            classification: Classification::Unclassified,
+            rule: 0,
+            latency_ns: 0,
+            core: u16::MAX,
+        }
+    }
+    pub fn is_allowed(&self) -> bool {
+        self.decision != Decision::Deny
+    }
+    /// The decision-relevant bytes, covered by the cache entry's integrity tag. Excludes the
+    /// per-delivery fields (cache_hit, latency, core).
+    pub fn cache_bytes(&self) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        b[0] = self.decision as u8;
+        b[1..3].copy_from_slice(&self.reason.code().to_le_bytes());
+        b[3..5].copy_from_slice(&self.reason.arg().to_le_bytes());
+        b[5] = self.threat_level as u8;
+        b[6] = self.classification as u8;
+        b[7] = self.obligations.audit_required as u8;
+        b[8..16].copy_from_slice(&self.obligations.memory_bytes.to_le_bytes());
+        b[16..24].copy_from_slice(&self.obligations.file_bytes.to_le_bytes());
+        b[24..28].copy_from_slice(&self.obligations.cpu_time_ms.to_le_bytes());
+        b[28..32].copy_from_slice(&self.obligations.operations.to_le_bytes());
+        b[32..36].copy_from_slice(&self.obligations.redactions.to_le_bytes());
+        b[36..40].copy_from_slice(&(self.indicators ^ self.rule.rotate_left(16)).to_le_bytes());
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for c in Classification::ALL {
+            assert_eq!(Classification::from_code(c.code()), Some(c));
+            assert_eq!(Classification::parse(c.name()), Some(c));
+        }
+        for p in Priority::ALL {
+            assert_eq!(Priority::from_code(p as u8), Some(p));
+            assert_eq!(Priority::parse(p.name()), Some(p));
+        }
+        for op in [
+            Operation::ValidateAgent,
+            Operation::AuthorizeTool,
+            Operation::ScanContent,
+            Operation::Check,
+            Operation::Crypto(CryptoOp::Encrypt),
+            Operation::Crypto(CryptoOp::Verify),
+            Operation::Audit,
+            Operation::Custom(65535),
+        ] {
+            let (k, a) = op.code();
+            assert_eq!(Operation::from_code(k, a), Some(op));
+            assert_eq!(Operation::parse(&op.to_string()), Some(op));
+        }
+        for r in [
+            DenyReason::None,
+            DenyReason::MissingField(Field::Agent),
+            DenyReason::FieldTooLarge(Field::Content),
+            DenyReason::Malformed(Field::Header),
+            DenyReason::Overloaded,
+            DenyReason::Custom(77),
+        ] {
+            assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
+        }
+        assert_eq!(DenyReason::from_code(1, 999), None);
+        assert_eq!(Operation::from_code(3, 1), None);
+    }
+
+    #[test]
+    fn obligations_merge_keeps_stricter() {
+        let mut a = Obligations {
+            memory_bytes: 100,
+            cpu_time_ms: 0,
+            ..Obligations::NONE
+        };
+        a.merge(&Obligations {
+            memory_bytes: 50,
+            cpu_time_ms: 7,
+            audit_required: true,
+            ..Obligations::NONE
+        });
+        assert_eq!(a.memory_bytes, 50);
+        assert_eq!(a.cpu_time_ms, 7);
+        assert!(a.audit_required);
+    }
+}

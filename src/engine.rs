@@ -269,17 +269,12 @@ fn spawn_core(
                     match ex {
                         Ok(ex) => {
                             let _ = ready.send((id, Ok(())));
-                            ex.run(async move {
-                                loop {
-                                    if core.step(64) > 0 {
-                                        glommio::yield_if_needed().await;
-                                        continue;
-                                    }
-                                    if core.idle() == Idle::Exit {
-                                        break;
-                                    }
-                                }
-                            });
+                            // The serving loop is the executor's only task and never yields
+                            // to glommio's reactor: each reactor turn allocates timer
+                            // sources, which the hot path must not. Tasks added to a core's
+                            // executor later (I/O) must be polled from `idle`, off the
+                            // serving path.
+                            ex.run(async move { core_loop_sync(&mut core) });
                         }
                         Err(e) => {
                             let _ = ready.send((id, Err(e.to_string())));

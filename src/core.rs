@@ -16,10 +16,11 @@
 use crate::cache::{CacheKey, Miss, Shard};
 use crate::engine::Shared;
 use crate::futex;
+use crate::metrics::CoreMetrics;
 use crate::request::Request;
 use crate::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
 use crate::time::now_ns;
-use crate::types::{Decision, Priority, Verdict};
+use crate::types::{Classification, Decision, Operation, Priority, Verdict};
 use std::sync::atomic::{fence, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,11 +113,32 @@ impl CoreState {
         let m = &sh.cores[id].metrics;
         // SAFETY: we popped `idx` from a ring, so we own the slot's buffers until DONE.
         let wire = unsafe { slot.wire() };
-        let mut verdict = match Request::decode(wire) {
-            Err(reason) => Verdict::deny(reason),
-            Ok(req) => match sh.limits.check(&req) {
+        let epoch = sh.epoch.load(Acquire);
+        // The fast path reads only the header and the key the submitter computed. A hit means
+        // an entry inserted for byte-identical fields (same 128-bit key, same tenant and
+        // classification, checked by the shard), which already passed decode and the shape
+        // check, so neither is repeated.
+        let key = header_key(slot, wire);
+        let hit = match (&mut *shard, key) {
+            (Some(s), Some((op, k))) => lookup(s, m, &k, op, now, epoch),
+            _ => None,
+        };
+        let mut verdict = match hit {
+            Some(v) => v,
+            None => match Request::decode(wire) {
                 Err(reason) => Verdict::deny(reason),
-                Ok(()) => evaluate(sh, shard, id, wire, &req, now),
+                Ok(req) => match sh.limits.check(&req) {
+                    Err(reason) => Verdict::deny(reason),
+                    Ok(()) => {
+                        let v = run_pipeline(sh, id, &req);
+                        if let (Some(s), Some((op, k))) = (&mut *shard, key) {
+                            if !v.reason.is_transient() && op == req.operation {
+                                s.insert(&k, op, &v, now, epoch);
+                            }
+                        }
+                        v
+                    }
+                },
             },
         };
         let done = now_ns();
@@ -180,51 +202,60 @@ impl CoreState {
     }
 }
 
+/// The operation and cache key of a slot, from the header bytes and the submitter's key.
 #[inline]
-fn evaluate(
-    sh: &Shared,
-    shard: &mut Option<Shard>,
-    id: usize,
-    wire: &[u8],
-    req: &Request<'_>,
+fn header_key(slot: &crate::slot::Slot, wire: &[u8]) -> Option<(Operation, CacheKey)> {
+    let h = wire.get(..8)?;
+    let op = Operation::from_code(h[3], u16::from_le_bytes([h[4], h[5]]))?;
+    let classification = Classification::from_code(h[6])?;
+    let hash = (slot.key_lo.load(Relaxed) as u128) | ((slot.key_hi.load(Relaxed) as u128) << 64);
+    Some((
+        op,
+        CacheKey {
+            hash,
+            tenant: slot.key_tenant.load(Relaxed),
+            classification,
+        },
+    ))
+}
+
+#[inline]
+fn lookup(
+    shard: &mut Shard,
+    m: &CoreMetrics,
+    key: &CacheKey,
+    op: Operation,
     now: u64,
-) -> Verdict {
-    let m = &sh.cores[id].metrics;
-    let Some(shard) = shard else {
-        return run_pipeline(sh, id, req);
-    };
-    let epoch = sh.epoch.load(Acquire);
-    let key = CacheKey::from_wire(wire, req.operation, req.classification, req.tenant);
-    match shard.get(&key, req.operation, now, epoch) {
+    epoch: u64,
+) -> Option<Verdict> {
+    match shard.get(key, op, now, epoch) {
         Ok(v) => {
             m.cache_hits.add(1);
-            return Verdict {
+            Some(Verdict {
                 cache_hit: true,
                 ..v
-            };
+            })
         }
-        Err(miss) => match miss {
-            Miss::Uncacheable => {}
-            Miss::Absent => m.cache_misses.add(1),
-            Miss::Expired => {
-                m.cache_misses.add(1);
-                m.expired.add(1);
+        Err(miss) => {
+            match miss {
+                Miss::Uncacheable => {}
+                Miss::Absent => m.cache_misses.add(1),
+                Miss::Expired => {
+                    m.cache_misses.add(1);
+                    m.expired.add(1);
+                }
+                Miss::StaleEpoch => {
+                    m.cache_misses.add(1);
+                    m.epoch_misses.add(1);
+                }
+                Miss::Integrity => {
+                    m.cache_misses.add(1);
+                    m.integrity_failures.add(1);
+                }
             }
-            Miss::StaleEpoch => {
-                m.cache_misses.add(1);
-                m.epoch_misses.add(1);
-            }
-            Miss::Integrity => {
-                m.cache_misses.add(1);
-                m.integrity_failures.add(1);
-            }
-        },
+            None
+        }
     }
-    let v = run_pipeline(sh, id, req);
-    if !v.reason.is_transient() {
-        shard.insert(&key, req.operation, &v, now, epoch);
-    }
-    v
 }
 
 #[inline]

@@ -13,7 +13,7 @@
 //! - queues are bounded: rings and injectors by config, slots by `engine.reply_slots`;
 //! - overload is a deny with a reason, never a wait without bound and never an allow.
 
-use crate::cache::Shard;
+use crate::cache::{CacheKey, Shard};
 use crate::config::{Config, ConfigError, Executor};
 use crate::core::{CoreState, Idle};
 use crate::futex;
@@ -423,6 +423,10 @@ impl Handle {
             // Name the exact field over its limit when the request does not fit.
             Err(r) => return give_back(sh.limits.check(req).err().unwrap_or(r)),
         };
+        let key = CacheKey::from_wire(&buf[..len], req.operation, req.classification, req.tenant);
+        slot.key_lo.store(key.hash as u64, Relaxed);
+        slot.key_hi.store((key.hash >> 64) as u64, Relaxed);
+        slot.key_tenant.store(key.tenant, Relaxed);
         slot.len.store(len as u32, Relaxed);
         slot.enqueued_ns.store(now_ns(), Relaxed);
         slot.state.store(QUEUED, Release);

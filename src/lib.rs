@@ -56,3 +56,8 @@ pub use types::{
 pub mod alloc {
     pub use mimalloc::MiMalloc;
 }
+
+/// The README's examples compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

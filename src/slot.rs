@@ -39,6 +39,11 @@ pub(crate) struct Slot {
     pub state: AtomicU32,
     pub len: AtomicU32,
     pub enqueued_ns: AtomicU64,
+    /// Cache key of the encoded request, computed by the submitter while the bytes were hot in
+    /// its cache (`key_lo`, `key_hi`: xxh3-128 of the wire form; `tenant`: xxh3-64 of tenant).
+    pub key_lo: AtomicU64,
+    pub key_hi: AtomicU64,
+    pub key_tenant: AtomicU64,
     pub waker: AtomicWaker,
     buf: UnsafeCell<Box<[u8]>>,
     verdict: UnsafeCell<Verdict>,
@@ -122,6 +127,9 @@ impl SlotPool {
                 state: AtomicU32::new(FREE),
                 len: AtomicU32::new(0),
                 enqueued_ns: AtomicU64::new(0),
+                key_lo: AtomicU64::new(0),
+                key_hi: AtomicU64::new(0),
+                key_tenant: AtomicU64::new(0),
                 waker: AtomicWaker::new(),
                 buf: UnsafeCell::new(vec![0u8; buf_bytes].into_boxed_slice()),
                 verdict: UnsafeCell::new(Verdict::default()),

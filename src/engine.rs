@@ -179,18 +179,12 @@ impl EngineBuilder {
         });
         let tag_key = random_key();
         let (tx, rx) = flume::bounded::<(usize, Result<(), String>)>(n);
-        for i in 0..n {
+        for (i, &cpu) in cpus.iter().enumerate() {
             let shard =
                 (cfg.cache.capacity_per_core > 0).then(|| Shard::new(cfg.cache.shard(), tag_key));
             let core = CoreState::new(i, shared.clone(), shard);
             shared.running.fetch_add(1, SeqCst);
-            spawn_core(
-                core,
-                cpus[i],
-                cfg.engine.executor,
-                tx.clone(),
-                shared.clone(),
-            );
+            spawn_core(core, cpu, cfg.engine.executor, tx.clone(), shared.clone());
         }
         let engine = Engine { shared };
         for _ in 0..n {
@@ -601,8 +595,8 @@ impl Handle {
             sum += s;
             max = max.max(mx);
             let depth = Priority::ALL.map(|p| c.rings[p.index()].len());
-            for p in 0..Priority::COUNT {
-                m.queue_depth[p] += depth[p];
+            for (total, d) in m.queue_depth.iter_mut().zip(depth) {
+                *total += d;
             }
             m.validations += cm.processed.get();
             m.allows += cm.allows.get();

@@ -111,7 +111,7 @@ impl Stage for ToolListStage {
         matches!(op, Operation::Check | Operation::AuthorizeTool)
     }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
-        if self.denied.iter().any(|d| *d == req.tool) {
+        if self.denied.contains(&req.tool) {
             out.rule = 1;
             return StageResult::Deny(DenyReason::Custom(1));
         }

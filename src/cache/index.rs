@@ -111,11 +111,11 @@ mod tests {
             for (ins, lo, hi) in ops {
                 let key = ((hi as u128) << 64) | lo as u128;
                 if ins {
-                    if !model.contains_key(&key) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = model.entry(key) {
                         if let Some(slot) = free.pop() {
                             keys[slot as usize] = key;
                             idx.insert(key, slot);
-                            model.insert(key, slot);
+                            e.insert(slot);
                         }
                     }
                 } else if let Some(slot) = model.remove(&key) {

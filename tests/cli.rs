@@ -1,0 +1,127 @@
+//! The `warden` binary as a person runs it: real processes, real files, exit codes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn warden(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_allows_and_denies_with_reasons_and_exit_codes() {
+    let (code, out, _) = warden(
+        &["validate"],
+        r#"{"tenant":"acme","agent":"a1","tool":"http.get","classification":"cui"}"#,
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["classification"], "cui");
+
+    let (code, out, _) = warden(&["validate", "-"], r#"{"tenant":"acme"}"#);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(v["reason"], "missing_field");
+    assert_eq!(v["field"], "agent");
+
+    let (code, out, _) = warden(
+        &["validate"],
+        r#"{"tenant":"acme","agent":"a","priority":"urgent"}"#,
+    );
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["reason"], "malformed");
+    assert!(v["explain"].as_str().unwrap().contains("priority"), "{out}");
+
+    let (code, out, _) = warden(&["validate"], "{not json");
+    assert_eq!(code, 1);
+    assert!(out.contains("line 1"), "{out}");
+}
+
+#[test]
+fn validate_reads_a_request_file_and_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = dir.path().join("req.json");
+    std::fs::write(
+        &req,
+        r#"{"operation":"validate_agent","tenant":"t","agent":"a"}"#,
+    )
+    .unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "[engine]\ncores = 1\nexecutor = \"threads\"\n").unwrap();
+    let (code, out, err) = warden(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "validate",
+            req.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("no_stage"),
+        "fail closed without a stage: {out}"
+    );
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[engine]\ncores = 1\n\n[rings]\noverflow_capacity = 0\n",
+    )
+    .unwrap();
+    let (code, _, err) = warden(&["config", cfg.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml:5:"), "{err}");
+    assert!(err.contains("rings.overflow_capacity"), "{err}");
+    let (code, out, _) = warden(&["config", "examples/warden.toml"], "");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn bench_runs_and_reports_json() {
+    let (code, out, err) = warden(
+        &[
+            "bench",
+            "--seconds",
+            "0.5",
+            "--cores",
+            "1",
+            "--keys",
+            "200",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(r["requests"].as_u64().unwrap() > 100, "{out}");
+    assert!(
+        r["metrics"]["cache_hit_rate"].as_f64().unwrap() > 0.5,
+        "{out}"
+    );
+    assert_eq!(r["metrics"]["stage_panics"], 0);
+}

@@ -309,6 +309,24 @@ impl LimitsConfig {
     }
 }
 
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputsConfig {
+    /// Run the built-in input checks (paths and URLs) on `check` and `authorize_tool`.
+    pub enabled: bool,
+    /// URL schemes a resource may use.
+    pub allowed_schemes: Vec<String>,
+}
+
+impl Default for InputsConfig {
+    fn default() -> Self {
+        InputsConfig {
+            enabled: true,
+            allowed_schemes: vec!["https".into()],
+        }
+    }
+}
+
 /// The whole configuration. `Config::default()` is the embedded default.
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -317,6 +335,7 @@ pub struct Config {
     pub rings: RingsConfig,
     pub cache: CacheConfig,
     pub limits: LimitsConfig,
+    pub inputs: InputsConfig,
 }
 
 impl Config {
@@ -427,6 +446,18 @@ impl Config {
                 "cache.capacity_per_core",
                 "must be at most 67108864 entries".into(),
             );
+        }
+        for (i, sch) in self.inputs.allowed_schemes.iter().enumerate() {
+            let ok = sch.starts_with(|c: char| c.is_ascii_alphabetic())
+                && sch
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            if !ok {
+                return e(
+                    &format!("inputs.allowed_schemes"),
+                    format!("entry {i} (`{sch}`) is not a URL scheme such as \"https\""),
+                );
+            }
         }
         if self.cache.ttl_ms.adaptive_hits_per_step == 0 {
             return e(

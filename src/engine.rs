@@ -163,7 +163,7 @@ impl EngineBuilder {
                 (n * 2).next_power_of_two(),
                 cfg.engine.reserved_slots_pct,
             ),
-            pipeline: Pipeline::new(self.stages, cfg.engine.fail_mode),
+            pipeline: Pipeline::new(builtin_stages(&cfg, self.stages), cfg.engine.fail_mode),
             limits,
             epoch: CachePadded::new(AtomicU64::new(1)),
             shutdown: AtomicBool::new(false),
@@ -205,6 +205,19 @@ impl EngineBuilder {
         }
         Ok(engine)
     }
+}
+
+/// The built-in stages in their fixed order (identity, rate limits and authorization will join
+/// here, before input checks), followed by the caller's stages in registration order.
+fn builtin_stages(cfg: &Config, user: Vec<Arc<dyn Stage>>) -> Vec<Arc<dyn Stage>> {
+    let mut all: Vec<Arc<dyn Stage>> = Vec::new();
+    if cfg.inputs.enabled {
+        all.push(Arc::new(crate::inputs::InputStage::new(
+            &cfg.inputs.allowed_schemes,
+        )));
+    }
+    all.extend(user);
+    all
 }
 
 fn random_key() -> [u8; 32] {

@@ -530,6 +530,46 @@ pub fn check_resource(resource: &str, allowed_schemes: &[&str]) -> Result<(), In
     }
 }
 
+/// The input-check stage: runs on `Check` and `AuthorizeTool` for every request that names a
+/// resource. Built in; configured by `[inputs]`.
+pub struct InputStage {
+    schemes: Vec<&'static str>,
+}
+
+impl InputStage {
+    /// `schemes`: the URL scheme allow-list (leaked once at start so the hot path borrows them).
+    pub fn new(schemes: &[String]) -> InputStage {
+        InputStage {
+            schemes: schemes
+                .iter()
+                .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
+                .collect(),
+        }
+    }
+}
+
+impl crate::stage::Stage for InputStage {
+    fn name(&self) -> &str {
+        "inputs"
+    }
+    fn handles(&self, op: crate::types::Operation) -> bool {
+        matches!(
+            op,
+            crate::types::Operation::Check | crate::types::Operation::AuthorizeTool
+        )
+    }
+    fn evaluate(
+        &self,
+        req: &crate::request::Request<'_>,
+        _out: &mut crate::stage::Outcome,
+    ) -> crate::stage::StageResult {
+        match check_resource(req.resource, &self.schemes) {
+            Ok(()) => crate::stage::StageResult::Pass,
+            Err(i) => crate::stage::StageResult::Deny(crate::types::DenyReason::Input(i)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,6 +289,8 @@ pub enum DenyReason {
     Timeout,
     /// A custom validator denied; the value is the validator's own code.
     Custom(u16),
+    /// The resource failed the input checks (traversal, SSRF, ...).
+    Input(crate::inputs::InputIssue),
 }
 
 impl DenyReason {
@@ -306,6 +308,7 @@ impl DenyReason {
             Self::ShuttingDown => 8,
             Self::Timeout => 9,
             Self::Custom(_) => 10,
+            Self::Input(_) => 11,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -313,6 +316,7 @@ impl DenyReason {
         match self {
             Self::MissingField(f) | Self::FieldTooLarge(f) | Self::Malformed(f) => f as u16,
             Self::Custom(c) => c,
+            Self::Input(i) => i as u16,
             _ => 0,
         }
     }
@@ -343,6 +347,10 @@ impl DenyReason {
             8 => Self::ShuttingDown,
             9 => Self::Timeout,
             10 => Self::Custom(arg),
+            11 => Self::Input(match crate::inputs::InputIssue::from_code(arg as u8) {
+                Some(i) if arg <= u8::MAX as u16 => i,
+                _ => return None,
+            }),
             _ => return None,
         })
     }
@@ -360,6 +368,7 @@ impl DenyReason {
             Self::ShuttingDown => "shutting_down",
             Self::Timeout => "timeout",
             Self::Custom(_) => "custom",
+            Self::Input(i) => i.name(),
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -395,6 +404,7 @@ impl fmt::Display for DenyReason {
             Self::ShuttingDown => f.write_str("warden is shutting down"),
             Self::Timeout => f.write_str("no verdict within engine.request_timeout_us"),
             Self::Custom(c) => write!(f, "denied by a custom validator (code {c})"),
+            Self::Input(i) => write!(f, "request field `resource`: {i}"),
         }
     }
 }
@@ -599,6 +609,7 @@ mod tests {
             DenyReason::Malformed(Field::Header),
             DenyReason::Overloaded,
             DenyReason::Custom(77),
+            DenyReason::Input(crate::inputs::InputIssue::InternalAddress),
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

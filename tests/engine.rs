@@ -88,7 +88,16 @@ fn hold_core(h: &Handle, agent: &str) -> std::thread::JoinHandle<Verdict> {
 fn strict_priority_order_when_a_backlog_drains() {
     let gate = Gate::new();
     let log = Arc::new(Mutex::new(vec![]));
-    let engine = builder(&gate, &log).config(config(1)).build().unwrap();
+    // Deadlines far beyond the test's duration: this test is about strict order, not aging.
+    let mut cfg = config(1);
+    cfg.rings.aging_deadline_us = PerPriority {
+        critical: 60_000_000,
+        high: 60_000_000,
+        medium: 60_000_000,
+        low: 60_000_000,
+        background: 60_000_000,
+    };
+    let engine = builder(&gate, &log).config(cfg).build().unwrap();
     let h = engine.handle();
     let blocker = hold_core(&h, "blocker");
     // Queue 4 of each priority, lowest first, each unique (nonce = prio*10 + i; distinct
@@ -400,7 +409,7 @@ fn cache_hits_never_cross_tenant_or_classification() {
 fn ttl_follows_classification_and_epoch_bump_invalidates() {
     let mut cfg = config(1);
     cfg.cache.ttl_ms.check.unclassified = 60_000;
-    cfg.cache.ttl_ms.check.secret = 80;
+    cfg.cache.ttl_ms.check.secret = 400;
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let engine = Engine::builder()
@@ -415,9 +424,9 @@ fn ttl_follows_classification_and_epoch_bump_invalidates() {
     assert!(!h.validate(&s).cache_hit);
     assert!(h.validate(&u).cache_hit);
     assert!(h.validate(&s).cache_hit);
-    std::thread::sleep(Duration::from_millis(120));
+    std::thread::sleep(Duration::from_millis(500));
     assert!(h.validate(&u).cache_hit, "unclassified lives 60 s");
-    assert!(!h.validate(&s).cache_hit, "secret expired after 80 ms");
+    assert!(!h.validate(&s).cache_hit, "secret expired after 400 ms");
     assert_eq!(engine.metrics().cache_expired, 1);
     let before = calls.load(SeqCst);
     engine.bump_epoch();
@@ -685,4 +694,36 @@ fn bad_config_is_refused_by_build() {
     cfg.engine.reply_slots = 0;
     let e = Engine::builder().config(cfg).build().err().unwrap();
     assert!(e.to_string().contains("engine.reply_slots"), "{e}");
+}
+
+#[test]
+fn check_runs_the_input_checks_on_the_resource() {
+    let engine = Engine::builder().config(config(1)).build().unwrap();
+    let h = engine.handle();
+    let ok = |r: &str| {
+        h.validate(
+            &Request::new(Operation::Check)
+                .tenant("t")
+                .agent("a")
+                .resource(r),
+        )
+    };
+    assert!(ok("/data/acme/report.csv").is_allowed());
+    assert!(ok("https://api.example.com/v1").is_allowed());
+    use warden::inputs::InputIssue::*;
+    for (r, why) in [
+        ("%2e%2e%2f%2e%2e%2fetc%2fpasswd", PathTraversal),
+        ("http://api.example.com/", SchemeNotAllowed),
+        ("https://169.254.169.254/latest/meta-data/", InternalAddress),
+        ("/srv/app/.env", SensitiveTarget),
+    ] {
+        let v = ok(r);
+        assert_eq!(v.reason, DenyReason::Input(why), "{r}");
+        // and a denial is cached like any verdict: the second one is a hit
+        assert!(ok(r).cache_hit);
+    }
+    assert_eq!(
+        DenyReason::Input(InternalAddress).to_string(),
+        "request field `resource`: the URL points at a loopback, private, link-local or internal address (SSRF)"
+    );
 }

@@ -454,7 +454,7 @@ impl Config {
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
             if !ok {
                 return e(
-                    &format!("inputs.allowed_schemes"),
+                    "inputs.allowed_schemes",
                     format!("entry {i} (`{sch}`) is not a URL scheme such as \"https\""),
                 );
             }

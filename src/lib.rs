@@ -29,6 +29,7 @@ pub mod global;
 pub mod inputs;
 pub mod json;
 pub mod metrics;
+pub mod policy;
 pub mod request;
 #[doc(hidden)]
 pub mod ring;

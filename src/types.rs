@@ -291,6 +291,26 @@ pub enum DenyReason {
     Custom(u16),
     /// The resource failed the input checks (traversal, SSRF, ...).
     Input(crate::inputs::InputIssue),
+    /// The tenant is not in the policy.
+    UnknownTenant,
+    /// The agent is not registered in the request's tenant.
+    UnknownAgent,
+    /// The tool is not in the policy.
+    UnknownTool,
+    /// The agent's role does not grant the tool.
+    NotGranted,
+    /// The tool's security level is above the agent's maximum.
+    LevelTooHigh,
+    /// Bell-LaPadula: the data is classified above the agent's clearance (no read up).
+    ReadUp,
+    /// Bell-LaPadula: the agent holds data classified above the sink it writes to (no write down).
+    WriteDown,
+    /// The resource belongs to another tenant that has not shared it.
+    TenantIsolation,
+    /// The resource matches none of the tool's patterns for this tenant.
+    ResourceNotAllowed,
+    /// The agent or its tenant exceeded its rate; the value is the retry-after in milliseconds.
+    RateLimited(u16),
 }
 
 impl DenyReason {
@@ -309,6 +329,16 @@ impl DenyReason {
             Self::Timeout => 9,
             Self::Custom(_) => 10,
             Self::Input(_) => 11,
+            Self::UnknownTenant => 12,
+            Self::UnknownAgent => 13,
+            Self::UnknownTool => 14,
+            Self::NotGranted => 15,
+            Self::LevelTooHigh => 16,
+            Self::ReadUp => 17,
+            Self::WriteDown => 18,
+            Self::TenantIsolation => 19,
+            Self::ResourceNotAllowed => 20,
+            Self::RateLimited(_) => 21,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -317,6 +347,7 @@ impl DenyReason {
             Self::MissingField(f) | Self::FieldTooLarge(f) | Self::Malformed(f) => f as u16,
             Self::Custom(c) => c,
             Self::Input(i) => i as u16,
+            Self::RateLimited(ms) => ms,
             _ => 0,
         }
     }
@@ -351,6 +382,16 @@ impl DenyReason {
                 Some(i) if arg <= u8::MAX as u16 => i,
                 _ => return None,
             }),
+            12 => Self::UnknownTenant,
+            13 => Self::UnknownAgent,
+            14 => Self::UnknownTool,
+            15 => Self::NotGranted,
+            16 => Self::LevelTooHigh,
+            17 => Self::ReadUp,
+            18 => Self::WriteDown,
+            19 => Self::TenantIsolation,
+            20 => Self::ResourceNotAllowed,
+            21 => Self::RateLimited(arg),
             _ => return None,
         })
     }
@@ -369,13 +410,27 @@ impl DenyReason {
             Self::Timeout => "timeout",
             Self::Custom(_) => "custom",
             Self::Input(i) => i.name(),
+            Self::UnknownTenant => "unknown_tenant",
+            Self::UnknownAgent => "unknown_agent",
+            Self::UnknownTool => "unknown_tool",
+            Self::NotGranted => "not_granted",
+            Self::LevelTooHigh => "level_too_high",
+            Self::ReadUp => "read_up",
+            Self::WriteDown => "write_down",
+            Self::TenantIsolation => "tenant_isolation",
+            Self::ResourceNotAllowed => "resource_not_allowed",
+            Self::RateLimited(_) => "rate_limited",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
     pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::Overloaded | Self::Internal | Self::ShuttingDown | Self::Timeout
+            Self::Overloaded
+                | Self::Internal
+                | Self::ShuttingDown
+                | Self::Timeout
+                | Self::RateLimited(_)
         )
     }
 }
@@ -405,6 +460,16 @@ impl fmt::Display for DenyReason {
             Self::Timeout => f.write_str("no verdict within engine.request_timeout_us"),
             Self::Custom(c) => write!(f, "denied by a custom validator (code {c})"),
             Self::Input(i) => write!(f, "request field `resource`: {i}"),
+            Self::UnknownTenant => f.write_str("request field `tenant`: no such tenant in the policy"),
+            Self::UnknownAgent => f.write_str("request field `agent`: no such agent registered in this tenant"),
+            Self::UnknownTool => f.write_str("request field `tool`: no such tool in the policy"),
+            Self::NotGranted => f.write_str("the agent's role does not grant this tool"),
+            Self::LevelTooHigh => f.write_str("the tool's security level is above the agent's maximum"),
+            Self::ReadUp => f.write_str("no read up: the data is classified above the agent's clearance"),
+            Self::WriteDown => f.write_str("no write down: the agent holds data classified above the sink it writes to"),
+            Self::TenantIsolation => f.write_str("request field `resource`: it belongs to another tenant that has not shared it"),
+            Self::ResourceNotAllowed => f.write_str("request field `resource`: it matches none of the tool's patterns for this tenant"),
+            Self::RateLimited(ms) => write!(f, "rate limit exceeded; retry after {ms} ms"),
         }
     }
 }
@@ -610,6 +675,8 @@ mod tests {
             DenyReason::Overloaded,
             DenyReason::Custom(77),
             DenyReason::Input(crate::inputs::InputIssue::InternalAddress),
+            DenyReason::WriteDown,
+            DenyReason::RateLimited(1500),
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

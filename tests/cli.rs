@@ -125,3 +125,22 @@ fn bench_runs_and_reports_json() {
     );
     assert_eq!(r["metrics"]["stage_panics"], 0);
 }
+
+#[test]
+fn policy_check_reports_ok_or_the_error_with_line() {
+    let (code, out, _) = warden(&["policy", "check", "examples/policy.toml"], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("2 tenants, 2 roles, 5 tools, 3 agents"),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("p.toml");
+    std::fs::write(&f, "[[roles]]\nname = \"r\"\ntools = [\"ghost\"]\n").unwrap();
+    let (code, _, err) = warden(&["policy", "check", f.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("p.toml:3: `roles[0].tools[0]`: unknown tool `ghost`"),
+        "{err}"
+    );
+}

@@ -64,6 +64,18 @@ enum Cmd {
     },
     /// Checks a configuration file and prints the effective configuration.
     Config { file: PathBuf },
+    /// Policy files.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Compiles a policy file and reports its first error with file, line and field
+    /// (exit 1), or a summary (exit 0).
+    Check { file: PathBuf },
 }
 
 fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
@@ -203,6 +215,25 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Policy {
+            cmd: PolicyCmd::Check { file },
+        } => match warden::policy::Snapshot::load(&file) {
+            Ok(p) => {
+                println!(
+                    "{}: ok: {} tenants, {} roles, {} tools, {} agents",
+                    file.display(),
+                    p.tenants.len(),
+                    p.roles.len(),
+                    p.tools.len(),
+                    p.agents.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Cmd::Config { file } => {
             let cfg = Config::load(&file).map_err(|e| e.to_string())?;
             println!(

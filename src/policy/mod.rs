@@ -1,0 +1,800 @@
+//! The policy: tenants, roles, tools and agents from one TOML file (`examples/policy.toml`),
+//! compiled at load time into an immutable `Snapshot` whose decisions are a few table lookups.
+//!
+//! Invariants:
+//! - a `Snapshot` is immutable; reloading builds a new one and swaps it whole, so a decision is
+//!   made against exactly one policy;
+//! - `authorize` allocates nothing and does a bounded number of hash lookups (tenant, agent,
+//!   tool) plus one bit test and the tool's resource patterns for the tenants involved;
+//! - every name in the file is resolved at load time; an unknown reference, a duplicate, or a
+//!   bad value is an error naming the file, line and field;
+//! - every deny names the rule that decided it (`Verdict::rule`, rendered by `explain`).
+
+pub mod glob;
+
+use crate::request::Request;
+use crate::types::{Classification, DenyReason, Obligations, SecurityLevel};
+use glob::Glob;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+type Map<V> = HashMap<Box<str>, V, Xxh3DefaultBuilder>;
+
+/// A policy error a person can act on: file, line, field, what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file, l, self.field, self.message),
+            None => write!(f, "{}: `{}`: {}", self.file, self.field, self.message),
+        }
+    }
+}
+impl std::error::Error for PolicyError {}
+
+// ---- the file ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    levels: LevelsFile,
+    #[serde(default)]
+    tenants: Vec<TenantFile>,
+    #[serde(default)]
+    roles: Vec<RoleFile>,
+    #[serde(default)]
+    tools: Vec<ToolFile>,
+    #[serde(default)]
+    agents: Vec<AgentFile>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    memory_mb: u64,
+    cpu_ms: u32,
+    file_mb: u64,
+    #[serde(default)]
+    operations: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LevelsFile {
+    safe: LimitsFile,
+    restricted: LimitsFile,
+    privileged: LimitsFile,
+}
+
+impl Default for LevelsFile {
+    /// The operational guide's resource limits.
+    fn default() -> Self {
+        LevelsFile {
+            safe: LimitsFile {
+                memory_mb: 10,
+                cpu_ms: 1_000,
+                file_mb: 0,
+                operations: 0,
+            },
+            restricted: LimitsFile {
+                memory_mb: 100,
+                cpu_ms: 5_000,
+                file_mb: 10,
+                operations: 0,
+            },
+            privileged: LimitsFile {
+                memory_mb: 1_024,
+                cpu_ms: 30_000,
+                file_mb: 100,
+                operations: 0,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantFile {
+    name: String,
+    /// Tenants whose agents may reach this tenant's resources.
+    #[serde(default)]
+    shares_with: Vec<String>,
+    #[serde(default)]
+    rate_per_s: f64,
+    #[serde(default)]
+    burst: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleFile {
+    name: String,
+    #[serde(default)]
+    tools: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolFile {
+    name: String,
+    #[serde(default = "restricted")]
+    level: String,
+    #[serde(default = "unclassified")]
+    classification: String,
+    #[serde(default = "read")]
+    access: String,
+    /// Resource patterns per tenant name.
+    #[serde(default)]
+    resources: HashMap<String, Vec<String>>,
+}
+
+fn restricted() -> String {
+    "restricted".into()
+}
+fn unclassified() -> String {
+    "unclassified".into()
+}
+fn read() -> String {
+    "read".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFile {
+    name: String,
+    tenant: String,
+    role: String,
+    #[serde(default = "unclassified")]
+    clearance: String,
+    #[serde(default = "restricted")]
+    max_level: String,
+    #[serde(default)]
+    rate_per_s: f64,
+    #[serde(default)]
+    burst: u32,
+}
+
+// ---- the compiled snapshot ----
+
+/// Whether a tool reads from or writes to its resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// A GCRA rate: requests per second and burst (0 = unlimited).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub per_s: f64,
+    pub burst: u32,
+}
+
+#[derive(Debug)]
+pub struct Tenant {
+    pub name: Box<str>,
+    /// `shared_from[t]`: tenant `t` shared its resources with this tenant.
+    pub shared_from: Box<[bool]>,
+    pub rate: Rate,
+    pub line: usize,
+}
+
+#[derive(Debug)]
+pub struct Tool {
+    pub name: Box<str>,
+    pub level: SecurityLevel,
+    pub classification: Classification,
+    pub access: Access,
+    /// Patterns per tenant id (empty: the tool takes no resource in that tenant).
+    pub patterns: Box<[Box<[Glob]>]>,
+    pub line: usize,
+}
+
+#[derive(Debug)]
+pub struct Agent {
+    pub name: Box<str>,
+    pub tenant: u32,
+    pub role: u32,
+    pub clearance: Classification,
+    pub max_level: SecurityLevel,
+    pub rate: Rate,
+    pub line: usize,
+}
+
+#[derive(Debug)]
+pub struct Role {
+    pub name: Box<str>,
+    /// `grants[tool]`.
+    pub grants: Box<[bool]>,
+    pub line: usize,
+}
+
+/// The compiled, immutable policy.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub file: String,
+    pub tenants: Vec<Tenant>,
+    pub roles: Vec<Role>,
+    pub tools: Vec<Tool>,
+    pub agents: Vec<Agent>,
+    pub limits: [Obligations; 3],
+    tenant_ids: Map<u32>,
+    tool_ids: Map<u32>,
+    /// Per tenant: agent name → agent id.
+    agent_ids: Vec<Map<u32>>,
+}
+
+/// What an allowed request carries out of authorization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub obligations: Obligations,
+    pub classification: Classification,
+    pub agent: u32,
+    pub tenant: u32,
+    pub rule: u32,
+}
+
+/// Rule ids: the entity kind in the top byte, its index below.
+pub mod rule {
+    pub const TENANT: u32 = 1 << 24;
+    pub const AGENT: u32 = 2 << 24;
+    pub const TOOL: u32 = 3 << 24;
+    pub const ROLE: u32 = 4 << 24;
+}
+
+fn level_name(l: SecurityLevel) -> &'static str {
+    match l {
+        SecurityLevel::Safe => "safe",
+        SecurityLevel::Restricted => "restricted",
+        SecurityLevel::Privileged => "privileged",
+    }
+}
+
+impl Snapshot {
+    /// Loads and compiles a policy file.
+    pub fn load(path: &Path) -> Result<Snapshot, PolicyError> {
+        let name = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            file: name.clone(),
+            line: None,
+            field: "-".into(),
+            message: format!("cannot read the policy file: {e}"),
+        })?;
+        Self::from_toml(&src, &name)
+    }
+
+    /// Compiles policy text; `file` names it in errors.
+    pub fn from_toml(src: &str, file: &str) -> Result<Snapshot, PolicyError> {
+        let f: File = toml::from_str(src).map_err(|e| PolicyError {
+            file: file.into(),
+            line: e.span().map(|s| line_of_offset(src, s.start)),
+            field: e
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .unwrap_or("-")
+                .to_string(),
+            message: e.message().to_string(),
+        })?;
+        let doc = src.parse::<toml_edit::ImDocument<String>>().ok();
+        let err = |path: &[Seg], message: String| PolicyError {
+            file: file.into(),
+            line: doc.as_ref().and_then(|d| line_of(src, d, path)),
+            field: render(path),
+            message,
+        };
+        let line = |path: &[Seg]| {
+            doc.as_ref()
+                .and_then(|d| line_of(src, d, path))
+                .unwrap_or(0)
+        };
+
+        let mut tenant_ids: Map<u32> = Map::default();
+        for (i, t) in f.tenants.iter().enumerate() {
+            if t.name.is_empty() {
+                return Err(err(
+                    &[Seg::K("tenants"), Seg::I(i), Seg::K("name")],
+                    "a tenant needs a name".into(),
+                ));
+            }
+            if tenant_ids
+                .insert(t.name.as_str().into(), i as u32)
+                .is_some()
+            {
+                return Err(err(
+                    &[Seg::K("tenants"), Seg::I(i), Seg::K("name")],
+                    format!("tenant `{}` is defined twice", t.name),
+                ));
+            }
+        }
+        let nt = f.tenants.len();
+        let mut tenants = Vec::with_capacity(nt);
+        for (i, t) in f.tenants.iter().enumerate() {
+            let mut shared_from = vec![false; nt];
+            shared_from[i] = true;
+            tenants.push((t, shared_from));
+        }
+        // `a.shares_with = [b]`: b's agents may reach a's resources, i.e. b is shared from a.
+        for (i, t) in f.tenants.iter().enumerate() {
+            for (j, other) in t.shares_with.iter().enumerate() {
+                let Some(&o) = tenant_ids.get(other.as_str()) else {
+                    return Err(err(
+                        &[
+                            Seg::K("tenants"),
+                            Seg::I(i),
+                            Seg::K("shares_with"),
+                            Seg::I(j),
+                        ],
+                        format!(
+                            "unknown tenant `{other}`; defined tenants: {}",
+                            names(f.tenants.iter().map(|t| &t.name))
+                        ),
+                    ));
+                };
+                tenants[o as usize].1[i] = true;
+            }
+        }
+        let check_rate = |path: &[Seg], r: f64, b: u32| -> Result<Rate, PolicyError> {
+            if !(0.0..=1e9).contains(&r) || r.is_nan() {
+                return Err(err(
+                    path,
+                    "rate_per_s must be between 0 (unlimited) and 1e9".into(),
+                ));
+            }
+            Ok(Rate {
+                per_s: r,
+                burst: if r > 0.0 { b.max(1) } else { 0 },
+            })
+        };
+        let tenants: Vec<Tenant> = tenants
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, shared))| {
+                Ok(Tenant {
+                    name: t.name.as_str().into(),
+                    shared_from: shared.into(),
+                    rate: check_rate(
+                        &[Seg::K("tenants"), Seg::I(i), Seg::K("rate_per_s")],
+                        t.rate_per_s,
+                        t.burst,
+                    )?,
+                    line: line(&[Seg::K("tenants"), Seg::I(i)]),
+                })
+            })
+            .collect::<Result<_, PolicyError>>()?;
+
+        let mut tool_ids: Map<u32> = Map::default();
+        let mut tools = Vec::with_capacity(f.tools.len());
+        for (i, t) in f.tools.iter().enumerate() {
+            let at = |k: &'static str| [Seg::K("tools"), Seg::I(i), Seg::K(k)];
+            if t.name.is_empty() {
+                return Err(err(&at("name"), "a tool needs a name".into()));
+            }
+            if tool_ids.insert(t.name.as_str().into(), i as u32).is_some() {
+                return Err(err(
+                    &at("name"),
+                    format!("tool `{}` is defined twice", t.name),
+                ));
+            }
+            let level = parse_level(&t.level).ok_or_else(|| {
+                err(
+                    &at("level"),
+                    format!(
+                        "unknown level `{}`; expected safe, restricted or privileged",
+                        t.level
+                    ),
+                )
+            })?;
+            let classification = Classification::parse(&t.classification).ok_or_else(|| {
+                err(&at("classification"), format!("unknown classification `{}`; expected unclassified, cui, confidential, secret or top_secret", t.classification))
+            })?;
+            let access = match t.access.as_str() {
+                "read" => Access::Read,
+                "write" => Access::Write,
+                other => {
+                    return Err(err(
+                        &at("access"),
+                        format!("unknown access `{other}`; expected read or write"),
+                    ))
+                }
+            };
+            let mut patterns: Vec<Vec<Glob>> = vec![Vec::new(); nt];
+            let mut keys: Vec<&String> = t.resources.keys().collect();
+            keys.sort();
+            for tenant in keys {
+                let path = [
+                    Seg::K("tools"),
+                    Seg::I(i),
+                    Seg::K("resources"),
+                    Seg::Key(tenant.clone()),
+                ];
+                let Some(&tid) = tenant_ids.get(tenant.as_str()) else {
+                    return Err(err(
+                        &path,
+                        format!(
+                            "unknown tenant `{tenant}`; defined tenants: {}",
+                            names(f.tenants.iter().map(|t| &t.name))
+                        ),
+                    ));
+                };
+                for p in &t.resources[tenant] {
+                    patterns[tid as usize].push(Glob::new(p).map_err(|m| err(&path, m))?);
+                }
+            }
+            tools.push(Tool {
+                name: t.name.as_str().into(),
+                level,
+                classification,
+                access,
+                patterns: patterns.into_iter().map(Vec::into_boxed_slice).collect(),
+                line: line(&[Seg::K("tools"), Seg::I(i)]),
+            });
+        }
+
+        let mut role_ids: Map<u32> = Map::default();
+        let mut roles = Vec::with_capacity(f.roles.len());
+        for (i, r) in f.roles.iter().enumerate() {
+            if role_ids.insert(r.name.as_str().into(), i as u32).is_some() {
+                return Err(err(
+                    &[Seg::K("roles"), Seg::I(i), Seg::K("name")],
+                    format!("role `{}` is defined twice", r.name),
+                ));
+            }
+            let mut grants = vec![false; tools.len()];
+            for (j, tool) in r.tools.iter().enumerate() {
+                let Some(&tid) = tool_ids.get(tool.as_str()) else {
+                    return Err(err(
+                        &[Seg::K("roles"), Seg::I(i), Seg::K("tools"), Seg::I(j)],
+                        format!(
+                            "unknown tool `{tool}`; defined tools: {}",
+                            names(f.tools.iter().map(|t| &t.name))
+                        ),
+                    ));
+                };
+                grants[tid as usize] = true;
+            }
+            roles.push(Role {
+                name: r.name.as_str().into(),
+                grants: grants.into(),
+                line: line(&[Seg::K("roles"), Seg::I(i)]),
+            });
+        }
+
+        let mut agent_ids: Vec<Map<u32>> = (0..nt).map(|_| Map::default()).collect();
+        let mut agents = Vec::with_capacity(f.agents.len());
+        for (i, a) in f.agents.iter().enumerate() {
+            let at = |k: &'static str| [Seg::K("agents"), Seg::I(i), Seg::K(k)];
+            let Some(&tenant) = tenant_ids.get(a.tenant.as_str()) else {
+                return Err(err(
+                    &at("tenant"),
+                    format!(
+                        "unknown tenant `{}`; defined tenants: {}",
+                        a.tenant,
+                        names(f.tenants.iter().map(|t| &t.name))
+                    ),
+                ));
+            };
+            let Some(&role) = role_ids.get(a.role.as_str()) else {
+                return Err(err(
+                    &at("role"),
+                    format!(
+                        "unknown role `{}`; defined roles: {}",
+                        a.role,
+                        names(f.roles.iter().map(|r| &r.name))
+                    ),
+                ));
+            };
+            let clearance = Classification::parse(&a.clearance).ok_or_else(|| {
+                err(&at("clearance"), format!("unknown classification `{}`; expected unclassified, cui, confidential, secret or top_secret", a.clearance))
+            })?;
+            let max_level = parse_level(&a.max_level).ok_or_else(|| {
+                err(
+                    &at("max_level"),
+                    format!(
+                        "unknown level `{}`; expected safe, restricted or privileged",
+                        a.max_level
+                    ),
+                )
+            })?;
+            if agent_ids[tenant as usize]
+                .insert(a.name.as_str().into(), i as u32)
+                .is_some()
+            {
+                return Err(err(
+                    &at("name"),
+                    format!(
+                        "agent `{}` is defined twice in tenant `{}`",
+                        a.name, a.tenant
+                    ),
+                ));
+            }
+            agents.push(Agent {
+                name: a.name.as_str().into(),
+                tenant,
+                role,
+                clearance,
+                max_level,
+                rate: check_rate(&at("rate_per_s"), a.rate_per_s, a.burst)?,
+                line: line(&[Seg::K("agents"), Seg::I(i)]),
+            });
+        }
+        let lim = |l: LimitsFile| Obligations {
+            memory_bytes: l.memory_mb << 20,
+            cpu_time_ms: l.cpu_ms,
+            file_bytes: l.file_mb << 20,
+            operations: l.operations,
+            redactions: 0,
+            audit_required: false,
+        };
+        let mut limits = [
+            lim(f.levels.safe),
+            lim(f.levels.restricted),
+            lim(f.levels.privileged),
+        ];
+        limits[SecurityLevel::Privileged as usize].audit_required = true;
+        Ok(Snapshot {
+            file: file.into(),
+            tenants,
+            roles,
+            tools,
+            agents,
+            limits,
+            tenant_ids,
+            tool_ids,
+            agent_ids,
+        })
+    }
+
+    pub fn tenant_id(&self, name: &str) -> Option<u32> {
+        self.tenant_ids.get(name).copied()
+    }
+    pub fn agent_id(&self, tenant: u32, name: &str) -> Option<u32> {
+        self.agent_ids.get(tenant as usize)?.get(name).copied()
+    }
+    pub fn tool_id(&self, name: &str) -> Option<u32> {
+        self.tool_ids.get(name).copied()
+    }
+
+    /// Decides whether the request's agent may use its tool on its resource. No allocation.
+    ///
+    /// Order: tenant known → agent registered in it → tool known → role grants tool → tool
+    /// level ≤ agent maximum → Bell-LaPadula (read: clearance ≥ max(request, tool
+    /// classification); write: clearance ≥ request classification and tool classification ≥
+    /// request classification) → the resource belongs to this tenant or to one that shared it,
+    /// and matches the tool's patterns there.
+    pub fn authorize(&self, req: &Request<'_>) -> Result<Grant, (DenyReason, u32)> {
+        let tenant = self
+            .tenant_id(req.tenant)
+            .ok_or((DenyReason::UnknownTenant, 0))?;
+        let agent_id = self
+            .agent_id(tenant, req.agent)
+            .ok_or((DenyReason::UnknownAgent, rule::TENANT | tenant))?;
+        let agent = &self.agents[agent_id as usize];
+        let a_rule = rule::AGENT | agent_id;
+        if req.tool.is_empty() {
+            // Identity only (no tool): the agent is known in its tenant.
+            return Ok(Grant {
+                obligations: Obligations::NONE,
+                classification: req.classification,
+                agent: agent_id,
+                tenant,
+                rule: a_rule,
+            });
+        }
+        let tool_id = self
+            .tool_id(req.tool)
+            .ok_or((DenyReason::UnknownTool, a_rule))?;
+        let tool = &self.tools[tool_id as usize];
+        let t_rule = rule::TOOL | tool_id;
+        if !self.roles[agent.role as usize].grants[tool_id as usize] {
+            return Err((DenyReason::NotGranted, rule::ROLE | agent.role));
+        }
+        if tool.level > agent.max_level {
+            return Err((DenyReason::LevelTooHigh, a_rule));
+        }
+        let data = req.classification;
+        let effective = match tool.access {
+            Access::Read => {
+                if agent.clearance < data.max(tool.classification) {
+                    return Err((DenyReason::ReadUp, a_rule));
+                }
+                data.max(tool.classification)
+            }
+            Access::Write => {
+                if agent.clearance < data {
+                    return Err((DenyReason::ReadUp, a_rule));
+                }
+                if tool.classification < data {
+                    return Err((DenyReason::WriteDown, t_rule));
+                }
+                tool.classification
+            }
+        };
+        if !req.resource.is_empty() {
+            let own = &tool.patterns[tenant as usize];
+            let mine = own.iter().any(|g| g.matches(req.resource));
+            if !mine {
+                // Another tenant's resource: allowed only if that tenant shared with ours.
+                let mut foreign = false;
+                for (t, pats) in tool.patterns.iter().enumerate() {
+                    if t as u32 != tenant && pats.iter().any(|g| g.matches(req.resource)) {
+                        if self.tenants[tenant as usize].shared_from[t] {
+                            return Ok(self.grant(tool, effective, agent_id, tenant, t_rule));
+                        }
+                        foreign = true;
+                    }
+                }
+                return Err(if foreign {
+                    (DenyReason::TenantIsolation, t_rule)
+                } else {
+                    (DenyReason::ResourceNotAllowed, t_rule)
+                });
+            }
+        }
+        Ok(self.grant(tool, effective, agent_id, tenant, t_rule))
+    }
+
+    fn grant(&self, tool: &Tool, c: Classification, agent: u32, tenant: u32, rule: u32) -> Grant {
+        Grant {
+            obligations: self.limits[tool.level as usize],
+            classification: c,
+            agent,
+            tenant,
+            rule,
+        }
+    }
+
+    /// A sentence naming the rule a verdict came from, with its place in the file.
+    pub fn explain(&self, rule: u32) -> String {
+        let idx = (rule & 0xff_ffff) as usize;
+        match rule & 0xff00_0000 {
+            rule::TENANT => self
+                .tenants
+                .get(idx)
+                .map(|t| format!("tenant `{}` ({}:{})", t.name, self.file, t.line)),
+            rule::AGENT => self.agents.get(idx).map(|a| {
+                format!(
+                    "agent `{}` ({}:{}): role `{}`, clearance {}, max level {}",
+                    a.name,
+                    self.file,
+                    a.line,
+                    self.roles[a.role as usize].name,
+                    a.clearance.name(),
+                    level_name(a.max_level)
+                )
+            }),
+            rule::TOOL => self.tools.get(idx).map(|t| {
+                format!(
+                    "tool `{}` ({}:{}): level {}, classification {}, {}",
+                    t.name,
+                    self.file,
+                    t.line,
+                    level_name(t.level),
+                    t.classification.name(),
+                    if t.access == Access::Read {
+                        "reads"
+                    } else {
+                        "writes"
+                    }
+                )
+            }),
+            rule::ROLE => self
+                .roles
+                .get(idx)
+                .map(|r| format!("role `{}` ({}:{})", r.name, self.file, r.line)),
+            _ => None,
+        }
+        .unwrap_or_else(|| "no rule".into())
+    }
+}
+
+fn parse_level(s: &str) -> Option<SecurityLevel> {
+    Some(match s {
+        "safe" => SecurityLevel::Safe,
+        "restricted" => SecurityLevel::Restricted,
+        "privileged" => SecurityLevel::Privileged,
+        _ => return None,
+    })
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = it.map(|s| s.as_str()).collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Seg {
+    K(&'static str),
+    Key(String),
+    I(usize),
+}
+
+fn render(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for p in path {
+        match p {
+            Seg::K(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::I(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+fn line_of_offset(src: &str, off: usize) -> usize {
+    src.as_bytes()[..off.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn line_of(src: &str, doc: &toml_edit::ImDocument<String>, path: &[Seg]) -> Option<usize> {
+    use toml_edit::{Item, Table, Value};
+    #[derive(Clone, Copy)]
+    enum Node<'a> {
+        Item(&'a Item),
+        Table(&'a Table),
+        Value(&'a Value),
+    }
+    impl Node<'_> {
+        fn span(self) -> Option<std::ops::Range<usize>> {
+            match self {
+                Node::Item(i) => i.span(),
+                Node::Table(t) => t.span(),
+                Node::Value(v) => v.span(),
+            }
+        }
+    }
+    let mut node = Node::Item(doc.as_item());
+    let mut span = None;
+    for seg in path {
+        let key = match seg {
+            Seg::K(k) => Some(*k),
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::I(_) => None,
+        };
+        let next = match (node, key, seg) {
+            (Node::Item(Item::Table(t)) | Node::Table(t), Some(k), _) => t.get(k).map(Node::Item),
+            (Node::Item(Item::ArrayOfTables(a)), None, Seg::I(i)) => a.get(*i).map(Node::Table),
+            (Node::Item(Item::Value(v)) | Node::Value(v), Some(k), _) => {
+                v.as_inline_table().and_then(|t| t.get(k)).map(Node::Value)
+            }
+            (Node::Item(Item::Value(v)) | Node::Value(v), None, Seg::I(i)) => {
+                v.as_array().and_then(|a| a.get(*i)).map(Node::Value)
+            }
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                span = n.span().or(span);
+                node = n;
+            }
+            None => break,
+        }
+    }
+    span.map(|s| line_of_offset(src, s.start))
+}

@@ -1,0 +1,284 @@
+//! Policy compilation and authorization: examples, every error kind, and property tests over
+//! random policies for the invariants that matter.
+
+use proptest::prelude::*;
+use warden::policy::Snapshot;
+use warden::{Classification, DenyReason, Operation, Request};
+
+fn example() -> Snapshot {
+    Snapshot::load(std::path::Path::new("examples/policy.toml")).unwrap()
+}
+
+fn req<'a>(
+    tenant: &'a str,
+    agent: &'a str,
+    tool: &'a str,
+    resource: &'a str,
+    c: Classification,
+) -> Request<'a> {
+    Request::new(Operation::Check)
+        .tenant(tenant)
+        .agent(agent)
+        .tool(tool)
+        .resource(resource)
+        .classification(c)
+}
+
+#[test]
+fn example_policy_decisions() {
+    let p = example();
+    use Classification::*;
+    let ok = |r: Request| p.authorize(&r).map(|g| g.classification);
+    assert_eq!(
+        ok(req(
+            "acme",
+            "planner-1",
+            "fs.read",
+            "/data/acme/q3.csv",
+            Unclassified
+        )),
+        Ok(Cui)
+    );
+    let g = p
+        .authorize(&req(
+            "acme",
+            "planner-1",
+            "fs.read",
+            "/data/acme/q3.csv",
+            Cui,
+        ))
+        .unwrap();
+    assert_eq!(g.obligations.memory_bytes, 100 << 20);
+    assert_eq!(g.obligations.cpu_time_ms, 5000);
+    assert_eq!(g.obligations.file_bytes, 10 << 20);
+    let deny = |r: Request| p.authorize(&r).unwrap_err().0;
+    assert_eq!(
+        deny(req("nope", "planner-1", "fs.read", "", Cui)),
+        DenyReason::UnknownTenant
+    );
+    assert_eq!(
+        deny(req("globex", "planner-1", "fs.read", "", Cui)),
+        DenyReason::UnknownAgent,
+        "agents belong to one tenant"
+    );
+    assert_eq!(
+        deny(req("acme", "planner-1", "rm", "", Cui)),
+        DenyReason::UnknownTool
+    );
+    assert_eq!(
+        deny(req(
+            "acme",
+            "planner-1",
+            "fs.write",
+            "/data/acme/out/x",
+            Cui
+        )),
+        DenyReason::NotGranted
+    );
+    assert_eq!(
+        deny(req(
+            "acme",
+            "planner-1",
+            "fs.read",
+            "/data/acme/x",
+            TopSecret
+        )),
+        DenyReason::ReadUp
+    );
+    assert_eq!(
+        deny(req("acme", "planner-1", "fs.read", "/etc/x", Cui)),
+        DenyReason::ResourceNotAllowed
+    );
+    // acme's agent reading globex's data: globex did not share with acme
+    assert_eq!(
+        deny(req("acme", "planner-1", "fs.read", "/data/globex/x", Cui)),
+        DenyReason::TenantIsolation
+    );
+    // globex's agent reading acme's data: acme shares with globex (reader has clearance cui)
+    assert!(p
+        .authorize(&req("globex", "reader", "fs.read", "/data/acme/x", Cui))
+        .is_ok());
+    // write down: ops-bot holds secret data and writes to a confidential sink
+    assert_eq!(
+        deny(req(
+            "acme",
+            "ops-bot",
+            "deploy",
+            "https://deploy.acme.example/x",
+            Secret
+        )),
+        DenyReason::WriteDown
+    );
+    let g = p
+        .authorize(&req(
+            "acme",
+            "ops-bot",
+            "deploy",
+            "https://deploy.acme.example/x",
+            Cui,
+        ))
+        .unwrap();
+    assert!(
+        g.obligations.audit_required,
+        "privileged calls require audit"
+    );
+    assert_eq!(g.obligations.memory_bytes, 1 << 30);
+    assert_eq!(
+        deny(req("acme", "planner-1", "deploy", "", Cui)),
+        DenyReason::NotGranted
+    );
+    // explain names the rule and its line
+    let (_, rule) = p
+        .authorize(&req(
+            "acme",
+            "planner-1",
+            "fs.read",
+            "/data/acme/x",
+            TopSecret,
+        ))
+        .unwrap_err();
+    let e = p.explain(rule);
+    assert!(
+        e.contains("agent `planner-1`") && e.contains("examples/policy.toml:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_field() {
+    let cases: &[(&str, &str, usize)] = &[
+        ("[[roles]]\nname = \"r\"\ntools = [\"ghost\"]\n", "roles[0].tools[0]", 3),
+        ("[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"a\"\n", "tenants[1].name", 4),
+        ("[[tenants]]\nname = \"a\"\n[[roles]]\nname = \"r\"\n[[agents]]\nname = \"x\"\ntenant = \"a\"\nrole = \"boss\"\n", "agents[0].role", 8),
+        ("[[tools]]\nname = \"t\"\nlevel = \"godmode\"\n", "tools[0].level", 3),
+        ("[[tools]]\nname = \"t\"\n[tools.resources]\nnowhere = [\"/x\"]\n", "tools[0].resources.nowhere", 4),
+        ("[[tenants]]\nname = \"a\"\nshares_with = [\"b\"]\n", "tenants[0].shares_with[0]", 3),
+        ("[[tools]]\nname = \"t\"\nclassification = \"ultra\"\n", "tools[0].classification", 3),
+    ];
+    for (src, field, line) in cases {
+        let e = Snapshot::from_toml(src, "p.toml").unwrap_err();
+        assert_eq!(e.field, *field, "{e}");
+        assert_eq!(e.line, Some(*line), "{e}");
+        assert!(e.to_string().starts_with(&format!("p.toml:{line}:")), "{e}");
+    }
+    let e = Snapshot::from_toml("[[agentz]]\n", "p.toml").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (Some(1), "agentz"), "{e}");
+}
+
+#[derive(Debug, Clone)]
+struct Gen {
+    tenants: usize,
+    tools: Vec<(u8, u8, bool, Vec<usize>)>, // level, class, write, tenants with patterns
+    shares: Vec<(usize, usize)>,
+    roles: Vec<Vec<usize>>,
+    agents: Vec<(usize, usize, u8, u8)>, // tenant, role, clearance, max level
+}
+
+const LEVELS: [&str; 3] = ["safe", "restricted", "privileged"];
+
+fn gen() -> impl Strategy<Value = Gen> {
+    (1usize..4, 1usize..5, 1usize..4).prop_flat_map(|(nt, ntools, nroles)| {
+        (
+            Just(nt),
+            prop::collection::vec(
+                (
+                    0u8..3,
+                    0u8..5,
+                    any::<bool>(),
+                    prop::collection::vec(0..nt, 0..3),
+                ),
+                ntools,
+            ),
+            prop::collection::vec((0..nt, 0..nt), 0..3),
+            prop::collection::vec(prop::collection::vec(0..ntools, 0..4), nroles),
+            prop::collection::vec((0..nt, 0..nroles, 0u8..5, 0u8..3), 1..6),
+        )
+            .prop_map(|(tenants, tools, shares, roles, agents)| Gen {
+                tenants,
+                tools,
+                shares,
+                roles,
+                agents,
+            })
+    })
+}
+
+fn render(g: &Gen) -> String {
+    let mut s = String::new();
+    for t in 0..g.tenants {
+        let shares: Vec<String> = g
+            .shares
+            .iter()
+            .filter(|(a, b)| *a == t && a != b)
+            .map(|(_, b)| format!("\"t{b}\""))
+            .collect();
+        s += &format!(
+            "[[tenants]]\nname = \"t{t}\"\nshares_with = [{}]\n",
+            shares.join(",")
+        );
+    }
+    for (i, (lvl, class, write, ts)) in g.tools.iter().enumerate() {
+        s += &format!(
+            "[[tools]]\nname = \"tool{i}\"\nlevel = \"{}\"\nclassification = \"{}\"\naccess = \"{}\"\n[tools.resources]\n",
+            LEVELS[*lvl as usize],
+            Classification::from_code(*class).unwrap().name(),
+            if *write { "write" } else { "read" }
+        );
+        let mut seen = vec![];
+        for t in ts {
+            if !seen.contains(t) {
+                s += &format!("t{t} = [\"/t{t}/**\"]\n");
+                seen.push(*t);
+            }
+        }
+    }
+    for (i, tools) in g.roles.iter().enumerate() {
+        let tl: Vec<String> = tools.iter().map(|t| format!("\"tool{t}\"")).collect();
+        s += &format!("[[roles]]\nname = \"r{i}\"\ntools = [{}]\n", tl.join(","));
+    }
+    for (i, (t, r, c, l)) in g.agents.iter().enumerate() {
+        s += &format!(
+            "[[agents]]\nname = \"a{i}\"\ntenant = \"t{t}\"\nrole = \"r{r}\"\nclearance = \"{}\"\nmax_level = \"{}\"\n",
+            Classification::from_code(*c).unwrap().name(),
+            LEVELS[*l as usize]
+        );
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn authorization_invariants_hold_on_random_policies(
+        g in gen(), agent in 0usize..7, tenant in 0usize..4, tool in 0usize..6, res_tenant in 0usize..4, class in 0u8..5
+    ) {
+        let src = render(&g);
+        let p = Snapshot::from_toml(&src, "gen.toml").unwrap();
+        let (tn, an, tl) = (format!("t{tenant}"), format!("a{agent}"), format!("tool{tool}"));
+        let resource = format!("/t{res_tenant}/x");
+        let c = Classification::from_code(class).unwrap();
+        let r = req(&tn, &an, &tl, &resource, c);
+        if let Ok(grant) = p.authorize(&r) {
+            let a = &g.agents[agent];
+            let (lvl, tclass, write, _) = &g.tools[tool];
+            // the agent is registered in the request's tenant
+            prop_assert_eq!(a.0, tenant);
+            // its role grants the tool
+            prop_assert!(g.roles[a.1].contains(&tool));
+            // no tool above the agent's level
+            prop_assert!(*lvl <= a.3);
+            // no read up
+            prop_assert!(a.2 >= class);
+            if !*write { prop_assert!(a.2 >= *tclass); }
+            // no write down
+            if *write { prop_assert!(*tclass >= class); }
+            // no cross-tenant allow unless the owner shared with the requester
+            if res_tenant != tenant {
+                prop_assert!(g.shares.iter().any(|(owner, to)| *owner == res_tenant && *to == tenant), "cross-tenant allow without a grant");
+            }
+            // the resource is covered by a pattern of its owner tenant
+            prop_assert!(g.tools[tool].3.contains(&res_tenant));
+            prop_assert!(grant.classification >= c);
+        }
+    }
+}

@@ -327,6 +327,14 @@ impl Default for InputsConfig {
     }
 }
 
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Policy file (see `examples/policy.toml`); empty: no policy stage, so identity,
+    /// authorization and rate limits are not checked.
+    pub file: String,
+}
+
 /// The whole configuration. `Config::default()` is the embedded default.
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -336,6 +344,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub limits: LimitsConfig,
     pub inputs: InputsConfig,
+    pub policy: PolicyConfig,
 }
 
 impl Config {

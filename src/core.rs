@@ -19,6 +19,7 @@ use crate::futex;
 use crate::metrics::CoreMetrics;
 use crate::request::Request;
 use crate::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
+use crate::stage::merge;
 use crate::time::now_ns;
 use crate::types::{Classification, Decision, Operation, Priority, Verdict};
 use std::sync::atomic::{fence, Ordering::*};
@@ -119,8 +120,9 @@ impl CoreState {
         // classification, checked by the shard), which already passed decode and the shape
         // check, so neither is repeated.
         let key = header_key(slot, wire);
+        let pre = key.is_some_and(|(op, _)| sh.pipeline.has_pre(op));
         let hit = match (&mut *shard, key) {
-            (Some(s), Some((op, k))) => lookup(s, m, &k, op, now, epoch),
+            (Some(s), Some((op, k))) if !pre => lookup(s, m, &k, op, now, epoch),
             _ => None,
         };
         let mut verdict = match hit {
@@ -129,15 +131,28 @@ impl CoreState {
                 Err(reason) => Verdict::deny(reason),
                 Ok(req) => match sh.limits.check(&req) {
                     Err(reason) => Verdict::deny(reason),
-                    Ok(()) => {
-                        let v = run_pipeline(sh, id, &req);
-                        if let (Some(s), Some((op, k))) = (&mut *shard, key) {
-                            if !v.reason.is_transient() && op == req.operation {
-                                s.insert(&k, op, &v, now, epoch);
+                    // Pre-cache stages (identity, rate limits, authorization) run on every
+                    // request; then the cache, then the post-cache stages on a miss.
+                    Ok(()) if pre => match sh.pipeline.run_pre(&req) {
+                        Err(run) => {
+                            if run.panicked {
+                                m.stage_panics.add(1);
                             }
+                            run.verdict
                         }
-                        v
-                    }
+                        Ok(out) => {
+                            let cached = match (&mut *shard, key) {
+                                (Some(s), Some((op, k))) => lookup(s, m, &k, op, now, epoch),
+                                _ => None,
+                            };
+                            let post = match cached {
+                                Some(v) => v,
+                                None => miss(sh, shard, id, key, &req, now, epoch),
+                            };
+                            merge(&out, post)
+                        }
+                    },
+                    Ok(()) => miss(sh, shard, id, key, &req, now, epoch),
                 },
             },
         };
@@ -256,6 +271,26 @@ fn lookup(
             None
         }
     }
+}
+
+/// A cache miss: run the post-cache stages and store the verdict unless it is transient.
+#[inline]
+fn miss(
+    sh: &Shared,
+    shard: &mut Option<Shard>,
+    id: usize,
+    key: Option<(Operation, CacheKey)>,
+    req: &Request<'_>,
+    now: u64,
+    epoch: u64,
+) -> Verdict {
+    let v = run_pipeline(sh, id, req);
+    if let (Some(s), Some((op, k))) = (shard, key) {
+        if !v.reason.is_transient() && op == req.operation {
+            s.insert(&k, op, &v, now, epoch);
+        }
+    }
+    v
 }
 
 #[inline]

@@ -69,6 +69,7 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub enum BuildError {
     Config(ConfigError),
+    Policy(crate::policy::PolicyError),
     /// A core's executor could not start (io_uring unavailable, CPU not allowed, ...).
     Core {
         core: usize,
@@ -80,6 +81,7 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::Config(e) => write!(f, "{e}"),
+            BuildError::Policy(e) => write!(f, "{e}"),
             BuildError::Core { core, message } => write!(
                 f,
                 "core {core} could not start: {message} (if io_uring is unavailable here, set engine.executor = \"threads\")"
@@ -99,11 +101,17 @@ impl From<ConfigError> for BuildError {
 pub struct EngineBuilder {
     config: Config,
     stages: Vec<Arc<dyn Stage>>,
+    policy: Option<crate::policy::Snapshot>,
 }
 
 impl EngineBuilder {
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+    /// Uses this compiled policy (instead of `policy.file` from the config).
+    pub fn policy(mut self, policy: crate::policy::Snapshot) -> Self {
+        self.policy = Some(policy);
         self
     }
     /// Appends a stage; `Check` runs stages in the order they were added.
@@ -144,6 +152,15 @@ impl EngineBuilder {
                 .map(|i| avail.get(i % avail.len().max(1)).copied())
                 .collect()
         };
+        let policy = match self.policy {
+            Some(p) => Some(p),
+            None if !cfg.policy.file.is_empty() => Some(
+                crate::policy::Snapshot::load(std::path::Path::new(&cfg.policy.file))
+                    .map_err(BuildError::Policy)?,
+            ),
+            None => None,
+        };
+        let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p)));
         let limits = cfg.limits.limits();
         let rings = &cfg.rings;
         let cores = (0..n)
@@ -163,7 +180,10 @@ impl EngineBuilder {
                 (n * 2).next_power_of_two(),
                 cfg.engine.reserved_slots_pct,
             ),
-            pipeline: Pipeline::new(builtin_stages(&cfg, self.stages), cfg.engine.fail_mode),
+            pipeline: Pipeline::new(
+                builtin_stages(&cfg, policy.clone(), self.stages),
+                cfg.engine.fail_mode,
+            ),
             limits,
             epoch: CachePadded::new(AtomicU64::new(1)),
             shutdown: AtomicBool::new(false),
@@ -186,7 +206,7 @@ impl EngineBuilder {
             shared.running.fetch_add(1, SeqCst);
             spawn_core(core, cpu, cfg.engine.executor, tx.clone(), shared.clone());
         }
-        let engine = Engine { shared };
+        let engine = Engine { shared, policy };
         for _ in 0..n {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok((_, Ok(()))) => {}
@@ -209,8 +229,15 @@ impl EngineBuilder {
 
 /// The built-in stages in their fixed order (identity, rate limits and authorization will join
 /// here, before input checks), followed by the caller's stages in registration order.
-fn builtin_stages(cfg: &Config, user: Vec<Arc<dyn Stage>>) -> Vec<Arc<dyn Stage>> {
+fn builtin_stages(
+    cfg: &Config,
+    policy: Option<Arc<crate::policy::PolicyStage>>,
+    user: Vec<Arc<dyn Stage>>,
+) -> Vec<Arc<dyn Stage>> {
     let mut all: Vec<Arc<dyn Stage>> = Vec::new();
+    if let Some(p) = policy {
+        all.push(p);
+    }
     if cfg.inputs.enabled {
         all.push(Arc::new(crate::inputs::InputStage::new(
             &cfg.inputs.allowed_schemes,
@@ -311,6 +338,7 @@ fn spawn_core(
 /// The running engine. Dropping it shuts it down.
 pub struct Engine {
     shared: Arc<Shared>,
+    policy: Option<Arc<crate::policy::PolicyStage>>,
 }
 
 impl Engine {
@@ -318,6 +346,7 @@ impl Engine {
         EngineBuilder {
             config: Config::default(),
             stages: Vec::new(),
+            policy: None,
         }
     }
 
@@ -332,6 +361,40 @@ impl Engine {
     /// epoch.
     pub fn bump_epoch(&self) -> u64 {
         self.shared.epoch.fetch_add(1, AcqRel) + 1
+    }
+
+    /// Compiles `path` and swaps it in atomically: requests already evaluating finish on the
+    /// old policy, every later request (cached verdicts included) sees the new one. Fails,
+    /// changing nothing, when the file has an error or the engine was built without a policy.
+    pub fn reload_policy(&self, path: &std::path::Path) -> Result<u64, crate::policy::PolicyError> {
+        let new = crate::policy::Snapshot::load(path)?;
+        self.swap_policy(new)
+    }
+
+    /// Swaps in an already compiled policy (see `reload_policy`). Returns the new epoch.
+    pub fn swap_policy(
+        &self,
+        new: crate::policy::Snapshot,
+    ) -> Result<u64, crate::policy::PolicyError> {
+        let Some(p) = &self.policy else {
+            return Err(crate::policy::PolicyError {
+                file: new.file.clone(),
+                line: None,
+                field: "policy.file".into(),
+                message: "this engine was built without a policy; set policy.file in the config"
+                    .into(),
+            });
+        };
+        p.swap(new);
+        Ok(self.bump_epoch())
+    }
+
+    /// Explains a verdict's `rule` against the current policy.
+    pub fn explain(&self, rule: u32) -> String {
+        match &self.policy {
+            Some(p) => p.snapshot().explain(rule),
+            None => "no policy".into(),
+        }
     }
 
     pub fn epoch(&self) -> u64 {

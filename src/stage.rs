@@ -51,6 +51,12 @@ pub trait Stage: Send + Sync + 'static {
     fn handles(&self, op: Operation) -> bool {
         op == Operation::Check
     }
+    /// Whether this stage runs before the cache lookup, on every request (identity, rate
+    /// limits, authorization: what must hold even for a cached verdict). Default: no, its
+    /// result is part of the cached verdict.
+    fn pre_cache(&self) -> bool {
+        false
+    }
     /// Judges `req`. Must not block; should not allocate.
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult;
 }
@@ -93,11 +99,17 @@ fn fixed_index(op: Operation) -> Option<usize> {
     FIXED_OPS.iter().position(|o| *o == op)
 }
 
-/// Registered stages and the per-operation table, frozen at build time.
+/// The stages one operation runs: before the cache lookup, and on a miss.
+struct Lists {
+    pre: Box<[u16]>,
+    post: Box<[u16]>,
+}
+
+/// Registered stages and the per-operation tables, frozen at build time.
 pub(crate) struct Pipeline {
     stages: Box<[Arc<dyn Stage>]>,
-    fixed: [Box<[u16]>; 9],
-    custom: Box<[(u16, Box<[u16]>)]>,
+    fixed: [Lists; 9],
+    custom: Box<[(u16, Lists)]>,
     fail_mode: FailMode,
 }
 
@@ -109,16 +121,23 @@ pub(crate) struct Run {
 
 impl Pipeline {
     pub(crate) fn new(stages: Vec<Arc<dyn Stage>>, fail_mode: FailMode) -> Pipeline {
-        let select = |op: Operation| -> Box<[u16]> {
-            (0..stages.len() as u16)
-                .filter(|&i| stages[i as usize].handles(op))
-                .collect()
+        let select = |op: Operation| -> Lists {
+            let pick = |pre: bool| {
+                (0..stages.len() as u16)
+                    .filter(|&i| {
+                        stages[i as usize].handles(op) && stages[i as usize].pre_cache() == pre
+                    })
+                    .collect()
+            };
+            Lists {
+                pre: pick(true),
+                post: pick(false),
+            }
         };
         let fixed = FIXED_OPS.map(select);
-        let mut ids: Vec<u16> = (0..=u16::MAX)
+        let ids: Vec<u16> = (0..=u16::MAX)
             .filter(|&id| stages.iter().any(|s| s.handles(Operation::Custom(id))))
             .collect();
-        ids.dedup();
         let custom = ids
             .into_iter()
             .map(|id| (id, select(Operation::Custom(id))))
@@ -131,44 +150,50 @@ impl Pipeline {
         }
     }
 
-    fn stages_for(&self, op: Operation) -> Option<&[u16]> {
+    fn lists(&self, op: Operation) -> Option<&Lists> {
         match op {
             Operation::Custom(id) => self
                 .custom
                 .binary_search_by_key(&id, |(i, _)| *i)
                 .ok()
-                .map(|i| &*self.custom[i].1),
-            _ => fixed_index(op).map(|i| &*self.fixed[i]),
+                .map(|i| &self.custom[i].1),
+            _ => fixed_index(op).map(|i| &self.fixed[i]),
         }
     }
 
-    pub(crate) fn stage_names(&self) -> Vec<String> {
-        self.stages.iter().map(|s| s.name().to_string()).collect()
+    /// Whether `op` has stages that must run before the cache lookup.
+    #[inline]
+    pub(crate) fn has_pre(&self, op: Operation) -> bool {
+        self.lists(op).is_some_and(|l| !l.pre.is_empty())
     }
 
-    /// Runs the stages for `req` (already shape-checked) in registration order.
-    pub(crate) fn run(&self, req: &Request<'_>) -> Run {
-        let mut out = Outcome {
-            classification: req.classification,
-            ..Outcome::default()
+    fn failed(&self) -> Run {
+        let verdict = match self.fail_mode {
+            FailMode::Closed => Verdict::deny(DenyReason::Internal),
+            FailMode::Open => Verdict {
+                decision: Decision::AllowWith,
+                reason: DenyReason::None,
+                obligations: Obligations {
+                    audit_required: true,
+                    ..Obligations::NONE
+                },
+                ..Verdict::deny(DenyReason::None)
+            },
         };
-        let list = match self.stages_for(req.operation) {
-            Some(l) if !l.is_empty() => l,
-            // `Check` is always handled by the request-shape check that ran before us.
-            _ if req.operation == Operation::Check => &[],
-            _ => {
-                return Run {
-                    verdict: Verdict::deny(DenyReason::NoStage),
-                    panicked: false,
-                }
-            }
-        };
+        Run {
+            verdict,
+            panicked: true,
+        }
+    }
+
+    /// Runs `list` in order over `out`; `Some(run)` when one denied or failed.
+    fn run_list(&self, list: &[u16], req: &Request<'_>, out: &mut Outcome) -> Option<Run> {
         for &i in list {
             let stage = &self.stages[i as usize];
-            match catch_unwind(AssertUnwindSafe(|| stage.evaluate(req, &mut out))) {
+            match catch_unwind(AssertUnwindSafe(|| stage.evaluate(req, out))) {
                 Ok(StageResult::Pass) => {}
                 Ok(StageResult::Deny(reason)) => {
-                    return Run {
+                    return Some(Run {
                         verdict: Verdict {
                             reason,
                             threat_level: out.threat_level,
@@ -178,47 +203,100 @@ impl Pipeline {
                             ..Verdict::deny(reason)
                         },
                         panicked: false,
-                    }
+                    })
                 }
-                Err(_) => {
-                    let verdict = match self.fail_mode {
-                        FailMode::Closed => Verdict::deny(DenyReason::Internal),
-                        FailMode::Open => Verdict {
-                            decision: Decision::AllowWith,
-                            reason: DenyReason::None,
-                            obligations: Obligations {
-                                audit_required: true,
-                                ..Obligations::NONE
-                            },
-                            ..Verdict::deny(DenyReason::None)
-                        },
-                    };
-                    return Run {
-                        verdict,
-                        panicked: true,
-                    };
-                }
+                Err(_) => return Some(self.failed()),
             }
         }
-        let decision = if out.obligations.is_empty() {
+        None
+    }
+
+    /// Runs the pre-cache stages. `Err(run)` when one denied or failed; otherwise the outcome
+    /// to merge with the (cached or computed) post-cache verdict.
+    pub(crate) fn run_pre(&self, req: &Request<'_>) -> Result<Outcome, Run> {
+        let mut out = Outcome {
+            classification: req.classification,
+            ..Outcome::default()
+        };
+        if let Some(l) = self.lists(req.operation) {
+            if let Some(run) = self.run_list(&l.pre, req, &mut out) {
+                return Err(run);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the post-cache stages (already shape-checked; pre-cache stages already passed
+    /// when there are any). An operation with no stage at all is denied with `NoStage`.
+    pub(crate) fn run(&self, req: &Request<'_>) -> Run {
+        let mut out = Outcome {
+            classification: req.classification,
+            ..Outcome::default()
+        };
+        let list: &[u16] = match self.lists(req.operation) {
+            Some(l) if !l.post.is_empty() || !l.pre.is_empty() => &l.post,
+            // `Check` is always handled by the request-shape check that ran before us.
+            _ if req.operation == Operation::Check => &[],
+            _ => {
+                return Run {
+                    verdict: Verdict::deny(DenyReason::NoStage),
+                    panicked: false,
+                }
+            }
+        };
+        if let Some(run) = self.run_list(list, req, &mut out) {
+            return run;
+        }
+        Run {
+            verdict: allow(&out),
+            panicked: false,
+        }
+    }
+
+    pub(crate) fn stage_names(&self) -> Vec<String> {
+        self.stages.iter().map(|s| s.name().to_string()).collect()
+    }
+}
+
+/// The verdict of an allowed outcome.
+fn allow(out: &Outcome) -> Verdict {
+    Verdict {
+        decision: if out.obligations.is_empty() {
             Decision::Allow
         } else {
             Decision::AllowWith
-        };
-        Run {
-            verdict: Verdict {
-                decision,
-                reason: DenyReason::None,
-                obligations: out.obligations,
-                cache_hit: false,
-                threat_level: out.threat_level,
-                indicators: out.indicators,
-                classification: out.classification,
-                rule: out.rule,
-                latency_ns: 0,
-                core: 0,
-            },
-            panicked: false,
-        }
+        },
+        reason: DenyReason::None,
+        obligations: out.obligations,
+        cache_hit: false,
+        threat_level: out.threat_level,
+        indicators: out.indicators,
+        classification: out.classification,
+        rule: out.rule,
+        latency_ns: 0,
+        core: 0,
+    }
+}
+
+/// Combines the pre-cache outcome with the post-cache verdict (cached or fresh): a deny stays a
+/// deny; otherwise obligations keep the stricter of each limit, classification the higher.
+pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
+    if post.decision == Decision::Deny {
+        return post;
+    }
+    let mut o = post.obligations;
+    o.merge(&pre.obligations);
+    Verdict {
+        decision: if o.is_empty() {
+            Decision::Allow
+        } else {
+            Decision::AllowWith
+        },
+        obligations: o,
+        classification: post.classification.max(pre.classification),
+        rule: if post.rule != 0 { post.rule } else { pre.rule },
+        threat_level: post.threat_level.max(pre.threat_level),
+        indicators: post.indicators | pre.indicators,
+        ..post
     }
 }

@@ -282,3 +282,219 @@ proptest! {
         }
     }
 }
+
+// ---- through the engine ----
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use warden::config::EngineConfig;
+use warden::{Config, Decision, Engine};
+
+fn engine_with(policy: Snapshot) -> Engine {
+    Engine::builder()
+        .config(Config {
+            engine: EngineConfig {
+                cores: 1,
+                spin_before_park_us: 20,
+                ..Default::default()
+            },
+            inputs: warden::config::InputsConfig {
+                allowed_schemes: vec!["https".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .policy(policy)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn check_authorizes_through_the_engine_and_cached_verdicts_still_pass_policy() {
+    let e = engine_with(example());
+    let h = e.handle();
+    let r = req(
+        "acme",
+        "planner-1",
+        "fs.read",
+        "/data/acme/q3.csv",
+        Classification::Cui,
+    );
+    let v1 = h.validate(&r);
+    assert_eq!(v1.decision, Decision::AllowWith, "{v1:?}");
+    assert_eq!(v1.obligations.memory_bytes, 100 << 20);
+    assert_eq!(v1.classification, Classification::Cui);
+    let v2 = h.validate(&r);
+    assert!(v2.cache_hit && v2.decision == Decision::AllowWith && v2.obligations == v1.obligations);
+    let d = h.validate(&req(
+        "acme",
+        "planner-1",
+        "fs.read",
+        "/data/globex/x",
+        Classification::Cui,
+    ));
+    assert_eq!(d.reason, DenyReason::TenantIsolation);
+    assert!(
+        e.explain(d.rule).contains("tool `fs.read`"),
+        "{}",
+        e.explain(d.rule)
+    );
+    let d = h.validate(&req(
+        "acme",
+        "ghost",
+        "fs.read",
+        "/data/acme/x",
+        Classification::Cui,
+    ));
+    assert_eq!(d.reason, DenyReason::UnknownAgent);
+    let v = h.validate(
+        &Request::new(Operation::ValidateAgent)
+            .tenant("acme")
+            .agent("planner-1"),
+    );
+    assert!(v.is_allowed(), "{v:?}");
+}
+
+#[test]
+fn every_path_traversal_row_is_denied_by_check() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/threats/dev.jsonl"
+    );
+    let Ok(text) = std::fs::read_to_string(path) else {
+        eprintln!("skipping: {path} not found");
+        return;
+    };
+    let e = engine_with(example());
+    let h = e.handle();
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["category"] == "path_traversal" {
+            let t = v["text"].as_str().unwrap();
+            let verdict = h.validate(&req("acme", "planner-1", "fs.read", t, Classification::Cui));
+            assert!(!verdict.is_allowed(), "allowed: {t:?}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 140);
+}
+
+#[test]
+fn rate_limits_apply_to_cached_verdicts_with_a_retry_after() {
+    let e = engine_with(example());
+    let h = e.handle();
+    let r = req(
+        "acme",
+        "planner-1",
+        "search",
+        "",
+        Classification::Unclassified,
+    );
+    let (mut ok, mut limited) = (0, 0);
+    let mut retry = 0;
+    for _ in 0..400 {
+        let v = h.validate(&r);
+        match v.reason {
+            DenyReason::None => ok += 1,
+            DenyReason::RateLimited(ms) => {
+                limited += 1;
+                retry = ms;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // 100/s with a burst of 200: about 200 pass at once, the rest are limited
+    assert!((200..260).contains(&ok), "{ok} allowed");
+    assert!(limited > 100);
+    assert!((1..=20).contains(&retry), "retry after {retry} ms");
+    assert!(
+        e.metrics().cache_hits > 0,
+        "the allows after the first were cache hits"
+    );
+}
+
+#[test]
+fn reload_takes_effect_on_the_next_request_cached_allows_included() {
+    let e = engine_with(example());
+    let h = e.handle();
+    let r = req(
+        "acme",
+        "planner-1",
+        "fs.read",
+        "/data/acme/x",
+        Classification::Cui,
+    );
+    assert!(h.validate(&r).is_allowed());
+    assert!(h.validate(&r).cache_hit);
+    // planner-1 removed from the policy (an operator revoking it)
+    let src = std::fs::read_to_string("examples/policy.toml")
+        .unwrap()
+        .replace("name = \"planner-1\"", "name = \"planner-2\"");
+    e.swap_policy(Snapshot::from_toml(&src, "v2.toml").unwrap())
+        .unwrap();
+    assert_eq!(h.validate(&r).reason, DenyReason::UnknownAgent);
+    // a bad file changes nothing
+    assert!(e
+        .reload_policy(std::path::Path::new("/nonexistent.toml"))
+        .is_err());
+    assert_eq!(h.validate(&r).reason, DenyReason::UnknownAgent);
+}
+
+#[test]
+fn reload_under_load_never_mixes_two_policies() {
+    // v1: fs.read is restricted (100 MB) and reader has clearance cui;
+    // v2: fs.read is safe (10 MB) and reader's clearance drops to unclassified.
+    let template = |level: &str, class: &str, clearance: &str| {
+        format!(
+            "[[tenants]]\nname = \"globex\"\n[[roles]]\nname = \"analyst\"\ntools = [\"fs.read\"]\n\
+             [[tools]]\nname = \"fs.read\"\nlevel = \"{level}\"\nclassification = \"{class}\"\n\
+             [tools.resources]\nglobex = [\"/data/globex/**\"]\n\
+             [[agents]]\nname = \"reader\"\ntenant = \"globex\"\nrole = \"analyst\"\nclearance = \"{clearance}\"\n"
+        )
+    };
+    let v1 = template("restricted", "cui", "cui");
+    let v2 = template("safe", "unclassified", "unclassified");
+    let e = Arc::new(engine_with(Snapshot::from_toml(&v1, "v1").unwrap()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (h, stop) = (e.handle(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = [0u32; 2];
+                while !stop.load(SeqCst) {
+                    let v = h.validate(&req(
+                        "globex",
+                        "reader",
+                        "fs.read",
+                        "/data/globex/a",
+                        Classification::Unclassified,
+                    ));
+                    match (v.decision, v.obligations.memory_bytes, v.classification) {
+                        (Decision::AllowWith, m, Classification::Cui) if m == 100 << 20 => {
+                            seen[0] += 1
+                        }
+                        (Decision::AllowWith, m, Classification::Unclassified) if m == 10 << 20 => {
+                            seen[1] += 1
+                        }
+                        other => panic!("a verdict from neither policy: {other:?}"),
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for i in 0..200 {
+        let src = if i % 2 == 0 { &v2 } else { &v1 };
+        e.swap_policy(Snapshot::from_toml(src, "v").unwrap())
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    stop.store(true, SeqCst);
+    let seen: Vec<[u32; 2]> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(seen.iter().map(|s| s[0] + s[1]).sum::<u32>() > 100);
+    assert!(
+        seen.iter().any(|s| s[0] > 0) && seen.iter().any(|s| s[1] > 0),
+        "{seen:?}"
+    );
+}

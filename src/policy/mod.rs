@@ -11,6 +11,9 @@
 //! - every deny names the rule that decided it (`Verdict::rule`, rendered by `explain`).
 
 pub mod glob;
+mod stage;
+
+pub use stage::PolicyStage;
 
 use crate::request::Request;
 use crate::types::{Classification, DenyReason, Obligations, SecurityLevel};

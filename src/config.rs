@@ -327,6 +327,52 @@ impl Default for InputsConfig {
     }
 }
 
+/// Where a key comes from: a file (raw bytes or hex) or an environment variable (hex).
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyRef {
+    /// The key id tokens name.
+    pub id: u16,
+    pub file: String,
+    pub env: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Every `check`, `validate_agent` and `authorize_tool` request must carry a valid wdn1
+    /// token, a fresh timestamp and an unused nonce. Needs a policy.
+    pub require_token: bool,
+    /// Ed25519 public keys (32 bytes) that verify tokens.
+    pub ed25519_public_keys: Vec<KeyRef>,
+    /// HMAC-SHA256 secrets (at least 32 bytes) that verify tokens. Secret: keep the file 0600
+    /// or use `env`; never put key material in this file.
+    pub hmac_keys: Vec<KeyRef>,
+    /// Allowed difference between a request's timestamp (and a token's times) and warden's clock.
+    pub max_clock_skew_ms: u64,
+    /// How long a used nonce is remembered; at least twice the skew.
+    pub replay_window_ms: u64,
+    /// Nonces remembered at once (a full window denies with replay_window_full, fail closed).
+    pub replay_capacity: usize,
+    /// Verified tokens remembered, so a repeat presentation skips the signature check.
+    pub token_cache_capacity: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        let s = crate::identity::Settings::default();
+        IdentityConfig {
+            require_token: false,
+            ed25519_public_keys: Vec::new(),
+            hmac_keys: Vec::new(),
+            max_clock_skew_ms: s.max_clock_skew_ms,
+            replay_window_ms: s.replay_window_ms,
+            replay_capacity: s.replay_capacity,
+            token_cache_capacity: s.token_cache_capacity,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
@@ -345,6 +391,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub inputs: InputsConfig,
     pub policy: PolicyConfig,
+    pub identity: IdentityConfig,
 }
 
 impl Config {
@@ -466,6 +513,41 @@ impl Config {
                     "inputs.allowed_schemes",
                     format!("entry {i} (`{sch}`) is not a URL scheme such as \"https\""),
                 );
+            }
+        }
+        let id = &self.identity;
+        if id.replay_window_ms < 2 * id.max_clock_skew_ms {
+            return e("identity.replay_window_ms", format!("must be at least twice identity.max_clock_skew_ms ({} ms), or a stale request could be replayed after its nonce is forgotten", 2 * id.max_clock_skew_ms));
+        }
+        if id.replay_capacity < 16 || id.replay_capacity > 1 << 28 {
+            return e(
+                "identity.replay_capacity",
+                "must be between 16 and 268435456".into(),
+            );
+        }
+        if id.token_cache_capacity < 2 || id.token_cache_capacity > 1 << 26 {
+            return e(
+                "identity.token_cache_capacity",
+                "must be between 2 and 67108864".into(),
+            );
+        }
+        if id.require_token && self.policy.file.is_empty() {
+            return e(
+                "identity.require_token",
+                "needs a policy (policy.file) to know the agents".into(),
+            );
+        }
+        for (kind, keys) in [
+            ("ed25519_public_keys", &id.ed25519_public_keys),
+            ("hmac_keys", &id.hmac_keys),
+        ] {
+            for (i, k) in keys.iter().enumerate() {
+                if k.file.is_empty() == k.env.is_empty() {
+                    return e(
+                        &format!("identity.{kind}"),
+                        format!("entry {i} needs exactly one of `file` or `env`"),
+                    );
+                }
             }
         }
         if self.cache.ttl_ms.adaptive_hits_per_step == 0 {

@@ -160,7 +160,20 @@ impl EngineBuilder {
             ),
             None => None,
         };
-        let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p)));
+        if cfg.identity.require_token && policy.is_none() {
+            return Err(BuildError::Config(ConfigError {
+                file: "<config>".into(),
+                line: None,
+                field: "identity.require_token".into(),
+                message: "needs a policy (policy.file) to know the agents".into(),
+            }));
+        }
+        let identity = if cfg.identity.require_token {
+            Some(Arc::new(load_identity(&cfg)?))
+        } else {
+            None
+        };
+        let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity)));
         let limits = cfg.limits.limits();
         let rings = &cfg.rings;
         let cores = (0..n)
@@ -245,6 +258,82 @@ fn builtin_stages(
     }
     all.extend(user);
     all
+}
+
+/// Loads the identity key ring named by `[identity]`; errors name the key entry.
+fn load_identity(cfg: &Config) -> Result<crate::identity::Identity, BuildError> {
+    use crate::identity::{read_key_file, Key};
+    let id = &cfg.identity;
+    let bad = |field: String, message: String| {
+        BuildError::Config(ConfigError {
+            file: "<config>".into(),
+            line: None,
+            field,
+            message,
+        })
+    };
+    let read = |k: &crate::config::KeyRef, len: Option<usize>| -> Result<Vec<u8>, String> {
+        if !k.file.is_empty() {
+            return read_key_file(&k.file, len);
+        }
+        let v = std::env::var(&k.env)
+            .map_err(|_| format!("environment variable {} is not set", k.env))?;
+        let v = v.trim();
+        if v.len() % 2 != 0 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "environment variable {} must hold the key in hex",
+                k.env
+            ));
+        }
+        Ok((0..v.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&v[i..i + 2], 16).unwrap_or(0))
+            .collect())
+    };
+    let mut keys = Vec::new();
+    for (i, k) in id.ed25519_public_keys.iter().enumerate() {
+        let b =
+            read(k, Some(32)).map_err(|m| bad(format!("identity.ed25519_public_keys[{i}]"), m))?;
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&b);
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&a).map_err(|e| {
+            bad(
+                format!("identity.ed25519_public_keys[{i}]"),
+                format!("not an Ed25519 public key: {e}"),
+            )
+        })?;
+        keys.push((k.id, Key::Ed25519(vk)));
+    }
+    for (i, k) in id.hmac_keys.iter().enumerate() {
+        let b = read(k, None).map_err(|m| bad(format!("identity.hmac_keys[{i}]"), m))?;
+        if b.len() < 32 {
+            return Err(bad(
+                format!("identity.hmac_keys[{i}]"),
+                "an HMAC key needs at least 32 bytes".into(),
+            ));
+        }
+        keys.push((k.id, Key::Hmac(b.into())));
+    }
+    if keys.is_empty() {
+        return Err(bad(
+            "identity.require_token".into(),
+            "no verification keys: add ed25519_public_keys or hmac_keys".into(),
+        ));
+    }
+    let mut secret = [0u8; 192];
+    for chunk in secret.chunks_mut(32) {
+        chunk.copy_from_slice(&random_key()[..chunk.len()]);
+    }
+    Ok(crate::identity::Identity::new(
+        keys,
+        crate::identity::Settings {
+            max_clock_skew_ms: id.max_clock_skew_ms,
+            replay_window_ms: id.replay_window_ms,
+            replay_capacity: id.replay_capacity,
+            token_cache_capacity: id.token_cache_capacity,
+        },
+        secret,
+    ))
 }
 
 fn random_key() -> [u8; 32] {
@@ -387,6 +476,42 @@ impl Engine {
         };
         p.swap(new);
         Ok(self.bump_epoch())
+    }
+
+    /// Revokes an agent: its next request is denied on every core, cached allows included.
+    /// Returns false when identity checks are not enabled (`identity.require_token`).
+    pub fn revoke_agent(&self, tenant: &str, agent: &str) -> bool {
+        match self.policy.as_ref().and_then(|p| p.identity()) {
+            Some(id) => {
+                id.revoke_agent(tenant, agent);
+                self.bump_epoch();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Lifts an agent's revocation.
+    pub fn release_agent(&self, tenant: &str, agent: &str) -> bool {
+        match self.policy.as_ref().and_then(|p| p.identity()) {
+            Some(id) => {
+                id.release_agent(tenant, agent);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Revokes one token.
+    pub fn revoke_token(&self, token: &str) -> bool {
+        match self.policy.as_ref().and_then(|p| p.identity()) {
+            Some(id) => {
+                id.revoke_token(token.as_bytes());
+                self.bump_epoch();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Explains a verdict's `rule` against the current policy.

@@ -26,6 +26,7 @@ mod core;
 pub mod engine;
 mod futex;
 pub mod global;
+pub mod identity;
 pub mod inputs;
 pub mod json;
 pub mod metrics;

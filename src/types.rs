@@ -311,6 +311,8 @@ pub enum DenyReason {
     ResourceNotAllowed,
     /// The agent or its tenant exceeded its rate; the value is the retry-after in milliseconds.
     RateLimited(u16),
+    /// The credential token, the request's timestamp or nonce failed identity checks.
+    Identity(crate::identity::token::TokenIssue),
 }
 
 impl DenyReason {
@@ -339,6 +341,7 @@ impl DenyReason {
             Self::TenantIsolation => 19,
             Self::ResourceNotAllowed => 20,
             Self::RateLimited(_) => 21,
+            Self::Identity(_) => 22,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -348,6 +351,7 @@ impl DenyReason {
             Self::Custom(c) => c,
             Self::Input(i) => i as u16,
             Self::RateLimited(ms) => ms,
+            Self::Identity(i) => i as u16,
             _ => 0,
         }
     }
@@ -392,6 +396,12 @@ impl DenyReason {
             19 => Self::TenantIsolation,
             20 => Self::ResourceNotAllowed,
             21 => Self::RateLimited(arg),
+            22 => Self::Identity(
+                match crate::identity::token::TokenIssue::from_code(arg as u8) {
+                    Some(i) if arg <= u8::MAX as u16 => i,
+                    _ => return None,
+                },
+            ),
             _ => return None,
         })
     }
@@ -420,6 +430,7 @@ impl DenyReason {
             Self::TenantIsolation => "tenant_isolation",
             Self::ResourceNotAllowed => "resource_not_allowed",
             Self::RateLimited(_) => "rate_limited",
+            Self::Identity(i) => i.name(),
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -431,6 +442,7 @@ impl DenyReason {
                 | Self::ShuttingDown
                 | Self::Timeout
                 | Self::RateLimited(_)
+                | Self::Identity(crate::identity::token::TokenIssue::ReplayWindowFull)
         )
     }
 }
@@ -470,6 +482,7 @@ impl fmt::Display for DenyReason {
             Self::TenantIsolation => f.write_str("request field `resource`: it belongs to another tenant that has not shared it"),
             Self::ResourceNotAllowed => f.write_str("request field `resource`: it matches none of the tool's patterns for this tenant"),
             Self::RateLimited(ms) => write!(f, "rate limit exceeded; retry after {ms} ms"),
+            Self::Identity(i) => f.write_str(i.explain()),
         }
     }
 }
@@ -677,6 +690,7 @@ mod tests {
             DenyReason::Input(crate::inputs::InputIssue::InternalAddress),
             DenyReason::WriteDown,
             DenyReason::RateLimited(1500),
+            DenyReason::Identity(crate::identity::token::TokenIssue::Replayed),
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

@@ -34,6 +34,9 @@ enum Cmd {
     Validate {
         /// A JSON request file; `-` or nothing reads stdin.
         file: Option<PathBuf>,
+        /// Policy file (overrides policy.file in the config).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Runs a mixed in-process workload against the engine and prints its metrics.
     Bench {
@@ -64,10 +67,49 @@ enum Cmd {
     },
     /// Checks a configuration file and prints the effective configuration.
     Config { file: PathBuf },
+    /// Credential tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
     /// Policy files.
     Policy {
         #[command(subcommand)]
         cmd: PolicyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Creates an Ed25519 key pair: DIR/ed25519.key (secret seed, hex, mode 0600) and
+    /// DIR/ed25519.pub (public key, hex) for `identity.ed25519_public_keys`.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Mints a wdn1 token. Signs with an Ed25519 seed file (--ed25519-key) or an HMAC-SHA256
+    /// secret file (--hmac-key); prints the token on stdout.
+    Issue {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long, default_value = "")]
+        role: String,
+        #[arg(long, default_value = "unclassified")]
+        clearance: String,
+        #[arg(long, default_value = "restricted")]
+        max_level: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Key id the verifier knows this key by.
+        #[arg(long, default_value_t = 1)]
+        key_id: u16,
+        #[arg(long, conflicts_with = "hmac_key")]
+        ed25519_key: Option<PathBuf>,
+        #[arg(long)]
+        hmac_key: Option<PathBuf>,
     },
 }
 
@@ -98,7 +140,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
-        Cmd::Validate { file } => {
+        Cmd::Validate { file, policy } => {
             let text = match file.as_deref() {
                 Some(p) if p.as_os_str() != "-" => std::fs::read_to_string(p)
                     .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
@@ -113,6 +155,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut cfg = load_config(&cli.config)?;
             if cfg.engine.cores == 0 {
                 cfg.engine.cores = 1;
+            }
+            if let Some(p) = policy {
+                cfg.policy.file = p.display().to_string();
             }
             let parsed = JsonRequest::parse(&text).and_then(|j| {
                 j.to_request()?;
@@ -215,6 +260,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Token { cmd } => token_cmd(cmd),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => match warden::policy::Snapshot::load(&file) {
@@ -241,6 +287,116 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 file.display(),
                 cfg.core_count()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
+    use warden::identity::token::{assemble, encode_claims, Alg, Claims};
+    match cmd {
+        TokenCmd::Keygen { out } => {
+            use std::io::Read;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+            let mut seed = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut seed))
+                .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+            let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let key = out.join("ed25519.key");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key)
+                .map_err(|e| {
+                    format!(
+                        "cannot create {} (it must not exist yet): {e}",
+                        key.display()
+                    )
+                })?;
+            use std::io::Write;
+            writeln!(f, "{}", hex(&seed)).map_err(|e| e.to_string())?;
+            let public = out.join("ed25519.pub");
+            std::fs::write(&public, format!("{}\n", hex(sk.verifying_key().as_bytes())))
+                .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+            println!("{}\n{}", key.display(), public.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCmd::Issue {
+            tenant,
+            agent,
+            role,
+            clearance,
+            max_level,
+            ttl,
+            key_id,
+            ed25519_key,
+            hmac_key,
+        } => {
+            let clearance = warden::Classification::parse(&clearance)
+                .ok_or_else(|| format!("--clearance: unknown classification `{clearance}`"))?;
+            let max_level = match max_level.as_str() {
+                "safe" => warden::SecurityLevel::Safe,
+                "restricted" => warden::SecurityLevel::Restricted,
+                "privileged" => warden::SecurityLevel::Privileged,
+                other => return Err(format!("--max-level: unknown level `{other}`")),
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_millis() as u64;
+            let mut nonce = [0u8; 8];
+            {
+                use std::io::Read;
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut nonce))
+                    .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+            }
+            let alg = if ed25519_key.is_some() {
+                Alg::Ed25519
+            } else {
+                Alg::HmacSha256
+            };
+            let claims = Claims {
+                alg,
+                key_id,
+                clearance,
+                max_level,
+                issued_at_ms: now,
+                expires_at_ms: now + ttl * 1000,
+                nonce: u64::from_le_bytes(nonce),
+                tenant: &tenant,
+                agent: &agent,
+                role: &role,
+            };
+            let signed = encode_claims(&claims)?;
+            let token = match (ed25519_key, hmac_key) {
+                (Some(k), _) => {
+                    use ed25519_dalek::Signer;
+                    let seed = warden::identity::read_key_file(&k.display().to_string(), Some(32))?;
+                    let mut s = [0u8; 32];
+                    s.copy_from_slice(&seed);
+                    let sk = ed25519_dalek::SigningKey::from_bytes(&s);
+                    assemble(&signed, &sk.sign(&signed).to_bytes())
+                }
+                (None, Some(k)) => {
+                    use hmac::Mac;
+                    let secret = warden::identity::read_key_file(&k.display().to_string(), None)?;
+                    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&secret)
+                        .map_err(|e| e.to_string())?;
+                    mac.update(&signed);
+                    assemble(&signed, &mac.finalize().into_bytes())
+                }
+                (None, None) => return Err("give --ed25519-key FILE or --hmac-key FILE".into()),
+            };
+            println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -242,6 +242,8 @@ pub struct Snapshot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grant {
     pub obligations: Obligations,
+    /// Security level of the tool (`Safe` when the request names none).
+    pub level: SecurityLevel,
     pub classification: Classification,
     pub agent: u32,
     pub tenant: u32,
@@ -589,6 +591,7 @@ impl Snapshot {
             // Identity only (no tool): the agent is known in its tenant.
             return Ok(Grant {
                 obligations: Obligations::NONE,
+                level: SecurityLevel::Safe,
                 classification: req.classification,
                 agent: agent_id,
                 tenant,
@@ -651,6 +654,7 @@ impl Snapshot {
     fn grant(&self, tool: &Tool, c: Classification, agent: u32, tenant: u32, rule: u32) -> Grant {
         Grant {
             obligations: self.limits[tool.level as usize],
+            level: tool.level,
             classification: c,
             agent,
             tenant,

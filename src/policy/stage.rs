@@ -33,6 +33,7 @@ struct Live {
 }
 
 pub struct PolicyStage {
+    identity: Option<std::sync::Arc<crate::identity::Identity>>,
     current: AtomicPtr<Live>,
     retired: flume::Sender<Box<Live>>,
     retired_rx: flume::Receiver<Box<Live>>,
@@ -68,9 +69,14 @@ fn gcra(tat: &AtomicU64, now: u64, per_s: f64, burst: u32) -> Result<(), u64> {
 }
 
 impl PolicyStage {
-    pub fn new(policy: Snapshot) -> PolicyStage {
+    /// A policy stage; with `identity`, every request must carry a valid token.
+    pub fn new(
+        policy: Snapshot,
+        identity: Option<std::sync::Arc<crate::identity::Identity>>,
+    ) -> PolicyStage {
         let (tx, rx) = flume::unbounded();
         PolicyStage {
+            identity,
             current: AtomicPtr::new(Box::into_raw(live(policy))),
             retired: tx,
             retired_rx: rx,
@@ -78,7 +84,11 @@ impl PolicyStage {
     }
 
     pub fn load(path: &Path) -> Result<PolicyStage, PolicyError> {
-        Ok(Self::new(Snapshot::load(path)?))
+        Ok(Self::new(Snapshot::load(path)?, None))
+    }
+
+    pub fn identity(&self) -> Option<&crate::identity::Identity> {
+        self.identity.as_deref()
     }
 
     fn live(&self) -> &Live {
@@ -128,6 +138,13 @@ impl Stage for PolicyStage {
         true
     }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
+        let verified = match &self.identity {
+            Some(id) => match id.check(req) {
+                Ok(v) => Some(v),
+                Err(issue) => return StageResult::Deny(DenyReason::Identity(issue)),
+            },
+            None => None,
+        };
         let l = self.live();
         let p = &l.policy;
         // Identity only for ValidateAgent: the tool is not this operation's question.
@@ -147,6 +164,14 @@ impl Stage for PolicyStage {
                 return StageResult::Deny(reason);
             }
         };
+        if let Some(v) = verified {
+            if grant.level > v.max_level {
+                out.rule = grant.rule;
+                return StageResult::Deny(DenyReason::Identity(
+                    crate::identity::token::TokenIssue::Insufficient,
+                ));
+            }
+        }
         let now = now_ns();
         let agent = &p.agents[grant.agent as usize];
         let tenant = &p.tenants[grant.tenant as usize];

@@ -1,0 +1,502 @@
+//! Identity: credential tokens verified against a key ring, a verified-token cache, a replay
+//! window on request nonces, and revocations. Used by the policy stage before authorization.
+//!
+//! Invariants:
+//! - every structure here is shared by all cores, bounded, lock-free and allocation-free on the
+//!   request path: the token cache and the replay table are fixed arrays of atomics, revocations
+//!   a papaya map (lock-free reads);
+//! - a replayed nonce is refused whichever core sees it (one shared table, single-word CAS);
+//! - tag comparisons are constant-time (`hmac::Mac::verify_slice`; Ed25519 `verify_strict`);
+//! - secret keys are read once from files or environment variables and never logged.
+
+pub mod token;
+
+use crate::request::Request;
+use ed25519_dalek::{Signature, VerifyingKey};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use token::{Alg, Claims, TokenIssue, MAX_TOKEN_BYTES};
+
+/// A verification key.
+pub enum Key {
+    Ed25519(VerifyingKey),
+    /// HMAC-SHA256 secret (software keystore; the HSM issue moves it onto a token).
+    Hmac(Box<[u8]>),
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Ed25519(_) => f.write_str("Ed25519(public)"),
+            Key::Hmac(_) => f.write_str("Hmac(<secret>)"),
+        }
+    }
+}
+
+/// Identity settings (from `[identity]` in the config).
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub max_clock_skew_ms: u64,
+    pub replay_window_ms: u64,
+    pub replay_capacity: usize,
+    pub token_cache_capacity: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_clock_skew_ms: 30_000,
+            replay_window_ms: 120_000,
+            replay_capacity: 1 << 20,
+            token_cache_capacity: 1 << 16,
+        }
+    }
+}
+
+/// Cache of tokens whose tag verified: 128-bit keyed fingerprint → verified. A hit skips the
+/// signature check only; claims are re-read and re-checked every time.
+struct TokenCache {
+    lo: Box<[AtomicU64]>,
+    hi: Box<[AtomicU64]>,
+    mask: usize,
+}
+
+impl TokenCache {
+    fn new(cap: usize) -> TokenCache {
+        let n = cap.max(2).next_power_of_two();
+        TokenCache {
+            lo: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            hi: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: n - 1,
+        }
+    }
+    fn contains(&self, fp: u128) -> bool {
+        let (lo, hi) = ((fp as u64) | 1, (fp >> 64) as u64);
+        let i = (lo >> 1) as usize & self.mask;
+        let l1 = self.lo[i].load(Acquire);
+        if l1 != lo {
+            return false;
+        }
+        let h = self.hi[i].load(Acquire);
+        // A writer invalidates `lo` first and publishes it last: seeing it unchanged around the
+        // read of `hi` means `hi` belongs to it.
+        h == hi && self.lo[i].load(Acquire) == l1
+    }
+    fn insert(&self, fp: u128) {
+        let (lo, hi) = ((fp as u64) | 1, (fp >> 64) as u64);
+        let i = (lo >> 1) as usize & self.mask;
+        self.lo[i].store(0, Release);
+        self.hi[i].store(hi, Release);
+        self.lo[i].store(lo, Release);
+    }
+}
+
+/// The replay window: one word per entry, `[fingerprint:40][expiry second:24]`, claimed by CAS.
+struct ReplayTable {
+    words: Box<[AtomicU64]>,
+    mask: usize,
+}
+
+const PROBES: usize = 16;
+
+impl ReplayTable {
+    fn new(cap: usize) -> ReplayTable {
+        let n = cap.max(PROBES).next_power_of_two();
+        ReplayTable {
+            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: n - 1,
+        }
+    }
+
+    fn live(w: u64, now_s: u64) -> bool {
+        // expiry seconds are kept modulo 2^24; compare on the circle
+        w != 0 && ((w & 0xff_ffff).wrapping_sub(now_s & 0xff_ffff) & 0xff_ffff) < (1 << 23)
+    }
+
+    /// Records `fp`; `Err` when it is already live (a replay) or the table has no room.
+    fn insert(&self, fp: u64, now_ms: u64, window_ms: u64) -> Result<(), TokenIssue> {
+        let now_s = now_ms / 1000;
+        let exp_s = (now_ms + window_ms).div_ceil(1000);
+        // 40 fingerprint bits; bit 24 set so a live word is never zero
+        let tag = (fp & !0xff_ffff) | (1 << 24);
+        let word = tag | (exp_s & 0xff_ffff);
+        let start = fp as usize & self.mask;
+        for i in 0..PROBES {
+            let w = self.words[(start + i) & self.mask].load(Acquire);
+            if w & !0xff_ffff == tag && Self::live(w, now_s) {
+                return Err(TokenIssue::Replayed);
+            }
+        }
+        for i in 0..PROBES {
+            let slot = &self.words[(start + i) & self.mask];
+            let mut w = slot.load(Acquire);
+            loop {
+                if w & !0xff_ffff == tag && Self::live(w, now_s) {
+                    return Err(TokenIssue::Replayed);
+                }
+                if Self::live(w, now_s) {
+                    break; // someone else's live entry: next slot
+                }
+                match slot.compare_exchange(w, word, AcqRel, Acquire) {
+                    Ok(_) => return Ok(()),
+                    Err(cur) => w = cur,
+                }
+            }
+        }
+        Err(TokenIssue::ReplayWindowFull)
+    }
+}
+
+/// Key ring, caches and revocations.
+pub struct Identity {
+    keys: Vec<(u16, Key)>,
+    settings: Settings,
+    cache: TokenCache,
+    replay: ReplayTable,
+    secret: Box<[u8; 192]>,
+    revoked_agents: papaya::HashMap<u64, ()>,
+    revoked_tokens: papaya::HashMap<u128, ()>,
+}
+
+/// What identity established about a request.
+#[derive(Clone, Copy, Debug)]
+pub struct Verified {
+    pub clearance: crate::types::Classification,
+    pub max_level: crate::types::SecurityLevel,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Identity {
+    pub fn new(keys: Vec<(u16, Key)>, settings: Settings, secret: [u8; 192]) -> Identity {
+        Identity {
+            keys,
+            settings,
+            cache: TokenCache::new(settings.token_cache_capacity),
+            replay: ReplayTable::new(settings.replay_capacity),
+            secret: Box::new(secret),
+            revoked_agents: papaya::HashMap::new(),
+            revoked_tokens: papaya::HashMap::new(),
+        }
+    }
+
+    fn agent_key(tenant: &str, agent: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64_with_seed(
+            agent.as_bytes(),
+            xxhash_rust::xxh3::xxh3_64(tenant.as_bytes()),
+        )
+    }
+
+    fn token_fp(&self, token: &[u8]) -> u128 {
+        xxhash_rust::xxh3::xxh3_128_with_secret(token, &self.secret[..])
+    }
+
+    /// Revokes an agent: its next request is denied whichever core serves it.
+    pub fn revoke_agent(&self, tenant: &str, agent: &str) {
+        self.revoked_agents
+            .pin()
+            .insert(Self::agent_key(tenant, agent), ());
+    }
+    pub fn release_agent(&self, tenant: &str, agent: &str) {
+        self.revoked_agents
+            .pin()
+            .remove(&Self::agent_key(tenant, agent));
+    }
+    /// Revokes one token.
+    pub fn revoke_token(&self, token: &[u8]) {
+        self.revoked_tokens.pin().insert(self.token_fp(token), ());
+    }
+
+    fn verify_tag(
+        &self,
+        alg: Alg,
+        key_id: u16,
+        signed: &[u8],
+        tag: &[u8],
+    ) -> Result<(), TokenIssue> {
+        let key = self
+            .keys
+            .iter()
+            .find(|(id, _)| *id == key_id)
+            .map(|(_, k)| k)
+            .ok_or(TokenIssue::UnknownKey)?;
+        match (alg, key) {
+            (Alg::Ed25519, Key::Ed25519(vk)) => {
+                let sig = Signature::from_slice(tag).map_err(|_| TokenIssue::Malformed)?;
+                vk.verify_strict(signed, &sig)
+                    .map_err(|_| TokenIssue::BadSignature)
+            }
+            (Alg::HmacSha256, Key::Hmac(secret)) => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+                    .map_err(|_| TokenIssue::UnknownKey)?;
+                mac.update(signed);
+                mac.verify_slice(tag).map_err(|_| TokenIssue::BadSignature)
+            }
+            _ => Err(TokenIssue::UnknownKey),
+        }
+    }
+
+    /// Checks the request's token, timestamp and nonce. No allocation; the signature is checked
+    /// only on a token's first presentation.
+    pub fn check(&self, req: &Request<'_>) -> Result<Verified, TokenIssue> {
+        self.check_at(req, wall_ms())
+    }
+
+    pub fn check_at(&self, req: &Request<'_>, now_ms: u64) -> Result<Verified, TokenIssue> {
+        let mut buf = [0u8; MAX_TOKEN_BYTES];
+        let parsed = token::parse(req.credential, &mut buf)?;
+        let c: Claims<'_> = parsed.claims;
+        let fp = self.token_fp(req.credential);
+        if !self.cache.contains(fp) {
+            self.verify_tag(c.alg, c.key_id, parsed.signed, parsed.tag)?;
+            self.cache.insert(fp);
+        }
+        let skew = self.settings.max_clock_skew_ms;
+        if now_ms >= c.expires_at_ms.saturating_add(skew) {
+            return Err(TokenIssue::Expired);
+        }
+        if c.issued_at_ms > now_ms.saturating_add(skew) {
+            return Err(TokenIssue::NotYetValid);
+        }
+        if c.tenant != req.tenant || c.agent != req.agent {
+            return Err(TokenIssue::WrongSubject);
+        }
+        if !self.revoked_tokens.is_empty() && self.revoked_tokens.pin().contains_key(&fp) {
+            return Err(TokenIssue::Revoked);
+        }
+        if !self.revoked_agents.is_empty()
+            && self
+                .revoked_agents
+                .pin()
+                .contains_key(&Self::agent_key(req.tenant, req.agent))
+        {
+            return Err(TokenIssue::Revoked);
+        }
+        if req.timestamp_ms.abs_diff(now_ms) > skew {
+            return Err(TokenIssue::StaleRequest);
+        }
+        if req.classification > c.clearance {
+            return Err(TokenIssue::Insufficient);
+        }
+        let nfp = xxhash_rust::xxh3::xxh3_64_with_seed(
+            &req.nonce.to_le_bytes(),
+            Self::agent_key(req.tenant, req.agent),
+        );
+        self.replay
+            .insert(nfp, now_ms, self.settings.replay_window_ms)?;
+        Ok(Verified {
+            clearance: c.clearance,
+            max_level: c.max_level,
+        })
+    }
+}
+
+/// Reads a key file: raw bytes of the expected length, or hex text. Errors name the file.
+pub fn read_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read key file {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let t = text.trim();
+    let decoded = if t.len() % 2 == 0 && !t.is_empty() && t.bytes().all(|c| c.is_ascii_hexdigit()) {
+        (0..t.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&t[i..i + 2], 16).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<u8>, _>>()?
+    } else {
+        bytes
+    };
+    if let Some(n) = len {
+        if decoded.len() != n {
+            return Err(format!(
+                "key file {path}: expected {n} bytes (raw or hex), found {}",
+                decoded.len()
+            ));
+        }
+    } else if decoded.len() < 32 {
+        return Err(format!(
+            "key file {path}: an HMAC key needs at least 32 bytes"
+        ));
+    }
+    Ok(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Classification, Operation, SecurityLevel};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn mint_hmac(secret: &[u8], tenant: &str, agent: &str, iat: u64, exp: u64) -> String {
+        let c = Claims {
+            alg: Alg::HmacSha256,
+            key_id: 2,
+            clearance: Classification::Secret,
+            max_level: SecurityLevel::Restricted,
+            issued_at_ms: iat,
+            expires_at_ms: exp,
+            nonce: 1,
+            tenant,
+            agent,
+            role: "analyst",
+        };
+        let signed = token::encode_claims(&c).unwrap();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap();
+        mac.update(&signed);
+        token::assemble(&signed, &mac.finalize().into_bytes())
+    }
+
+    fn ident(ed: &SigningKey) -> Identity {
+        Identity::new(
+            vec![
+                (1, Key::Ed25519(ed.verifying_key())),
+                (2, Key::Hmac(vec![7u8; 32].into())),
+            ],
+            Settings::default(),
+            [3u8; 192],
+        )
+    }
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn req<'a>(tok: &'a str, nonce: u64) -> Request<'a> {
+        Request::new(Operation::Check)
+            .tenant("acme")
+            .agent("a1")
+            .credential(tok.as_bytes())
+            .nonce(nonce)
+            .timestamp_ms(NOW)
+    }
+
+    #[test]
+    fn hmac_and_ed25519_tokens_verify_and_bad_ones_do_not() {
+        let ed = SigningKey::from_bytes(&[9u8; 32]);
+        let id = ident(&ed);
+        let tok = mint_hmac(&[7u8; 32], "acme", "a1", NOW - 1000, NOW + 60_000);
+        assert!(id.check_at(&req(&tok, 1), NOW).is_ok());
+        // a second presentation: cache hit, new nonce
+        assert!(id.check_at(&req(&tok, 2), NOW).is_ok());
+        // replay of nonce 2
+        assert_eq!(
+            id.check_at(&req(&tok, 2), NOW).err(),
+            Some(TokenIssue::Replayed)
+        );
+        // wrong key
+        let bad = mint_hmac(&[8u8; 32], "acme", "a1", NOW - 1000, NOW + 60_000);
+        assert_eq!(
+            id.check_at(&req(&bad, 3), NOW).err(),
+            Some(TokenIssue::BadSignature)
+        );
+        // tampered claims: flip the agent name in the claims, keep the tag
+        let forged = tok.replacen(&tok[5..12], &"B".repeat(7), 1);
+        assert!(id.check_at(&req(&forged, 4), NOW).is_err());
+        // expired and not yet valid
+        let old = mint_hmac(&[7u8; 32], "acme", "a1", NOW - 600_000, NOW - 60_000);
+        assert_eq!(
+            id.check_at(&req(&old, 5), NOW).err(),
+            Some(TokenIssue::Expired)
+        );
+        let future = mint_hmac(&[7u8; 32], "acme", "a1", NOW + 600_000, NOW + 900_000);
+        assert_eq!(
+            id.check_at(&req(&future, 6), NOW).err(),
+            Some(TokenIssue::NotYetValid)
+        );
+        // another agent's token
+        let other = mint_hmac(&[7u8; 32], "acme", "a2", NOW - 1000, NOW + 60_000);
+        assert_eq!(
+            id.check_at(&req(&other, 7), NOW).err(),
+            Some(TokenIssue::WrongSubject)
+        );
+        // stale request timestamp
+        let r = req(&tok, 8).timestamp_ms(NOW - 120_000);
+        assert_eq!(id.check_at(&r, NOW).err(), Some(TokenIssue::StaleRequest));
+        // Ed25519
+        let c = Claims {
+            alg: Alg::Ed25519,
+            key_id: 1,
+            clearance: Classification::Cui,
+            max_level: SecurityLevel::Safe,
+            issued_at_ms: NOW,
+            expires_at_ms: NOW + 1000,
+            nonce: 0,
+            tenant: "acme",
+            agent: "a1",
+            role: "",
+        };
+        let signed = token::encode_claims(&c).unwrap();
+        let t = token::assemble(&signed, &ed.sign(&signed).to_bytes());
+        let v = id.check_at(&req(&t, 9), NOW).unwrap();
+        assert_eq!(v.clearance, Classification::Cui);
+        // clearance in the token below the request's classification
+        let r = req(&t, 10).classification(Classification::Secret);
+        assert_eq!(id.check_at(&r, NOW).err(), Some(TokenIssue::Insufficient));
+        // unknown key id
+        let c2 = Claims { key_id: 42, ..c };
+        let s2 = token::encode_claims(&c2).unwrap();
+        let t2 = token::assemble(&s2, &ed.sign(&s2).to_bytes());
+        assert_eq!(
+            id.check_at(&req(&t2, 11), NOW).err(),
+            Some(TokenIssue::UnknownKey)
+        );
+        // revocation
+        id.revoke_agent("acme", "a1");
+        assert_eq!(
+            id.check_at(&req(&tok, 12), NOW).err(),
+            Some(TokenIssue::Revoked)
+        );
+        id.release_agent("acme", "a1");
+        assert!(id.check_at(&req(&tok, 13), NOW).is_ok());
+        id.revoke_token(tok.as_bytes());
+        assert_eq!(
+            id.check_at(&req(&tok, 14), NOW).err(),
+            Some(TokenIssue::Revoked)
+        );
+    }
+
+    #[test]
+    fn replay_table_expires_and_fills_closed() {
+        let t = ReplayTable::new(16);
+        assert_eq!(t.insert(42, NOW, 2000), Ok(()));
+        assert_eq!(t.insert(42, NOW + 1000, 2000), Err(TokenIssue::Replayed));
+        assert_eq!(
+            t.insert(42, NOW + 4000, 2000),
+            Ok(()),
+            "expired entries are reused"
+        );
+        let mut full = false;
+        for i in 0..64u64 {
+            if t.insert(i << 30 | 7, NOW + 4000, 60_000) == Err(TokenIssue::ReplayWindowFull) {
+                full = true;
+            }
+        }
+        assert!(full, "a full window fails closed");
+    }
+
+    #[test]
+    fn concurrent_replays_are_caught_on_any_thread() {
+        let t = std::sync::Arc::new(ReplayTable::new(1 << 12));
+        for round in 0..200u64 {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let t = t.clone();
+                    std::thread::spawn(move || {
+                        t.insert(round.wrapping_mul(0x9e37_79b9_7f4a_7c15), NOW, 60_000)
+                            .is_ok()
+                    })
+                })
+                .collect();
+            let ok = hs
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|&b| b)
+                .count();
+            assert_eq!(
+                ok, 1,
+                "exactly one of four concurrent uses of a nonce succeeds"
+            );
+        }
+    }
+}

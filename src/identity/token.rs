@@ -1,0 +1,349 @@
+//! Credential tokens: `wdn1.<claims>.<tag>`, both parts base64url without padding.
+//!
+//! Claims are a compact little-endian layout:
+//!
+//! ```text
+//!  0 u8 version (1)      1 u8 algorithm (1 Ed25519, 2 HMAC-SHA256)   2 u16 key id
+//!  4 u8 clearance        5 u8 max security level                     6 u16 reserved (0)
+//!  8 u64 issued at, ms since the Unix epoch                        16 u64 expires at, ms
+//! 24 u64 nonce          32 u8 tenant length, tenant, u8 agent length, agent, u8 role length, role
+//! ```
+//!
+//! The tag signs (Ed25519) or MACs (HMAC-SHA256) the bytes `wdn1` followed by the raw claims.
+//!
+//! Invariants: `parse` never panics, never allocates, and checks every length against its input;
+//! a token longer than `MAX_TOKEN_BYTES` is refused before any decoding.
+
+use crate::types::{Classification, SecurityLevel};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+pub const PREFIX: &str = "wdn1.";
+pub const MAX_TOKEN_BYTES: usize = 2048;
+const MAX_CLAIMS_BYTES: usize = 32 + 3 * 256;
+const FIXED: usize = 32;
+
+/// Signature algorithm of a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alg {
+    Ed25519 = 1,
+    HmacSha256 = 2,
+}
+
+impl Alg {
+    pub const fn tag_len(self) -> usize {
+        match self {
+            Alg::Ed25519 => 64,
+            Alg::HmacSha256 => 32,
+        }
+    }
+}
+
+/// Decoded claims, borrowing the strings from the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claims<'a> {
+    pub alg: Alg,
+    pub key_id: u16,
+    pub clearance: Classification,
+    pub max_level: SecurityLevel,
+    pub issued_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub nonce: u64,
+    pub tenant: &'a str,
+    pub agent: &'a str,
+    pub role: &'a str,
+}
+
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TokenIssue {
+    Missing = 0,
+    Malformed = 1,
+    UnknownKey = 2,
+    BadSignature = 3,
+    Expired = 4,
+    NotYetValid = 5,
+    /// The token's tenant or agent is not the request's.
+    WrongSubject = 6,
+    /// The request's nonce was already seen in the replay window.
+    Replayed = 7,
+    Revoked = 8,
+    /// The request's timestamp is outside the allowed clock skew.
+    StaleRequest = 9,
+    /// The replay window is full: fail closed until entries expire.
+    ReplayWindowFull = 10,
+    /// The token allows less than the request needs (clearance or level).
+    Insufficient = 11,
+}
+
+impl TokenIssue {
+    pub const fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => Self::Missing,
+            1 => Self::Malformed,
+            2 => Self::UnknownKey,
+            3 => Self::BadSignature,
+            4 => Self::Expired,
+            5 => Self::NotYetValid,
+            6 => Self::WrongSubject,
+            7 => Self::Replayed,
+            8 => Self::Revoked,
+            9 => Self::StaleRequest,
+            10 => Self::ReplayWindowFull,
+            11 => Self::Insufficient,
+            _ => return None,
+        })
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Missing => "token_missing",
+            Self::Malformed => "token_malformed",
+            Self::UnknownKey => "token_unknown_key",
+            Self::BadSignature => "token_bad_signature",
+            Self::Expired => "token_expired",
+            Self::NotYetValid => "token_not_yet_valid",
+            Self::WrongSubject => "token_wrong_subject",
+            Self::Replayed => "replayed",
+            Self::Revoked => "revoked",
+            Self::StaleRequest => "stale_request",
+            Self::ReplayWindowFull => "replay_window_full",
+            Self::Insufficient => "token_insufficient",
+        }
+    }
+    pub const fn explain(self) -> &'static str {
+        match self {
+            Self::Missing => "request field `credential`: a wdn1 token is required",
+            Self::Malformed => "request field `credential`: not a well-formed wdn1 token",
+            Self::UnknownKey => "request field `credential`: signed by a key warden does not know",
+            Self::BadSignature => "request field `credential`: the signature does not verify",
+            Self::Expired => "request field `credential`: the token has expired",
+            Self::NotYetValid => "request field `credential`: the token is issued in the future",
+            Self::WrongSubject => {
+                "request field `credential`: the token names another tenant or agent"
+            }
+            Self::Replayed => "request field `nonce`: already used within the replay window",
+            Self::Revoked => "the agent or token has been revoked",
+            Self::StaleRequest => "request field `timestamp`: outside the allowed clock skew",
+            Self::ReplayWindowFull => "the replay window is full; retry shortly",
+            Self::Insufficient => "the token's clearance or level is below what the request needs",
+        }
+    }
+}
+
+/// A parsed token: claims plus where the signed bytes and the tag are.
+pub struct Parsed<'a> {
+    pub claims: Claims<'a>,
+    /// `wdn1` followed by the raw claims (the signed message), in the caller's buffer.
+    pub signed: &'a [u8],
+    pub tag: &'a [u8],
+}
+
+/// Decodes `token` into `buf` (at least `MAX_TOKEN_BYTES`). No allocation.
+pub fn parse<'a>(
+    token: &[u8],
+    buf: &'a mut [u8; MAX_TOKEN_BYTES],
+) -> Result<Parsed<'a>, TokenIssue> {
+    if token.is_empty() {
+        return Err(TokenIssue::Missing);
+    }
+    if token.len() > MAX_TOKEN_BYTES || !token.starts_with(PREFIX.as_bytes()) {
+        return Err(TokenIssue::Malformed);
+    }
+    let rest = &token[PREFIX.len()..];
+    let dot = rest
+        .iter()
+        .position(|&c| c == b'.')
+        .ok_or(TokenIssue::Malformed)?;
+    let (c64, t64) = (&rest[..dot], &rest[dot + 1..]);
+    if c64.len() > MAX_CLAIMS_BYTES * 4 / 3 + 4 || t64.len() > 90 {
+        return Err(TokenIssue::Malformed);
+    }
+    buf[..4].copy_from_slice(b"wdn1");
+    let (head, tail) = buf.split_at_mut(4 + MAX_CLAIMS_BYTES + 4);
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(c64, &mut head[4..])
+        .map_err(|_| TokenIssue::Malformed)?;
+    let m = URL_SAFE_NO_PAD
+        .decode_slice(t64, &mut tail[..96])
+        .map_err(|_| TokenIssue::Malformed)?;
+    let signed: &'a [u8] = &head[..4 + n];
+    let tag: &'a [u8] = &tail[..m];
+    let c = &signed[4..];
+    if c.len() < FIXED + 3 || c[0] != 1 || c[6] != 0 || c[7] != 0 {
+        return Err(TokenIssue::Malformed);
+    }
+    let alg = match c[1] {
+        1 => Alg::Ed25519,
+        2 => Alg::HmacSha256,
+        _ => return Err(TokenIssue::Malformed),
+    };
+    if tag.len() != alg.tag_len() {
+        return Err(TokenIssue::Malformed);
+    }
+    let u64_at = |o: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&c[o..o + 8]);
+        u64::from_le_bytes(b)
+    };
+    let clearance = Classification::from_code(c[4]).ok_or(TokenIssue::Malformed)?;
+    let max_level = match c[5] {
+        0 => SecurityLevel::Safe,
+        1 => SecurityLevel::Restricted,
+        2 => SecurityLevel::Privileged,
+        _ => return Err(TokenIssue::Malformed),
+    };
+    let mut pos = FIXED;
+    let mut take = || -> Result<&'a str, TokenIssue> {
+        let len = *c.get(pos).ok_or(TokenIssue::Malformed)? as usize;
+        let s = c.get(pos + 1..pos + 1 + len).ok_or(TokenIssue::Malformed)?;
+        pos += 1 + len;
+        core::str::from_utf8(s).map_err(|_| TokenIssue::Malformed)
+    };
+    let (tenant, agent, role) = (take()?, take()?, take()?);
+    if pos != c.len() || tenant.is_empty() || agent.is_empty() {
+        return Err(TokenIssue::Malformed);
+    }
+    Ok(Parsed {
+        claims: Claims {
+            alg,
+            key_id: u16::from_le_bytes([c[2], c[3]]),
+            clearance,
+            max_level,
+            issued_at_ms: u64_at(8),
+            expires_at_ms: u64_at(16),
+            nonce: u64_at(24),
+            tenant,
+            agent,
+            role,
+        },
+        signed,
+        tag,
+    })
+}
+
+/// Encodes claims (for `warden token issue` and tests). Returns the signed message
+/// (`wdn1` + raw claims). Fails when a string is longer than 255 bytes or empty where required.
+pub fn encode_claims(c: &Claims<'_>) -> Result<Vec<u8>, String> {
+    let mut v = Vec::with_capacity(64);
+    v.extend_from_slice(b"wdn1");
+    v.push(1);
+    v.push(c.alg as u8);
+    v.extend_from_slice(&c.key_id.to_le_bytes());
+    v.push(c.clearance as u8);
+    v.push(c.max_level as u8);
+    v.extend_from_slice(&[0, 0]);
+    v.extend_from_slice(&c.issued_at_ms.to_le_bytes());
+    v.extend_from_slice(&c.expires_at_ms.to_le_bytes());
+    v.extend_from_slice(&c.nonce.to_le_bytes());
+    for (name, s) in [("tenant", c.tenant), ("agent", c.agent), ("role", c.role)] {
+        if s.len() > 255 {
+            return Err(format!("{name} is longer than 255 bytes"));
+        }
+        if s.is_empty() && name != "role" {
+            return Err(format!("{name} is required"));
+        }
+        v.push(s.len() as u8);
+        v.extend_from_slice(s.as_bytes());
+    }
+    Ok(v)
+}
+
+/// Assembles `wdn1.<claims>.<tag>` from the signed message and the tag.
+pub fn assemble(signed: &[u8], tag: &[u8]) -> String {
+    format!(
+        "{PREFIX}{}.{}",
+        URL_SAFE_NO_PAD.encode(&signed[4..]),
+        URL_SAFE_NO_PAD.encode(tag)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn claims<'a>(tenant: &'a str, agent: &'a str) -> Claims<'a> {
+        Claims {
+            alg: Alg::HmacSha256,
+            key_id: 7,
+            clearance: Classification::Secret,
+            max_level: SecurityLevel::Restricted,
+            issued_at_ms: 1_700_000_000_000,
+            expires_at_ms: 1_700_000_360_000,
+            nonce: 99,
+            tenant,
+            agent,
+            role: "analyst",
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = claims("acme", "planner-1");
+        let signed = encode_claims(&c).unwrap();
+        let tok = assemble(&signed, &[5u8; 32]);
+        let mut buf = [0u8; MAX_TOKEN_BYTES];
+        let p = parse(tok.as_bytes(), &mut buf).unwrap();
+        assert_eq!(p.claims, c);
+        assert_eq!(p.signed, &signed[..]);
+        assert_eq!(p.tag, &[5u8; 32]);
+    }
+
+    #[test]
+    fn refuses_damage() {
+        let mut buf = [0u8; MAX_TOKEN_BYTES];
+        assert_eq!(parse(b"", &mut buf).err(), Some(TokenIssue::Missing));
+        for bad in [
+            &b"wdn2.abc.def"[..],
+            b"wdn1.",
+            b"wdn1.abc",
+            b"wdn1.!!!.AAAA",
+            b"bearer xyz",
+        ] {
+            assert_eq!(
+                parse(bad, &mut buf).err(),
+                Some(TokenIssue::Malformed),
+                "{bad:?}"
+            );
+        }
+        let signed = encode_claims(&claims("acme", "a")).unwrap();
+        // tag of the wrong length for the algorithm
+        let tok = assemble(&signed, &[1u8; 64]);
+        assert_eq!(
+            parse(tok.as_bytes(), &mut buf).err(),
+            Some(TokenIssue::Malformed)
+        );
+        // trailing garbage in the claims
+        let mut s2 = signed.clone();
+        s2.push(0);
+        let tok = assemble(&s2, &[1u8; 32]);
+        assert_eq!(
+            parse(tok.as_bytes(), &mut buf).err(),
+            Some(TokenIssue::Malformed)
+        );
+        let long = vec![b'A'; MAX_TOKEN_BYTES + 1];
+        assert_eq!(parse(&long, &mut buf).err(), Some(TokenIssue::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut buf = [0u8; MAX_TOKEN_BYTES];
+            let _ = parse(&bytes, &mut buf);
+            let mut t = b"wdn1.".to_vec();
+            t.extend_from_slice(&bytes);
+            let _ = parse(&t, &mut buf);
+        }
+
+        #[test]
+        fn parse_never_panics_on_mutated_tokens(pos in 0usize..400, val in any::<u8>(), tenant in "[a-z]{1,20}", agent in "[a-z0-9-]{1,30}") {
+            let signed = encode_claims(&claims(&tenant, &agent)).unwrap();
+            let mut tok = assemble(&signed, &[9u8; 32]).into_bytes();
+            let p = pos % tok.len();
+            tok[p] = val;
+            let mut buf = [0u8; MAX_TOKEN_BYTES];
+            let _ = parse(&tok, &mut buf);
+        }
+    }
+}

@@ -531,12 +531,6 @@ impl Config {
                 "must be between 2 and 67108864".into(),
             );
         }
-        if id.require_token && self.policy.file.is_empty() {
-            return e(
-                "identity.require_token",
-                "needs a policy (policy.file) to know the agents".into(),
-            );
-        }
         for (kind, keys) in [
             ("ed25519_public_keys", &id.ed25519_public_keys),
             ("hmac_keys", &id.hmac_keys),

@@ -257,9 +257,19 @@ fn decode_fully<'b>(
 
 /// Checks a resource path. `Ok` means it is a canonical POSIX path free of traversal.
 pub fn check_path(path: &str) -> Result<(), InputIssue> {
-    let mut a = [0u8; MAX_RESOURCE_BYTES];
-    let mut b = [0u8; MAX_RESOURCE_BYTES];
-    let p = decode_fully(path.as_bytes(), &mut a, &mut b)?;
+    // Decoding never lengthens its input: short paths (the common case) use small buffers so
+    // the check does not clear 8 KiB of stack each time.
+    if path.len() <= 256 {
+        let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
+        check_decoded(decode_fully(path.as_bytes(), &mut a, &mut b)?)
+    } else {
+        let mut a = [0u8; MAX_RESOURCE_BYTES];
+        let mut b = [0u8; MAX_RESOURCE_BYTES];
+        check_decoded(decode_fully(path.as_bytes(), &mut a, &mut b)?)
+    }
+}
+
+fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     if p.contains(&0) {
         return Err(InputIssue::NulByte);
     }

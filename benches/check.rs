@@ -32,7 +32,10 @@ clearance = "secret"
 "#;
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn mint(sk: &SigningKey, nonce: u64) -> String {
@@ -73,13 +76,20 @@ fn main() {
     let sk = SigningKey::from_bytes(&[42u8; 32]);
     let pubfile = dir.path().join("ed.pub");
     std::fs::write(&pubfile, sk.verifying_key().as_bytes()).unwrap();
-    let engine_cfg = EngineConfig { cores: 1, ..Default::default() };
+    let engine_cfg = EngineConfig {
+        cores: 1,
+        ..Default::default()
+    };
     let with_policy = Engine::builder()
         .config(Config {
             engine: engine_cfg.clone(),
             identity: IdentityConfig {
                 require_token: true,
-                ed25519_public_keys: vec![KeyRef { id: 1, file: pubfile.display().to_string(), env: String::new() }],
+                ed25519_public_keys: vec![KeyRef {
+                    id: 1,
+                    file: pubfile.display().to_string(),
+                    env: String::new(),
+                }],
                 replay_capacity: 1 << 23,
                 ..Default::default()
             },
@@ -88,7 +98,13 @@ fn main() {
         .policy(Snapshot::from_toml(POLICY, "bench.toml").unwrap())
         .build()
         .unwrap();
-    let plain = Engine::builder().config(Config { engine: engine_cfg, ..Default::default() }).build().unwrap();
+    let plain = Engine::builder()
+        .config(Config {
+            engine: engine_cfg,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
     let token = mint(&sk, 1);
     let fresh: Vec<String> = (0..3000).map(|i| mint(&sk, 1000 + i)).collect();
     let mut content = vec![b'x'; 1024];
@@ -115,11 +131,15 @@ fn main() {
         content[..8].copy_from_slice(&(i as u64 + 1_000_000).to_le_bytes());
         assert!(!req(&token, &content, nonce));
     });
-    percentiles("miss, token's first presentation (Ed25519 verify)", fresh.len(), |i| {
-        nonce += 1;
-        content[..8].copy_from_slice(&(i as u64 + 9_000_000).to_le_bytes());
-        assert!(!req(&fresh[i], &content, nonce));
-    });
+    percentiles(
+        "miss, token's first presentation (Ed25519 verify)",
+        fresh.len(),
+        |i| {
+            nonce += 1;
+            content[..8].copy_from_slice(&(i as u64 + 9_000_000).to_le_bytes());
+            assert!(!req(&fresh[i], &content, nonce));
+        },
+    );
     content[..8].copy_from_slice(&[0; 8]);
     nonce += 1;
     req(&token, &content, nonce);
@@ -160,7 +180,9 @@ fn main() {
             req(&token, &content, nonce)
         })
     });
-    g.bench_function("baseline_no_policy_hit", |b| b.iter(|| black_box(hp.validate(&plain_req(&content)))));
+    g.bench_function("baseline_no_policy_hit", |b| {
+        b.iter(|| black_box(hp.validate(&plain_req(&content))))
+    });
     g.finish();
     c.final_summary();
 }

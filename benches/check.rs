@@ -90,7 +90,10 @@ fn main() {
                     file: pubfile.display().to_string(),
                     env: String::new(),
                 }],
-                replay_capacity: 1 << 23,
+                // A 5 s window over 4 M entries: ~200 K requests/s keep it about a quarter full.
+                max_clock_skew_ms: 2_000,
+                replay_window_ms: 5_000,
+                replay_capacity: 1 << 22,
                 ..Default::default()
             },
             ..Default::default()

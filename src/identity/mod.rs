@@ -115,6 +115,11 @@ impl ReplayTable {
     }
 
     /// Records `fp`; `Err` when it is already live (a replay) or the table has no room.
+    ///
+    /// One pass over at most `PROBES` slots. Words are never reset to zero (expired entries keep
+    /// theirs until reused), so an entry is never stored beyond a never-used slot of its probe
+    /// sequence: the scan stops at the first zero word, which in a sparse table is one or two
+    /// loads. The new entry takes the first expired slot seen, or that zero slot.
     fn insert(&self, fp: u64, now_ms: u64, window_ms: u64) -> Result<(), TokenIssue> {
         let now_s = now_ms / 1000;
         let exp_s = (now_ms + window_ms).div_ceil(1000);
@@ -122,29 +127,42 @@ impl ReplayTable {
         let tag = (fp & !0xff_ffff) | (1 << 24);
         let word = tag | (exp_s & 0xff_ffff);
         let start = fp as usize & self.mask;
-        for i in 0..PROBES {
-            let w = self.words[(start + i) & self.mask].load(Acquire);
-            if w & !0xff_ffff == tag && Self::live(w, now_s) {
-                return Err(TokenIssue::Replayed);
+        let mut reusable: Option<(usize, u64)> = None;
+        let mut i = 0;
+        while i < PROBES {
+            let at = (start + i) & self.mask;
+            let w = self.words[at].load(Acquire);
+            if w == 0 {
+                let (slot, seen) = reusable.unwrap_or((at, 0));
+                match self.words[slot].compare_exchange(seen, word, AcqRel, Acquire) {
+                    Ok(_) => return Ok(()),
+                    // Someone claimed it meanwhile (maybe with our nonce): look again.
+                    Err(_) => {
+                        reusable = None;
+                        i = 0;
+                        continue;
+                    }
+                }
             }
-        }
-        for i in 0..PROBES {
-            let slot = &self.words[(start + i) & self.mask];
-            let mut w = slot.load(Acquire);
-            loop {
-                if w & !0xff_ffff == tag && Self::live(w, now_s) {
+            if Self::live(w, now_s) {
+                if w & !0xff_ffff == tag {
                     return Err(TokenIssue::Replayed);
                 }
-                if Self::live(w, now_s) {
-                    break; // someone else's live entry: next slot
-                }
-                match slot.compare_exchange(w, word, AcqRel, Acquire) {
-                    Ok(_) => return Ok(()),
-                    Err(cur) => w = cur,
+            } else if reusable.is_none() {
+                reusable = Some((at, w));
+            }
+            i += 1;
+        }
+        match reusable {
+            Some((slot, seen)) => {
+                match self.words[slot].compare_exchange(seen, word, AcqRel, Acquire) {
+                    Ok(_) => Ok(()),
+                    Err(cur) if cur & !0xff_ffff == tag => Err(TokenIssue::Replayed),
+                    Err(_) => Err(TokenIssue::ReplayWindowFull),
                 }
             }
+            None => Err(TokenIssue::ReplayWindowFull),
         }
-        Err(TokenIssue::ReplayWindowFull)
     }
 }
 

@@ -144,3 +144,27 @@ fn policy_check_reports_ok_or_the_error_with_line() {
         "{err}"
     );
 }
+
+#[test]
+fn policy_check_reports_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("p.toml");
+    std::fs::write(
+        &f,
+        "[[tenants]]\nname = \"a\"\n[[roles]]\nname = \"r\"\ntools = [\"ghost\"]\n\
+         [[tools]]\nname = \"t\"\nlevel = \"godmode\"\n\
+         [[agents]]\nname = \"x\"\ntenant = \"nowhere\"\nrole = \"r\"\nclearance = \"ultra\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = warden(&["policy", "check", f.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    for needle in [
+        "p.toml:5: `roles[0].tools[0]`: unknown tool `ghost`",
+        "p.toml:8: `tools[0].level`: unknown level `godmode`",
+        "p.toml:11: `agents[0].tenant`: unknown tenant `nowhere`",
+        "p.toml:13: `agents[0].clearance`: unknown classification `ultra`",
+        "4 error(s)",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}

@@ -115,8 +115,8 @@ enum TokenCmd {
 
 #[derive(Subcommand)]
 enum PolicyCmd {
-    /// Compiles a policy file and reports its first error with file, line and field
-    /// (exit 1), or a summary (exit 0).
+    /// Compiles a policy file and reports every error with file, line and field (exit 1), or
+    /// a summary (exit 0).
     Check { file: PathBuf },
 }
 
@@ -263,23 +263,30 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Token { cmd } => token_cmd(cmd),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
-        } => match warden::policy::Snapshot::load(&file) {
-            Ok(p) => {
-                println!(
-                    "{}: ok: {} tenants, {} roles, {} tools, {} agents",
-                    file.display(),
-                    p.tenants.len(),
-                    p.roles.len(),
-                    p.tools.len(),
-                    p.agents.len()
-                );
-                Ok(ExitCode::SUCCESS)
+        } => {
+            let src = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            match warden::policy::Snapshot::from_toml_all(&src, &file.display().to_string()) {
+                Ok(p) => {
+                    println!(
+                        "{}: ok: {} tenants, {} roles, {} tools, {} agents",
+                        file.display(),
+                        p.tenants.len(),
+                        p.roles.len(),
+                        p.tools.len(),
+                        p.agents.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errs) => {
+                    for e in &errs {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("{}: {} error(s)", file.display(), errs.len());
+                    Ok(ExitCode::from(1))
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                Ok(ExitCode::from(1))
-            }
-        },
+        }
         Cmd::Config { file } => {
             let cfg = Config::load(&file).map_err(|e| e.to_string())?;
             println!(

@@ -279,18 +279,26 @@ impl Snapshot {
         Self::from_toml(&src, &name)
     }
 
-    /// Compiles policy text; `file` names it in errors.
+    /// Compiles policy text; `file` names it in errors. Returns the first error (by line).
     pub fn from_toml(src: &str, file: &str) -> Result<Snapshot, PolicyError> {
-        let f: File = toml::from_str(src).map_err(|e| PolicyError {
-            file: file.into(),
-            line: e.span().map(|s| line_of_offset(src, s.start)),
-            field: e
-                .message()
-                .strip_prefix("unknown field `")
-                .and_then(|r| r.split('`').next())
-                .unwrap_or("-")
-                .to_string(),
-            message: e.message().to_string(),
+        Self::from_toml_all(src, file).map_err(|mut v| v.swap_remove(0))
+    }
+
+    /// Compiles policy text, reporting every semantic error (sorted by line). A syntax or type
+    /// error stops at the first, since the rest of the file cannot be read reliably.
+    pub fn from_toml_all(src: &str, file: &str) -> Result<Snapshot, Vec<PolicyError>> {
+        let f: File = toml::from_str(src).map_err(|e| {
+            vec![PolicyError {
+                file: file.into(),
+                line: e.span().map(|s| line_of_offset(src, s.start)),
+                field: e
+                    .message()
+                    .strip_prefix("unknown field `")
+                    .and_then(|r| r.split('`').next())
+                    .unwrap_or("-")
+                    .to_string(),
+                message: e.message().to_string(),
+            }]
         })?;
         let doc = src.parse::<toml_edit::ImDocument<String>>().ok();
         let err = |path: &[Seg], message: String| PolicyError {
@@ -305,36 +313,34 @@ impl Snapshot {
                 .unwrap_or(0)
         };
 
+        // Semantic errors are collected, not returned at the first: a bad value gets a
+        // placeholder so compilation goes on and every problem in the file is reported.
+        let mut errs: Vec<PolicyError> = Vec::new();
+        const CLASSES: &str = "expected unclassified, cui, confidential, secret or top_secret";
+        const LEVELS: &str = "expected safe, restricted or privileged";
+        let tenant_names = || names(f.tenants.iter().map(|t| &t.name));
+
         let mut tenant_ids: Map<u32> = Map::default();
         for (i, t) in f.tenants.iter().enumerate() {
+            let at = [Seg::K("tenants"), Seg::I(i), Seg::K("name")];
             if t.name.is_empty() {
-                return Err(err(
-                    &[Seg::K("tenants"), Seg::I(i), Seg::K("name")],
-                    "a tenant needs a name".into(),
-                ));
-            }
-            if tenant_ids
+                errs.push(err(&at, "a tenant needs a name".into()));
+            } else if tenant_ids
                 .insert(t.name.as_str().into(), i as u32)
                 .is_some()
             {
-                return Err(err(
-                    &[Seg::K("tenants"), Seg::I(i), Seg::K("name")],
-                    format!("tenant `{}` is defined twice", t.name),
-                ));
+                errs.push(err(&at, format!("tenant `{}` is defined twice", t.name)));
             }
         }
         let nt = f.tenants.len();
-        let mut tenants = Vec::with_capacity(nt);
-        for (i, t) in f.tenants.iter().enumerate() {
-            let mut shared_from = vec![false; nt];
-            shared_from[i] = true;
-            tenants.push((t, shared_from));
-        }
+        let mut shared: Vec<Vec<bool>> =
+            (0..nt).map(|i| (0..nt).map(|j| i == j).collect()).collect();
         // `a.shares_with = [b]`: b's agents may reach a's resources, i.e. b is shared from a.
         for (i, t) in f.tenants.iter().enumerate() {
             for (j, other) in t.shares_with.iter().enumerate() {
-                let Some(&o) = tenant_ids.get(other.as_str()) else {
-                    return Err(err(
+                match tenant_ids.get(other.as_str()) {
+                    Some(&o) => shared[o as usize][i] = true,
+                    None => errs.push(err(
                         &[
                             Seg::K("tenants"),
                             Seg::I(i),
@@ -343,75 +349,88 @@ impl Snapshot {
                         ],
                         format!(
                             "unknown tenant `{other}`; defined tenants: {}",
-                            names(f.tenants.iter().map(|t| &t.name))
+                            tenant_names()
                         ),
-                    ));
-                };
-                tenants[o as usize].1[i] = true;
+                    )),
+                }
             }
         }
-        let check_rate = |path: &[Seg], r: f64, b: u32| -> Result<Rate, PolicyError> {
+        let mut rate = |path: &[Seg], r: f64, b: u32| -> Rate {
             if !(0.0..=1e9).contains(&r) || r.is_nan() {
-                return Err(err(
+                errs.push(err(
                     path,
                     "rate_per_s must be between 0 (unlimited) and 1e9".into(),
                 ));
+                return Rate {
+                    per_s: 0.0,
+                    burst: 0,
+                };
             }
-            Ok(Rate {
+            Rate {
                 per_s: r,
                 burst: if r > 0.0 { b.max(1) } else { 0 },
-            })
+            }
         };
-        let tenants: Vec<Tenant> = tenants
-            .into_iter()
+        let tenants: Vec<Tenant> = f
+            .tenants
+            .iter()
+            .zip(shared)
             .enumerate()
-            .map(|(i, (t, shared))| {
-                Ok(Tenant {
-                    name: t.name.as_str().into(),
-                    shared_from: shared.into(),
-                    rate: check_rate(
-                        &[Seg::K("tenants"), Seg::I(i), Seg::K("rate_per_s")],
-                        t.rate_per_s,
-                        t.burst,
-                    )?,
-                    line: line(&[Seg::K("tenants"), Seg::I(i)]),
-                })
+            .map(|(i, (t, shared))| Tenant {
+                name: t.name.as_str().into(),
+                shared_from: shared.into(),
+                rate: rate(
+                    &[Seg::K("tenants"), Seg::I(i), Seg::K("rate_per_s")],
+                    t.rate_per_s,
+                    t.burst,
+                ),
+                line: line(&[Seg::K("tenants"), Seg::I(i)]),
             })
-            .collect::<Result<_, PolicyError>>()?;
+            .collect();
+        let mut agent_rates = Vec::with_capacity(f.agents.len());
+        for (i, a) in f.agents.iter().enumerate() {
+            agent_rates.push(rate(
+                &[Seg::K("agents"), Seg::I(i), Seg::K("rate_per_s")],
+                a.rate_per_s,
+                a.burst,
+            ));
+        }
 
         let mut tool_ids: Map<u32> = Map::default();
         let mut tools = Vec::with_capacity(f.tools.len());
         for (i, t) in f.tools.iter().enumerate() {
             let at = |k: &'static str| [Seg::K("tools"), Seg::I(i), Seg::K(k)];
             if t.name.is_empty() {
-                return Err(err(&at("name"), "a tool needs a name".into()));
-            }
-            if tool_ids.insert(t.name.as_str().into(), i as u32).is_some() {
-                return Err(err(
+                errs.push(err(&at("name"), "a tool needs a name".into()));
+            } else if tool_ids.insert(t.name.as_str().into(), i as u32).is_some() {
+                errs.push(err(
                     &at("name"),
                     format!("tool `{}` is defined twice", t.name),
                 ));
             }
-            let level = parse_level(&t.level).ok_or_else(|| {
-                err(
+            let level = parse_level(&t.level).unwrap_or_else(|| {
+                errs.push(err(
                     &at("level"),
-                    format!(
-                        "unknown level `{}`; expected safe, restricted or privileged",
-                        t.level
-                    ),
-                )
-            })?;
-            let classification = Classification::parse(&t.classification).ok_or_else(|| {
-                err(&at("classification"), format!("unknown classification `{}`; expected unclassified, cui, confidential, secret or top_secret", t.classification))
-            })?;
+                    format!("unknown level `{}`; {LEVELS}", t.level),
+                ));
+                SecurityLevel::Restricted
+            });
+            let classification = Classification::parse(&t.classification).unwrap_or_else(|| {
+                errs.push(err(
+                    &at("classification"),
+                    format!("unknown classification `{}`; {CLASSES}", t.classification),
+                ));
+                Classification::Unclassified
+            });
             let access = match t.access.as_str() {
                 "read" => Access::Read,
                 "write" => Access::Write,
                 other => {
-                    return Err(err(
+                    errs.push(err(
                         &at("access"),
                         format!("unknown access `{other}`; expected read or write"),
-                    ))
+                    ));
+                    Access::Read
                 }
             };
             let mut patterns: Vec<Vec<Glob>> = vec![Vec::new(); nt];
@@ -425,16 +444,20 @@ impl Snapshot {
                     Seg::Key(tenant.clone()),
                 ];
                 let Some(&tid) = tenant_ids.get(tenant.as_str()) else {
-                    return Err(err(
+                    errs.push(err(
                         &path,
                         format!(
                             "unknown tenant `{tenant}`; defined tenants: {}",
-                            names(f.tenants.iter().map(|t| &t.name))
+                            tenant_names()
                         ),
                     ));
+                    continue;
                 };
                 for p in &t.resources[tenant] {
-                    patterns[tid as usize].push(Glob::new(p).map_err(|m| err(&path, m))?);
+                    match Glob::new(p) {
+                        Ok(g) => patterns[tid as usize].push(g),
+                        Err(m) => errs.push(err(&path, m)),
+                    }
                 }
             }
             tools.push(Tool {
@@ -451,23 +474,23 @@ impl Snapshot {
         let mut roles = Vec::with_capacity(f.roles.len());
         for (i, r) in f.roles.iter().enumerate() {
             if role_ids.insert(r.name.as_str().into(), i as u32).is_some() {
-                return Err(err(
+                errs.push(err(
                     &[Seg::K("roles"), Seg::I(i), Seg::K("name")],
                     format!("role `{}` is defined twice", r.name),
                 ));
             }
             let mut grants = vec![false; tools.len()];
             for (j, tool) in r.tools.iter().enumerate() {
-                let Some(&tid) = tool_ids.get(tool.as_str()) else {
-                    return Err(err(
+                match tool_ids.get(tool.as_str()) {
+                    Some(&tid) => grants[tid as usize] = true,
+                    None => errs.push(err(
                         &[Seg::K("roles"), Seg::I(i), Seg::K("tools"), Seg::I(j)],
                         format!(
                             "unknown tool `{tool}`; defined tools: {}",
                             names(f.tools.iter().map(|t| &t.name))
                         ),
-                    ));
-                };
-                grants[tid as usize] = true;
+                    )),
+                }
             }
             roles.push(Role {
                 name: r.name.as_str().into(),
@@ -478,20 +501,21 @@ impl Snapshot {
 
         let mut agent_ids: Vec<Map<u32>> = (0..nt).map(|_| Map::default()).collect();
         let mut agents = Vec::with_capacity(f.agents.len());
-        for (i, a) in f.agents.iter().enumerate() {
+        for ((i, a), rate) in f.agents.iter().enumerate().zip(agent_rates) {
             let at = |k: &'static str| [Seg::K("agents"), Seg::I(i), Seg::K(k)];
-            let Some(&tenant) = tenant_ids.get(a.tenant.as_str()) else {
-                return Err(err(
+            let tenant = tenant_ids.get(a.tenant.as_str()).copied();
+            if tenant.is_none() {
+                errs.push(err(
                     &at("tenant"),
                     format!(
                         "unknown tenant `{}`; defined tenants: {}",
                         a.tenant,
-                        names(f.tenants.iter().map(|t| &t.name))
+                        tenant_names()
                     ),
                 ));
-            };
-            let Some(&role) = role_ids.get(a.role.as_str()) else {
-                return Err(err(
+            }
+            let role = role_ids.get(a.role.as_str()).copied().unwrap_or_else(|| {
+                errs.push(err(
                     &at("role"),
                     format!(
                         "unknown role `{}`; defined roles: {}",
@@ -499,40 +523,49 @@ impl Snapshot {
                         names(f.roles.iter().map(|r| &r.name))
                     ),
                 ));
-            };
-            let clearance = Classification::parse(&a.clearance).ok_or_else(|| {
-                err(&at("clearance"), format!("unknown classification `{}`; expected unclassified, cui, confidential, secret or top_secret", a.clearance))
-            })?;
-            let max_level = parse_level(&a.max_level).ok_or_else(|| {
-                err(
-                    &at("max_level"),
-                    format!(
-                        "unknown level `{}`; expected safe, restricted or privileged",
-                        a.max_level
-                    ),
-                )
-            })?;
-            if agent_ids[tenant as usize]
-                .insert(a.name.as_str().into(), i as u32)
-                .is_some()
-            {
-                return Err(err(
-                    &at("name"),
-                    format!(
-                        "agent `{}` is defined twice in tenant `{}`",
-                        a.name, a.tenant
-                    ),
+                0
+            });
+            let clearance = Classification::parse(&a.clearance).unwrap_or_else(|| {
+                errs.push(err(
+                    &at("clearance"),
+                    format!("unknown classification `{}`; {CLASSES}", a.clearance),
                 ));
+                Classification::Unclassified
+            });
+            let max_level = parse_level(&a.max_level).unwrap_or_else(|| {
+                errs.push(err(
+                    &at("max_level"),
+                    format!("unknown level `{}`; {LEVELS}", a.max_level),
+                ));
+                SecurityLevel::Safe
+            });
+            if let Some(t) = tenant {
+                if agent_ids[t as usize]
+                    .insert(a.name.as_str().into(), i as u32)
+                    .is_some()
+                {
+                    errs.push(err(
+                        &at("name"),
+                        format!(
+                            "agent `{}` is defined twice in tenant `{}`",
+                            a.name, a.tenant
+                        ),
+                    ));
+                }
             }
             agents.push(Agent {
                 name: a.name.as_str().into(),
-                tenant,
+                tenant: tenant.unwrap_or(0),
                 role,
                 clearance,
                 max_level,
-                rate: check_rate(&at("rate_per_s"), a.rate_per_s, a.burst)?,
+                rate,
                 line: line(&[Seg::K("agents"), Seg::I(i)]),
             });
+        }
+        if !errs.is_empty() {
+            errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            return Err(errs);
         }
         let lim = |l: LimitsFile| Obligations {
             memory_bytes: l.memory_mb << 20,

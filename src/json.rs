@@ -136,6 +136,10 @@ pub struct JsonVerdict {
     pub indicators: u32,
     pub classification: &'static str,
     pub rule: u32,
+    /// The policy rule behind `rule`, with its place in the policy file (when a policy is
+    /// loaded and a rule decided).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_explain: Option<String>,
     pub latency_ns: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<u16>,
@@ -168,6 +172,7 @@ impl From<&Verdict> for JsonVerdict {
             indicators: v.indicators,
             classification: v.classification.name(),
             rule: v.rule,
+            rule_explain: None,
             latency_ns: v.latency_ns,
             core: (v.core != u16::MAX).then_some(v.core),
         }

@@ -168,3 +168,29 @@ fn policy_check_reports_every_error() {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
 }
+
+#[test]
+fn validate_with_a_policy_names_the_deciding_rule() {
+    let (code, out, err) = warden(
+        &["validate", "--policy", "examples/policy.toml"],
+        r#"{"tenant":"acme","agent":"planner-1","tool":"fs.read","resource":"/data/globex/x","classification":"cui"}"#,
+    );
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["reason"], "tenant_isolation");
+    assert!(
+        v["rule_explain"]
+            .as_str()
+            .unwrap()
+            .starts_with("tool `fs.read` (examples/policy.toml:"),
+        "{out}"
+    );
+    let (code, out, _) = warden(
+        &["validate", "--policy", "examples/policy.toml"],
+        r#"{"tenant":"acme","agent":"planner-1","tool":"fs.read","resource":"/data/acme/q3.csv","classification":"cui"}"#,
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "allow_with");
+    assert_eq!(v["obligations"]["memory_bytes"], 100 << 20);
+}

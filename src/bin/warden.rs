@@ -172,8 +172,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                         .map_err(|e| e.to_string())?;
                     let req = j.to_request().map_err(|e| e.to_string())?;
                     let v = engine.handle().validate(&req);
+                    let mut j = JsonVerdict::from(&v);
+                    if v.rule != 0 {
+                        j.rule_explain = Some(engine.explain(v.rule));
+                    }
                     engine.shutdown();
-                    JsonVerdict::from(&v)
+                    j
                 }
             };
             println!(

@@ -8,29 +8,10 @@ use crate::cache::{Eviction, ShardConfig, TtlTable};
 use crate::request::Limits;
 use crate::types::Priority;
 use serde::Deserialize;
-use std::fmt;
 use std::path::Path;
 
-/// A configuration error a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: String,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    /// Dotted field path, e.g. `rings.capacity.low`.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file, l, self.field, self.message),
-            None => write!(f, "{}: `{}`: {}", self.file, self.field, self.message),
-        }
-    }
-}
-impl std::error::Error for ConfigError {}
+/// A configuration error a person can act on: file, line, field, what to do.
+pub type ConfigError = crate::source::SourceError;
 
 /// What an internal failure yields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
@@ -409,20 +390,11 @@ impl Config {
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn from_toml(src: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(src).map_err(|e| {
-            let line = e.span().map(|s| line_of_offset(src, s.start));
-            let msg = e.message().to_string();
-            let field = field_from_serde_message(&msg, src, e.span().map(|s| s.start));
-            ConfigError {
-                file: file.into(),
-                line,
-                field,
-                message: msg,
-            }
-        })?;
+        let cfg: Config =
+            toml::from_str(src).map_err(|e| crate::source::from_toml_error(&e, src, file))?;
         cfg.validate().map_err(|(field, message)| ConfigError {
             file: file.into(),
-            line: line_of_field(src, &field),
+            line: crate::source::line_of_dotted(src, &field),
             field,
             message,
         })?;
@@ -582,55 +554,6 @@ pub fn available_cpus() -> Vec<usize> {
         Some(ids) if !ids.is_empty() => ids.into_iter().map(|c| c.id).collect(),
         _ => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
     }
-}
-
-fn line_of_offset(src: &str, off: usize) -> usize {
-    src.as_bytes()[..off.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// Finds the line of a dotted field in the TOML source (None when it is not written there,
-/// i.e. the default was rejected in combination with another field).
-fn line_of_field(src: &str, field: &str) -> Option<usize> {
-    let doc = src.parse::<toml_edit::ImDocument<String>>().ok()?;
-    let mut item: &toml_edit::Item = doc.as_item();
-    let mut span = None;
-    for part in field.split('.') {
-        let next = match item {
-            toml_edit::Item::Table(t) => t.get(part)?,
-            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
-                let v = t.get(part)?;
-                span = v.span().or(span);
-                return span.map(|s| line_of_offset(src, s.start));
-            }
-            _ => return span.map(|s| line_of_offset(src, s.start)),
-        };
-        span = next.span().or(span);
-        item = next;
-    }
-    span.map(|s| line_of_offset(src, s.start))
-}
-
-/// Best effort at naming the field of a serde error: "unknown field `x`" names `x`; otherwise
-/// the key written on the error's line.
-fn field_from_serde_message(msg: &str, src: &str, off: Option<usize>) -> String {
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some(end) = rest.find('`') {
-            return rest[..end].to_string();
-        }
-    }
-    if let Some(off) = off {
-        let start = src[..off.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
-        let line = src[start..].lines().next().unwrap_or("");
-        if let Some(eq) = line.find('=') {
-            return line[..eq].trim().to_string();
-        }
-        return line.trim().trim_matches(['[', ']']).to_string();
-    }
-    "-".into()
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod request;
 #[doc(hidden)]
 pub mod ring;
 mod slot;
+pub mod source;
 #[doc(hidden)]
 pub mod stack;
 pub mod stage;

@@ -16,34 +16,18 @@ mod stage;
 pub use stage::PolicyStage;
 
 use crate::request::Request;
+use crate::source::{line_of, render, Seg};
 use crate::types::{Classification, DenyReason, Obligations, SecurityLevel};
 use glob::Glob;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 type Map<V> = HashMap<Box<str>, V, Xxh3DefaultBuilder>;
 
 /// A policy error a person can act on: file, line, field, what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file, l, self.field, self.message),
-            None => write!(f, "{}: `{}`: {}", self.file, self.field, self.message),
-        }
-    }
-}
-impl std::error::Error for PolicyError {}
+pub type PolicyError = crate::source::SourceError;
 
 // ---- the file ----
 
@@ -287,19 +271,8 @@ impl Snapshot {
     /// Compiles policy text, reporting every semantic error (sorted by line). A syntax or type
     /// error stops at the first, since the rest of the file cannot be read reliably.
     pub fn from_toml_all(src: &str, file: &str) -> Result<Snapshot, Vec<PolicyError>> {
-        let f: File = toml::from_str(src).map_err(|e| {
-            vec![PolicyError {
-                file: file.into(),
-                line: e.span().map(|s| line_of_offset(src, s.start)),
-                field: e
-                    .message()
-                    .strip_prefix("unknown field `")
-                    .and_then(|r| r.split('`').next())
-                    .unwrap_or("-")
-                    .to_string(),
-                message: e.message().to_string(),
-            }]
-        })?;
+        let f: File =
+            toml::from_str(src).map_err(|e| vec![crate::source::from_toml_error(&e, src, file)])?;
         let doc = src.parse::<toml_edit::ImDocument<String>>().ok();
         let err = |path: &[Seg], message: String| PolicyError {
             file: file.into(),
@@ -755,86 +728,4 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
     } else {
         v.join(", ")
     }
-}
-
-#[derive(Clone, Debug)]
-enum Seg {
-    K(&'static str),
-    Key(String),
-    I(usize),
-}
-
-fn render(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for p in path {
-        match p {
-            Seg::K(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Key(k) => {
-                s.push('.');
-                s.push_str(k);
-            }
-            Seg::I(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
-}
-
-fn line_of_offset(src: &str, off: usize) -> usize {
-    src.as_bytes()[..off.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-fn line_of(src: &str, doc: &toml_edit::ImDocument<String>, path: &[Seg]) -> Option<usize> {
-    use toml_edit::{Item, Table, Value};
-    #[derive(Clone, Copy)]
-    enum Node<'a> {
-        Item(&'a Item),
-        Table(&'a Table),
-        Value(&'a Value),
-    }
-    impl Node<'_> {
-        fn span(self) -> Option<std::ops::Range<usize>> {
-            match self {
-                Node::Item(i) => i.span(),
-                Node::Table(t) => t.span(),
-                Node::Value(v) => v.span(),
-            }
-        }
-    }
-    let mut node = Node::Item(doc.as_item());
-    let mut span = None;
-    for seg in path {
-        let key = match seg {
-            Seg::K(k) => Some(*k),
-            Seg::Key(k) => Some(k.as_str()),
-            Seg::I(_) => None,
-        };
-        let next = match (node, key, seg) {
-            (Node::Item(Item::Table(t)) | Node::Table(t), Some(k), _) => t.get(k).map(Node::Item),
-            (Node::Item(Item::ArrayOfTables(a)), None, Seg::I(i)) => a.get(*i).map(Node::Table),
-            (Node::Item(Item::Value(v)) | Node::Value(v), Some(k), _) => {
-                v.as_inline_table().and_then(|t| t.get(k)).map(Node::Value)
-            }
-            (Node::Item(Item::Value(v)) | Node::Value(v), None, Seg::I(i)) => {
-                v.as_array().and_then(|a| a.get(*i)).map(Node::Value)
-            }
-            _ => None,
-        };
-        match next {
-            Some(n) => {
-                span = n.span().or(span);
-                node = n;
-            }
-            None => break,
-        }
-    }
-    span.map(|s| line_of_offset(src, s.start))
 }

@@ -1,0 +1,143 @@
+//! Errors in files a person wrote (the config, the policy), and finding the line of a field in
+//! TOML source. Control plane only.
+
+use std::fmt;
+
+/// An error a person can act on: the file, the line, the field, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The field, e.g. `rings.capacity.low` or `agents[3].role`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file, l, self.field, self.message),
+            None => write!(f, "{}: `{}`: {}", self.file, self.field, self.message),
+        }
+    }
+}
+impl std::error::Error for SourceError {}
+
+/// Turns a TOML syntax or type error into a `SourceError`: the line from its span, the field
+/// from "unknown field `x`" or from the key written on that line.
+pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> SourceError {
+    let off = e.span().map(|s| s.start);
+    let msg = e.message().to_string();
+    let field = if let Some(rest) = msg.strip_prefix("unknown field `") {
+        rest.split('`').next().unwrap_or("-").to_string()
+    } else if let Some(off) = off {
+        let start = src[..off.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line = src[start..].lines().next().unwrap_or("");
+        match line.find('=') {
+            Some(eq) => line[..eq].trim().to_string(),
+            None => line.trim().trim_matches(['[', ']']).to_string(),
+        }
+    } else {
+        "-".into()
+    };
+    SourceError {
+        file: file.into(),
+        line: off.map(|o| line_of_offset(src, o)),
+        field,
+        message: msg,
+    }
+}
+
+/// The line of a dotted field (`a.b.c`) in TOML source, if it is written there.
+pub(crate) fn line_of_dotted(src: &str, dotted: &str) -> Option<usize> {
+    let doc = src.parse::<toml_edit::ImDocument<String>>().ok()?;
+    let path: Vec<Seg> = dotted.split('.').map(|k| Seg::Key(k.to_string())).collect();
+    line_of(src, &doc, &path)
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Seg {
+    K(&'static str),
+    Key(String),
+    I(usize),
+}
+
+pub(crate) fn render(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for p in path {
+        match p {
+            Seg::K(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::I(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+pub(crate) fn line_of_offset(src: &str, off: usize) -> usize {
+    src.as_bytes()[..off.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+pub(crate) fn line_of(
+    src: &str,
+    doc: &toml_edit::ImDocument<String>,
+    path: &[Seg],
+) -> Option<usize> {
+    use toml_edit::{Item, Table, Value};
+    #[derive(Clone, Copy)]
+    enum Node<'a> {
+        Item(&'a Item),
+        Table(&'a Table),
+        Value(&'a Value),
+    }
+    impl Node<'_> {
+        fn span(self) -> Option<std::ops::Range<usize>> {
+            match self {
+                Node::Item(i) => i.span(),
+                Node::Table(t) => t.span(),
+                Node::Value(v) => v.span(),
+            }
+        }
+    }
+    let mut node = Node::Item(doc.as_item());
+    let mut span = None;
+    for seg in path {
+        let key = match seg {
+            Seg::K(k) => Some(*k),
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::I(_) => None,
+        };
+        let next = match (node, key, seg) {
+            (Node::Item(Item::Table(t)) | Node::Table(t), Some(k), _) => t.get(k).map(Node::Item),
+            (Node::Item(Item::ArrayOfTables(a)), None, Seg::I(i)) => a.get(*i).map(Node::Table),
+            (Node::Item(Item::Value(v)) | Node::Value(v), Some(k), _) => {
+                v.as_inline_table().and_then(|t| t.get(k)).map(Node::Value)
+            }
+            (Node::Item(Item::Value(v)) | Node::Value(v), None, Seg::I(i)) => {
+                v.as_array().and_then(|a| a.get(*i)).map(Node::Value)
+            }
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                span = n.span().or(span);
+                node = n;
+            }
+            None => break,
+        }
+    }
+    span.map(|s| line_of_offset(src, s.start))
+}

@@ -612,6 +612,14 @@ mod tests {
     }
 
     #[test]
+    fn a_syntax_error_with_no_key_still_names_something() {
+        // found by the config_toml fuzz target
+        let e = Config::from_toml("\n[", "w.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(e.field, "(syntax)");
+    }
+
+    #[test]
     fn missing_file_is_a_clear_error() {
         let e = Config::load(Path::new("/nonexistent/warden.toml")).unwrap_err();
         assert!(e.to_string().contains("cannot read the config file"), "{e}");

@@ -39,7 +39,13 @@ pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> Sou
             None => line.trim().trim_matches(['[', ']']).to_string(),
         }
     } else {
-        "-".into()
+        String::new()
+    };
+    // A syntax error may sit where no key is written yet (`[` at the end of a file).
+    let field = if field.is_empty() {
+        "(syntax)".to_string()
+    } else {
+        field
     };
     SourceError {
         file: file.into(),

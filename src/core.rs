@@ -115,11 +115,11 @@ impl CoreState {
         // SAFETY: we popped `idx` from a ring, so we own the slot's buffers until DONE.
         let wire = unsafe { slot.wire() };
         let epoch = sh.epoch.load(Acquire);
-        // The fast path reads only the header and the key the submitter computed. A hit means
-        // an entry inserted for byte-identical fields (same 128-bit key, same tenant and
-        // classification, checked by the shard), which already passed decode and the shape
-        // check, so neither is repeated.
-        let key = header_key(slot, wire);
+        // The fast path reads only the operation, classification and key the submitter stored
+        // in the slot's first cache line. A hit means an entry inserted for byte-identical
+        // fields (same 128-bit key, same tenant and classification, checked by the shard),
+        // which already passed decode and the shape check, so neither is repeated.
+        let key = header_key(slot);
         let pre = key.is_some_and(|(op, _)| sh.pipeline.has_pre(op));
         let hit = match (&mut *shard, key) {
             (Some(s), Some((op, k))) if !pre => lookup(s, m, &k, op, now, epoch),
@@ -217,12 +217,13 @@ impl CoreState {
     }
 }
 
-/// The operation and cache key of a slot, from the header bytes and the submitter's key.
+/// The operation and cache key of a slot, from what the submitter stored beside the request
+/// (same cache line as the state word), not from the request buffer.
 #[inline]
-fn header_key(slot: &crate::slot::Slot, wire: &[u8]) -> Option<(Operation, CacheKey)> {
-    let h = wire.get(..8)?;
-    let op = Operation::from_code(h[3], u16::from_le_bytes([h[4], h[5]]))?;
-    let classification = Classification::from_code(h[6])?;
+fn header_key(slot: &crate::slot::Slot) -> Option<(Operation, CacheKey)> {
+    let meta = slot.meta.load(Relaxed);
+    let op = Operation::from_code(meta as u8, (meta >> 8) as u16)?;
+    let classification = Classification::from_code((meta >> 24) as u8)?;
     let hash = (slot.key_lo.load(Relaxed) as u128) | ((slot.key_hi.load(Relaxed) as u128) << 64);
     Some((
         op,

@@ -622,6 +622,11 @@ impl Handle {
         slot.key_lo.store(key.hash as u64, Relaxed);
         slot.key_hi.store((key.hash >> 64) as u64, Relaxed);
         slot.key_tenant.store(key.tenant, Relaxed);
+        let (kind, arg) = req.operation.code();
+        slot.meta.store(
+            kind as u32 | (arg as u32) << 8 | (req.classification as u32) << 24,
+            Relaxed,
+        );
         slot.len.store(len as u32, Relaxed);
         slot.enqueued_ns.store(now_ns(), Relaxed);
         slot.state.store(QUEUED, Release);

@@ -38,6 +38,9 @@ pub(crate) const WAKING: u32 = 7;
 pub(crate) struct Slot {
     pub state: AtomicU32,
     pub len: AtomicU32,
+    /// Operation kind, argument and classification (`kind | arg << 8 | class << 24`), copied
+    /// from the header by the submitter so a cache hit never touches the request buffer.
+    pub meta: AtomicU32,
     pub enqueued_ns: AtomicU64,
     /// Cache key of the encoded request, computed by the submitter while the bytes were hot in
     /// its cache (`key_lo`, `key_hi`: xxh3-128 of the wire form; `tenant`: xxh3-64 of tenant).
@@ -126,6 +129,7 @@ impl SlotPool {
             .map(|_| Slot {
                 state: AtomicU32::new(FREE),
                 len: AtomicU32::new(0),
+                meta: AtomicU32::new(0),
                 enqueued_ns: AtomicU64::new(0),
                 key_lo: AtomicU64::new(0),
                 key_hi: AtomicU64::new(0),

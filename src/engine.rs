@@ -887,15 +887,14 @@ impl Future for ValidateFuture<'_> {
             }
             FutState::Pending(idx) => {
                 let slot = &self.handle.shared.pool.slots[idx as usize];
-                let done = |s: &Self| {
+                let done = || {
                     // A core is between publishing and waking: it finishes in a few instructions.
                     while slot.state.load(Acquire) == WAKING {
                         std::hint::spin_loop();
                     }
-                    let _ = s;
                     slot.state.load(Acquire) == DONE
                 };
-                if done(&self) {
+                if done() {
                     self.state = FutState::Finished;
                     return Poll::Ready(self.handle.take(idx));
                 }
@@ -903,7 +902,7 @@ impl Future for ValidateFuture<'_> {
                 let _ = slot
                     .state
                     .compare_exchange(QUEUED, WAIT_ASYNC, AcqRel, Acquire);
-                if done(&self) {
+                if done() {
                     self.state = FutState::Finished;
                     return Poll::Ready(self.handle.take(idx));
                 }

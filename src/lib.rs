@@ -40,6 +40,7 @@ pub mod source;
 pub mod stack;
 pub mod stage;
 mod sync;
+pub mod threat;
 pub mod time;
 pub mod types;
 pub mod workload;

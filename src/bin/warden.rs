@@ -67,6 +67,18 @@ enum Cmd {
     },
     /// Checks a configuration file and prints the effective configuration.
     Config { file: PathBuf },
+    /// Scans JSONL (`{"text": ...}` per line, FILE or stdin) for threats; prints one JSON line
+    /// per input line, in order, with threat_level, score and categories. With --eval, reads a
+    /// labeled file (`label`: attack|benign, `category`) and prints detection and false-positive
+    /// rates per category instead.
+    Scan {
+        file: Option<PathBuf>,
+        #[arg(long)]
+        eval: bool,
+        /// Level counted as a detection in --eval (the level `check` denies at).
+        #[arg(long, default_value = "high")]
+        threshold: String,
+    },
     /// Credential tokens.
     Token {
         #[command(subcommand)]
@@ -265,6 +277,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { cmd } => token_cmd(cmd),
+        Cmd::Scan {
+            file,
+            eval,
+            threshold,
+        } => scan_cmd(file, eval, &threshold),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => {
@@ -411,4 +428,104 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn scan_cmd(file: Option<PathBuf>, eval: bool, threshold: &str) -> Result<ExitCode, String> {
+    use std::io::{BufRead, Write};
+    let threshold = match threshold {
+        "low" => warden::ThreatLevel::Low,
+        "medium" => warden::ThreatLevel::Medium,
+        "high" => warden::ThreatLevel::High,
+        "critical" => warden::ThreatLevel::Critical,
+        other => {
+            return Err(format!(
+                "--threshold: unknown level `{other}`; expected low, medium, high or critical"
+            ))
+        }
+    };
+    let input: Box<dyn BufRead> = match file.as_deref() {
+        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let mut scanner = warden::threat::Scanner::builtin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // (label, category) -> (rows, flagged)
+    let mut stats: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| format!("line {}: {e}", n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                if eval {
+                    return Err(format!("line {}: not JSON: {e}", n + 1));
+                }
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"line": n + 1, "error": format!("not JSON: {e}")})
+                )
+                .map_err(|e| e.to_string())?;
+                continue;
+            }
+        };
+        let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
+            if eval {
+                return Err(format!(
+                    "line {}: field `text` is missing or not a string",
+                    n + 1
+                ));
+            }
+            writeln!(out, "{}", serde_json::json!({"line": n + 1, "error": "field `text` is missing or not a string"})).map_err(|e| e.to_string())?;
+            continue;
+        };
+        let r = scanner.scan(text.as_bytes());
+        if eval {
+            let label = v
+                .get("label")
+                .and_then(|x| x.as_str())
+                .unwrap_or("?")
+                .to_string();
+            let cat = v
+                .get("category")
+                .and_then(|x| x.as_str())
+                .unwrap_or("?")
+                .to_string();
+            let e = stats.entry((label, cat)).or_default();
+            e.0 += 1;
+            e.1 += (r.level >= threshold) as u64;
+        } else {
+            let cats: Vec<&str> = r.category_names().collect();
+            writeln!(out, "{}", serde_json::json!({"threat_level": r.level.name(), "score": r.score, "categories": cats}))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if eval {
+        writeln!(
+            out,
+            "{:<8} {:<20} {:>6} {:>8} {:>8}",
+            "label", "category", "rows", "flagged", "rate"
+        )
+        .map_err(|e| e.to_string())?;
+        for ((label, cat), (rows, flagged)) in &stats {
+            let what = if label == "attack" {
+                "detected"
+            } else {
+                "false +"
+            };
+            writeln!(
+                out,
+                "{label:<8} {cat:<20} {rows:>6} {flagged:>8} {:>7.1}%  {what}",
+                *flagged as f64 * 100.0 / *rows as f64
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }

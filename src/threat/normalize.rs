@@ -87,6 +87,14 @@ impl Normalizer {
 
     /// Normalises `input`; the result borrows this normaliser's buffer.
     pub fn normalize(&mut self, input: &[u8]) -> &str {
+        self.views(input).1
+    }
+
+    /// Both views of `input`: `light` (NFKC, lower case, invisibles dropped, homoglyphs folded,
+    /// whitespace collapsed), for technical patterns (commands, paths, keys) that leetspeak
+    /// folding would mangle; and `folded` (light plus leetspeak and joined spaced-out letters),
+    /// for phrases.
+    pub fn views(&mut self, input: &[u8]) -> (&str, &str) {
         self.folded.clear();
         self.folded.reserve(input.len());
         let mut last_space = true;
@@ -161,7 +169,7 @@ impl Normalizer {
             }
         }
         flush(out, &mut pending);
-        &self.out
+        (&self.folded, &self.out)
     }
 }
 

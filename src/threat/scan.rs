@@ -85,6 +85,9 @@ pub fn level_of(score: u32) -> ThreatLevel {
     }
 }
 
+/// Patterns of one kind for one view, with their (category, weight), before compilation.
+type Pending = (Vec<String>, Vec<(u8, u32)>);
+
 struct View {
     ac: AhoCorasick,
     ac_meta: Vec<(u8, u32)>, // (category, weight) per literal
@@ -117,8 +120,8 @@ impl Scanner {
             field: format!("pattern[{i}].{field}"),
             message,
         };
-        let mut lits: [(Vec<String>, Vec<(u8, u32)>); 2] = Default::default();
-        let mut res: [(Vec<String>, Vec<(u8, u32)>); 2] = Default::default();
+        let mut lits: [Pending; 2] = Default::default();
+        let mut res: [Pending; 2] = Default::default();
         for (i, p) in f.pattern.iter().enumerate() {
             let cat = CATEGORIES
                 .iter()

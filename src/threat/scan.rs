@@ -154,8 +154,11 @@ impl Scanner {
                     lits[v].1.push((cat, p.weight));
                 }
                 (None, Some(re)) => {
-                    regex::bytes::Regex::new(re).map_err(|e| bad(i, "regex", e.to_string()))?;
-                    res[v].0.push(re.clone());
+                    // ASCII word boundaries: Unicode `\b` would push the whole set onto the
+                    // slow PikeVM; the views are already normalised toward ASCII.
+                    let re = format!("(?-u){re}");
+                    regex::bytes::Regex::new(&re).map_err(|e| bad(i, "regex", e.to_string()))?;
+                    res[v].0.push(re);
                     res[v].1.push((cat, p.weight));
                 }
                 _ => {
@@ -201,6 +204,12 @@ impl Scanner {
     /// Scans `text`.
     pub fn scan(&mut self, text: &[u8]) -> ScanResult {
         let mut r = self.scan_views(text);
+        // Path-like tokens go through the input checker's decoder (percent layers, overlong
+        // UTF-8, separators, sensitive targets): one implementation of traversal for both.
+        if path_token_hit(text) {
+            r.score += 6;
+            r.categories |= 1 << 6;
+        }
         // Encoded payloads: decode base64 and hex runs once and scan what they hide.
         let mut runs = 0;
         let mut i = 0;
@@ -275,6 +284,25 @@ impl Scanner {
             categories: cats,
         }
     }
+}
+
+/// Whether a whitespace- or quote-separated token that looks like a path is refused by the input
+/// checks as traversal, a NUL byte or a sensitive target.
+fn path_token_hit(text: &[u8]) -> bool {
+    use crate::inputs::{check_path, InputIssue};
+    text.split(|&c| {
+        c.is_ascii_whitespace()
+            || matches!(c, b'"' | b'\'' | b'`' | b'(' | b')' | b';' | b'|' | b'&')
+    })
+    .filter(|t| t.len() >= 3 && t.len() <= crate::inputs::MAX_RESOURCE_BYTES)
+    .filter(|t| t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%')))
+    .any(|t| match core::str::from_utf8(t) {
+        Ok(s) => matches!(
+            check_path(s),
+            Err(InputIssue::PathTraversal | InputIssue::NulByte | InputIssue::SensitiveTarget)
+        ),
+        Err(_) => false,
+    })
 }
 
 /// Decodes a base64 (standard or URL-safe) or hex run into `out` if it decodes to mostly

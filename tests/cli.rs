@@ -203,10 +203,23 @@ fn scan_answers_one_line_per_input_line_in_order() {
                  {\"text\":\"; cat /etc/passwd\"}\n";
     let (code, out, err) = warden(&["scan"], input);
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
-    assert!(matches!(lines[0]["threat_level"].as_str(), Some("high" | "critical")), "{out}");
+    assert!(
+        matches!(lines[0]["threat_level"].as_str(), Some("high" | "critical")),
+        "{out}"
+    );
     assert_eq!(lines[1]["threat_level"], "none");
-    assert_eq!(lines[2]["line"], 3, "a bad line is reported in place: {out}");
-    assert!(lines[3]["categories"].as_array().unwrap().iter().any(|c| c == "command_injection"));
+    assert_eq!(
+        lines[2]["line"], 3,
+        "a bad line is reported in place: {out}"
+    );
+    assert!(lines[3]["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "command_injection"));
 }

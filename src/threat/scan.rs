@@ -5,13 +5,15 @@
 //!
 //! Invariants: matching is linear in the input (aho-corasick and the regex crate's automata
 //! never backtrack); decoding is bounded (`MAX_DECODED_RUNS` runs of at most
-//! `MAX_DECODED_BYTES`); a scanner's buffers are reused, so after warm-up a scan of input no
-//! larger than before allocates nothing but what the regex set's match report needs.
+//! `MAX_DECODED_BYTES`); a scanner's buffers (normalised views, decoded payloads, the
+//! per-pattern scratch) are reused, so after warm-up a scan of input no larger than before
+//! allocates nothing (checked by a counting-allocator test in `tests/alloc_free.rs`).
 
 use super::normalize::Normalizer;
 use crate::types::ThreatLevel;
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::bytes::RegexSet;
+use regex_automata::meta::Regex as MetaRegex;
+use regex_automata::{Input, MatchKind as ReMatchKind, PatternSet};
 use serde::Deserialize;
 
 /// Threat categories, by bit index in `ScanResult::categories`.
@@ -91,7 +93,8 @@ type Pending = (Vec<String>, Vec<(u8, u32)>);
 struct View {
     ac: AhoCorasick,
     ac_meta: Vec<(u8, u32)>, // (category, weight) per literal
-    re: RegexSet,
+    /// All of the view's regexes as one automaton reporting every pattern that matches.
+    re: MetaRegex,
     re_meta: Vec<(u8, u32)>,
 }
 
@@ -102,6 +105,9 @@ pub struct Scanner {
     normalizer: Normalizer,
     decoded: Vec<u8>,
     patterns: usize,
+    /// Per-scan scratch, reused: which literals already counted, which regexes matched.
+    seen: Vec<u64>,
+    re_hits: PatternSet,
 }
 
 impl Scanner {
@@ -157,7 +163,7 @@ impl Scanner {
                     // ASCII word boundaries: Unicode `\b` would push the whole set onto the
                     // slow PikeVM; the views are already normalised toward ASCII.
                     let re = format!("(?-u){re}");
-                    regex::bytes::Regex::new(&re).map_err(|e| bad(i, "regex", e.to_string()))?;
+                    build_regexes(std::slice::from_ref(&re)).map_err(|e| bad(i, "regex", e))?;
                     res[v].0.push(re);
                     res[v].1.push((cat, p.weight));
                 }
@@ -178,7 +184,7 @@ impl Scanner {
                     .build(&l.0)
                     .map_err(|e| bad(0, "phrase", e.to_string()))?,
                 ac_meta: std::mem::take(&mut l.1),
-                re: RegexSet::new(&r.0).map_err(|e| bad(0, "regex", e.to_string()))?,
+                re: build_regexes(&r.0).map_err(|e| bad(0, "regex", e))?,
                 re_meta: std::mem::take(&mut r.1),
             })
         };
@@ -190,6 +196,8 @@ impl Scanner {
             normalizer: Normalizer::new(),
             decoded: Vec::with_capacity(MAX_DECODED_BYTES),
             patterns: f.pattern.len(),
+            seen: vec![0; f.pattern.len().div_ceil(64)],
+            re_hits: PatternSet::new(f.pattern.len()),
         })
     }
 
@@ -249,30 +257,23 @@ impl Scanner {
         let mut cats = 0u32;
         for (view, s) in [(&self.light, light), (&self.folded, folded)] {
             // each literal counts once per request
-            let mut seen: u128 = 0;
-            let mut seen_more: Vec<usize> = Vec::new();
+            self.seen.iter_mut().for_each(|w| *w = 0);
             for m in view.ac.find_overlapping_iter(s) {
                 let id = m.pattern().as_usize();
-                let fresh = if id < 128 {
-                    let b = 1u128 << id;
-                    let f = seen & b == 0;
-                    seen |= b;
-                    f
-                } else if seen_more.contains(&id) {
-                    false
-                } else {
-                    seen_more.push(id);
-                    true
-                };
-                if fresh {
+                let (word, bit) = (id / 64, 1u64 << (id % 64));
+                if self.seen[word] & bit == 0 {
+                    self.seen[word] |= bit;
                     let (c, w) = view.ac_meta[id];
                     score += w;
                     cats |= 1 << c;
                 }
             }
             if !view.re_meta.is_empty() {
-                for id in view.re.matches(s.as_bytes()).iter() {
-                    let (c, w) = view.re_meta[id];
+                self.re_hits.clear();
+                view.re
+                    .which_overlapping_matches(&Input::new(s.as_bytes()), &mut self.re_hits);
+                for id in self.re_hits.iter() {
+                    let (c, w) = view.re_meta[id.as_usize()];
                     score += w;
                     cats |= 1 << c;
                 }
@@ -284,6 +285,20 @@ impl Scanner {
             categories: cats,
         }
     }
+}
+
+/// One automaton over all `patterns` that reports every pattern matching (as `regex::bytes::
+/// RegexSet` does), on bytes, without UTF-8 mode.
+fn build_regexes(patterns: &[String]) -> Result<MetaRegex, String> {
+    MetaRegex::builder()
+        .configure(
+            MetaRegex::config()
+                .match_kind(ReMatchKind::All)
+                .utf8_empty(false),
+        )
+        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+        .build_many(patterns)
+        .map_err(|e| e.to_string())
 }
 
 /// Whether a whitespace- or quote-separated token that looks like a path is refused by the input

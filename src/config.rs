@@ -308,6 +308,120 @@ impl Default for InputsConfig {
     }
 }
 
+/// A threat level as written in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelName {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl LevelName {
+    pub fn level(self) -> crate::types::ThreatLevel {
+        use crate::types::ThreatLevel as T;
+        match self {
+            Self::Low => T::Low,
+            Self::Medium => T::Medium,
+            Self::High => T::High,
+            Self::Critical => T::Critical,
+        }
+    }
+}
+
+/// What the threat scan does with content longer than `max_scan_bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Oversize {
+    /// Deny with `content_too_large`.
+    #[default]
+    Deny,
+    /// Scan the first `max_scan_bytes` and judge on that.
+    ScanPrefix,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThreatConfig {
+    /// Scan the content of `check` and `scan_content` requests.
+    pub enabled: bool,
+    /// Deny at or above this level; below it, a request where something fired is allowed with
+    /// obligations (audit required, the fired categories to redact).
+    pub deny_at: LevelName,
+    /// Longest content scanned, bytes.
+    pub max_scan_bytes: usize,
+    /// Longer content: `deny` or `scan_prefix`.
+    pub oversize: Oversize,
+    /// A pattern catalogue file replacing the built-in one (empty: built-in).
+    pub catalogue: String,
+}
+
+impl Default for ThreatConfig {
+    fn default() -> Self {
+        ThreatConfig {
+            enabled: true,
+            deny_at: LevelName::High,
+            max_scan_bytes: 65536,
+            oversize: Oversize::Deny,
+            catalogue: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// Track per-agent behaviour and quarantine agents that cross a threshold.
+    pub enabled: bool,
+    /// Agents tracked per core (least recently seen are forgotten first).
+    pub agents_per_core: usize,
+    /// Rate window, milliseconds: the rate baseline is an EWMA of per-window counts.
+    pub window_ms: u64,
+    /// Weight of the newest window in the rate baseline (0..1).
+    pub rate_alpha: f64,
+    /// Windows an agent must have been seen in before its rate is judged.
+    pub rate_warmup_windows: u32,
+    /// A window count above rate_factor x baseline (and above rate_min_per_window) is a burst.
+    pub rate_factor: f64,
+    pub rate_min_per_window: u32,
+    /// Weight of the newest request in the deny-rate and threat-rate EWMAs (0..1).
+    pub alpha: f64,
+    /// Requests an agent must have made before its deny and threat rates are judged.
+    pub min_requests: u32,
+    /// Quarantine when the EWMA of denials (by the agent's own fault) exceeds this (0..1).
+    pub deny_ratio_max: f64,
+    /// Quarantine when the EWMA of threat hits exceeds this (0..1).
+    pub threat_ratio_max: f64,
+    /// A verdict at or above this threat level counts as a threat hit.
+    pub threat_level: LevelName,
+    /// How long a quarantine lasts, milliseconds.
+    pub quarantine_ms: u64,
+    /// Agents quarantined at once, across all cores (power of two).
+    pub quarantine_capacity: usize,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            enabled: true,
+            agents_per_core: 4096,
+            window_ms: 1000,
+            rate_alpha: 0.125,
+            rate_warmup_windows: 10,
+            rate_factor: 20.0,
+            rate_min_per_window: 1000,
+            alpha: 0.0625,
+            min_requests: 16,
+            deny_ratio_max: 0.5,
+            threat_ratio_max: 0.25,
+            threat_level: LevelName::Medium,
+            quarantine_ms: 60000,
+            quarantine_capacity: 1024,
+        }
+    }
+}
+
 /// Where a key comes from: a file (raw bytes or hex) or an environment variable (hex).
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -373,6 +487,8 @@ pub struct Config {
     pub inputs: InputsConfig,
     pub policy: PolicyConfig,
     pub identity: IdentityConfig,
+    pub threat: ThreatConfig,
+    pub anomaly: AnomalyConfig,
 }
 
 impl Config {
@@ -486,6 +602,50 @@ impl Config {
                     format!("entry {i} (`{sch}`) is not a URL scheme such as \"https\""),
                 );
             }
+        }
+        let t = &self.threat;
+        if t.max_scan_bytes == 0 || t.max_scan_bytes > 1 << 24 {
+            return e(
+                "threat.max_scan_bytes",
+                "must be between 1 and 16777216 (bytes)".into(),
+            );
+        }
+        let a = &self.anomaly;
+        if a.agents_per_core < 16 || a.agents_per_core > 1 << 22 {
+            return e(
+                "anomaly.agents_per_core",
+                "must be between 16 and 4194304".into(),
+            );
+        }
+        if a.window_ms == 0 || a.quarantine_ms == 0 {
+            let f = if a.window_ms == 0 {
+                "anomaly.window_ms"
+            } else {
+                "anomaly.quarantine_ms"
+            };
+            return e(f, "must be positive (milliseconds)".into());
+        }
+        for (f, v) in [
+            ("anomaly.rate_alpha", a.rate_alpha),
+            ("anomaly.alpha", a.alpha),
+            ("anomaly.deny_ratio_max", a.deny_ratio_max),
+            ("anomaly.threat_ratio_max", a.threat_ratio_max),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return e(f, "must be in (0, 1]".into());
+            }
+        }
+        if !(a.rate_factor >= 1.0 && a.rate_factor.is_finite()) {
+            return e("anomaly.rate_factor", "must be a finite number >= 1".into());
+        }
+        if !a.quarantine_capacity.is_power_of_two()
+            || a.quarantine_capacity < 16
+            || a.quarantine_capacity > 1 << 20
+        {
+            return e(
+                "anomaly.quarantine_capacity",
+                "must be a power of two between 16 and 1048576".into(),
+            );
         }
         let id = &self.identity;
         if id.replay_window_ms < 2 * id.max_clock_skew_ms {

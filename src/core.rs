@@ -39,11 +39,23 @@ pub(crate) struct CoreState {
     pub id: usize,
     shared: Arc<Shared>,
     shard: Option<Shard>,
+    /// Behaviour baselines of the agents this core serves (`None`: anomaly detection is off).
+    monitor: Option<crate::anomaly::Monitor>,
 }
 
 impl CoreState {
-    pub(crate) fn new(id: usize, shared: Arc<Shared>, shard: Option<Shard>) -> CoreState {
-        CoreState { id, shared, shard }
+    pub(crate) fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        shard: Option<Shard>,
+        monitor: Option<crate::anomaly::Monitor>,
+    ) -> CoreState {
+        CoreState {
+            id,
+            shared,
+            shard,
+            monitor,
+        }
     }
 
     /// Picks the next slot to serve.
@@ -110,6 +122,7 @@ impl CoreState {
         let id = self.id;
         let sh = &*self.shared;
         let shard = &mut self.shard;
+        let monitor = &mut self.monitor;
         let slot = &sh.pool.slots[idx as usize];
         let m = &sh.cores[id].metrics;
         // SAFETY: we popped `idx` from a ring, so we own the slot's buffers until DONE.
@@ -120,8 +133,16 @@ impl CoreState {
         // fields (same 128-bit key, same tenant and classification, checked by the shard),
         // which already passed decode and the shape check, so neither is repeated.
         let key = header_key(slot);
+        let agent = slot.agent.load(Relaxed);
+        // A quarantined agent is denied before anything else, cached verdicts included (one
+        // atomic load when nobody is quarantined).
+        let quarantined = monitor.is_some() && sh.quarantine.contains(agent, now);
         let pre = key.is_some_and(|(op, _)| sh.pipeline.has_pre(op));
         let hit = match (&mut *shard, key) {
+            _ if quarantined => {
+                m.quarantine_denials.add(1);
+                Some(Verdict::deny(crate::types::DenyReason::Quarantined))
+            }
             (Some(s), Some((op, k))) if !pre => lookup(s, m, &k, op, now, epoch),
             _ => None,
         };
@@ -168,6 +189,11 @@ impl CoreState {
             Decision::Deny => m.denies.add(1),
         }
         m.latency.record(verdict.latency_ns as u64);
+        if let (Some(mon), false) = (monitor, quarantined) {
+            if let Some(t) = mon.observe(agent, &verdict, now) {
+                start_quarantine(sh, agent, t, wire, now);
+            }
+        }
         complete(sh, idx, verdict);
         done
     }
@@ -214,6 +240,26 @@ impl CoreState {
         futex::wait(&me.sleeping, 1, Some(timeout));
         me.sleeping.store(0, Relaxed);
         Idle::Work
+    }
+}
+
+/// Quarantines `agent` (a rare event: this path may allocate, to record the names).
+#[cold]
+fn start_quarantine(
+    sh: &Shared,
+    agent: u64,
+    trigger: crate::anomaly::Trigger,
+    wire: &[u8],
+    now: u64,
+) {
+    if sh
+        .quarantine
+        .insert(agent, now.saturating_add(sh.quarantine_ns), now)
+    {
+        sh.quarantine.started.fetch_add(1, Relaxed);
+        if let Ok(req) = Request::decode(wire) {
+            sh.quarantine.name(agent, req.tenant, req.agent, trigger);
+        }
     }
 }
 

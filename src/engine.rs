@@ -63,6 +63,11 @@ pub(crate) struct Shared {
     pub timeout_ns: u64,
     pub started: Instant,
     pub config: Config,
+    /// Agents quarantined after a behaviour anomaly, checked by every core before the cache.
+    pub quarantine: crate::anomaly::Quarantine,
+    /// Behaviour thresholds; `None` when `anomaly.enabled` is false.
+    pub anomaly: Option<crate::anomaly::Params>,
+    pub quarantine_ns: u64,
 }
 
 /// Why the engine could not start.
@@ -194,7 +199,7 @@ impl EngineBuilder {
                 cfg.engine.reserved_slots_pct,
             ),
             pipeline: Pipeline::new(
-                builtin_stages(&cfg, policy.clone(), self.stages),
+                builtin_stages(&cfg, n, policy.clone(), self.stages)?,
                 cfg.engine.fail_mode,
             ),
             limits,
@@ -209,13 +214,22 @@ impl EngineBuilder {
             timeout_ns: cfg.engine.request_timeout_us * 1000,
             started: Instant::now(),
             config: cfg.clone(),
+            quarantine: crate::anomaly::Quarantine::new(cfg.anomaly.quarantine_capacity),
+            anomaly: cfg
+                .anomaly
+                .enabled
+                .then(|| crate::anomaly::Params::new(&cfg.anomaly)),
+            quarantine_ns: cfg.anomaly.quarantine_ms.saturating_mul(1_000_000),
         });
         let tag_key = random_key();
         let (tx, rx) = flume::bounded::<(usize, Result<(), String>)>(n);
         for (i, &cpu) in cpus.iter().enumerate() {
             let shard =
                 (cfg.cache.capacity_per_core > 0).then(|| Shard::new(cfg.cache.shard(), tag_key));
-            let core = CoreState::new(i, shared.clone(), shard);
+            let monitor = cfg.anomaly.enabled.then(|| {
+                crate::anomaly::Monitor::new(cfg.anomaly.agents_per_core, shared.anomaly.unwrap())
+            });
+            let core = CoreState::new(i, shared.clone(), shard, monitor);
             shared.running.fetch_add(1, SeqCst);
             spawn_core(core, cpu, cfg.engine.executor, tx.clone(), shared.clone());
         }
@@ -244,9 +258,10 @@ impl EngineBuilder {
 /// here, before input checks), followed by the caller's stages in registration order.
 fn builtin_stages(
     cfg: &Config,
+    cores: usize,
     policy: Option<Arc<crate::policy::PolicyStage>>,
     user: Vec<Arc<dyn Stage>>,
-) -> Vec<Arc<dyn Stage>> {
+) -> Result<Vec<Arc<dyn Stage>>, BuildError> {
     let mut all: Vec<Arc<dyn Stage>> = Vec::new();
     if let Some(p) = policy {
         all.push(p);
@@ -256,8 +271,31 @@ fn builtin_stages(
             &cfg.inputs.allowed_schemes,
         )));
     }
+    if cfg.threat.enabled {
+        let file = &cfg.threat.catalogue;
+        let src = if file.is_empty() {
+            None
+        } else {
+            Some(std::fs::read_to_string(file).map_err(|e| {
+                BuildError::Config(ConfigError {
+                    file: "<config>".into(),
+                    line: None,
+                    field: "threat.catalogue".into(),
+                    message: format!("cannot read {file}: {e}"),
+                })
+            })?)
+        };
+        // One scanner per core, plus spares for a stage run elsewhere (tests, custom drivers).
+        let stage = crate::threat::ThreatStage::new(
+            &cfg.threat,
+            cores + 2,
+            src.as_deref().map(|s| (s, file.as_str())),
+        )
+        .map_err(BuildError::Config)?;
+        all.push(Arc::new(stage));
+    }
     all.extend(user);
-    all
+    Ok(all)
 }
 
 /// Loads the identity key ring named by `[identity]`; errors name the key entry.
@@ -502,6 +540,19 @@ impl Engine {
         }
     }
 
+    /// Ends an agent's quarantine now (its behaviour baselines start afresh). False when it was
+    /// not quarantined.
+    pub fn release_quarantine(&self, tenant: &str, agent: &str) -> bool {
+        self.shared
+            .quarantine
+            .release(crate::anomaly::agent_hash(tenant, agent), now_ns())
+    }
+
+    /// Agents quarantined now, with what triggered it and the cool-down left.
+    pub fn quarantined(&self) -> Vec<crate::anomaly::Quarantined> {
+        self.shared.quarantine.list(now_ns())
+    }
+
     /// Revokes one token.
     pub fn revoke_token(&self, token: &str) -> bool {
         match self.policy.as_ref().and_then(|p| p.identity()) {
@@ -575,18 +626,17 @@ pub struct Handle {
 }
 
 #[inline]
-fn route(tenant: &str, agent: &str, cores: usize) -> usize {
-    let h = xxhash_rust::xxh3::xxh3_64_with_seed(
-        agent.as_bytes(),
-        xxhash_rust::xxh3::xxh3_64(tenant.as_bytes()),
-    );
-    ((h as u128 * cores as u128) >> 64) as usize
+fn route(agent_hash: u64, cores: usize) -> usize {
+    ((agent_hash as u128 * cores as u128) >> 64) as usize
 }
 
 impl Handle {
     /// The core that owns (tenant, agent).
     pub fn owner_core(&self, tenant: &str, agent: &str) -> usize {
-        route(tenant, agent, self.shared.cores.len())
+        route(
+            crate::anomaly::agent_hash(tenant, agent),
+            self.shared.cores.len(),
+        )
     }
 
     /// Puts `req` into a slot and onto a ring. `Err` is an immediate verdict.
@@ -622,6 +672,8 @@ impl Handle {
         slot.key_lo.store(key.hash as u64, Relaxed);
         slot.key_hi.store((key.hash >> 64) as u64, Relaxed);
         slot.key_tenant.store(key.tenant, Relaxed);
+        let agent = crate::anomaly::agent_hash(req.tenant, req.agent);
+        slot.agent.store(agent, Relaxed);
         let (kind, arg) = req.operation.code();
         slot.meta.store(
             kind as u32 | (arg as u32) << 8 | (req.classification as u32) << 24,
@@ -630,7 +682,7 @@ impl Handle {
         slot.len.store(len as u32, Relaxed);
         slot.enqueued_ns.store(now_ns(), Relaxed);
         slot.state.store(QUEUED, Release);
-        let c = route(req.tenant, req.agent, sh.cores.len());
+        let c = route(agent, sh.cores.len());
         let core = &sh.cores[c];
         if core.rings[p.index()].push(idx).is_ok() {
             fence(SeqCst);
@@ -816,6 +868,7 @@ impl Handle {
             m.integrity_failures += cm.integrity_failures.get();
             m.epoch_misses += cm.epoch_misses.get();
             m.stage_panics += cm.stage_panics.get();
+            m.quarantine_denials += cm.quarantine_denials.get();
             m.steals += cm.steals.get();
             m.aged += cm.aged.get();
             m.core_parks += cm.parks.get();
@@ -838,6 +891,11 @@ impl Handle {
             m.overflowed[p] = sh.submit.overflowed[p].load(Relaxed);
         }
         m.timeouts = sh.submit.timeouts.load(Relaxed);
+        let q = &sh.quarantine;
+        m.quarantines_started = q.started.load(Relaxed);
+        m.quarantines_released = q.released.load(Relaxed);
+        m.quarantine_full = q.full.load(Relaxed);
+        m.quarantined_agents = q.count(now_ns());
         m.latency = metrics::summarize(&all, sum, max);
         let lookups = m.cache_hits + m.cache_misses;
         m.cache_hit_rate = if lookups == 0 {

@@ -112,6 +112,7 @@ pub(crate) struct CoreMetrics {
     pub aged: LocalCounter,
     pub cache_entries: LocalCounter,
     pub parks: LocalCounter,
+    pub quarantine_denials: LocalCounter,
     pub latency: AtomicHistogram,
 }
 
@@ -171,6 +172,15 @@ pub struct Metrics {
     pub epoch_misses: u64,
     pub policy_epoch: u64,
     pub stage_panics: u64,
+    /// Requests denied because their agent was quarantined.
+    pub quarantine_denials: u64,
+    /// Quarantines started (behaviour anomalies), released by an operator, and refused because
+    /// the quarantine table's probe window was full.
+    pub quarantines_started: u64,
+    pub quarantines_released: u64,
+    pub quarantine_full: u64,
+    /// Agents quarantined now.
+    pub quarantined_agents: usize,
     pub steals: u64,
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
@@ -305,6 +315,36 @@ impl Metrics {
             "Stage failures contained and denied.",
             "counter",
             self.stage_panics as f64,
+        );
+        c(
+            "quarantine_denials_total",
+            "Requests denied because their agent is quarantined.",
+            "counter",
+            self.quarantine_denials as f64,
+        );
+        c(
+            "quarantines_started_total",
+            "Agents quarantined after a behaviour anomaly.",
+            "counter",
+            self.quarantines_started as f64,
+        );
+        c(
+            "quarantines_released_total",
+            "Quarantines ended early by an operator.",
+            "counter",
+            self.quarantines_released as f64,
+        );
+        c(
+            "quarantine_full_total",
+            "Quarantines refused because the table was full (the request was still denied).",
+            "counter",
+            self.quarantine_full as f64,
+        );
+        c(
+            "quarantined_agents",
+            "Agents quarantined now.",
+            "gauge",
+            self.quarantined_agents as f64,
         );
         c(
             "steals_total",

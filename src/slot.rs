@@ -47,6 +47,9 @@ pub(crate) struct Slot {
     pub key_lo: AtomicU64,
     pub key_hi: AtomicU64,
     pub key_tenant: AtomicU64,
+    /// Hash of (tenant, agent) (`anomaly::agent_hash`), for quarantine and behaviour baselines
+    /// without decoding the request.
+    pub agent: AtomicU64,
     pub waker: AtomicWaker,
     buf: UnsafeCell<Box<[u8]>>,
     verdict: UnsafeCell<Verdict>,
@@ -134,6 +137,7 @@ impl SlotPool {
                 key_lo: AtomicU64::new(0),
                 key_hi: AtomicU64::new(0),
                 key_tenant: AtomicU64::new(0),
+                agent: AtomicU64::new(0),
                 waker: AtomicWaker::new(),
                 buf: UnsafeCell::new(vec![0u8; buf_bytes].into_boxed_slice()),
                 verdict: UnsafeCell::new(Verdict::default()),

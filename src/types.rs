@@ -313,6 +313,11 @@ pub enum DenyReason {
     RateLimited(u16),
     /// The credential token, the request's timestamp or nonce failed identity checks.
     Identity(crate::identity::token::TokenIssue),
+    /// The threat scan scored the content at or above `threat.deny_at`; the value is the level.
+    ThreatDetected(ThreatLevel),
+    /// The agent is quarantined after a behaviour anomaly, until its cool-down ends or an
+    /// operator releases it.
+    Quarantined,
 }
 
 impl DenyReason {
@@ -342,6 +347,8 @@ impl DenyReason {
             Self::ResourceNotAllowed => 20,
             Self::RateLimited(_) => 21,
             Self::Identity(_) => 22,
+            Self::ThreatDetected(_) => 23,
+            Self::Quarantined => 24,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -352,6 +359,7 @@ impl DenyReason {
             Self::Input(i) => i as u16,
             Self::RateLimited(ms) => ms,
             Self::Identity(i) => i as u16,
+            Self::ThreatDetected(l) => l as u16,
             _ => 0,
         }
     }
@@ -402,6 +410,11 @@ impl DenyReason {
                     _ => return None,
                 },
             ),
+            23 => Self::ThreatDetected(match ThreatLevel::from_code(arg as u8) {
+                Some(l) if arg <= u8::MAX as u16 => l,
+                _ => return None,
+            }),
+            24 => Self::Quarantined,
             _ => return None,
         })
     }
@@ -431,6 +444,8 @@ impl DenyReason {
             Self::ResourceNotAllowed => "resource_not_allowed",
             Self::RateLimited(_) => "rate_limited",
             Self::Identity(i) => i.name(),
+            Self::ThreatDetected(_) => "threat_detected",
+            Self::Quarantined => "quarantined",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -443,6 +458,7 @@ impl DenyReason {
                 | Self::Timeout
                 | Self::RateLimited(_)
                 | Self::Identity(crate::identity::token::TokenIssue::ReplayWindowFull)
+                | Self::Quarantined
         )
     }
 }
@@ -483,6 +499,15 @@ impl fmt::Display for DenyReason {
             Self::ResourceNotAllowed => f.write_str("request field `resource`: it matches none of the tool's patterns for this tenant"),
             Self::RateLimited(ms) => write!(f, "rate limit exceeded; retry after {ms} ms"),
             Self::Identity(i) => f.write_str(i.explain()),
+            Self::ThreatDetected(l) => write!(
+                f,
+                "request field `content`: the threat scan rated it {} (at or above threat.deny_at)",
+                l.name()
+            ),
+            Self::Quarantined => f.write_str(
+                "the agent is quarantined after a behaviour anomaly; it is released when the \
+                 cool-down (anomaly.quarantine_ms) ends or by an operator",
+            ),
         }
     }
 }
@@ -691,6 +716,8 @@ mod tests {
             DenyReason::WriteDown,
             DenyReason::RateLimited(1500),
             DenyReason::Identity(crate::identity::token::TokenIssue::Replayed),
+            DenyReason::ThreatDetected(ThreatLevel::Critical),
+            DenyReason::Quarantined,
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

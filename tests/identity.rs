@@ -60,6 +60,12 @@ fn setup(cores: usize) -> Setup {
         policy: PolicyConfig {
             file: "examples/policy.toml".into(),
         },
+        // these tests replay and revoke on purpose, again and again: behaviour anomalies
+        // (tested in tests/threat.rs) would quarantine the agent midway
+        anomaly: warden::config::AnomalyConfig {
+            enabled: false,
+            ..Default::default()
+        },
         identity: IdentityConfig {
             require_token: true,
             ed25519_public_keys: vec![KeyRef {

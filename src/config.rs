@@ -355,6 +355,8 @@ pub struct ThreatConfig {
     pub oversize: Oversize,
     /// A pattern catalogue file replacing the built-in one (empty: built-in).
     pub catalogue: String,
+    /// An n-gram model weights file (`tools/threat-model`); empty: patterns only.
+    pub model: String,
 }
 
 impl Default for ThreatConfig {
@@ -365,6 +367,7 @@ impl Default for ThreatConfig {
             max_scan_bytes: 65536,
             oversize: Oversize::Deny,
             catalogue: String::new(),
+            model: String::new(),
         }
     }
 }

@@ -285,11 +285,27 @@ fn builtin_stages(
                 })
             })?)
         };
+        let model = if cfg.threat.model.is_empty() {
+            None
+        } else {
+            Some(
+                crate::threat::model::Model::load(std::path::Path::new(&cfg.threat.model))
+                    .map_err(|message| {
+                        BuildError::Config(ConfigError {
+                            file: "<config>".into(),
+                            line: None,
+                            field: "threat.model".into(),
+                            message,
+                        })
+                    })?,
+            )
+        };
         // One scanner per core, plus spares for a stage run elsewhere (tests, custom drivers).
         let stage = crate::threat::ThreatStage::new(
             &cfg.threat,
             cores + 2,
             src.as_deref().map(|s| (s, file.as_str())),
+            model,
         )
         .map_err(BuildError::Config)?;
         all.push(Arc::new(stage));

@@ -78,6 +78,9 @@ enum Cmd {
         /// Level counted as a detection in --eval (the level `check` denies at).
         #[arg(long, default_value = "high")]
         threshold: String,
+        /// An n-gram model weights file (tools/threat-model) to add to the patterns.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Credential tokens.
     Token {
@@ -281,7 +284,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             file,
             eval,
             threshold,
-        } => scan_cmd(file, eval, &threshold),
+            model,
+        } => scan_cmd(file, eval, &threshold, model),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => {
@@ -430,7 +434,12 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
     }
 }
 
-fn scan_cmd(file: Option<PathBuf>, eval: bool, threshold: &str) -> Result<ExitCode, String> {
+fn scan_cmd(
+    file: Option<PathBuf>,
+    eval: bool,
+    threshold: &str,
+    model: Option<PathBuf>,
+) -> Result<ExitCode, String> {
     use std::io::{BufRead, Write};
     let threshold = match threshold {
         "low" => warden::ThreatLevel::Low,
@@ -449,7 +458,13 @@ fn scan_cmd(file: Option<PathBuf>, eval: bool, threshold: &str) -> Result<ExitCo
         )),
         _ => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
-    let mut scanner = warden::threat::Scanner::builtin();
+    let model = match model {
+        Some(p) => {
+            Some(warden::threat::model::Model::load(&p).map_err(|e| format!("--model: {e}"))?)
+        }
+        None => None,
+    };
+    let mut scanner = warden::threat::Scanner::builtin().with_model(model);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // (label, category) -> (rows, flagged)

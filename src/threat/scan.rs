@@ -230,7 +230,7 @@ impl Scanner {
             patterns,
             seen: vec![0; patterns.div_ceil(64)],
             re_hits: PatternSet::new(patterns.max(1)),
-            model: Some(std::sync::Arc::new(super::model::Model::builtin())),
+            model: None,
         }
     }
 
@@ -326,6 +326,15 @@ impl Scanner {
         let light = self.normalizer.light_view();
         let mut score = 0u32;
         let mut cats = 0u32;
+        // weak evidence (weight <= WEAK_WEIGHT) summed per category, capped below High
+        let mut weak = [0u32; CATEGORIES.len()];
+        let mut add = |c: u8, w: u32, score: &mut u32| {
+            if w <= WEAK_WEIGHT && CAPPED & 1 << c != 0 {
+                weak[c as usize] += w;
+            } else {
+                *score += w;
+            }
+        };
         let passes: [(&View, usize, &str); 2] = if differ {
             [
                 (&self.light, 0, light),
@@ -346,7 +355,7 @@ impl Scanner {
                 if self.seen[word] & bit == 0 {
                     self.seen[word] |= bit;
                     let (c, w) = view.ac_meta[id];
-                    score += w;
+                    add(c, w, &mut score);
                     cats |= 1 << c;
                 }
             }
@@ -359,11 +368,12 @@ impl Scanner {
                 );
                 for id in self.re_hits.iter() {
                     let (c, w) = view.re_meta[id.as_usize()];
-                    score += w;
+                    add(c, w, &mut score);
                     cats |= 1 << c;
                 }
             }
         }
+        score += weak.iter().map(|&w| w.min(WEAK_CAP)).sum::<u32>();
         (
             ScanResult {
                 score,
@@ -374,6 +384,17 @@ impl Scanner {
         )
     }
 }
+
+/// Patterns of at most this weight in the technical categories (`CAPPED`) are weak evidence (a
+/// backtick span, a pipe before a word, a `${...}`): alone they mean little, and a long
+/// technical document collects many of them. Prose categories are not capped: a jailbreak is
+/// many weak phrases together.
+const WEAK_WEIGHT: u32 = 3;
+const CAPPED: u32 = 1 << 7; // command_injection
+/// Weak evidence of one category adds at most this much: never High on its own, so a long
+/// technical document does not add up to an attack; with weak evidence of another category
+/// or one strong pattern it still does.
+const WEAK_CAP: u32 = 5;
 
 /// Score points from the model's probability: nothing below 0.6, then Low, Medium, High alone.
 /// The model never makes a finding Critical by itself.

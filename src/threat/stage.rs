@@ -58,11 +58,13 @@ impl ThreatStage {
         cfg: &ThreatConfig,
         slots: usize,
         catalogue: Option<(&str, &str)>,
+        model: Option<super::model::Model>,
     ) -> Result<ThreatStage, crate::source::SourceError> {
         let first = match catalogue {
             Some((src, file)) => Scanner::from_toml(src, file)?,
             None => Scanner::builtin(),
-        };
+        }
+        .with_model(model);
         let mut scanners: Vec<Scanner> = (1..slots.max(1)).map(|_| first.fork()).collect();
         scanners.push(first);
         Ok(ThreatStage {
@@ -148,7 +150,7 @@ mod tests {
     use super::*;
 
     fn stage(cfg: ThreatConfig) -> ThreatStage {
-        ThreatStage::new(&cfg, 2, None).unwrap()
+        ThreatStage::new(&cfg, 2, None, None).unwrap()
     }
 
     fn eval(s: &ThreatStage, text: &str) -> (StageResult, Outcome) {

@@ -349,7 +349,15 @@ impl Scanner {
             }
             // each literal counts once per request
             self.seen.iter_mut().for_each(|w| *w = 0);
+            let bytes = s.as_bytes();
             for m in view.ac.find_overlapping_iter(s) {
+                // phrases match whole words: `aim` is not in `claims`
+                let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
+                if (word(m.start()) && m.start() > 0 && word(m.start() - 1))
+                    || (m.end() > 0 && word(m.end() - 1) && word(m.end()))
+                {
+                    continue;
+                }
                 let id = m.pattern().as_usize();
                 let (word, bit) = (id / 64, 1u64 << (id % 64));
                 if self.seen[word] & bit == 0 {
@@ -391,10 +399,9 @@ impl Scanner {
 /// many weak phrases together.
 const WEAK_WEIGHT: u32 = 3;
 const CAPPED: u32 = 1 << 7; // command_injection
-/// Weak evidence of one category adds at most this much: never High on its own, so a long
-/// technical document does not add up to an attack; with weak evidence of another category
-/// or one strong pattern it still does.
-const WEAK_CAP: u32 = 5;
+/// Weak evidence of a capped category adds at most this much (Low): a long technical document
+/// does not add up to an attack; with a strong pattern, or other evidence, it still counts.
+const WEAK_CAP: u32 = 3;
 
 /// Score points from the model's probability: nothing below 0.6, then Low, Medium, High alone.
 /// The model never makes a finding Critical by itself.

@@ -1,5 +1,5 @@
 //! The full `Check`: identity (Ed25519 token, replay window, revocation), rate limits,
-//! authorization, input checks, over 1 KiB of content, through a 1-core engine from a foreign
+//! authorization, input checks and the threat scan, over 1 KiB of prose, through a 1-core engine from a foreign
 //! thread. Measured on a verdict-cache miss (token already verified, and on its first
 //! presentation) and on a hit; beside it, the same engine with no policy (shape and input checks
 //! only). `cargo bench --bench check`.
@@ -110,7 +110,16 @@ fn main() {
         .unwrap();
     let token = mint(&sk, 1);
     let fresh: Vec<String> = (0..3000).map(|i| mint(&sk, 1000 + i)).collect();
-    let mut content = vec![b'x'; 1024];
+    // 1 KiB of ordinary prose (the threat stage scans it on every miss); the first 16 bytes
+    // carry a hex counter so that each miss is a distinct request.
+    let prose =
+        b"Please summarise the attached report for the board and flag any figures that look off. ";
+    let mut content: Vec<u8> = prose.iter().copied().cycle().take(1024).collect();
+    let stamp = |content: &mut [u8], n: u64| {
+        for (k, c) in content[..16].iter_mut().enumerate() {
+            *c = b"0123456789abcdef"[(n >> (4 * k)) as usize & 15];
+        }
+    };
     let (h, hp) = (with_policy.handle(), plain.handle());
     let mut nonce = 1u64;
     let req = |tok: &str, content: &[u8], nonce: u64| -> bool {
@@ -131,7 +140,7 @@ fn main() {
     println!("\n== full Check, 1 KiB content, 1 core, foreign thread (timer overhead ~47 ns) ==");
     percentiles("miss, token verified before (Ed25519)", 50_000, |i| {
         nonce += 1;
-        content[..8].copy_from_slice(&(i as u64 + 1_000_000).to_le_bytes());
+        stamp(&mut content, i as u64 + 1_000_000);
         assert!(!req(&token, &content, nonce));
     });
     percentiles(
@@ -139,11 +148,11 @@ fn main() {
         fresh.len(),
         |i| {
             nonce += 1;
-            content[..8].copy_from_slice(&(i as u64 + 9_000_000).to_le_bytes());
+            stamp(&mut content, i as u64 + 9_000_000);
             assert!(!req(&fresh[i], &content, nonce));
         },
     );
-    content[..8].copy_from_slice(&[0; 8]);
+    stamp(&mut content, 0);
     nonce += 1;
     req(&token, &content, nonce);
     percentiles("hit (identity, rate, authz still run)", 100_000, |_| {
@@ -172,11 +181,11 @@ fn main() {
         b.iter(|| {
             i += 1;
             nonce += 1;
-            content[..8].copy_from_slice(&(i + 50_000_000).to_le_bytes());
+            stamp(&mut content, i + 50_000_000);
             req(&token, &content, nonce)
         })
     });
-    content[..8].copy_from_slice(&[0; 8]);
+    stamp(&mut content, 0);
     g.bench_function("hit", |b| {
         b.iter(|| {
             nonce += 1;

@@ -451,38 +451,42 @@ fn gibberish(text: &[u8]) -> bool {
 }
 
 fn odd_token(t: &[u8]) -> bool {
-    let letters = t.iter().filter(|b| b.is_ascii_alphabetic()).count();
-    if letters == 0 {
-        // a symbol cluster of three or more (`]](`, `\!--`), not a number or a dash
-        return t.len() >= 3 && t.iter().all(|b| b.is_ascii_punctuation());
+    // One pass: letters, a lower-to-upper change inside the word (not at its start:
+    // `similarlyNow`, `SureBEtera`), punctuation between alphanumerics other than the joints of
+    // ordinary words and paths, what trails the last alphanumeric and what leads the first.
+    let joint = |b: u8| {
+        b.is_ascii_punctuation()
+            && !matches!(
+                b,
+                b'\'' | b'-' | b'.' | b'/' | b'_' | b'@' | b'&' | b'"' | b',' | b':'
+            )
+    };
+    let (mut letters, mut all_punct, mut camel) = (0usize, true, false);
+    let (mut first_alnum, mut pending, mut joints, mut trailing) = (None, 0u32, 0u32, 0usize);
+    let mut prev_lower = false;
+    for (i, &b) in t.iter().enumerate() {
+        letters += b.is_ascii_alphabetic() as usize;
+        all_punct &= b.is_ascii_punctuation();
+        camel |= i >= 2 && prev_lower && b.is_ascii_uppercase();
+        prev_lower = b.is_ascii_lowercase();
+        if b.is_ascii_alphanumeric() {
+            if first_alnum.is_none() {
+                first_alnum = Some(i);
+            }
+            joints += pending;
+            pending = 0;
+            trailing = 0;
+        } else {
+            trailing += 1;
+            pending += (first_alnum.is_some() && joint(b)) as u32;
+        }
     }
-    // a lower-to-upper change inside the word, not at its start: `similarlyNow`, `SureBEtera`
-    let camel = t
-        .windows(2)
-        .skip(1)
-        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
-    // punctuation between letters, other than the joints of ordinary words and paths
-    let core_start = t
-        .iter()
-        .position(|b| b.is_ascii_alphanumeric())
-        .unwrap_or(0);
-    let core_end = t
-        .iter()
-        .rposition(|b| b.is_ascii_alphanumeric())
-        .unwrap_or(0);
-    let mid = &t[core_start..=core_end.max(core_start)];
-    let joints = mid
-        .iter()
-        .filter(|b| {
-            b.is_ascii_punctuation()
-                && !matches!(
-                    b,
-                    b'\'' | b'-' | b'.' | b'/' | b'_' | b'@' | b'&' | b'"' | b',' | b':'
-                )
-        })
-        .count();
-    let trailing = t.len() - 1 - core_end.min(t.len() - 1);
-    camel || joints >= 2 || (joints >= 1 && trailing >= 2) || trailing >= 3 || core_start >= 3
+    if letters == 0 {
+        // a symbol cluster of three or more (`]](`, `\\!--`), not a number or a dash
+        return t.len() >= 3 && all_punct;
+    }
+    let leading = first_alnum.unwrap_or(0);
+    camel || joints >= 2 || (joints >= 1 && trailing >= 2) || trailing >= 3 || leading >= 3
 }
 
 /// Bytes of a base64 (standard or URL-safe) or hex run.

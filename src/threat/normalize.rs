@@ -210,53 +210,77 @@ impl Normalizer {
     /// ASCII, so only case, whitespace, leetspeak and spacing remain. Same output as the general
     /// path (a property test checks it), at a fraction of the cost.
     fn views_ascii(&mut self, input: &[u8]) -> bool {
-        let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
-        let leetish = |b: u8| matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$');
         let mut light = std::mem::take(&mut self.folded).into_bytes();
         light.clear();
         light.reserve(input.len());
-        let mut last_space = true;
-        // Whether the folded view can differ: a leetspeak character in a word, or a run of
-        // three single-letter words. Otherwise the second pass is skipped.
-        let mut may_fold = false;
-        let (mut word_len, mut first, mut last) = (0usize, 0u8, 0u8);
-        let mut singles = 0u32;
-        let single = |len: usize, first: u8, last: u8| {
-            first.is_ascii_alphabetic() && (len == 1 || (len == 2 && last == b'.'))
-        };
-        for &b in input {
-            if ws(b) {
-                if !last_space {
-                    light.push(b' ');
-                    last_space = true;
-                    singles = if single(word_len, first, last) {
-                        singles + 1
-                    } else {
-                        0
-                    };
-                    // two single letters in a row may start a run, and a lone `x.` loses its
-                    // dot: fold (conservative)
-                    may_fold |= singles >= 2 || (singles == 1 && word_len == 2);
-                    word_len = 0;
+        // Lower case: a plain map the compiler vectorises.
+        light.extend(input.iter().map(u8::to_ascii_lowercase));
+        // Whitespace: only text with tabs, newlines, runs of spaces or spaces at its ends needs
+        // the collapsing pass; found with memchr, not byte by byte.
+        let irregular = memchr::memchr3(b'\n', b'\t', b'\r', &light).is_some()
+            || memchr::memchr2(0x0b, 0x0c, &light).is_some()
+            || memchr::memmem::find(&light, b"  ").is_some()
+            || light.first() == Some(&b' ')
+            || light.last() == Some(&b' ');
+        if irregular {
+            let mut w = 0;
+            let mut last_space = true;
+            for r in 0..light.len() {
+                let b = light[r];
+                if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+                    if !last_space {
+                        light[w] = b' ';
+                        w += 1;
+                        last_space = true;
+                    }
+                } else {
+                    light[w] = b;
+                    w += 1;
+                    last_space = false;
                 }
-            } else {
-                last_space = false;
-                if word_len == 0 {
-                    first = b;
-                }
-                last = b;
-                word_len += 1;
-                may_fold |= leetish(b);
-                light.push(b.to_ascii_lowercase());
+            }
+            light.truncate(w);
+            if light.last() == Some(&b' ') {
+                light.pop();
             }
         }
-        if light.last() == Some(&b' ') {
-            light.pop();
+        // Whether the folded view can differ: a leetspeak character in a word of two letters or
+        // more, two single-letter words in a row (a run may start), or a lone `x.` (it loses its
+        // dot). Otherwise the second pass is skipped. Word by word, only where needed.
+        let leetish = |b: &u8| matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$');
+        let single = |w: &[u8]| match w {
+            [c] => c.is_ascii_alphabetic(),
+            [c, b'.'] => c.is_ascii_alphabetic(),
+            _ => false,
+        };
+        // a fold, not `any`: no early exit, so the compiler vectorises it
+        let any_leet = light.iter().fold(false, |a, b| a | leetish(b));
+        let mut may_fold = false;
+        let mut prev_single = false;
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b' ', &light).chain(std::iter::once(light.len()));
+        for end in ends {
+            let w = &light[start..end];
+            start = end + 1;
+            let s = single(w);
+            if s && (prev_single || w.len() == 2) {
+                may_fold = true;
+                break;
+            }
+            prev_single = s;
+            if any_leet
+                && w.iter().any(leetish)
+                && w.iter()
+                    .filter(|b| b.is_ascii_alphabetic())
+                    .nth(1)
+                    .is_some()
+            {
+                may_fold = true;
+                break;
+            }
         }
         // ASCII in, ASCII out: the check cannot fail (and costs a fraction of the loop).
         self.folded = String::from_utf8(light).unwrap_or_default();
-        may_fold |=
-            word_len > 0 && single(word_len, first, last) && (singles >= 1 || word_len == 2);
         if !may_fold {
             return false;
         }

@@ -425,6 +425,62 @@ impl Default for AnomalyConfig {
     }
 }
 
+/// When an audit record is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditMode {
+    /// Once fdatasynced (every drained batch is synced).
+    Always,
+    /// Once its group is synced (group commit by count and time).
+    #[default]
+    Group,
+    /// Buffered, acknowledged at once (development).
+    Async,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Directory of the log; empty: no audit log.
+    pub dir: String,
+    pub mode: AuditMode,
+    /// Audit every request; otherwise only verdicts with `audit_required` and `audit` requests.
+    pub every_request: bool,
+    /// Events queued between the cores and the writer; full → `audit_backpressure`.
+    pub queue_capacity: usize,
+    /// A segment is closed and the next one started past this size, bytes.
+    pub segment_bytes: u64,
+    /// Group commit: sync when this many records wait, or `group_us` after the first one.
+    pub group_records: u64,
+    pub group_us: u64,
+    /// Async mode: write (and sync) at least this often, milliseconds.
+    pub async_flush_ms: u64,
+    /// A signed checkpoint every this many records or milliseconds, whichever first.
+    pub checkpoint_records: u64,
+    pub checkpoint_ms: u64,
+    /// Ed25519 seed file of the checkpoint key; empty: `<dir>/signing.key`, created (0600) on
+    /// first start with `<dir>/signing.pub` beside it.
+    pub signing_key: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            dir: String::new(),
+            mode: AuditMode::Group,
+            every_request: false,
+            queue_capacity: 65536,
+            segment_bytes: 64 << 20,
+            group_records: 256,
+            group_us: 2000,
+            async_flush_ms: 100,
+            checkpoint_records: 10000,
+            checkpoint_ms: 1000,
+            signing_key: String::new(),
+        }
+    }
+}
+
 /// Where a key comes from: a file (raw bytes or hex) or an environment variable (hex).
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -492,6 +548,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub threat: ThreatConfig,
     pub anomaly: AnomalyConfig,
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -649,6 +706,27 @@ impl Config {
                 "anomaly.quarantine_capacity",
                 "must be a power of two between 16 and 1048576".into(),
             );
+        }
+        let au = &self.audit;
+        if au.queue_capacity < 2 || au.queue_capacity > crate::stack::MAX_INDICES {
+            return e(
+                "audit.queue_capacity",
+                format!("must be between 2 and {}", crate::stack::MAX_INDICES),
+            );
+        }
+        for (f, v) in [
+            ("audit.group_records", au.group_records),
+            ("audit.group_us", au.group_us),
+            ("audit.async_flush_ms", au.async_flush_ms),
+            ("audit.checkpoint_records", au.checkpoint_records),
+            ("audit.checkpoint_ms", au.checkpoint_ms),
+        ] {
+            if v == 0 {
+                return e(f, "must be positive".into());
+            }
+        }
+        if au.segment_bytes < 1 << 16 {
+            return e("audit.segment_bytes", "must be at least 65536".into());
         }
         let id = &self.identity;
         if id.replay_window_ms < 2 * id.max_clock_skew_ms {

@@ -182,6 +182,28 @@ impl CoreState {
             .saturating_sub(slot.enqueued_ns.load(Relaxed))
             .min(u32::MAX as u64) as u32;
         verdict.core = id as u16;
+        // Audit: claim a queue cell now (a full queue turns the verdict into a denial), hand the
+        // record over last, after everything that reads the slot's bytes: in the durable modes
+        // the writer answers the slot, and from then on it may be reused.
+        let mut audit: Option<(u32, Request<'_>)> = None;
+        if let Some(q) = &sh.audit {
+            let op = key.map(|(op, _)| op).unwrap_or(Operation::Audit);
+            if q.wants(op, &verdict) {
+                // an undecodable request was denied before any stage: nothing to audit
+                if let Ok(req) = Request::decode(wire) {
+                    match q.reserve() {
+                        Some(cell) => audit = Some((cell, req)),
+                        None => {
+                            verdict = Verdict {
+                                core: id as u16,
+                                latency_ns: verdict.latency_ns,
+                                ..Verdict::deny(crate::types::DenyReason::AuditBackpressure)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         m.processed.add(1);
         match verdict.decision {
             Decision::Allow => m.allows.add(1),
@@ -194,7 +216,14 @@ impl CoreState {
                 start_quarantine(sh, agent, t, wire, now);
             }
         }
-        complete(sh, idx, verdict);
+        match (audit, &sh.audit) {
+            (Some((cell, req)), Some(q)) if q.durable => q.push(cell, &req, &verdict, done, idx),
+            (Some((cell, req)), Some(q)) => {
+                q.push(cell, &req, &verdict, done, crate::audit::writer::NO_SLOT);
+                complete(sh, idx, verdict);
+            }
+            _ => complete(sh, idx, verdict),
+        }
         done
     }
 
@@ -347,6 +376,16 @@ fn run_pipeline(sh: &Shared, id: usize, req: &Request<'_>) -> Verdict {
         sh.cores[id].metrics.stage_panics.add(1);
     }
     run.verdict
+}
+
+/// Completes a slot whose record the audit writer made durable: the latency then includes the
+/// wait for the disk.
+pub(crate) fn complete_audited(sh: &Shared, idx: u32, mut v: Verdict) {
+    let slot = &sh.pool.slots[idx as usize];
+    v.latency_ns = now_ns()
+        .saturating_sub(slot.enqueued_ns.load(Relaxed))
+        .min(u32::MAX as u64) as u32;
+    complete(sh, idx, v);
 }
 
 /// Publishes the verdict and wakes or reclaims according to the waiter's state.

@@ -68,12 +68,19 @@ pub(crate) struct Shared {
     /// Behaviour thresholds; `None` when `anomaly.enabled` is false.
     pub anomaly: Option<crate::anomaly::Params>,
     pub quarantine_ns: u64,
+    /// The queue to the audit writer (`None`: no audit log).
+    pub audit: Option<crate::audit::writer::AuditQueue>,
+    pub audit_done: AtomicBool,
+    /// 1 once the writer has flushed and stopped (futex word for `shutdown`).
+    pub audit_exited: AtomicU32,
 }
 
 /// Why the engine could not start.
 #[derive(Debug)]
 pub enum BuildError {
     Config(ConfigError),
+    /// The audit log could not be opened (a bad directory, a damaged log, a bad key).
+    Audit(crate::audit::AuditError),
     Policy(crate::policy::PolicyError),
     /// A core's executor could not start (io_uring unavailable, CPU not allowed, ...).
     Core {
@@ -87,6 +94,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Config(e) => write!(f, "{e}"),
             BuildError::Policy(e) => write!(f, "{e}"),
+            BuildError::Audit(e) => write!(f, "audit log: {e}"),
             BuildError::Core { core, message } => write!(
                 f,
                 "core {core} could not start: {message} (if io_uring is unavailable here, set engine.executor = \"threads\")"
@@ -179,6 +187,29 @@ impl EngineBuilder {
             None
         };
         let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity)));
+        // The audit log is opened (and a torn tail recovered) before any core starts.
+        let audit_log = if cfg.audit.dir.is_empty() {
+            None
+        } else {
+            let dir = std::path::Path::new(&cfg.audit.dir);
+            let log =
+                crate::audit::Log::open(dir, cfg.audit.segment_bytes).map_err(BuildError::Audit)?;
+            if log.recovery.torn_bytes > 0 {
+                eprintln!(
+                    "warden audit: {}: cut a torn tail of {} bytes after seq {} (an unclean stop)",
+                    dir.display(),
+                    log.recovery.torn_bytes,
+                    log.next_seq() - 1
+                );
+            }
+            let key_path = if cfg.audit.signing_key.is_empty() {
+                crate::audit::default_key_path(dir)
+            } else {
+                std::path::PathBuf::from(&cfg.audit.signing_key)
+            };
+            let key = crate::audit::load_or_create_key(&key_path).map_err(BuildError::Audit)?;
+            Some((log, key))
+        };
         let limits = cfg.limits.limits();
         let rings = &cfg.rings;
         let cores = (0..n)
@@ -220,7 +251,44 @@ impl EngineBuilder {
                 .enabled
                 .then(|| crate::anomaly::Params::new(&cfg.anomaly)),
             quarantine_ns: cfg.anomaly.quarantine_ms.saturating_mul(1_000_000),
+            audit: audit_log.as_ref().map(|_| {
+                crate::audit::writer::AuditQueue::new(
+                    cfg.audit.queue_capacity,
+                    cfg.audit.every_request,
+                    cfg.audit.mode != crate::config::AuditMode::Async,
+                )
+            }),
+            audit_done: AtomicBool::new(false),
+            audit_exited: AtomicU32::new(0),
         });
+        if let Some((log, key)) = audit_log {
+            let sh = shared.clone();
+            let a = &cfg.audit;
+            let settings = crate::audit::writer::WriterSettings {
+                mode: a.mode,
+                group_records: a.group_records,
+                group_ns: a.group_us * 1000,
+                async_flush_ns: a.async_flush_ms * 1_000_000,
+                checkpoint_records: a.checkpoint_records,
+                checkpoint_ns: a.checkpoint_ms * 1_000_000,
+            };
+            std::thread::Builder::new()
+                .name("warden-audit".into())
+                .spawn(move || {
+                    let q = sh.audit.as_ref().expect("audit queue exists with a log");
+                    crate::audit::writer::run(
+                        q,
+                        log,
+                        key,
+                        settings,
+                        |slot, v| crate::core::complete_audited(&sh, slot, v),
+                        || sh.audit_done.load(SeqCst),
+                    );
+                    sh.audit_exited.store(1, SeqCst);
+                    futex::wake(&sh.audit_exited, i32::MAX);
+                })
+                .expect("spawn the audit writer");
+        }
         let tag_key = random_key();
         let (tx, rx) = flume::bounded::<(usize, Result<(), String>)>(n);
         for (i, &cpu) in cpus.iter().enumerate() {
@@ -270,6 +338,9 @@ fn builtin_stages(
         all.push(Arc::new(crate::inputs::InputStage::new(
             &cfg.inputs.allowed_schemes,
         )));
+    }
+    if !cfg.audit.dir.is_empty() {
+        all.push(Arc::new(crate::audit::AuditStage));
     }
     if cfg.threat.enabled {
         let file = &cfg.threat.catalogue;
@@ -621,6 +692,17 @@ impl Engine {
             }
             futex::wait(&sh.running_futex, 0, Some(Duration::from_millis(5)));
         }
+        // Every core is gone, so nothing more is queued: the writer flushes, syncs and stops.
+        sh.audit_done.store(true, SeqCst);
+        if let Some(q) = &sh.audit {
+            q.sleeping.store(0, SeqCst);
+            futex::wake(&q.sleeping, 1);
+        }
+        if sh.audit.is_some() {
+            while sh.audit_exited.load(SeqCst) == 0 {
+                futex::wait(&sh.audit_exited, 0, Some(Duration::from_millis(5)));
+            }
+        }
     }
 
     /// A merged snapshot of every core's metrics.
@@ -912,6 +994,20 @@ impl Handle {
         m.quarantines_released = q.released.load(Relaxed);
         m.quarantine_full = q.full.load(Relaxed);
         m.quarantined_agents = q.count(now_ns());
+        if let Some(a) = &sh.audit {
+            let c = &a.counters;
+            m.audit = Some(metrics::AuditMetrics {
+                queue_depth: a.depth(),
+                queued: c.queued.load(Relaxed),
+                written: c.written.load(Relaxed),
+                backpressure: c.backpressure.load(Relaxed),
+                write_failures: c.write_failures.load(Relaxed),
+                failed_records: c.failed_records.load(Relaxed),
+                checkpoints: c.checkpoints.load(Relaxed),
+                syncs: c.syncs.load(Relaxed),
+                healthy: a.healthy.load(Relaxed),
+            });
+        }
         m.latency = metrics::summarize(&all, sum, max);
         let lookups = m.cache_hits + m.cache_misses;
         m.cache_hit_rate = if lookups == 0 {

@@ -21,6 +21,7 @@
 //! See ARCHITECTURE.md for the map of modules and their invariants.
 
 pub mod anomaly;
+pub mod audit;
 pub mod cache;
 pub mod config;
 mod core;

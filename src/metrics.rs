@@ -124,6 +124,26 @@ pub(crate) struct SubmitMetrics {
     pub timeouts: CachePadded<AtomicU64>,
 }
 
+/// Audit log counters.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct AuditMetrics {
+    /// Events waiting for the writer.
+    pub queue_depth: usize,
+    pub queued: u64,
+    /// Records written (durable in the durable modes).
+    pub written: u64,
+    /// Requests denied `audit_backpressure` because the queue was full.
+    pub backpressure: u64,
+    pub write_failures: u64,
+    /// Records of failed writes (their requests were denied `audit_unavailable`).
+    pub failed_records: u64,
+    pub checkpoints: u64,
+    /// Write (and, in the durable modes, sync) calls.
+    pub syncs: u64,
+    /// False after a failed write, until a write succeeds.
+    pub healthy: bool,
+}
+
 /// Latency summary in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct Latency {
@@ -181,6 +201,8 @@ pub struct Metrics {
     pub quarantine_full: u64,
     /// Agents quarantined now.
     pub quarantined_agents: usize,
+    /// The audit log's counters (`None`: no audit log).
+    pub audit: Option<AuditMetrics>,
     pub steals: u64,
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
@@ -346,6 +368,54 @@ impl Metrics {
             "gauge",
             self.quarantined_agents as f64,
         );
+        if let Some(a) = &self.audit {
+            for (name, help, kind, v) in [
+                (
+                    "audit_queue_depth",
+                    "Audit events waiting for the writer.",
+                    "gauge",
+                    a.queue_depth as f64,
+                ),
+                (
+                    "audit_records_written_total",
+                    "Audit records written.",
+                    "counter",
+                    a.written as f64,
+                ),
+                (
+                    "audit_backpressure_total",
+                    "Requests denied because the audit queue was full.",
+                    "counter",
+                    a.backpressure as f64,
+                ),
+                (
+                    "audit_write_failures_total",
+                    "Failed audit writes (their requests were denied).",
+                    "counter",
+                    a.write_failures as f64,
+                ),
+                (
+                    "audit_checkpoints_total",
+                    "Signed audit checkpoints.",
+                    "counter",
+                    a.checkpoints as f64,
+                ),
+                (
+                    "audit_syncs_total",
+                    "Audit write or sync calls.",
+                    "counter",
+                    a.syncs as f64,
+                ),
+                (
+                    "audit_healthy",
+                    "1 unless the last audit write failed.",
+                    "gauge",
+                    a.healthy as u8 as f64,
+                ),
+            ] {
+                c(name, help, kind, v);
+            }
+        }
         c(
             "steals_total",
             "Requests taken from an overflow injector.",

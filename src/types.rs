@@ -318,6 +318,11 @@ pub enum DenyReason {
     /// The agent is quarantined after a behaviour anomaly, until its cool-down ends or an
     /// operator releases it.
     Quarantined,
+    /// The audit queue is full: a request whose verdict must be audited was refused rather than
+    /// answered without its record (backpressure, counted in metrics).
+    AuditBackpressure,
+    /// The audit record could not be written (disk full, read-only directory, I/O error).
+    AuditUnavailable,
 }
 
 impl DenyReason {
@@ -349,6 +354,8 @@ impl DenyReason {
             Self::Identity(_) => 22,
             Self::ThreatDetected(_) => 23,
             Self::Quarantined => 24,
+            Self::AuditBackpressure => 25,
+            Self::AuditUnavailable => 26,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -415,6 +422,8 @@ impl DenyReason {
                 _ => return None,
             }),
             24 => Self::Quarantined,
+            25 => Self::AuditBackpressure,
+            26 => Self::AuditUnavailable,
             _ => return None,
         })
     }
@@ -446,6 +455,8 @@ impl DenyReason {
             Self::Identity(i) => i.name(),
             Self::ThreatDetected(_) => "threat_detected",
             Self::Quarantined => "quarantined",
+            Self::AuditBackpressure => "audit_backpressure",
+            Self::AuditUnavailable => "audit_unavailable",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -459,6 +470,8 @@ impl DenyReason {
                 | Self::RateLimited(_)
                 | Self::Identity(crate::identity::token::TokenIssue::ReplayWindowFull)
                 | Self::Quarantined
+                | Self::AuditBackpressure
+                | Self::AuditUnavailable
         )
     }
 }
@@ -507,6 +520,14 @@ impl fmt::Display for DenyReason {
             Self::Quarantined => f.write_str(
                 "the agent is quarantined after a behaviour anomaly; it is released when the \
                  cool-down (anomaly.quarantine_ms) ends or by an operator",
+            ),
+            Self::AuditBackpressure => f.write_str(
+                "the audit queue is full, and this verdict must be audited: retry with backoff \
+                 (or raise audit.queue_capacity)",
+            ),
+            Self::AuditUnavailable => f.write_str(
+                "the audit record could not be written (see warden's log: disk full, read-only \
+                 directory or I/O error); denied rather than unaudited",
             ),
         }
     }
@@ -718,6 +739,8 @@ mod tests {
             DenyReason::Identity(crate::identity::token::TokenIssue::Replayed),
             DenyReason::ThreatDetected(ThreatLevel::Critical),
             DenyReason::Quarantined,
+            DenyReason::AuditBackpressure,
+            DenyReason::AuditUnavailable,
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

@@ -64,6 +64,18 @@ enum Cmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Audit every request into this directory (sets audit.dir and audit.every_request);
+        /// then `warden audit verify DIR` and `warden audit tail DIR`.
+        #[arg(long)]
+        audit: Option<PathBuf>,
+        /// Audit durability mode with --audit: always, group or async (default: the config's).
+        #[arg(long)]
+        audit_mode: Option<String>,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
     },
     /// Checks a configuration file and prints the effective configuration.
     Config { file: PathBuf },
@@ -125,6 +137,30 @@ enum TokenCmd {
         ed25519_key: Option<PathBuf>,
         #[arg(long)]
         hmac_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Verifies a log: every segment, record, hash link and checkpoint signature. Exit 0 with a
+    /// summary when intact; exit 1 naming the first bad record.
+    Verify {
+        dir: PathBuf,
+        /// Ed25519 public key of the checkpoints (default: DIR/signing.pub; pin your own copy).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Prints the log's events as JSON lines, oldest first.
+    Tail {
+        dir: PathBuf,
+        /// Only this tenant's events.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only the last N events.
+        #[arg(long)]
+        last: Option<usize>,
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
 }
 
@@ -214,10 +250,31 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             zipf,
             content_bytes,
             json,
+            audit,
+            audit_mode,
         } => {
             let mut cfg = load_config(&cli.config)?;
             if let Some(c) = cores {
                 cfg.engine.cores = c;
+            }
+            // The workload's synthetic agents are denied often by design; quarantining the
+            // hottest of them would change what is measured.
+            cfg.anomaly.enabled = false;
+            if let Some(dir) = &audit {
+                cfg.audit.dir = dir.display().to_string();
+                cfg.audit.every_request = true;
+            }
+            if let Some(m) = audit_mode {
+                cfg.audit.mode = match m.as_str() {
+                    "always" => warden::config::AuditMode::Always,
+                    "group" => warden::config::AuditMode::Group,
+                    "async" => warden::config::AuditMode::Async,
+                    other => {
+                        return Err(format!(
+                            "--audit-mode: unknown mode `{other}`; expected always, group or async"
+                        ))
+                    }
+                };
             }
             let engine = workload::builder()
                 .config(cfg)
@@ -280,6 +337,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { cmd } => token_cmd(cmd),
+        Cmd::Audit { cmd } => audit_cmd(cmd),
         Cmd::Scan {
             file,
             eval,
@@ -430,6 +488,71 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
             };
             println!("{token}");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
+    let (dir, public_key) = match &cmd {
+        AuditCmd::Verify { dir, public_key }
+        | AuditCmd::Tail {
+            dir, public_key, ..
+        } => (dir.clone(), public_key.clone()),
+    };
+    let key_path = public_key.unwrap_or_else(|| dir.join("signing.pub"));
+    let key = warden::audit::load_public_key(&key_path).map_err(|e| e.to_string())?;
+    match cmd {
+        AuditCmd::Verify { .. } => match warden::audit::verify(&dir, &key, |_, _| {}) {
+            Ok(s) => {
+                println!(
+                    "{}: intact: {} segments, {} events, {} checkpoints, last seq {}, last checkpoint {}, head {} (key {})",
+                    dir.display(),
+                    s.segments,
+                    s.events,
+                    s.checkpoints,
+                    s.last_seq,
+                    s.last_checkpoint_seq,
+                    s.head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    key_path.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(bad) => {
+                println!("{}: NOT intact: {bad}", dir.display());
+                Ok(ExitCode::from(1))
+            }
+        },
+        AuditCmd::Tail { tenant, last, .. } => {
+            use std::io::Write;
+            let mut lines: std::collections::VecDeque<String> = Default::default();
+            let keep = last.unwrap_or(usize::MAX);
+            let out = std::io::stdout();
+            let mut out = std::io::BufWriter::new(out.lock());
+            let res = warden::audit::verify(&dir, &key, |seq, e| {
+                if tenant.as_deref().is_some_and(|t| t != e.tenant) {
+                    return;
+                }
+                let line = warden::audit::record::event_json(seq, e).to_string();
+                if keep == usize::MAX {
+                    let _ = writeln!(out, "{line}");
+                } else {
+                    lines.push_back(line);
+                    if lines.len() > keep {
+                        lines.pop_front();
+                    }
+                }
+            });
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
+            match res {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(bad) => {
+                    eprintln!("{}: stopped at a bad record: {bad}", dir.display());
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
     }
 }

@@ -1,0 +1,375 @@
+//! The audit queue (cores → writer) and the writer thread.
+//!
+//! Queue: a fixed slab of `Pending` cells, a lock-free free list of cell indices (`Stack`) and a
+//! bounded ring of ready indices (`Ring`). A core pops a free cell, copies the event into it
+//! (inline bytes, no allocation), pushes its index; when no cell is free the request is denied
+//! with `AuditBackpressure`, counted, never dropped silently.
+//!
+//! Writer: one thread off the hot path. It drains the ring, stages records, adds a signed
+//! checkpoint every `checkpoint_records` records or `checkpoint_ms`, and flushes by mode:
+//! `always` writes and fdatasyncs every drained batch; `group` waits until `group_records`
+//! records or `group_us` since the first staged one; `async` writes when 64 KiB are staged or
+//! every `async_flush_ms`, and syncs only then. In the durable modes the writer completes the
+//! requests' reply slots itself after the sync: a request is answered only once its record is
+//! durable. A failed write answers those requests `AuditUnavailable` and is rolled back.
+
+use super::log::Log;
+use super::record::Event;
+use crate::request::Request;
+use crate::ring::Ring;
+use crate::stack::Stack;
+use crate::types::{Classification, DenyReason, Operation, Verdict};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+
+/// Bytes of tenant, agent, tool, action and resource a queued event holds inline.
+pub const PENDING_BYTES: usize = 2048;
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+pub(crate) struct Pending {
+    pub verdict: Verdict,
+    pub time_ns: u64,
+    pub operation: Operation,
+    pub classification: Classification,
+    pub slot: u32,
+    lens: [u16; 5],
+    bytes: [u8; PENDING_BYTES],
+}
+
+impl Pending {
+    fn fields(&self) -> [&str; 5] {
+        let mut out = [""; 5];
+        let mut off = 0;
+        for (i, &n) in self.lens.iter().enumerate() {
+            let n = n as usize;
+            out[i] = std::str::from_utf8(&self.bytes[off..off + n]).unwrap_or("");
+            off += n;
+        }
+        out
+    }
+
+    pub(crate) fn event(&self) -> Event<'_> {
+        let [tenant, agent, tool, action, resource] = self.fields();
+        Event {
+            time_ns: self.time_ns,
+            latency_ns: self.verdict.latency_ns,
+            core: self.verdict.core,
+            decision: self.verdict.decision,
+            reason: self.verdict.reason,
+            classification: self.classification,
+            operation: self.operation,
+            tenant,
+            agent,
+            tool,
+            action,
+            resource,
+        }
+    }
+}
+
+struct Cell(UnsafeCell<Pending>);
+
+/// Counters of the audit path.
+#[derive(Default)]
+pub(crate) struct AuditCounters {
+    pub queued: AtomicU64,
+    pub written: AtomicU64,
+    pub backpressure: AtomicU64,
+    pub write_failures: AtomicU64,
+    pub failed_records: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub syncs: AtomicU64,
+    pub ack_ns_total: AtomicU64,
+}
+
+pub(crate) struct AuditQueue {
+    cells: Box<[Cell]>,
+    free: Stack,
+    ready: Ring,
+    /// 1 while the writer sleeps; a submitter that sees it wakes the writer (futex).
+    pub sleeping: AtomicU32,
+    pub counters: AuditCounters,
+    pub healthy: AtomicBool,
+    /// Audit every request, not only those whose verdict requires it.
+    pub every_request: bool,
+    /// Whether requests wait for their record to be durable.
+    pub durable: bool,
+}
+
+// SAFETY: a cell is written only by the thread that popped its index from `free` and read only
+// by the writer after popping it from `ready`; the Treiber stack and the ring publish the index
+// with release/acquire, so the write happens-before the read, and the index returns to `free`
+// only after the writer is done with the cell.
+unsafe impl Sync for AuditQueue {}
+
+impl AuditQueue {
+    pub(crate) fn new(capacity: usize, every_request: bool, durable: bool) -> AuditQueue {
+        let capacity = capacity.clamp(2, crate::stack::MAX_INDICES);
+        AuditQueue {
+            cells: (0..capacity)
+                .map(|_| {
+                    Cell(UnsafeCell::new(Pending {
+                        verdict: Verdict::deny(DenyReason::None),
+                        time_ns: 0,
+                        operation: Operation::Audit,
+                        classification: Classification::Unclassified,
+                        slot: NO_SLOT,
+                        lens: [0; 5],
+                        bytes: [0; PENDING_BYTES],
+                    }))
+                })
+                .collect(),
+            free: Stack::new_full(0, capacity),
+            ready: Ring::new(capacity),
+            sleeping: AtomicU32::new(0),
+            counters: AuditCounters::default(),
+            healthy: AtomicBool::new(true),
+            every_request,
+            durable,
+        }
+    }
+
+    /// Whether `v` for an operation `op` must be audited.
+    #[inline]
+    pub(crate) fn wants(&self, op: Operation, v: &Verdict) -> bool {
+        self.every_request || v.obligations.audit_required || op == Operation::Audit
+    }
+
+    /// Claims a free cell; `None` (counted as backpressure) when the queue is full.
+    #[inline]
+    pub(crate) fn reserve(&self) -> Option<u32> {
+        let i = self.free.pop();
+        if i.is_none() {
+            self.counters.backpressure.fetch_add(1, Relaxed);
+        }
+        i
+    }
+
+    /// Fills the reserved cell `i` and hands it to the writer.
+    pub(crate) fn push(&self, i: u32, req: &Request<'_>, v: &Verdict, time_ns: u64, slot: u32) {
+        // SAFETY: `i` came from `reserve` (the free list), so no other thread touches this cell
+        // until we push it to `ready` (see the `Sync` impl).
+        let p = unsafe { &mut *self.cells[i as usize].0.get() };
+        p.verdict = *v;
+        p.time_ns = time_ns;
+        p.operation = req.operation;
+        p.classification = v.classification.max(req.classification);
+        p.slot = slot;
+        let mut off = 0;
+        for (k, s) in [req.tenant, req.agent, req.tool, req.action, req.resource]
+            .into_iter()
+            .enumerate()
+        {
+            let mut n = s.len().min(PENDING_BYTES - off);
+            while !s.is_char_boundary(n) {
+                n -= 1;
+            }
+            p.bytes[off..off + n].copy_from_slice(&s.as_bytes()[..n]);
+            p.lens[k] = n as u16;
+            off += n;
+        }
+        // The ring holds as many indices as there are cells: this push cannot fail.
+        let pushed = self.ready.push(i).is_ok();
+        debug_assert!(pushed);
+        self.counters.queued.fetch_add(1, Relaxed);
+        std::sync::atomic::fence(SeqCst);
+        if self.sleeping.load(SeqCst) == 1 {
+            self.sleeping.store(0, SeqCst);
+            crate::futex::wake(&self.sleeping, 1);
+        }
+    }
+
+    /// Events waiting for the writer.
+    pub(crate) fn depth(&self) -> usize {
+        self.ready.len()
+    }
+}
+
+/// Writer settings, from `AuditConfig`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriterSettings {
+    pub mode: crate::config::AuditMode,
+    pub group_records: u64,
+    pub group_ns: u64,
+    pub async_flush_ns: u64,
+    pub checkpoint_records: u64,
+    pub checkpoint_ns: u64,
+}
+
+/// The writer loop. `complete` answers a reply slot; `done` says when to stop (shutdown and
+/// every core gone).
+pub(crate) fn run(
+    q: &AuditQueue,
+    mut log: Log,
+    key: ed25519_dalek::SigningKey,
+    s: WriterSettings,
+    complete: impl Fn(u32, Verdict),
+    done: impl Fn() -> bool,
+) {
+    use crate::config::AuditMode;
+    use crate::time::now_ns;
+    let mut acks: Vec<(u32, Verdict, u64)> = Vec::with_capacity(q.cells.len());
+    let mut first_staged_ns = 0u64;
+    let mut last_flush_ns = now_ns();
+    let mut since_checkpoint = 0u64;
+    let mut last_checkpoint_ns = now_ns();
+    let mut pending_head: Option<(u64, [u8; 32], [u8; 64])> = None;
+    // Records carry wall-clock time: the cores stamp the monotonic clock, shifted here.
+    let wall_offset_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        .saturating_sub(now_ns());
+    loop {
+        let mut got = 0u64;
+        while let Some(i) = q.ready.pop() {
+            // SAFETY: the index came from `ready`, so the submitter finished writing the cell;
+            // it goes back to `free` below, after the last read.
+            let p = unsafe { &*q.cells[i as usize].0.get() };
+            if log.staged() == 0 {
+                first_staged_ns = now_ns();
+            }
+            let mut e = p.event();
+            e.time_ns = e.time_ns.saturating_add(wall_offset_ns);
+            log.stage_event(&e);
+            if p.slot != NO_SLOT {
+                acks.push((p.slot, p.verdict, p.time_ns));
+            }
+            q.free.push(i);
+            got += 1;
+            since_checkpoint += 1;
+            if log.staged_bytes() >= 4 << 20 {
+                break;
+            }
+        }
+        let now = now_ns();
+        let stopping = done();
+        if since_checkpoint > 0
+            && (since_checkpoint >= s.checkpoint_records
+                || now - last_checkpoint_ns >= s.checkpoint_ns
+                || stopping)
+        {
+            pending_head = Some(log.stage_checkpoint(&key, now));
+            since_checkpoint = 0;
+            last_checkpoint_ns = now;
+            q.counters.checkpoints.fetch_add(1, Relaxed);
+        }
+        let staged = log.staged();
+        let due = staged > 0
+            && match s.mode {
+                AuditMode::Always => true,
+                AuditMode::Group => {
+                    staged >= s.group_records || now - first_staged_ns >= s.group_ns || stopping
+                }
+                AuditMode::Async => {
+                    log.staged_bytes() >= 64 << 10
+                        || now - last_flush_ns >= s.async_flush_ns
+                        || stopping
+                }
+            };
+        if due {
+            let res = log.flush(s.mode != AuditMode::Async);
+            last_flush_ns = now_ns();
+            q.counters.syncs.fetch_add(1, Relaxed);
+            match res {
+                Ok(()) => {
+                    q.counters.written.fetch_add(staged, Relaxed);
+                    q.healthy.store(true, Relaxed);
+                    if let Some((seq, head, sig)) = pending_head.take() {
+                        if let Err(e) = log.write_head(seq, &head, &sig) {
+                            eprintln!("warden audit: {e}");
+                        }
+                    }
+                    let t = now_ns();
+                    for (slot, v, queued) in acks.drain(..) {
+                        q.counters
+                            .ack_ns_total
+                            .fetch_add(t.saturating_sub(queued), Relaxed);
+                        complete(slot, v);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("warden audit: {e}; {staged} records not written, their requests denied (audit_unavailable)");
+                    q.counters.write_failures.fetch_add(1, Relaxed);
+                    q.counters.failed_records.fetch_add(staged, Relaxed);
+                    q.healthy.store(false, Relaxed);
+                    pending_head = None;
+                    for (slot, _, _) in acks.drain(..) {
+                        complete(slot, Verdict::deny(DenyReason::AuditUnavailable));
+                    }
+                }
+            }
+        }
+        if stopping && q.ready.is_empty() && log.staged() == 0 {
+            let _ = log.flush(true);
+            return;
+        }
+        if got == 0 {
+            // Sleep until a submitter rings, or until the group / async deadline.
+            let wait_ns = match s.mode {
+                AuditMode::Group if log.staged() > 0 => s
+                    .group_ns
+                    .saturating_sub(now_ns() - first_staged_ns)
+                    .max(1_000),
+                AuditMode::Async if log.staged() > 0 => s.async_flush_ns,
+                _ => 10_000_000,
+            };
+            q.sleeping.store(1, SeqCst);
+            std::sync::atomic::fence(SeqCst);
+            if q.ready.is_empty() && !done() {
+                crate::futex::wait(
+                    &q.sleeping,
+                    1,
+                    Some(std::time::Duration::from_nanos(wait_ns)),
+                );
+            }
+            q.sleeping.store(0, SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_refuses_and_counts_and_cells_come_back() {
+        let q = AuditQueue::new(2, false, true);
+        let a = q.reserve().unwrap();
+        let b = q.reserve().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(q.reserve(), None);
+        assert_eq!(q.counters.backpressure.load(Relaxed), 1);
+        let long = "r".repeat(5000);
+        let req = Request::new(Operation::Audit)
+            .tenant("t")
+            .agent("a")
+            .resource(&long);
+        q.push(a, &req, &Verdict::deny(DenyReason::None), 1, 7);
+        assert_eq!(q.depth(), 1);
+        let i = q.ready.pop().unwrap();
+        // SAFETY: popped from `ready` in this single-threaded test: the cell is ours.
+        let p = unsafe { &*q.cells[i as usize].0.get() };
+        let e = p.event();
+        assert_eq!((e.tenant, e.agent, p.slot), ("t", "a", 7));
+        assert_eq!(
+            e.resource.len(),
+            PENDING_BYTES - 2,
+            "truncated to the inline buffer"
+        );
+        q.free.push(i);
+        assert!(q.reserve().is_some());
+    }
+
+    #[test]
+    fn what_is_audited() {
+        let q = AuditQueue::new(4, false, true);
+        let mut v = Verdict::deny(DenyReason::None);
+        assert!(!q.wants(Operation::Check, &v));
+        assert!(q.wants(Operation::Audit, &v));
+        v.obligations.audit_required = true;
+        assert!(q.wants(Operation::Check, &v));
+        let all = AuditQueue::new(4, true, false);
+        assert!(all.wants(Operation::Check, &Verdict::deny(DenyReason::None)));
+    }
+}

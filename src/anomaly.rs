@@ -41,6 +41,15 @@ impl Trigger {
             Self::Threats => "threats",
         }
     }
+
+    /// The `action` of the audit record a quarantine writes.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Self::RateBurst => "quarantine:rate_burst",
+            Self::Denials => "quarantine:denials",
+            Self::Threats => "quarantine:threats",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Default)]

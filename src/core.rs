@@ -288,6 +288,19 @@ fn start_quarantine(
         sh.quarantine.started.fetch_add(1, Relaxed);
         if let Ok(req) = Request::decode(wire) {
             sh.quarantine.name(agent, req.tenant, req.agent, trigger);
+            // The quarantine itself is audited: the agent, the request that crossed the
+            // threshold, and the trigger as the action (best effort: a full queue counts it as
+            // backpressure; nobody waits on this record).
+            if let Some(q) = &sh.audit {
+                if let Some(cell) = q.reserve() {
+                    let ev = Request {
+                        action: trigger.audit_action(),
+                        ..req
+                    };
+                    let v = Verdict::deny(crate::types::DenyReason::Quarantined);
+                    q.push(cell, &ev, &v, now, crate::audit::writer::NO_SLOT);
+                }
+            }
         }
     }
 }

@@ -243,3 +243,49 @@ fn scanning_is_linear_in_adversarial_input() {
         );
     }
 }
+
+#[test]
+fn a_quarantine_is_audited() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        engine: EngineConfig {
+            cores: 1,
+            spin_before_park_us: 20,
+            ..Default::default()
+        },
+        audit: warden::config::AuditConfig {
+            dir: d.path().display().to_string(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = Engine::builder().config(cfg).build().unwrap();
+    let h = e.handle();
+    let mut n = 0;
+    while e.quarantined().is_empty() {
+        h.validate(&check("bad", "; cat /etc/passwd"));
+        n += 1;
+        assert!(n < 100);
+    }
+    e.shutdown();
+    let key = warden::audit::load_public_key(&d.path().join("signing.pub")).unwrap();
+    let mut found = Vec::new();
+    warden::audit::verify(d.path(), &key, |_, ev| {
+        if ev.action.starts_with("quarantine:") {
+            found.push((
+                ev.tenant.to_string(),
+                ev.agent.to_string(),
+                ev.action.to_string(),
+            ));
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        found,
+        vec![(
+            "acme".to_string(),
+            "bad".to_string(),
+            "quarantine:threats".to_string()
+        )]
+    );
+}

@@ -16,8 +16,9 @@
 //! 32 bytes), signature (64 bytes, Ed25519 over `b"warden-audit-checkpoint" || seq || head`).
 //!
 //! Invariants: `decode` takes hostile bytes and never panics; a frame decodes only if its
-//! length is in range and every field fits; `encode` then `decode` is the identity (property
-//! test); the chain hash covers the payload and the previous hash, so modifying, removing or
+//! length is in range, every field fits and every code is in its canonical form; `encode` then
+//! `decode` is the identity and `decode` then `encode` gives the same bytes (property test,
+//! fuzz target); the chain hash covers the payload and the previous hash, so modifying, removing or
 //! reordering any record changes every hash after it.
 
 use crate::types::{Classification, Decision, DenyReason, Operation, Verdict};
@@ -253,9 +254,16 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
             };
             let (code, arg) = (r.u16().ok_or(bad)?, r.u16().ok_or(bad)?);
             let reason = DenyReason::from_code(code, arg).ok_or(bad)?;
+            // canonical only: an argument the reason does not carry must be zero
+            if reason.arg() != arg {
+                return Err(bad);
+            }
             let classification = Classification::from_code(r.u8().ok_or(bad)?).ok_or(bad)?;
             let (k, a) = (r.u8().ok_or(bad)?, r.u16().ok_or(bad)?);
             let operation = Operation::from_code(k, a).ok_or(bad)?;
+            if operation.code() != (k, a) {
+                return Err(bad);
+            }
             let event = Event {
                 time_ns,
                 latency_ns,
@@ -385,6 +393,20 @@ mod tests {
             Record::Event { event, .. } => assert!(event.resource.len() < MAX_PAYLOAD),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn non_canonical_codes_are_refused() {
+        // found by the fuzz target: a reason without an argument, stored with one
+        let mut e = ev("t", "a", "r");
+        e.reason = DenyReason::None;
+        let mut out = Vec::new();
+        encode(&mut out, &[0; 32], &Record::Event { seq: 1, event: e });
+        let (p, _, _) = frame(&out).unwrap();
+        let mut p = p.to_vec();
+        assert!(decode(&p).is_ok());
+        p[1 + 8 + 8 + 4 + 2 + 1 + 2] = 7; // the reason's argument
+        assert_eq!(decode(&p), Err(FrameError::Malformed));
     }
 
     proptest! {

@@ -20,26 +20,31 @@ fn event(i: u64) -> (String, String) {
     (format!("tenant-{}", i % 3), format!("/data/{i}"))
 }
 
+/// Stages event `i` (tenant and resource from `event(i)`) with `decision` and `reason`.
+fn stage(log: &mut Log, i: u64, decision: Decision, reason: DenyReason) {
+    let (t, r) = event(i);
+    log.stage_event(&Event {
+        time_ns: i,
+        latency_ns: 1,
+        core: 0,
+        decision,
+        reason,
+        classification: Classification::Cui,
+        operation: Operation::Check,
+        tenant: &t,
+        agent: "a",
+        tool: "fs.read",
+        action: "read",
+        resource: &r,
+    });
+}
+
 /// A log of `n` events with a checkpoint after every `every`, closed cleanly.
 fn write_log(dir: &Path, n: u64, every: u64) {
     let mut log = Log::open(dir, 1 << 30).unwrap();
     let k = key();
     for i in 0..n {
-        let (t, r) = event(i);
-        log.stage_event(&Event {
-            time_ns: i,
-            latency_ns: 1,
-            core: 0,
-            decision: Decision::Allow,
-            reason: DenyReason::None,
-            classification: Classification::Cui,
-            operation: Operation::Check,
-            tenant: &t,
-            agent: "a",
-            tool: "fs.read",
-            action: "read",
-            resource: &r,
-        });
+        stage(&mut log, i, Decision::Allow, DenyReason::None);
         if (i + 1) % every == 0 {
             let (seq, head, sig) = log.stage_checkpoint(&k, i);
             log.flush(true).unwrap();
@@ -176,21 +181,7 @@ fn segments_rotate_and_a_removed_segment_is_named() {
     let d = tempfile::tempdir().unwrap();
     let mut log = Log::open(d.path(), 1 << 16).unwrap();
     for i in 0..3000u64 {
-        let (t, r) = event(i);
-        log.stage_event(&Event {
-            time_ns: i,
-            latency_ns: 1,
-            core: 0,
-            decision: Decision::Deny,
-            reason: DenyReason::NotGranted,
-            classification: Classification::Secret,
-            operation: Operation::AuthorizeTool,
-            tenant: &t,
-            agent: "a",
-            tool: "t",
-            action: "x",
-            resource: &r,
-        });
+        stage(&mut log, i, Decision::Deny, DenyReason::NotGranted);
         if i % 100 == 99 {
             log.flush(true).unwrap();
         }

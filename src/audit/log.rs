@@ -425,6 +425,29 @@ pub fn verify(
         segments: segs.len(),
         ..Summary::default()
     };
+    // The anchor, read first: the latest checkpoint, which must be in the log as written.
+    let anchor = match std::fs::read(dir.join("HEAD")) {
+        Err(_) => None,
+        Ok(b) if b.len() != 8 + 32 + 64 => return Err(bad(None, 0, 0, "HEAD is malformed".into())),
+        Ok(b) => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[..8]);
+            let cp = u64::from_le_bytes(a);
+            let mut head = [0u8; 32];
+            head.copy_from_slice(&b[8..40]);
+            let mut sig = [0u8; 64];
+            sig.copy_from_slice(&b[40..]);
+            let sig = ed25519_dalek::Signature::from_bytes(&sig);
+            if key
+                .verify_strict(&checkpoint_message(cp, &head), &sig)
+                .is_err()
+            {
+                return Err(bad(None, 0, cp, "HEAD has a bad signature".into()));
+            }
+            Some((cp, head))
+        }
+    };
+    let mut anchor_found = false;
     let (mut seq, mut h) = (1u64, [0u8; 32]);
     for (i, &index) in segs.iter().enumerate() {
         let path = dir.join(segment_name(index));
@@ -527,6 +550,14 @@ pub fn verify(
                     }
                     s.checkpoints += 1;
                     s.last_checkpoint_seq = seq;
+                    if let Some((cp, ahead)) = anchor {
+                        if cp == seq {
+                            if ahead != *head {
+                                return Err(bad(here, off as u64, seq, "this checkpoint differs from the one recorded in HEAD (replaced)".into()));
+                            }
+                            anchor_found = true;
+                        }
+                    }
                 }
             }
             h = stored;
@@ -536,32 +567,19 @@ pub fn verify(
         }
     }
     s.head = h;
-    // The anchor: the latest checkpoint must be in the log.
-    if let Ok(b) = std::fs::read(dir.join("HEAD")) {
-        if b.len() != 8 + 32 + 64 {
-            return Err(bad(None, 0, seq, "HEAD is malformed".into()));
-        }
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[..8]);
-        let cp = u64::from_le_bytes(a);
-        let mut head = [0u8; 32];
-        head.copy_from_slice(&b[8..40]);
-        let mut sig = [0u8; 64];
-        sig.copy_from_slice(&b[40..]);
-        if key
-            .verify_strict(
-                &checkpoint_message(cp, &head),
-                &ed25519_dalek::Signature::from_bytes(&sig),
-            )
-            .is_err()
-        {
-            return Err(bad(None, 0, cp, "HEAD has a bad signature".into()));
-        }
-        if cp > s.last_checkpoint_seq {
-            return Err(bad(None, 0, cp, format!(
-                "truncated before checkpoint {cp} (the log ends at seq {}, its last checkpoint is {})",
-                s.last_seq, s.last_checkpoint_seq
-            )));
+    if let Some((cp, _)) = anchor {
+        if !anchor_found {
+            let what = if cp > s.last_seq {
+                format!(
+                    "truncated before checkpoint {cp} (the log ends at seq {}, its last checkpoint is {})",
+                    s.last_seq, s.last_checkpoint_seq
+                )
+            } else {
+                format!(
+                    "HEAD names checkpoint {cp}, which is not a checkpoint in the log (replaced)"
+                )
+            };
+            return Err(bad(None, 0, cp, what));
         }
     }
     Ok(s)

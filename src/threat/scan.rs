@@ -32,6 +32,8 @@ pub const CATEGORIES: [&str; 11] = [
 ];
 
 const MAX_DECODED_RUNS: usize = 4;
+/// Shortest base64 or hex run that is decoded.
+const MIN_RUN: usize = 24;
 const MAX_DECODED_BYTES: usize = 4096;
 
 /// The built-in catalogue.
@@ -289,21 +291,29 @@ impl Scanner {
             r.score += GIBBERISH_WEIGHT;
             r.categories |= 1 << 9;
         }
-        // Encoded payloads: decode base64 and hex runs once and scan what they hide.
+        // Encoded payloads: decode base64 and hex runs once and scan what they hide. A run of
+        // MIN_RUN bytes or more covers a position that is a multiple of MIN_RUN, so only those
+        // positions are probed, and a run is measured only around a probe that hits.
         let mut runs = 0;
-        let mut i = 0;
-        while i < text.len() && runs < MAX_DECODED_RUNS {
-            let is_b64 = |c: u8| B64[c as usize];
-            if !is_b64(text[i]) {
-                i += 1;
+        let is_b64 = |c: u8| B64[c as usize];
+        let mut probe = MIN_RUN - 1;
+        while probe < text.len() && runs < MAX_DECODED_RUNS {
+            if !is_b64(text[probe]) {
+                probe += MIN_RUN;
                 continue;
             }
-            let start = i;
-            while i < text.len() && is_b64(text[i]) {
-                i += 1;
+            let mut start = probe;
+            while start > 0 && is_b64(text[start - 1]) {
+                start -= 1;
             }
-            let run = &text[start..i];
-            if run.len() < 24 {
+            let mut end = probe + 1;
+            while end < text.len() && is_b64(text[end]) {
+                end += 1;
+            }
+            // the next probe lies past this run
+            probe = (end / MIN_RUN + 1) * MIN_RUN - 1;
+            let run = &text[start..end];
+            if run.len() < MIN_RUN {
                 continue;
             }
             runs += 1;
@@ -429,64 +439,150 @@ const GIBBERISH_ODD: u32 = 4;
 /// that is not a plain word joint (`giving**ONE`, `oppositeley.](`), or a lone symbol cluster.
 /// One pass over the bytes, a ring of 12 bits of state.
 fn gibberish(text: &[u8]) -> bool {
-    for line in text.split(|&b| b == b'\n') {
-        let mut window: u32 = 0; // bit i: token i (mod 12) of the line was odd
-        let mut odd_now = 0u32;
-        for (i, tok) in line
-            .split(|&b| b == b' ' || b == b'\t')
-            .filter(|t| !t.is_empty())
-            .enumerate()
-        {
-            let odd = odd_token(tok) as u32;
-            let slot = i % GIBBERISH_WINDOW;
+    let mut window: u32 = 0; // bit i: token i (mod 12) of the line was odd
+    let mut odd_now = 0u32;
+    let mut tokens = 0usize;
+    let mut tok = Token::default();
+    for &b in text.iter().chain(std::iter::once(&b'\n')) {
+        let k = CLASS[b as usize];
+        if k & (C_SPACE | C_NEWLINE) == 0 {
+            tok.feed(k);
+            continue;
+        }
+        if tok.len > 0 {
+            let odd = tok.odd() as u32;
+            let slot = tokens % GIBBERISH_WINDOW;
             odd_now -= (window >> slot) & 1;
             window = (window & !(1 << slot)) | (odd << slot);
             odd_now += odd;
             if odd_now >= GIBBERISH_ODD {
                 return true;
             }
+            tokens += 1;
+            tok = Token::default();
+        }
+        if k & C_NEWLINE != 0 {
+            window = 0;
+            odd_now = 0;
+            tokens = 0;
         }
     }
     false
 }
 
-fn odd_token(t: &[u8]) -> bool {
-    // One pass: letters, a lower-to-upper change inside the word (not at its start:
-    // `similarlyNow`, `SureBEtera`), punctuation between alphanumerics other than the joints of
-    // ordinary words and paths, what trails the last alphanumeric and what leads the first.
-    let joint = |b: u8| {
-        b.is_ascii_punctuation()
-            && !matches!(
+const C_ALPHA: u8 = 1;
+const C_DIGIT: u8 = 2;
+const C_LOWER: u8 = 4;
+const C_UPPER: u8 = 8;
+const C_PUNCT: u8 = 16;
+/// Punctuation that is not a joint of ordinary words and paths (`'`, `-`, `.`, `/`, `_`, `@`, `&`,
+/// `"`, `,`, `:` are joints).
+const C_ODD_PUNCT: u8 = 32;
+/// Token separators within a line (space, tab) and the line separator.
+const C_SPACE: u8 = 64;
+const C_NEWLINE: u8 = 128;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut k = 0;
+        if b.is_ascii_alphabetic() {
+            k |= C_ALPHA;
+        }
+        if b.is_ascii_digit() {
+            k |= C_DIGIT;
+        }
+        if b.is_ascii_lowercase() {
+            k |= C_LOWER;
+        }
+        if b.is_ascii_uppercase() {
+            k |= C_UPPER;
+        }
+        if b.is_ascii_punctuation() {
+            k |= C_PUNCT;
+            if !matches!(
                 b,
                 b'\'' | b'-' | b'.' | b'/' | b'_' | b'@' | b'&' | b'"' | b',' | b':'
-            )
-    };
-    let (mut letters, mut all_punct, mut camel) = (0usize, true, false);
-    let (mut first_alnum, mut pending, mut joints, mut trailing) = (None, 0u32, 0u32, 0usize);
-    let mut prev_lower = false;
-    for (i, &b) in t.iter().enumerate() {
-        letters += b.is_ascii_alphabetic() as usize;
-        all_punct &= b.is_ascii_punctuation();
-        camel |= i >= 2 && prev_lower && b.is_ascii_uppercase();
-        prev_lower = b.is_ascii_lowercase();
-        if b.is_ascii_alphanumeric() {
-            if first_alnum.is_none() {
-                first_alnum = Some(i);
+            ) {
+                k |= C_ODD_PUNCT;
             }
-            joints += pending;
-            pending = 0;
-            trailing = 0;
-        } else {
-            trailing += 1;
-            pending += (first_alnum.is_some() && joint(b)) as u32;
+        }
+        if b == b' ' || b == b'\t' {
+            k |= C_SPACE;
+        }
+        if b == b'\n' {
+            k |= C_NEWLINE;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
+
+/// What one token's bytes say, fed a byte class at a time: letters, a lower-to-upper change
+/// inside the word (not at its start: `similarlyNow`, `SureBEtera`), odd punctuation between
+/// alphanumerics, what trails the last alphanumeric and what leads the first.
+struct Token {
+    len: usize,
+    letters: usize,
+    all_punct: bool,
+    camel: bool,
+    prev_lower: bool,
+    first_alnum: usize,
+    pending: u32,
+    joints: u32,
+    trailing: usize,
+}
+
+impl Default for Token {
+    fn default() -> Token {
+        Token {
+            len: 0,
+            letters: 0,
+            all_punct: true,
+            camel: false,
+            prev_lower: false,
+            first_alnum: usize::MAX,
+            pending: 0,
+            joints: 0,
+            trailing: 0,
         }
     }
-    if letters == 0 {
-        // a symbol cluster of three or more (`]](`, `\\!--`), not a number or a dash
-        return t.len() >= 3 && all_punct;
+}
+
+impl Token {
+    #[inline]
+    fn feed(&mut self, k: u8) {
+        let i = self.len;
+        self.len += 1;
+        self.letters += (k & C_ALPHA != 0) as usize;
+        self.all_punct &= k & C_PUNCT != 0;
+        self.camel |= i >= 2 && self.prev_lower && k & C_UPPER != 0;
+        self.prev_lower = k & C_LOWER != 0;
+        if k & (C_ALPHA | C_DIGIT) != 0 {
+            self.first_alnum = self.first_alnum.min(i);
+            self.joints += self.pending;
+            self.pending = 0;
+            self.trailing = 0;
+        } else {
+            self.trailing += 1;
+            self.pending += (self.first_alnum != usize::MAX && k & C_ODD_PUNCT != 0) as u32;
+        }
     }
-    let leading = first_alnum.unwrap_or(0);
-    camel || joints >= 2 || (joints >= 1 && trailing >= 2) || trailing >= 3 || leading >= 3
+
+    fn odd(&self) -> bool {
+        if self.letters == 0 {
+            // a symbol cluster of three or more (`]](`, `\\!--`), not a number or a dash
+            return self.len >= 3 && self.all_punct;
+        }
+        self.camel
+            || self.joints >= 2
+            || (self.joints >= 1 && self.trailing >= 2)
+            || self.trailing >= 3
+            || self.first_alnum >= 3
+    }
 }
 
 /// Bytes of a base64 (standard or URL-safe) or hex run.

@@ -276,7 +276,7 @@ impl EngineBuilder {
                 .name("warden-audit".into())
                 .spawn(move || {
                     let q = sh.audit.as_ref().expect("audit queue exists with a log");
-                    crate::audit::writer::run(
+                    crate::audit::writer::run_guarded(
                         q,
                         log,
                         key,

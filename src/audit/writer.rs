@@ -198,17 +198,58 @@ pub(crate) struct WriterSettings {
 
 /// The writer loop. `complete` answers a reply slot; `done` says when to stop (shutdown and
 /// every core gone).
-pub(crate) fn run(
+/// Runs the writer and, should it panic, keeps the engine answering: every request still
+/// waiting for its record (staged, or queued later) is denied `AuditUnavailable`, so no waiter
+/// hangs and shutdown completes.
+pub(crate) fn run_guarded(
     q: &AuditQueue,
-    mut log: Log,
+    log: Log,
     key: ed25519_dalek::SigningKey,
     s: WriterSettings,
     complete: impl Fn(u32, Verdict),
     done: impl Fn() -> bool,
 ) {
+    let mut acks: Vec<(u32, Verdict, u64)> = Vec::with_capacity(q.cells.len());
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(q, log, key, s, &complete, &done, &mut acks)
+    }));
+    if ran.is_ok() {
+        return;
+    }
+    eprintln!("warden audit: the writer failed; audited requests are denied (audit_unavailable) from now on");
+    q.healthy.store(false, Relaxed);
+    let unavailable = Verdict::deny(DenyReason::AuditUnavailable);
+    while let Some((slot, _, _)) = acks.pop() {
+        complete(slot, unavailable);
+    }
+    loop {
+        while let Some(i) = q.ready.pop() {
+            // SAFETY: as in `run`: the index came from `ready`.
+            let slot = unsafe { (*q.cells[i as usize].0.get()).slot };
+            q.free.push(i);
+            q.counters.failed_records.fetch_add(1, Relaxed);
+            if slot != NO_SLOT {
+                complete(slot, unavailable);
+            }
+        }
+        if done() && q.ready.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+fn run(
+    q: &AuditQueue,
+    mut log: Log,
+    key: ed25519_dalek::SigningKey,
+    s: WriterSettings,
+    complete: &impl Fn(u32, Verdict),
+    done: &impl Fn() -> bool,
+    acks: &mut Vec<(u32, Verdict, u64)>,
+) {
     use crate::config::AuditMode;
     use crate::time::now_ns;
-    let mut acks: Vec<(u32, Verdict, u64)> = Vec::with_capacity(q.cells.len());
     let mut first_staged_ns = 0u64;
     let mut last_flush_ns = now_ns();
     let mut since_checkpoint = 0u64;
@@ -281,7 +322,9 @@ pub(crate) fn run(
                         }
                     }
                     let t = now_ns();
-                    for (slot, v, queued) in acks.drain(..) {
+                    // pop, not drain: should anything panic, what is left is still listed for
+                    // `run_guarded` to deny
+                    while let Some((slot, v, queued)) = acks.pop() {
                         q.counters
                             .ack_ns_total
                             .fetch_add(t.saturating_sub(queued), Relaxed);
@@ -294,7 +337,7 @@ pub(crate) fn run(
                     q.counters.failed_records.fetch_add(staged, Relaxed);
                     q.healthy.store(false, Relaxed);
                     pending_head = None;
-                    for (slot, _, _) in acks.drain(..) {
+                    while let Some((slot, _, _)) = acks.pop() {
                         complete(slot, Verdict::deny(DenyReason::AuditUnavailable));
                     }
                 }
@@ -371,5 +414,49 @@ mod tests {
         assert!(q.wants(Operation::Check, &v));
         let all = AuditQueue::new(4, true, false);
         assert!(all.wants(Operation::Check, &Verdict::deny(DenyReason::None)));
+    }
+
+    #[test]
+    fn a_writer_that_panics_still_answers_every_waiting_request() {
+        use std::cell::RefCell;
+        let d = tempfile::tempdir().unwrap();
+        let q = AuditQueue::new(8, true, true);
+        for slot in 1..=3u32 {
+            let i = q.reserve().unwrap();
+            let req = Request::new(Operation::Audit).tenant("t").agent("a");
+            q.push(i, &req, &Verdict::deny(DenyReason::None), 1, slot);
+        }
+        let answered = RefCell::new(Vec::new());
+        let complete = |slot: u32, v: Verdict| {
+            let first = answered.borrow().is_empty();
+            answered.borrow_mut().push((slot, v.reason));
+            assert!(
+                !first,
+                "the first answer fails: the writer panics mid-batch"
+            );
+        };
+        let settings = WriterSettings {
+            mode: crate::config::AuditMode::Always,
+            group_records: 1,
+            group_ns: 1,
+            async_flush_ns: 1,
+            checkpoint_records: 100,
+            checkpoint_ns: u64::MAX / 2,
+        };
+        let log = Log::open(d.path(), 1 << 20).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        run_guarded(&q, log, key, settings, complete, || true);
+        let mut got = answered.into_inner();
+        got.sort_by_key(|g| g.0);
+        // all three answered exactly once: the one being answered when it panicked, and the two
+        // left, denied
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            got.iter()
+                .filter(|g| g.1 == DenyReason::AuditUnavailable)
+                .count(),
+            2
+        );
     }
 }

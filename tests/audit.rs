@@ -315,8 +315,10 @@ fn audit_child() {
     let round = std::env::var("WARDEN_AUDIT_CHILD_ROUND").unwrap_or_default();
     let e = audited_engine(Path::new(&dir), AuditMode::Always, true);
     use std::io::Write;
-    // libtest has printed "test audit_child ... " without a newline: end that line first
-    let _ = writeln!(std::io::stdout());
+    // libtest has printed "test audit_child ... " without a newline: end that line first, and
+    // say that the engine is up (the parent times its kill from here)
+    let _ = writeln!(std::io::stdout(), "\nready");
+    let _ = std::io::stdout().flush();
     // four submitting threads, so the writer has batches to commit together
     let threads: Vec<_> = (0..4)
         .map(|t| {
@@ -374,9 +376,14 @@ fn sigkill_under_load_never_loses_an_acknowledged_record() {
     for round in 0..12 {
         let mut c = child(d.path(), round, None);
         let stdout = c.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut acked = Vec::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = ready_tx.send(());
+                    continue;
+                }
                 let mut it = line.split(' ');
                 if let (Some(id), Some("none")) = (it.next(), it.next()) {
                     acked.push(id.to_string());
@@ -384,11 +391,15 @@ fn sigkill_under_load_never_loses_an_acknowledged_record() {
             }
             acked
         });
-        // kill at a random moment, 400 to 900 ms after the child starts (its start-up included)
+        // kill at a random moment, 50 to 550 ms after the child's engine is up (start-up time
+        // varies a lot with the machine's load, so it is not part of the random window)
+        ready_rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the child started its engine");
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(400 + seed % 500));
+        std::thread::sleep(Duration::from_millis(50 + seed % 500));
         c.kill().unwrap(); // SIGKILL
         c.wait().unwrap();
         let acked = reader.join().unwrap();

@@ -373,7 +373,7 @@ fn sigkill_under_load_never_loses_an_acknowledged_record() {
     let pubkey_path = d.path().join("signing.pub");
     let mut acked_total = 0u64;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for round in 0..12 {
+    for round in 0..8 {
         let mut c = child(d.path(), round, None);
         let stdout = c.stdout.take().unwrap();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

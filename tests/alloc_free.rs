@@ -1,5 +1,6 @@
-//! The cache-hit path allocates nothing after warm-up: a counting global allocator counts every
-//! allocation in the process (caller threads and core threads alike) across thousands of hits.
+//! The cache-hit path allocates nothing after warm-up, with and without an audit log: a counting
+//! global allocator counts every allocation in the process (caller threads, core threads and the
+//! audit writer alike) across thousands of hits.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -30,8 +31,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+/// The counter is process-wide: the tests here take turns, so one's set-up never lands in the
+/// other's measured window.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn cache_hit_path_is_allocation_free() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let engine = Engine::builder()
         .config(Config {
             engine: EngineConfig {
@@ -77,4 +83,66 @@ fn cache_hit_path_is_allocation_free() {
     assert_eq!(hits, 200 * 2 * 64, "every request was a cache hit");
     assert_eq!(after - before, 0, "allocations on the cache-hit path");
     engine.shutdown();
+}
+
+/// The same hits with every request audited (durable `always` mode, so each answer waits for the
+/// writer): the hand-off to the audit writer and the writer's batches allocate nothing either.
+/// Checkpoints (which write the HEAD file) are pushed out of the measured window.
+#[test]
+fn audited_hit_path_is_allocation_free() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .config(Config {
+            engine: EngineConfig {
+                cores: 1,
+                ..Default::default()
+            },
+            audit: warden::config::AuditConfig {
+                dir: dir.path().display().to_string(),
+                mode: warden::config::AuditMode::Always,
+                every_request: true,
+                checkpoint_records: u64::MAX / 2,
+                checkpoint_ms: 3_600_000,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .custom(1, "pass", |_, _| StageResult::Pass)
+        .build()
+        .unwrap();
+    let h = engine.handle();
+    let agents: Vec<String> = (0..16).map(|i| format!("agent-{i}")).collect();
+    let reqs: Vec<Request> = agents
+        .iter()
+        .map(|a| {
+            Request::new(Operation::Custom(1))
+                .tenant("acme")
+                .agent(a)
+                .tool("http.get")
+                .resource("/data/x")
+        })
+        .collect();
+    let mut out = vec![Verdict::default(); reqs.len()];
+    for _ in 0..3 {
+        for r in &reqs {
+            h.validate(r);
+        }
+        h.validate_batch_into(&reqs, Priority::High, &mut out);
+    }
+    let before = ALLOCS.load(SeqCst);
+    let mut hits = 0;
+    for _ in 0..20 {
+        for r in &reqs {
+            hits += h.validate(r).cache_hit as u32;
+        }
+        h.validate_batch_into(&reqs, Priority::High, &mut out);
+        hits += out.iter().filter(|v| v.cache_hit).count() as u32;
+    }
+    let after = ALLOCS.load(SeqCst);
+    assert_eq!(hits, 20 * 2 * 16, "every request was a cache hit");
+    assert_eq!(after - before, 0, "allocations on the audited hit path");
+    let written = engine.metrics().audit.unwrap().written;
+    engine.shutdown();
+    assert!(written >= 20 * 2 * 16, "{written}");
 }

@@ -462,12 +462,8 @@ fn load_identity(cfg: &Config) -> Result<crate::identity::Identity, BuildError> 
 }
 
 fn random_key() -> [u8; 32] {
-    use std::io::Read;
     let mut k = [0u8; 32];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut k))
-        .is_ok();
-    if !ok {
+    if crate::identity::random_bytes(&mut k).is_err() {
         // Fall back to a hash of time and address-space layout: still unpredictable enough for
         // an in-memory integrity key, and never all zeros.
         let seed = format!("{:?}{:p}", Instant::now(), &k);

@@ -51,23 +51,7 @@ pub fn load_or_create_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Audi
         message: m,
     };
     if !path.exists() {
-        let mut seed = [0u8; 32];
-        getrandom(&mut seed).map_err(|m| e(format!("no randomness for a new key: {m}")))?;
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .and_then(|mut f| f.write_all(&seed).and_then(|_| f.sync_all()))
-            .map_err(|x| e(format!("cannot create the signing key: {x}")))?;
-        let public = path.with_extension("pub");
-        std::fs::write(&public, key.verifying_key().to_bytes())
-            .map_err(|x| e(format!("cannot write {}: {x}", public.display())))?;
-        seed.fill(0);
-        return Ok(key);
+        return crate::identity::create_ed25519_key(path, &path.with_extension("pub")).map_err(e);
     }
     let b = crate::identity::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
     let mut seed = [0u8; 32];
@@ -88,11 +72,4 @@ pub fn load_public_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, Audit
     a.copy_from_slice(&b);
     ed25519_dalek::VerifyingKey::from_bytes(&a)
         .map_err(|x| e(format!("not an Ed25519 public key: {x}")))
-}
-
-fn getrandom(buf: &mut [u8]) -> Result<(), String> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .map_err(|e| e.to_string())
 }

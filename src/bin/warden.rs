@@ -390,32 +390,10 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
     use warden::identity::token::{assemble, encode_claims, Alg, Claims};
     match cmd {
         TokenCmd::Keygen { out } => {
-            use std::io::Read;
-            use std::os::unix::fs::OpenOptionsExt;
             std::fs::create_dir_all(&out)
                 .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-            let mut seed = [0u8; 32];
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut seed))
-                .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-            let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-            let key = out.join("ed25519.key");
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&key)
-                .map_err(|e| {
-                    format!(
-                        "cannot create {} (it must not exist yet): {e}",
-                        key.display()
-                    )
-                })?;
-            use std::io::Write;
-            writeln!(f, "{}", hex(&seed)).map_err(|e| e.to_string())?;
-            let public = out.join("ed25519.pub");
-            std::fs::write(&public, format!("{}\n", hex(sk.verifying_key().as_bytes())))
-                .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+            let (key, public) = (out.join("ed25519.key"), out.join("ed25519.pub"));
+            warden::identity::create_ed25519_key(&key, &public)?;
             println!("{}\n{}", key.display(), public.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -443,12 +421,7 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?
                 .as_millis() as u64;
             let mut nonce = [0u8; 8];
-            {
-                use std::io::Read;
-                std::fs::File::open("/dev/urandom")
-                    .and_then(|mut f| f.read_exact(&mut nonce))
-                    .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-            }
+            warden::identity::random_bytes(&mut nonce)?;
             let alg = if ed25519_key.is_some() {
                 Alg::Ed25519
             } else {
@@ -512,7 +485,7 @@ fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
                     s.checkpoints,
                     s.last_seq,
                     s.last_checkpoint_seq,
-                    s.head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    hex(&s.head),
                     key_path.display()
                 );
                 Ok(ExitCode::SUCCESS)

@@ -314,6 +314,47 @@ impl Identity {
     }
 }
 
+/// Fills `buf` from the kernel's random source.
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), String> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))
+}
+
+/// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600, which must not
+/// exist yet) and the public key in `public` (hex). Both read back with `read_key_file`.
+pub fn create_ed25519_key(
+    secret: &std::path::Path,
+    public: &std::path::Path,
+) -> Result<ed25519_dalek::SigningKey, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut seed = [0u8; 32];
+    random_bytes(&mut seed)?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(secret)
+        .and_then(|mut f| {
+            writeln!(f, "{}", hex(&seed))?;
+            f.sync_all()
+        });
+    seed.fill(0);
+    written.map_err(|e| {
+        format!(
+            "cannot create {} (it must not exist yet): {e}",
+            secret.display()
+        )
+    })?;
+    std::fs::write(public, format!("{}\n", hex(key.verifying_key().as_bytes())))
+        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+    Ok(key)
+}
+
 /// Reads a key file: raw bytes of the expected length, or hex text. Errors name the file.
 pub fn read_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read key file {path}: {e}"))?;

@@ -472,11 +472,22 @@ mod tests {
 
     #[test]
     fn the_table_forgets_the_least_recently_seen() {
+        // 16 agents → 4 sets of 4 ways; these five agents all fall in set 0
         let mut m = Monitor::new(16, params());
-        for a in 1..10_000u64 {
-            m.observe(a.wrapping_mul(0x9e37_79b9_7f4a_7c15), &allow(), a);
+        let agent = |k: u64| (4 * k + 4) << 7;
+        let denied = deny(DenyReason::NotGranted);
+        // four agents, each one denial short of the threshold, seen in order 0, 1, 2, 3
+        for a in 0..4 {
+            for i in 0..15 {
+                assert_eq!(m.observe(agent(a), &denied, a * 100 + i), None);
+            }
         }
-        assert_eq!(m.entries.len(), 16);
+        // a fifth agent takes the way of the least recently seen (agent 0)
+        assert_eq!(m.observe(agent(4), &denied, 1_000), None);
+        // agent 1 is still tracked: its 16th denial triggers
+        assert_eq!(m.observe(agent(1), &denied, 1_001), Some(Trigger::Denials));
+        // agent 0 was forgotten: it starts afresh, far from the threshold
+        assert_eq!(m.observe(agent(0), &denied, 1_002), None);
     }
 
     #[test]

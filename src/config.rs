@@ -446,7 +446,8 @@ pub struct AuditConfig {
     pub mode: AuditMode,
     /// Audit every request; otherwise only verdicts with `audit_required` and `audit` requests.
     pub every_request: bool,
-    /// Events queued between the cores and the writer; full → `audit_backpressure`.
+    /// Events queued between the cores and the writer; full → `audit_backpressure`. Each
+    /// queued event holds its fields inline (about 2.2 KiB), allocated at start.
     pub queue_capacity: usize,
     /// A segment is closed and the next one started past this size, bytes.
     pub segment_bytes: u64,
@@ -469,7 +470,7 @@ impl Default for AuditConfig {
             dir: String::new(),
             mode: AuditMode::Group,
             every_request: false,
-            queue_capacity: 65536,
+            queue_capacity: 8192,
             segment_bytes: 64 << 20,
             group_records: 256,
             group_us: 2000,

@@ -65,8 +65,6 @@ pub(crate) struct Shared {
     pub config: Config,
     /// Agents quarantined after a behaviour anomaly, checked by every core before the cache.
     pub quarantine: crate::anomaly::Quarantine,
-    /// Behaviour thresholds; `None` when `anomaly.enabled` is false.
-    pub anomaly: Option<crate::anomaly::Params>,
     pub quarantine_ns: u64,
     /// The queue to the audit writer (`None`: no audit log).
     pub audit: Option<crate::audit::writer::AuditQueue>,
@@ -148,12 +146,8 @@ impl EngineBuilder {
     /// Validates the config, allocates every ring, slot and cache shard, and starts the cores.
     pub fn build(self) -> Result<Engine, BuildError> {
         let cfg = self.config;
-        cfg.validate().map_err(|(field, message)| ConfigError {
-            file: "<config>".into(),
-            line: None,
-            field,
-            message,
-        })?;
+        cfg.validate()
+            .map_err(|(field, message)| config_error(field, message))?;
         let n = cfg.core_count();
         let cpus: Vec<Option<usize>> = if !cfg.engine.pin {
             vec![None; n]
@@ -174,12 +168,10 @@ impl EngineBuilder {
             None => None,
         };
         if cfg.identity.require_token && policy.is_none() {
-            return Err(BuildError::Config(ConfigError {
-                file: "<config>".into(),
-                line: None,
-                field: "identity.require_token".into(),
-                message: "needs a policy (policy.file) to know the agents".into(),
-            }));
+            return Err(config_error(
+                "identity.require_token",
+                "needs a policy (policy.file) to know the agents".into(),
+            ));
         }
         let identity = if cfg.identity.require_token {
             Some(Arc::new(load_identity(&cfg)?))
@@ -246,10 +238,6 @@ impl EngineBuilder {
             started: Instant::now(),
             config: cfg.clone(),
             quarantine: crate::anomaly::Quarantine::new(cfg.anomaly.quarantine_capacity),
-            anomaly: cfg
-                .anomaly
-                .enabled
-                .then(|| crate::anomaly::Params::new(&cfg.anomaly)),
             quarantine_ns: cfg.anomaly.quarantine_ms.saturating_mul(1_000_000),
             audit: audit_log.as_ref().map(|_| {
                 crate::audit::writer::AuditQueue::new(
@@ -295,7 +283,8 @@ impl EngineBuilder {
             let shard =
                 (cfg.cache.capacity_per_core > 0).then(|| Shard::new(cfg.cache.shard(), tag_key));
             let monitor = cfg.anomaly.enabled.then(|| {
-                crate::anomaly::Monitor::new(cfg.anomaly.agents_per_core, shared.anomaly.unwrap())
+                let params = crate::anomaly::Params::new(&cfg.anomaly);
+                crate::anomaly::Monitor::new(cfg.anomaly.agents_per_core, params)
             });
             let core = CoreState::new(i, shared.clone(), shard, monitor);
             shared.running.fetch_add(1, SeqCst);
@@ -348,12 +337,7 @@ fn builtin_stages(
             None
         } else {
             Some(std::fs::read_to_string(file).map_err(|e| {
-                BuildError::Config(ConfigError {
-                    file: "<config>".into(),
-                    line: None,
-                    field: "threat.catalogue".into(),
-                    message: format!("cannot read {file}: {e}"),
-                })
+                config_error("threat.catalogue", format!("cannot read {file}: {e}"))
             })?)
         };
         let model = if cfg.threat.model.is_empty() {
@@ -361,14 +345,7 @@ fn builtin_stages(
         } else {
             Some(
                 crate::threat::model::Model::load(std::path::Path::new(&cfg.threat.model))
-                    .map_err(|message| {
-                        BuildError::Config(ConfigError {
-                            file: "<config>".into(),
-                            line: None,
-                            field: "threat.model".into(),
-                            message,
-                        })
-                    })?,
+                    .map_err(|m| config_error("threat.model", m))?,
             )
         };
         // One scanner per core, plus spares for a stage run elsewhere (tests, custom drivers).
@@ -385,18 +362,21 @@ fn builtin_stages(
     Ok(all)
 }
 
+/// A configuration error found while building (the config came as a value, so no file or line).
+fn config_error(field: impl Into<String>, message: String) -> BuildError {
+    BuildError::Config(ConfigError {
+        file: "<config>".into(),
+        line: None,
+        field: field.into(),
+        message,
+    })
+}
+
 /// Loads the identity key ring named by `[identity]`; errors name the key entry.
 fn load_identity(cfg: &Config) -> Result<crate::identity::Identity, BuildError> {
     use crate::identity::{read_key_file, Key};
     let id = &cfg.identity;
-    let bad = |field: String, message: String| {
-        BuildError::Config(ConfigError {
-            file: "<config>".into(),
-            line: None,
-            field,
-            message,
-        })
-    };
+    let bad = |field: String, message: String| config_error(field, message);
     let read = |k: &crate::config::KeyRef, len: Option<usize>| -> Result<Vec<u8>, String> {
         if !k.file.is_empty() {
             return read_key_file(&k.file, len);

@@ -405,6 +405,12 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_event_is_about_2_kib_as_the_config_says() {
+        let n = std::mem::size_of::<Cell>();
+        assert!((2048..2300).contains(&n), "{n}");
+    }
+
+    #[test]
     fn what_is_audited() {
         let q = AuditQueue::new(4, false, true);
         let mut v = Verdict::deny(DenyReason::None);

@@ -2,11 +2,12 @@
 //! (its verdict is cached, 5 s by default: `cache.ttl_ms.check`, `cache.ttl_ms.scan_content`).
 //!
 //! A `Scanner` owns reusable buffers, so it needs `&mut`; stages are shared (`&self`). The stage
-//! keeps one scanner per core plus spares, each behind an `AtomicBool` claim flag: a core claims
-//! the scanner at its own index (no contention: only that core runs there, and a stolen request
-//! runs on the stealing core, which claims its own), and falls back to the spares. Claiming is a
-//! single uncontended CAS; there is no lock and no waiting. If every scanner is claimed (more
-//! threads run stages than were planned for) the request is denied with `Internal`, fail closed.
+//! keeps one scanner per core plus two spares, each behind an `AtomicBool` claim flag. A thread
+//! starts at the scanner of its process-wide thread index (modulo the count) and takes the first
+//! free one from there, at most one pass: one CAS when its start is free, which is the usual
+//! case; two threads whose indices collide (several engines in one process) try the next ones.
+//! There is no lock and no waiting. If every scanner is claimed at once (more threads run stages
+//! than were planned for) the request is denied with `Internal`, fail closed.
 //!
 //! Verdict: at or above `threat.deny_at` → `Deny(ThreatDetected(level))`; below it, when any
 //! category fired → allowed with obligations (`audit_required`, and the fired categories as

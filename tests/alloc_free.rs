@@ -2,38 +2,40 @@
 //! global allocator counts every allocation in the process (caller threads, core threads and the
 //! audit writer alike) across thousands of hits.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use warden::config::EngineConfig;
-use warden::{Config, Engine, Operation, Priority, Request, StageResult, Verdict};
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, SeqCst);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, SeqCst);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
+mod common {
+    pub mod counting;
 }
-
-#[global_allocator]
-static A: Counting = Counting;
+use common::counting::allocations_during;
+use warden::config::EngineConfig;
+use warden::{Config, Engine, Handle, Operation, Priority, Request, StageResult, Verdict};
 
 /// The counter is process-wide: the tests here take turns, so one's set-up never lands in the
 /// other's measured window.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Warms the engine up with `reqs` (fill the cache, touch every slot and thread-local), then
+/// sends them `rounds` times, one by one and as a batch; returns (cache hits, allocations).
+fn hits_and_allocations(h: &Handle, reqs: &[Request<'_>], rounds: usize) -> (u32, u64) {
+    let mut out = vec![Verdict::default(); reqs.len()];
+    for _ in 0..3 {
+        for r in reqs {
+            h.validate(r);
+        }
+        h.validate_batch_into(reqs, Priority::High, &mut out);
+    }
+    let (allocs, hits) = allocations_during(|| {
+        let mut hits = 0;
+        for _ in 0..rounds {
+            for r in reqs {
+                hits += h.validate(r).cache_hit as u32;
+            }
+            h.validate_batch_into(reqs, Priority::High, &mut out);
+            hits += out.iter().filter(|v| v.cache_hit).count() as u32;
+        }
+        hits
+    });
+    (hits, allocs)
+}
 
 #[test]
 fn cache_hit_path_is_allocation_free() {
@@ -62,26 +64,9 @@ fn cache_hit_path_is_allocation_free() {
                 .content(&content)
         })
         .collect();
-    let mut out = vec![Verdict::default(); reqs.len()];
-    // warm-up: fill the cache, touch every slot and thread-local
-    for _ in 0..3 {
-        for r in &reqs {
-            h.validate(r);
-        }
-        h.validate_batch_into(&reqs, Priority::High, &mut out);
-    }
-    let before = ALLOCS.load(SeqCst);
-    let mut hits = 0;
-    for _ in 0..200 {
-        for r in &reqs {
-            hits += h.validate(r).cache_hit as u32;
-        }
-        h.validate_batch_into(&reqs, Priority::High, &mut out);
-        hits += out.iter().filter(|v| v.cache_hit).count() as u32;
-    }
-    let after = ALLOCS.load(SeqCst);
+    let (hits, allocs) = hits_and_allocations(&h, &reqs, 200);
     assert_eq!(hits, 200 * 2 * 64, "every request was a cache hit");
-    assert_eq!(after - before, 0, "allocations on the cache-hit path");
+    assert_eq!(allocs, 0, "allocations on the cache-hit path");
     engine.shutdown();
 }
 
@@ -123,25 +108,9 @@ fn audited_hit_path_is_allocation_free() {
                 .resource("/data/x")
         })
         .collect();
-    let mut out = vec![Verdict::default(); reqs.len()];
-    for _ in 0..3 {
-        for r in &reqs {
-            h.validate(r);
-        }
-        h.validate_batch_into(&reqs, Priority::High, &mut out);
-    }
-    let before = ALLOCS.load(SeqCst);
-    let mut hits = 0;
-    for _ in 0..20 {
-        for r in &reqs {
-            hits += h.validate(r).cache_hit as u32;
-        }
-        h.validate_batch_into(&reqs, Priority::High, &mut out);
-        hits += out.iter().filter(|v| v.cache_hit).count() as u32;
-    }
-    let after = ALLOCS.load(SeqCst);
+    let (hits, allocs) = hits_and_allocations(&h, &reqs, 20);
     assert_eq!(hits, 20 * 2 * 16, "every request was a cache hit");
-    assert_eq!(after - before, 0, "allocations on the audited hit path");
+    assert_eq!(allocs, 0, "allocations on the audited hit path");
     let written = engine.metrics().audit.unwrap().written;
     engine.shutdown();
     assert!(written >= 20 * 2 * 16, "{written}");

@@ -1,33 +1,11 @@
 //! The threat scanner allocates nothing after warm-up: a counting global allocator around
 //! repeated scans of attack and benign text, including a base64-encoded payload that is decoded.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use warden::threat::Scanner;
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, SeqCst);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, SeqCst);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
+mod common {
+    pub mod counting;
 }
-
-#[global_allocator]
-static A: Counting = Counting;
+use common::counting::allocations_during;
+use warden::threat::Scanner;
 
 #[test]
 fn scanning_is_allocation_free_after_warm_up() {
@@ -43,15 +21,12 @@ fn scanning_is_allocation_free_after_warm_up() {
     for t in texts {
         levels.push(scanner.scan(t).level); // warm-up: buffers grow to their size
     }
-    let before = ALLOCS.load(SeqCst);
-    for _ in 0..200 {
-        for (t, l) in texts.iter().zip(&levels) {
-            assert_eq!(scanner.scan(t).level, *l);
+    let (allocs, ()) = allocations_during(|| {
+        for _ in 0..200 {
+            for (t, l) in texts.iter().zip(&levels) {
+                assert_eq!(scanner.scan(t).level, *l);
+            }
         }
-    }
-    assert_eq!(
-        ALLOCS.load(SeqCst) - before,
-        0,
-        "allocations while scanning"
-    );
+    });
+    assert_eq!(allocs, 0, "allocations while scanning");
 }

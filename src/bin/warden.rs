@@ -265,16 +265,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 cfg.audit.every_request = true;
             }
             if let Some(m) = audit_mode {
-                cfg.audit.mode = match m.as_str() {
-                    "always" => warden::config::AuditMode::Always,
-                    "group" => warden::config::AuditMode::Group,
-                    "async" => warden::config::AuditMode::Async,
-                    other => {
-                        return Err(format!(
-                            "--audit-mode: unknown mode `{other}`; expected always, group or async"
-                        ))
-                    }
-                };
+                cfg.audit.mode = config_enum("--audit-mode", &m, "always, group or async")?;
             }
             let engine = workload::builder()
                 .config(cfg)
@@ -465,6 +456,18 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
     }
 }
 
+/// Parses a flag's value with the config file's own names for it (one spelling everywhere).
+fn config_enum<T: serde::de::DeserializeOwned>(
+    flag: &str,
+    value: &str,
+    expected: &str,
+) -> Result<T, String> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(value.into_deserializer()).map_err(|_: serde::de::value::Error| {
+        format!("{flag}: unknown value `{value}`; expected {expected}")
+    })
+}
+
 fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
     let (dir, public_key) = match &cmd {
         AuditCmd::Verify { dir, public_key }
@@ -537,17 +540,12 @@ fn scan_cmd(
     model: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
     use std::io::{BufRead, Write};
-    let threshold = match threshold {
-        "low" => warden::ThreatLevel::Low,
-        "medium" => warden::ThreatLevel::Medium,
-        "high" => warden::ThreatLevel::High,
-        "critical" => warden::ThreatLevel::Critical,
-        other => {
-            return Err(format!(
-                "--threshold: unknown level `{other}`; expected low, medium, high or critical"
-            ))
-        }
-    };
+    let threshold = config_enum::<warden::config::LevelName>(
+        "--threshold",
+        threshold,
+        "low, medium, high or critical",
+    )?
+    .level();
     let input: Box<dyn BufRead> = match file.as_deref() {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufReader::new(
             std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,

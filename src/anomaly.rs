@@ -34,14 +34,6 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::RateBurst => "rate_burst",
-            Self::Denials => "denials",
-            Self::Threats => "threats",
-        }
-    }
-
     /// The `action` of the audit record a quarantine writes.
     pub fn audit_action(self) -> &'static str {
         match self {
@@ -213,7 +205,9 @@ struct QSlot {
 pub struct Quarantined {
     pub tenant: String,
     pub agent: String,
-    pub trigger: Trigger,
+    /// What triggered it (`None` for the moment between the quarantine and the recording of
+    /// its names).
+    pub trigger: Option<Trigger>,
     /// Cool-down left, milliseconds.
     pub remaining_ms: u64,
 }
@@ -344,10 +338,10 @@ impl Quarantine {
                 let a = s.agent.load(Acquire);
                 let u = s.until_ns.load(Acquire);
                 (a != 0 && u > now).then(|| {
-                    let (tenant, agent, trigger) = names
-                        .get(&a)
-                        .cloned()
-                        .unwrap_or_else(|| (String::new(), format!("#{a:016x}"), Trigger::Denials));
+                    let (tenant, agent, trigger) = match names.get(&a) {
+                        Some((t, n, tr)) => (t.clone(), n.clone(), Some(*tr)),
+                        None => (String::new(), format!("#{a:016x}"), None),
+                    };
                     Quarantined {
                         tenant,
                         agent,

@@ -130,7 +130,7 @@ fn an_attacking_agent_is_quarantined_released_and_expires() {
     let q = e.quarantined();
     assert_eq!(q.len(), 1);
     assert_eq!((q[0].tenant.as_str(), q[0].agent.as_str()), ("acme", "bad"));
-    assert_eq!(q[0].trigger, warden::anomaly::Trigger::Threats);
+    assert_eq!(q[0].trigger, Some(warden::anomaly::Trigger::Threats));
     // every request is now denied, the cached benign one included; other agents are served
     let v = h.validate(&check("bad", "hello there"));
     assert_eq!(v.reason, DenyReason::Quarantined);

@@ -90,7 +90,6 @@ fn parse_header(b: &[u8]) -> Option<(u64, u64, [u8; 32])> {
 /// What recovery found when the log was opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
-    pub segments: usize,
     /// Records in the last segment that verified.
     pub records: u64,
     /// Bytes of a torn tail that were cut off (0: none).
@@ -121,10 +120,7 @@ impl Log {
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<Log, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| err(dir, format!("cannot create: {e}")))?;
         let segs = segments(dir)?;
-        let mut recovery = Recovery {
-            segments: segs.len(),
-            ..Recovery::default()
-        };
+        let mut recovery = Recovery::default();
         let (segment, len, next_seq, head) = match segs.last() {
             None => (1, 0, 1, [0u8; 32]),
             Some(&last) => {
@@ -232,11 +228,6 @@ impl Log {
     /// The sequence number the next staged record gets.
     pub fn next_seq(&self) -> u64 {
         self.staged_seq
-    }
-
-    /// The chain head after everything written (not staged).
-    pub fn head(&self) -> [u8; 32] {
-        self.head
     }
 
     /// Records staged and not yet written.

@@ -79,7 +79,6 @@ pub(crate) struct AuditCounters {
     pub failed_records: AtomicU64,
     pub checkpoints: AtomicU64,
     pub syncs: AtomicU64,
-    pub ack_ns_total: AtomicU64,
 }
 
 pub(crate) struct AuditQueue {
@@ -209,7 +208,7 @@ pub(crate) fn run_guarded(
     complete: impl Fn(u32, Verdict),
     done: impl Fn() -> bool,
 ) {
-    let mut acks: Vec<(u32, Verdict, u64)> = Vec::with_capacity(q.cells.len());
+    let mut acks: Vec<(u32, Verdict)> = Vec::with_capacity(q.cells.len());
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(q, log, key, s, &complete, &done, &mut acks)
     }));
@@ -219,7 +218,7 @@ pub(crate) fn run_guarded(
     eprintln!("warden audit: the writer failed; audited requests are denied (audit_unavailable) from now on");
     q.healthy.store(false, Relaxed);
     let unavailable = Verdict::deny(DenyReason::AuditUnavailable);
-    while let Some((slot, _, _)) = acks.pop() {
+    while let Some((slot, _)) = acks.pop() {
         complete(slot, unavailable);
     }
     loop {
@@ -246,7 +245,7 @@ fn run(
     s: WriterSettings,
     complete: &impl Fn(u32, Verdict),
     done: &impl Fn() -> bool,
-    acks: &mut Vec<(u32, Verdict, u64)>,
+    acks: &mut Vec<(u32, Verdict)>,
 ) {
     use crate::config::AuditMode;
     use crate::time::now_ns;
@@ -274,7 +273,7 @@ fn run(
             e.time_ns = e.time_ns.saturating_add(wall_offset_ns);
             log.stage_event(&e);
             if p.slot != NO_SLOT {
-                acks.push((p.slot, p.verdict, p.time_ns));
+                acks.push((p.slot, p.verdict));
             }
             q.free.push(i);
             got += 1;
@@ -321,13 +320,9 @@ fn run(
                             eprintln!("warden audit: {e}");
                         }
                     }
-                    let t = now_ns();
                     // pop, not drain: should anything panic, what is left is still listed for
                     // `run_guarded` to deny
-                    while let Some((slot, v, queued)) = acks.pop() {
-                        q.counters
-                            .ack_ns_total
-                            .fetch_add(t.saturating_sub(queued), Relaxed);
+                    while let Some((slot, v)) = acks.pop() {
                         complete(slot, v);
                     }
                 }
@@ -337,7 +332,7 @@ fn run(
                     q.counters.failed_records.fetch_add(staged, Relaxed);
                     q.healthy.store(false, Relaxed);
                     pending_head = None;
-                    while let Some((slot, _, _)) = acks.pop() {
+                    while let Some((slot, _)) = acks.pop() {
                         complete(slot, Verdict::deny(DenyReason::AuditUnavailable));
                     }
                 }

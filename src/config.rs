@@ -6,7 +6,7 @@
 
 use crate::cache::{Eviction, ShardConfig, TtlTable};
 use crate::request::Limits;
-use crate::types::Priority;
+use crate::types::{Classification, Priority};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -503,6 +503,12 @@ pub struct IdentityConfig {
     /// HMAC-SHA256 secrets (at least 32 bytes) that verify tokens. Secret: keep the file 0600
     /// or use `env`; never put key material in this file.
     pub hmac_keys: Vec<KeyRef>,
+    /// Tokens naming this key id are HMAC-tagged by the keystore's HMAC key (`[hsm]`): verified
+    /// on the HSM core with a PKCS#11 module, in place with the software keystore. 0: none.
+    pub keystore_hmac_key_id: u16,
+    /// Tokens naming this key id are Ed25519-signed by the keystore's signature key, verified
+    /// on the cores with its public key. 0: none.
+    pub keystore_signing_key_id: u16,
     /// Allowed difference between a request's timestamp (and a token's times) and warden's clock.
     pub max_clock_skew_ms: u64,
     /// How long a used nonce is remembered; at least twice the skew.
@@ -520,10 +526,104 @@ impl Default for IdentityConfig {
             require_token: false,
             ed25519_public_keys: Vec::new(),
             hmac_keys: Vec::new(),
+            keystore_hmac_key_id: 0,
+            keystore_signing_key_id: 0,
             max_clock_skew_ms: s.max_clock_skew_ms,
             replay_window_ms: s.replay_window_ms,
             replay_capacity: s.replay_capacity,
             token_cache_capacity: s.token_cache_capacity,
+        }
+    }
+}
+
+/// Keys: a PKCS#11 token served by the HSM core, or the software keystore.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HsmConfig {
+    /// Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); empty: the software
+    /// keystore.
+    pub module: String,
+    /// Label of the token to use.
+    pub token_label: String,
+    /// Environment variable holding the user PIN (read first).
+    pub pin_env: String,
+    /// File holding the user PIN (read when the variable is unset); keep it 0600.
+    pub pin_file: String,
+    /// Sessions the HSM core opens and uses in turn.
+    pub sessions: usize,
+    /// Jobs taken from the queue at once.
+    pub batch_size: usize,
+    /// Jobs waiting for the HSM core; full → the request is denied `overloaded`.
+    pub queue_capacity: usize,
+    /// An operation slower than this opens the breaker; a job that waited longer is refused.
+    pub timeout_us: u64,
+    /// First probe after the breaker opens; doubles up to `max_retry_ms`.
+    pub retry_ms: u64,
+    pub max_retry_ms: u64,
+    /// The HSM core spins this long for work before it blocks.
+    pub spin_us: u64,
+    /// Pin the HSM core to a CPU the cores do not use, when there is one.
+    pub pin: bool,
+    /// Labels of the keys (`warden hsm init` creates them).
+    pub hmac_key_label: String,
+    pub data_key_label: String,
+    pub signing_key_label: String,
+    /// Data classified at or above this needs the HSM: the software keystore refuses it
+    /// ("unclassified" ... "top_secret", or "never").
+    pub require_hsm_at: String,
+    /// Software keystore file (created 0600 on first start); empty: keys made in memory at
+    /// start, lost at exit.
+    pub keystore_file: String,
+    /// When a probe finds the token gone, finalize and initialize the module again so a token
+    /// that came back is seen (closes every session of this process on the module).
+    pub reinitialize_on_missing_token: bool,
+}
+
+impl Default for HsmConfig {
+    fn default() -> Self {
+        HsmConfig {
+            module: String::new(),
+            token_label: "warden".into(),
+            pin_env: "WARDEN_HSM_PIN".into(),
+            pin_file: String::new(),
+            sessions: 2,
+            batch_size: 32,
+            queue_capacity: 4096,
+            timeout_us: 100_000,
+            retry_ms: 250,
+            max_retry_ms: 30_000,
+            spin_us: 50,
+            pin: true,
+            hmac_key_label: "warden-token-hmac".into(),
+            data_key_label: "warden-data".into(),
+            signing_key_label: "warden-signing".into(),
+            require_hsm_at: "secret".into(),
+            keystore_file: String::new(),
+            reinitialize_on_missing_token: true,
+        }
+    }
+}
+
+impl HsmConfig {
+    /// The classification from which the HSM is required (`None`: never).
+    pub fn require_hsm_at(&self) -> Option<Classification> {
+        Classification::parse(&self.require_hsm_at)
+    }
+    pub fn labels(&self) -> crate::hsm::Labels {
+        crate::hsm::Labels {
+            hmac: self.hmac_key_label.clone(),
+            data: self.data_key_label.clone(),
+            signing: self.signing_key_label.clone(),
+        }
+    }
+    pub fn pkcs11(&self) -> crate::hsm::pkcs11::Pkcs11Settings {
+        crate::hsm::pkcs11::Pkcs11Settings {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            pin_env: self.pin_env.clone(),
+            pin_file: self.pin_file.clone(),
+            sessions: self.sessions,
+            labels: self.labels(),
         }
     }
 }
@@ -550,6 +650,7 @@ pub struct Config {
     pub threat: ThreatConfig,
     pub anomaly: AnomalyConfig,
     pub audit: AuditConfig,
+    pub hsm: HsmConfig,
 }
 
 impl Config {
@@ -728,6 +829,42 @@ impl Config {
         }
         if au.segment_bytes < 1 << 16 {
             return e("audit.segment_bytes", "must be at least 65536".into());
+        }
+        let h = &self.hsm;
+        if h.require_hsm_at != "never" && h.require_hsm_at().is_none() {
+            return e(
+                "hsm.require_hsm_at",
+                "must be one of unclassified, cui, confidential, secret, top_secret, never".into(),
+            );
+        }
+        for (f, v, lo, hi) in [
+            ("hsm.sessions", h.sessions as u64, 1, 64),
+            ("hsm.batch_size", h.batch_size as u64, 1, 4096),
+            ("hsm.queue_capacity", h.queue_capacity as u64, 1, 1 << 20),
+            ("hsm.timeout_us", h.timeout_us, 1, 60_000_000),
+            ("hsm.retry_ms", h.retry_ms, 1, 3_600_000),
+            (
+                "hsm.max_retry_ms",
+                h.max_retry_ms,
+                h.retry_ms.max(1),
+                3_600_000,
+            ),
+        ] {
+            if v < lo || v > hi {
+                return e(f, format!("must be between {lo} and {hi}"));
+            }
+        }
+        for (f, v) in [
+            ("hsm.hmac_key_label", &h.hmac_key_label),
+            ("hsm.data_key_label", &h.data_key_label),
+            ("hsm.signing_key_label", &h.signing_key_label),
+        ] {
+            if v.is_empty() {
+                return e(f, "must not be empty".into());
+            }
+        }
+        if !h.module.is_empty() && h.token_label.is_empty() {
+            return e("hsm.token_label", "must name the token to use".into());
         }
         let id = &self.identity;
         if id.replay_window_ms < 2 * id.max_clock_skew_ms {

@@ -16,12 +16,14 @@
 use crate::cache::{CacheKey, Miss, Shard};
 use crate::engine::Shared;
 use crate::futex;
+use crate::hsm::service::{TAG_BAD, TAG_MALFORMED, TAG_VERIFIED};
+use crate::identity::token::TokenIssue;
 use crate::metrics::CoreMetrics;
 use crate::request::Request;
 use crate::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
 use crate::stage::merge;
 use crate::time::now_ns;
-use crate::types::{Classification, Decision, Operation, Priority, Verdict};
+use crate::types::{Classification, Decision, DenyReason, Operation, Priority, Verdict};
 use std::sync::atomic::{fence, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +65,10 @@ impl CoreState {
     fn next(&self, now: u64) -> Option<u32> {
         let sh = &*self.shared;
         let me = &sh.cores[self.id];
+        // Requests back from the HSM core first: they have waited longest.
+        if let Some(idx) = me.resume.pop() {
+            return Some(idx);
+        }
         // Aging: the most overdue head among the non-critical rings goes first.
         let mut best: Option<usize> = None;
         let mut best_over = 0u64;
@@ -134,6 +140,19 @@ impl CoreState {
         // which already passed decode and the shape check, so neither is repeated.
         let key = header_key(slot);
         let agent = slot.agent.load(Relaxed);
+        // Back from the HSM core? (The resume ring's push/pop ordered the HSM core's write.)
+        let hsm_word = slot.hsm.load(Relaxed);
+        let from_hsm = match hsm_word & 0xff {
+            0 => None,
+            TAG_VERIFIED => {
+                // The token is now in the verified-token cache: serve the request normally.
+                slot.hsm.store(hsm_word & !0xff, Relaxed);
+                None
+            }
+            TAG_BAD => Some(DenyReason::Identity(TokenIssue::BadSignature)),
+            TAG_MALFORMED => Some(DenyReason::Identity(TokenIssue::Malformed)),
+            _ => Some(DenyReason::HsmUnavailable),
+        };
         // A quarantined agent is denied before anything else, cached verdicts included (one
         // atomic load when nobody is quarantined).
         let quarantined = monitor.is_some() && sh.quarantine.contains(agent, now);
@@ -141,8 +160,9 @@ impl CoreState {
         let hit = match (&mut *shard, key) {
             _ if quarantined => {
                 m.quarantine_denials.add(1);
-                Some(Verdict::deny(crate::types::DenyReason::Quarantined))
+                Some(Verdict::deny(DenyReason::Quarantined))
             }
+            _ if from_hsm.is_some() => from_hsm.map(Verdict::deny),
             (Some(s), Some((op, k))) if !pre => lookup(s, m, &k, op, now, epoch),
             _ => None,
         };
@@ -177,6 +197,14 @@ impl CoreState {
                 },
             },
         };
+        // Identity needs the HSM to verify this token's tag: hand the slot to the HSM core and
+        // serve others meanwhile; it comes back on the resume ring.
+        if verdict.reason == DenyReason::Identity(TokenIssue::NeedsHsm) {
+            match defer_to_hsm(sh, slot, idx, id) {
+                Ok(()) => return now,
+                Err(reason) => verdict = Verdict::deny(reason),
+            }
+        }
         let done = now_ns();
         verdict.latency_ns = done
             .saturating_sub(slot.enqueued_ns.load(Relaxed))
@@ -197,7 +225,7 @@ impl CoreState {
                             verdict = Verdict {
                                 core: id as u16,
                                 latency_ns: verdict.latency_ns,
-                                ..Verdict::deny(crate::types::DenyReason::AuditBackpressure)
+                                ..Verdict::deny(DenyReason::AuditBackpressure)
                             }
                         }
                     }
@@ -229,7 +257,8 @@ impl CoreState {
 
     fn has_work(&self) -> bool {
         let sh = &*self.shared;
-        sh.cores[self.id].rings.iter().any(|r| !r.is_empty())
+        !sh.cores[self.id].resume.is_empty()
+            || sh.cores[self.id].rings.iter().any(|r| !r.is_empty())
             || sh.overflow.iter().any(|r| !r.is_empty())
     }
 
@@ -302,6 +331,75 @@ fn start_quarantine(
                 }
             }
         }
+    }
+}
+
+/// Hands a request whose token tag needs the HSM to the HSM core. `Err`: the reason to deny
+/// with now (breaker open, queue full, or the request already went round too often).
+#[cold]
+fn defer_to_hsm(
+    sh: &Shared,
+    slot: &crate::slot::Slot,
+    idx: u32,
+    core: usize,
+) -> Result<(), DenyReason> {
+    let Some(h) = &sh.hsm else {
+        return Err(DenyReason::HsmUnavailable);
+    };
+    if !h.shared.closed() {
+        return Err(DenyReason::HsmUnavailable);
+    }
+    // A verified token is cached; it needs a second trip only if its cache entry was replaced
+    // in the microseconds between; a third is refused (bounded work per request).
+    let rounds = slot.hsm.load(Relaxed) >> 8;
+    if rounds >= 2 {
+        return Err(DenyReason::HsmUnavailable);
+    }
+    slot.hsm.store((rounds + 1) << 8, Relaxed);
+    if h.token_tag(idx, core as u16) {
+        Ok(())
+    } else {
+        slot.hsm.store(0, Relaxed);
+        Err(DenyReason::Overloaded)
+    }
+}
+
+/// On the HSM core: verifies the tag of the token in slot `idx` with the backend's HMAC key.
+pub(crate) fn hsm_verify_tag(
+    sh: &Shared,
+    identity: &crate::identity::Identity,
+    backend: &mut dyn crate::hsm::Backend,
+    idx: u32,
+) -> Result<u32, crate::hsm::Fault> {
+    let slot = &sh.pool.slots[idx as usize];
+    // SAFETY: the core handed this slot to the HSM core with the job and touches it again only
+    // after the HSM core pushes it back onto its resume ring; the request bytes are not written
+    // by anyone in between.
+    let wire = unsafe { slot.wire() };
+    let Ok(req) = Request::decode(wire) else {
+        return Ok(TAG_MALFORMED);
+    };
+    let mut buf = [0u8; crate::identity::token::MAX_TOKEN_BYTES];
+    let Ok(parsed) = crate::identity::token::parse(req.credential, &mut buf) else {
+        return Ok(TAG_MALFORMED);
+    };
+    if backend.hmac_verify(parsed.signed, parsed.tag)? {
+        identity.remember(req.credential);
+        Ok(TAG_VERIFIED)
+    } else {
+        Ok(TAG_BAD)
+    }
+}
+
+/// On the HSM core: records the outcome in the slot and gives it back to its core.
+pub(crate) fn hsm_resume(sh: &Shared, idx: u32, core: u16, outcome: u32) {
+    let slot = &sh.pool.slots[idx as usize];
+    slot.hsm
+        .store((slot.hsm.load(Relaxed) & !0xff) | outcome, Relaxed);
+    let ring = &sh.cores[core as usize].resume;
+    // The resume ring holds every slot of the pool, so this push cannot find it full.
+    while ring.push(idx).is_err() {
+        std::hint::spin_loop();
     }
 }
 
@@ -405,6 +503,7 @@ pub(crate) fn complete_audited(sh: &Shared, idx: u32, mut v: Verdict) {
 #[inline]
 fn complete(sh: &Shared, idx: u32, v: Verdict) {
     let slot = &sh.pool.slots[idx as usize];
+    slot.hsm.store(0, Relaxed);
     // SAFETY: we own the slot until the swap below publishes DONE.
     unsafe { slot.set_verdict(v) };
     let mut cur = slot.state.load(Acquire);

@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 /// State of one core that other threads may touch: its rings, doorbell and metrics.
 pub(crate) struct CoreShared {
     pub rings: [Ring; Priority::COUNT],
+    /// Requests handed back by the HSM core (sized for every slot, so never full).
+    pub resume: Ring,
     /// 1 while the core sleeps; submitters that see it swap it to 0 and futex-wake.
     pub sleeping: CachePadded<AtomicU32>,
     pub metrics: CoreMetrics,
@@ -71,6 +73,10 @@ pub(crate) struct Shared {
     pub audit_done: AtomicBool,
     /// 1 once the writer has flushed and stopped (futex word for `shutdown`).
     pub audit_exited: AtomicU32,
+    /// The keys: software keystore, or a token behind the HSM core.
+    pub keys: crate::hsm::Keys,
+    /// The HSM core's queue (`None`: software keystore).
+    pub hsm: Option<crate::hsm::service::HsmClient>,
 }
 
 /// Why the engine could not start.
@@ -79,6 +85,9 @@ pub enum BuildError {
     Config(ConfigError),
     /// The audit log could not be opened (a bad directory, a damaged log, a bad key).
     Audit(crate::audit::AuditError),
+    /// The keystore could not start (an unreadable keystore file, a public key the identity
+    /// configuration needs and the HSM cannot give).
+    Keys(String),
     Policy(crate::policy::PolicyError),
     /// A core's executor could not start (io_uring unavailable, CPU not allowed, ...).
     Core {
@@ -93,6 +102,7 @@ impl fmt::Display for BuildError {
             BuildError::Config(e) => write!(f, "{e}"),
             BuildError::Policy(e) => write!(f, "{e}"),
             BuildError::Audit(e) => write!(f, "audit log: {e}"),
+            BuildError::Keys(m) => write!(f, "keys: {m}"),
             BuildError::Core { core, message } => write!(
                 f,
                 "core {core} could not start: {message} (if io_uring is unavailable here, set engine.executor = \"threads\")"
@@ -173,12 +183,16 @@ impl EngineBuilder {
                 "needs a policy (policy.file) to know the agents".into(),
             ));
         }
+        // Keys first: identity may verify with them. With a module, the HSM core starts now and
+        // connects; a fault does not stop the build (the breaker opens and probes).
+        let cpu_set: Vec<usize> = cpus.iter().flatten().copied().collect();
+        let (keys, tag_home) = start_keys(&cfg, &cpu_set)?;
         let identity = if cfg.identity.require_token {
-            Some(Arc::new(load_identity(&cfg)?))
+            Some(Arc::new(load_identity(&cfg, &keys)?))
         } else {
             None
         };
-        let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity)));
+        let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity.clone())));
         // The audit log is opened (and a torn tail recovered) before any core starts.
         let audit_log = if cfg.audit.dir.is_empty() {
             None
@@ -204,9 +218,15 @@ impl EngineBuilder {
         };
         let limits = cfg.limits.limits();
         let rings = &cfg.rings;
+        let resume_capacity = if keys.client().is_some() {
+            cfg.engine.reply_slots
+        } else {
+            1
+        };
         let cores = (0..n)
             .map(|i| CoreShared {
                 rings: Priority::ALL.map(|p| Ring::new(rings.capacity.get(p) as usize)),
+                resume: Ring::new(resume_capacity),
                 sleeping: CachePadded::new(AtomicU32::new(0)),
                 metrics: CoreMetrics::default(),
                 cpu: cpus[i],
@@ -222,7 +242,7 @@ impl EngineBuilder {
                 cfg.engine.reserved_slots_pct,
             ),
             pipeline: Pipeline::new(
-                builtin_stages(&cfg, n, policy.clone(), self.stages)?,
+                builtin_stages(&cfg, n, policy.clone(), &keys, self.stages)?,
                 cfg.engine.fail_mode,
             ),
             limits,
@@ -248,7 +268,12 @@ impl EngineBuilder {
             }),
             audit_done: AtomicBool::new(false),
             audit_exited: AtomicU32::new(0),
+            hsm: keys.client().cloned(),
+            keys,
         });
+        if let Some(home) = tag_home {
+            let _ = home.set((shared.clone(), identity.clone()));
+        }
         if let Some((log, key)) = audit_log {
             let sh = shared.clone();
             let a = &cfg.audit;
@@ -317,12 +342,14 @@ fn builtin_stages(
     cfg: &Config,
     cores: usize,
     policy: Option<Arc<crate::policy::PolicyStage>>,
+    keys: &crate::hsm::Keys,
     user: Vec<Arc<dyn Stage>>,
 ) -> Result<Vec<Arc<dyn Stage>>, BuildError> {
     let mut all: Vec<Arc<dyn Stage>> = Vec::new();
     if let Some(p) = policy {
         all.push(p);
     }
+    all.push(Arc::new(KeysStage(keys.clone())));
     if cfg.inputs.enabled {
         all.push(Arc::new(crate::inputs::InputStage::new(
             &cfg.inputs.allowed_schemes,
@@ -372,8 +399,77 @@ fn config_error(field: impl Into<String>, message: String) -> BuildError {
     })
 }
 
+/// Where the HSM core finds the engine once it exists, to serve core token tags.
+type TagHome = Arc<std::sync::OnceLock<(Arc<Shared>, Option<Arc<crate::identity::Identity>>)>>;
+
+/// Starts the keystore `[hsm]` names (`hsm::start`), giving the HSM core a way to serve core
+/// token tags once the engine exists.
+fn start_keys(
+    cfg: &Config,
+    core_cpus: &[usize],
+) -> Result<(crate::hsm::Keys, Option<TagHome>), BuildError> {
+    use crate::hsm::service::TagServer;
+    if cfg.hsm.module.is_empty() {
+        let (keys, _) = crate::hsm::start(&cfg.hsm, core_cpus, None).map_err(BuildError::Keys)?;
+        return Ok((keys, None));
+    }
+    let home: TagHome = Arc::new(std::sync::OnceLock::new());
+    let (h1, h2, h3) = (home.clone(), home.clone(), home.clone());
+    let tags = TagServer {
+        verify: Box::new(move |b, idx| match h1.get() {
+            Some((sh, Some(id))) => crate::core::hsm_verify_tag(sh, id, b, idx),
+            _ => Ok(crate::hsm::service::TAG_BAD),
+        }),
+        resume: Box::new(move |idx, core, outcome| {
+            if let Some((sh, _)) = h2.get() {
+                crate::core::hsm_resume(sh, idx, core, outcome);
+            }
+        }),
+        wake: Box::new(move |core| {
+            if let Some((sh, _)) = h3.get() {
+                wake(&sh.cores[core as usize]);
+            }
+        }),
+    };
+    // A first connection that fails is reported, not fatal: the breaker opens and probes.
+    let (keys, _) = crate::hsm::start(&cfg.hsm, core_cpus, Some(tags)).map_err(BuildError::Keys)?;
+    Ok((keys, Some(home)))
+}
+
+/// The built-in stage of crypto operations: data at or above `hsm.require_hsm_at` needs the
+/// HSM, and an HSM whose breaker is open cannot serve.
+struct KeysStage(crate::hsm::Keys);
+
+impl Stage for KeysStage {
+    fn name(&self) -> &str {
+        "keys"
+    }
+    fn handles(&self, op: crate::types::Operation) -> bool {
+        matches!(
+            op,
+            crate::types::Operation::Crypto(
+                crate::types::CryptoOp::Encrypt
+                    | crate::types::CryptoOp::Decrypt
+                    | crate::types::CryptoOp::Sign
+            )
+        )
+    }
+    fn evaluate(&self, req: &Request<'_>, _out: &mut Outcome) -> StageResult {
+        if self.0.permits(req.classification).is_err() {
+            return StageResult::Deny(DenyReason::HsmRequired);
+        }
+        if self.0.breaker() != crate::hsm::BreakerState::Closed {
+            return StageResult::Deny(DenyReason::HsmUnavailable);
+        }
+        StageResult::Pass
+    }
+}
+
 /// Loads the identity key ring named by `[identity]`; errors name the key entry.
-fn load_identity(cfg: &Config) -> Result<crate::identity::Identity, BuildError> {
+fn load_identity(
+    cfg: &Config,
+    keystore: &crate::hsm::Keys,
+) -> Result<crate::identity::Identity, BuildError> {
     use crate::identity::{read_key_file, Key};
     let id = &cfg.identity;
     let bad = |field: String, message: String| config_error(field, message);
@@ -419,10 +515,37 @@ fn load_identity(cfg: &Config) -> Result<crate::identity::Identity, BuildError> 
         }
         keys.push((k.id, Key::Hmac(b.into())));
     }
+    if id.keystore_hmac_key_id != 0 {
+        keys.push((id.keystore_hmac_key_id, Key::Keystore(keystore.clone())));
+    }
+    if id.keystore_signing_key_id != 0 {
+        let field = "identity.keystore_signing_key_id";
+        match keystore.public_key() {
+            Ok(crate::hsm::PublicKey::Ed25519(b)) => {
+                let vk = ed25519_dalek::VerifyingKey::from_bytes(&b)
+                    .map_err(|e| bad(field.into(), format!("keystore public key: {e}")))?;
+                keys.push((id.keystore_signing_key_id, Key::Ed25519(vk)));
+            }
+            Ok(pk) => {
+                return Err(bad(
+                    field.into(),
+                    format!(
+                        "the keystore's signature key is {}; tokens need Ed25519",
+                        pk.algorithm()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(BuildError::Keys(format!(
+                    "{field}: cannot read the signature key's public half: {e}"
+                )))
+            }
+        }
+    }
     if keys.is_empty() {
         return Err(bad(
             "identity.require_token".into(),
-            "no verification keys: add ed25519_public_keys or hmac_keys".into(),
+            "no verification keys: add ed25519_public_keys, hmac_keys, or a keystore key id".into(),
         ));
     }
     let mut secret = [0u8; 192];
@@ -679,11 +802,18 @@ impl Engine {
                 futex::wait(&sh.audit_exited, 0, Some(Duration::from_millis(5)));
             }
         }
+        // Last the HSM core (the writer may have signed a final checkpoint with it).
+        sh.keys.shutdown();
     }
 
     /// A merged snapshot of every core's metrics.
     pub fn metrics(&self) -> Metrics {
         self.handle().metrics()
+    }
+
+    /// The keys (software keystore or HSM): HMAC, AES-256-GCM, signatures.
+    pub fn keys(&self) -> crate::hsm::Keys {
+        self.shared.keys.clone()
     }
 }
 
@@ -984,6 +1114,7 @@ impl Handle {
                 healthy: a.healthy.load(Relaxed),
             });
         }
+        m.hsm = sh.keys.metrics();
         m.latency = metrics::summarize(&all, sum, max);
         let lookups = m.cache_hits + m.cache_misses;
         m.cache_hit_rate = if lookups == 0 {

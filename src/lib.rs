@@ -28,6 +28,7 @@ mod core;
 pub mod engine;
 mod futex;
 pub mod global;
+pub mod hsm;
 pub mod identity;
 pub mod inputs;
 pub mod json;

@@ -203,6 +203,8 @@ pub struct Metrics {
     pub quarantined_agents: usize,
     /// The audit log's counters (`None`: no audit log).
     pub audit: Option<AuditMetrics>,
+    /// The HSM core's counters (`None`: software keystore).
+    pub hsm: Option<crate::hsm::service::HsmMetrics>,
     pub steals: u64,
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
@@ -411,6 +413,72 @@ impl Metrics {
                     "1 unless the last audit write failed.",
                     "gauge",
                     a.healthy as u8 as f64,
+                ),
+            ] {
+                c(name, help, kind, v);
+            }
+        }
+        if let Some(h) = &self.hsm {
+            for (name, help, kind, v) in [
+                (
+                    "hsm_breaker_open",
+                    "1 while the HSM circuit breaker is open or half-open.",
+                    "gauge",
+                    (h.breaker != "closed") as u8 as f64,
+                ),
+                (
+                    "hsm_queue_depth",
+                    "Jobs waiting for the HSM core.",
+                    "gauge",
+                    h.queue_depth as f64,
+                ),
+                (
+                    "hsm_operations_total",
+                    "PKCS#11 operations run by the HSM core.",
+                    "counter",
+                    h.operations as f64,
+                ),
+                (
+                    "hsm_faults_total",
+                    "HSM faults (module, token, session, login, slow operation).",
+                    "counter",
+                    h.faults as f64,
+                ),
+                (
+                    "hsm_breaker_opens_total",
+                    "Times the HSM circuit breaker opened.",
+                    "counter",
+                    h.breaker_opens as f64,
+                ),
+                (
+                    "hsm_refused_total",
+                    "HSM jobs refused while the breaker was open.",
+                    "counter",
+                    h.refused_open as f64,
+                ),
+                (
+                    "hsm_queue_full_total",
+                    "HSM jobs refused because the queue was full.",
+                    "counter",
+                    h.queue_full as f64,
+                ),
+                (
+                    "hsm_batch_size_avg",
+                    "Average jobs per HSM batch.",
+                    "gauge",
+                    h.batch_size_avg,
+                ),
+                (
+                    "hsm_latency_p50_ns",
+                    "Median time of one HSM operation.",
+                    "gauge",
+                    h.latency.p50_ns as f64,
+                ),
+                (
+                    "hsm_latency_p99_ns",
+                    "99th percentile time of one HSM operation.",
+                    "gauge",
+                    h.latency.p99_ns as f64,
                 ),
             ] {
                 c(name, help, kind, v);

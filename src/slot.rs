@@ -50,6 +50,10 @@ pub(crate) struct Slot {
     /// Hash of (tenant, agent) (`anomaly::agent_hash`), for quarantine and behaviour baselines
     /// without decoding the request.
     pub agent: AtomicU64,
+    /// HSM hand-off: `rounds << 8 | outcome`. Written by the owner of the slot: the core when it
+    /// hands a token tag to the HSM core (rounds), the HSM core before it pushes the slot back
+    /// onto the core's resume ring (outcome). Zero for a request that never went there.
+    pub hsm: AtomicU32,
     pub waker: AtomicWaker,
     buf: UnsafeCell<Box<[u8]>>,
     verdict: UnsafeCell<Verdict>,
@@ -138,6 +142,7 @@ impl SlotPool {
                 key_hi: AtomicU64::new(0),
                 key_tenant: AtomicU64::new(0),
                 agent: AtomicU64::new(0),
+                hsm: AtomicU32::new(0),
                 waker: AtomicWaker::new(),
                 buf: UnsafeCell::new(vec![0u8; buf_bytes].into_boxed_slice()),
                 verdict: UnsafeCell::new(Verdict::default()),

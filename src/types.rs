@@ -323,6 +323,12 @@ pub enum DenyReason {
     AuditBackpressure,
     /// The audit record could not be written (disk full, read-only directory, I/O error).
     AuditUnavailable,
+    /// The request needs the HSM (a token tag by its key, or a crypto operation) and the HSM
+    /// is down: its circuit breaker is open, or it did not answer in time.
+    HsmUnavailable,
+    /// A crypto operation on data at or above `hsm.require_hsm_at` while only the software
+    /// keystore is configured.
+    HsmRequired,
 }
 
 impl DenyReason {
@@ -356,6 +362,8 @@ impl DenyReason {
             Self::Quarantined => 24,
             Self::AuditBackpressure => 25,
             Self::AuditUnavailable => 26,
+            Self::HsmUnavailable => 27,
+            Self::HsmRequired => 28,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -424,6 +432,8 @@ impl DenyReason {
             24 => Self::Quarantined,
             25 => Self::AuditBackpressure,
             26 => Self::AuditUnavailable,
+            27 => Self::HsmUnavailable,
+            28 => Self::HsmRequired,
             _ => return None,
         })
     }
@@ -457,6 +467,8 @@ impl DenyReason {
             Self::Quarantined => "quarantined",
             Self::AuditBackpressure => "audit_backpressure",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::HsmUnavailable => "hsm_unavailable",
+            Self::HsmRequired => "hsm_required",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -472,6 +484,7 @@ impl DenyReason {
                 | Self::Quarantined
                 | Self::AuditBackpressure
                 | Self::AuditUnavailable
+                | Self::HsmUnavailable
         )
     }
 }
@@ -528,6 +541,14 @@ impl fmt::Display for DenyReason {
             Self::AuditUnavailable => f.write_str(
                 "the audit record could not be written (see warden's log: disk full, read-only \
                  directory or I/O error); denied rather than unaudited",
+            ),
+            Self::HsmUnavailable => f.write_str(
+                "the HSM is unavailable (circuit breaker open, or no answer within \
+                 hsm.timeout_us); requests that need it are denied until a probe reconnects",
+            ),
+            Self::HsmRequired => f.write_str(
+                "data at this classification needs the HSM (hsm.require_hsm_at), and only the \
+                 software keystore is configured (set hsm.module)",
             ),
         }
     }
@@ -741,6 +762,8 @@ mod tests {
             DenyReason::Quarantined,
             DenyReason::AuditBackpressure,
             DenyReason::AuditUnavailable,
+            DenyReason::HsmUnavailable,
+            DenyReason::HsmRequired,
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, integration, property and doc tests; the cedar-policy differential
+# The whole test suite: unit, integration, property and doc tests (the HSM tests against a
+# SoftHSM2 token made by tools/softhsm.sh); the cedar-policy differential
 # test (its own workspace member); then the loom models of the lock-free ring and free list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A real SoftHSM2 token for the HSM tests (installed from Debian's packages when missing), in a
+# throw-away directory.
+hsm_dir="$(mktemp -d)"
+trap 'rm -rf "$hsm_dir"' EXIT
+eval "$(tools/softhsm.sh setup "$hsm_dir")"
 cargo test --locked
 cargo test --locked -p warden-cedar-bench
 # loom explores every interleaving of tests/loom.rs; its own target dir keeps the cfg apart.

@@ -94,6 +94,12 @@ enum Cmd {
         #[arg(long)]
         model: Option<PathBuf>,
     },
+    /// The HSM: `init` creates the keys warden needs on the token (idempotent); `status`
+    /// reports module, token and keys and times a test operation (exit 1 when unusable).
+    Hsm {
+        #[command(subcommand)]
+        cmd: HsmCmd,
+    },
     /// Credential tokens.
     Token {
         #[command(subcommand)]
@@ -107,6 +113,14 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum HsmCmd {
+    /// Creates the HMAC, AES and signature keys named in [hsm] on the token, where missing.
+    Init,
+    /// Module, token, keys and a timed HMAC sign + verify; exit 1 when unusable.
+    Status,
+}
+
+#[derive(Subcommand)]
 enum TokenCmd {
     /// Creates an Ed25519 key pair: DIR/ed25519.key (secret seed, hex, mode 0600) and
     /// DIR/ed25519.pub (public key, hex) for `identity.ed25519_public_keys`.
@@ -114,8 +128,9 @@ enum TokenCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Mints a wdn1 token. Signs with an Ed25519 seed file (--ed25519-key) or an HMAC-SHA256
-    /// secret file (--hmac-key); prints the token on stdout.
+    /// Mints a wdn1 token. Signs with an Ed25519 seed file (--ed25519-key), an HMAC-SHA256
+    /// secret file (--hmac-key), or the keystore of the config's [hsm] (--keystore hmac|ed25519:
+    /// on a PKCS#11 token the key never leaves it); prints the token on stdout.
     Issue {
         #[arg(long)]
         tenant: String,
@@ -135,8 +150,10 @@ enum TokenCmd {
         key_id: u16,
         #[arg(long, conflicts_with = "hmac_key")]
         ed25519_key: Option<PathBuf>,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "keystore")]
         hmac_key: Option<PathBuf>,
+        #[arg(long, conflicts_with = "ed25519_key")]
+        keystore: Option<String>,
     },
 }
 
@@ -327,7 +344,46 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Token { cmd } => token_cmd(cmd),
+        Cmd::Token { cmd } => token_cmd(cmd, &cli.config),
+        Cmd::Hsm { cmd } => {
+            let cfg = load_config(&cli.config)?;
+            match cmd {
+                HsmCmd::Init => {
+                    for (kind, label, created) in warden::hsm::init(&cfg.hsm)? {
+                        let what = if created { "created" } else { "present" };
+                        println!("{kind:<12} {label:<24} {what}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                HsmCmd::Status => {
+                    let st = warden::hsm::status(&cfg.hsm);
+                    println!("backend      {}", st.backend);
+                    for (k, v) in &st.details {
+                        println!("{k:<12} {v}");
+                    }
+                    for (kind, label, present) in &st.keys {
+                        let p = if *present { "present" } else { "MISSING" };
+                        println!("key          {kind:<12} {label:<24} {p}");
+                    }
+                    if let Some(ns) = st.test_op_ns {
+                        println!(
+                            "test         HMAC sign + verify: {:.1} µs (median of 101)",
+                            ns as f64 / 1000.0
+                        );
+                    }
+                    match st.problem {
+                        None => {
+                            println!("status       usable");
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        Some(p) => {
+                            println!("status       UNUSABLE: {p}");
+                            Ok(ExitCode::from(1))
+                        }
+                    }
+                }
+            }
+        }
         Cmd::Audit { cmd } => audit_cmd(cmd),
         Cmd::Scan {
             file,
@@ -377,7 +433,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
+fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String> {
     use warden::identity::token::{assemble, encode_claims, Alg, Claims};
     match cmd {
         TokenCmd::Keygen { out } => {
@@ -398,6 +454,7 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
             key_id,
             ed25519_key,
             hmac_key,
+            keystore,
         } => {
             let clearance = warden::Classification::parse(&clearance)
                 .ok_or_else(|| format!("--clearance: unknown classification `{clearance}`"))?;
@@ -413,10 +470,12 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
                 .as_millis() as u64;
             let mut nonce = [0u8; 8];
             warden::identity::random_bytes(&mut nonce)?;
-            let alg = if ed25519_key.is_some() {
-                Alg::Ed25519
-            } else {
-                Alg::HmacSha256
+            let alg = match (&ed25519_key, keystore.as_deref()) {
+                (Some(_), _) | (None, Some("ed25519")) => Alg::Ed25519,
+                (None, Some("hmac")) | (None, None) => Alg::HmacSha256,
+                (None, Some(other)) => {
+                    return Err(format!("--keystore: `{other}` is neither hmac nor ed25519"))
+                }
             };
             let claims = Claims {
                 alg,
@@ -432,6 +491,27 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
             };
             let signed = encode_claims(&claims)?;
             let token = match (ed25519_key, hmac_key) {
+                _ if keystore.is_some() => {
+                    let cfg = load_config(config)?;
+                    let (keys, fault) = warden::hsm::open(&cfg.hsm)?;
+                    if let Some(f) = fault {
+                        return Err(format!("the keystore is unusable: {f}"));
+                    }
+                    let tag = match alg {
+                        Alg::Ed25519 => {
+                            if !matches!(keys.public_key(), Ok(warden::hsm::PublicKey::Ed25519(_)))
+                            {
+                                return Err("the keystore's signature key is not Ed25519".into());
+                            }
+                            keys.sign(&signed).map_err(|e| e.to_string())?
+                        }
+                        Alg::HmacSha256 => {
+                            keys.hmac_sign(&signed).map_err(|e| e.to_string())?.to_vec()
+                        }
+                    };
+                    keys.shutdown();
+                    assemble(&signed, &tag)
+                }
                 (Some(k), _) => {
                     use ed25519_dalek::Signer;
                     let seed = warden::identity::read_key_file(&k.display().to_string(), Some(32))?;
@@ -448,7 +528,12 @@ fn token_cmd(cmd: TokenCmd) -> Result<ExitCode, String> {
                     mac.update(&signed);
                     assemble(&signed, &mac.finalize().into_bytes())
                 }
-                (None, None) => return Err("give --ed25519-key FILE or --hmac-key FILE".into()),
+                (None, None) => {
+                    return Err(
+                        "give --ed25519-key FILE, --hmac-key FILE or --keystore hmac|ed25519"
+                            .into(),
+                    )
+                }
             };
             println!("{token}");
             Ok(ExitCode::SUCCESS)

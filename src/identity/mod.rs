@@ -21,8 +21,12 @@ use token::{Alg, Claims, TokenIssue, MAX_TOKEN_BYTES};
 /// A verification key.
 pub enum Key {
     Ed25519(VerifyingKey),
-    /// HMAC-SHA256 secret (software keystore; the HSM issue moves it onto a token).
+    /// HMAC-SHA256 secret read from a file or the environment.
     Hmac(Box<[u8]>),
+    /// HMAC-SHA256 by the keystore's HMAC key: in place with the software keystore; on a
+    /// PKCS#11 token the tag is verified by the HSM core (`TokenIssue::NeedsHsm` tells the core
+    /// to hand the request over).
+    Keystore(crate::hsm::Keys),
 }
 
 impl std::fmt::Debug for Key {
@@ -30,6 +34,7 @@ impl std::fmt::Debug for Key {
         match self {
             Key::Ed25519(_) => f.write_str("Ed25519(public)"),
             Key::Hmac(_) => f.write_str("Hmac(<secret>)"),
+            Key::Keystore(k) => write!(f, "Keystore({})", k.backend()),
         }
     }
 }
@@ -255,8 +260,19 @@ impl Identity {
                 mac.update(signed);
                 mac.verify_slice(tag).map_err(|_| TokenIssue::BadSignature)
             }
+            (Alg::HmacSha256, Key::Keystore(keys)) => match keys.soft_keys() {
+                Some(k) if k.hmac_verify(signed, tag) => Ok(()),
+                Some(_) => Err(TokenIssue::BadSignature),
+                None => Err(TokenIssue::NeedsHsm),
+            },
             _ => Err(TokenIssue::UnknownKey),
         }
+    }
+
+    /// Records that `credential`'s tag verified (the HSM core calls this after verifying it),
+    /// so the request it came with, handed back to its core, passes without another trip.
+    pub fn remember(&self, credential: &[u8]) {
+        self.cache.insert(self.token_fp(credential));
     }
 
     /// Checks the request's token, timestamp and nonce. No allocation; the signature is checked

@@ -75,6 +75,9 @@ pub enum TokenIssue {
     ReplayWindowFull = 10,
     /// The token allows less than the request needs (clearance or level).
     Insufficient = 11,
+    /// Internal: the tag must be verified by the HSM core. The core hands the request over and
+    /// never answers with it; should it surface anyway, it is a denial (fail closed).
+    NeedsHsm = 12,
 }
 
 impl TokenIssue {
@@ -92,6 +95,7 @@ impl TokenIssue {
             9 => Self::StaleRequest,
             10 => Self::ReplayWindowFull,
             11 => Self::Insufficient,
+            12 => Self::NeedsHsm,
             _ => return None,
         })
     }
@@ -109,6 +113,7 @@ impl TokenIssue {
             Self::StaleRequest => "stale_request",
             Self::ReplayWindowFull => "replay_window_full",
             Self::Insufficient => "token_insufficient",
+            Self::NeedsHsm => "token_needs_hsm",
         }
     }
     pub const fn explain(self) -> &'static str {
@@ -127,6 +132,7 @@ impl TokenIssue {
             Self::StaleRequest => "request field `timestamp`: outside the allowed clock skew",
             Self::ReplayWindowFull => "the replay window is full; retry shortly",
             Self::Insufficient => "the token's clearance or level is below what the request needs",
+            Self::NeedsHsm => "request field `credential`: its tag must be verified by the HSM",
         }
     }
 }

@@ -460,7 +460,9 @@ pub struct AuditConfig {
     pub checkpoint_records: u64,
     pub checkpoint_ms: u64,
     /// Ed25519 seed file of the checkpoint key; empty: `<dir>/signing.key`, created (0600) on
-    /// first start with `<dir>/signing.pub` beside it.
+    /// first start with `<dir>/signing.pub` beside it; `"keystore"`: the signature key of
+    /// `[hsm]` (on an HSM, it never leaves the token), its public key written to
+    /// `<dir>/signing.pub`.
     pub signing_key: String,
 }
 
@@ -592,7 +594,7 @@ impl Default for HsmConfig {
             timeout_us: 100_000,
             retry_ms: 250,
             max_retry_ms: 30_000,
-            spin_us: 50,
+            spin_us: 200,
             pin: true,
             hmac_key_label: "warden-token-hmac".into(),
             data_key_label: "warden-data".into(),

@@ -43,6 +43,10 @@ pub(crate) struct CoreState {
     shard: Option<Shard>,
     /// Behaviour baselines of the agents this core serves (`None`: anomaly detection is off).
     monitor: Option<crate::anomaly::Monitor>,
+    /// Requests this core handed to the HSM core that have not come back yet: while there are
+    /// any, the core does not sleep (the answer comes within microseconds; a futex wake-up
+    /// would cost more than the token's operation).
+    hsm_pending: u32,
 }
 
 impl CoreState {
@@ -57,6 +61,7 @@ impl CoreState {
             shared,
             shard,
             monitor,
+            hsm_pending: 0,
         }
     }
 
@@ -142,6 +147,9 @@ impl CoreState {
         let agent = slot.agent.load(Relaxed);
         // Back from the HSM core? (The resume ring's push/pop ordered the HSM core's write.)
         let hsm_word = slot.hsm.load(Relaxed);
+        if hsm_word & 0xff != 0 {
+            self.hsm_pending = self.hsm_pending.saturating_sub(1);
+        }
         let from_hsm = match hsm_word & 0xff {
             0 => None,
             TAG_VERIFIED => {
@@ -201,7 +209,10 @@ impl CoreState {
         // serve others meanwhile; it comes back on the resume ring.
         if verdict.reason == DenyReason::Identity(TokenIssue::NeedsHsm) {
             match defer_to_hsm(sh, slot, idx, id) {
-                Ok(()) => return now,
+                Ok(()) => {
+                    self.hsm_pending += 1;
+                    return now;
+                }
                 Err(reason) => verdict = Verdict::deny(reason),
             }
         }
@@ -281,6 +292,15 @@ impl CoreState {
         }
         if sh.shutdown.load(SeqCst) && sh.pool.settled() && !self.has_work() {
             return Idle::Exit;
+        }
+        // Waiting for the HSM core: keep spinning (unless it has stopped).
+        if self.hsm_pending > 0
+            && sh
+                .hsm
+                .as_ref()
+                .is_some_and(|h| !h.shared.stopped.load(Relaxed))
+        {
+            return Idle::Work;
         }
         me.sleeping.store(1, SeqCst);
         fence(SeqCst);

@@ -208,12 +208,18 @@ impl EngineBuilder {
                     log.next_seq() - 1
                 );
             }
-            let key_path = if cfg.audit.signing_key.is_empty() {
-                crate::audit::default_key_path(dir)
+            let key = if cfg.audit.signing_key == "keystore" {
+                crate::audit::keystore_signer(dir, &keys).map_err(BuildError::Audit)?
             } else {
-                std::path::PathBuf::from(&cfg.audit.signing_key)
+                let key_path = if cfg.audit.signing_key.is_empty() {
+                    crate::audit::default_key_path(dir)
+                } else {
+                    std::path::PathBuf::from(&cfg.audit.signing_key)
+                };
+                crate::audit::Signer::Software(
+                    crate::audit::load_or_create_key(&key_path).map_err(BuildError::Audit)?,
+                )
             };
-            let key = crate::audit::load_or_create_key(&key_path).map_err(BuildError::Audit)?;
             Some((log, key))
         };
         let limits = cfg.limits.limits();

@@ -606,3 +606,58 @@ fn hsm_init_and_status_from_the_cli() {
     assert_eq!(rc, 0, "{tok}");
     assert!(tok.starts_with("wdn1."), "{tok}");
 }
+
+#[test]
+fn audit_checkpoints_are_signed_by_the_token_and_verify() {
+    init("warden-test");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        engine: EngineConfig {
+            cores: 1,
+            pin: false,
+            ..Default::default()
+        },
+        anomaly: AnomalyConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        audit: warden::config::AuditConfig {
+            dir: dir.path().display().to_string(),
+            every_request: true,
+            checkpoint_records: 10,
+            signing_key: "keystore".into(),
+            ..Default::default()
+        },
+        hsm: hsm_config("warden-test"),
+        ..Default::default()
+    };
+    let e = Engine::builder().config(cfg.clone()).build().unwrap();
+    let h = e.handle();
+    for i in 0..50u64 {
+        let v = h.validate(&check().nonce(i));
+        assert!(v.is_allowed(), "{v:?}");
+    }
+    let pk = match e.keys().public_key().unwrap() {
+        warden::hsm::PublicKey::Ed25519(b) => b,
+        other => panic!("{other:?}"),
+    };
+    drop(e);
+    let written = warden::audit::load_public_key(&dir.path().join("signing.pub")).unwrap();
+    assert_eq!(written.to_bytes(), pk, "signing.pub is the token's key");
+    let sum = warden::audit::verify(dir.path(), &written, |_, _| {}).unwrap();
+    assert!(sum.checkpoints >= 5, "{sum:?}");
+    // A log whose checkpoints another key signed is refused with the keystore's key.
+    let other = tempfile::tempdir().unwrap();
+    let mut c2 = cfg;
+    c2.audit.dir = other.path().display().to_string();
+    c2.audit.signing_key = String::new();
+    drop(Engine::builder().config(c2.clone()).build().unwrap());
+    c2.audit.signing_key = "keystore".into();
+    let err = Engine::builder()
+        .config(c2)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("another key"), "{err}");
+}

@@ -258,9 +258,20 @@ impl Log {
         time_ns: u64,
     ) -> (u64, [u8; 32], [u8; 64]) {
         use ed25519_dalek::Signer;
+        self.stage_checkpoint_with(|m| Some(key.sign(m).to_bytes()), time_ns)
+            .expect("a software key always signs")
+    }
+
+    /// Stages a checkpoint signed by `sign` (given the checkpoint message); `None` when it
+    /// could not sign (an HSM that is down): nothing is staged, the next interval tries again.
+    pub fn stage_checkpoint_with(
+        &mut self,
+        sign: impl FnOnce(&[u8]) -> Option<[u8; 64]>,
+        time_ns: u64,
+    ) -> Option<(u64, [u8; 32], [u8; 64])> {
         let seq = self.staged_seq;
         let head = self.staged_head;
-        let signature = key.sign(&checkpoint_message(seq, &head)).to_bytes();
+        let signature = sign(&checkpoint_message(seq, &head))?;
         self.staged_head = record::encode(
             &mut self.buf,
             &self.staged_head,
@@ -272,7 +283,7 @@ impl Log {
             },
         );
         self.staged_seq += 1;
-        (seq, head, signature)
+        Some((seq, head, signature))
     }
 
     /// Writes what is staged with one write; with `sync`, makes it durable. On failure the

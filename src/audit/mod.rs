@@ -61,6 +61,59 @@ pub fn load_or_create_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Audi
     Ok(key)
 }
 
+/// What signs checkpoints: a software Ed25519 key, or the keystore's signature key (an HSM's,
+/// `audit.signing_key = "keystore"`).
+pub enum Signer {
+    Software(ed25519_dalek::SigningKey),
+    Keystore(crate::hsm::Keys),
+}
+
+impl Signer {
+    /// `None` when the keystore cannot sign now (its breaker is open): the checkpoint waits.
+    pub fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        match self {
+            Signer::Software(k) => {
+                use ed25519_dalek::Signer as _;
+                Some(k.sign(message).to_bytes())
+            }
+            Signer::Keystore(keys) => keys.sign(message).ok()?.try_into().ok(),
+        }
+    }
+}
+
+/// The keystore as the checkpoint signer: its signature key must be Ed25519 (what `verify`
+/// checks). Writes `<dir>/signing.pub` with its public key, or, when one is there already,
+/// refuses a different key (that log's checkpoints were signed by another).
+pub fn keystore_signer(dir: &Path, keys: &crate::hsm::Keys) -> Result<Signer, AuditError> {
+    let path = dir.join("signing.pub");
+    let e = |m: String| AuditError {
+        path: path.clone(),
+        message: m,
+    };
+    let pk = match keys.public_key() {
+        Ok(crate::hsm::PublicKey::Ed25519(b)) => b,
+        Ok(other) => {
+            return Err(e(format!(
+                "the keystore's signature key is {}; audit checkpoints need Ed25519",
+                other.algorithm()
+            )))
+        }
+        Err(err) => return Err(e(format!("cannot read the keystore's public key: {err}"))),
+    };
+    let hex: String = pk.iter().map(|b| format!("{b:02x}")).collect();
+    if path.exists() {
+        let have = load_public_key(&path)?;
+        if have.to_bytes() != pk {
+            return Err(e(
+                "this log's checkpoints are verified by another key than the keystore's; use a new audit.dir for a new key".into(),
+            ));
+        }
+    } else {
+        std::fs::write(&path, format!("{hex}\n")).map_err(|x| e(format!("cannot write: {x}")))?;
+    }
+    Ok(Signer::Keystore(keys.clone()))
+}
+
 /// Reads an Ed25519 public key (32 bytes, raw or hex).
 pub fn load_public_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, AuditError> {
     let e = |m: String| AuditError {

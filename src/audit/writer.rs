@@ -203,7 +203,7 @@ pub(crate) struct WriterSettings {
 pub(crate) fn run_guarded(
     q: &AuditQueue,
     log: Log,
-    key: ed25519_dalek::SigningKey,
+    key: crate::audit::Signer,
     s: WriterSettings,
     complete: impl Fn(u32, Verdict),
     done: impl Fn() -> bool,
@@ -241,7 +241,7 @@ pub(crate) fn run_guarded(
 fn run(
     q: &AuditQueue,
     mut log: Log,
-    key: ed25519_dalek::SigningKey,
+    key: crate::audit::Signer,
     s: WriterSettings,
     complete: &impl Fn(u32, Verdict),
     done: &impl Fn() -> bool,
@@ -289,10 +289,12 @@ fn run(
                 || now - last_checkpoint_ns >= s.checkpoint_ns
                 || stopping)
         {
-            pending_head = Some(log.stage_checkpoint(&key, now));
-            since_checkpoint = 0;
+            if let Some(head) = log.stage_checkpoint_with(|m| key.sign(m), now) {
+                pending_head = Some(head);
+                since_checkpoint = 0;
+                q.counters.checkpoints.fetch_add(1, Relaxed);
+            }
             last_checkpoint_ns = now;
-            q.counters.checkpoints.fetch_add(1, Relaxed);
         }
         let staged = log.staged();
         let due = staged > 0
@@ -445,7 +447,7 @@ mod tests {
             checkpoint_ns: u64::MAX / 2,
         };
         let log = Log::open(d.path(), 1 << 20).unwrap();
-        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let key = crate::audit::Signer::Software(ed25519_dalek::SigningKey::from_bytes(&[1; 32]));
         run_guarded(&q, log, key, settings, complete, || true);
         let mut got = answered.into_inner();
         got.sort_by_key(|g| g.0);

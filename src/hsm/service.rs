@@ -827,6 +827,22 @@ mod tests {
             .unwrap();
     }
 
+    proptest::proptest! {
+        /// Sealed data is untrusted input: any bytes are refused cleanly, never a panic, and
+        /// what `encrypt` sealed opens to the same plaintext.
+        #[test]
+        fn decrypt_takes_any_bytes_and_round_trips(
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..96),
+            pt in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+            aad in proptest::collection::vec(proptest::num::u8::ANY, 0..32),
+        ) {
+            let keys = Keys::soft(Arc::new(SoftKeys::ephemeral().unwrap()), None);
+            proptest::prop_assert!(keys.decrypt(Classification::Cui, &junk, &aad).is_err());
+            let sealed = keys.encrypt(Classification::Cui, &pt, &aad).unwrap();
+            proptest::prop_assert_eq!(keys.decrypt(Classification::Cui, &sealed, &aad).unwrap(), pt);
+        }
+    }
+
     #[test]
     fn software_keys_refuse_classifications_that_need_the_hsm() {
         let keys = Keys::soft(

@@ -1,17 +1,17 @@
-//! Atomics shim: std's atomics normally, loom's under `--cfg loom`, so the hand-written
+//! Atomics shim: std's atomics normally, loom's with the `loom` feature, so the hand-written
 //! lock-free structures (`ring`, `stack`) are model-checked by `tests/loom.rs`.
 
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 #[inline]
 pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 #[inline]
 pub(crate) fn spin_hint() {
     std::hint::spin_loop();

@@ -1,6 +1,6 @@
 //! Model checks of the hand-written lock-free structures under every interleaving loom explores.
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (tools/test.sh does).
-#![cfg(loom)]
+//! Run: `cargo test --features loom --test loom` (tools/test.sh does).
+#![cfg(feature = "loom")]
 
 use loom::sync::Arc;
 use loom::thread;

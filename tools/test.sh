@@ -11,5 +11,5 @@ trap 'rm -rf "$hsm_dir"' EXIT
 eval "$(tools/softhsm.sh setup "$hsm_dir")"
 cargo test --locked
 cargo test --locked -p warden-cedar-bench
-# loom explores every interleaving of tests/loom.rs; its own target dir keeps the cfg apart.
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --locked --release --test loom
+# loom explores every interleaving of tests/loom.rs (the `loom` feature swaps in its atomics).
+cargo test --locked --features loom --test loom

@@ -312,7 +312,32 @@ pub(crate) fn spawn(
                 }
             };
             let _ = ready_tx.send(report);
-            run(&mut *backend, &rx, &sh, settings, tags);
+            let mut tags = tags;
+            // Jobs taken but not yet answered live here, outside the unwind, with the token
+            // tag being verified.
+            let mut batch = std::collections::VecDeque::with_capacity(settings.batch_size.max(1));
+            let mut current = None;
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(
+                    &mut *backend,
+                    &rx,
+                    &sh,
+                    settings,
+                    &mut tags,
+                    &mut batch,
+                    &mut current,
+                )
+            }));
+            if ran.is_err() {
+                // Contained: nobody waiting on the HSM core is stranded. Every job from now on
+                // is answered `Unavailable` until the engine stops it.
+                sh.fault("the HSM core panicked; restart warden to use the HSM again".into());
+                if let (Some((idx, core)), Some(t)) = (current, tags.as_mut()) {
+                    (t.resume)(idx, core, TAG_UNAVAILABLE);
+                    (t.wake)(core);
+                }
+                drain_unavailable(batch.drain(..).map(Ok).chain(rx.iter().map(Ok)), &mut tags);
+            }
             sh.stopped.store(true, Release);
         })
         .expect("spawn the HSM core");
@@ -356,14 +381,34 @@ fn probe(b: &mut dyn Backend) -> Result<(), Fault> {
     }
 }
 
+/// After a panic: answers every job `Unavailable` until `Stop` (or every sender is gone).
+fn drain_unavailable(jobs: impl Iterator<Item = Result<Job, ()>>, tags: &mut Option<TagServer>) {
+    for job in jobs.flatten() {
+        match job.work {
+            Work::Stop => return,
+            Work::TokenTag { idx, core } => {
+                if let Some(t) = tags.as_mut() {
+                    (t.resume)(idx, core, TAG_UNAVAILABLE);
+                    (t.wake)(core);
+                }
+            }
+            Work::Call(_, reply) => {
+                let _ = reply.send(Err(HsmError::Unavailable("the HSM core panicked".into())));
+            }
+        }
+    }
+}
+
 fn run(
     b: &mut dyn Backend,
     rx: &flume::Receiver<Job>,
     sh: &HsmShared,
     st: ServiceSettings,
-    mut tags: Option<TagServer>,
+    tags: &mut Option<TagServer>,
+    batch: &mut std::collections::VecDeque<Job>,
+    current: &mut Option<(u32, u16)>,
 ) {
-    let mut batch: Vec<Job> = Vec::with_capacity(st.batch_size.max(1));
+    let cap = st.batch_size.max(1);
     let mut woken: Vec<u16> = Vec::with_capacity(64);
     let mut backoff = st.retry_ns.max(1);
     let mut next_probe = now_ns() + backoff;
@@ -415,10 +460,10 @@ fn run(
                 }
             }
         };
-        batch.push(first);
-        while batch.len() < batch.capacity() {
+        batch.push_back(first);
+        while batch.len() < cap {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(j) => batch.push_back(j),
                 Err(_) => break,
             }
         }
@@ -429,7 +474,7 @@ fn run(
             sh.batch_max.store(n, Relaxed);
         }
         let mut stop = false;
-        for job in batch.drain(..) {
+        while let Some(job) = batch.pop_front() {
             if let Work::Stop = job.work {
                 stop = true;
                 continue;
@@ -462,6 +507,7 @@ fn run(
                         Some(_) => TAG_UNAVAILABLE,
                         None => {
                             let t0 = now_ns();
+                            *current = Some((idx, core));
                             let r = (t.verify)(b, idx);
                             let faulted = matches!(r, Err(Fault::Down(_)));
                             if let Err(Fault::Down(why)) = &r {
@@ -472,6 +518,7 @@ fn run(
                         }
                     };
                     (t.resume)(idx, core, outcome);
+                    *current = None;
                     if !woken.contains(&core) {
                         woken.push(core);
                     }
@@ -841,6 +888,91 @@ mod tests {
             let sealed = keys.encrypt(Classification::Cui, &pt, &aad).unwrap();
             proptest::prop_assert_eq!(keys.decrypt(Classification::Cui, &sealed, &aad).unwrap(), pt);
         }
+    }
+
+    /// A backend that panics on its second HMAC (the first is the start-up probe's).
+    struct Panicky(u32);
+    impl Backend for Panicky {
+        fn kind(&self) -> &'static str {
+            "pkcs11"
+        }
+        fn connect(&mut self) -> Result<(), Fault> {
+            Ok(())
+        }
+        fn disconnect(&mut self) {}
+        fn hmac_sign(&mut self, _: &[u8]) -> Result<[u8; 32], Fault> {
+            Ok([0; 32])
+        }
+        fn hmac_verify(&mut self, _: &[u8], _: &[u8]) -> Result<bool, Fault> {
+            self.0 += 1;
+            if self.0 > 1 {
+                panic!("a module bug");
+            }
+            Ok(true)
+        }
+        fn encrypt(
+            &mut self,
+            _: &[u8; 12],
+            _: &[u8],
+            _: &[u8],
+            _: &mut Vec<u8>,
+        ) -> Result<(), Fault> {
+            Ok(())
+        }
+        fn decrypt(
+            &mut self,
+            _: &[u8; 12],
+            _: &[u8],
+            _: &[u8],
+            _: &mut Vec<u8>,
+        ) -> Result<(), Fault> {
+            Ok(())
+        }
+        fn sign(&mut self, _: &[u8]) -> Result<Vec<u8>, Fault> {
+            Ok(vec![0; 64])
+        }
+        fn public_key(&mut self) -> Result<PublicKey, Fault> {
+            Ok(PublicKey::Ed25519([0; 32]))
+        }
+        fn random(&mut self, _: &mut [u8]) -> Result<(), Fault> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panicking_hsm_core_strands_no_one() {
+        let resumed = Arc::new(Mutex::new(Vec::new()));
+        let r = resumed.clone();
+        let tags = TagServer {
+            verify: Box::new(|b, _| b.hmac_verify(b"x", b"y").map(|_| TAG_VERIFIED)),
+            resume: Box::new(move |idx, _, outcome| r.lock().unwrap().push((idx, outcome))),
+            wake: Box::new(|_| {}),
+        };
+        let (client, ready) = spawn(Box::new(Panicky(0)), settings(), Some(tags));
+        ready.recv().unwrap().unwrap();
+        // Three tags queued at once: the first panics, the other two wait in the batch.
+        for idx in 0..3 {
+            assert!(client.token_tag(idx, 0));
+        }
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while resumed.lock().unwrap().len() < 3 {
+            assert!(
+                std::time::Instant::now() < until,
+                "stranded: {:?}",
+                resumed.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let got = resumed.lock().unwrap().clone();
+        assert!(got.iter().all(|&(_, o)| o == TAG_UNAVAILABLE), "{got:?}");
+        let keys = Keys::hsm(client.clone(), None);
+        assert!(matches!(
+            keys.hmac_sign(b"x"),
+            Err(HsmError::Unavailable(_))
+        ));
+        assert_eq!(keys.breaker(), BreakerState::Open);
+        keys.shutdown();
+        assert!(client.shared.stopped.load(Acquire));
     }
 
     #[test]

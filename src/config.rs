@@ -547,6 +547,8 @@ pub struct HsmConfig {
     pub module: String,
     /// Label of the token to use.
     pub token_label: String,
+    /// Slot id of the token to use; -1: find it by `token_label` (with both, they must agree).
+    pub slot_id: i64,
     /// Environment variable holding the user PIN (read first).
     pub pin_env: String,
     /// File holding the user PIN (read when the variable is unset); keep it 0600.
@@ -586,6 +588,7 @@ impl Default for HsmConfig {
         HsmConfig {
             module: String::new(),
             token_label: "warden".into(),
+            slot_id: -1,
             pin_env: "WARDEN_HSM_PIN".into(),
             pin_file: String::new(),
             sessions: 2,
@@ -622,6 +625,7 @@ impl HsmConfig {
         crate::hsm::pkcs11::Pkcs11Settings {
             module: self.module.clone(),
             token_label: self.token_label.clone(),
+            slot_id: u64::try_from(self.slot_id).ok(),
             pin_env: self.pin_env.clone(),
             pin_file: self.pin_file.clone(),
             sessions: self.sessions,
@@ -865,8 +869,17 @@ impl Config {
                 return e(f, "must not be empty".into());
             }
         }
-        if !h.module.is_empty() && h.token_label.is_empty() {
-            return e("hsm.token_label", "must name the token to use".into());
+        if h.slot_id < -1 {
+            return e(
+                "hsm.slot_id",
+                "must be a slot id, or -1 to find the token by its label".into(),
+            );
+        }
+        if !h.module.is_empty() && h.token_label.is_empty() && h.slot_id < 0 {
+            return e(
+                "hsm.token_label",
+                "must name the token to use (or set hsm.slot_id)".into(),
+            );
         }
         let id = &self.identity;
         if id.replay_window_ms < 2 * id.max_clock_skew_ms {

@@ -663,3 +663,25 @@ fn audit_checkpoints_are_signed_by_the_token_and_verify() {
         .to_string();
     assert!(err.contains("another key"), "{err}");
 }
+
+#[test]
+fn the_token_can_be_named_by_slot_id() {
+    init("warden-test");
+    let ctx = warden::hsm::pkcs11::module(&tokens().module).unwrap();
+    let id = warden::hsm::pkcs11::find_slot(&ctx, "warden-test")
+        .ok()
+        .unwrap()
+        .id();
+    let mut cfg = hsm_config("");
+    cfg.slot_id = id as i64;
+    let (keys, fault) = warden::hsm::open(&cfg).unwrap();
+    assert_eq!(fault, None);
+    keys.hmac_sign(b"x").unwrap();
+    keys.shutdown();
+    // slot and label both given: they must agree
+    cfg.token_label = "warden-fault-1".into();
+    let (keys, fault) = warden::hsm::open(&cfg).unwrap();
+    let fault = fault.expect("a slot holding another token is a fault");
+    assert!(fault.contains("holds token `warden-test`"), "{fault}");
+    keys.shutdown();
+}

@@ -22,6 +22,8 @@ use std::sync::Mutex;
 pub struct Pkcs11Settings {
     pub module: String,
     pub token_label: String,
+    /// The slot to use; `None`: the one whose token has `token_label`.
+    pub slot_id: Option<u64>,
     pub pin_env: String,
     pub pin_file: String,
     pub sessions: usize,
@@ -116,6 +118,34 @@ pub fn reinitialize(path: &str) -> Result<(), String> {
         .map_err(|e| format!("C_Initialize of {path} failed: {e}"))
 }
 
+/// The slot `st` names: by id (its token's label must then match a non-empty `token_label`),
+/// or by the token's label.
+fn find_token(ctx: &Pkcs11, st: &Pkcs11Settings) -> Result<Slot, Fault> {
+    let Some(id) = st.slot_id else {
+        return find_slot(ctx, &st.token_label);
+    };
+    let slots = ctx
+        .get_slots_with_token()
+        .map_err(|e| down("C_GetSlotList", e))?;
+    let slot = slots
+        .into_iter()
+        .find(|s| s.id() == id)
+        .ok_or_else(|| Fault::Down(format!("no token in slot {id} (hsm.slot_id)")))?;
+    if !st.token_label.is_empty() {
+        let info = ctx
+            .get_token_info(slot)
+            .map_err(|e| down("C_GetTokenInfo", e))?;
+        if info.label().trim_end() != st.token_label {
+            return Err(Fault::Down(format!(
+                "slot {id} (hsm.slot_id) holds token `{}`, not `{}` (hsm.token_label)",
+                info.label().trim_end(),
+                st.token_label
+            )));
+        }
+    }
+    Ok(slot)
+}
+
 /// Finds the slot whose token has `label`.
 pub fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, Fault> {
     let slots = ctx
@@ -189,12 +219,12 @@ impl Pkcs11Backend {
     fn open(&self, rw: bool) -> Result<(Pkcs11, Slot, Vec<Session>), Fault> {
         let st = &self.settings;
         let ctx = module(&st.module).map_err(Fault::Down)?;
-        let slot = match find_slot(&ctx, &st.token_label) {
+        let slot = match find_token(&ctx, st) {
             Ok(s) => s,
             // The token is gone: perhaps it came back and the module has not seen it yet.
             Err(_) if self.reinit_when_missing => {
                 reinitialize(&st.module).map_err(Fault::Down)?;
-                find_slot(&ctx, &st.token_label)?
+                find_token(&ctx, st)?
             }
             Err(f) => return Err(f),
         };
@@ -327,7 +357,7 @@ impl Pkcs11Backend {
         let st = self.settings.clone();
         let ctx = module(&st.module).map_err(Fault::Down)?;
         let lib = ctx.get_library_info().map_err(|e| down("C_GetInfo", e))?;
-        let slot = find_slot(&ctx, &st.token_label)?;
+        let slot = find_token(&ctx, &st)?;
         let ti = ctx
             .get_token_info(slot)
             .map_err(|e| down("C_GetTokenInfo", e))?;

@@ -48,11 +48,30 @@ fn tokens() -> &'static Tokens {
             }
         }
         let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-        Tokens {
+        let t = Tokens {
             module: var("WARDEN_TEST_PKCS11_MODULE"),
             pin_file: var("WARDEN_TEST_PIN_FILE"),
             token_dir: PathBuf::from(var("WARDEN_TEST_TOKEN_DIR")),
+        };
+        // Every token's keys, once, before any test runs in parallel (two `hsm init`s racing
+        // on one token could both create a key).
+        for label in [
+            "warden-test",
+            "warden-fault-1",
+            "warden-fault-2",
+            "warden-fault-3",
+            "warden-fault-4",
+        ] {
+            let cfg = HsmConfig {
+                module: t.module.clone(),
+                token_label: label.into(),
+                pin_env: String::new(),
+                pin_file: t.pin_file.clone(),
+                ..HsmConfig::default()
+            };
+            warden::hsm::init(&cfg).unwrap();
         }
+        t
     })
 }
 
@@ -70,9 +89,13 @@ fn hsm_config(label: &str) -> HsmConfig {
     }
 }
 
-/// The token's keys exist (idempotent: every test may call it).
+/// The token's keys exist (created once, in `tokens()`).
 fn init(label: &str) {
-    warden::hsm::init(&hsm_config(label)).unwrap();
+    let created = warden::hsm::init(&hsm_config(label)).unwrap();
+    assert!(
+        created.iter().all(|k| !k.2),
+        "keys of {label} made in tokens()"
+    );
 }
 
 fn engine(hsm: HsmConfig, identity: IdentityConfig, cores: usize) -> Engine {

@@ -130,7 +130,7 @@ fn find_token(ctx: &Pkcs11, st: &Pkcs11Settings) -> Result<Slot, Fault> {
     let slot = slots
         .into_iter()
         .find(|s| s.id() == id)
-        .ok_or_else(|| Fault::Down(format!("no token in slot {id} (hsm.slot_id)")))?;
+        .ok_or_else(|| Fault::Down(format!("{NO_TOKEN} in slot {id} (hsm.slot_id)")))?;
     if !st.token_label.is_empty() {
         let info = ctx
             .get_token_info(slot)
@@ -144,6 +144,15 @@ fn find_token(ctx: &Pkcs11, st: &Pkcs11Settings) -> Result<Slot, Fault> {
         }
     }
     Ok(slot)
+}
+
+/// How a fault that found no token starts (`token_missing`).
+const NO_TOKEN: &str = "no token";
+
+/// Whether `f` says the token is not there at all (so re-initializing the module may find it
+/// again), as opposed to a slot holding another token or a module error.
+fn token_missing(f: &Fault) -> bool {
+    matches!(f, Fault::Down(w) if w.starts_with(NO_TOKEN))
 }
 
 /// Finds the slot whose token has `label`.
@@ -161,7 +170,7 @@ pub fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, Fault> {
         }
     }
     Err(Fault::Down(format!(
-        "no token labelled `{label}` (hsm.token_label); tokens present: {seen:?}"
+        "{NO_TOKEN} labelled `{label}` (hsm.token_label); tokens present: {seen:?}"
     )))
 }
 
@@ -222,7 +231,7 @@ impl Pkcs11Backend {
         let slot = match find_token(&ctx, st) {
             Ok(s) => s,
             // The token is gone: perhaps it came back and the module has not seen it yet.
-            Err(_) if self.reinit_when_missing => {
+            Err(f) if self.reinit_when_missing && token_missing(&f) => {
                 reinitialize(&st.module).map_err(Fault::Down)?;
                 find_token(&ctx, st)?
             }

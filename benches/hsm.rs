@@ -19,32 +19,18 @@ use warden::config::{AnomalyConfig, EngineConfig, HsmConfig, IdentityConfig, Pol
 use warden::identity::token::{assemble, encode_claims, Alg, Claims};
 use warden::{Classification, Config, Engine, Operation, Request, SecurityLevel};
 
+#[path = "../tests/common/softhsm.rs"]
+mod softhsm;
+
 struct Token {
     module: String,
     pin: String,
 }
 
 fn token() -> Token {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let out = std::process::Command::new("tools/softhsm.sh")
-        .arg("setup")
-        .arg(&dir)
-        .output()
-        .expect("tools/softhsm.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-            std::env::set_var(k, v);
-        }
-    }
-    Token {
-        module: std::env::var("WARDEN_TEST_PKCS11_MODULE").unwrap(),
-        pin: std::env::var("WARDEN_TEST_PIN_FILE").unwrap(),
-    }
+    // The bench's own tokens (not the tests'): setup() makes them when the variables are unset.
+    let (module, pin, _) = softhsm::setup();
+    Token { module, pin }
 }
 
 fn hsm_config(t: &Token, batch: usize) -> HsmConfig {

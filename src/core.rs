@@ -216,6 +216,10 @@ impl CoreState {
                 Err(reason) => verdict = Verdict::deny(reason),
             }
         }
+        // The request is answered now: a slot that went to the HSM core starts clean next time.
+        if hsm_word != 0 {
+            slot.hsm.store(0, Relaxed);
+        }
         let done = now_ns();
         verdict.latency_ns = done
             .saturating_sub(slot.enqueued_ns.load(Relaxed))
@@ -523,7 +527,6 @@ pub(crate) fn complete_audited(sh: &Shared, idx: u32, mut v: Verdict) {
 #[inline]
 fn complete(sh: &Shared, idx: u32, v: Verdict) {
     let slot = &sh.pool.slots[idx as usize];
-    slot.hsm.store(0, Relaxed);
     // SAFETY: we own the slot until the swap below publishes DONE.
     unsafe { slot.set_verdict(v) };
     let mut cur = slot.state.load(Acquire);

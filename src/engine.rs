@@ -485,17 +485,8 @@ fn load_identity(
         }
         let v = std::env::var(&k.env)
             .map_err(|_| format!("environment variable {} is not set", k.env))?;
-        let v = v.trim();
-        if v.len() % 2 != 0 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
-                "environment variable {} must hold the key in hex",
-                k.env
-            ));
-        }
-        Ok((0..v.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&v[i..i + 2], 16).unwrap_or(0))
-            .collect())
+        crate::identity::from_hex(v.trim())
+            .ok_or_else(|| format!("environment variable {} must hold the key in hex", k.env))
     };
     let mut keys = Vec::new();
     for (i, k) in id.ed25519_public_keys.iter().enumerate() {

@@ -1,6 +1,6 @@
 //! The HSM core against a real SoftHSM2 token: every operation's round trip, token tags made by
 //! the token and verified through the HSM core by the identity stage, concurrent requests from
-//! every core, and each fault produced for real (missing module, wrong PIN, sessions closed
+//! four threads, and each fault produced for real (missing module, wrong PIN, sessions closed
 //! underneath, token directory removed, slow operations) and recovered from.
 //!
 //! The tokens come from `tools/softhsm.sh setup` (tools/test.sh runs it and exports the
@@ -19,6 +19,9 @@ use warden::{
     Classification, Config, CryptoOp, DenyReason, Engine, Operation, Request, SecurityLevel,
 };
 
+#[path = "common/softhsm.rs"]
+mod softhsm;
+
 struct Tokens {
     module: String,
     pin_file: String,
@@ -28,30 +31,11 @@ struct Tokens {
 fn tokens() -> &'static Tokens {
     static T: OnceLock<Tokens> = OnceLock::new();
     T.get_or_init(|| {
-        if std::env::var("WARDEN_TEST_PKCS11_MODULE").is_err() {
-            // Not started by tools/test.sh: make the tokens now, before any PKCS#11 call.
-            let dir = tempfile::tempdir().unwrap().keep();
-            let out = std::process::Command::new("tools/softhsm.sh")
-                .arg("setup")
-                .arg(&dir)
-                .output()
-                .expect("run tools/softhsm.sh");
-            assert!(
-                out.status.success(),
-                "tools/softhsm.sh setup failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            for line in String::from_utf8(out.stdout).unwrap().lines() {
-                if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-                    std::env::set_var(k, v);
-                }
-            }
-        }
-        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+        let (module, pin_file, token_dir) = softhsm::setup();
         let t = Tokens {
-            module: var("WARDEN_TEST_PKCS11_MODULE"),
-            pin_file: var("WARDEN_TEST_PIN_FILE"),
-            token_dir: PathBuf::from(var("WARDEN_TEST_TOKEN_DIR")),
+            module,
+            pin_file,
+            token_dir,
         };
         // Every token's keys, once, before any test runs in parallel (two `hsm init`s racing
         // on one token could both create a key).
@@ -267,7 +251,7 @@ fn now_ms() -> u64 {
 }
 
 #[test]
-fn token_tags_made_by_the_token_are_verified_through_the_hsm_core_from_every_core() {
+fn token_tags_made_by_the_token_are_verified_through_the_hsm_core_under_concurrency() {
     init("warden-test");
     let identity = IdentityConfig {
         require_token: true,
@@ -314,7 +298,8 @@ fn token_tags_made_by_the_token_are_verified_through_the_hsm_core_from_every_cor
     // Ed25519 tokens signed by the token's signature key verify on the cores
     let ed: &'static str = Box::leak(mint(&keys, Alg::Ed25519, 6, "planner-1").into_boxed_str());
     assert!(h.validate(&req(ed, 4)).is_allowed());
-    // Many first presentations at once, from several threads onto both cores: every one
+    // Many first presentations at once, from four threads (one agent, so one owner core; the
+    // HSM core takes them in batches): every one
     // answered, each correctly.
     let toks: Vec<&'static str> = (0..64)
         .map(|i| {

@@ -100,7 +100,6 @@ pub fn keystore_signer(dir: &Path, keys: &crate::hsm::Keys) -> Result<Signer, Au
         }
         Err(err) => return Err(e(format!("cannot read the keystore's public key: {err}"))),
     };
-    let hex: String = pk.iter().map(|b| format!("{b:02x}")).collect();
     if path.exists() {
         let have = load_public_key(&path)?;
         if have.to_bytes() != pk {
@@ -109,7 +108,8 @@ pub fn keystore_signer(dir: &Path, keys: &crate::hsm::Keys) -> Result<Signer, Au
             ));
         }
     } else {
-        std::fs::write(&path, format!("{hex}\n")).map_err(|x| e(format!("cannot write: {x}")))?;
+        std::fs::write(&path, format!("{}\n", crate::identity::to_hex(&pk)))
+            .map_err(|x| e(format!("cannot write: {x}")))?;
     }
     Ok(Signer::Keystore(keys.clone()))
 }

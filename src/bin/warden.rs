@@ -429,10 +429,6 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String> {
     use warden::identity::token::{assemble, encode_claims, Alg, Claims};
     match cmd {
@@ -573,7 +569,7 @@ fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
                     s.checkpoints,
                     s.last_seq,
                     s.last_checkpoint_seq,
-                    hex(&s.head),
+                    warden::identity::to_hex(&s.head),
                     key_path.display()
                 );
                 Ok(ExitCode::SUCCESS)

@@ -97,8 +97,6 @@ pub trait Backend: Send {
     ) -> Result<(), Fault>;
     fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, Fault>;
     fn public_key(&mut self) -> Result<PublicKey, Fault>;
-    /// Fresh random bytes (the token's generator, or the kernel's).
-    fn random(&mut self, buf: &mut [u8]) -> Result<(), Fault>;
 }
 
 /// Verifies a signature by the public key (on the caller's thread: no key needed).

@@ -15,7 +15,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 /// Where the token is and how to log in (from `[hsm]`).
 #[derive(Clone, Debug)]
@@ -34,13 +34,18 @@ pub struct Pkcs11Settings {
 const ED25519_PARAMS: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
 const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-/// Loaded modules, initialized once and never unloaded (control plane only).
-static MODULES: Mutex<Vec<(String, Pkcs11)>> = Mutex::new(Vec::new());
+/// Loaded modules by path, initialized once and never unloaded (a lock-free map; only
+/// connecting touches it).
+fn modules() -> &'static papaya::HashMap<String, Pkcs11> {
+    static MODULES: OnceLock<papaya::HashMap<String, Pkcs11>> = OnceLock::new();
+    MODULES.get_or_init(papaya::HashMap::new)
+}
 
-/// The module at `path`, loaded and initialized once per process.
+/// The module at `path`, loaded and initialized once per process. (Two threads loading it at
+/// once both succeed: the second `C_Initialize` says already initialized, one entry is kept.)
 pub fn module(path: &str) -> Result<Pkcs11, String> {
-    let mut m = MODULES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, ctx)) = m.iter().find(|(p, _)| p == path) {
+    let m = modules().pin();
+    if let Some(ctx) = m.get(path) {
         return Ok(ctx.clone());
     }
     let ctx = Pkcs11::new(path).map_err(|e| format!("cannot load PKCS#11 module {path}: {e}"))?;
@@ -48,8 +53,7 @@ pub fn module(path: &str) -> Result<Pkcs11, String> {
         Ok(()) | Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(e) => return Err(format!("C_Initialize of {path} failed: {e}")),
     }
-    m.push((path.to_string(), ctx.clone()));
-    Ok(ctx)
+    Ok(m.get_or_insert(path.to_string(), ctx).clone())
 }
 
 fn down(what: &str, e: Error) -> Fault {
@@ -109,8 +113,8 @@ pub struct TokenReport {
 /// `C_Initialize` (SoftHSM2) sees a token that came back only this way. Every session of this
 /// process on that module closes; their owners' breakers reconnect them.
 pub fn reinitialize(path: &str) -> Result<(), String> {
-    let m = MODULES.lock().unwrap_or_else(|p| p.into_inner());
-    let Some((_, ctx)) = m.iter().find(|(p, _)| p == path) else {
+    let m = modules().pin();
+    let Some(ctx) = m.get(path) else {
         return Ok(());
     };
     let _ = ctx.clone().finalize();
@@ -563,11 +567,5 @@ impl Backend for Pkcs11Backend {
     fn public_key(&mut self) -> Result<PublicKey, Fault> {
         let (_, c) = self.conn()?;
         Ok(c.public.clone())
-    }
-
-    fn random(&mut self, buf: &mut [u8]) -> Result<(), Fault> {
-        let (s, _) = self.conn()?;
-        s.generate_random_slice(buf)
-            .map_err(|e| down("C_GenerateRandom", e))
     }
 }

@@ -19,7 +19,7 @@ use crate::metrics::AtomicHistogram;
 use crate::time::now_ns;
 use crate::types::Classification;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The breaker's state.
@@ -121,7 +121,9 @@ pub(crate) struct HsmShared {
     batch_jobs: AtomicU64,
     batch_max: AtomicU64,
     latency: AtomicHistogram,
-    last_fault: Mutex<String>,
+    /// The last fault's text, for operators: a one-entry lock-free map (written by the HSM
+    /// core on a fault, read by metrics).
+    last_fault: papaya::HashMap<(), String>,
     pub stopped: AtomicBool,
 }
 
@@ -141,7 +143,7 @@ impl HsmShared {
             batch_jobs: AtomicU64::new(0),
             batch_max: AtomicU64::new(0),
             latency: AtomicHistogram::default(),
-            last_fault: Mutex::new(String::new()),
+            last_fault: papaya::HashMap::new(),
             stopped: AtomicBool::new(false),
         }
     }
@@ -159,7 +161,7 @@ impl HsmShared {
             self.opens.fetch_add(1, Relaxed);
         }
         eprintln!("warden hsm: {why}; HSM-dependent requests are denied until a probe reconnects");
-        *self.last_fault.lock().unwrap_or_else(|p| p.into_inner()) = why;
+        self.last_fault.pin().insert((), why);
     }
     pub fn metrics(&self, queue_depth: usize) -> HsmMetrics {
         let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
@@ -184,11 +186,7 @@ impl HsmShared {
             },
             batch_size_max: self.batch_max.load(Relaxed),
             latency: crate::metrics::summarize(&h, 0, h.max()),
-            last_fault: self
-                .last_fault
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_fault: self.last_fault.pin().get(&()).cloned().unwrap_or_default(),
         }
     }
 }
@@ -427,7 +425,7 @@ fn run(
                 }
                 Err(f) => {
                     sh.state.store(1, Release);
-                    *sh.last_fault.lock().unwrap_or_else(|p| p.into_inner()) = fault_text(f);
+                    sh.last_fault.pin().insert((), fault_text(f));
                     backoff = (backoff * 2).min(st.max_retry_ns.max(backoff));
                 }
             }
@@ -577,7 +575,7 @@ fn execute(b: &mut dyn Backend, call: Call) -> Result<Vec<u8>, Fault> {
             // PKCS#11 call (C_GenerateRandom costs as much as the encryption on a software
             // token); 96 random bits per message under one key, as NIST SP 800-38D allows.
             let mut nonce = [0u8; super::NONCE_BYTES];
-            fill_random(&mut nonce).map_err(Fault::Down)?;
+            crate::identity::random_bytes(&mut nonce).map_err(Fault::Down)?;
             let mut out = Vec::with_capacity(super::NONCE_BYTES + pt.len() + super::TAG_BYTES);
             out.extend_from_slice(&nonce);
             b.encrypt(&nonce, &pt, &aad, &mut out)?;
@@ -706,7 +704,7 @@ impl Keys {
         match &self.inner {
             Inner::Soft(k) => {
                 let mut nonce = [0u8; super::NONCE_BYTES];
-                fill_random(&mut nonce).map_err(HsmError::Unavailable)?;
+                crate::identity::random_bytes(&mut nonce).map_err(HsmError::Unavailable)?;
                 let mut out =
                     Vec::with_capacity(super::NONCE_BYTES + plaintext.len() + super::TAG_BYTES);
                 out.extend_from_slice(&nonce);
@@ -789,34 +787,11 @@ impl Keys {
     }
 }
 
-/// Fills `buf` from the kernel (getrandom(2)).
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), String> {
-    let mut done = 0;
-    while done < buf.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `buf`, which we own.
-        let n = unsafe {
-            libc::getrandom(
-                buf[done..].as_mut_ptr() as *mut libc::c_void,
-                buf.len() - done,
-                0,
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("getrandom failed: {e}"));
-        }
-        done += n as usize;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hsm::soft::SoftBackend;
+    use std::sync::Mutex;
 
     fn settings() -> ServiceSettings {
         ServiceSettings {
@@ -933,9 +908,6 @@ mod tests {
         }
         fn public_key(&mut self) -> Result<PublicKey, Fault> {
             Ok(PublicKey::Ed25519([0; 32]))
-        }
-        fn random(&mut self, _: &mut [u8]) -> Result<(), Fault> {
-            Ok(())
         }
     }
 

@@ -24,10 +24,6 @@ pub struct SoftKeys {
 
 const KINDS: [&str; 3] = ["hmac-sha256", "aes-256-gcm", "ed25519"];
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl SoftKeys {
     fn from_secrets(s: &[[u8; 32]; 3], origin: String) -> SoftKeys {
         SoftKeys {
@@ -79,13 +75,12 @@ impl SoftKeys {
                     };
                     let (kind, value) = line.split_once(' ').ok_or_else(bad)?;
                     let i = KINDS.iter().position(|k| *k == kind).ok_or_else(bad)?;
-                    let v = value.trim();
-                    if v.len() != 64 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
-                        return Err(bad());
-                    }
-                    for (j, b) in s[i].iter_mut().enumerate() {
-                        *b = u8::from_str_radix(&v[2 * j..2 * j + 2], 16).map_err(|_| bad())?;
-                    }
+                    let v = Zeroizing::new(
+                        crate::identity::from_hex(value.trim())
+                            .filter(|v| v.len() == 32)
+                            .ok_or_else(bad)?,
+                    );
+                    s[i].copy_from_slice(&v);
                     seen[i] = true;
                 }
                 if let Some(i) = seen.iter().position(|s| !s) {
@@ -102,7 +97,7 @@ impl SoftKeys {
                     "# warden software keystore: secret keys, keep mode 0600\n",
                 ));
                 for (k, v) in KINDS.iter().zip(s.iter()) {
-                    let line = Zeroizing::new(format!("{k} {}\n", hex(v)));
+                    let line = Zeroizing::new(format!("{k} {}\n", crate::identity::to_hex(v)));
                     text.push_str(&line);
                 }
                 std::fs::OpenOptions::new()
@@ -184,7 +179,8 @@ impl SoftKeys {
     }
 }
 
-/// The software keystore as a `Backend` (what `warden hsm status` and the benchmarks drive).
+/// The software keystore as a `Backend`, so the HSM core's machinery can be driven without a
+/// token (its unit tests do).
 pub struct SoftBackend(pub std::sync::Arc<SoftKeys>);
 
 impl Backend for SoftBackend {
@@ -227,9 +223,6 @@ impl Backend for SoftBackend {
     }
     fn public_key(&mut self) -> Result<PublicKey, Fault> {
         Ok(self.0.public_key())
-    }
-    fn random(&mut self, buf: &mut [u8]) -> Result<(), Fault> {
-        crate::identity::random_bytes(buf).map_err(Fault::Down)
     }
 }
 

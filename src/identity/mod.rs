@@ -330,12 +330,45 @@ impl Identity {
     }
 }
 
-/// Fills `buf` from the kernel's random source.
+/// Fills `buf` from the kernel's random source (getrandom(2): no file descriptor, one syscall
+/// for up to 256 bytes). The one random source of warden: keys, nonces, AES-GCM IVs.
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), String> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`, which we own.
+        let n = unsafe {
+            libc::getrandom(
+                buf[done..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - done,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("getrandom failed: {e}"));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// Lower-case hex of `b`.
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The bytes of hex text (`None`: odd length or a non-hex character).
+pub fn from_hex(t: &str) -> Option<Vec<u8>> {
+    if t.len() % 2 != 0 || !t.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&t[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600, which must not
@@ -349,14 +382,13 @@ pub fn create_ed25519_key(
     let mut seed = [0u8; 32];
     random_bytes(&mut seed)?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(secret)
         .and_then(|mut f| {
-            writeln!(f, "{}", hex(&seed))?;
+            writeln!(f, "{}", to_hex(&seed))?;
             f.sync_all()
         });
     seed.fill(0);
@@ -366,8 +398,11 @@ pub fn create_ed25519_key(
             secret.display()
         )
     })?;
-    std::fs::write(public, format!("{}\n", hex(key.verifying_key().as_bytes())))
-        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+    std::fs::write(
+        public,
+        format!("{}\n", to_hex(key.verifying_key().as_bytes())),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
     Ok(key)
 }
 
@@ -376,13 +411,9 @@ pub fn read_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> 
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read key file {path}: {e}"))?;
     let text = String::from_utf8_lossy(&bytes);
     let t = text.trim();
-    let decoded = if t.len() % 2 == 0 && !t.is_empty() && t.bytes().all(|c| c.is_ascii_hexdigit()) {
-        (0..t.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&t[i..i + 2], 16).map_err(|e| e.to_string()))
-            .collect::<Result<Vec<u8>, _>>()?
-    } else {
-        bytes
+    let decoded = match from_hex(t) {
+        Some(d) if !d.is_empty() => d,
+        _ => bytes,
     };
     if let Some(n) = len {
         if decoded.len() != n {

@@ -93,6 +93,14 @@ enum Cmd {
         /// An n-gram model weights file (tools/threat-model) to add to the patterns.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// A pattern catalogue file (the format of `threat.catalogue`) instead of the built-in one.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// Adds `patterns` to each output line: the catalogue patterns that matched (index,
+        /// category, weight, phrase or regex), decoded runs included; the probes (path tokens,
+        /// suffix statistics, the model) show in `categories` only.
+        #[arg(long, conflicts_with = "eval")]
+        explain: bool,
     },
     /// The HSM: `init` creates the keys warden needs on the token (idempotent); `status`
     /// reports module, token and keys and times a test operation (exit 1 when unusable).
@@ -390,7 +398,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             eval,
             threshold,
             model,
-        } => scan_cmd(file, eval, &threshold, model),
+            catalogue,
+            explain,
+        } => scan_cmd(file, eval, &threshold, model, catalogue, explain),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => {
@@ -619,6 +629,8 @@ fn scan_cmd(
     eval: bool,
     threshold: &str,
     model: Option<PathBuf>,
+    catalogue: Option<PathBuf>,
+    explain: bool,
 ) -> Result<ExitCode, String> {
     use std::io::{BufRead, Write};
     let threshold = config_enum::<warden::config::LevelName>(
@@ -639,7 +651,16 @@ fn scan_cmd(
         }
         None => None,
     };
-    let mut scanner = warden::threat::Scanner::builtin().with_model(model);
+    let scanner = match catalogue {
+        Some(p) => {
+            let src = std::fs::read_to_string(&p)
+                .map_err(|e| format!("--catalogue: cannot read {}: {e}", p.display()))?;
+            warden::threat::Scanner::from_toml(&src, &p.display().to_string())
+                .map_err(|e| format!("--catalogue: {e}"))?
+        }
+        None => warden::threat::Scanner::builtin(),
+    };
+    let mut scanner = scanner.with_model(model);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // (label, category) -> (rows, flagged)
@@ -674,7 +695,11 @@ fn scan_cmd(
             writeln!(out, "{}", serde_json::json!({"line": n + 1, "error": "field `text` is missing or not a string"})).map_err(|e| e.to_string())?;
             continue;
         };
-        let r = scanner.scan(text.as_bytes());
+        let (r, matched) = if explain {
+            scanner.explain(text.as_bytes())
+        } else {
+            (scanner.scan(text.as_bytes()), Vec::new())
+        };
         if eval {
             let label = v
                 .get("label")
@@ -691,8 +716,18 @@ fn scan_cmd(
             e.1 += (r.level >= threshold) as u64;
         } else {
             let cats: Vec<&str> = r.category_names().collect();
-            writeln!(out, "{}", serde_json::json!({"threat_level": r.level.name(), "score": r.score, "categories": cats}))
-                .map_err(|e| e.to_string())?;
+            let mut line = serde_json::json!({"threat_level": r.level.name(), "score": r.score, "categories": cats});
+            if explain {
+                let all = scanner.patterns();
+                line["patterns"] = matched
+                    .iter()
+                    .map(|&i| {
+                        let p = &all[i as usize];
+                        serde_json::json!({"index": i, "category": p.category, "weight": p.weight, "pattern": p.text})
+                    })
+                    .collect();
+            }
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
         }
     }
     if eval {

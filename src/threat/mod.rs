@@ -1,7 +1,8 @@
-//! Threat detection (issue 4, in progress): what an agent sends is read here. So far: the
-//! normaliser that undoes evasions, and the scanner over a pattern catalogue kept as data
-//! (`patterns.toml`) with a score and threat level per request. Not yet: the stage wiring
-//! (`Check` denying at a level), the n-gram model, behaviour anomalies and quarantine.
+//! Threat detection: what an agent sends is read here. The normaliser undoes evasions
+//! (`normalize`); the scanner matches the pattern catalogue kept as data (`patterns.toml`) and
+//! gives a score, a threat level and the categories that fired (`scan`); the stage denies at
+//! `threat.deny_at` and obliges below it (`stage`); an optional n-gram model adds points
+//! (`model`). Behaviour anomalies and quarantine live in `crate::anomaly`.
 
 pub mod model;
 pub mod normalize;

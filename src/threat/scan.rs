@@ -267,6 +267,13 @@ impl Scanner {
                         ),
                     )
                 })? as u8;
+            if p.weight == 0 && cat != JAILBREAK {
+                return Err(bad(
+                    i,
+                    "weight",
+                    "weight 0 marks a context pattern, which only category jailbreak_persona has; give a weight of 1 or more".into(),
+                ));
+            }
             let v = match p.view.as_str() {
                 "light" => 0,
                 "folded" => 1,
@@ -505,7 +512,15 @@ impl Scanner {
         let mut cats = 0u32;
         // weak evidence (weight <= WEAK_WEIGHT) summed per category, capped below High
         let mut weak = [0u32; CATEGORIES.len()];
-        let mut add = |c: u8, w: u32, score: &mut u32, technical: &mut u32| {
+        // distinct jailbreak patterns, and whether the text addresses an AI model (a context
+        // pattern, weight 0, matched): see `CORROBORATION`
+        let (mut jailbreak, mut context) = (0u32, false);
+        let mut add = |c: u8, w: u32, score: &mut u32, technical: &mut u32| -> bool {
+            if w == 0 {
+                context = true;
+                return false;
+            }
+            jailbreak += (c == JAILBREAK) as u32;
             let w = w.min(cap);
             if w <= WEAK_WEIGHT && CAPPED & 1 << c != 0 {
                 weak[c as usize] += w;
@@ -514,6 +529,7 @@ impl Scanner {
             } else {
                 *score += w;
             }
+            true
         };
         let passes: [(&View, usize, &str); 2] = if differ {
             [
@@ -565,11 +581,12 @@ impl Scanner {
                 if self.seen[word] & bit == 0 {
                     self.seen[word] |= bit;
                     let (c, w, i) = view.ac_meta[id];
-                    add(c, w, &mut score, &mut technical);
+                    if add(c, w, &mut score, &mut technical) {
+                        cats |= 1 << c;
+                    }
                     if let Some(t) = &mut self.trace {
                         t.push(i);
                     }
-                    cats |= 1 << c;
                 }
             }
             // `cand` now holds the gated regexes that matched; the others run on the whole text
@@ -591,13 +608,17 @@ impl Scanner {
                     let r = wi * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     let (c, w, i) = view.re_meta[r];
-                    add(c, w, &mut score, &mut technical);
+                    if add(c, w, &mut score, &mut technical) {
+                        cats |= 1 << c;
+                    }
                     if let Some(t) = &mut self.trace {
                         t.push(i);
                     }
-                    cats |= 1 << c;
                 }
             }
+        }
+        if jailbreak >= 2 && context {
+            score += CORROBORATION;
         }
         // (every capped category is technical) Weak evidence is for payloads: in long prose a
         // semicolon before a word, a pipe in a table or a backtick span is punctuation.
@@ -641,6 +662,15 @@ const LONG_TEXT_TECHNICAL_CAP: u32 = 3;
 /// pieces of evidence. (A `SYSTEM:` line heading a long prompt someone wrote for themselves is
 /// one; with an override or extraction request beside it, it is an attack.)
 const LONG_TEXT_PATTERN_CAP: u32 = 4;
+
+/// Index of `jailbreak_persona` in `CATEGORIES`.
+const JAILBREAK: u8 = 1;
+/// Added when two distinct jailbreak patterns or more match a text that also addresses an AI
+/// model (a context pattern: weight 0, category `jailbreak_persona`, e.g. `chatgpt`, `language
+/// model`). A jailbreak is a persona set up for the model plus the disinhibition it is given;
+/// two jailbreak phrases in a story about people are weaker evidence than in a message to the
+/// model. Context alone adds nothing.
+const CORROBORATION: u32 = 2;
 
 /// Patterns of at most this weight in the technical categories (`CAPPED`) are weak evidence (a
 /// backtick span, a pipe before a word, a `${...}`): alone they mean little, and a long
@@ -1200,6 +1230,31 @@ mod tests {
         ) {
             proptest::prop_assert!(!gibberish(t.as_bytes()) || gibberish_possible(t.as_bytes()), "{:?}", t);
         }
+    }
+
+    #[test]
+    fn two_jailbreak_patterns_addressed_to_a_model_corroborate() {
+        let cat = "[[pattern]]\ncategory = \"jailbreak_persona\"\nweight = 2\nphrase = \"stay in character\"\n\
+                   [[pattern]]\ncategory = \"jailbreak_persona\"\nweight = 2\nphrase = \"no limits\"\n\
+                   [[pattern]]\ncategory = \"jailbreak_persona\"\nweight = 0\nphrase = \"chatgpt\"\n";
+        let mut s = Scanner::from_toml(cat, "c.toml").unwrap();
+        let score = |s: &mut Scanner, t: &str| s.scan(t.as_bytes()).score;
+        assert_eq!(score(&mut s, "chatgpt"), 0, "context alone is not evidence");
+        assert_eq!(s.scan(b"chatgpt").categories, 0);
+        assert_eq!(score(&mut s, "stay in character, no limits"), 4);
+        assert_eq!(
+            score(&mut s, "chatgpt: stay in character, no limits"),
+            4 + CORROBORATION
+        );
+        assert_eq!(score(&mut s, "chatgpt: stay in character"), 2);
+        // weight 0 is for context patterns of jailbreak_persona only
+        let e = Scanner::from_toml(
+            "[[pattern]]\ncategory = \"exfiltration\"\nweight = 0\nphrase = \"x\"\n",
+            "c.toml",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.field, "pattern[0].weight");
     }
 
     #[test]

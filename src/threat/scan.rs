@@ -142,6 +142,13 @@ impl View {
         re_meta: Vec<Meta>,
     ) -> Result<View, String> {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        if regexes.len() > u16::MAX as usize {
+            return Err(format!(
+                "{} regexes in one view; at most {} are supported",
+                regexes.len(),
+                u16::MAX
+            ));
+        }
         let mut gate_of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         let mut gates: Vec<Vec<u16>> = Vec::new();
         let mut gate_lits: Vec<Vec<u8>> = Vec::new();
@@ -322,7 +329,13 @@ impl Scanner {
                 &r.0,
                 std::mem::take(&mut r.1),
             )
-            .map_err(|e| bad(0, "regex", e))
+            // each pattern compiled alone above; what fails here is the catalogue as a whole
+            .map_err(|e| crate::source::SourceError {
+                file: file.into(),
+                line: None,
+                field: "pattern".into(),
+                message: format!("the catalogue does not compile as a whole: {e}"),
+            })
         };
         let [mut l0, mut l1] = lits;
         let [mut r0, mut r1] = res;

@@ -362,13 +362,19 @@ pub fn to_hex(b: &[u8]) -> String {
 
 /// The bytes of hex text (`None`: odd length or a non-hex character).
 pub fn from_hex(t: &str) -> Option<Vec<u8>> {
-    if t.len() % 2 != 0 || !t.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
+    let mut out = Vec::with_capacity(t.len() / 2);
+    hex_decode_into(t.as_bytes(), &mut out).then_some(out)
+}
+
+/// Appends the bytes of hex text to `out` (no allocation when `out` has room); false, with
+/// nothing appended, on odd length or a non-hex character.
+pub fn hex_decode_into(t: &[u8], out: &mut Vec<u8>) -> bool {
+    if t.len() % 2 != 0 || !t.iter().all(u8::is_ascii_hexdigit) {
+        return false;
     }
-    (0..t.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&t[i..i + 2], 16).ok())
-        .collect()
+    let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+    out.extend(t.chunks(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])));
+    true
 }
 
 /// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600, which must not

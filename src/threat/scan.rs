@@ -99,8 +99,27 @@ pub fn level_of(score: u32) -> ThreatLevel {
     }
 }
 
-/// Patterns of one kind for one view, with their (category, weight), before compilation.
-type Pending = (Vec<String>, Vec<Meta>);
+/// One view's patterns before its automata are built: phrases, and regexes compiled alone
+/// (each regex once; `MetaRegex` clones share it).
+#[derive(Clone, Default)]
+struct Pending {
+    phrases: Vec<String>,
+    phrase_meta: Vec<Meta>,
+    regexes: Vec<(String, MetaRegex)>,
+    regex_meta: Vec<Meta>,
+}
+
+impl Pending {
+    /// Both views' patterns, for text whose two views are the same.
+    fn merged(a: &Pending, b: &Pending) -> Pending {
+        Pending {
+            phrases: [a.phrases.clone(), b.phrases.clone()].concat(),
+            phrase_meta: [a.phrase_meta.clone(), b.phrase_meta.clone()].concat(),
+            regexes: [a.regexes.clone(), b.regexes.clone()].concat(),
+            regex_meta: [a.regex_meta.clone(), b.regex_meta.clone()].concat(),
+        }
+    }
+}
 
 /// (category, weight, index in the catalogue) of one compiled pattern.
 type Meta = (u8, u32, u32);
@@ -111,8 +130,9 @@ type Meta = (u8, u32, u32);
 ///
 /// Regexes are gated: the literals one of which begins every match of a regex (its prefix set,
 /// from `regex-syntax`'s extractor) join the view's aho-corasick automaton after the phrases, so
-/// the one pass that finds phrases also finds which regexes can match; only those run. A regex
-/// whose prefixes are not a small finite set of non-empty literals runs on every text.
+/// the one pass that finds phrases also finds which regexes can match, and each is tried anchored
+/// there. A regex whose prefix set is not a small finite set of literals of `MIN_GATE_BYTES` or
+/// more joins the set, which runs over every text.
 #[derive(Clone)]
 struct View {
     /// Phrases (ids below `ac_meta.len()`), then gate literals.
@@ -135,13 +155,9 @@ const MAX_GATE_LITERALS: usize = 250;
 const MIN_GATE_BYTES: usize = 5;
 
 impl View {
-    fn build(
-        phrases: &[String],
-        ac_meta: Vec<Meta>,
-        regexes: &[String],
-        re_meta: Vec<Meta>,
-    ) -> Result<View, String> {
+    fn build(p: Pending) -> Result<View, String> {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        let regexes = &p.regexes;
         if regexes.len() > u16::MAX as usize {
             return Err(format!(
                 "{} regexes in one view; at most {} are supported",
@@ -153,9 +169,7 @@ impl View {
         let mut gates: Vec<Vec<u16>> = Vec::new();
         let mut gate_lits: Vec<Vec<u8>> = Vec::new();
         let mut always = Vec::new();
-        let mut res = Vec::with_capacity(regexes.len());
-        for (i, re) in regexes.iter().enumerate() {
-            res.push(build_regex(re)?);
+        for (i, (re, _)) in regexes.iter().enumerate() {
             let hir = regex_syntax::ParserBuilder::new()
                 .utf8(false)
                 .build()
@@ -192,10 +206,11 @@ impl View {
         let set = build_regex_set(
             &always
                 .iter()
-                .map(|&i| regexes[i as usize].as_str())
+                .map(|&i| regexes[i as usize].0.as_str())
                 .collect::<Vec<_>>(),
         )?;
-        let patterns = phrases
+        let patterns = p
+            .phrases
             .iter()
             .map(|p| p.as_bytes())
             .chain(gate_lits.iter().map(|l| l.as_slice()));
@@ -206,10 +221,10 @@ impl View {
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(patterns)
                 .map_err(|e| e.to_string())?,
-            ac_meta,
+            ac_meta: p.phrase_meta,
             gates,
-            res,
-            re_meta,
+            res: p.regexes.into_iter().map(|(_, r)| r).collect(),
+            re_meta: p.regex_meta,
             set,
             set_ids: always,
         })
@@ -257,8 +272,8 @@ impl Scanner {
             field: format!("pattern[{i}].{field}"),
             message,
         };
-        let mut lits: [Pending; 2] = Default::default();
-        let mut res: [Pending; 2] = Default::default();
+        let mut views: [Pending; 2] = Default::default();
+        let mut catalogue = Vec::with_capacity(f.pattern.len());
         for (i, p) in f.pattern.iter().enumerate() {
             let cat = CATEGORIES
                 .iter()
@@ -292,18 +307,21 @@ impl Scanner {
                     ))
                 }
             };
-            match (&p.phrase, &p.regex) {
+            let meta = (cat, p.weight, i as u32);
+            let text = match (&p.phrase, &p.regex) {
                 (Some(ph), None) if !ph.is_empty() => {
-                    lits[v].0.push(ph.to_lowercase());
-                    lits[v].1.push((cat, p.weight, i as u32));
+                    views[v].phrases.push(ph.to_lowercase());
+                    views[v].phrase_meta.push(meta);
+                    ph
                 }
                 (None, Some(re)) => {
                     // ASCII word boundaries: Unicode `\b` would push the whole set onto the
                     // slow PikeVM; the views are already normalised toward ASCII.
-                    let re = format!("(?-u){re}");
-                    build_regex(&re).map_err(|e| bad(i, "regex", e))?;
-                    res[v].0.push(re);
-                    res[v].1.push((cat, p.weight, i as u32));
+                    let ascii = format!("(?-u){re}");
+                    let compiled = build_regex(&ascii).map_err(|e| bad(i, "regex", e))?;
+                    views[v].regexes.push((ascii, compiled));
+                    views[v].regex_meta.push(meta);
+                    re
                 }
                 _ => {
                     return Err(bad(
@@ -312,55 +330,29 @@ impl Scanner {
                         "give exactly one of `phrase` (non-empty) or `regex`".into(),
                     ))
                 }
-            }
+            };
+            catalogue.push(PatternInfo {
+                category: CATEGORIES[cat as usize],
+                weight: p.weight,
+                text: text.clone(),
+            });
         }
-        let mut lb: Pending = (
-            [lits[0].0.clone(), lits[1].0.clone()].concat(),
-            [lits[0].1.clone(), lits[1].1.clone()].concat(),
-        );
-        let mut rb: Pending = (
-            [res[0].0.clone(), res[1].0.clone()].concat(),
-            [res[0].1.clone(), res[1].1.clone()].concat(),
-        );
-        let build = |l: &mut Pending, r: &mut Pending| {
-            View::build(
-                &l.0,
-                std::mem::take(&mut l.1),
-                &r.0,
-                std::mem::take(&mut r.1),
-            )
-            // each pattern compiled alone above; what fails here is the catalogue as a whole
-            .map_err(|e| crate::source::SourceError {
+        // each pattern compiled alone above; what fails here is the catalogue as a whole
+        let build = |p: Pending| {
+            View::build(p).map_err(|e| crate::source::SourceError {
                 file: file.into(),
                 line: None,
                 field: "pattern".into(),
                 message: format!("the catalogue does not compile as a whole: {e}"),
             })
         };
-        let [mut l0, mut l1] = lits;
-        let [mut r0, mut r1] = res;
-        let catalogue = f
-            .pattern
-            .iter()
-            .map(|p| PatternInfo {
-                category: CATEGORIES
-                    .iter()
-                    .find(|c| **c == p.category)
-                    .copied()
-                    .unwrap_or("?"),
-                weight: p.weight,
-                text: p
-                    .phrase
-                    .clone()
-                    .or_else(|| p.regex.clone())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let both = Pending::merged(&views[0], &views[1]);
+        let [light, folded] = views;
         Ok(Scanner::with_views(
-            build(&mut l0, &mut r0)?,
-            build(&mut l1, &mut r1)?,
-            build(&mut lb, &mut rb)?,
-            catalogue,
+            build(light)?,
+            build(folded)?,
+            build(both)?,
+            catalogue.into(),
         ))
     }
 
@@ -501,7 +493,7 @@ impl Scanner {
                 }
             }
         }
-        // Technical evidence in a long text is capped at Medium: see `LONG_TEXT_BYTES`.
+        // Technical evidence in long prose counts at most Low: see `TECHNICAL`.
         if long {
             technical = technical.min(LONG_TEXT_TECHNICAL_CAP);
         }
@@ -652,11 +644,11 @@ impl Scanner {
 
 /// The technical categories: exfiltration, path traversal, command injection (and the path and
 /// adversarial-suffix probes, added apart). Their payloads are tool arguments, paths and short
-/// prompts; in a long text (`LONG_TEXT_BYTES` and more: documentation, skill files, code
-/// reviews) commands and paths are mostly quoted examples, so their evidence together counts at
-/// most `LONG_TEXT_TECHNICAL_CAP` (Medium: allowed with an obligation). With evidence of a
-/// prose category beside it (an override, a jailbreak, an extraction) a long text still
-/// reaches High.
+/// prompts; in long prose (`long_prose`: documentation, skill files, code reviews) commands and
+/// paths are mostly quoted examples, so their evidence together counts at most
+/// `LONG_TEXT_TECHNICAL_CAP` (Low: allowed with an obligation), and weak evidence not at all.
+/// With evidence of a prose category beside it (an override, a jailbreak, an extraction) a long
+/// text still reaches High.
 const TECHNICAL: u32 = 1 << 5 | 1 << 6 | 1 << 7;
 const LONG_TEXT_BYTES: usize = 1024;
 /// Words (spaces) a long text has at least: a padded payload (`eval('echo XXXX…')`) is long
@@ -978,12 +970,7 @@ fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
     use base64::Engine as _;
     out.clear();
     let run = &run[..run.len().min(MAX_DECODED_BYTES * 4 / 3)];
-    if run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
-        for pair in run.chunks(2) {
-            let h = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            out.push(h(pair[0]) << 4 | h(pair[1]));
-        }
-    } else {
+    if !crate::identity::hex_decode_into(run, out) {
         let trimmed: &[u8] = {
             let mut t = run;
             while let [rest @ .., b'='] = t {
@@ -1231,8 +1218,13 @@ mod tests {
                 .iter()
                 .flat_map(|v| v.re_meta.iter().map(|m| m.2))
                 .collect();
-            let (_, hit) = s.explain(text.as_bytes());
-            let got: Vec<u32> = hit.into_iter().filter(|i| regex_ids.contains(i)).collect();
+            // the views only: decoded runs (which `explain` adds) are not in the reference
+            s.trace = Some(Vec::new());
+            s.scan_views(text.as_bytes(), false);
+            let mut got: Vec<u32> = s.trace.take().unwrap_or_default();
+            got.retain(|i| regex_ids.contains(i));
+            got.sort_unstable();
+            got.dedup();
             proptest::prop_assert_eq!(got, regex_reference(&mut s, text.as_bytes()), "{:?}", text);
         }
 

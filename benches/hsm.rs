@@ -15,9 +15,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use std::time::{Duration, Instant};
-use warden::config::{AnomalyConfig, EngineConfig, HsmConfig, IdentityConfig, PolicyConfig};
+use warden::config::{HsmConfig, IdentityConfig};
 use warden::identity::token::{assemble, encode_claims, Alg, Claims};
-use warden::{Classification, Config, Engine, Operation, Request, SecurityLevel};
+use warden::{Classification, Engine, Operation, Request, SecurityLevel};
 
 #[path = "../tests/common/softhsm.rs"]
 mod softhsm;
@@ -269,35 +269,12 @@ fn throughput(t: &Token) {
 }
 
 fn engine(t: &Token, batch: usize, identity: IdentityConfig) -> Engine {
-    let policy = identity.require_token;
-    Engine::builder()
-        .config(Config {
-            engine: EngineConfig {
-                cores: 1,
-                pin: false,
-                wait_spin_us: std::env::var("WAIT_SPIN_US")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(50),
-                ..Default::default()
-            },
-            policy: PolicyConfig {
-                file: if policy {
-                    "examples/policy.toml".into()
-                } else {
-                    String::new()
-                },
-            },
-            anomaly: AnomalyConfig {
-                enabled: false,
-                ..Default::default()
-            },
-            identity,
-            hsm: hsm_config(t, batch),
-            ..Default::default()
-        })
-        .build()
-        .unwrap()
+    let mut cfg = softhsm::engine_config(hsm_config(t, batch), identity, 1);
+    cfg.engine.wait_spin_us = std::env::var("WAIT_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    Engine::builder().config(cfg).build().unwrap()
 }
 
 fn now_ms() -> u64 {

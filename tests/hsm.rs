@@ -10,9 +10,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use warden::config::{
-    AnomalyConfig, EngineConfig, HsmConfig, IdentityConfig, PolicyConfig, ThreatConfig,
-};
+use warden::config::{AnomalyConfig, EngineConfig, HsmConfig, IdentityConfig};
 use warden::hsm::{BreakerState, HsmError};
 use warden::identity::token::{assemble, encode_claims, Alg, Claims, TokenIssue};
 use warden::{
@@ -83,33 +81,8 @@ fn init(label: &str) {
 }
 
 fn engine(hsm: HsmConfig, identity: IdentityConfig, cores: usize) -> Engine {
-    let policy = identity.require_token;
-    let cfg = Config {
-        engine: EngineConfig {
-            cores,
-            pin: false,
-            spin_before_park_us: 20,
-            ..Default::default()
-        },
-        policy: PolicyConfig {
-            file: if policy {
-                "examples/policy.toml".into()
-            } else {
-                String::new()
-            },
-        },
-        anomaly: AnomalyConfig {
-            enabled: false,
-            ..Default::default()
-        },
-        threat: ThreatConfig {
-            enabled: false,
-            ..Default::default()
-        },
-        identity,
-        hsm,
-        ..Default::default()
-    };
+    let mut cfg = softhsm::engine_config(hsm, identity, cores);
+    cfg.engine.spin_before_park_us = 20;
     Engine::builder().config(cfg).build().unwrap()
 }
 

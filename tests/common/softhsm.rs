@@ -29,3 +29,39 @@ pub fn setup() -> (String, String, std::path::PathBuf) {
         std::path::PathBuf::from(var("WARDEN_TEST_TOKEN_DIR")),
     )
 }
+
+/// The engine the HSM tests and benchmarks run: `cores` unpinned cores, the example policy when
+/// the identity requires tokens, neither anomaly monitor nor threat scan (they measure and test
+/// the HSM path, nothing else). Callers adjust the engine's wait and spin settings.
+pub fn engine_config(
+    hsm: warden::config::HsmConfig,
+    identity: warden::config::IdentityConfig,
+    cores: usize,
+) -> warden::Config {
+    let policy = identity.require_token;
+    warden::Config {
+        engine: warden::config::EngineConfig {
+            cores,
+            pin: false,
+            ..Default::default()
+        },
+        policy: warden::config::PolicyConfig {
+            file: if policy {
+                "examples/policy.toml".into()
+            } else {
+                String::new()
+            },
+        },
+        anomaly: warden::config::AnomalyConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        threat: warden::config::ThreatConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        identity,
+        hsm,
+        ..Default::default()
+    }
+}

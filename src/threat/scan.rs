@@ -11,7 +11,9 @@
 
 use super::normalize::Normalizer;
 use crate::types::ThreatLevel;
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
+use aho_corasick::{dfa::DFA, MatchKind};
 use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Anchored, Input};
 use serde::Deserialize;
@@ -128,24 +130,53 @@ type Meta = (u8, u32, u32);
 /// caches, so a search never touches the regex crate's internal cache pool (a mutex for
 /// threads other than the one that built the regex).
 ///
-/// Regexes are gated: the literals one of which begins every match of a regex (its prefix set,
-/// from `regex-syntax`'s extractor) join the view's aho-corasick automaton after the phrases, so
-/// the one pass that finds phrases also finds which regexes can match, and each is tried anchored
-/// there. A regex whose prefix set is not a small finite set of literals of `MIN_GATE_BYTES` or
-/// more joins the set, which runs over every text.
+/// Regexes rarely run on the whole text. Each is compiled as one part, or two where it begins
+/// `(^|…)`: the `^` branch apart, which runs only at the start of the text. A part is then, in
+/// order of preference:
+/// - *start-anchored*: tried at offset 0 of every text (a few bytes of work);
+/// - *gated*: the literals one of which begins every match (its prefix set, `regex-syntax`'s
+///   extractor, each `MIN_GATE_BYTES` or more) join the view's aho-corasick automaton after the
+///   phrases, and the part is tried anchored where one matches;
+/// - *triggered*: literals one of which occurs in every match (`required_literals`) join the
+///   automaton, and the part runs once over the text if one matched;
+/// - otherwise in the set, one automaton over every text.
+///
+/// A regex counts once whichever of its parts matched.
 #[derive(Clone)]
 struct View {
-    /// Phrases (ids below `ac_meta.len()`), then gate literals.
-    ac: AhoCorasick,
+    /// Phrases (ids below `ac_meta.len()`), then trigger literals, as a full DFA walked byte by
+    /// byte (`Scanner::scan_views`): every match, overlapping, at 1 MiB or so per view.
+    ac: DFA,
+    /// The DFA's unanchored start state.
+    ac_start: StateID,
+    /// Longest pattern in the DFA, in bytes.
+    ac_longest: usize,
+    /// Most DFA matches one walk of a window can report (`walk`).
+    ac_most_hits: usize,
     ac_meta: Vec<Meta>, // per phrase
-    /// Per gate literal: the regexes (indices into `res`) whose matches may begin with it.
-    gates: Vec<Vec<u16>>,
-    res: Vec<MetaRegex>,
+    /// Per trigger literal: the parts it opens.
+    triggers: Vec<Vec<Trigger>>,
+    parts: Vec<MetaRegex>,
+    /// Per part: its regex (index into `re_meta`).
+    part_of: Vec<u16>,
     re_meta: Vec<Meta>,
-    /// The regexes without a gate, as one automaton reporting every one that matches, and
-    /// their indices in `res`.
+    /// Parts anchored at the start of the text.
+    starts: Vec<u16>,
+    /// The parts with neither anchor nor literal, as one automaton reporting every one that
+    /// matches, and their regexes.
     set: MetaRegex,
     set_ids: Vec<u16>,
+    /// The whole regexes, for the reference the gating is tested against.
+    #[cfg(test)]
+    res: Vec<MetaRegex>,
+}
+
+/// What a trigger literal does to a part: try it anchored where the literal begins (a gate), or
+/// run it over the text once the pass is over (a required literal).
+#[derive(Clone, Copy, PartialEq)]
+struct Trigger {
+    part: u16,
+    anchored: bool,
 }
 
 /// Most literals a regex's gate may have; a longer prefix set means the regex runs always.
@@ -153,81 +184,263 @@ const MAX_GATE_LITERALS: usize = 250;
 /// Shortest gate literal: shorter ones (`no `, `the`) open their regex at most words of prose,
 /// and an anchored search at each costs more than one pass of the set.
 const MIN_GATE_BYTES: usize = 5;
+/// Anchored tries of one part in one pass, after which it runs once over the text instead: a
+/// gate that opens often costs no more than one search.
+const MAX_ANCHORED_TRIES: u8 = 16;
+/// Most required literals a part may have.
+const MAX_REQUIRED_LITERALS: usize = 64;
 
 impl View {
     fn build(p: Pending) -> Result<View, String> {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        use regex_syntax::hir::Look;
         let regexes = &p.regexes;
-        if regexes.len() > u16::MAX as usize {
-            return Err(format!(
-                "{} regexes in one view; at most {} are supported",
-                regexes.len(),
-                u16::MAX
-            ));
-        }
-        let mut gate_of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        let mut gates: Vec<Vec<u16>> = Vec::new();
-        let mut gate_lits: Vec<Vec<u8>> = Vec::new();
-        let mut always = Vec::new();
-        for (i, (re, _)) in regexes.iter().enumerate() {
+        let mut trigger_of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut triggers: Vec<Vec<Trigger>> = Vec::new();
+        let mut trigger_lits: Vec<Vec<u8>> = Vec::new();
+        let mut add = |lits: &[regex_syntax::hir::literal::Literal], t: Trigger| {
+            for l in lits {
+                let g = *trigger_of.entry(l.as_bytes().to_vec()).or_insert_with(|| {
+                    trigger_lits.push(l.as_bytes().to_vec());
+                    triggers.push(Vec::new());
+                    triggers.len() - 1
+                });
+                if !triggers[g].contains(&t) {
+                    triggers[g].push(t);
+                }
+            }
+        };
+        let (mut parts, mut part_of, mut starts) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut set_hirs, mut set_ids) = (Vec::new(), Vec::new());
+        for (i, (re, whole)) in regexes.iter().enumerate() {
             let hir = regex_syntax::ParserBuilder::new()
                 .utf8(false)
                 .build()
                 .parse(re)
                 .map_err(|e| e.to_string())?;
-            // a bounded prefix set: past the limits the extractor shortens literals (`ignore `
-            // for every `ignore (all |any |…)` variant), which keeps the gate sound
-            let seq = Extractor::new()
-                .kind(ExtractKind::Prefix)
-                .limit_class(1)
-                .limit_repeat(2)
-                .limit_total(MAX_GATE_LITERALS)
-                .extract(&hir);
-            match seq.literals() {
-                Some(lits)
-                    if !lits.is_empty()
-                        && lits.len() <= MAX_GATE_LITERALS
-                        && lits.iter().all(|l| l.as_bytes().len() >= MIN_GATE_BYTES) =>
-                {
-                    for l in lits {
-                        let g = *gate_of.entry(l.as_bytes().to_vec()).or_insert_with(|| {
-                            gate_lits.push(l.as_bytes().to_vec());
-                            gates.push(Vec::new());
-                            gates.len() - 1
-                        });
-                        if !gates[g].contains(&(i as u16)) {
-                            gates[g].push(i as u16);
-                        }
-                    }
+            let pieces = match split_start(&hir) {
+                Some((a, b)) => vec![a, b],
+                None => vec![hir],
+            };
+            let split = pieces.len() > 1;
+            for h in pieces {
+                let part = parts.len();
+                if part >= u16::MAX as usize {
+                    return Err(format!(
+                        "{} regexes in one view; at most {} are supported",
+                        regexes.len(),
+                        u16::MAX / 2
+                    ));
                 }
-                _ => always.push(i as u16),
+                parts.push(match split {
+                    true => build_regex_from_hir(&h)?,
+                    false => whole.clone(),
+                });
+                part_of.push(i as u16);
+                let part = part as u16;
+                if h.properties().look_set_prefix().contains(Look::Start) {
+                    starts.push(part);
+                    continue;
+                }
+                // a bounded prefix set: past the limits the extractor shortens literals
+                // (`ignore ` for every `ignore (all |any |…)` variant), which keeps the gate sound
+                let seq = Extractor::new()
+                    .kind(ExtractKind::Prefix)
+                    .limit_class(4)
+                    .limit_repeat(2)
+                    .limit_total(MAX_GATE_LITERALS)
+                    .extract(&h);
+                // a literal of punctuation (`;`, `$(`, `{{`) is rare in prose however short
+                let rare = |l: &regex_syntax::hir::literal::Literal| {
+                    let b = l.as_bytes();
+                    b.len() >= MIN_GATE_BYTES
+                        || (!b.is_empty()
+                            && b.iter().all(|c| !c.is_ascii_alphanumeric() && *c != b' '))
+                };
+                match seq.literals() {
+                    Some(lits)
+                        if !lits.is_empty()
+                            && lits.len() <= MAX_GATE_LITERALS
+                            && lits.iter().all(rare) =>
+                    {
+                        add(
+                            lits,
+                            Trigger {
+                                part,
+                                anchored: true,
+                            },
+                        );
+                        continue;
+                    }
+                    _ => {}
+                }
+                if let Some(lits) = required_literals(&h) {
+                    add(
+                        &lits,
+                        Trigger {
+                            part,
+                            anchored: false,
+                        },
+                    );
+                    continue;
+                }
+                set_hirs.push(h);
+                set_ids.push(i as u16);
             }
         }
-        let set = build_regex_set(
-            &always
-                .iter()
-                .map(|&i| regexes[i as usize].0.as_str())
-                .collect::<Vec<_>>(),
-        )?;
+        let set = MetaRegex::builder()
+            .configure(
+                MetaRegex::config()
+                    .match_kind(regex_automata::MatchKind::All)
+                    .utf8_empty(false),
+            )
+            .build_many_from_hir(&set_hirs)
+            .map_err(|e| e.to_string())?;
         let patterns = p
             .phrases
             .iter()
             .map(|p| p.as_bytes())
-            .chain(gate_lits.iter().map(|l| l.as_slice()));
+            .chain(trigger_lits.iter().map(|l| l.as_slice()));
+        // no prefilter: with hundreds of patterns none applies, and the walk ignores one
+        let ac = aho_corasick::dfa::Builder::new()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .map_err(|e| e.to_string())?;
+        let ac_start = ac
+            .start_state(aho_corasick::Anchored::No)
+            .map_err(|e| e.to_string())?;
+        let lens: Vec<&[u8]> = p
+            .phrases
+            .iter()
+            .map(|p| p.as_bytes())
+            .chain(trigger_lits.iter().map(|l| l.as_slice()))
+            .collect();
+        let ac_longest = lens.iter().map(|l| l.len()).max().unwrap_or(0);
+        // matches ending at one byte are suffixes of the longest of them
+        let per_byte = lens
+            .iter()
+            .map(|l| lens.iter().filter(|m| l.ends_with(m)).count())
+            .max()
+            .unwrap_or(0);
+        let ac_most_hits = (WINDOW_BYTES + LANES * ac_longest) * per_byte;
         Ok(View {
-            // a full DFA: the fastest overlapping search, at a few hundred KiB per view
-            ac: AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(patterns)
-                .map_err(|e| e.to_string())?,
+            ac,
+            ac_start,
+            ac_longest,
+            ac_most_hits,
             ac_meta: p.phrase_meta,
-            gates,
-            res: p.regexes.into_iter().map(|(_, r)| r).collect(),
+            triggers,
+            parts,
+            part_of,
             re_meta: p.regex_meta,
+            starts,
             set,
-            set_ids: always,
+            set_ids,
+            #[cfg(test)]
+            res: p.regexes.into_iter().map(|(_, r)| r).collect(),
         })
+    }
+}
+
+/// `(^|x…)rest` as `^rest` and `(x…)rest`: the first runs only at the start of the text, the
+/// second may have a literal to wait for. None for any other shape.
+fn split_start(
+    h: &regex_syntax::hir::Hir,
+) -> Option<(regex_syntax::hir::Hir, regex_syntax::hir::Hir)> {
+    use regex_syntax::hir::{Hir, HirKind, Look};
+    let HirKind::Concat(seq) = h.kind() else {
+        return None;
+    };
+    let mut first = seq.first()?;
+    while let HirKind::Capture(c) = first.kind() {
+        first = &c.sub;
+    }
+    let HirKind::Alternation(alts) = first.kind() else {
+        return None;
+    };
+    let is_start = |a: &Hir| matches!(a.kind(), HirKind::Look(Look::Start));
+    if !alts.iter().any(is_start) {
+        return None;
+    }
+    let others: Vec<Hir> = alts.iter().filter(|a| !is_start(a)).cloned().collect();
+    let rest = &seq[1..];
+    let anchored = Hir::concat([&[Hir::look(Look::Start)][..], rest].concat());
+    let other = Hir::concat([&[Hir::alternation(others)][..], rest].concat());
+    Some((anchored, other))
+}
+
+/// Literals one of which occurs in every match of `h`, chosen to be rare in prose: each of three
+/// bytes or more, or holding punctuation (`;`, `$(`, `../`). None when `h` has no such set of at
+/// most `MAX_REQUIRED_LITERALS`.
+fn required_literals(
+    h: &regex_syntax::hir::Hir,
+) -> Option<Vec<regex_syntax::hir::literal::Literal>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor, Literal};
+    use regex_syntax::hir::{Hir, HirKind};
+    // (weakest literal's strength: its length, punctuation counting 2 more)
+    fn strength(lits: &[Literal]) -> Option<usize> {
+        if lits.is_empty() || lits.len() > MAX_REQUIRED_LITERALS {
+            return None;
+        }
+        lits.iter()
+            .map(|l| {
+                let b = l.as_bytes();
+                let punct = b.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' ');
+                match (b.len(), punct) {
+                    (0, _) => None,
+                    (n, true) => Some(n + 2),
+                    (n, false) if n >= 3 => Some(n),
+                    _ => None,
+                }
+            })
+            .min()
+            .flatten()
+    }
+    let prefixes = |h: &Hir| {
+        let seq = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .limit_class(4)
+            .limit_repeat(2)
+            .limit_literal_len(16)
+            .limit_total(MAX_REQUIRED_LITERALS)
+            .extract(h);
+        seq.literals().map(|l| l.to_vec())
+    };
+    match h.kind() {
+        HirKind::Literal(l) => {
+            Some(vec![Literal::exact(l.0.to_vec())]).filter(|v| strength(v).is_some())
+        }
+        HirKind::Capture(c) => required_literals(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required_literals(&r.sub),
+        HirKind::Alternation(alts) => {
+            let mut all = Vec::new();
+            for a in alts {
+                all.extend(required_literals(a)?);
+            }
+            all.dedup();
+            strength(&all).map(|_| all)
+        }
+        HirKind::Concat(seq) => {
+            // candidates: what every match of each piece holds, and the prefixes of every
+            // suffix of the concatenation; the strongest wins (ties: the later one)
+            let mut best: Option<(usize, Vec<Literal>)> = None;
+            for i in 0..seq.len() {
+                let cands = [
+                    required_literals(&seq[i]),
+                    prefixes(&Hir::concat(seq[i..].to_vec())),
+                ];
+                for c in cands.into_iter().flatten() {
+                    if let Some(st) = strength(&c) {
+                        if best.as_ref().map_or(true, |(b, _)| st >= *b) {
+                            best = Some((st, c));
+                        }
+                    }
+                }
+            }
+            best.map(|(_, c)| c)
+        }
+        _ => None,
     }
 }
 
@@ -238,12 +451,19 @@ pub struct Scanner {
     /// Both views' patterns in one automaton, for text whose two views are the same (most
     /// ASCII text): one pass instead of two.
     both: View,
-    /// Per view, one cache per regex.
+    /// Per view, one cache per regex part.
     caches: [Vec<regex_automata::meta::Cache>; 3],
     /// Per view, the cache of the set of ungated regexes.
     set_caches: [regex_automata::meta::Cache; 3],
-    /// Per-scan scratch: the regexes that matched; which of the set matched.
+    /// Per-scan scratch: the regexes that matched; the parts a required literal opened; which
+    /// of the set matched.
     cand: Vec<u64>,
+    opened: Vec<u64>,
+    /// Per-scan scratch: the DFA matches of one window, (pattern, start, end); its capacity is
+    /// the most a window can have, so it never grows.
+    hits: Vec<(u32, u32, u32)>,
+    /// Per part: anchored tries so far in this pass.
+    tries: Vec<u8>,
     re_hits: regex_automata::PatternSet,
     normalizer: Normalizer,
     decoded: Vec<u8>,
@@ -363,9 +583,23 @@ impl Scanner {
         catalogue: std::sync::Arc<[PatternInfo]>,
     ) -> Scanner {
         let patterns = catalogue.len();
+        let parts = [&light, &folded, &both]
+            .map(|v| v.parts.len())
+            .into_iter()
+            .max()
+            .unwrap_or(0);
         Scanner {
             caches: [&light, &folded, &both]
-                .map(|v| v.res.iter().map(MetaRegex::create_cache).collect()),
+                .map(|v| v.parts.iter().map(MetaRegex::create_cache).collect()),
+            opened: vec![0; parts.div_ceil(64)],
+            tries: vec![0; parts],
+            hits: Vec::with_capacity(
+                [&light, &folded, &both]
+                    .map(|v| v.ac_most_hits)
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0),
+            ),
             set_caches: [&light, &folded, &both].map(|v| v.set.create_cache()),
             cand: vec![0; patterns.div_ceil(64)],
             re_hits: regex_automata::PatternSet::new(patterns.max(1)),
@@ -453,7 +687,7 @@ impl Scanner {
             }
         }
         // Adversarial suffixes (optimiser-made gibberish): character statistics on the raw text.
-        if gibberish_possible(text) && gibberish(text) {
+        if super::gibberish::found(text) {
             technical += GIBBERISH_WEIGHT;
             r.categories |= 1 << 9;
         }
@@ -551,50 +785,94 @@ impl Scanner {
             // each literal counts once per request
             self.seen.iter_mut().for_each(|w| *w = 0);
             self.cand.iter_mut().for_each(|w| *w = 0);
+            self.opened.iter_mut().for_each(|w| *w = 0);
+            self.tries.iter_mut().for_each(|n| *n = 0);
             let bytes = s.as_bytes();
             let phrases = view.ac_meta.len();
-            for m in view.ac.find_overlapping_iter(s) {
-                let id = m.pattern().as_usize();
-                if id >= phrases {
-                    // a regex can match only from here: try it anchored, once it matched no more
-                    for &r in &view.gates[id - phrases] {
-                        let (r, bit) = (r as usize, 1u64 << (r % 64));
-                        if self.cand[r / 64] & bit != 0 {
-                            continue;
+            // The DFA walk: `Standard` match states hold every pattern ending at this byte, so
+            // this finds every match, overlapping ones included.
+            let mut hits = std::mem::take(&mut self.hits);
+            for from in (0..bytes.len()).step_by(WINDOW_BYTES) {
+                hits.clear();
+                walk(
+                    view,
+                    bytes,
+                    from..bytes.len().min(from + WINDOW_BYTES),
+                    &mut hits,
+                );
+                for &(id, start, end) in &hits {
+                    let (id, start, end) = (id as usize, start as usize, end as usize);
+                    if id >= phrases {
+                        // a regex can match only from here (anchored), or somewhere (opened); once
+                        // it matched, no more
+                        for t in &view.triggers[id - phrases] {
+                            let p = t.part as usize;
+                            let r = view.part_of[p] as usize;
+                            if self.cand[r / 64] & 1 << (r % 64) != 0 {
+                                continue;
+                            }
+                            // a part tried `MAX_ANCHORED_TRIES` times (a common gate) runs once instead
+                            if !t.anchored || self.tries[p] >= MAX_ANCHORED_TRIES {
+                                self.opened[p / 64] |= 1 << (p % 64);
+                                continue;
+                            }
+                            self.tries[p] += 1;
+                            let at = Input::new(bytes)
+                                .range(start..)
+                                .anchored(Anchored::Yes)
+                                .earliest(true);
+                            if view.parts[p]
+                                .search_with(&mut self.caches[ci][p], &at)
+                                .is_some()
+                            {
+                                self.cand[r / 64] |= 1 << (r % 64);
+                            }
                         }
-                        let at = Input::new(bytes)
-                            .range(m.start()..)
-                            .anchored(Anchored::Yes)
-                            .earliest(true);
-                        if view.res[r]
-                            .search_with(&mut self.caches[ci][r], &at)
-                            .is_some()
-                        {
-                            self.cand[r / 64] |= bit;
+                        continue;
+                    }
+                    // phrases match whole words: `aim` is not in `claims`
+                    let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
+                    if (word(start) && start > 0 && word(start - 1))
+                        || (end > 0 && word(end - 1) && word(end))
+                    {
+                        continue;
+                    }
+                    let (word, bit) = (id / 64, 1u64 << (id % 64));
+                    if self.seen[word] & bit == 0 {
+                        self.seen[word] |= bit;
+                        let (c, w, i) = view.ac_meta[id];
+                        if add(c, w, &mut score, &mut technical) {
+                            cats |= 1 << c;
                         }
-                    }
-                    continue;
-                }
-                // phrases match whole words: `aim` is not in `claims`
-                let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
-                if (word(m.start()) && m.start() > 0 && word(m.start() - 1))
-                    || (m.end() > 0 && word(m.end() - 1) && word(m.end()))
-                {
-                    continue;
-                }
-                let (word, bit) = (id / 64, 1u64 << (id % 64));
-                if self.seen[word] & bit == 0 {
-                    self.seen[word] |= bit;
-                    let (c, w, i) = view.ac_meta[id];
-                    if add(c, w, &mut score, &mut technical) {
-                        cats |= 1 << c;
-                    }
-                    if let Some(t) = &mut self.trace {
-                        t.push(i);
+                        if let Some(t) = &mut self.trace {
+                            t.push(i);
+                        }
                     }
                 }
             }
-            // `cand` now holds the gated regexes that matched; the others run on the whole text
+            self.hits = hits;
+            // the parts a required literal opened run once over the text; the start-anchored
+            // ones at its start
+            let opened = (0..self.opened.len()).flat_map(|wi| {
+                let bits = self.opened[wi];
+                (0..64)
+                    .filter(move |b| bits & 1 << b != 0)
+                    .map(move |b| wi * 64 + b)
+            });
+            for p in opened.chain(view.starts.iter().map(|&p| p as usize)) {
+                let r = view.part_of[p] as usize;
+                if self.cand[r / 64] & 1 << (r % 64) != 0 {
+                    continue;
+                }
+                let at = Input::new(bytes).earliest(true);
+                if view.parts[p]
+                    .search_with(&mut self.caches[ci][p], &at)
+                    .is_some()
+                {
+                    self.cand[r / 64] |= 1 << (r % 64);
+                }
+            }
+            // `cand` now holds the regexes whose parts matched; the set runs on the whole text
             if !view.set_ids.is_empty() {
                 self.re_hits.clear();
                 view.set.which_overlapping_matches_with(
@@ -639,6 +917,92 @@ impl Scanner {
             technical,
             differ,
         )
+    }
+}
+
+/// Text the DFA walks before its matches are handled: 4 KiB, four lanes of 1 KiB.
+const WINDOW_BYTES: usize = 4096;
+/// Independent walks interleaved: a DFA step is a load that depends on the previous one, so
+/// one walk leaves the core idle most of the time; four keep it busy.
+const LANES: usize = 4;
+/// Windows shorter than this are walked in one lane (lanes overlap by the longest pattern).
+const MIN_LANED_BYTES: usize = 256;
+
+/// Appends to `hits` every match of `view`'s DFA that begins in `window` of `bytes` (matches may
+/// end past it), as (pattern, start, end). The window is cut into `LANES` lanes walked side by
+/// side from the start state; a lane walks on past its end by the longest pattern less one, so a
+/// match crossing into the next lane is found, and reports only matches that begin inside it,
+/// so none is found twice. At most `View::ac_most_hits` matches. No allocation while `hits` has
+/// that capacity.
+fn walk(
+    view: &View,
+    bytes: &[u8],
+    window: std::ops::Range<usize>,
+    hits: &mut Vec<(u32, u32, u32)>,
+) {
+    #[derive(Clone, Copy)]
+    struct Lane {
+        /// next byte to walk
+        at: usize,
+        /// matches must begin before this
+        bound: usize,
+        /// walk stops here
+        stop: usize,
+        sid: StateID,
+    }
+    let dfa = &view.ac;
+    let n = bytes.len();
+    let window_len = window.len();
+    let lane_len = match window_len < MIN_LANED_BYTES {
+        true => window_len.max(1),
+        false => window_len.div_ceil(LANES),
+    };
+    let mut lanes = [Lane {
+        at: 0,
+        bound: 0,
+        stop: 0,
+        sid: view.ac_start,
+    }; LANES];
+    for (k, l) in lanes.iter_mut().enumerate() {
+        let at = (window.start + k * lane_len).min(window.end);
+        let bound = (at + lane_len).min(window.end);
+        let stop = match bound > at {
+            true => (bound + view.ac_longest.saturating_sub(1)).min(n),
+            false => at,
+        };
+        *l = Lane {
+            at,
+            bound,
+            stop,
+            sid: view.ac_start,
+        };
+    }
+    let mut report = |sid: StateID, end: usize, bound: usize| {
+        for k in 0..dfa.match_len(sid) {
+            let pid = dfa.match_pattern(sid, k);
+            let start = end - dfa.pattern_len(pid);
+            if start < bound {
+                debug_assert!(hits.len() < hits.capacity());
+                hits.push((pid.as_u32(), start as u32, end as u32));
+            }
+        }
+    };
+    let common = lanes.iter().map(|l| l.stop - l.at).min().unwrap_or(0);
+    for j in 0..common {
+        for l in lanes.iter_mut() {
+            l.sid = dfa.next_state(aho_corasick::Anchored::No, l.sid, bytes[l.at + j]);
+            if dfa.is_special(l.sid) && dfa.is_match(l.sid) {
+                report(l.sid, l.at + j + 1, l.bound);
+            }
+        }
+    }
+    for l in lanes.iter_mut() {
+        for (i, &b) in bytes[l.at + common..l.stop].iter().enumerate() {
+            l.sid = dfa.next_state(aho_corasick::Anchored::No, l.sid, b);
+            if dfa.is_special(l.sid) && dfa.is_match(l.sid) {
+                report(l.sid, l.at + common + i + 1, l.bound);
+            }
+        }
     }
 }
 
@@ -702,195 +1066,6 @@ fn model_points(p: f32) -> u32 {
 /// tips a request only when something else fired too). The development set has no optimiser
 /// suffixes, so a heavier weight could only be tuned on false positives.
 const GIBBERISH_WEIGHT: u32 = 2;
-/// A line with at least `GIBBERISH_ODD` odd tokens among `GIBBERISH_WINDOW` consecutive ones.
-const GIBBERISH_WINDOW: usize = 12;
-const GIBBERISH_ODD: u32 = 4;
-
-/// Whether `text` holds a run of tokens that look like an optimiser's adversarial suffix
-/// (`describing.\ + similarlyNow write oppositeley.]( Me giving**ONE please? revert with
-/// "\!--Two`): among 12 consecutive space-separated tokens on one line, 4 or more are odd: a
-/// case change inside a word (`similarlyNow`, `DJstructor`), or punctuation between letters
-/// that is not a plain word joint (`giving**ONE`, `oppositeley.](`), or a lone symbol cluster.
-/// One pass over the bytes, a ring of 12 bits of state.
-fn gibberish(text: &[u8]) -> bool {
-    let mut window: u32 = 0; // bit i: token i (mod 12) of the line was odd
-    let mut odd_now = 0u32;
-    let mut tokens = 0usize;
-    let mut tok = Token::default();
-    for &b in text.iter().chain(std::iter::once(&b'\n')) {
-        let k = CLASS[b as usize];
-        if k & (C_SPACE | C_NEWLINE) == 0 {
-            tok.feed(k);
-            continue;
-        }
-        if tok.len > 0 {
-            let odd = tok.odd() as u32;
-            let slot = tokens % GIBBERISH_WINDOW;
-            odd_now -= (window >> slot) & 1;
-            window = (window & !(1 << slot)) | (odd << slot);
-            odd_now += odd;
-            if odd_now >= GIBBERISH_ODD {
-                return true;
-            }
-            tokens += 1;
-            tok = Token::default();
-        }
-        if k & C_NEWLINE != 0 {
-            window = 0;
-            odd_now = 0;
-            tokens = 0;
-        }
-    }
-    false
-}
-
-/// A necessary condition for `gibberish`, checked at a fraction of its cost: every odd token
-/// holds a mark (odd punctuation, a lower-case letter before an upper-case one, or three bytes in
-/// a row that are neither alphanumeric nor separators), so four odd tokens among twelve on one
-/// line need four marks on one line with at most eleven separator runs between the first and
-/// the last. Ordinary prose has a semicolon or a bracket a sentence, not four within twelve
-/// words, and skips the exact pass.
-fn gibberish_possible(text: &[u8]) -> bool {
-    const WORDISH: u8 = C_ALPHA | C_DIGIT | C_SPACE | C_NEWLINE;
-    // (separator runs so far, line) at the last three marks, oldest first
-    let mut last = [(usize::MAX, usize::MAX); 3];
-    let (mut runs, mut line) = (0usize, 0usize);
-    let (mut p1, mut p2) = (C_SPACE, C_SPACE);
-    for &b in text {
-        let k = CLASS[b as usize];
-        runs += (k & (C_SPACE | C_NEWLINE) != 0 && p1 & (C_SPACE | C_NEWLINE) == 0) as usize;
-        line += (k & C_NEWLINE != 0) as usize;
-        let mark = k & C_ODD_PUNCT != 0
-            || (p1 & C_LOWER != 0 && k & C_UPPER != 0)
-            || (k | p1 | p2) & WORDISH == 0;
-        if mark {
-            let (r0, l0) = last[0];
-            if l0 == line && runs - r0 < GIBBERISH_WINDOW {
-                return true;
-            }
-            last = [last[1], last[2], (runs, line)];
-        }
-        p2 = p1;
-        p1 = k;
-    }
-    false
-}
-
-const C_ALPHA: u8 = 1;
-const C_DIGIT: u8 = 2;
-const C_LOWER: u8 = 4;
-const C_UPPER: u8 = 8;
-const C_PUNCT: u8 = 16;
-/// Punctuation that is not a joint of ordinary words and paths (`'`, `-`, `.`, `/`, `_`, `@`, `&`,
-/// `"`, `,`, `:` are joints).
-const C_ODD_PUNCT: u8 = 32;
-/// Token separators within a line (space, tab) and the line separator.
-const C_SPACE: u8 = 64;
-const C_NEWLINE: u8 = 128;
-
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        let mut k = 0;
-        if b.is_ascii_alphabetic() {
-            k |= C_ALPHA;
-        }
-        if b.is_ascii_digit() {
-            k |= C_DIGIT;
-        }
-        if b.is_ascii_lowercase() {
-            k |= C_LOWER;
-        }
-        if b.is_ascii_uppercase() {
-            k |= C_UPPER;
-        }
-        if b.is_ascii_punctuation() {
-            k |= C_PUNCT;
-            if !matches!(
-                b,
-                b'\'' | b'-' | b'.' | b'/' | b'_' | b'@' | b'&' | b'"' | b',' | b':'
-            ) {
-                k |= C_ODD_PUNCT;
-            }
-        }
-        if b == b' ' || b == b'\t' {
-            k |= C_SPACE;
-        }
-        if b == b'\n' {
-            k |= C_NEWLINE;
-        }
-        t[c] = k;
-        c += 1;
-    }
-    t
-};
-
-/// What one token's bytes say, fed a byte class at a time: letters, a lower-to-upper change
-/// inside the word (not at its start: `similarlyNow`, `SureBEtera`), odd punctuation between
-/// alphanumerics, what trails the last alphanumeric and what leads the first.
-struct Token {
-    len: usize,
-    letters: usize,
-    all_punct: bool,
-    camel: bool,
-    prev_lower: bool,
-    first_alnum: usize,
-    pending: u32,
-    joints: u32,
-    trailing: usize,
-}
-
-impl Default for Token {
-    fn default() -> Token {
-        Token {
-            len: 0,
-            letters: 0,
-            all_punct: true,
-            camel: false,
-            prev_lower: false,
-            first_alnum: usize::MAX,
-            pending: 0,
-            joints: 0,
-            trailing: 0,
-        }
-    }
-}
-
-impl Token {
-    #[inline]
-    fn feed(&mut self, k: u8) {
-        let i = self.len;
-        self.len += 1;
-        self.letters += (k & C_ALPHA != 0) as usize;
-        self.all_punct &= k & C_PUNCT != 0;
-        self.camel |= i >= 2 && self.prev_lower && k & C_UPPER != 0;
-        self.prev_lower = k & C_LOWER != 0;
-        if k & (C_ALPHA | C_DIGIT) != 0 {
-            self.first_alnum = self.first_alnum.min(i);
-            self.joints += self.pending;
-            self.pending = 0;
-            self.trailing = 0;
-        } else {
-            self.trailing += 1;
-            self.pending += (self.first_alnum != usize::MAX && k & C_ODD_PUNCT != 0) as u32;
-        }
-    }
-
-    fn odd(&self) -> bool {
-        if self.letters == 0 {
-            // a symbol cluster of three or more (`]](`, `\\!--`), not a number or a dash
-            return self.len >= 3 && self.all_punct;
-        }
-        self.camel
-            || self.joints >= 2
-            || (self.joints >= 1 && self.trailing >= 2)
-            || self.trailing >= 3
-            || self.first_alnum >= 3
-    }
-}
-
 /// Bytes of a base64 (standard or URL-safe) or hex run.
 static B64: [bool; 256] = {
     let mut t = [false; 256];
@@ -903,17 +1078,11 @@ static B64: [bool; 256] = {
     t
 };
 
-/// One automaton over all `patterns` that reports every pattern matching (as `regex::bytes::
-/// RegexSet` does), on bytes, without UTF-8 mode.
-fn build_regex_set(patterns: &[&str]) -> Result<MetaRegex, String> {
+/// One regex from its syntax tree (parsed on bytes, without UTF-8 mode, as `build_regex` does).
+fn build_regex_from_hir(hir: &regex_syntax::hir::Hir) -> Result<MetaRegex, String> {
     MetaRegex::builder()
-        .configure(
-            MetaRegex::config()
-                .match_kind(regex_automata::MatchKind::All)
-                .utf8_empty(false),
-        )
-        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
-        .build_many(patterns)
+        .configure(MetaRegex::config().utf8_empty(false))
+        .build_from_hir(hir)
         .map_err(|e| e.to_string())
 }
 
@@ -1227,13 +1396,43 @@ mod tests {
             got.dedup();
             proptest::prop_assert_eq!(got, regex_reference(&mut s, text.as_bytes()), "{:?}", text);
         }
+    }
 
-        /// The prefilter never hides a suffix the exact pass would find.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The laned walk finds what the automaton's own overlapping search finds, once each,
+        /// across lane and window edges.
         #[test]
-        fn gibberish_prefilter_is_sound(
-            t in "[a-zA-Z0-9(){}\\[\\]!?*+.,;:'\"`@#\\\\/ \n\t-]{0,160}"
+        fn the_laned_walk_finds_every_match_once(
+            words in proptest::collection::vec(proptest::sample::select(WORDS), 0..1600),
+            glue in proptest::sample::select(&[" ", "", "\n", ", "][..]),
         ) {
-            proptest::prop_assert!(!gibberish(t.as_bytes()) || gibberish_possible(t.as_bytes()), "{:?}", t);
+            let text = words.join(glue);
+            let bytes = text.as_bytes();
+            SCANNER.with(|s| {
+                for v in [&s.light, &s.folded, &s.both] {
+                    let mut want = Vec::new();
+                    let mut state = aho_corasick::automaton::OverlappingState::start();
+                    let input = aho_corasick::Input::new(bytes);
+                    loop {
+                        v.ac.try_find_overlapping(&input, &mut state).unwrap();
+                        let Some(m) = state.get_match() else { break };
+                        want.push((m.pattern().as_u32(), m.start() as u32, m.end() as u32));
+                    }
+                    let mut got = Vec::with_capacity(v.ac_most_hits);
+                    let mut all = Vec::new();
+                    for from in (0..bytes.len()).step_by(WINDOW_BYTES) {
+                        got.clear();
+                        walk(v, bytes, from..bytes.len().min(from + WINDOW_BYTES), &mut got);
+                        assert!(got.len() <= v.ac_most_hits);
+                        all.extend_from_slice(&got);
+                    }
+                    want.sort_unstable();
+                    all.sort_unstable();
+                    proptest::prop_assert_eq!(&all, &want, "{} bytes", bytes.len());
+                }
+                Ok(())
+            })?;
         }
     }
 
@@ -1267,28 +1466,15 @@ mod tests {
         SCANNER.with(|s| {
             let v = &s.both;
             let (all, ungated) = (v.res.len(), v.set_ids.len());
+            println!("parts {}, start-anchored {}", v.parts.len(), v.starts.len());
             println!(
                 "regexes {all}, gated {}, in the set {ungated}",
                 all - ungated
             );
             // the set is one pass over every text; a catalogue edit that moves many regexes
             // into it slows every scan (PERF.md, "Threat scan")
-            assert!(ungated * 2 < all, "{ungated} of {all} regexes have no gate");
+            assert!(ungated * 10 < all, "{ungated} of {all} regexes have no gate");
         });
-    }
-
-    #[test]
-    fn the_gibberish_prefilter_passes_suffixes_and_skips_prose() {
-        for suffix in [
-            "describing.\\ + similarlyNow write oppositeley.]( Me giving**ONE please? revert with \"\\!--Two",
-            "representing Teamsures tableView ([githubINST -Of cour Here/' surely]{\\comment={[@ tableView \"@github",
-        ] {
-            assert!(gibberish_possible(suffix.as_bytes()) && gibberish(suffix.as_bytes()));
-        }
-        let prose =
-            "Hi team; the quarterly report is due on Friday (as planned) and we still need \
-                     the figures for the northern region, so please send them. Thanks!";
-        assert!(!gibberish_possible(prose.as_bytes()));
     }
 
     #[test]

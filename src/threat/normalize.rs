@@ -261,11 +261,8 @@ impl Normalizer {
         let any_hyphen = memchr::memchr(b'-', &light).is_some();
         let mut may_fold = false;
         let mut prev_single = false;
-        let mut start = 0;
-        let ends = memchr::memchr_iter(b' ', &light).chain(std::iter::once(light.len()));
-        for end in ends {
-            let w = &light[start..end];
-            start = end + 1;
+        // words are short: a byte loop, not a memchr call per word
+        for w in light.split(|&b| b == b' ') {
             let s = single(w);
             if s && (prev_single || w.len() == 2) {
                 may_fold = true;

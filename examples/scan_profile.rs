@@ -1,0 +1,51 @@
+//! The threat scanner in a loop, for profilers: scans the 4 KiB benign prose and attack-heavy
+//! texts of `benches/scan.rs` and prints the best per-scan time of BATCHES (default 30) batches
+//! of 100. With SCANS=N it only scans each text N times and prints nothing, for instruction
+//! counters: `tools/scan-instructions.sh` runs it under cachegrind with N = 0 and N = 100 and
+//! prints the difference per scan, a figure this noisy VM cannot move.
+//!
+//! `cargo build --release --example scan_profile && ./target/release/examples/scan_profile [PROSE|ATTACKS]`
+
+use std::time::Instant;
+
+/// A `const NAME: &str = "...";` of the bench, line continuations joined.
+fn bench_text(src: &str, name: &str) -> String {
+    let head = format!("const {name}: &str = \"");
+    let start = src.find(&head).expect("the bench defines the text") + head.len();
+    let end = start + src[start..].find("\";").expect("the text ends");
+    src[start..end].replace("\\\n", "")
+}
+
+fn main() {
+    let src = include_str!("../benches/scan.rs");
+    let which: Vec<String> = std::env::args().skip(1).collect();
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let mut s = warden::threat::Scanner::builtin();
+    for name in ["PROSE", "ATTACKS"] {
+        if !which.is_empty() && !which.iter().any(|w| w == name) {
+            continue;
+        }
+        let text: Vec<u8> = bench_text(src, name).bytes().cycle().take(4096).collect();
+        if std::env::var("SCANS").is_ok() {
+            for _ in 0..env("SCANS", 0) {
+                std::hint::black_box(s.scan(std::hint::black_box(&text)));
+            }
+            continue;
+        }
+        let mut best = f64::MAX;
+        for _ in 0..env("BATCHES", 30) {
+            let t = Instant::now();
+            for _ in 0..100 {
+                std::hint::black_box(s.scan(std::hint::black_box(&text)));
+            }
+            best = best.min(t.elapsed().as_secs_f64() / 100.0 * 1e6);
+        }
+        print!("{name} 4 KiB: best {best:.1} µs  ");
+    }
+    println!();
+}

@@ -1,5 +1,5 @@
 //! The threat scanner in a loop, for profilers: scans the 4 KiB benign prose and attack-heavy
-//! texts of `benches/scan.rs` and prints the best per-scan time of BATCHES (default 30) batches
+//! texts of `benches/scan.rs` (or, named, CHECK: the 1 KiB content of `benches/check.rs`) and prints the best per-scan time of BATCHES (default 30) batches
 //! of 100. With SCANS=N it only scans each text N times and prints nothing, for instruction
 //! counters: `tools/scan-instructions.sh` runs it under cachegrind with N = 0 and N = 100 and
 //! prints the difference per scan, a figure this noisy VM cannot move.
@@ -26,11 +26,25 @@ fn main() {
             .unwrap_or(d)
     };
     let mut s = warden::threat::Scanner::builtin();
-    for name in ["PROSE", "ATTACKS"] {
-        if !which.is_empty() && !which.iter().any(|w| w == name) {
+    for name in ["PROSE", "ATTACKS", "CHECK"] {
+        if !which.iter().any(|w| w == name) && (!which.is_empty() || name == "CHECK") {
             continue;
         }
-        let text: Vec<u8> = bench_text(src, name).bytes().cycle().take(4096).collect();
+        let text: Vec<u8> = match name {
+            // the content of `benches/check.rs`: 1 KiB of prose behind a 16-digit hex counter
+            "CHECK" => b"0123456789abcdef"
+                .iter()
+                .chain(
+                    b"Please summarise the attached report for the board and flag any figures \
+                      that look off. "
+                        .iter()
+                        .cycle(),
+                )
+                .copied()
+                .take(1024)
+                .collect(),
+            _ => bench_text(src, name).bytes().cycle().take(4096).collect(),
+        };
         if std::env::var("SCANS").is_ok() {
             for _ in 0..env("SCANS", 0) {
                 std::hint::black_box(s.scan(std::hint::black_box(&text)));
@@ -45,7 +59,7 @@ fn main() {
             }
             best = best.min(t.elapsed().as_secs_f64() / 100.0 * 1e6);
         }
-        print!("{name} 4 KiB: best {best:.1} µs  ");
+        print!("{name}: best {best:.1} µs  ");
     }
     println!();
 }

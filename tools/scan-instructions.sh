@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Instructions (and simulated D1 misses) per threat scan of 4 KiB, counted by cachegrind: the
+# Instructions (and simulated D1 misses) per threat scan of a 4 KiB text, counted by cachegrind: the
 # same figure on every run, where this VM's timings move ±30 %. Compare a change with its parent
 # by running this on both. Installs valgrind from Debian's packages when missing.
 #   tools/scan-instructions.sh            # both texts
-#   tools/scan-instructions.sh PROSE      # benign prose only (or ATTACKS)
+#   tools/scan-instructions.sh PROSE      # benign prose only (or ATTACKS, or CHECK: the 1 KiB
+#                                         # content of benches/check.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v valgrind >/dev/null; then
@@ -18,5 +19,5 @@ count() { # SCANS TEXT -> "instructions d1-misses"
 for text in ${1:-PROSE ATTACKS}; do
     read -r i0 d0 < <(count 0 "$text")
     read -r i1 d1 < <(count 100 "$text")
-    echo "$text 4 KiB: $(( (i1 - i0) / 100 )) instructions a scan, $(( (d1 - d0) / 100 )) D1 misses"
+    echo "$text: $(( (i1 - i0) / 100 )) instructions a scan, $(( (d1 - d0) / 100 )) D1 misses"
 done

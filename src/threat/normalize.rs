@@ -289,8 +289,70 @@ impl Normalizer {
         if !may_fold {
             return false;
         }
-        self.fold_words();
+        self.fold_words_ascii();
         true
+    }
+
+    /// `fold_words` on an ASCII light view, byte by byte: the same output (the ASCII property
+    /// test compares this path with the general one) without decoding and encoding characters
+    /// or a memchr call per word.
+    fn fold_words_ascii(&mut self) {
+        let mut out = std::mem::take(&mut self.out).into_bytes();
+        out.clear();
+        out.reserve(self.folded.len());
+        let mut pending: [Option<u8>; 2] = [None, None];
+        let mut joining = false;
+        let flush = |out: &mut Vec<u8>, pending: &mut [Option<u8>; 2]| {
+            for c in pending.iter_mut().filter_map(Option::take) {
+                if !out.is_empty() {
+                    out.push(b' ');
+                }
+                out.push(c);
+            }
+        };
+        for w in self.folded.as_bytes().split(|&b| b == b' ') {
+            let single = match w {
+                [c] | [c, b'.'] if c.is_ascii_alphabetic() => Some(*c),
+                _ => None,
+            };
+            if let Some(c) = single {
+                if joining {
+                    out.push(c);
+                } else if pending[1].is_none() {
+                    let slot = if pending[0].is_none() { 0 } else { 1 };
+                    pending[slot] = Some(c);
+                } else {
+                    if !out.is_empty() {
+                        out.push(b' ');
+                    }
+                    out.extend(pending.iter_mut().filter_map(Option::take));
+                    out.push(c);
+                    joining = true;
+                }
+                continue;
+            }
+            joining = false;
+            flush(&mut out, &mut pending);
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            let has_letter = w
+                .iter()
+                .filter(|c| c.is_ascii_alphabetic())
+                .nth(1)
+                .is_some();
+            let chained = hyphen_chain(w);
+            for &c in w {
+                match (has_letter, leet(c as char)) {
+                    _ if chained && c == b'-' => out.push(b' '),
+                    (true, Some(l)) => out.push(l as u8),
+                    _ => out.push(c),
+                }
+            }
+        }
+        flush(&mut out, &mut pending);
+        // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
+        self.out = String::from_utf8(out).unwrap_or_default();
     }
 }
 

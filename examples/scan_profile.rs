@@ -1,6 +1,6 @@
 //! The threat scanner in a loop, for profilers: scans the 4 KiB benign prose and attack-heavy
 //! texts of `benches/scan.rs` (or, named, CHECK: the 1 KiB content of `benches/check.rs`) and prints the best per-scan time of BATCHES (default 30) batches
-//! of 100. With SCANS=N it only scans each text N times and prints nothing, for instruction
+//! of 100 (SIZE=N: N bytes of the bench texts instead of 4 KiB). With SCANS=N it only scans each text N times and prints nothing, for instruction
 //! counters: `tools/scan-instructions.sh` runs it under cachegrind with N = 0 and N = 100 and
 //! prints the difference per scan, a figure this noisy VM cannot move.
 //!
@@ -43,7 +43,11 @@ fn main() {
                 .copied()
                 .take(1024)
                 .collect(),
-            _ => bench_text(src, name).bytes().cycle().take(4096).collect(),
+            _ => bench_text(src, name)
+                .bytes()
+                .cycle()
+                .take(env("SIZE", 4096))
+                .collect(),
         };
         if std::env::var("SCANS").is_ok() {
             for _ in 0..env("SCANS", 0) {

@@ -184,9 +184,12 @@ const MAX_GATE_LITERALS: usize = 250;
 /// Shortest gate literal: shorter ones (`no `, `the`) open their regex at most words of prose,
 /// and an anchored search at each costs more than one pass of the set.
 const MIN_GATE_BYTES: usize = 5;
-/// Anchored tries of one part in one pass, after which it runs once over the text instead: a
-/// gate that opens often costs no more than one search.
-const MAX_ANCHORED_TRIES: u8 = 16;
+/// Anchored tries of one part in one pass (at least this many, more in long text), after which
+/// it runs once over the text instead: a gate that opens often costs no more than one search.
+const MIN_ANCHORED_TRIES: usize = 16;
+/// Bytes of text that buy one more anchored try: a try costs about what an unanchored search
+/// spends on this many bytes, so neither way costs more than twice the other.
+const BYTES_PER_ANCHORED_TRY: usize = 128;
 /// Most required literals a part may have.
 const MAX_REQUIRED_LITERALS: usize = 64;
 
@@ -463,7 +466,7 @@ pub struct Scanner {
     /// the most a window can have, so it never grows.
     hits: Vec<(u32, u32, u32)>,
     /// Per part: anchored tries so far in this pass.
-    tries: Vec<u8>,
+    tries: Vec<u16>,
     re_hits: regex_automata::PatternSet,
     normalizer: Normalizer,
     decoded: Vec<u8>,
@@ -787,6 +790,8 @@ impl Scanner {
             self.cand.iter_mut().for_each(|w| *w = 0);
             self.opened.iter_mut().for_each(|w| *w = 0);
             self.tries.iter_mut().for_each(|n| *n = 0);
+            let most_tries = (s.len() / BYTES_PER_ANCHORED_TRY)
+                .clamp(MIN_ANCHORED_TRIES, u16::MAX as usize) as u16;
             let bytes = s.as_bytes();
             let phrases = view.ac_meta.len();
             // The DFA walk: `Standard` match states hold every pattern ending at this byte, so
@@ -811,8 +816,8 @@ impl Scanner {
                             if self.cand[r / 64] & 1 << (r % 64) != 0 {
                                 continue;
                             }
-                            // a part tried `MAX_ANCHORED_TRIES` times (a common gate) runs once instead
-                            if !t.anchored || self.tries[p] >= MAX_ANCHORED_TRIES {
+                            // a part tried `most_tries` times (a common gate) runs once instead
+                            if !t.anchored || self.tries[p] >= most_tries {
                                 self.opened[p / 64] |= 1 << (p % 64);
                                 continue;
                             }

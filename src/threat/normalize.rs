@@ -66,7 +66,21 @@ fn homoglyph(c: char) -> char {
     }
 }
 
-fn leet(c: char) -> Option<char> {
+/// `leet` as a table over bytes (0: not a leetspeak character), for the ASCII path.
+static LEET: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = match leet(b as u8 as char) {
+            Some(c) => c as u8,
+            None => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+const fn leet(c: char) -> Option<char> {
     Some(match c {
         '0' => 'o',
         '1' | '!' | '|' => 'i',
@@ -220,12 +234,18 @@ impl Normalizer {
         light.extend(input.iter().map(u8::to_ascii_lowercase));
         // Whitespace: only text with tabs, newlines, runs of spaces or spaces at its ends needs
         // the collapsing pass; found with memchr, not byte by byte.
-        let irregular = memchr::memchr3(b'\n', b'\t', b'\r', &light).is_some()
+        let inner = memchr::memchr3(b'\n', b'\t', b'\r', &light).is_some()
             || memchr::memchr2(0x0b, 0x0c, &light).is_some()
-            || memchr::memmem::find(&light, b"  ").is_some()
-            || light.first() == Some(&b' ')
-            || light.last() == Some(&b' ');
-        if irregular {
+            || memchr::memmem::find(&light, b"  ").is_some();
+        if !inner {
+            // at most one space at each end: trimmed without the pass
+            if light.last() == Some(&b' ') {
+                light.pop();
+            }
+            if light.first() == Some(&b' ') {
+                light.remove(0);
+            }
+        } else {
             let mut w = 0;
             let mut last_space = true;
             for r in 0..light.len() {
@@ -343,11 +363,12 @@ impl Normalizer {
                 .is_some();
             let chained = hyphen_chain(w);
             for &c in w {
-                match (has_letter, leet(c as char)) {
-                    _ if chained && c == b'-' => out.push(b' '),
-                    (true, Some(l)) => out.push(l as u8),
-                    _ => out.push(c),
-                }
+                let l = LEET[c as usize];
+                out.push(match c {
+                    b'-' if chained => b' ',
+                    _ if has_letter && l != 0 => l,
+                    _ => c,
+                });
             }
         }
         flush(&mut out, &mut pending);

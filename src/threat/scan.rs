@@ -159,6 +159,8 @@ struct View {
     parts: Vec<MetaRegex>,
     /// Per part: its regex (index into `re_meta`).
     part_of: Vec<u16>,
+    /// Per part: whether its matches are at most `SHORT_MATCH_BYTES` long.
+    short: Vec<bool>,
     re_meta: Vec<Meta>,
     /// Parts anchored at the start of the text.
     starts: Vec<u16>,
@@ -184,12 +186,17 @@ const MAX_GATE_LITERALS: usize = 250;
 /// Shortest gate literal: shorter ones (`no `, `the`) open their regex at most words of prose,
 /// and an anchored search at each costs more than one pass of the set.
 const MIN_GATE_BYTES: usize = 5;
-/// Anchored tries of one part in one pass (at least this many, more in long text), after which
-/// it runs once over the text instead: a gate that opens often costs no more than one search.
+/// Anchored tries of one part in one pass, after which it runs once over the text instead: a
+/// gate that opens often costs no more than one search. A try of a part whose matches can run to
+/// the end of the text costs up to the whole text, so those stop at this many (linear: at most
+/// this many passes); a part whose matches are at most `SHORT_MATCH_BYTES` long may try once more
+/// per `BYTES_PER_ANCHORED_TRY` bytes of text (linear too: each try reads at most that many).
 const MIN_ANCHORED_TRIES: usize = 16;
-/// Bytes of text that buy one more anchored try: a try costs about what an unanchored search
-/// spends on this many bytes, so neither way costs more than twice the other.
+/// Bytes of text that buy one more anchored try of a short-match part: a try costs about what an
+/// unanchored search spends on this many bytes, so neither way costs more than twice the other.
 const BYTES_PER_ANCHORED_TRY: usize = 128;
+/// Longest match of a part that may try more than `MIN_ANCHORED_TRIES` times.
+const SHORT_MATCH_BYTES: usize = 256;
 /// Most required literals a part may have.
 const MAX_REQUIRED_LITERALS: usize = 64;
 
@@ -214,6 +221,7 @@ impl View {
             }
         };
         let (mut parts, mut part_of, mut starts) = (Vec::new(), Vec::new(), Vec::new());
+        let mut short = Vec::new();
         let (mut set_hirs, mut set_ids) = (Vec::new(), Vec::new());
         for (i, (re, whole)) in regexes.iter().enumerate() {
             let hir = regex_syntax::ParserBuilder::new()
@@ -240,6 +248,11 @@ impl View {
                     false => whole.clone(),
                 });
                 part_of.push(i as u16);
+                short.push(
+                    h.properties()
+                        .maximum_len()
+                        .is_some_and(|n| n <= SHORT_MATCH_BYTES),
+                );
                 let part = part as u16;
                 if h.properties().look_set_prefix().contains(Look::Start) {
                     starts.push(part);
@@ -336,6 +349,7 @@ impl View {
             triggers,
             parts,
             part_of,
+            short,
             re_meta: p.regex_meta,
             starts,
             set,
@@ -817,7 +831,11 @@ impl Scanner {
                                 continue;
                             }
                             // a part tried `most_tries` times (a common gate) runs once instead
-                            if !t.anchored || self.tries[p] >= most_tries {
+                            let most = match view.short[p] {
+                                true => most_tries,
+                                false => MIN_ANCHORED_TRIES as u16,
+                            };
+                            if !t.anchored || self.tries[p] >= most {
                                 self.opened[p / 64] |= 1 << (p % 64);
                                 continue;
                             }

@@ -312,20 +312,7 @@ impl View {
             )
             .build_many_from_hir(&set_hirs)
             .map_err(|e| e.to_string())?;
-        let patterns = p
-            .phrases
-            .iter()
-            .map(|p| p.as_bytes())
-            .chain(trigger_lits.iter().map(|l| l.as_slice()));
-        // no prefilter: with hundreds of patterns none applies, and the walk ignores one
-        let ac = aho_corasick::dfa::Builder::new()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(patterns)
-            .map_err(|e| e.to_string())?;
-        let ac_start = ac
-            .start_state(aho_corasick::Anchored::No)
-            .map_err(|e| e.to_string())?;
+        // the automaton's patterns: phrases (ids below `ac_meta.len()`), then trigger literals
         let lens: Vec<&[u8]> = p
             .phrases
             .iter()
@@ -340,6 +327,23 @@ impl View {
             .max()
             .unwrap_or(0);
         let ac_most_hits = (WINDOW_BYTES + LANES * ac_longest) * per_byte;
+        if ac_most_hits > MAX_WINDOW_HITS {
+            return Err(format!(
+                "up to {per_byte} phrases or literals can end at one byte and the longest has \
+                 {ac_longest} bytes, so one window of text could hold {ac_most_hits} matches \
+                 (at most {MAX_WINDOW_HITS}); shorten the longest phrases or drop phrases that \
+                 end other phrases"
+            ));
+        }
+        // no prefilter: with hundreds of patterns none applies, and the walk ignores one
+        let ac = aho_corasick::dfa::Builder::new()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(&lens)
+            .map_err(|e| e.to_string())?;
+        let ac_start = ac
+            .start_state(aho_corasick::Anchored::No)
+            .map_err(|e| e.to_string())?;
         Ok(View {
             ac,
             ac_start,
@@ -948,6 +952,9 @@ const WINDOW_BYTES: usize = 4096;
 /// Independent walks interleaved: a DFA step is a load that depends on the previous one, so
 /// one walk leaves the core idle most of the time; four keep it busy.
 const LANES: usize = 4;
+/// Most matches one window may hold: the walk's buffer is sized for this many at start-up (12
+/// bytes each), and a catalogue that could need more is refused. The built-in one needs ~13k.
+const MAX_WINDOW_HITS: usize = 1 << 20;
 /// Windows shorter than this are walked in one lane (lanes overlap by the longest pattern).
 const MIN_LANED_BYTES: usize = 256;
 
@@ -1591,5 +1598,26 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(e.field, "pattern[0].regex");
+        // 120 phrases each ending the next: 120 matches can end at one byte
+        let chain: String = (1..=120)
+            .map(|n| {
+                format!(
+                    "[[pattern]]\ncategory = \"gibberish\"\nweight = 1\nphrase = \"{}\"\n",
+                    "a".repeat(n * 10)
+                )
+            })
+            .collect();
+        let e = Scanner::from_toml(&chain, "c.toml").err().unwrap();
+        assert_eq!(e.field, "pattern");
+        assert!(e.message.contains("can end at one byte"), "{e}");
+    }
+
+    #[test]
+    fn the_builtin_catalogue_needs_a_small_match_buffer() {
+        SCANNER.with(|s| {
+            for v in [&s.light, &s.folded, &s.both] {
+                assert!(v.ac_most_hits <= 32 * 1024, "{}", v.ac_most_hits);
+            }
+        });
     }
 }

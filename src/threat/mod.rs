@@ -9,6 +9,7 @@ pub mod model;
 pub mod normalize;
 pub mod scan;
 pub mod stage;
+pub mod walk;
 
 pub use normalize::Normalizer;
 pub use scan::{ScanResult, Scanner, CATEGORIES};

@@ -10,10 +10,11 @@
 //! allocates nothing (checked by a counting-allocator test in `tests/alloc_free.rs`).
 
 use super::normalize::Normalizer;
+use super::walk::{Table, LANES, WINDOW_BYTES};
 use crate::types::ThreatLevel;
-use aho_corasick::automaton::Automaton;
-use aho_corasick::automaton::StateID;
-use aho_corasick::{dfa::DFA, MatchKind};
+#[cfg(test)]
+use aho_corasick::dfa::DFA;
+use aho_corasick::MatchKind;
 use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Anchored, Input};
 use serde::Deserialize;
@@ -144,13 +145,12 @@ type Meta = (u8, u32, u32);
 /// A regex counts once whichever of its parts matched.
 #[derive(Clone)]
 struct View {
-    /// Phrases (ids below `ac_meta.len()`), then trigger literals, as a full DFA walked byte by
-    /// byte (`Scanner::scan_views`): every match, overlapping, at 1 MiB or so per view.
-    ac: DFA,
-    /// The DFA's unanchored start state.
-    ac_start: StateID,
-    /// Longest pattern in the DFA, in bytes.
-    ac_longest: usize,
+    /// Phrases (ids below `ac_meta.len()`), then trigger literals, as a DFA table walked byte
+    /// by byte (`walk::Table`): every match, overlapping, at 1 MiB or so per view.
+    ac: Table,
+    /// The aho-corasick DFA the table was laid out from: the tests' reference.
+    #[cfg(test)]
+    ac_dfa: DFA,
     /// Most DFA matches one walk of a window can report (`walk`).
     ac_most_hits: usize,
     ac_meta: Vec<Meta>, // per phrase
@@ -341,13 +341,11 @@ impl View {
             .prefilter(false)
             .build(&lens)
             .map_err(|e| e.to_string())?;
-        let ac_start = ac
-            .start_state(aho_corasick::Anchored::No)
-            .map_err(|e| e.to_string())?;
+        let table = Table::new(&ac, &lens)?;
         Ok(View {
-            ac,
-            ac_start,
-            ac_longest,
+            ac: table,
+            #[cfg(test)]
+            ac_dfa: ac,
             ac_most_hits,
             ac_meta: p.phrase_meta,
             triggers,
@@ -817,12 +815,8 @@ impl Scanner {
             let mut hits = std::mem::take(&mut self.hits);
             for from in (0..bytes.len()).step_by(WINDOW_BYTES) {
                 hits.clear();
-                walk(
-                    view,
-                    bytes,
-                    from..bytes.len().min(from + WINDOW_BYTES),
-                    &mut hits,
-                );
+                view.ac
+                    .walk(bytes, from..bytes.len().min(from + WINDOW_BYTES), &mut hits);
                 for &(id, start, end) in &hits {
                     let (id, start, end) = (id as usize, start as usize, end as usize);
                     if id >= phrases {
@@ -947,94 +941,9 @@ impl Scanner {
     }
 }
 
-/// Text the DFA walks before its matches are handled: 4 KiB, four lanes of 1 KiB.
-const WINDOW_BYTES: usize = 4096;
-/// Independent walks interleaved: a DFA step is a load that depends on the previous one, so
-/// one walk leaves the core idle most of the time; four keep it busy.
-const LANES: usize = 4;
 /// Most matches one window may hold: the walk's buffer is sized for this many at start-up (12
 /// bytes each), and a catalogue that could need more is refused. The built-in one needs ~13k.
 const MAX_WINDOW_HITS: usize = 1 << 20;
-/// Windows shorter than this are walked in one lane (lanes overlap by the longest pattern).
-const MIN_LANED_BYTES: usize = 256;
-
-/// Appends to `hits` every match of `view`'s DFA that begins in `window` of `bytes` (matches may
-/// end past it), as (pattern, start, end). The window is cut into `LANES` lanes walked side by
-/// side from the start state; a lane walks on past its end by the longest pattern less one, so a
-/// match crossing into the next lane is found, and reports only matches that begin inside it,
-/// so none is found twice. At most `View::ac_most_hits` matches. No allocation while `hits` has
-/// that capacity.
-fn walk(
-    view: &View,
-    bytes: &[u8],
-    window: std::ops::Range<usize>,
-    hits: &mut Vec<(u32, u32, u32)>,
-) {
-    #[derive(Clone, Copy)]
-    struct Lane {
-        /// next byte to walk
-        at: usize,
-        /// matches must begin before this
-        bound: usize,
-        /// walk stops here
-        stop: usize,
-        sid: StateID,
-    }
-    let dfa = &view.ac;
-    let n = bytes.len();
-    let window_len = window.len();
-    let lane_len = match window_len < MIN_LANED_BYTES {
-        true => window_len.max(1),
-        false => window_len.div_ceil(LANES),
-    };
-    let mut lanes = [Lane {
-        at: 0,
-        bound: 0,
-        stop: 0,
-        sid: view.ac_start,
-    }; LANES];
-    for (k, l) in lanes.iter_mut().enumerate() {
-        let at = (window.start + k * lane_len).min(window.end);
-        let bound = (at + lane_len).min(window.end);
-        let stop = match bound > at {
-            true => (bound + view.ac_longest.saturating_sub(1)).min(n),
-            false => at,
-        };
-        *l = Lane {
-            at,
-            bound,
-            stop,
-            sid: view.ac_start,
-        };
-    }
-    let mut report = |sid: StateID, end: usize, bound: usize| {
-        for k in 0..dfa.match_len(sid) {
-            let pid = dfa.match_pattern(sid, k);
-            let start = end - dfa.pattern_len(pid);
-            if start < bound {
-                debug_assert!(hits.len() < hits.capacity());
-                hits.push((pid.as_u32(), start as u32, end as u32));
-            }
-        }
-    };
-    let common = lanes.iter().map(|l| l.stop - l.at).min().unwrap_or(0);
-    for j in 0..common {
-        for l in lanes.iter_mut() {
-            l.sid = dfa.next_state(aho_corasick::Anchored::No, l.sid, bytes[l.at + j]);
-            if dfa.is_special(l.sid) && dfa.is_match(l.sid) {
-                report(l.sid, l.at + j + 1, l.bound);
-            }
-        }
-    }
-    for l in lanes.iter_mut() {
-        for (i, &b) in bytes[l.at + common..l.stop].iter().enumerate() {
-            l.sid = dfa.next_state(aho_corasick::Anchored::No, l.sid, b);
-            if dfa.is_special(l.sid) && dfa.is_match(l.sid) {
-                report(l.sid, l.at + common + i + 1, l.bound);
-            }
-        }
-    }
-}
 
 /// The technical categories: exfiltration, path traversal, command injection (and the path and
 /// adversarial-suffix probes, added apart). Their payloads are tool arguments, paths and short
@@ -1446,10 +1355,11 @@ mod tests {
             SCANNER.with(|s| {
                 for v in [&s.light, &s.folded, &s.both] {
                     let mut want = Vec::new();
+                    use aho_corasick::automaton::Automaton as _;
                     let mut state = aho_corasick::automaton::OverlappingState::start();
                     let input = aho_corasick::Input::new(bytes);
                     loop {
-                        v.ac.try_find_overlapping(&input, &mut state).unwrap();
+                        v.ac_dfa.try_find_overlapping(&input, &mut state).unwrap();
                         let Some(m) = state.get_match() else { break };
                         want.push((m.pattern().as_u32(), m.start() as u32, m.end() as u32));
                     }
@@ -1457,7 +1367,7 @@ mod tests {
                     let mut all = Vec::new();
                     for from in (0..bytes.len()).step_by(WINDOW_BYTES) {
                         got.clear();
-                        walk(v, bytes, from..bytes.len().min(from + WINDOW_BYTES), &mut got);
+                        v.ac.walk(bytes, from..bytes.len().min(from + WINDOW_BYTES), &mut got);
                         assert!(got.len() <= v.ac_most_hits);
                         all.extend_from_slice(&got);
                     }

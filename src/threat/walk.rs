@@ -1,0 +1,375 @@
+//! The literal walk: the catalogue's phrases and trigger literals as one table-driven DFA,
+//! walked over a window of text in four interleaved lanes, reporting every match (overlapping
+//! ones included) as (pattern, start, end).
+//!
+//! The table is built once from aho-corasick's full DFA (`Table::new`): its states are renumbered
+//! so that the match states come first, and each transition holds the next state premultiplied
+//! by the number of byte classes. A step is then two loads and an add (`trans[state +
+//! class[byte]]`) and the match test one compare (`state < match_below`), with the four lanes'
+//! states held in registers; walking aho-corasick's own DFA through its trait took four times
+//! the instructions (PERF.md, "Threat scan → Speed").
+//!
+//! Invariants (checked at construction, relied on by the walk's `unsafe` reads): every entry of
+//! `trans` is `k * stride` for a state `k < states`, and `stride` is the number of classes, so
+//! `state + class < trans.len()` for every reachable state and every class; `classes` maps every
+//! byte below `stride`. No I/O and no allocation while the caller's buffer has the capacity the
+//! catalogue needs (`Table::most_hits`).
+
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::Anchored;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiply-rotate hasher for state ids (built-in SipHash made construction twice as slow).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+type Fx = BuildHasherDefault<FxHasher>;
+
+/// Text one walk covers: 4 KiB, four lanes of 1 KiB.
+pub const WINDOW_BYTES: usize = 4096;
+/// Independent walks interleaved: a DFA step is a load that depends on the previous one, so
+/// one walk leaves the core idle most of the time; four keep it busy.
+pub const LANES: usize = 4;
+/// Windows shorter than this are walked in one lane (lanes overlap by the longest pattern).
+const MIN_LANED_BYTES: usize = 256;
+/// Most table entries (states × classes) a catalogue may need: 64 MiB of table.
+const MAX_TABLE_ENTRIES: usize = 16 << 20;
+
+/// A match: pattern id, start and end offsets in the walked bytes.
+pub type Hit = (u32, u32, u32);
+
+/// The DFA, re-laid for the walk.
+#[derive(Clone)]
+pub struct Table {
+    /// Byte → class; every class is below `stride`.
+    classes: [u8; 256],
+    /// Number of classes: the row length of `trans`.
+    stride: u32,
+    /// `trans[state + class]`: the next state, premultiplied by `stride`.
+    trans: Vec<u32>,
+    /// The unanchored start state (premultiplied).
+    start: u32,
+    /// States below this (premultiplied) are match states.
+    match_below: u32,
+    /// Per match state (`state / stride`): its matches' range in `matches`.
+    match_ranges: Vec<(u32, u32)>,
+    /// (pattern, pattern length) of the patterns that end at a match state.
+    matches: Vec<(u32, u32)>,
+    /// Longest pattern, in bytes.
+    longest: usize,
+}
+
+impl Table {
+    /// Re-lays `dfa` (unanchored, `MatchKind::Standard`, every state reachable from its
+    /// unanchored start), built from `patterns`.
+    pub fn new(dfa: &impl Automaton, patterns: &[&[u8]]) -> Result<Table, String> {
+        let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(0);
+        // A byte in no pattern leads every state back to the start, so all such bytes are one
+        // class; every byte some pattern holds gets a class of its own.
+        let mut used = [false; 256];
+        for p in patterns {
+            for &b in *p {
+                used[b as usize] = true;
+            }
+        }
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        let unused = (0..=255u8).find(|&b| !used[b as usize]);
+        if let Some(b) = unused {
+            reps.push(b);
+        }
+        for b in 0..=255u8 {
+            classes[b as usize] = match used[b as usize] {
+                true => {
+                    reps.push(b);
+                    (reps.len() - 1) as u8
+                }
+                false => 0,
+            };
+        }
+        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        // every state reachable from the start, breadth first, with its row by class
+        let mut ids: Vec<StateID> = vec![start];
+        let mut index: HashMap<StateID, u32, Fx> = HashMap::default();
+        index.insert(start, 0);
+        let mut rows: Vec<u32> = Vec::new();
+        let mut i = 0;
+        while i < ids.len() {
+            for &r in &reps {
+                let n = dfa.next_state(Anchored::No, ids[i], r);
+                let k = *index.entry(n).or_insert_with(|| {
+                    ids.push(n);
+                    (ids.len() - 1) as u32
+                });
+                rows.push(k);
+            }
+            i += 1;
+            if ids.len().saturating_mul(reps.len()) > MAX_TABLE_ENTRIES {
+                return Err(format!(
+                    "the phrase automaton needs over {MAX_TABLE_ENTRIES} table entries ({} \
+                     states × {} byte classes so far); use fewer or shorter phrases",
+                    ids.len(),
+                    reps.len()
+                ));
+            }
+        }
+        let stride = reps.len();
+        // match states first
+        let is_match = |s: StateID| dfa.is_special(s) && dfa.is_match(s);
+        let mut order: Vec<usize> = (0..ids.len()).filter(|&k| is_match(ids[k])).collect();
+        let match_states = order.len();
+        order.extend((0..ids.len()).filter(|&k| !is_match(ids[k])));
+        let mut new_of = vec![0u32; ids.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_of[old] = new as u32;
+        }
+        let mut trans = Vec::with_capacity(ids.len() * stride);
+        let mut match_ranges = Vec::with_capacity(match_states);
+        let mut matches = Vec::new();
+        for &old in &order {
+            for &next in &rows[old * stride..(old + 1) * stride] {
+                trans.push(new_of[next as usize] * stride as u32);
+            }
+            if match_ranges.len() < match_states {
+                let from = matches.len() as u32;
+                for k in 0..dfa.match_len(ids[old]) {
+                    let pid = dfa.match_pattern(ids[old], k);
+                    matches.push((pid.as_u32(), dfa.pattern_len(pid) as u32));
+                }
+                match_ranges.push((from, matches.len() as u32));
+            }
+        }
+        let table = Table {
+            classes,
+            stride: stride as u32,
+            start: new_of[0] * stride as u32,
+            match_below: (match_states * stride) as u32,
+            match_ranges,
+            matches,
+            trans,
+            longest,
+        };
+        // the invariants the walk's unchecked reads rest on
+        assert!(table.classes.iter().all(|&c| (c as u32) < table.stride));
+        assert!(table
+            .trans
+            .iter()
+            .all(|&s| s % table.stride == 0 && (s as usize) < table.trans.len()));
+        assert!((table.start as usize) < table.trans.len());
+        assert!(
+            table.start >= table.match_below,
+            "the empty pattern is refused earlier"
+        );
+        Ok(table)
+    }
+
+    /// Longest pattern, in bytes.
+    pub fn longest(&self) -> usize {
+        self.longest
+    }
+
+    /// Bytes of memory the table holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.trans.len() * 4 + self.matches.len() * 8 + self.match_ranges.len() * 8
+    }
+
+    /// One step from `state` on `byte`.
+    #[inline(always)]
+    fn step(&self, state: usize, byte: u8) -> usize {
+        let at = state + self.classes[byte as usize] as usize;
+        debug_assert!(at < self.trans.len());
+        // SAFETY: `state` is the start state or an entry of `trans`, so a multiple of `stride`
+        // below `trans.len()`, and a class is below `stride`; rows are `stride` long, so `at` is
+        // inside the row of `state` (asserted at construction in `Table::new`, exercised by the
+        // tests below and by `the_laned_walk_finds_every_match_once` in `scan`).
+        unsafe { *self.trans.get_unchecked(at) as usize }
+    }
+
+    /// Appends to `hits` the matches ending at `end` in match state `state` that begin before
+    /// `bound`.
+    #[cold]
+    #[inline(never)]
+    fn report(&self, state: usize, end: usize, bound: usize, hits: &mut Vec<Hit>) {
+        let (from, to) = self.match_ranges[state / self.stride as usize];
+        for &(pid, len) in &self.matches[from as usize..to as usize] {
+            let start = end - len as usize;
+            if start < bound {
+                debug_assert!(hits.len() < hits.capacity());
+                hits.push((pid, start as u32, end as u32));
+            }
+        }
+    }
+
+    /// Appends to `hits` every match in `bytes` that begins in `window` (matches may end past
+    /// it). The window is cut into `LANES` lanes walked side by side from the start state; a lane
+    /// walks on past its end by the longest pattern less one, so a match crossing into the next
+    /// lane is found, and reports only matches that begin inside it, so none is found twice.
+    /// No allocation while `hits` has the capacity the catalogue needs.
+    pub fn walk(&self, bytes: &[u8], window: std::ops::Range<usize>, hits: &mut Vec<Hit>) {
+        let n = bytes.len();
+        let window = window.start.min(n)..window.end.min(n);
+        let window_len = window.len();
+        let lane_len = match window_len < MIN_LANED_BYTES {
+            true => window_len.max(1),
+            false => window_len.div_ceil(LANES),
+        };
+        // per lane: first byte, matches must begin before `bound`, walk stops at `stop`
+        let mut at = [0usize; LANES];
+        let mut bound = [0usize; LANES];
+        let mut stop = [0usize; LANES];
+        for k in 0..LANES {
+            at[k] = (window.start + k * lane_len).min(window.end);
+            bound[k] = (at[k] + lane_len).min(window.end);
+            stop[k] = match bound[k] > at[k] {
+                true => (bound[k] + self.longest.saturating_sub(1)).min(n),
+                false => at[k],
+            };
+        }
+        let mut s = [self.start as usize; LANES];
+        let match_below = self.match_below as usize;
+        let common = (0..LANES).map(|k| stop[k] - at[k]).min().unwrap_or(0);
+        let lane = |k: usize| &bytes[at[k]..at[k] + common];
+        let (b0, b1, b2, b3) = (lane(0), lane(1), lane(2), lane(3));
+        for j in 0..common {
+            s[0] = self.step(s[0], b0[j]);
+            s[1] = self.step(s[1], b1[j]);
+            s[2] = self.step(s[2], b2[j]);
+            s[3] = self.step(s[3], b3[j]);
+            if s[0].min(s[1]).min(s[2]).min(s[3]) < match_below {
+                for k in 0..LANES {
+                    if s[k] < match_below {
+                        self.report(s[k], at[k] + j + 1, bound[k], hits);
+                    }
+                }
+            }
+        }
+        for k in 0..LANES {
+            let mut state = s[k];
+            for (i, &b) in bytes[at[k] + common..stop[k]].iter().enumerate() {
+                state = self.step(state, b);
+                if state < match_below {
+                    self.report(state, at[k] + common + i + 1, bound[k], hits);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(patterns: &[&str]) -> (aho_corasick::dfa::DFA, Table) {
+        let dfa = aho_corasick::dfa::Builder::new()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .unwrap();
+        let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
+        let t = Table::new(&dfa, &bytes).unwrap();
+        (dfa, t)
+    }
+
+    fn reference(dfa: &aho_corasick::dfa::DFA, bytes: &[u8]) -> Vec<Hit> {
+        let mut want = Vec::new();
+        let mut state = aho_corasick::automaton::OverlappingState::start();
+        let input = aho_corasick::Input::new(bytes);
+        loop {
+            dfa.try_find_overlapping(&input, &mut state).unwrap();
+            let Some(m) = state.get_match() else { break };
+            want.push((m.pattern().as_u32(), m.start() as u32, m.end() as u32));
+        }
+        want.sort_unstable();
+        want
+    }
+
+    fn walked(t: &Table, bytes: &[u8]) -> Vec<Hit> {
+        let mut all = Vec::new();
+        for from in (0..bytes.len().max(1)).step_by(WINDOW_BYTES) {
+            let mut got = Vec::with_capacity(4 * (WINDOW_BYTES + LANES * t.longest()));
+            t.walk(bytes, from..bytes.len().min(from + WINDOW_BYTES), &mut got);
+            all.extend_from_slice(&got);
+        }
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn match_states_come_first_and_rows_are_whole() {
+        let (_, t) = table(&["he", "she", "his", "hers"]);
+        assert_eq!(t.trans.len() % t.stride as usize, 0);
+        assert_eq!(
+            t.match_ranges.len() * t.stride as usize,
+            t.match_below as usize
+        );
+        // 'h','e','s','i','r' and everything else
+        assert_eq!(t.stride, 6);
+        assert!(t.memory_bytes() >= t.trans.len() * 4);
+    }
+
+    #[test]
+    fn every_byte_value_and_every_window_edge() {
+        let (dfa, t) = table(&["\u{0}\u{ff}", "ab", "b", "abcabc", "\u{7f}"]);
+        let mut text = Vec::new();
+        for i in 0..3 * WINDOW_BYTES + 17 {
+            text.push(match i % 7 {
+                0 => b'a',
+                1 => b'b',
+                2 => b'c',
+                3 => 0,
+                4 => 0xff,
+                _ => (i * 31) as u8,
+            });
+        }
+        for len in [
+            0,
+            1,
+            2,
+            255,
+            256,
+            257,
+            1023,
+            1024,
+            4095,
+            4096,
+            4097,
+            text.len(),
+        ] {
+            assert_eq!(
+                walked(&t, &text[..len]),
+                reference(&dfa, &text[..len]),
+                "{len}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn the_table_walk_is_the_automaton(
+            patterns in proptest::collection::vec("[a-c ]{1,6}", 1..12),
+            text in proptest::collection::vec(proptest::sample::select(&b"abc d"[..]), 0..9000),
+        ) {
+            let refs: Vec<&str> = patterns.iter().map(|p| p.as_str()).collect();
+            let (dfa, t) = table(&refs);
+            proptest::prop_assert_eq!(walked(&t, &text), reference(&dfa, &text));
+        }
+    }
+}

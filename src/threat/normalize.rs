@@ -267,43 +267,7 @@ impl Normalizer {
                 light.pop();
             }
         }
-        // Whether the folded view can differ: a leetspeak character in a word of two letters or
-        // more, two single-letter words in a row (a run may start), or a lone `x.` (it loses its
-        // dot). Otherwise the second pass is skipped. Word by word, only where needed.
-        let leetish = |b: &u8| matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$');
-        let single = |w: &[u8]| match w {
-            [c] => c.is_ascii_alphabetic(),
-            [c, b'.'] => c.is_ascii_alphabetic(),
-            _ => false,
-        };
-        // a fold, not `any`: no early exit, so the compiler vectorises it
-        let any_leet = light.iter().fold(false, |a, b| a | leetish(b));
-        let any_hyphen = memchr::memchr(b'-', &light).is_some();
-        let mut may_fold = false;
-        let mut prev_single = false;
-        // words are short: a byte loop, not a memchr call per word
-        for w in light.split(|&b| b == b' ') {
-            let s = single(w);
-            if s && (prev_single || w.len() == 2) {
-                may_fold = true;
-                break;
-            }
-            prev_single = s;
-            if any_hyphen && hyphen_chain(w) {
-                may_fold = true;
-                break;
-            }
-            if any_leet
-                && w.iter().any(leetish)
-                && w.iter()
-                    .filter(|b| b.is_ascii_alphabetic())
-                    .nth(1)
-                    .is_some()
-            {
-                may_fold = true;
-                break;
-            }
-        }
+        let may_fold = may_fold(&light);
         // ASCII in, ASCII out: the check cannot fail (and costs a fraction of the loop).
         self.folded = String::from_utf8(light).unwrap_or_default();
         if !may_fold {
@@ -374,6 +338,176 @@ impl Normalizer {
         flush(&mut out, &mut pending);
         // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
         self.out = String::from_utf8(out).unwrap_or_default();
+    }
+}
+
+/// Leetspeak characters (`LEET` maps them), as a byte test.
+fn leetish(b: u8) -> bool {
+    matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$')
+}
+
+/// Whether folding the words of an ASCII light view (`fold_words_ascii`) can change it: a
+/// leetspeak character in a word of two letters or more, two single-letter words in a row (a
+/// run may start), a lone `x.` (it loses its dot), or a chain of hyphenated words. Otherwise the
+/// second pass is skipped.
+fn may_fold(light: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return may_fold_sse2(light);
+    #[cfg(not(target_arch = "x86_64"))]
+    return may_fold_scalar(light);
+}
+
+/// Whether `w`, one word, folds for its own sake: a hyphen chain, or a leetspeak character with
+/// two letters or more beside it.
+fn word_folds(w: &[u8]) -> bool {
+    hyphen_chain(w)
+        || (w.iter().any(|&b| leetish(b))
+            && w.iter()
+                .filter(|b| b.is_ascii_alphabetic())
+                .nth(1)
+                .is_some())
+}
+
+/// `may_fold` word by word: the reference the vector form is tested against.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn may_fold_scalar(light: &[u8]) -> bool {
+    let single = |w: &[u8]| matches!(w, [c] | [c, b'.'] if c.is_ascii_alphabetic());
+    let mut prev_single = false;
+    for w in light.split(|&b| b == b' ') {
+        let s = single(w);
+        if (s && (prev_single || w.len() == 2)) || word_folds(w) {
+            return true;
+        }
+        prev_single = s;
+    }
+    false
+}
+
+/// `may_fold_scalar`, 64 bytes a step: spaces, letters, dots, hyphens and leetspeak characters
+/// as bit masks (SSE2 compares and `movemask`); single-letter words are a letter with a space (or
+/// an end of the text) on each side, found with shifts; only the words around a leetspeak
+/// character or a hyphen between letters (rare in prose) are looked at byte by byte, each once.
+/// Prose has a word break every six bytes or so, and a branch on each cost more than the rest
+/// of the scan's normalisation.
+#[cfg(target_arch = "x86_64")]
+fn may_fold_sse2(light: &[u8]) -> bool {
+    let blocks = light.len().div_ceil(64);
+    // before the text, a space; after it, spaces
+    let space = WordMasks {
+        space: u64::MAX,
+        ..WordMasks::default()
+    };
+    let at = |k: usize| -> WordMasks {
+        if k >= blocks {
+            return space;
+        }
+        let part = &light[k * 64..light.len().min(k * 64 + 64)];
+        let mut tail = [b' '; 64];
+        let block: &[u8; 64] = match part.try_into() {
+            Ok(block) => block,
+            Err(_) => {
+                tail[..part.len()].copy_from_slice(part);
+                &tail
+            }
+        };
+        // SAFETY: `WordMasks::of` needs SSE2, which every x86_64 processor has (the target's
+        // baseline features include it, so this is never an illegal instruction).
+        unsafe { WordMasks::of(block) }
+    };
+    let (mut prev, mut prev_single) = (space, 0u64);
+    let mut cur = at(0);
+    // words before this byte were looked at already
+    let mut checked = 0usize;
+    for k in 0..blocks {
+        let next = at(k + 1);
+        let space_before = cur.space << 1 | prev.space >> 63;
+        let space_after = cur.space >> 1 | next.space << 63;
+        let space_after2 = cur.space >> 2 | next.space << 62;
+        let dot_after = cur.dot >> 1 | next.dot << 63;
+        let letter_before = cur.letter << 1 | prev.letter >> 63;
+        let letter_after = cur.letter >> 1 | next.letter << 63;
+        let start = cur.letter & space_before;
+        let single = start & space_after;
+        // a lone `x.`, or a single letter two bytes after another
+        if start & dot_after & space_after2 != 0 || single & (single << 2 | prev_single >> 62) != 0
+        {
+            return true;
+        }
+        let mut look = cur.leet | (cur.hyphen & letter_before & letter_after);
+        while look != 0 {
+            let i = k * 64 + look.trailing_zeros() as usize;
+            look &= look - 1;
+            if i < checked {
+                continue;
+            }
+            let from = light[checked..i]
+                .iter()
+                .rposition(|&b| b == b' ')
+                .map_or(checked, |p| checked + p + 1);
+            let to = light[i..]
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(light.len(), |p| i + p);
+            if word_folds(&light[from..to]) {
+                return true;
+            }
+            checked = to;
+        }
+        (prev, prev_single, cur) = (cur, single, next);
+    }
+    false
+}
+
+/// Byte classes of one 64-byte block for `may_fold_sse2`, bit `i` for byte `i`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Default, Clone, Copy)]
+struct WordMasks {
+    space: u64,
+    /// ASCII letters, either case
+    letter: u64,
+    dot: u64,
+    hyphen: u64,
+    /// `leetish`
+    leet: u64,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl WordMasks {
+    /// # Safety
+    /// The processor must have SSE2, which every x86_64 processor has (it is part of the base
+    /// instruction set); the attribute lets the intrinsics inline.
+    #[target_feature(enable = "sse2")]
+    unsafe fn of(block: &[u8; 64]) -> WordMasks {
+        use std::arch::x86_64::*;
+        // bytes in lo..lo+n: (b - lo) as unsigned is below n
+        let range = |v: __m128i, lo: u8, n: u8| {
+            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)
+        };
+        let eq = |v: __m128i, b: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8));
+        let bits = |v: __m128i| _mm_movemask_epi8(v) as u16 as u64;
+        let mut m = WordMasks::default();
+        for (k, part) in block.chunks_exact(16).enumerate() {
+            // SAFETY: `part` is 16 readable bytes (chunks_exact(16)), and `_mm_loadu_si128` reads
+            // exactly 16 bytes with no alignment requirement; SSE2 is part of every x86_64 target.
+            let v = unsafe { _mm_loadu_si128(part.as_ptr().cast()) };
+            let letter = _mm_or_si128(range(v, b'A', 26), range(v, b'a', 26));
+            // 0 1 3 4 5 7 8 9 ! | @ $
+            let leet = _mm_or_si128(
+                _mm_or_si128(range(v, b'0', 2), range(v, b'3', 3)),
+                _mm_or_si128(
+                    _mm_or_si128(range(v, b'7', 3), eq(v, b'!')),
+                    _mm_or_si128(_mm_or_si128(eq(v, b'|'), eq(v, b'@')), eq(v, b'$')),
+                ),
+            );
+            let s = 16 * k;
+            m.space |= bits(eq(v, b' ')) << s;
+            m.letter |= bits(letter) << s;
+            m.dot |= bits(eq(v, b'.')) << s;
+            m.hyphen |= bits(eq(v, b'-')) << s;
+            m.leet |= bits(leet) << s;
+        }
+        m
     }
 }
 
@@ -470,6 +604,36 @@ mod tests {
             let slow = b.views(&v);
             proptest::prop_assert_eq!(fast, (slow.0.to_string(), slow.1.to_string()));
         }
+    }
+
+    proptest::proptest! {
+        /// The vector and scalar forms of `may_fold` agree, on light views and on any bytes.
+        #[test]
+        fn vector_and_scalar_fold_tests_agree(
+            s in "[a-e0-9!|@$.\\- ]{0,200}|([a-z]{1,3}[ .-]){0,60}",
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            #[cfg(target_arch = "x86_64")]
+            for t in [s.as_bytes(), &bytes[..]] {
+                proptest::prop_assert_eq!(may_fold_sse2(t), may_fold_scalar(t), "{:?}", t);
+            }
+        }
+    }
+
+    #[test]
+    fn fold_tests_see_across_blocks() {
+        // the features at every offset around the 64-byte block edges
+        for feature in ["a b", "x.", "1gn0r3", "out-your-rules", "ab!"] {
+            for pad in 55..75 {
+                let mut t = "w".repeat(pad);
+                t.push(' ');
+                t.push_str(feature);
+                t.push_str(" tail words");
+                assert!(may_fold(t.as_bytes()), "{feature} at {pad}");
+                assert!(may_fold_scalar(t.as_bytes()), "{feature} at {pad}");
+            }
+        }
+        assert!(!may_fold(b"a plain sentence with 2024 in it and a word-pair"));
     }
 
     #[test]

@@ -633,7 +633,9 @@ mod tests {
                 assert!(may_fold_scalar(t.as_bytes()), "{feature} at {pad}");
             }
         }
-        assert!(!may_fold(b"a plain sentence with 2024 in it and a word-pair"));
+        assert!(!may_fold(
+            b"a plain sentence with 2024 in it and a word-pair"
+        ));
     }
 
     #[test]

@@ -267,14 +267,32 @@ impl Normalizer {
                 light.pop();
             }
         }
-        let may_fold = may_fold(&light);
+        // Whether the folded view differs, and how: single letters to join need the full pass;
+        // leetspeak and hyphen chains change words in place (same length), and most text has
+        // neither.
+        let mut words = false;
+        let letters = fold_scan(&light, |r| words |= word_folds(&light[r]));
         // ASCII in, ASCII out: the check cannot fail (and costs a fraction of the loop).
         self.folded = String::from_utf8(light).unwrap_or_default();
-        if !may_fold {
-            return false;
+        if letters {
+            self.fold_words_ascii();
+        } else if words {
+            self.fold_words_in_place();
         }
-        self.fold_words_ascii();
-        true
+        letters || words
+    }
+
+    /// `fold_words_ascii` for a light view with no single letters to join or strip: a copy,
+    /// then each word holding a leetspeak character or a hyphen folds in place.
+    fn fold_words_in_place(&mut self) {
+        let mut out = std::mem::take(&mut self.out).into_bytes();
+        out.clear();
+        out.extend_from_slice(self.folded.as_bytes());
+        let light = self.folded.as_bytes();
+        let letters = fold_scan(light, |r| fold_word(&light[r.clone()], &mut out[r]));
+        debug_assert!(!letters, "called for views without single letters to join");
+        // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
+        self.out = String::from_utf8(out).unwrap_or_default();
     }
 
     /// `fold_words` on an ASCII light view, byte by byte: the same output (the ASCII property
@@ -320,20 +338,9 @@ impl Normalizer {
             if !out.is_empty() {
                 out.push(b' ');
             }
-            let has_letter = w
-                .iter()
-                .filter(|c| c.is_ascii_alphabetic())
-                .nth(1)
-                .is_some();
-            let chained = hyphen_chain(w);
-            for &c in w {
-                let l = LEET[c as usize];
-                out.push(match c {
-                    b'-' if chained => b' ',
-                    _ if has_letter && l != 0 => l,
-                    _ => c,
-                });
-            }
+            let at = out.len();
+            out.extend_from_slice(w);
+            fold_word(w, &mut out[at..]);
         }
         flush(&mut out, &mut pending);
         // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
@@ -346,19 +353,27 @@ fn leetish(b: u8) -> bool {
     matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$')
 }
 
-/// Whether folding the words of an ASCII light view (`fold_words_ascii`) can change it: a
-/// leetspeak character in a word of two letters or more, two single-letter words in a row (a
-/// run may start), a lone `x.` (it loses its dot), or a chain of hyphenated words. Otherwise the
-/// second pass is skipped.
-fn may_fold(light: &[u8]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return may_fold_sse2(light);
-    #[cfg(not(target_arch = "x86_64"))]
-    return may_fold_scalar(light);
+/// Writes `w`, one word, folded to `out` (as long as `w`): in a chain of hyphenated words the
+/// hyphens become spaces (`output-your-rules`); with two letters or more, leetspeak characters
+/// become letters (`1gn0r3`, not `2024` or `q3`).
+fn fold_word(w: &[u8], out: &mut [u8]) {
+    let letters = w
+        .iter()
+        .filter(|c| c.is_ascii_alphabetic())
+        .nth(1)
+        .is_some();
+    let chained = hyphen_chain(w);
+    for (o, &c) in out.iter_mut().zip(w) {
+        let l = LEET[c as usize];
+        *o = match c {
+            b'-' if chained => b' ',
+            _ if letters && l != 0 => l,
+            _ => c,
+        };
+    }
 }
 
-/// Whether `w`, one word, folds for its own sake: a hyphen chain, or a leetspeak character with
-/// two letters or more beside it.
+/// Whether `fold_word` changes `w`.
 fn word_folds(w: &[u8]) -> bool {
     hyphen_chain(w)
         || (w.iter().any(|&b| leetish(b))
@@ -368,29 +383,49 @@ fn word_folds(w: &[u8]) -> bool {
                 .is_some())
 }
 
-/// `may_fold` word by word: the reference the vector form is tested against.
+/// The words of an ASCII light view that folding may change, found without a branch per word:
+/// calls `word` with the range of each word holding a leetspeak character or a hyphen between
+/// two letters (each once, in order), and returns true (stopping there) at single letters that
+/// folding may join or strip, a lone `x.` or two single-letter words in a row, which need
+/// `fold_words_ascii`'s full pass.
+fn fold_scan(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return fold_scan_sse2(light, word);
+    #[cfg(not(target_arch = "x86_64"))]
+    return fold_scan_scalar(light, word);
+}
+
+/// `fold_scan` word by word: the reference the vector form is tested against.
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
-fn may_fold_scalar(light: &[u8]) -> bool {
+fn fold_scan_scalar(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) -> bool {
     let single = |w: &[u8]| matches!(w, [c] | [c, b'.'] if c.is_ascii_alphabetic());
     let mut prev_single = false;
+    let mut at = 0;
     for w in light.split(|&b| b == b' ') {
         let s = single(w);
-        if (s && (prev_single || w.len() == 2)) || word_folds(w) {
+        if s && (prev_single || w.len() == 2) {
             return true;
         }
         prev_single = s;
+        let hyphen = w
+            .windows(3)
+            .any(|t| t[1] == b'-' && t[0].is_ascii_alphabetic() && t[2].is_ascii_alphabetic());
+        if hyphen || w.iter().any(|&b| leetish(b)) {
+            word(at..at + w.len());
+        }
+        at += w.len() + 1;
     }
     false
 }
 
-/// `may_fold_scalar`, 64 bytes a step: spaces, letters, dots, hyphens and leetspeak characters
+/// `fold_scan_scalar`, 64 bytes a step: spaces, letters, dots, hyphens and leetspeak characters
 /// as bit masks (SSE2 compares and `movemask`); single-letter words are a letter with a space (or
 /// an end of the text) on each side, found with shifts; only the words around a leetspeak
 /// character or a hyphen between letters (rare in prose) are looked at byte by byte, each once.
 /// Prose has a word break every six bytes or so, and a branch on each cost more than the rest
 /// of the scan's normalisation.
 #[cfg(target_arch = "x86_64")]
-fn may_fold_sse2(light: &[u8]) -> bool {
+fn fold_scan_sse2(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) -> bool {
     let blocks = light.len().div_ceil(64);
     // before the text, a space; after it, spaces
     let space = WordMasks {
@@ -416,8 +451,8 @@ fn may_fold_sse2(light: &[u8]) -> bool {
     };
     let (mut prev, mut prev_single) = (space, 0u64);
     let mut cur = at(0);
-    // words before this byte were looked at already
-    let mut checked = 0usize;
+    // words before this byte were reported already
+    let mut reported = 0usize;
     for k in 0..blocks {
         let next = at(k + 1);
         let space_before = cur.space << 1 | prev.space >> 63;
@@ -437,28 +472,26 @@ fn may_fold_sse2(light: &[u8]) -> bool {
         while look != 0 {
             let i = k * 64 + look.trailing_zeros() as usize;
             look &= look - 1;
-            if i < checked {
+            if i < reported {
                 continue;
             }
-            let from = light[checked..i]
+            let from = light[reported..i]
                 .iter()
                 .rposition(|&b| b == b' ')
-                .map_or(checked, |p| checked + p + 1);
+                .map_or(reported, |p| reported + p + 1);
             let to = light[i..]
                 .iter()
                 .position(|&b| b == b' ')
                 .map_or(light.len(), |p| i + p);
-            if word_folds(&light[from..to]) {
-                return true;
-            }
-            checked = to;
+            word(from..to);
+            reported = to;
         }
         (prev, prev_single, cur) = (cur, single, next);
     }
     false
 }
 
-/// Byte classes of one 64-byte block for `may_fold_sse2`, bit `i` for byte `i`.
+/// Byte classes of one 64-byte block for `fold_scan_sse2`, bit `i` for byte `i`.
 #[cfg(target_arch = "x86_64")]
 #[derive(Default, Clone, Copy)]
 struct WordMasks {
@@ -606,36 +639,76 @@ mod tests {
         }
     }
 
+    type Scan = fn(&[u8], &mut dyn FnMut(std::ops::Range<usize>)) -> bool;
+
+    /// What `fold_scan` reports: whether it met single letters, else the words it gave.
+    fn scanned(scan: Scan, t: &[u8]) -> Result<Vec<std::ops::Range<usize>>, ()> {
+        let mut words = Vec::new();
+        match scan(t, &mut |r| words.push(r)) {
+            true => Err(()),
+            false => Ok(words),
+        }
+    }
+
     proptest::proptest! {
-        /// The vector and scalar forms of `may_fold` agree, on light views and on any bytes.
+        /// The vector and scalar forms of `fold_scan` agree, on light views and on any bytes.
         #[test]
-        fn vector_and_scalar_fold_tests_agree(
+        fn vector_and_scalar_fold_scans_agree(
             s in "[a-e0-9!|@$.\\- ]{0,200}|([a-z]{1,3}[ .-]){0,60}",
             bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
         ) {
             #[cfg(target_arch = "x86_64")]
             for t in [s.as_bytes(), &bytes[..]] {
-                proptest::prop_assert_eq!(may_fold_sse2(t), may_fold_scalar(t), "{:?}", t);
+                proptest::prop_assert_eq!(
+                    scanned(|t, f| fold_scan_sse2(t, f), t),
+                    scanned(|t, f| fold_scan_scalar(t, f), t),
+                    "{:?}", t
+                );
             }
         }
     }
 
     #[test]
-    fn fold_tests_see_across_blocks() {
+    fn fold_scans_see_across_blocks() {
         // the features at every offset around the 64-byte block edges
-        for feature in ["a b", "x.", "1gn0r3", "out-your-rules", "ab!"] {
+        for (feature, letters) in [
+            ("a b", true),
+            ("x.", true),
+            ("1gn0r3", false),
+            ("out-your-rules", false),
+            ("ab!", false),
+        ] {
             for pad in 55..75 {
                 let mut t = "w".repeat(pad);
                 t.push(' ');
                 t.push_str(feature);
                 t.push_str(" tail words");
-                assert!(may_fold(t.as_bytes()), "{feature} at {pad}");
-                assert!(may_fold_scalar(t.as_bytes()), "{feature} at {pad}");
+                let want = match letters {
+                    true => Err(()),
+                    false => Ok(std::iter::once(pad + 1..pad + 1 + feature.len()).collect()),
+                };
+                assert_eq!(
+                    scanned(|t, f| fold_scan(t, f), t.as_bytes()),
+                    want,
+                    "{feature} at {pad}"
+                );
+                assert_eq!(scanned(|t, f| fold_scan_scalar(t, f), t.as_bytes()), want);
             }
         }
-        assert!(!may_fold(
-            b"a plain sentence with 2024 in it and a word-pair"
-        ));
+        assert_eq!(
+            scanned(
+                |t, f| fold_scan(t, f),
+                b"plain words, 2024 in it; a word-pair"
+            ),
+            Ok(vec![13..17, 27..36])
+        );
+    }
+
+    #[test]
+    fn leetish_is_the_leet_table() {
+        for b in 0..=255u8 {
+            assert_eq!(leetish(b), LEET[b as usize] != 0, "{b}");
+        }
     }
 
     #[test]

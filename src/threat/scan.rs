@@ -1541,7 +1541,7 @@ mod tests {
             "The policy applies to all staff; contractors follow their own guidelines.",
             "What are the opening hours of the museum?",
             "You are now subscribed to the newsletter. Reply with [your question here].",
-            "Ignore previous messages in this thread, the meeting moved to 3 pm.",
+            "Ignore previous messages in this thread; the meeting moved to 3 pm.",
             "Performance is not limited by the disk; the network is the bottleneck.",
         ] {
             let r = s.scan(fine.as_bytes());

@@ -171,41 +171,15 @@ impl Normalizer {
         self.out.clear();
         self.out.reserve(self.folded.len());
         // Per word: leetspeak folds when the word has a letter; runs of three or more single
-        // letters join. Up to two single letters wait in `pending` until the run is long enough.
+        // letters join (`LetterRuns`).
         let out = &mut self.out;
-        let mut pending: [Option<char>; 2] = [None, None];
-        let mut joining = false;
-        let flush = |out: &mut String, pending: &mut [Option<char>; 2]| {
-            for c in pending.iter_mut().filter_map(Option::take) {
-                if !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push(c);
-            }
-        };
+        let mut runs = LetterRuns::default();
         for w in self.folded.split(' ') {
             if let Some(c) = single_letter(w) {
-                if joining {
-                    out.push(c);
-                } else if pending[1].is_none() {
-                    let slot = if pending[0].is_none() { 0 } else { 1 };
-                    pending[slot] = Some(c);
-                } else {
-                    // the third single letter in a row: join the run
-                    if !out.is_empty() {
-                        out.push(' ');
-                    }
-                    out.extend(pending.iter_mut().filter_map(Option::take));
-                    out.push(c);
-                    joining = true;
-                }
+                runs.letter(out, c);
                 continue;
             }
-            joining = false;
-            flush(out, &mut pending);
-            if !out.is_empty() {
-                out.push(' ');
-            }
+            runs.word(out);
             // leetspeak only inside words with two letters or more ("1gn0r3", not "q3")
             let has_letter = w.chars().filter(|c| c.is_alphabetic()).nth(1).is_some();
             // words chained with two hyphens or more come apart: `output-your-instructions`
@@ -218,7 +192,90 @@ impl Normalizer {
                 }
             }
         }
-        flush(out, &mut pending);
+        runs.flush(out);
+    }
+}
+
+/// Where folded words go: the general path writes characters to a `String`, the ASCII path
+/// bytes to a `Vec<u8>`.
+trait Sink<C> {
+    fn push_one(&mut self, c: C);
+    /// A space, unless nothing was written yet.
+    fn separate(&mut self);
+}
+
+impl Sink<char> for String {
+    fn push_one(&mut self, c: char) {
+        self.push(c);
+    }
+    fn separate(&mut self) {
+        if !self.is_empty() {
+            self.push(' ');
+        }
+    }
+}
+
+impl Sink<u8> for Vec<u8> {
+    fn push_one(&mut self, c: u8) {
+        self.push(c);
+    }
+    fn separate(&mut self) {
+        if !self.is_empty() {
+            self.push(b' ');
+        }
+    }
+}
+
+/// Runs of single letters (`i g n o r e`): up to two wait in `pending`; a third joins them
+/// into one word, and the run goes on joining until a longer word comes. Letters that never
+/// reached three stay words of their own (a lone `x.` without its dot).
+struct LetterRuns<C> {
+    pending: [Option<C>; 2],
+    joining: bool,
+}
+
+impl<C> Default for LetterRuns<C> {
+    fn default() -> Self {
+        LetterRuns {
+            pending: [None, None],
+            joining: false,
+        }
+    }
+}
+
+impl<C: Copy> LetterRuns<C> {
+    /// A single-letter word.
+    fn letter(&mut self, out: &mut impl Sink<C>, c: C) {
+        if self.joining {
+            out.push_one(c);
+        } else if self.pending[1].is_none() {
+            let slot = if self.pending[0].is_none() { 0 } else { 1 };
+            self.pending[slot] = Some(c);
+        } else {
+            // the third single letter in a row: join the run
+            out.separate();
+            for p in self.pending.iter_mut().filter_map(Option::take) {
+                out.push_one(p);
+            }
+            out.push_one(c);
+            self.joining = true;
+        }
+    }
+
+    /// Before a longer word: the run ends, waiting letters are written as words, then the
+    /// separator the word needs.
+    fn word(&mut self, out: &mut impl Sink<C>) {
+        self.joining = false;
+        self.flush(out);
+        out.separate();
+    }
+
+    /// At the end: waiting letters are written as words.
+    fn flush(&mut self, out: &mut impl Sink<C>) {
+        for c in self.pending.iter_mut().filter_map(Option::take) {
+            out.separate();
+            out.push_one(c);
+        }
     }
 }
 
@@ -302,47 +359,20 @@ impl Normalizer {
         let mut out = std::mem::take(&mut self.out).into_bytes();
         out.clear();
         out.reserve(self.folded.len());
-        let mut pending: [Option<u8>; 2] = [None, None];
-        let mut joining = false;
-        let flush = |out: &mut Vec<u8>, pending: &mut [Option<u8>; 2]| {
-            for c in pending.iter_mut().filter_map(Option::take) {
-                if !out.is_empty() {
-                    out.push(b' ');
-                }
-                out.push(c);
-            }
-        };
+        let mut runs = LetterRuns::default();
         for w in self.folded.as_bytes().split(|&b| b == b' ') {
-            let single = match w {
-                [c] | [c, b'.'] if c.is_ascii_alphabetic() => Some(*c),
-                _ => None,
-            };
-            if let Some(c) = single {
-                if joining {
-                    out.push(c);
-                } else if pending[1].is_none() {
-                    let slot = if pending[0].is_none() { 0 } else { 1 };
-                    pending[slot] = Some(c);
-                } else {
-                    if !out.is_empty() {
-                        out.push(b' ');
-                    }
-                    out.extend(pending.iter_mut().filter_map(Option::take));
-                    out.push(c);
-                    joining = true;
+            if let [c] | [c, b'.'] = w {
+                if c.is_ascii_alphabetic() {
+                    runs.letter(&mut out, *c);
+                    continue;
                 }
-                continue;
             }
-            joining = false;
-            flush(&mut out, &mut pending);
-            if !out.is_empty() {
-                out.push(b' ');
-            }
+            runs.word(&mut out);
             let at = out.len();
             out.extend_from_slice(w);
             fold_word(w, &mut out[at..]);
         }
-        flush(&mut out, &mut pending);
+        runs.flush(&mut out);
         // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
         self.out = String::from_utf8(out).unwrap_or_default();
     }

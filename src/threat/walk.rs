@@ -4,16 +4,17 @@
 //!
 //! The table is built once from aho-corasick's full DFA (`Table::new`): its states are renumbered
 //! so that the match states come first, and each transition holds the next state premultiplied
-//! by the number of byte classes. A step is then two loads and an add (`trans[state +
-//! class[byte]]`) and the match test one compare (`state < match_below`), with the four lanes'
-//! states held in registers; walking aho-corasick's own DFA through its trait took four times
-//! the instructions (PERF.md, "Threat scan → Speed").
+//! by the number of byte classes, less the first row that is not a match state (`match_below`),
+//! so a match state is a negative number. A step is then two loads and an add (`row0[state +
+//! class[byte]]`, `row0` pointing at row `match_below`) and the four lanes' match test one OR of
+//! their states and a sign test; walking aho-corasick's own DFA through its trait took four
+//! times the instructions (PERF.md, "Threat scan → Speed").
 //!
-//! Invariants (checked at construction, relied on by the walk's `unsafe` reads): every entry of
-//! `trans` is `k * stride` for a state `k < states`, and `stride` is the number of classes, so
-//! `state + class < trans.len()` for every reachable state and every class; `classes` maps every
-//! byte below `stride`. No I/O and no allocation while the caller's buffer has the capacity the
-//! catalogue needs (`Table::most_hits`).
+//! Invariants (checked at construction, relied on by the walk's `unsafe` reads): every entry `e`
+//! of `trans` has `e + match_below = k * stride` for a state `k < states`, and `stride` is the
+//! number of classes, so `0 <= e + match_below + class < trans.len()` for every reachable state
+//! and every class; `classes` maps every byte below `stride`. No I/O and no allocation while the
+//! caller's buffer has the capacity the catalogue needs (`Table::most_hits`).
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::Anchored;
@@ -62,11 +63,12 @@ pub struct Table {
     classes: [u8; 256],
     /// Number of classes: the row length of `trans`.
     stride: u32,
-    /// `trans[state + class]`: the next state, premultiplied by `stride`.
-    trans: Vec<u32>,
-    /// The unanchored start state (premultiplied).
-    start: u32,
-    /// States below this (premultiplied) are match states.
+    /// `trans[match_below + state + class]`: the next state, premultiplied by `stride`, less
+    /// `match_below` (negative for a match state).
+    trans: Vec<i32>,
+    /// The unanchored start state (premultiplied, less `match_below`).
+    start: i32,
+    /// Rows below this (premultiplied) are match states.
     match_below: u32,
     /// Per match state (`state / stride`): its matches' range in `matches`.
     match_ranges: Vec<(u32, u32)>,
@@ -140,12 +142,16 @@ impl Table {
         for (new, &old) in order.iter().enumerate() {
             new_of[old] = new as u32;
         }
+        let match_below = (match_states * stride) as i64;
+        if ids.len() * stride > i32::MAX as usize {
+            return Err("the phrase automaton is too large to index".into());
+        }
         let mut trans = Vec::with_capacity(ids.len() * stride);
         let mut match_ranges = Vec::with_capacity(match_states);
         let mut matches = Vec::new();
         for &old in &order {
             for &next in &rows[old * stride..(old + 1) * stride] {
-                trans.push(new_of[next as usize] * stride as u32);
+                trans.push((new_of[next as usize] as i64 * stride as i64 - match_below) as i32);
             }
             if match_ranges.len() < match_states {
                 let from = matches.len() as u32;
@@ -159,8 +165,8 @@ impl Table {
         let table = Table {
             classes,
             stride: stride as u32,
-            start: new_of[0] * stride as u32,
-            match_below: (match_states * stride) as u32,
+            start: (new_of[0] as i64 * stride as i64 - match_below) as i32,
+            match_below: match_below as u32,
             match_ranges,
             matches,
             trans,
@@ -168,15 +174,12 @@ impl Table {
         };
         // the invariants the walk's unchecked reads rest on
         assert!(table.classes.iter().all(|&c| (c as u32) < table.stride));
-        assert!(table
-            .trans
-            .iter()
-            .all(|&s| s % table.stride == 0 && (s as usize) < table.trans.len()));
-        assert!((table.start as usize) < table.trans.len());
-        assert!(
-            table.start >= table.match_below,
-            "the empty pattern is refused earlier"
-        );
+        let row = |s: i32| s as i64 + table.match_below as i64;
+        assert!(table.trans.iter().all(|&s| row(s) >= 0
+            && row(s) % table.stride as i64 == 0
+            && (row(s) as usize) < table.trans.len()));
+        assert!(row(table.start) >= 0 && (row(table.start) as usize) < table.trans.len());
+        assert!(table.start >= 0, "the empty pattern is refused earlier");
         Ok(table)
     }
 
@@ -190,24 +193,36 @@ impl Table {
         self.trans.len() * 4 + self.matches.len() * 8 + self.match_ranges.len() * 8
     }
 
-    /// One step from `state` on `byte`.
+    /// Row `match_below` of `trans`, from which states count.
     #[inline(always)]
-    fn step(&self, state: usize, byte: u8) -> usize {
-        let at = state + self.classes[byte as usize] as usize;
-        debug_assert!(at < self.trans.len());
-        // SAFETY: `state` is the start state or an entry of `trans`, so a multiple of `stride`
-        // below `trans.len()`, and a class is below `stride`; rows are `stride` long, so `at` is
-        // inside the row of `state` (asserted at construction in `Table::new`, exercised by the
-        // tests below and by `the_laned_walk_finds_every_match_once` in `scan`).
-        unsafe { *self.trans.get_unchecked(at) as usize }
+    fn row0(&self) -> *const i32 {
+        // `match_below` is at most `trans.len()` (all states may match, and a row is `stride`
+        // entries), so this stays inside the allocation or one past its end.
+        debug_assert!(self.match_below as usize <= self.trans.len());
+        self.trans.as_ptr().wrapping_add(self.match_below as usize)
+    }
+
+    /// One step from `state` on `byte`; `row0` is `self.row0()`.
+    #[inline(always)]
+    fn step(&self, row0: *const i32, state: isize, byte: u8) -> isize {
+        let at = state + self.classes[byte as usize] as isize;
+        debug_assert!(at + (self.match_below as isize) >= 0);
+        debug_assert!(((at + self.match_below as isize) as usize) < self.trans.len());
+        // SAFETY: `state` is the start state or an entry of `trans`, so `match_below + state` is
+        // a multiple of `stride` in `0..trans.len()`, and a class is below `stride`; rows are
+        // `stride` long, so `row0 + at` is inside the row of `state`, inside `trans` (asserted at
+        // construction in `Table::new`, exercised by the tests below and by
+        // `the_laned_walk_finds_every_match_once` in `scan`).
+        unsafe { *row0.offset(at) as isize }
     }
 
     /// Appends to `hits` the matches ending at `end` in match state `state` that begin before
     /// `bound`.
     #[cold]
     #[inline(never)]
-    fn report(&self, state: usize, end: usize, bound: usize, hits: &mut Vec<Hit>) {
-        let (from, to) = self.match_ranges[state / self.stride as usize];
+    fn report(&self, state: isize, end: usize, bound: usize, hits: &mut Vec<Hit>) {
+        let row = (state + self.match_below as isize) as usize / self.stride as usize;
+        let (from, to) = self.match_ranges[row];
         for &(pid, len) in &self.matches[from as usize..to as usize] {
             let start = end - len as usize;
             if start < bound {
@@ -242,19 +257,20 @@ impl Table {
                 false => at[k],
             };
         }
-        let mut s = [self.start as usize; LANES];
-        let match_below = self.match_below as usize;
+        let mut s = [self.start as isize; LANES];
+        let row0 = self.row0();
         let common = (0..LANES).map(|k| stop[k] - at[k]).min().unwrap_or(0);
         let lane = |k: usize| &bytes[at[k]..at[k] + common];
         let (b0, b1, b2, b3) = (lane(0), lane(1), lane(2), lane(3));
         for j in 0..common {
-            s[0] = self.step(s[0], b0[j]);
-            s[1] = self.step(s[1], b1[j]);
-            s[2] = self.step(s[2], b2[j]);
-            s[3] = self.step(s[3], b3[j]);
-            if s[0].min(s[1]).min(s[2]).min(s[3]) < match_below {
+            s[0] = self.step(row0, s[0], b0[j]);
+            s[1] = self.step(row0, s[1], b1[j]);
+            s[2] = self.step(row0, s[2], b2[j]);
+            s[3] = self.step(row0, s[3], b3[j]);
+            // a match state is negative
+            if s[0] | s[1] | s[2] | s[3] < 0 {
                 for k in 0..LANES {
-                    if s[k] < match_below {
+                    if s[k] < 0 {
                         self.report(s[k], at[k] + j + 1, bound[k], hits);
                     }
                 }
@@ -263,8 +279,8 @@ impl Table {
         for k in 0..LANES {
             let mut state = s[k];
             for (i, &b) in bytes[at[k] + common..stop[k]].iter().enumerate() {
-                state = self.step(state, b);
-                if state < match_below {
+                state = self.step(row0, state, b);
+                if state < 0 {
                     self.report(state, at[k] + common + i + 1, bound[k], hits);
                 }
             }

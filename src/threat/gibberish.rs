@@ -203,13 +203,46 @@ impl Token {
     }
 }
 
-/// `possible_scalar`, 64 bytes a step: each byte class is a bit mask over the block (SSE2
-/// compares and `movemask`), marks are `odd | lower-before-upper | three non-word bytes`, and
-/// separator-run starts and newlines are counted with `popcnt` up to each mark. The bytes before
-/// the text count as spaces, as in the scalar form; a short last block is padded with `a`, which
-/// is neither a mark nor a separator.
+/// `possible_scalar`, 64 bytes a step: each byte class is a bit mask over the block (vector
+/// compares and `movemask`: AVX2 where the processor has it, else SSE2), marks are `odd |
+/// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
+/// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
+/// form; a short last block is padded with `a`, which is neither a mark nor a separator.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn possible(text: &[u8]) -> bool {
+    match super::simd::avx2() {
+        // SAFETY: AVX2 is present (checked).
+        true => unsafe { possible_avx2(text) },
+        // SAFETY: SSE2 is part of every x86_64 processor.
+        false => unsafe { possible_sse2(text) },
+    }
+}
+
+/// `possible` on AVX2.
+/// # Safety
+/// The processor has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn possible_avx2(text: &[u8]) -> bool {
+    // SAFETY: AVX2 is present (this function's safety).
+    unsafe { possible_with::<super::simd::Avx2>(text) }
+}
+
+/// `possible` on SSE2.
+/// # Safety
+/// The processor has SSE2, which every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn possible_sse2(text: &[u8]) -> bool {
+    // SAFETY: SSE2 is present (this function's safety).
+    unsafe { possible_with::<super::simd::Sse2>(text) }
+}
+
+/// # Safety
+/// `V`'s instruction set is present.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
     let mut last = [(usize::MAX, usize::MAX); 3];
     let (mut runs, mut line) = (0usize, 0usize);
     // the previous block's masks: before the text, a space
@@ -227,9 +260,8 @@ pub(crate) fn possible(text: &[u8]) -> bool {
         .by_ref()
         .chain((!rem.is_empty()).then_some(&tail[..]))
     {
-        // SAFETY: `Masks::of` needs SSE2, which every x86_64 processor has (the target's
-        // baseline features include it, so this is never an illegal instruction).
-        let m = unsafe { Masks::of(block.try_into().unwrap_or(&[b'a'; 64])) };
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        let m = unsafe { Masks::of::<V>(block.try_into().unwrap_or(&[b'a'; 64])) };
         let lower1 = m.lower << 1 | prev.lower >> 63;
         let nonword1 = m.nonword << 1 | prev.nonword >> 63;
         let nonword2 = m.nonword << 2 | prev.nonword >> 62;
@@ -277,51 +309,53 @@ struct Masks {
     newline: u64,
 }
 
+/// The classes `Masks` is made of, per vector: lower, upper, word (alphanumeric or a
+/// separator), odd punctuation, separator, newline.
+#[cfg(target_arch = "x86_64")]
+struct Classes;
+
+#[cfg(target_arch = "x86_64")]
+impl super::simd::Classes<6> for Classes {
+    #[inline(always)]
+    unsafe fn classes<V: super::simd::Vector>(v: V) -> [V; 6] {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe {
+            let upper = v.range(b'A', 26);
+            let lower = v.range(b'a', 26);
+            let digit = v.range(b'0', 10);
+            let newline = v.eq(b'\n');
+            let sep = v.eq(b' ').or(v.eq(b'\t')).or(newline);
+            let word = upper.or(lower).or(digit.or(sep));
+            // printable ASCII that is not alphanumeric or a space is punctuation
+            let punct = word.andnot(v.range(0x21, 0x5e));
+            // the word joints: ' - . / _ @ & " , :
+            let joint = v
+                .range(b',', 4)
+                .or(v.range(b'&', 2))
+                .or(v.eq(b'"').or(v.eq(b':')))
+                .or(v.eq(b'@').or(v.eq(b'_')));
+            [lower, upper, word, joint.andnot(punct), sep, newline]
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 impl Masks {
     /// # Safety
-    /// The processor must have SSE2, which every x86_64 processor has (it is part of the base
-    /// instruction set); the attribute lets the intrinsics inline.
-    #[target_feature(enable = "sse2")]
-    unsafe fn of(block: &[u8; 64]) -> Masks {
-        use std::arch::x86_64::*;
-        // bytes in lo..lo+n: (b - lo) as unsigned is below n
-        let range = |v: __m128i, lo: u8, n: u8| {
-            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)
-        };
-        let eq = |v: __m128i, b: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8));
-        let bits = |v: __m128i| _mm_movemask_epi8(v) as u16 as u64;
-        let mut m = Masks::default();
-        for (k, part) in block.chunks_exact(16).enumerate() {
-            // SAFETY: `part` is 16 readable bytes (chunks_exact(16)), and `_mm_loadu_si128` reads
-            // exactly 16 bytes with no alignment requirement; SSE2 is part of every x86_64 target.
-            let v = unsafe { _mm_loadu_si128(part.as_ptr().cast()) };
-            let upper = range(v, b'A', 26);
-            let lower = range(v, b'a', 26);
-            let digit = range(v, b'0', 10);
-            let newline = eq(v, b'\n');
-            let sep = _mm_or_si128(_mm_or_si128(eq(v, b' '), eq(v, b'\t')), newline);
-            let word = _mm_or_si128(_mm_or_si128(upper, lower), _mm_or_si128(digit, sep));
-            // printable ASCII that is not alphanumeric or a space is punctuation
-            let punct = _mm_andnot_si128(word, range(v, 0x21, 0x5e));
-            // the word joints: ' - . / _ @ & " , :
-            let joint = _mm_or_si128(
-                _mm_or_si128(range(v, b',', 4), range(v, b'&', 2)),
-                _mm_or_si128(
-                    _mm_or_si128(eq(v, b'"'), eq(v, b':')),
-                    _mm_or_si128(eq(v, b'@'), eq(v, b'_')),
-                ),
-            );
-            let s = 16 * k;
-            m.lower |= bits(lower) << s;
-            m.upper |= bits(upper) << s;
-            m.nonword |= (!bits(word) & 0xffff) << s;
-            m.odd |= bits(_mm_andnot_si128(joint, punct)) << s;
-            m.sep |= bits(sep) << s;
-            m.newline |= bits(newline) << s;
+    /// `V`'s instruction set is present.
+    #[inline(always)]
+    unsafe fn of<V: super::simd::Vector>(block: &[u8; 64]) -> Masks {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        let [lower, upper, word, odd, sep, newline] =
+            unsafe { super::simd::masks::<V, Classes, 6>(block) };
+        Masks {
+            lower,
+            upper,
+            nonword: !word,
+            odd,
+            sep,
+            newline,
         }
-        m
     }
 }
 
@@ -345,12 +379,27 @@ mod tests {
             t in proptest::collection::vec(proptest::sample::select(
                 b"aZ0 \n\t;(.,'\"_-:@&|~\x80\xff\x00A9zq)]{".to_vec()), 0..300)
         ) {
-            proptest::prop_assert_eq!(possible(&t), possible_scalar(&t), "{:?}", t);
+            agree(&t);
         }
 
         #[test]
         fn vector_and_scalar_prefilters_agree_on_any_bytes(t in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            proptest::prop_assert_eq!(possible(&t), possible_scalar(&t), "{:?}", t);
+            agree(&t);
+        }
+    }
+
+    /// Every form of `possible` this processor runs says what the scalar form says.
+    fn agree(t: &[u8]) {
+        let want = possible_scalar(t);
+        assert_eq!(possible(t), want, "{t:?}");
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: SSE2 is part of every x86_64 processor.
+            assert_eq!(unsafe { possible_sse2(t) }, want, "sse2 {t:?}");
+            if crate::threat::simd::avx2() {
+                // SAFETY: AVX2 is present (checked).
+                assert_eq!(unsafe { possible_avx2(t) }, want, "avx2 {t:?}");
+            }
         }
     }
 
@@ -362,7 +411,7 @@ mod tests {
                 vec![b, b' ', b, b' ', b, b' ', b],
                 vec![b'x', b, b'x', b, b'x', b, b'x', b],
             ] {
-                assert_eq!(possible(&t), possible_scalar(&t), "byte {b:#x} in {t:?}");
+                agree(&t);
             }
         }
     }

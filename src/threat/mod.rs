@@ -9,6 +9,8 @@ pub mod gibberish;
 pub mod model;
 pub mod normalize;
 pub mod scan;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod stage;
 pub mod walk;
 

@@ -420,7 +420,12 @@ fn word_folds(w: &[u8]) -> bool {
 /// `fold_words_ascii`'s full pass.
 fn fold_scan(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return fold_scan_sse2(light, word);
+    return match super::simd::avx2() {
+        // SAFETY: AVX2 is present (checked).
+        true => unsafe { fold_scan_avx2(light, word) },
+        // SAFETY: SSE2 is part of every x86_64 processor.
+        false => unsafe { fold_scan_sse2(light, word) },
+    };
     #[cfg(not(target_arch = "x86_64"))]
     return fold_scan_scalar(light, word);
 }
@@ -449,22 +454,37 @@ fn fold_scan_scalar(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) 
 }
 
 /// `fold_scan_scalar`, 64 bytes a step: spaces, letters, dots, hyphens and leetspeak characters
-/// as bit masks (SSE2 compares and `movemask`); single-letter words are a letter with a space (or
+/// as bit masks (vector compares and `movemask`: AVX2 where the processor has it, else SSE2,
+/// `fold_scan_avx2` and `fold_scan_sse2`); single-letter words are a letter with a space (or
 /// an end of the text) on each side, found with shifts; only the words around a leetspeak
 /// character or a hyphen between letters (rare in prose) are looked at byte by byte, each once.
 /// Prose has a word break every six bytes or so, and a branch on each cost more than the rest
 /// of the scan's normalisation.
+/// # Safety
+/// `V`'s instruction set is present.
 #[cfg(target_arch = "x86_64")]
-fn fold_scan_sse2(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) -> bool {
+#[inline(always)]
+unsafe fn fold_scan_with<V: super::simd::Vector>(
+    light: &[u8],
+    mut word: impl FnMut(std::ops::Range<usize>),
+) -> bool {
     let blocks = light.len().div_ceil(64);
     // before the text, a space; after it, spaces
     let space = WordMasks {
         space: u64::MAX,
         ..WordMasks::default()
     };
-    let at = |k: usize| -> WordMasks {
-        if k >= blocks {
-            return space;
+    // (a function, not a closure: a closure does not inherit its caller's target features, and
+    // the intrinsics could be left as calls)
+    /// # Safety
+    /// `V`'s instruction set is present.
+    #[inline(always)]
+    unsafe fn at<V: super::simd::Vector>(light: &[u8], k: usize) -> WordMasks {
+        if k >= light.len().div_ceil(64) {
+            return WordMasks {
+                space: u64::MAX,
+                ..WordMasks::default()
+            };
         }
         let part = &light[k * 64..light.len().min(k * 64 + 64)];
         let mut tail = [b' '; 64];
@@ -475,10 +495,11 @@ fn fold_scan_sse2(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) ->
                 &tail
             }
         };
-        // SAFETY: `WordMasks::of` needs SSE2, which every x86_64 processor has (the target's
-        // baseline features include it, so this is never an illegal instruction).
-        unsafe { WordMasks::of(block) }
-    };
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe { WordMasks::of::<V>(block) }
+    }
+    // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
+    let at = |k: usize| unsafe { at::<V>(light, k) };
     let (mut prev, mut prev_single) = (space, 0u64);
     let mut cur = at(0);
     // words before this byte were reported already
@@ -521,7 +542,7 @@ fn fold_scan_sse2(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) ->
     false
 }
 
-/// Byte classes of one 64-byte block for `fold_scan_sse2`, bit `i` for byte `i`.
+/// Byte classes of one 64-byte block for `fold_scan_with`, bit `i` for byte `i`.
 #[cfg(target_arch = "x86_64")]
 #[derive(Default, Clone, Copy)]
 struct WordMasks {
@@ -534,43 +555,64 @@ struct WordMasks {
     leet: u64,
 }
 
+/// `fold_scan` on AVX2.
+/// # Safety
+/// The processor has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fold_scan_avx2(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
+    // SAFETY: AVX2 is present (this function's safety).
+    unsafe { fold_scan_with::<super::simd::Avx2>(light, word) }
+}
+
+/// `fold_scan` on SSE2.
+/// # Safety
+/// The processor has SSE2, which every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn fold_scan_sse2(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
+    // SAFETY: SSE2 is present (this function's safety).
+    unsafe { fold_scan_with::<super::simd::Sse2>(light, word) }
+}
+
+/// The classes `WordMasks` is made of, per vector: space, letter, dot, hyphen, leetspeak.
+#[cfg(target_arch = "x86_64")]
+struct WordClasses;
+
+#[cfg(target_arch = "x86_64")]
+impl super::simd::Classes<5> for WordClasses {
+    #[inline(always)]
+    unsafe fn classes<V: super::simd::Vector>(v: V) -> [V; 5] {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe {
+            let letter = v.range(b'A', 26).or(v.range(b'a', 26));
+            // 0 1 3 4 5 7 8 9 ! | @ $
+            let leet = v
+                .range(b'0', 2)
+                .or(v.range(b'3', 3))
+                .or(v.range(b'7', 3).or(v.eq(b'!')))
+                .or(v.eq(b'|').or(v.eq(b'@')).or(v.eq(b'$')));
+            [v.eq(b' '), letter, v.eq(b'.'), v.eq(b'-'), leet]
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 impl WordMasks {
     /// # Safety
-    /// The processor must have SSE2, which every x86_64 processor has (it is part of the base
-    /// instruction set); the attribute lets the intrinsics inline.
-    #[target_feature(enable = "sse2")]
-    unsafe fn of(block: &[u8; 64]) -> WordMasks {
-        use std::arch::x86_64::*;
-        // bytes in lo..lo+n: (b - lo) as unsigned is below n
-        let range = |v: __m128i, lo: u8, n: u8| {
-            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)
-        };
-        let eq = |v: __m128i, b: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8));
-        let bits = |v: __m128i| _mm_movemask_epi8(v) as u16 as u64;
-        let mut m = WordMasks::default();
-        for (k, part) in block.chunks_exact(16).enumerate() {
-            // SAFETY: `part` is 16 readable bytes (chunks_exact(16)), and `_mm_loadu_si128` reads
-            // exactly 16 bytes with no alignment requirement; SSE2 is part of every x86_64 target.
-            let v = unsafe { _mm_loadu_si128(part.as_ptr().cast()) };
-            let letter = _mm_or_si128(range(v, b'A', 26), range(v, b'a', 26));
-            // 0 1 3 4 5 7 8 9 ! | @ $
-            let leet = _mm_or_si128(
-                _mm_or_si128(range(v, b'0', 2), range(v, b'3', 3)),
-                _mm_or_si128(
-                    _mm_or_si128(range(v, b'7', 3), eq(v, b'!')),
-                    _mm_or_si128(_mm_or_si128(eq(v, b'|'), eq(v, b'@')), eq(v, b'$')),
-                ),
-            );
-            let s = 16 * k;
-            m.space |= bits(eq(v, b' ')) << s;
-            m.letter |= bits(letter) << s;
-            m.dot |= bits(eq(v, b'.')) << s;
-            m.hyphen |= bits(eq(v, b'-')) << s;
-            m.leet |= bits(leet) << s;
+    /// `V`'s instruction set is present.
+    #[inline(always)]
+    unsafe fn of<V: super::simd::Vector>(block: &[u8; 64]) -> WordMasks {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        let [space, letter, dot, hyphen, leet] =
+            unsafe { super::simd::masks::<V, WordClasses, 5>(block) };
+        WordMasks {
+            space,
+            letter,
+            dot,
+            hyphen,
+            leet,
         }
-        m
     }
 }
 
@@ -689,11 +731,15 @@ mod tests {
         ) {
             #[cfg(target_arch = "x86_64")]
             for t in [s.as_bytes(), &bytes[..]] {
-                proptest::prop_assert_eq!(
-                    scanned(|t, f| fold_scan_sse2(t, f), t),
-                    scanned(|t, f| fold_scan_scalar(t, f), t),
-                    "{:?}", t
-                );
+                let want = scanned(|t, f| fold_scan_scalar(t, f), t);
+                // SAFETY: SSE2 is part of every x86_64 processor.
+                let sse2 = scanned(|t, f| unsafe { fold_scan_sse2(t, f) }, t);
+                proptest::prop_assert_eq!(&sse2, &want, "sse2 {:?}", t);
+                if crate::threat::simd::avx2() {
+                    // SAFETY: AVX2 is present (checked).
+                    let avx2 = scanned(|t, f| unsafe { fold_scan_avx2(t, f) }, t);
+                    proptest::prop_assert_eq!(&avx2, &want, "avx2 {:?}", t);
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 //! gives a score, a threat level and the categories that fired (`scan`); the stage denies at
 //! `threat.deny_at` and obliges below it (`stage`); an optional n-gram model adds points
 //! (`model`); adversarial suffixes are character statistics (`gibberish`); the phrase automaton
-//! is a table walked in four lanes (`walk`). Behaviour anomalies and quarantine live in `crate::anomaly`.
+//! is a table walked in eight lanes (`walk`). Behaviour anomalies and quarantine live in `crate::anomaly`.
 
 pub mod gibberish;
 pub mod model;

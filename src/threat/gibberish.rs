@@ -2,11 +2,12 @@
 //! optimiser's suffix (`describing.\\ + similarlyNow write oppositeley.]( Me giving**ONE`).
 //!
 //! Two passes: `possible`, a necessary condition (four marks on one line within twelve
-//! separator runs) that ordinary prose fails, vectorised with SSE2 on x86_64 (64 bytes a step,
-//! byte classes as bit masks) and scalar elsewhere; then `exact`, the token statistics, only on
-//! text that passed. Invariants: both are one pass, no allocation; `possible` is implied by
-//! `exact` (property test) and the vector and scalar forms of `possible` agree on every input
-//! (property test).
+//! separator runs) that ordinary prose fails, vectorised on x86_64 (64 bytes a step, byte
+//! classes as bit masks, AVX2 or SSE2: `simd.rs`) and scalar elsewhere; then `exact`, the token
+//! statistics, only on text that passed, with each token run through `TOKENS`, an automaton
+//! built at compile time from `Token`'s rules. Invariants: both are one pass, no allocation;
+//! `possible` is implied by `exact` (property test); the vector and scalar forms of `possible`
+//! agree on every input, and the automaton says what `Token` says on every token (tests).
 
 /// Whether `text` holds an adversarial suffix: `exact` behind the `possible` prefilter.
 pub fn found(text: &[u8]) -> bool {
@@ -22,9 +23,44 @@ const GIBBERISH_ODD: u32 = 4;
 /// "\!--Two`): among 12 consecutive space-separated tokens on one line, 4 or more are odd: a
 /// case change inside a word (`similarlyNow`, `DJstructor`), or punctuation between letters
 /// that is not a plain word joint (`giving**ONE`, `oppositeley.](`), or a lone symbol cluster.
-/// One pass over the bytes, a ring of 12 bits of state.
+/// One pass over the bytes: a token is a state of `TOKENS` (one table load a byte), the line a
+/// ring of 12 bits.
 pub(crate) fn exact(text: &[u8]) -> bool {
     let mut window: u32 = 0; // bit i: token i (mod 12) of the line was odd
+    let mut odd_now = 0u32;
+    let mut tokens = 0usize;
+    let mut state = 0usize; // the empty token
+    for &b in text.iter().chain(std::iter::once(&b'\n')) {
+        let c = TOKEN_CLASS[b as usize];
+        if c < T_SPACE {
+            state = TOKENS.next[state][c as usize] as usize;
+            continue;
+        }
+        if state != 0 {
+            let odd = TOKENS.odd[state] as u32;
+            let slot = tokens % GIBBERISH_WINDOW;
+            odd_now -= (window >> slot) & 1;
+            window = (window & !(1 << slot)) | (odd << slot);
+            odd_now += odd;
+            if odd_now >= GIBBERISH_ODD {
+                return true;
+            }
+            tokens += 1;
+            state = 0;
+        }
+        if c == T_NEWLINE {
+            window = 0;
+            odd_now = 0;
+            tokens = 0;
+        }
+    }
+    false
+}
+
+/// `exact` over `Token`, field by field: the reference the automaton is tested against.
+#[cfg(test)]
+fn exact_reference(text: &[u8]) -> bool {
+    let mut window: u32 = 0;
     let mut odd_now = 0u32;
     let mut tokens = 0usize;
     let mut tok = Token::default();
@@ -141,7 +177,9 @@ static CLASS: [u8; 256] = {
 
 /// What one token's bytes say, fed a byte class at a time: letters, a lower-to-upper change
 /// inside the word (not at its start: `similarlyNow`, `SureBEtera`), odd punctuation between
-/// alphanumerics, what trails the last alphanumeric and what leads the first.
+/// alphanumerics, what trails the last alphanumeric and what leads the first. The definition;
+/// `exact` runs it as the automaton `TOKENS` (`Packed` is this with each count capped).
+#[cfg(test)]
 struct Token {
     len: usize,
     letters: usize,
@@ -154,6 +192,7 @@ struct Token {
     trailing: usize,
 }
 
+#[cfg(test)]
 impl Default for Token {
     fn default() -> Token {
         Token {
@@ -170,8 +209,8 @@ impl Default for Token {
     }
 }
 
+#[cfg(test)]
 impl Token {
-    #[inline]
     fn feed(&mut self, k: u8) {
         let i = self.len;
         self.len += 1;
@@ -202,6 +241,147 @@ impl Token {
             || self.first_alnum >= 3
     }
 }
+
+/// A token's state packed in 14 bits, each of `Token`'s counts capped where `Token::odd` stops
+/// telling values apart: length 0..=3 (bits 0-1; `odd` asks `len >= 3`, `feed` asks `i >= 2`),
+/// letters seen (2), all punctuation (3), camel case (4), previous byte lower case (5), first
+/// alphanumeric none / before byte 3 / at byte 3 or later (6-7), joints 0..=2 (8-9), pending
+/// joints 0..=2 (10-11), trailing bytes 0..=3 (12-13).
+type Packed = u16;
+
+/// The empty token: no bytes, all punctuation so far, no alphanumeric.
+const EMPTY: Packed = 1 << 3;
+
+/// `Token::feed` on a packed state, `k` a byte's `CLASS` flags.
+const fn feed(s: Packed, k: u8) -> Packed {
+    let len = s & 3;
+    let letters = (s >> 2) & 1 == 1 || k & C_ALPHA != 0;
+    let all_punct = (s >> 3) & 1 == 1 && k & C_PUNCT != 0;
+    let camel = (s >> 4) & 1 == 1 || (len >= 2 && (s >> 5) & 1 == 1 && k & C_UPPER != 0);
+    let prev_lower = k & C_LOWER != 0;
+    let mut first = (s >> 6) & 3;
+    let mut joints = (s >> 8) & 3;
+    let mut pending = (s >> 10) & 3;
+    let mut trailing = (s >> 12) & 3;
+    if k & (C_ALPHA | C_DIGIT) != 0 {
+        if first == 0 {
+            first = if len >= 3 { 2 } else { 1 };
+        }
+        joints = min(joints + pending, 2);
+        pending = 0;
+        trailing = 0;
+    } else {
+        trailing = min(trailing + 1, 3);
+        if first != 0 && k & C_ODD_PUNCT != 0 {
+            pending = min(pending + 1, 2);
+        }
+    }
+    min(len + 1, 3)
+        | (letters as u16) << 2
+        | (all_punct as u16) << 3
+        | (camel as u16) << 4
+        | (prev_lower as u16) << 5
+        | first << 6
+        | joints << 8
+        | pending << 10
+        | trailing << 12
+}
+
+const fn min(a: u16, b: u16) -> u16 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `Token::odd` on a packed state.
+const fn odd(s: Packed) -> bool {
+    let (len, letters, all_punct, camel) = (s & 3, (s >> 2) & 1, (s >> 3) & 1, (s >> 4) & 1);
+    let (first, joints, trailing) = ((s >> 6) & 3, (s >> 8) & 3, (s >> 12) & 3);
+    if letters == 0 {
+        return len >= 3 && all_punct == 1;
+    }
+    camel == 1 || joints >= 2 || (joints >= 1 && trailing >= 2) || trailing >= 3 || first == 2
+}
+
+/// Byte classes of the token automaton: the distinct `CLASS` flag sets of token bytes, then the
+/// two separators.
+const T_FLAGS: [u8; 6] = [
+    0,                     // anything else: control bytes, `\r`, non-ASCII
+    C_ALPHA | C_LOWER,     // a-z
+    C_ALPHA | C_UPPER,     // A-Z
+    C_DIGIT,               // 0-9
+    C_PUNCT | C_ODD_PUNCT, // odd punctuation
+    C_PUNCT,               // word joints
+];
+const T_SPACE: u8 = 6;
+const T_NEWLINE: u8 = 7;
+
+/// Byte → token automaton class (`T_FLAGS` index, `T_SPACE` or `T_NEWLINE`).
+static TOKEN_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let k = CLASS[b];
+        t[b] = if k & C_NEWLINE != 0 {
+            T_NEWLINE
+        } else if k & C_SPACE != 0 {
+            T_SPACE
+        } else {
+            let mut c = 0;
+            while T_FLAGS[c] != k {
+                c += 1; // every token byte's flags are in T_FLAGS (a compile error otherwise)
+            }
+            c as u8
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Most states the token automaton may have (it has far fewer: a compile-time assertion in
+/// `build` says so if a change to `feed` makes more).
+const MAX_TOKEN_STATES: usize = 512;
+
+/// `Token` as a table-driven automaton: state 0 is the empty token; `next[state][class]`, and
+/// whether a token ending in a state is odd. Built at compile time by a breadth-first walk of
+/// the packed states reachable from `EMPTY`.
+struct TokenAutomaton {
+    next: [[u16; 8]; MAX_TOKEN_STATES],
+    odd: [bool; MAX_TOKEN_STATES],
+    states: usize,
+}
+
+static TOKENS: TokenAutomaton = {
+    let mut index = [u16::MAX; 1 << 14];
+    let mut packed = [0u16; MAX_TOKEN_STATES];
+    let mut a = TokenAutomaton {
+        next: [[0; 8]; MAX_TOKEN_STATES],
+        odd: [false; MAX_TOKEN_STATES],
+        states: 1,
+    };
+    packed[0] = EMPTY;
+    index[EMPTY as usize] = 0;
+    let mut i = 0;
+    while i < a.states {
+        a.odd[i] = odd(packed[i]);
+        let mut c = 0;
+        while c < T_FLAGS.len() {
+            let n = feed(packed[i], T_FLAGS[c]) as usize;
+            if index[n] == u16::MAX {
+                assert!(a.states < MAX_TOKEN_STATES, "raise MAX_TOKEN_STATES");
+                index[n] = a.states as u16;
+                packed[a.states] = n as u16;
+                a.states += 1;
+            }
+            a.next[i][c] = index[n];
+            c += 1;
+        }
+        i += 1;
+    }
+    a
+};
 
 /// `possible_scalar`, 64 bytes a step: each byte class is a bit mask over the block (vector
 /// compares and `movemask`: AVX2 where the processor has it, else SSE2), marks are `odd |
@@ -363,8 +543,43 @@ impl Masks {
 mod tests {
     use super::*;
 
+    /// Every token of up to eight bytes from a byte of each class (and a few more), fed to the
+    /// automaton and to `Token`: the same verdict, and the token never returns to state 0.
+    #[test]
+    fn the_token_automaton_is_token() {
+        let alphabet = b"aZ0!._\x80zA9(-";
+        let mut checked = 0;
+        for len in 1..=8u32 {
+            let n = alphabet.len().pow(len);
+            let step = (n / 200_000).max(1); // at most ~200,000 tokens a length
+            for mut code in (0..n).step_by(step) {
+                let (mut tok, mut state) = (Token::default(), 0usize);
+                for _ in 0..len {
+                    let b = alphabet[code % alphabet.len()];
+                    code /= alphabet.len();
+                    tok.feed(CLASS[b as usize]);
+                    state = TOKENS.next[state][TOKEN_CLASS[b as usize] as usize] as usize;
+                    assert_ne!(state, 0);
+                }
+                assert_eq!(TOKENS.odd[state], tok.odd());
+                checked += 1;
+            }
+        }
+        assert!(checked > 500_000, "{checked}");
+        assert!(TOKENS.states < MAX_TOKEN_STATES);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// The automaton form of `exact` says what the field-by-field form says.
+        #[test]
+        fn exact_is_its_reference(
+            t in proptest::collection::vec(proptest::sample::select(
+                b"aZ0 \n\t;(.,'\"_-:@&|~\x80\xff\x00A9zq)]{\r".to_vec()), 0..400)
+        ) {
+            proptest::prop_assert_eq!(exact(&t), exact_reference(&t), "{:?}", t);
+        }
+
         /// The prefilter never hides a suffix the exact pass would find.
         #[test]
         fn the_prefilter_is_sound(

@@ -77,7 +77,18 @@ pub struct Table {
     matches: Vec<(u32, u32)>,
     /// Longest pattern, in bytes.
     longest: usize,
+    /// Per row (state): the length of the pattern prefix the state stands for, the longest
+    /// suffix of the text walked so far that begins some pattern (`u16::MAX`: that or more). A
+    /// lane past its bound stops once this suffix begins at or after the bound (`walk`).
+    depth: Vec<u16>,
+    /// `row_of` divides an entry index by `stride` as `(entry * row_magic) >> ROW_SHIFT`
+    /// (checked for every row at construction).
+    row_magic: u64,
 }
+
+/// Shift of `Table::row_magic`: exact for entries below `MAX_TABLE_ENTRIES` (2^24) and strides
+/// up to 256.
+const ROW_SHIFT: u32 = 33;
 
 impl Table {
     /// Re-lays `dfa` (unanchored, `MatchKind::Standard`, every state reachable from its
@@ -108,8 +119,11 @@ impl Table {
             };
         }
         let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
-        // every state reachable from the start, breadth first, with its row by class
+        // every state reachable from the start, breadth first, with its row by class; a state's
+        // distance from the start is the length of the prefix it stands for (a step adds at
+        // most one byte to the suffix a state stands for, and the trie's own edges add one)
         let mut ids: Vec<StateID> = vec![start];
+        let mut dist: Vec<u32> = vec![0];
         let mut index: HashMap<StateID, u32, Fx> = HashMap::default();
         index.insert(start, 0);
         let mut rows: Vec<u32> = Vec::new();
@@ -119,6 +133,7 @@ impl Table {
                 let n = dfa.next_state(Anchored::No, ids[i], r);
                 let k = *index.entry(n).or_insert_with(|| {
                     ids.push(n);
+                    dist.push(dist[i] + 1);
                     (ids.len() - 1) as u32
                 });
                 rows.push(k);
@@ -163,7 +178,14 @@ impl Table {
                 match_ranges.push((from, matches.len() as u32));
             }
         }
+        let depth = order
+            .iter()
+            .map(|&old| dist[old].min(u16::MAX as u32) as u16)
+            .collect();
+        let row_magic = (1u64 << ROW_SHIFT).div_ceil(stride as u64);
         let table = Table {
+            depth,
+            row_magic,
             classes,
             stride: stride as u32,
             start: (new_of[0] as i64 * stride as i64 - match_below) as i32,
@@ -181,6 +203,7 @@ impl Table {
             && (row(s) as usize) < table.trans.len()));
         assert!(row(table.start) >= 0 && (row(table.start) as usize) < table.trans.len());
         assert!(table.start >= 0, "the empty pattern is refused earlier");
+        assert!((0..ids.len()).all(|r| table.row_of(r * stride) == r));
         Ok(table)
     }
 
@@ -191,7 +214,29 @@ impl Table {
 
     /// Bytes of memory the table holds.
     pub fn memory_bytes(&self) -> usize {
-        self.trans.len() * 4 + self.matches.len() * 8 + self.match_ranges.len() * 8
+        self.trans.len() * 4
+            + self.matches.len() * 8
+            + self.match_ranges.len() * 8
+            + self.depth.len() * 2
+    }
+
+    /// The row of the entry index `entry` (a multiple of `stride`): `entry / stride` by a
+    /// multiply, which the walk's tails can afford where a division could not be.
+    #[inline(always)]
+    fn row_of(&self, entry: usize) -> usize {
+        ((entry as u64 * self.row_magic) >> ROW_SHIFT) as usize
+    }
+
+    /// The length of the pattern prefix `state` stands for (`usize::MAX / 2` where the
+    /// table holds no exact figure: keep walking).
+    #[inline(always)]
+    fn depth_of(&self, state: isize) -> usize {
+        let row = self.row_of((state + self.match_below as isize) as usize);
+        // a state is a row of `trans`, and `depth` has one entry a row
+        match self.depth.get(row) {
+            Some(&d) if d < u16::MAX => d as usize,
+            _ => usize::MAX / 2,
+        }
     }
 
     /// Row `match_below` of `trans`, from which states count.
@@ -279,12 +324,19 @@ impl Table {
                 }
             }
         }
+        // Each lane's tail, one at a time: a match that begins before the lane's bound and ends
+        // past `p` has its first bytes up to `p` as a suffix that begins some pattern, so it is
+        // within the prefix the state stands for; once that begins at or past the bound, no
+        // such match is left. In prose that is a byte or two past the bound, not the longest
+        // pattern's length (a walk of dependent steps no other lane overlaps).
         for k in 0..LANES {
             let mut state = s[k];
-            for (i, &b) in bytes[at[k] + common..stop[k]].iter().enumerate() {
-                state = self.step(row0, state, b);
+            let mut p = at[k] + common;
+            while p < stop[k] && p < bound[k] + self.depth_of(state) {
+                state = self.step(row0, state, bytes[p]);
+                p += 1;
                 if state < 0 {
-                    self.report(state, at[k] + common + i + 1, bound[k], hits);
+                    self.report(state, p, bound[k], hits);
                 }
             }
         }
@@ -390,5 +442,36 @@ mod tests {
             let (dfa, t) = table(&refs);
             proptest::prop_assert_eq!(walked(&t, &text), reference(&dfa, &text));
         }
+
+        /// Long patterns, and texts made of them back to back: matches that cross a lane's
+        /// bound by many bytes, where the tail must walk on as deep as the state is and no
+        /// further than the match needs.
+        #[test]
+        fn long_matches_across_lane_bounds(
+            patterns in proptest::collection::vec("[ab]{1,3}[a-c ]{0,45}", 1..8),
+            picks in proptest::collection::vec((0usize..8, 0usize..3), 0..600),
+        ) {
+            let refs: Vec<&str> = patterns.iter().map(|p| p.as_str()).collect();
+            let (dfa, t) = table(&refs);
+            let mut text = Vec::new();
+            for (i, gap) in picks {
+                text.extend_from_slice(refs[i % refs.len()].as_bytes());
+                text.extend_from_slice(&b"  c"[..gap]);
+            }
+            proptest::prop_assert_eq!(walked(&t, &text), reference(&dfa, &text));
+        }
+    }
+
+    #[test]
+    fn a_state_knows_how_long_a_prefix_it_stands_for() {
+        let (dfa, t) = table(&["abcd", "bcx", "cdefgh"]);
+        let row0 = t.row0();
+        let mut s = t.start as isize;
+        // after each byte of "xabcdefg": the longest suffix that begins a pattern
+        for (b, want) in b"xabcdefg".iter().zip([0, 1, 2, 3, 4, 3, 4, 5]) {
+            s = t.step(row0, s, *b);
+            assert_eq!(t.depth_of(s), want, "after {:?}", *b as char);
+        }
+        drop(dfa);
     }
 }

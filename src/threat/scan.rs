@@ -851,7 +851,7 @@ impl Scanner {
                                 .anchored(Anchored::Yes)
                                 .earliest(true);
                             if view.parts[p]
-                                .search_with(&mut self.caches[ci][p], &at)
+                                .search_half_with(&mut self.caches[ci][p], &at)
                                 .is_some()
                             {
                                 self.cand[r / 64] |= 1 << (r % 64);
@@ -893,7 +893,7 @@ impl Scanner {
                 }
                 let at = Input::new(bytes).range(from..).earliest(true);
                 if view.parts[p]
-                    .search_with(&mut self.caches[ci][p], &at)
+                    .search_half_with(&mut self.caches[ci][p], &at)
                     .is_some()
                 {
                     self.cand[r / 64] |= 1 << (r % 64);

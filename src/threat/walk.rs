@@ -49,8 +49,10 @@ pub const WINDOW_BYTES: usize = 4096;
 /// one walk leaves the core idle most of the time. Eight walked 4 KiB of prose in 7.9 µs a scan
 /// where four took 9.1 (best of 8 runs each, same instructions: PERF.md).
 pub const LANES: usize = 8;
-/// Windows shorter than this are walked in one lane (lanes overlap by the longest pattern).
+/// Windows shorter than this are walked in one lane.
 const MIN_LANED_BYTES: usize = 256;
+/// Most bytes a lane owns: a full window's share.
+const LANE_BYTES: usize = WINDOW_BYTES / LANES;
 /// Most table entries (states × classes) a catalogue may need: 64 MiB of table.
 const MAX_TABLE_ENTRIES: usize = 16 << 20;
 
@@ -279,10 +281,11 @@ impl Table {
     }
 
     /// Appends to `hits` every match in `bytes` that begins in `window` (matches may end past
-    /// it). The window is cut into `LANES` lanes walked side by side from the start state; a lane
-    /// walks on past its end by the longest pattern less one, so a match crossing into the next
-    /// lane is found, and reports only matches that begin inside it, so none is found twice.
-    /// No allocation while `hits` has the capacity the catalogue needs.
+    /// it). The window is cut into `LANES` lanes of at most `LANE_BYTES`, walked side by side
+    /// from the start state over the bytes each owns; then each lane walks on past its end, one
+    /// lane at a time, while the prefix its state stands for began inside it (a match crossing
+    /// into the next lane is found there), and reports only matches that begin inside it, so
+    /// none is found twice. No allocation while `hits` has the capacity the catalogue needs.
     pub fn walk(&self, bytes: &[u8], window: std::ops::Range<usize>, hits: &mut Vec<Hit>) {
         let n = bytes.len();
         let window = window.start.min(n)..window.end.min(n);
@@ -291,48 +294,79 @@ impl Table {
             true => window_len.max(1),
             false => window_len.div_ceil(LANES),
         };
-        // per lane: first byte, matches must begin before `bound`, walk stops at `stop`
+        // per lane: first byte, and the end of the bytes it owns (matches begin before it)
         let mut at = [0usize; LANES];
         let mut bound = [0usize; LANES];
-        let mut stop = [0usize; LANES];
         for k in 0..LANES {
             at[k] = (window.start + k * lane_len).min(window.end);
             bound[k] = (at[k] + lane_len).min(window.end);
-            stop[k] = match bound[k] > at[k] {
-                true => (bound[k] + self.longest.saturating_sub(1)).min(n),
-                false => at[k],
-            };
         }
         let mut s = [self.start as isize; LANES];
         let row0 = self.row0();
-        let common = (0..LANES).map(|k| stop[k] - at[k]).min().unwrap_or(0);
-        let lanes: [&[u8]; LANES] = std::array::from_fn(|k| &bytes[at[k]..at[k] + common]);
-        // `j` indexes every lane at once, and the lanes' loop unrolls into eight chains
-        #[allow(clippy::needless_range_loop)]
-        for j in 0..common {
-            let mut any = 0;
-            for k in 0..LANES {
-                s[k] = self.step(row0, s[k], lanes[k][j]);
-                any |= s[k];
-            }
-            // a match state is negative
-            if any < 0 {
+        // Side by side over what every lane owns (the last lane owns the least). The lanes sit
+        // `LANE_BYTES` apart in `laid`, so the eight byte loads of a step are one register plus
+        // constant offsets: with a pointer a lane, the loop kept the pointers on the stack and
+        // loaded them back every step. A full window is laid out so already; a shorter one is
+        // copied (4 KiB at most). Loading a word of eight lanes' bytes at once (the window
+        // transposed) was slower: taking the bytes apart costs more instructions than the
+        // loads it saves.
+        let common = (0..LANES)
+            .map(|k| bound[k] - at[k])
+            .min()
+            .unwrap_or(0)
+            .min(LANE_BYTES);
+        if common > 0 {
+            // (not zeroed: only the bytes copied are read, and zeroing 4 KiB cost a 1 KiB
+            // text 3 %)
+            let mut copy = [std::mem::MaybeUninit::<u8>::uninit(); WINDOW_BYTES];
+            let laid: *const u8 = match lane_len == LANE_BYTES && window_len == WINDOW_BYTES {
+                true => bytes[window.clone()].as_ptr(),
+                false => {
+                    for k in 0..LANES {
+                        for (c, &b) in copy[k * LANE_BYTES..][..common]
+                            .iter_mut()
+                            .zip(&bytes[at[k]..])
+                        {
+                            c.write(b);
+                        }
+                    }
+                    copy.as_ptr().cast()
+                }
+            };
+            // `j` indexes every lane at once, and the lanes' loop unrolls into eight chains
+            #[allow(clippy::needless_range_loop)]
+            for j in 0..common {
+                let mut any = 0;
                 for k in 0..LANES {
-                    if s[k] < 0 {
-                        self.report(s[k], at[k] + j + 1, bound[k], hits);
+                    // SAFETY: `k * LANE_BYTES + j < WINDOW_BYTES` (`j < common <= LANE_BYTES`);
+                    // a full window has `WINDOW_BYTES` bytes from `laid`, and in `copy` the
+                    // first `common` bytes of every lane's `LANE_BYTES` were written above.
+                    let b = unsafe { *laid.add(k * LANE_BYTES + j) };
+                    s[k] = self.step(row0, s[k], b);
+                    any |= s[k];
+                }
+                // a match state is negative
+                if any < 0 {
+                    for k in 0..LANES {
+                        if s[k] < 0 {
+                            self.report(s[k], at[k] + j + 1, bound[k], hits);
+                        }
                     }
                 }
             }
         }
-        // Each lane's tail, one at a time: a match that begins before the lane's bound and ends
-        // past `p` has its first bytes up to `p` as a suffix that begins some pattern, so it is
-        // within the prefix the state stands for; once that begins at or past the bound, no
-        // such match is left. In prose that is a byte or two past the bound, not the longest
-        // pattern's length (a walk of dependent steps no other lane overlaps).
+        // Each lane's rest, one at a time: what it owns past `common` (a few bytes), then on
+        // past its bound. A match that begins before the bound and ends past `p` has its first
+        // bytes up to `p` as a suffix that begins some pattern, so within the prefix the state
+        // stands for; once that begins at or past the bound, no such match is left. In prose
+        // that is a byte or two past the bound, not the longest pattern's length.
         for k in 0..LANES {
+            if bound[k] <= at[k] {
+                continue;
+            }
             let mut state = s[k];
             let mut p = at[k] + common;
-            while p < stop[k] && p < bound[k] + self.depth_of(state) {
+            while p < n && p < bound[k] + self.depth_of(state) {
                 state = self.step(row0, state, bytes[p]);
                 p += 1;
                 if state < 0 {

@@ -711,6 +711,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Neither view ever holds two whitespace characters in a row (what `\s` matches, as
+        /// `char::is_whitespace` says): the scanner's try budget rests on it (`scan::try_reads`).
+        #[test]
+        fn views_never_hold_two_whitespace_characters_in_a_row(
+            s in "[ a-c1|.\t\n\r\x0b\x0c\u{85}\u{a0}\u{2028}\u{3000}\u{200b}\u{ff41}-]{0,80}",
+            bytes in proptest::collection::vec(proptest::sample::select(&b" \t\n\x0ba.-1\xc2\x85\xa0\xff"[..]), 0..80),
+        ) {
+            for input in [s.as_bytes(), &bytes[..]] {
+                let mut n = Normalizer::new();
+                let (light, folded) = n.views(input);
+                for v in [light, folded] {
+                    let ws: Vec<bool> = v.chars().map(char::is_whitespace).collect();
+                    proptest::prop_assert!(
+                        !ws.windows(2).any(|w| w[0] && w[1]), "{:?} -> {:?}", input, v
+                    );
+                }
+            }
+        }
+    }
+
     type Scan = fn(&[u8], &mut dyn FnMut(std::ops::Range<usize>)) -> bool;
 
     /// What `fold_scan` reports: whether it met single letters, else the words it gave.

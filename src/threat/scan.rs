@@ -250,11 +250,7 @@ impl View {
                     false => whole.clone(),
                 });
                 part_of.push(i as u16);
-                short.push(
-                    h.properties()
-                        .maximum_len()
-                        .is_some_and(|n| n <= SHORT_MATCH_BYTES),
-                );
+                short.push(try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES));
                 let part = part as u16;
                 if h.properties().look_set_prefix().contains(Look::Start) {
                     let (first, empty) = first_bytes(&h);
@@ -394,6 +390,71 @@ fn split_start(
     let anchored = Hir::concat([&[Hir::look(Look::Start)][..], rest].concat());
     let other = Hir::concat([&[Hir::alternation(others)][..], rest].concat());
     Some((anchored, other))
+}
+
+/// Most bytes an anchored, earliest-match try of `h` reads on a normalised view, or None where
+/// that is unbounded. Two facts bound it more tightly than `h`'s longest match:
+/// - the views never hold two whitespace characters in a row (`normalize`, property-tested), so
+///   a repetition of whitespace (`\s*`, `\s+`) reads at most one;
+/// - the try stops at the first match, so a repetition that ends `h` (`[a-z]+` last, no
+///   assertion after it) is read only to its minimum: once that many are read, `h` has matched.
+fn try_reads(h: &regex_syntax::hir::Hir) -> Option<usize> {
+    use regex_syntax::hir::{Hir, HirKind, Repetition};
+    // `\s` as the parser builds it: a class of whitespace characters only
+    fn whitespace(h: &Hir) -> bool {
+        use regex_syntax::hir::Class;
+        match h.kind() {
+            HirKind::Class(Class::Unicode(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start()..=r.end()).all(char::is_whitespace)),
+            HirKind::Class(Class::Bytes(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start()..=r.end()).all(|b| (b as char).is_whitespace() && b < 128)),
+            HirKind::Literal(l) => std::str::from_utf8(&l.0)
+                .is_ok_and(|t| t.chars().count() == 1 && t.chars().all(char::is_whitespace)),
+            HirKind::Capture(c) => whitespace(&c.sub),
+            _ => false,
+        }
+    }
+    // `h` with whitespace repetitions read once at most, and (`last`) its final repetition cut
+    // to its minimum
+    fn cut(h: &Hir, last: bool) -> Hir {
+        match h.kind() {
+            HirKind::Repetition(r) if r.min <= 1 && whitespace(&r.sub) => {
+                Hir::repetition(Repetition {
+                    max: Some(1),
+                    sub: Box::new(cut(&r.sub, false)),
+                    ..r.clone()
+                })
+            }
+            HirKind::Repetition(r) if last && r.max.is_none() => Hir::repetition(Repetition {
+                max: Some(r.min),
+                sub: Box::new(cut(&r.sub, false)),
+                ..r.clone()
+            }),
+            HirKind::Repetition(r) => Hir::repetition(Repetition {
+                sub: Box::new(cut(&r.sub, false)),
+                ..r.clone()
+            }),
+            HirKind::Capture(c) => Hir::capture(regex_syntax::hir::Capture {
+                sub: Box::new(cut(&c.sub, last)),
+                ..c.clone()
+            }),
+            HirKind::Concat(seq) => Hir::concat(
+                seq.iter()
+                    .enumerate()
+                    .map(|(i, p)| cut(p, last && i + 1 == seq.len()))
+                    .collect(),
+            ),
+            HirKind::Alternation(alts) => {
+                Hir::alternation(alts.iter().map(|a| cut(a, last)).collect())
+            }
+            _ => h.clone(),
+        }
+    }
+    cut(h, true).properties().maximum_len()
 }
 
 /// The bytes a match of `h` can begin with (a superset: every leading byte of UTF-8 for a
@@ -1494,6 +1555,31 @@ mod tests {
         got.sort_unstable();
         got.dedup();
         (got, regex_reference(&mut s, text.as_bytes()))
+    }
+
+    /// What an anchored try can read: whitespace repetitions once, a final repetition to its
+    /// minimum, anything else by its longest match; unbounded stays unbounded.
+    #[test]
+    fn tries_read_what_normalised_text_lets_them() {
+        let reads = |re: &str| {
+            try_reads(
+                &regex_syntax::ParserBuilder::new()
+                    .utf8(false)
+                    .build()
+                    .parse(re)
+                    .unwrap(),
+            )
+        };
+        // (a whitespace character is up to three bytes: U+3000)
+        assert_eq!(reads(r"\s*cat"), Some(6));
+        assert_eq!(reads(r"[;&|]\s*/(usr/)?(s?bin)/[a-z]+"), Some(15));
+        assert_eq!(reads(r"(x|y\s+z)[0-9]*"), Some(5));
+        // a boundary after the repetition: the try reads the whole run
+        assert_eq!(reads(r"[a-z]+\b"), None);
+        assert_eq!(reads(r"(all |the )*rules"), None);
+        assert_eq!(reads(r"a\s{2,}b"), None);
+        assert_eq!(reads(r"a[0-9]+ b"), None);
+        assert_eq!(reads(r"ab{1,3}"), Some(4));
     }
 
     proptest::proptest! {

@@ -585,13 +585,14 @@ impl super::simd::Classes<5> for WordClasses {
     unsafe fn classes<V: super::simd::Vector>(v: V) -> [V; 5] {
         // SAFETY: `V`'s instruction set is present (this function's safety).
         unsafe {
-            let letter = v.range(b'A', 26).or(v.range(b'a', 26));
-            // 0 1 3 4 5 7 8 9 ! | @ $
+            let letter = v.letter();
+            // 0 1 3 4 5 7 8 9 ! | @ $: the digits less 2 and 6
             let leet = v
-                .range(b'0', 2)
-                .or(v.range(b'3', 3))
-                .or(v.range(b'7', 3).or(v.eq(b'!')))
-                .or(v.eq(b'|').or(v.eq(b'@')).or(v.eq(b'$')));
+                .eq(b'2')
+                .or(v.eq(b'6'))
+                .andnot(v.range(b'0', 10))
+                .or(v.eq(b'!').or(v.eq(b'|')))
+                .or(v.eq(b'@').or(v.eq(b'$')));
             [v.eq(b' '), letter, v.eq(b'.'), v.eq(b'-'), leet]
         }
     }

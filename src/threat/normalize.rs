@@ -15,7 +15,9 @@
 //! more single letters separated by single spaces join (`i g n o r e` → `ignore`, `a b` stays).
 //!
 //! Invariants: output length is at most a small constant times the input length; the work is
-//! linear in the input; the output buffer is reused, so after warm-up nothing is allocated.
+//! linear in the input; the output buffer is reused, so after warm-up nothing is allocated;
+//! neither view holds two whitespace characters (`char::is_whitespace`) in a row, which the
+//! scanner's try budget rests on (`scan::try_reads`; property-tested).
 
 use unicode_normalization::UnicodeNormalization;
 

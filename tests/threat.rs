@@ -217,6 +217,20 @@ fn scanning_is_linear_in_adversarial_input() {
         ("path soup", b"../%2e%2e/..%252f%c0%ae/".to_vec()),
         ("open templates", b"{{{{ ${ $( `".to_vec()),
         ("leet", b"1gn0r3 pr3v10u5 1n57ruc710n5 ".to_vec()),
+        // the gates of parts whose tries the budget lets run once per 128 bytes, each try
+        // reading as far as its bounded repetitions let it
+        (
+            "command gates",
+            b"; /usr/bin ;/sbin/x | $( /bin/ ; python3.3.3.3.3.3.3".to_vec(),
+        ),
+        (
+            "repeated fillers",
+            b"print all the your every each the all ".to_vec(),
+        ),
+        (
+            "long numbers",
+            b"lose 99999999999999999999999999 gain ".to_vec(),
+        ),
     ];
     let mut s = Scanner::builtin();
     let time = |s: &mut Scanner, text: &[u8]| {

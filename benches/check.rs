@@ -80,27 +80,37 @@ fn main() {
         cores: 1,
         ..Default::default()
     };
-    let with_policy = Engine::builder()
-        .config(Config {
-            engine: engine_cfg.clone(),
-            identity: IdentityConfig {
-                require_token: true,
-                ed25519_public_keys: vec![KeyRef {
-                    id: 1,
-                    file: pubfile.display().to_string(),
-                    env: String::new(),
-                }],
-                // A 5 s window over 4 M entries: ~200 K requests/s keep it about a quarter full.
-                max_clock_skew_ms: 2_000,
-                replay_window_ms: 5_000,
-                replay_capacity: 1 << 22,
+    // the engine under test, and the same engine without the threat stage: the miss's scan
+    // share, measured in the same run
+    let build = |scan: bool| {
+        Engine::builder()
+            .config(Config {
+                engine: engine_cfg.clone(),
+                identity: IdentityConfig {
+                    require_token: true,
+                    ed25519_public_keys: vec![KeyRef {
+                        id: 1,
+                        file: pubfile.display().to_string(),
+                        env: String::new(),
+                    }],
+                    // A 5 s window over 4 M entries: ~200 K requests/s keep it about a quarter full.
+                    max_clock_skew_ms: 2_000,
+                    replay_window_ms: 5_000,
+                    replay_capacity: 1 << 22,
+                    ..Default::default()
+                },
+                threat: warden::config::ThreatConfig {
+                    enabled: scan,
+                    ..Default::default()
+                },
                 ..Default::default()
-            },
-            ..Default::default()
-        })
-        .policy(Snapshot::from_toml(POLICY, "bench.toml").unwrap())
-        .build()
-        .unwrap();
+            })
+            .policy(Snapshot::from_toml(POLICY, "bench.toml").unwrap())
+            .build()
+            .unwrap()
+    };
+    let with_policy = build(true);
+    let no_scan = build(false);
     let plain = Engine::builder()
         .config(Config {
             engine: engine_cfg,
@@ -120,9 +130,9 @@ fn main() {
             *c = b"0123456789abcdef"[(n >> (4 * k)) as usize & 15];
         }
     };
-    let (h, hp) = (with_policy.handle(), plain.handle());
+    let (h, hp, hn) = (with_policy.handle(), plain.handle(), no_scan.handle());
     let mut nonce = 1u64;
-    let req = |tok: &str, content: &[u8], nonce: u64| -> bool {
+    let request = |h: &warden::Handle, tok: &str, content: &[u8], nonce: u64| -> bool {
         let r = Request::new(Operation::Check)
             .tenant("acme")
             .agent("planner-1")
@@ -137,11 +147,17 @@ fn main() {
         assert!(v.is_allowed(), "{v:?}");
         v.cache_hit
     };
+    let req = |tok: &str, content: &[u8], nonce: u64| request(&h, tok, content, nonce);
     println!("\n== full Check, 1 KiB content, 1 core, foreign thread (timer overhead ~47 ns) ==");
     percentiles("miss, token verified before (Ed25519)", 50_000, |i| {
         nonce += 1;
         stamp(&mut content, i as u64 + 1_000_000);
         assert!(!req(&token, &content, nonce));
+    });
+    percentiles("miss without the threat stage (same engine)", 50_000, |i| {
+        nonce += 1;
+        stamp(&mut content, i as u64 + 5_000_000);
+        assert!(!request(&hn, &token, &content, nonce));
     });
     percentiles(
         "miss, token's first presentation (Ed25519 verify)",

@@ -83,14 +83,7 @@ pub struct Table {
     /// suffix of the text walked so far that begins some pattern (`u16::MAX`: that or more). A
     /// lane past its bound stops once this suffix begins at or after the bound (`walk`).
     depth: Vec<u16>,
-    /// `row_of` divides an entry index by `stride` as `(entry * row_magic) >> ROW_SHIFT`
-    /// (checked for every row at construction).
-    row_magic: u64,
 }
-
-/// Shift of `Table::row_magic`: exact for entries below `MAX_TABLE_ENTRIES` (2^24) and strides
-/// up to 256.
-const ROW_SHIFT: u32 = 33;
 
 impl Table {
     /// Re-lays `dfa` (unanchored, `MatchKind::Standard`, every state reachable from its
@@ -184,10 +177,8 @@ impl Table {
             .iter()
             .map(|&old| dist[old].min(u16::MAX as u32) as u16)
             .collect();
-        let row_magic = (1u64 << ROW_SHIFT).div_ceil(stride as u64);
         let table = Table {
             depth,
-            row_magic,
             classes,
             stride: stride as u32,
             start: (new_of[0] as i64 * stride as i64 - match_below) as i32,
@@ -205,7 +196,6 @@ impl Table {
             && (row(s) as usize) < table.trans.len()));
         assert!(row(table.start) >= 0 && (row(table.start) as usize) < table.trans.len());
         assert!(table.start >= 0, "the empty pattern is refused earlier");
-        assert!((0..ids.len()).all(|r| table.row_of(r * stride) == r));
         Ok(table)
     }
 
@@ -222,20 +212,18 @@ impl Table {
             + self.depth.len() * 2
     }
 
-    /// The row of the entry index `entry` (a multiple of `stride`): `entry / stride` by a
-    /// multiply, which the walk's tails can afford where a division could not be.
+    /// The row (state number) of `state`: what `depth` and `match_ranges` are indexed by.
     #[inline(always)]
-    fn row_of(&self, entry: usize) -> usize {
-        ((entry as u64 * self.row_magic) >> ROW_SHIFT) as usize
+    fn row(&self, state: isize) -> usize {
+        (state + self.match_below as isize) as usize / self.stride as usize
     }
 
     /// The length of the pattern prefix `state` stands for (`usize::MAX / 2` where the
     /// table holds no exact figure: keep walking).
     #[inline(always)]
     fn depth_of(&self, state: isize) -> usize {
-        let row = self.row_of((state + self.match_below as isize) as usize);
         // a state is a row of `trans`, and `depth` has one entry a row
-        match self.depth.get(row) {
+        match self.depth.get(self.row(state)) {
             Some(&d) if d < u16::MAX => d as usize,
             _ => usize::MAX / 2,
         }
@@ -269,8 +257,7 @@ impl Table {
     #[cold]
     #[inline(never)]
     fn report(&self, state: isize, end: usize, bound: usize, hits: &mut Vec<Hit>) {
-        let row = (state + self.match_below as isize) as usize / self.stride as usize;
-        let (from, to) = self.match_ranges[row];
+        let (from, to) = self.match_ranges[self.row(state)];
         for &(pid, len) in &self.matches[from as usize..to as usize] {
             let start = end - len as usize;
             if start < bound {
@@ -319,7 +306,7 @@ impl Table {
             // (not zeroed: only the bytes copied are read, and zeroing 4 KiB cost a 1 KiB
             // text 3 %)
             let mut copy = [std::mem::MaybeUninit::<u8>::uninit(); WINDOW_BYTES];
-            let laid: *const u8 = match lane_len == LANE_BYTES && window_len == WINDOW_BYTES {
+            let laid: *const u8 = match window_len == WINDOW_BYTES {
                 true => bytes[window.clone()].as_ptr(),
                 false => {
                     for k in 0..LANES {

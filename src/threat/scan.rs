@@ -171,7 +171,7 @@ struct View {
     /// Parts anchored at the start of the text, each with the bytes its matches can begin with
     /// (`first_bytes`; every byte where it may match the empty string): most texts begin with
     /// none of them, and a search saved is ~30 ns.
-    starts: Vec<(u16, [u64; 4])>,
+    starts: Vec<(u16, [bool; 256])>,
     /// The parts with neither anchor nor literal, as one automaton reporting every one that
     /// matches, and their regexes.
     set: MetaRegex,
@@ -207,8 +207,9 @@ const BYTES_PER_ANCHORED_TRY: usize = 128;
 const SHORT_MATCH_BYTES: usize = 256;
 /// Most required literals a part may have.
 const MAX_REQUIRED_LITERALS: usize = 64;
-/// Bytes of text whose search for a part's confirming literals costs about one anchored try: a
-/// part looks for them after `len / BYTES_PER_CONFIRM_TRY` tries (two at least).
+/// A part looks for its confirming literals after `len / BYTES_PER_CONFIRM_TRY` tries (two at
+/// least): roughly where a search of the text stops costing more than the tries it may save.
+/// Set by measurement (PERF.md), not derived.
 const BYTES_PER_CONFIRM_TRY: usize = 512;
 /// Most confirming literals a gated part may have (`View::confirm`): Teddy's fast range.
 const MAX_CONFIRM_LITERALS: usize = 16;
@@ -267,11 +268,7 @@ impl View {
                 let part = part as u16;
                 if h.properties().look_set_prefix().contains(Look::Start) {
                     let (first, empty) = first_bytes(&h);
-                    let mut set = [0u64; 4];
-                    for b in (0..256).filter(|&b| empty || first[b]) {
-                        set[b / 64] |= 1 << (b % 64);
-                    }
-                    starts.push((part, set));
+                    starts.push((part, if empty { [true; 256] } else { first }));
                     continue;
                 }
                 // a bounded prefix set: past the limits the extractor shortens literals
@@ -1015,9 +1012,10 @@ impl Scanner {
                             if self.cand[r / 64] & 1 << (r % 64) != 0 {
                                 continue;
                             }
-                            // looked for once the part has tried as often as a search of the
-                            // text costs (a try ~40 ns, Teddy over 512 bytes about as much):
-                            // most texts meet a gate a few times, and trying is cheaper
+                            // looked for only after one try per 512 bytes of text (two at
+                            // least): most texts meet a gate a few times, and their tries cost
+                            // less than a search of the whole text (looking at the first gate
+                            // made 4 KiB of prose 18 % slower; the 512 was set by measuring)
                             if let Some(c) = view.confirm[p]
                                 .as_ref()
                                 .filter(|_| self.tries[p] >= confirm_after)
@@ -1091,11 +1089,10 @@ impl Scanner {
             let opened = (0..view.parts.len())
                 .filter(|&p| open_from[p] != u32::MAX)
                 .map(|p| (p, open_from[p] as usize));
-            let b0 = bytes[0] as usize;
             let starts = view
                 .starts
                 .iter()
-                .filter(|(_, set)| set[b0 / 64] & 1 << (b0 % 64) != 0);
+                .filter(|(_, first)| first[bytes[0] as usize]);
             for (p, from) in opened.chain(starts.map(|&(p, _)| (p as usize, 0))) {
                 let r = view.part_of[p] as usize;
                 if self.cand[r / 64] & 1 << (r % 64) != 0 {

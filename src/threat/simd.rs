@@ -174,8 +174,30 @@ pub(crate) unsafe fn masks<V: Vector, C: Classes<K>, const K: usize>(block: &[u8
 mod tests {
     use super::*;
 
-    /// `range` says what `(lo..lo + n).contains(b)` says, for every byte, on both instruction
-    /// sets (AVX2 where this processor has it).
+    /// Class `C`'s mask over every byte value, on SSE2 and (where this processor has it) AVX2,
+    /// against `want`.
+    fn check_class<C: Classes<1>>(name: &str, want: impl Fn(u8) -> bool) {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<C: Classes<1>>(block: &[u8; 64]) -> u64 {
+            // SAFETY: AVX2 is present (this function's safety).
+            unsafe { masks::<Avx2, C, 1>(block)[0] }
+        }
+        for quarter in 0..4 {
+            let block: [u8; 64] = std::array::from_fn(|i| (quarter * 64 + i) as u8);
+            let expect = (0..64)
+                .filter(|&i| want(block[i]))
+                .fold(0u64, |m, i| m | 1 << i);
+            // SAFETY: SSE2 is part of every x86_64 processor.
+            let got = unsafe { masks::<Sse2, C, 1>(&block)[0] };
+            assert_eq!(got, expect, "sse2 {name}");
+            if super::avx2() {
+                // SAFETY: AVX2 is present (checked).
+                assert_eq!(unsafe { avx2::<C>(&block) }, expect, "avx2 {name}");
+            }
+        }
+    }
+
+    /// `range` says what `(lo..lo + n).contains(b)` says, for every byte.
     #[test]
     fn ranges_are_exact_for_every_byte() {
         struct R<const LO: u8, const N: u8>;
@@ -186,28 +208,8 @@ mod tests {
                 [unsafe { v.range(LO, N) }]
             }
         }
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2<const LO: u8, const N: u8>(block: &[u8; 64]) -> u64 {
-            // SAFETY: AVX2 is present (this function's safety).
-            unsafe { masks::<Avx2, R<LO, N>, 1>(block)[0] }
-        }
         fn check<const LO: u8, const N: u8>() {
-            let mut block = [0u8; 64];
-            for quarter in 0..4 {
-                for (i, b) in block.iter_mut().enumerate() {
-                    *b = (quarter * 64 + i) as u8;
-                }
-                let want: u64 = (0..64)
-                    .filter(|&i| block[i].wrapping_sub(LO) < N)
-                    .fold(0, |m, i| m | 1 << i);
-                // SAFETY: SSE2 is part of every x86_64 processor.
-                let got = unsafe { masks::<Sse2, R<LO, N>, 1>(&block)[0] };
-                assert_eq!(got, want, "sse2 {LO} {N}");
-                if super::avx2() {
-                    // SAFETY: AVX2 is present (checked).
-                    assert_eq!(unsafe { avx2::<LO, N>(&block) }, want, "avx2 {LO} {N}");
-                }
-            }
+            check_class::<R<LO, N>>(&format!("{LO} {N}"), |b| b.wrapping_sub(LO) < N);
         }
         // every range the callers use, and the edges of what `range` allows
         check::<b'A', 26>();
@@ -227,7 +229,7 @@ mod tests {
         check::<250, 9>();
     }
 
-    /// `letter` is `is_ascii_alphabetic`, for every byte, on both instruction sets.
+    /// `letter` is `is_ascii_alphabetic`, for every byte.
     #[test]
     fn letters_are_exact_for_every_byte() {
         struct L;
@@ -238,22 +240,6 @@ mod tests {
                 [unsafe { v.letter() }]
             }
         }
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(block: &[u8; 64]) -> u64 {
-            // SAFETY: AVX2 is present (this function's safety).
-            unsafe { masks::<Avx2, L, 1>(block)[0] }
-        }
-        for quarter in 0..4 {
-            let block: [u8; 64] = std::array::from_fn(|i| (quarter * 64 + i) as u8);
-            let want = (0..64)
-                .filter(|&i| block[i].is_ascii_alphabetic())
-                .fold(0u64, |m, i| m | 1 << i);
-            // SAFETY: SSE2 is part of every x86_64 processor.
-            assert_eq!(unsafe { masks::<Sse2, L, 1>(&block)[0] }, want, "sse2");
-            if super::avx2() {
-                // SAFETY: AVX2 is present (checked).
-                assert_eq!(unsafe { avx2(&block) }, want, "avx2");
-            }
-        }
+        check_class::<L>("letter", |b| b.is_ascii_alphabetic());
     }
 }

@@ -701,16 +701,22 @@ fn scan_cmd(
             (scanner.scan(text.as_bytes()), Vec::new())
         };
         if eval {
-            let label = v
-                .get("label")
-                .and_then(|x| x.as_str())
-                .unwrap_or("?")
-                .to_string();
-            let cat = v
-                .get("category")
-                .and_then(|x| x.as_str())
-                .unwrap_or("?")
-                .to_string();
+            let label = match v.get("label").and_then(|x| x.as_str()) {
+                Some(l @ ("attack" | "benign")) => l.to_string(),
+                _ => {
+                    return Err(format!(
+                        "line {}: field `label` must be \"attack\" or \"benign\"",
+                        n + 1
+                    ))
+                }
+            };
+            let Some(cat) = v.get("category").and_then(|x| x.as_str()) else {
+                return Err(format!(
+                    "line {}: field `category` is missing or not a string",
+                    n + 1
+                ));
+            };
+            let cat = cat.to_string();
             let e = stats.entry((label, cat)).or_default();
             e.0 += 1;
             e.1 += (r.level >= threshold) as u64;
@@ -731,9 +737,16 @@ fn scan_cmd(
         }
     }
     if eval {
+        // the category column as wide as its longest name, at least 20
+        let w = stats
+            .keys()
+            .map(|(_, c)| c.len())
+            .max()
+            .unwrap_or(0)
+            .max(20);
         writeln!(
             out,
-            "{:<8} {:<20} {:>6} {:>8} {:>8}",
+            "{:<8} {:<w$} {:>6} {:>8} {:>8}",
             "label", "category", "rows", "flagged", "rate"
         )
         .map_err(|e| e.to_string())?;
@@ -745,7 +758,7 @@ fn scan_cmd(
             };
             writeln!(
                 out,
-                "{label:<8} {cat:<20} {rows:>6} {flagged:>8} {:>7.1}%  {what}",
+                "{label:<8} {cat:<w$} {rows:>6} {flagged:>8} {:>7.1}%  {what}",
                 *flagged as f64 * 100.0 / *rows as f64
             )
             .map_err(|e| e.to_string())?;

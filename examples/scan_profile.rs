@@ -2,7 +2,8 @@
 //! texts of `benches/scan.rs` (or, named, CHECK: the 1 KiB content of `benches/check.rs`) and prints the best per-scan time of BATCHES (default 30) batches
 //! of 100 (SIZE=N: N bytes of the bench texts instead of 4 KiB). With SCANS=N it only scans each text N times and prints nothing, for instruction
 //! counters: `tools/scan-instructions.sh` runs it under cachegrind with N = 0 and N = 100 and
-//! prints the difference per scan, a figure this noisy VM cannot move.
+//! prints the difference per scan, a figure this noisy VM cannot move. CATALOGUE=FILE scans
+//! with that catalogue instead of the built-in one.
 //!
 //! `cargo build --release --example scan_profile && ./target/release/examples/scan_profile [PROSE|ATTACKS]`
 
@@ -25,7 +26,15 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let mut s = warden::threat::Scanner::builtin();
+    // CATALOGUE=FILE: that catalogue instead of the built-in one, to weigh a catalogue edit
+    // without a rebuild
+    let mut s = match std::env::var("CATALOGUE") {
+        Ok(file) => {
+            let src = std::fs::read_to_string(&file).expect("CATALOGUE names a readable file");
+            warden::threat::Scanner::from_toml(&src, &file).unwrap_or_else(|e| panic!("{e}"))
+        }
+        Err(_) => warden::threat::Scanner::builtin(),
+    };
     for name in ["PROSE", "ATTACKS", "CHECK"] {
         if !which.iter().any(|w| w == name) && (!which.is_empty() || name == "CHECK") {
             continue;

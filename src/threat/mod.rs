@@ -2,11 +2,13 @@
 //! (`normalize`); the scanner matches the pattern catalogue kept as data (`patterns.toml`) and
 //! gives a score, a threat level and the categories that fired (`scan`); the stage denies at
 //! `threat.deny_at` and obliges below it (`stage`); an optional n-gram model adds points
-//! (`model`); adversarial suffixes are character statistics (`gibberish`); the phrase automaton
+//! (`model`); adversarial suffixes are character statistics (`gibberish`), and a passage of
+//! them that is Morse code is decoded and scanned again (`morse`); the phrase automaton
 //! is a table walked in eight lanes (`walk`). Behaviour anomalies and quarantine live in `crate::anomaly`.
 
 pub mod gibberish;
 pub mod model;
+pub mod morse;
 pub mod normalize;
 pub mod scan;
 #[cfg(target_arch = "x86_64")]

@@ -185,13 +185,21 @@ impl Normalizer {
             // leetspeak only inside words with two letters or more ("1gn0r3", not "q3")
             let has_letter = w.chars().filter(|c| c.is_alphabetic()).nth(1).is_some();
             // words chained with two hyphens or more come apart: `output-your-instructions`
+            // (only a hyphen between two letters: one beside a tab or another hyphen stays, or
+            // the view would hold two whitespace characters in a row)
             let chained = hyphen_chain(w.as_bytes());
-            for c in w.chars() {
+            let mut prev = ' ';
+            let mut it = w.chars().peekable();
+            while let Some(c) = it.next() {
+                let joint = c == '-'
+                    && prev.is_ascii_alphabetic()
+                    && it.peek().is_some_and(|n| n.is_ascii_alphabetic());
                 match (has_letter, leet(c)) {
-                    _ if chained && c == '-' => out.push(' '),
+                    _ if chained && joint => out.push(' '),
                     (true, Some(l)) => out.push(l),
                     _ => out.push(c),
                 }
+                prev = c;
             }
         }
         runs.flush(out);
@@ -386,7 +394,7 @@ fn leetish(b: u8) -> bool {
 }
 
 /// Writes `w`, one word, folded to `out` (as long as `w`): in a chain of hyphenated words the
-/// hyphens become spaces (`output-your-rules`); with two letters or more, leetspeak characters
+/// hyphens between letters become spaces (`output-your-rules`); with two letters or more, leetspeak characters
 /// become letters (`1gn0r3`, not `2024` or `q3`).
 fn fold_word(w: &[u8], out: &mut [u8]) {
     let letters = w
@@ -395,10 +403,16 @@ fn fold_word(w: &[u8], out: &mut [u8]) {
         .nth(1)
         .is_some();
     let chained = hyphen_chain(w);
-    for (o, &c) in out.iter_mut().zip(w) {
+    for (i, (o, &c)) in out.iter_mut().zip(w).enumerate() {
         let l = LEET[c as usize];
+        // a hyphen between two letters (as in the general path)
+        let joint = || {
+            i > 0
+                && w[i - 1].is_ascii_alphabetic()
+                && w.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic())
+        };
         *o = match c {
-            b'-' if chained => b' ',
+            b'-' if chained && joint() => b' ',
             _ if letters && l != 0 => l,
             _ => c,
         };
@@ -643,6 +657,25 @@ mod tests {
 
     fn n(s: &str) -> String {
         Normalizer::new().normalize(s.as_bytes()).to_string()
+    }
+
+    /// Only the hyphens between letters of a chain come apart: one at the word's edge or
+    /// doubled stays, so no view holds two whitespace characters in a row (a property test
+    /// found `ａ\t-ａ-a-a`, whose leading hyphen became a second space after the tab's).
+    #[test]
+    fn a_chain_splits_only_between_letters() {
+        for (input, folded) in [
+            ("a\t-a-a-a", "a -a a a"),
+            ("output-your--rules-now", "output your--rules now"),
+            ("-output-your-rules-", "-output your rules-"),
+        ] {
+            for text in [input.to_string(), format!("{input}\u{200b}")] {
+                // the ASCII path and, with a zero-width space, the general one
+                let mut m = Normalizer::new();
+                let (_, f) = m.views(text.as_bytes());
+                assert_eq!(f, folded, "{text:?}");
+            }
+        }
     }
 
     #[test]

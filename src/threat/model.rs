@@ -39,6 +39,11 @@ pub fn feature_count(text: &[u8]) -> usize {
     (text.len() + 2).saturating_sub(3)
 }
 
+/// The largest bias and weight scale a model file may hold: with `i8` weights and the sum
+/// divided by the square root of the feature count, a logit stays below
+/// `MAX_MAGNITUDE * (1 + 127 * sqrt(features))`, finite for any text.
+const MAX_MAGNITUDE: f32 = 1e4;
+
 pub struct Model {
     bits: u32,
     bias: f32,
@@ -70,8 +75,17 @@ impl Model {
         }
         let f = |i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let (bias, scale) = (f(8), f(12));
-        if !bias.is_finite() || !scale.is_finite() {
-            return Err("model bias or scale is not finite".into());
+        // a trained model's bias and weights are a few units; a file whose scale is near
+        // f32::MAX parses but sums to infinity, and a logit must stay finite
+        if !bias.is_finite() || bias.abs() > MAX_MAGNITUDE {
+            return Err(format!(
+                "model bias {bias} is out of range (finite, at most {MAX_MAGNITUDE} either way)"
+            ));
+        }
+        if !scale.is_finite() || !(0.0..=MAX_MAGNITUDE).contains(&scale) {
+            return Err(format!(
+                "model scale {scale} is out of range (finite, 0 to {MAX_MAGNITUDE})"
+            ));
         }
         let n = 1usize << bits;
         if b.len() != HEADER + n {
@@ -190,6 +204,26 @@ mod tests {
         #[test]
         fn parse_never_panics(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = Model::parse(&b);
+        }
+
+        /// Any header that parses gives a finite logit on any text (the fuzzer found a scale
+        /// of 3.4e38, finite itself, whose product was not).
+        #[test]
+        fn a_model_that_parses_scores_finitely(
+            bias in proptest::num::f32::ANY,
+            scale in proptest::num::f32::ANY,
+            weight in proptest::num::i8::ANY,
+            text in proptest::collection::vec(proptest::num::u8::ANY, 0..2000),
+        ) {
+            let mut b = Vec::from(*MAGIC);
+            b.extend_from_slice(&[1, 8, 0, 0]);
+            b.extend_from_slice(&bias.to_le_bytes());
+            b.extend_from_slice(&scale.to_le_bytes());
+            b.extend(std::iter::repeat_n(weight as u8, 256));
+            if let Ok(m) = Model::parse(&b) {
+                proptest::prop_assert!(m.logit(&text).is_finite());
+                proptest::prop_assert!(m.probability(&text).is_finite());
+            }
         }
     }
 }

@@ -40,18 +40,24 @@ fn main() {
             continue;
         }
         let text: Vec<u8> = match name {
-            // the content of `benches/check.rs`: 1 KiB of prose behind a 16-digit hex counter
-            "CHECK" => b"0123456789abcdef"
-                .iter()
-                .chain(
-                    b"Please summarise the attached report for the board and flag any figures \
-                      that look off. "
-                        .iter()
-                        .cycle(),
-                )
-                .copied()
-                .take(1024)
-                .collect(),
+            // the content of `benches/check.rs`: 1 KiB of prose, its first 16 bytes a hex counter
+            "CHECK" => {
+                let mut t: Vec<u8> = b"Please summarise the attached report for the board and \
+                      flag any figures that look off. "
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(1024)
+                    .collect();
+                // the bench stamps its request counter over the first 16 bytes, as hex digits
+                // from the lowest nibble (CHECK_COUNTER=N: that counter; by default one whose
+                // nibbles hold letters, so that the folded view differs from the light one)
+                let n = env("CHECK_COUNTER", 0xabc12) as u64;
+                for (k, c) in t[..16].iter_mut().enumerate() {
+                    *c = b"0123456789abcdef"[(n >> (4 * k)) as usize & 15];
+                }
+                t
+            }
             _ => bench_text(src, name)
                 .bytes()
                 .cycle()

@@ -1418,6 +1418,24 @@ mod tests {
         Scanner::builtin().scan(s.as_bytes()).level
     }
 
+    /// The normaliser leaves hex identifiers unfolded (`normalize::hex_id`), which is safe only
+    /// while no catalogue word of that length can be spelled in leetspeak with hex characters:
+    /// letters `a`–`f` and those the digits stand for (`o i e a s t b g`).
+    #[test]
+    fn no_catalogue_word_hides_in_a_hex_identifier() {
+        let spellable = |c: char| "abcdefoiestbg".contains(c);
+        for p in Scanner::builtin().patterns() {
+            let lower = p.text.to_lowercase();
+            for w in lower.split(|c: char| !c.is_ascii_lowercase()) {
+                assert!(
+                    w.len() < super::super::normalize::HEX_ID_BYTES || !w.chars().all(spellable),
+                    "{w:?} in {:?}",
+                    p.text
+                );
+            }
+        }
+    }
+
     #[test]
     fn builtin_catalogue_compiles_with_at_least_150_patterns() {
         assert!(Scanner::builtin().len() >= 150);

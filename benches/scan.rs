@@ -29,6 +29,18 @@ fn fill(seed: &str, n: usize) -> Vec<u8> {
     seed.bytes().cycle().take(n).collect()
 }
 
+/// `PROSE` with U+2019 for each apostrophe, whole characters up to `n` bytes.
+fn unicode_prose(n: usize) -> Vec<u8> {
+    let mut out = String::new();
+    for c in PROSE.replace('\'', "\u{2019}").chars().cycle() {
+        if out.len() + c.len_utf8() > n {
+            break;
+        }
+        out.push(c);
+    }
+    out.into_bytes()
+}
+
 /// The straightforward scanner: every pattern of the catalogue compiled as its own regex
 /// (phrases escaped), run one after the other over the lower-cased text.
 struct Naive {
@@ -80,6 +92,9 @@ fn bench(c: &mut Criterion) {
         ("benign_4k", fill(PROSE, 4096)),
         ("benign_64k", fill(PROSE, 65536)),
         ("attacks_4k", fill(ATTACKS, 4096)),
+        // the same prose with typographic apostrophes (U+2019): text that is not all ASCII
+        // takes the normaliser's general path
+        ("benign_4k_unicode", unicode_prose(4096)),
     ] {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_with_input(BenchmarkId::new("warden", name), &text, |b, t| {

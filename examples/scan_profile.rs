@@ -1,5 +1,6 @@
 //! The threat scanner in a loop, for profilers: scans the 4 KiB benign prose and attack-heavy
-//! texts of `benches/scan.rs` (or, named, CHECK: the 1 KiB content of `benches/check.rs`) and prints the best per-scan time of BATCHES (default 30) batches
+//! texts of `benches/scan.rs` (or, named, CHECK: the 1 KiB content of `benches/check.rs`;
+//! UNICODE: the prose with typographic apostrophes) and prints the best per-scan time of BATCHES (default 30) batches
 //! of 100 (SIZE=N: N bytes of the bench texts instead of 4 KiB). With SCANS=N it only scans each text N times and prints nothing, for instruction
 //! counters: `tools/scan-instructions.sh` runs it under cachegrind with N = 0 and N = 100 and
 //! prints the difference per scan, a figure this noisy VM cannot move. CATALOGUE=FILE scans
@@ -35,8 +36,10 @@ fn main() {
         }
         Err(_) => warden::threat::Scanner::builtin(),
     };
-    for name in ["PROSE", "ATTACKS", "CHECK"] {
-        if !which.iter().any(|w| w == name) && (!which.is_empty() || name == "CHECK") {
+    for name in ["PROSE", "ATTACKS", "CHECK", "UNICODE"] {
+        if !which.iter().any(|w| w == name)
+            && (!which.is_empty() || name == "CHECK" || name == "UNICODE")
+        {
             continue;
         }
         let text: Vec<u8> = match name {
@@ -57,6 +60,22 @@ fn main() {
                     *c = b"0123456789abcdef"[(n >> (4 * k)) as usize & 15];
                 }
                 t
+            }
+            // `benches/scan.rs`'s `benign_4k_unicode`: the prose with U+2019 apostrophes, whole
+            // characters up to SIZE bytes (text that takes the normaliser's general path)
+            "UNICODE" => {
+                let mut t = String::new();
+                for c in bench_text(src, "PROSE")
+                    .replace('\'', "\u{2019}")
+                    .chars()
+                    .cycle()
+                {
+                    if t.len() + c.len_utf8() > env("SIZE", 4096) {
+                        break;
+                    }
+                    t.push(c);
+                }
+                t.into_bytes()
             }
             _ => bench_text(src, name)
                 .bytes()

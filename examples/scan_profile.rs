@@ -1,6 +1,6 @@
 //! The threat scanner in a loop, for profilers: scans the 4 KiB benign prose and attack-heavy
 //! texts of `benches/scan.rs` (or, named, CHECK: the 1 KiB content of `benches/check.rs`;
-//! UNICODE: the prose with typographic apostrophes) and prints the best per-scan time of BATCHES (default 30) batches
+//! UNICODE: the prose with typographic apostrophes; FILE: the file TEXT names) and prints the best per-scan time of BATCHES (default 30) batches
 //! of 100 (SIZE=N: N bytes of the bench texts instead of 4 KiB). With SCANS=N it only scans each text N times and prints nothing, for instruction
 //! counters: `tools/scan-instructions.sh` runs it under cachegrind with N = 0 and N = 100 and
 //! prints the difference per scan, a figure this noisy VM cannot move. CATALOGUE=FILE scans
@@ -36,9 +36,9 @@ fn main() {
         }
         Err(_) => warden::threat::Scanner::builtin(),
     };
-    for name in ["PROSE", "ATTACKS", "CHECK", "UNICODE"] {
+    for name in ["PROSE", "ATTACKS", "CHECK", "UNICODE", "FILE"] {
         if !which.iter().any(|w| w == name)
-            && (!which.is_empty() || name == "CHECK" || name == "UNICODE")
+            && (!which.is_empty() || matches!(name, "CHECK" | "UNICODE" | "FILE"))
         {
             continue;
         }
@@ -70,6 +70,20 @@ fn main() {
                     .chars()
                     .cycle()
                 {
+                    if t.len() + c.len_utf8() > env("SIZE", 4096) {
+                        break;
+                    }
+                    t.push(c);
+                }
+                t.into_bytes()
+            }
+            // FILE: the text of the file TEXT names (its first SIZE bytes, whole characters),
+            // for text in other scripts
+            "FILE" => {
+                let path = std::env::var("TEXT").expect("FILE scans the file TEXT names");
+                let all = std::fs::read_to_string(&path).expect("TEXT names a UTF-8 file");
+                let mut t = String::new();
+                for c in all.chars().cycle() {
                     if t.len() + c.len_utf8() > env("SIZE", 4096) {
                         break;
                     }

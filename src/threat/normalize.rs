@@ -895,6 +895,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
         /// The segmented general path (ASCII by bytes, NFKC on non-ASCII segments) gives the
         /// light view one NFKC pass gives, on text mixing ASCII with combining marks, Hangul
         /// jamo, compatibility characters, invisibles, whitespace and invalid bytes.
@@ -905,6 +906,7 @@ mod tests {
                 "[\u{0300}-\u{036f}\u{0e48}\u{05b0}]{1,3}",
                 "[\u{1100}-\u{1112}\u{1161}-\u{1175}\u{11a8}-\u{11c2}\u{ac00}]{1,3}",
                 "[ﬁｉｇｎｏｒｅ①ℌ㎒\u{2019}\u{00a0}\u{200b}\u{3000}ÅåéÉ]{1,3}",
+                "[етаоиёйЁЙ\u{0308}\u{0306}团队，：。\u{0591}\u{05b0}\u{0e38}]{1,4}",
                 "\\PC{1,3}",
             ], 0..24),
             invalid in proptest::collection::vec(0x80u8..=0xff, 0..3),

@@ -149,8 +149,9 @@ impl Normalizer {
     /// over the whole text). Text with one curly quote in 4 KiB was ~25× slower than ASCII when
     /// every character went through NFKC.
     fn views_general(&mut self, input: &[u8]) {
-        self.folded.clear();
-        self.folded.reserve(input.len());
+        let mut light = std::mem::take(&mut self.folded).into_bytes();
+        light.clear();
+        light.reserve(input.len());
         let mut last_space = true;
         let mut i = 0;
         while i < input.len() {
@@ -162,7 +163,7 @@ impl Normalizer {
                 .map_or(input.len(), |n| i + n);
             let k = if j < input.len() && j > i { j - 1 } else { j };
             if k > i {
-                self.push_ascii(&input[i..k], &mut last_space);
+                push_ascii(&mut light, &input[i..k], &mut last_space);
                 i = k;
             }
             if i >= input.len() {
@@ -172,71 +173,15 @@ impl Normalizer {
                 .iter()
                 .position(u8::is_ascii)
                 .map_or(input.len(), |n| i + 1 + n);
-            self.push_light(&input[i..end], &mut last_space);
+            push_light(&mut light, &input[i..end], &mut last_space);
             i = end;
         }
-        if self.folded.ends_with(' ') {
-            self.folded.pop();
+        if light.last() == Some(&b' ') {
+            light.pop();
         }
+        // ASCII bytes and whole encoded characters: the check cannot fail
+        self.folded = String::from_utf8(light).unwrap_or_default();
         self.fold_words();
-    }
-
-    /// Appends the light view of `run`, ASCII, to `self.folded`: copied and lower-cased whole
-    /// when its only whitespace is single spaces (the usual case), else byte by byte.
-    fn push_ascii(&mut self, mut run: &[u8], last_space: &mut bool) {
-        if *last_space {
-            while let [b' ', rest @ ..] = run {
-                run = rest;
-            }
-        }
-        let plain = memchr::memchr3(b'\n', b'\t', b'\r', run).is_none()
-            && memchr::memchr2(0x0b, 0x0c, run).is_none()
-            && memchr::memmem::find(run, b"  ").is_none();
-        if let (true, Ok(text)) = (plain, std::str::from_utf8(run)) {
-            let at = self.folded.len();
-            self.folded.push_str(text);
-            self.folded[at..].make_ascii_lowercase();
-            if let Some(&l) = run.last() {
-                *last_space = l == b' ';
-            }
-            return;
-        }
-        for &b in run {
-            if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-                if !*last_space {
-                    self.folded.push(' ');
-                    *last_space = true;
-                }
-            } else {
-                *last_space = false;
-                self.folded.push(b.to_ascii_lowercase() as char);
-            }
-        }
-    }
-
-    /// Appends the light view of `input` (NFKC, invisibles dropped, whitespace collapsed,
-    /// lower case, homoglyphs folded) to `self.folded`, one character at a time.
-    fn push_light(&mut self, input: &[u8], last_space: &mut bool) {
-        for chunk in input.utf8_chunks() {
-            let valid = chunk.valid().chars();
-            let bad = (!chunk.invalid().is_empty()).then_some('\u{FFFD}');
-            for c in valid.chain(bad).stream_safe().nfkc() {
-                if invisible(c) {
-                    continue;
-                }
-                if c.is_whitespace() {
-                    if !*last_space {
-                        self.folded.push(' ');
-                        *last_space = true;
-                    }
-                    continue;
-                }
-                *last_space = false;
-                for l in c.to_lowercase() {
-                    self.folded.push(homoglyph(l));
-                }
-            }
-        }
     }
 
     /// The second pass, light view → folded view.
@@ -280,18 +225,12 @@ impl Normalizer {
             // (only a hyphen between two letters: one beside a tab or another hyphen stays, or
             // the view would hold two whitespace characters in a row)
             let chained = hyphen_chain(w.as_bytes());
-            let mut prev = ' ';
-            let mut it = w.chars().peekable();
-            while let Some(c) = it.next() {
-                let joint = c == '-'
-                    && prev.is_ascii_alphabetic()
-                    && it.peek().is_some_and(|n| n.is_ascii_alphabetic());
+            for (i, c) in w.char_indices() {
                 match (has_letter, leet(c)) {
-                    _ if chained && joint => out.push(' '),
+                    _ if chained && joint(w.as_bytes(), i) => out.push(' '),
                     (true, Some(l)) => out.push(l),
                     _ => out.push(c),
                 }
-                prev = c;
             }
             if last {
                 break;
@@ -392,42 +331,9 @@ impl Normalizer {
         let mut light = std::mem::take(&mut self.folded).into_bytes();
         light.clear();
         light.reserve(input.len());
-        // Lower case: a plain map the compiler vectorises.
-        light.extend(input.iter().map(u8::to_ascii_lowercase));
-        // Whitespace: only text with tabs, newlines, runs of spaces or spaces at its ends needs
-        // the collapsing pass; found with memchr, not byte by byte.
-        let inner = memchr::memchr3(b'\n', b'\t', b'\r', &light).is_some()
-            || memchr::memchr2(0x0b, 0x0c, &light).is_some()
-            || memchr::memmem::find(&light, b"  ").is_some();
-        if !inner {
-            // at most one space at each end: trimmed without the pass
-            if light.last() == Some(&b' ') {
-                light.pop();
-            }
-            if light.first() == Some(&b' ') {
-                light.remove(0);
-            }
-        } else {
-            let mut w = 0;
-            let mut last_space = true;
-            for r in 0..light.len() {
-                let b = light[r];
-                if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-                    if !last_space {
-                        light[w] = b' ';
-                        w += 1;
-                        last_space = true;
-                    }
-                } else {
-                    light[w] = b;
-                    w += 1;
-                    last_space = false;
-                }
-            }
-            light.truncate(w);
-            if light.last() == Some(&b' ') {
-                light.pop();
-            }
+        push_ascii(&mut light, input, &mut true);
+        if light.last() == Some(&b' ') {
+            light.pop();
         }
         // Whether the folded view differs, and how: single letters to join need the full pass;
         // leetspeak and hyphen chains change words in place (same length), and most text has
@@ -487,6 +393,71 @@ impl Normalizer {
     }
 }
 
+/// Appends the light view of `run`, ASCII, to `light`: lower case (a plain map the compiler
+/// vectorises), whitespace collapsed to single spaces after `last_space` (whether `light` ends
+/// in one, or stands at the text's start). Only a run with tabs, newlines, runs of spaces or a
+/// space after a space needs the collapsing pass; memchr finds out.
+fn push_ascii(light: &mut Vec<u8>, run: &[u8], last_space: &mut bool) {
+    let at = light.len();
+    light.extend(run.iter().map(u8::to_ascii_lowercase));
+    let plain = memchr::memchr3(b'\n', b'\t', b'\r', run).is_none()
+        && memchr::memchr2(0x0b, 0x0c, run).is_none()
+        && memchr::memmem::find(run, b"  ").is_none()
+        && !(*last_space && run.first() == Some(&b' '));
+    if plain {
+        if let Some(&l) = run.last() {
+            *last_space = l == b' ';
+        }
+        return;
+    }
+    let mut w = at;
+    for r in at..light.len() {
+        let b = light[r];
+        if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            if !*last_space {
+                light[w] = b' ';
+                w += 1;
+                *last_space = true;
+            }
+        } else {
+            light[w] = b;
+            w += 1;
+            *last_space = false;
+        }
+    }
+    light.truncate(w);
+}
+
+/// Appends the light view of `input` (NFKC, invisibles dropped, whitespace collapsed, lower
+/// case, homoglyphs folded) to `light`, one character at a time.
+fn push_light(light: &mut Vec<u8>, input: &[u8], last_space: &mut bool) {
+    for chunk in input.utf8_chunks() {
+        let bad = (!chunk.invalid().is_empty()).then_some('\u{FFFD}');
+        for c in chunk.valid().chars().chain(bad).stream_safe().nfkc() {
+            push_light_char(light, c, last_space);
+        }
+    }
+}
+
+/// One NFKC character of the light view: invisibles dropped, whitespace collapsed, lower case,
+/// homoglyphs folded.
+fn push_light_char(light: &mut Vec<u8>, c: char, last_space: &mut bool) {
+    if invisible(c) {
+        return;
+    }
+    if c.is_whitespace() {
+        if !*last_space {
+            light.push(b' ');
+            *last_space = true;
+        }
+        return;
+    }
+    *last_space = false;
+    for l in c.to_lowercase() {
+        light.extend_from_slice(homoglyph(l).encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
 /// Leetspeak characters (`LEET` maps them), as a byte test.
 fn leetish(b: u8) -> bool {
     matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$')
@@ -514,9 +485,9 @@ fn fold_word(w: &[u8], out: &mut [u8]) {
     // from the loop above, which runs on every word of a text with single letters and is
     // 3 % of an attack-heavy scan with this test inside it
     if hyphen_chain(w) {
-        for i in 1..w.len().saturating_sub(1) {
-            if w[i] == b'-' && w[i - 1].is_ascii_alphabetic() && w[i + 1].is_ascii_alphabetic() {
-                out[i] = b' ';
+        for (i, o) in out.iter_mut().enumerate() {
+            if joint(w, i) {
+                *o = b' ';
             }
         }
     }
@@ -757,10 +728,16 @@ impl WordMasks {
 /// hyphens or more, each between two letters. (`state-of-the-art` comes apart too, harmlessly;
 /// `well-known` and `--verbose` stay.)
 fn hyphen_chain(w: &[u8]) -> bool {
-    w.windows(3)
-        .filter(|t| t[1] == b'-' && t[0].is_ascii_alphabetic() && t[2].is_ascii_alphabetic())
-        .nth(1)
-        .is_some()
+    (1..w.len()).filter(|&i| joint(w, i)).nth(1).is_some()
+}
+
+/// Whether `w[i]` is a hyphen between two ASCII letters: where a chain comes apart. On UTF-8
+/// bytes this is the same test on characters (no byte of a multi-byte character is a letter).
+fn joint(w: &[u8], i: usize) -> bool {
+    w[i] == b'-'
+        && i > 0
+        && w[i - 1].is_ascii_alphabetic()
+        && w.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
 }
 
 /// A word that is one letter, optionally followed by a dot (`i.` in `i. g. n. o. r. e.`).
@@ -885,13 +862,12 @@ mod tests {
     /// The light view as one NFKC pass over the whole text computes it: the reference for the
     /// segmented general path.
     fn light_in_one_pass(input: &[u8]) -> String {
-        let mut m = Normalizer::new();
-        let mut last_space = true;
-        m.push_light(input, &mut last_space);
-        if m.folded.ends_with(' ') {
-            m.folded.pop();
+        let mut light = Vec::new();
+        push_light(&mut light, input, &mut true);
+        if light.last() == Some(&b' ') {
+            light.pop();
         }
-        m.folded
+        String::from_utf8(light).unwrap()
     }
 
     proptest::proptest! {

@@ -18,6 +18,18 @@ fn bench_text(src: &str, name: &str) -> String {
     src[start..end].replace("\\\n", "")
 }
 
+/// `text` repeated, whole characters up to `n` bytes.
+fn whole_chars(text: &str, n: usize) -> Vec<u8> {
+    let mut t = String::new();
+    for c in text.chars().cycle() {
+        if t.len() + c.len_utf8() > n {
+            break;
+        }
+        t.push(c);
+    }
+    t.into_bytes()
+}
+
 fn main() {
     let src = include_str!("../benches/scan.rs");
     let which: Vec<String> = std::env::args().skip(1).collect();
@@ -63,33 +75,16 @@ fn main() {
             }
             // `benches/scan.rs`'s `benign_4k_unicode`: the prose with U+2019 apostrophes, whole
             // characters up to SIZE bytes (text that takes the normaliser's general path)
-            "UNICODE" => {
-                let mut t = String::new();
-                for c in bench_text(src, "PROSE")
-                    .replace('\'', "\u{2019}")
-                    .chars()
-                    .cycle()
-                {
-                    if t.len() + c.len_utf8() > env("SIZE", 4096) {
-                        break;
-                    }
-                    t.push(c);
-                }
-                t.into_bytes()
-            }
+            "UNICODE" => whole_chars(
+                &bench_text(src, "PROSE").replace('\'', "\u{2019}"),
+                env("SIZE", 4096),
+            ),
             // FILE: the text of the file TEXT names (its first SIZE bytes, whole characters),
             // for text in other scripts
             "FILE" => {
                 let path = std::env::var("TEXT").expect("FILE scans the file TEXT names");
                 let all = std::fs::read_to_string(&path).expect("TEXT names a UTF-8 file");
-                let mut t = String::new();
-                for c in all.chars().cycle() {
-                    if t.len() + c.len_utf8() > env("SIZE", 4096) {
-                        break;
-                    }
-                    t.push(c);
-                }
-                t.into_bytes()
+                whole_chars(&all, env("SIZE", 4096))
             }
             _ => bench_text(src, name)
                 .bytes()

@@ -42,6 +42,7 @@ def need_yaml():
     try:
         import yaml  # noqa: F401
     except ImportError:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["apt-get", "install", "-y", "-qq", "python3-yaml"], check=True,
                        stdout=subprocess.DEVNULL)
     import yaml

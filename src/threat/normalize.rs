@@ -146,8 +146,8 @@ impl Normalizer {
     /// the concatenation of its segments' NFKC, because every segment after the first starts at
     /// an ASCII character, a starter that nothing before it composes with, and a UTF-8 sequence
     /// never holds an ASCII byte, so no character is cut (property test against one NFKC pass
-    /// over the whole text). Text with one curly quote in 4 KiB was ~25× slower than ASCII when
-    /// every character went through NFKC.
+    /// over the whole text). Prose with a typographic apostrophe every ~860 characters took 22×
+    /// the instructions of its ASCII form when every character went through NFKC.
     fn views_general(&mut self, input: &[u8]) {
         let mut light = std::mem::take(&mut self.folded).into_bytes();
         light.clear();

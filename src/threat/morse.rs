@@ -90,9 +90,10 @@ const TABLE: [u8; 128] = {
 };
 
 /// Decodes the Morse in `text` into `out` (cleared first; at most `max` bytes, `max` no more
-/// than its capacity): each token of ASCII dots and dashes is a character, a `/` or a gap of two spaces or more between tokens is a word space, and any
-/// other token ends a word. Returns whether `out` holds at least `MIN_DECODED` characters of
-/// which most are letters: a passage worth scanning.
+/// than its capacity): each token of ASCII dots and dashes is a character, a `/`, a newline or
+/// a gap of two spaces or more between tokens is a word space, and any other token ends a word.
+/// Returns whether `out` holds at least `MIN_DECODED` characters of which most are letters: a
+/// passage worth scanning.
 pub fn decode(text: &[u8], out: &mut Vec<u8>, max: usize) -> bool {
     out.clear();
     let mut letters = 0usize;

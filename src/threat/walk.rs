@@ -60,8 +60,12 @@ const MAX_TABLE_ENTRIES: usize = 16 << 20;
 pub type Hit = (u32, u32, u32);
 
 /// The DFA, re-laid for the walk.
-#[derive(Clone)]
 pub struct Table {
+    /// Per byte, the column of `trans` its class reads: `row0() + classes[byte]`. Pointers
+    /// into `trans`, set by `with_columns` and rebuilt by `clone` (a clone's `trans` is another
+    /// allocation); `trans` is never changed after construction, and its heap buffer does not
+    /// move when the table does.
+    columns: Box<[*const i32; 256]>,
     /// Byte → class; every class is below `stride`.
     classes: [u8; 256],
     /// Number of classes: the row length of `trans`.
@@ -84,6 +88,31 @@ pub struct Table {
     /// lane past its bound stops once this suffix begins at or after the bound (`walk`).
     depth: Vec<u16>,
 }
+
+impl Clone for Table {
+    fn clone(&self) -> Table {
+        Table {
+            columns: Box::new([std::ptr::null(); 256]),
+            classes: self.classes,
+            stride: self.stride,
+            trans: self.trans.clone(),
+            start: self.start,
+            match_below: self.match_below,
+            match_ranges: self.match_ranges.clone(),
+            matches: self.matches.clone(),
+            longest: self.longest,
+            depth: self.depth.clone(),
+        }
+        .with_columns()
+    }
+}
+
+// SAFETY: the only pointers a table holds (`columns`) point into its own `trans`, which it
+// owns, never changes after construction and drops with them; reading through them from any
+// thread is reading the table's own immutable data, as `&Table` already allows.
+unsafe impl Send for Table {}
+// SAFETY: as for `Send`: a shared table is only read.
+unsafe impl Sync for Table {}
 
 impl Table {
     /// Re-lays `dfa` (unanchored, `MatchKind::Standard`, every state reachable from its
@@ -178,6 +207,7 @@ impl Table {
             .map(|&old| dist[old].min(u16::MAX as u32) as u16)
             .collect();
         let table = Table {
+            columns: Box::new([std::ptr::null(); 256]),
             depth,
             classes,
             stride: stride as u32,
@@ -196,7 +226,16 @@ impl Table {
             && (row(s) as usize) < table.trans.len()));
         assert!(row(table.start) >= 0 && (row(table.start) as usize) < table.trans.len());
         assert!(table.start >= 0, "the empty pattern is refused earlier");
-        Ok(table)
+        Ok(table.with_columns())
+    }
+
+    /// Sets `columns` for this table's `trans`.
+    fn with_columns(mut self) -> Table {
+        let row0 = self.row0();
+        for (c, &class) in self.columns.iter_mut().zip(&self.classes) {
+            *c = row0.wrapping_add(class as usize);
+        }
+        self
     }
 
     /// Longest pattern, in bytes.
@@ -210,6 +249,7 @@ impl Table {
             + self.matches.len() * 8
             + self.match_ranges.len() * 8
             + self.depth.len() * 2
+            + std::mem::size_of_val(&*self.columns)
     }
 
     /// The row (state number) of `state`: what `depth` and `match_ranges` are indexed by.
@@ -250,6 +290,59 @@ impl Table {
         // construction in `Table::new`, exercised by the tests below and by
         // `the_laned_walk_finds_every_match_once` in `scan`).
         unsafe { *row0.offset(at) as isize }
+    }
+
+    /// Steps the eight lanes side by side over bytes `j..common` of each (lane `k`'s at
+    /// `laid + k * LANE_BYTES`), and stops after the first step that leaves a lane in a match
+    /// state; returns the index past that step (`common` if none did). The states are locals
+    /// here, not an array the compiler may keep in memory, and the match test is one OR tree
+    /// a step.
+    /// # Safety
+    /// `laid + k * LANE_BYTES + i` is readable for every lane `k` and `j <= i < common`;
+    /// each state of `s` is the start state or an entry of `trans`.
+    #[inline(always)]
+    unsafe fn side_by_side(
+        &self,
+        laid: *const u8,
+        s: &mut [isize; LANES],
+        mut j: usize,
+        common: usize,
+    ) -> usize {
+        // A step through a byte's column: a byte load, a column load and a transition load at
+        // `column + state` (the add folds into the address), one instruction fewer than `step`
+        // and off the state's dependency chain.
+        let column = &*self.columns;
+        let [mut s0, mut s1, mut s2, mut s3, mut s4, mut s5, mut s6, mut s7] = *s;
+        while j < common {
+            // SAFETY: the bytes are readable (this function's safety)
+            let byte = |k: usize| unsafe { *laid.add(k * LANE_BYTES + j) } as usize;
+            s0 = self.step_at(column[byte(0)], s0);
+            s1 = self.step_at(column[byte(1)], s1);
+            s2 = self.step_at(column[byte(2)], s2);
+            s3 = self.step_at(column[byte(3)], s3);
+            s4 = self.step_at(column[byte(4)], s4);
+            s5 = self.step_at(column[byte(5)], s5);
+            s6 = self.step_at(column[byte(6)], s6);
+            s7 = self.step_at(column[byte(7)], s7);
+            j += 1;
+            if ((s0 | s1) | (s2 | s3)) | ((s4 | s5) | (s6 | s7)) < 0 {
+                break;
+            }
+        }
+        *s = [s0, s1, s2, s3, s4, s5, s6, s7];
+        j
+    }
+
+    /// `step` with the byte's column given: `column` is `columns[byte]`.
+    #[inline(always)]
+    fn step_at(&self, column: *const i32, state: isize) -> isize {
+        debug_assert!(
+            column >= self.row0() && column < self.row0().wrapping_add(self.stride as usize)
+        );
+        // SAFETY: `column` is `row0` plus a class (below `stride`: `with_columns`), and
+        // `state` the start state or an entry of `trans`: the same address as `step`'s, inside
+        // the row of `state` (see `step`).
+        unsafe { *column.offset(state) as isize }
     }
 
     /// Appends to `hits` the matches ending at `end` in match state `state` that begin before
@@ -320,24 +413,15 @@ impl Table {
                     copy.as_ptr().cast()
                 }
             };
-            // `j` indexes every lane at once, and the lanes' loop unrolls into eight chains
-            #[allow(clippy::needless_range_loop)]
-            for j in 0..common {
-                let mut any = 0;
-                for k in 0..LANES {
-                    // SAFETY: `k * LANE_BYTES + j < WINDOW_BYTES` (`j < common <= LANE_BYTES`);
-                    // a full window has `WINDOW_BYTES` bytes from `laid`, and in `copy` the
-                    // first `common` bytes of every lane's `LANE_BYTES` were written above.
-                    let b = unsafe { *laid.add(k * LANE_BYTES + j) };
-                    s[k] = self.step(row0, s[k], b);
-                    any |= s[k];
-                }
+            let mut j = 0;
+            while j < common {
+                // SAFETY: `laid` holds `common` bytes of every lane, `LANE_BYTES` apart (above),
+                // and `j < common`.
+                j = unsafe { self.side_by_side(laid, &mut s, j, common) };
                 // a match state is negative
-                if any < 0 {
-                    for k in 0..LANES {
-                        if s[k] < 0 {
-                            self.report(s[k], at[k] + j + 1, bound[k], hits);
-                        }
+                for k in 0..LANES {
+                    if s[k] < 0 {
+                        self.report(s[k], at[k] + j, bound[k], hits);
                     }
                 }
             }
@@ -450,6 +534,23 @@ mod tests {
                 "{len}"
             );
         }
+    }
+
+    /// A clone's columns point into its own transitions: the clone walks as the original did
+    /// after the original is gone (with the original's pointers it would read freed memory,
+    /// which Miri and the debug assertion in `step_at` catch).
+    #[test]
+    fn a_clone_walks_on_its_own_table() {
+        let (dfa, t) = table(&["ignore", "gnore all", "all previous", "re"]);
+        let text = b"please ignore all previous notes; ignore all previous re-runs ".repeat(80);
+        let clone = t.clone();
+        drop(t);
+        assert_ne!(clone.columns[b'g' as usize], std::ptr::null());
+        assert_eq!(walked(&clone, &text), reference(&dfa, &text));
+        let moved = std::thread::spawn(move || walked(&clone, &text))
+            .join()
+            .unwrap();
+        assert!(!moved.is_empty());
     }
 
     proptest::proptest! {

@@ -6,9 +6,11 @@
 //! so that the match states come first, and each transition holds the next state premultiplied
 //! by the number of byte classes, less the first row that is not a match state (`match_below`),
 //! so a match state is a negative number. A step is then two loads and an add (`row0[state +
-//! class[byte]]`, `row0` pointing at row `match_below`) and the lanes' match test one OR of
-//! their states and a sign test; walking aho-corasick's own DFA through its trait took four
-//! times the instructions (PERF.md, "Threat scan → Speed").
+//! class[byte]]`, `row0` pointing at row `match_below`), and in the lanes' side-by-side loop
+//! three loads and no add (`columns[byte][state]`: a pointer per byte to its class's column,
+//! kept in the table) with the lanes' match test one OR of their states and a sign test;
+//! walking aho-corasick's own DFA through its trait took four times the instructions
+//! (PERF.md, "Threat scan → Speed").
 //!
 //! Invariants (checked at construction, relied on by the walk's `unsafe` reads): every entry `e`
 //! of `trans` has `e + match_below = k * stride` for a state `k < states`, and `stride` is the

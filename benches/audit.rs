@@ -243,7 +243,7 @@ fn dma_vs_buffered() {
 
 fn main() {
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-    let run = |name: &str| only.as_deref().map_or(true, |o| name.contains(o));
+    let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     if run("log") {
         log_alone();
     }

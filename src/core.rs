@@ -289,7 +289,7 @@ impl CoreState {
                 return Idle::Work;
             }
             i = i.wrapping_add(1);
-            if i % 64 == 0 && now_ns() >= spin_until {
+            if i.is_multiple_of(64) && now_ns() >= spin_until {
                 break;
             }
             std::hint::spin_loop();

@@ -926,7 +926,7 @@ impl Handle {
                 return self.take(idx);
             }
             i = i.wrapping_add(1);
-            if i % 32 == 0 && now_ns() >= spin_until {
+            if i.is_multiple_of(32) && now_ns() >= spin_until {
                 break;
             }
             std::hint::spin_loop();

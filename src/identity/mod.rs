@@ -369,7 +369,7 @@ pub fn from_hex(t: &str) -> Option<Vec<u8>> {
 /// Appends the bytes of hex text to `out` (no allocation when `out` has room); false, with
 /// nothing appended, on odd length or a non-hex character.
 pub fn hex_decode_into(t: &[u8], out: &mut Vec<u8>) -> bool {
-    if t.len() % 2 != 0 || !t.iter().all(u8::is_ascii_hexdigit) {
+    if !t.len().is_multiple_of(2) || !t.iter().all(u8::is_ascii_hexdigit) {
         return false;
     }
     let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;

@@ -637,7 +637,7 @@ fn required_literals(
                 ];
                 for c in cands.into_iter().flatten() {
                     if let Some(st) = strength(&c) {
-                        if best.as_ref().map_or(true, |(b, _)| st >= *b) {
+                        if best.as_ref().is_none_or(|(b, _)| st >= *b) {
                             best = Some((st, c));
                         }
                     }

@@ -106,7 +106,7 @@ fn main() {
             }
             best = best.min(t.elapsed().as_secs_f64() / 100.0 * 1e6);
         }
-        print!("{name}: best {best:.1} µs  ");
+        print!("{name}: best {best:.2} µs  ");
     }
     println!();
 }

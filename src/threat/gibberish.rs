@@ -384,25 +384,38 @@ static TOKENS: TokenAutomaton = {
 };
 
 /// `possible_scalar`, 64 bytes a step: each byte class is a bit mask over the block (vector
-/// compares and `movemask`: AVX2 where the processor has it, else SSE2), marks are `odd |
+/// compares into masks: AVX-512BW or AVX2 where the processor has it, else SSE2), marks are `odd |
 /// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
 /// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
 /// form; a short last block is padded with `a`, which is neither a mark nor a separator.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn possible(text: &[u8]) -> bool {
-    match super::simd::avx2() {
+    use super::simd::Level;
+    match super::simd::level() {
+        // SAFETY: AVX-512BW is present (checked).
+        Level::Avx512 => unsafe { possible_avx512(text) },
         // SAFETY: AVX2 is present (checked).
-        true => unsafe { possible_avx2(text) },
+        Level::Avx2 => unsafe { possible_avx2(text) },
         // SAFETY: SSE2 is part of every x86_64 processor.
-        false => unsafe { possible_sse2(text) },
+        Level::Sse2 => unsafe { possible_sse2(text) },
     }
+}
+
+/// `possible` on AVX-512BW with VBMI.
+/// # Safety
+/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
+unsafe fn possible_avx512(text: &[u8]) -> bool {
+    // SAFETY: AVX-512BW is present (this function's safety).
+    unsafe { possible_with::<super::simd::Avx512>(text) }
 }
 
 /// `possible` on AVX2.
 /// # Safety
-/// The processor has AVX2.
+/// The processor has AVX2 and `popcnt` (`simd::avx2`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 unsafe fn possible_avx2(text: &[u8]) -> bool {
     // SAFETY: AVX2 is present (this function's safety).
     unsafe { possible_with::<super::simd::Avx2>(text) }
@@ -425,27 +438,27 @@ unsafe fn possible_sse2(text: &[u8]) -> bool {
 unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
     let mut last = [(usize::MAX, usize::MAX); 3];
     let (mut runs, mut line) = (0usize, 0usize);
-    // the previous block's masks: before the text, a space
-    let mut prev = Masks {
-        lower: 0,
-        nonword: 0,
-        sep: 1 << 63,
-        ..Masks::default()
-    };
-    let mut blocks = text.chunks_exact(64);
-    let mut tail = [b'a'; 64];
-    let rem = blocks.remainder();
-    tail[..rem.len()].copy_from_slice(rem);
-    for block in blocks
-        .by_ref()
-        .chain((!rem.is_empty()).then_some(&tail[..]))
-    {
+    // the previous block's top bits, as bits 0 (and 1): before the text, a space
+    let (mut lower_prev, mut nonword_prev, mut sep_prev) = (0u64, 0u64, 1u64);
+    let blocks = text.len().div_ceil(64);
+    for k in 0..blocks {
+        let from = k * 64;
+        // a whole block is read where it lies; only the last, short one is copied
+        let mut tail = [b'a'; 64];
+        let block: &[u8; 64] = match text.get(from..from + 64).and_then(|b| b.try_into().ok()) {
+            Some(block) => block,
+            None => {
+                let part = text.get(from..).unwrap_or_default();
+                tail[..part.len()].copy_from_slice(part);
+                &tail
+            }
+        };
         // SAFETY: `V`'s instruction set is present (this function's safety).
-        let m = unsafe { Masks::of::<V>(block.try_into().unwrap_or(&[b'a'; 64])) };
-        let lower1 = m.lower << 1 | prev.lower >> 63;
-        let nonword1 = m.nonword << 1 | prev.nonword >> 63;
-        let nonword2 = m.nonword << 2 | prev.nonword >> 62;
-        let sep1 = m.sep << 1 | prev.sep >> 63;
+        let m = unsafe { Masks::of::<V>(block) };
+        let lower1 = m.lower << 1 | lower_prev;
+        let nonword1 = m.nonword << 1 | nonword_prev >> 1;
+        let nonword2 = m.nonword << 2 | nonword_prev;
+        let sep1 = m.sep << 1 | sep_prev;
         let run_starts = m.sep & !sep1;
         let mut marks = m.odd | (lower1 & m.upper) | (m.nonword & nonword1 & nonword2);
         while marks != 0 {
@@ -465,7 +478,7 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
         }
         runs += run_starts.count_ones() as usize;
         line += m.newline.count_ones() as usize;
-        prev = m;
+        (lower_prev, nonword_prev, sep_prev) = (m.lower >> 63, m.nonword >> 62, m.sep >> 63);
     }
     false
 }
@@ -517,6 +530,22 @@ impl super::simd::Classes<6> for Classes {
             [lower, upper, word, joint.andnot(punct), sep, newline]
         }
     }
+    /// `CLASS`, re-cut into these six classes (bit `k` for class `k`).
+    const TABLE: Option<[u8; 128]> = Some({
+        let mut t = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            let k = CLASS[b];
+            t[b] = (k & C_LOWER != 0) as u8
+                | ((k & C_UPPER != 0) as u8) << 1
+                | ((k & (C_ALPHA | C_DIGIT | C_SPACE | C_NEWLINE) != 0) as u8) << 2
+                | ((k & C_ODD_PUNCT != 0) as u8) << 3
+                | ((k & (C_SPACE | C_NEWLINE) != 0) as u8) << 4
+                | ((k & C_NEWLINE != 0) as u8) << 5;
+            b += 1;
+        }
+        t
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -542,6 +571,12 @@ impl Masks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_class_table_is_the_vector_classes() {
+        crate::threat::simd::tests::table_agrees::<Classes, 6>();
+    }
 
     /// Every token of up to eight bytes from a byte of each class (and a few more), fed to the
     /// automaton and to `Token`: the same verdict, and the token never returns to state 0.
@@ -614,6 +649,10 @@ mod tests {
             if crate::threat::simd::avx2() {
                 // SAFETY: AVX2 is present (checked).
                 assert_eq!(unsafe { possible_avx2(t) }, want, "avx2 {t:?}");
+            }
+            if crate::threat::simd::avx512() {
+                // SAFETY: AVX-512BW is present (checked).
+                assert_eq!(unsafe { possible_avx512(t) }, want, "avx512 {t:?}");
             }
         }
     }

@@ -74,7 +74,9 @@ static LEET: [u8; 256] = {
     let mut b = 0;
     while b < 128 {
         t[b] = match leet(b as u8 as char) {
-            Some(c) => c as u8,
+            // ASCII to ASCII, checked as the table is built: `ascii_string` relies on it
+            Some(c) if c.is_ascii() => c as u8,
+            Some(_) => panic!("a leetspeak character maps to an ASCII letter"),
             None => 0,
         };
         b += 1;
@@ -340,8 +342,7 @@ impl Normalizer {
         // neither.
         let mut words = false;
         let letters = fold_scan(&light, |r| words |= word_folds(&light[r]));
-        // ASCII in, ASCII out: the check cannot fail (and costs a fraction of the loop).
-        self.folded = String::from_utf8(light).unwrap_or_default();
+        self.folded = ascii_string(light);
         if letters {
             self.fold_words_ascii();
             // single letters that stay single ("I will", "a b"), the usual case in prose, fold
@@ -363,8 +364,7 @@ impl Normalizer {
         let light = self.folded.as_bytes();
         let letters = fold_scan(light, |r| fold_word(&light[r.clone()], &mut out[r]));
         debug_assert!(!letters, "called for views without single letters to join");
-        // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
-        self.out = String::from_utf8(out).unwrap_or_default();
+        self.out = ascii_string(out);
     }
 
     /// `fold_words` on an ASCII light view, byte by byte: the same output (the ASCII property
@@ -388,9 +388,20 @@ impl Normalizer {
             fold_word(w, &mut out[at..]);
         }
         runs.flush(&mut out);
-        // ASCII in, ASCII out (leet maps to ASCII letters): the check cannot fail
-        self.out = String::from_utf8(out).unwrap_or_default();
+        self.out = ascii_string(out);
     }
+}
+
+/// `bytes`, all ASCII, as a `String`, without `from_utf8`'s check: the ASCII paths write only
+/// ASCII (input that `prepare` found `is_ascii`, lower-cased; spaces; single ASCII letters;
+/// `LEET`'s letters, which its construction checks at compile time), and the check cost 3 %
+/// of a 4 KiB scan (two or three passes over the views).
+fn ascii_string(bytes: Vec<u8>) -> String {
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: every caller passes ASCII bytes (above; asserted in debug builds, which the
+    // property tests `ascii_path_matches_general_path` and the scanner's tests run), and ASCII
+    // is valid UTF-8.
+    unsafe { String::from_utf8_unchecked(bytes) }
 }
 
 /// Appends the light view of `run`, ASCII, to `light`: lower case (a plain map the compiler
@@ -459,7 +470,7 @@ fn push_light_char(light: &mut Vec<u8>, c: char, last_space: &mut bool) {
 }
 
 /// Leetspeak characters (`LEET` maps them), as a byte test.
-fn leetish(b: u8) -> bool {
+const fn leetish(b: u8) -> bool {
     matches!(b, b'0' | b'1' | b'3'..=b'5' | b'7'..=b'9' | b'!' | b'|' | b'@' | b'$')
 }
 
@@ -527,11 +538,13 @@ pub(crate) fn hex_id(w: &[u8]) -> bool {
 /// `fold_words_ascii`'s full pass.
 fn fold_scan(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return match super::simd::avx2() {
+    return match super::simd::level() {
+        // SAFETY: AVX-512BW is present (checked).
+        super::simd::Level::Avx512 => unsafe { fold_scan_avx512(light, word) },
         // SAFETY: AVX2 is present (checked).
-        true => unsafe { fold_scan_avx2(light, word) },
+        super::simd::Level::Avx2 => unsafe { fold_scan_avx2(light, word) },
         // SAFETY: SSE2 is part of every x86_64 processor.
-        false => unsafe { fold_scan_sse2(light, word) },
+        super::simd::Level::Sse2 => unsafe { fold_scan_sse2(light, word) },
     };
     #[cfg(not(target_arch = "x86_64"))]
     return fold_scan_scalar(light, word);
@@ -576,54 +589,51 @@ unsafe fn fold_scan_with<V: super::simd::Vector>(
     mut word: impl FnMut(std::ops::Range<usize>),
 ) -> bool {
     let blocks = light.len().div_ceil(64);
-    // before the text, a space; after it, spaces
-    let space = WordMasks {
-        space: u64::MAX,
-        ..WordMasks::default()
-    };
     // (a function, not a closure: a closure does not inherit its caller's target features, and
     // the intrinsics could be left as calls)
+    /// Block `k`'s masks; past the text, spaces (a short last block is padded with them).
     /// # Safety
     /// `V`'s instruction set is present.
     #[inline(always)]
     unsafe fn at<V: super::simd::Vector>(light: &[u8], k: usize) -> WordMasks {
-        if k >= light.len().div_ceil(64) {
+        let from = k * 64;
+        // a whole block is read where it lies; only the last, short one is copied
+        if let Some(block) = light.get(from..from + 64).and_then(|b| b.try_into().ok()) {
+            // SAFETY: `V`'s instruction set is present (this function's safety).
+            return unsafe { WordMasks::of::<V>(block) };
+        }
+        let part = light.get(from..).unwrap_or_default();
+        if part.is_empty() {
             return WordMasks {
                 space: u64::MAX,
                 ..WordMasks::default()
             };
         }
-        let part = &light[k * 64..light.len().min(k * 64 + 64)];
         let mut tail = [b' '; 64];
-        let block: &[u8; 64] = match part.try_into() {
-            Ok(block) => block,
-            Err(_) => {
-                tail[..part.len()].copy_from_slice(part);
-                &tail
-            }
-        };
-        // SAFETY: `V`'s instruction set is present (this function's safety).
-        unsafe { WordMasks::of::<V>(block) }
+        tail[..part.len()].copy_from_slice(part);
+        // SAFETY: as above.
+        unsafe { WordMasks::of::<V>(&tail) }
     }
     // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
     let at = |k: usize| unsafe { at::<V>(light, k) };
-    let (mut prev, mut prev_single) = (space, 0u64);
+    // the previous block's top bits, as bit 0 (before the text, a space): the block loop keeps
+    // three words of the previous block, not its five masks
+    let (mut space_prev, mut letter_prev, mut single_prev) = (1u64, 0u64, 0u64);
     let mut cur = at(0);
     // words before this byte were reported already
     let mut reported = 0usize;
     for k in 0..blocks {
         let next = at(k + 1);
-        let space_before = cur.space << 1 | prev.space >> 63;
+        let space_before = cur.space << 1 | space_prev;
         let space_after = cur.space >> 1 | next.space << 63;
         let space_after2 = cur.space >> 2 | next.space << 62;
         let dot_after = cur.dot >> 1 | next.dot << 63;
-        let letter_before = cur.letter << 1 | prev.letter >> 63;
+        let letter_before = cur.letter << 1 | letter_prev;
         let letter_after = cur.letter >> 1 | next.letter << 63;
         let start = cur.letter & space_before;
         let single = start & space_after;
         // a lone `x.`, or a single letter two bytes after another
-        if start & dot_after & space_after2 != 0 || single & (single << 2 | prev_single >> 62) != 0
-        {
+        if start & dot_after & space_after2 != 0 || single & (single << 2 | single_prev) != 0 {
             return true;
         }
         let mut look = cur.leet | (cur.hyphen & letter_before & letter_after);
@@ -644,7 +654,8 @@ unsafe fn fold_scan_with<V: super::simd::Vector>(
             word(from..to);
             reported = to;
         }
-        (prev, prev_single, cur) = (cur, single, next);
+        (space_prev, letter_prev, single_prev) = (cur.space >> 63, cur.letter >> 63, single >> 62);
+        cur = next;
     }
     false
 }
@@ -662,11 +673,21 @@ struct WordMasks {
     leet: u64,
 }
 
+/// `fold_scan` on AVX-512BW with VBMI.
+/// # Safety
+/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
+unsafe fn fold_scan_avx512(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
+    // SAFETY: AVX-512BW is present (this function's safety).
+    unsafe { fold_scan_with::<super::simd::Avx512>(light, word) }
+}
+
 /// `fold_scan` on AVX2.
 /// # Safety
-/// The processor has AVX2.
+/// The processor has AVX2 and `popcnt` (`simd::avx2`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 unsafe fn fold_scan_avx2(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
     // SAFETY: AVX2 is present (this function's safety).
     unsafe { fold_scan_with::<super::simd::Avx2>(light, word) }
@@ -703,6 +724,21 @@ impl super::simd::Classes<5> for WordClasses {
             [v.eq(b' '), letter, v.eq(b'.'), v.eq(b'-'), leet]
         }
     }
+    /// The same five classes, bit `k` for class `k`.
+    const TABLE: Option<[u8; 128]> = Some({
+        let mut t = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            let c = b as u8;
+            t[b] = (c == b' ') as u8
+                | (c.is_ascii_alphabetic() as u8) << 1
+                | ((c == b'.') as u8) << 2
+                | ((c == b'-') as u8) << 3
+                | (leetish(c) as u8) << 4;
+            b += 1;
+        }
+        t
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -967,6 +1003,11 @@ mod tests {
                     let avx2 = scanned(|t, f| unsafe { fold_scan_avx2(t, f) }, t);
                     proptest::prop_assert_eq!(&avx2, &want, "avx2 {:?}", t);
                 }
+                if crate::threat::simd::avx512() {
+                    // SAFETY: AVX-512BW is present (checked).
+                    let avx512 = scanned(|t, f| unsafe { fold_scan_avx512(t, f) }, t);
+                    proptest::prop_assert_eq!(&avx512, &want, "avx512 {:?}", t);
+                }
             }
         }
     }
@@ -1005,6 +1046,12 @@ mod tests {
             ),
             Ok(vec![13..17, 27..36])
         );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_word_class_table_is_the_word_classes() {
+        crate::threat::simd::tests::table_agrees::<WordClasses, 5>();
     }
 
     #[test]

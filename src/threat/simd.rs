@@ -1,20 +1,53 @@
-//! Byte-class bit masks, one source for two instruction sets: SSE2 (16 bytes a vector, every
-//! x86_64 processor) and AVX2 (32 bytes, chosen at run time where the processor has it). The
-//! gibberish prefilter and the fold scan write their byte classes once, generic over `Vector`;
-//! each has two thin entry points marked `#[target_feature]` that instantiate it, and
-//! `avx2()` picks one. Every method is `#[inline(always)]`, so the instructions inline into the
-//! entry point whose features allow them (the way the memchr crate does it).
+//! Byte-class bit masks, one source for three instruction sets: SSE2 (16 bytes a vector, every
+//! x86_64 processor), AVX2 (32 bytes) and AVX-512BW with VBMI (64 bytes; each byte's classes
+//! looked up in a 128-entry table, `Classes::TABLE`, in one instruction, and tested into mask
+//! registers), the wider two chosen at run time where the processor has them. The gibberish prefilter and
+//! the fold scan write their byte classes once, generic over `Vector`; each has thin entry
+//! points marked `#[target_feature]` that instantiate it, and `level()` picks one. Every method
+//! is `#[inline(always)]`, so the instructions inline into the entry point whose features allow
+//! them (the way the memchr crate does it).
 //!
 //! Invariants: a `Vector` method runs only inside a function compiled with its feature set
-//! (`Sse2`'s anywhere on x86_64, `Avx2`'s only behind `avx2() == true`); `range` is exact for
-//! `n` in `1..=128` (property test below, every byte against every range the callers use).
+//! (`Sse2`'s anywhere on x86_64, `Avx2`'s only behind `avx2() == true`, `Avx512`'s only behind
+//! `avx512() == true`); `range` is exact for `n` in `1..=128` (test below, every byte against
+//! every range the callers use, on every set this processor has).
 
 use std::arch::x86_64::*;
 
-/// Whether this processor has AVX2 (the standard library caches the answer: a load and a test).
+/// Whether this processor has AVX2 and `popcnt` (every one with AVX2 has it; the entry points
+/// enable both, so a mask's `count_ones` is one instruction, not a table lookup in vector
+/// registers). The standard library caches the answer: a load and a test.
 #[inline]
 pub(crate) fn avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+/// Whether this processor has AVX-512BW and VBMI (64-byte vectors, compares straight into bit
+/// masks, a 128-entry byte table lookup in one instruction) and `popcnt`.
+#[inline]
+pub(crate) fn avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vbmi")
+        && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+/// The widest instruction set of the three this processor has: what the entry points dispatch
+/// on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Level {
+    Sse2,
+    Avx2,
+    Avx512,
+}
+
+/// This processor's `Level`.
+#[inline]
+pub(crate) fn level() -> Level {
+    match (avx512(), avx2()) {
+        (true, _) => Level::Avx512,
+        (false, true) => Level::Avx2,
+        (false, false) => Level::Sse2,
+    }
 }
 
 /// A vector of bytes and the few operations byte classes need.
@@ -23,7 +56,7 @@ pub(crate) fn avx2() -> bool {
 /// Each implementation's methods use one instruction set's intrinsics; call them only from code
 /// running on a processor that has it (see the module's invariants).
 pub(crate) trait Vector: Copy {
-    /// Bytes a vector holds: 16 or 32.
+    /// Bytes a vector holds: 16, 32 or 64.
     const BYTES: usize;
     /// # Safety
     /// `p` points at `BYTES` readable bytes (no alignment needed).
@@ -53,6 +86,16 @@ pub(crate) trait Vector: Copy {
     /// # Safety
     /// The instruction set is present (trait's safety).
     unsafe fn bits(self) -> u64;
+    /// `K` class masks of `block` read from `table` (bit `k` of entry `b` set where byte `b` is
+    /// in class `k`; bytes 128 and up in none), where the instruction set can look a byte up in
+    /// a 128-entry table; `None` (the default) where it cannot, and `Classes::classes` runs.
+    /// # Safety
+    /// The instruction set is present (trait's safety).
+    #[inline(always)]
+    unsafe fn lookup<const K: usize>(block: &[u8; 64], table: &[u8; 128]) -> Option<[u64; K]> {
+        let _ = (block, table);
+        None
+    }
 }
 
 /// SSE2: part of every x86_64 processor.
@@ -142,11 +185,107 @@ impl Vector for Avx2 {
     }
 }
 
-/// Byte classes computed on one vector: `K` vectors, each byte all ones where it is in the class.
+/// AVX-512BW with VBMI: only where `avx512()` says so. `masks` reads classes from their table
+/// (`lookup`); the methods below serve class code that has none (and the tests). A loaded vector keeps its bytes in `v`; a class
+/// made of it keeps its bit mask in `m` (a compare writes a mask register, so no `movemask` and
+/// no shift per class), and `or`/`andnot`/`bits` work on `m` alone. The class code applies `eq`,
+/// `letter` and `range` to loaded vectors only and combines their results with `or` and
+/// `andnot`, as the SSE2 and AVX2 forms require too; the compiler drops whichever half a value
+/// does not use.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512 {
+    v: __m512i,
+    m: u64,
+}
+
+impl Vector for Avx512 {
+    const BYTES: usize = 64;
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> Self {
+        // SAFETY: the caller gives 64 readable bytes; `loadu` needs no alignment.
+        Avx512 {
+            v: unsafe { _mm512_loadu_si512(p.cast()) },
+            m: 0,
+        }
+    }
+    #[inline(always)]
+    unsafe fn or(self, o: Self) -> Self {
+        Avx512 {
+            v: self.v,
+            m: self.m | o.m,
+        }
+    }
+    #[inline(always)]
+    unsafe fn andnot(self, o: Self) -> Self {
+        Avx512 {
+            v: self.v,
+            m: !self.m & o.m,
+        }
+    }
+    #[inline(always)]
+    unsafe fn eq(self, b: u8) -> Self {
+        // SAFETY (this and the methods below): AVX-512BW is present (trait's safety).
+        let m = unsafe { _mm512_cmpeq_epi8_mask(self.v, _mm512_set1_epi8(b as i8)) };
+        Avx512 { v: self.v, m }
+    }
+    #[inline(always)]
+    unsafe fn letter(self) -> Self {
+        unsafe {
+            Avx512 {
+                v: _mm512_or_si512(self.v, _mm512_set1_epi8(0x20)),
+                m: 0,
+            }
+            .range(b'a', 26)
+        }
+    }
+    #[inline(always)]
+    unsafe fn range(self, lo: u8, n: u8) -> Self {
+        debug_assert!((1..=128).contains(&n));
+        // an unsigned compare after the subtraction: `b - lo < n` wraps every byte below `lo`
+        // past `n`
+        let m = unsafe {
+            _mm512_cmplt_epu8_mask(
+                _mm512_sub_epi8(self.v, _mm512_set1_epi8(lo as i8)),
+                _mm512_set1_epi8(n as i8),
+            )
+        };
+        Avx512 { v: self.v, m }
+    }
+    #[inline(always)]
+    unsafe fn bits(self) -> u64 {
+        self.m
+    }
+    #[inline(always)]
+    unsafe fn lookup<const K: usize>(block: &[u8; 64], table: &[u8; 128]) -> Option<[u64; K]> {
+        // SAFETY: `block` and `table` hold 64 and 128 readable bytes, and `loadu` needs no
+        // alignment; AVX-512BW and VBMI are present (trait's safety).
+        unsafe {
+            let v = _mm512_loadu_si512(block.as_ptr().cast());
+            let lo = _mm512_loadu_si512(table.as_ptr().cast());
+            let hi = _mm512_loadu_si512(table.as_ptr().add(64).cast());
+            // a byte's low seven bits pick one of the 128 entries; a byte with the top bit
+            // set (not ASCII) is zeroed instead
+            let ascii = !_mm512_movepi8_mask(v);
+            let c = _mm512_maskz_permutex2var_epi8(ascii, lo, v, hi);
+            let mut m = [0u64; K];
+            for (k, m) in m.iter_mut().enumerate() {
+                *m = _mm512_test_epi8_mask(c, _mm512_set1_epi8((1u8 << k) as i8));
+            }
+            Some(m)
+        }
+    }
+}
+
+/// Byte classes computed on one vector: `K` vectors, each byte all ones where it is in the
+/// class; and the same classes as a table, for `Vector::lookup`.
 pub(crate) trait Classes<const K: usize> {
     /// # Safety
     /// `V`'s instruction set is present (see `Vector`).
     unsafe fn classes<V: Vector>(v: V) -> [V; K];
+    /// Entry `b`: bit `k` set where byte `b` is in class `k` (`K` at most 8); every byte 128 and
+    /// up is in no class. Must say what `classes` says (`table_agrees`, run by each user's
+    /// tests, checks every byte). `None`: classes that hold bytes 128 and up, or have no table.
+    const TABLE: Option<[u8; 128]> = None;
 }
 
 /// `C`'s classes over a 64-byte block as `K` masks, bit `i` for byte `i` of the block.
@@ -155,6 +294,12 @@ pub(crate) trait Classes<const K: usize> {
 /// `V`'s instruction set is present (see `Vector`).
 #[inline(always)]
 pub(crate) unsafe fn masks<V: Vector, C: Classes<K>, const K: usize>(block: &[u8; 64]) -> [u64; K] {
+    if let Some(table) = &C::TABLE {
+        // SAFETY: the instruction set is present (this function's safety).
+        if let Some(m) = unsafe { V::lookup::<K>(block, table) } {
+            return m;
+        }
+    }
     let mut m = [0u64; K];
     let mut s = 0;
     while s < 64 {
@@ -171,7 +316,7 @@ pub(crate) unsafe fn masks<V: Vector, C: Classes<K>, const K: usize>(block: &[u8
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Class `C`'s mask over every byte value, on SSE2 and (where this processor has it) AVX2,
@@ -181,6 +326,11 @@ mod tests {
         unsafe fn avx2<C: Classes<1>>(block: &[u8; 64]) -> u64 {
             // SAFETY: AVX2 is present (this function's safety).
             unsafe { masks::<Avx2, C, 1>(block)[0] }
+        }
+        #[target_feature(enable = "avx512bw,avx512vbmi")]
+        unsafe fn avx512<C: Classes<1>>(block: &[u8; 64]) -> u64 {
+            // SAFETY: AVX-512BW and VBMI are present (this function's safety).
+            unsafe { masks::<Avx512, C, 1>(block)[0] }
         }
         for quarter in 0..4 {
             let block: [u8; 64] = std::array::from_fn(|i| (quarter * 64 + i) as u8);
@@ -193,6 +343,36 @@ mod tests {
             if super::avx2() {
                 // SAFETY: AVX2 is present (checked).
                 assert_eq!(unsafe { avx2::<C>(&block) }, expect, "avx2 {name}");
+            }
+            if super::avx512() {
+                // SAFETY: AVX-512BW is present (checked).
+                assert_eq!(unsafe { avx512::<C>(&block) }, expect, "avx512 {name}");
+            }
+        }
+    }
+
+    /// `C::TABLE` says what `C::classes` says, for every byte; and on AVX-512 (where `masks`
+    /// reads the table) the masks are those of SSE2 (which runs `classes`).
+    pub(crate) fn table_agrees<C: Classes<K>, const K: usize>() {
+        #[target_feature(enable = "avx512bw,avx512vbmi")]
+        unsafe fn avx512<C: Classes<K>, const K: usize>(block: &[u8; 64]) -> [u64; K] {
+            // SAFETY: AVX-512BW and VBMI are present (this function's safety).
+            unsafe { masks::<Avx512, C, K>(block) }
+        }
+        let table = C::TABLE.expect("the classes have a table");
+        for quarter in 0..4 {
+            let block: [u8; 64] = std::array::from_fn(|i| (quarter * 64 + i) as u8);
+            // SAFETY: SSE2 is part of every x86_64 processor.
+            let want = unsafe { masks::<Sse2, C, K>(&block) };
+            for (k, &w) in want.iter().enumerate() {
+                for (i, &b) in block.iter().enumerate() {
+                    let entry = table.get(b as usize).map_or(0, |e| e >> k & 1);
+                    assert_eq!(entry as u64, w >> i & 1, "class {k}, byte {b}");
+                }
+            }
+            if super::avx512() {
+                // SAFETY: AVX-512BW and VBMI are present (checked).
+                assert_eq!(unsafe { avx512::<C, K>(&block) }, want, "avx512");
             }
         }
     }

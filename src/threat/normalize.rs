@@ -407,11 +407,10 @@ fn ascii_string(bytes: Vec<u8>) -> String {
 /// Appends the light view of `run`, ASCII, to `light`: lower case (a plain map the compiler
 /// vectorises), whitespace collapsed to single spaces after `last_space` (whether `light` ends
 /// in one, or stands at the text's start). Only a run with tabs, newlines, runs of spaces or a
-/// space after a space needs the collapsing pass; `single_spaced` finds out in one pass.
+/// space after a space needs the collapsing pass; `push_lower` finds out as it copies.
 fn push_ascii(light: &mut Vec<u8>, run: &[u8], last_space: &mut bool) {
     let at = light.len();
-    light.extend(run.iter().map(u8::to_ascii_lowercase));
-    let plain = single_spaced(run) && !(*last_space && run.first() == Some(&b' '));
+    let plain = push_lower(light, run) && !(*last_space && run.first() == Some(&b' '));
     if plain {
         if let Some(&l) = run.last() {
             *last_space = l == b' ';
@@ -466,24 +465,31 @@ fn push_light_char(light: &mut Vec<u8>, c: char, last_space: &mut bool) {
     }
 }
 
-/// Whether `bytes` holds no whitespace but spaces, and no two spaces in a row:
-/// `single_spaced_scalar`, 64 bytes a step as two class masks (one pass where three memchr
-/// searches read the run three times: 7 % of a 4 KiB prose scan).
-fn single_spaced(bytes: &[u8]) -> bool {
+/// Appends `run` lower-cased to `light` and says whether `run` holds no whitespace but spaces,
+/// and no two spaces in a row (`single_spaced_scalar`). On x86_64 both run in an entry point
+/// compiled for the widest instruction set present: the lower-casing loop the compiler
+/// vectorises at that width (64 or 32 bytes a step, not SSE2's 16), and the whitespace test 64
+/// bytes a step as two class masks (one pass where three memchr searches read the run three
+/// times: 7 % of a 4 KiB prose scan).
+fn push_lower(light: &mut Vec<u8>, run: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     return match super::simd::level() {
         // SAFETY: AVX-512BW is present (checked).
-        super::simd::Level::Avx512 => unsafe { single_spaced_avx512(bytes) },
+        super::simd::Level::Avx512 => unsafe { push_lower_avx512(light, run) },
         // SAFETY: AVX2 is present (checked).
-        super::simd::Level::Avx2 => unsafe { single_spaced_avx2(bytes) },
+        super::simd::Level::Avx2 => unsafe { push_lower_avx2(light, run) },
         // SAFETY: SSE2 is part of every x86_64 processor.
-        super::simd::Level::Sse2 => unsafe { single_spaced_sse2(bytes) },
+        super::simd::Level::Sse2 => unsafe { push_lower_sse2(light, run) },
     };
     #[cfg(not(target_arch = "x86_64"))]
-    return single_spaced_scalar(bytes);
+    {
+        light.extend(run.iter().map(u8::to_ascii_lowercase));
+        single_spaced_scalar(run)
+    }
 }
 
-/// `single_spaced`, byte by byte: the definition the vector forms are tested against.
+/// `push_lower`'s whitespace test, byte by byte: the definition the vector forms are tested
+/// against.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn single_spaced_scalar(bytes: &[u8]) -> bool {
     !bytes
@@ -492,14 +498,15 @@ fn single_spaced_scalar(bytes: &[u8]) -> bool {
         && !bytes.windows(2).any(|w| w == b"  ")
 }
 
-/// `single_spaced` over 64-byte blocks: a block's spaces and other whitespace as masks; a space
+/// `push_lower`: the copy, then the whitespace test over 64-byte blocks: a block's spaces and other whitespace as masks; a space
 /// after a space is `space & space << 1` (the previous block's top bit carried in). A short
 /// last block is padded with `a`.
 /// # Safety
 /// `V`'s instruction set is present.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn single_spaced_with<V: super::simd::Vector>(bytes: &[u8]) -> bool {
+unsafe fn push_lower_with<V: super::simd::Vector>(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    light.extend(bytes.iter().map(u8::to_ascii_lowercase));
     let mut space_prev = 0u64;
     for from in (0..bytes.len()).step_by(64) {
         let mut tail = [b'a'; 64];
@@ -521,37 +528,37 @@ unsafe fn single_spaced_with<V: super::simd::Vector>(bytes: &[u8]) -> bool {
     true
 }
 
-/// `single_spaced` on AVX-512BW with VBMI.
+/// `push_lower` on AVX-512BW with VBMI.
 /// # Safety
 /// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn single_spaced_avx512(bytes: &[u8]) -> bool {
+unsafe fn push_lower_avx512(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
     // SAFETY: AVX-512BW is present (this function's safety).
-    unsafe { single_spaced_with::<super::simd::Avx512>(bytes) }
+    unsafe { push_lower_with::<super::simd::Avx512>(light, bytes) }
 }
 
-/// `single_spaced` on AVX2.
+/// `push_lower` on AVX2.
 /// # Safety
 /// The processor has AVX2 and `popcnt` (`simd::avx2`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn single_spaced_avx2(bytes: &[u8]) -> bool {
+unsafe fn push_lower_avx2(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
     // SAFETY: AVX2 is present (this function's safety).
-    unsafe { single_spaced_with::<super::simd::Avx2>(bytes) }
+    unsafe { push_lower_with::<super::simd::Avx2>(light, bytes) }
 }
 
-/// `single_spaced` on SSE2.
+/// `push_lower` on SSE2.
 /// # Safety
 /// The processor has SSE2, which every x86_64 processor has.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-unsafe fn single_spaced_sse2(bytes: &[u8]) -> bool {
+unsafe fn push_lower_sse2(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
     // SAFETY: SSE2 is present (this function's safety).
-    unsafe { single_spaced_with::<super::simd::Sse2>(bytes) }
+    unsafe { push_lower_with::<super::simd::Sse2>(light, bytes) }
 }
 
-/// `single_spaced`'s classes: a space; the other whitespace `push_ascii` collapses (tab,
+/// `push_lower`'s whitespace classes: a space; the other whitespace `push_ascii` collapses (tab,
 /// newline, vertical tab, form feed, carriage return: 9 to 13).
 #[cfg(target_arch = "x86_64")]
 struct SpaceClasses;
@@ -1168,25 +1175,29 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
-        /// The vector forms of `single_spaced` say what the scalar one says, on whitespace-heavy
-        /// text of every length around the 64-byte blocks, and on any bytes.
+        /// The vector forms of `push_lower` say what the scalar whitespace test says and append
+        /// the lower-cased run, on whitespace-heavy text of every length around the 64-byte
+        /// blocks, and on any bytes.
         #[test]
-        fn vector_and_scalar_single_spaced_agree(
+        fn vector_and_scalar_push_lower_agree(
             s in "[ab \t\n\r\x0b\x0c\x08\x0e]{0,200}|([a-z]{1,70} ){0,8}",
             bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
         ) {
             #[cfg(target_arch = "x86_64")]
             for t in [s.as_bytes(), &bytes[..]] {
-                let want = single_spaced_scalar(t);
-                // SAFETY: SSE2 is part of every x86_64 processor.
-                proptest::prop_assert_eq!(unsafe { single_spaced_sse2(t) }, want, "sse2 {:?}", t);
+                let want = (single_spaced_scalar(t), [b"ab".as_slice(), &t.to_ascii_lowercase()].concat());
+                let run = |f: unsafe fn(&mut Vec<u8>, &[u8]) -> bool| {
+                    let mut light = b"ab".to_vec();
+                    // SAFETY: called only with an entry point whose features are present.
+                    let plain = unsafe { f(&mut light, t) };
+                    (plain, light)
+                };
+                proptest::prop_assert_eq!(run(push_lower_sse2), want.clone(), "sse2 {:?}", t);
                 if crate::threat::simd::avx2() {
-                    // SAFETY: AVX2 is present (checked).
-                    proptest::prop_assert_eq!(unsafe { single_spaced_avx2(t) }, want, "avx2 {:?}", t);
+                    proptest::prop_assert_eq!(run(push_lower_avx2), want.clone(), "avx2 {:?}", t);
                 }
                 if crate::threat::simd::avx512() {
-                    // SAFETY: AVX-512BW is present (checked).
-                    proptest::prop_assert_eq!(unsafe { single_spaced_avx512(t) }, want, "avx512 {:?}", t);
+                    proptest::prop_assert_eq!(run(push_lower_avx512), want.clone(), "avx512 {:?}", t);
                 }
             }
         }

@@ -442,17 +442,8 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
     let (mut lower_prev, mut nonword_prev, mut sep_prev) = (0u64, 0u64, 1u64);
     let blocks = text.len().div_ceil(64);
     for k in 0..blocks {
-        let from = k * 64;
-        // a whole block is read where it lies; only the last, short one is copied
         let mut tail = [b'a'; 64];
-        let block: &[u8; 64] = match text.get(from..from + 64).and_then(|b| b.try_into().ok()) {
-            Some(block) => block,
-            None => {
-                let part = text.get(from..).unwrap_or_default();
-                tail[..part.len()].copy_from_slice(part);
-                &tail
-            }
-        };
+        let block = super::simd::block(text, k * 64, &mut tail);
         // SAFETY: `V`'s instruction set is present (this function's safety).
         let m = unsafe { Masks::of::<V>(block) };
         let lower1 = m.lower << 1 | lower_prev;
@@ -490,7 +481,7 @@ pub(crate) fn possible(text: &[u8]) -> bool {
 
 /// Byte classes of one 64-byte block, bit `i` for byte `i`, as `CLASS` defines them.
 #[cfg(target_arch = "x86_64")]
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Masks {
     lower: u64,
     upper: u64,

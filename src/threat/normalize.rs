@@ -510,14 +510,7 @@ unsafe fn push_lower_with<V: super::simd::Vector>(light: &mut Vec<u8>, bytes: &[
     let mut space_prev = 0u64;
     for from in (0..bytes.len()).step_by(64) {
         let mut tail = [b'a'; 64];
-        let block: &[u8; 64] = match bytes.get(from..from + 64).and_then(|b| b.try_into().ok()) {
-            Some(block) => block,
-            None => {
-                let part = bytes.get(from..).unwrap_or_default();
-                tail[..part.len()].copy_from_slice(part);
-                &tail
-            }
-        };
+        let block = super::simd::block(bytes, from, &mut tail);
         // SAFETY: `V`'s instruction set is present (this function's safety).
         let [space, other] = unsafe { super::simd::masks::<V, SpaceClasses, 2>(block) };
         if other | (space & (space << 1 | space_prev)) != 0 {
@@ -704,28 +697,26 @@ unsafe fn fold_scan_with<V: super::simd::Vector>(
     let blocks = light.len().div_ceil(64);
     // (a function, not a closure: a closure does not inherit its caller's target features, and
     // the intrinsics could be left as calls)
-    /// Block `k`'s masks; past the text, spaces (a short last block is padded with them).
+    /// Block `k`'s masks; past the text, spaces (a short last block is padded with them). The
+    /// block past the end is a constant, not the class code run on a tail of spaces: with that,
+    /// the AVX2 form's loop compiled to code that took a 4 KiB scan from 3.9 to 5.3 µs.
     /// # Safety
     /// `V`'s instruction set is present.
     #[inline(always)]
     unsafe fn at<V: super::simd::Vector>(light: &[u8], k: usize) -> WordMasks {
-        let from = k * 64;
-        // a whole block is read where it lies; only the last, short one is copied
-        if let Some(block) = light.get(from..from + 64).and_then(|b| b.try_into().ok()) {
-            // SAFETY: `V`'s instruction set is present (this function's safety).
-            return unsafe { WordMasks::of::<V>(block) };
-        }
-        let part = light.get(from..).unwrap_or_default();
-        if part.is_empty() {
+        if k * 64 >= light.len() {
             return WordMasks {
                 space: u64::MAX,
-                ..WordMasks::default()
+                letter: 0,
+                dot: 0,
+                hyphen: 0,
+                leet: 0,
             };
         }
         let mut tail = [b' '; 64];
-        tail[..part.len()].copy_from_slice(part);
-        // SAFETY: as above.
-        unsafe { WordMasks::of::<V>(&tail) }
+        let block = super::simd::block(light, k * 64, &mut tail);
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe { WordMasks::of::<V>(block) }
     }
     // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
     let at = |k: usize| unsafe { at::<V>(light, k) };
@@ -775,7 +766,7 @@ unsafe fn fold_scan_with<V: super::simd::Vector>(
 
 /// Byte classes of one 64-byte block for `fold_scan_with`, bit `i` for byte `i`.
 #[cfg(target_arch = "x86_64")]
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct WordMasks {
     space: u64,
     /// ASCII letters, either case

@@ -288,6 +288,23 @@ pub(crate) trait Classes<const K: usize> {
     const TABLE: Option<[u8; 128]> = None;
 }
 
+/// The 64-byte block of `bytes` at `from`, read where it lies when the text holds all of it;
+/// else what is left (a short last block, or nothing past the end) copied over the front of
+/// `tail`, which the caller fills with its padding byte. The block loops call this once a block
+/// and then the class code once: with the class code inlined twice (once for a padded tail),
+/// LLVM split each AVX2 `movemask` into single bits and the scan ran 2.6× slower.
+#[inline(always)]
+pub(crate) fn block<'a>(bytes: &'a [u8], from: usize, tail: &'a mut [u8; 64]) -> &'a [u8; 64] {
+    match bytes.get(from..from + 64).and_then(|b| b.try_into().ok()) {
+        Some(block) => block,
+        None => {
+            let part = bytes.get(from..).unwrap_or_default();
+            tail[..part.len()].copy_from_slice(part);
+            tail
+        }
+    }
+}
+
 /// `C`'s classes over a 64-byte block as `K` masks, bit `i` for byte `i` of the block.
 ///
 /// # Safety
@@ -401,6 +418,7 @@ pub(crate) mod tests {
         check::<b',', 4>();
         check::<b'&', 2>();
         check::<0x21, 94>();
+        check::<0x09, 5>();
         check::<0, 1>();
         check::<0, 128>();
         check::<128, 128>();

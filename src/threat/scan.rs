@@ -1131,15 +1131,7 @@ impl Scanner {
             // the parts a required literal opened run once over the text, those past their tries
             // from the first occurrence untried; the start-anchored ones at its start
             let open_from = &self.open_from;
-            let opened = self.opened.iter().enumerate().flat_map(|(w, &bits)| {
-                // the set bits of `bits`, lowest first: the parts in order, as before
-                std::iter::successors(Some(bits), |b| Some(b & b.wrapping_sub(1)))
-                    .take_while(|&b| b != 0)
-                    .map(move |b| {
-                        let p = w * 64 + b.trailing_zeros() as usize;
-                        (p, open_from[p] as usize)
-                    })
-            });
+            let opened = set_bits(&self.opened).map(|p| (p, open_from[p] as usize));
             let starts = view
                 .starts
                 .iter()
@@ -1170,18 +1162,13 @@ impl Scanner {
                     self.cand[r / 64] |= 1 << (r % 64);
                 }
             }
-            for wi in 0..self.cand.len() {
-                let mut bits = self.cand[wi];
-                while bits != 0 {
-                    let r = wi * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    let (c, w, i) = view.re_meta[r];
-                    if add(c, w, i, &mut score, &mut technical) {
-                        cats |= 1 << c;
-                    }
-                    if let Some(t) = &mut self.trace {
-                        t.push(i);
-                    }
+            for r in set_bits(&self.cand) {
+                let (c, w, i) = view.re_meta[r];
+                if add(c, w, i, &mut score, &mut technical) {
+                    cats |= 1 << c;
+                }
+                if let Some(t) = &mut self.trace {
+                    t.push(i);
                 }
             }
         }
@@ -1287,6 +1274,16 @@ fn model_points(p: f32) -> u32 {
 /// tips a request only when something else fired too). The development set has no optimiser
 /// suffixes, so a heavier weight could only be tuned on false positives.
 const GIBBERISH_WEIGHT: u32 = 2;
+/// The indices of the set bits of a bit set kept as words (bit `i % 64` of word `i / 64`),
+/// lowest first.
+fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(w, &bits)| {
+        std::iter::successors(Some(bits), |b| Some(b & b.wrapping_sub(1)))
+            .take_while(|&b| b != 0)
+            .map(move |b| w * 64 + b.trailing_zeros() as usize)
+    })
+}
+
 /// Whether the 8 bytes before `probe` (itself included) and the 8 from it both hold a byte that
 /// no base64 or hex run holds: a byte below `+` (a space, most often). A run of `MIN_RUN` (14 or
 /// more) bytes through `probe` begins 7 or more bytes before it, or else runs on 8 or more from
@@ -1433,6 +1430,18 @@ fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_bits_are_the_bits_set_lowest_first() {
+        assert_eq!(set_bits(&[]).count(), 0);
+        assert_eq!(set_bits(&[0, 0]).count(), 0);
+        let words = [1 | 1 << 63, 0, 1 << 5 | 1 << 6];
+        assert_eq!(set_bits(&words).collect::<Vec<_>>(), [0, 63, 133, 134]);
+        assert_eq!(
+            set_bits(&[u64::MAX]).collect::<Vec<_>>(),
+            (0..64).collect::<Vec<_>>()
+        );
+    }
 
     fn level(s: &str) -> ThreatLevel {
         Scanner::builtin().scan(s.as_bytes()).level

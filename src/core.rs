@@ -21,7 +21,18 @@ use crate::identity::token::TokenIssue;
 use crate::metrics::CoreMetrics;
 use crate::request::Request;
 use crate::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
-use crate::stage::merge;
+use crate::stage::{merge, Outcome};
+
+/// The outcome of no pre-cache stage.
+const NO_PRE: Outcome = Outcome {
+    obligations: crate::types::Obligations::NONE,
+    threat_level: crate::types::ThreatLevel::None,
+    indicators: 0,
+    classification: Classification::Unclassified,
+    rule: 0,
+    ceiling: None,
+    policy: 0,
+};
 use crate::time::now_ns;
 use crate::types::{Classification, Decision, DenyReason, Operation, Priority, Verdict};
 use std::sync::atomic::{fence, Ordering::*};
@@ -196,12 +207,12 @@ impl CoreState {
                             };
                             let post = match cached {
                                 Some(v) => v,
-                                None => miss(sh, shard, id, key, &req, now, epoch),
+                                None => miss(sh, shard, id, key, &req, &out, now, epoch),
                             };
                             merge(&out, post)
                         }
                     },
-                    Ok(()) => miss(sh, shard, id, key, &req, now, epoch),
+                    Ok(()) => miss(sh, shard, id, key, &req, &NO_PRE, now, epoch),
                 },
             },
         };
@@ -486,16 +497,18 @@ fn lookup(
 
 /// A cache miss: run the post-cache stages and store the verdict unless it is transient.
 #[inline]
+#[allow(clippy::too_many_arguments)] // the serving loop's state, passed apart to keep borrows split
 fn miss(
     sh: &Shared,
     shard: &mut Option<Shard>,
     id: usize,
     key: Option<(Operation, CacheKey)>,
     req: &Request<'_>,
+    pre: &Outcome,
     now: u64,
     epoch: u64,
 ) -> Verdict {
-    let v = run_pipeline(sh, id, req);
+    let v = run_pipeline(sh, id, req, pre);
     if let (Some(s), Some((op, k))) = (shard, key) {
         if !v.reason.is_transient() && op == req.operation {
             s.insert(&k, op, &v, now, epoch);
@@ -505,8 +518,8 @@ fn miss(
 }
 
 #[inline]
-fn run_pipeline(sh: &Shared, id: usize, req: &Request<'_>) -> Verdict {
-    let run = sh.pipeline.run(req);
+fn run_pipeline(sh: &Shared, id: usize, req: &Request<'_>, pre: &Outcome) -> Verdict {
+    let run = sh.pipeline.run(req, pre);
     if run.panicked {
         sh.cores[id].metrics.stage_panics.add(1);
     }

@@ -352,14 +352,21 @@ fn builtin_stages(
     user: Vec<Arc<dyn Stage>>,
 ) -> Result<Vec<Arc<dyn Stage>>, BuildError> {
     let mut all: Vec<Arc<dyn Stage>> = Vec::new();
-    if let Some(p) = policy {
-        all.push(p);
+    if let Some(p) = &policy {
+        all.push(p.clone());
     }
     all.push(Arc::new(KeysStage(keys.clone())));
-    if cfg.inputs.enabled {
-        all.push(Arc::new(crate::inputs::InputStage::new(
+    match policy {
+        // With a policy, resources are checked where they are matched against the tools'
+        // patterns (a resource the checks refuse cannot be matched), whatever inputs.enabled.
+        Some(p) => all.push(Arc::new(crate::policy::ResourceStage::new(
+            p,
             &cfg.inputs.allowed_schemes,
-        )));
+        ))),
+        None if cfg.inputs.enabled => all.push(Arc::new(crate::inputs::InputStage::new(
+            &cfg.inputs.allowed_schemes,
+        ))),
+        None => {}
     }
     if !cfg.audit.dir.is_empty() {
         all.push(Arc::new(crate::audit::AuditStage));

@@ -1,18 +1,27 @@
-//! Input checks on resource paths and URLs: pure functions, no allocation, bounded work.
+//! Input checks on resource paths and URLs: pure functions, bounded work, no panic.
 //!
 //! Paths: the resource is percent-decoded repeatedly (up to `MAX_DECODE_PASSES`, so `%252e` and
 //! `%%32%65` both become `.`), overlong UTF-8 encodings of `.`, `/` and `\` are recognised, and
 //! the result must be a canonical POSIX path: no NUL, no backslash, no drive letter, no segment
-//! made only of dots (`.`, `..`, `...`), no component longer than 255 bytes, no Unicode dot
-//! look-alikes. Anything else decoded from an encoding that should not be encoded is refused.
+//! made only of dots (`.`, `..`, `...`, or `..;x`), no component longer than 255 bytes, no
+//! Unicode dot look-alikes. A path has no query and no fragment: `?` and `#` are ordinary name
+//! characters, so everything after them is checked too. Paths allocate nothing (stack buffers).
 //!
-//! URLs: the scheme must be on the allow-list; the host must not be a loopback, private,
-//! link-local, unspecified, multicast or unique-local address in any spelling (dotted, decimal,
-//! octal, hex, IPv4-mapped IPv6), nor `localhost`. Userinfo (`user@host`) is refused because it
-//! is how SSRF payloads hide the real host. warden does not resolve names (no syscalls on the hot
-//! path): DNS rebinding is for the egress proxy; tool resource patterns pin allowed hosts.
+//! URLs (anything that starts with a scheme, or `//`): read by a WHATWG-conformant parser (the
+//! `url` crate), and resource patterns match what it resolved, not the literal text. The scheme
+//! must be on the allow-list; userinfo is refused; the host must not be an address that is not
+//! globally reachable (the IANA IPv4 and IPv6 special-purpose registries, multicast, and the
+//! IPv4 inside mapped, NAT64 and 6to4 addresses) in any spelling the parser accepts, nor an
+//! internal name (`localhost`, `.local`, `.internal`, a name without a dot, ...); and a URL whose
+//! literal path could resolve elsewhere than the parser resolved it (encoded dot segments,
+//! encoded separators next to dots, `..;`) is refused. warden does not resolve names (no
+//! syscalls on the request path): DNS rebinding is for the egress proxy; tool resource patterns
+//! pin allowed hosts. A URL costs one allocation (the parser's), on a cache miss only.
 //!
-//! Invariant: every function here runs in time linear in its input and never panics.
+//! Invariants (property tests against references that are not this module: the `url` crate,
+//! an RFC 3986 reading, a POSIX resolver, the registries as a CIDR table): no resource that
+//! resolves outside a pattern is matched by it, in any encoding; no special-purpose address
+//! passes in any spelling; every function here runs in time linear in its input.
 
 use core::fmt;
 
@@ -255,18 +264,46 @@ fn decode_fully<'b>(
     Ok(&buf[..n])
 }
 
-/// Checks a resource path. `Ok` means it is a canonical POSIX path free of traversal.
-pub fn check_path(path: &str) -> Result<(), InputIssue> {
-    // Decoding never lengthens its input: short paths (the common case) use small buffers so
+/// Whether one path segment reaches a parent or itself: made only of dots once a `;params`
+/// suffix is set aside (`..`, `.`, `...`, and `..;x`, which servers such as Tomcat read as `..`).
+fn is_dot_segment(seg: &[u8]) -> bool {
+    let name = match seg.iter().position(|&c| c == b';') {
+        Some(i) => &seg[..i],
+        None => seg,
+    };
+    !name.is_empty() && name.iter().all(|&c| c == b'.')
+}
+
+/// Runs `f` on the fully decoded form of `input` (stack buffers sized to it).
+fn with_decoded<T>(
+    input: &[u8],
+    f: impl FnOnce(&[u8]) -> Result<T, InputIssue>,
+) -> Result<T, InputIssue> {
+    // Decoding never lengthens its input: short inputs (the common case) use small buffers so
     // the check does not clear 8 KiB of stack each time.
-    if path.len() <= 256 {
+    if input.len() <= 256 {
         let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
-        check_decoded(decode_fully(path.as_bytes(), &mut a, &mut b)?)
+        f(decode_fully(input, &mut a, &mut b)?)
     } else {
         let mut a = [0u8; MAX_RESOURCE_BYTES];
         let mut b = [0u8; MAX_RESOURCE_BYTES];
-        check_decoded(decode_fully(path.as_bytes(), &mut a, &mut b)?)
+        f(decode_fully(input, &mut a, &mut b)?)
     }
+}
+
+/// Runs `f` on the fully decoded form of `path`, after refusing what no canonical POSIX path
+/// holds.
+fn with_decoded_path<T>(path: &str, f: impl FnOnce(&[u8]) -> T) -> Result<T, InputIssue> {
+    with_decoded(path.as_bytes(), |d| {
+        check_decoded(d)?;
+        Ok(f(d))
+    })
+}
+
+/// Checks a resource path. `Ok` means it is a canonical POSIX path free of traversal. A path
+/// has no query and no fragment: `?` and `#` are name characters like any other.
+pub fn check_path(path: &str) -> Result<(), InputIssue> {
+    with_decoded_path(path, |_| ())
 }
 
 fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
@@ -294,11 +331,9 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     if s.chars().any(is_lookalike) {
         return Err(InputIssue::PathTraversal);
     }
-    // Query or fragment parts are not part of a path resource.
-    let s = s.split(['?', '#']).next().unwrap_or("");
     let mut prev = "";
     for seg in s.split('/') {
-        if !seg.is_empty() && seg.bytes().all(|c| c == b'.') {
+        if is_dot_segment(seg.as_bytes()) {
             return Err(InputIssue::PathTraversal);
         }
         if seg.len() > MAX_COMPONENT_BYTES {
@@ -358,13 +393,21 @@ fn is_sensitive(dir: &str, name: &str) -> bool {
             .any(|(d, n)| d.eq_ignore_ascii_case(dir) && n.eq_ignore_ascii_case(name))
 }
 
-/// Whether `resource` is a URL (`scheme://...`).
+/// Whether `resource` is to be read as a URL: it starts with a scheme (a letter, then letters,
+/// digits, `+`, `-` or `.`, then `:`; two characters at least, so `C:` stays a drive letter),
+/// or with `//` (a scheme-relative reference, which every URL parser resolves against a base).
+/// Everything a URL parser would take for a URL is checked as one, whatever follows the colon:
+/// `https:127.0.0.1` and `https:/127.0.0.1/` are URLs to 127.0.0.1.
 pub fn is_url(resource: &str) -> bool {
-    match resource.find("://") {
-        Some(i) if i > 0 => {
-            let s = &resource.as_bytes()[..i];
-            s[0].is_ascii_alphabetic()
-                && s.iter()
+    let b = resource.as_bytes();
+    if b.starts_with(b"//") {
+        return true;
+    }
+    match b.iter().position(|&c| c == b':') {
+        Some(i) if i >= 2 => {
+            b[0].is_ascii_alphabetic()
+                && b[..i]
+                    .iter()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
         }
         _ => false,
@@ -372,7 +415,8 @@ pub fn is_url(resource: &str) -> bool {
 }
 
 /// Parses an IPv4 address in any spelling inet_aton accepts (1 to 4 parts, each decimal, octal
-/// with a leading 0, or hex with 0x).
+/// with a leading 0, or hex with 0x). For hosts a URL parser leaves opaque (schemes it does not
+/// know), which a resolver may still read as an address.
 fn parse_ipv4_any(host: &str) -> Option<u32> {
     let mut n = 0;
     let mut parts = ["", "", "", ""];
@@ -417,104 +461,207 @@ fn parse_ipv4_any(host: &str) -> Option<u32> {
     (addr <= u32::MAX as u64).then_some(addr as u32)
 }
 
-fn ipv4_internal(a: u32) -> bool {
-    let o = a.to_be_bytes();
-    o[0] == 0                                   // 0.0.0.0/8 (this host)
-        || o[0] == 10                           // private
-        || o[0] == 127                          // loopback
-        || (o[0] == 169 && o[1] == 254)         // link-local (cloud metadata)
-        || (o[0] == 172 && (16..32).contains(&o[1]))
-        || (o[0] == 192 && o[1] == 168)
-        || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || o[0] >= 224 // multicast and reserved
+/// IPv4 blocks that are not globally reachable: every block of the IANA IPv4 Special-Purpose
+/// Address Registry marked so (this network, private, shared CGN space, loopback, link-local,
+/// IETF protocol assignments, documentation, benchmarking, reserved, limited broadcast), the
+/// deprecated 6to4 relay anycast block, and multicast. Stricter than the registry in one place:
+/// the two anycast addresses inside 192.0.0.0/24 that it marks global are refused with it.
+const IPV4_SPECIAL: [(u32, u8); 15] = [
+    (0x0000_0000, 8),  // 0.0.0.0/8 this network
+    (0x0a00_0000, 8),  // 10.0.0.0/8 private
+    (0x6440_0000, 10), // 100.64.0.0/10 shared address space (CGN)
+    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
+    (0xa9fe_0000, 16), // 169.254.0.0/16 link-local (cloud metadata)
+    (0xac10_0000, 12), // 172.16.0.0/12 private
+    (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
+    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
+    (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast (deprecated)
+    (0xc0a8_0000, 16), // 192.168.0.0/16 private
+    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
+    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
+    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
+    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
+    (0xf000_0000, 4),  // 240.0.0.0/4 reserved, and 255.255.255.255 broadcast
+];
+
+/// Whether an IPv4 address is not globally reachable (see `IPV4_SPECIAL`).
+pub fn ipv4_special(a: u32) -> bool {
+    IPV4_SPECIAL
+        .iter()
+        .any(|&(net, len)| (a ^ net) >> (32 - len as u32) == 0)
 }
 
-fn ipv6_internal(ip: std::net::Ipv6Addr) -> bool {
+/// Whether an IPv6 address is not globally reachable: the forms that carry an IPv4 address are
+/// judged by that address (IPv4-mapped `::ffff:0:0/96`, the NAT64 well-known prefix
+/// `64:ff9b::/96`, 6to4 `2002::/16`); everything outside global unicast `2000::/3` is refused
+/// (loopback, unspecified, IPv4-compatible and IPv4-translated, local-use NAT64, discard-only,
+/// unique-local, link-local, site-local, multicast), and inside it the IETF protocol
+/// assignments `2001::/23` (Teredo, benchmarking, ORCHID and the rest), the documentation
+/// blocks `2001:db8::/32` and `3fff::/20`.
+pub fn ipv6_special(ip: std::net::Ipv6Addr) -> bool {
+    let v = u128::from(ip);
     let s = ip.segments();
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return ipv4_internal(u32::from(v4));
+    if v >> 32 == 0xffff {
+        return ipv4_special(v as u32);
     }
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0) // IPv4-compatible
-        || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 to anything: treat as internal
+    if v >> 32 == 0x0064_ff9b_0000_0000_0000_0000 {
+        return ipv4_special(v as u32);
+    }
+    if s[0] == 0x2002 {
+        return ipv4_special((s[1] as u32) << 16 | s[2] as u32);
+    }
+    if s[0] & 0xe000 != 0x2000 {
+        return true;
+    }
+    (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || (s[0] == 0x3fff && s[1] & 0xf000 == 0)
 }
 
-/// Checks a URL against the scheme allow-list and for internal (SSRF) targets.
-pub fn check_url(url: &str, allowed_schemes: &[&str]) -> Result<(), InputIssue> {
+/// Domain names that only ever name something internal: `localhost`, and the special-use or
+/// reserved names that never resolve on the public Internet (`.local`, `.internal` with the
+/// cloud metadata names, `.home.arpa`, `.localdomain`, `.invalid`). A name with no dot at all
+/// is refused too: resolvers complete it with the host's search domains (`http://metadata/`).
+fn domain_internal(host: &str) -> bool {
+    let h = host.trim_end_matches('.');
+    !h.contains('.')
+        || [
+            "localhost",
+            "localdomain",
+            "local",
+            "internal",
+            "home.arpa",
+            "invalid",
+        ]
+        .iter()
+        .any(|n| is_or_under(h, n))
+}
+
+/// Refuses what a URL's path holds before a parser resolves it: a segment that decodes (any
+/// number of layers, up to the decoder's limit) to a dot segment, alone or once its encoded
+/// separators split it (`%2e%2e`, `.%2e`, `..%2f`, `%252e%252e`, `..;`), a NUL or control
+/// character, dot look-alikes. Parsers disagree on such paths (WHATWG resolves `%2e%2e` but not
+/// `..%2f`; servers decode `%2f`, some read `..;`), so a URL whose literal path could resolve
+/// differently from what the policy matched is refused, not guessed at.
+fn check_url_path(raw: &str) -> Result<(), InputIssue> {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    for seg in raw[..end].split('/') {
+        if seg.is_empty() {
+            continue;
+        }
+        with_decoded(seg.as_bytes(), |d| {
+            if d.contains(&0) {
+                return Err(InputIssue::NulByte);
+            }
+            if d.iter().any(|&c| c < 0x20 || c == 0x7f) {
+                return Err(InputIssue::ControlCharacter);
+            }
+            if d.split(|&c| c == b'/' || c == b'\\').any(is_dot_segment) {
+                return Err(InputIssue::PathTraversal);
+            }
+            if core::str::from_utf8(d).is_ok_and(|s| s.chars().any(is_lookalike)) {
+                return Err(InputIssue::PathTraversal);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks a URL and returns it as a WHATWG URL parser (the `url` crate) resolves it: scheme on
+/// the allow-list, no userinfo, a host that is neither an address that is not globally
+/// reachable (in every spelling the parser accepts: decimal, octal, hex and short IPv4 forms,
+/// percent-encoded or full-width digits, IPv6 with an embedded IPv4) nor an internal name, and a
+/// path whose literal form cannot resolve elsewhere (`check_url_path`). Resource patterns are
+/// matched against the returned URL's serialization.
+///
+/// One allocation (the parser's serialization); run on cache misses only.
+pub fn parse_url(url: &str, allowed_schemes: &[&str]) -> Result<url::Url, InputIssue> {
     if url.len() > MAX_RESOURCE_BYTES {
         return Err(InputIssue::TooLong);
     }
+    // A parser strips or skips these (leading and trailing spaces and controls, tabs and
+    // newlines anywhere, `\` as `/` in special schemes): the literal and the parsed URL would
+    // differ, so they are refused.
     if url
         .bytes()
         .any(|c| c == 0 || c == b'\\' || c.is_ascii_control() || c == b' ')
     {
         return Err(InputIssue::MalformedUrl);
     }
-    let Some(sep) = url.find("://") else {
-        return Err(InputIssue::MalformedUrl);
-    };
-    let scheme = &url[..sep];
-    if !allowed_schemes
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(scheme))
+    // `scheme://authority` exactly. Without the two slashes (`https:host/x`, `https:/host/x`),
+    // with three, or with no scheme (`//host/x`, resolved against whatever base the tool has),
+    // a WHATWG parser still finds a host where an RFC 3986 parser finds none or another one:
+    // readings that disagree on the host are refused, not reconciled.
+    let colon = url.find(':').ok_or(InputIssue::MalformedUrl)?;
+    if colon > 0
+        && !allowed_schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&url[..colon]))
     {
         return Err(InputIssue::SchemeNotAllowed);
     }
-    let rest = &url[sep + 3..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
+    let Some(authority_and_rest) = url[colon + 1..].strip_prefix("//") else {
         return Err(InputIssue::MalformedUrl);
-    }
-    if authority.contains('%') {
-        return Err(InputIssue::MalformedUrl);
-    }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        let Some(end) = v6.find(']') else {
-            return Err(InputIssue::MalformedUrl);
-        };
-        let ip: std::net::Ipv6Addr = v6[..end].parse().map_err(|_| InputIssue::MalformedUrl)?;
-        if ipv6_internal(ip) {
-            return Err(InputIssue::InternalAddress);
-        }
-        return Ok(());
-    } else {
-        match authority.rfind(':') {
-            Some(i) => {
-                let port = &authority[i + 1..];
-                if !port.is_empty() && (port.len() > 5 || !port.bytes().all(|c| c.is_ascii_digit()))
-                {
-                    return Err(InputIssue::MalformedUrl);
-                }
-                &authority[..i]
-            }
-            None => authority,
-        }
     };
-    let host = host.trim_end_matches('.');
-    if host.is_empty() {
+    if colon == 0 || authority_and_rest.starts_with('/') || authority_and_rest.is_empty() {
         return Err(InputIssue::MalformedUrl);
     }
-    if is_or_under(host, "localhost") || is_or_under(host, "metadata.google.internal") {
-        return Err(InputIssue::InternalAddress);
-    }
-    if let Some(a) = parse_ipv4_any(host) {
-        if ipv4_internal(a) {
-            return Err(InputIssue::InternalAddress);
-        }
-        return Ok(());
-    }
-    if !host
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+    let path_at = authority_and_rest
+        .find(['/', '?', '#'])
+        .unwrap_or(authority_and_rest.len());
+    check_url_path(&authority_and_rest[path_at..])?;
+    let parsed = url::Url::parse(url).map_err(|_| InputIssue::MalformedUrl)?;
+    if !allowed_schemes
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(parsed.scheme()))
     {
+        return Err(InputIssue::SchemeNotAllowed);
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(InputIssue::MalformedUrl);
     }
-    Ok(())
+    // `https://@host/` parses with an empty username that the serialization drops: refuse an
+    // `@` anywhere in the literal authority as well.
+    if authority_and_rest[..path_at].contains('@') {
+        return Err(InputIssue::MalformedUrl);
+    }
+    match parsed.host() {
+        None => return Err(InputIssue::MalformedUrl),
+        Some(url::Host::Ipv4(a)) => {
+            if ipv4_special(u32::from(a)) {
+                return Err(InputIssue::InternalAddress);
+            }
+        }
+        Some(url::Host::Ipv6(a)) => {
+            if ipv6_special(a) {
+                return Err(InputIssue::InternalAddress);
+            }
+        }
+        Some(url::Host::Domain(d)) => {
+            // An opaque host (a scheme the parser does not know) keeps its percent-encoding
+            // and is not read as an address: refuse the former, read the latter here.
+            if d.contains('%') || d.is_empty() {
+                return Err(InputIssue::MalformedUrl);
+            }
+            if let Some(a) = parse_ipv4_any(d.trim_end_matches('.')) {
+                if ipv4_special(a) {
+                    return Err(InputIssue::InternalAddress);
+                }
+            } else if domain_internal(d) {
+                return Err(InputIssue::InternalAddress);
+            } else if !d
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+            {
+                return Err(InputIssue::MalformedUrl);
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Checks a URL against the scheme allow-list and for internal (SSRF) targets.
+pub fn check_url(url: &str, allowed_schemes: &[&str]) -> Result<(), InputIssue> {
+    parse_url(url, allowed_schemes).map(|_| ())
 }
 
 /// `host` is `name` or a subdomain of it, ignoring ASCII case.
@@ -528,16 +675,41 @@ fn is_or_under(host: &str, name: &str) -> bool {
         && h[h.len() - n.len()..].eq_ignore_ascii_case(n)
 }
 
-/// Checks a resource: a URL when it has a scheme, a path otherwise. Empty is fine (the tool
-/// takes no resource).
-pub fn check_resource(resource: &str, allowed_schemes: &[&str]) -> Result<(), InputIssue> {
+/// A resource as the checks resolved it, for matching against resource patterns.
+pub enum Resolved<'a> {
+    /// No resource.
+    Empty,
+    /// A path: its literal form and its fully percent-decoded form. A pattern must match both,
+    /// so it holds whichever of the two the tool reads.
+    Path { raw: &'a str, decoded: &'a [u8] },
+    /// A URL as a WHATWG parser resolves it; patterns match its serialization.
+    Url(url::Url),
+}
+
+/// Checks `resource` and hands `f` its resolved form: a URL when `is_url`, a path otherwise.
+pub fn resolve<T>(
+    resource: &str,
+    allowed_schemes: &[&str],
+    f: impl FnOnce(Resolved<'_>) -> T,
+) -> Result<T, InputIssue> {
     if resource.is_empty() {
-        Ok(())
+        Ok(f(Resolved::Empty))
     } else if is_url(resource) {
-        check_url(resource, allowed_schemes)
+        parse_url(resource, allowed_schemes).map(|u| f(Resolved::Url(u)))
     } else {
-        check_path(resource)
+        with_decoded_path(resource, |decoded| {
+            f(Resolved::Path {
+                raw: resource,
+                decoded,
+            })
+        })
     }
+}
+
+/// Checks a resource: a URL when `is_url`, a path otherwise. Empty is fine here (whether the
+/// tool needs one is the policy's question).
+pub fn check_resource(resource: &str, allowed_schemes: &[&str]) -> Result<(), InputIssue> {
+    resolve(resource, allowed_schemes, |_| ())
 }
 
 /// The input-check stage: runs on `Check` and `AuthorizeTool` for every request that names a

@@ -49,7 +49,7 @@ pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> Sou
     };
     SourceError {
         file: file.into(),
-        line: off.map(|o| line_of_offset(src, o)),
+        line: off.map(|o| Lines::new(src).line(o)),
         field,
         message: msg,
     }
@@ -59,7 +59,7 @@ pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> Sou
 pub(crate) fn line_of_dotted(src: &str, dotted: &str) -> Option<usize> {
     let doc = src.parse::<toml_edit::ImDocument<String>>().ok()?;
     let path: Vec<Seg> = dotted.split('.').map(|k| Seg::Key(k.to_string())).collect();
-    line_of(src, &doc, &path)
+    line_of(&Lines::new(src), &doc, &path)
 }
 
 #[derive(Clone, Debug)]
@@ -89,16 +89,22 @@ pub(crate) fn render(path: &[Seg]) -> String {
     s
 }
 
-pub(crate) fn line_of_offset(src: &str, off: usize) -> usize {
-    src.as_bytes()[..off.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// Where the lines of a source text start, found once, so the line of any offset is a binary
+/// search (a file with thousands of errors is reported in time linear in its size).
+pub(crate) struct Lines(Vec<usize>);
+
+impl Lines {
+    pub(crate) fn new(src: &str) -> Lines {
+        Lines(memchr::memchr_iter(b'\n', src.as_bytes()).collect())
+    }
+    /// The 1-based line of byte offset `off`.
+    pub(crate) fn line(&self, off: usize) -> usize {
+        self.0.partition_point(|&nl| nl < off) + 1
+    }
 }
 
 pub(crate) fn line_of(
-    src: &str,
+    lines: &Lines,
     doc: &toml_edit::ImDocument<String>,
     path: &[Seg],
 ) -> Option<usize> {
@@ -145,5 +151,5 @@ pub(crate) fn line_of(
             None => break,
         }
     }
-    span.map(|s| line_of_offset(src, s.start))
+    span.map(|s| lines.line(s.start))
 }

@@ -41,6 +41,14 @@ pub struct Outcome {
     pub classification: Classification,
     /// The rule that decided, for explanations (0 = none).
     pub rule: u32,
+    /// The highest classification the requester is cleared for (set by the policy stage from
+    /// the agent's clearance and its token's): a verdict above it is a denial, whichever stage
+    /// raised the classification.
+    pub(crate) ceiling: Option<Classification>,
+    /// The policy snapshot the pre-cache policy stage judged this request by, for the stages
+    /// after the cache lookup that judge it by the same policy (0: none). Written only by the
+    /// policy stage; user stages cannot name it.
+    pub(crate) policy: usize,
 }
 
 /// One step of the validation pipeline.
@@ -227,10 +235,12 @@ impl Pipeline {
     }
 
     /// Runs the post-cache stages (already shape-checked; pre-cache stages already passed
-    /// when there are any). An operation with no stage at all is denied with `NoStage`.
-    pub(crate) fn run(&self, req: &Request<'_>) -> Run {
+    /// when there are any, and `pre` is their outcome). An operation with no stage at all is
+    /// denied with `NoStage`.
+    pub(crate) fn run(&self, req: &Request<'_>, pre: &Outcome) -> Run {
         let mut out = Outcome {
             classification: req.classification,
+            policy: pre.policy,
             ..Outcome::default()
         };
         let list: &[u16] = match self.lists(req.operation) {
@@ -284,6 +294,15 @@ pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
     if post.decision == Decision::Deny {
         return post;
     }
+    let classification = post.classification.max(pre.classification);
+    if pre.ceiling.is_some_and(|c| classification > c) {
+        // A stage raised the classification above what the requester is cleared for.
+        return Verdict {
+            classification,
+            rule: pre.rule,
+            ..Verdict::deny(DenyReason::ReadUp)
+        };
+    }
     let mut o = post.obligations;
     o.merge(&pre.obligations);
     Verdict {
@@ -293,7 +312,7 @@ pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
             Decision::AllowWith
         },
         obligations: o,
-        classification: post.classification.max(pre.classification),
+        classification,
         rule: if post.rule != 0 { post.rule } else { pre.rule },
         threat_level: post.threat_level.max(pre.threat_level),
         indicators: post.indicators | pre.indicators,

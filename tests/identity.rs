@@ -150,10 +150,10 @@ fn tokens_from_the_cli_verify_and_every_failure_is_named() {
         h.validate(&req(&bad, 4)).reason,
         id(TokenIssue::BadSignature)
     );
-    // A zero-lifetime token is still inside the 30 s clock skew, so it is accepted: expiry is
-    // enforced with the skew (tested past the skew in identity::tests).
-    let zero = issue(&s, "planner-1", &["--ttl", "0"]);
-    assert!(h.validate(&req(&zero, 5)).is_allowed());
+    // A one-second token is accepted within its life (and the 30 s clock skew after it:
+    // expiry is enforced with the skew, tested past the skew in identity::tests).
+    let short = issue(&s, "planner-1", &["--ttl", "1"]);
+    assert!(h.validate(&req(&short, 5)).is_allowed());
     // someone else's token
     let other = issue(&s, "ops-bot", &[]);
     assert_eq!(
@@ -176,6 +176,77 @@ fn tokens_from_the_cli_verify_and_every_failure_is_named() {
         h.validate(&req(&safe, 9)).reason,
         id(TokenIssue::Insufficient)
     );
+}
+
+/// The hostile review's finding: a token's clearance was compared with the classification the
+/// request claimed, not with the effective one after the tool's was applied.
+#[test]
+fn clearance_covers_the_effective_classification_not_the_claimed_one() {
+    let s = setup(1);
+    let h = s.engine.handle();
+    let low = issue(&s, "planner-1", &["--clearance", "unclassified"]);
+    // fs.read is a cui tool: claiming nothing (unclassified) still handles cui data
+    let r = Request::new(Operation::Check)
+        .tenant("acme")
+        .agent("planner-1")
+        .tool("fs.read")
+        .resource("/data/acme/x")
+        .credential(low.as_bytes())
+        .nonce(1)
+        .timestamp_ms(now_ms());
+    assert_eq!(
+        h.validate(&r).reason,
+        DenyReason::Identity(TokenIssue::Insufficient)
+    );
+    // cleared for cui: allowed, at cui
+    let cui = issue(&s, "planner-1", &["--clearance", "cui"]);
+    let v = h.validate(&r.credential(cui.as_bytes()).nonce(2));
+    assert!(v.is_allowed(), "{v:?}");
+    assert_eq!(v.classification, Classification::Cui);
+}
+
+/// With a policy, every operation needs a known tenant and agent (and a token where tokens
+/// are required): `crypto_sign` and `scan_content` were answered for an unknown tenant.
+#[test]
+fn every_operation_needs_identity_under_a_policy() {
+    use warden::types::CryptoOp;
+    let s = setup(1);
+    let h = s.engine.handle();
+    let tok = issue(&s, "planner-1", &[]);
+    for (n, op) in [
+        Operation::Crypto(CryptoOp::Sign),
+        Operation::Crypto(CryptoOp::Encrypt),
+        Operation::ScanContent,
+        Operation::ValidateAgent,
+        Operation::Audit,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = n as u64 * 10;
+        let base = Request::new(op)
+            .content(b"hello")
+            .nonce(100 + n)
+            .timestamp_ms(now_ms());
+        let unknown = base.tenant("nobody").agent("planner-1");
+        assert_eq!(
+            h.validate(&unknown).reason,
+            DenyReason::Identity(TokenIssue::Missing),
+            "{op:?}"
+        );
+        let unknown = unknown.credential(tok.as_bytes()).nonce(101 + n);
+        assert_eq!(
+            h.validate(&unknown).reason,
+            DenyReason::Identity(TokenIssue::WrongSubject),
+            "{op:?}"
+        );
+        let mine = base.tenant("acme").agent("planner-1");
+        assert_eq!(
+            h.validate(&mine).reason,
+            DenyReason::Identity(TokenIssue::Missing),
+            "{op:?}"
+        );
+    }
 }
 
 #[test]

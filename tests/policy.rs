@@ -5,6 +5,8 @@ use proptest::prelude::*;
 use warden::policy::Snapshot;
 use warden::{Classification, DenyReason, Operation, Request};
 
+const WEB: &[&str] = &["https"];
+
 fn example() -> Snapshot {
     Snapshot::load(std::path::Path::new("examples/policy.toml")).unwrap()
 }
@@ -28,7 +30,7 @@ fn req<'a>(
 fn example_policy_decisions() {
     let p = example();
     use Classification::*;
-    let ok = |r: Request| p.authorize(&r).map(|g| g.classification);
+    let ok = |r: Request| p.decide(&r, WEB).map(|g| g.classification);
     assert_eq!(
         ok(req(
             "acme",
@@ -40,18 +42,15 @@ fn example_policy_decisions() {
         Ok(Cui)
     );
     let g = p
-        .authorize(&req(
-            "acme",
-            "planner-1",
-            "fs.read",
-            "/data/acme/q3.csv",
-            Cui,
-        ))
+        .decide(
+            &req("acme", "planner-1", "fs.read", "/data/acme/q3.csv", Cui),
+            WEB,
+        )
         .unwrap();
     assert_eq!(g.obligations.memory_bytes, 100 << 20);
     assert_eq!(g.obligations.cpu_time_ms, 5000);
     assert_eq!(g.obligations.file_bytes, 10 << 20);
-    let deny = |r: Request| p.authorize(&r).unwrap_err().0;
+    let deny = |r: Request| p.decide(&r, WEB).unwrap_err().0;
     assert_eq!(
         deny(req("nope", "planner-1", "fs.read", "", Cui)),
         DenyReason::UnknownTenant
@@ -96,7 +95,10 @@ fn example_policy_decisions() {
     );
     // globex's agent reading acme's data: acme shares with globex (reader has clearance cui)
     assert!(p
-        .authorize(&req("globex", "reader", "fs.read", "/data/acme/x", Cui))
+        .decide(
+            &req("globex", "reader", "fs.read", "/data/acme/x", Cui),
+            WEB
+        )
         .is_ok());
     // write down: ops-bot holds secret data and writes to a confidential sink
     assert_eq!(
@@ -110,13 +112,16 @@ fn example_policy_decisions() {
         DenyReason::WriteDown
     );
     let g = p
-        .authorize(&req(
-            "acme",
-            "ops-bot",
-            "deploy",
-            "https://deploy.acme.example/x",
-            Cui,
-        ))
+        .decide(
+            &req(
+                "acme",
+                "ops-bot",
+                "deploy",
+                "https://deploy.acme.example/x",
+                Cui,
+            ),
+            WEB,
+        )
         .unwrap();
     assert!(
         g.obligations.audit_required,
@@ -129,13 +134,10 @@ fn example_policy_decisions() {
     );
     // explain names the rule and its line
     let (_, rule) = p
-        .authorize(&req(
-            "acme",
-            "planner-1",
-            "fs.read",
-            "/data/acme/x",
-            TopSecret,
-        ))
+        .decide(
+            &req("acme", "planner-1", "fs.read", "/data/acme/x", TopSecret),
+            WEB,
+        )
         .unwrap_err();
     let e = p.explain(rule);
     assert!(
@@ -258,7 +260,7 @@ proptest! {
         let resource = format!("/t{res_tenant}/x");
         let c = Classification::from_code(class).unwrap();
         let r = req(&tn, &an, &tl, &resource, c);
-        if let Ok(grant) = p.authorize(&r) {
+        if let Ok(grant) = p.decide(&r, WEB) {
             let a = &g.agents[agent];
             let (lvl, tclass, write, _) = &g.tools[tool];
             // the agent is registered in the request's tenant
@@ -267,9 +269,10 @@ proptest! {
             prop_assert!(g.roles[a.1].contains(&tool));
             // no tool above the agent's level
             prop_assert!(*lvl <= a.3);
-            // no read up
-            prop_assert!(a.2 >= class);
-            if !*write { prop_assert!(a.2 >= *tclass); }
+            // no read up, and the effective classification (the request's or the tool's,
+            // whichever is higher) never above the agent's clearance, for writes too
+            prop_assert!(a.2 >= class.max(*tclass));
+            prop_assert!(grant.classification as u8 <= a.2);
             // no write down
             if *write { prop_assert!(*tclass >= class); }
             // no cross-tenant allow unless the owner shared with the requester

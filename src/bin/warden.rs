@@ -204,6 +204,14 @@ fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
+    // A command whose output goes to a pipe that closes (`warden config f | head -1`) ends
+    // quietly, as Unix tools do, instead of panicking in `println!`: the default action of
+    // SIGPIPE, which Rust's runtime replaced with "ignore".
+    // SAFETY: setting a signal's disposition to SIG_DFL at start, before any thread exists,
+    // races with nothing; SIG_DFL is a valid handler value.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -217,18 +225,43 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
         Cmd::Validate { file, policy } => {
-            let text = match file.as_deref() {
-                Some(p) if p.as_os_str() != "-" => std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
-                _ => {
-                    let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .map_err(|e| format!("cannot read stdin: {e}"))?;
-                    s
-                }
-            };
             let mut cfg = load_config(&cli.config)?;
+            // The largest request the limits admit, as JSON whose every byte is escaped
+            // (`\u00XX`, six bytes for one), plus room for the field names: anything longer is
+            // refused while it is read, not after.
+            let max_json = cfg.limits.limits().max_encoded_bytes() * 6 + (64 << 10);
+            let bytes = match file.as_deref() {
+                Some(p) if p.as_os_str() != "-" => read_bounded(
+                    std::fs::File::open(p)
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+                    max_json,
+                )
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+                _ => read_bounded(std::io::stdin().lock(), max_json)
+                    .map_err(|e| format!("cannot read stdin: {e}"))?,
+            };
+            let text = match bytes {
+                None => {
+                    return Ok(print_malformed(&warden::json::JsonError {
+                        field: "-".into(),
+                        message: format!(
+                            "the request is larger than {max_json} bytes, more than the limits admit (limits.* in the config)"
+                        ),
+                    }))
+                }
+                Some(b) => match String::from_utf8(b) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return Ok(print_malformed(&warden::json::JsonError {
+                            field: "-".into(),
+                            message: format!(
+                                "the request is not UTF-8 (invalid byte at offset {})",
+                                e.utf8_error().valid_up_to()
+                            ),
+                        }))
+                    }
+                },
+            };
             if cfg.engine.cores == 0 {
                 cfg.engine.cores = 1;
             }
@@ -422,7 +455,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     for e in &errs {
                         eprintln!("{e}");
                     }
-                    eprintln!("{}: {} error(s)", file.display(), errs.len());
+                    if errs.len() <= warden::policy::MAX_REPORTED_ERRORS {
+                        eprintln!("{}: {} error(s)", file.display(), errs.len());
+                    }
                     Ok(ExitCode::from(1))
                 }
             }
@@ -437,6 +472,22 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Reads at most `max` bytes; `None` when there is more.
+fn read_bounded(r: impl Read, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    r.take(max as u64 + 1).read_to_end(&mut buf)?;
+    Ok((buf.len() <= max).then_some(buf))
+}
+
+/// Prints the deny verdict of a request that could not be read; exit status 1 (a deny).
+fn print_malformed(e: &warden::json::JsonError) -> ExitCode {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&malformed_verdict(e)).expect("verdict serializes")
+    );
+    ExitCode::from(1)
 }
 
 fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String> {
@@ -483,6 +534,11 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                     return Err(format!("--keystore: `{other}` is neither hmac nor ed25519"))
                 }
             };
+            if ttl == 0 || ttl > MAX_TOKEN_TTL_S {
+                return Err(format!(
+                    "--ttl: {ttl} s; a token lives between 1 s and {MAX_TOKEN_TTL_S} s (366 days)"
+                ));
+            }
             let claims = Claims {
                 alg,
                 key_id,
@@ -546,6 +602,9 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
         }
     }
 }
+
+/// The longest lifetime `token issue` gives a token.
+const MAX_TOKEN_TTL_S: u64 = 366 * 24 * 3600;
 
 /// Parses a flag's value with the config file's own names for it (one spelling everywhere).
 fn config_enum<T: serde::de::DeserializeOwned>(

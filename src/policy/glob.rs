@@ -1,73 +1,156 @@
-//! Resource patterns: `*` matches within one path segment, `**` matches across segments, every
-//! other byte matches itself. Compiled once at policy load; matching allocates nothing and runs
-//! in O(pattern × input) at worst (one backtrack point per star kind), bounded by field limits.
+//! Resource patterns: `*` matches one or more bytes within one path segment (never `/`, never
+//! nothing: `/data/*/x` does not match `/data//x`), `**` matches any bytes across segments
+//! (possibly none), every other byte matches itself.
+//!
+//! A pattern is compiled once at policy load into tokens and matched by simulating its
+//! automaton with a bit set of live positions, so matching is exact (no greedy shortcut that
+//! misses a match when `*` and `**` mix), allocates nothing, and runs in O(pattern × input).
+//!
+//! Invariant (property test against the `regex` crate's reading of the same pattern:
+//! `**` as `.*`, `*` as `[^/]+`): `matches` says yes exactly when that regex matches the whole
+//! input.
+
+/// Longest pattern accepted, in bytes (the automaton's live set is a 256-bit set).
+pub const MAX_PATTERN_BYTES: usize = 250;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tok {
+    /// This byte.
+    Lit(u8),
+    /// One byte that is not `/` (the first byte of a `*`).
+    One,
+    /// Any number of bytes that are not `/` (the rest of a `*`).
+    Seg,
+    /// Any number of any bytes (`**`).
+    Deep,
+}
 
 /// A compiled pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glob {
-    pattern: Box<[u8]>,
+    text: Box<str>,
+    toks: Box<[Tok]>,
+    /// Positions whose token may match nothing (`Seg`, `Deep`), in increasing order.
+    eps: Box<[u8]>,
+}
+
+type Set = [u64; 4];
+
+#[inline]
+fn set(s: &mut Set, i: usize) {
+    s[i >> 6] |= 1 << (i & 63);
+}
+#[inline]
+fn get(s: &Set, i: usize) -> bool {
+    s[i >> 6] >> (i & 63) & 1 == 1
 }
 
 impl Glob {
-    /// Fails when the pattern is empty or has three or more stars in a row.
+    /// Fails when the pattern is empty, longer than `MAX_PATTERN_BYTES`, or has three or more
+    /// stars in a row.
     pub fn new(p: &str) -> Result<Glob, String> {
         if p.is_empty() {
             return Err("a resource pattern may not be empty".into());
+        }
+        if p.len() > MAX_PATTERN_BYTES {
+            return Err(format!(
+                "a resource pattern may be at most {MAX_PATTERN_BYTES} bytes; this one has {}",
+                p.len()
+            ));
         }
         if p.contains("***") {
             return Err(format!(
                 "`{p}`: use `*` (one segment) or `**` (any depth), not `***`"
             ));
         }
+        let b = p.as_bytes();
+        let mut toks = Vec::with_capacity(b.len() + 1);
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'*' {
+                if b.get(i + 1) == Some(&b'*') {
+                    toks.push(Tok::Deep);
+                    i += 2;
+                } else {
+                    toks.push(Tok::One);
+                    toks.push(Tok::Seg);
+                    i += 1;
+                }
+            } else {
+                toks.push(Tok::Lit(b[i]));
+                i += 1;
+            }
+        }
+        // At most 250 bytes, each at most two tokens, but a `*` is one byte and two tokens only
+        // when alone: 250 single stars would be 500 tokens. Bound the automaton, not the text.
+        if toks.len() > 255 {
+            return Err(format!(
+                "`{p}` has too many stars; a pattern compiles to at most 255 steps"
+            ));
+        }
+        let eps = toks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t, Tok::Seg | Tok::Deep))
+            .map(|(i, _)| i as u8)
+            .collect();
         Ok(Glob {
-            pattern: p.as_bytes().into(),
+            text: p.into(),
+            toks: toks.into(),
+            eps,
         })
     }
 
     pub fn as_str(&self) -> &str {
-        // The pattern was a &str.
-        core::str::from_utf8(&self.pattern).unwrap_or("")
+        &self.text
     }
 
-    /// Whether `s` matches.
+    /// Whether the whole of `s` matches.
     pub fn matches(&self, s: &str) -> bool {
-        glob_match(&self.pattern, s.as_bytes())
+        self.matches_bytes(s.as_bytes())
     }
-}
 
-fn glob_match(p: &[u8], s: &[u8]) -> bool {
-    // Iterative matcher with backtracking to the last `**` (crosses '/') or `*` (does not).
-    let (mut pi, mut si) = (0usize, 0usize);
-    let mut star: Option<(usize, usize, bool)> = None; // (pattern index after star, input index, deep)
-    let mut steps = 0usize;
-    let budget = (p.len() + 1) * (s.len() + 1) + 16;
-    while si < s.len() || pi < p.len() {
-        steps += 1;
-        if steps > budget {
-            return false;
-        }
-        if pi < p.len() && p[pi] == b'*' {
-            let deep = pi + 1 < p.len() && p[pi + 1] == b'*';
-            pi += if deep { 2 } else { 1 };
-            star = Some((pi, si, deep));
-            continue;
-        }
-        if si < s.len() && pi < p.len() && p[pi] == s[si] {
-            pi += 1;
-            si += 1;
-            continue;
-        }
-        // Mismatch: let the last star swallow one more byte, if it may.
-        match star {
-            Some((sp, ss, deep)) if ss < s.len() && (deep || s[ss] != b'/') => {
-                star = Some((sp, ss + 1, deep));
-                pi = sp;
-                si = ss + 1;
+    /// Whether the whole of `s` matches.
+    pub fn matches_bytes(&self, s: &[u8]) -> bool {
+        let n = self.toks.len();
+        let mut cur: Set = [0; 4];
+        set(&mut cur, 0);
+        self.close(&mut cur);
+        for &c in s {
+            let mut next: Set = [0; 4];
+            for (w, &word) in cur.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    match self.toks.get(i) {
+                        Some(Tok::Lit(b)) if *b == c => set(&mut next, i + 1),
+                        Some(Tok::One) if c != b'/' => set(&mut next, i + 1),
+                        Some(Tok::Seg) if c != b'/' => set(&mut next, i),
+                        Some(Tok::Deep) => set(&mut next, i),
+                        _ => {}
+                    }
+                }
             }
-            _ => return false,
+            self.close(&mut next);
+            if next == [0; 4] {
+                return false;
+            }
+            cur = next;
+        }
+        get(&cur, n)
+    }
+
+    /// Adds the positions reachable without reading a byte (past tokens that may match
+    /// nothing). Increasing order carries a run of such tokens in one pass.
+    #[inline]
+    fn close(&self, s: &mut Set) {
+        for &i in self.eps.iter() {
+            if get(s, i as usize) {
+                set(s, i as usize + 1);
+            }
         }
     }
-    true
 }
 
 #[cfg(test)]
@@ -83,6 +166,9 @@ mod tests {
         assert!(!g("/data/acme/**", "/data/acmex/a"));
         assert!(g("/data/*/x", "/data/acme/x"));
         assert!(!g("/data/*/x", "/data/a/b/x"));
+        // `*` never matches nothing: an empty segment is not a segment
+        assert!(!g("/data/acme/*/report.txt", "/data/acme//report.txt"));
+        assert!(!g("/data/*", "/data/"));
         assert!(g(
             "https://api.acme.com/**",
             "https://api.acme.com/v1/items?id=3"
@@ -92,15 +178,54 @@ mod tests {
             "https://api.acme.com.evil.io/"
         ));
         assert!(g("*.csv", "report.csv"));
+        assert!(!g("*.csv", ".csv"));
         assert!(!g("*.csv", "dir/report.csv"));
         assert!(g("**.csv", "dir/report.csv"));
         assert!(g("exact", "exact"));
         assert!(!g("exact", "exactly"));
+        // a `**` before a `*`: the greedy one-backtrack matcher missed these
+        assert!(g("**a*b", "a/acb"));
+        assert!(g("/x/**/y/*/z", "/x/a/y/b/y/c/z"));
         assert!(Glob::new("").is_err());
         assert!(Glob::new("a/***").is_err());
+        assert!(Glob::new(&"a".repeat(251)).is_err());
+        assert!(Glob::new(&"*".repeat(250)).is_err());
+    }
+
+    /// The reference: the same pattern as a regex (`**` → `.*`, `*` → `[^/]+`).
+    fn reference(p: &str) -> regex::bytes::Regex {
+        let mut r = String::from("(?s-u)^");
+        let b = p.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'*' {
+                if b.get(i + 1) == Some(&b'*') {
+                    r.push_str(".*");
+                    i += 2;
+                } else {
+                    r.push_str("[^/]+");
+                    i += 1;
+                }
+            } else {
+                r.push_str(&regex::escape(&(b[i] as char).to_string()));
+                i += 1;
+            }
+        }
+        r.push('$');
+        regex::bytes::Regex::new(&r).unwrap()
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        #[test]
+        fn matches_exactly_what_the_regex_reading_matches(
+            p in "([a/.]|\\*|\\*\\*){1,12}", s in "[a/.b]{0,16}"
+        ) {
+            if let Ok(g) = Glob::new(&p) {
+                prop_assert_eq!(g.matches(&s), reference(&p).is_match(s.as_bytes()), "{} vs {}", p, s);
+            }
+        }
+
         #[test]
         fn never_panics_and_literal_matches_itself(s in "[a-z/.]{0,40}", p in "[a-z/.*]{1,20}") {
             if let Ok(g) = Glob::new(&p) {

@@ -13,10 +13,11 @@
 pub mod glob;
 mod stage;
 
-pub use stage::PolicyStage;
+pub use stage::{PolicyStage, ResourceStage};
 
+use crate::inputs::Resolved;
 use crate::request::Request;
-use crate::source::{line_of, render, Seg};
+use crate::source::{line_of, render, Lines, Seg};
 use crate::types::{Classification, DenyReason, Obligations, SecurityLevel};
 use glob::Glob;
 use serde::Deserialize;
@@ -228,7 +229,10 @@ pub struct Grant {
     pub obligations: Obligations,
     /// Security level of the tool (`Safe` when the request names none).
     pub level: SecurityLevel,
+    /// The effective classification: the higher of the request's and the tool's.
     pub classification: Classification,
+    /// The agent's clearance: no verdict for this request may carry a higher classification.
+    pub clearance: Classification,
     pub agent: u32,
     pub tenant: u32,
     pub rule: u32,
@@ -274,15 +278,16 @@ impl Snapshot {
         let f: File =
             toml::from_str(src).map_err(|e| vec![crate::source::from_toml_error(&e, src, file)])?;
         let doc = src.parse::<toml_edit::ImDocument<String>>().ok();
+        let lines = Lines::new(src);
         let err = |path: &[Seg], message: String| PolicyError {
             file: file.into(),
-            line: doc.as_ref().and_then(|d| line_of(src, d, path)),
+            line: doc.as_ref().and_then(|d| line_of(&lines, d, path)),
             field: render(path),
             message,
         };
         let line = |path: &[Seg]| {
             doc.as_ref()
-                .and_then(|d| line_of(src, d, path))
+                .and_then(|d| line_of(&lines, d, path))
                 .unwrap_or(0)
         };
 
@@ -291,18 +296,21 @@ impl Snapshot {
         let mut errs: Vec<PolicyError> = Vec::new();
         const CLASSES: &str = "expected unclassified, cui, confidential, secret or top_secret";
         const LEVELS: &str = "expected safe, restricted or privileged";
-        let tenant_names = || names(f.tenants.iter().map(|t| &t.name));
+        // Listed in "unknown ..." errors: built once, however many errors name them.
+        let tenant_list = names(f.tenants.iter().map(|t| &t.name));
+        let tool_list = names(f.tools.iter().map(|t| &t.name));
+        let role_list = names(f.roles.iter().map(|r| &r.name));
+        let tenant_names = || &tenant_list;
 
         let mut tenant_ids: Map<u32> = Map::default();
+        let mut seen = Names::default();
         for (i, t) in f.tenants.iter().enumerate() {
             let at = [Seg::K("tenants"), Seg::I(i), Seg::K("name")];
-            if t.name.is_empty() {
-                errs.push(err(&at, "a tenant needs a name".into()));
-            } else if tenant_ids
-                .insert(t.name.as_str().into(), i as u32)
-                .is_some()
-            {
-                errs.push(err(&at, format!("tenant `{}` is defined twice", t.name)));
+            match seen.admit("tenant", &t.name) {
+                Err(m) => errs.push(err(&at, m)),
+                Ok(()) => {
+                    tenant_ids.insert(t.name.as_str().into(), i as u32);
+                }
             }
         }
         let nt = f.tenants.len();
@@ -370,16 +378,15 @@ impl Snapshot {
         }
 
         let mut tool_ids: Map<u32> = Map::default();
+        let mut tool_names = Names::default();
         let mut tools = Vec::with_capacity(f.tools.len());
         for (i, t) in f.tools.iter().enumerate() {
             let at = |k: &'static str| [Seg::K("tools"), Seg::I(i), Seg::K(k)];
-            if t.name.is_empty() {
-                errs.push(err(&at("name"), "a tool needs a name".into()));
-            } else if tool_ids.insert(t.name.as_str().into(), i as u32).is_some() {
-                errs.push(err(
-                    &at("name"),
-                    format!("tool `{}` is defined twice", t.name),
-                ));
+            match tool_names.admit("tool", &t.name) {
+                Err(m) => errs.push(err(&at("name"), m)),
+                Ok(()) => {
+                    tool_ids.insert(t.name.as_str().into(), i as u32);
+                }
             }
             let level = parse_level(&t.level).unwrap_or_else(|| {
                 errs.push(err(
@@ -427,7 +434,7 @@ impl Snapshot {
                     continue;
                 };
                 for p in &t.resources[tenant] {
-                    match Glob::new(p) {
+                    match url_pattern(p).and_then(|p| Glob::new(&p)) {
                         Ok(g) => patterns[tid as usize].push(g),
                         Err(m) => errs.push(err(&path, m)),
                     }
@@ -444,13 +451,14 @@ impl Snapshot {
         }
 
         let mut role_ids: Map<u32> = Map::default();
+        let mut role_names = Names::default();
         let mut roles = Vec::with_capacity(f.roles.len());
         for (i, r) in f.roles.iter().enumerate() {
-            if role_ids.insert(r.name.as_str().into(), i as u32).is_some() {
-                errs.push(err(
-                    &[Seg::K("roles"), Seg::I(i), Seg::K("name")],
-                    format!("role `{}` is defined twice", r.name),
-                ));
+            match role_names.admit("role", &r.name) {
+                Err(m) => errs.push(err(&[Seg::K("roles"), Seg::I(i), Seg::K("name")], m)),
+                Ok(()) => {
+                    role_ids.insert(r.name.as_str().into(), i as u32);
+                }
             }
             let mut grants = vec![false; tools.len()];
             for (j, tool) in r.tools.iter().enumerate() {
@@ -458,10 +466,7 @@ impl Snapshot {
                     Some(&tid) => grants[tid as usize] = true,
                     None => errs.push(err(
                         &[Seg::K("roles"), Seg::I(i), Seg::K("tools"), Seg::I(j)],
-                        format!(
-                            "unknown tool `{tool}`; defined tools: {}",
-                            names(f.tools.iter().map(|t| &t.name))
-                        ),
+                        format!("unknown tool `{tool}`; defined tools: {}", tool_list),
                     )),
                 }
             }
@@ -473,6 +478,7 @@ impl Snapshot {
         }
 
         let mut agent_ids: Vec<Map<u32>> = (0..nt).map(|_| Map::default()).collect();
+        let mut agent_names: Vec<Names> = (0..nt).map(|_| Names::default()).collect();
         let mut agents = Vec::with_capacity(f.agents.len());
         for ((i, a), rate) in f.agents.iter().enumerate().zip(agent_rates) {
             let at = |k: &'static str| [Seg::K("agents"), Seg::I(i), Seg::K(k)];
@@ -490,11 +496,7 @@ impl Snapshot {
             let role = role_ids.get(a.role.as_str()).copied().unwrap_or_else(|| {
                 errs.push(err(
                     &at("role"),
-                    format!(
-                        "unknown role `{}`; defined roles: {}",
-                        a.role,
-                        names(f.roles.iter().map(|r| &r.name))
-                    ),
+                    format!("unknown role `{}`; defined roles: {}", a.role, role_list),
                 ));
                 0
             });
@@ -513,17 +515,13 @@ impl Snapshot {
                 SecurityLevel::Safe
             });
             if let Some(t) = tenant {
-                if agent_ids[t as usize]
-                    .insert(a.name.as_str().into(), i as u32)
-                    .is_some()
-                {
-                    errs.push(err(
-                        &at("name"),
-                        format!(
-                            "agent `{}` is defined twice in tenant `{}`",
-                            a.name, a.tenant
-                        ),
-                    ));
+                match agent_names[t as usize].admit("agent", &a.name) {
+                    Err(m) => {
+                        errs.push(err(&at("name"), format!("{m} (in tenant `{}`)", a.tenant)))
+                    }
+                    Ok(()) => {
+                        agent_ids[t as usize].insert(a.name.as_str().into(), i as u32);
+                    }
                 }
             }
             agents.push(Agent {
@@ -538,6 +536,19 @@ impl Snapshot {
         }
         if !errs.is_empty() {
             errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            if errs.len() > MAX_REPORTED_ERRORS {
+                let more = errs.len() - MAX_REPORTED_ERRORS;
+                errs.truncate(MAX_REPORTED_ERRORS);
+                errs.push(PolicyError {
+                    file: file.into(),
+                    line: None,
+                    field: "-".into(),
+                    message: format!(
+                        "{more} more errors not shown ({} in all); fix these first",
+                        MAX_REPORTED_ERRORS + more
+                    ),
+                });
+            }
             return Err(errs);
         }
         let lim = |l: LimitsFile| Obligations {
@@ -577,13 +588,15 @@ impl Snapshot {
         self.tool_ids.get(name).copied()
     }
 
-    /// Decides whether the request's agent may use its tool on its resource. No allocation.
+    /// Decides whether the request's agent may use its tool, at the request's classification.
+    /// No allocation. The resource is judged apart, by `authorize_resource`.
     ///
-    /// Order: tenant known → agent registered in it → tool known → role grants tool → tool
-    /// level ≤ agent maximum → Bell-LaPadula (read: clearance ≥ max(request, tool
-    /// classification); write: clearance ≥ request classification and tool classification ≥
-    /// request classification) → the resource belongs to this tenant or to one that shared it,
-    /// and matches the tool's patterns there.
+    /// Order: tenant known → agent registered in it → (no tool: the agent's clearance covers
+    /// the request's classification) → tool known → role grants tool → tool level ≤ agent
+    /// maximum → the effective classification, the higher of the request's and the tool's, is
+    /// within the agent's clearance (no read up; for a write no blind write up either: an agent
+    /// never handles data above its clearance) → for a write, the tool's classification is at
+    /// least the request's (no write down).
     pub fn authorize(&self, req: &Request<'_>) -> Result<Grant, (DenyReason, u32)> {
         let tenant = self
             .tenant_id(req.tenant)
@@ -593,12 +606,18 @@ impl Snapshot {
             .ok_or((DenyReason::UnknownAgent, rule::TENANT | tenant))?;
         let agent = &self.agents[agent_id as usize];
         let a_rule = rule::AGENT | agent_id;
+        let data = req.classification;
         if req.tool.is_empty() {
-            // Identity only (no tool): the agent is known in its tenant.
+            // Identity only (no tool): the agent is known in its tenant and cleared for the
+            // classification it acts at.
+            if agent.clearance < data {
+                return Err((DenyReason::ReadUp, a_rule));
+            }
             return Ok(Grant {
                 obligations: Obligations::NONE,
                 level: SecurityLevel::Safe,
-                classification: req.classification,
+                classification: data,
+                clearance: agent.clearance,
                 agent: agent_id,
                 tenant,
                 rule: a_rule,
@@ -615,56 +634,91 @@ impl Snapshot {
         if tool.level > agent.max_level {
             return Err((DenyReason::LevelTooHigh, a_rule));
         }
-        let data = req.classification;
-        let effective = match tool.access {
-            Access::Read => {
-                if agent.clearance < data.max(tool.classification) {
-                    return Err((DenyReason::ReadUp, a_rule));
-                }
-                data.max(tool.classification)
-            }
-            Access::Write => {
-                if agent.clearance < data {
-                    return Err((DenyReason::ReadUp, a_rule));
-                }
-                if tool.classification < data {
-                    return Err((DenyReason::WriteDown, t_rule));
-                }
-                tool.classification
-            }
-        };
-        if !req.resource.is_empty() {
-            let own = &tool.patterns[tenant as usize];
-            let mine = own.iter().any(|g| g.matches(req.resource));
-            if !mine {
-                // Another tenant's resource: allowed only if that tenant shared with ours.
-                let mut foreign = false;
-                for (t, pats) in tool.patterns.iter().enumerate() {
-                    if t as u32 != tenant && pats.iter().any(|g| g.matches(req.resource)) {
-                        if self.tenants[tenant as usize].shared_from[t] {
-                            return Ok(self.grant(tool, effective, agent_id, tenant, t_rule));
-                        }
-                        foreign = true;
-                    }
-                }
-                return Err(if foreign {
-                    (DenyReason::TenantIsolation, t_rule)
-                } else {
-                    (DenyReason::ResourceNotAllowed, t_rule)
-                });
-            }
+        let effective = data.max(tool.classification);
+        if agent.clearance < effective {
+            return Err((DenyReason::ReadUp, a_rule));
         }
-        Ok(self.grant(tool, effective, agent_id, tenant, t_rule))
-    }
-
-    fn grant(&self, tool: &Tool, c: Classification, agent: u32, tenant: u32, rule: u32) -> Grant {
-        Grant {
+        if tool.access == Access::Write && tool.classification < data {
+            return Err((DenyReason::WriteDown, t_rule));
+        }
+        Ok(Grant {
             obligations: self.limits[tool.level as usize],
             level: tool.level,
-            classification: c,
-            agent,
+            classification: effective,
+            clearance: agent.clearance,
+            agent: agent_id,
             tenant,
-            rule,
+            rule: t_rule,
+        })
+    }
+
+    /// The whole decision, as the engine makes it in two halves: `authorize`, then
+    /// `authorize_resource` with the URL scheme allow-list `schemes`.
+    pub fn decide(&self, req: &Request<'_>, schemes: &[&str]) -> Result<Grant, (DenyReason, u32)> {
+        let g = self.authorize(req)?;
+        self.authorize_resource(req, schemes)?;
+        Ok(g)
+    }
+
+    /// Decides whether the request's resource is one its tool may reach for its tenant: the
+    /// resource is resolved by the input checks (`inputs::resolve`: a path decoded, a URL as a
+    /// WHATWG parser reads it; anything they refuse is refused here with their reason), then
+    /// must match one of the tool's patterns for the agent's tenant, or for a tenant that shared
+    /// with it. A tool with patterns needs a resource; a tool without any takes none.
+    pub fn authorize_resource(
+        &self,
+        req: &Request<'_>,
+        schemes: &[&str],
+    ) -> Result<(), (DenyReason, u32)> {
+        let tenant = self
+            .tenant_id(req.tenant)
+            .ok_or((DenyReason::UnknownTenant, 0))?;
+        let Some(tool_id) = self.tool_id(req.tool) else {
+            if req.tool.is_empty() {
+                // No tool acts on it: only the input checks apply.
+                return crate::inputs::check_resource(req.resource, schemes)
+                    .map_err(|i| (DenyReason::Input(i), 0));
+            }
+            return Err((DenyReason::UnknownTool, 0));
+        };
+        let tool = &self.tools[tool_id as usize];
+        let t_rule = rule::TOOL | tool_id;
+        let takes_resources = tool.patterns.iter().any(|p| !p.is_empty());
+        let decided = crate::inputs::resolve(req.resource, schemes, |res| {
+            let matches = |g: &Glob| match &res {
+                Resolved::Empty => false,
+                Resolved::Path { raw, decoded } => g.matches(raw) && g.matches_bytes(decoded),
+                Resolved::Url(u) => g.matches(u.as_str()),
+            };
+            if let Resolved::Empty = res {
+                return if takes_resources {
+                    Err((DenyReason::ResourceNotAllowed, t_rule))
+                } else {
+                    Ok(())
+                };
+            }
+            if tool.patterns[tenant as usize].iter().any(matches) {
+                return Ok(());
+            }
+            // Another tenant's resource: allowed only if that tenant shared with ours.
+            let mut foreign = false;
+            for (t, pats) in tool.patterns.iter().enumerate() {
+                if t as u32 != tenant && pats.iter().any(matches) {
+                    if self.tenants[tenant as usize].shared_from[t] {
+                        return Ok(());
+                    }
+                    foreign = true;
+                }
+            }
+            Err(if foreign {
+                (DenyReason::TenantIsolation, t_rule)
+            } else {
+                (DenyReason::ResourceNotAllowed, t_rule)
+            })
+        });
+        match decided {
+            Ok(r) => r,
+            Err(issue) => Err((DenyReason::Input(issue), t_rule)),
         }
     }
 
@@ -712,6 +766,63 @@ impl Snapshot {
     }
 }
 
+/// A URL pattern in the form resources are matched in: as a WHATWG parser serializes it (scheme
+/// and host lower-cased, default port dropped, dot segments resolved), since a URL resource is
+/// matched by what the parser made of it. Paths are kept as written.
+fn url_pattern(p: &str) -> Result<String, String> {
+    if !crate::inputs::is_url(p) {
+        return Ok(p.to_string());
+    }
+    url::Url::parse(p).map(String::from).map_err(|e| {
+        format!("`{p}` reads as a URL (it starts with a scheme) but a URL parser refuses it: {e}")
+    })
+}
+
+/// Longest tenant, agent, role or tool name.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// The names of one kind seen so far, by their lower-case form.
+#[derive(Default)]
+struct Names(HashMap<String, String>);
+
+impl Names {
+    /// Admits `name` for `kind`, or says why not. A name is ASCII letters, digits and `._:@-`,
+    /// starting with a letter or digit, at most `MAX_NAME_BYTES` bytes: ASCII only, so no two
+    /// names can look alike in another script (`acme` with a Cyrillic `а`), no NUL or control
+    /// character can hide in one, and no two names of a kind may differ only in case (`ACME`
+    /// beside `acme`), since a person reading a log or a policy cannot tell them apart.
+    fn admit(&mut self, kind: &str, name: &str) -> Result<(), String> {
+        if name.is_empty() {
+            return Err(format!("a {kind} needs a name"));
+        }
+        if name.len() > MAX_NAME_BYTES {
+            return Err(format!(
+                "a {kind} name may be at most {MAX_NAME_BYTES} bytes; this one has {}",
+                name.len()
+            ));
+        }
+        let ok = name
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name.bytes().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'@' | b'-')
+            });
+        if !ok {
+            return Err(format!(
+                "{kind} name {name:?} may hold only ASCII letters, digits and `._:@-`, starting with a letter or digit (so that no two names look alike)"
+            ));
+        }
+        match self.0.insert(name.to_ascii_lowercase(), name.to_string()) {
+            None => Ok(()),
+            Some(first) if first == name => Err(format!("{kind} `{name}` is defined twice")),
+            Some(first) => Err(format!(
+                "{kind} `{name}` differs from {kind} `{first}` only in case; names must differ in more than case"
+            )),
+        }
+    }
+}
+
 fn parse_level(s: &str) -> Option<SecurityLevel> {
     Some(match s {
         "safe" => SecurityLevel::Safe,
@@ -721,11 +832,23 @@ fn parse_level(s: &str) -> Option<SecurityLevel> {
     })
 }
 
+/// Most errors one policy check reports (the rest are counted in one last error).
+pub const MAX_REPORTED_ERRORS: usize = 200;
+
+/// The defined names of a kind, for an error message: at most 20, then a count.
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
-    let v: Vec<&str> = it.map(|s| s.as_str()).collect();
-    if v.is_empty() {
-        "(none)".into()
-    } else {
-        v.join(", ")
+    let mut v: Vec<&str> = Vec::new();
+    let mut more = 0usize;
+    for s in it {
+        if v.len() < 20 {
+            v.push(s.as_str());
+        } else {
+            more += 1;
+        }
+    }
+    match (v.is_empty(), more) {
+        (true, _) => "(none)".into(),
+        (false, 0) => v.join(", "),
+        (false, n) => format!("{} and {n} more", v.join(", ")),
     }
 }

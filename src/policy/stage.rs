@@ -128,11 +128,10 @@ impl Stage for PolicyStage {
     fn name(&self) -> &str {
         "policy"
     }
-    fn handles(&self, op: Operation) -> bool {
-        matches!(
-            op,
-            Operation::Check | Operation::ValidateAgent | Operation::AuthorizeTool
-        )
+    /// Every operation: with a policy loaded, nothing is answered for a tenant or agent it does
+    /// not know, nor without a token where tokens are required.
+    fn handles(&self, _op: Operation) -> bool {
+        true
     }
     fn pre_cache(&self) -> bool {
         true
@@ -147,15 +146,16 @@ impl Stage for PolicyStage {
         };
         let l = self.live();
         let p = &l.policy;
-        // Identity only for ValidateAgent: the tool is not this operation's question.
-        let q = if req.operation == Operation::ValidateAgent {
+        // The tool is the question of `check` and `authorize_tool` only; every other operation
+        // is judged on who asks, at which classification.
+        let q = if matches!(req.operation, Operation::Check | Operation::AuthorizeTool) {
+            *req
+        } else {
             Request {
                 tool: "",
                 resource: "",
                 ..*req
             }
-        } else {
-            *req
         };
         let grant = match p.authorize(&q) {
             Ok(g) => g,
@@ -164,13 +164,15 @@ impl Stage for PolicyStage {
                 return StageResult::Deny(reason);
             }
         };
+        let mut ceiling = grant.clearance;
         if let Some(v) = verified {
-            if grant.level > v.max_level {
+            if grant.level > v.max_level || grant.classification > v.clearance {
                 out.rule = grant.rule;
                 return StageResult::Deny(DenyReason::Identity(
                     crate::identity::token::TokenIssue::Insufficient,
                 ));
             }
+            ceiling = ceiling.min(v.clearance);
         }
         let now = now_ns();
         let agent = &p.agents[grant.agent as usize];
@@ -196,8 +198,60 @@ impl Stage for PolicyStage {
         }
         out.obligations.merge(&grant.obligations);
         out.classification = out.classification.max(grant.classification);
+        out.ceiling = Some(out.ceiling.map_or(ceiling, |c| c.min(ceiling)));
         out.rule = grant.rule;
+        out.policy = l as *const Live as usize;
         StageResult::Pass
+    }
+}
+
+/// The resource half of authorization, after the cache lookup: the request's resource must
+/// resolve (input checks) and match its tool's patterns (`Snapshot::authorize_resource`). It
+/// depends only on the policy and on fields the cache key covers, so its verdict is cached
+/// (a reload bumps the epoch), and a URL is parsed on a miss only. It judges by the snapshot
+/// the pre-cache policy stage used for the same request, so a verdict never mixes two policies.
+pub struct ResourceStage {
+    policy: std::sync::Arc<PolicyStage>,
+    schemes: Vec<&'static str>,
+}
+
+impl ResourceStage {
+    /// `schemes`: the URL scheme allow-list (leaked once at start so the hot path borrows them).
+    pub fn new(policy: std::sync::Arc<PolicyStage>, schemes: &[String]) -> ResourceStage {
+        ResourceStage {
+            policy,
+            schemes: schemes
+                .iter()
+                .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
+                .collect(),
+        }
+    }
+}
+
+impl Stage for ResourceStage {
+    fn name(&self) -> &str {
+        "resource"
+    }
+    fn handles(&self, op: Operation) -> bool {
+        matches!(op, Operation::Check | Operation::AuthorizeTool)
+    }
+    fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
+        let live: &Live = if out.policy == 0 {
+            self.policy.live()
+        } else {
+            // SAFETY: `out.policy` is crate-private and written only by `PolicyStage::evaluate`
+            // of this pipeline, with a pointer to its current `Live`; a replaced `Live` is
+            // retired, never freed before the stage is dropped, and this stage holds the
+            // policy stage (`Arc`), so the pointer is valid for as long as `self` is.
+            unsafe { &*(out.policy as *const Live) }
+        };
+        match live.policy.authorize_resource(req, &self.schemes) {
+            Ok(()) => StageResult::Pass,
+            Err((reason, rule)) => {
+                out.rule = rule;
+                StageResult::Deny(reason)
+            }
+        }
     }
 }
 

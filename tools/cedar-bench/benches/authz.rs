@@ -40,11 +40,11 @@ fn main() {
         let agree = reqs
             .iter()
             .zip(&cedar_reqs)
-            .filter(|(r, cr)| w.authorize(&wreq(r)).is_ok() == c.allows(cr))
+            .filter(|(r, cr)| w.decide(&wreq(r), &["https"]).is_ok() == c.allows(cr))
             .count();
         let allows = reqs
             .iter()
-            .filter(|r| w.authorize(&wreq(r)).is_ok())
+            .filter(|r| w.decide(&wreq(r), &["https"]).is_ok())
             .count();
         println!(
             "\n[{name}] {agree} of 1024 decisions agree; {allows} allows; {} cedar policies",
@@ -55,7 +55,7 @@ fn main() {
         g.bench_function("warden_snapshot", |b| {
             b.iter(|| {
                 i = (i + 1) & 1023;
-                black_box(w.authorize(&wreq(&reqs[i])).is_ok())
+                black_box(w.decide(&wreq(&reqs[i]), &["https"]).is_ok())
             })
         });
         g.bench_function("cedar_prebuilt_request", |b| {

@@ -41,13 +41,18 @@ impl CedarPolicy {
                 if !role.grants[t] {
                     continue;
                 }
+                // the effective classification (the tool's or the data's) within the
+                // clearance, for writes too; and no write down
                 let blp = match tool.access {
                     Access::Read => "principal.clearance >= resource.class".to_string(),
-                    Access::Write => "resource.class >= context.data_class".to_string(),
+                    Access::Write => "principal.clearance >= resource.class && resource.class >= context.data_class".to_string(),
                 };
-                // resource clause: empty, or a pattern of a tenant that is the requester's or
-                // shared it with the requester
-                let mut alts = vec!["context.resource == \"\"".to_string()];
+                // resource clause: empty when the tool takes no resource at all, else a pattern
+                // of a tenant that is the requester's or shared it with the requester
+                let mut alts = Vec::new();
+                if tool.patterns.iter().all(|p| p.is_empty()) {
+                    alts.push("context.resource == \"\"".to_string());
+                }
                 for (owner, pats) in tool.patterns.iter().enumerate() {
                     for g in pats.iter() {
                         let like = cedar_str(&g.as_str().replace("**", "*"));

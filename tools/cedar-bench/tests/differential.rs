@@ -29,7 +29,7 @@ fn same_decisions_on_random_policies_and_requests() {
                 .tool(&r.tool)
                 .resource(&r.resource)
                 .classification(Classification::from_code(r.class).unwrap());
-            let ours = w.authorize(&wreq).is_ok();
+            let ours = w.decide(&wreq, &["https"]).is_ok();
             let theirs =
                 c.allows(&c.request(&r.tenant, &r.agent, &r.tool, &r.resource, r.class as i64));
             assert_eq!(

@@ -46,7 +46,12 @@ fn log_alone() {
         ("always: fdatasync per record", 3_000, 1, true),
     ] {
         let d = tempfile::tempdir().unwrap();
-        let mut log = Log::open(d.path(), 1 << 30).unwrap();
+        let mut log = Log::open(
+            d.path(),
+            1 << 30,
+            &ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        )
+        .unwrap();
         let t = Instant::now();
         for i in 0..n {
             log.stage_event(&event(i));

@@ -52,10 +52,13 @@ impl Drop for PoolBaseline {
     }
 }
 
+static KEYED: std::sync::LazyLock<warden::keyed::KeyedHash> =
+    std::sync::LazyLock::new(warden::keyed::KeyedHash::random);
+
 /// The baseline's cache step: key the request, look it up under the lock, compute on a miss.
 pub fn lookup_or_compute(cache: &Mutex<HashMap<u128, Verdict>>, wire: &[u8]) -> Verdict {
     let req = Request::decode(wire).unwrap();
-    let key = CacheKey::from_wire(wire, req.operation, req.classification, req.tenant);
+    let key = CacheKey::from_wire(&KEYED, wire, req.classification, req.tenant);
     let mut c = cache.lock().unwrap();
     *c.entry(key.hash).or_insert_with(|| Verdict {
         decision: warden::Decision::Allow,

@@ -81,11 +81,12 @@ fn hit_on_core(c: &mut Criterion) {
             w
         })
         .collect();
+    let keyed = warden::keyed::KeyedHash::random();
     let keys: Vec<CacheKey> = wires
         .iter()
         .map(|w| {
             let r = Request::decode(w).unwrap();
-            CacheKey::from_wire(w, r.operation, r.classification, r.tenant)
+            CacheKey::from_wire(&keyed, w, r.classification, r.tenant)
         })
         .collect();
     let allow = Verdict {
@@ -104,8 +105,8 @@ fn hit_on_core(c: &mut Criterion) {
     let (mut tagged, mut untagged) = (mk(true), mk(false));
     let core_hit = |shard: &mut Shard, i: usize| -> Verdict {
         let w = &wires[i & 1023];
-        let op = Operation::from_code(w[3], u16::from_le_bytes([w[4], w[5]])).unwrap();
-        let class = warden::Classification::from_code(w[6]).unwrap();
+        let op = Operation::from_code(w[24], u16::from_le_bytes([w[26], w[27]])).unwrap();
+        let class = warden::Classification::from_code(w[25]).unwrap();
         let k = CacheKey {
             classification: class,
             ..keys[i & 1023]
@@ -123,7 +124,7 @@ fn hit_on_core(c: &mut Criterion) {
         let w = &wires[i & 1023];
         let r = Request::decode(w).unwrap();
         limits.check(&r).unwrap();
-        CacheKey::from_wire(w, r.operation, r.classification, r.tenant)
+        CacheKey::from_wire(&keyed, w, r.classification, r.tenant)
     };
     println!(
         "\n== cache hit on the owning core (1 KiB content, 1024 keys; timer overhead included) =="

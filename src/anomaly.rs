@@ -183,16 +183,6 @@ impl Monitor {
     }
 }
 
-/// Hash of (tenant, agent): the value `Handle` routes by and stores in each slot.
-#[inline]
-pub fn agent_hash(tenant: &str, agent: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64_with_seed(
-        agent.as_bytes(),
-        xxhash_rust::xxh3::xxh3_64(tenant.as_bytes()),
-    )
-    .max(1)
-}
-
 const PROBE: usize = 16;
 
 struct QSlot {
@@ -369,6 +359,9 @@ impl Quarantine {
 
 #[cfg(test)]
 mod tests {
+    static KEYED: std::sync::LazyLock<crate::keyed::KeyedHash> =
+        std::sync::LazyLock::new(crate::keyed::KeyedHash::random);
+
     use super::*;
 
     const MS: u64 = 1_000_000;
@@ -514,7 +507,7 @@ mod tests {
                 std::thread::spawn(move || {
                     // a quarter of the capacity: linear probing stays short
                     for a in 0..64u64 {
-                        let id = agent_hash("t", &format!("{t}-{a}"));
+                        let id = KEYED.agent("t", &format!("{t}-{a}"));
                         assert!(q.insert(id, u64::MAX, 0));
                         assert!(q.contains(id, 1));
                     }

@@ -104,9 +104,11 @@ impl PerPriority {
 #[serde(default, deny_unknown_fields)]
 pub struct RingsConfig {
     /// Ring capacity per priority, per core (rounded up to a power of two).
+    #[serde(deserialize_with = "partial_capacity")]
     pub capacity: PerPriority,
     /// Aging: a request that has waited this long (µs) is served before any fresher request,
     /// whatever its priority, so nothing starves.
+    #[serde(deserialize_with = "partial_aging")]
     pub aging_deadline_us: PerPriority,
     /// Capacity of each overflow injector (`critical`, `high`, `medium`; `low` and `background`
     /// never overflow: they are shed first).
@@ -134,6 +136,42 @@ impl Default for RingsConfig {
         }
     }
 }
+
+/// Deserializers of tables whose every key is optional (`capacity = { critical = 2048 }`), the
+/// keys left out taking the defaults of the table's default value.
+macro_rules! partial_tables {
+    ($ty:ident $fields:tt: $($name:ident = $default:expr;)*) => {
+        $(partial_table!($name, $ty $fields, $default);)*
+    };
+}
+
+macro_rules! partial_table {
+    ($name:ident, $ty:ident { $($f:ident),* }, $default:expr) => {
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Partial {
+                $($f: Option<u64>,)*
+            }
+            let p = Partial::deserialize(d)?;
+            let def: $ty = $default;
+            Ok($ty { $($f: p.$f.unwrap_or(def.$f),)* })
+        }
+    };
+}
+
+partial_tables!(PerPriority { critical, high, medium, low, background }:
+    partial_capacity = RingsConfig::default().capacity;
+    partial_aging = RingsConfig::default().aging_deadline_us;
+);
+partial_tables!(TtlByClass { unclassified, cui, confidential, secret, top_secret }:
+    partial_ttl_validate_agent = TtlConfig::default().validate_agent;
+    partial_ttl_authorize_tool = TtlConfig::default().authorize_tool;
+    partial_ttl_scan_content = TtlConfig::default().scan_content;
+    partial_ttl_check = TtlConfig::default().check;
+    partial_ttl_crypto_verify = TtlConfig::default().crypto_verify;
+    partial_ttl_custom_base = TtlConfig::default().custom_base;
+);
 
 /// TTLs in milliseconds per classification; 0 = never cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -170,12 +208,18 @@ impl TtlByClass {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TtlConfig {
+    #[serde(deserialize_with = "partial_ttl_validate_agent")]
     pub validate_agent: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_authorize_tool")]
     pub authorize_tool: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_scan_content")]
     pub scan_content: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_check")]
     pub check: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_crypto_verify")]
     pub crypto_verify: TtlByClass,
     /// Base TTL of custom operations; it doubles every `adaptive_hits_per_step` hits.
+    #[serde(deserialize_with = "partial_ttl_custom_base")]
     pub custom_base: TtlByClass,
     pub adaptive_max_ms: u64,
     pub adaptive_hits_per_step: u32,
@@ -674,8 +718,16 @@ impl Config {
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn from_toml(src: &str, file: &str) -> Result<Config, ConfigError> {
+        // The path to the value at fault (`rings.capacity.critical`), not only its own key.
         let cfg: Config =
-            toml::from_str(src).map_err(|e| crate::source::from_toml_error(&e, src, file))?;
+            serde_path_to_error::deserialize(toml::Deserializer::new(src)).map_err(|e| {
+                let path = e.path().to_string();
+                let mut se = crate::source::from_toml_error(e.inner(), src, file);
+                if !path.is_empty() && path != "." && path != "?" {
+                    se.field = path;
+                }
+                se
+            })?;
         cfg.validate().map_err(|(field, message)| ConfigError {
             file: file.into(),
             line: crate::source::line_of_dotted(src, &field),
@@ -710,6 +762,28 @@ impl Config {
                     self.engine.cores
                 ),
             );
+        }
+        if self.engine.cpus.len() > 1024 {
+            return e(
+                "engine.cpus",
+                format!(
+                    "lists {} CPUs; warden runs at most 1024 cores",
+                    self.engine.cpus.len()
+                ),
+            );
+        }
+        if self.engine.pin {
+            let allowed = available_cpus();
+            for (i, c) in self.engine.cpus.iter().enumerate() {
+                if !allowed.contains(c) {
+                    return e(
+                        "engine.cpus",
+                        format!(
+                            "entry {i} is CPU {c}, which this process may not run on (it may use CPUs {allowed:?}); list those, or set pin = false"
+                        ),
+                    );
+                }
+            }
         }
         if self.engine.cores > avail && self.engine.pin && self.engine.cpus.is_empty() {
             return e("engine.cores", format!("{} cores requested but this process may run on {avail} CPUs; lower it, set pin = false, or use 0", self.engine.cores));
@@ -833,8 +907,11 @@ impl Config {
                 return e(f, "must be positive".into());
             }
         }
-        if au.segment_bytes < 1 << 16 {
-            return e("audit.segment_bytes", "must be at least 65536".into());
+        if au.segment_bytes < 1 << 16 || au.segment_bytes > 1 << 30 {
+            return e(
+                "audit.segment_bytes",
+                "must be between 65536 and 1073741824 (bytes)".into(),
+            );
         }
         let h = &self.hsm;
         if h.require_hsm_at != "never" && h.require_hsm_at().is_none() {
@@ -942,6 +1019,11 @@ impl Config {
     }
 }
 
+/// The line of a dotted field (`threat.catalogue`) in config source, where it is written.
+pub fn line_of_field(src: &str, dotted: &str) -> Option<usize> {
+    crate::source::line_of_dotted(src, dotted)
+}
+
 /// CPU ids this process may run on.
 pub fn available_cpus() -> Vec<usize> {
     match core_affinity::get_core_ids() {
@@ -976,7 +1058,7 @@ mod tests {
         let e = Config::from_toml(src, "w.toml").unwrap_err();
         assert_eq!(e.file, "w.toml");
         assert_eq!(e.line, Some(3));
-        assert_eq!(e.field, "spin_befor_park_us");
+        assert_eq!(e.field, "engine.spin_befor_park_us");
         assert!(e.to_string().starts_with("w.toml:3:"), "{e}");
     }
 
@@ -985,7 +1067,21 @@ mod tests {
         let src = "[cache]\n\ncapacity_per_core = \"big\"\n";
         let e = Config::from_toml(src, "w.toml").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
-        assert_eq!(e.field, "capacity_per_core");
+        assert_eq!(e.field, "cache.capacity_per_core");
+    }
+
+    #[test]
+    fn tables_of_optional_keys_take_the_defaults_of_the_keys_left_out() {
+        let c = Config::from_toml("[rings]\ncapacity = { critical = 2048 }\n", "w.toml").unwrap();
+        assert_eq!(c.rings.capacity.critical, 2048);
+        assert_eq!(c.rings.capacity.high, RingsConfig::default().capacity.high);
+        let c = Config::from_toml("[cache.ttl_ms.check]\nsecret = 7\n", "w.toml").unwrap();
+        assert_eq!(c.cache.ttl_ms.check.secret, 7);
+        assert_eq!(c.cache.ttl_ms.check.cui, TtlConfig::default().check.cui);
+        let e = Config::from_toml("[rings]\ncapacity = { critcal = 1 }\n", "w.toml").unwrap_err();
+        assert_eq!(e.field, "rings.capacity.critcal", "{e}");
+        let e = Config::from_toml("[engine]\ncpus = [999999]\n", "w.toml").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("engine.cpus", Some(2)), "{e}");
     }
 
     #[test]

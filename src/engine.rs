@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub timeout_ns: u64,
     pub started: Instant,
     pub config: Config,
+    /// The keyed hashes of cache keys, tenant tags and (tenant, agent) (`keyed.rs`).
+    pub keyed: crate::keyed::KeyedHash,
     /// Agents quarantined after a behaviour anomaly, checked by every core before the cache.
     pub quarantine: crate::anomaly::Quarantine,
     pub quarantine_ns: u64,
@@ -153,6 +155,50 @@ impl EngineBuilder {
         self
     }
 
+    /// Everything `build` would check, without starting anything or writing anywhere: the
+    /// config's values, the policy file, the identity keys, the threat catalogue and model, the
+    /// HSM (connected and let go), the audit log (verified, read only). `Ok` carries notes for
+    /// a person (what a start would find); `Err` is the error `build` would stop with.
+    pub fn check(self) -> Result<Vec<String>, BuildError> {
+        let cfg = self.config;
+        cfg.validate()
+            .map_err(|(field, message)| config_error(field, message))?;
+        let mut notes = Vec::new();
+        let policy = load_policy(&cfg, self.policy)?;
+        if let Some(p) = &policy {
+            notes.push(format!(
+                "policy {}: {} tenants, {} roles, {} tools, {} agents",
+                cfg.policy.file,
+                p.tenants.len(),
+                p.roles.len(),
+                p.tools.len(),
+                p.agents.len()
+            ));
+        }
+        let (keys, fault) = crate::hsm::open(&cfg.hsm).map_err(BuildError::Keys)?;
+        if let Some(f) = fault {
+            notes.push(format!(
+                "hsm: unusable now ({f}); a start would serve with its circuit breaker open and probe"
+            ));
+        }
+        let checked = (|| {
+            let identity = if cfg.identity.require_token {
+                Some(Arc::new(load_identity(&cfg, &keys)?))
+            } else {
+                None
+            };
+            let policy =
+                policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity.clone())));
+            if !cfg.audit.dir.is_empty() {
+                notes.push(crate::audit::check(&cfg.audit).map_err(BuildError::Audit)?);
+            }
+            builtin_stages(&cfg, 1, policy, &keys, self.stages)?;
+            Ok(())
+        })();
+        keys.shutdown();
+        checked.map(|()| notes)
+    }
+
     /// Validates the config, allocates every ring, slot and cache shard, and starts the cores.
     pub fn build(self) -> Result<Engine, BuildError> {
         let cfg = self.config;
@@ -169,20 +215,7 @@ impl EngineBuilder {
                 .map(|i| avail.get(i % avail.len().max(1)).copied())
                 .collect()
         };
-        let policy = match self.policy {
-            Some(p) => Some(p),
-            None if !cfg.policy.file.is_empty() => Some(
-                crate::policy::Snapshot::load(std::path::Path::new(&cfg.policy.file))
-                    .map_err(BuildError::Policy)?,
-            ),
-            None => None,
-        };
-        if cfg.identity.require_token && policy.is_none() {
-            return Err(config_error(
-                "identity.require_token",
-                "needs a policy (policy.file) to know the agents".into(),
-            ));
-        }
+        let policy = load_policy(&cfg, self.policy)?;
         // Keys first: identity may verify with them. With a module, the HSM core starts now and
         // connects; a fault does not stop the build (the breaker opens and probes).
         let cpu_set: Vec<usize> = cpus.iter().flatten().copied().collect();
@@ -197,29 +230,15 @@ impl EngineBuilder {
         let audit_log = if cfg.audit.dir.is_empty() {
             None
         } else {
-            let dir = std::path::Path::new(&cfg.audit.dir);
-            let log =
-                crate::audit::Log::open(dir, cfg.audit.segment_bytes).map_err(BuildError::Audit)?;
+            let (log, key) = crate::audit::open(&cfg.audit, &keys).map_err(BuildError::Audit)?;
             if log.recovery.torn_bytes > 0 {
                 eprintln!(
-                    "warden audit: {}: cut a torn tail of {} bytes after seq {} (an unclean stop)",
-                    dir.display(),
+                    "warden audit: {}: cut a torn tail of {} bytes after seq {} (an unclean stop after the last checkpoint; the log verified up to it)",
+                    cfg.audit.dir,
                     log.recovery.torn_bytes,
                     log.next_seq() - 1
                 );
             }
-            let key = if cfg.audit.signing_key == "keystore" {
-                crate::audit::keystore_signer(dir, &keys).map_err(BuildError::Audit)?
-            } else {
-                let key_path = if cfg.audit.signing_key.is_empty() {
-                    crate::audit::default_key_path(dir)
-                } else {
-                    std::path::PathBuf::from(&cfg.audit.signing_key)
-                };
-                crate::audit::Signer::Software(
-                    crate::audit::load_or_create_key(&key_path).map_err(BuildError::Audit)?,
-                )
-            };
             Some((log, key))
         };
         let limits = cfg.limits.limits();
@@ -263,6 +282,7 @@ impl EngineBuilder {
             timeout_ns: cfg.engine.request_timeout_us * 1000,
             started: Instant::now(),
             config: cfg.clone(),
+            keyed: crate::keyed::KeyedHash::random(),
             quarantine: crate::anomaly::Quarantine::new(cfg.anomaly.quarantine_capacity),
             quarantine_ns: cfg.anomaly.quarantine_ms.saturating_mul(1_000_000),
             audit: audit_log.as_ref().map(|_| {
@@ -340,6 +360,29 @@ impl EngineBuilder {
         }
         Ok(engine)
     }
+}
+
+/// The policy given to the builder, or the one `policy.file` names; a config that requires
+/// tokens needs one.
+fn load_policy(
+    cfg: &Config,
+    given: Option<crate::policy::Snapshot>,
+) -> Result<Option<crate::policy::Snapshot>, BuildError> {
+    let policy = match given {
+        Some(p) => Some(p),
+        None if !cfg.policy.file.is_empty() => Some(
+            crate::policy::Snapshot::load(std::path::Path::new(&cfg.policy.file))
+                .map_err(BuildError::Policy)?,
+        ),
+        None => None,
+    };
+    if cfg.identity.require_token && policy.is_none() {
+        return Err(config_error(
+            "identity.require_token",
+            "needs a policy (policy.file) to know the agents".into(),
+        ));
+    }
+    Ok(policy)
 }
 
 /// The built-in stages in their fixed order (identity, rate limits and authorization will join
@@ -552,10 +595,6 @@ fn load_identity(
             "no verification keys: add ed25519_public_keys, hmac_keys, or a keystore key id".into(),
         ));
     }
-    let mut secret = [0u8; 192];
-    for chunk in secret.chunks_mut(32) {
-        chunk.copy_from_slice(&random_key()[..chunk.len()]);
-    }
     Ok(crate::identity::Identity::new(
         keys,
         crate::identity::Settings {
@@ -564,7 +603,6 @@ fn load_identity(
             replay_capacity: id.replay_capacity,
             token_cache_capacity: id.token_cache_capacity,
         },
-        secret,
     ))
 }
 
@@ -735,7 +773,7 @@ impl Engine {
     pub fn release_quarantine(&self, tenant: &str, agent: &str) -> bool {
         self.shared
             .quarantine
-            .release(crate::anomaly::agent_hash(tenant, agent), now_ns())
+            .release(self.shared.keyed.agent(tenant, agent), now_ns())
     }
 
     /// Agents quarantined now, with what triggered it and the cool-down left.
@@ -842,7 +880,7 @@ impl Handle {
     /// The core that owns (tenant, agent).
     pub fn owner_core(&self, tenant: &str, agent: &str) -> usize {
         route(
-            crate::anomaly::agent_hash(tenant, agent),
+            self.shared.keyed.agent(tenant, agent),
             self.shared.cores.len(),
         )
     }
@@ -876,11 +914,11 @@ impl Handle {
             // Name the exact field over its limit when the request does not fit.
             Err(r) => return give_back(sh.limits.check(req).err().unwrap_or(r)),
         };
-        let key = CacheKey::from_wire(&buf[..len], req.operation, req.classification, req.tenant);
+        let key = CacheKey::from_wire(&sh.keyed, &buf[..len], req.classification, req.tenant);
         slot.key_lo.store(key.hash as u64, Relaxed);
         slot.key_hi.store((key.hash >> 64) as u64, Relaxed);
         slot.key_tenant.store(key.tenant, Relaxed);
-        let agent = crate::anomaly::agent_hash(req.tenant, req.agent);
+        let agent = sh.keyed.agent(req.tenant, req.agent);
         slot.agent.store(agent, Relaxed);
         let (kind, arg) = req.operation.code();
         slot.meta.store(

@@ -32,6 +32,7 @@ pub mod hsm;
 pub mod identity;
 pub mod inputs;
 pub mod json;
+pub mod keyed;
 pub mod metrics;
 pub mod policy;
 pub mod request;

@@ -4,12 +4,16 @@
 //! 56-byte little-endian header followed by the seven variable fields back to back.
 //!
 //! ```text
-//!  0  u16 magic 0x5744 ("WD")      2  u8 version (1)         3  u8 operation kind
-//!  4  u16 operation argument       6  u8 classification      7  u8 priority
-//!  8  u64 timestamp_ms            16  u64 nonce
-//! 24  u32 × 7 lengths: tenant, agent, credential, tool, action, resource, content
-//! 52  u32 flags (0)               56  body: the seven fields in that order
+//!  0  u16 magic 0x5744 ("WD")      2  u8 version (2)         3  u8 priority
+//!  4  u32 flags (0)                8  u64 timestamp_ms      16  u64 nonce
+//! 24  u8 operation kind           25  u8 classification     26  u16 operation argument
+//! 28  u32 × 7 lengths: tenant, agent, credential, tool, action, resource, content
+//! 56  body: the seven fields in that order
 //! ```
+//!
+//! What changes from one presentation of the same question to the next (priority, timestamp,
+//! nonce) sits before byte 24; everything from byte 24 on is what a cache key covers, in one
+//! contiguous run (`KeyedHash::request`).
 //!
 //! Invariants: `decode` never panics and never reads outside its input, whatever the bytes; a
 //! decoded request borrows from the input; `decode(encode(r)) == r` for every encodable `r`.
@@ -20,7 +24,10 @@ use crate::types::{Classification, DenyReason, Field, Operation, Priority};
 /// Size of the fixed header in bytes.
 pub const HEADER_BYTES: usize = 56;
 const MAGIC: u16 = 0x5744;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Where the part a cache key covers begins.
+pub const KEYED_FROM: usize = 24;
+const LENGTHS: usize = 28;
 const FIELDS: [Field; 7] = [
     Field::Tenant,
     Field::Agent,
@@ -179,19 +186,20 @@ impl<'a> Request<'a> {
                 });
             }
             out[pos..pos + f.len()].copy_from_slice(f);
-            out[24 + 4 * i..28 + 4 * i].copy_from_slice(&(f.len() as u32).to_le_bytes());
+            out[LENGTHS + 4 * i..LENGTHS + 4 + 4 * i]
+                .copy_from_slice(&(f.len() as u32).to_le_bytes());
             pos += f.len();
         }
         let (kind, arg) = self.operation.code();
         out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
         out[2] = VERSION;
-        out[3] = kind;
-        out[4..6].copy_from_slice(&arg.to_le_bytes());
-        out[6] = self.classification.code();
-        out[7] = self.priority as u8;
+        out[3] = self.priority as u8;
+        out[4..8].copy_from_slice(&0u32.to_le_bytes());
         out[8..16].copy_from_slice(&self.timestamp_ms.to_le_bytes());
         out[16..24].copy_from_slice(&self.nonce.to_le_bytes());
-        out[52..56].copy_from_slice(&0u32.to_le_bytes());
+        out[24] = kind;
+        out[25] = self.classification.code();
+        out[26..28].copy_from_slice(&arg.to_le_bytes());
         Ok(pos)
     }
 
@@ -201,14 +209,15 @@ impl<'a> Request<'a> {
         let hdr = buf
             .get(..HEADER_BYTES)
             .ok_or(DenyReason::Malformed(Field::Header))?;
-        if u16::from_le_bytes([hdr[0], hdr[1]]) != MAGIC || hdr[2] != VERSION {
+        if u16::from_le_bytes([hdr[0], hdr[1]]) != MAGIC || hdr[2] != VERSION || hdr[4..8] != [0; 4]
+        {
             return Err(DenyReason::Malformed(Field::Header));
         }
-        let operation = Operation::from_code(hdr[3], u16::from_le_bytes([hdr[4], hdr[5]]))
+        let operation = Operation::from_code(hdr[24], u16::from_le_bytes([hdr[26], hdr[27]]))
             .ok_or(DenyReason::Malformed(Field::Operation))?;
-        let classification = Classification::from_code(hdr[6])
+        let classification = Classification::from_code(hdr[25])
             .ok_or(DenyReason::Malformed(Field::Classification))?;
-        let priority = Priority::from_code(hdr[7]).ok_or(DenyReason::Malformed(Field::Priority))?;
+        let priority = Priority::from_code(hdr[3]).ok_or(DenyReason::Malformed(Field::Priority))?;
         let u64_at = |o: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&hdr[o..o + 8]);
@@ -217,7 +226,7 @@ impl<'a> Request<'a> {
         let mut parts: [&'a [u8]; 7] = [b""; 7];
         let mut pos = HEADER_BYTES;
         for (i, part) in parts.iter_mut().enumerate() {
-            let o = 24 + 4 * i;
+            let o = LENGTHS + 4 * i;
             let len = u32::from_le_bytes([hdr[o], hdr[o + 1], hdr[o + 2], hdr[o + 3]]) as usize;
             let end = pos
                 .checked_add(len)
@@ -373,25 +382,31 @@ mod tests {
             Err(DenyReason::Malformed(Field::Header))
         );
         let mut b = buf.clone();
-        b[3] = 99;
+        b[24] = 99;
         assert_eq!(
             Request::decode(&b),
             Err(DenyReason::Malformed(Field::Operation))
         );
         let mut b = buf.clone();
-        b[6] = 9;
+        b[25] = 9;
         assert_eq!(
             Request::decode(&b),
             Err(DenyReason::Malformed(Field::Classification))
         );
         let mut b = buf.clone();
-        b[7] = 9;
+        b[3] = 9;
         assert_eq!(
             Request::decode(&b),
             Err(DenyReason::Malformed(Field::Priority))
         );
         let mut b = buf.clone();
-        b[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        b[5] = 1; // flags: none defined, so none may be set
+        assert_eq!(
+            Request::decode(&b),
+            Err(DenyReason::Malformed(Field::Header))
+        );
+        let mut b = buf.clone();
+        b[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(
             Request::decode(&b),
             Err(DenyReason::Malformed(Field::Tenant))

@@ -43,11 +43,11 @@ pub(crate) struct Slot {
     pub meta: AtomicU32,
     pub enqueued_ns: AtomicU64,
     /// Cache key of the encoded request, computed by the submitter while the bytes were hot in
-    /// its cache (`key_lo`, `key_hi`: xxh3-128 of the wire form; `tenant`: xxh3-64 of tenant).
+    /// its cache (`key_lo`, `key_hi`: the keyed request hash; `tenant`: the keyed tenant tag).
     pub key_lo: AtomicU64,
     pub key_hi: AtomicU64,
     pub key_tenant: AtomicU64,
-    /// Hash of (tenant, agent) (`anomaly::agent_hash`), for quarantine and behaviour baselines
+    /// Hash of (tenant, agent) (`KeyedHash::agent`), for quarantine and behaviour baselines
     /// without decoding the request.
     pub agent: AtomicU64,
     /// HSM hand-off: `rounds << 8 | outcome`. Written by the owner of the slot: the core when it

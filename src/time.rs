@@ -10,3 +10,11 @@ static ANCHOR: OnceLock<Instant> = OnceLock::new();
 pub fn now_ns() -> u64 {
     ANCHOR.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
+
+/// Wall-clock time, nanoseconds since the Unix epoch (0 before 1970). Control plane: records
+/// and file names, never the request path.
+pub fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

@@ -2,6 +2,7 @@
 //! a torn tail, durability through an engine in each mode, a write failure (file size limit) that
 //! denies instead of leaving a gap, and a crash test that SIGKILLs a child under load many times.
 
+use proptest::prelude::{any, prop, prop_oneof, Just, Strategy};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -41,8 +42,8 @@ fn stage(log: &mut Log, i: u64, decision: Decision, reason: DenyReason) {
 
 /// A log of `n` events with a checkpoint after every `every`, closed cleanly.
 fn write_log(dir: &Path, n: u64, every: u64) {
-    let mut log = Log::open(dir, 1 << 30).unwrap();
     let k = key();
+    let mut log = Log::open(dir, 1 << 30, &k).unwrap();
     for i in 0..n {
         stage(&mut log, i, Decision::Allow, DenyReason::None);
         if (i + 1) % every == 0 {
@@ -70,6 +71,11 @@ fn seg(dir: &Path) -> std::path::PathBuf {
     dir.join(segment_name(1))
 }
 
+/// The key an engine made for the log in `dir` (its default `DIR/signing.key`).
+fn engine_key(dir: &Path) -> ed25519_dalek::SigningKey {
+    warden::audit::load_or_create_key(&dir.join("signing.key")).unwrap()
+}
+
 fn check(dir: &Path) -> Result<warden::audit::Summary, warden::audit::Bad> {
     verify(dir, &key().verifying_key(), |_, _| {})
 }
@@ -90,7 +96,8 @@ fn an_intact_log_verifies_and_each_kind_of_damage_is_named() {
     let d = tempfile::tempdir().unwrap();
     write_log(d.path(), 40, 10);
     let s = check(d.path()).unwrap();
-    assert_eq!((s.events, s.checkpoints, s.last_seq), (40, 4, 44));
+    // a new log begins with a checkpoint (seq 1): 40 events and 4 more checkpoints after it
+    assert_eq!((s.events, s.checkpoints, s.last_seq), (40, 5, 45));
     let pristine = std::fs::read(seg(d.path())).unwrap();
     let f = frames(&pristine);
     let damaged = |mutate: &dyn Fn(&mut Vec<u8>)| {
@@ -131,9 +138,9 @@ fn an_intact_log_verifies_and_each_kind_of_damage_is_named() {
     // truncated before the last checkpoint (at a record boundary: every hash still links)
     let (cut, _) = f[f.len() - 3];
     let m = damaged(&|x| x.truncate(cut));
-    assert!(m.contains("truncated before checkpoint 44"), "{m}");
+    assert!(m.contains("truncated before checkpoint 45"), "{m}");
     // a forged checkpoint signature, chain recomputed
-    let (cp, cp_end) = f[10];
+    let (cp, cp_end) = f[11];
     assert_eq!(cp_end - cp, 4 + 1 + 8 + 8 + 32 + 64 + 32);
     let m = damaged(&|x| {
         x[cp_end - 40] ^= 1;
@@ -154,12 +161,15 @@ fn a_torn_tail_is_reported_then_cut_on_open_and_damage_elsewhere_refuses_to_star
     let torn = &full[..full.len() - 7];
     std::fs::write(seg(d.path()), torn).unwrap();
     assert!(check(d.path()).unwrap_err().to_string().contains("torn"));
-    let log = Log::open(d.path(), 1 << 30).unwrap();
-    assert_eq!(log.recovery.records, 19);
+    let log = Log::open(d.path(), 1 << 30, &key()).unwrap();
+    assert_eq!(
+        log.recovery.records, 20,
+        "the first checkpoint and 19 events"
+    );
     assert!(log.recovery.torn_bytes > 0);
     assert_eq!(
         log.next_seq(),
-        20,
+        21,
         "the chain continues after the last good record"
     );
     drop(log);
@@ -169,9 +179,12 @@ fn a_torn_tail_is_reported_then_cut_on_open_and_damage_elsewhere_refuses_to_star
     let f = frames(&b);
     b[f[3].1 - 40] ^= 1;
     std::fs::write(seg(d.path()), &b).unwrap();
-    let e = Log::open(d.path(), 1 << 30).err().unwrap().to_string();
+    let e = Log::open(d.path(), 1 << 30, &key())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
-        e.contains("damaged record") && e.contains("warden audit verify"),
+        e.contains("damaged") && e.contains("warden audit verify"),
         "{e}"
     );
 }
@@ -179,7 +192,7 @@ fn a_torn_tail_is_reported_then_cut_on_open_and_damage_elsewhere_refuses_to_star
 #[test]
 fn segments_rotate_and_a_removed_segment_is_named() {
     let d = tempfile::tempdir().unwrap();
-    let mut log = Log::open(d.path(), 1 << 16).unwrap();
+    let mut log = Log::open(d.path(), 1 << 16, &key()).unwrap();
     for i in 0..3000u64 {
         stage(&mut log, i, Decision::Deny, DenyReason::NotGranted);
         if i % 100 == 99 {
@@ -404,7 +417,7 @@ fn sigkill_under_load_never_loses_an_acknowledged_record() {
         c.wait().unwrap();
         let acked = reader.join().unwrap();
         // recovery (what the next start does), then every acknowledged record must be there
-        drop(Log::open(d.path(), 64 << 20).unwrap());
+        drop(Log::open(d.path(), 64 << 20, &engine_key(d.path())).unwrap());
         let pubkey = warden::audit::load_public_key(&pubkey_path).unwrap();
         let mut present = std::collections::HashSet::new();
         let prefix = format!("/records/{round}/");
@@ -460,4 +473,311 @@ fn a_full_disk_denies_instead_of_leaving_a_gap() {
     let pubkey = warden::audit::load_public_key(&d.path().join("signing.pub")).unwrap();
     let s = verify(d.path(), &pubkey, |_, _| {}).unwrap();
     assert_eq!(s.events, allowed);
+}
+
+// ---- file-level damage, then a start: refused, or reported, never silent ----
+
+/// A log of 3,000 events across several 64 KiB segments, checkpointed every 200 and closed
+/// cleanly (a last checkpoint in HEAD), made once and copied for each case.
+fn pristine() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let k = key();
+        let mut log = Log::open(d.path(), 1 << 16, &k).unwrap();
+        for i in 0..ACKED {
+            stage(&mut log, i, Decision::Allow, DenyReason::None);
+            if i % 100 == 99 {
+                log.flush(true).unwrap();
+            }
+            if i % 200 == 199 || i + 1 == ACKED {
+                let (seq, head, sig) = log.stage_checkpoint(&k, i);
+                log.flush(true).unwrap();
+                log.write_head(seq, &head, &sig).unwrap();
+            }
+        }
+        drop(log);
+        assert!(warden::audit::log::segments(d.path()).unwrap().len() >= 4);
+        d
+    })
+    .path()
+}
+
+const ACKED: u64 = 3000;
+
+#[derive(Clone, Debug)]
+enum Damage {
+    Delete(u8),
+    Truncate(u8, u16),
+    Swap(u8, u8),
+    Flip(u8, u16, u8),
+    Empty(u8),
+    Append(u8, Vec<u8>),
+    HeadGarbage(Vec<u8>),
+    HeadDirectory,
+    HeadSymlinkToDevZero,
+    DeleteHead,
+    DeleteLogKeepKey,
+    CopyOver(u8, u8),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        any::<u8>().prop_map(Damage::Delete),
+        (any::<u8>(), 0u16..1000).prop_map(|(s, p)| Damage::Truncate(s, p)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Damage::Swap(a, b)),
+        (any::<u8>(), any::<u16>(), 0u8..8).prop_map(|(s, p, b)| Damage::Flip(s, p, b)),
+        any::<u8>().prop_map(Damage::Empty),
+        (any::<u8>(), prop::collection::vec(any::<u8>(), 1..64))
+            .prop_map(|(s, g)| Damage::Append(s, g)),
+        prop::collection::vec(any::<u8>(), 0..200).prop_map(Damage::HeadGarbage),
+        Just(Damage::HeadDirectory),
+        Just(Damage::HeadSymlinkToDevZero),
+        Just(Damage::DeleteHead),
+        Just(Damage::DeleteLogKeepKey),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Damage::CopyOver(a, b)),
+    ]
+}
+
+fn apply(dir: &Path, d: &Damage) {
+    let segs = warden::audit::log::segments(dir).unwrap();
+    let pick = |i: u8| -> Option<std::path::PathBuf> {
+        (!segs.is_empty()).then(|| dir.join(segment_name(segs[i as usize % segs.len()])))
+    };
+    let head = dir.join("HEAD");
+    let clear_head = || {
+        let _ = std::fs::remove_file(&head);
+        let _ = std::fs::remove_dir(&head);
+    };
+    match d {
+        Damage::Delete(i) => {
+            if let Some(p) = pick(*i) {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        Damage::Truncate(i, per_mille) => {
+            if let Some(p) = pick(*i) {
+                let len = std::fs::metadata(&p).unwrap().len();
+                let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+                f.set_len(len * *per_mille as u64 / 1000).unwrap();
+            }
+        }
+        Damage::Swap(a, b) => {
+            if let (Some(x), Some(y)) = (pick(*a), pick(*b)) {
+                if x == y {
+                    return;
+                }
+                let tmp = dir.join("swap.tmp");
+                std::fs::rename(&x, &tmp).unwrap();
+                std::fs::rename(&y, &x).unwrap();
+                std::fs::rename(&tmp, &y).unwrap();
+            }
+        }
+        Damage::Flip(i, at, bit) => {
+            if let Some(p) = pick(*i) {
+                let mut b = std::fs::read(&p).unwrap();
+                if !b.is_empty() {
+                    let at = *at as usize % b.len();
+                    b[at] ^= 1 << bit;
+                    std::fs::write(&p, b).unwrap();
+                }
+            }
+        }
+        Damage::Empty(i) => {
+            if let Some(p) = pick(*i) {
+                std::fs::write(p, b"").unwrap();
+            }
+        }
+        Damage::Append(i, g) => {
+            if let Some(p) = pick(*i) {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+                f.write_all(g).unwrap();
+            }
+        }
+        Damage::HeadGarbage(g) => {
+            clear_head();
+            std::fs::write(&head, g).unwrap();
+        }
+        Damage::HeadDirectory => {
+            clear_head();
+            std::fs::create_dir(&head).unwrap();
+        }
+        Damage::HeadSymlinkToDevZero => {
+            clear_head();
+            std::os::unix::fs::symlink("/dev/zero", &head).unwrap();
+        }
+        Damage::DeleteHead => clear_head(),
+        Damage::DeleteLogKeepKey => {
+            clear_head();
+            for s in &segs {
+                let _ = std::fs::remove_file(dir.join(segment_name(*s)));
+            }
+        }
+        Damage::CopyOver(a, b) => {
+            if let (Some(x), Some(y)) = (pick(*a), pick(*b)) {
+                if x != y {
+                    std::fs::copy(&x, &y).unwrap();
+                }
+            }
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// For any sequence of file-level damage followed by a start (which appends and
+    /// checkpoints when it starts), either the start refuses or `verify` reports damage: never
+    /// both silent with fewer than the acknowledged records, in their order.
+    #[test]
+    fn damage_then_a_start_is_never_silent(damages in proptest::collection::vec(damage(), 1..4)) {
+        let d = tempfile::tempdir().unwrap();
+        copy_dir(pristine(), d.path());
+        for x in &damages {
+            apply(d.path(), x);
+        }
+        let k = key();
+        match Log::open(d.path(), 1 << 16, &k) {
+            Err(e) => {
+                let m = e.to_string();
+                proptest::prop_assert!(m.contains("warden audit") || m.contains("lock"), "{}", m);
+            }
+            Ok(mut log) => {
+                for i in 0..5 {
+                    stage(&mut log, 10_000 + i, Decision::Allow, DenyReason::None);
+                }
+                let (seq, head, sig) = log.stage_checkpoint(&k, 0);
+                log.flush(true).unwrap();
+                log.write_head(seq, &head, &sig).unwrap();
+                drop(log);
+                let mut seen = Vec::new();
+                if let Ok(s) = verify(d.path(), &k.verifying_key(), |_, e| seen.push(e.resource.to_string())) {
+                    proptest::prop_assert!(s.events >= ACKED + 5, "silent loss after {:?}: {} events", damages, s.events);
+                    for (i, r) in seen.iter().take(ACKED as usize).enumerate() {
+                        proptest::prop_assert_eq!(r, &event(i as u64).1, "after {:?}", damages);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The review's cases through the CLI, as it ran them: a start after the damage refuses with
+/// what to do, `verify` names it, and `audit archive` begins a new log that names the old one.
+#[test]
+fn the_reviews_audit_erasures_are_refused_through_the_cli() {
+    let warden = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let base = tempfile::tempdir().unwrap();
+    let orig = base.path().join("orig");
+    let o = orig.to_str().unwrap();
+    let (code, out) = warden(&["bench", "--seconds", "0.3", "--audit", o]);
+    assert_eq!(code, 0, "{out}");
+    let last = *warden::audit::log::segments(&orig).unwrap().last().unwrap();
+    type Case<'a> = (&'a str, &'a dyn Fn(&Path));
+    let cases: &[Case] = &[
+        ("every segment deleted", &|d| {
+            for s in warden::audit::log::segments(d).unwrap() {
+                std::fs::remove_file(d.join(segment_name(s))).unwrap();
+            }
+        }),
+        ("the last segment cut in half", &|d| {
+            let p = d.join(segment_name(last));
+            let n = std::fs::metadata(&p).unwrap().len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_len(n / 2)
+                .unwrap();
+        }),
+        ("HEAD and the last segment deleted", &|d| {
+            std::fs::remove_file(d.join("HEAD")).unwrap();
+            std::fs::remove_file(d.join(segment_name(last))).unwrap();
+        }),
+        ("HEAD a symlink to /dev/zero", &|d| {
+            std::fs::remove_file(d.join("HEAD")).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", d.join("HEAD")).unwrap();
+        }),
+        ("HEAD a dangling symlink", &|d| {
+            std::fs::remove_file(d.join("HEAD")).unwrap();
+            std::os::unix::fs::symlink("/nonexistent", d.join("HEAD")).unwrap();
+        }),
+        ("HEAD and every segment deleted", &|d| {
+            std::fs::remove_file(d.join("HEAD")).unwrap();
+            for s in warden::audit::log::segments(d).unwrap() {
+                std::fs::remove_file(d.join(segment_name(s))).unwrap();
+            }
+        }),
+    ];
+    for (i, (what, f)) in cases.iter().enumerate() {
+        let d = base.path().join(format!("case{i}"));
+        std::fs::create_dir(&d).unwrap();
+        copy_dir(&orig, &d);
+        f(&d);
+        let ds = d.to_str().unwrap();
+        let (code, out) = warden(&["audit", "verify", ds]);
+        assert_eq!(code, 1, "{what}: verify says {out}");
+        let (code, out) = warden(&["bench", "--seconds", "0.2", "--audit", ds]);
+        assert_ne!(code, 0, "{what}: a start accepted it: {out}");
+        assert!(out.contains("warden audit archive"), "{what}: {out}");
+        let (code, out) = warden(&["audit", "verify", ds]);
+        assert_eq!(code, 1, "{what}: after the refused start verify says {out}");
+        // the deliberate way on: archive, then the new log starts and verifies, its first
+        // record naming the archive
+        let (code, out) = warden(&["audit", "archive", ds]);
+        assert_eq!(code, 0, "{what}: {out}");
+        let (code, out) = warden(&["bench", "--seconds", "0.2", "--audit", ds]);
+        assert_eq!(code, 0, "{what}: {out}");
+        let (code, out) = warden(&["audit", "verify", ds]);
+        assert_eq!(code, 0, "{what}: {out}");
+        let (_, out) = warden(&["audit", "tail", ds, "--last", "100000"]);
+        let first = out.lines().next().unwrap_or("");
+        assert!(
+            first.contains("audit_archive") && first.contains("archive-"),
+            "{what}: {first}"
+        );
+    }
+    // a truncated middle segment is not called a torn tail
+    let d = base.path().join("middle");
+    std::fs::create_dir(&d).unwrap();
+    let k = key();
+    let mut log = Log::open(&d, 1 << 16, &k).unwrap();
+    for i in 0..2000 {
+        stage(&mut log, i, Decision::Allow, DenyReason::None);
+        if i % 100 == 99 {
+            let (seq, head, sig) = log.stage_checkpoint(&k, i);
+            log.flush(true).unwrap();
+            log.write_head(seq, &head, &sig).unwrap();
+        }
+    }
+    drop(log);
+    let p = d.join(segment_name(1));
+    let n = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(n - 10)
+        .unwrap();
+    let m = check(&d).unwrap_err().to_string();
+    assert!(!m.contains("torn") && m.contains("cut short"), "{m}");
 }

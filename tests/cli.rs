@@ -4,25 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn warden(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // a warden that refuses its arguments exits without reading its input: a closed pipe then
-    // is its answer, not the test's failure
-    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r.unwrap(),
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    warden_bytes(args, stdin.as_bytes())
 }
 
 #[test]
@@ -385,4 +367,223 @@ fn bench_audit_then_verify_and_tail_then_tamper() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("always, group or async"), "{err}");
+}
+
+/// Runs warden with raw bytes on stdin.
+fn warden_bytes(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // written from a thread: warden may refuse while reading, before it has read it all
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The hostile review's requests, as it sent them, against `examples/policy.toml`.
+#[test]
+fn the_reviews_requests_are_denied_through_the_cli() {
+    let deny = |resource: &str| {
+        let req = serde_json::json!({"tenant":"acme","agent":"planner-1","tool":"fs.read","resource":resource});
+        let (code, out, err) = warden(
+            &["validate", "--policy", "examples/policy.toml"],
+            &req.to_string(),
+        );
+        assert_eq!(code, 1, "{resource} allowed: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["reason"].as_str().unwrap().to_string()
+    };
+    for r in [
+        "/data/acme/x?/../../globex/secret",
+        "/data/acme/x%3f/../../globex/secret",
+        "/data/acme/x%23/../../globex/secret",
+        "/data/acme/x%253f/../../globex/secret",
+        "/data/acme/#/../../../etc/shadow",
+    ] {
+        assert_eq!(deny(r), "path_traversal", "{r}");
+    }
+    // an empty resource no longer skips the tool's patterns
+    assert_eq!(deny(""), "resource_not_allowed");
+    // a cui tool is judged at cui, whatever the request claims: reader (clearance cui) may,
+    // but nothing above
+    let (code, out, _) = warden(
+        &["validate", "--policy", "examples/policy.toml"],
+        r#"{"tenant":"globex","agent":"reader","tool":"fs.read","resource":"/data/globex/x"}"#,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(r#""classification": "cui""#), "{out}");
+    // crypto and scans need a known tenant under a policy
+    for op in ["crypto_sign", "scan_content"] {
+        let req =
+            serde_json::json!({"operation":op,"tenant":"nobody","agent":"planner-1","content":"x"});
+        let (code, out, _) = warden(
+            &["validate", "--policy", "examples/policy.toml"],
+            &req.to_string(),
+        );
+        assert_eq!(code, 1, "{op}: {out}");
+        assert!(out.contains("unknown_tenant"), "{op}: {out}");
+    }
+}
+
+#[test]
+fn validate_refuses_bad_bytes_and_oversize_input_as_a_deny() {
+    let (code, out, _) = warden_bytes(&["validate"], b"{\"tenant\":\"a\xff\",\"agent\":\"b\"}");
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "deny");
+    assert!(
+        v["explain"].as_str().unwrap().contains("not UTF-8"),
+        "{out}"
+    );
+    // 8 MiB of content, far past what the limits admit: refused while read, not after
+    let mut big = br#"{"tenant":"a","agent":"b","content":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 8 << 20));
+    big.extend_from_slice(b"\"}");
+    let (code, out, _) = warden_bytes(&["validate"], &big);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("larger than"), "{out}");
+}
+
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    for args in [
+        &["config", "examples/warden.toml"][..],
+        &["policy", "check", "examples/policy.toml"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before warden writes
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn token_issue_refuses_a_lifetime_that_wraps() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, _, err) = warden(&["token", "keygen", "--out", d], "");
+    assert_eq!(code, 0, "{err}");
+    let key = format!("{d}/ed25519.key");
+    for ttl in ["18446744073709000", "0", "40000000"] {
+        let (code, out, err) = warden(
+            &[
+                "token",
+                "issue",
+                "--tenant",
+                "acme",
+                "--agent",
+                "a",
+                "--ttl",
+                ttl,
+                "--ed25519-key",
+                &key,
+            ],
+            "",
+        );
+        assert_eq!(code, 2, "--ttl {ttl}: {out}");
+        assert!(err.contains("--ttl"), "{err}");
+    }
+}
+
+/// `warden config` builds everything a start builds: configs that cannot start are refused,
+/// with file, line and field.
+#[test]
+fn config_is_a_dry_run_of_a_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "[identity]\nrequire_token = true\n",
+            "identity.require_token",
+        ),
+        (
+            "[threat]\ncatalogue = \"/nonexistent.toml\"\n",
+            "threat.catalogue",
+        ),
+        ("[threat]\nmodel = \"/etc/hostname\"\n", "threat.model"),
+        ("[policy]\nfile = \"/etc/hostname\"\n", "/etc/hostname"),
+        ("[engine]\ncpus = [999999]\n", "engine.cpus"),
+        (
+            "[rings]\ncapacity = { critical = 0 }\n",
+            "rings.capacity.critical",
+        ),
+        ("[engine]\ncores = \"two\"\n", "engine.cores"),
+    ];
+    for (i, (src, field)) in cases.iter().enumerate() {
+        let f = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&f, src).unwrap();
+        let (code, out, err) = warden(&["config", f.to_str().unwrap()], "");
+        assert_eq!(code, 2, "{src}: {out}");
+        assert!(err.contains(field), "{src}: {err}");
+        assert!(err.contains(&format!("c{i}.toml")), "{src}: {err}");
+    }
+    let many = format!("[engine]\ncpus = [{}]\n", vec!["0"; 2000].join(","));
+    let f = dir.path().join("many.toml");
+    std::fs::write(&f, many).unwrap();
+    let (code, _, err) = warden(&["config", f.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("at most 1024"), "{err}");
+    // every field optional in a table of per-priority values
+    let f = dir.path().join("partial.toml");
+    std::fs::write(&f, "[rings]\ncapacity = { critical = 2048 }\n").unwrap();
+    let (code, out, err) = warden(&["config", f.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn policy_check_caps_its_report_and_refuses_confusable_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("big.toml");
+    let tools: Vec<String> = (0..20_000).map(|i| format!("\"t{i}\"")).collect();
+    std::fs::write(
+        &f,
+        format!("[[roles]]\nname = \"r\"\ntools = [{}]\n", tools.join(",")),
+    )
+    .unwrap();
+    let (code, _, err) = warden(&["policy", "check", f.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("19800 more errors not shown (20000 in all)"),
+        "{}",
+        &err[err.len().saturating_sub(300)..]
+    );
+    assert!(err.lines().count() < 250);
+    let f = dir.path().join("names.toml");
+    std::fs::write(
+        &f,
+        "[[tenants]]\nname = \"acme\"\n[[tenants]]\nname = \"ACME\"\n[[tenants]]\nname = \"\u{430}cme\"\n[[tenants]]\nname = \"a\\u0000b\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = warden(&["policy", "check", f.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("differs from tenant `acme` only in case"),
+        "{err}"
+    );
+    assert!(err.contains("may hold only ASCII"), "{err}");
+    assert_eq!(err.matches("may hold only ASCII").count(), 2, "{err}");
 }

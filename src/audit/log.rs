@@ -1,26 +1,50 @@
-//! Segment files: append, rotate, recover a torn tail, verify a whole log.
+//! Segment files: create, open (verifying the whole log), append, rotate, recover a torn tail,
+//! verify, archive.
 //!
 //! A log is a directory of segments `segment-00000001.wal`, `segment-00000002.wal`, ... Each
 //! starts with a 64-byte header (magic `WDNAUDT1`, segment index, first sequence number, the
 //! chain hash the segment continues from, 8 reserved bytes) followed by framed records
 //! (`record.rs`). `HEAD` holds the latest signed checkpoint (sequence number, chain head,
-//! signature), replaced atomically (write, fsync, rename), so a log cut short before its last
-//! checkpoint is detected.
+//! signature: 104 bytes), replaced atomically (write, fsync, rename); `signing.pub` the key that
+//! verifies the checkpoints; `lock` is held (`flock`) by whoever appends.
 //!
-//! Invariants: records are only appended; a batch is written with one `write_all` and, in the
-//! durable modes, made durable with one `fdatasync` before anything in it is acknowledged; a
-//! failed write is rolled back (`set_len` to the size before the batch) so the file never holds
-//! half a batch that a later batch follows; recovery truncates only a torn tail (a short last
-//! frame, or a bad last frame followed by nothing or only zero bytes) and refuses to start on
-//! damage anywhere else.
+//! Invariants:
+//! - records are only appended; a batch is written with one `write_all` and, in the durable
+//!   modes, made durable with one `fdatasync` before anything in it is acknowledged; a failed
+//!   write is rolled back (`set_len` to the size before the batch) so the file never holds half
+//!   a batch that a later batch follows;
+//! - a new log begins with a signed checkpoint and its `HEAD`, so a log without `HEAD` is a
+//!   damaged log, never a new one; a directory that still holds a log's public key but neither
+//!   segments nor `HEAD` is a removed log, and refuses to start;
+//! - a start never makes a damaged log verify again: it verifies the whole log first (every
+//!   segment, frame, hash link, checkpoint signature) and requires `HEAD`'s checkpoint in it;
+//!   the only thing it repairs is a torn tail, which is bytes after the last complete record of
+//!   the last segment, past `HEAD`'s checkpoint; anything else refuses to start, with a message
+//!   that says to run `warden audit verify` and `warden audit archive`;
+//! - every read is bounded (`HEAD` at 104 bytes, a segment at `MAX_SEGMENT_FILE_BYTES`), reads
+//!   no symlink, and a read error is a failure, never "absent";
+//! - `archive` moves a log aside whole (with its public key) and begins a new one whose first
+//!   record names the old one's head: starting afresh is deliberate and itself audited.
+//!
+//! Limit: records written after the checkpoint `HEAD` names (at most `checkpoint_records`
+//! records or `checkpoint_ms` of them; none after a clean stop, which checkpoints) can be cut at
+//! a record boundary without a trace, and `HEAD` rolled back to an older signed checkpoint with
+//! the log cut to match cannot be told from that older log: only a copy of the checkpoints kept
+//! elsewhere can tell.
 
 use super::record::{self, chain, checkpoint_message, FrameError, Record};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const HEADER_BYTES: usize = 64;
 const MAGIC: &[u8; 8] = b"WDNAUDT1";
+/// Bytes in `HEAD`: sequence number, chain head, signature.
+pub const HEAD_BYTES: usize = 8 + 32 + 64;
+/// The largest segment file warden writes: `audit.segment_bytes` (at most 1 GiB) plus one
+/// batch. A bigger file is not one of its segments, and is not read.
+pub const MAX_SEGMENT_FILE_BYTES: u64 = (1 << 30) + (16 << 20);
 
 /// Why the log cannot be opened or written.
 #[derive(Debug)]
@@ -50,16 +74,20 @@ pub fn segment_name(index: u64) -> String {
 /// Segment indices present in `dir`, sorted.
 pub fn segments(dir: &Path) -> Result<Vec<u64>, AuditError> {
     let rd = std::fs::read_dir(dir).map_err(|e| err(dir, format!("cannot list: {e}")))?;
-    let mut v: Vec<u64> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e.file_name().into_string().ok()?;
-            n.strip_prefix("segment-")?
-                .strip_suffix(".wal")?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let mut v = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| err(dir, format!("cannot list: {e}")))?;
+        let Ok(n) = e.file_name().into_string() else {
+            continue;
+        };
+        if let Some(i) = n
+            .strip_prefix("segment-")
+            .and_then(|r| r.strip_suffix(".wal"))
+            .and_then(|r| r.parse().ok())
+        {
+            v.push(i);
+        }
+    }
     v.sort_unstable();
     Ok(v)
 }
@@ -74,7 +102,7 @@ fn header(index: u64, first_seq: u64, prev: &[u8; 32]) -> [u8; HEADER_BYTES] {
 }
 
 fn parse_header(b: &[u8]) -> Option<(u64, u64, [u8; 32])> {
-    if b.len() < HEADER_BYTES || &b[..8] != MAGIC {
+    if b.len() < HEADER_BYTES || &b[..8] != MAGIC || b[56..HEADER_BYTES] != [0; 8] {
         return None;
     }
     let u = |i: usize| {
@@ -87,13 +115,145 @@ fn parse_header(b: &[u8]) -> Option<(u64, u64, [u8; 32])> {
     Some((u(8), u(16), prev))
 }
 
+/// Reads a regular file of at most `max` bytes, never through a symlink. `Ok(None)`: it does not
+/// exist. Anything else that stops the read is an error naming what to check.
+fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read: {e}")),
+    };
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "is not a regular file (a {}); warden writes only regular files here",
+            if meta.file_type().is_symlink() {
+                "symlink"
+            } else if meta.is_dir() {
+                "directory"
+            } else {
+                "special file"
+            }
+        ));
+    }
+    if meta.len() > max {
+        return Err(format!(
+            "is {} bytes, more than warden ever writes there ({max})",
+            meta.len()
+        ));
+    }
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let mut b = Vec::with_capacity(meta.len() as usize);
+    (&mut f)
+        .take(max + 1)
+        .read_to_end(&mut b)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if b.len() as u64 > max {
+        return Err(format!("grew past {max} bytes while read"));
+    }
+    Ok(Some(b))
+}
+
+/// The checkpoint `HEAD` records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub head: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+impl Head {
+    fn bytes(&self) -> [u8; HEAD_BYTES] {
+        let mut b = [0u8; HEAD_BYTES];
+        b[..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..40].copy_from_slice(&self.head);
+        b[40..].copy_from_slice(&self.signature);
+        b
+    }
+}
+
+/// Reads `DIR/HEAD`: `Ok(None)` when there is none; an error when it cannot be read whole, is
+/// not a 104-byte regular file, or its signature does not verify with `key`.
+pub fn read_head(dir: &Path, key: &ed25519_dalek::VerifyingKey) -> Result<Option<Head>, String> {
+    let Some(b) =
+        read_bounded(&dir.join("HEAD"), HEAD_BYTES as u64).map_err(|e| format!("HEAD {e}"))?
+    else {
+        return Ok(None);
+    };
+    if b.len() != HEAD_BYTES {
+        return Err(format!(
+            "HEAD is malformed ({} bytes, not {HEAD_BYTES})",
+            b.len()
+        ));
+    }
+    let mut h = Head {
+        seq: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+        head: [0; 32],
+        signature: [0; 64],
+    };
+    h.head.copy_from_slice(&b[8..40]);
+    h.signature.copy_from_slice(&b[40..]);
+    let sig = ed25519_dalek::Signature::from_bytes(&h.signature);
+    key.verify_strict(&checkpoint_message(h.seq, &h.head), &sig)
+        .map_err(|_| "HEAD has a bad signature".to_string())?;
+    Ok(Some(h))
+}
+
+/// Takes the log's lock (`DIR/lock`, `flock`), held as long as the returned file is open: one
+/// writer per log.
+fn lock(dir: &Path) -> Result<File, AuditError> {
+    let path = dir.join("lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| err(&path, format!("cannot open the lock file: {e}")))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(err(
+            dir,
+            "another warden process is writing this audit log (its lock is held)",
+        ));
+    }
+    Ok(f)
+}
+
+/// What a directory holds of a log, looked at before anything is written to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traces {
+    pub segments: bool,
+    pub head: bool,
+    pub public_key: bool,
+}
+
+impl Traces {
+    pub fn of(dir: &Path) -> Result<Traces, AuditError> {
+        let exists = |n: &str| std::fs::symlink_metadata(dir.join(n)).is_ok();
+        Ok(Traces {
+            segments: !segments(dir)?.is_empty(),
+            head: exists("HEAD"),
+            public_key: exists("signing.pub"),
+        })
+    }
+}
+
+const WHAT_TO_DO: &str = "run `warden audit verify` on it to see what is damaged; to keep it as evidence and begin a new log, run `warden audit archive` on the directory (the new log's first record names the old one)";
+
 /// What recovery found when the log was opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Records in the last segment that verified.
+    /// Records in the log that verified.
     pub records: u64,
     /// Bytes of a torn tail that were cut off (0: none).
     pub torn_bytes: u64,
+    /// Whether this start created the log.
+    pub created: bool,
 }
 
 /// An open log, positioned at its end.
@@ -113,102 +273,88 @@ pub struct Log {
     staged_head: [u8; 32],
     staged_seq: u64,
     pub recovery: Recovery,
+    _lock: File,
 }
 
+/// Signs checkpoint messages: `None` when it cannot now.
+pub type Sign<'a> = &'a dyn Fn(&[u8]) -> Option<[u8; 64]>;
+
 impl Log {
-    /// Opens (or creates) the log in `dir`, recovering a torn tail.
-    pub fn open(dir: &Path, segment_bytes: u64) -> Result<Log, AuditError> {
+    /// Opens the log in `dir` for appending, or creates one where the directory holds none.
+    /// `key` verifies the checkpoints (`sign`'s public half); `before` is what the directory
+    /// held before this start wrote anything (its key files included).
+    pub fn open_with(
+        dir: &Path,
+        segment_bytes: u64,
+        key: &ed25519_dalek::VerifyingKey,
+        sign: Sign<'_>,
+        before: Traces,
+    ) -> Result<Log, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| err(dir, format!("cannot create: {e}")))?;
-        let segs = segments(dir)?;
-        let mut recovery = Recovery::default();
-        let (segment, len, next_seq, head) = match segs.last() {
-            None => (1, 0, 1, [0u8; 32]),
-            Some(&last) => {
-                let path = dir.join(segment_name(last));
-                let mut bytes = Vec::new();
-                File::open(&path)
-                    .and_then(|mut f| f.read_to_end(&mut bytes))
-                    .map_err(|e| err(&path, format!("cannot read: {e}")))?;
-                let Some((index, first_seq, prev)) = parse_header(&bytes) else {
-                    if bytes.len() < HEADER_BYTES && bytes.iter().all(|&b| b == 0) {
-                        // a crash while creating the segment: start it again
-                        std::fs::remove_file(&path)
-                            .map_err(|e| err(&path, format!("cannot remove: {e}")))?;
-                        return Log::open(dir, segment_bytes);
-                    }
-                    return Err(err(
-                        &path,
-                        "not a warden audit segment (bad header); run `warden audit verify`",
-                    ));
-                };
-                if index != last {
-                    return Err(err(&path, format!("header says segment {index}")));
-                }
-                let (mut off, mut seq, mut h) = (HEADER_BYTES, first_seq, prev);
-                loop {
-                    if off == bytes.len() {
-                        break;
-                    }
-                    let rest = &bytes[off..];
-                    let good = match record::frame(rest) {
-                        Ok((payload, stored, n)) => {
-                            let ok = chain(&h, payload) == stored
-                                && record::decode(payload).is_ok_and(|r| r.seq() == seq);
-                            ok.then_some((stored, n))
-                        }
-                        Err(_) => None,
-                    };
-                    match good {
-                        Some((stored, n)) => {
-                            h = stored;
-                            seq += 1;
-                            off += n;
-                            recovery.records += 1;
-                        }
-                        None => {
-                            let torn = match record::frame(rest) {
-                                Err(FrameError::Short) => true,
-                                Ok((_, _, n)) => rest[n..].iter().all(|&b| b == 0),
-                                Err(FrameError::Malformed) => rest.iter().all(|&b| b == 0),
-                            };
-                            if !torn {
-                                return Err(err(
-                                    &path,
-                                    format!("damaged record at byte {off} (seq {seq}), not a torn tail; run `warden audit verify`"),
-                                ));
-                            }
-                            recovery.torn_bytes = (bytes.len() - off) as u64;
-                            let f = OpenOptions::new()
-                                .write(true)
-                                .open(&path)
-                                .map_err(|e| err(&path, format!("cannot open: {e}")))?;
-                            f.set_len(off as u64)
-                                .and_then(|_| f.sync_all())
-                                .map_err(|e| {
-                                    err(&path, format!("cannot truncate the torn tail: {e}"))
-                                })?;
-                            break;
-                        }
-                    }
-                }
-                (last, off as u64, seq, h)
+        let lock = lock(dir)?;
+        let now = Traces::of(dir)?;
+        if !now.segments && !now.head {
+            if before.public_key {
+                return Err(err(
+                    dir,
+                    format!("holds the public key of an audit log but neither its segments nor its HEAD: the log was removed; {WHAT_TO_DO}"),
+                ));
+            }
+            return Log::create(dir, segment_bytes, key, sign, None, lock);
+        }
+        if !now.segments {
+            return Err(err(
+                dir,
+                format!("has a HEAD but every segment is gone: the log was removed; {WHAT_TO_DO}"),
+            ));
+        }
+        let anchor = match read_head(dir, key) {
+            Err(m) => return Err(err(dir, format!("{m}; {WHAT_TO_DO}"))),
+            Ok(Some(h)) => h,
+            Ok(None) if interrupted_creation(dir) => {
+                // A first start stopped between the first segment and HEAD: nothing but its
+                // own first checkpoint was ever written. Begin again.
+                let path = dir.join(segment_name(1));
+                std::fs::remove_file(&path)
+                    .map_err(|e| err(&path, format!("cannot remove: {e}")))?;
+                return Log::create(dir, segment_bytes, key, sign, None, lock);
+            }
+            Ok(None) => {
+                return Err(err(
+                    dir,
+                    format!("has segments but no HEAD: the log's last signed checkpoint was removed; {WHAT_TO_DO}"),
+                ))
             }
         };
+        let walked = walk(dir, key, Some(anchor), true, &mut |_, _| {}).map_err(|bad| {
+            err(
+                &bad.segment
+                    .map_or(dir.to_path_buf(), |s| dir.join(segment_name(s))),
+                format!("{bad}; the log is damaged, so warden does not start on it; {WHAT_TO_DO}"),
+            )
+        })?;
+        let s = walked.summary;
+        let (segment, len) = match walked.torn {
+            Some(t) => {
+                let path = dir.join(segment_name(t.segment));
+                let f = OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(|e| err(&path, format!("cannot open: {e}")))?;
+                f.set_len(t.offset)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| err(&path, format!("cannot cut the torn tail: {e}")))?;
+                (t.segment, t.offset)
+            }
+            None => (s.last_segment, s.last_segment_bytes),
+        };
         let path = dir.join(segment_name(segment));
-        let mut file = OpenOptions::new()
-            .create(true)
+        let file = OpenOptions::new()
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| err(&path, format!("cannot open for append: {e}")))?;
-        let len = if len == 0 {
-            file.write_all(&header(segment, next_seq, &head))
-                .and_then(|_| file.sync_all())
-                .map_err(|e| err(&path, format!("cannot write the header: {e}")))?;
-            sync_dir(dir);
-            HEADER_BYTES as u64
-        } else {
-            len
-        };
         Ok(Log {
             dir: dir.to_path_buf(),
             file,
@@ -216,13 +362,114 @@ impl Log {
             segment,
             len,
             segment_bytes: segment_bytes.max(HEADER_BYTES as u64 + 1024),
-            written_seq: next_seq,
-            head,
+            written_seq: s.last_seq + 1,
+            head: s.head,
             buf: Vec::with_capacity(1 << 20),
-            staged_head: head,
-            staged_seq: next_seq,
-            recovery,
+            staged_head: s.head,
+            staged_seq: s.last_seq + 1,
+            recovery: Recovery {
+                records: s.last_seq,
+                torn_bytes: walked.torn.map_or(0, |t| t.bytes),
+                created: false,
+            },
+            _lock: lock,
         })
+    }
+
+    /// `open_with` a software key, the directory looked at now.
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<Log, AuditError> {
+        use ed25519_dalek::Signer;
+        let before = if dir.exists() {
+            Traces::of(dir)?
+        } else {
+            Traces::default()
+        };
+        Log::open_with(
+            dir,
+            segment_bytes,
+            &key.verifying_key(),
+            &|m| Some(key.sign(m).to_bytes()),
+            before,
+        )
+    }
+
+    /// A new log: segment 1 with, for an archive, one event naming the old log, then a
+    /// checkpoint; durable, then `HEAD`.
+    fn create(
+        dir: &Path,
+        segment_bytes: u64,
+        key: &ed25519_dalek::VerifyingKey,
+        sign: Sign<'_>,
+        origin: Option<&str>,
+        lock: File,
+    ) -> Result<Log, AuditError> {
+        let _ = std::fs::remove_file(dir.join("HEAD.tmp"));
+        // The public key marks the directory as holding a log: with it still there, a log
+        // whose segments and HEAD are gone is refused, not begun again.
+        let pub_path = dir.join("signing.pub");
+        if std::fs::symlink_metadata(&pub_path).is_err() {
+            std::fs::write(
+                &pub_path,
+                format!("{}\n", crate::identity::to_hex(key.as_bytes())),
+            )
+            .map_err(|e| err(&pub_path, format!("cannot write: {e}")))?;
+        }
+        let path = dir.join(segment_name(1));
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| err(&path, format!("cannot create: {e}")))?;
+        file.write_all(&header(1, 1, &[0u8; 32]))
+            .and_then(|_| file.sync_all())
+            .map_err(|e| err(&path, format!("cannot write the header: {e}")))?;
+        sync_dir(dir);
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            segment: 1,
+            len: HEADER_BYTES as u64,
+            segment_bytes: segment_bytes.max(HEADER_BYTES as u64 + 1024),
+            written_seq: 1,
+            head: [0; 32],
+            buf: Vec::with_capacity(1 << 20),
+            staged_head: [0; 32],
+            staged_seq: 1,
+            recovery: Recovery {
+                created: true,
+                ..Recovery::default()
+            },
+            _lock: lock,
+        };
+        let now = crate::time::wall_ns();
+        if let Some(o) = origin {
+            log.stage_event(&record::Event {
+                time_ns: now,
+                latency_ns: 0,
+                core: 0,
+                decision: crate::types::Decision::Allow,
+                reason: crate::types::DenyReason::None,
+                classification: crate::types::Classification::Unclassified,
+                operation: crate::types::Operation::Audit,
+                tenant: "",
+                agent: "warden",
+                tool: "",
+                action: "audit_archive",
+                resource: o,
+            });
+        }
+        let (seq, head, sig) = log
+            .stage_checkpoint_with(sign, now)
+            .ok_or_else(|| err(dir, "cannot sign the new log's first checkpoint (the keystore refused); nothing was started"))?;
+        log.flush(true)?;
+        log.write_head(seq, &head, &sig)?;
+        Ok(log)
     }
 
     /// The sequence number the next staged record gets.
@@ -258,7 +505,7 @@ impl Log {
         time_ns: u64,
     ) -> (u64, [u8; 32], [u8; 64]) {
         use ed25519_dalek::Signer;
-        self.stage_checkpoint_with(|m| Some(key.sign(m).to_bytes()), time_ns)
+        self.stage_checkpoint_with(&|m| Some(key.sign(m).to_bytes()), time_ns)
             .expect("a software key always signs")
     }
 
@@ -266,7 +513,7 @@ impl Log {
     /// could not sign (an HSM that is down): nothing is staged, the next interval tries again.
     pub fn stage_checkpoint_with(
         &mut self,
-        sign: impl FnOnce(&[u8]) -> Option<[u8; 64]>,
+        sign: Sign<'_>,
         time_ns: u64,
     ) -> Option<(u64, [u8; 32], [u8; 64])> {
         let seq = self.staged_seq;
@@ -338,6 +585,7 @@ impl Log {
         let mut f = OpenOptions::new()
             .create_new(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| err(&path, format!("cannot create the next segment: {e}")))?;
         f.write_all(&header(next, self.written_seq, &self.head))
@@ -354,16 +602,54 @@ impl Log {
     /// Records the latest checkpoint in `HEAD` (write, fsync, rename).
     pub fn write_head(&self, seq: u64, head: &[u8; 32], sig: &[u8; 64]) -> Result<(), AuditError> {
         let tmp = self.dir.join("HEAD.tmp");
-        let mut b = Vec::with_capacity(8 + 32 + 64);
-        b.extend_from_slice(&seq.to_le_bytes());
-        b.extend_from_slice(head);
-        b.extend_from_slice(sig);
-        File::create(&tmp)
+        let b = Head {
+            seq,
+            head: *head,
+            signature: *sig,
+        }
+        .bytes();
+        let _ = std::fs::remove_file(&tmp);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
             .and_then(|mut f| f.write_all(&b).and_then(|_| f.sync_all()))
             .and_then(|_| std::fs::rename(&tmp, self.dir.join("HEAD")))
             .map_err(|e| err(&tmp, format!("cannot record the checkpoint: {e}")))?;
         sync_dir(&self.dir);
         Ok(())
+    }
+}
+
+/// Whether `dir` holds only what a first start writes before its `HEAD`: segment 1 alone, with
+/// no record, or only (part of) one checkpoint.
+fn interrupted_creation(dir: &Path) -> bool {
+    let Ok(segs) = segments(dir) else {
+        return false;
+    };
+    if segs != [1] {
+        return false;
+    }
+    let Ok(Some(b)) = read_bounded(&dir.join(segment_name(1)), MAX_SEGMENT_FILE_BYTES) else {
+        return false;
+    };
+    if b.len() < HEADER_BYTES {
+        return b.iter().all(|&x| x == 0) || b.starts_with(&MAGIC[..b.len().min(8)]);
+    }
+    let Some((1, 1, prev)) = parse_header(&b) else {
+        return false;
+    };
+    if prev != [0; 32] {
+        return false;
+    }
+    let rest = &b[HEADER_BYTES..];
+    match record::frame(rest) {
+        Err(FrameError::Short) => true,
+        Err(FrameError::Malformed) => false,
+        Ok((p, _, n)) => {
+            n == rest.len() && matches!(record::decode(p), Ok(Record::Checkpoint { seq: 1, .. }))
+        }
     }
 }
 
@@ -382,6 +668,10 @@ pub struct Summary {
     pub last_seq: u64,
     pub last_checkpoint_seq: u64,
     pub head: [u8; 32],
+    /// The checkpoint `HEAD` names.
+    pub anchor_seq: u64,
+    pub last_segment: u64,
+    pub last_segment_bytes: u64,
 }
 
 /// The first bad place in a log.
@@ -409,13 +699,59 @@ impl std::fmt::Display for Bad {
     }
 }
 
+/// Where a torn tail starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Torn {
+    segment: u64,
+    offset: u64,
+    bytes: u64,
+}
+
+struct Walked {
+    summary: Summary,
+    torn: Option<Torn>,
+}
+
 /// Verifies every segment, every record, every checkpoint signature (against `key`), and the
-/// `HEAD` anchor. `visit` sees each event in order (for `tail`).
+/// `HEAD` anchor, which must be there whenever the log is. `visit` sees each event in order
+/// (for `tail`). A torn tail (an unclean stop) is reported as damage here; a start cuts it.
 pub fn verify(
     dir: &Path,
     key: &ed25519_dalek::VerifyingKey,
     mut visit: impl FnMut(u64, &record::Event<'_>),
 ) -> Result<Summary, Bad> {
+    let bad = |what: String| Bad {
+        segment: None,
+        offset: 0,
+        seq: 0,
+        what,
+    };
+    let segs = segments(dir).map_err(|e| bad(e.to_string()))?;
+    let anchor = read_head(dir, key).map_err(bad)?;
+    if segs.is_empty() {
+        return Err(bad(if anchor.is_some() {
+            "HEAD names a checkpoint but every segment is gone (removed)".into()
+        } else {
+            format!("no audit log in {} (no segments, no HEAD)", dir.display())
+        }));
+    }
+    let Some(anchor) = anchor else {
+        return Err(bad(
+            "HEAD is missing: every log begins with a signed checkpoint recorded in HEAD, so its removal hides how far the log went (removed)".into(),
+        ));
+    };
+    walk(dir, key, Some(anchor), false, &mut visit).map(|w| w.summary)
+}
+
+/// The walk under `verify` and `Log::open_with`: every segment in order, every record; with
+/// `tolerate_torn`, a torn tail of the last segment past the anchor is returned, not an error.
+fn walk(
+    dir: &Path,
+    key: &ed25519_dalek::VerifyingKey,
+    anchor: Option<Head>,
+    tolerate_torn: bool,
+    visit: &mut dyn FnMut(u64, &record::Event<'_>),
+) -> Result<Walked, Bad> {
     let bad = |segment: Option<u64>, offset: u64, seq: u64, what: String| Bad {
         segment,
         offset,
@@ -427,40 +763,28 @@ pub fn verify(
         segments: segs.len(),
         ..Summary::default()
     };
-    // The anchor, read first: the latest checkpoint, which must be in the log as written.
-    let anchor = match std::fs::read(dir.join("HEAD")) {
-        Err(_) => None,
-        Ok(b) if b.len() != 8 + 32 + 64 => return Err(bad(None, 0, 0, "HEAD is malformed".into())),
-        Ok(b) => {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[..8]);
-            let cp = u64::from_le_bytes(a);
-            let mut head = [0u8; 32];
-            head.copy_from_slice(&b[8..40]);
-            let mut sig = [0u8; 64];
-            sig.copy_from_slice(&b[40..]);
-            let sig = ed25519_dalek::Signature::from_bytes(&sig);
-            if key
-                .verify_strict(&checkpoint_message(cp, &head), &sig)
-                .is_err()
-            {
-                return Err(bad(None, 0, cp, "HEAD has a bad signature".into()));
-            }
-            Some((cp, head))
-        }
-    };
     let mut anchor_found = false;
+    let mut torn = None;
     let (mut seq, mut h) = (1u64, [0u8; 32]);
     for (i, &index) in segs.iter().enumerate() {
         let path = dir.join(segment_name(index));
         let here = Some(index);
+        let last = i + 1 == segs.len();
         if index != i as u64 + 1 {
             return Err(bad(here, 0, seq, format!("segment {} is missing", i + 1)));
         }
-        let bytes =
-            std::fs::read(&path).map_err(|e| bad(here, 0, seq, format!("cannot read: {e}")))?;
+        let bytes = match read_bounded(&path, MAX_SEGMENT_FILE_BYTES) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(bad(here, 0, seq, "vanished while read".into())),
+            Err(m) => return Err(bad(here, 0, seq, m)),
+        };
         let Some((hi, first, prev)) = parse_header(&bytes) else {
-            return Err(bad(here, 0, seq, "bad segment header".into()));
+            return Err(bad(
+                here,
+                0,
+                seq,
+                "bad segment header (emptied, cut or replaced)".into(),
+            ));
         };
         if hi != index || first != seq || prev != h {
             return Err(bad(here, 0, seq, format!(
@@ -469,59 +793,59 @@ pub fn verify(
         }
         let mut off = HEADER_BYTES;
         while off < bytes.len() {
-            let (payload, stored, n) = match record::frame(&bytes[off..]) {
-                Ok(f) => f,
-                Err(FrameError::Short) => {
-                    return Err(bad(here, off as u64, seq, "torn record at the end (an unclean stop; warden truncates it on its next start)".into()))
-                }
-                Err(FrameError::Malformed) => {
-                    return Err(bad(here, off as u64, seq, "malformed frame (modified)".into()))
+            let rest = &bytes[off..];
+            let (rec, stored, n) = match check_record(rest, &h, seq) {
+                Ok(r) => r,
+                Err((what, frame_len)) => {
+                    // A torn tail: the last segment ends inside its last record, or in a bad
+                    // last record followed by nothing but zeros (space the file system had
+                    // allocated), past the checkpoint HEAD names. Anything else is damage.
+                    let after = match frame_len {
+                        None if what == SHORT => &rest[rest.len()..],
+                        None => rest,
+                        Some(n) => &rest[n..],
+                    };
+                    if last && anchor_found && after.iter().all(|&b| b == 0) {
+                        if tolerate_torn {
+                            torn = Some(Torn {
+                                segment: index,
+                                offset: off as u64,
+                                bytes: rest.len() as u64,
+                            });
+                            break;
+                        }
+                        return Err(bad(here, off as u64, seq, "a torn record at the end, after the last checkpoint HEAD names (an unclean stop); the next start cuts these bytes".into()));
+                    }
+                    let what = if what == SHORT {
+                        "the segment ends inside a record (cut short, or damaged)".to_string()
+                    } else if what == REORDERED_OR_REMOVED {
+                        // reordered if the expected record comes later in this segment
+                        let mut later = off;
+                        let mut found = false;
+                        while let Ok((p, _, m)) = record::frame(&bytes[later..]) {
+                            if record::decode(p).is_ok_and(|r| r.seq() == seq) && later != off {
+                                found = true;
+                                break;
+                            }
+                            later += m;
+                        }
+                        let rs = record::frame(rest)
+                            .ok()
+                            .and_then(|(p, _, _)| record::decode(p).ok())
+                            .map_or(seq, |r| r.seq());
+                        if found {
+                            format!(
+                                "record {rs} out of order (reordered: record {seq} comes after it)"
+                            )
+                        } else {
+                            format!("records {seq}..{} removed", rs - 1)
+                        }
+                    } else {
+                        what.to_string()
+                    };
+                    return Err(bad(here, off as u64, seq, what));
                 }
             };
-            let rec = record::decode(payload).map_err(|_| {
-                bad(
-                    here,
-                    off as u64,
-                    seq,
-                    "undecodable record (modified)".into(),
-                )
-            })?;
-            let rs = rec.seq();
-            if rs > seq {
-                // reordered if the expected record comes later in this segment, else removed
-                let mut later = off + n;
-                let mut found = false;
-                while let Ok((p, _, m)) = record::frame(&bytes[later..]) {
-                    if record::decode(p).is_ok_and(|r| r.seq() == seq) {
-                        found = true;
-                        break;
-                    }
-                    later += m;
-                }
-                let what = if found {
-                    format!("record {rs} out of order (reordered: record {seq} comes after it)")
-                } else {
-                    format!("records {seq}..{} removed", rs - 1)
-                };
-                return Err(bad(here, off as u64, seq, what));
-            }
-            if rs < seq {
-                return Err(bad(
-                    here,
-                    off as u64,
-                    seq,
-                    format!("record {rs} out of order (reordered or duplicated)"),
-                ));
-            }
-            if chain(&h, payload) != stored {
-                return Err(bad(
-                    here,
-                    off as u64,
-                    seq,
-                    "hash mismatch: this record was modified (or one before it was replaced)"
-                        .into(),
-                ));
-            }
             match &rec {
                 Record::Event { event, .. } => {
                     s.events += 1;
@@ -552,9 +876,9 @@ pub fn verify(
                     }
                     s.checkpoints += 1;
                     s.last_checkpoint_seq = seq;
-                    if let Some((cp, ahead)) = anchor {
-                        if cp == seq {
-                            if ahead != *head {
+                    if let Some(a) = anchor {
+                        if a.seq == seq {
+                            if a.head != *head {
                                 return Err(bad(here, off as u64, seq, "this checkpoint differs from the one recorded in HEAD (replaced)".into()));
                             }
                             anchor_found = true;
@@ -567,22 +891,127 @@ pub fn verify(
             seq += 1;
             off += n;
         }
+        s.last_segment = index;
+        s.last_segment_bytes = off as u64;
     }
     s.head = h;
-    if let Some((cp, _)) = anchor {
+    if let Some(a) = anchor {
+        s.anchor_seq = a.seq;
         if !anchor_found {
-            let what = if cp > s.last_seq {
+            let what = if a.seq > s.last_seq {
                 format!(
-                    "truncated before checkpoint {cp} (the log ends at seq {}, its last checkpoint is {})",
-                    s.last_seq, s.last_checkpoint_seq
+                    "truncated before checkpoint {} (the log ends at seq {}, its last checkpoint is {}): records were cut",
+                    a.seq, s.last_seq, s.last_checkpoint_seq
                 )
             } else {
                 format!(
-                    "HEAD names checkpoint {cp}, which is not a checkpoint in the log (replaced)"
+                    "HEAD names checkpoint {}, which is not a checkpoint in the log (replaced)",
+                    a.seq
                 )
             };
-            return Err(bad(None, 0, cp, what));
+            return Err(bad(None, 0, a.seq, what));
         }
     }
-    Ok(s)
+    Ok(Walked { summary: s, torn })
+}
+
+const SHORT: &str = "short";
+const REORDERED_OR_REMOVED: &str = "reordered or removed";
+
+/// One record at the start of `rest`, which must be record `seq` chained after `h`: the record,
+/// its hash and its frame's length, or what is wrong and the frame's length when it has one.
+#[allow(clippy::type_complexity)]
+fn check_record<'a>(
+    rest: &'a [u8],
+    h: &[u8; 32],
+    seq: u64,
+) -> Result<(Record<'a>, [u8; 32], usize), (&'static str, Option<usize>)> {
+    let (payload, stored, n) = match record::frame(rest) {
+        Ok(f) => f,
+        Err(FrameError::Short) => return Err((SHORT, None)),
+        Err(FrameError::Malformed) => return Err(("malformed frame (modified)", None)),
+    };
+    let rec = record::decode(payload).map_err(|_| ("undecodable record (modified)", Some(n)))?;
+    let rs = rec.seq();
+    if rs > seq {
+        return Err((REORDERED_OR_REMOVED, Some(n)));
+    }
+    if rs < seq {
+        return Err(("record out of order (reordered or duplicated)", Some(n)));
+    }
+    if chain(h, payload) != stored {
+        return Err((
+            "hash mismatch: this record was modified (or one before it was replaced)",
+            Some(n),
+        ));
+    }
+    Ok((rec, stored, n))
+}
+
+/// Moves the log in `dir` aside, whole and as it is (damaged or not), into
+/// `dir/archive-<time>/` with a copy of its public key, and begins a new log whose first record
+/// names the archive and the old log's head and state. Returns the new log and the archive's
+/// path. Refuses while another process writes the log.
+pub fn archive(
+    dir: &Path,
+    segment_bytes: u64,
+    key: &ed25519_dalek::VerifyingKey,
+    sign: Sign<'_>,
+) -> Result<(Log, PathBuf), AuditError> {
+    let lock = lock(dir)?;
+    // the old log is read with its own key where it has one
+    let old_pub = dir.join("signing.pub");
+    let old_key = match std::fs::symlink_metadata(&old_pub) {
+        Ok(_) => super::load_public_key(&old_pub)?,
+        Err(_) => *key,
+    };
+    let state = match verify(dir, &old_key, |_, _| {}) {
+        Ok(s) => format!(
+            "intact, {} events, head {}",
+            s.events,
+            crate::identity::to_hex(&s.head)
+        ),
+        Err(b) => format!("damaged: {b}"),
+    };
+    let head = match read_head(dir, &old_key) {
+        Ok(Some(h)) => format!(
+            "HEAD checkpoint {} {}",
+            h.seq,
+            crate::identity::to_hex(&h.head)
+        ),
+        Ok(None) => "no HEAD".into(),
+        Err(m) => m,
+    };
+    let stamp = crate::time::wall_ns() / 1_000_000_000;
+    let mut name = format!("archive-{stamp}");
+    let mut n = 1;
+    while dir.join(&name).exists() {
+        n += 1;
+        name = format!("archive-{stamp}-{n}");
+    }
+    let to = dir.join(&name);
+    std::fs::create_dir(&to).map_err(|e| err(&to, format!("cannot create: {e}")))?;
+    let mut moved = 0;
+    for i in segments(dir)? {
+        let from = dir.join(segment_name(i));
+        std::fs::rename(&from, to.join(segment_name(i)))
+            .map_err(|e| err(&from, format!("cannot move into {name}: {e}")))?;
+        moved += 1;
+    }
+    for f in ["HEAD", "HEAD.tmp"] {
+        let from = dir.join(f);
+        if std::fs::symlink_metadata(&from).is_ok() {
+            std::fs::rename(&from, to.join(f))
+                .map_err(|e| err(&from, format!("cannot move into {name}: {e}")))?;
+        }
+    }
+    for (at, k) in [(to.join("signing.pub"), &old_key), (old_pub, key)] {
+        std::fs::write(&at, format!("{}\n", crate::identity::to_hex(k.as_bytes())))
+            .map_err(|e| err(&at, format!("cannot write: {e}")))?;
+    }
+    sync_dir(&to);
+    sync_dir(dir);
+    let origin = format!("{name}: {moved} segments; {head}; {state}");
+    let log = Log::create(dir, segment_bytes, key, sign, Some(&origin), lock)?;
+    Ok((log, to))
 }

@@ -13,7 +13,7 @@ pub mod log;
 pub mod record;
 pub(crate) mod writer;
 
-pub use log::{verify, AuditError, Bad, Log, Summary};
+pub use log::{archive, verify, AuditError, Bad, Head, Log, Summary};
 
 use std::path::{Path, PathBuf};
 
@@ -81,37 +81,137 @@ impl Signer {
     }
 }
 
-/// The keystore as the checkpoint signer: its signature key must be Ed25519 (what `verify`
-/// checks). Writes `<dir>/signing.pub` with its public key, or, when one is there already,
-/// refuses a different key (that log's checkpoints were signed by another).
-pub fn keystore_signer(dir: &Path, keys: &crate::hsm::Keys) -> Result<Signer, AuditError> {
-    let path = dir.join("signing.pub");
-    let e = |m: String| AuditError {
-        path: path.clone(),
-        message: m,
-    };
-    let pk = match keys.public_key() {
-        Ok(crate::hsm::PublicKey::Ed25519(b)) => b,
-        Ok(other) => {
-            return Err(e(format!(
-                "the keystore's signature key is {}; audit checkpoints need Ed25519",
-                other.algorithm()
-            )))
+impl Signer {
+    /// The public half, which verifies the checkpoints.
+    pub fn public_key(&self) -> Result<ed25519_dalek::VerifyingKey, String> {
+        match self {
+            Signer::Software(k) => Ok(k.verifying_key()),
+            Signer::Keystore(keys) => match keys.public_key() {
+                Ok(crate::hsm::PublicKey::Ed25519(b)) => {
+                    ed25519_dalek::VerifyingKey::from_bytes(&b).map_err(|e| e.to_string())
+                }
+                Ok(other) => Err(format!(
+                    "the keystore's signature key is {}; audit checkpoints need Ed25519",
+                    other.algorithm()
+                )),
+                Err(err) => Err(format!("cannot read the keystore's public key: {err}")),
+            },
         }
-        Err(err) => return Err(e(format!("cannot read the keystore's public key: {err}"))),
-    };
-    if path.exists() {
-        let have = load_public_key(&path)?;
-        if have.to_bytes() != pk {
-            return Err(e(
-                "this log's checkpoints are verified by another key than the keystore's; use a new audit.dir for a new key".into(),
-            ));
-        }
-    } else {
-        std::fs::write(&path, format!("{}\n", crate::identity::to_hex(&pk)))
-            .map_err(|x| e(format!("cannot write: {x}")))?;
     }
-    Ok(Signer::Keystore(keys.clone()))
+}
+
+/// The checkpoint signer `cfg` names for the log in `dir`: the keystore's signature key
+/// (`signing_key = "keystore"`), or a software key file (`DIR/signing.key` by default), made
+/// when it does not exist yet.
+pub fn signer(
+    cfg: &crate::config::AuditConfig,
+    dir: &Path,
+    keys: &crate::hsm::Keys,
+) -> Result<Signer, AuditError> {
+    if cfg.signing_key == "keystore" {
+        let s = Signer::Keystore(keys.clone());
+        s.public_key().map_err(|m| AuditError {
+            path: dir.to_path_buf(),
+            message: m,
+        })?;
+        return Ok(s);
+    }
+    let path = if cfg.signing_key.is_empty() {
+        default_key_path(dir)
+    } else {
+        PathBuf::from(&cfg.signing_key)
+    };
+    Ok(Signer::Software(load_or_create_key(&path)?))
+}
+
+/// Opens the log `cfg.dir` names (creating it where the directory holds none), with its
+/// checkpoint signer. `DIR/signing.pub` is the key `verify` uses by default: written for a new
+/// log, and a different key than the one configured is refused (the log's checkpoints were
+/// signed by another).
+pub fn open(
+    cfg: &crate::config::AuditConfig,
+    keys: &crate::hsm::Keys,
+) -> Result<(Log, Signer), AuditError> {
+    let dir = Path::new(&cfg.dir);
+    std::fs::create_dir_all(dir).map_err(|e| AuditError {
+        path: dir.to_path_buf(),
+        message: format!("cannot create: {e}"),
+    })?;
+    // what the directory held before this start wrote anything (a key file, say)
+    let before = log::Traces::of(dir)?;
+    let signer = signer(cfg, dir, keys)?;
+    let pk = signer.public_key().map_err(|m| AuditError {
+        path: dir.to_path_buf(),
+        message: m,
+    })?;
+    pin_public_key(dir, &pk)?;
+    let log = Log::open_with(dir, cfg.segment_bytes, &pk, &|m| signer.sign(m), before)?;
+    Ok((log, signer))
+}
+
+/// Writes `DIR/signing.pub` when it is missing; refuses when it names another key.
+fn pin_public_key(dir: &Path, pk: &ed25519_dalek::VerifyingKey) -> Result<(), AuditError> {
+    let path = dir.join("signing.pub");
+    if std::fs::symlink_metadata(&path).is_ok() {
+        let have = load_public_key(&path)?;
+        if have != *pk {
+            return Err(AuditError {
+                path,
+                message: "this log's checkpoints are verified by another key than the configured audit.signing_key; use the key that signed them, or `warden audit archive` the log to begin a new one".into(),
+            });
+        }
+        return Ok(());
+    }
+    std::fs::write(
+        &path,
+        format!("{}\n", crate::identity::to_hex(pk.as_bytes())),
+    )
+    .map_err(|x| AuditError {
+        path,
+        message: format!("cannot write: {x}"),
+    })
+}
+
+/// What a start would find in the log `cfg.dir` names, read only: `Ok` with a sentence, or the
+/// error the start would stop with. For `warden config`.
+pub fn check(cfg: &crate::config::AuditConfig) -> Result<String, AuditError> {
+    let dir = Path::new(&cfg.dir);
+    if !dir.exists() {
+        return Ok(format!(
+            "{}: a new audit log will be created",
+            dir.display()
+        ));
+    }
+    let t = log::Traces::of(dir)?;
+    if !t.segments && !t.head {
+        if t.public_key {
+            return Err(AuditError {
+                path: dir.to_path_buf(),
+                message: "holds the public key of an audit log but neither its segments nor its HEAD: the log was removed; run `warden audit archive` on it to begin a new log deliberately".into(),
+            });
+        }
+        return Ok(format!(
+            "{}: a new audit log will be created",
+            dir.display()
+        ));
+    }
+    let pk = load_public_key(&dir.join("signing.pub"))?;
+    match verify(dir, &pk, |_, _| {}) {
+        Ok(s) => Ok(format!(
+            "{}: an intact audit log ({} events, last checkpoint {})",
+            dir.display(),
+            s.events,
+            s.last_checkpoint_seq
+        )),
+        Err(b) if b.what.contains("torn record at the end") => Ok(format!(
+            "{}: an audit log with a torn tail after its last checkpoint (an unclean stop), which a start cuts",
+            dir.display()
+        )),
+        Err(b) => Err(AuditError {
+            path: dir.to_path_buf(),
+            message: format!("damaged: {b}; a start refuses it; run `warden audit verify` and `warden audit archive`"),
+        }),
+    }
 }
 
 /// Reads an Ed25519 public key (32 bytes, raw or hex).

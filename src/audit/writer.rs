@@ -289,7 +289,7 @@ fn run(
                 || now - last_checkpoint_ns >= s.checkpoint_ns
                 || stopping)
         {
-            if let Some(head) = log.stage_checkpoint_with(|m| key.sign(m), now) {
+            if let Some(head) = log.stage_checkpoint_with(&|m| key.sign(m), now) {
                 pending_head = Some(head);
                 since_checkpoint = 0;
                 q.counters.checkpoints.fetch_add(1, Relaxed);
@@ -446,8 +446,9 @@ mod tests {
             checkpoint_records: 100,
             checkpoint_ns: u64::MAX / 2,
         };
-        let log = Log::open(d.path(), 1 << 20).unwrap();
-        let key = crate::audit::Signer::Software(ed25519_dalek::SigningKey::from_bytes(&[1; 32]));
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let log = Log::open(d.path(), 1 << 20, &sk).unwrap();
+        let key = crate::audit::Signer::Software(sk);
         run_guarded(&q, log, key, settings, complete, || true);
         let mut got = answered.into_inner();
         got.sort_by_key(|g| g.0);

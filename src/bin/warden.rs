@@ -175,6 +175,12 @@ enum AuditCmd {
         #[arg(long)]
         public_key: Option<PathBuf>,
     },
+    /// Moves the log in DIR aside, as it is, into DIR/archive-<time>/ (with a copy of its
+    /// public key, so `audit verify` still reads it) and begins a new log whose first record
+    /// names the old one's head and state. A damaged log refuses to start; this is how a new
+    /// log begins deliberately, itself audited. Signs with the config's audit.signing_key
+    /// (default DIR/signing.key).
+    Archive { dir: PathBuf },
     /// Prints the log's events as JSON lines, oldest first.
     Tail {
         dir: PathBuf,
@@ -425,7 +431,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
         }
-        Cmd::Audit { cmd } => audit_cmd(cmd),
+        Cmd::Audit { cmd } => audit_cmd(cmd, &cli.config),
         Cmd::Scan {
             file,
             eval,
@@ -464,11 +470,30 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Config { file } => {
             let cfg = Config::load(&file).map_err(|e| e.to_string())?;
+            // A dry run: everything a start builds, nothing started.
+            let notes = Engine::builder()
+                .config(cfg.clone())
+                .check()
+                .map_err(|e| match e {
+                    // Errors found while building name a field but not where it is written.
+                    warden::BuildError::Config(mut ce) => {
+                        ce.file = file.display().to_string();
+                        ce.line = std::fs::read_to_string(&file)
+                            .ok()
+                            .and_then(|src| warden::config::line_of_field(&src, &ce.field));
+                        ce.to_string()
+                    }
+                    other => format!("{}: {other}", file.display()),
+                })?;
             println!(
-                "{}: ok ({} cores would start)\n{cfg:#?}",
+                "{}: ok ({} cores would start)",
                 file.display(),
                 cfg.core_count()
             );
+            for n in notes {
+                println!("  {n}");
+            }
+            println!("{cfg:#?}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -618,12 +643,13 @@ fn config_enum<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
+fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String> {
     let (dir, public_key) = match &cmd {
         AuditCmd::Verify { dir, public_key }
         | AuditCmd::Tail {
             dir, public_key, ..
         } => (dir.clone(), public_key.clone()),
+        AuditCmd::Archive { dir } => return archive_cmd(dir, config),
     };
     let key_path = public_key.unwrap_or_else(|| dir.join("signing.pub"));
     let key = warden::audit::load_public_key(&key_path).map_err(|e| e.to_string())?;
@@ -631,13 +657,14 @@ fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
         AuditCmd::Verify { .. } => match warden::audit::verify(&dir, &key, |_, _| {}) {
             Ok(s) => {
                 println!(
-                    "{}: intact: {} segments, {} events, {} checkpoints, last seq {}, last checkpoint {}, head {} (key {})",
+                    "{}: intact: {} segments, {} events, {} checkpoints, last seq {}, last checkpoint {} (HEAD names {}), head {} (key {})",
                     dir.display(),
                     s.segments,
                     s.events,
                     s.checkpoints,
                     s.last_seq,
                     s.last_checkpoint_seq,
+                    s.anchor_seq,
                     warden::identity::to_hex(&s.head),
                     key_path.display()
                 );
@@ -648,6 +675,7 @@ fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
                 Ok(ExitCode::from(1))
             }
         },
+        AuditCmd::Archive { dir } => archive_cmd(&dir, config),
         AuditCmd::Tail { tenant, last, .. } => {
             use std::io::Write;
             let mut lines: std::collections::VecDeque<String> = Default::default();
@@ -681,6 +709,28 @@ fn audit_cmd(cmd: AuditCmd) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+fn archive_cmd(dir: &std::path::Path, config: &Option<PathBuf>) -> Result<ExitCode, String> {
+    let mut cfg = load_config(config)?;
+    cfg.audit.dir = dir.display().to_string();
+    let (keys, fault) = warden::hsm::open(&cfg.hsm)?;
+    if let (Some(f), "keystore") = (fault, cfg.audit.signing_key.as_str()) {
+        return Err(format!("the keystore is unusable: {f}"));
+    }
+    let signer = warden::audit::signer(&cfg.audit, dir, &keys).map_err(|e| e.to_string())?;
+    let pk = signer.public_key()?;
+    let (log, to) = warden::audit::archive(dir, cfg.audit.segment_bytes, &pk, &|m| signer.sign(m))
+        .map_err(|e| e.to_string())?;
+    drop(log);
+    keys.shutdown();
+    println!(
+                "{}: the old log is in {} (verify it with `warden audit verify {}`); a new log begins, its first record naming the old one",
+                dir.display(),
+                to.display(),
+                to.display()
+            );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn scan_cmd(

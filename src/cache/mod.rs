@@ -94,18 +94,20 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    /// Key of an encoded request (`wire` is the output of `Request::encode`, already validated
-    /// by `Request::decode`). Hashes lengths and body in one pass; the operation and
-    /// classification go into the seed, priority, timestamp and nonce are left out.
+    /// Key of an encoded request (`wire` is the output of `Request::encode`): the keyed hash
+    /// of everything but priority, timestamp and nonce (operation and classification
+    /// included), in one pass, and the keyed tag of its tenant (`keyed.rs`).
     #[inline]
-    pub fn from_wire(wire: &[u8], op: Operation, c: Classification, tenant: &str) -> CacheKey {
-        let (kind, arg) = op.code();
-        let seed = (kind as u64) | ((arg as u64) << 8) | ((c as u64) << 24);
-        let hashed = wire.get(24..).unwrap_or(&[]);
+    pub fn from_wire(
+        keyed: &crate::keyed::KeyedHash,
+        wire: &[u8],
+        c: Classification,
+        tenant: &str,
+    ) -> CacheKey {
         debug_assert!(wire.len() >= HEADER_BYTES);
         CacheKey {
-            hash: xxhash_rust::xxh3::xxh3_128_with_seed(hashed, seed),
-            tenant: xxhash_rust::xxh3::xxh3_64(tenant.as_bytes()),
+            hash: keyed.request(wire),
+            tenant: keyed.tenant(tenant),
             classification: c,
         }
     }
@@ -393,6 +395,9 @@ mod tests {
         }
     }
 
+    static KEYED: std::sync::LazyLock<crate::keyed::KeyedHash> =
+        std::sync::LazyLock::new(crate::keyed::KeyedHash::random);
+
     fn key(op: Operation, tenant: &str, agent: &str, c: Classification) -> CacheKey {
         let r = Request::new(op)
             .tenant(tenant)
@@ -400,7 +405,7 @@ mod tests {
             .classification(c);
         let mut buf = vec![0u8; r.encoded_len()];
         r.encode(&mut buf).unwrap();
-        CacheKey::from_wire(&buf, op, c, tenant)
+        CacheKey::from_wire(&KEYED, &buf, c, tenant)
     }
 
     fn allow() -> Verdict {

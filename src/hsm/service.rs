@@ -274,8 +274,19 @@ impl HsmClient {
                 Err(flume::TryRecvError::Empty) => break,
             }
         }
-        rrx.recv_timeout(self.timeout)
-            .unwrap_or_else(|_| Err(HsmError::Unavailable("no answer in time".into())))
+        rrx.recv_timeout(self.timeout).unwrap_or_else(|_| {
+            // No answer within four times hsm.timeout_us: the HSM is slower than the timeout,
+            // which opens the breaker, here as when the HSM core measures it. (Left to the HSM
+            // core alone, a caller could see the timeout while the breaker still read closed.)
+            let why = format!(
+                "no answer within {} µs (hsm.timeout_us, four times over)",
+                self.timeout.as_micros()
+            );
+            if self.shared.closed() {
+                self.shared.fault(why.clone());
+            }
+            Err(HsmError::Unavailable(why))
+        })
     }
 }
 

@@ -177,7 +177,9 @@ pub struct Identity {
     settings: Settings,
     cache: TokenCache,
     replay: ReplayTable,
-    secret: Box<[u8; 192]>,
+    /// Keys the token fingerprints and (tenant, agent) hashes: revocations, the replay window
+    /// and the verified-token cache go by them (`keyed.rs`).
+    keyed: crate::keyed::KeyedHash,
     revoked_agents: papaya::HashMap<u64, ()>,
     revoked_tokens: papaya::HashMap<u128, ()>,
 }
@@ -196,39 +198,36 @@ fn wall_ms() -> u64 {
 }
 
 impl Identity {
-    pub fn new(keys: Vec<(u16, Key)>, settings: Settings, secret: [u8; 192]) -> Identity {
+    pub fn new(keys: Vec<(u16, Key)>, settings: Settings) -> Identity {
         Identity {
             keys,
             settings,
             cache: TokenCache::new(settings.token_cache_capacity),
             replay: ReplayTable::new(settings.replay_capacity),
-            secret: Box::new(secret),
+            keyed: crate::keyed::KeyedHash::random(),
             revoked_agents: papaya::HashMap::new(),
             revoked_tokens: papaya::HashMap::new(),
         }
     }
 
-    fn agent_key(tenant: &str, agent: &str) -> u64 {
-        xxhash_rust::xxh3::xxh3_64_with_seed(
-            agent.as_bytes(),
-            xxhash_rust::xxh3::xxh3_64(tenant.as_bytes()),
-        )
+    fn agent_key(&self, tenant: &str, agent: &str) -> u64 {
+        self.keyed.agent(tenant, agent)
     }
 
     fn token_fp(&self, token: &[u8]) -> u128 {
-        xxhash_rust::xxh3::xxh3_128_with_secret(token, &self.secret[..])
+        self.keyed.bytes128(token)
     }
 
     /// Revokes an agent: its next request is denied whichever core serves it.
     pub fn revoke_agent(&self, tenant: &str, agent: &str) {
         self.revoked_agents
             .pin()
-            .insert(Self::agent_key(tenant, agent), ());
+            .insert(self.agent_key(tenant, agent), ());
     }
     pub fn release_agent(&self, tenant: &str, agent: &str) {
         self.revoked_agents
             .pin()
-            .remove(&Self::agent_key(tenant, agent));
+            .remove(&self.agent_key(tenant, agent));
     }
     /// Revokes one token.
     pub fn revoke_token(&self, token: &[u8]) {
@@ -307,7 +306,7 @@ impl Identity {
             && self
                 .revoked_agents
                 .pin()
-                .contains_key(&Self::agent_key(req.tenant, req.agent))
+                .contains_key(&self.agent_key(req.tenant, req.agent))
         {
             return Err(TokenIssue::Revoked);
         }
@@ -319,7 +318,7 @@ impl Identity {
         }
         let nfp = xxhash_rust::xxh3::xxh3_64_with_seed(
             &req.nonce.to_le_bytes(),
-            Self::agent_key(req.tenant, req.agent),
+            self.agent_key(req.tenant, req.agent),
         );
         self.replay
             .insert(nfp, now_ms, self.settings.replay_window_ms)?;
@@ -468,7 +467,6 @@ mod tests {
                 (2, Key::Hmac(vec![7u8; 32].into())),
             ],
             Settings::default(),
-            [3u8; 192],
         )
     }
 

@@ -43,7 +43,7 @@ fn same_decisions_on_random_policies_and_requests() {
     }
     assert_eq!(total, 20_000);
     assert!(
-        allowed > 1000,
+        allowed > 500,
         "the random requests exercise allows too ({allowed})"
     );
     println!("{total} decisions, {allowed} allows, all equal");

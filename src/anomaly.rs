@@ -17,8 +17,8 @@
 //! quarantined agent is denied on every core until `until` or a release; a full quarantine table
 //! denies the triggering agent's request but records nothing (counted in `quarantine_full`).
 
-use crate::config::AnomalyConfig;
 use crate::types::{Decision, DenyReason, ThreatLevel, Verdict};
+use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
 /// What pushed an agent into quarantine.
@@ -354,6 +354,61 @@ impl Quarantine {
             .iter()
             .filter(|s| s.agent.load(Acquire) != 0 && s.until_ns.load(Acquire) > now)
             .count()
+    }
+}
+
+// ---- settings (`[anomaly]` in the config file) ----
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// Track per-agent behaviour and quarantine agents that cross a threshold.
+    pub enabled: bool,
+    /// Agents tracked per core (least recently seen are forgotten first).
+    pub agents_per_core: usize,
+    /// Rate window, milliseconds: the rate baseline is an EWMA of per-window counts.
+    pub window_ms: u64,
+    /// Weight of the newest window in the rate baseline (0..1).
+    pub rate_alpha: f64,
+    /// Windows an agent must have been seen in before its rate is judged.
+    pub rate_warmup_windows: u32,
+    /// A window count above rate_factor x baseline (and above rate_min_per_window) is a burst.
+    pub rate_factor: f64,
+    pub rate_min_per_window: u32,
+    /// Weight of the newest request in the deny-rate and threat-rate EWMAs (0..1).
+    pub alpha: f64,
+    /// Requests an agent must have made before its deny and threat rates are judged.
+    pub min_requests: u32,
+    /// Quarantine when the EWMA of denials (by the agent's own fault) exceeds this (0..1).
+    pub deny_ratio_max: f64,
+    /// Quarantine when the EWMA of threat hits exceeds this (0..1).
+    pub threat_ratio_max: f64,
+    /// A verdict at or above this threat level counts as a threat hit.
+    pub threat_level: crate::types::LevelName,
+    /// How long a quarantine lasts, milliseconds.
+    pub quarantine_ms: u64,
+    /// Agents quarantined at once, across all cores (power of two).
+    pub quarantine_capacity: usize,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            enabled: true,
+            agents_per_core: 4096,
+            window_ms: 1000,
+            rate_alpha: 0.125,
+            rate_warmup_windows: 10,
+            rate_factor: 20.0,
+            rate_min_per_window: 1000,
+            alpha: 0.0625,
+            min_requests: 16,
+            deny_ratio_max: 0.5,
+            threat_ratio_max: 0.25,
+            threat_level: crate::types::LevelName::Medium,
+            quarantine_ms: 60000,
+            quarantine_capacity: 1024,
+        }
     }
 }
 

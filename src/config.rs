@@ -4,14 +4,24 @@
 //! file, the line and the dotted field, and says what to do. Loading happens once, at start or on
 //! reload, never on the hot path.
 
-use crate::cache::{Eviction, ShardConfig, TtlTable};
-use crate::request::Limits;
-use crate::types::{Classification, Priority};
+use crate::types::Priority;
 use serde::Deserialize;
 use std::path::Path;
 
 /// A configuration error a person can act on: file, line, field, what to do.
 pub type ConfigError = crate::source::SourceError;
+
+// Each module owns its settings; the config file is their sections, assembled here.
+pub use crate::anomaly::AnomalyConfig;
+pub use crate::audit::{AuditConfig, AuditMode};
+pub use crate::cache::{CacheConfig, EvictionName, TtlByClass, TtlConfig};
+pub use crate::hsm::HsmConfig;
+pub use crate::identity::{IdentityConfig, KeyRef};
+pub use crate::inputs::InputsConfig;
+pub use crate::policy::PolicyConfig;
+pub use crate::request::LimitsConfig;
+pub use crate::sync::available_cpus;
+pub use crate::threat::{LevelName, Oversize, ThreatConfig};
 
 /// What an internal failure yields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
@@ -137,554 +147,10 @@ impl Default for RingsConfig {
     }
 }
 
-/// Deserializers of tables whose every key is optional (`capacity = { critical = 2048 }`), the
-/// keys left out taking the defaults of the table's default value.
-macro_rules! partial_tables {
-    ($ty:ident $fields:tt: $($name:ident = $default:expr;)*) => {
-        $(partial_table!($name, $ty $fields, $default);)*
-    };
-}
-
-macro_rules! partial_table {
-    ($name:ident, $ty:ident { $($f:ident),* }, $default:expr) => {
-        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Partial {
-                $($f: Option<u64>,)*
-            }
-            let p = Partial::deserialize(d)?;
-            let def: $ty = $default;
-            Ok($ty { $($f: p.$f.unwrap_or(def.$f),)* })
-        }
-    };
-}
-
-partial_tables!(PerPriority { critical, high, medium, low, background }:
+crate::source::partial_tables!(PerPriority { critical, high, medium, low, background }:
     partial_capacity = RingsConfig::default().capacity;
     partial_aging = RingsConfig::default().aging_deadline_us;
 );
-partial_tables!(TtlByClass { unclassified, cui, confidential, secret, top_secret }:
-    partial_ttl_validate_agent = TtlConfig::default().validate_agent;
-    partial_ttl_authorize_tool = TtlConfig::default().authorize_tool;
-    partial_ttl_scan_content = TtlConfig::default().scan_content;
-    partial_ttl_check = TtlConfig::default().check;
-    partial_ttl_crypto_verify = TtlConfig::default().crypto_verify;
-    partial_ttl_custom_base = TtlConfig::default().custom_base;
-);
-
-/// TTLs in milliseconds per classification; 0 = never cached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TtlByClass {
-    pub unclassified: u64,
-    pub cui: u64,
-    pub confidential: u64,
-    pub secret: u64,
-    pub top_secret: u64,
-}
-
-impl TtlByClass {
-    fn from_row(r: [u64; 5]) -> Self {
-        TtlByClass {
-            unclassified: r[0],
-            cui: r[1],
-            confidential: r[2],
-            secret: r[3],
-            top_secret: r[4],
-        }
-    }
-    fn row(&self) -> [u64; 5] {
-        [
-            self.unclassified,
-            self.cui,
-            self.confidential,
-            self.secret,
-            self.top_secret,
-        ]
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TtlConfig {
-    #[serde(deserialize_with = "partial_ttl_validate_agent")]
-    pub validate_agent: TtlByClass,
-    #[serde(deserialize_with = "partial_ttl_authorize_tool")]
-    pub authorize_tool: TtlByClass,
-    #[serde(deserialize_with = "partial_ttl_scan_content")]
-    pub scan_content: TtlByClass,
-    #[serde(deserialize_with = "partial_ttl_check")]
-    pub check: TtlByClass,
-    #[serde(deserialize_with = "partial_ttl_crypto_verify")]
-    pub crypto_verify: TtlByClass,
-    /// Base TTL of custom operations; it doubles every `adaptive_hits_per_step` hits.
-    #[serde(deserialize_with = "partial_ttl_custom_base")]
-    pub custom_base: TtlByClass,
-    pub adaptive_max_ms: u64,
-    pub adaptive_hits_per_step: u32,
-}
-
-impl Default for TtlConfig {
-    fn default() -> Self {
-        let t = TtlTable::default();
-        TtlConfig {
-            validate_agent: TtlByClass::from_row(t.ms[0]),
-            authorize_tool: TtlByClass::from_row(t.ms[1]),
-            scan_content: TtlByClass::from_row(t.ms[2]),
-            check: TtlByClass::from_row(t.ms[3]),
-            crypto_verify: TtlByClass::from_row(t.ms[4]),
-            custom_base: TtlByClass::from_row(t.ms[5]),
-            adaptive_max_ms: t.adaptive_max_ms,
-            adaptive_hits_per_step: t.adaptive_hits_per_step,
-        }
-    }
-}
-
-impl TtlConfig {
-    pub fn table(&self) -> TtlTable {
-        TtlTable {
-            ms: [
-                self.validate_agent.row(),
-                self.authorize_tool.row(),
-                self.scan_content.row(),
-                self.check.row(),
-                self.crypto_verify.row(),
-                self.custom_base.row(),
-            ],
-            adaptive_max_ms: self.adaptive_max_ms,
-            adaptive_hits_per_step: self.adaptive_hits_per_step,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EvictionName {
-    #[default]
-    S3fifo,
-    Lru,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CacheConfig {
-    /// Entries per core (0 disables caching).
-    pub capacity_per_core: usize,
-    pub eviction: EvictionName,
-    /// Check each hit's keyed blake3 tag; a mismatch is a miss, counted.
-    pub verify_integrity: bool,
-    pub ttl_ms: TtlConfig,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            capacity_per_core: 65_536,
-            eviction: EvictionName::S3fifo,
-            verify_integrity: true,
-            ttl_ms: TtlConfig::default(),
-        }
-    }
-}
-
-impl CacheConfig {
-    pub fn shard(&self) -> ShardConfig {
-        ShardConfig {
-            capacity: self.capacity_per_core,
-            eviction: match self.eviction {
-                EvictionName::S3fifo => Eviction::S3Fifo,
-                EvictionName::Lru => Eviction::Lru,
-            },
-            verify_integrity: self.verify_integrity,
-            ttl: self.ttl_ms.table(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    pub max_id_bytes: usize,
-    pub max_credential_bytes: usize,
-    pub max_resource_bytes: usize,
-    pub max_content_bytes: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        let l = Limits::default();
-        LimitsConfig {
-            max_id_bytes: l.max_id_bytes,
-            max_credential_bytes: l.max_credential_bytes,
-            max_resource_bytes: l.max_resource_bytes,
-            max_content_bytes: l.max_content_bytes,
-        }
-    }
-}
-
-impl LimitsConfig {
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_id_bytes: self.max_id_bytes,
-            max_credential_bytes: self.max_credential_bytes,
-            max_resource_bytes: self.max_resource_bytes,
-            max_content_bytes: self.max_content_bytes,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct InputsConfig {
-    /// Run the built-in input checks (paths and URLs) on `check` and `authorize_tool`.
-    pub enabled: bool,
-    /// URL schemes a resource may use.
-    pub allowed_schemes: Vec<String>,
-}
-
-impl Default for InputsConfig {
-    fn default() -> Self {
-        InputsConfig {
-            enabled: true,
-            allowed_schemes: vec!["https".into()],
-        }
-    }
-}
-
-/// A threat level as written in the config.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LevelName {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl LevelName {
-    pub fn level(self) -> crate::types::ThreatLevel {
-        use crate::types::ThreatLevel as T;
-        match self {
-            Self::Low => T::Low,
-            Self::Medium => T::Medium,
-            Self::High => T::High,
-            Self::Critical => T::Critical,
-        }
-    }
-}
-
-/// What the threat scan does with content longer than `max_scan_bytes`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Oversize {
-    /// Deny with `content_too_large`.
-    #[default]
-    Deny,
-    /// Scan the first `max_scan_bytes` and judge on that.
-    ScanPrefix,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ThreatConfig {
-    /// Scan the content of `check` and `scan_content` requests.
-    pub enabled: bool,
-    /// Deny at or above this level; below it, a request where something fired is allowed with
-    /// obligations (audit required, the fired categories to redact).
-    pub deny_at: LevelName,
-    /// Longest content scanned, bytes.
-    pub max_scan_bytes: usize,
-    /// Longer content: `deny` or `scan_prefix`.
-    pub oversize: Oversize,
-    /// A pattern catalogue file replacing the built-in one (empty: built-in).
-    pub catalogue: String,
-    /// An n-gram model weights file (`tools/threat-model`); empty: patterns only.
-    pub model: String,
-}
-
-impl Default for ThreatConfig {
-    fn default() -> Self {
-        ThreatConfig {
-            enabled: true,
-            deny_at: LevelName::High,
-            max_scan_bytes: 65536,
-            oversize: Oversize::Deny,
-            catalogue: String::new(),
-            model: String::new(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnomalyConfig {
-    /// Track per-agent behaviour and quarantine agents that cross a threshold.
-    pub enabled: bool,
-    /// Agents tracked per core (least recently seen are forgotten first).
-    pub agents_per_core: usize,
-    /// Rate window, milliseconds: the rate baseline is an EWMA of per-window counts.
-    pub window_ms: u64,
-    /// Weight of the newest window in the rate baseline (0..1).
-    pub rate_alpha: f64,
-    /// Windows an agent must have been seen in before its rate is judged.
-    pub rate_warmup_windows: u32,
-    /// A window count above rate_factor x baseline (and above rate_min_per_window) is a burst.
-    pub rate_factor: f64,
-    pub rate_min_per_window: u32,
-    /// Weight of the newest request in the deny-rate and threat-rate EWMAs (0..1).
-    pub alpha: f64,
-    /// Requests an agent must have made before its deny and threat rates are judged.
-    pub min_requests: u32,
-    /// Quarantine when the EWMA of denials (by the agent's own fault) exceeds this (0..1).
-    pub deny_ratio_max: f64,
-    /// Quarantine when the EWMA of threat hits exceeds this (0..1).
-    pub threat_ratio_max: f64,
-    /// A verdict at or above this threat level counts as a threat hit.
-    pub threat_level: LevelName,
-    /// How long a quarantine lasts, milliseconds.
-    pub quarantine_ms: u64,
-    /// Agents quarantined at once, across all cores (power of two).
-    pub quarantine_capacity: usize,
-}
-
-impl Default for AnomalyConfig {
-    fn default() -> Self {
-        AnomalyConfig {
-            enabled: true,
-            agents_per_core: 4096,
-            window_ms: 1000,
-            rate_alpha: 0.125,
-            rate_warmup_windows: 10,
-            rate_factor: 20.0,
-            rate_min_per_window: 1000,
-            alpha: 0.0625,
-            min_requests: 16,
-            deny_ratio_max: 0.5,
-            threat_ratio_max: 0.25,
-            threat_level: LevelName::Medium,
-            quarantine_ms: 60000,
-            quarantine_capacity: 1024,
-        }
-    }
-}
-
-/// When an audit record is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditMode {
-    /// Once fdatasynced (every drained batch is synced).
-    Always,
-    /// Once its group is synced (group commit by count and time).
-    #[default]
-    Group,
-    /// Buffered, acknowledged at once (development).
-    Async,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Directory of the log; empty: no audit log.
-    pub dir: String,
-    pub mode: AuditMode,
-    /// Audit every request; otherwise only verdicts with `audit_required` and `audit` requests.
-    pub every_request: bool,
-    /// Events queued between the cores and the writer; full → `audit_backpressure`. Each
-    /// queued event holds its fields inline (about 2.2 KiB), allocated at start.
-    pub queue_capacity: usize,
-    /// A segment is closed and the next one started past this size, bytes.
-    pub segment_bytes: u64,
-    /// Group commit: sync when this many records wait, or `group_us` after the first one.
-    pub group_records: u64,
-    pub group_us: u64,
-    /// Async mode: write (and sync) at least this often, milliseconds.
-    pub async_flush_ms: u64,
-    /// A signed checkpoint every this many records or milliseconds, whichever first.
-    pub checkpoint_records: u64,
-    pub checkpoint_ms: u64,
-    /// Ed25519 seed file of the checkpoint key; empty: `<dir>/signing.key`, created (0600) on
-    /// first start with `<dir>/signing.pub` beside it; `"keystore"`: the signature key of
-    /// `[hsm]` (on an HSM, it never leaves the token), its public key written to
-    /// `<dir>/signing.pub`.
-    pub signing_key: String,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            dir: String::new(),
-            mode: AuditMode::Group,
-            every_request: false,
-            queue_capacity: 8192,
-            segment_bytes: 64 << 20,
-            group_records: 256,
-            group_us: 2000,
-            async_flush_ms: 100,
-            checkpoint_records: 10000,
-            checkpoint_ms: 1000,
-            signing_key: String::new(),
-        }
-    }
-}
-
-/// Where a key comes from: a file (raw bytes or hex) or an environment variable (hex).
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KeyRef {
-    /// The key id tokens name.
-    pub id: u16,
-    pub file: String,
-    pub env: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IdentityConfig {
-    /// Every `check`, `validate_agent` and `authorize_tool` request must carry a valid wdn1
-    /// token, a fresh timestamp and an unused nonce. Needs a policy.
-    pub require_token: bool,
-    /// Ed25519 public keys (32 bytes) that verify tokens.
-    pub ed25519_public_keys: Vec<KeyRef>,
-    /// HMAC-SHA256 secrets (at least 32 bytes) that verify tokens. Secret: keep the file 0600
-    /// or use `env`; never put key material in this file.
-    pub hmac_keys: Vec<KeyRef>,
-    /// Tokens naming this key id are HMAC-tagged by the keystore's HMAC key (`[hsm]`): verified
-    /// on the HSM core with a PKCS#11 module, in place with the software keystore. 0: none.
-    pub keystore_hmac_key_id: u16,
-    /// Tokens naming this key id are Ed25519-signed by the keystore's signature key, verified
-    /// on the cores with its public key. 0: none.
-    pub keystore_signing_key_id: u16,
-    /// Allowed difference between a request's timestamp (and a token's times) and warden's clock.
-    pub max_clock_skew_ms: u64,
-    /// How long a used nonce is remembered; at least twice the skew.
-    pub replay_window_ms: u64,
-    /// Nonces remembered at once (a full window denies with replay_window_full, fail closed).
-    pub replay_capacity: usize,
-    /// Verified tokens remembered, so a repeat presentation skips the signature check.
-    pub token_cache_capacity: usize,
-}
-
-impl Default for IdentityConfig {
-    fn default() -> Self {
-        let s = crate::identity::Settings::default();
-        IdentityConfig {
-            require_token: false,
-            ed25519_public_keys: Vec::new(),
-            hmac_keys: Vec::new(),
-            keystore_hmac_key_id: 0,
-            keystore_signing_key_id: 0,
-            max_clock_skew_ms: s.max_clock_skew_ms,
-            replay_window_ms: s.replay_window_ms,
-            replay_capacity: s.replay_capacity,
-            token_cache_capacity: s.token_cache_capacity,
-        }
-    }
-}
-
-/// Keys: a PKCS#11 token served by the HSM core, or the software keystore.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HsmConfig {
-    /// Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); empty: the software
-    /// keystore.
-    pub module: String,
-    /// Label of the token to use.
-    pub token_label: String,
-    /// Slot id of the token to use; -1: find it by `token_label` (with both, they must agree).
-    pub slot_id: i64,
-    /// Environment variable holding the user PIN (read first).
-    pub pin_env: String,
-    /// File holding the user PIN (read when the variable is unset); keep it 0600.
-    pub pin_file: String,
-    /// Sessions the HSM core opens and uses in turn.
-    pub sessions: usize,
-    /// Jobs taken from the queue at once.
-    pub batch_size: usize,
-    /// Jobs waiting for the HSM core; full → the request is denied `overloaded`.
-    pub queue_capacity: usize,
-    /// An operation slower than this opens the breaker; a job that waited longer is refused.
-    pub timeout_us: u64,
-    /// First probe after the breaker opens; doubles up to `max_retry_ms`.
-    pub retry_ms: u64,
-    pub max_retry_ms: u64,
-    /// The HSM core spins this long for work before it blocks.
-    pub spin_us: u64,
-    /// Pin the HSM core to a CPU the cores do not use, when there is one.
-    pub pin: bool,
-    /// Labels of the keys (`warden hsm init` creates them).
-    pub hmac_key_label: String,
-    pub data_key_label: String,
-    pub signing_key_label: String,
-    /// Data classified at or above this needs the HSM: the software keystore refuses it
-    /// ("unclassified" ... "top_secret", or "never").
-    pub require_hsm_at: String,
-    /// Software keystore file (created 0600 on first start); empty: keys made in memory at
-    /// start, lost at exit.
-    pub keystore_file: String,
-    /// When a probe finds the token gone, finalize and initialize the module again so a token
-    /// that came back is seen (closes every session of this process on the module).
-    pub reinitialize_on_missing_token: bool,
-}
-
-impl Default for HsmConfig {
-    fn default() -> Self {
-        HsmConfig {
-            module: String::new(),
-            token_label: "warden".into(),
-            slot_id: -1,
-            pin_env: "WARDEN_HSM_PIN".into(),
-            pin_file: String::new(),
-            sessions: 2,
-            batch_size: 32,
-            queue_capacity: 4096,
-            timeout_us: 100_000,
-            retry_ms: 250,
-            max_retry_ms: 30_000,
-            spin_us: 200,
-            pin: true,
-            hmac_key_label: "warden-token-hmac".into(),
-            data_key_label: "warden-data".into(),
-            signing_key_label: "warden-signing".into(),
-            require_hsm_at: "secret".into(),
-            keystore_file: String::new(),
-            reinitialize_on_missing_token: true,
-        }
-    }
-}
-
-impl HsmConfig {
-    /// The classification from which the HSM is required (`None`: never).
-    pub fn require_hsm_at(&self) -> Option<Classification> {
-        Classification::parse(&self.require_hsm_at)
-    }
-    pub fn labels(&self) -> crate::hsm::Labels {
-        crate::hsm::Labels {
-            hmac: self.hmac_key_label.clone(),
-            data: self.data_key_label.clone(),
-            signing: self.signing_key_label.clone(),
-        }
-    }
-    pub fn pkcs11(&self) -> crate::hsm::pkcs11::Pkcs11Settings {
-        crate::hsm::pkcs11::Pkcs11Settings {
-            module: self.module.clone(),
-            token_label: self.token_label.clone(),
-            slot_id: u64::try_from(self.slot_id).ok(),
-            pin_env: self.pin_env.clone(),
-            pin_file: self.pin_file.clone(),
-            sessions: self.sessions,
-            labels: self.labels(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// Policy file (see `examples/policy.toml`); empty: no policy stage, so identity,
-    /// authorization and rate limits are not checked.
-    pub file: String,
-}
 
 /// The whole configuration. `Config::default()` is the embedded default.
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
@@ -788,10 +254,11 @@ impl Config {
         if self.engine.cores > avail && self.engine.pin && self.engine.cpus.is_empty() {
             return e("engine.cores", format!("{} cores requested but this process may run on {avail} CPUs; lower it, set pin = false, or use 0", self.engine.cores));
         }
-        if self.engine.reply_slots < 2 || self.engine.reply_slots > crate::stack::MAX_INDICES {
+        if self.engine.reply_slots < 2 || self.engine.reply_slots > crate::sync::stack::MAX_INDICES
+        {
             return e(
                 "engine.reply_slots",
-                format!("must be between 2 and {}", crate::stack::MAX_INDICES),
+                format!("must be between 2 and {}", crate::sync::stack::MAX_INDICES),
             );
         }
         if self.engine.reserved_slots_pct > 90 {
@@ -890,10 +357,10 @@ impl Config {
             );
         }
         let au = &self.audit;
-        if au.queue_capacity < 2 || au.queue_capacity > crate::stack::MAX_INDICES {
+        if au.queue_capacity < 2 || au.queue_capacity > crate::sync::stack::MAX_INDICES {
             return e(
                 "audit.queue_capacity",
-                format!("must be between 2 and {}", crate::stack::MAX_INDICES),
+                format!("must be between 2 and {}", crate::sync::stack::MAX_INDICES),
             );
         }
         for (f, v) in [
@@ -1022,14 +489,6 @@ impl Config {
 /// The line of a dotted field (`threat.catalogue`) in config source, where it is written.
 pub fn line_of_field(src: &str, dotted: &str) -> Option<usize> {
     crate::source::line_of_dotted(src, dotted)
-}
-
-/// CPU ids this process may run on.
-pub fn available_cpus() -> Vec<usize> {
-    match core_affinity::get_core_ids() {
-        Some(ids) if !ids.is_empty() => ids.into_iter().map(|c| c.id).collect(),
-        _ => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
-    }
 }
 
 #[cfg(test)]

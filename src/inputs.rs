@@ -22,93 +22,14 @@
 //! an RFC 3986 reading, a POSIX resolver, the registries as a CIDR table): no resource that
 //! resolves outside a pattern is matched by it, in any encoding; no special-purpose address
 //! passes in any spelling; every function here runs in time linear in its input.
-
-use core::fmt;
+use serde::Deserialize;
 
 /// Longest resource these checks accept (matches `limits.max_resource_bytes`' default).
 pub const MAX_RESOURCE_BYTES: usize = 4096;
 const MAX_DECODE_PASSES: usize = 4;
 const MAX_COMPONENT_BYTES: usize = 255;
 
-/// Why a resource was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum InputIssue {
-    /// `..` (or any dot-only segment) in any encoding.
-    PathTraversal = 0,
-    /// A NUL byte, raw or encoded.
-    NulByte = 1,
-    /// A backslash separator, a drive letter or a UNC prefix.
-    ForeignSeparator = 2,
-    /// A path component over 255 bytes.
-    ComponentTooLong = 3,
-    /// An overlong or invalid UTF-8 sequence, or still encoded after the last decoding pass.
-    BadEncoding = 4,
-    /// A URL scheme not on the allow-list.
-    SchemeNotAllowed = 5,
-    /// A URL whose host is loopback, private, link-local or otherwise internal.
-    InternalAddress = 6,
-    /// A URL that cannot be parsed, or that hides its host behind userinfo.
-    MalformedUrl = 7,
-    /// The resource is longer than the checks accept.
-    TooLong = 8,
-    /// A control character (newline, tab, DEL, ...), raw or encoded: header or command injection.
-    ControlCharacter = 9,
-    /// A well-known sensitive target: server configuration, credential or OS secret files.
-    SensitiveTarget = 10,
-}
-
-impl InputIssue {
-    pub const fn from_code(c: u8) -> Option<Self> {
-        Some(match c {
-            0 => Self::PathTraversal,
-            1 => Self::NulByte,
-            2 => Self::ForeignSeparator,
-            3 => Self::ComponentTooLong,
-            4 => Self::BadEncoding,
-            5 => Self::SchemeNotAllowed,
-            6 => Self::InternalAddress,
-            7 => Self::MalformedUrl,
-            8 => Self::TooLong,
-            9 => Self::ControlCharacter,
-            10 => Self::SensitiveTarget,
-            _ => return None,
-        })
-    }
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::PathTraversal => "path_traversal",
-            Self::NulByte => "nul_byte",
-            Self::ForeignSeparator => "foreign_separator",
-            Self::ComponentTooLong => "component_too_long",
-            Self::BadEncoding => "bad_encoding",
-            Self::SchemeNotAllowed => "scheme_not_allowed",
-            Self::InternalAddress => "internal_address",
-            Self::MalformedUrl => "malformed_url",
-            Self::TooLong => "too_long",
-            Self::ControlCharacter => "control_character",
-            Self::SensitiveTarget => "sensitive_target",
-        }
-    }
-}
-
-impl fmt::Display for InputIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::PathTraversal => "the resource path climbs out of its directory (`..` or a dot-only segment, possibly encoded)",
-            Self::NulByte => "the resource contains a NUL byte (possibly encoded)",
-            Self::ForeignSeparator => "the resource uses a backslash, a drive letter or a UNC prefix; resources are POSIX paths",
-            Self::ComponentTooLong => "a component of the resource path is longer than 255 bytes",
-            Self::BadEncoding => "the resource uses an overlong or invalid encoding",
-            Self::SchemeNotAllowed => "the URL scheme is not on the allow-list",
-            Self::InternalAddress => "the URL points at a loopback, private, link-local or internal address (SSRF)",
-            Self::MalformedUrl => "the URL is malformed or hides its host behind userinfo",
-            Self::TooLong => "the resource is too long to check",
-            Self::ControlCharacter => "the resource contains a control character (possibly encoded)",
-            Self::SensitiveTarget => "the resource names a sensitive file (server configuration, credentials, OS secrets)",
-        })
-    }
-}
+pub use crate::types::InputIssue;
 
 fn hex(b: u8) -> Option<u8> {
     match b {
@@ -748,6 +669,26 @@ impl crate::stage::Stage for InputStage {
         match check_resource(req.resource, &self.schemes) {
             Ok(()) => crate::stage::StageResult::Pass,
             Err(i) => crate::stage::StageResult::Deny(crate::types::DenyReason::Input(i)),
+        }
+    }
+}
+
+// ---- settings (`[inputs]` in the config file) ----
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputsConfig {
+    /// Run the built-in input checks (paths and URLs) on `check` and `authorize_tool`.
+    pub enabled: bool,
+    /// URL schemes a resource may use.
+    pub allowed_schemes: Vec<String>,
+}
+
+impl Default for InputsConfig {
+    fn default() -> Self {
+        InputsConfig {
+            enabled: true,
+            allowed_schemes: vec!["https".into()],
         }
     }
 }

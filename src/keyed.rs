@@ -33,7 +33,7 @@ impl KeyedHash {
     /// constant).
     pub fn random() -> KeyedHash {
         let mut all = [0u8; 3 * SECRET_BYTES];
-        if crate::identity::random_bytes(&mut all).is_err() {
+        if crate::secrets::random_bytes(&mut all).is_err() {
             let seed = format!("{:?}{:p}", std::time::Instant::now(), &all);
             blake3::Hasher::new_derive_key("warden keyed hash fallback")
                 .update(seed.as_bytes())

@@ -24,9 +24,7 @@ pub mod anomaly;
 pub mod audit;
 pub mod cache;
 pub mod config;
-mod core;
 pub mod engine;
-mod futex;
 pub mod global;
 pub mod hsm;
 pub mod identity;
@@ -36,14 +34,10 @@ pub mod keyed;
 pub mod metrics;
 pub mod policy;
 pub mod request;
-#[doc(hidden)]
-pub mod ring;
-mod slot;
+pub mod secrets;
 pub mod source;
-#[doc(hidden)]
-pub mod stack;
 pub mod stage;
-mod sync;
+pub mod sync;
 pub mod threat;
 pub mod time;
 pub mod types;
@@ -54,6 +48,8 @@ pub use engine::{BuildError, Engine, EngineBuilder, Handle, ValidateFuture};
 pub use metrics::Metrics;
 pub use request::{Limits, Request};
 pub use stage::{Outcome, Stage, StageResult};
+#[doc(hidden)]
+pub use sync::{ring, stack};
 pub use types::{
     Classification, CryptoOp, Decision, DenyReason, Field, Obligations, Operation, Priority,
     SecurityLevel, ThreatLevel, Verdict,

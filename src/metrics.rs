@@ -204,7 +204,7 @@ pub struct Metrics {
     /// The audit log's counters (`None`: no audit log).
     pub audit: Option<AuditMetrics>,
     /// The HSM core's counters (`None`: software keystore).
-    pub hsm: Option<crate::hsm::service::HsmMetrics>,
+    pub hsm: Option<HsmMetrics>,
     pub steals: u64,
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
@@ -547,6 +547,34 @@ impl Metrics {
         let _ = writeln!(s, "warden_latency_ns_count {}", self.latency.count);
         s
     }
+}
+
+/// HSM counters, as read by `Engine::metrics`.
+#[derive(Clone, Debug, Default, serde::Serialize, PartialEq)]
+pub struct HsmMetrics {
+    /// `"pkcs11"`.
+    pub backend: &'static str,
+    pub breaker: &'static str,
+    /// Jobs waiting for the HSM core.
+    pub queue_depth: usize,
+    pub operations: u64,
+    /// Faults (module, token, session, login, slow operation) that opened the breaker.
+    pub faults: u64,
+    pub breaker_opens: u64,
+    pub probes: u64,
+    /// Jobs refused because the breaker was open.
+    pub refused_open: u64,
+    /// Jobs refused because the queue was full.
+    pub queue_full: u64,
+    /// Jobs that waited longer than `hsm.timeout_us` in the queue.
+    pub queue_timeouts: u64,
+    pub batches: u64,
+    pub batch_size_avg: f64,
+    pub batch_size_max: u64,
+    /// Time of one operation on the token.
+    pub latency: crate::metrics::Latency,
+    /// The last fault, for operators (never key material).
+    pub last_fault: String,
 }
 
 #[cfg(test)]

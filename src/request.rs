@@ -20,6 +20,7 @@
 //! Every failure names the field at fault.
 
 use crate::types::{Classification, DenyReason, Field, Operation, Priority};
+use serde::Deserialize;
 
 /// Size of the fixed header in bytes.
 pub const HEADER_BYTES: usize = 56;
@@ -324,6 +325,40 @@ impl Limits {
                 Err(DenyReason::MissingField(Field::Content))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+// ---- settings (`[request]` in the config file) ----
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_id_bytes: usize,
+    pub max_credential_bytes: usize,
+    pub max_resource_bytes: usize,
+    pub max_content_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_id_bytes: l.max_id_bytes,
+            max_credential_bytes: l.max_credential_bytes,
+            max_resource_bytes: l.max_resource_bytes,
+            max_content_bytes: l.max_content_bytes,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_id_bytes: self.max_id_bytes,
+            max_credential_bytes: self.max_credential_bytes,
+            max_resource_bytes: self.max_resource_bytes,
+            max_content_bytes: self.max_content_bytes,
         }
     }
 }

@@ -153,3 +153,28 @@ pub(crate) fn line_of(
     }
     span.map(|s| lines.line(s.start))
 }
+
+/// Deserializers of tables whose every key is optional (`capacity = { critical = 2048 }`), the
+/// keys left out taking the defaults of the table's default value.
+macro_rules! partial_tables {
+    ($ty:ident $fields:tt: $($name:ident = $default:expr;)*) => {
+        $($crate::source::partial_table!($name, $ty $fields, $default);)*
+    };
+}
+
+macro_rules! partial_table {
+    ($name:ident, $ty:ident { $($f:ident),* }, $default:expr) => {
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Partial {
+                $($f: Option<u64>,)*
+            }
+            let p = Partial::deserialize(d)?;
+            let def: $ty = $default;
+            Ok($ty { $($f: p.$f.unwrap_or(def.$f),)* })
+        }
+    };
+}
+
+pub(crate) use {partial_table, partial_tables};

@@ -290,7 +290,7 @@ pub enum DenyReason {
     /// A custom validator denied; the value is the validator's own code.
     Custom(u16),
     /// The resource failed the input checks (traversal, SSRF, ...).
-    Input(crate::inputs::InputIssue),
+    Input(InputIssue),
     /// The tenant is not in the policy.
     UnknownTenant,
     /// The agent is not registered in the request's tenant.
@@ -312,7 +312,7 @@ pub enum DenyReason {
     /// The agent or its tenant exceeded its rate; the value is the retry-after in milliseconds.
     RateLimited(u16),
     /// The credential token, the request's timestamp or nonce failed identity checks.
-    Identity(crate::identity::token::TokenIssue),
+    Identity(TokenIssue),
     /// The threat scan scored the content at or above `threat.deny_at`; the value is the level.
     ThreatDetected(ThreatLevel),
     /// The agent is quarantined after a behaviour anomaly, until its cool-down ends or an
@@ -405,7 +405,7 @@ impl DenyReason {
             8 => Self::ShuttingDown,
             9 => Self::Timeout,
             10 => Self::Custom(arg),
-            11 => Self::Input(match crate::inputs::InputIssue::from_code(arg as u8) {
+            11 => Self::Input(match InputIssue::from_code(arg as u8) {
                 Some(i) if arg <= u8::MAX as u16 => i,
                 _ => return None,
             }),
@@ -419,12 +419,10 @@ impl DenyReason {
             19 => Self::TenantIsolation,
             20 => Self::ResourceNotAllowed,
             21 => Self::RateLimited(arg),
-            22 => Self::Identity(
-                match crate::identity::token::TokenIssue::from_code(arg as u8) {
-                    Some(i) if arg <= u8::MAX as u16 => i,
-                    _ => return None,
-                },
-            ),
+            22 => Self::Identity(match TokenIssue::from_code(arg as u8) {
+                Some(i) if arg <= u8::MAX as u16 => i,
+                _ => return None,
+            }),
             23 => Self::ThreatDetected(match ThreatLevel::from_code(arg as u8) {
                 Some(l) if arg <= u8::MAX as u16 => l,
                 _ => return None,
@@ -480,7 +478,7 @@ impl DenyReason {
                 | Self::ShuttingDown
                 | Self::Timeout
                 | Self::RateLimited(_)
-                | Self::Identity(crate::identity::token::TokenIssue::ReplayWindowFull)
+                | Self::Identity(TokenIssue::ReplayWindowFull)
                 | Self::Quarantined
                 | Self::AuditBackpressure
                 | Self::AuditUnavailable
@@ -719,6 +717,194 @@ impl Verdict {
     }
 }
 
+/// A threat level as a config file writes it (`threat.deny_at`, `anomaly.threat_level`).
+/// A threat level as written in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelName {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl LevelName {
+    pub fn level(self) -> crate::types::ThreatLevel {
+        use crate::types::ThreatLevel as T;
+        match self {
+            Self::Low => T::Low,
+            Self::Medium => T::Medium,
+            Self::High => T::High,
+            Self::Critical => T::Critical,
+        }
+    }
+}
+
+// ---- why a request field was refused: the input checks' and identity's reasons ----
+
+/// Why a resource was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum InputIssue {
+    /// `..` (or any dot-only segment) in any encoding.
+    PathTraversal = 0,
+    /// A NUL byte, raw or encoded.
+    NulByte = 1,
+    /// A backslash separator, a drive letter or a UNC prefix.
+    ForeignSeparator = 2,
+    /// A path component over 255 bytes.
+    ComponentTooLong = 3,
+    /// An overlong or invalid UTF-8 sequence, or still encoded after the last decoding pass.
+    BadEncoding = 4,
+    /// A URL scheme not on the allow-list.
+    SchemeNotAllowed = 5,
+    /// A URL whose host is loopback, private, link-local or otherwise internal.
+    InternalAddress = 6,
+    /// A URL that cannot be parsed, or that hides its host behind userinfo.
+    MalformedUrl = 7,
+    /// The resource is longer than the checks accept.
+    TooLong = 8,
+    /// A control character (newline, tab, DEL, ...), raw or encoded: header or command injection.
+    ControlCharacter = 9,
+    /// A well-known sensitive target: server configuration, credential or OS secret files.
+    SensitiveTarget = 10,
+}
+
+impl InputIssue {
+    pub const fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => Self::PathTraversal,
+            1 => Self::NulByte,
+            2 => Self::ForeignSeparator,
+            3 => Self::ComponentTooLong,
+            4 => Self::BadEncoding,
+            5 => Self::SchemeNotAllowed,
+            6 => Self::InternalAddress,
+            7 => Self::MalformedUrl,
+            8 => Self::TooLong,
+            9 => Self::ControlCharacter,
+            10 => Self::SensitiveTarget,
+            _ => return None,
+        })
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::PathTraversal => "path_traversal",
+            Self::NulByte => "nul_byte",
+            Self::ForeignSeparator => "foreign_separator",
+            Self::ComponentTooLong => "component_too_long",
+            Self::BadEncoding => "bad_encoding",
+            Self::SchemeNotAllowed => "scheme_not_allowed",
+            Self::InternalAddress => "internal_address",
+            Self::MalformedUrl => "malformed_url",
+            Self::TooLong => "too_long",
+            Self::ControlCharacter => "control_character",
+            Self::SensitiveTarget => "sensitive_target",
+        }
+    }
+}
+
+impl core::fmt::Display for InputIssue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::PathTraversal => "the resource path climbs out of its directory (`..` or a dot-only segment, possibly encoded)",
+            Self::NulByte => "the resource contains a NUL byte (possibly encoded)",
+            Self::ForeignSeparator => "the resource uses a backslash, a drive letter or a UNC prefix; resources are POSIX paths",
+            Self::ComponentTooLong => "a component of the resource path is longer than 255 bytes",
+            Self::BadEncoding => "the resource uses an overlong or invalid encoding",
+            Self::SchemeNotAllowed => "the URL scheme is not on the allow-list",
+            Self::InternalAddress => "the URL points at a loopback, private, link-local or internal address (SSRF)",
+            Self::MalformedUrl => "the URL is malformed or hides its host behind userinfo",
+            Self::TooLong => "the resource is too long to check",
+            Self::ControlCharacter => "the resource contains a control character (possibly encoded)",
+            Self::SensitiveTarget => "the resource names a sensitive file (server configuration, credentials, OS secrets)",
+        })
+    }
+}
+
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TokenIssue {
+    Missing = 0,
+    Malformed = 1,
+    UnknownKey = 2,
+    BadSignature = 3,
+    Expired = 4,
+    NotYetValid = 5,
+    /// The token's tenant or agent is not the request's.
+    WrongSubject = 6,
+    /// The request's nonce was already seen in the replay window.
+    Replayed = 7,
+    Revoked = 8,
+    /// The request's timestamp is outside the allowed clock skew.
+    StaleRequest = 9,
+    /// The replay window is full: fail closed until entries expire.
+    ReplayWindowFull = 10,
+    /// The token allows less than the request needs (clearance or level).
+    Insufficient = 11,
+    /// Internal: the tag must be verified by the HSM core. The core hands the request over and
+    /// never answers with it; should it surface anyway, it is a denial (fail closed).
+    NeedsHsm = 12,
+}
+
+impl TokenIssue {
+    pub const fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => Self::Missing,
+            1 => Self::Malformed,
+            2 => Self::UnknownKey,
+            3 => Self::BadSignature,
+            4 => Self::Expired,
+            5 => Self::NotYetValid,
+            6 => Self::WrongSubject,
+            7 => Self::Replayed,
+            8 => Self::Revoked,
+            9 => Self::StaleRequest,
+            10 => Self::ReplayWindowFull,
+            11 => Self::Insufficient,
+            12 => Self::NeedsHsm,
+            _ => return None,
+        })
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Missing => "token_missing",
+            Self::Malformed => "token_malformed",
+            Self::UnknownKey => "token_unknown_key",
+            Self::BadSignature => "token_bad_signature",
+            Self::Expired => "token_expired",
+            Self::NotYetValid => "token_not_yet_valid",
+            Self::WrongSubject => "token_wrong_subject",
+            Self::Replayed => "replayed",
+            Self::Revoked => "revoked",
+            Self::StaleRequest => "stale_request",
+            Self::ReplayWindowFull => "replay_window_full",
+            Self::Insufficient => "token_insufficient",
+            Self::NeedsHsm => "token_needs_hsm",
+        }
+    }
+    pub const fn explain(self) -> &'static str {
+        match self {
+            Self::Missing => "request field `credential`: a wdn1 token is required",
+            Self::Malformed => "request field `credential`: not a well-formed wdn1 token",
+            Self::UnknownKey => "request field `credential`: signed by a key warden does not know",
+            Self::BadSignature => "request field `credential`: the signature does not verify",
+            Self::Expired => "request field `credential`: the token has expired",
+            Self::NotYetValid => "request field `credential`: the token is issued in the future",
+            Self::WrongSubject => {
+                "request field `credential`: the token names another tenant or agent"
+            }
+            Self::Replayed => "request field `nonce`: already used within the replay window",
+            Self::Revoked => "the agent or token has been revoked",
+            Self::StaleRequest => "request field `timestamp`: outside the allowed clock skew",
+            Self::ReplayWindowFull => "the replay window is full; retry shortly",
+            Self::Insufficient => "the token's clearance or level is below what the request needs",
+            Self::NeedsHsm => "request field `credential`: its tag must be verified by the HSM",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,10 +940,10 @@ mod tests {
             DenyReason::Malformed(Field::Header),
             DenyReason::Overloaded,
             DenyReason::Custom(77),
-            DenyReason::Input(crate::inputs::InputIssue::InternalAddress),
+            DenyReason::Input(InputIssue::InternalAddress),
             DenyReason::WriteDown,
             DenyReason::RateLimited(1500),
-            DenyReason::Identity(crate::identity::token::TokenIssue::Replayed),
+            DenyReason::Identity(TokenIssue::Replayed),
             DenyReason::ThreatDetected(ThreatLevel::Critical),
             DenyReason::Quarantined,
             DenyReason::AuditBackpressure,

@@ -414,7 +414,7 @@ impl Log {
         if std::fs::symlink_metadata(&pub_path).is_err() {
             std::fs::write(
                 &pub_path,
-                format!("{}\n", crate::identity::to_hex(key.as_bytes())),
+                format!("{}\n", crate::secrets::to_hex(key.as_bytes())),
             )
             .map_err(|e| err(&pub_path, format!("cannot write: {e}")))?;
         }
@@ -969,7 +969,7 @@ pub fn archive(
         Ok(s) => format!(
             "intact, {} events, head {}",
             s.events,
-            crate::identity::to_hex(&s.head)
+            crate::secrets::to_hex(&s.head)
         ),
         Err(b) => format!("damaged: {b}"),
     };
@@ -977,7 +977,7 @@ pub fn archive(
         Ok(Some(h)) => format!(
             "HEAD checkpoint {} {}",
             h.seq,
-            crate::identity::to_hex(&h.head)
+            crate::secrets::to_hex(&h.head)
         ),
         Ok(None) => "no HEAD".into(),
         Err(m) => m,
@@ -1006,7 +1006,7 @@ pub fn archive(
         }
     }
     for (at, k) in [(to.join("signing.pub"), &old_key), (old_pub, key)] {
-        std::fs::write(&at, format!("{}\n", crate::identity::to_hex(k.as_bytes())))
+        std::fs::write(&at, format!("{}\n", crate::secrets::to_hex(k.as_bytes())))
             .map_err(|e| err(&at, format!("cannot write: {e}")))?;
     }
     sync_dir(&to);

@@ -15,6 +15,7 @@ pub(crate) mod writer;
 
 pub use log::{archive, verify, AuditError, Bad, Head, Log, Summary};
 
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Allows `audit` requests when an audit log is configured: the gateway's own audit events are
@@ -51,9 +52,9 @@ pub fn load_or_create_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Audi
         message: m,
     };
     if !path.exists() {
-        return crate::identity::create_ed25519_key(path, &path.with_extension("pub")).map_err(e);
+        return crate::secrets::create_ed25519_key(path, &path.with_extension("pub")).map_err(e);
     }
-    let b = crate::identity::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
+    let b = crate::secrets::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&b);
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -104,7 +105,7 @@ impl Signer {
 /// (`signing_key = "keystore"`), or a software key file (`DIR/signing.key` by default), made
 /// when it does not exist yet.
 pub fn signer(
-    cfg: &crate::config::AuditConfig,
+    cfg: &AuditConfig,
     dir: &Path,
     keys: &crate::hsm::Keys,
 ) -> Result<Signer, AuditError> {
@@ -128,10 +129,7 @@ pub fn signer(
 /// checkpoint signer. `DIR/signing.pub` is the key `verify` uses by default: written for a new
 /// log, and a different key than the one configured is refused (the log's checkpoints were
 /// signed by another).
-pub fn open(
-    cfg: &crate::config::AuditConfig,
-    keys: &crate::hsm::Keys,
-) -> Result<(Log, Signer), AuditError> {
+pub fn open(cfg: &AuditConfig, keys: &crate::hsm::Keys) -> Result<(Log, Signer), AuditError> {
     let dir = Path::new(&cfg.dir);
     std::fs::create_dir_all(dir).map_err(|e| AuditError {
         path: dir.to_path_buf(),
@@ -164,7 +162,7 @@ fn pin_public_key(dir: &Path, pk: &ed25519_dalek::VerifyingKey) -> Result<(), Au
     }
     std::fs::write(
         &path,
-        format!("{}\n", crate::identity::to_hex(pk.as_bytes())),
+        format!("{}\n", crate::secrets::to_hex(pk.as_bytes())),
     )
     .map_err(|x| AuditError {
         path,
@@ -174,7 +172,7 @@ fn pin_public_key(dir: &Path, pk: &ed25519_dalek::VerifyingKey) -> Result<(), Au
 
 /// What a start would find in the log `cfg.dir` names, read only: `Ok` with a sentence, or the
 /// error the start would stop with. For `warden config`.
-pub fn check(cfg: &crate::config::AuditConfig) -> Result<String, AuditError> {
+pub fn check(cfg: &AuditConfig) -> Result<String, AuditError> {
     let dir = Path::new(&cfg.dir);
     if !dir.exists() {
         return Ok(format!(
@@ -220,9 +218,70 @@ pub fn load_public_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, Audit
         path: path.to_path_buf(),
         message: m,
     };
-    let b = crate::identity::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
+    let b = crate::secrets::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
     let mut a = [0u8; 32];
     a.copy_from_slice(&b);
     ed25519_dalek::VerifyingKey::from_bytes(&a)
         .map_err(|x| e(format!("not an Ed25519 public key: {x}")))
+}
+
+// ---- settings (`[audit]` in the config file) ----
+
+/// When an audit record is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditMode {
+    /// Once fdatasynced (every drained batch is synced).
+    Always,
+    /// Once its group is synced (group commit by count and time).
+    #[default]
+    Group,
+    /// Buffered, acknowledged at once (development).
+    Async,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Directory of the log; empty: no audit log.
+    pub dir: String,
+    pub mode: AuditMode,
+    /// Audit every request; otherwise only verdicts with `audit_required` and `audit` requests.
+    pub every_request: bool,
+    /// Events queued between the cores and the writer; full → `audit_backpressure`. Each
+    /// queued event holds its fields inline (about 2.2 KiB), allocated at start.
+    pub queue_capacity: usize,
+    /// A segment is closed and the next one started past this size, bytes.
+    pub segment_bytes: u64,
+    /// Group commit: sync when this many records wait, or `group_us` after the first one.
+    pub group_records: u64,
+    pub group_us: u64,
+    /// Async mode: write (and sync) at least this often, milliseconds.
+    pub async_flush_ms: u64,
+    /// A signed checkpoint every this many records or milliseconds, whichever first.
+    pub checkpoint_records: u64,
+    pub checkpoint_ms: u64,
+    /// Ed25519 seed file of the checkpoint key; empty: `<dir>/signing.key`, created (0600) on
+    /// first start with `<dir>/signing.pub` beside it; `"keystore"`: the signature key of
+    /// `[hsm]` (on an HSM, it never leaves the token), its public key written to
+    /// `<dir>/signing.pub`.
+    pub signing_key: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            dir: String::new(),
+            mode: AuditMode::Group,
+            every_request: false,
+            queue_capacity: 8192,
+            segment_bytes: 64 << 20,
+            group_records: 256,
+            group_us: 2000,
+            async_flush_ms: 100,
+            checkpoint_records: 10000,
+            checkpoint_ms: 1000,
+            signing_key: String::new(),
+        }
+    }
 }

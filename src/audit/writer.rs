@@ -16,8 +16,8 @@
 use super::log::Log;
 use super::record::Event;
 use crate::request::Request;
-use crate::ring::Ring;
-use crate::stack::Stack;
+use crate::sync::ring::Ring;
+use crate::sync::stack::Stack;
 use crate::types::{Classification, DenyReason, Operation, Verdict};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
@@ -103,7 +103,7 @@ unsafe impl Sync for AuditQueue {}
 
 impl AuditQueue {
     pub(crate) fn new(capacity: usize, every_request: bool, durable: bool) -> AuditQueue {
-        let capacity = capacity.clamp(2, crate::stack::MAX_INDICES);
+        let capacity = capacity.clamp(2, crate::sync::stack::MAX_INDICES);
         AuditQueue {
             cells: (0..capacity)
                 .map(|_| {
@@ -174,7 +174,7 @@ impl AuditQueue {
         std::sync::atomic::fence(SeqCst);
         if self.sleeping.load(SeqCst) == 1 {
             self.sleeping.store(0, SeqCst);
-            crate::futex::wake(&self.sleeping, 1);
+            crate::sync::futex::wake(&self.sleeping, 1);
         }
     }
 
@@ -187,7 +187,7 @@ impl AuditQueue {
 /// Writer settings, from `AuditConfig`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WriterSettings {
-    pub mode: crate::config::AuditMode,
+    pub mode: super::AuditMode,
     pub group_records: u64,
     pub group_ns: u64,
     pub async_flush_ns: u64,
@@ -247,7 +247,7 @@ fn run(
     done: &impl Fn() -> bool,
     acks: &mut Vec<(u32, Verdict)>,
 ) {
-    use crate::config::AuditMode;
+    use super::AuditMode;
     use crate::time::now_ns;
     let mut first_staged_ns = 0u64;
     let mut last_flush_ns = now_ns();
@@ -357,7 +357,7 @@ fn run(
             q.sleeping.store(1, SeqCst);
             std::sync::atomic::fence(SeqCst);
             if q.ready.is_empty() && !done() {
-                crate::futex::wait(
+                crate::sync::futex::wait(
                     &q.sleeping,
                     1,
                     Some(std::time::Duration::from_nanos(wait_ns)),
@@ -439,7 +439,7 @@ mod tests {
             );
         };
         let settings = WriterSettings {
-            mode: crate::config::AuditMode::Always,
+            mode: crate::audit::AuditMode::Always,
             group_records: 1,
             group_ns: 1,
             async_flush_ns: 1,

@@ -522,7 +522,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             std::fs::create_dir_all(&out)
                 .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
             let (key, public) = (out.join("ed25519.key"), out.join("ed25519.pub"));
-            warden::identity::create_ed25519_key(&key, &public)?;
+            warden::secrets::create_ed25519_key(&key, &public)?;
             println!("{}\n{}", key.display(), public.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -551,7 +551,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 .map_err(|e| e.to_string())?
                 .as_millis() as u64;
             let mut nonce = [0u8; 8];
-            warden::identity::random_bytes(&mut nonce)?;
+            warden::secrets::random_bytes(&mut nonce)?;
             let alg = match (&ed25519_key, keystore.as_deref()) {
                 (Some(_), _) | (None, Some("ed25519")) => Alg::Ed25519,
                 (None, Some("hmac")) | (None, None) => Alg::HmacSha256,
@@ -601,7 +601,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 }
                 (Some(k), _) => {
                     use ed25519_dalek::Signer;
-                    let seed = warden::identity::read_key_file(&k.display().to_string(), Some(32))?;
+                    let seed = warden::secrets::read_key_file(&k.display().to_string(), Some(32))?;
                     let mut s = [0u8; 32];
                     s.copy_from_slice(&seed);
                     let sk = ed25519_dalek::SigningKey::from_bytes(&s);
@@ -609,7 +609,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 }
                 (None, Some(k)) => {
                     use hmac::Mac;
-                    let secret = warden::identity::read_key_file(&k.display().to_string(), None)?;
+                    let secret = warden::secrets::read_key_file(&k.display().to_string(), None)?;
                     let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&secret)
                         .map_err(|e| e.to_string())?;
                     mac.update(&signed);
@@ -665,7 +665,7 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                     s.last_seq,
                     s.last_checkpoint_seq,
                     s.anchor_seq,
-                    warden::identity::to_hex(&s.head),
+                    warden::secrets::to_hex(&s.head),
                     key_path.display()
                 );
                 Ok(ExitCode::SUCCESS)

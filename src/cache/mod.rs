@@ -21,6 +21,7 @@ use crate::request::HEADER_BYTES;
 use crate::types::{Classification, CryptoOp, Operation, Verdict};
 use index::Index;
 use policy::Policy;
+use serde::Deserialize;
 
 /// Rows of the TTL table. `Custom` holds the base TTL of the adaptive custom-operation rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -379,6 +380,146 @@ fn ct_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
     }
     d == 0
 }
+
+// ---- settings (`[cache]` in the config file) ----
+
+/// TTLs in milliseconds per classification; 0 = never cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtlByClass {
+    pub unclassified: u64,
+    pub cui: u64,
+    pub confidential: u64,
+    pub secret: u64,
+    pub top_secret: u64,
+}
+
+impl TtlByClass {
+    fn from_row(r: [u64; 5]) -> Self {
+        TtlByClass {
+            unclassified: r[0],
+            cui: r[1],
+            confidential: r[2],
+            secret: r[3],
+            top_secret: r[4],
+        }
+    }
+    fn row(&self) -> [u64; 5] {
+        [
+            self.unclassified,
+            self.cui,
+            self.confidential,
+            self.secret,
+            self.top_secret,
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtlConfig {
+    #[serde(deserialize_with = "partial_ttl_validate_agent")]
+    pub validate_agent: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_authorize_tool")]
+    pub authorize_tool: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_scan_content")]
+    pub scan_content: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_check")]
+    pub check: TtlByClass,
+    #[serde(deserialize_with = "partial_ttl_crypto_verify")]
+    pub crypto_verify: TtlByClass,
+    /// Base TTL of custom operations; it doubles every `adaptive_hits_per_step` hits.
+    #[serde(deserialize_with = "partial_ttl_custom_base")]
+    pub custom_base: TtlByClass,
+    pub adaptive_max_ms: u64,
+    pub adaptive_hits_per_step: u32,
+}
+
+impl Default for TtlConfig {
+    fn default() -> Self {
+        let t = TtlTable::default();
+        TtlConfig {
+            validate_agent: TtlByClass::from_row(t.ms[0]),
+            authorize_tool: TtlByClass::from_row(t.ms[1]),
+            scan_content: TtlByClass::from_row(t.ms[2]),
+            check: TtlByClass::from_row(t.ms[3]),
+            crypto_verify: TtlByClass::from_row(t.ms[4]),
+            custom_base: TtlByClass::from_row(t.ms[5]),
+            adaptive_max_ms: t.adaptive_max_ms,
+            adaptive_hits_per_step: t.adaptive_hits_per_step,
+        }
+    }
+}
+
+impl TtlConfig {
+    pub fn table(&self) -> TtlTable {
+        TtlTable {
+            ms: [
+                self.validate_agent.row(),
+                self.authorize_tool.row(),
+                self.scan_content.row(),
+                self.check.row(),
+                self.crypto_verify.row(),
+                self.custom_base.row(),
+            ],
+            adaptive_max_ms: self.adaptive_max_ms,
+            adaptive_hits_per_step: self.adaptive_hits_per_step,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvictionName {
+    #[default]
+    S3fifo,
+    Lru,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Entries per core (0 disables caching).
+    pub capacity_per_core: usize,
+    pub eviction: EvictionName,
+    /// Check each hit's keyed blake3 tag; a mismatch is a miss, counted.
+    pub verify_integrity: bool,
+    pub ttl_ms: TtlConfig,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity_per_core: 65_536,
+            eviction: EvictionName::S3fifo,
+            verify_integrity: true,
+            ttl_ms: TtlConfig::default(),
+        }
+    }
+}
+
+impl CacheConfig {
+    pub fn shard(&self) -> ShardConfig {
+        ShardConfig {
+            capacity: self.capacity_per_core,
+            eviction: match self.eviction {
+                EvictionName::S3fifo => Eviction::S3Fifo,
+                EvictionName::Lru => Eviction::Lru,
+            },
+            verify_integrity: self.verify_integrity,
+            ttl: self.ttl_ms.table(),
+        }
+    }
+}
+
+crate::source::partial_tables!(TtlByClass { unclassified, cui, confidential, secret, top_secret }:
+    partial_ttl_validate_agent = TtlConfig::default().validate_agent;
+    partial_ttl_authorize_tool = TtlConfig::default().authorize_tool;
+    partial_ttl_scan_content = TtlConfig::default().scan_content;
+    partial_ttl_check = TtlConfig::default().check;
+    partial_ttl_crypto_verify = TtlConfig::default().crypto_verify;
+    partial_ttl_custom_base = TtlConfig::default().custom_base;
+);
 
 #[cfg(test)]
 mod tests {

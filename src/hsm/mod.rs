@@ -27,8 +27,8 @@ pub mod soft;
 pub use backend::{Backend, Fault, KeyKind, PublicKey};
 pub use service::{BreakerState, Keys};
 
-use crate::config::HsmConfig;
 use crate::types::Classification;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +124,7 @@ pub(crate) fn start(
         return Ok((Keys::soft(Arc::new(soft), require), None));
     }
     let cpu = if cfg.pin {
-        crate::config::available_cpus()
+        crate::sync::available_cpus()
             .into_iter()
             .find(|c| !core_cpus.contains(c))
     } else {
@@ -260,4 +260,102 @@ pub fn status(cfg: &HsmConfig) -> Status {
         Err(e) => st.problem = Some(e),
     }
     st
+}
+
+// ---- settings (`[hsm]` in the config file) ----
+
+/// Keys: a PKCS#11 token served by the HSM core, or the software keystore.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HsmConfig {
+    /// Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); empty: the software
+    /// keystore.
+    pub module: String,
+    /// Label of the token to use.
+    pub token_label: String,
+    /// Slot id of the token to use; -1: find it by `token_label` (with both, they must agree).
+    pub slot_id: i64,
+    /// Environment variable holding the user PIN (read first).
+    pub pin_env: String,
+    /// File holding the user PIN (read when the variable is unset); keep it 0600.
+    pub pin_file: String,
+    /// Sessions the HSM core opens and uses in turn.
+    pub sessions: usize,
+    /// Jobs taken from the queue at once.
+    pub batch_size: usize,
+    /// Jobs waiting for the HSM core; full → the request is denied `overloaded`.
+    pub queue_capacity: usize,
+    /// An operation slower than this opens the breaker; a job that waited longer is refused.
+    pub timeout_us: u64,
+    /// First probe after the breaker opens; doubles up to `max_retry_ms`.
+    pub retry_ms: u64,
+    pub max_retry_ms: u64,
+    /// The HSM core spins this long for work before it blocks.
+    pub spin_us: u64,
+    /// Pin the HSM core to a CPU the cores do not use, when there is one.
+    pub pin: bool,
+    /// Labels of the keys (`warden hsm init` creates them).
+    pub hmac_key_label: String,
+    pub data_key_label: String,
+    pub signing_key_label: String,
+    /// Data classified at or above this needs the HSM: the software keystore refuses it
+    /// ("unclassified" ... "top_secret", or "never").
+    pub require_hsm_at: String,
+    /// Software keystore file (created 0600 on first start); empty: keys made in memory at
+    /// start, lost at exit.
+    pub keystore_file: String,
+    /// When a probe finds the token gone, finalize and initialize the module again so a token
+    /// that came back is seen (closes every session of this process on the module).
+    pub reinitialize_on_missing_token: bool,
+}
+
+impl Default for HsmConfig {
+    fn default() -> Self {
+        HsmConfig {
+            module: String::new(),
+            token_label: "warden".into(),
+            slot_id: -1,
+            pin_env: "WARDEN_HSM_PIN".into(),
+            pin_file: String::new(),
+            sessions: 2,
+            batch_size: 32,
+            queue_capacity: 4096,
+            timeout_us: 100_000,
+            retry_ms: 250,
+            max_retry_ms: 30_000,
+            spin_us: 200,
+            pin: true,
+            hmac_key_label: "warden-token-hmac".into(),
+            data_key_label: "warden-data".into(),
+            signing_key_label: "warden-signing".into(),
+            require_hsm_at: "secret".into(),
+            keystore_file: String::new(),
+            reinitialize_on_missing_token: true,
+        }
+    }
+}
+
+impl HsmConfig {
+    /// The classification from which the HSM is required (`None`: never).
+    pub fn require_hsm_at(&self) -> Option<Classification> {
+        Classification::parse(&self.require_hsm_at)
+    }
+    pub fn labels(&self) -> crate::hsm::Labels {
+        crate::hsm::Labels {
+            hmac: self.hmac_key_label.clone(),
+            data: self.data_key_label.clone(),
+            signing: self.signing_key_label.clone(),
+        }
+    }
+    pub fn pkcs11(&self) -> crate::hsm::pkcs11::Pkcs11Settings {
+        crate::hsm::pkcs11::Pkcs11Settings {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            slot_id: u64::try_from(self.slot_id).ok(),
+            pin_env: self.pin_env.clone(),
+            pin_file: self.pin_file.clone(),
+            sessions: self.sessions,
+            labels: self.labels(),
+        }
+    }
 }

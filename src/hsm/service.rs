@@ -78,33 +78,7 @@ pub(crate) struct Job {
     pub work: Work,
 }
 
-/// HSM counters, as read by `Engine::metrics`.
-#[derive(Clone, Debug, Default, serde::Serialize, PartialEq)]
-pub struct HsmMetrics {
-    /// `"pkcs11"`.
-    pub backend: &'static str,
-    pub breaker: &'static str,
-    /// Jobs waiting for the HSM core.
-    pub queue_depth: usize,
-    pub operations: u64,
-    /// Faults (module, token, session, login, slow operation) that opened the breaker.
-    pub faults: u64,
-    pub breaker_opens: u64,
-    pub probes: u64,
-    /// Jobs refused because the breaker was open.
-    pub refused_open: u64,
-    /// Jobs refused because the queue was full.
-    pub queue_full: u64,
-    /// Jobs that waited longer than `hsm.timeout_us` in the queue.
-    pub queue_timeouts: u64,
-    pub batches: u64,
-    pub batch_size_avg: f64,
-    pub batch_size_max: u64,
-    /// Time of one operation on the token.
-    pub latency: crate::metrics::Latency,
-    /// The last fault, for operators (never key material).
-    pub last_fault: String,
-}
+pub use crate::metrics::HsmMetrics;
 
 /// State shared between the HSM core, the cores and `Keys`.
 pub(crate) struct HsmShared {
@@ -586,7 +560,7 @@ fn execute(b: &mut dyn Backend, call: Call) -> Result<Vec<u8>, Fault> {
             // PKCS#11 call (C_GenerateRandom costs as much as the encryption on a software
             // token); 96 random bits per message under one key, as NIST SP 800-38D allows.
             let mut nonce = [0u8; super::NONCE_BYTES];
-            crate::identity::random_bytes(&mut nonce).map_err(Fault::Down)?;
+            crate::secrets::random_bytes(&mut nonce).map_err(Fault::Down)?;
             let mut out = Vec::with_capacity(super::NONCE_BYTES + pt.len() + super::TAG_BYTES);
             out.extend_from_slice(&nonce);
             b.encrypt(&nonce, &pt, &aad, &mut out)?;
@@ -715,7 +689,7 @@ impl Keys {
         match &self.inner {
             Inner::Soft(k) => {
                 let mut nonce = [0u8; super::NONCE_BYTES];
-                crate::identity::random_bytes(&mut nonce).map_err(HsmError::Unavailable)?;
+                crate::secrets::random_bytes(&mut nonce).map_err(HsmError::Unavailable)?;
                 let mut out =
                     Vec::with_capacity(super::NONCE_BYTES + plaintext.len() + super::TAG_BYTES);
                 out.extend_from_slice(&nonce);

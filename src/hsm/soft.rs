@@ -38,7 +38,7 @@ impl SoftKeys {
     pub fn ephemeral() -> Result<SoftKeys, String> {
         let mut s = Zeroizing::new([[0u8; 32]; 3]);
         for k in s.iter_mut() {
-            crate::identity::random_bytes(k)?;
+            crate::secrets::random_bytes(k)?;
         }
         Ok(Self::from_secrets(&s, "memory (generated at start)".into()))
     }
@@ -76,7 +76,7 @@ impl SoftKeys {
                     let (kind, value) = line.split_once(' ').ok_or_else(bad)?;
                     let i = KINDS.iter().position(|k| *k == kind).ok_or_else(bad)?;
                     let v = Zeroizing::new(
-                        crate::identity::from_hex(value.trim())
+                        crate::secrets::from_hex(value.trim())
                             .filter(|v| v.len() == 32)
                             .ok_or_else(bad)?,
                     );
@@ -91,13 +91,13 @@ impl SoftKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut s = Zeroizing::new([[0u8; 32]; 3]);
                 for k in s.iter_mut() {
-                    crate::identity::random_bytes(k)?;
+                    crate::secrets::random_bytes(k)?;
                 }
                 let mut text = Zeroizing::new(String::from(
                     "# warden software keystore: secret keys, keep mode 0600\n",
                 ));
                 for (k, v) in KINDS.iter().zip(s.iter()) {
-                    let line = Zeroizing::new(format!("{k} {}\n", crate::identity::to_hex(v)));
+                    let line = Zeroizing::new(format!("{k} {}\n", crate::secrets::to_hex(v)));
                     text.push_str(&line);
                 }
                 std::fs::OpenOptions::new()

@@ -14,6 +14,7 @@ pub mod token;
 use crate::request::Request;
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use sha2::Sha256;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use token::{Alg, Claims, TokenIssue, MAX_TOKEN_BYTES};
@@ -329,110 +330,60 @@ impl Identity {
     }
 }
 
-/// Fills `buf` from the kernel's random source (getrandom(2): no file descriptor, one syscall
-/// for up to 256 bytes). The one random source of warden: keys, nonces, AES-GCM IVs.
-pub fn random_bytes(buf: &mut [u8]) -> Result<(), String> {
-    let mut done = 0;
-    while done < buf.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `buf`, which we own.
-        let n = unsafe {
-            libc::getrandom(
-                buf[done..].as_mut_ptr() as *mut libc::c_void,
-                buf.len() - done,
-                0,
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("getrandom failed: {e}"));
+// ---- settings (`[identity]` in the config file) ----
+
+/// Where a key comes from: a file (raw bytes or hex) or an environment variable (hex).
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyRef {
+    /// The key id tokens name.
+    pub id: u16,
+    pub file: String,
+    pub env: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Every `check`, `validate_agent` and `authorize_tool` request must carry a valid wdn1
+    /// token, a fresh timestamp and an unused nonce. Needs a policy.
+    pub require_token: bool,
+    /// Ed25519 public keys (32 bytes) that verify tokens.
+    pub ed25519_public_keys: Vec<KeyRef>,
+    /// HMAC-SHA256 secrets (at least 32 bytes) that verify tokens. Secret: keep the file 0600
+    /// or use `env`; never put key material in this file.
+    pub hmac_keys: Vec<KeyRef>,
+    /// Tokens naming this key id are HMAC-tagged by the keystore's HMAC key (`[hsm]`): verified
+    /// on the HSM core with a PKCS#11 module, in place with the software keystore. 0: none.
+    pub keystore_hmac_key_id: u16,
+    /// Tokens naming this key id are Ed25519-signed by the keystore's signature key, verified
+    /// on the cores with its public key. 0: none.
+    pub keystore_signing_key_id: u16,
+    /// Allowed difference between a request's timestamp (and a token's times) and warden's clock.
+    pub max_clock_skew_ms: u64,
+    /// How long a used nonce is remembered; at least twice the skew.
+    pub replay_window_ms: u64,
+    /// Nonces remembered at once (a full window denies with replay_window_full, fail closed).
+    pub replay_capacity: usize,
+    /// Verified tokens remembered, so a repeat presentation skips the signature check.
+    pub token_cache_capacity: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        let s = crate::identity::Settings::default();
+        IdentityConfig {
+            require_token: false,
+            ed25519_public_keys: Vec::new(),
+            hmac_keys: Vec::new(),
+            keystore_hmac_key_id: 0,
+            keystore_signing_key_id: 0,
+            max_clock_skew_ms: s.max_clock_skew_ms,
+            replay_window_ms: s.replay_window_ms,
+            replay_capacity: s.replay_capacity,
+            token_cache_capacity: s.token_cache_capacity,
         }
-        done += n as usize;
     }
-    Ok(())
-}
-
-/// Lower-case hex of `b`.
-pub fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The bytes of hex text (`None`: odd length or a non-hex character).
-pub fn from_hex(t: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(t.len() / 2);
-    hex_decode_into(t.as_bytes(), &mut out).then_some(out)
-}
-
-/// Appends the bytes of hex text to `out` (no allocation when `out` has room); false, with
-/// nothing appended, on odd length or a non-hex character.
-pub fn hex_decode_into(t: &[u8], out: &mut Vec<u8>) -> bool {
-    if !t.len().is_multiple_of(2) || !t.iter().all(u8::is_ascii_hexdigit) {
-        return false;
-    }
-    let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-    out.extend(t.chunks(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])));
-    true
-}
-
-/// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600, which must not
-/// exist yet) and the public key in `public` (hex). Both read back with `read_key_file`.
-pub fn create_ed25519_key(
-    secret: &std::path::Path,
-    public: &std::path::Path,
-) -> Result<ed25519_dalek::SigningKey, String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut seed = [0u8; 32];
-    random_bytes(&mut seed)?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(secret)
-        .and_then(|mut f| {
-            writeln!(f, "{}", to_hex(&seed))?;
-            f.sync_all()
-        });
-    seed.fill(0);
-    written.map_err(|e| {
-        format!(
-            "cannot create {} (it must not exist yet): {e}",
-            secret.display()
-        )
-    })?;
-    std::fs::write(
-        public,
-        format!("{}\n", to_hex(key.verifying_key().as_bytes())),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
-    Ok(key)
-}
-
-/// Reads a key file: raw bytes of the expected length, or hex text. Errors name the file.
-pub fn read_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read key file {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let t = text.trim();
-    let decoded = match from_hex(t) {
-        Some(d) if !d.is_empty() => d,
-        _ => bytes,
-    };
-    if let Some(n) = len {
-        if decoded.len() != n {
-            return Err(format!(
-                "key file {path}: expected {n} bytes (raw or hex), found {}",
-                decoded.len()
-            ));
-        }
-    } else if decoded.len() < 32 {
-        return Err(format!(
-            "key file {path}: an HMAC key needs at least 32 bytes"
-        ));
-    }
-    Ok(decoded)
 }
 
 #[cfg(test)]

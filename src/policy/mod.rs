@@ -852,3 +852,13 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
         (false, n) => format!("{} and {n} more", v.join(", ")),
     }
 }
+
+// ---- settings (`[policy]` in the config file) ----
+
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Policy file (see `examples/policy.toml`); empty: no policy stage, so identity,
+    /// authorization and rate limits are not checked.
+    pub file: String,
+}

@@ -13,15 +13,16 @@
 //! - nothing here allocates, locks or makes a syscall on the serving path; the only syscalls
 //!   are the futex sleep when idle and the futex wake of a waiter that went to sleep.
 
+use super::pipeline::merge;
+use super::shared::Shared;
+use super::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
 use crate::cache::{CacheKey, Miss, Shard};
-use crate::engine::Shared;
-use crate::futex;
 use crate::hsm::service::{TAG_BAD, TAG_MALFORMED, TAG_VERIFIED};
 use crate::identity::token::TokenIssue;
 use crate::metrics::CoreMetrics;
 use crate::request::Request;
-use crate::slot::{ABANDONED, DONE, FREE, WAIT_ASYNC, WAIT_THREAD, WAKING};
-use crate::stage::{merge, Outcome};
+use crate::stage::Outcome;
+use crate::sync::futex;
 
 /// The outcome of no pre-cache stage.
 const NO_PRE: Outcome = Outcome {
@@ -374,7 +375,7 @@ fn start_quarantine(
 #[cold]
 fn defer_to_hsm(
     sh: &Shared,
-    slot: &crate::slot::Slot,
+    slot: &super::slot::Slot,
     idx: u32,
     core: usize,
 ) -> Result<(), DenyReason> {
@@ -441,7 +442,7 @@ pub(crate) fn hsm_resume(sh: &Shared, idx: u32, core: u16, outcome: u32) {
 /// The operation and cache key of a slot, from what the submitter stored beside the request
 /// (same cache line as the state word), not from the request buffer.
 #[inline]
-fn header_key(slot: &crate::slot::Slot) -> Option<(Operation, CacheKey)> {
+fn header_key(slot: &super::slot::Slot) -> Option<(Operation, CacheKey)> {
     let meta = slot.meta.load(Relaxed);
     let op = Operation::from_code(meta as u8, (meta >> 8) as u16)?;
     let classification = Classification::from_code((meta >> 24) as u8)?;

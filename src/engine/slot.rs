@@ -19,7 +19,7 @@
 //! (acq-rel) order those hand-overs. Every accepted request gets exactly one verdict, read by
 //! exactly one waiter, or is reclaimed by the core if the waiter left.
 
-use crate::stack::Stack;
+use crate::sync::stack::Stack;
 use crate::types::Verdict;
 use atomic_waker::AtomicWaker;
 use std::cell::{Cell, UnsafeCell};

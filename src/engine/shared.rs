@@ -1,0 +1,68 @@
+//! What handles, cores, the HSM core and the audit writer share: the cores' rings, doorbells
+//! and metrics, the slot pool, the pipeline, the epoch, the quarantine table, the queues to the
+//! audit writer and the HSM core. Built once; immutable after build except its atomics.
+
+use super::pipeline::Pipeline;
+use super::slot::SlotPool;
+use crate::config::Config;
+use crate::metrics::{CoreMetrics, SubmitMetrics};
+use crate::request::Limits;
+use crate::sync::futex;
+use crate::sync::ring::Ring;
+use crate::types::Priority;
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::time::Instant;
+
+/// State of one core that other threads may touch: its rings, doorbell and metrics.
+pub(crate) struct CoreShared {
+    pub rings: [Ring; Priority::COUNT],
+    /// Requests handed back by the HSM core (sized for every slot, so never full).
+    pub resume: Ring,
+    /// 1 while the core sleeps; submitters that see it swap it to 0 and futex-wake.
+    pub sleeping: CachePadded<AtomicU32>,
+    pub metrics: CoreMetrics,
+    pub cpu: Option<usize>,
+}
+
+/// Everything shared between handles and cores. Immutable after build except atomics.
+pub(crate) struct Shared {
+    pub cores: Box<[CoreShared]>,
+    /// Overflow injectors for `Critical`, `High`, `Medium`.
+    pub overflow: [Ring; 3],
+    pub pool: SlotPool,
+    pub pipeline: Pipeline,
+    pub limits: Limits,
+    pub epoch: CachePadded<AtomicU64>,
+    pub shutdown: AtomicBool,
+    pub running: AtomicUsize,
+    pub running_futex: AtomicU32,
+    pub submit: SubmitMetrics,
+    pub aging_ns: [u64; Priority::COUNT],
+    pub spin_before_park_ns: u64,
+    pub wait_spin_ns: u64,
+    pub timeout_ns: u64,
+    pub started: Instant,
+    pub config: Config,
+    /// The keyed hashes of cache keys, tenant tags and (tenant, agent) (`keyed.rs`).
+    pub keyed: crate::keyed::KeyedHash,
+    /// Agents quarantined after a behaviour anomaly, checked by every core before the cache.
+    pub quarantine: crate::anomaly::Quarantine,
+    pub quarantine_ns: u64,
+    /// The queue to the audit writer (`None`: no audit log).
+    pub audit: Option<crate::audit::writer::AuditQueue>,
+    pub audit_done: AtomicBool,
+    /// 1 once the writer has flushed and stopped (futex word for `shutdown`).
+    pub audit_exited: AtomicU32,
+    /// The keys: software keystore, or a token behind the HSM core.
+    pub keys: crate::hsm::Keys,
+    /// The HSM core's queue (`None`: software keystore).
+    pub hsm: Option<crate::hsm::service::HsmClient>,
+}
+
+#[inline]
+pub(crate) fn wake(core: &CoreShared) {
+    if core.sleeping.load(Relaxed) == 1 && core.sleeping.swap(0, AcqRel) == 1 {
+        futex::wake(&core.sleeping, 1);
+    }
+}

@@ -1,0 +1,119 @@
+//! From matched patterns to a score and a level: weights, the long-prose and weak-evidence caps,
+//! corroboration of jailbreak patterns, the model's points.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The outcome of a scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanResult {
+    pub score: u32,
+    pub level: ThreatLevel,
+    /// Bit set over `CATEGORIES`.
+    pub categories: u32,
+}
+
+impl ScanResult {
+    pub fn category_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        CATEGORIES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.categories & (1 << i) != 0)
+            .map(|(_, n)| *n)
+    }
+}
+
+/// Score → level: 1–3 low, 4–5 medium, 6–9 high, 10 and above critical.
+pub fn level_of(score: u32) -> ThreatLevel {
+    match score {
+        0 => ThreatLevel::None,
+        1..=3 => ThreatLevel::Low,
+        4..=5 => ThreatLevel::Medium,
+        6..=9 => ThreatLevel::High,
+        _ => ThreatLevel::Critical,
+    }
+}
+
+/// The technical categories: exfiltration, path traversal, command injection (and the path and
+/// adversarial-suffix probes, added apart). Their payloads are tool arguments, paths and short
+/// prompts; in long prose (`long_prose`: documentation, skill files, code reviews) commands and
+/// paths are mostly quoted examples, so their evidence together counts at most
+/// `LONG_TEXT_TECHNICAL_CAP` (Low: allowed with an obligation), and weak evidence not at all.
+/// With two pieces of evidence of a prose category beside it (an override, a jailbreak, an
+/// extraction) a long text still reaches High.
+pub(super) const TECHNICAL: u32 = 1 << 5 | 1 << 6 | 1 << 7;
+
+pub(super) const LONG_TEXT_BYTES: usize = 1024;
+
+/// Words (spaces) a long text has at least: a padded payload (`eval('echo XXXX…')`) is long
+/// but not prose.
+pub(super) const LONG_TEXT_WORDS: usize = 100;
+
+/// Whether `text` is long prose: `LONG_TEXT_BYTES` or more with `LONG_TEXT_WORDS` spaces.
+pub(super) fn long_prose(text: &[u8]) -> bool {
+    // counted 128 bytes at a time in a byte-wide sum, which the compiler vectorises (a memchr
+    // call per space, or a usize per byte, cost ten times more)
+    let mut spaces = 0;
+    text.len() >= LONG_TEXT_BYTES
+        && text.chunks(128).any(|c| {
+            spaces += c.iter().map(|&b| (b == b' ') as u8).sum::<u8>() as usize;
+            spaces >= LONG_TEXT_WORDS
+        })
+}
+
+/// 1, not Low's 3: a single prose pattern (Medium, `LONG_TEXT_PATTERN_CAP`) plus a long prompt's
+/// backticks and semicolons made High at 3 (4 of the 27 persona prompts the development set
+/// flagged, and 1 jailbreak of 580, which a pattern of its own now takes).
+pub(super) const LONG_TEXT_TECHNICAL_CAP: u32 = 1;
+
+/// In long prose no single pattern decides: each adds at most Medium (4), so High takes two
+/// pieces of evidence. (A `SYSTEM:` line heading a long prompt someone wrote for themselves is
+/// one; with an override or extraction request beside it, it is an attack.)
+pub(super) const LONG_TEXT_PATTERN_CAP: u32 = 4;
+
+/// Index of `jailbreak_persona` in `CATEGORIES`.
+pub(super) const JAILBREAK: u8 = 1;
+
+/// Index of `instruction_override` in `CATEGORIES`.
+pub(super) const OVERRIDE: u8 = 0;
+
+/// Added when two distinct jailbreak patterns or more match a text that also addresses an AI
+/// model (a context pattern: weight 0, category `jailbreak_persona`, e.g. `chatgpt`, `language
+/// model`). A jailbreak is a persona set up for the model plus the disinhibition it is given;
+/// two jailbreak phrases in a story about people are weaker evidence than in a message to the
+/// model. Context alone adds nothing.
+pub(super) const CORROBORATION: u32 = 2;
+
+/// Added instead of `CORROBORATION` when the two jailbreak patterns or more match a text that
+/// names no model: many jailbreaks address "you" alone ("now you act as two entities…", a
+/// role-play set-up with its disinhibition). On the development set this took 3 jailbreaks to
+/// High and no benign row; at 2 it took 3 persona prompts too.
+pub(super) const CORROBORATION_UNADDRESSED: u32 = 1;
+
+/// Patterns of at most this weight in the technical categories (`CAPPED`) are weak evidence (a
+/// backtick span, a pipe before a word, a `${...}`): alone they mean little, and a long
+/// technical document collects many of them. Prose categories are not capped: a jailbreak is
+/// many weak phrases together.
+pub(super) const WEAK_WEIGHT: u32 = 3;
+
+/// The capped category: command injection.
+pub(super) const CAPPED: u32 = 1 << 7;
+/// Weak evidence of a capped category adds at most this much (Low): a long technical document
+/// does not add up to an attack; with a strong pattern, or other evidence, it still counts.
+pub(super) const WEAK_CAP: u32 = 3;
+
+/// Score points from the model's probability: nothing below 0.6, then Low, Medium, High alone.
+/// The model never makes a finding Critical by itself.
+pub(super) fn model_points(p: f32) -> u32 {
+    match p {
+        p if p >= 0.97 => 6,
+        p if p >= 0.85 => 4,
+        p if p >= 0.6 => 2,
+        _ => 0,
+    }
+}
+
+/// Weight of an adversarial-suffix finding: Low on its own (an indicator and an obligation; it
+/// tips a request only when something else fired too). The development set has no optimiser
+/// suffixes, so a heavier weight could only be tuned on false positives.
+pub(super) const GIBBERISH_WEIGHT: u32 = 2;

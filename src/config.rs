@@ -173,11 +173,16 @@ impl Config {
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = path.display().to_string();
-        let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let src = crate::source::read_text_bounded(
+            path,
+            crate::source::limits::CONFIG_BYTES,
+            "the config file",
+        )
+        .map_err(|message| ConfigError {
             file: name.clone(),
             line: None,
             field: "-".into(),
-            message: format!("cannot read the config file: {e}"),
+            message,
         })?;
         Self::from_toml(&src, &name)
     }
@@ -237,6 +242,14 @@ impl Config {
                     self.engine.cpus.len()
                 ),
             );
+        }
+        for (i, c) in self.engine.cpus.iter().enumerate() {
+            if self.engine.cpus[..i].contains(c) {
+                return e(
+                    "engine.cpus",
+                    format!("CPU {c} is listed twice; two cores pinned to one CPU only take turns"),
+                );
+            }
         }
         if self.engine.pin {
             let allowed = available_cpus();
@@ -440,6 +453,19 @@ impl Config {
                 "identity.token_cache_capacity",
                 "must be between 2 and 67108864".into(),
             );
+        }
+        let ids = id
+            .ed25519_public_keys
+            .iter()
+            .chain(&id.hmac_keys)
+            .map(|k| k.id);
+        for (i, k) in ids.clone().enumerate() {
+            if ids.clone().take(i).any(|j| j == k) {
+                return e(
+                    "identity",
+                    format!("key id {k} is given twice (ed25519_public_keys and hmac_keys share one id space); a token names one key by its id"),
+                );
+            }
         }
         for (kind, keys) in [
             ("ed25519_public_keys", &id.ed25519_public_keys),

@@ -192,7 +192,41 @@ fn is_dot_segment(seg: &[u8]) -> bool {
         Some(i) => &seg[..i],
         None => seg,
     };
-    !name.is_empty() && name.iter().all(|&c| c == b'.')
+    // Windows drops trailing dots and spaces from a name, so `.. ` and `. .` are `..` there.
+    name.contains(&b'.') && name.iter().all(|&c| c == b'.' || c == b' ')
+}
+
+/// What NFKC makes of `s`, for a reader that normalises it (a file system or a server that
+/// folds compatibility characters): `‥` is `..`, `…` is `...`, `℀` is `a/c`. Refuses a segment
+/// that becomes a dot segment and a separator that was not there. Streams the normalised
+/// characters; ASCII text is its own NFKC form and costs one scan.
+fn nfkc_hides(s: &str) -> Option<InputIssue> {
+    use unicode_normalization::UnicodeNormalization;
+    if s.is_ascii() {
+        return None;
+    }
+    let before = s.bytes().filter(|&c| c == b'/').count();
+    let mut after = 0usize;
+    let (mut has_dot, mut only_dots, mut in_params) = (false, true, false);
+    for c in s.nfkc().chain(core::iter::once('/')) {
+        match c {
+            '/' => {
+                after += 1;
+                if has_dot && only_dots {
+                    return Some(InputIssue::PathTraversal);
+                }
+                (has_dot, only_dots, in_params) = (false, true, false);
+            }
+            '\\' => return Some(InputIssue::ForeignSeparator),
+            _ if in_params => {}
+            ';' => in_params = true,
+            '.' => has_dot = true,
+            ' ' => {}
+            _ => only_dots = false,
+        }
+    }
+    // the `/` chained at the end is not the text's
+    (after - 1 > before).then_some(InputIssue::PathTraversal)
 }
 
 /// Runs `f` on the fully decoded form of `input` (stack buffers sized to it).
@@ -251,6 +285,9 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     let s = core::str::from_utf8(p).map_err(|_| InputIssue::BadEncoding)?;
     if s.chars().any(is_lookalike) {
         return Err(InputIssue::PathTraversal);
+    }
+    if let Some(i) = nfkc_hides(s) {
+        return Err(i);
     }
     let mut prev = "";
     for seg in s.split('/') {
@@ -437,23 +474,36 @@ pub fn ipv6_special(ip: std::net::Ipv6Addr) -> bool {
     (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || (s[0] == 0x3fff && s[1] & 0xf000 == 0)
 }
 
-/// Domain names that only ever name something internal: `localhost`, and the special-use or
-/// reserved names that never resolve on the public Internet (`.local`, `.internal` with the
-/// cloud metadata names, `.home.arpa`, `.localdomain`, `.invalid`). A name with no dot at all
-/// is refused too: resolvers complete it with the host's search domains (`http://metadata/`).
+/// Domain names that only ever name something internal or nothing public: `localhost`; the
+/// special-use and reserved names that never resolve on the public Internet (`.local`,
+/// `.internal` with the cloud metadata names, `.arpa` with `ipv4only.arpa` and `home.arpa`,
+/// `.localdomain`, `.invalid`, `.test`, `.alt`, `.onion`); the private top-level names in common
+/// use (`.lan`, `.home`, `.corp`, `.private`, `.intranet`, and Kubernetes' `.svc`, which a pod's
+/// resolver completes to the cluster's services). A name with no dot at all is refused too:
+/// resolvers complete it with the host's search domains (`http://metadata/`). `.example` is
+/// left to the policy's patterns (documentation uses it, and it resolves to nothing).
+const INTERNAL_DOMAINS: [&str; 16] = [
+    "localhost",
+    "localdomain",
+    "local",
+    "internal",
+    "arpa",
+    "invalid",
+    "test",
+    "alt",
+    "onion",
+    "lan",
+    "home",
+    "corp",
+    "private",
+    "intranet",
+    "svc",
+    "cluster",
+];
+
 fn domain_internal(host: &str) -> bool {
-    let h = host.trim_end_matches('.');
-    !h.contains('.')
-        || [
-            "localhost",
-            "localdomain",
-            "local",
-            "internal",
-            "home.arpa",
-            "invalid",
-        ]
-        .iter()
-        .any(|n| is_or_under(h, n))
+    let h = host.strip_suffix('.').unwrap_or(host);
+    !h.contains('.') || INTERNAL_DOMAINS.iter().any(|n| is_or_under(h, n))
 }
 
 /// Refuses what a URL's path holds before a parser resolves it: a segment that decodes (any
@@ -478,8 +528,13 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
             if d.split(|&c| c == b'/' || c == b'\\').any(is_dot_segment) {
                 return Err(InputIssue::PathTraversal);
             }
-            if core::str::from_utf8(d).is_ok_and(|s| s.chars().any(is_lookalike)) {
-                return Err(InputIssue::PathTraversal);
+            if let Ok(s) = core::str::from_utf8(d) {
+                if s.chars().any(is_lookalike) {
+                    return Err(InputIssue::PathTraversal);
+                }
+                if let Some(i) = nfkc_hides(s) {
+                    return Err(i);
+                }
             }
             Ok(())
         })?;
@@ -560,7 +615,10 @@ pub fn parse_url(url: &str, allowed_schemes: &[&str]) -> Result<url::Url, InputI
         Some(url::Host::Domain(d)) => {
             // An opaque host (a scheme the parser does not know) keeps its percent-encoding
             // and is not read as an address: refuse the former, read the latter here.
-            if d.contains('%') || d.is_empty() {
+            // An empty label (`a..b`, or more than one trailing dot) is no name a resolver
+            // reads the same way twice.
+            let labels = d.strip_suffix('.').unwrap_or(d);
+            if d.contains('%') || labels.is_empty() || labels.split('.').any(str::is_empty) {
                 return Err(InputIssue::MalformedUrl);
             }
             if let Some(a) = parse_ipv4_any(d.trim_end_matches('.')) {

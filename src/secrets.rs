@@ -49,26 +49,30 @@ pub fn hex_decode_into(t: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600, which must not
-/// exist yet) and the public key in `public` (hex). Both read back with `read_key_file`.
+/// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600) and, when given,
+/// the public key in `public` (hex); neither may exist yet. Both read back with `read_key_file`.
 pub fn create_ed25519_key(
     secret: &std::path::Path,
-    public: &std::path::Path,
+    public: Option<&std::path::Path>,
 ) -> Result<ed25519_dalek::SigningKey, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut seed = [0u8; 32];
     random_bytes(&mut seed)?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(secret)
-        .and_then(|mut f| {
-            writeln!(f, "{}", to_hex(&seed))?;
-            f.sync_all()
-        });
+    // create_new: never through a symlink, never over an existing file
+    let create = |path: &std::path::Path, mode: u32| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let written = create(secret, 0o600).and_then(|mut f| {
+        writeln!(f, "{}", to_hex(&seed))?;
+        f.sync_all()
+    });
     seed.fill(0);
     written.map_err(|e| {
         format!(
@@ -76,11 +80,16 @@ pub fn create_ed25519_key(
             secret.display()
         )
     })?;
-    std::fs::write(
-        public,
-        format!("{}\n", to_hex(key.verifying_key().as_bytes())),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+    if let Some(public) = public {
+        create(public, 0o644)
+            .and_then(|mut f| writeln!(f, "{}", to_hex(key.verifying_key().as_bytes())))
+            .map_err(|e| {
+                format!(
+                    "cannot create {} (it must not exist yet): {e}",
+                    public.display()
+                )
+            })?;
+    }
     Ok(key)
 }
 

@@ -24,6 +24,44 @@ impl fmt::Display for SourceError {
 }
 impl std::error::Error for SourceError {}
 
+/// Most bytes warden reads of each kind of file a person writes; a longer file is refused while
+/// it is read, before it costs memory.
+pub mod limits {
+    /// The config file.
+    pub const CONFIG_BYTES: u64 = 1 << 20;
+    /// A policy file (thousands of agents and tools).
+    pub const POLICY_BYTES: u64 = 64 << 20;
+    /// A threat-pattern catalogue.
+    pub const CATALOGUE_BYTES: u64 = 16 << 20;
+    /// A threat model's weights.
+    pub const MODEL_BYTES: u64 = 256 << 20;
+    /// A PIN or keystore file.
+    pub const SECRET_BYTES: u64 = 64 << 10;
+}
+
+/// Reads at most `max` bytes of `path`; more is an error that says so. `what` names the file in
+/// errors ("the config file").
+pub fn read_bounded(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut b = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut b))
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    if b.len() as u64 > max {
+        return Err(format!(
+            "{what} {} is larger than {max} bytes, more than warden reads of one",
+            path.display()
+        ));
+    }
+    Ok(b)
+}
+
+/// `read_bounded` as UTF-8 text.
+pub fn read_text_bounded(path: &std::path::Path, max: u64, what: &str) -> Result<String, String> {
+    String::from_utf8(read_bounded(path, max, what)?)
+        .map_err(|e| format!("{what} {} is not UTF-8: {e}", path.display()))
+}
+
 /// Turns a TOML syntax or type error into a `SourceError`: the line from its span, the field
 /// from "unknown field `x`" or from the key written on that line.
 pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> SourceError {
@@ -40,6 +78,12 @@ pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> Sou
         }
     } else {
         String::new()
+    };
+    // A field name comes from a line of the file: keep an error readable whatever the line.
+    let field: String = if field.chars().count() > 64 {
+        field.chars().take(60).chain("...".chars()).collect()
+    } else {
+        field
     };
     // A syntax error may sit where no key is written yet (`[` at the end of a file).
     let field = if field.is_empty() {

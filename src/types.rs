@@ -846,6 +846,9 @@ pub enum TokenIssue {
     /// Internal: the tag must be verified by the HSM core. The core hands the request over and
     /// never answers with it; should it surface anyway, it is a denial (fail closed).
     NeedsHsm = 12,
+    /// The request carries no nonce (0): with tokens required, every request needs one, or a
+    /// captured request could be replayed.
+    MissingNonce = 13,
 }
 
 impl TokenIssue {
@@ -864,6 +867,7 @@ impl TokenIssue {
             10 => Self::ReplayWindowFull,
             11 => Self::Insufficient,
             12 => Self::NeedsHsm,
+            13 => Self::MissingNonce,
             _ => return None,
         })
     }
@@ -882,6 +886,7 @@ impl TokenIssue {
             Self::ReplayWindowFull => "replay_window_full",
             Self::Insufficient => "token_insufficient",
             Self::NeedsHsm => "token_needs_hsm",
+            Self::MissingNonce => "nonce_missing",
         }
     }
     pub const fn explain(self) -> &'static str {
@@ -901,6 +906,9 @@ impl TokenIssue {
             Self::ReplayWindowFull => "the replay window is full; retry shortly",
             Self::Insufficient => "the token's clearance or level is below what the request needs",
             Self::NeedsHsm => "request field `credential`: its tag must be verified by the HSM",
+            Self::MissingNonce => {
+                "request field `nonce`: a request with a token needs a fresh nonce (not 0)"
+            }
         }
     }
 }

@@ -781,3 +781,100 @@ fn the_reviews_audit_erasures_are_refused_through_the_cli() {
     let m = check(&d).unwrap_err().to_string();
     assert!(!m.contains("torn") && m.contains("cut short"), "{m}");
 }
+
+/// The second review's ways around the first fixes, through the CLI: an archive removed after
+/// `audit archive`, a log removed with its key file kept, a symlinked `signing.pub`, a missing
+/// `signing.key`, a FIFO for `lock`; and a pinned checkpoint catches a log replaced under the
+/// same key.
+#[test]
+fn archives_keys_and_links_cannot_launder_a_log() {
+    let warden = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let base = tempfile::tempdir().unwrap();
+    let orig = base.path().join("orig");
+    let o = orig.to_str().unwrap();
+    assert_eq!(warden(&["bench", "--seconds", "0.3", "--audit", o]).0, 0);
+    let fresh = |name: &str| {
+        let d = base.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        copy_dir(&orig, &d);
+        d
+    };
+    let start = |d: &Path| warden(&["bench", "--seconds", "0.2", "--audit", d.to_str().unwrap()]);
+    let verify = |d: &Path| warden(&["audit", "verify", d.to_str().unwrap()]);
+    // an archive removed after `audit archive`: the new log's first record pins it
+    let d = fresh("archived");
+    assert_eq!(warden(&["audit", "archive", d.to_str().unwrap()]).0, 0);
+    assert_eq!(verify(&d).0, 0);
+    for e in std::fs::read_dir(&d).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("archive-") {
+            std::fs::remove_dir_all(e.path()).unwrap();
+        }
+    }
+    let (code, out) = verify(&d);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the archive this log began from"), "{out}");
+    assert_ne!(start(&d).0, 0);
+    // the log and its public key removed, the key file kept
+    let d = fresh("keykept");
+    for f in std::fs::read_dir(&d).unwrap() {
+        let n = f.unwrap().file_name().to_string_lossy().into_owned();
+        if n != "signing.key" {
+            std::fs::remove_file(d.join(n)).unwrap();
+        }
+    }
+    let (code, out) = start(&d);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("the log was removed"), "{out}");
+    // the key file removed: refused, and nothing rewritten
+    let d = fresh("nokey");
+    let pub_before = std::fs::read(d.join("signing.pub")).unwrap();
+    std::fs::remove_file(d.join("signing.key")).unwrap();
+    let (code, out) = start(&d);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("signing.key"), "{out}");
+    assert_eq!(std::fs::read(d.join("signing.pub")).unwrap(), pub_before);
+    assert_eq!(verify(&d).0, 0, "the log itself is intact");
+    // signing.pub a symlink to a file outside: never written through
+    let d = base.path().join("linked");
+    std::fs::create_dir(&d).unwrap();
+    let victim = base.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, d.join("signing.pub")).unwrap();
+    assert_ne!(start(&d).0, 0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // a FIFO where the lock file goes: refused at once, not a hang
+    let d = fresh("fifo");
+    std::fs::remove_file(d.join("lock")).unwrap();
+    let c = std::ffi::CString::new(d.join("lock").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (code, out) = start(&d);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not a regular file"), "{out}");
+    // a pinned checkpoint: the log replaced wholesale under the same key lacks it
+    let (code, out) = verify(&orig);
+    assert_eq!(code, 0);
+    let pin = out
+        .split("--checkpoint ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let o2 = orig.to_str().unwrap();
+    assert_eq!(warden(&["audit", "verify", o2, "--checkpoint", &pin]).0, 0);
+    let d = fresh("replaced");
+    assert_eq!(warden(&["audit", "archive", d.to_str().unwrap()]).0, 0);
+    let (code, out) = warden(&["audit", "verify", d.to_str().unwrap(), "--checkpoint", &pin]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("pinned checkpoint"), "{out}");
+}

@@ -587,3 +587,35 @@ fn policy_check_caps_its_report_and_refuses_confusable_names() {
     assert!(err.contains("may hold only ASCII"), "{err}");
     assert_eq!(err.matches("may hold only ASCII").count(), 2, "{err}");
 }
+
+#[test]
+fn bench_refuses_meaningless_arguments() {
+    for args in [
+        ["bench", "--seconds", "NaN"],
+        ["bench", "--seconds", "inf"],
+        ["bench", "--seconds", "1e300"],
+        ["bench", "--threads", "0"],
+        ["bench", "--batch", "0"],
+        ["bench", "--keys", "0"],
+    ] {
+        let (code, _, err) = warden(&args, "");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn scan_answers_every_line_even_blank_or_broken_ones() {
+    let mut input =
+        b"{\"text\":\"hello\"}\n\n{\"text\":\"a\xffb\"}\nnot json\n{\"text\":\"bye\"}\n".to_vec();
+    input.extend_from_slice(b"");
+    let (code, out, err) = warden_bytes(&["scan"], &input);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].contains("threat_level"), "{out}");
+    assert!(lines[1].contains("blank line"), "{out}");
+    assert!(lines[2].contains("not UTF-8"), "{out}");
+    assert!(lines[3].contains("not JSON"), "{out}");
+    assert!(lines[4].contains("threat_level"), "{out}");
+}

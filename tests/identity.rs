@@ -160,6 +160,9 @@ fn tokens_from_the_cli_verify_and_every_failure_is_named() {
         h.validate(&req(&other, 6)).reason,
         id(TokenIssue::WrongSubject)
     );
+    // no nonce: a token needs one, or a captured request replays
+    let v = h.validate(&req(&ed, 0));
+    assert_eq!(v.reason, id(TokenIssue::MissingNonce));
     // stale request
     let mut stale = req(&ed, 7);
     stale.timestamp_ms -= 120_000;

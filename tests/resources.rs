@@ -76,12 +76,33 @@ fn posix_inside(p: &[u8], layers: usize, prefix: &[&str]) -> bool {
     for _ in 0..layers {
         b = decode_once(&b);
     }
-    let segs = resolve_posix(&b);
-    segs.len() >= prefix.len()
-        && prefix
-            .iter()
-            .zip(&segs)
-            .all(|(a, b)| a.as_bytes() == &b[..])
+    let inside = |b: &[u8]| {
+        let segs = resolve_posix(b);
+        segs.len() >= prefix.len()
+            && prefix
+                .iter()
+                .zip(&segs)
+                .all(|(a, b)| a.as_bytes() == &b[..])
+    };
+    // as a reader that folds compatibility characters (NFKC: `‥` is `..`) and drops trailing
+    // dots and spaces from names (Windows: `.. ` is `..`) reads it
+    let folded = |b: &[u8]| -> Vec<u8> {
+        use unicode_normalization::UnicodeNormalization;
+        let s: String = String::from_utf8_lossy(b).nfkc().collect();
+        s.split('/')
+            .map(|seg| {
+                let name = seg.split(';').next().unwrap_or("");
+                if name.contains('.') && name.bytes().all(|c| c == b'.' || c == b' ') {
+                    ".."
+                } else {
+                    seg
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+            .into_bytes()
+    };
+    inside(&b) && inside(&folded(&b))
 }
 
 /// RFC 3986 section 5.2.4.
@@ -198,6 +219,18 @@ fn path_piece() -> impl Strategy<Value = &'static str> {
         "\u{FF0E}\u{FF0E}",
         "%5c",
         "..%5c",
+        "\u{2025}",
+        "\u{FE30}",
+        "\u{2026}",
+        "\u{FE19}",
+        "\u{2100}",
+        "%E2%80%A5",
+        "%EF%B8%B0",
+        "%25E2%2580%25A5",
+        ".. ",
+        ". .",
+        "..%20",
+        ".%20.",
     ])
 }
 
@@ -233,6 +266,75 @@ proptest! {
 // ---- URLs ----
 
 const PUBLIC: &str = "https://api.acme.example/public/**";
+
+/// The second review's findings: characters whose compatibility form is `..` or holds a `/`,
+/// and dot segments with trailing spaces, in paths and URLs; internal names it found.
+#[test]
+fn compatibility_characters_and_windows_names_do_not_hide_a_climb() {
+    let p = policy("/data/acme/**");
+    for r in [
+        "/data/acme/\u{2025}/\u{2025}/data/globex/secret.txt",
+        "/data/acme/%E2%80%A5/%E2%80%A5/data/globex/x",
+        "/data/acme/%25E2%2580%25A5/x",
+        "/data/acme/\u{FE30}/\u{FE30}/data/globex/x",
+        "/data/acme/\u{2026}/x",
+        "/data/acme/\u{FE19}/x",
+        "/data/acme/.. /x",
+        "/data/acme/..%20/x",
+        "/data/acme/. . /x",
+        "/data/acme/.%20./x",
+    ] {
+        assert!(decide(&p, r).is_err(), "{r} allowed");
+    }
+    let p = policy("/d/*/r.txt");
+    assert!(
+        decide(&p, "/d/\u{2100}/r.txt").is_err(),
+        "a/c hides a separator"
+    );
+    let p = policy(PUBLIC);
+    for r in [
+        "https://api.acme.example/%E2%80%A5/admin",
+        "https://api.acme.example/public/%EF%B8%B0/private",
+        "https://api.acme.example/public/..%20/private",
+    ] {
+        assert!(decide(&p, r).is_err(), "{r} allowed");
+    }
+    for u in [
+        "https://ipv4only.arpa/",
+        "https://x.resolver.arpa/",
+        "https://x.service.arpa/",
+        "https://x.alt/",
+        "https://x.onion/",
+        "https://x.test/",
+        "https://kubernetes.default.svc/",
+        "https://foo.lan/",
+        "https://foo.home/",
+        "https://foo.corp/",
+        "https://foo.private/",
+        "https://foo.intranet/",
+        "https://a..b/",
+    ] {
+        assert!(check_resource(u, WEB).is_err(), "{u} passed");
+    }
+}
+
+#[test]
+fn a_resource_without_a_tool_is_refused_under_a_policy() {
+    let p = policy("/data/acme/**");
+    let r = Request::new(Operation::Check)
+        .tenant("acme")
+        .agent("a")
+        .resource("/data/globex/x");
+    assert_eq!(
+        p.decide(&r, WEB).map(|_| ()).map_err(|e| e.0),
+        Err(DenyReason::ResourceNotAllowed)
+    );
+    let r = r.resource("");
+    assert!(
+        p.decide(&r, WEB).is_ok(),
+        "no tool and no resource: identity only"
+    );
+}
 
 #[test]
 fn the_reviews_url_examples_are_refused() {
@@ -313,6 +415,10 @@ fn url_piece() -> impl Strategy<Value = &'static str> {
         "%2f",
         ";",
         "x?y=../..",
+        "%E2%80%A5",
+        "%EF%B8%B0",
+        "..%20",
+        "%E2%84%80",
     ])
 }
 

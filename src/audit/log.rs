@@ -204,13 +204,21 @@ pub fn read_head(dir: &Path, key: &ed25519_dalek::VerifyingKey) -> Result<Option
 
 /// Takes the log's lock (`DIR/lock`, `flock`), held as long as the returned file is open: one
 /// writer per log.
-fn lock(dir: &Path) -> Result<File, AuditError> {
+pub(crate) fn lock(dir: &Path) -> Result<File, AuditError> {
     let path = dir.join("lock");
+    if let Ok(m) = std::fs::symlink_metadata(&path) {
+        if !m.file_type().is_file() {
+            return Err(err(
+                &path,
+                "is not a regular file; warden writes only regular files here",
+            ));
+        }
+    }
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(|e| err(&path, format!("cannot open the lock file: {e}")))?;
     use std::os::fd::AsRawFd;
@@ -230,6 +238,8 @@ pub struct Traces {
     pub segments: bool,
     pub head: bool,
     pub public_key: bool,
+    /// `DIR/signing.key`, which warden makes with a log's first start.
+    pub key: bool,
 }
 
 impl Traces {
@@ -239,6 +249,7 @@ impl Traces {
             segments: !segments(dir)?.is_empty(),
             head: exists("HEAD"),
             public_key: exists("signing.pub"),
+            key: exists("signing.key"),
         })
     }
 }
@@ -294,10 +305,10 @@ impl Log {
         let lock = lock(dir)?;
         let now = Traces::of(dir)?;
         if !now.segments && !now.head {
-            if before.public_key {
+            if before.public_key || before.key {
                 return Err(err(
                     dir,
-                    format!("holds the public key of an audit log but neither its segments nor its HEAD: the log was removed; {WHAT_TO_DO}"),
+                    format!("holds the key of an audit log but neither its segments nor its HEAD: the log was removed; {WHAT_TO_DO}"),
                 ));
             }
             return Log::create(dir, segment_bytes, key, sign, None, lock);
@@ -326,7 +337,7 @@ impl Log {
                 ))
             }
         };
-        let walked = walk(dir, key, Some(anchor), true, &mut |_, _| {}).map_err(|bad| {
+        let walked = walk(dir, key, Some(anchor), true, &mut |_, _| {}, None).map_err(|bad| {
             err(
                 &bad.segment
                     .map_or(dir.to_path_buf(), |s| dir.join(segment_name(s))),
@@ -399,7 +410,7 @@ impl Log {
 
     /// A new log: segment 1 with, for an archive, one event naming the old log, then a
     /// checkpoint; durable, then `HEAD`.
-    fn create(
+    pub(crate) fn create(
         dir: &Path,
         segment_bytes: u64,
         key: &ed25519_dalek::VerifyingKey,
@@ -412,11 +423,10 @@ impl Log {
         // whose segments and HEAD are gone is refused, not begun again.
         let pub_path = dir.join("signing.pub");
         if std::fs::symlink_metadata(&pub_path).is_err() {
-            std::fs::write(
+            write_new(
                 &pub_path,
-                format!("{}\n", crate::secrets::to_hex(key.as_bytes())),
-            )
-            .map_err(|e| err(&pub_path, format!("cannot write: {e}")))?;
+                format!("{}\n", crate::secrets::to_hex(key.as_bytes())).as_bytes(),
+            )?;
         }
         let path = dir.join(segment_name(1));
         let mut file = OpenOptions::new()
@@ -653,6 +663,17 @@ fn interrupted_creation(dir: &Path) -> bool {
     }
 }
 
+/// Creates `path` with `bytes`, refusing to follow a symlink or replace anything there.
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .map_err(|e| err(path, format!("cannot create: {e}")))
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -667,6 +688,9 @@ pub struct Summary {
     pub checkpoints: u64,
     pub last_seq: u64,
     pub last_checkpoint_seq: u64,
+    /// The chain head the last checkpoint signs: with `last_checkpoint_seq`, what to copy
+    /// elsewhere and give `verify_pinned` later.
+    pub last_checkpoint_head: [u8; 32],
     pub head: [u8; 32],
     /// The checkpoint `HEAD` names.
     pub anchor_seq: u64,
@@ -718,7 +742,19 @@ struct Walked {
 pub fn verify(
     dir: &Path,
     key: &ed25519_dalek::VerifyingKey,
+    visit: impl FnMut(u64, &record::Event<'_>),
+) -> Result<Summary, Bad> {
+    verify_pinned(dir, key, visit, None)
+}
+
+/// `verify`, and the log must hold the checkpoint `pinned` (sequence number, chain head), one a
+/// person or another system copied elsewhere earlier: a log rolled back or replaced wholesale
+/// (even under the same key) lacks it.
+pub fn verify_pinned(
+    dir: &Path,
+    key: &ed25519_dalek::VerifyingKey,
     mut visit: impl FnMut(u64, &record::Event<'_>),
+    pinned: Option<(u64, [u8; 32])>,
 ) -> Result<Summary, Bad> {
     let bad = |what: String| Bad {
         segment: None,
@@ -740,7 +776,7 @@ pub fn verify(
             "HEAD is missing: every log begins with a signed checkpoint recorded in HEAD, so its removal hides how far the log went (removed)".into(),
         ));
     };
-    walk(dir, key, Some(anchor), false, &mut visit).map(|w| w.summary)
+    walk(dir, key, Some(anchor), false, &mut visit, pinned).map(|w| w.summary)
 }
 
 /// The walk under `verify` and `Log::open_with`: every segment in order, every record; with
@@ -751,7 +787,9 @@ fn walk(
     anchor: Option<Head>,
     tolerate_torn: bool,
     visit: &mut dyn FnMut(u64, &record::Event<'_>),
+    pinned: Option<(u64, [u8; 32])>,
 ) -> Result<Walked, Bad> {
+    let mut pinned_found = false;
     let bad = |segment: Option<u64>, offset: u64, seq: u64, what: String| Bad {
         segment,
         offset,
@@ -848,6 +886,11 @@ fn walk(
             };
             match &rec {
                 Record::Event { event, .. } => {
+                    if seq == 1 {
+                        if let Some(what) = archive_problem(dir, event) {
+                            return Err(bad(here, off as u64, seq, what));
+                        }
+                    }
                     s.events += 1;
                     visit(seq, event);
                 }
@@ -876,6 +919,15 @@ fn walk(
                     }
                     s.checkpoints += 1;
                     s.last_checkpoint_seq = seq;
+                    s.last_checkpoint_head = *head;
+                    if let Some((ps, ph)) = pinned {
+                        if ps == seq {
+                            if ph != *head {
+                                return Err(bad(here, off as u64, seq, "this checkpoint differs from the one pinned (--checkpoint): the log was replaced".into()));
+                            }
+                            pinned_found = true;
+                        }
+                    }
                     if let Some(a) = anchor {
                         if a.seq == seq {
                             if a.head != *head {
@@ -910,6 +962,16 @@ fn walk(
                 )
             };
             return Err(bad(None, 0, a.seq, what));
+        }
+    }
+    if let Some((ps, _)) = pinned {
+        if !pinned_found {
+            return Err(bad(
+                None,
+                0,
+                ps,
+                format!("the pinned checkpoint {ps} (--checkpoint) is not in the log: it was cut or replaced"),
+            ));
         }
     }
     Ok(Walked { summary: s, torn })
@@ -949,69 +1011,155 @@ fn check_record<'a>(
 }
 
 /// Moves the log in `dir` aside, whole and as it is (damaged or not), into
-/// `dir/archive-<time>/` with a copy of its public key, and begins a new log whose first record
-/// names the archive and the old log's head and state. Returns the new log and the archive's
-/// path. Refuses while another process writes the log.
-pub fn archive(
-    dir: &Path,
-    segment_bytes: u64,
-    key: &ed25519_dalek::VerifyingKey,
-    sign: Sign<'_>,
-) -> Result<(Log, PathBuf), AuditError> {
-    let lock = lock(dir)?;
-    // the old log is read with its own key where it has one
+/// `dir/archive-<time>/`: its segments, `HEAD`, public key and the archives it began from.
+/// Returns the archive's path and what the new log's first record says of it: its name, its
+/// segments, its `HEAD`, whether it verified, and the BLAKE3 digest of every file in it, which
+/// `verify` checks so that the archive cannot be removed or changed without a trace. The caller
+/// holds the lock and creates the new log.
+pub(crate) fn move_aside(dir: &Path) -> Result<(PathBuf, String), AuditError> {
     let old_pub = dir.join("signing.pub");
-    let old_key = match std::fs::symlink_metadata(&old_pub) {
-        Ok(_) => super::load_public_key(&old_pub)?,
-        Err(_) => *key,
+    let old_key = match read_bounded(&old_pub, 4096) {
+        Ok(Some(_)) => Some(super::load_public_key(&old_pub)?),
+        Ok(None) => None,
+        Err(m) => return Err(err(&old_pub, m)),
     };
-    let state = match verify(dir, &old_key, |_, _| {}) {
-        Ok(s) => format!(
-            "intact, {} events, head {}",
-            s.events,
-            crate::secrets::to_hex(&s.head)
+    let (state, head) = match &old_key {
+        None => (
+            "no public key, not verified".to_string(),
+            "HEAD not read".to_string(),
         ),
-        Err(b) => format!("damaged: {b}"),
-    };
-    let head = match read_head(dir, &old_key) {
-        Ok(Some(h)) => format!(
-            "HEAD checkpoint {} {}",
-            h.seq,
-            crate::secrets::to_hex(&h.head)
+        Some(k) => (
+            match verify(dir, k, |_, _| {}) {
+                Ok(s) => format!(
+                    "intact, {} events, head {}",
+                    s.events,
+                    crate::secrets::to_hex(&s.head)
+                ),
+                Err(b) => format!("damaged: {b}"),
+            },
+            match read_head(dir, k) {
+                Ok(Some(h)) => format!(
+                    "HEAD checkpoint {} {}",
+                    h.seq,
+                    crate::secrets::to_hex(&h.head)
+                ),
+                Ok(None) => "no HEAD".into(),
+                Err(m) => m,
+            },
         ),
-        Ok(None) => "no HEAD".into(),
-        Err(m) => m,
     };
     let stamp = crate::time::wall_ns() / 1_000_000_000;
     let mut name = format!("archive-{stamp}");
     let mut n = 1;
-    while dir.join(&name).exists() {
+    while std::fs::symlink_metadata(dir.join(&name)).is_ok() {
         n += 1;
         name = format!("archive-{stamp}-{n}");
     }
     let to = dir.join(&name);
     std::fs::create_dir(&to).map_err(|e| err(&to, format!("cannot create: {e}")))?;
     let mut moved = 0;
-    for i in segments(dir)? {
-        let from = dir.join(segment_name(i));
-        std::fs::rename(&from, to.join(segment_name(i)))
-            .map_err(|e| err(&from, format!("cannot move into {name}: {e}")))?;
-        moved += 1;
+    let mut names: Vec<String> = segments(dir)?.into_iter().map(segment_name).collect();
+    moved += names.len();
+    names.extend(["HEAD", "HEAD.tmp", "signing.pub"].map(String::from));
+    for e in std::fs::read_dir(dir).map_err(|e| err(dir, format!("cannot list: {e}")))? {
+        let e = e.map_err(|e| err(dir, format!("cannot list: {e}")))?;
+        if let Ok(n) = e.file_name().into_string() {
+            if is_archive_name(&n) && n != name {
+                names.push(n);
+            }
+        }
     }
-    for f in ["HEAD", "HEAD.tmp"] {
-        let from = dir.join(f);
+    for f in names {
+        let from = dir.join(&f);
         if std::fs::symlink_metadata(&from).is_ok() {
-            std::fs::rename(&from, to.join(f))
+            std::fs::rename(&from, to.join(&f))
                 .map_err(|e| err(&from, format!("cannot move into {name}: {e}")))?;
         }
     }
-    for (at, k) in [(to.join("signing.pub"), &old_key), (old_pub, key)] {
-        std::fs::write(&at, format!("{}\n", crate::secrets::to_hex(k.as_bytes())))
-            .map_err(|e| err(&at, format!("cannot write: {e}")))?;
-    }
     sync_dir(&to);
     sync_dir(dir);
-    let origin = format!("{name}: {moved} segments; {head}; {state}");
-    let log = Log::create(dir, segment_bytes, key, sign, Some(&origin), lock)?;
-    Ok((log, to))
+    let digest = tree_digest(&to).map_err(|m| err(&to, m))?;
+    let origin = format!(
+        "{name}: {moved} segments; {head}; {state}; digest {}",
+        crate::secrets::to_hex(&digest)
+    );
+    Ok((to, origin))
+}
+
+/// `archive-<seconds>` or `archive-<seconds>-<n>`.
+fn is_archive_name(n: &str) -> bool {
+    n.strip_prefix("archive-").is_some_and(|r| {
+        !r.is_empty()
+            && r.split('-').count() <= 2
+            && r.split('-')
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+    })
+}
+
+/// BLAKE3 over everything under `dir`, in path order: each regular file as its path, length
+/// and bytes (read bounded), each symlink as its target (never followed), anything else (a
+/// FIFO, a socket) as its kind. An archive keeps a damaged log as it found it, links included.
+fn tree_digest(dir: &Path) -> Result<[u8; 32], String> {
+    let mut entries = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let rd = std::fs::read_dir(dir.join(&rel)).map_err(|e| format!("cannot list: {e}"))?;
+        for e in rd {
+            let e = e.map_err(|e| format!("cannot list: {e}"))?;
+            let t = e.file_type().map_err(|e| format!("cannot read: {e}"))?;
+            let r = rel.join(e.file_name());
+            if t.is_dir() {
+                stack.push(r);
+            } else {
+                entries.push((r, t));
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = blake3::Hasher::new_derive_key("warden audit archive");
+    for (f, t) in entries {
+        let name = f.to_string_lossy();
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        let body: Vec<u8> = if t.is_file() {
+            let mut b = b"file:".to_vec();
+            b.extend(read_bounded(&dir.join(&f), MAX_SEGMENT_FILE_BYTES)?.unwrap_or_default());
+            b
+        } else if t.is_symlink() {
+            let target =
+                std::fs::read_link(dir.join(&f)).map_err(|e| format!("cannot read: {e}"))?;
+            let mut b = b"link:".to_vec();
+            b.extend(target.to_string_lossy().as_bytes());
+            b
+        } else {
+            b"special".to_vec()
+        };
+        h.update(&(body.len() as u64).to_le_bytes());
+        h.update(&body);
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+/// The archive a log's first record names, checked against the digest it recorded: `None` when
+/// the record is not an archive's or the archive is there unchanged.
+fn archive_problem(dir: &Path, e: &record::Event<'_>) -> Option<String> {
+    if e.action != "audit_archive" || e.agent != "warden" {
+        return None;
+    }
+    let name = e.resource.split(':').next().unwrap_or("");
+    let want = e.resource.rsplit("digest ").next().unwrap_or("");
+    if !is_archive_name(name) {
+        return Some(format!(
+            "the log's first record names an archive `{name}` that is no archive's name"
+        ));
+    }
+    match tree_digest(&dir.join(name)) {
+        Err(m) => Some(format!(
+            "the archive this log began from, {name}, cannot be read ({m}): removed or damaged"
+        )),
+        Ok(d) if crate::secrets::to_hex(&d) != want => Some(format!(
+            "the archive this log began from, {name}, was changed since (its digest differs)"
+        )),
+        Ok(_) => None,
+    }
 }

@@ -13,7 +13,7 @@ pub mod log;
 pub mod record;
 pub(crate) mod writer;
 
-pub use log::{archive, verify, AuditError, Bad, Head, Log, Summary};
+pub use log::{verify, verify_pinned, AuditError, Bad, Head, Log, Summary};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -45,15 +45,23 @@ pub fn default_key_path(dir: &Path) -> PathBuf {
 }
 
 /// Loads the checkpoint signing key from `path` (32-byte seed, raw or hex), creating it (mode
-/// 0600, with `signing.pub` beside it) when it does not exist.
+/// 0600) when it does not exist.
 pub fn load_or_create_key(path: &Path) -> Result<ed25519_dalek::SigningKey, AuditError> {
     let e = |m: String| AuditError {
         path: path.to_path_buf(),
         message: m,
     };
-    if !path.exists() {
-        return crate::secrets::create_ed25519_key(path, &path.with_extension("pub")).map_err(e);
+    if std::fs::symlink_metadata(path).is_err() {
+        return crate::secrets::create_ed25519_key(path, None).map_err(e);
     }
+    load_key(path)
+}
+
+fn load_key(path: &Path) -> Result<ed25519_dalek::SigningKey, AuditError> {
+    let e = |m: String| AuditError {
+        path: path.to_path_buf(),
+        message: m,
+    };
     let b = crate::secrets::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&b);
@@ -102,98 +110,198 @@ impl Signer {
 }
 
 /// The checkpoint signer `cfg` names for the log in `dir`: the keystore's signature key
-/// (`signing_key = "keystore"`), or a software key file (`DIR/signing.key` by default), made
-/// when it does not exist yet.
+/// (`signing_key = "keystore"`), a key file `cfg.signing_key` names (which must exist), or
+/// `DIR/signing.key`, which must be a regular file of warden's and is made (0600) only when
+/// `may_create`: when the directory holds no log, since a new key for an existing log would
+/// sign checkpoints its public key does not verify.
 pub fn signer(
     cfg: &AuditConfig,
     dir: &Path,
     keys: &crate::hsm::Keys,
+    may_create: bool,
 ) -> Result<Signer, AuditError> {
+    let e = |path: &Path, message: String| AuditError {
+        path: path.to_path_buf(),
+        message,
+    };
     if cfg.signing_key == "keystore" {
         let s = Signer::Keystore(keys.clone());
-        s.public_key().map_err(|m| AuditError {
-            path: dir.to_path_buf(),
-            message: m,
-        })?;
+        s.public_key().map_err(|m| e(dir, m))?;
         return Ok(s);
     }
-    let path = if cfg.signing_key.is_empty() {
-        default_key_path(dir)
-    } else {
-        PathBuf::from(&cfg.signing_key)
-    };
-    Ok(Signer::Software(load_or_create_key(&path)?))
+    if !cfg.signing_key.is_empty() {
+        let path = Path::new(&cfg.signing_key);
+        if !path.is_file() {
+            return Err(e(
+                path,
+                "audit.signing_key names no key file; give the path of an Ed25519 seed (32 bytes, raw or hex), or leave it empty for DIR/signing.key".into(),
+            ));
+        }
+        return Ok(Signer::Software(load_key(path)?));
+    }
+    let path = default_key_path(dir);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_file() => Ok(Signer::Software(load_key(&path)?)),
+        Ok(_) => Err(e(
+            &path,
+            "is not a regular file; warden writes only regular files here".into(),
+        )),
+        Err(_) if may_create => Ok(Signer::Software(load_or_create_key(&path)?)),
+        Err(_) => Err(e(
+            &path,
+            "is missing while the directory holds an audit log: the key that signs its checkpoints is gone; restore it, or `warden audit archive` the log to begin a new one".into(),
+        )),
+    }
 }
 
 /// Opens the log `cfg.dir` names (creating it where the directory holds none), with its
-/// checkpoint signer. `DIR/signing.pub` is the key `verify` uses by default: written for a new
-/// log, and a different key than the one configured is refused (the log's checkpoints were
-/// signed by another).
+/// checkpoint signer. `DIR/signing.pub` is the key `verify` uses by default: a different key
+/// than the one configured is refused (the log's checkpoints were signed by another), and a new
+/// log writes it.
 pub fn open(cfg: &AuditConfig, keys: &crate::hsm::Keys) -> Result<(Log, Signer), AuditError> {
     let dir = Path::new(&cfg.dir);
     std::fs::create_dir_all(dir).map_err(|e| AuditError {
         path: dir.to_path_buf(),
         message: format!("cannot create: {e}"),
     })?;
-    // what the directory held before this start wrote anything (a key file, say)
+    // what the directory held before this start wrote anything
     let before = log::Traces::of(dir)?;
-    let signer = signer(cfg, dir, keys)?;
+    let fresh = !(before.segments || before.head || before.public_key || before.key);
+    let signer = signer(cfg, dir, keys, fresh)?;
     let pk = signer.public_key().map_err(|m| AuditError {
         path: dir.to_path_buf(),
         message: m,
     })?;
-    pin_public_key(dir, &pk)?;
+    let pub_path = dir.join("signing.pub");
+    if before.public_key && load_public_key_own(&pub_path)? != pk {
+        return Err(AuditError {
+            path: pub_path,
+            message: "this log's checkpoints are verified by another key than the configured audit.signing_key; use the key that signed them, or `warden audit archive` the log to begin a new one".into(),
+        });
+    }
     let log = Log::open_with(dir, cfg.segment_bytes, &pk, &|m| signer.sign(m), before)?;
+    if std::fs::symlink_metadata(&pub_path).is_err() {
+        // the log verified with this key: put its public half back
+        log::write_new(
+            &pub_path,
+            format!("{}\n", crate::secrets::to_hex(pk.as_bytes())).as_bytes(),
+        )?;
+    }
     Ok((log, signer))
 }
 
-/// Writes `DIR/signing.pub` when it is missing; refuses when it names another key.
-fn pin_public_key(dir: &Path, pk: &ed25519_dalek::VerifyingKey) -> Result<(), AuditError> {
-    let path = dir.join("signing.pub");
-    if std::fs::symlink_metadata(&path).is_ok() {
-        let have = load_public_key(&path)?;
-        if have != *pk {
-            return Err(AuditError {
-                path,
-                message: "this log's checkpoints are verified by another key than the configured audit.signing_key; use the key that signed them, or `warden audit archive` the log to begin a new one".into(),
-            });
-        }
-        return Ok(());
+/// `DIR/signing.pub`, which must be a regular file (warden's own, not a link elsewhere).
+fn load_public_key_own(path: &Path) -> Result<ed25519_dalek::VerifyingKey, AuditError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Err(AuditError {
+            path: path.to_path_buf(),
+            message: "is not a regular file; warden writes only regular files here".into(),
+        }),
+        _ => load_public_key(path),
     }
-    std::fs::write(
-        &path,
-        format!("{}\n", crate::secrets::to_hex(pk.as_bytes())),
-    )
-    .map_err(|x| AuditError {
-        path,
-        message: format!("cannot write: {x}"),
-    })
+}
+
+/// Moves the log `cfg.dir` names aside, as it is, into `DIR/archive-<time>/`, and begins a new
+/// log whose first record names the archive and its digest (`verify` checks that it is still
+/// there, unchanged). Signs the new log with the configured key, or `DIR/signing.key` (made
+/// when missing). Refuses while another process writes the log. Returns the archive's path.
+pub fn archive(cfg: &AuditConfig, keys: &crate::hsm::Keys) -> Result<PathBuf, AuditError> {
+    let dir = Path::new(&cfg.dir);
+    if !dir.is_dir() {
+        return Err(AuditError {
+            path: dir.to_path_buf(),
+            message: "is not a directory".into(),
+        });
+    }
+    let lock = log::lock(dir)?;
+    let (to, origin) = log::move_aside(dir)?;
+    let signer = signer(cfg, dir, keys, true)?;
+    let pk = signer.public_key().map_err(|m| AuditError {
+        path: dir.to_path_buf(),
+        message: m,
+    })?;
+    drop(Log::create(
+        dir,
+        cfg.segment_bytes,
+        &pk,
+        &|m| signer.sign(m),
+        Some(&origin),
+        lock,
+    )?);
+    Ok(to)
 }
 
 /// What a start would find in the log `cfg.dir` names, read only: `Ok` with a sentence, or the
 /// error the start would stop with. For `warden config`.
 pub fn check(cfg: &AuditConfig) -> Result<String, AuditError> {
     let dir = Path::new(&cfg.dir);
-    if !dir.exists() {
-        return Ok(format!(
-            "{}: a new audit log will be created",
-            dir.display()
-        ));
+    let e = |path: &Path, message: String| AuditError {
+        path: path.to_path_buf(),
+        message,
+    };
+    // the key a start would sign with, read only (a start makes DIR/signing.key only for a
+    // directory that holds no log)
+    if !cfg.signing_key.is_empty() && cfg.signing_key != "keystore" {
+        let path = Path::new(&cfg.signing_key);
+        if !path.is_file() {
+            return Err(e(path, "audit.signing_key names no key file".into()));
+        }
+        load_key(path)?;
+    }
+    match std::fs::metadata(dir) {
+        Err(_) => {
+            // the nearest directory that exists must let this process create the log in it
+            let mut up = dir.parent();
+            while let Some(p) = up {
+                if p.as_os_str().is_empty() || p.exists() {
+                    break;
+                }
+                up = p.parent();
+            }
+            let base = match up {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !base.is_dir() || !writable(base) {
+                return Err(e(
+                    dir,
+                    format!(
+                        "cannot be created: {} is not a directory this process may write",
+                        base.display()
+                    ),
+                ));
+            }
+            return Ok(format!(
+                "{}: a new audit log will be created",
+                dir.display()
+            ));
+        }
+        Ok(m) if !m.is_dir() => return Err(e(dir, "is not a directory".into())),
+        Ok(_) if !writable(dir) => {
+            return Err(e(dir, "is not a directory this process may write".into()))
+        }
+        Ok(_) => {}
     }
     let t = log::Traces::of(dir)?;
     if !t.segments && !t.head {
-        if t.public_key {
-            return Err(AuditError {
-                path: dir.to_path_buf(),
-                message: "holds the public key of an audit log but neither its segments nor its HEAD: the log was removed; run `warden audit archive` on it to begin a new log deliberately".into(),
-            });
+        if t.public_key || t.key {
+            return Err(e(
+                dir,
+                "holds the key of an audit log but neither its segments nor its HEAD: the log was removed; run `warden audit archive` on it to begin a new log deliberately".into(),
+            ));
         }
         return Ok(format!(
             "{}: a new audit log will be created",
             dir.display()
         ));
     }
-    let pk = load_public_key(&dir.join("signing.pub"))?;
+    if cfg.signing_key.is_empty() && !t.key {
+        return Err(e(
+            &default_key_path(dir),
+            "is missing while the directory holds an audit log; restore it".into(),
+        ));
+    }
+    let pk = load_public_key_own(&dir.join("signing.pub"))?;
     match verify(dir, &pk, |_, _| {}) {
         Ok(s) => Ok(format!(
             "{}: an intact audit log ({} events, last checkpoint {})",
@@ -205,11 +313,21 @@ pub fn check(cfg: &AuditConfig) -> Result<String, AuditError> {
             "{}: an audit log with a torn tail after its last checkpoint (an unclean stop), which a start cuts",
             dir.display()
         )),
-        Err(b) => Err(AuditError {
-            path: dir.to_path_buf(),
-            message: format!("damaged: {b}; a start refuses it; run `warden audit verify` and `warden audit archive`"),
-        }),
+        Err(b) => Err(e(
+            dir,
+            format!("damaged: {b}; a start refuses it; run `warden audit verify` and `warden audit archive`"),
+        )),
     }
+}
+
+/// Whether this process may create files in `dir` (access(2), W_OK and X_OK).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path; access reads it and nothing else.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
 /// Reads an Ed25519 public key (32 bytes, raw or hex).

@@ -174,6 +174,11 @@ enum AuditCmd {
         /// Ed25519 public key of the checkpoints (default: DIR/signing.pub; pin your own copy).
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// A checkpoint copied elsewhere earlier, as SEQ:HEAD (the "last checkpoint" and "head"
+        /// an earlier verify printed): the log must still hold it. A pinned key alone does not
+        /// tell a log replaced wholesale under the same key, or rolled back with its HEAD.
+        #[arg(long)]
+        checkpoint: Option<String>,
     },
     /// Moves the log in DIR aside, as it is, into DIR/archive-<time>/ (with a copy of its
     /// public key, so `audit verify` still reads it) and begins a new log whose first record
@@ -317,7 +322,30 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             audit,
             audit_mode,
         } => {
+            if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
+                return Err(format!(
+                    "--seconds {seconds}: give a duration between 0 and 86400 seconds"
+                ));
+            }
+            for (flag, v, max) in [
+                ("--threads", threads, 1024),
+                ("--batch", batch, 4096),
+                ("--keys", keys, 10_000_000),
+            ] {
+                if v == 0 || v > max {
+                    return Err(format!("{flag} {v}: give a number between 1 and {max}"));
+                }
+            }
+            if !(zipf.is_finite() && (0.0..=10.0).contains(&zipf)) {
+                return Err(format!("--zipf {zipf}: give an exponent between 0 and 10"));
+            }
             let mut cfg = load_config(&cli.config)?;
+            if content_bytes > cfg.limits.max_content_bytes {
+                return Err(format!(
+                    "--content-bytes {content_bytes}: more than limits.max_content_bytes ({})",
+                    cfg.limits.max_content_bytes
+                ));
+            }
             if let Some(c) = cores {
                 cfg.engine.cores = c;
             }
@@ -443,8 +471,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => {
-            let src = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let src = warden::source::read_text_bounded(
+                &file,
+                warden::source::limits::POLICY_BYTES,
+                "the policy file",
+            )?;
             match warden::policy::Snapshot::from_toml_all(&src, &file.display().to_string()) {
                 Ok(p) => {
                     println!(
@@ -522,7 +553,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             std::fs::create_dir_all(&out)
                 .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
             let (key, public) = (out.join("ed25519.key"), out.join("ed25519.pub"));
-            warden::secrets::create_ed25519_key(&key, &public)?;
+            warden::secrets::create_ed25519_key(&key, Some(&public))?;
             println!("{}\n{}", key.display(), public.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -645,7 +676,9 @@ fn config_enum<T: serde::de::DeserializeOwned>(
 
 fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String> {
     let (dir, public_key) = match &cmd {
-        AuditCmd::Verify { dir, public_key }
+        AuditCmd::Verify {
+            dir, public_key, ..
+        }
         | AuditCmd::Tail {
             dir, public_key, ..
         } => (dir.clone(), public_key.clone()),
@@ -654,10 +687,15 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
     let key_path = public_key.unwrap_or_else(|| dir.join("signing.pub"));
     let key = warden::audit::load_public_key(&key_path).map_err(|e| e.to_string())?;
     match cmd {
-        AuditCmd::Verify { .. } => match warden::audit::verify(&dir, &key, |_, _| {}) {
+        AuditCmd::Verify { checkpoint, .. } => match warden::audit::verify_pinned(
+            &dir,
+            &key,
+            |_, _| {},
+            checkpoint.as_deref().map(parse_checkpoint).transpose()?,
+        ) {
             Ok(s) => {
                 println!(
-                    "{}: intact: {} segments, {} events, {} checkpoints, last seq {}, last checkpoint {} (HEAD names {}), head {} (key {})",
+                    "{}: intact: {} segments, {} events, {} checkpoints, last seq {}, last checkpoint {} (HEAD names {}), head {} (key {})\n  to detect a later rollback or replacement, keep a copy of: --checkpoint {}:{}",
                     dir.display(),
                     s.segments,
                     s.events,
@@ -666,7 +704,9 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                     s.last_checkpoint_seq,
                     s.anchor_seq,
                     warden::secrets::to_hex(&s.head),
-                    key_path.display()
+                    key_path.display(),
+                    s.last_checkpoint_seq,
+                    warden::secrets::to_hex(&s.last_checkpoint_head)
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -711,6 +751,18 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
     }
 }
 
+/// `SEQ:HEAD` (a sequence number and 64 hex digits).
+fn parse_checkpoint(s: &str) -> Result<(u64, [u8; 32]), String> {
+    let bad = || {
+        format!("--checkpoint {s}: give SEQ:HEAD, a sequence number and the 64 hex digits of its head, as `audit verify` prints them")
+    };
+    let (seq, head) = s.split_once(':').ok_or_else(bad)?;
+    let seq: u64 = seq.parse().map_err(|_| bad())?;
+    let h = warden::secrets::from_hex(head).ok_or_else(bad)?;
+    let head: [u8; 32] = h.try_into().map_err(|_| bad())?;
+    Ok((seq, head))
+}
+
 fn archive_cmd(dir: &std::path::Path, config: &Option<PathBuf>) -> Result<ExitCode, String> {
     let mut cfg = load_config(config)?;
     cfg.audit.dir = dir.display().to_string();
@@ -718,19 +770,55 @@ fn archive_cmd(dir: &std::path::Path, config: &Option<PathBuf>) -> Result<ExitCo
     if let (Some(f), "keystore") = (fault, cfg.audit.signing_key.as_str()) {
         return Err(format!("the keystore is unusable: {f}"));
     }
-    let signer = warden::audit::signer(&cfg.audit, dir, &keys).map_err(|e| e.to_string())?;
-    let pk = signer.public_key()?;
-    let (log, to) = warden::audit::archive(dir, cfg.audit.segment_bytes, &pk, &|m| signer.sign(m))
-        .map_err(|e| e.to_string())?;
-    drop(log);
+    let to = warden::audit::archive(&cfg.audit, &keys).map_err(|e| e.to_string());
     keys.shutdown();
+    let to = to?;
     println!(
-                "{}: the old log is in {} (verify it with `warden audit verify {}`); a new log begins, its first record naming the old one",
-                dir.display(),
-                to.display(),
-                to.display()
-            );
+        "{}: the old log is in {} (verify it with `warden audit verify {}`); a new log begins, its first record naming the old one and pinning its contents",
+        dir.display(),
+        to.display(),
+        to.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The longest input line `scan` reads: the largest text `threat.max_scan_bytes` admits, with
+/// room for JSON escapes.
+const MAX_SCAN_LINE_BYTES: usize = 32 << 20;
+
+/// Reads one line (without its newline) into `buf`, keeping at most `max` bytes and skipping
+/// the rest of a longer one. Returns (a line was there, it was whole).
+fn read_line_bounded(
+    r: &mut dyn std::io::BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(bool, bool)> {
+    buf.clear();
+    let (mut got, mut whole) = (false, true);
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok((got, whole));
+        }
+        got = true;
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        let room = max.saturating_sub(buf.len());
+        if take > room {
+            whole = false;
+        }
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        r.consume(take + done as usize);
+        if done {
+            return Ok((true, whole));
+        }
+    }
 }
 
 fn scan_cmd(
@@ -762,8 +850,11 @@ fn scan_cmd(
     };
     let scanner = match catalogue {
         Some(p) => {
-            let src = std::fs::read_to_string(&p)
-                .map_err(|e| format!("--catalogue: cannot read {}: {e}", p.display()))?;
+            let src = warden::source::read_text_bounded(
+                &p,
+                warden::source::limits::CATALOGUE_BYTES,
+                "--catalogue",
+            )?;
             warden::threat::Scanner::from_toml(&src, &p.display().to_string())
                 .map_err(|e| format!("--catalogue: {e}"))?
         }
@@ -774,12 +865,38 @@ fn scan_cmd(
     let mut out = std::io::BufWriter::new(stdout.lock());
     // (label, category) -> (rows, flagged)
     let mut stats: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
-    for (n, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| format!("line {}: {e}", n + 1))?;
-        if line.trim().is_empty() {
+    let mut input = input;
+    let mut buf = Vec::new();
+    let mut n = 0usize;
+    // One output line per input line, always: a line that cannot be read as a text (blank, not
+    // UTF-8, longer than any text warden scans, not JSON) gets an error object in its place.
+    loop {
+        let (got, whole) = read_line_bounded(&mut input, &mut buf, MAX_SCAN_LINE_BYTES)
+            .map_err(|e| format!("line {}: {e}", n + 1))?;
+        if !got {
+            break;
+        }
+        n += 1;
+        let n = n - 1;
+        let problem = if !whole {
+            Some(format!("longer than {MAX_SCAN_LINE_BYTES} bytes"))
+        } else if buf.iter().all(u8::is_ascii_whitespace) {
+            Some("blank line".to_string())
+        } else {
+            std::str::from_utf8(&buf)
+                .err()
+                .map(|e| format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()))
+        };
+        if let Some(p) = problem {
+            if eval {
+                return Err(format!("line {}: {p}", n + 1));
+            }
+            writeln!(out, "{}", serde_json::json!({"line": n + 1, "error": p}))
+                .map_err(|e| e.to_string())?;
             continue;
         }
-        let v: serde_json::Value = match serde_json::from_str(&line) {
+        let line = std::str::from_utf8(&buf).expect("checked above");
+        let v: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
                 if eval {

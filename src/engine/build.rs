@@ -345,9 +345,14 @@ fn builtin_stages(
         let src = if file.is_empty() {
             None
         } else {
-            Some(std::fs::read_to_string(file).map_err(|e| {
-                config_error("threat.catalogue", format!("cannot read {file}: {e}"))
-            })?)
+            Some(
+                crate::source::read_text_bounded(
+                    std::path::Path::new(file),
+                    crate::source::limits::CATALOGUE_BYTES,
+                    "the catalogue",
+                )
+                .map_err(|m| config_error("threat.catalogue", m))?,
+            )
         };
         let model = if cfg.threat.model.is_empty() {
             None

@@ -93,10 +93,11 @@ pub fn read_pin(env: &str, file: &str) -> Result<zeroize::Zeroizing<String>, Str
         }
     }
     if !file.is_empty() {
-        let raw = zeroize::Zeroizing::new(
-            std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read the PIN file {file} (hsm.pin_file): {e}"))?,
-        );
+        let raw = zeroize::Zeroizing::new(crate::source::read_text_bounded(
+            std::path::Path::new(file),
+            crate::source::limits::SECRET_BYTES,
+            "the PIN file (hsm.pin_file)",
+        )?);
         return Ok(zeroize::Zeroizing::new(raw.trim().to_string()));
     }
     Err(format!(

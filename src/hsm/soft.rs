@@ -56,10 +56,11 @@ impl SoftKeys {
                         md.permissions().mode() & 0o777
                     ));
                 }
-                let text = Zeroizing::new(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| format!("cannot read {name} (hsm.keystore_file): {e}"))?,
-                );
+                let text = Zeroizing::new(crate::source::read_text_bounded(
+                    std::path::Path::new(path),
+                    crate::source::limits::SECRET_BYTES,
+                    "the keystore file (hsm.keystore_file)",
+                )?);
                 let mut s = Zeroizing::new([[0u8; 32]; 3]);
                 let mut seen = [false; 3];
                 for (n, line) in text.lines().enumerate() {

@@ -314,6 +314,9 @@ impl Identity {
         if req.timestamp_ms.abs_diff(now_ms) > skew {
             return Err(TokenIssue::StaleRequest);
         }
+        if req.nonce == 0 {
+            return Err(TokenIssue::MissingNonce);
+        }
         if req.classification > c.clearance {
             return Err(TokenIssue::Insufficient);
         }

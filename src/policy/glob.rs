@@ -112,11 +112,26 @@ impl Glob {
 
     /// Whether the whole of `s` matches.
     pub fn matches_bytes(&self, s: &[u8]) -> bool {
+        self.run(s.iter().copied())
+    }
+
+    /// Whether the path `s` matches as a file system reads it, with every run of `/` one
+    /// separator (`/a//b` is `/a/b`).
+    pub fn matches_path(&self, s: &[u8]) -> bool {
+        let mut prev = 0u8;
+        self.run(s.iter().copied().filter(move |&c| {
+            let dup = c == b'/' && prev == b'/';
+            prev = c;
+            !dup
+        }))
+    }
+
+    fn run(&self, s: impl Iterator<Item = u8>) -> bool {
         let n = self.toks.len();
         let mut cur: Set = [0; 4];
         set(&mut cur, 0);
         self.close(&mut cur);
-        for &c in s {
+        for c in s {
             let mut next: Set = [0; 4];
             for (w, &word) in cur.iter().enumerate() {
                 let mut bits = word;
@@ -183,6 +198,11 @@ mod tests {
         assert!(g("**.csv", "dir/report.csv"));
         assert!(g("exact", "exact"));
         assert!(!g("exact", "exactly"));
+        // runs of `/` are one separator for a path
+        let gp = |p: &str, s: &str| Glob::new(p).unwrap().matches_path(s.as_bytes());
+        assert!(gp("/a/*/b", "/a//x///b"));
+        assert!(!gp("/a/**/b", "/a//b"));
+        assert!(!g("/a/**/b", "/a/b"));
         // a `**` before a `*`: the greedy one-backtrack matcher missed these
         assert!(g("**a*b", "a/acb"));
         assert!(g("/x/**/y/*/z", "/x/a/y/b/y/c/z"));

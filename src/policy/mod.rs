@@ -258,11 +258,16 @@ impl Snapshot {
     /// Loads and compiles a policy file.
     pub fn load(path: &Path) -> Result<Snapshot, PolicyError> {
         let name = path.display().to_string();
-        let src = std::fs::read_to_string(path).map_err(|e| PolicyError {
+        let src = crate::source::read_text_bounded(
+            path,
+            crate::source::limits::POLICY_BYTES,
+            "the policy file",
+        )
+        .map_err(|message| PolicyError {
             file: name.clone(),
             line: None,
             field: "-".into(),
-            message: format!("cannot read the policy file: {e}"),
+            message,
         })?;
         Self::from_toml(&src, &name)
     }
@@ -675,9 +680,13 @@ impl Snapshot {
             .ok_or((DenyReason::UnknownTenant, 0))?;
         let Some(tool_id) = self.tool_id(req.tool) else {
             if req.tool.is_empty() {
-                // No tool acts on it: only the input checks apply.
-                return crate::inputs::check_resource(req.resource, schemes)
-                    .map_err(|i| (DenyReason::Input(i), 0));
+                // No tool: there is nothing to match a resource against, so naming one is
+                // refused (a gateway that forgot the tool must not get an unchecked allow).
+                return if req.resource.is_empty() {
+                    Ok(())
+                } else {
+                    Err((DenyReason::ResourceNotAllowed, 0))
+                };
             }
             return Err((DenyReason::UnknownTool, 0));
         };
@@ -687,7 +696,7 @@ impl Snapshot {
         let decided = crate::inputs::resolve(req.resource, schemes, |res| {
             let matches = |g: &Glob| match &res {
                 Resolved::Empty => false,
-                Resolved::Path { raw, decoded } => g.matches(raw) && g.matches_bytes(decoded),
+                Resolved::Path { raw, decoded } => g.matches(raw) && g.matches_path(decoded),
                 Resolved::Url(u) => g.matches(u.as_str()),
             };
             if let Resolved::Empty = res {

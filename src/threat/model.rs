@@ -54,7 +54,7 @@ pub struct Model {
 impl Model {
     /// Reads a model file; errors name the file.
     pub fn load(path: &std::path::Path) -> Result<Model, String> {
-        let b = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let b = crate::source::read_bounded(path, crate::source::limits::MODEL_BYTES, "the model")?;
         Model::parse(&b).map_err(|e| format!("{}: {e}", path.display()))
     }
 

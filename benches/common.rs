@@ -52,7 +52,9 @@ impl Drop for PoolBaseline {
     }
 }
 
-static KEYED: std::sync::LazyLock<warden::keyed::KeyedHash> =
+/// The keyed hashes the benches' keys are made with (one instance, so a key computed in one
+/// place finds the entry made in another).
+pub static KEYED: std::sync::LazyLock<warden::keyed::KeyedHash> =
     std::sync::LazyLock::new(warden::keyed::KeyedHash::random);
 
 /// The baseline's cache step: key the request, look it up under the lock, compute on a miss.

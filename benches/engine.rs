@@ -81,12 +81,12 @@ fn hit_on_core(c: &mut Criterion) {
             w
         })
         .collect();
-    let keyed = warden::keyed::KeyedHash::random();
+    let keyed = &*common::KEYED;
     let keys: Vec<CacheKey> = wires
         .iter()
         .map(|w| {
             let r = Request::decode(w).unwrap();
-            CacheKey::from_wire(&keyed, w, r.classification, r.tenant)
+            CacheKey::from_wire(keyed, w, r.classification, r.tenant)
         })
         .collect();
     let allow = Verdict {
@@ -124,7 +124,7 @@ fn hit_on_core(c: &mut Criterion) {
         let w = &wires[i & 1023];
         let r = Request::decode(w).unwrap();
         limits.check(&r).unwrap();
-        CacheKey::from_wire(&keyed, w, r.classification, r.tenant)
+        CacheKey::from_wire(keyed, w, r.classification, r.tenant)
     };
     println!(
         "\n== cache hit on the owning core (1 KiB content, 1024 keys; timer overhead included) =="

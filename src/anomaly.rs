@@ -359,7 +359,7 @@ impl Quarantine {
 
 // ---- settings (`[anomaly]` in the config file) ----
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnomalyConfig {
     /// Track per-agent behaviour and quarantine agents that cross a threshold.

@@ -24,7 +24,7 @@ pub use crate::sync::available_cpus;
 pub use crate::threat::{LevelName, Oversize, ThreatConfig};
 
 /// What an internal failure yields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailMode {
     /// A stage failure denies (`Internal`). The only safe choice for production.
@@ -36,7 +36,7 @@ pub enum FailMode {
 }
 
 /// How the core executors run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Executor {
     /// A pinned glommio `LocalExecutor` per core (io_uring).
@@ -46,7 +46,7 @@ pub enum Executor {
     Threads,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Number of cores; 0 means every CPU this process may run on.
@@ -88,7 +88,7 @@ impl Default for EngineConfig {
 }
 
 /// One value per priority.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerPriority {
     pub critical: u64,
@@ -110,7 +110,7 @@ impl PerPriority {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RingsConfig {
     /// Ring capacity per priority, per core (rounded up to a power of two).
@@ -153,7 +153,7 @@ crate::source::partial_tables!(PerPriority { critical, high, medium, low, backgr
 );
 
 /// The whole configuration. `Config::default()` is the embedded default.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub engine: EngineConfig,

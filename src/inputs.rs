@@ -733,7 +733,7 @@ impl crate::stage::Stage for InputStage {
 
 // ---- settings (`[inputs]` in the config file) ----
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InputsConfig {
     /// Run the built-in input checks (paths and URLs) on `check` and `authorize_tool`.

@@ -6,7 +6,7 @@ use crate::types::{Classification, Decision, DenyReason, Field, Operation, Prior
 use serde::{Deserialize, Serialize};
 
 /// A request as JSON. Every field but `tenant` and `agent` is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonRequest {
     #[serde(default = "default_op")]
@@ -116,33 +116,82 @@ pub struct JsonObligations {
     pub memory_bytes: u64,
     pub cpu_time_ms: u32,
     pub file_bytes: u64,
+    /// Operation count limit (0: none).
     pub operations: u32,
-    pub redactions: u32,
+    /// Threat categories the gateway must redact from what it passes on.
+    pub redactions: Vec<&'static str>,
     pub audit_required: bool,
 }
 
-/// A verdict as JSON.
+/// A verdict as JSON: every code named.
 #[derive(Debug, Serialize)]
 pub struct JsonVerdict {
     pub decision: &'static str,
     pub reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// A sentence: why it was denied, or what an allow with obligations obliges and why.
     pub explain: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub obligations: Option<JsonObligations>,
     pub cache_hit: bool,
     pub threat_level: &'static str,
-    pub indicators: u32,
+    /// Threat categories the scan found (at any level).
+    pub threat_categories: Vec<&'static str>,
+    /// The effective classification.
     pub classification: &'static str,
-    pub rule: u32,
-    /// The policy rule behind `rule`, with its place in the policy file (when a policy is
-    /// loaded and a rule decided).
+    /// The policy rule that decided, with its place in the policy file (when a policy is loaded
+    /// and a rule decided; filled by whoever holds the engine: `Engine::explain`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule_explain: Option<String>,
+    pub rule: Option<String>,
     pub latency_ns: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<u16>,
+}
+
+/// The names of the threat categories set in `bits`.
+pub fn category_names(bits: u32) -> Vec<&'static str> {
+    crate::threat::scan::CATEGORIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// What an allow with obligations obliges the gateway to do, and why each obligation is there.
+fn obligations_sentence(v: &Verdict) -> String {
+    let o = &v.obligations;
+    let mut parts = Vec::new();
+    if o.memory_bytes != 0 || o.cpu_time_ms != 0 || o.file_bytes != 0 || o.operations != 0 {
+        let mut l = format!(
+            "the tool's security level limits it to {} MiB of memory, {} ms of CPU time and {} MiB of files",
+            o.memory_bytes >> 20,
+            o.cpu_time_ms,
+            o.file_bytes >> 20
+        );
+        if o.operations != 0 {
+            l.push_str(&format!(" and {} operations", o.operations));
+        }
+        parts.push(l);
+    }
+    if o.redactions != 0 {
+        parts.push(format!(
+            "redact what the threat scan found below threat.deny_at ({})",
+            category_names(o.redactions).join(", ")
+        ));
+    }
+    if o.audit_required {
+        parts.push(
+            "record it in the audit log (a privileged tool, an audit request, or a threat finding)"
+                .to_string(),
+        );
+    }
+    if parts.is_empty() {
+        "allowed".into()
+    } else {
+        format!("allowed with obligations: {}", parts.join("; "))
+    }
 }
 
 impl From<&Verdict> for JsonVerdict {
@@ -158,21 +207,24 @@ impl From<&Verdict> for JsonVerdict {
             decision: v.decision.name(),
             reason: v.reason.name(),
             field,
-            explain: v.reason.to_string(),
-            obligations: (v.decision == Decision::AllowWith).then_some(JsonObligations {
+            explain: if v.decision == Decision::AllowWith {
+                obligations_sentence(v)
+            } else {
+                v.reason.to_string()
+            },
+            obligations: (v.decision == Decision::AllowWith).then(|| JsonObligations {
                 memory_bytes: o.memory_bytes,
                 cpu_time_ms: o.cpu_time_ms,
                 file_bytes: o.file_bytes,
                 operations: o.operations,
-                redactions: o.redactions,
+                redactions: category_names(o.redactions),
                 audit_required: o.audit_required,
             }),
             cache_hit: v.cache_hit,
             threat_level: v.threat_level.name(),
-            indicators: v.indicators,
+            threat_categories: category_names(v.indicators),
             classification: v.classification.name(),
-            rule: v.rule,
-            rule_explain: None,
+            rule: None,
             latency_ns: v.latency_ns,
             core: (v.core != u16::MAX).then_some(v.core),
         }

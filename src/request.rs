@@ -331,7 +331,7 @@ impl Limits {
 
 // ---- settings (`[request]` in the config file) ----
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     pub max_id_bytes: usize,

@@ -64,7 +64,7 @@ pub fn read_text_bounded(path: &std::path::Path, max: u64, what: &str) -> Result
 
 /// Turns a TOML syntax or type error into a `SourceError`: the line from its span, the field
 /// from "unknown field `x`" or from the key written on that line.
-pub(crate) fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> SourceError {
+pub fn from_toml_error(e: &toml::de::Error, src: &str, file: &str) -> SourceError {
     let off = e.span().map(|s| s.start);
     let msg = e.message().to_string();
     let field = if let Some(rest) = msg.strip_prefix("unknown field `") {

@@ -719,7 +719,7 @@ impl Verdict {
 
 /// A threat level as a config file writes it (`threat.deny_at`, `anomaly.threat_level`).
 /// A threat level as written in the config.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LevelName {
     Low,

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# SoftHSM2 for warden's tests: installs it from Debian's packages when it is missing, then
-# initialises throw-away tokens in a directory of their own.
+# SoftHSM2 for warden: installs it from Debian's packages when it is missing, then makes tokens
+# in a directory of their own. Running it again on the same directory makes nothing twice.
 #
-#   tools/softhsm.sh setup DIR   # prints `export VAR=...` lines; eval them before the tests
+#   eval "$(tools/softhsm.sh demo DIR)"   # one token labelled `warden`, DIR/hsm.pin (0600) and
+#                                         # DIR/hsm.toml, a warden config that uses them; sets
+#                                         # SOFTHSM2_CONF, which SoftHSM2 reads to find DIR
+#   tools/softhsm.sh setup DIR            # the test suite's tokens; prints `export VAR=...`
+#                                         # lines for the tests (tools/test.sh evals them)
 #
-# DIR gets softhsm2.conf, tokens/, and pin files (mode 0600). Tokens (user PIN, SO PIN):
+# setup's tokens (user PIN, SO PIN):
 #   warden-test        the token most tests share
 #   warden-fault-1..4  one per fault test (wrong PIN, closed sessions, removed token, timeout)
 # The PINs are test PINs for throw-away tokens; nothing else uses them.
@@ -28,7 +32,8 @@ install() {
     module_path >/dev/null || { echo "softhsm.sh: libsofthsm2.so not found after installing" >&2; exit 1; }
 }
 
-setup() {
+# A SoftHSM2 configuration whose tokens live in DIR/tokens; prints DIR as an absolute path.
+conf() {
     local dir="$1"
     mkdir -p "$dir/tokens"
     dir="$(cd "$dir" && pwd)"
@@ -38,10 +43,43 @@ objectstore.backend = file
 log.level = ERROR
 slots.removable = false
 CONF
+    echo "$dir"
+}
+
+# Initialises a token labelled $1 unless one is there already.
+token() {
+    if softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:space:]]+$1[[:space:]]*$"; then
+        return 0
+    fi
+    softhsm2-util --init-token --free --label "$1" --so-pin 87654321 --pin 123456 >/dev/null
+}
+
+demo() {
+    local dir
+    dir="$(conf "$1")"
+    export SOFTHSM2_CONF="$dir/softhsm2.conf"
+    token warden
+    (umask 077; echo 123456 >"$dir/hsm.pin")
+    cat >"$dir/hsm.toml" <<TOML
+# warden with a PKCS#11 token: SoftHSM2's, made by tools/softhsm.sh demo.
+[hsm]
+module = "$(module_path)"
+token_label = "warden"
+pin_file = "$dir/hsm.pin"   # or the environment variable WARDEN_HSM_PIN
+[identity]
+keystore_hmac_key_id = 5    # tokens naming key 5 are verified by the token's HMAC key
+TOML
+    echo "export SOFTHSM2_CONF=$dir/softhsm2.conf"
+    echo "# a SoftHSM2 token labelled warden, its PIN in $dir/hsm.pin; the config is $dir/hsm.toml" >&2
+}
+
+setup() {
+    local dir
+    dir="$(conf "$1")"
     export SOFTHSM2_CONF="$dir/softhsm2.conf"
     local label
     for label in warden-test warden-fault-1 warden-fault-2 warden-fault-3 warden-fault-4; do
-        softhsm2-util --init-token --free --label "$label" --so-pin 87654321 --pin 123456 >/dev/null
+        token "$label"
     done
     umask 077
     echo 123456 >"$dir/user.pin"
@@ -55,5 +93,6 @@ CONF
 case "${1:-}" in
     install) install ;;
     setup) [ $# -eq 2 ] || { echo "usage: $0 setup DIR" >&2; exit 2; }; install; setup "$2" ;;
-    *) echo "usage: $0 install | setup DIR" >&2; exit 2 ;;
+    demo) [ $# -eq 2 ] || { echo "usage: $0 demo DIR" >&2; exit 2; }; install; demo "$2" ;;
+    *) echo "usage: $0 install | setup DIR | demo DIR" >&2; exit 2 ;;
 esac

@@ -346,7 +346,7 @@ pub fn load_public_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, Audit
 // ---- settings (`[audit]` in the config file) ----
 
 /// When an audit record is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditMode {
     /// Once fdatasynced (every drained batch is synced).
@@ -358,7 +358,7 @@ pub enum AuditMode {
     Async,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     /// Directory of the log; empty: no audit log.

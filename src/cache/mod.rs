@@ -384,7 +384,7 @@ fn ct_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
 // ---- settings (`[cache]` in the config file) ----
 
 /// TTLs in milliseconds per classification; 0 = never cached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TtlByClass {
     pub unclassified: u64,
@@ -415,7 +415,7 @@ impl TtlByClass {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TtlConfig {
     #[serde(deserialize_with = "partial_ttl_validate_agent")]
@@ -468,7 +468,7 @@ impl TtlConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvictionName {
     #[default]
@@ -476,7 +476,7 @@ pub enum EvictionName {
     Lru,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Entries per core (0 disables caching).

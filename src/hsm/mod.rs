@@ -266,7 +266,7 @@ pub fn status(cfg: &HsmConfig) -> Status {
 // ---- settings (`[hsm]` in the config file) ----
 
 /// Keys: a PKCS#11 token served by the HSM core, or the software keystore.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HsmConfig {
     /// Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); empty: the software

@@ -165,17 +165,33 @@ pub fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, Fault> {
         .get_slots_with_token()
         .map_err(|e| down("C_GetSlotList", e))?;
     let mut seen = Vec::new();
+    let mut found = Vec::new();
     for s in slots {
         if let Ok(info) = ctx.get_token_info(s) {
-            if info.label().trim_end() == label {
-                return Ok(s);
+            let l = info.label().trim_end().to_string();
+            if l == label {
+                found.push(s);
+            } else if !l.is_empty() {
+                // a slot with an uninitialised token has an empty label: not worth naming
+                seen.push(l);
             }
-            seen.push(info.label().trim_end().to_string());
         }
     }
-    Err(Fault::Down(format!(
-        "{NO_TOKEN} labelled `{label}` (hsm.token_label); tokens present: {seen:?}"
-    )))
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Fault::Down(format!(
+            "{NO_TOKEN} labelled `{label}` (hsm.token_label); {}. Check that the token was made (for SoftHSM2: `softhsm2-util --show-slots`, or `tools/softhsm.sh demo DIR`) and that the module can find it (SoftHSM2 reads its token directory from the SOFTHSM2_CONF environment variable: did you `eval` what the script printed?)",
+            if seen.is_empty() {
+                "the module shows no initialised token".to_string()
+            } else {
+                format!("tokens present: {}", seen.join(", "))
+            }
+        ))),
+        _ => Err(Fault::Down(format!(
+            "{} tokens are labelled `{label}` (hsm.token_label); give hsm.slot_id to choose one",
+            found.len()
+        ))),
+    }
 }
 
 fn find_key(s: &Session, class: ObjectClass, label: &str) -> Result<Option<ObjectHandle>, Fault> {

@@ -336,7 +336,7 @@ impl Identity {
 // ---- settings (`[identity]` in the config file) ----
 
 /// Where a key comes from: a file (raw bytes or hex) or an environment variable (hex).
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeyRef {
     /// The key id tokens name.
@@ -345,7 +345,7 @@ pub struct KeyRef {
     pub env: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentityConfig {
     /// Every `check`, `validate_agent` and `authorize_tool` request must carry a valid wdn1

@@ -864,7 +864,7 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 
 // ---- settings (`[policy]` in the config file) ----
 
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Policy file (see `examples/policy.toml`); empty: no policy stage, so identity,

@@ -26,7 +26,7 @@ pub use crate::types::LevelName;
 // ---- settings (`[threat]` in the config file) ----
 
 /// What the threat scan does with content longer than `max_scan_bytes`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Oversize {
     /// Deny with `content_too_large`.
@@ -36,7 +36,7 @@ pub enum Oversize {
     ScanPrefix,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThreatConfig {
     /// Scan the content of `check` and `scan_content` requests.

@@ -1,6 +1,24 @@
 //! One normalised view's matcher: the phrase automaton and the regex parts (gated, triggered,
 //! start-anchored, or in one set), built from the catalogue's syntax trees with the bounds that
 //! keep tries linear (`try_reads`, `first_bytes`, the required literals).
+//!
+//! How a regex part runs. Each catalogue regex is one part, or two when it begins `(^|…)` (the
+//! `^` branch runs at offset 0 only, and only when the text's first byte is one its matches can
+//! begin with: `first_bytes` on the syntax tree, a superset). A part is start-anchored; gated
+//! (every match begins with one of at most 250 literals of 5 bytes or more, or made only of
+//! punctuation: the literals sit in the phrase automaton and the part is tried anchored where one
+//! matched, at most 16 times a pass, or once per 128 bytes of text for a part whose tries read at
+//! most 256 bytes, so tries stay linear; then once over the text); triggered (one of at most 64
+//! literals, found by `required_literals`, occurs in every match: the part runs once if one
+//! matched); or, failing all three, in one overlapping set. `try_reads` bounds what a try reads
+//! from the syntax tree, resting on the normaliser's invariant that no view holds two whitespace
+//! characters in a row (so `\s*` reads one) and on earliest-match tries reading a final
+//! repetition only to its minimum; a test fails if over a fifth of the built-in gated parts are
+//! unbounded. A gated part whose every match also holds literals beyond its prefix keeps them in
+//! a Teddy searcher (`View::confirm`) and, after one try per 512 bytes of text, looks for them
+//! once: without one it tries no more in that pass. A gated part past its tries runs from the
+//! first occurrence it did not try, less the longest literal (the walk reports a window's
+//! matches in the order they end).
 
 #[allow(unused_imports)]
 use super::*;

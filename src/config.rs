@@ -49,7 +49,9 @@ pub enum Executor {
 #[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Number of cores; 0 means every CPU this process may run on.
+    /// Number of cores; 0 means half the CPUs this process may run on (at least one), leaving
+    /// the others to the gateway's own threads: a core spins while it waits for work, so a
+    /// core on every CPU competes with every thread that submits.
     pub cores: usize,
     /// Explicit CPU ids to pin cores to (empty: the first `cores` CPUs of the affinity mask).
     pub cpus: Vec<usize>,
@@ -507,7 +509,7 @@ impl Config {
         } else if !self.engine.cpus.is_empty() {
             self.engine.cpus.len()
         } else {
-            available_cpus().len().max(1)
+            (available_cpus().len() / 2).max(1)
         }
     }
 }

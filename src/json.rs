@@ -54,23 +54,42 @@ pub struct JsonError {
 
 impl std::fmt::Display for JsonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "request field `{}`: {}", self.field, self.message)
+        if self.field == "-" {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "request field `{}`: {}", self.field, self.message)
+        }
     }
 }
 
 impl JsonRequest {
     pub fn parse(text: &str) -> Result<JsonRequest, JsonError> {
-        serde_json::from_str(text).map_err(|e| {
-            let msg = e.to_string();
-            let field = msg
-                .split('`')
-                .nth(1)
-                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("invalid type"))
-                .unwrap_or("-")
-                .to_string();
+        if !text.trim_start().starts_with('{') {
+            return Err(JsonError {
+                field: "-".into(),
+                message: "a request is one JSON object, such as {\"tenant\": \"acme\", \"agent\": \"planner-1\"}".into(),
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = (inner.line(), inner.column());
+            // serde's words, without its own position (given once, below) and its Rust types
+            let msg = inner.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg);
+            let msg = msg
+                .replace("struct JsonRequest", "a request object")
+                .replace("expected u64", "expected a whole number (0 or more)")
+                .replace("expected ident", "expected a value");
+            let field = match msg.strip_prefix("unknown field `") {
+                Some(rest) => rest.split('`').next().unwrap_or("-").to_string(),
+                None if !path.is_empty() && path != "." && path != "?" => path,
+                None => "-".into(),
+            };
             JsonError {
                 field,
-                message: format!("{msg} (line {}, column {})", e.line(), e.column()),
+                message: format!("{msg} (line {line}, column {column})"),
             }
         })
     }
@@ -128,8 +147,9 @@ pub struct JsonObligations {
 pub struct JsonVerdict {
     pub decision: &'static str,
     pub reason: &'static str,
+    /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
     /// A sentence: why it was denied, or what an allow with obligations obliges and why.
     pub explain: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,10 +185,14 @@ fn obligations_sentence(v: &Verdict) -> String {
     let mut parts = Vec::new();
     if o.memory_bytes != 0 || o.cpu_time_ms != 0 || o.file_bytes != 0 || o.operations != 0 {
         let mut l = format!(
-            "the tool's security level limits it to {} MiB of memory, {} ms of CPU time and {} MiB of files",
+            "the tool's security level limits it to {} MiB of memory, {} ms of CPU time and {}",
             o.memory_bytes >> 20,
             o.cpu_time_ms,
-            o.file_bytes >> 20
+            if o.file_bytes == 0 {
+                "no file writes".to_string()
+            } else {
+                format!("{} MiB of files", o.file_bytes >> 20)
+            }
         );
         if o.operations != 0 {
             l.push_str(&format!(" and {} operations", o.operations));
@@ -199,7 +223,7 @@ impl From<&Verdict> for JsonVerdict {
         let field = match v.reason {
             DenyReason::MissingField(f)
             | DenyReason::FieldTooLarge(f)
-            | DenyReason::Malformed(f) => Some(f.name()),
+            | DenyReason::Malformed(f) => Some(f.name().to_string()),
             _ => None,
         };
         let o = &v.obligations;
@@ -241,6 +265,7 @@ pub fn malformed_verdict(e: &JsonError) -> JsonVerdict {
     };
     let mut j = JsonVerdict::from(&Verdict::deny(DenyReason::Malformed(field)));
     j.explain = e.to_string();
+    j.field = (e.field != "-").then(|| e.field.clone());
     j
 }
 

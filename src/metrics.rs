@@ -209,13 +209,17 @@ pub struct Metrics {
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
     pub core_parks: u64,
-    /// Requests shed (`Deny(Overloaded)`) by priority.
+    /// Requests shed (`Deny(Overloaded)`) by priority (critical first; JSON: by name).
+    #[serde(serialize_with = "by_priority")]
     pub shed: [u64; Priority::COUNT],
     /// Requests that went to an overflow injector by priority.
+    #[serde(serialize_with = "by_priority")]
     pub overflowed: [u64; Priority::COUNT],
     pub timeouts: u64,
     /// Queue depth by priority summed over cores (critical first).
+    #[serde(serialize_with = "by_priority")]
     pub queue_depth: [usize; Priority::COUNT],
+    #[serde(serialize_with = "by_priority")]
     pub overflow_depth: [usize; Priority::COUNT],
     pub reply_slots_free: usize,
     pub latency: Latency,
@@ -575,6 +579,19 @@ pub struct HsmMetrics {
     pub latency: crate::metrics::Latency,
     /// The last fault, for operators (never key material).
     pub last_fault: String,
+}
+
+/// A per-priority array as a JSON object keyed by the priorities' names.
+fn by_priority<S: serde::Serializer, T: serde::Serialize>(
+    v: &[T; Priority::COUNT],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(Priority::COUNT))?;
+    for (p, x) in Priority::ALL.iter().zip(v) {
+        m.serialize_entry(p.name(), x)?;
+    }
+    m.end()
 }
 
 #[cfg(test)]

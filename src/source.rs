@@ -16,9 +16,11 @@ pub struct SourceError {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file, l, self.field, self.message),
-            None => write!(f, "{}: `{}`: {}", self.file, self.field, self.message),
+        match (self.line, self.field.as_str()) {
+            (Some(l), "-") => write!(f, "{}:{}: {}", self.file, l, self.message),
+            (None, "-") => write!(f, "{}: {}", self.file, self.message),
+            (Some(l), field) => write!(f, "{}:{}: `{}`: {}", self.file, l, field, self.message),
+            (None, field) => write!(f, "{}: `{}`: {}", self.file, field, self.message),
         }
     }
 }

@@ -435,6 +435,18 @@ impl DenyReason {
             _ => return None,
         })
     }
+    /// Every name `name` gives, for checking a name a person wrote (`warden policy test`).
+    pub fn names() -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = (0..=u8::MAX as u16)
+            .filter_map(|k| Self::from_code(k, 0).map(Self::name))
+            .collect();
+        v.extend((0..=u8::MAX).filter_map(|c| InputIssue::from_code(c).map(InputIssue::name)));
+        v.extend((0..=u8::MAX).filter_map(|c| TokenIssue::from_code(c).map(TokenIssue::name)));
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Stable machine name, e.g. `missing_field`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -902,7 +914,9 @@ impl TokenIssue {
             }
             Self::Replayed => "request field `nonce`: already used within the replay window",
             Self::Revoked => "the agent or token has been revoked",
-            Self::StaleRequest => "request field `timestamp`: outside the allowed clock skew",
+            Self::StaleRequest => {
+                "request field `timestamp_ms`: not within identity.max_clock_skew_ms of warden's clock (milliseconds since the Unix epoch)"
+            }
             Self::ReplayWindowFull => "the replay window is full; retry shortly",
             Self::Insufficient => "the token's clearance or level is below what the request needs",
             Self::NeedsHsm => "request field `credential`: its tag must be verified by the HSM",

@@ -28,6 +28,9 @@ pub struct WorkloadOptions {
     pub batch: usize,
     /// Bytes of content per request.
     pub content_bytes: usize,
+    /// CPUs to pin the client threads to, round robin (empty: unpinned). `warden bench` gives
+    /// them the CPUs the engine's cores do not use, as a gateway's threads would have.
+    pub client_cpus: Vec<usize>,
 }
 
 impl Default for WorkloadOptions {
@@ -39,6 +42,7 @@ impl Default for WorkloadOptions {
             zipf_s: 1.0,
             batch: 16,
             content_bytes: 256,
+            client_cpus: Vec::new(),
         }
     }
 }
@@ -231,7 +235,12 @@ pub fn run(engine: &Engine, opts: &WorkloadOptions) -> WorkloadReport {
                 allowed.clone(),
             );
             let batch = opts.batch.max(1);
+            let cpu = (!opts.client_cpus.is_empty())
+                .then(|| opts.client_cpus[t % opts.client_cpus.len()]);
             std::thread::spawn(move || {
+                if let Some(id) = cpu {
+                    core_affinity::set_for_current(core_affinity::CoreId { id });
+                }
                 client(&h, &pop, &zipf, &stop, &count, &allowed, batch, t as u64)
             })
         })

@@ -320,14 +320,33 @@ pub fn check(cfg: &AuditConfig) -> Result<String, AuditError> {
     }
 }
 
-/// Whether this process may create files in `dir` (access(2), W_OK and X_OK).
+/// Whether this process may create files in `dir`: access(2) says so (W_OK and X_OK), and the
+/// file system is neither mounted read-only nor a kernel pseudo file system (proc, sysfs,
+/// cgroup), where access(2) tells root yes and a create still fails.
 fn writable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: a valid NUL-terminated path; access reads it and nothing else.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return false;
+    }
+    // SAFETY: statfs writes into the zeroed struct we own and reads the path only.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut fs) } != 0 {
+        return false;
+    }
+    const PSEUDO: [i64; 4] = [0x9fa0, 0x6265_6572, 0x2762_3f4b, 0x6367_7270]; // proc, sysfs, cgroup, cgroup2
+                                                                              // SAFETY: as above, for statvfs.
+    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut vfs) } != 0 {
+        return false;
+    }
+    let read_only = vfs.f_flag & libc::ST_RDONLY != 0;
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+    let kind = fs.f_type as i64;
+    !read_only && !PSEUDO.contains(&kind)
 }
 
 /// Reads an Ed25519 public key (32 bytes, raw or hex).

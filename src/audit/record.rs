@@ -305,6 +305,7 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
 pub fn event_json(seq: u64, e: &Event<'_>) -> serde_json::Value {
     serde_json::json!({
         "seq": seq,
+        "time": crate::time::rfc3339(e.time_ns),
         "time_ns": e.time_ns,
         "tenant": e.tenant,
         "principal": e.agent,

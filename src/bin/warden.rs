@@ -102,9 +102,9 @@ enum Cmd {
         /// texts were flagged.
         #[arg(long)]
         eval: bool,
-        /// Level counted as a detection in --eval (the level `check` denies at).
-        #[arg(long, default_value = "high")]
-        threshold: String,
+        /// Level counted as a detection in --eval (default high, the level `check` denies at).
+        #[arg(long)]
+        threshold: Option<String>,
         /// An n-gram model weights file (tools/threat-model) to add to the patterns.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -156,14 +156,20 @@ enum TokenCmd {
     /// secret file (--hmac-key), or the keystore of the config's [hsm] (--keystore hmac|ed25519:
     /// on a PKCS#11 token the key never leaves it); prints the token on stdout.
     Issue {
+        /// The tenant the token is for (it must equal the request's).
         #[arg(long)]
         tenant: String,
+        /// The agent the token is for (it must equal the request's).
         #[arg(long)]
         agent: String,
+        /// A role name carried in the token (informational; the policy decides the role).
         #[arg(long, default_value = "")]
         role: String,
+        /// The highest classification the token may act at: unclassified, cui, confidential,
+        /// secret or top_secret.
         #[arg(long, default_value = "unclassified")]
         clearance: String,
+        /// The highest tool security level the token may use: safe, restricted or privileged.
         #[arg(long, default_value = "restricted")]
         max_level: String,
         /// Lifetime in seconds.
@@ -172,10 +178,14 @@ enum TokenCmd {
         /// Key id the verifier knows this key by.
         #[arg(long, default_value_t = 1)]
         key_id: u16,
+        /// Sign with this Ed25519 seed file (`token keygen` makes one).
         #[arg(long, conflicts_with = "hmac_key")]
         ed25519_key: Option<PathBuf>,
+        /// Sign with this HMAC-SHA256 secret file (32 bytes or more, raw or hex).
         #[arg(long, conflicts_with = "keystore")]
         hmac_key: Option<PathBuf>,
+        /// Sign with the keystore the config's [hsm] names: hmac or ed25519 (on a PKCS#11 token
+        /// the key never leaves it).
         #[arg(long, conflicts_with = "ed25519_key")]
         keystore: Option<String>,
     },
@@ -190,9 +200,10 @@ enum AuditCmd {
         /// Ed25519 public key of the checkpoints (default: DIR/signing.pub; pin your own copy).
         #[arg(long)]
         public_key: Option<PathBuf>,
-        /// A checkpoint copied elsewhere earlier, as SEQ:HEAD (the "last checkpoint" and "head"
-        /// an earlier verify printed): the log must still hold it. A pinned key alone does not
-        /// tell a log replaced wholesale under the same key, or rolled back with its HEAD.
+        /// A checkpoint copied elsewhere earlier, as SEQ:HEAD: what an earlier verify printed
+        /// after "keep a copy of: --checkpoint". The log must still hold it. A pinned key alone
+        /// does not tell a log replaced wholesale under the same key, or rolled back with its
+        /// HEAD.
         #[arg(long)]
         checkpoint: Option<String>,
     },
@@ -318,18 +329,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let stdout = std::io::stdout();
                 let mut out = std::io::BufWriter::new(stdout.lock());
                 let mut buf = Vec::new();
+                let mut n = 0u64;
                 loop {
                     let (got, whole) = read_line_bounded(&mut *input, &mut buf, max_json)
                         .map_err(|e| format!("cannot read: {e}"))?;
                     if !got {
                         break;
                     }
+                    n += 1;
                     let v = match request_of(
                         whole.then_some(&buf[..]),
                         max_json,
                         credential.as_deref(),
                     ) {
-                        Err(e) => malformed_verdict(&e),
+                        Err(mut e) => {
+                            e.message = format!("input line {n}: {}", e.message);
+                            malformed_verdict(&e)
+                        }
                         Ok(j) => verdict_json(&engine, &h, &j),
                     };
                     writeln!(
@@ -388,8 +404,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
                 return Err(format!(
-                    "--seconds {seconds}: give a duration between 0 and 86400 seconds"
+                    "--seconds {seconds}: give a duration of more than 0 and at most 86400 seconds"
                 ));
+            }
+            if audit_mode.is_some() && audit.is_none() {
+                return Err("--audit-mode: give --audit DIR too (the mode is the log's)".into());
             }
             for (flag, v, max) in [
                 ("--threads", threads, 1024),
@@ -420,13 +439,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 cfg.audit.dir = dir.display().to_string();
                 cfg.audit.every_request = true;
             }
-            if let Some(m) = audit_mode {
+            if let Some(m) = &audit_mode {
                 cfg.audit.mode = config_enum("--audit-mode", &m, "always, group or async")?;
             }
             let engine = workload::builder()
                 .config(cfg)
                 .build()
                 .map_err(|e| e.to_string())?;
+            // The clients run where the cores do not, as a gateway's threads would.
+            let core_cpus = engine.core_cpus();
+            let client_cpus: Vec<usize> = warden::config::available_cpus()
+                .into_iter()
+                .filter(|c| !core_cpus.contains(c))
+                .collect();
+            let cpus = warden::config::available_cpus().len();
+            let cores_n = engine.metrics().cores;
+            if !json && cores_n + threads > cpus {
+                eprintln!(
+                    "warden bench: note: {cores_n} cores and {threads} client threads share {cpus} CPUs; a core spins while idle, so the clients wait for CPU time and the figures below show that, not warden's speed (try --cores {})",
+                    cpus.saturating_sub(threads).max(1)
+                );
+            }
             let opts = WorkloadOptions {
                 duration: Duration::from_secs_f64(seconds),
                 threads,
@@ -434,6 +467,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 zipf_s: zipf,
                 batch,
                 content_bytes,
+                client_cpus,
             };
             let report = workload::run(&engine, &opts);
             engine.shutdown();
@@ -446,9 +480,21 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let m = &report.metrics;
                 let us = |ns: u64| ns as f64 / 1000.0;
                 println!(
-                    "warden bench: {} cores, {} client threads submitting batches of {}, {:.1} s",
-                    m.cores, threads, batch, report.elapsed_s
+                    "warden bench: {} cores, {} client thread{} submitting batches of {}, {:.1} s",
+                    m.cores,
+                    threads,
+                    if threads == 1 { "" } else { "s" },
+                    batch,
+                    report.elapsed_s
                 );
+                if let Some(a) = &m.audit {
+                    println!(
+                        "  audit log      every request recorded: {} written, {} checkpoints, mode {:?} (a durable mode answers a request once its record is on disk)",
+                        a.written,
+                        a.checkpoints,
+                        audit_mode.as_deref().unwrap_or("from the config")
+                    );
+                }
                 println!("  workload       {}", workload::describe(&opts));
                 println!(
                     "  throughput     {:.0} validations/s ({} in all)",
@@ -550,7 +596,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             model,
             catalogue,
             explain,
-        } => scan_cmd(file, eval, &threshold, model, catalogue, explain),
+        } => scan_cmd(
+            file,
+            eval,
+            threshold.as_deref().unwrap_or("high"),
+            model,
+            catalogue,
+            explain,
+            threshold.is_some(),
+        ),
         Cmd::Policy {
             cmd:
                 PolicyCmd::Test {
@@ -712,6 +766,11 @@ fn verdict_json(engine: &Engine, h: &warden::Handle, j: &JsonRequest) -> JsonVer
     if v.rule != 0 {
         out.rule = Some(engine.explain(v.rule));
     }
+    if !engine.has_policy() && v.is_allowed() {
+        out.explain.push_str(
+            " (no policy is loaded: only the request's shape, the input checks and the threat scan were judged; give --policy FILE or policy.file)",
+        );
+    }
     out
 }
 
@@ -739,7 +798,17 @@ fn policy_test(
             ))
         }
     };
+    let reasons = warden::types::DenyReason::names();
     for (i, c) in tests.case.iter().enumerate() {
+        if let Some(r) = &c.reason {
+            if !reasons.contains(&r.as_str()) {
+                return Err(format!(
+                    "{}: case[{i}].reason `{r}` is no reason warden gives; the reasons are: {}",
+                    file.display(),
+                    reasons.join(", ")
+                ));
+            }
+        }
         if !matches!(c.expect.as_str(), "allow" | "allow_with" | "deny") {
             return Err(format!(
                 "{}: case[{i}].expect `{}`: expected allow, allow_with or deny",
@@ -827,13 +896,16 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             hmac_key,
             keystore,
         } => {
-            let clearance = warden::Classification::parse(&clearance)
-                .ok_or_else(|| format!("--clearance: unknown classification `{clearance}`"))?;
+            let clearance = warden::Classification::parse(&clearance).ok_or_else(|| {
+                format!("--clearance: unknown classification `{clearance}`; expected unclassified, cui, confidential, secret or top_secret")
+            })?;
             let max_level = match max_level.as_str() {
                 "safe" => warden::SecurityLevel::Safe,
                 "restricted" => warden::SecurityLevel::Restricted,
                 "privileged" => warden::SecurityLevel::Privileged,
-                other => return Err(format!("--max-level: unknown level `{other}`")),
+                other => return Err(format!(
+                    "--max-level: unknown level `{other}`; expected safe, restricted or privileged"
+                )),
             };
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1103,8 +1175,12 @@ fn scan_cmd(
     model: Option<PathBuf>,
     catalogue: Option<PathBuf>,
     explain: bool,
+    threshold_given: bool,
 ) -> Result<ExitCode, String> {
     use std::io::{BufRead, Write};
+    if threshold_given && !eval {
+        return Err("--threshold: it sets what --eval counts as caught; give --eval too".into());
+    }
     let threshold = config_enum::<warden::config::LevelName>(
         "--threshold",
         threshold,

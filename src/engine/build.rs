@@ -379,7 +379,7 @@ fn builtin_stages(
 /// A configuration error found while building (the config came as a value, so no file or line).
 fn config_error(field: impl Into<String>, message: String) -> BuildError {
     BuildError::Config(ConfigError {
-        file: "<config>".into(),
+        file: "the configuration".into(),
         line: None,
         field: field.into(),
         message,

@@ -201,6 +201,16 @@ impl Engine {
         sh.keys.shutdown();
     }
 
+    /// Whether a policy is loaded (`policy.file` or `EngineBuilder::policy`).
+    pub fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    /// The CPUs the cores are pinned to (empty when unpinned).
+    pub fn core_cpus(&self) -> Vec<usize> {
+        self.shared.cores.iter().filter_map(|c| c.cpu).collect()
+    }
+
     /// A merged snapshot of every core's metrics.
     pub fn metrics(&self) -> Metrics {
         self.handle().metrics()

@@ -440,7 +440,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 cfg.audit.every_request = true;
             }
             if let Some(m) = &audit_mode {
-                cfg.audit.mode = config_enum("--audit-mode", &m, "always, group or async")?;
+                cfg.audit.mode = config_enum("--audit-mode", m, "always, group or async")?;
             }
             let engine = workload::builder()
                 .config(cfg)
@@ -903,9 +903,11 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 "safe" => warden::SecurityLevel::Safe,
                 "restricted" => warden::SecurityLevel::Restricted,
                 "privileged" => warden::SecurityLevel::Privileged,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "--max-level: unknown level `{other}`; expected safe, restricted or privileged"
-                )),
+                ))
+                }
             };
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -499,6 +499,22 @@ impl Config {
                 return e(name, "must be between 1 and 67108864 bytes".into());
             }
         }
+        // Every reply slot holds a buffer of the largest encoded request: their product is
+        // the memory the slots may take (mapped lazily, touched as requests fill them).
+        let slot_bytes = l.limits().max_encoded_bytes() as u64;
+        let total = slot_bytes.saturating_mul(self.engine.reply_slots as u64);
+        if total > MAX_SLOT_MEMORY_BYTES {
+            return e(
+                "engine.reply_slots",
+                format!(
+                    "{} slots of {} bytes each (the largest request the limits.max_*_bytes admit) is {} MiB, over the {} MiB bound; lower engine.reply_slots or the limits",
+                    self.engine.reply_slots,
+                    slot_bytes,
+                    total >> 20,
+                    MAX_SLOT_MEMORY_BYTES >> 20
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -513,6 +529,10 @@ impl Config {
         }
     }
 }
+
+/// The most memory the reply slots may take: `engine.reply_slots` × the largest encoded
+/// request (8 GiB).
+pub const MAX_SLOT_MEMORY_BYTES: u64 = 8 << 30;
 
 /// The line of a dotted field (`threat.catalogue`) in config source, where it is written.
 pub fn line_of_field(src: &str, dotted: &str) -> Option<usize> {
@@ -580,6 +600,13 @@ mod tests {
         let src = "[engine]\nreply_slots = 1\n";
         let e = Config::from_toml(src, "w.toml").unwrap_err();
         assert_eq!((e.field.as_str(), e.line), ("engine.reply_slots", Some(2)));
+        // slots × the largest request: bounded, the error names both
+        let src = "[engine]\nreply_slots = 65536\n[limits]\nmax_content_bytes = 67108864\n";
+        let e = Config::from_toml(src, "w.toml").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("engine.reply_slots", Some(2)));
+        assert!(e.to_string().contains("limits.max_"), "{e}");
+        let src = "[engine]\nreply_slots = 64\n[limits]\nmax_content_bytes = 67108864\n";
+        Config::from_toml(src, "w.toml").unwrap();
         let src = "[cache.ttl_ms]\ncheck = { unclassified = 1, cui = 1, confidential = 1, secret = 1, top_secret = 1 }\nadaptive_hits_per_step = 0\n";
         let e = Config::from_toml(src, "w.toml").unwrap_err();
         assert_eq!(

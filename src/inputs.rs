@@ -289,15 +289,17 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     if let Some(i) = nfkc_hides(s) {
         return Err(i);
     }
+    // Runs of `/` are one separator, as a file system reads them: `/etc//shadow` is
+    // `/etc/shadow`, so empty segments are skipped, not taken as a directory.
     let mut prev = "";
-    for seg in s.split('/') {
+    for (i, seg) in s.split('/').filter(|seg| !seg.is_empty()).enumerate() {
         if is_dot_segment(seg.as_bytes()) {
             return Err(InputIssue::PathTraversal);
         }
         if seg.len() > MAX_COMPONENT_BYTES {
             return Err(InputIssue::ComponentTooLong);
         }
-        if is_sensitive(prev, seg) {
+        if is_sensitive(prev, seg) || (i == 0 && s.starts_with('/') && is_kernel_root(seg)) {
             return Err(InputIssue::SensitiveTarget);
         }
         prev = seg;
@@ -329,20 +331,35 @@ const SENSITIVE_NAMES: &[&str] = &[
     "boot.ini",
     "system.ini",
     "sam",
+    ".git-credentials",
+    ".kube",
+    ".docker",
+    ".gnupg",
 ];
 const SENSITIVE_PAIRS: &[(&str, &str)] = &[
     ("etc", "passwd"),
+    ("etc", "passwd-"),
     ("etc", "shadow"),
+    ("etc", "shadow-"),
     ("etc", "hosts"),
     ("etc", "group"),
+    ("etc", "group-"),
     ("etc", "sudoers"),
     ("etc", "gshadow"),
+    ("etc", "gshadow-"),
     ("etc", "master.passwd"),
     ("proc", "self"),
+    ("run", "secrets"),
     ("windows", "system32"),
     ("winnt", "system32"),
     ("config", "sam"),
 ];
+
+/// The kernel's own trees, refused whole at the root of an absolute path: `/proc/1/environ`,
+/// `/proc/thread-self/mem`, `/sys/...` hold another process's secrets or the machine's.
+fn is_kernel_root(seg: &str) -> bool {
+    seg.eq_ignore_ascii_case("proc") || seg.eq_ignore_ascii_case("sys")
+}
 
 fn is_sensitive(dir: &str, name: &str) -> bool {
     SENSITIVE_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
@@ -528,6 +545,10 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
             if d.split(|&c| c == b'/' || c == b'\\').any(is_dot_segment) {
                 return Err(InputIssue::PathTraversal);
             }
+            if d.contains(&b'\\') {
+                // `%5c`: a server on Windows (or one that folds it) reads a separator
+                return Err(InputIssue::ForeignSeparator);
+            }
             if let Ok(s) = core::str::from_utf8(d) {
                 if s.chars().any(is_lookalike) {
                     return Err(InputIssue::PathTraversal);
@@ -636,6 +657,45 @@ pub fn parse_url(url: &str, allowed_schemes: &[&str]) -> Result<url::Url, InputI
         }
     }
     Ok(parsed)
+}
+
+/// Runs `f` on the URL as a server that percent-decodes its path reads it: scheme, authority,
+/// the path fully decoded (`%2f` a separator) with runs of `/` as one, then query and fragment
+/// as they are. Resource patterns must match this form too, so that `*` (one segment) does not
+/// admit `a%2fb`. Stack buffers only; `None` when the decoded path is not UTF-8 or the form
+/// does not fit (a URL at most `MAX_RESOURCE_BYTES` long always fits).
+pub fn with_decoded_url_form<T>(u: &url::Url, f: impl FnOnce(&str) -> T) -> Option<T> {
+    let head = u[..url::Position::BeforePath].as_bytes();
+    let tail = u[url::Position::AfterPath..].as_bytes();
+    with_decoded(u.path().as_bytes(), |d| {
+        // the serialized URL percent-encodes what the input held raw, at most tripling it
+        let n = head.len() + d.len() + tail.len();
+        let mut small = [0u8; 512];
+        let mut large;
+        let buf: &mut [u8] = if n <= small.len() {
+            &mut small
+        } else if n <= 3 * MAX_RESOURCE_BYTES {
+            large = [0u8; 3 * MAX_RESOURCE_BYTES];
+            &mut large
+        } else {
+            return Err(InputIssue::TooLong);
+        };
+        buf[..head.len()].copy_from_slice(head);
+        let mut len = head.len();
+        let mut prev = 0u8;
+        for &c in d {
+            if !(c == b'/' && prev == b'/') {
+                buf[len] = c;
+                len += 1;
+            }
+            prev = c;
+        }
+        buf[len..len + tail.len()].copy_from_slice(tail);
+        len += tail.len();
+        let s = core::str::from_utf8(&buf[..len]).map_err(|_| InputIssue::BadEncoding)?;
+        Ok(f(s))
+    })
+    .ok()
 }
 
 /// Checks a URL against the scheme allow-list and for internal (SSRF) targets.

@@ -29,10 +29,12 @@ pub struct JsonRequest {
     pub classification: String,
     #[serde(default = "default_prio")]
     pub priority: String,
-    #[serde(default)]
-    pub timestamp_ms: u64,
-    #[serde(default)]
-    pub nonce: u64,
+    /// Milliseconds since the Unix epoch; absent: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<u64>,
+    /// A number used once per token; absent: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<u64>,
 }
 
 fn default_op() -> String {
@@ -125,8 +127,8 @@ impl JsonRequest {
             .content(self.content.as_bytes())
             .classification(class)
             .priority(prio)
-            .timestamp_ms(self.timestamp_ms)
-            .nonce(self.nonce))
+            .timestamp_ms(self.timestamp_ms.unwrap_or(0))
+            .nonce(self.nonce.unwrap_or(0)))
     }
 }
 

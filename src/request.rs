@@ -317,6 +317,20 @@ impl Limits {
         if r.agent.is_empty() {
             return Err(DenyReason::MissingField(Field::Agent));
         }
+        // What validate_agent, scan_content and the crypto operations answer is not about a
+        // tool or a resource: naming one is a malformed request, not one whose tool goes
+        // unjudged (a crypto request naming a secret tool must not pass for unclassified).
+        if matches!(
+            r.operation,
+            Operation::ValidateAgent | Operation::ScanContent | Operation::Crypto(_)
+        ) {
+            if !r.tool.is_empty() {
+                return Err(DenyReason::Malformed(Field::Tool));
+            }
+            if !r.resource.is_empty() {
+                return Err(DenyReason::Malformed(Field::Resource));
+            }
+        }
         match r.operation {
             Operation::AuthorizeTool if r.tool.is_empty() => {
                 Err(DenyReason::MissingField(Field::Tool))
@@ -467,6 +481,17 @@ mod tests {
     #[test]
     fn limits_check_names_fields() {
         let l = Limits::default();
+        // crypto, validate_agent and scan_content take no tool and no resource
+        assert_eq!(l.check(&sample()), Err(DenyReason::Malformed(Field::Tool)));
+        assert_eq!(
+            l.check(&sample().tool("")),
+            Err(DenyReason::Malformed(Field::Resource))
+        );
+        assert_eq!(l.check(&sample().tool("").resource("")), Ok(()));
+        let sample = || Request {
+            operation: Operation::Check,
+            ..sample()
+        };
         assert_eq!(l.check(&sample()), Ok(()));
         assert_eq!(
             l.check(&sample().tenant("")),

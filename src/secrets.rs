@@ -93,13 +93,61 @@ pub fn create_ed25519_key(
     Ok(key)
 }
 
+/// `read_key_file` for a secret key: also refused when others than its owner may read or
+/// write it (the mode of the file opened, not of a path looked at before).
+pub fn read_secret_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
+    read_key(path, len, true, 0)
+}
+
+/// `read_key_file` for a file of warden's own (a log's `signing.pub`): a symlink is refused
+/// (`O_NOFOLLOW`), not followed.
+pub fn read_own_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
+    read_key(path, len, false, libc::O_NOFOLLOW)
+}
+
+/// `read_secret_key_file` for a secret of warden's own (a log's `signing.key`): a symlink is
+/// refused, not followed.
+pub fn read_own_secret_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
+    read_key(path, len, true, libc::O_NOFOLLOW)
+}
+
 /// Reads a key file: raw bytes of the expected length, or hex text. Errors name the file.
 pub fn read_key_file(path: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
+    read_key(path, len, false, 0)
+}
+
+fn read_key(path: &str, len: Option<usize>, secret: bool, flags: i32) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     // A key file is a few dozen bytes: read at most 4 KiB, so a path to a device or a huge
-    // file is an error, not an allocation.
+    // file is an error, not an allocation; opened without blocking, so a FIFO is refused, not
+    // waited on.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | flags)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) if flags & libc::O_NOFOLLOW != 0 => {
+                format!(
+                    "key file {path}: a symlink; warden reads its own files only where they lie"
+                )
+            }
+            _ => format!("cannot read key file {path}: {e}"),
+        })?;
+    let m = f
+        .metadata()
+        .map_err(|e| format!("cannot read key file {path}: {e}"))?;
+    if !m.is_file() {
+        return Err(format!("key file {path}: not a regular file"));
+    }
+    let mode = m.permissions().mode();
+    if secret && mode & 0o077 != 0 {
+        return Err(format!(
+            "key file {path}: others than its owner may use this secret key (mode {:o}); chmod 600 it",
+            mode & 0o777
+        ));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4097), &mut bytes))
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, 4097), &mut bytes)
         .map_err(|e| format!("cannot read key file {path}: {e}"))?;
     if bytes.len() > 4096 {
         return Err(format!(

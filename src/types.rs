@@ -509,6 +509,11 @@ impl fmt::Display for DenyReason {
                 "request field `{}` is longer than the configured limit (see [limits] in the config)",
                 x.name()
             ),
+            Self::Malformed(x @ (Field::Tool | Field::Resource)) => write!(
+                f,
+                "request field `{}` is malformed, or given to an operation that takes none (validate_agent, scan_content and crypto_* name no tool and no resource)",
+                x.name()
+            ),
             Self::Malformed(x) => write!(f, "request field `{}` is malformed", x.name()),
             Self::ContentTooLarge => {
                 f.write_str("content is larger than limits.max_content_bytes")

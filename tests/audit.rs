@@ -189,6 +189,34 @@ fn a_torn_tail_is_reported_then_cut_on_open_and_damage_elsewhere_refuses_to_star
     );
 }
 
+/// The last record whole but changed is a record modified, not torn: a start must not cut
+/// it away as an unclean stop would have left it. Whole with its hash never written (zeros,
+/// as a file system leaves allocated space): torn, and cut.
+#[test]
+fn a_modified_last_record_is_damage_not_a_torn_tail() {
+    let d = tempfile::tempdir().unwrap();
+    write_log(d.path(), 20, 100);
+    let pristine = std::fs::read(seg(d.path())).unwrap();
+    let (last, end) = *frames(&pristine).last().unwrap();
+    let mut b = pristine.clone();
+    b[last + 10] ^= 1;
+    std::fs::write(seg(d.path()), &b).unwrap();
+    let e = check(d.path()).unwrap_err().to_string();
+    assert!(!e.contains("torn"), "{e}");
+    let e = Log::open(d.path(), 1 << 30, &key())
+        .err()
+        .expect("a start refuses a modified record")
+        .to_string();
+    assert!(e.contains("damaged"), "{e}");
+    // the same frame with its hash all zeros: a write that did not finish
+    let mut b = pristine.clone();
+    b[end - 32..end].fill(0);
+    std::fs::write(seg(d.path()), &b).unwrap();
+    assert!(check(d.path()).unwrap_err().to_string().contains("torn"));
+    let log = Log::open(d.path(), 1 << 30, &key()).unwrap();
+    assert_eq!(log.recovery.torn_bytes, (end - last) as u64);
+}
+
 #[test]
 fn segments_rotate_and_a_removed_segment_is_named() {
     let d = tempfile::tempdir().unwrap();
@@ -784,7 +812,8 @@ fn the_reviews_audit_erasures_are_refused_through_the_cli() {
 
 /// The second review's ways around the first fixes, through the CLI: an archive removed after
 /// `audit archive`, a log removed with its key file kept, a symlinked `signing.pub`, a missing
-/// `signing.key`, a FIFO for `lock`; and a pinned checkpoint catches a log replaced under the
+/// `signing.key`, a FIFO or a symlink for `signing.pub`, a signing key others may read; and a
+/// pinned checkpoint catches a log replaced under the
 /// same key.
 #[test]
 fn archives_keys_and_links_cannot_launder_a_log() {
@@ -852,15 +881,48 @@ fn archives_keys_and_links_cannot_launder_a_log() {
     std::os::unix::fs::symlink(&victim, d.join("signing.pub")).unwrap();
     assert_ne!(start(&d).0, 0);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-    // a FIFO where the lock file goes: refused at once, not a hang
+    // a FIFO for signing.pub: verify, tail and a start refuse it at once, not a hang
     let d = fresh("fifo");
-    std::fs::remove_file(d.join("lock")).unwrap();
-    let c = std::ffi::CString::new(d.join("lock").to_str().unwrap()).unwrap();
+    std::fs::remove_file(d.join("signing.pub")).unwrap();
+    let c = std::ffi::CString::new(d.join("signing.pub").to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for args in [
+        &["audit", "verify", d.to_str().unwrap()][..],
+        &["audit", "tail", d.to_str().unwrap()][..],
+    ] {
+        let (code, out) = warden(args);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("not a regular file"), "{args:?}: {out}");
+    }
     let (code, out) = start(&d);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("not a regular file"), "{out}");
+    // signing.pub a symlink to the right key elsewhere: verify by default refuses to follow it
+    let d = fresh("publink");
+    let elsewhere = base.path().join("pub-elsewhere");
+    std::fs::rename(d.join("signing.pub"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, d.join("signing.pub")).unwrap();
+    let (code, out) = verify(&d);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("symlink"), "{out}");
+    let e = elsewhere.to_str().unwrap();
+    assert_eq!(
+        warden(&["audit", "verify", d.to_str().unwrap(), "--public-key", e]).0,
+        0,
+        "a key given on the command line is read where it lies"
+    );
+    // a signing key others may read: refused, saying what to do
+    let d = fresh("loosekey");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        d.join("signing.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, out) = start(&d);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("chmod 600"), "{out}");
     // a pinned checkpoint: the log replaced wholesale under the same key lacks it
     let (code, out) = verify(&orig);
     assert_eq!(code, 0);

@@ -441,6 +441,85 @@ fn the_reviews_requests_are_denied_through_the_cli() {
     }
 }
 
+/// The second review's requests: an operation that takes no tool naming one (a crypto call
+/// naming a secret tool passed for unclassified), an audit record naming a tool above the
+/// agent's clearance, and a token request whose nonce 0 was replaced by a random one.
+#[test]
+fn the_second_reviews_requests_are_denied_through_the_cli() {
+    let run = |req: serde_json::Value| {
+        let (code, out, err) = warden(
+            &["validate", "--policy", "examples/policy.toml"],
+            &req.to_string(),
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        (code, v["reason"].as_str().unwrap_or("").to_string())
+    };
+    for op in ["crypto_sign", "scan_content", "validate_agent"] {
+        let (code, reason) = run(
+            serde_json::json!({"operation":op,"tenant":"globex","agent":"reader","tool":"fs.write","content":"x"}),
+        );
+        assert_eq!(
+            (code, reason.as_str()),
+            (1, "malformed"),
+            "{op} with a tool"
+        );
+        let (code, reason) = run(
+            serde_json::json!({"operation":op,"tenant":"globex","agent":"reader","resource":"/data/globex/x","content":"x"}),
+        );
+        assert_eq!(
+            (code, reason.as_str()),
+            (1, "malformed"),
+            "{op} with a resource"
+        );
+    }
+    // reader is cleared for cui; fs.write is secret
+    let (code, reason) = run(
+        serde_json::json!({"operation":"audit","tenant":"globex","agent":"reader","tool":"fs.write"}),
+    );
+    assert_eq!((code, reason.as_str()), (1, "read_up"));
+    // a nonce given as 0 is judged as 0, not replaced
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(warden(&["token", "keygen", "--out", d], "").0, 0);
+    let cfg = format!("{d}/tokens.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string("examples/tokens.toml")
+            .unwrap()
+            .replace("/tmp/warden-keys", d),
+    )
+    .unwrap();
+    let (code, tok, err) = warden(
+        &[
+            "-c",
+            &cfg,
+            "token",
+            "issue",
+            "--tenant",
+            "acme",
+            "--agent",
+            "planner-1",
+            "--ed25519-key",
+            &format!("{d}/ed25519.key"),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let req = |nonce: Option<u64>| {
+        let mut r = serde_json::json!({"tenant":"acme","agent":"planner-1","tool":"search","credential":tok.trim()});
+        if let Some(n) = nonce {
+            r["nonce"] = n.into();
+        }
+        r.to_string()
+    };
+    let (code, out, _) = warden(&["-c", &cfg, "validate"], &req(Some(0)));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"nonce_missing\""), "{out}");
+    let (code, out, _) = warden(&["-c", &cfg, "validate"], &req(None));
+    assert_eq!(code, 0, "absent: filled in as a gateway would: {out}");
+}
+
 #[test]
 fn validate_refuses_bad_bytes_and_oversize_input_as_a_deny() {
     let (code, out, _) = warden_bytes(&["validate"], b"{\"tenant\":\"a\xff\",\"agent\":\"b\"}");
@@ -550,6 +629,22 @@ fn config_is_a_dry_run_of_a_start() {
     let (code, _, err) = warden(&["config", f.to_str().unwrap()], "");
     assert_eq!(code, 2);
     assert!(err.contains("at most 1024"), "{err}");
+    // an audit log whose signing.key is not the key its signing.pub verifies: a start would
+    // refuse it, so the dry run does too
+    let log = dir.path().join("log");
+    let l = log.to_str().unwrap();
+    assert_eq!(
+        warden(&["bench", "--seconds", "0.2", "--audit", l], "").0,
+        0
+    );
+    let f = dir.path().join("audit.toml");
+    std::fs::write(&f, format!("[audit]\ndir = \"{l}\"\n")).unwrap();
+    let (code, out, err) = warden(&["config", f.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::write(log.join("signing.key"), "11".repeat(32)).unwrap();
+    let (code, _, err) = warden(&["config", f.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("another key"), "{err}");
     // every field optional in a table of per-priority values
     let f = dir.path().join("partial.toml");
     std::fs::write(&f, "[rings]\ncapacity = { critical = 2048 }\n").unwrap();

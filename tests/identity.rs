@@ -50,6 +50,12 @@ fn setup(cores: usize) -> Setup {
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
     )
     .unwrap();
+    // a secret key file only its owner may read (warden refuses one others may)
+    std::fs::set_permissions(
+        &hmac_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let cfg = Config {
         engine: EngineConfig {
             cores,

@@ -362,6 +362,79 @@ fn the_reviews_url_examples_are_refused() {
     }
 }
 
+/// The second hostile review's ways past the first fixes: empty segments before a sensitive
+/// name, the kernel's trees, a URL pattern's `*` crossing an encoded separator, an encoded
+/// backslash, and host patterns that do not pin the host.
+#[test]
+fn the_second_reviews_resources_are_refused() {
+    use warden::inputs::check_path;
+    for r in [
+        "/etc//shadow",
+        "/etc///passwd",
+        "//etc/shadow",
+        "/etc/%2fshadow",
+        "/proc/1/environ",
+        "/proc/thread-self/mem",
+        "/PROC/self/maps",
+        "/sys/kernel/debug",
+        "/home/u/.git-credentials",
+        "/etc/shadow-",
+        "/run/secrets/db",
+    ] {
+        assert_eq!(
+            check_path(r),
+            Err(InputIssue::SensitiveTarget),
+            "{r} not refused as sensitive"
+        );
+    }
+    // a name that only contains a kernel tree's name is a name
+    assert_eq!(check_path("/data/proc/x"), Ok(()));
+    assert_eq!(
+        check_path("proc/1"),
+        Ok(()),
+        "relative: not the kernel's tree"
+    );
+    // `*` is one segment in the URL as a decoding server reads it too
+    let p = policy("https://api.acme.example/v1/*/info");
+    assert_eq!(decide(&p, "https://api.acme.example/v1/users/info"), Ok(()));
+    assert_eq!(
+        decide(&p, "https://api.acme.example/v1/users%2f..%2fadmin/info"),
+        Err(DenyReason::Input(InputIssue::PathTraversal))
+    );
+    assert_eq!(
+        decide(&p, "https://api.acme.example/v1/admin%2fsecrets/info"),
+        Err(DenyReason::ResourceNotAllowed)
+    );
+    // an encoded backslash is a separator to some servers
+    assert_eq!(
+        decide(&p, "https://api.acme.example/v1/a%5cb/info"),
+        Err(DenyReason::Input(InputIssue::ForeignSeparator))
+    );
+    // a URL pattern pins its host: a star only for leading labels
+    for pattern in [
+        "https://**.acme.example/**",
+        "https://acme.example*/**",
+        "https://*acme.example/**",
+        "https://api.*.example/**",
+    ] {
+        let src = format!(
+            "[[tenants]]\nname = \"acme\"\n[[roles]]\nname = \"r\"\ntools = [\"t\"]\n[[tools]]\nname = \"t\"\n[tools.resources]\nacme = [\"{pattern}\"]\n"
+        );
+        let e = Snapshot::from_toml(&src, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("leading labels"), "{pattern}: {e}");
+    }
+    let p = policy("https://*.acme.example/**");
+    assert_eq!(decide(&p, "https://api.acme.example/x"), Ok(()));
+    assert_eq!(
+        decide(&p, "https://evil.example/.acme.example/x"),
+        Err(DenyReason::ResourceNotAllowed)
+    );
+    assert_eq!(
+        decide(&p, "https://api.acme.example.evil.example/x"),
+        Err(DenyReason::ResourceNotAllowed)
+    );
+}
+
 fn url_scheme() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         "https://",

@@ -6,7 +6,7 @@
 //! chain hash the segment continues from, 8 reserved bytes) followed by framed records
 //! (`record.rs`). `HEAD` holds the latest signed checkpoint (sequence number, chain head,
 //! signature: 104 bytes), replaced atomically (write, fsync, rename); `signing.pub` the key that
-//! verifies the checkpoints; `lock` is held (`flock`) by whoever appends.
+//! verifies the checkpoints. Whoever appends holds an `flock` on the directory.
 //!
 //! Invariants:
 //! - records are only appended; a batch is written with one `write_all` and, in the durable
@@ -202,25 +202,15 @@ pub fn read_head(dir: &Path, key: &ed25519_dalek::VerifyingKey) -> Result<Option
     Ok(Some(h))
 }
 
-/// Takes the log's lock (`DIR/lock`, `flock`), held as long as the returned file is open: one
-/// writer per log.
+/// Takes the log's lock: an `flock` on the directory itself, held as long as the returned
+/// descriptor is open: one writer per log. A lock on the directory, not on a file in it, leaves
+/// nothing in the directory for another user to swap for a link or a FIFO.
 pub(crate) fn lock(dir: &Path) -> Result<File, AuditError> {
-    let path = dir.join("lock");
-    if let Ok(m) = std::fs::symlink_metadata(&path) {
-        if !m.file_type().is_file() {
-            return Err(err(
-                &path,
-                "is not a regular file; warden writes only regular files here",
-            ));
-        }
-    }
     let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&path)
-        .map_err(|e| err(&path, format!("cannot open the lock file: {e}")))?;
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| err(dir, format!("cannot open the directory to lock it: {e}")))?;
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a descriptor we own; no memory is passed.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -835,13 +825,15 @@ fn walk(
             let (rec, stored, n) = match check_record(rest, &h, seq) {
                 Ok(r) => r,
                 Err((what, frame_len)) => {
-                    // A torn tail: the last segment ends inside its last record, or in a bad
-                    // last record followed by nothing but zeros (space the file system had
-                    // allocated), past the checkpoint HEAD names. Anything else is damage.
+                    // A torn tail: the last segment ends inside its last record, or in a
+                    // last frame whose hash was never written (zeros: space the file system
+                    // had allocated) followed by nothing but zeros, past the checkpoint HEAD
+                    // names. A whole frame with a hash that is wrong but written is a record
+                    // modified, not torn: damage, never cut. Anything else is damage.
                     let after = match frame_len {
                         None if what == SHORT => &rest[rest.len()..],
                         None => rest,
-                        Some(n) => &rest[n..],
+                        Some(n) => &rest[n - 32..],
                     };
                     if last && anchor_found && after.iter().all(|&b| b == 0) {
                         if tolerate_torn {
@@ -1019,7 +1011,7 @@ fn check_record<'a>(
 pub(crate) fn move_aside(dir: &Path) -> Result<(PathBuf, String), AuditError> {
     let old_pub = dir.join("signing.pub");
     let old_key = match read_bounded(&old_pub, 4096) {
-        Ok(Some(_)) => Some(super::load_public_key(&old_pub)?),
+        Ok(Some(_)) => Some(super::load_public_key_own(&old_pub)?),
         Ok(None) => None,
         Err(m) => return Err(err(&old_pub, m)),
     };

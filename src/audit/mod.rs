@@ -54,20 +54,45 @@ pub fn load_or_create_key(path: &Path) -> Result<ed25519_dalek::SigningKey, Audi
     if std::fs::symlink_metadata(path).is_err() {
         return crate::secrets::create_ed25519_key(path, None).map_err(e);
     }
-    load_key(path)
+    load_own_key(path)
 }
 
 fn load_key(path: &Path) -> Result<ed25519_dalek::SigningKey, AuditError> {
-    let e = |m: String| AuditError {
-        path: path.to_path_buf(),
-        message: m,
-    };
-    let b = crate::secrets::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
-    let mut seed = [0u8; 32];
-    seed.copy_from_slice(&b);
+    read_32(path, crate::secrets::read_secret_key_file).map(signing_key)
+}
+
+/// `DIR/signing.key`: warden's own file, read where it lies (a symlink is refused).
+fn load_own_key(path: &Path) -> Result<ed25519_dalek::SigningKey, AuditError> {
+    read_32(path, crate::secrets::read_own_secret_key_file).map(signing_key)
+}
+
+fn signing_key(mut seed: [u8; 32]) -> ed25519_dalek::SigningKey {
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     seed.fill(0);
-    Ok(key)
+    key
+}
+
+/// A 32-byte key file read by `read`, its errors naming the file.
+fn read_32(
+    path: &Path,
+    read: fn(&str, Option<usize>) -> Result<Vec<u8>, String>,
+) -> Result<[u8; 32], AuditError> {
+    let mut b = read(&path.display().to_string(), Some(32)).map_err(|m| AuditError {
+        path: path.to_path_buf(),
+        message: m,
+    })?;
+    let mut a = [0u8; 32];
+    a.copy_from_slice(&b);
+    b.fill(0);
+    Ok(a)
+}
+
+/// An Ed25519 public key from its 32 bytes, the error naming the file.
+fn verifying_key(path: &Path, b: [u8; 32]) -> Result<ed25519_dalek::VerifyingKey, AuditError> {
+    ed25519_dalek::VerifyingKey::from_bytes(&b).map_err(|x| AuditError {
+        path: path.to_path_buf(),
+        message: format!("not an Ed25519 public key: {x}"),
+    })
 }
 
 /// What signs checkpoints: a software Ed25519 key, or the keystore's signature key (an HSM's,
@@ -141,7 +166,7 @@ pub fn signer(
     }
     let path = default_key_path(dir);
     match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.file_type().is_file() => Ok(Signer::Software(load_key(&path)?)),
+        Ok(m) if m.file_type().is_file() => Ok(Signer::Software(load_own_key(&path)?)),
         Ok(_) => Err(e(
             &path,
             "is not a regular file; warden writes only regular files here".into(),
@@ -190,15 +215,10 @@ pub fn open(cfg: &AuditConfig, keys: &crate::hsm::Keys) -> Result<(Log, Signer),
     Ok((log, signer))
 }
 
-/// `DIR/signing.pub`, which must be a regular file (warden's own, not a link elsewhere).
-fn load_public_key_own(path: &Path) -> Result<ed25519_dalek::VerifyingKey, AuditError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.file_type().is_file() => Err(AuditError {
-            path: path.to_path_buf(),
-            message: "is not a regular file; warden writes only regular files here".into(),
-        }),
-        _ => load_public_key(path),
-    }
+/// `DIR/signing.pub`, which must be a regular file (warden's own, not a link elsewhere): the
+/// key a log's own directory names, as `audit verify` and `audit tail` read it by default.
+pub fn load_public_key_own(path: &Path) -> Result<ed25519_dalek::VerifyingKey, AuditError> {
+    verifying_key(path, read_32(path, crate::secrets::read_own_key_file)?)
 }
 
 /// Moves the log `cfg.dir` names aside, as it is, into `DIR/archive-<time>/`, and begins a new
@@ -301,7 +321,21 @@ pub fn check(cfg: &AuditConfig) -> Result<String, AuditError> {
             "is missing while the directory holds an audit log; restore it".into(),
         ));
     }
-    let pk = load_public_key_own(&dir.join("signing.pub"))?;
+    let pub_path = dir.join("signing.pub");
+    let pk = load_public_key_own(&pub_path)?;
+    // the software key a start would sign with must be the one the log's checkpoints verify
+    // by (the keystore's key is checked at start, where the keystore is open)
+    let signing = match cfg.signing_key.as_str() {
+        "keystore" => None,
+        "" => Some(load_own_key(&default_key_path(dir))?),
+        file => Some(load_key(Path::new(file))?),
+    };
+    if signing.is_some_and(|k| k.verifying_key() != pk) {
+        return Err(e(
+            &pub_path,
+            "this log's checkpoints are verified by another key than the one a start would sign with; use the key that signed them, or `warden audit archive` the log to begin a new one".into(),
+        ));
+    }
     match verify(dir, &pk, |_, _| {}) {
         Ok(s) => Ok(format!(
             "{}: an intact audit log ({} events, last checkpoint {})",
@@ -351,15 +385,7 @@ fn writable(dir: &Path) -> bool {
 
 /// Reads an Ed25519 public key (32 bytes, raw or hex).
 pub fn load_public_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, AuditError> {
-    let e = |m: String| AuditError {
-        path: path.to_path_buf(),
-        message: m,
-    };
-    let b = crate::secrets::read_key_file(&path.display().to_string(), Some(32)).map_err(e)?;
-    let mut a = [0u8; 32];
-    a.copy_from_slice(&b);
-    ed25519_dalek::VerifyingKey::from_bytes(&a)
-        .map_err(|x| e(format!("not an Ed25519 public key: {x}")))
+    verifying_key(path, read_32(path, crate::secrets::read_key_file)?)
 }
 
 // ---- settings (`[audit]` in the config file) ----

@@ -24,6 +24,32 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 
 /// Bytes of tenant, agent, tool, action and resource a queued event holds inline.
 pub const PENDING_BYTES: usize = 2048;
+/// Bytes a truncation mark takes at most: `...[+4294967295 bytes, blake3 0123456789abcdef]`.
+const MARK_BYTES: usize = 52;
+
+/// Writes into `out` the mark of `s` cut at `kept` bytes: how many bytes were cut and the first
+/// 8 bytes of the BLAKE3 digest of the whole field, so a reader can tell a record was cut and
+/// check a candidate value against it. Returns its length. No allocation.
+fn truncation_mark(s: &str, kept: usize, out: &mut [u8]) -> usize {
+    use std::io::Write;
+    let d = blake3::hash(s.as_bytes());
+    let h = d.as_bytes();
+    let mut cur = std::io::Cursor::new(out);
+    let _ = write!(
+        cur,
+        "...[+{} bytes, blake3 {:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}]",
+        s.len() - kept,
+        h[0],
+        h[1],
+        h[2],
+        h[3],
+        h[4],
+        h[5],
+        h[6],
+        h[7]
+    );
+    cur.position() as usize
+}
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 pub(crate) struct Pending {
@@ -154,18 +180,31 @@ impl AuditQueue {
         p.operation = req.operation;
         p.classification = v.classification.max(req.classification);
         p.slot = slot;
+        let fields = [req.tenant, req.agent, req.tool, req.action, req.resource];
         let mut off = 0;
-        for (k, s) in [req.tenant, req.agent, req.tool, req.action, req.resource]
-            .into_iter()
-            .enumerate()
-        {
-            let mut n = s.len().min(PENDING_BYTES - off);
+        for (k, s) in fields.into_iter().enumerate() {
+            // Room for this field: what is left, less what the later fields need at least (a
+            // truncation mark each). A field that does not fit keeps a prefix and a mark with
+            // its full length and digest, never silently a prefix (rare: only past 2 KiB).
+            let later: usize = fields[k + 1..]
+                .iter()
+                .map(|f| f.len().min(MARK_BYTES))
+                .sum();
+            let room = PENDING_BYTES - off - later;
+            if s.len() <= room {
+                p.bytes[off..off + s.len()].copy_from_slice(s.as_bytes());
+                p.lens[k] = s.len() as u16;
+                off += s.len();
+                continue;
+            }
+            let mut n = room - MARK_BYTES;
             while !s.is_char_boundary(n) {
                 n -= 1;
             }
             p.bytes[off..off + n].copy_from_slice(&s.as_bytes()[..n]);
-            p.lens[k] = n as u16;
-            off += n;
+            let mark = truncation_mark(s, n, &mut p.bytes[off + n..off + room]);
+            p.lens[k] = (n + mark) as u16;
+            off += n + mark;
         }
         // The ring holds as many indices as there are cells: this push cannot fail.
         let pushed = self.ready.push(i).is_ok();
@@ -392,13 +431,76 @@ mod tests {
         let p = unsafe { &*q.cells[i as usize].0.get() };
         let e = p.event();
         assert_eq!((e.tenant, e.agent, p.slot), ("t", "a", 7));
+        assert!(e.resource.len() <= PENDING_BYTES - 2);
+        let d = blake3::hash(long.as_bytes()).to_hex();
+        let (kept, mark) = e
+            .resource
+            .split_once("...[+")
+            .expect("a cut field is marked");
+        assert!(long.starts_with(kept), "a prefix of the value is kept");
         assert_eq!(
-            e.resource.len(),
-            PENDING_BYTES - 2,
-            "truncated to the inline buffer"
+            mark,
+            format!("{} bytes, blake3 {}]", long.len() - kept.len(), &d[..16]),
+            "the mark says how much was cut and whose digest it is"
         );
         q.free.push(i);
         assert!(q.reserve().is_some());
+    }
+
+    /// Whatever the five fields' lengths (and multi-byte characters at the cut), every field
+    /// is kept whole or as a valid UTF-8 prefix with its mark; never silently cut, never a
+    /// later field lost to an earlier one.
+    #[test]
+    fn every_cut_field_is_marked_and_every_field_keeps_its_place() {
+        let q = AuditQueue::new(1, true, false);
+        let lens = [
+            0usize, 1, 51, 52, 53, 400, 2000, 2046, 2047, 2048, 2049, 5000, 70_000,
+        ];
+        let mut seed = 7u64;
+        for round in 0..400 {
+            let mut pick = || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                lens[(seed >> 33) as usize % lens.len()]
+            };
+            let f: Vec<String> = (0..5)
+                .map(|k| {
+                    let n = pick();
+                    // é is two bytes: cuts land inside characters half the time
+                    if (round + k) % 2 == 0 {
+                        "x".repeat(n)
+                    } else {
+                        "é".repeat(n / 2)
+                    }
+                })
+                .collect();
+            let req = Request::new(Operation::Audit)
+                .tenant(&f[0])
+                .agent(&f[1])
+                .tool(&f[2])
+                .action(&f[3])
+                .resource(&f[4]);
+            let i = q.reserve().unwrap();
+            q.push(i, &req, &Verdict::deny(DenyReason::None), 1, 0);
+            let i = q.ready.pop().unwrap();
+            // SAFETY: popped from `ready` in this single-threaded test: the cell is ours.
+            let p = unsafe { &*q.cells[i as usize].0.get() };
+            let e = p.event();
+            let got = [e.tenant, e.agent, e.tool, e.action, e.resource];
+            assert!(p.lens.iter().map(|&n| n as usize).sum::<usize>() <= PENDING_BYTES);
+            for (g, w) in got.iter().zip(&f) {
+                if g == w {
+                    continue;
+                }
+                let (kept, mark) = g
+                    .split_once("...[+")
+                    .unwrap_or_else(|| panic!("{g:?} unmarked"));
+                assert!(w.starts_with(kept));
+                assert!(mark.starts_with(&format!("{} bytes, blake3 ", w.len() - kept.len())));
+            }
+            q.free.push(i);
+        }
     }
 
     #[test]

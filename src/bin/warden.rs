@@ -32,7 +32,8 @@ enum Cmd {
     /// Validates one JSON request (from FILE, or stdin) and prints the JSON verdict.
     /// Exit status: 0 allowed, 1 denied, 2 a request that cannot be read (the verdict printed
     /// says why) or a usage error. A request with a `credential` and no `timestamp_ms` or
-    /// `nonce` is given the current time and a random nonce, as a gateway would.
+    /// `nonce` field is given the current time and a random nonce, as a gateway would (a 0
+    /// given is judged as 0).
     Validate {
         /// A JSON request file; `-` or nothing reads stdin.
         file: Option<PathBuf>,
@@ -743,13 +744,14 @@ fn complete(mut j: JsonRequest) -> Result<JsonRequest, warden::json::JsonError> 
     // A request with a token needs a timestamp and a nonce; a person at the command line gets
     // them filled in, as a gateway would fill them.
     if !j.credential.is_empty() {
-        if j.timestamp_ms == 0 {
-            j.timestamp_ms = warden::time::wall_ns() / 1_000_000;
+        // only what is absent: a 0 given is a 0 judged
+        if j.timestamp_ms.is_none() {
+            j.timestamp_ms = Some(warden::time::wall_ns() / 1_000_000);
         }
-        if j.nonce == 0 {
+        if j.nonce.is_none() {
             let mut n = [0u8; 8];
             warden::secrets::random_bytes(&mut n).map_err(bad)?;
-            j.nonce = u64::from_le_bytes(n) | 1;
+            j.nonce = Some(u64::from_le_bytes(n) | 1);
         }
     }
     Ok(j)
@@ -838,8 +840,8 @@ fn policy_test(
                 continue;
             }
         };
-        if j.nonce == 0 {
-            j.nonce = i as u64 + 1;
+        if j.nonce.is_none() {
+            j.nonce = Some(i as u64 + 1);
         }
         let v = verdict_json(&engine, &h, &j);
         let ok = v.decision == c.expect && c.reason.as_deref().is_none_or(|r| r == v.reason);
@@ -981,7 +983,8 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 }
                 (Some(k), _) => {
                     use ed25519_dalek::Signer;
-                    let seed = warden::secrets::read_key_file(&k.display().to_string(), Some(32))?;
+                    let seed =
+                        warden::secrets::read_secret_key_file(&k.display().to_string(), Some(32))?;
                     let mut s = [0u8; 32];
                     s.copy_from_slice(&seed);
                     let sk = ed25519_dalek::SigningKey::from_bytes(&s);
@@ -989,7 +992,8 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 }
                 (None, Some(k)) => {
                     use hmac::Mac;
-                    let secret = warden::secrets::read_key_file(&k.display().to_string(), None)?;
+                    let secret =
+                        warden::secrets::read_secret_key_file(&k.display().to_string(), None)?;
                     let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&secret)
                         .map_err(|e| e.to_string())?;
                     mac.update(&signed);
@@ -1033,8 +1037,15 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
         } => (dir.clone(), public_key.clone()),
         AuditCmd::Archive { dir } => return archive_cmd(dir, config),
     };
-    let key_path = public_key.unwrap_or_else(|| dir.join("signing.pub"));
-    let key = warden::audit::load_public_key(&key_path).map_err(|e| e.to_string())?;
+    // a key given is read where it lies; the log's own DIR/signing.pub must be a regular file
+    let key_path = public_key
+        .clone()
+        .unwrap_or_else(|| dir.join("signing.pub"));
+    let key = match public_key {
+        Some(p) => warden::audit::load_public_key(&p),
+        None => warden::audit::load_public_key_own(&key_path),
+    }
+    .map_err(|e| e.to_string())?;
     match cmd {
         AuditCmd::Verify { checkpoint, .. } => match warden::audit::verify_pinned(
             &dir,

@@ -463,7 +463,11 @@ fn load_identity(
     let bad = |field: String, message: String| config_error(field, message);
     let read = |k: &crate::config::KeyRef, len: Option<usize>| -> Result<Vec<u8>, String> {
         if !k.file.is_empty() {
-            return read_key_file(&k.file, len);
+            // a public key may be read by anyone; a secret one (HMAC) only by its owner
+            return match len {
+                Some(_) => read_key_file(&k.file, len),
+                None => crate::secrets::read_secret_key_file(&k.file, len),
+            };
         }
         let v = std::env::var(&k.env)
             .map_err(|_| format!("environment variable {} is not set", k.env))?;

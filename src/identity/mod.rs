@@ -291,6 +291,9 @@ impl Identity {
             self.cache.insert(fp);
         }
         let skew = self.settings.max_clock_skew_ms;
+        if c.expires_at_ms <= c.issued_at_ms {
+            return Err(TokenIssue::Malformed);
+        }
         if now_ms >= c.expires_at_ms.saturating_add(skew) {
             return Err(TokenIssue::Expired);
         }

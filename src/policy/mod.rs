@@ -693,19 +693,7 @@ impl Snapshot {
         let tool = &self.tools[tool_id as usize];
         let t_rule = rule::TOOL | tool_id;
         let takes_resources = tool.patterns.iter().any(|p| !p.is_empty());
-        let decided = crate::inputs::resolve(req.resource, schemes, |res| {
-            let matches = |g: &Glob| match &res {
-                Resolved::Empty => false,
-                Resolved::Path { raw, decoded } => g.matches(raw) && g.matches_path(decoded),
-                Resolved::Url(u) => g.matches(u.as_str()),
-            };
-            if let Resolved::Empty = res {
-                return if takes_resources {
-                    Err((DenyReason::ResourceNotAllowed, t_rule))
-                } else {
-                    Ok(())
-                };
-            }
+        let judge = |matches: &dyn Fn(&Glob) -> bool| {
             if tool.patterns[tenant as usize].iter().any(matches) {
                 return Ok(());
             }
@@ -724,6 +712,18 @@ impl Snapshot {
             } else {
                 (DenyReason::ResourceNotAllowed, t_rule)
             })
+        };
+        let decided = crate::inputs::resolve(req.resource, schemes, |res| match &res {
+            Resolved::Empty if takes_resources => Err((DenyReason::ResourceNotAllowed, t_rule)),
+            Resolved::Empty => Ok(()),
+            Resolved::Path { raw, decoded } => {
+                judge(&|g: &Glob| g.matches(raw) && g.matches_path(decoded))
+            }
+            // A URL must match as serialized and as a decoding server reads its path.
+            Resolved::Url(u) => crate::inputs::with_decoded_url_form(u, |d| {
+                judge(&|g: &Glob| g.matches(u.as_str()) && g.matches(d))
+            })
+            .unwrap_or(Err((DenyReason::ResourceNotAllowed, t_rule))),
         });
         match decided {
             Ok(r) => r,
@@ -782,9 +782,24 @@ fn url_pattern(p: &str) -> Result<String, String> {
     if !crate::inputs::is_url(p) {
         return Ok(p.to_string());
     }
-    url::Url::parse(p).map(String::from).map_err(|e| {
+    let ser = url::Url::parse(p).map(String::from).map_err(|e| {
         format!("`{p}` reads as a URL (it starts with a scheme) but a URL parser refuses it: {e}")
-    })
+    })?;
+    // The host is pinned: a star may stand for leading labels (`*.acme.example`) and nothing
+    // else there, since `**` or a star beside the host would match past it (`**.acme.example`
+    // matches `evil.com/.acme.example`, `acme.example*` matches `acme.example.evil.com`).
+    let rest = ser.split_once("://").map_or("", |x| x.1);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    if authority
+        .strip_prefix("*.")
+        .unwrap_or(authority)
+        .contains('*')
+    {
+        return Err(format!(
+            "`{p}`: a star in a URL pattern's host may only stand for its leading labels (`https://*.acme.example/**`); the host is what the pattern pins"
+        ));
+    }
+    Ok(ser)
 }
 
 /// Longest tenant, agent, role or tool name.

@@ -157,13 +157,27 @@ impl Stage for PolicyStage {
                 ..*req
             }
         };
-        let grant = match p.authorize(&q) {
+        let mut grant = match p.authorize(&q) {
             Ok(g) => g,
             Err((reason, rule)) => {
                 out.rule = rule;
                 return StageResult::Deny(reason);
             }
         };
+        // An audit record or a custom operation may name a tool the policy knows: the data
+        // behind it is at least the tool's classification, which the agent must be cleared for.
+        if q.tool.is_empty() {
+            if let Some(tid) = p.tool_id(req.tool) {
+                let tc = p.tools[tid as usize].classification;
+                if tc > grant.classification {
+                    if tc > grant.clearance {
+                        out.rule = grant.rule;
+                        return StageResult::Deny(DenyReason::ReadUp);
+                    }
+                    grant.classification = tc;
+                }
+            }
+        }
         let mut ceiling = grant.clearance;
         if let Some(v) = verified {
             if grant.level > v.max_level || grant.classification > v.clearance {

@@ -206,9 +206,18 @@ fn nfkc_hides(s: &str) -> Option<InputIssue> {
         return None;
     }
     let before = s.bytes().filter(|&c| c == b'/').count();
+    let percents = s.bytes().filter(|&c| c == b'%').count();
     let mut after = 0usize;
+    let mut percents_after = 0usize;
     let (mut has_dot, mut only_dots, mut in_params) = (false, true, false);
     for c in s.nfkc().chain(core::iter::once('/')) {
+        if c == '%' {
+            // `％2e`: a reader that folds, then decodes, finds an encoding that was not there
+            percents_after += 1;
+            if percents_after > percents {
+                return Some(InputIssue::BadEncoding);
+            }
+        }
         match c {
             '/' => {
                 after += 1;
@@ -291,7 +300,7 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     }
     // Runs of `/` are one separator, as a file system reads them: `/etc//shadow` is
     // `/etc/shadow`, so empty segments are skipped, not taken as a directory.
-    let mut prev = "";
+    let mut prev = Folded::EMPTY;
     for (i, seg) in s.split('/').filter(|seg| !seg.is_empty()).enumerate() {
         if is_dot_segment(seg.as_bytes()) {
             return Err(InputIssue::PathTraversal);
@@ -299,12 +308,91 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         if seg.len() > MAX_COMPONENT_BYTES {
             return Err(InputIssue::ComponentTooLong);
         }
-        if is_sensitive(prev, seg) || (i == 0 && s.starts_with('/') && is_kernel_root(seg)) {
+        let name = Folded::of(seg);
+        if is_sensitive(prev.get(), name.get())
+            || (i == 0 && s.starts_with('/') && is_kernel_root(name.get()))
+        {
             return Err(InputIssue::SensitiveTarget);
         }
-        prev = seg;
+        prev = name;
     }
     Ok(())
+}
+
+/// Longest name the sensitive-target checks compare (`.git-credentials` is 16 bytes); a longer
+/// folded name matches none of them.
+const FOLDED_BYTES: usize = 24;
+
+/// A path segment as the most permissive reader opens it, for the sensitive-target checks:
+/// compatibility characters folded (NFKC: `ｓｈａｄｏｗ` is `shadow`), default-ignorable characters
+/// dropped (zero-width spaces and joiners, soft hyphens, bidi controls, variation selectors, tag
+/// characters), a `;params` suffix (servers) or a `:stream` suffix (NTFS: `web.config::$DATA`)
+/// set aside, trailing dots and spaces dropped (Windows: `.env.` is `.env`), ASCII lower-cased.
+/// On the stack; `None` when longer than any name compared.
+#[derive(Clone, Copy)]
+struct Folded {
+    buf: [u8; FOLDED_BYTES],
+    len: Option<u8>,
+}
+
+impl Folded {
+    const EMPTY: Folded = Folded {
+        buf: [0; FOLDED_BYTES],
+        len: Some(0),
+    };
+
+    fn of(seg: &str) -> Folded {
+        use unicode_normalization::UnicodeNormalization;
+        let mut f = Folded::EMPTY;
+        let mut n = 0usize;
+        let mut push = |c: char| -> core::ops::ControlFlow<bool> {
+            use core::ops::ControlFlow::{Break, Continue};
+            if is_default_ignorable(c) {
+                return Continue(());
+            }
+            if c == ';' || c == ':' {
+                return Break(true);
+            }
+            if !c.is_ascii() || n == FOLDED_BYTES {
+                // no name compared holds it, or is this long
+                return Break(false);
+            }
+            f.buf[n] = (c as u8).to_ascii_lowercase();
+            n += 1;
+            Continue(())
+        };
+        let fits = if seg.is_ascii() {
+            seg.chars().try_for_each(&mut push)
+        } else {
+            seg.nfkc().try_for_each(&mut push)
+        };
+        if let core::ops::ControlFlow::Break(false) = fits {
+            f.len = None;
+            return f;
+        }
+        while n > 0 && matches!(f.buf[n - 1], b'.' | b' ') {
+            n -= 1;
+        }
+        f.len = Some(n as u8);
+        f
+    }
+
+    fn get(&self) -> Option<&str> {
+        // only ASCII was written
+        self.len
+            .and_then(|n| core::str::from_utf8(&self.buf[..n as usize]).ok())
+    }
+}
+
+/// Unicode's default-ignorable code points (and the Hangul fillers): readers that drop them,
+/// or render nothing for them, see a name without them.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// Components that name secrets or server configuration wherever they appear, and
@@ -330,7 +418,6 @@ const SENSITIVE_NAMES: &[&str] = &[
     "win.ini",
     "boot.ini",
     "system.ini",
-    "sam",
     ".git-credentials",
     ".kube",
     ".docker",
@@ -356,16 +443,31 @@ const SENSITIVE_PAIRS: &[(&str, &str)] = &[
 ];
 
 /// The kernel's own trees, refused whole at the root of an absolute path: `/proc/1/environ`,
-/// `/proc/thread-self/mem`, `/sys/...` hold another process's secrets or the machine's.
-fn is_kernel_root(seg: &str) -> bool {
-    seg.eq_ignore_ascii_case("proc") || seg.eq_ignore_ascii_case("sys")
+/// `/proc/thread-self/mem`, `/sys/...` hold another process's secrets or the machine's, and
+/// `/dev/fd/N`, `/dev/stdin`, `/dev/mem` are other files (or the machine) under another name.
+/// `seg` is folded (`Folded`).
+fn is_kernel_root(seg: Option<&str>) -> bool {
+    matches!(seg, Some("proc" | "sys" | "dev"))
 }
 
-fn is_sensitive(dir: &str, name: &str) -> bool {
-    SENSITIVE_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
-        || SENSITIVE_PAIRS
-            .iter()
-            .any(|(d, n)| d.eq_ignore_ascii_case(dir) && n.eq_ignore_ascii_case(name))
+/// Whether `name` (in directory `dir`), both folded, is a sensitive target. A name too long to
+/// fold (`None`) is none; a directory too long to fold makes no pair.
+fn is_sensitive(dir: Option<&str>, name: Option<&str>) -> bool {
+    let Some(name) = name else {
+        return false;
+    };
+    SENSITIVE_NAMES.contains(&name)
+        || dir.is_some_and(|dir| SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name))
+}
+
+/// The sensitive names that are as secret on a web server as on a disk (dot-files of version
+/// control, environment and credentials, private keys): refused in a URL's decoded path too.
+/// (`/etc/passwd` in a URL is a web path like any other.)
+fn is_sensitive_on_the_web(name: Option<&str>) -> bool {
+    name.is_some_and(|n| {
+        SENSITIVE_NAMES.contains(&n)
+            && (n.starts_with('.') || n.starts_with("id_") || n == "web.config")
+    })
 }
 
 /// Whether `resource` is to be read as a URL: it starts with a scheme (a letter, then letters,
@@ -434,6 +536,32 @@ fn parse_ipv4_any(host: &str) -> Option<u32> {
         _ => return None,
     };
     (addr <= u32::MAX as u64).then_some(addr as u32)
+}
+
+/// The host of a literal authority (no userinfo: refused before), without its port.
+fn literal_host(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(i) if !authority.ends_with(']') => &authority[..i],
+        _ => authority,
+    }
+}
+
+/// `a.b.c.d`, four decimal numbers of at most 255 without leading zeros: the one IPv4 spelling
+/// every reader agrees on.
+fn is_dotted_decimal(host: &str) -> bool {
+    let mut parts = 0;
+    for p in host.split('.') {
+        parts += 1;
+        let ok = !p.is_empty()
+            && p.len() <= 3
+            && p.bytes().all(|c| c.is_ascii_digit())
+            && !(p.len() > 1 && p.starts_with('0'))
+            && p.parse::<u16>().is_ok_and(|v| v <= 255);
+        if !ok || parts > 4 {
+            return false;
+        }
+    }
+    parts == 4
 }
 
 /// IPv4 blocks that are not globally reachable: every block of the IANA IPv4 Special-Purpose
@@ -556,6 +684,11 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                 if let Some(i) = nfkc_hides(s) {
                     return Err(i);
                 }
+                if s.split('/')
+                    .any(|n| is_sensitive_on_the_web(Folded::of(n).get()))
+                {
+                    return Err(InputIssue::SensitiveTarget);
+                }
             }
             Ok(())
         })?;
@@ -627,6 +760,12 @@ pub fn parse_url(url: &str, allowed_schemes: &[&str]) -> Result<url::Url, InputI
             if ipv4_special(u32::from(a)) {
                 return Err(InputIssue::InternalAddress);
             }
+            // `0127.0.0.1` is 87.0.0.1 to a WHATWG parser and 127.0.0.1 to one that reads
+            // decimal; hex, octal, short and percent-encoded forms differ by reader too. Only
+            // the one spelling every reader agrees on is taken.
+            if !is_dotted_decimal(literal_host(&authority_and_rest[..path_at])) {
+                return Err(InputIssue::MalformedUrl);
+            }
         }
         Some(url::Host::Ipv6(a)) => {
             if ipv6_special(a) {
@@ -645,6 +784,9 @@ pub fn parse_url(url: &str, allowed_schemes: &[&str]) -> Result<url::Url, InputI
             if let Some(a) = parse_ipv4_any(d.trim_end_matches('.')) {
                 if ipv4_special(a) {
                     return Err(InputIssue::InternalAddress);
+                }
+                if !is_dotted_decimal(d) {
+                    return Err(InputIssue::MalformedUrl);
                 }
             } else if domain_internal(d) {
                 return Err(InputIssue::InternalAddress);
@@ -751,8 +893,16 @@ pub fn check_resource(resource: &str, allowed_schemes: &[&str]) -> Result<(), In
     resolve(resource, allowed_schemes, |_| ())
 }
 
-/// The input-check stage: runs on `Check` and `AuthorizeTool` for every request that names a
-/// resource. Built in; configured by `[inputs]`.
+/// The operations that may name a tool and a resource, whose resource is checked and judged:
+/// `check`, `authorize_tool`, `audit` and custom operations. The others (validate_agent,
+/// scan_content, crypto) naming either are malformed.
+pub fn names_resources(op: crate::types::Operation) -> bool {
+    use crate::types::Operation as O;
+    matches!(op, O::Check | O::AuthorizeTool | O::Audit | O::Custom(_))
+}
+
+/// The input-check stage: runs on every operation that may name a resource
+/// (`names_resources`). Built in; configured by `[inputs]`.
 pub struct InputStage {
     schemes: Vec<&'static str>,
 }
@@ -774,10 +924,10 @@ impl crate::stage::Stage for InputStage {
         "inputs"
     }
     fn handles(&self, op: crate::types::Operation) -> bool {
-        matches!(
-            op,
-            crate::types::Operation::Check | crate::types::Operation::AuthorizeTool
-        )
+        names_resources(op)
+    }
+    fn decides(&self) -> bool {
+        false
     }
     fn evaluate(
         &self,
@@ -969,7 +1119,82 @@ mod tests {
         );
     }
 
+    /// The third review's spellings: a sensitive name hidden from a byte comparison by
+    /// compatibility characters, invisible characters, a stream or parameter suffix or trailing
+    /// dots; the kernel's `/dev`; `％` made by folding; an IPv4 host spelled so readers disagree.
+    #[test]
+    fn hidden_sensitive_names_and_ambiguous_addresses() {
+        for p in [
+            "/etc/\u{FF53}hadow",
+            "/etc/sha\u{200B}dow",
+            "/etc/sha\u{00AD}dow",
+            "/etc/shadow\u{E0041}",
+            "/srv/www/.env.",
+            "/srv/www/.env ",
+            "/srv/www/.htaccess::$DATA",
+            "/srv/www/web.config:stream",
+            "/srv/repo/.git;x/config",
+            "/ETC/PASSWD.",
+            "/home/x/.\u{FF53}sh/id_rsa",
+            "/dev/fd/3",
+            "/dev/stdin",
+            "/\u{FF44}ev/mem",
+            "/pro\u{200D}c/self/environ",
+            "C/windows/system32/config/SAM",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::SensitiveTarget), "{p:?}");
+        }
+        // a person called Sam is not the Windows account database
+        assert_eq!(check_path("/home/sam/notes.txt"), Ok(()));
+        assert_eq!(
+            check_path("/data/\u{FF05}2e\u{FF05}2e/x"),
+            Err(InputIssue::BadEncoding)
+        );
+        for u in [
+            "https://example.com/.git/config",
+            "https://example.com/app/.env",
+            "https://example.com/%2eenv",
+            "https://example.com/x/.ht\u{200B}access",
+            "https://example.com/u/.ssh/id_rsa",
+        ] {
+            assert_eq!(check_url(u, WEB), Err(InputIssue::SensitiveTarget), "{u}");
+        }
+        assert_eq!(check_url("https://example.com/etc/passwd", WEB), Ok(()));
+        for u in [
+            "https://0127.0.0.1/",
+            "https://8.8.8.010/",
+            "https://0x8.8.8.8/",
+            "https://134744072/",
+            "https://8.8.2056/",
+            "https://8.8.8.8./",
+            "https://%38.8.8.8/",
+        ] {
+            assert_eq!(check_url(u, WEB), Err(InputIssue::MalformedUrl), "{u}");
+        }
+        assert_eq!(check_url("https://8.8.8.8:443/x", WEB), Ok(()));
+    }
+
     proptest! {
+        /// The folded name is what a reader that drops invisible characters and folds case
+        /// opens: any sensitive name, with invisible characters sprinkled in, any ASCII case
+        /// and trailing dots or spaces, is refused.
+        #[test]
+        fn a_sensitive_name_is_refused_however_it_is_dressed(
+            name in prop::sample::select(SENSITIVE_NAMES.to_vec()),
+            upper in prop::collection::vec(any::<bool>(), 16),
+            invisible in prop::collection::vec(prop::sample::select(vec!["", "", "\u{200B}", "\u{00AD}", "\u{FEFF}", "\u{2060}", "\u{E0020}"]), 17),
+            tail in "[. ]{0,3}",
+        ) {
+            let mut p = String::from("/data/acme/");
+            for (i, c) in name.chars().enumerate() {
+                p.push_str(invisible[i]);
+                p.push(if upper[i % 16] { c.to_ascii_uppercase() } else { c });
+            }
+            p.push_str(invisible[16]);
+            p.push_str(&tail);
+            prop_assert_eq!(check_path(&p), Err(InputIssue::SensitiveTarget), "{:?}", p);
+        }
+
         #[test]
         fn never_panics(s in "\\PC{0,300}") {
             let _ = check_resource(&s, WEB);

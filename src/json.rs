@@ -73,7 +73,7 @@ impl JsonRequest {
             });
         }
         let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let req: JsonRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let (line, column) = (inner.line(), inner.column());
@@ -93,7 +93,18 @@ impl JsonRequest {
                 field,
                 message: format!("{msg} (line {line}, column {column})"),
             }
-        })
+        })?;
+        // Nothing but white space may follow the object: a second object or trailing bytes
+        // would let a gateway that reads them otherwise judge a different request.
+        de.end().map_err(|e| JsonError {
+            field: "-".into(),
+            message: format!(
+                "a request is one JSON object, and something follows it (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        })?;
+        Ok(req)
     }
 
     /// Borrows this JSON request as a `Request`.
@@ -293,5 +304,28 @@ mod tests {
         assert!(e.message.contains("line 1"), "{e}");
         let v = malformed_verdict(&e);
         assert_eq!(v.decision, "deny");
+        // one object, and nothing after it
+        for trailing in [
+            r#"{"tenant":"t","agent":"a"}{"tenant":"u","agent":"b"}"#,
+            r#"{"tenant":"t","agent":"a"} ]]]"#,
+            r#"{"tenant":"t","agent":"a"},"#,
+        ] {
+            let e = JsonRequest::parse(trailing).unwrap_err();
+            assert!(e.message.contains("something follows"), "{trailing}: {e}");
+        }
+        JsonRequest::parse("{\"tenant\":\"t\",\"agent\":\"a\"}\n  \t").unwrap();
+        for bad in [
+            "custom:+7",
+            "custom:07",
+            "custom:-1",
+            "custom:",
+            "custom:65536",
+        ] {
+            let j = JsonRequest::parse(&format!(
+                r#"{{"tenant":"t","agent":"a","operation":"{bad}"}}"#
+            ))
+            .unwrap();
+            assert_eq!(j.to_request().unwrap_err().field, "operation", "{bad}");
+        }
     }
 }

@@ -45,10 +45,23 @@ pub mod limits {
 /// errors ("the config file").
 pub fn read_bounded(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |e: std::io::Error| format!("cannot read {what} {}: {e}", path.display());
+    // Opened without blocking and required to be a regular file: a FIFO or a device named
+    // where a file belongs is refused at once, not waited on or read forever.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    if !f.metadata().map_err(cannot)?.is_file() {
+        return Err(format!(
+            "{what} {} is not a regular file (a directory, FIFO or device); give a file",
+            path.display()
+        ));
+    }
     let mut b = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(max + 1).read_to_end(&mut b))
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    f.take(max + 1).read_to_end(&mut b).map_err(cannot)?;
     if b.len() as u64 > max {
         return Err(format!(
             "{what} {} is larger than {max} bytes, more than warden reads of one",

@@ -50,6 +50,12 @@ pub trait Stage: Send + Sync + 'static {
     fn pre_cache(&self) -> bool {
         false
     }
+    /// Whether this stage's pass is a decision (the default) or only a filter that refuses what
+    /// is malformed (the built-in input checks). An operation whose only stages are filters is
+    /// denied `NoStage`, as one with no stage is: passing a filter allows nothing.
+    fn decides(&self) -> bool {
+        true
+    }
     /// Judges `req`. Must not block; should not allocate.
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult;
 }

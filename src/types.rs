@@ -182,7 +182,16 @@ impl Operation {
             "crypto_sign" => Self::Crypto(CryptoOp::Sign),
             "crypto_verify" => Self::Crypto(CryptoOp::Verify),
             "audit" => Self::Audit,
-            _ => Self::Custom(s.strip_prefix("custom:")?.parse().ok()?),
+            _ => {
+                // digits only: `custom:+7` and `custom:07` are not spellings of `custom:7`
+                let id = s.strip_prefix("custom:")?;
+                let canonical =
+                    id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+                if !canonical {
+                    return None;
+                }
+                Self::Custom(id.parse().ok()?)
+            }
         })
     }
 }

@@ -168,12 +168,27 @@ fn a_torn_tail_is_reported_then_cut_on_open_and_damage_elsewhere_refuses_to_star
     );
     assert!(log.recovery.torn_bytes > 0);
     assert_eq!(
+        log.recovery.unsigned, 19,
+        "events 2..=20 followed no checkpoint"
+    );
+    assert_eq!(
         log.next_seq(),
-        21,
-        "the chain continues after the last good record"
+        23,
+        "the chain continues after the last good record, with the start's mark of the \
+         unsigned records (21) and its checkpoint (22)"
     );
     drop(log);
-    assert_eq!(check(d.path()).unwrap().events, 19);
+    let mut marks = Vec::new();
+    let s = verify(d.path(), &key().verifying_key(), |seq, e| {
+        if e.action == "audit_unsigned_tail" {
+            marks.push((seq, e.resource.to_string()));
+        }
+    })
+    .unwrap();
+    assert_eq!(s.events, 20, "19 events and the mark");
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(marks[0].0, 21);
+    assert!(marks[0].1.contains("records 2..=20"), "{marks:?}");
     // a damaged record followed by good ones is not a torn tail: refuse
     let mut b = std::fs::read(seg(d.path())).unwrap();
     let f = frames(&b);
@@ -700,20 +715,22 @@ proptest::proptest! {
     }
 }
 
+/// Runs the `warden` binary: its exit code, and stdout followed by stderr.
+fn warden(args: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
 /// The review's cases through the CLI, as it ran them: a start after the damage refuses with
 /// what to do, `verify` names it, and `audit archive` begins a new log that names the old one.
 #[test]
 fn the_reviews_audit_erasures_are_refused_through_the_cli() {
-    let warden = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-        )
-    };
     let base = tempfile::tempdir().unwrap();
     let orig = base.path().join("orig");
     let o = orig.to_str().unwrap();
@@ -749,6 +766,29 @@ fn the_reviews_audit_erasures_are_refused_through_the_cli() {
             std::fs::remove_file(d.join("HEAD")).unwrap();
             std::os::unix::fs::symlink("/nonexistent", d.join("HEAD")).unwrap();
         }),
+        (
+            "segment 1 emptied, HEAD and the other segments deleted",
+            &|d| {
+                std::fs::remove_file(d.join("HEAD")).unwrap();
+                for s in warden::audit::log::segments(d).unwrap() {
+                    std::fs::remove_file(d.join(segment_name(s))).unwrap();
+                }
+                std::fs::write(d.join(segment_name(1)), b"").unwrap();
+            },
+        ),
+        (
+            "segment 1 cut to its first checkpoint, HEAD and the others deleted",
+            &|d| {
+                let one = std::fs::read(d.join(segment_name(1))).unwrap();
+                let (a, b) = frames(&one)[0];
+                assert_eq!(a, HEADER_BYTES);
+                std::fs::remove_file(d.join("HEAD")).unwrap();
+                for s in warden::audit::log::segments(d).unwrap() {
+                    std::fs::remove_file(d.join(segment_name(s))).unwrap();
+                }
+                std::fs::write(d.join(segment_name(1)), &one[..b]).unwrap();
+            },
+        ),
         ("HEAD and every segment deleted", &|d| {
             std::fs::remove_file(d.join("HEAD")).unwrap();
             for s in warden::audit::log::segments(d).unwrap() {
@@ -817,16 +857,6 @@ fn the_reviews_audit_erasures_are_refused_through_the_cli() {
 /// same key.
 #[test]
 fn archives_keys_and_links_cannot_launder_a_log() {
-    let warden = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-        )
-    };
     let base = tempfile::tempdir().unwrap();
     let orig = base.path().join("orig");
     let o = orig.to_str().unwrap();
@@ -939,4 +969,64 @@ fn archives_keys_and_links_cannot_launder_a_log() {
     let (code, out) = warden(&["audit", "verify", d.to_str().unwrap(), "--checkpoint", &pin]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("pinned checkpoint"), "{out}");
+}
+
+/// The third review: a stale `HEAD.tmp` that is a directory would make every later checkpoint
+/// fail, so a start and `warden config` refuse it; records appended after the last signed
+/// checkpoint (chained, but signed by nobody) are named by `verify` and marked by the next start
+/// before its checkpoint signs them.
+#[test]
+fn a_blocked_head_and_an_unsigned_tail_are_named() {
+    let base = tempfile::tempdir().unwrap();
+    let d = base.path().join("log");
+    let ds = d.to_str().unwrap();
+    let start = || warden(&["bench", "--seconds", "0.2", "--audit", ds]);
+    assert_eq!(start().0, 0);
+    // HEAD.tmp a directory
+    std::fs::create_dir(d.join("HEAD.tmp")).unwrap();
+    let (code, out) = start();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("HEAD.tmp") && out.contains("not a regular file"),
+        "{out}"
+    );
+    let cfg = base.path().join("warden.toml");
+    std::fs::write(&cfg, format!("[audit]\ndir = \"{ds}\"\n")).unwrap();
+    let (code, out) = warden(&["config", cfg.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("HEAD.tmp"), "{out}");
+    std::fs::remove_dir(d.join("HEAD.tmp")).unwrap();
+    // a stale regular HEAD.tmp (a stop between writing and renaming it) is cleared
+    std::fs::write(d.join("HEAD.tmp"), b"half a head").unwrap();
+    assert_eq!(start().0, 0);
+    assert!(!d.join("HEAD.tmp").exists());
+    // three events appended after the last checkpoint, chained but never signed
+    let k = engine_key(&d);
+    let mut log = Log::open(&d, 1 << 30, &k).unwrap();
+    assert_eq!(
+        log.recovery.unsigned, 0,
+        "a clean stop signs its last record"
+    );
+    let first = log.next_seq();
+    for i in 0..3 {
+        stage(&mut log, i, Decision::Allow, DenyReason::None);
+    }
+    log.flush(true).unwrap();
+    drop(log);
+    let (code, out) = warden(&["audit", "verify", ds]);
+    assert_eq!(code, 0, "the chain is whole: {out}");
+    let range = format!("records {}..={}", first, first + 2);
+    assert!(out.contains(&range) && out.contains("unsigned"), "{out}");
+    assert_eq!(start().0, 0);
+    let (code, out) = warden(&["audit", "tail", ds, "--last", "100000"]);
+    assert_eq!(code, 0, "{out}");
+    let marks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("audit_unsigned_tail"))
+        .collect();
+    assert_eq!(marks.len(), 1, "{out}");
+    assert!(marks[0].contains(&range), "{}", marks[0]);
+    let (code, out) = warden(&["audit", "verify", ds]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("unsigned"), "signed now, and marked: {out}");
 }

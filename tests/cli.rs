@@ -446,38 +446,65 @@ fn the_reviews_requests_are_denied_through_the_cli() {
 /// agent's clearance, and a token request whose nonce 0 was replaced by a random one.
 #[test]
 fn the_second_reviews_requests_are_denied_through_the_cli() {
-    let run = |req: serde_json::Value| {
-        let (code, out, err) = warden(
-            &["validate", "--policy", "examples/policy.toml"],
-            &req.to_string(),
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
-        (code, v["reason"].as_str().unwrap_or("").to_string())
-    };
+    use serde_json::json;
+    // (request, the reason its verdict must give): one engine answers them all (--jsonl)
+    let mut cases: Vec<(serde_json::Value, &str)> = Vec::new();
     for op in ["crypto_sign", "scan_content", "validate_agent"] {
-        let (code, reason) = run(
-            serde_json::json!({"operation":op,"tenant":"globex","agent":"reader","tool":"fs.write","content":"x"}),
-        );
-        assert_eq!(
-            (code, reason.as_str()),
-            (1, "malformed"),
-            "{op} with a tool"
-        );
-        let (code, reason) = run(
-            serde_json::json!({"operation":op,"tenant":"globex","agent":"reader","resource":"/data/globex/x","content":"x"}),
-        );
-        assert_eq!(
-            (code, reason.as_str()),
-            (1, "malformed"),
-            "{op} with a resource"
-        );
+        cases.push((json!({"operation":op,"tenant":"globex","agent":"reader","tool":"fs.write","content":"x"}), "malformed"));
+        cases.push((json!({"operation":op,"tenant":"globex","agent":"reader","resource":"/data/globex/x","content":"x"}), "malformed"));
     }
-    // reader is cleared for cui; fs.write is secret
-    let (code, reason) = run(
-        serde_json::json!({"operation":"audit","tenant":"globex","agent":"reader","tool":"fs.write"}),
+    // reader is cleared for cui; fs.write is secret (and not its role's)
+    cases.push((
+        json!({"operation":"audit","tenant":"globex","agent":"reader","tool":"fs.write"}),
+        "not_granted",
+    ));
+    // the third review: an audit record or a custom operation naming a tool is judged as that
+    // tool, whole: grant, level, resource, input checks
+    for op in ["audit", "custom:7"] {
+        for (agent, tool, resource, want) in [
+            (
+                "planner-1",
+                "deploy",
+                "https://deploy.acme.example/v1",
+                "not_granted",
+            ),
+            (
+                "ops-bot",
+                "deploy",
+                "https://169.254.169.254/latest/meta-data/",
+                "internal_address",
+            ),
+            (
+                "planner-1",
+                "fs.read",
+                "/data/acme/../../etc/shadow",
+                "path_traversal",
+            ),
+            ("planner-1", "fs.read", "/data/globex/x", "tenant_isolation"),
+            ("planner-1", "no.such.tool", "", "unknown_tool"),
+            ("planner-1", "fs.read", "", "resource_not_allowed"),
+            ("planner-1", "fs.read", "/data/acme/q3.csv", "none"),
+        ] {
+            cases.push((
+                json!({"operation":op,"tenant":"acme","agent":agent,"tool":tool,"resource":resource}),
+                want,
+            ));
+        }
+    }
+    let input: Vec<String> = cases.iter().map(|(r, _)| r.to_string()).collect();
+    let (_, out, err) = warden(
+        &["validate", "--jsonl", "--policy", "examples/policy.toml"],
+        &input.join("\n"),
     );
-    assert_eq!((code, reason.as_str()), (1, "read_up"));
+    let got: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{out}{err}")))
+        .collect();
+    assert_eq!(got.len(), cases.len(), "{out}{err}");
+    for ((req, want), v) in cases.iter().zip(&got) {
+        assert_eq!(v["reason"], *want, "{req}: {v}");
+        assert_eq!(v["decision"] == "deny", *want != "none", "{req}: {v}");
+    }
     // a nonce given as 0 is judged as 0, not replaced
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
@@ -855,4 +882,51 @@ fn token_issue_refuses_keys_that_cannot_work() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("public key"), "{err}");
+}
+
+/// A FIFO (or a directory) named where a config or policy file belongs is refused at once: never
+/// waited on, never read forever.
+#[test]
+fn a_fifo_for_a_config_or_policy_is_refused_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("fifo.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let cfg = d.path().join("w.toml");
+    std::fs::write(
+        &cfg,
+        format!("[policy]\nfile = \"{}\"\n", fifo.to_str().unwrap()),
+    )
+    .unwrap();
+    let f = fifo.to_str().unwrap();
+    let dir = d.path().to_str().unwrap();
+    let cases: [&[&str]; 4] = [
+        &["config", f],
+        &["--config", f, "validate"],
+        &["config", cfg.to_str().unwrap()],
+        &["config", dir],
+    ];
+    for args in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // a hang is the failure this test looks for: wait long, and kill, so it fails, not hangs
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{args:?} waited on a FIFO");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
 }

@@ -567,6 +567,18 @@ fn malformed_requests_are_denied_with_the_field_named() {
     );
     let v = h.validate(&Request::new(Operation::Custom(77)).tenant("t").agent("a"));
     assert_eq!(v.reason, DenyReason::NoStage);
+    // The input checks only refuse: passing them decides nothing, so with nothing else
+    // handling an operation it is still refused.
+    for op in [Operation::Custom(78), Operation::AuthorizeTool] {
+        let v = h.validate(
+            &Request::new(op)
+                .tenant("t")
+                .agent("a")
+                .tool("fs.read")
+                .resource("/data/x"),
+        );
+        assert_eq!(v.reason, DenyReason::NoStage, "{op:?}");
+    }
     // The core is still fine.
     assert!(h
         .validate(&Request::new(Operation::Check).tenant("t").agent("a"))

@@ -255,6 +255,9 @@ pub struct Recovery {
     pub torn_bytes: u64,
     /// Whether this start created the log.
     pub created: bool,
+    /// Records found after the log's last signed checkpoint (an unclean stop, or records
+    /// someone appended): a start marks them with a record that names them, then signs.
+    pub unsigned: u64,
 }
 
 /// An open log, positioned at its end.
@@ -293,6 +296,7 @@ impl Log {
     ) -> Result<Log, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| err(dir, format!("cannot create: {e}")))?;
         let lock = lock(dir)?;
+        clear_head_tmp(dir)?;
         let now = Traces::of(dir)?;
         if !now.segments && !now.head {
             if before.public_key || before.key {
@@ -312,18 +316,10 @@ impl Log {
         let anchor = match read_head(dir, key) {
             Err(m) => return Err(err(dir, format!("{m}; {WHAT_TO_DO}"))),
             Ok(Some(h)) => h,
-            Ok(None) if interrupted_creation(dir) => {
-                // A first start stopped between the first segment and HEAD: nothing but its
-                // own first checkpoint was ever written. Begin again.
-                let path = dir.join(segment_name(1));
-                std::fs::remove_file(&path)
-                    .map_err(|e| err(&path, format!("cannot remove: {e}")))?;
-                return Log::create(dir, segment_bytes, key, sign, None, lock);
-            }
             Ok(None) => {
                 return Err(err(
                     dir,
-                    format!("has segments but no HEAD: the log's last signed checkpoint was removed; {WHAT_TO_DO}"),
+                    format!("has segments but no HEAD: the log's last signed checkpoint was removed (or a first start stopped while it made the log; nothing can tell the two apart, so neither is begun again silently); {WHAT_TO_DO}"),
                 ))
             }
         };
@@ -356,7 +352,8 @@ impl Log {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| err(&path, format!("cannot open for append: {e}")))?;
-        Ok(Log {
+        let unsigned = s.last_seq - s.last_checkpoint_seq;
+        let mut log = Log {
             dir: dir.to_path_buf(),
             file,
             path,
@@ -372,9 +369,34 @@ impl Log {
                 records: s.last_seq,
                 torn_bytes: walked.torn.map_or(0, |t| t.bytes),
                 created: false,
+                unsigned,
             },
             _lock: lock,
-        })
+        };
+        if unsigned > 0 {
+            // Records after the last signed checkpoint are vouched for by nothing but the
+            // unkeyed chain, which anyone who can write the files can extend. Before this
+            // start's checkpoint signs them, a record says which they are, so a signature
+            // made now is never read as one made when they were written.
+            let what = format!(
+                "records {}..={} follow checkpoint {} unsigned (an unclean stop, or records appended by someone else): no signature made when they were written vouches for them; chain head {}",
+                s.last_checkpoint_seq + 1,
+                s.last_seq,
+                s.last_checkpoint_seq,
+                crate::secrets::to_hex(&s.head)
+            );
+            let now = crate::time::wall_ns();
+            log.stage_event(&warden_event(now, "audit_unsigned_tail", &what));
+            let (seq, head, sig) = log.stage_checkpoint_with(sign, now).ok_or_else(|| {
+                err(
+                    dir,
+                    "cannot sign the checkpoint that marks the unsigned records after the last one (the keystore refused); nothing was started",
+                )
+            })?;
+            log.flush(true)?;
+            log.write_head(seq, &head, &sig)?;
+        }
+        Ok(log)
     }
 
     /// `open_with` a software key, the directory looked at now.
@@ -408,7 +430,7 @@ impl Log {
         origin: Option<&str>,
         lock: File,
     ) -> Result<Log, AuditError> {
-        let _ = std::fs::remove_file(dir.join("HEAD.tmp"));
+        clear_head_tmp(dir)?;
         // The public key marks the directory as holding a log: with it still there, a log
         // whose segments and HEAD are gone is refused, not begun again.
         let pub_path = dir.join("signing.pub");
@@ -449,20 +471,7 @@ impl Log {
         };
         let now = crate::time::wall_ns();
         if let Some(o) = origin {
-            log.stage_event(&record::Event {
-                time_ns: now,
-                latency_ns: 0,
-                core: 0,
-                decision: crate::types::Decision::Allow,
-                reason: crate::types::DenyReason::None,
-                classification: crate::types::Classification::Unclassified,
-                operation: crate::types::Operation::Audit,
-                tenant: "",
-                agent: "warden",
-                tool: "",
-                action: "audit_archive",
-                resource: o,
-            });
+            log.stage_event(&warden_event(now, "audit_archive", o));
         }
         let (seq, head, sig) = log
             .stage_checkpoint_with(sign, now)
@@ -622,34 +631,36 @@ impl Log {
     }
 }
 
-/// Whether `dir` holds only what a first start writes before its `HEAD`: segment 1 alone, with
-/// no record, or only (part of) one checkpoint.
-fn interrupted_creation(dir: &Path) -> bool {
-    let Ok(segs) = segments(dir) else {
-        return false;
-    };
-    if segs != [1] {
-        return false;
+/// A record warden writes of its own log (agent `warden`, operation `audit`).
+fn warden_event<'a>(time_ns: u64, action: &'a str, what: &'a str) -> record::Event<'a> {
+    record::Event {
+        time_ns,
+        latency_ns: 0,
+        core: 0,
+        decision: crate::types::Decision::Allow,
+        reason: crate::types::DenyReason::None,
+        classification: crate::types::Classification::Unclassified,
+        operation: crate::types::Operation::Audit,
+        tenant: "",
+        agent: "warden",
+        tool: "",
+        action,
+        resource: what,
     }
-    let Ok(Some(b)) = read_bounded(&dir.join(segment_name(1)), MAX_SEGMENT_FILE_BYTES) else {
-        return false;
-    };
-    if b.len() < HEADER_BYTES {
-        return b.iter().all(|&x| x == 0) || b.starts_with(&MAGIC[..b.len().min(8)]);
-    }
-    let Some((1, 1, prev)) = parse_header(&b) else {
-        return false;
-    };
-    if prev != [0; 32] {
-        return false;
-    }
-    let rest = &b[HEADER_BYTES..];
-    match record::frame(rest) {
-        Err(FrameError::Short) => true,
-        Err(FrameError::Malformed) => false,
-        Ok((p, _, n)) => {
-            n == rest.len() && matches!(record::decode(p), Ok(Record::Checkpoint { seq: 1, .. }))
-        }
+}
+
+/// Removes a `HEAD.tmp` a stop left behind; one that is not a regular file (a directory, a
+/// link) would make every later `HEAD` write fail, so it is refused, not worked around.
+pub(crate) fn clear_head_tmp(dir: &Path) -> Result<(), AuditError> {
+    let tmp = dir.join("HEAD.tmp");
+    match std::fs::symlink_metadata(&tmp) {
+        Err(_) => Ok(()),
+        Ok(m) if m.file_type().is_file() => std::fs::remove_file(&tmp)
+            .map_err(|e| err(&tmp, format!("cannot remove a stale HEAD.tmp: {e}"))),
+        Ok(_) => Err(err(
+            &tmp,
+            "is not a regular file, so warden cannot record its checkpoints through it; remove it",
+        )),
     }
 }
 

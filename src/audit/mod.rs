@@ -303,6 +303,13 @@ pub fn check(cfg: &AuditConfig) -> Result<String, AuditError> {
         Ok(_) => {}
     }
     let t = log::Traces::of(dir)?;
+    let tmp = dir.join("HEAD.tmp");
+    if std::fs::symlink_metadata(&tmp).is_ok_and(|m| !m.file_type().is_file()) {
+        return Err(e(
+            &tmp,
+            "is not a regular file, so a start could not record its checkpoints through it; remove it".into(),
+        ));
+    }
     if !t.segments && !t.head {
         if t.public_key || t.key {
             return Err(e(

@@ -355,16 +355,38 @@ fn run(
             match res {
                 Ok(()) => {
                     q.counters.written.fetch_add(staged, Relaxed);
-                    q.healthy.store(true, Relaxed);
-                    if let Some((seq, head, sig)) = pending_head.take() {
-                        if let Err(e) = log.write_head(seq, &head, &sig) {
-                            eprintln!("warden audit: {e}");
-                        }
+                    // HEAD names the newest checkpoint: until it does, the records after the
+                    // one it names could be cut without a trace, so a failed HEAD write fails
+                    // the batch (its requests denied; their records stay in the log, which
+                    // then holds more allows than were answered, never fewer) and is retried.
+                    let head_ok = match pending_head {
+                        Some((seq, head, sig)) => match log.write_head(seq, &head, &sig) {
+                            Ok(()) => {
+                                pending_head = None;
+                                true
+                            }
+                            Err(e) => {
+                                eprintln!("warden audit: {e}; the batch's requests are denied (audit_unavailable) until HEAD can be written");
+                                false
+                            }
+                        },
+                        None => true,
+                    };
+                    q.healthy.store(head_ok, Relaxed);
+                    if !head_ok {
+                        q.counters.write_failures.fetch_add(1, Relaxed);
                     }
                     // pop, not drain: should anything panic, what is left is still listed for
                     // `run_guarded` to deny
                     while let Some((slot, v)) = acks.pop() {
-                        complete(slot, v);
+                        complete(
+                            slot,
+                            if head_ok {
+                                v
+                            } else {
+                                Verdict::deny(DenyReason::AuditUnavailable)
+                            },
+                        );
                     }
                 }
                 Err(e) => {

@@ -1068,6 +1068,13 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                     s.last_checkpoint_seq,
                     warden::secrets::to_hex(&s.last_checkpoint_head)
                 );
+                if s.last_seq > s.last_checkpoint_seq {
+                    println!(
+                        "  records {}..={} follow the last checkpoint unsigned: the chain links them, but no signature vouches for them yet (the next checkpoint, or the next start, signs them; a start first writes a record naming them)",
+                        s.last_checkpoint_seq + 1,
+                        s.last_seq
+                    );
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(bad) => {

@@ -165,6 +165,12 @@ impl EngineBuilder {
                     log.next_seq() - 1
                 );
             }
+            if log.recovery.unsigned > 0 {
+                eprintln!(
+                    "warden audit: {}: {} records after the last signed checkpoint were unsigned (an unclean stop, or records someone appended); a record now names them before this start signs them",
+                    cfg.audit.dir, log.recovery.unsigned
+                );
+            }
             Some((log, key))
         };
         let limits = cfg.limits.limits();

@@ -8,7 +8,8 @@
 //! - a stage that panics is contained with `catch_unwind`: the request is denied with
 //!   `Internal` (or allowed with `audit_required` in fail-open mode), the panic is counted, and
 //!   the core keeps running;
-//! - an operation no stage handles is denied with `NoStage` (fail closed). `Check` is handled by
+//! - an operation no stage handles, or only stages that do not decide (`Stage::decides`: the
+//!   built-in input checks), is denied with `NoStage` (fail closed). `Check` is handled by
 //!   the built-in request-shape check, which always runs first, so `Check` with no other stage
 //!   allows every well-formed request: register stages to make it decide;
 //! - a verdict whose classification is above the requester's clearance (`Outcome::ceiling`) is
@@ -63,6 +64,9 @@ fn fixed_index(op: Operation) -> Option<usize> {
 struct Lists {
     pre: Box<[u16]>,
     post: Box<[u16]>,
+    /// Whether a stage that decides (`Stage::decides`) is among them; without one the
+    /// operation is denied `NoStage`.
+    decides: bool,
 }
 
 /// Registered stages and the per-operation tables, frozen at build time.
@@ -92,11 +96,17 @@ impl Pipeline {
             Lists {
                 pre: pick(true),
                 post: pick(false),
+                decides: stages.iter().any(|s| s.handles(op) && s.decides()),
             }
         };
         let fixed = FIXED_OPS.map(select);
+        // A custom operation that only filters handle has no table: it is denied `NoStage`.
         let ids: Vec<u16> = (0..=u16::MAX)
-            .filter(|&id| stages.iter().any(|s| s.handles(Operation::Custom(id))))
+            .filter(|&id| {
+                stages
+                    .iter()
+                    .any(|s| s.handles(Operation::Custom(id)) && s.decides())
+            })
             .collect();
         let custom = ids
             .into_iter()
@@ -196,7 +206,7 @@ impl Pipeline {
             ..Outcome::default()
         };
         let list: &[u16] = match self.lists(req.operation) {
-            Some(l) if !l.post.is_empty() || !l.pre.is_empty() => &l.post,
+            Some(l) if l.decides => &l.post,
             // `Check` is always handled by the request-shape check that ran before us.
             _ if req.operation == Operation::Check => &[],
             _ => {

@@ -146,38 +146,16 @@ impl Stage for PolicyStage {
         };
         let l = self.live();
         let p = &l.policy;
-        // The tool is the question of `check` and `authorize_tool` only; every other operation
-        // is judged on who asks, at which classification.
-        let q = if matches!(req.operation, Operation::Check | Operation::AuthorizeTool) {
-            *req
-        } else {
-            Request {
-                tool: "",
-                resource: "",
-                ..*req
-            }
-        };
-        let mut grant = match p.authorize(&q) {
+        // Whatever the operation, a tool named is judged as that tool: granted, within the
+        // agent's and the token's level, at its classification; its resource by the resource
+        // stage. (validate_agent, scan_content and crypto naming one are malformed.)
+        let grant = match p.authorize(req) {
             Ok(g) => g,
             Err((reason, rule)) => {
                 out.rule = rule;
                 return StageResult::Deny(reason);
             }
         };
-        // An audit record or a custom operation may name a tool the policy knows: the data
-        // behind it is at least the tool's classification, which the agent must be cleared for.
-        if q.tool.is_empty() {
-            if let Some(tid) = p.tool_id(req.tool) {
-                let tc = p.tools[tid as usize].classification;
-                if tc > grant.classification {
-                    if tc > grant.clearance {
-                        out.rule = grant.rule;
-                        return StageResult::Deny(DenyReason::ReadUp);
-                    }
-                    grant.classification = tc;
-                }
-            }
-        }
         let mut ceiling = grant.clearance;
         if let Some(v) = verified {
             if grant.level > v.max_level || grant.classification > v.clearance {
@@ -247,7 +225,7 @@ impl Stage for ResourceStage {
         "resource"
     }
     fn handles(&self, op: Operation) -> bool {
-        matches!(op, Operation::Check | Operation::AuthorizeTool)
+        crate::inputs::names_resources(op)
     }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
         let live: &Live = if out.policy == 0 {

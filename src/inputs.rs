@@ -292,6 +292,9 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         return Err(InputIssue::ForeignSeparator);
     }
     let s = core::str::from_utf8(p).map_err(|_| InputIssue::BadEncoding)?;
+    if s.chars().any(is_c1_control) {
+        return Err(InputIssue::ControlCharacter);
+    }
     if s.chars().any(is_lookalike) {
         return Err(InputIssue::PathTraversal);
     }
@@ -309,8 +312,9 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
             return Err(InputIssue::ComponentTooLong);
         }
         let name = Folded::of(seg);
-        if is_sensitive(prev.get(), name.get())
-            || (i == 0 && s.starts_with('/') && is_kernel_root(name.get()))
+        let folded = name.get()?;
+        if is_sensitive(prev.get()?, folded)
+            || (i == 0 && s.starts_with('/') && is_kernel_root(folded))
         {
             return Err(InputIssue::SensitiveTarget);
         }
@@ -319,19 +323,25 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     Ok(())
 }
 
-/// Longest name the sensitive-target checks compare (`.git-credentials` is 16 bytes); a longer
-/// folded name matches none of them.
-const FOLDED_BYTES: usize = 24;
+/// Longest folded name: a component is at most `MAX_COMPONENT_BYTES`, and a name NFKC makes
+/// longer than that is refused (no file system holds it, and its end could hide a suffix).
+const FOLDED_BYTES: usize = MAX_COMPONENT_BYTES;
+
+/// Stands in a folded name for a character that folds to nothing ASCII: no name compared holds
+/// it, and a suffix or prefix after or before it is still seen.
+const OTHER: u8 = 0x01;
 
 /// A path segment as the most permissive reader opens it, for the sensitive-target checks:
-/// compatibility characters folded (NFKC: `ｓｈａｄｏｗ` is `shadow`), default-ignorable characters
+/// compatibility characters folded (NFKC: `ｓｈａｄｏｗ` is `shadow`), case folded as Windows'
+/// upcase table and Unicode do (`ı` and `ſ` are `i` and `s`), default-ignorable characters
 /// dropped (zero-width spaces and joiners, soft hyphens, bidi controls, variation selectors, tag
 /// characters), a `;params` suffix (servers) or a `:stream` suffix (NTFS: `web.config::$DATA`)
-/// set aside, trailing dots and spaces dropped (Windows: `.env.` is `.env`), ASCII lower-cased.
-/// On the stack; `None` when longer than any name compared.
+/// set aside, trailing dots and spaces dropped (Windows: `.env.` is `.env`), ASCII lower-cased;
+/// any other character is `OTHER`. On the stack.
 #[derive(Clone, Copy)]
 struct Folded {
     buf: [u8; FOLDED_BYTES],
+    /// `None`: longer than any component may be.
     len: Option<u8>,
 }
 
@@ -353,11 +363,20 @@ impl Folded {
             if c == ';' || c == ':' {
                 return Break(true);
             }
-            if !c.is_ascii() || n == FOLDED_BYTES {
-                // no name compared holds it, or is this long
+            if n == FOLDED_BYTES {
                 return Break(false);
             }
-            f.buf[n] = (c as u8).to_ascii_lowercase();
+            f.buf[n] = if c.is_ascii() {
+                (c as u8).to_ascii_lowercase()
+            } else {
+                // `ı` upper-cased is `I`, `ſ` is `S`: what a case-insensitive file system
+                // compares
+                let mut up = c.to_uppercase();
+                match (up.next(), up.next()) {
+                    (Some(u), None) if u.is_ascii() => (u as u8).to_ascii_lowercase(),
+                    _ => OTHER,
+                }
+            };
             n += 1;
             Continue(())
         };
@@ -377,11 +396,17 @@ impl Folded {
         f
     }
 
-    fn get(&self) -> Option<&str> {
+    /// The folded name; `ComponentTooLong` when folding made it longer than a component may be.
+    fn get(&self) -> Result<&str, InputIssue> {
+        let n = self.len.ok_or(InputIssue::ComponentTooLong)?;
         // only ASCII was written
-        self.len
-            .and_then(|n| core::str::from_utf8(&self.buf[..n as usize]).ok())
+        core::str::from_utf8(&self.buf[..n as usize]).map_err(|_| InputIssue::BadEncoding)
     }
+}
+
+/// C1 control characters (U+0080 to U+009F): `NEL` is whitespace to some readers' trim.
+fn is_c1_control(c: char) -> bool {
+    ('\u{80}'..='\u{9f}').contains(&c)
 }
 
 /// Unicode's default-ignorable code points (and the Hangul fillers): readers that drop them,
@@ -422,6 +447,17 @@ const SENSITIVE_NAMES: &[&str] = &[
     ".kube",
     ".docker",
     ".gnupg",
+    ".hg",
+    ".bzr",
+    ".npmrc",
+    ".pypirc",
+    ".yarnrc",
+    ".dockercfg",
+    ".boto",
+    ".s3cfg",
+    ".vault-token",
+    ".terraformrc",
+    ".azure",
 ];
 const SENSITIVE_PAIRS: &[(&str, &str)] = &[
     ("etc", "passwd"),
@@ -446,28 +482,57 @@ const SENSITIVE_PAIRS: &[(&str, &str)] = &[
 /// `/proc/thread-self/mem`, `/sys/...` hold another process's secrets or the machine's, and
 /// `/dev/fd/N`, `/dev/stdin`, `/dev/mem` are other files (or the machine) under another name.
 /// `seg` is folded (`Folded`).
-fn is_kernel_root(seg: Option<&str>) -> bool {
-    matches!(seg, Some("proc" | "sys" | "dev"))
+fn is_kernel_root(seg: &str) -> bool {
+    matches!(seg, "proc" | "sys" | "dev")
 }
 
-/// Whether `name` (in directory `dir`), both folded, is a sensitive target. A name too long to
-/// fold (`None`) is none; a directory too long to fold makes no pair.
-fn is_sensitive(dir: Option<&str>, name: Option<&str>) -> bool {
-    let Some(name) = name else {
+/// Suffixes of private keys and key stores.
+const SENSITIVE_SUFFIXES: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore"];
+/// Prefixes of environment files (`.env.local`, `.env.production`).
+const SENSITIVE_PREFIXES: &[&str] = &[".env."];
+
+/// Whether `name` (in directory `dir`), both folded, is a sensitive target: a name on the list,
+/// a key file's suffix, an environment file's prefix, a (directory, file) pair, or an 8.3 short
+/// name (`GIT~1` is `.git` on NTFS with short names on) that could stand for a listed name.
+fn is_sensitive(dir: &str, name: &str) -> bool {
+    is_sensitive_name(name) || SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name)
+}
+
+/// `is_sensitive` without the pairs.
+fn is_sensitive_name(name: &str) -> bool {
+    SENSITIVE_NAMES.contains(&name)
+        || SENSITIVE_SUFFIXES
+            .iter()
+            .any(|s| name.len() > s.len() && name.ends_with(s))
+        || SENSITIVE_PREFIXES.iter().any(|p| name.starts_with(p))
+        || short_name_of_sensitive(name)
+}
+
+/// `name` is an 8.3 short name (`BASE~N` or `BASE~N.EXT`, base 1 to 6 characters) whose base
+/// begins a listed name once its dots are dropped, as Windows makes short names.
+fn short_name_of_sensitive(name: &str) -> bool {
+    let Some((base, rest)) = name.split_once('~') else {
         return false;
     };
-    SENSITIVE_NAMES.contains(&name)
-        || dir.is_some_and(|dir| SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name))
+    let digits = rest.split('.').next().unwrap_or("");
+    if base.is_empty()
+        || base.len() > 6
+        || digits.is_empty()
+        || !digits.bytes().all(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    SENSITIVE_NAMES.iter().any(|n| {
+        let mut undotted = n.bytes().filter(|&c| c != b'.');
+        base.bytes().all(|b| undotted.next() == Some(b))
+    })
 }
 
 /// The sensitive names that are as secret on a web server as on a disk (dot-files of version
-/// control, environment and credentials, private keys): refused in a URL's decoded path too.
-/// (`/etc/passwd` in a URL is a web path like any other.)
-fn is_sensitive_on_the_web(name: Option<&str>) -> bool {
-    name.is_some_and(|n| {
-        SENSITIVE_NAMES.contains(&n)
-            && (n.starts_with('.') || n.starts_with("id_") || n == "web.config")
-    })
+/// control, environments and credentials, private keys and key stores, 8.3 names of them):
+/// refused in a URL's decoded path too. (`/etc/passwd` in a URL is a web path like any other.)
+fn is_sensitive_on_the_web(name: &str) -> bool {
+    is_sensitive_name(name)
 }
 
 /// Whether `resource` is to be read as a URL: it starts with a scheme (a letter, then letters,
@@ -646,9 +711,36 @@ const INTERNAL_DOMAINS: [&str; 16] = [
     "cluster",
 ];
 
+mod tlds;
+
+/// A name that resolves nowhere public: no dot, under an internal or special-use name, or under
+/// a top-level domain that is not a public one (`kubernetes.default`, `redis.consul`,
+/// `x.docker`: names a resolver's search list or a private zone answers). The public ones are
+/// the Public Suffix List's ICANN section (`tools/gen-tlds.py`), and `.example` (RFC 2606: the
+/// names documentation and warden's own examples use, which no resolver answers); one delegated
+/// after that list was taken is refused until it is regenerated (fail closed).
 fn domain_internal(host: &str) -> bool {
     let h = host.strip_suffix('.').unwrap_or(host);
-    !h.contains('.') || INTERNAL_DOMAINS.iter().any(|n| is_or_under(h, n))
+    let Some((_, tld)) = h.rsplit_once('.') else {
+        return true;
+    };
+    INTERNAL_DOMAINS.iter().any(|n| is_or_under(h, n))
+        || !(is_public_tld(tld) || tld.eq_ignore_ascii_case("example"))
+}
+
+/// Whether `label` (any ASCII case) is a public top-level domain.
+fn is_public_tld(label: &str) -> bool {
+    let mut lower = [0u8; 64];
+    if label.len() > lower.len() {
+        return false;
+    }
+    for (d, c) in lower.iter_mut().zip(label.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    let Ok(l) = core::str::from_utf8(&lower[..label.len()]) else {
+        return false;
+    };
+    tlds::PUBLIC_TLDS.binary_search(&l).is_ok()
 }
 
 /// Refuses what a URL's path holds before a parser resolves it: a segment that decodes (any
@@ -670,6 +762,16 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
             if d.iter().any(|&c| c < 0x20 || c == 0x7f) {
                 return Err(InputIssue::ControlCharacter);
             }
+            // `%3f` and `%23`: a server or proxy that decodes the path before it splits off
+            // the query reads the path as ending there (`/public/..%3f/admin` is `/public/..`,
+            // which is `/`), another reads on: refused, not guessed at.
+            if d.contains(&b'?') || d.contains(&b'#') {
+                return Err(if d.windows(2).any(|w| w == b"..") {
+                    InputIssue::PathTraversal
+                } else {
+                    InputIssue::BadEncoding
+                });
+            }
             if d.split(|&c| c == b'/' || c == b'\\').any(is_dot_segment) {
                 return Err(InputIssue::PathTraversal);
             }
@@ -678,16 +780,19 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                 return Err(InputIssue::ForeignSeparator);
             }
             if let Ok(s) = core::str::from_utf8(d) {
+                if s.chars().any(is_c1_control) {
+                    return Err(InputIssue::ControlCharacter);
+                }
                 if s.chars().any(is_lookalike) {
                     return Err(InputIssue::PathTraversal);
                 }
                 if let Some(i) = nfkc_hides(s) {
                     return Err(i);
                 }
-                if s.split('/')
-                    .any(|n| is_sensitive_on_the_web(Folded::of(n).get()))
-                {
-                    return Err(InputIssue::SensitiveTarget);
+                for n in s.split('/') {
+                    if is_sensitive_on_the_web(Folded::of(n).get()?) {
+                        return Err(InputIssue::SensitiveTarget);
+                    }
                 }
             }
             Ok(())
@@ -1172,6 +1277,97 @@ mod tests {
             assert_eq!(check_url(u, WEB), Err(InputIssue::MalformedUrl), "{u}");
         }
         assert_eq!(check_url("https://8.8.8.8:443/x", WEB), Ok(()));
+    }
+
+    /// The fourth review: a query or fragment separator encoded into a URL's path, names under
+    /// no public top-level domain, case folding beyond ASCII, 8.3 short names, key files and
+    /// environment files by pattern, C1 controls.
+    #[test]
+    fn the_fourth_reviews_spellings() {
+        for (u, want) in [
+            (
+                "https://api.acme.example/public/%2e%2e%3f/admin",
+                InputIssue::PathTraversal,
+            ),
+            (
+                "https://api.acme.example/public/..%3f",
+                InputIssue::PathTraversal,
+            ),
+            (
+                "https://api.acme.example/public/%2e%2e%23/admin",
+                InputIssue::PathTraversal,
+            ),
+            ("https://api.acme.example/v1/%3f/x", InputIssue::BadEncoding),
+            (
+                "https://api.acme.example/v1/a%23/x",
+                InputIssue::BadEncoding,
+            ),
+            ("https://kubernetes.default/", InputIssue::InternalAddress),
+            ("https://redis.consul/", InputIssue::InternalAddress),
+            ("https://foo.docker/", InputIssue::InternalAddress),
+            ("https://foo.vpn/", InputIssue::InternalAddress),
+            ("https://foo.priv/", InputIssue::InternalAddress),
+            ("https://in-addr.arpa/", InputIssue::InternalAddress),
+            (
+                "https://api.acme.example/.g\u{131}t/config",
+                InputIssue::SensitiveTarget,
+            ),
+            (
+                "https://api.acme.example/.env.local",
+                InputIssue::SensitiveTarget,
+            ),
+            (
+                "https://api.acme.example/x/server.key",
+                InputIssue::SensitiveTarget,
+            ),
+            (
+                "https://api.acme.example/GIT~1/config",
+                InputIssue::SensitiveTarget,
+            ),
+            (
+                "https://api.acme.example/x%C2%85/y",
+                InputIssue::ControlCharacter,
+            ),
+        ] {
+            assert_eq!(check_url(u, WEB), Err(want), "{u}");
+        }
+        for u in [
+            "https://api.acme.example/public/report?q=%3f",
+            "https://example.com/",
+            "https://EXAMPLE.COM./x",
+            "https://xn--80ak6aa92e.com/",
+            "https://bücher.de/",
+            "https://shop.xn--p1ai/",
+        ] {
+            assert_eq!(check_url(u, WEB), Ok(()), "{u}");
+        }
+        for p in [
+            "/data/acme/.g\u{131}t/config",
+            "/data/acme/GIT~1/config",
+            "/data/acme/HTACCE~1",
+            "/data/acme/.env.production",
+            "/data/acme/.hg/hgrc",
+            "/data/acme/.npmrc",
+            "/data/acme/server.pem",
+            "/data/acme/tls/s\u{e9}rver.key",
+            "/data/acme/.\u{17F}sh/config",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::SensitiveTarget), "{p:?}");
+        }
+        assert_eq!(
+            check_path("/data/acme/.git\u{85}/config"),
+            Err(InputIssue::ControlCharacter)
+        );
+        // NFKC expanding a name past any component's length is refused, not cut
+        let long = format!("/data/{}server.key", "\u{FDFA}".repeat(14));
+        assert_eq!(check_path(&long), Err(InputIssue::ComponentTooLong));
+        for p in [
+            "/data/acme/report~1.txt",
+            "/data/acme/keys.txt",
+            "/data/acme/env/x",
+        ] {
+            assert_eq!(check_path(p), Ok(()), "{p}");
+        }
     }
 
     proptest! {

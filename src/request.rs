@@ -317,6 +317,11 @@ impl Limits {
         if r.agent.is_empty() {
             return Err(DenyReason::MissingField(Field::Agent));
         }
+        // `warden` is the agent of the audit log's own records (archive, unsigned tail,
+        // quarantine): no request may pass for one of them.
+        if r.agent.eq_ignore_ascii_case(RESERVED_AGENT) {
+            return Err(DenyReason::Malformed(Field::Agent));
+        }
         // What validate_agent, scan_content and the crypto operations answer is not about a
         // tool or a resource: naming one is a malformed request, not one whose tool goes
         // unjudged (a crypto request naming a secret tool must not pass for unclassified).
@@ -342,6 +347,9 @@ impl Limits {
         }
     }
 }
+
+/// The agent name of warden's own audit records; a request naming it is malformed.
+pub const RESERVED_AGENT: &str = "warden";
 
 // ---- settings (`[request]` in the config file) ----
 

@@ -567,6 +567,9 @@ fn malformed_requests_are_denied_with_the_field_named() {
     );
     let v = h.validate(&Request::new(Operation::Custom(77)).tenant("t").agent("a"));
     assert_eq!(v.reason, DenyReason::NoStage);
+    // `warden` is the agent of the audit log's own records: no request may pass for one
+    let v = h.validate(&Request::new(Operation::Audit).tenant("t").agent("Warden"));
+    assert_eq!(v.reason, DenyReason::Malformed(warden::Field::Agent));
     // The input checks only refuse: passing them decides nothing, so with nothing else
     // handling an operation it is still refused.
     for op in [Operation::Custom(78), Operation::AuthorizeTool] {

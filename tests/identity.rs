@@ -34,6 +34,11 @@ struct Setup {
 }
 
 fn setup(cores: usize) -> Setup {
+    setup_with(cores, true)
+}
+
+/// `setup`, with tokens required or only verified when presented.
+fn setup_with(cores: usize, require_token: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_string();
     warden(&["token", "keygen", "--out", &d]);
@@ -73,7 +78,7 @@ fn setup(cores: usize) -> Setup {
             ..Default::default()
         },
         identity: IdentityConfig {
-            require_token: true,
+            require_token,
             ed25519_public_keys: vec![KeyRef {
                 id: 1,
                 file: format!("{d}/ed25519.pub"),
@@ -300,6 +305,51 @@ fn a_replayed_nonce_is_denied_whichever_core_sees_it() {
             .count();
         assert_eq!(allowed, 1, "round {round}: exactly one use of the nonce");
     }
+}
+
+/// The fourth review: with keys configured but tokens not required, a token a request carries
+/// anyway was ignored (expired, for another agent, garbage, or capped below the request: all
+/// allowed). A token presented is verified and held to its limits, required or not; without
+/// keys to verify it, it is refused.
+#[test]
+fn a_token_presented_is_verified_even_when_not_required() {
+    let s = setup_with(1, false);
+    let h = s.engine.handle();
+    let plain = Request::new(Operation::Check)
+        .tenant("acme")
+        .agent("planner-1")
+        .tool("fs.read")
+        .resource("/data/acme/q3.csv")
+        .classification(Classification::Cui);
+    assert!(h.validate(&plain).is_allowed(), "no token: not required");
+    let good = issue(&s, "planner-1", &[]);
+    assert!(h.validate(&req(&good, 1)).is_allowed());
+    let capped = issue(&s, "planner-1", &["--clearance", "unclassified"]);
+    let other = issue(&s, "ops-bot", &[]);
+    for (tok, want, what) in [
+        (
+            capped.as_str(),
+            TokenIssue::Insufficient,
+            "capped below cui",
+        ),
+        (other.as_str(), TokenIssue::WrongSubject, "another agent's"),
+        ("wdn1.garbage.garbage", TokenIssue::Malformed, "garbage"),
+    ] {
+        let v = h.validate(&req(tok, 2 + want as u64));
+        assert_eq!(v.reason, DenyReason::Identity(want), "{what}");
+    }
+    drop(h);
+    // no keys: a token cannot be verified, so it is refused, not ignored
+    let cfg = Config {
+        policy: PolicyConfig {
+            file: "examples/policy.toml".into(),
+        },
+        ..Default::default()
+    };
+    let e = Engine::builder().config(cfg).build().unwrap();
+    let v = e.handle().validate(&req(&good, 9));
+    assert_eq!(v.reason, DenyReason::Identity(TokenIssue::UnknownKey));
+    assert!(e.handle().validate(&plain).is_allowed());
 }
 
 #[test]

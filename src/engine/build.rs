@@ -108,13 +108,17 @@ impl EngineBuilder {
             ));
         }
         let checked = (|| {
-            let identity = if cfg.identity.require_token {
+            let identity = if cfg.identity.verifies_tokens() {
                 Some(Arc::new(load_identity(&cfg, &keys)?))
             } else {
                 None
             };
-            let policy =
-                policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity.clone())));
+            let policy = policy.map(|p| {
+                Arc::new(
+                    crate::policy::PolicyStage::new(p, identity.clone())
+                        .tokens_required(cfg.identity.require_token),
+                )
+            });
             if !cfg.audit.dir.is_empty() {
                 notes.push(crate::audit::check(&cfg.audit).map_err(BuildError::Audit)?);
             }
@@ -146,12 +150,17 @@ impl EngineBuilder {
         // connects; a fault does not stop the build (the breaker opens and probes).
         let cpu_set: Vec<usize> = cpus.iter().flatten().copied().collect();
         let (keys, tag_home) = start_keys(&cfg, &cpu_set)?;
-        let identity = if cfg.identity.require_token {
+        let identity = if cfg.identity.verifies_tokens() {
             Some(Arc::new(load_identity(&cfg, &keys)?))
         } else {
             None
         };
-        let policy = policy.map(|p| Arc::new(crate::policy::PolicyStage::new(p, identity.clone())));
+        let policy = policy.map(|p| {
+            Arc::new(
+                crate::policy::PolicyStage::new(p, identity.clone())
+                    .tokens_required(cfg.identity.require_token),
+            )
+        });
         // The audit log is opened (and a torn tail recovered) before any core starts.
         let audit_log = if cfg.audit.dir.is_empty() {
             None
@@ -312,6 +321,14 @@ fn load_policy(
         return Err(config_error(
             "identity.require_token",
             "needs a policy (policy.file) to know the agents".into(),
+        ));
+    }
+    if cfg.identity.verifies_tokens() && policy.is_none() {
+        return Err(config_error(
+            "identity",
+            "token keys are configured but no policy (policy.file) is loaded, so no token would \
+             ever be checked; load a policy, or remove the keys"
+                .into(),
         ));
     }
     Ok(policy)

@@ -351,8 +351,9 @@ pub struct KeyRef {
 #[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentityConfig {
-    /// Every `check`, `validate_agent` and `authorize_tool` request must carry a valid wdn1
-    /// token, a fresh timestamp and an unused nonce. Needs a policy.
+    /// Every request must carry a valid wdn1 token, a fresh timestamp and an unused nonce.
+    /// Needs a policy. Without it, a request that carries a token anyway has it verified (with
+    /// keys configured; refused `unknown_key` without) and is held to its limits.
     pub require_token: bool,
     /// Ed25519 public keys (32 bytes) that verify tokens.
     pub ed25519_public_keys: Vec<KeyRef>,
@@ -373,6 +374,18 @@ pub struct IdentityConfig {
     pub replay_capacity: usize,
     /// Verified tokens remembered, so a repeat presentation skips the signature check.
     pub token_cache_capacity: usize,
+}
+
+impl IdentityConfig {
+    /// Whether tokens can be verified here: required, or a key configured. Then a credential a
+    /// request carries is always verified and its limits applied, required or not.
+    pub fn verifies_tokens(&self) -> bool {
+        self.require_token
+            || !self.ed25519_public_keys.is_empty()
+            || !self.hmac_keys.is_empty()
+            || self.keystore_hmac_key_id != 0
+            || self.keystore_signing_key_id != 0
+    }
 }
 
 impl Default for IdentityConfig {

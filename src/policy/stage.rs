@@ -34,6 +34,9 @@ struct Live {
 
 pub struct PolicyStage {
     identity: Option<std::sync::Arc<crate::identity::Identity>>,
+    /// Whether every request needs a token; when not, a token a request carries is still
+    /// verified and applied (and refused `unknown_key` with no identity to verify it).
+    tokens_required: bool,
     current: AtomicPtr<Live>,
     retired: flume::Sender<Box<Live>>,
     retired_rx: flume::Receiver<Box<Live>>,
@@ -76,11 +79,19 @@ impl PolicyStage {
     ) -> PolicyStage {
         let (tx, rx) = flume::unbounded();
         PolicyStage {
+            tokens_required: identity.is_some(),
             identity,
             current: AtomicPtr::new(Box::into_raw(live(policy))),
             retired: tx,
             retired_rx: rx,
         }
+    }
+
+    /// Whether every request needs a token (the default with an identity), or only those that
+    /// carry one are verified.
+    pub fn tokens_required(mut self, required: bool) -> PolicyStage {
+        self.tokens_required = required && self.identity.is_some();
+        self
     }
 
     pub fn load(path: &Path) -> Result<PolicyStage, PolicyError> {
@@ -137,11 +148,18 @@ impl Stage for PolicyStage {
         true
     }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
+        // A token presented is never ignored: verified and held to its limits, or refused.
         let verified = match &self.identity {
-            Some(id) => match id.check(req) {
+            Some(id) if self.tokens_required || !req.credential.is_empty() => match id.check(req) {
                 Ok(v) => Some(v),
                 Err(issue) => return StageResult::Deny(DenyReason::Identity(issue)),
             },
+            Some(_) => None,
+            None if !req.credential.is_empty() => {
+                return StageResult::Deny(DenyReason::Identity(
+                    crate::identity::token::TokenIssue::UnknownKey,
+                ))
+            }
             None => None,
         };
         let l = self.live();

@@ -206,7 +206,13 @@ impl EngineBuilder {
                 limits.max_encoded_bytes(),
                 (n * 2).next_power_of_two(),
                 cfg.engine.reserved_slots_pct,
-            ),
+            )
+            .map_err(|m| {
+                config_error(
+                    "engine.reply_slots",
+                    format!("{m}; lower engine.reply_slots or the limits on request size"),
+                )
+            })?,
             pipeline: Pipeline::new(
                 builtin_stages(&cfg, n, policy.clone(), &keys, self.stages)?,
                 cfg.engine.fail_mode,

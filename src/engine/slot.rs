@@ -55,14 +55,19 @@ pub(crate) struct Slot {
     /// onto the core's resume ring (outcome). Zero for a request that never went there.
     pub hsm: AtomicU32,
     pub waker: AtomicWaker,
-    buf: UnsafeCell<Box<[u8]>>,
+    /// This slot's request buffer, `buf_bytes` long, inside the pool's `Region`.
+    buf: *mut u8,
+    buf_bytes: usize,
     verdict: UnsafeCell<Verdict>,
 }
 
 // SAFETY: `buf` and `verdict` are only accessed by the party the `state` protocol above names
 // as owner, and every hand-over is ordered by a release/acquire pair (ring push/pop, state
-// swap), so no two threads ever access them concurrently.
+// swap), so no two threads ever access them concurrently. `buf` points into the pool's region,
+// which lives as long as the pool (and so as every slot), and no two slots' buffers overlap.
 unsafe impl Sync for Slot {}
+// SAFETY: as for `Sync`; the pointer is to memory owned by the pool, not by a thread.
+unsafe impl Send for Slot {}
 
 impl Slot {
     /// The encoding buffer. Caller: the submitter that claimed this slot (state CLAIMED).
@@ -71,8 +76,9 @@ impl Slot {
     /// The caller must own the slot in state CLAIMED; no other reference to `buf` may exist.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn buf_mut(&self) -> &mut [u8] {
-        // SAFETY: exclusive ownership per the caller's contract.
-        unsafe { &mut *self.buf.get() }
+        // SAFETY: exclusive ownership per the caller's contract; `buf..buf + buf_bytes` is this
+        // slot's part of the live region.
+        unsafe { std::slice::from_raw_parts_mut(self.buf, self.buf_bytes) }
     }
 
     /// The encoded request. Caller: the core that popped this slot from a ring.
@@ -82,9 +88,9 @@ impl Slot {
     pub(crate) unsafe fn wire(&self) -> &[u8] {
         let len = self.len.load(Relaxed) as usize;
         // SAFETY: the submitter finished writing before the ring push (release), which our pop
-        // acquired; nobody writes `buf` until the slot is FREE again.
-        let buf = unsafe { &*self.buf.get() };
-        &buf[..len.min(buf.len())]
+        // acquired; nobody writes `buf` until the slot is FREE again. The length is clamped to
+        // the buffer, so a bad `len` cannot read past it.
+        unsafe { std::slice::from_raw_parts(self.buf, len.min(self.buf_bytes)) }
     }
 
     /// # Safety
@@ -102,9 +108,62 @@ impl Slot {
     }
 }
 
+/// The slots' request buffers: one private anonymous mapping whose pages the kernel makes on
+/// first write. Every slot can take the largest request the limits admit, but a slot costs
+/// resident memory only for the bytes its requests have written: 4,096 slots of 77 KiB are
+/// 315 MiB of address space and, for small requests, one page each. A slot that once held a
+/// large request keeps its pages (no syscall on the request path to give them back).
+struct Region {
+    ptr: *mut u8,
+    bytes: usize,
+}
+
+// SAFETY: the region is plain memory; which thread may touch which slot's part of it is the
+// slot protocol's business (see `Slot`).
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+impl Region {
+    fn new(bytes: usize) -> Result<Region, String> {
+        let bytes = bytes.max(1);
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected. Checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot map {bytes} bytes for the reply slots' buffers: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Region {
+            ptr: ptr.cast(),
+            bytes,
+        })
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; the slots pointing into it are
+        // dropped with the pool that owns this region.
+        unsafe { libc::munmap(self.ptr.cast(), self.bytes) };
+    }
+}
+
 /// All slots and their free lists, sharded so submitting threads rarely share a cache line.
 pub(crate) struct SlotPool {
     pub slots: Box<[Slot]>,
+    /// Owns the memory the slots' `buf` pointers point into; dropped after them.
+    _region: Region,
     shards: Box<[Stack]>,
     per_shard: usize,
     /// Per-shard number of slots that sheddable priorities may not take.
@@ -129,11 +188,22 @@ fn thread_hint() -> usize {
 }
 
 impl SlotPool {
-    pub(crate) fn new(count: usize, buf_bytes: usize, shards: usize, reserved_pct: u8) -> SlotPool {
+    pub(crate) fn new(
+        count: usize,
+        buf_bytes: usize,
+        shards: usize,
+        reserved_pct: u8,
+    ) -> Result<SlotPool, String> {
         let shards = shards.clamp(1, count.max(1));
         let per_shard = count.div_ceil(shards);
+        // Each buffer starts on a cache line of its own.
+        let stride = buf_bytes.div_ceil(64) * 64;
+        let total = stride
+            .checked_mul(count)
+            .ok_or_else(|| format!("{count} slots of {buf_bytes} bytes overflow"))?;
+        let region = Region::new(total)?;
         let slots = (0..count)
-            .map(|_| Slot {
+            .map(|i| Slot {
                 state: AtomicU32::new(FREE),
                 len: AtomicU32::new(0),
                 meta: AtomicU32::new(0),
@@ -144,7 +214,9 @@ impl SlotPool {
                 agent: AtomicU64::new(0),
                 hsm: AtomicU32::new(0),
                 waker: AtomicWaker::new(),
-                buf: UnsafeCell::new(vec![0u8; buf_bytes].into_boxed_slice()),
+                // SAFETY: `i * stride + buf_bytes <= count * stride = total`: inside the region.
+                buf: unsafe { region.ptr.add(i * stride) },
+                buf_bytes,
                 verdict: UnsafeCell::new(Verdict::default()),
             })
             .collect();
@@ -155,12 +227,13 @@ impl SlotPool {
                 Stack::new_full(base as u32, len)
             })
             .collect();
-        SlotPool {
+        Ok(SlotPool {
             slots,
+            _region: region,
             shards: stacks,
             per_shard,
             reserve: per_shard * reserved_pct as usize / 100,
-        }
+        })
     }
 
     /// Takes a free slot, preferring this thread's shard. `sheddable` requests may not take
@@ -194,5 +267,36 @@ impl SlotPool {
         self.slots
             .iter()
             .all(|s| matches!(s.state.load(SeqCst), FREE | DONE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every slot's buffer is its own, whole, inside the region: filling each with its index
+    /// and reading all back finds no overlap and no short buffer (odd sizes included, so the
+    /// stride's rounding is exercised).
+    #[test]
+    fn slot_buffers_are_disjoint_and_whole() {
+        for (count, bytes) in [(1, 1), (7, 100), (64, 4097), (3, 77 * 1024)] {
+            let pool = SlotPool::new(count, bytes, 2, 25).unwrap();
+            for (i, s) in pool.slots.iter().enumerate() {
+                // SAFETY: the test owns every slot; no other reference to any buffer exists.
+                let b = unsafe { s.buf_mut() };
+                assert_eq!(b.len(), bytes);
+                b.fill(i as u8);
+                s.len.store(bytes as u32 + 10, Relaxed);
+            }
+            for (i, s) in pool.slots.iter().enumerate() {
+                // SAFETY: as above; `len` past the buffer is clamped to it.
+                let w = unsafe { s.wire() };
+                assert_eq!(w.len(), bytes);
+                assert!(
+                    w.iter().all(|&x| x == i as u8),
+                    "slot {i} of {count}×{bytes}"
+                );
+            }
+        }
     }
 }

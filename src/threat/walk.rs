@@ -148,36 +148,40 @@ impl Table {
             }
         }
         let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
-        // every state reachable from the start, breadth first, with its row by class; a state's
-        // distance from the start is the length of the prefix it stands for (a step adds at
-        // most one byte to the suffix a state stands for, and the trie's own edges add one)
-        let mut ids: Vec<StateID> = vec![start];
-        let mut dist: Vec<u32> = vec![0];
+        let stride = reps.len();
+        // every state reachable from the start, breadth first; a state's distance from the
+        // start is the length of the prefix it stands for (a step adds at most one byte to the
+        // suffix a state stands for, and the trie's own edges add one). A trie has at most one
+        // state per pattern byte, and the start: reserved up front.
+        let most = 1 + patterns.iter().map(|p| p.len()).sum::<usize>();
+        let most = most.min(MAX_TABLE_ENTRIES / stride.max(1) + 1);
+        let mut ids: Vec<StateID> = Vec::with_capacity(most);
+        ids.push(start);
+        let mut dist: Vec<u32> = Vec::with_capacity(most);
+        dist.push(0);
         let mut index: HashMap<StateID, u32, Fx> = HashMap::default();
+        index.reserve(most);
         index.insert(start, 0);
-        let mut rows: Vec<u32> = Vec::new();
         let mut i = 0;
         while i < ids.len() {
             for &r in &reps {
                 let n = dfa.next_state(Anchored::No, ids[i], r);
-                let k = *index.entry(n).or_insert_with(|| {
+                index.entry(n).or_insert_with(|| {
                     ids.push(n);
                     dist.push(dist[i] + 1);
                     (ids.len() - 1) as u32
                 });
-                rows.push(k);
             }
             i += 1;
-            if ids.len().saturating_mul(reps.len()) > MAX_TABLE_ENTRIES {
+            if ids.len().saturating_mul(stride) > MAX_TABLE_ENTRIES {
                 return Err(format!(
                     "the phrase automaton needs over {MAX_TABLE_ENTRIES} table entries ({} \
                      states × {} byte classes so far); use fewer or shorter phrases",
                     ids.len(),
-                    reps.len()
+                    stride
                 ));
             }
         }
-        let stride = reps.len();
         // match states first
         let is_match = |s: StateID| dfa.is_special(s) && dfa.is_match(s);
         let mut order: Vec<usize> = (0..ids.len()).filter(|&k| is_match(ids[k])).collect();
@@ -191,11 +195,14 @@ impl Table {
         if ids.len() * stride > i32::MAX as usize {
             return Err("the phrase automaton is too large to index".into());
         }
+        // Rows are written in their final order by asking the automaton again (cheaper than
+        // holding a second table of the first pass's answers, which doubled the peak memory).
         let mut trans = Vec::with_capacity(ids.len() * stride);
         let mut match_ranges = Vec::with_capacity(match_states);
         let mut matches = Vec::new();
         for &old in &order {
-            for &next in &rows[old * stride..(old + 1) * stride] {
+            for &r in &reps {
+                let next = index[&dfa.next_state(Anchored::No, ids[old], r)];
                 trans.push((new_of[next as usize] as i64 * stride as i64 - match_below) as i32);
             }
             if match_ranges.len() < match_states {
@@ -207,6 +214,7 @@ impl Table {
                 match_ranges.push((from, matches.len() as u32));
             }
         }
+        drop(index);
         let depth = order
             .iter()
             .map(|&old| dist[old].min(u16::MAX as u32) as u16)

@@ -150,17 +150,20 @@ impl Scanner {
         let both = Pending::merged(&views[0], &views[1]);
         let [light, folded] = views;
         Ok(Scanner::with_views(
-            build(light)?,
-            build(folded)?,
-            build(both)?,
+            build(light)?.into(),
+            build(folded)?.into(),
+            build(both)?.into(),
             catalogue.into(),
         ))
     }
 
+    /// A scanner over compiled views. The views are immutable and shared by every fork (one
+    /// copy of the automata per process, not per core); each scanner owns only its buffers and
+    /// regex caches.
     pub(super) fn with_views(
-        light: View,
-        folded: View,
-        both: View,
+        light: std::sync::Arc<View>,
+        folded: std::sync::Arc<View>,
+        both: std::sync::Arc<View>,
         catalogue: std::sync::Arc<[PatternInfo]>,
     ) -> Scanner {
         let patterns = catalogue.len();

@@ -59,11 +59,11 @@ type Meta = (u8, u32, u32);
 
 /// A compiled catalogue with its buffers; one per core.
 pub struct Scanner {
-    light: View,
-    folded: View,
+    light: std::sync::Arc<View>,
+    folded: std::sync::Arc<View>,
     /// Both views' patterns in one automaton, for text whose two views are the same (most
     /// ASCII text): one pass instead of two.
-    both: View,
+    both: std::sync::Arc<View>,
     /// Per view, one cache per regex part.
     caches: [Vec<regex_automata::meta::Cache>; 3],
     /// Per view, the cache of the set of ungated regexes.

@@ -266,10 +266,21 @@ impl View {
             .chain(trigger_lits.iter().map(|l| l.as_slice()))
             .collect();
         let ac_longest = lens.iter().map(|l| l.len()).max().unwrap_or(0);
-        // matches ending at one byte are suffixes of the longest of them
+        // matches ending at one byte are suffixes of the longest of them: for each pattern,
+        // how many patterns (with repeats) are its suffixes, by a lookup of each suffix
+        // (linear in the catalogue's bytes, not quadratic in its patterns)
+        let mut count: std::collections::HashMap<&[u8], usize> =
+            std::collections::HashMap::with_capacity(lens.len());
+        for l in &lens {
+            *count.entry(l).or_default() += 1;
+        }
         let per_byte = lens
             .iter()
-            .map(|l| lens.iter().filter(|m| l.ends_with(m)).count())
+            .map(|l| {
+                (0..l.len())
+                    .map(|i| count.get(&l[i..]).copied().unwrap_or(0))
+                    .sum::<usize>()
+            })
             .max()
             .unwrap_or(0);
         let ac_most_hits = (WINDOW_BYTES + LANES * ac_longest) * per_byte;
@@ -281,17 +292,26 @@ impl View {
                  end other phrases"
             ));
         }
-        // no prefilter: with hundreds of patterns none applies, and the walk ignores one
-        let ac = aho_corasick::dfa::Builder::new()
+        // The table is laid out from the contiguous NFA: its states are the DFA's (one per
+        // trie node, matches copied along failure links), and building it costs a fraction of
+        // the dense DFA's time and memory (the table is the only dense form kept). No
+        // prefilter: with hundreds of patterns none applies, and the walk ignores one.
+        let nfa = aho_corasick::nfa::contiguous::Builder::new()
             .match_kind(MatchKind::Standard)
             .prefilter(false)
             .build(&lens)
             .map_err(|e| e.to_string())?;
-        let table = Table::new(&ac, &lens)?;
+        let table = Table::new(&nfa, &lens)?;
+        drop(nfa);
         Ok(View {
             ac: table,
+            // the reference the walk is tested against: the dense DFA, built independently
             #[cfg(test)]
-            ac_dfa: ac,
+            ac_dfa: aho_corasick::dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&lens)
+                .map_err(|e| e.to_string())?,
             ac_most_hits,
             ac_meta: p.phrase_meta,
             triggers,

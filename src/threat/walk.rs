@@ -2,7 +2,9 @@
 //! walked over a window of text in eight interleaved lanes, reporting every match (overlapping
 //! ones included) as (pattern, start, end).
 //!
-//! The table is built once from aho-corasick's full DFA (`Table::new`): its states are renumbered
+//! The table is the Aho-Corasick automaton of the phrases, built directly
+//! (`Table::from_patterns`: trie, failure links, each row once in its final place; aho-corasick's
+//! own DFA, built from the same phrases, is the tests' reference). Its states are numbered
 //! so that the match states come first, and each transition holds the next state premultiplied
 //! by the number of byte classes, less the first row that is not a match state (`match_below`),
 //! so a match state is a negative number. A step is then two loads and an add (`row0[state +
@@ -17,33 +19,6 @@
 //! number of classes, so `0 <= e + match_below + class < trans.len()` for every reachable state
 //! and every class; `classes` maps every byte below `stride`. No I/O and no allocation while the
 //! caller's buffer has the capacity the catalogue needs (`Table::most_hits`).
-
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::Anchored;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// A multiply-rotate hasher for state ids (built-in SipHash made construction twice as slow).
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-type Fx = BuildHasherDefault<FxHasher>;
 
 /// Text one walk covers: 4 KiB, eight lanes of 512 bytes.
 pub const WINDOW_BYTES: usize = 4096;
@@ -65,7 +40,7 @@ const FREQUENT: &[u8] = b" etaoinsrhldcumfpgwybvk.,x'jqz-\"0123456789:;()/";
 /// A match: pattern id, start and end offsets in the walked bytes.
 pub type Hit = (u32, u32, u32);
 
-/// The DFA, re-laid for the walk.
+/// The Aho-Corasick automaton of the phrases, laid out for the walk.
 pub struct Table {
     /// Per byte, the column of `trans` its class reads: `row0() + classes[byte]`. Pointers
     /// into `trans`, set by `with_columns` and rebuilt by `clone` (a clone's `trans` is another
@@ -121,9 +96,17 @@ unsafe impl Send for Table {}
 unsafe impl Sync for Table {}
 
 impl Table {
-    /// Re-lays `dfa` (unanchored, `MatchKind::Standard`, every state reachable from its
-    /// unanchored start), built from `patterns`.
-    pub fn new(dfa: &impl Automaton, patterns: &[&[u8]]) -> Result<Table, String> {
+    /// The Aho-Corasick automaton of `patterns` (unanchored, every overlapping match, as
+    /// aho-corasick's `MatchKind::Standard` reports them), built directly into the table: a
+    /// trie over byte classes, failure links breadth first, then each state's row written once,
+    /// in its final place, as its failure state's row with its own edges over it (a failure
+    /// state is shallower, so its row is already whole). No dense DFA is built on the way, and
+    /// no second copy of the rows: the table is the only dense form there ever is. The tests
+    /// hold it equal to aho-corasick's DFA on every text they try.
+    pub fn from_patterns(patterns: &[&[u8]]) -> Result<Table, String> {
+        if patterns.iter().any(|p| p.is_empty()) {
+            return Err("an empty pattern matches everywhere".into());
+        }
         let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(0);
         // A byte in no pattern leads every state back to the start, so all such bytes are one
         // class; every byte some pattern holds gets a class of its own.
@@ -134,97 +117,138 @@ impl Table {
             }
         }
         let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = Vec::new();
-        let unused = (0..=255u8).find(|&b| !used[b as usize]);
-        if let Some(b) = unused {
-            reps.push(b);
+        let mut stride = 0usize;
+        if (0..=255u8).any(|b| !used[b as usize]) {
+            stride = 1;
         }
         let mut order: Vec<u8> = FREQUENT.to_vec();
         order.extend((0..=255u8).filter(|b| !FREQUENT.contains(b)));
         for b in order {
             if used[b as usize] {
-                reps.push(b);
-                classes[b as usize] = (reps.len() - 1) as u8;
+                classes[b as usize] = stride as u8;
+                stride += 1;
             }
         }
-        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
-        let stride = reps.len();
-        // every state reachable from the start, breadth first; a state's distance from the
-        // start is the length of the prefix it stands for (a step adds at most one byte to the
-        // suffix a state stands for, and the trie's own edges add one). A trie has at most one
-        // state per pattern byte, and the start: reserved up front.
+        // the trie: per node, its edges (class, child) and the patterns that end there
         let most = 1 + patterns.iter().map(|p| p.len()).sum::<usize>();
-        let most = most.min(MAX_TABLE_ENTRIES / stride.max(1) + 1);
-        let mut ids: Vec<StateID> = Vec::with_capacity(most);
-        ids.push(start);
-        let mut dist: Vec<u32> = Vec::with_capacity(most);
-        dist.push(0);
-        let mut index: HashMap<StateID, u32, Fx> = HashMap::default();
-        index.reserve(most);
-        index.insert(start, 0);
-        let mut i = 0;
-        while i < ids.len() {
-            for &r in &reps {
-                let n = dfa.next_state(Anchored::No, ids[i], r);
-                index.entry(n).or_insert_with(|| {
-                    ids.push(n);
-                    dist.push(dist[i] + 1);
-                    (ids.len() - 1) as u32
-                });
+        let mut edges: Vec<Vec<(u8, u32)>> = Vec::with_capacity(most);
+        edges.push(Vec::new());
+        let mut ends: Vec<(u32, u32)> = Vec::with_capacity(patterns.len()); // (node, pattern)
+        for (pid, p) in patterns.iter().enumerate() {
+            let mut node = 0u32;
+            for &b in *p {
+                let c = classes[b as usize];
+                node = match edges[node as usize].iter().find(|e| e.0 == c) {
+                    Some(&(_, child)) => child,
+                    None => {
+                        let child = edges.len() as u32;
+                        edges.push(Vec::new());
+                        edges[node as usize].push((c, child));
+                        child
+                    }
+                };
             }
-            i += 1;
-            if ids.len().saturating_mul(stride) > MAX_TABLE_ENTRIES {
+            ends.push((node, pid as u32));
+            if edges.len().saturating_mul(stride) > MAX_TABLE_ENTRIES {
                 return Err(format!(
                     "the phrase automaton needs over {MAX_TABLE_ENTRIES} table entries ({} \
-                     states × {} byte classes so far); use fewer or shorter phrases",
-                    ids.len(),
-                    stride
+                     states × {stride} byte classes so far); use fewer or shorter phrases",
+                    edges.len(),
                 ));
             }
         }
-        // match states first
-        let is_match = |s: StateID| dfa.is_special(s) && dfa.is_match(s);
-        let mut order: Vec<usize> = (0..ids.len()).filter(|&k| is_match(ids[k])).collect();
-        let match_states = order.len();
-        order.extend((0..ids.len()).filter(|&k| !is_match(ids[k])));
-        let mut new_of = vec![0u32; ids.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_of[old] = new as u32;
+        let n = edges.len();
+        let goto = |node: u32, c: u8| edges[node as usize].iter().find(|e| e.0 == c).map(|e| e.1);
+        // breadth first: failure links and depths (a child's failure state is shallower)
+        let mut bfs: Vec<u32> = Vec::with_capacity(n);
+        let mut fail = vec![0u32; n];
+        let mut depth = vec![0u16; n];
+        bfs.push(0);
+        let mut i = 0;
+        while i < bfs.len() {
+            let s = bfs[i];
+            i += 1;
+            for &(c, u) in &edges[s as usize] {
+                bfs.push(u);
+                depth[u as usize] = depth[s as usize].saturating_add(1);
+                fail[u as usize] = if s == 0 {
+                    0
+                } else {
+                    let mut f = fail[s as usize];
+                    loop {
+                        if let Some(v) = goto(f, c) {
+                            break v;
+                        }
+                        if f == 0 {
+                            break 0;
+                        }
+                        f = fail[f as usize];
+                    }
+                };
+            }
         }
-        let match_below = (match_states * stride) as i64;
-        if ids.len() * stride > i32::MAX as usize {
+        debug_assert_eq!(bfs.len(), n);
+        // the patterns ending at each node, and whether a state matches (its own or along its
+        // failure chain, which is shallower: decided first in breadth-first order)
+        let mut own: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for &(node, pid) in &ends {
+            own[node as usize].push(pid);
+        }
+        let mut matching = vec![false; n];
+        for &s in &bfs[1..] {
+            matching[s as usize] =
+                !own[s as usize].is_empty() || matching[fail[s as usize] as usize];
+        }
+        // match states first, each group breadth first
+        let mut order: Vec<u32> = bfs
+            .iter()
+            .copied()
+            .filter(|&s| matching[s as usize])
+            .collect();
+        let match_states = order.len();
+        order.extend(bfs.iter().copied().filter(|&s| !matching[s as usize]));
+        let mut new_of = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            new_of[old as usize] = new as u32;
+        }
+        if n * stride > i32::MAX as usize {
             return Err("the phrase automaton is too large to index".into());
         }
-        // Rows are written in their final order by asking the automaton again (cheaper than
-        // holding a second table of the first pass's answers, which doubled the peak memory).
-        let mut trans = Vec::with_capacity(ids.len() * stride);
-        let mut match_ranges = Vec::with_capacity(match_states);
-        let mut matches = Vec::new();
-        for &old in &order {
-            for &r in &reps {
-                let next = index[&dfa.next_state(Anchored::No, ids[old], r)];
-                trans.push((new_of[next as usize] as i64 * stride as i64 - match_below) as i32);
+        let match_below = (match_states * stride) as i64;
+        let enc = |node: u32| (new_of[node as usize] as i64 * stride as i64 - match_below) as i32;
+        let mut trans = vec![0i32; n * stride];
+        for &s in &bfs {
+            let at = new_of[s as usize] as usize * stride;
+            if s == 0 {
+                trans[at..at + stride].fill(enc(0));
+            } else {
+                let from = new_of[fail[s as usize] as usize] as usize * stride;
+                trans.copy_within(from..from + stride, at);
             }
-            if match_ranges.len() < match_states {
-                let from = matches.len() as u32;
-                for k in 0..dfa.match_len(ids[old]) {
-                    let pid = dfa.match_pattern(ids[old], k);
-                    matches.push((pid.as_u32(), dfa.pattern_len(pid) as u32));
-                }
-                match_ranges.push((from, matches.len() as u32));
+            for &(c, u) in &edges[s as usize] {
+                trans[at + c as usize] = enc(u);
             }
         }
-        drop(index);
-        let depth = order
-            .iter()
-            .map(|&old| dist[old].min(u16::MAX as u32) as u16)
-            .collect();
+        let mut match_ranges = Vec::with_capacity(match_states);
+        let mut matches = Vec::new();
+        for &s in &order[..match_states] {
+            let from = matches.len() as u32;
+            let mut f = s;
+            while f != 0 {
+                for &pid in &own[f as usize] {
+                    matches.push((pid, patterns[pid as usize].len() as u32));
+                }
+                f = fail[f as usize];
+            }
+            match_ranges.push((from, matches.len() as u32));
+        }
+        let depth = order.iter().map(|&s| depth[s as usize]).collect();
         let table = Table {
             columns: Box::new([std::ptr::null(); 256]),
             depth,
             classes,
             stride: stride as u32,
-            start: (new_of[0] as i64 * stride as i64 - match_below) as i32,
+            start: enc(0),
             match_below: match_below as u32,
             match_ranges,
             matches,
@@ -238,7 +262,7 @@ impl Table {
             && row(s) % table.stride as i64 == 0
             && (row(s) as usize) < table.trans.len()));
         assert!(row(table.start) >= 0 && (row(table.start) as usize) < table.trans.len());
-        assert!(table.start >= 0, "the empty pattern is refused earlier");
+        assert!(table.start >= 0, "the empty pattern is refused above");
         Ok(table.with_columns())
     }
 
@@ -464,6 +488,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aho_corasick::automaton::Automaton as _;
 
     fn table(patterns: &[&str]) -> (aho_corasick::dfa::DFA, Table) {
         let dfa = aho_corasick::dfa::Builder::new()
@@ -472,7 +497,7 @@ mod tests {
             .build(patterns)
             .unwrap();
         let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
-        let t = Table::new(&dfa, &bytes).unwrap();
+        let t = Table::from_patterns(&bytes).unwrap();
         (dfa, t)
     }
 

@@ -35,7 +35,6 @@ use super::walk::{Table, LANES, WINDOW_BYTES};
 use crate::types::ThreatLevel;
 #[cfg(test)]
 use aho_corasick::dfa::DFA;
-use aho_corasick::MatchKind;
 use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Anchored, Input};
 use serde::Deserialize;

@@ -292,23 +292,15 @@ impl View {
                  end other phrases"
             ));
         }
-        // The table is laid out from the contiguous NFA: its states are the DFA's (one per
-        // trie node, matches copied along failure links), and building it costs a fraction of
-        // the dense DFA's time and memory (the table is the only dense form kept). No
-        // prefilter: with hundreds of patterns none applies, and the walk ignores one.
-        let nfa = aho_corasick::nfa::contiguous::Builder::new()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(&lens)
-            .map_err(|e| e.to_string())?;
-        let table = Table::new(&nfa, &lens)?;
-        drop(nfa);
+        // The table is the automaton itself, built directly (`Table::from_patterns`): no
+        // dense DFA is built only to be re-laid and dropped.
+        let table = Table::from_patterns(&lens)?;
         Ok(View {
             ac: table,
             // the reference the walk is tested against: the dense DFA, built independently
             #[cfg(test)]
             ac_dfa: aho_corasick::dfa::Builder::new()
-                .match_kind(MatchKind::Standard)
+                .match_kind(aho_corasick::MatchKind::Standard)
                 .prefilter(false)
                 .build(&lens)
                 .map_err(|e| e.to_string())?,

@@ -193,7 +193,56 @@ fn is_dot_segment(seg: &[u8]) -> bool {
         None => seg,
     };
     // Windows drops trailing dots and spaces from a name, so `.. ` and `. .` are `..` there.
-    name.contains(&b'.') && name.iter().all(|&c| c == b'.' || c == b' ')
+    if name.contains(&b'.') && name.iter().all(|&c| c == b'.' || c == b' ') {
+        return true;
+    }
+    // `.\u{200B}.`: a reader that drops invisible characters reads `..`
+    if name.is_ascii() {
+        return false;
+    }
+    let Ok(name) = core::str::from_utf8(name) else {
+        return false;
+    };
+    let mut visible = name.chars().filter(|&c| !is_default_ignorable(c));
+    let mut dot = false;
+    visible.all(|c| {
+        dot |= c == '.';
+        c == '.' || c == ' '
+    }) && dot
+}
+
+/// A character a reader may trim or drop from the ends of a resource, or take for a line break
+/// inside it: Unicode whitespace other than the ASCII space, and the default-ignorable
+/// characters. (`\u{00A0}https://169.254.169.254/` is a URL to a WHATWG parser and to
+/// `requests`, which trim it; `/etc/shadow\u{2028}` is `/etc/shadow` to `str.strip()`.)
+fn is_trimmed_or_invisible(c: char) -> bool {
+    (c.is_whitespace() && c != ' ') || is_default_ignorable(c)
+}
+
+/// Refuses a resource whose ends a reader could trim (any whitespace, invisible characters) and
+/// Unicode whitespace anywhere in it: what is checked must be what is read.
+fn check_ends(resource: &str) -> Result<(), InputIssue> {
+    let (Some(first), Some(last)) = (resource.chars().next(), resource.chars().next_back()) else {
+        return Ok(());
+    };
+    if first.is_whitespace()
+        || last.is_whitespace()
+        || is_trimmed_or_invisible(first)
+        || is_trimmed_or_invisible(last)
+    {
+        return Err(
+            if is_url(resource.trim_matches(|c: char| c.is_whitespace() || is_default_ignorable(c)))
+            {
+                InputIssue::MalformedUrl
+            } else {
+                InputIssue::BadEncoding
+            },
+        );
+    }
+    if !resource.is_ascii() && resource.chars().any(|c| c.is_whitespace() && c != ' ') {
+        return Err(InputIssue::ControlCharacter);
+    }
+    Ok(())
 }
 
 /// What NFKC makes of `s`, for a reader that normalises it (a file system or a server that
@@ -295,6 +344,7 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     if s.chars().any(is_c1_control) {
         return Err(InputIssue::ControlCharacter);
     }
+    check_ends(s)?;
     if s.chars().any(is_lookalike) {
         return Err(InputIssue::PathTraversal);
     }
@@ -487,29 +537,66 @@ fn is_kernel_root(seg: &str) -> bool {
 }
 
 /// Suffixes of private keys and key stores.
-const SENSITIVE_SUFFIXES: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore"];
-/// Prefixes of environment files (`.env.local`, `.env.production`).
-const SENSITIVE_PREFIXES: &[&str] = &[".env."];
+const SENSITIVE_SUFFIXES: &[&str] = &[
+    ".pem",
+    ".key",
+    ".p12",
+    ".pfx",
+    ".jks",
+    ".keystore",
+    ".ppk",
+    ".keytab",
+    ".kdbx",
+    ".jceks",
+    ".bks",
+    ".p8",
+];
+/// Prefixes of environment files (`.env.local`, `.env-prod`), private keys and their copies
+/// (`id_rsa.bak`, `id_ed25519_old`), host keys (`ssh_host_ed25519_key`).
+const SENSITIVE_PREFIXES: &[&str] = &[
+    ".env.",
+    ".env-",
+    ".env_",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "ssh_host_",
+];
+/// Environment file templates a repository commits on purpose: not secret.
+const ENV_TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist"];
+/// Files under `/etc` that are secret in their copies too (`shadow.bak`, `passwd-old`).
+const ETC_PREFIXES: &[&str] = &["shadow", "gshadow", "passwd", "master.passwd", "sudoers"];
 
 /// Whether `name` (in directory `dir`), both folded, is a sensitive target: a name on the list,
 /// a key file's suffix, an environment file's prefix, a (directory, file) pair, or an 8.3 short
 /// name (`GIT~1` is `.git` on NTFS with short names on) that could stand for a listed name.
 fn is_sensitive(dir: &str, name: &str) -> bool {
-    is_sensitive_name(name) || SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name)
+    is_sensitive_name(name)
+        || SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name)
+        || (dir == "etc" && ETC_PREFIXES.iter().any(|p| name.starts_with(p)))
+        || (dir == ".cargo" && name.starts_with("credentials"))
+        || name.ends_with(".pem")
 }
 
-/// `is_sensitive` without the pairs.
+/// `is_sensitive` without what depends on the directory, and without `.pem` (on the web most
+/// are public certificates): what a URL's path is held to as well.
 fn is_sensitive_name(name: &str) -> bool {
+    if ENV_TEMPLATES.contains(&name) {
+        return false;
+    }
     SENSITIVE_NAMES.contains(&name)
         || SENSITIVE_SUFFIXES
             .iter()
+            .filter(|s| **s != ".pem")
             .any(|s| name.len() > s.len() && name.ends_with(s))
         || SENSITIVE_PREFIXES.iter().any(|p| name.starts_with(p))
+        || (name.starts_with('.') && name.ends_with("_history"))
         || short_name_of_sensitive(name)
 }
 
-/// `name` is an 8.3 short name (`BASE~N` or `BASE~N.EXT`, base 1 to 6 characters) whose base
-/// begins a listed name once its dots are dropped, as Windows makes short names.
+/// `name` is an 8.3 short name (`BASE~N` or `BASE~N.EXT`) whose base is what Windows makes of a
+/// listed name: its first six characters (all, when shorter) once its dots are dropped.
 fn short_name_of_sensitive(name: &str) -> bool {
     let Some((base, rest)) = name.split_once('~') else {
         return false;
@@ -523,8 +610,8 @@ fn short_name_of_sensitive(name: &str) -> bool {
         return false;
     }
     SENSITIVE_NAMES.iter().any(|n| {
-        let mut undotted = n.bytes().filter(|&c| c != b'.');
-        base.bytes().all(|b| undotted.next() == Some(b))
+        let undotted = n.bytes().filter(|&c| c != b'.');
+        undotted.take(6).eq(base.bytes())
     })
 }
 
@@ -780,8 +867,13 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                 return Err(InputIssue::ForeignSeparator);
             }
             if let Ok(s) = core::str::from_utf8(d) {
-                if s.chars().any(is_c1_control) {
+                if s.chars()
+                    .any(|c| is_c1_control(c) || (c.is_whitespace() && c != ' '))
+                {
                     return Err(InputIssue::ControlCharacter);
+                }
+                if s.split('/').any(|seg| is_dot_segment(seg.as_bytes())) {
+                    return Err(InputIssue::PathTraversal);
                 }
                 if s.chars().any(is_lookalike) {
                     return Err(InputIssue::PathTraversal);
@@ -978,6 +1070,7 @@ pub fn resolve<T>(
     allowed_schemes: &[&str],
     f: impl FnOnce(Resolved<'_>) -> T,
 ) -> Result<T, InputIssue> {
+    check_ends(resource)?;
     if resource.is_empty() {
         Ok(f(Resolved::Empty))
     } else if is_url(resource) {
@@ -1031,7 +1124,7 @@ impl crate::stage::Stage for InputStage {
     fn handles(&self, op: crate::types::Operation) -> bool {
         names_resources(op)
     }
-    fn decides(&self) -> bool {
+    fn decides(&self, _op: crate::types::Operation) -> bool {
         false
     }
     fn evaluate(
@@ -1233,9 +1326,9 @@ mod tests {
             "/etc/\u{FF53}hadow",
             "/etc/sha\u{200B}dow",
             "/etc/sha\u{00AD}dow",
-            "/etc/shadow\u{E0041}",
+            "/etc/shad\u{E0041}ow",
             "/srv/www/.env.",
-            "/srv/www/.env ",
+            "/srv/www/.env /x",
             "/srv/www/.htaccess::$DATA",
             "/srv/www/web.config:stream",
             "/srv/repo/.git;x/config",
@@ -1370,6 +1463,101 @@ mod tests {
         }
     }
 
+    /// The fifth review: whitespace or invisible characters a reader trims at a resource's
+    /// ends (a URL read as a path, a kernel root behind a space), Unicode whitespace inside,
+    /// dot segments with invisible characters; and the false positives it found.
+    #[test]
+    fn the_fifth_reviews_spellings() {
+        for r in [
+            " https://169.254.169.254/latest/meta-data/",
+            "\u{A0}https://169.254.169.254/",
+            "\u{2028}http://169.254.169.254/",
+            "\u{FEFF}https://169.254.169.254/",
+            "\u{200B}https://kubernetes.default.svc/api",
+            "https://api.acme.example/x ",
+        ] {
+            assert_eq!(
+                check_resource(r, WEB),
+                Err(InputIssue::MalformedUrl),
+                "{r:?}"
+            );
+        }
+        for r in [
+            " /proc/1/environ",
+            "\u{200B}/proc/1/environ",
+            "\u{A0}/dev/mem",
+            "%20/proc/1/environ",
+        ] {
+            assert_eq!(
+                check_resource(r, WEB),
+                Err(InputIssue::BadEncoding),
+                "{r:?}"
+            );
+        }
+        assert_eq!(
+            check_resource("\u{1680}/sys/kernel/x", WEB),
+            Err(InputIssue::BadEncoding)
+        );
+        for r in [
+            "/data/acme/.env\u{2028}/x",
+            "/data/acme/.git\u{1680}/config",
+            "/data/acme/a\u{2029}b",
+            "https://api.acme.example/.env%E2%80%A8/x",
+        ] {
+            assert_eq!(
+                check_resource(r, WEB),
+                Err(InputIssue::ControlCharacter),
+                "{r:?}"
+            );
+        }
+        for r in [
+            "/data/acme/.\u{200B}./x",
+            "https://api.acme.example/a/%E2%80%8B../b",
+            "https://api.acme.example/a/..%EF%BB%BF/b",
+        ] {
+            assert_eq!(
+                check_resource(r, WEB),
+                Err(InputIssue::PathTraversal),
+                "{r:?}"
+            );
+        }
+        for p in [
+            "/home/x/keys/id_rsa.bak",
+            "/home/x/.zsh_history",
+            "/home/x/.cargo/credentials.toml",
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/etc/shadow.bak",
+            "/data/acme/.env-local",
+            "/data/acme/vault.kdbx",
+            "/data/acme/putty.ppk",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::SensitiveTarget), "{p}");
+        }
+        for r in [
+            "https://api.acme.example/ca/cacert.pem",
+            "/data/acme/.env.example",
+            "https://api.acme.example/.env.sample",
+            "/data/acme/a~1.txt",
+            "/data/acme/e~1",
+            "https://api.acme.example/v~1/x",
+        ] {
+            assert_eq!(check_resource(r, WEB), Ok(()), "{r}");
+        }
+        // a private key on a disk is still one; 8.3 names as Windows makes them still refused
+        assert_eq!(
+            check_path("/data/acme/server.pem"),
+            Err(InputIssue::SensitiveTarget)
+        );
+        assert_eq!(
+            check_path("/data/acme/ENV~1"),
+            Err(InputIssue::SensitiveTarget)
+        );
+        assert_eq!(
+            check_path("/data/acme/AUTHOR~1"),
+            Err(InputIssue::SensitiveTarget)
+        );
+    }
+
     proptest! {
         /// The folded name is what a reader that drops invisible characters and folds case
         /// opens: any sensitive name, with invisible characters sprinkled in, any ASCII case
@@ -1388,7 +1576,18 @@ mod tests {
             }
             p.push_str(invisible[16]);
             p.push_str(&tail);
-            prop_assert_eq!(check_path(&p), Err(InputIssue::SensitiveTarget), "{:?}", p);
+            // whitespace or an invisible character at the very end: refused before the name is
+            // read (`check_ends`)
+            let r = check_path(&p);
+            let last = p.chars().next_back().unwrap();
+            let trimmed_end = last.is_whitespace() || is_default_ignorable(last);
+            prop_assert!(
+                r == Err(InputIssue::SensitiveTarget)
+                    || (trimmed_end && r == Err(InputIssue::BadEncoding)),
+                "{:?}: {:?}",
+                p,
+                r
+            );
         }
 
         #[test]

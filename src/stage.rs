@@ -50,10 +50,11 @@ pub trait Stage: Send + Sync + 'static {
     fn pre_cache(&self) -> bool {
         false
     }
-    /// Whether this stage's pass is a decision (the default) or only a filter that refuses what
-    /// is malformed (the built-in input checks). An operation whose only stages are filters is
-    /// denied `NoStage`, as one with no stage is: passing a filter allows nothing.
-    fn decides(&self) -> bool {
+    /// Whether this stage's pass decides `op` (the default) or only filters it, refusing what is
+    /// malformed (the built-in input checks; the policy for custom operations, which need a
+    /// validator of their own). An operation whose only stages are filters is denied
+    /// `NoStage`, as one with no stage is: passing a filter allows nothing.
+    fn decides(&self, _op: Operation) -> bool {
         true
     }
     /// Judges `req`. Must not block; should not allocate.

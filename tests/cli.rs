@@ -485,6 +485,9 @@ fn the_second_reviews_requests_are_denied_through_the_cli() {
             ("planner-1", "fs.read", "", "resource_not_allowed"),
             ("planner-1", "fs.read", "/data/acme/q3.csv", "none"),
         ] {
+            // the CLI registers no custom validator: a custom operation is no_stage whatever
+            // the policy says (tests/engine.rs judges one with a validator)
+            let want = if op == "audit" { want } else { "no_stage" };
             cases.push((
                 json!({"operation":op,"tenant":"acme","agent":agent,"tool":tool,"resource":resource}),
                 want,
@@ -928,5 +931,18 @@ fn a_fifo_for_a_config_or_policy_is_refused_at_once() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+}
+
+/// An empty `--credential` would silently drop the token the request holds: refused.
+#[test]
+fn an_empty_credential_flag_is_refused() {
+    for c in ["", "  "] {
+        let (code, out, _) = warden(
+            &["validate", "--credential", c],
+            r#"{"tenant":"acme","agent":"a1","credential":"wdn1.x.y"}"#,
+        );
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("--credential is empty"), "{out}");
     }
 }

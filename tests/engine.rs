@@ -749,3 +749,44 @@ fn check_runs_the_input_checks_on_the_resource() {
         "request field `resource`: the URL points at a loopback, private, link-local or internal address (SSRF)"
     );
 }
+
+/// A custom operation with a validator of its own under a policy: the policy judges the agent
+/// and any tool it names, whole (grant, tenant, resource), before the validator decides; the
+/// policy alone never decides one.
+#[test]
+fn a_custom_operation_is_judged_by_the_policy_and_decided_by_its_validator() {
+    let mut cfg = config(1);
+    cfg.policy.file = "examples/policy.toml".into();
+    cfg.anomaly.enabled = false;
+    let engine = Engine::builder()
+        .config(cfg)
+        .custom(7, "seven", |_, _| StageResult::Pass)
+        .build()
+        .unwrap();
+    let h = engine.handle();
+    let seven = |tool: &'static str, resource: &'static str| {
+        Request::new(Operation::Custom(7))
+            .tenant("acme")
+            .agent("planner-1")
+            .tool(tool)
+            .resource(resource)
+    };
+    assert!(h
+        .validate(&seven("fs.read", "/data/acme/q3.csv"))
+        .is_allowed());
+    assert_eq!(
+        h.validate(&seven("fs.read", "/data/globex/x")).reason,
+        DenyReason::TenantIsolation
+    );
+    assert_eq!(
+        h.validate(&seven("deploy", "https://deploy.acme.example/v1"))
+            .reason,
+        DenyReason::NotGranted
+    );
+    let v = h.validate(
+        &Request::new(Operation::Custom(8))
+            .tenant("acme")
+            .agent("planner-1"),
+    );
+    assert_eq!(v.reason, DenyReason::NoStage, "no validator for 8");
+}

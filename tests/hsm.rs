@@ -210,8 +210,8 @@ fn mint(keys: &warden::hsm::Keys, alg: Alg, key_id: u16, agent: &str) -> String 
     };
     let signed = encode_claims(&c).unwrap();
     let tag = match alg {
-        Alg::HmacSha256 => keys.hmac_sign(&signed).unwrap().to_vec(),
-        Alg::Ed25519 => keys.sign(&signed).unwrap(),
+        Alg::HmacSha256 => keys.token_hmac_sign(&signed).unwrap().to_vec(),
+        Alg::Ed25519 => keys.token_sign(&signed).unwrap(),
     };
     assemble(&signed, &tag)
 }

@@ -350,6 +350,20 @@ fn a_token_presented_is_verified_even_when_not_required() {
     let v = e.handle().validate(&req(&good, 9));
     assert_eq!(v.reason, DenyReason::Identity(TokenIssue::UnknownKey));
     assert!(e.handle().validate(&plain).is_allowed());
+    // a custom operation the policy knows the agent for, but no validator of its own: a
+    // mistyped id fails closed
+    let v = e.handle().validate(
+        &Request::new(Operation::Custom(65535))
+            .tenant("acme")
+            .agent("planner-1"),
+    );
+    assert_eq!(v.reason, DenyReason::NoStage);
+    drop(e);
+    // no policy at all: nothing verifies a token, so one presented is refused, not ignored
+    let e = Engine::builder().config(Config::default()).build().unwrap();
+    let v = e.handle().validate(&req(&good, 10));
+    assert_eq!(v.reason, DenyReason::Identity(TokenIssue::UnknownKey));
+    assert!(e.handle().validate(&plain).is_allowed());
 }
 
 #[test]

@@ -729,6 +729,13 @@ fn request_of(
     }
     let mut j = JsonRequest::parse(text)?;
     if let Some(c) = credential {
+        // an empty --credential would silently drop the token the request holds
+        if c.trim().is_empty() {
+            return Err(warden::json::JsonError {
+                field: "credential".into(),
+                message: "--credential is empty: give a wdn1 token, or leave the flag out to use the request's own".into(),
+            });
+        }
         j.credential = c.trim().to_string();
     }
     complete(j)
@@ -972,11 +979,12 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                             {
                                 return Err("the keystore's signature key is not Ed25519".into());
                             }
-                            keys.sign(&signed).map_err(|e| e.to_string())?
+                            keys.token_sign(&signed).map_err(|e| e.to_string())?
                         }
-                        Alg::HmacSha256 => {
-                            keys.hmac_sign(&signed).map_err(|e| e.to_string())?.to_vec()
-                        }
+                        Alg::HmacSha256 => keys
+                            .token_hmac_sign(&signed)
+                            .map_err(|e| e.to_string())?
+                            .to_vec(),
                     };
                     keys.shutdown();
                     assemble(&signed, &tag)

@@ -350,8 +350,9 @@ fn builtin_stages(
     user: Vec<Arc<dyn Stage>>,
 ) -> Result<Vec<Arc<dyn Stage>>, BuildError> {
     let mut all: Vec<Arc<dyn Stage>> = Vec::new();
-    if let Some(p) = &policy {
-        all.push(p.clone());
+    match &policy {
+        Some(p) => all.push(p.clone()),
+        None => all.push(Arc::new(crate::policy::NoIdentityStage)),
     }
     all.push(Arc::new(KeysStage(keys.clone())));
     match policy {

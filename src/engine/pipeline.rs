@@ -96,7 +96,7 @@ impl Pipeline {
             Lists {
                 pre: pick(true),
                 post: pick(false),
-                decides: stages.iter().any(|s| s.handles(op) && s.decides()),
+                decides: stages.iter().any(|s| s.handles(op) && s.decides(op)),
             }
         };
         let fixed = FIXED_OPS.map(select);
@@ -105,7 +105,7 @@ impl Pipeline {
             .filter(|&id| {
                 stages
                     .iter()
-                    .any(|s| s.handles(Operation::Custom(id)) && s.decides())
+                    .any(|s| s.handles(Operation::Custom(id)) && s.decides(Operation::Custom(id)))
             })
             .collect();
         let custom = ids

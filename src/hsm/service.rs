@@ -603,6 +603,18 @@ pub struct Keys {
     require_hsm_at: Option<Classification>,
 }
 
+/// Refuses data that a token's tag covers (it begins `wdn1`), so the keystore's general signing
+/// calls cannot mint tokens for the keys tokens name.
+fn refuse_token_prefix(data: &[u8]) -> Result<(), HsmError> {
+    // the signed part of a token: `wdn1` then its claims (`identity::token`)
+    if data.starts_with(b"wdn1") {
+        return Err(HsmError::Malformed(
+            "data that begins as a wdn1 token does is signed only by token issue",
+        ));
+    }
+    Ok(())
+}
+
 impl Keys {
     pub(crate) fn soft(keys: Arc<SoftKeys>, require_hsm_at: Option<Classification>) -> Keys {
         Keys {
@@ -653,7 +665,17 @@ impl Keys {
         }
     }
 
+    /// HMAC-SHA256 of `data` under the keystore's HMAC key. Data that begins as a token's signed
+    /// part does (`wdn1`) is refused: tokens name this key (`identity.keystore_hmac_key_id`),
+    /// so a gateway that tags what an agent sends would otherwise mint tokens for it
+    /// (`token_hmac_sign` tags tokens).
     pub fn hmac_sign(&self, data: &[u8]) -> Result<[u8; 32], HsmError> {
+        refuse_token_prefix(data)?;
+        self.token_hmac_sign(data)
+    }
+
+    /// `hmac_sign` for a token's signed part (`warden token issue --keystore hmac`).
+    pub fn token_hmac_sign(&self, data: &[u8]) -> Result<[u8; 32], HsmError> {
         match &self.inner {
             Inner::Soft(k) => Ok(k.hmac_sign(data)),
             Inner::Hsm(c) => c.call(Call::HmacSign(data.to_vec())).and_then(|v| {
@@ -723,8 +745,16 @@ impl Keys {
         }
     }
 
-    /// Signs with the signature key (Ed25519: 64 bytes; ECDSA P-256: `r || s`, 64 bytes).
+    /// Signs with the signature key (Ed25519: 64 bytes; ECDSA P-256: `r || s`, 64 bytes). Data
+    /// that begins as a token's signed part does (`wdn1`) is refused, as for `hmac_sign`
+    /// (`token_sign` signs tokens); audit checkpoints sign a message with a context of their own.
     pub fn sign(&self, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        refuse_token_prefix(data)?;
+        self.token_sign(data)
+    }
+
+    /// `sign` for a token's signed part (`warden token issue --keystore ed25519`).
+    pub fn token_sign(&self, data: &[u8]) -> Result<Vec<u8>, HsmError> {
         match &self.inner {
             Inner::Soft(k) => Ok(k.sign(data).to_vec()),
             Inner::Hsm(c) => c.call(Call::Sign(data.to_vec())),
@@ -820,6 +850,17 @@ mod tests {
             keys.decrypt(Classification::Secret, &sealed[..5], b"ctx"),
             Err(HsmError::Malformed("sealed data shorter than its nonce"))
         );
+        // a token's signed part is not signed by the general calls: no token minted through
+        // a gateway that signs what agents send
+        for data in [&b"wdn1"[..], b"wdn1\x01claims"] {
+            assert!(matches!(keys.sign(data), Err(HsmError::Malformed(_))));
+            assert!(matches!(keys.hmac_sign(data), Err(HsmError::Malformed(_))));
+        }
+        assert_eq!(
+            keys.token_hmac_sign(b"wdn1x").unwrap(),
+            soft.hmac_sign(b"wdn1x")
+        );
+        assert!(keys.token_sign(b"wdn1x").is_ok());
         let pk = keys.public_key().unwrap();
         let sig = keys.sign(b"head").unwrap();
         assert!(super::super::backend::verify_signature(&pk, b"head", &sig));

@@ -13,7 +13,7 @@
 pub mod glob;
 mod stage;
 
-pub use stage::{PolicyStage, ResourceStage};
+pub use stage::{NoIdentityStage, PolicyStage, ResourceStage};
 
 use crate::inputs::Resolved;
 use crate::request::Request;

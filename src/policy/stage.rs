@@ -144,6 +144,11 @@ impl Stage for PolicyStage {
     fn handles(&self, _op: Operation) -> bool {
         true
     }
+    /// A custom operation is judged by the policy (identity, grant) but decided by its own
+    /// validator: with none registered it is `no_stage`, so a mistyped id fails closed.
+    fn decides(&self, op: Operation) -> bool {
+        !matches!(op, Operation::Custom(_))
+    }
     fn pre_cache(&self) -> bool {
         true
     }
@@ -245,6 +250,9 @@ impl Stage for ResourceStage {
     fn handles(&self, op: Operation) -> bool {
         crate::inputs::names_resources(op)
     }
+    fn decides(&self, op: Operation) -> bool {
+        !matches!(op, Operation::Custom(_))
+    }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
         let live: &Live = if out.policy == 0 {
             self.policy.live()
@@ -261,6 +269,31 @@ impl Stage for ResourceStage {
                 out.rule = rule;
                 StageResult::Deny(reason)
             }
+        }
+    }
+}
+
+/// Without a policy nothing verifies tokens: a request that carries one anyway is refused
+/// `unknown_key`, never served as if the token were not there. A filter (it decides nothing).
+pub struct NoIdentityStage;
+
+impl Stage for NoIdentityStage {
+    fn name(&self) -> &str {
+        "no-identity"
+    }
+    fn handles(&self, _op: Operation) -> bool {
+        true
+    }
+    fn decides(&self, _op: Operation) -> bool {
+        false
+    }
+    fn evaluate(&self, req: &Request<'_>, _out: &mut Outcome) -> StageResult {
+        if req.credential.is_empty() {
+            StageResult::Pass
+        } else {
+            StageResult::Deny(DenyReason::Identity(
+                crate::identity::token::TokenIssue::UnknownKey,
+            ))
         }
     }
 }

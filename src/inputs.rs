@@ -353,7 +353,9 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
     }
     // Runs of `/` are one separator, as a file system reads them: `/etc//shadow` is
     // `/etc/shadow`, so empty segments are skipped, not taken as a directory.
-    let mut prev = Folded::EMPTY;
+    let mut buf = [0u8; FOLDED_BYTES];
+    // the previous segment, when it is a directory some pair names (only those matter)
+    let mut dir: &'static str = "";
     for (i, seg) in s.split('/').filter(|seg| !seg.is_empty()).enumerate() {
         if is_dot_segment(seg.as_bytes()) {
             return Err(InputIssue::PathTraversal);
@@ -361,14 +363,11 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         if seg.len() > MAX_COMPONENT_BYTES {
             return Err(InputIssue::ComponentTooLong);
         }
-        let name = Folded::of(seg);
-        let folded = name.get()?;
-        if is_sensitive(prev.get()?, folded)
-            || (i == 0 && s.starts_with('/') && is_kernel_root(folded))
-        {
+        let name = fold(seg, &mut buf)?;
+        if is_sensitive(dir, name) || (i == 0 && s.starts_with('/') && is_kernel_root(name)) {
             return Err(InputIssue::SensitiveTarget);
         }
-        prev = name;
+        dir = pair_dir(name);
     }
     Ok(())
 }
@@ -387,71 +386,66 @@ const OTHER: u8 = 0x01;
 /// dropped (zero-width spaces and joiners, soft hyphens, bidi controls, variation selectors, tag
 /// characters), a `;params` suffix (servers) or a `:stream` suffix (NTFS: `web.config::$DATA`)
 /// set aside, trailing dots and spaces dropped (Windows: `.env.` is `.env`), ASCII lower-cased;
-/// any other character is `OTHER`. On the stack.
-#[derive(Clone, Copy)]
-struct Folded {
-    buf: [u8; FOLDED_BYTES],
-    /// `None`: longer than any component may be.
-    len: Option<u8>,
+/// any other character is `OTHER`. `seg` itself when it is already so (lower-case ASCII with
+/// nothing to cut or trim: most segments), else written into `buf`; `ComponentTooLong` when
+/// folding made it longer than a component may be.
+fn fold<'a>(seg: &'a str, buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, InputIssue> {
+    use unicode_normalization::UnicodeNormalization;
+    let b = seg.as_bytes();
+    if b.iter()
+        .all(|&c| c.is_ascii() && !c.is_ascii_uppercase() && c != b';' && c != b':')
+        && !matches!(b.last(), Some(b'.' | b' '))
+    {
+        return Ok(seg);
+    }
+    let mut n = 0usize;
+    let mut push = |c: char| -> core::ops::ControlFlow<bool> {
+        use core::ops::ControlFlow::{Break, Continue};
+        if is_default_ignorable(c) {
+            return Continue(());
+        }
+        if c == ';' || c == ':' {
+            return Break(true);
+        }
+        if n == FOLDED_BYTES {
+            return Break(false);
+        }
+        buf[n] = if c.is_ascii() {
+            (c as u8).to_ascii_lowercase()
+        } else {
+            // `ı` upper-cased is `I`, `ſ` is `S`: what a case-insensitive file system compares
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) if u.is_ascii() => (u as u8).to_ascii_lowercase(),
+                _ => OTHER,
+            }
+        };
+        n += 1;
+        Continue(())
+    };
+    let fits = if seg.is_ascii() {
+        seg.chars().try_for_each(&mut push)
+    } else {
+        seg.nfkc().try_for_each(&mut push)
+    };
+    if let core::ops::ControlFlow::Break(false) = fits {
+        return Err(InputIssue::ComponentTooLong);
+    }
+    while n > 0 && matches!(buf[n - 1], b'.' | b' ') {
+        n -= 1;
+    }
+    // only ASCII was written
+    core::str::from_utf8(&buf[..n]).map_err(|_| InputIssue::BadEncoding)
 }
 
-impl Folded {
-    const EMPTY: Folded = Folded {
-        buf: [0; FOLDED_BYTES],
-        len: Some(0),
-    };
-
-    fn of(seg: &str) -> Folded {
-        use unicode_normalization::UnicodeNormalization;
-        let mut f = Folded::EMPTY;
-        let mut n = 0usize;
-        let mut push = |c: char| -> core::ops::ControlFlow<bool> {
-            use core::ops::ControlFlow::{Break, Continue};
-            if is_default_ignorable(c) {
-                return Continue(());
-            }
-            if c == ';' || c == ':' {
-                return Break(true);
-            }
-            if n == FOLDED_BYTES {
-                return Break(false);
-            }
-            f.buf[n] = if c.is_ascii() {
-                (c as u8).to_ascii_lowercase()
-            } else {
-                // `ı` upper-cased is `I`, `ſ` is `S`: what a case-insensitive file system
-                // compares
-                let mut up = c.to_uppercase();
-                match (up.next(), up.next()) {
-                    (Some(u), None) if u.is_ascii() => (u as u8).to_ascii_lowercase(),
-                    _ => OTHER,
-                }
-            };
-            n += 1;
-            Continue(())
-        };
-        let fits = if seg.is_ascii() {
-            seg.chars().try_for_each(&mut push)
-        } else {
-            seg.nfkc().try_for_each(&mut push)
-        };
-        if let core::ops::ControlFlow::Break(false) = fits {
-            f.len = None;
-            return f;
-        }
-        while n > 0 && matches!(f.buf[n - 1], b'.' | b' ') {
-            n -= 1;
-        }
-        f.len = Some(n as u8);
-        f
-    }
-
-    /// The folded name; `ComponentTooLong` when folding made it longer than a component may be.
-    fn get(&self) -> Result<&str, InputIssue> {
-        let n = self.len.ok_or(InputIssue::ComponentTooLong)?;
-        // only ASCII was written
-        core::str::from_utf8(&self.buf[..n as usize]).map_err(|_| InputIssue::BadEncoding)
-    }
+/// The directory a pair names that `name` is, or `""`: what the next segment is judged in.
+fn pair_dir(name: &str) -> &'static str {
+    SENSITIVE_PAIRS
+        .iter()
+        .map(|&(d, _)| d)
+        .chain([".cargo"])
+        .find(|&d| d == name)
+        .unwrap_or("")
 }
 
 /// C1 control characters (U+0080 to U+009F): `NEL` is whitespace to some readers' trim.
@@ -531,7 +525,7 @@ const SENSITIVE_PAIRS: &[(&str, &str)] = &[
 /// The kernel's own trees, refused whole at the root of an absolute path: `/proc/1/environ`,
 /// `/proc/thread-self/mem`, `/sys/...` hold another process's secrets or the machine's, and
 /// `/dev/fd/N`, `/dev/stdin`, `/dev/mem` are other files (or the machine) under another name.
-/// `seg` is folded (`Folded`).
+/// `seg` is folded (`fold`).
 fn is_kernel_root(seg: &str) -> bool {
     matches!(seg, "proc" | "sys" | "dev")
 }
@@ -573,26 +567,52 @@ const ETC_PREFIXES: &[&str] = &["shadow", "gshadow", "passwd", "master.passwd", 
 /// name (`GIT~1` is `.git` on NTFS with short names on) that could stand for a listed name.
 fn is_sensitive(dir: &str, name: &str) -> bool {
     is_sensitive_name(name)
-        || SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name)
-        || (dir == "etc" && ETC_PREFIXES.iter().any(|p| name.starts_with(p)))
-        || (dir == ".cargo" && name.starts_with("credentials"))
-        || name.ends_with(".pem")
+        || (!dir.is_empty()
+            && (SENSITIVE_PAIRS.iter().any(|&(d, n)| d == dir && n == name)
+                || (dir == "etc" && ETC_PREFIXES.iter().any(|p| name.starts_with(p)))
+                || (dir == ".cargo" && name.starts_with("credentials"))))
+        || (name.len() > 4 && name.ends_with(".pem"))
 }
+
+/// Bytes a listed name, or a listed prefix, begins with: a name beginning otherwise is none of
+/// them (most are not, so most names skip the lists).
+const FIRST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < SENSITIVE_NAMES.len() {
+        t[SENSITIVE_NAMES[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < SENSITIVE_PREFIXES.len() {
+        t[SENSITIVE_PREFIXES[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// `is_sensitive` without what depends on the directory, and without `.pem` (on the web most
 /// are public certificates): what a URL's path is held to as well.
 fn is_sensitive_name(name: &str) -> bool {
-    if ENV_TEMPLATES.contains(&name) {
+    let Some(&first) = name.as_bytes().first() else {
+        return false;
+    };
+    // a key file's extension (`.pem` aside: see above)
+    if let Some(dot) = name.rfind('.') {
+        let ext = &name[dot..];
+        if dot > 0 && ext != ".pem" && SENSITIVE_SUFFIXES.contains(&ext) {
+            return true;
+        }
+    }
+    if name.contains('~') && short_name_of_sensitive(name) {
+        return true;
+    }
+    if !FIRST_BYTES[first as usize] || ENV_TEMPLATES.contains(&name) {
         return false;
     }
     SENSITIVE_NAMES.contains(&name)
-        || SENSITIVE_SUFFIXES
-            .iter()
-            .filter(|s| **s != ".pem")
-            .any(|s| name.len() > s.len() && name.ends_with(s))
         || SENSITIVE_PREFIXES.iter().any(|p| name.starts_with(p))
-        || (name.starts_with('.') && name.ends_with("_history"))
-        || short_name_of_sensitive(name)
+        || (first == b'.' && name.ends_with("_history"))
 }
 
 /// `name` is an 8.3 short name (`BASE~N` or `BASE~N.EXT`) whose base is what Windows makes of a
@@ -881,8 +901,9 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                 if let Some(i) = nfkc_hides(s) {
                     return Err(i);
                 }
+                let mut buf = [0u8; FOLDED_BYTES];
                 for n in s.split('/') {
-                    if is_sensitive_on_the_web(Folded::of(n).get()?) {
+                    if is_sensitive_on_the_web(fold(n, &mut buf)?) {
                         return Err(InputIssue::SensitiveTarget);
                     }
                 }

@@ -946,3 +946,36 @@ fn an_empty_credential_flag_is_refused() {
         assert!(out.contains("--credential is empty"), "{out}");
     }
 }
+
+/// `bench --flamegraph` in the default build (no profiler compiled in) says how to get one,
+/// before it runs anything.
+#[test]
+fn bench_flamegraph_without_the_profiler_says_how() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("fg.svg");
+    let (code, stdout, err) = warden(
+        &[
+            "bench",
+            "--seconds",
+            "0.2",
+            "--flamegraph",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    if cfg!(feature = "flamegraph") {
+        assert_eq!(code, 0, "{stdout}{err}");
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            svg.starts_with("<?xml") && svg.contains("<svg"),
+            "{svg:.200}"
+        );
+    } else {
+        assert_eq!(code, 2, "{stdout}{err}");
+        assert!(
+            err.contains("--features flamegraph") && err.contains("tools/flamegraph.sh"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}

@@ -79,6 +79,10 @@ enum Cmd {
         /// then `warden audit verify DIR` and `warden audit tail DIR`.
         #[arg(long)]
         audit: Option<PathBuf>,
+        /// Write an SVG flame graph of the run to FILE (in-process sampling at 999 Hz; needs a
+        /// build with `--features flamegraph`; tools/flamegraph.sh does the same with perf).
+        #[arg(long, value_name = "FILE")]
+        flamegraph: Option<std::path::PathBuf>,
         /// Audit durability mode with --audit: always, group or async (default: the config's).
         #[arg(long)]
         audit_mode: Option<String>,
@@ -402,6 +406,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             json,
             audit,
             audit_mode,
+            flamegraph,
         } => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
                 return Err(format!(
@@ -470,7 +475,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 content_bytes,
                 client_cpus,
             };
+            let profiler = flamegraph.as_deref().map(Profiler::start).transpose()?;
             let report = workload::run(&engine, &opts);
+            if let (Some(p), Some(f)) = (profiler, &flamegraph) {
+                p.write(f)?;
+                if !json {
+                    println!(
+                        "  flame graph    {} (in-process samples at 999 Hz)",
+                        f.display()
+                    );
+                }
+            }
             engine.shutdown();
             if json {
                 println!(
@@ -700,6 +715,52 @@ fn read_bounded(r: impl Read, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::new();
     r.take(max as u64 + 1).read_to_end(&mut buf)?;
     Ok((buf.len() <= max).then_some(buf))
+}
+
+/// `bench --flamegraph`: pprof-rs sampling the whole process while the workload runs.
+#[cfg(feature = "flamegraph")]
+struct Profiler(pprof::ProfilerGuard<'static>);
+
+#[cfg(feature = "flamegraph")]
+impl Profiler {
+    fn start(out: &std::path::Path) -> Result<Profiler, String> {
+        // fail before the run, not after it: the file must be writable
+        std::fs::File::create(out).map_err(|e| format!("--flamegraph {}: {e}", out.display()))?;
+        pprof::ProfilerGuardBuilder::default()
+            .frequency(999)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .map(Profiler)
+            .map_err(|e| format!("--flamegraph: cannot start the profiler: {e}"))
+    }
+
+    fn write(self, out: &std::path::Path) -> Result<(), String> {
+        let report = self
+            .0
+            .report()
+            .build()
+            .map_err(|e| format!("--flamegraph: {e}"))?;
+        let f = std::fs::File::create(out)
+            .map_err(|e| format!("--flamegraph {}: {e}", out.display()))?;
+        report
+            .flamegraph(f)
+            .map_err(|e| format!("--flamegraph {}: {e}", out.display()))
+    }
+}
+
+/// `bench --flamegraph` in a build without the profiler: says how to get one.
+#[cfg(not(feature = "flamegraph"))]
+struct Profiler;
+
+#[cfg(not(feature = "flamegraph"))]
+impl Profiler {
+    fn start(_out: &std::path::Path) -> Result<Profiler, String> {
+        Err("--flamegraph: this build has no profiler; run `cargo run --release --features flamegraph -- bench --flamegraph out.svg`, or `tools/flamegraph.sh out.svg -- warden bench` (perf)".into())
+    }
+
+    fn write(self, _out: &std::path::Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A JSON request from bytes read bounded (`None`: longer than `max`). Empty input, bytes that

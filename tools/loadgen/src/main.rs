@@ -51,6 +51,13 @@ struct Args {
     /// would: the CPUs are shared.
     #[arg(long, default_value_t = 0)]
     gateway_threads: usize,
+    /// Nice value of the gateway threads (0: as warden's own threads; 10: the scheduler gives
+    /// warden's threads the CPU first when both want it).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    gateway_nice: i32,
+    /// A warden config file for the engine (cores and the workload's needs are set over it).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Directory for the `.hgrm` files and the SVG plots.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -194,7 +201,10 @@ fn zipf_table(n: usize) -> Vec<f64> {
 }
 
 fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
-    let mut cfg = Config::default();
+    let mut cfg = match &a.config {
+        Some(f) => Config::load(f).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
     cfg.engine.cores = cores;
     cfg.anomaly.enabled = false;
     let audit_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -219,7 +229,15 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
     let gateway: Vec<_> = (0..a.gateway_threads)
         .map(|_| {
             let stop = stop.clone();
+            let nice = a.gateway_nice;
             std::thread::spawn(move || {
+                if nice != 0 {
+                    // SAFETY: plain syscalls on this thread's own id.
+                    unsafe {
+                        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+                    }
+                }
                 let mut x = 0u64;
                 while !stop.load(Relaxed) {
                     for _ in 0..1000 {

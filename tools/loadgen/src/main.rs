@@ -61,6 +61,10 @@ struct Args {
     /// Directory for the `.hgrm` files and the SVG plots.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Report every this many seconds (0: only at the end): the interval's count, p50, p99 and
+    /// max, and the process's resident memory; for soaks.
+    #[arg(long, default_value_t = 0.0)]
+    interval: f64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -263,6 +267,8 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
         b
     };
     let start = Instant::now() + Duration::from_millis(20);
+    let interval = (a.interval > 0.0).then(|| Duration::from_secs_f64(a.interval));
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Histogram<u64>)>();
     let senders = a.workers as u64;
     // senders run where the cores do not (as `warden bench` places its clients); the gateway
     // threads go wherever the scheduler puts them
@@ -273,12 +279,13 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
         .collect();
     let workers: Vec<_> = (0..a.workers)
         .map(|w| {
-            let (engine, pop, zipf, done, denied) = (
+            let (engine, pop, zipf, done, denied, tx) = (
                 engine.clone(),
                 pop.clone(),
                 zipf.clone(),
                 done.clone(),
                 denied.clone(),
+                tx.clone(),
             );
             let cpu = (!free.is_empty()).then(|| free[w % free.len()]);
             std::thread::spawn(move || {
@@ -287,6 +294,8 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                 }
                 let h = engine.handle();
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+                let mut part = hist.clone();
+                let mut part_no = 0u64;
                 let mut resource = String::with_capacity(64);
                 let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (w as u64 + 1);
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -299,7 +308,8 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                     Instant,
                     warden::ValidateFuture<'_>,
                 )>,
-                                hist: &mut Histogram<u64>| {
+                                hist: &mut Histogram<u64>,
+                                part: &mut Histogram<u64>| {
                     // replies come back about in order: look from the oldest, and a few past
                     // the first still pending, so a long queue costs no more than that a turn
                     let mut k = 0;
@@ -309,6 +319,7 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                         if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(&mut cx) {
                             let late = Instant::now().saturating_duration_since(*due).as_nanos();
                             hist.saturating_record((late as u64).max(1));
+                            part.saturating_record((late as u64).max(1));
                             if !v.is_allowed() {
                                 denied.fetch_add(1, Relaxed);
                             }
@@ -321,7 +332,14 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                     }
                 };
                 while i < total || !flight.is_empty() {
-                    poll(&mut flight, &mut hist);
+                    poll(&mut flight, &mut hist, &mut part);
+                    if let Some(every) = interval {
+                        if Instant::now() >= start + every * (part_no as u32 + 1) {
+                            let _ = tx.send((part_no, part.clone()));
+                            part.reset();
+                            part_no += 1;
+                        }
+                    }
                     if i >= total {
                         continue;
                     }
@@ -353,8 +371,46 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
             })
         })
         .collect();
+    drop(tx);
+    // per interval: the senders' histograms merged, printed once every sender sent its part
+    let mut parts: std::collections::BTreeMap<u64, (usize, Histogram<u64>)> = Default::default();
+    let mut printed = 0u64;
+    // above the progress bar when it shows, plain lines when it does not (a pipe, --quiet)
+    let say = |line: String| {
+        if bar.is_hidden() {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    if interval.is_some() {
+        say(format!(
+            "{:>8} {:>10} {:>9} {:>9} {:>10} {:>9}",
+            "t s", "answered", "p50 µs", "p99 µs", "max µs", "RSS MiB"
+        ));
+    }
     while done.load(Relaxed) < total && !workers.iter().all(|w| w.is_finished()) {
         bar.set_position(done.load(Relaxed));
+        while let Ok((no, h)) = rx.try_recv() {
+            let e = parts.entry(no).or_insert_with(|| (0, h.clone()));
+            if e.0 > 0 {
+                let _ = e.1.add(&h);
+            }
+            e.0 += 1;
+        }
+        while let Some((_, h)) = parts.get(&printed).filter(|(n, _)| *n == a.workers) {
+            say(format!(
+                "{:>8.0} {:>10} {:>9.1} {:>9.1} {:>10.1} {:>9.1}",
+                (printed + 1) as f64 * a.interval,
+                h.len(),
+                us(h.value_at_quantile(0.5)),
+                us(h.value_at_quantile(0.99)),
+                us(h.max()),
+                resident_mib()
+            ));
+            parts.remove(&printed);
+            printed += 1;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
@@ -381,6 +437,14 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
 /// Requests one sender keeps in flight at most; past it the sender waits, and what it could
 /// not send in time is late (and counted so).
 const MAX_IN_FLIGHT: usize = 4096;
+
+/// The process's resident memory, MiB (`/proc/self/statm`, pages of 4 KiB).
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0.0, |pages| pages as f64 * 4096.0 / (1 << 20) as f64)
+}
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0

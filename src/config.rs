@@ -60,6 +60,11 @@ pub struct EngineConfig {
     pub executor: Executor,
     /// How long an idle core spins before it sleeps (latency vs idle CPU).
     pub spin_before_park_us: u64,
+    /// The cores' threads' nice value (-20 to 19; 0: as the process). Where the gateway's own
+    /// busy threads share the CPUs, a core that the scheduler prefers answers in microseconds
+    /// instead of after their time slices (PERF.md "Open-loop load"); below 0 needs
+    /// CAP_SYS_NICE (or root), and a start without it fails saying so.
+    pub nice: i32,
     /// How long a blocking `validate` spins for its verdict before it sleeps.
     pub wait_spin_us: u64,
     /// A caller waiting longer than this gets `Deny(Timeout)`.
@@ -80,6 +85,7 @@ impl Default for EngineConfig {
             pin: true,
             executor: Executor::Glommio,
             spin_before_park_us: 100,
+            nice: 0,
             wait_spin_us: 50,
             request_timeout_us: 1_000_000,
             fail_mode: FailMode::Closed,
@@ -214,6 +220,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), (String, String)> {
         let e = |f: &str, m: String| Err((f.to_string(), m));
         let avail = available_cpus().len();
+        if !(-20..=19).contains(&self.engine.nice) {
+            return e(
+                "engine.nice",
+                format!(
+                    "{} is no nice value; give -20 (most favoured) to 19 (least), or 0",
+                    self.engine.nice
+                ),
+            );
+        }
         if self.engine.cores > 1024 {
             return e(
                 "engine.cores",

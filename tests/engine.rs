@@ -790,3 +790,42 @@ fn a_custom_operation_is_judged_by_the_policy_and_decided_by_its_validator() {
     );
     assert_eq!(v.reason, DenyReason::NoStage, "no validator for 8");
 }
+
+/// `engine.nice` is applied to every core's thread (a positive value: no privilege needed), and
+/// a value outside -20..=19 is refused naming the field.
+#[test]
+fn cores_run_at_the_configured_nice_value() {
+    let mut cfg = config(1);
+    cfg.engine.nice = 7;
+    let engine = Engine::builder().config(cfg).build().unwrap();
+    assert!(engine
+        .handle()
+        .validate(&Request::new(Operation::Check).tenant("t").agent("a"))
+        .is_allowed());
+    let mut seen = 0;
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != "warden-core-0" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // fields after the parenthesised name: state is 3rd, nice the 19th
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
+        assert_eq!(nice, 7, "{stat}");
+        seen += 1;
+    }
+    // the core's thread, and any helper glommio starts from it (which inherits the value)
+    assert!(seen >= 1, "the core's thread is named warden-core-0");
+    engine.shutdown();
+    let mut cfg = config(1);
+    cfg.engine.nice = 25;
+    let e = Engine::builder()
+        .config(cfg)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("engine.nice"), "{e}");
+}

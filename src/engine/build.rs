@@ -599,6 +599,7 @@ fn spawn_core(
     shared: Arc<Shared>,
 ) {
     let id = core.id;
+    let nice = shared.config.engine.nice;
     let name = format!("warden-core-{id}");
     let ready_on_err = ready.clone();
     let shared_on_err = shared.clone();
@@ -611,6 +612,24 @@ fn spawn_core(
                     futex::wake(&shared.running_futex, i32::MAX);
                 }
             };
+            if nice != 0 {
+                // SAFETY: plain syscalls about this thread alone.
+                let r = unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+                };
+                if r != 0 {
+                    let err = std::io::Error::last_os_error();
+                    let _ = ready.send((
+                        id,
+                        Err(format!(
+                            "cannot set its nice value to {nice}: {err} (below 0 needs CAP_SYS_NICE or root; set engine.nice = 0)"
+                        )),
+                    ));
+                    finish(&shared);
+                    return;
+                }
+            }
             match executor {
                 Executor::Glommio => {
                     let placement = match cpu {

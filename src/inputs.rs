@@ -615,24 +615,23 @@ fn is_sensitive_name(name: &str) -> bool {
         || (first == b'.' && name.ends_with("_history"))
 }
 
-/// `name` is an 8.3 short name (`BASE~N` or `BASE~N.EXT`) whose base is what Windows makes of a
-/// listed name: its first six characters (all, when shorter) once its dots are dropped.
+/// `name` has the shape of an 8.3 short name (`BASE~N` or `BASE~N.EXT`: a base of 1 to 6
+/// characters, `~`, digits, an extension of at most 3). NTFS with short names on opens the long
+/// name it stands for, and which one cannot be told from the alias (the base is cut from the
+/// part before the last dot, to 5 characters for `~10` and up, or replaced by a hash after
+/// four collisions: `WEB~1.CON` is `web.config`, `GI5A3B~1` may be `.git`), so every alias is
+/// refused: a resource names a file by its name.
 fn short_name_of_sensitive(name: &str) -> bool {
     let Some((base, rest)) = name.split_once('~') else {
         return false;
     };
-    let digits = rest.split('.').next().unwrap_or("");
-    if base.is_empty()
-        || base.len() > 6
-        || digits.is_empty()
-        || !digits.bytes().all(|c| c.is_ascii_digit())
-    {
-        return false;
-    }
-    SENSITIVE_NAMES.iter().any(|n| {
-        let undotted = n.bytes().filter(|&c| c != b'.');
-        undotted.take(6).eq(base.bytes())
-    })
+    let (digits, ext) = rest.split_once('.').unwrap_or((rest, ""));
+    (1..=6).contains(&base.len())
+        && !base.contains('.')
+        && (1..=6).contains(&digits.len())
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && ext.len() <= 3
+        && !ext.contains('.')
 }
 
 /// The sensitive names that are as secret on a web server as on a disk (dot-files of version
@@ -1476,7 +1475,7 @@ mod tests {
         let long = format!("/data/{}server.key", "\u{FDFA}".repeat(14));
         assert_eq!(check_path(&long), Err(InputIssue::ComponentTooLong));
         for p in [
-            "/data/acme/report~1.txt",
+            "/data/acme/report~final.txt",
             "/data/acme/keys.txt",
             "/data/acme/env/x",
         ] {
@@ -1558,11 +1557,30 @@ mod tests {
             "https://api.acme.example/ca/cacert.pem",
             "/data/acme/.env.example",
             "https://api.acme.example/.env.sample",
-            "/data/acme/a~1.txt",
-            "/data/acme/e~1",
-            "https://api.acme.example/v~1/x",
+            "/data/acme/report~final.txt",
+            "/data/acme/notes.txt~",
         ] {
             assert_eq!(check_resource(r, WEB), Ok(()), "{r}");
+        }
+        // the sixth review: an 8.3 alias cannot be told from the name it stands for, so every
+        // alias is refused (`a~1.txt` included)
+        for r in [
+            "https://api.acme.example/WEB~1.CON",
+            "/data/acme/site/WEB~1.CON",
+            "/data/acme/vault/DB~1.KDB",
+            "/data/acme/conf/TRUST~1.JCE",
+            "/data/acme/ssh/SSH_HO~1",
+            "https://api.acme.example/ENV-PR~1",
+            "/data/acme/home/ZSH_HI~1",
+            "/data/acme/site/HTACC~10",
+            "/data/acme/GI5A3B~1",
+            "/data/acme/a~1.txt",
+        ] {
+            assert_eq!(
+                check_resource(r, WEB),
+                Err(InputIssue::SensitiveTarget),
+                "{r}"
+            );
         }
         // a private key on a disk is still one; 8.3 names as Windows makes them still refused
         assert_eq!(

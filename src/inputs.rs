@@ -891,9 +891,6 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                 {
                     return Err(InputIssue::ControlCharacter);
                 }
-                if s.split('/').any(|seg| is_dot_segment(seg.as_bytes())) {
-                    return Err(InputIssue::PathTraversal);
-                }
                 if s.chars().any(is_lookalike) {
                     return Err(InputIssue::PathTraversal);
                 }

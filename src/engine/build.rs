@@ -350,9 +350,11 @@ fn builtin_stages(
     user: Vec<Arc<dyn Stage>>,
 ) -> Result<Vec<Arc<dyn Stage>>, BuildError> {
     let mut all: Vec<Arc<dyn Stage>> = Vec::new();
-    match &policy {
-        Some(p) => all.push(p.clone()),
-        None => all.push(Arc::new(crate::policy::NoIdentityStage)),
+    if let Some(p) = &policy {
+        all.push(p.clone());
+    }
+    if policy.as_ref().and_then(|p| p.identity()).is_none() {
+        all.push(Arc::new(crate::policy::NoIdentityStage));
     }
     all.push(Arc::new(KeysStage(keys.clone())));
     match policy {

@@ -606,8 +606,7 @@ pub struct Keys {
 /// Refuses data that a token's tag covers (it begins `wdn1`), so the keystore's general signing
 /// calls cannot mint tokens for the keys tokens name.
 fn refuse_token_prefix(data: &[u8]) -> Result<(), HsmError> {
-    // the signed part of a token: `wdn1` then its claims (`identity::token`)
-    if data.starts_with(b"wdn1") {
+    if data.starts_with(crate::identity::token::SIGNED_PREFIX) {
         return Err(HsmError::Malformed(
             "data that begins as a wdn1 token does is signed only by token issue",
         ));

@@ -19,6 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 pub const PREFIX: &str = "wdn1.";
+/// What a token's tag covers begins with these bytes, then the claims.
+pub const SIGNED_PREFIX: &[u8; 4] = b"wdn1";
 pub const MAX_TOKEN_BYTES: usize = 2048;
 const MAX_CLAIMS_BYTES: usize = 32 + 3 * 256;
 const FIXED: usize = 32;
@@ -84,7 +86,7 @@ pub fn parse<'a>(
     if c64.len() > MAX_CLAIMS_BYTES * 4 / 3 + 4 || t64.len() > 90 {
         return Err(TokenIssue::Malformed);
     }
-    buf[..4].copy_from_slice(b"wdn1");
+    buf[..4].copy_from_slice(SIGNED_PREFIX);
     let (head, tail) = buf.split_at_mut(4 + MAX_CLAIMS_BYTES + 4);
     let n = URL_SAFE_NO_PAD
         .decode_slice(c64, &mut head[4..])
@@ -151,7 +153,7 @@ pub fn parse<'a>(
 /// (`wdn1` + raw claims). Fails when a string is longer than 255 bytes or empty where required.
 pub fn encode_claims(c: &Claims<'_>) -> Result<Vec<u8>, String> {
     let mut v = Vec::with_capacity(64);
-    v.extend_from_slice(b"wdn1");
+    v.extend_from_slice(SIGNED_PREFIX);
     v.push(1);
     v.push(c.alg as u8);
     v.extend_from_slice(&c.key_id.to_le_bytes());

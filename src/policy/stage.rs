@@ -159,13 +159,8 @@ impl Stage for PolicyStage {
                 Ok(v) => Some(v),
                 Err(issue) => return StageResult::Deny(DenyReason::Identity(issue)),
             },
-            Some(_) => None,
-            None if !req.credential.is_empty() => {
-                return StageResult::Deny(DenyReason::Identity(
-                    crate::identity::token::TokenIssue::UnknownKey,
-                ))
-            }
-            None => None,
+            // a token with no identity to verify it: `NoIdentityStage` refuses it
+            Some(_) | None => None,
         };
         let l = self.live();
         let p = &l.policy;
@@ -273,8 +268,9 @@ impl Stage for ResourceStage {
     }
 }
 
-/// Without a policy nothing verifies tokens: a request that carries one anyway is refused
-/// `unknown_key`, never served as if the token were not there. A filter (it decides nothing).
+/// Where nothing verifies tokens (no policy, or a policy without token keys), a request that
+/// carries one anyway is refused `unknown_key`, never served as if the token were not there.
+/// A filter (it decides nothing).
 pub struct NoIdentityStage;
 
 impl Stage for NoIdentityStage {

@@ -484,8 +484,9 @@ fn print_table(a: &Args, runs: &[Run]) {
     }
 }
 
-/// The percentile distribution in HdrHistogram's text form (`.hgrm`, as wrk2 and
-/// HdrHistogram's plotter read it), values in microseconds.
+/// The percentile distribution in the layout of HdrHistogram's percentile output (`.hgrm`:
+/// value, percentile, count, 1/(1-percentile), then mean, deviation, max and total), values in
+/// microseconds.
 fn hgrm(h: &Histogram<u64>) -> String {
     use std::fmt::Write;
     let mut s = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");

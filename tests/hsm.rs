@@ -26,17 +26,28 @@ struct Tokens {
     token_dir: PathBuf,
 }
 
+/// The tokens, made by `tools/softhsm.sh`; their keys are made once per process by `keys()`.
 fn tokens() -> &'static Tokens {
     static T: OnceLock<Tokens> = OnceLock::new();
     T.get_or_init(|| {
         let (module, pin_file, token_dir) = softhsm::setup();
-        let t = Tokens {
+        Tokens {
             module,
             pin_file,
             token_dir,
-        };
-        // Every token's keys, once, before any test runs in parallel (two `hsm init`s racing
-        // on one token could both create a key).
+        }
+    })
+}
+
+/// Every token's keys, once, before any test runs in parallel (two `hsm init`s racing on one
+/// token could both create a key). The child process of the removed-token test skips this: it
+/// must not write to the other tokens' files while the parent's tests read them (SoftHSM2's file
+/// store is shared between processes, and a token file read while another process rewrites it
+/// cannot be read for that moment).
+fn keys() -> &'static Tokens {
+    static K: OnceLock<()> = OnceLock::new();
+    let t = tokens();
+    K.get_or_init(|| {
         for label in [
             "warden-test",
             "warden-fault-1",
@@ -53,12 +64,16 @@ fn tokens() -> &'static Tokens {
             };
             warden::hsm::init(&cfg).unwrap();
         }
-        t
-    })
+    });
+    t
 }
 
 fn hsm_config(label: &str) -> HsmConfig {
-    let t = tokens();
+    let t = if std::env::var_os(CHILD).is_some() {
+        tokens()
+    } else {
+        keys()
+    };
     HsmConfig {
         module: t.module.clone(),
         token_label: label.into(),
@@ -71,12 +86,15 @@ fn hsm_config(label: &str) -> HsmConfig {
     }
 }
 
-/// The token's keys exist (created once, in `tokens()`).
+/// Set in the removed-token test's child process, which uses only its own token's keys.
+const CHILD: &str = "WARDEN_TEST_HSM_CHILD";
+
+/// The token's keys exist (created once, in `keys()`).
 fn init(label: &str) {
     let created = warden::hsm::init(&hsm_config(label)).unwrap();
     assert!(
         created.iter().all(|k| !k.2),
-        "keys of {label} made in tokens()"
+        "keys of {label} made in keys()"
     );
 }
 
@@ -420,8 +438,9 @@ fn sessions_closed_underneath_are_a_fault_and_a_probe_reopens_them() {
 /// process on it: the test runs in a process of its own (this binary again, one test).
 #[test]
 fn a_removed_token_directory_is_a_fault_until_it_is_back() {
-    tokens();
+    keys();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, "1")
         .args(["--ignored", "--exact", "removed_token_child", "--nocapture"])
         .output()
         .unwrap();

@@ -166,15 +166,21 @@ pub fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, Fault> {
         .map_err(|e| down("C_GetSlotList", e))?;
     let mut seen = Vec::new();
     let mut found = Vec::new();
+    let mut unreadable = Vec::new();
     for s in slots {
-        if let Ok(info) = ctx.get_token_info(s) {
-            let l = info.label().trim_end().to_string();
-            if l == label {
-                found.push(s);
-            } else if !l.is_empty() {
-                // a slot with an uninitialised token has an empty label: not worth naming
-                seen.push(l);
+        match ctx.get_token_info(s) {
+            Ok(info) => {
+                let l = info.label().trim_end().to_string();
+                if l == label {
+                    found.push(s);
+                } else if !l.is_empty() {
+                    // a slot with an uninitialised token has an empty label: not worth naming
+                    seen.push(l);
+                }
             }
+            // Named in the error: the token sought may be the one that could not be read (a
+            // token file rewritten by another process at that moment, say).
+            Err(e) => unreadable.push(format!("slot {}: C_GetTokenInfo: {e}", s.id())),
         }
     }
     match found.as_slice() {
@@ -185,8 +191,15 @@ pub fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, Fault> {
                 "the module shows no initialised token".to_string()
             } else {
                 format!("tokens present: {}", seen.join(", "))
-            }
-        ))),
+            },
+        ) + &if unreadable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ". Some slots could not be read, and the token may be among them: {}",
+                unreadable.join("; ")
+            )
+        })),
         _ => Err(Fault::Down(format!(
             "{} tokens are labelled `{label}` (hsm.token_label); give hsm.slot_id to choose one",
             found.len()

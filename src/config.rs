@@ -175,6 +175,7 @@ pub struct Config {
     pub anomaly: AnomalyConfig,
     pub audit: AuditConfig,
     pub hsm: HsmConfig,
+    pub serve: crate::ipc::ServeConfig,
 }
 
 impl Config {
@@ -218,6 +219,7 @@ impl Config {
 
     /// Semantic checks; returns (dotted field, what to do).
     pub fn validate(&self) -> Result<(), (String, String)> {
+        self.serve.validate()?;
         let e = |f: &str, m: String| Err((f.to_string(), m));
         let avail = available_cpus().len();
         if !(-20..=19).contains(&self.engine.nice) {

@@ -29,6 +29,7 @@ pub mod global;
 pub mod hsm;
 pub mod identity;
 pub mod inputs;
+pub mod ipc;
 pub mod json;
 pub mod keyed;
 pub mod metrics;

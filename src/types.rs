@@ -338,6 +338,8 @@ pub enum DenyReason {
     /// A crypto operation on data at or above `hsm.require_hsm_at` while only the software
     /// keystore is configured.
     HsmRequired,
+    /// A shared-memory client asked for a tenant its uid may not use (`serve.tenants`).
+    TenantNotPermitted,
 }
 
 impl DenyReason {
@@ -373,6 +375,7 @@ impl DenyReason {
             Self::AuditUnavailable => 26,
             Self::HsmUnavailable => 27,
             Self::HsmRequired => 28,
+            Self::TenantNotPermitted => 29,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -441,6 +444,7 @@ impl DenyReason {
             26 => Self::AuditUnavailable,
             27 => Self::HsmUnavailable,
             28 => Self::HsmRequired,
+            29 => Self::TenantNotPermitted,
             _ => return None,
         })
     }
@@ -488,6 +492,7 @@ impl DenyReason {
             Self::AuditUnavailable => "audit_unavailable",
             Self::HsmUnavailable => "hsm_unavailable",
             Self::HsmRequired => "hsm_required",
+            Self::TenantNotPermitted => "tenant_not_permitted",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -573,6 +578,10 @@ impl fmt::Display for DenyReason {
             Self::HsmRequired => f.write_str(
                 "data at this classification needs the HSM (hsm.require_hsm_at), and only the \
                  software keystore is configured (set hsm.module)",
+            ),
+            Self::TenantNotPermitted => f.write_str(
+                "this client's uid may not ask for the request's tenant (serve.tenants in the \
+                 server's config lists the tenants each uid may use)",
             ),
         }
     }
@@ -986,6 +995,7 @@ mod tests {
             DenyReason::AuditUnavailable,
             DenyReason::HsmUnavailable,
             DenyReason::HsmRequired,
+            DenyReason::TenantNotPermitted,
         ] {
             assert_eq!(DenyReason::from_code(r.code(), r.arg()), Some(r));
         }

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-for t in decode_request json_request config_toml token policy_toml scan threat_files audit_record resource; do
+for t in decode_request json_request config_toml token policy_toml scan threat_files audit_record resource ipc_ring; do
     echo "== $t ($secs s)"
     mkdir -p "fuzz/corpus/$t"
     # seeds (valid inputs, in the tree) get libFuzzer past magic prefixes it cannot see

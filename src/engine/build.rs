@@ -194,6 +194,8 @@ impl EngineBuilder {
                 rings: Priority::ALL.map(|p| Ring::new(rings.capacity.get(p) as usize)),
                 resume: Ring::new(resume_capacity),
                 sleeping: CachePadded::new(AtomicU32::new(0)),
+                wake_fd: std::sync::atomic::AtomicI32::new(-1),
+                epoll_fd: std::sync::atomic::AtomicI32::new(-1),
                 metrics: CoreMetrics::default(),
                 cpu: cpus[i],
             })
@@ -243,6 +245,7 @@ impl EngineBuilder {
             audit_exited: AtomicU32::new(0),
             hsm: keys.client().cloned(),
             keys,
+            ipc: std::sync::OnceLock::new(),
         });
         if let Some(home) = tag_home {
             let _ = home.set((shared.clone(), identity.clone()));

@@ -59,6 +59,9 @@ pub(crate) struct CoreState {
     /// any, the core does not sleep (the answer comes within microseconds; a futex wake-up
     /// would cost more than the token's operation).
     hsm_pending: u32,
+    /// Where a shared-memory client's request is copied before it is decoded (sized when the
+    /// server attaches its clients, once).
+    ipc_scratch: Vec<u8>,
 }
 
 impl CoreState {
@@ -74,6 +77,7 @@ impl CoreState {
             shard,
             monitor,
             hsm_pending: 0,
+            ipc_scratch: Vec::new(),
         }
     }
 
@@ -123,6 +127,14 @@ impl CoreState {
     /// Serves up to `budget` requests; returns how many it served.
     pub(crate) fn step(&mut self, budget: usize) -> usize {
         let mut n = 0;
+        // Shared-memory clients whose home is this core: their requests go onto the owners'
+        // rings (this one's too), and are served below in the engine's priority order.
+        if let Some(t) = self.shared.ipc.get() {
+            if self.ipc_scratch.is_empty() {
+                self.ipc_scratch = vec![0; self.shared.limits.max_encoded_bytes()];
+            }
+            n += super::ipc::ingest(&self.shared, t, self.id, &mut self.ipc_scratch, budget);
+        }
         let mut now = now_ns();
         while n < budget {
             let Some(idx) = self.next(now) else { break };
@@ -284,6 +296,13 @@ impl CoreState {
 
     fn has_work(&self) -> bool {
         let sh = &*self.shared;
+        if sh
+            .ipc
+            .get()
+            .is_some_and(|t| super::ipc::has_work(t, self.id))
+        {
+            return true;
+        }
         !sh.cores[self.id].resume.is_empty()
             || sh.cores[self.id].rings.iter().any(|r| !r.is_empty())
             || sh.overflow.iter().any(|r| !r.is_empty())
@@ -318,10 +337,20 @@ impl CoreState {
         {
             return Idle::Work;
         }
-        me.sleeping.store(1, SeqCst);
+        // Serving shared-memory clients, the core sleeps in epoll on its eventfd and their
+        // doorbells (a futex cannot wait on those); otherwise on the futex.
+        let ipc = sh.ipc.get().filter(|_| me.epoll_fd.load(Relaxed) >= 0);
+        let mode = if ipc.is_some() { 2 } else { 1 };
+        me.sleeping.store(mode, SeqCst);
+        if let Some(t) = ipc {
+            super::ipc::set_sleeping(t, self.id, 1);
+        }
         fence(SeqCst);
         if self.has_work() {
             me.sleeping.store(0, Relaxed);
+            if let Some(t) = ipc {
+                super::ipc::set_sleeping(t, self.id, 0);
+            }
             return Idle::Work;
         }
         me.metrics.parks.add(1);
@@ -331,7 +360,16 @@ impl CoreState {
         } else {
             Duration::from_millis(100)
         };
-        futex::wait(&me.sleeping, 1, Some(timeout));
+        match ipc {
+            Some(t) => {
+                super::ipc::epoll_sleep(
+                    me.epoll_fd.load(Relaxed),
+                    timeout.as_millis().max(1) as i32,
+                );
+                super::ipc::set_sleeping(t, self.id, 0);
+            }
+            None => futex::wait(&me.sleeping, 1, Some(timeout)),
+        }
         me.sleeping.store(0, Relaxed);
         Idle::Work
     }
@@ -541,6 +579,18 @@ pub(crate) fn complete_audited(sh: &Shared, idx: u32, mut v: Verdict) {
 #[inline]
 fn complete(sh: &Shared, idx: u32, v: Verdict) {
     let slot = &sh.pool.slots[idx as usize];
+    // A shared-memory client's request: the verdict goes into its memory, the slot back to
+    // the pool (no waiter here). The tag was written before QUEUED, which our pop acquired.
+    let tag = slot.ipc.load(Relaxed);
+    if tag != 0 {
+        if let Some(t) = sh.ipc.get() {
+            super::ipc::deliver(t, tag, &v);
+        }
+        slot.ipc.store(0, Relaxed);
+        slot.state.store(FREE, Release);
+        sh.pool.release(idx);
+        return;
+    }
     // SAFETY: we own the slot until the swap below publishes DONE.
     unsafe { slot.set_verdict(v) };
     let mut cur = slot.state.load(Acquire);

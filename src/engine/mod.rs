@@ -15,6 +15,7 @@
 
 mod build;
 mod core;
+mod ipc;
 mod pipeline;
 mod shared;
 mod slot;
@@ -183,6 +184,7 @@ impl Engine {
             for c in sh.cores.iter() {
                 c.sleeping.store(0, SeqCst);
                 futex::wake(&c.sleeping, 1);
+                shared::ring_eventfd(c.wake_fd.load(SeqCst));
             }
             futex::wait(&sh.running_futex, 0, Some(Duration::from_millis(5)));
         }
@@ -216,6 +218,51 @@ impl Engine {
         self.handle().metrics()
     }
 
+    /// Makes the cores serve the shared-memory clients of `table` (`warden serve`): each core
+    /// gets an eventfd and an epoll set to sleep in, and from then on reads the rings of the
+    /// clients whose home it is. Once per engine.
+    pub fn attach_ipc(&self, table: Arc<crate::ipc::shm::Table>) -> std::io::Result<()> {
+        for c in self.shared.cores.iter() {
+            // SAFETY: plain descriptor-creating calls with constant flags.
+            let (efd, epfd) = unsafe {
+                (
+                    libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC),
+                    libc::epoll_create1(libc::EPOLL_CLOEXEC),
+                )
+            };
+            if efd < 0 || epfd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            crate::ipc::server::epoll_add(epfd, efd)?;
+            c.wake_fd.store(efd, SeqCst);
+            c.epoll_fd.store(epfd, SeqCst);
+        }
+        self.shared
+            .ipc
+            .set(table)
+            .map_err(|_| std::io::Error::other("shared-memory clients already attached"))?;
+        for c in self.shared.cores.iter() {
+            shared::wake(c);
+            futex::wake(&c.sleeping, 1);
+        }
+        Ok(())
+    }
+
+    /// The epoll set of core `core` (where a client's doorbell is registered), or -1.
+    pub fn core_epoll_fd(&self, core: usize) -> i32 {
+        self.shared
+            .cores
+            .get(core)
+            .map_or(-1, |c| c.epoll_fd.load(SeqCst))
+    }
+
+    /// Wakes core `core` if it sleeps (a client's cell changed state).
+    pub fn wake_core(&self, core: usize) {
+        if let Some(c) = self.shared.cores.get(core) {
+            shared::wake(c);
+        }
+    }
+
     /// The keys (software keystore or HSM): HMAC, AES-256-GCM, signatures.
     pub fn keys(&self) -> crate::hsm::Keys {
         self.shared.keys.clone()
@@ -239,6 +286,78 @@ fn route(agent_hash: u64, cores: usize) -> usize {
     ((agent_hash as u128 * cores as u128) >> 64) as usize
 }
 
+/// Puts `req` into a slot and onto its owner core's ring. `Err` is an immediate verdict. `tag`
+/// is 0 for a request whose submitter waits on the slot, or a shared-memory client's tag
+/// (`ipc::shm::tag`): the core then delivers the verdict into that client's memory and frees
+/// the slot itself.
+#[inline]
+pub(crate) fn submit(sh: &Shared, req: &Request<'_>, tag: u64) -> Result<u32, Verdict> {
+    if sh.shutdown.load(Relaxed) {
+        return Err(Verdict::deny(DenyReason::ShuttingDown));
+    }
+    let p = req.priority;
+    let Some(idx) = sh.pool.acquire(p.sheddable()) else {
+        sh.submit.shed[p.index()].fetch_add(1, Relaxed);
+        return Err(Verdict::deny(DenyReason::Overloaded));
+    };
+    let slot = &sh.pool.slots[idx as usize];
+    slot.state.store(CLAIMED, SeqCst);
+    slot.ipc.store(tag, Relaxed);
+    let give_back = |reason| {
+        slot.state.store(FREE, Release);
+        sh.pool.release(idx);
+        Err(Verdict::deny(reason))
+    };
+    if sh.shutdown.load(SeqCst) {
+        return give_back(DenyReason::ShuttingDown);
+    }
+    // SAFETY: we hold the slot in state CLAIMED: nobody else touches its buffer.
+    let buf = unsafe { slot.buf_mut() };
+    let len = match req.encode(buf) {
+        Ok(n) => n,
+        // Name the exact field over its limit when the request does not fit.
+        Err(r) => return give_back(sh.limits.check(req).err().unwrap_or(r)),
+    };
+    let key = CacheKey::from_wire(&sh.keyed, &buf[..len], req.classification, req.tenant);
+    slot.key_lo.store(key.hash as u64, Relaxed);
+    slot.key_hi.store((key.hash >> 64) as u64, Relaxed);
+    slot.key_tenant.store(key.tenant, Relaxed);
+    let agent = sh.keyed.agent(req.tenant, req.agent);
+    slot.agent.store(agent, Relaxed);
+    let (kind, arg) = req.operation.code();
+    slot.meta.store(
+        kind as u32 | (arg as u32) << 8 | (req.classification as u32) << 24,
+        Relaxed,
+    );
+    slot.len.store(len as u32, Relaxed);
+    slot.enqueued_ns.store(now_ns(), Relaxed);
+    slot.state.store(QUEUED, Release);
+    let c = route(agent, sh.cores.len());
+    let core = &sh.cores[c];
+    if core.rings[p.index()].push(idx).is_ok() {
+        fence(SeqCst);
+        wake(core);
+        return Ok(idx);
+    }
+    if !p.sheddable() && sh.overflow[p.index()].push(idx).is_ok() {
+        sh.submit.overflowed[p.index()].fetch_add(1, Relaxed);
+        fence(SeqCst);
+        // Wake the owner and one sleeping core to steal.
+        wake(core);
+        if let Some(idle) = sh.cores.iter().find(|c| c.sleeping.load(Relaxed) == 1) {
+            wake(idle);
+        }
+        return Ok(idx);
+    }
+    sh.submit.shed[p.index()].fetch_add(1, Relaxed);
+    give_back(DenyReason::Overloaded)
+}
+
+/// Adds one to the eventfd `fd` (a shared-memory client's doorbell).
+pub fn ring_doorbell(fd: i32) {
+    shared::ring_eventfd(fd)
+}
+
 impl Handle {
     /// The core that owns (tenant, agent).
     pub fn owner_core(&self, tenant: &str, agent: &str) -> usize {
@@ -251,65 +370,7 @@ impl Handle {
     /// Puts `req` into a slot and onto a ring. `Err` is an immediate verdict.
     #[inline]
     fn submit(&self, req: &Request<'_>) -> Result<u32, Verdict> {
-        let sh = &*self.shared;
-        if sh.shutdown.load(Relaxed) {
-            return Err(Verdict::deny(DenyReason::ShuttingDown));
-        }
-        let p = req.priority;
-        let Some(idx) = sh.pool.acquire(p.sheddable()) else {
-            sh.submit.shed[p.index()].fetch_add(1, Relaxed);
-            return Err(Verdict::deny(DenyReason::Overloaded));
-        };
-        let slot = &sh.pool.slots[idx as usize];
-        slot.state.store(CLAIMED, SeqCst);
-        let give_back = |reason| {
-            slot.state.store(FREE, Release);
-            sh.pool.release(idx);
-            Err(Verdict::deny(reason))
-        };
-        if sh.shutdown.load(SeqCst) {
-            return give_back(DenyReason::ShuttingDown);
-        }
-        // SAFETY: we hold the slot in state CLAIMED: nobody else touches its buffer.
-        let buf = unsafe { slot.buf_mut() };
-        let len = match req.encode(buf) {
-            Ok(n) => n,
-            // Name the exact field over its limit when the request does not fit.
-            Err(r) => return give_back(sh.limits.check(req).err().unwrap_or(r)),
-        };
-        let key = CacheKey::from_wire(&sh.keyed, &buf[..len], req.classification, req.tenant);
-        slot.key_lo.store(key.hash as u64, Relaxed);
-        slot.key_hi.store((key.hash >> 64) as u64, Relaxed);
-        slot.key_tenant.store(key.tenant, Relaxed);
-        let agent = sh.keyed.agent(req.tenant, req.agent);
-        slot.agent.store(agent, Relaxed);
-        let (kind, arg) = req.operation.code();
-        slot.meta.store(
-            kind as u32 | (arg as u32) << 8 | (req.classification as u32) << 24,
-            Relaxed,
-        );
-        slot.len.store(len as u32, Relaxed);
-        slot.enqueued_ns.store(now_ns(), Relaxed);
-        slot.state.store(QUEUED, Release);
-        let c = route(agent, sh.cores.len());
-        let core = &sh.cores[c];
-        if core.rings[p.index()].push(idx).is_ok() {
-            fence(SeqCst);
-            wake(core);
-            return Ok(idx);
-        }
-        if !p.sheddable() && sh.overflow[p.index()].push(idx).is_ok() {
-            sh.submit.overflowed[p.index()].fetch_add(1, Relaxed);
-            fence(SeqCst);
-            // Wake the owner and one sleeping core to steal.
-            wake(core);
-            if let Some(idle) = sh.cores.iter().find(|c| c.sleeping.load(Relaxed) == 1) {
-                wake(idle);
-            }
-            return Ok(idx);
-        }
-        sh.submit.shed[p.index()].fetch_add(1, Relaxed);
-        give_back(DenyReason::Overloaded)
+        submit(&self.shared, req, 0)
     }
 
     /// Reads the verdict of a DONE slot and frees it.

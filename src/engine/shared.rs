@@ -11,7 +11,7 @@ use crate::sync::futex;
 use crate::sync::ring::Ring;
 use crate::types::Priority;
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Instant;
 
 /// State of one core that other threads may touch: its rings, doorbell and metrics.
@@ -19,8 +19,12 @@ pub(crate) struct CoreShared {
     pub rings: [Ring; Priority::COUNT],
     /// Requests handed back by the HSM core (sized for every slot, so never full).
     pub resume: Ring,
-    /// 1 while the core sleeps; submitters that see it swap it to 0 and futex-wake.
+    /// 1 while the core sleeps on the futex, 2 while it sleeps in `epoll_wait` (it serves
+    /// shared-memory clients); submitters that see it swap it to 0 and wake it the same way.
     pub sleeping: CachePadded<AtomicU32>,
+    /// The core's eventfd and epoll set while it serves shared-memory clients (-1 before).
+    pub wake_fd: AtomicI32,
+    pub epoll_fd: AtomicI32,
     pub metrics: CoreMetrics,
     pub cpu: Option<usize>,
 }
@@ -58,11 +62,26 @@ pub(crate) struct Shared {
     pub keys: crate::hsm::Keys,
     /// The HSM core's queue (`None`: software keystore).
     pub hsm: Option<crate::hsm::service::HsmClient>,
+    /// The shared-memory clients, once `warden serve` attached them (`Engine::attach_ipc`).
+    pub ipc: std::sync::OnceLock<std::sync::Arc<crate::ipc::shm::Table>>,
 }
 
 #[inline]
 pub(crate) fn wake(core: &CoreShared) {
-    if core.sleeping.load(Relaxed) == 1 && core.sleeping.swap(0, AcqRel) == 1 {
-        futex::wake(&core.sleeping, 1);
+    if core.sleeping.load(Relaxed) != 0 {
+        match core.sleeping.swap(0, AcqRel) {
+            1 => futex::wake(&core.sleeping, 1),
+            2 => ring_eventfd(core.wake_fd.load(Relaxed)),
+            _ => {}
+        }
+    }
+}
+
+/// Adds one to an eventfd (a wake-up); a full counter or a closed fd is harmless here.
+pub(crate) fn ring_eventfd(fd: i32) {
+    if fd >= 0 {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live local buffer to a descriptor; no memory is shared.
+        unsafe { libc::write(fd, one.as_ptr().cast(), 8) };
     }
 }

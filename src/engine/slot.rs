@@ -54,6 +54,10 @@ pub(crate) struct Slot {
     /// hands a token tag to the HSM core (rounds), the HSM core before it pushes the slot back
     /// onto the core's resume ring (outcome). Zero for a request that never went there.
     pub hsm: AtomicU32,
+    /// 0, or the shared-memory client this request came from (`ipc::shm::tag`): written by the
+    /// submitter before QUEUED; the core that completes the slot delivers the verdict there
+    /// and frees the slot (no waiter).
+    pub ipc: AtomicU64,
     pub waker: AtomicWaker,
     /// This slot's request buffer, `buf_bytes` long, inside the pool's `Region`.
     buf: *mut u8,
@@ -213,6 +217,7 @@ impl SlotPool {
                 key_tenant: AtomicU64::new(0),
                 agent: AtomicU64::new(0),
                 hsm: AtomicU32::new(0),
+                ipc: AtomicU64::new(0),
                 waker: AtomicWaker::new(),
                 // SAFETY: `i * stride + buf_bytes <= count * stride = total`: inside the region.
                 buf: unsafe { region.ptr.add(i * stride) },

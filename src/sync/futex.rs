@@ -42,6 +42,34 @@ pub fn wake(a: &AtomicU32, n: i32) {
     }
 }
 
+/// Wakes up to `n` waiters of a word that may be shared with other processes (a shared-memory
+/// client's slot): the key is the mapping's page, not this process's address.
+pub fn wake_shared(a: &AtomicU32, n: i32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; `a` is valid for the call.
+    unsafe {
+        libc::syscall(libc::SYS_futex, a.as_ptr(), libc::FUTEX_WAKE, n);
+    }
+}
+
+/// `wait` on a word that may be shared with other processes.
+pub fn wait_shared(a: &AtomicU32, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: as in `wait`: the word is valid and aligned while borrowed, `ts` lives on this
+    // frame until the call returns.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            a.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

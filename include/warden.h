@@ -1,0 +1,430 @@
+/*
+ * warden.h: the C client of `warden serve` (shared memory over a Unix socket).
+ *
+ * A single-header library: include it where you call it, and in exactly one C file define
+ * WARDEN_IMPLEMENTATION before including it. Or build a shared library for other languages
+ * (the Python client loads this one):
+ *
+ *     cc -O2 -shared -fPIC -DWARDEN_IMPLEMENTATION -x c include/warden.h -o libwarden.so
+ *
+ *     warden_client *c = NULL;
+ *     char err[256];
+ *     if (warden_connect("warden.sock", &c, err, sizeof err) != 0) { puts(err); return 1; }
+ *     warden_request r = warden_request_check("acme", "planner-1", "fs.read", "/data/acme/q3.csv");
+ *     warden_verdict v;
+ *     warden_validate(c, &r, &v);
+ *     printf("%s %s\n", warden_decision_name(v.decision), warden_reason_name(v.reason));
+ *     warden_close(c);
+ *
+ * Fail closed: when the server is gone, the request does not fit a slot, every slot is busy
+ * or no verdict comes within the timeout, `warden_validate` fills in a deny (shutting_down,
+ * content_too_large, overloaded, timeout) and returns a negative number; it never allows.
+ * Thread-safe: threads may share one client; each call takes a slot of its own.
+ *
+ * The layout mirrors src/ipc/shm.rs and the wire format src/request.rs; tests/serve.rs checks
+ * this file against them (the constants, the reason names) and runs examples/c/validate.c.
+ */
+#ifndef WARDEN_H
+#define WARDEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Operations (`kind` of warden_request). */
+enum {
+    WARDEN_OP_VALIDATE_AGENT = 0,
+    WARDEN_OP_AUTHORIZE_TOOL = 1,
+    WARDEN_OP_SCAN_CONTENT = 2,
+    WARDEN_OP_CHECK = 3,
+    WARDEN_OP_CRYPTO = 4, /* arg: 0 encrypt, 1 decrypt, 2 sign, 3 verify */
+    WARDEN_OP_AUDIT = 5,
+    WARDEN_OP_CUSTOM = 6  /* arg: the validator's id */
+};
+enum { WARDEN_ALLOW = 0, WARDEN_DENY = 1, WARDEN_ALLOW_WITH = 2 };
+enum {
+    WARDEN_UNCLASSIFIED = 0, WARDEN_CUI = 1, WARDEN_CONFIDENTIAL = 2, WARDEN_SECRET = 3,
+    WARDEN_TOP_SECRET = 4
+};
+enum {
+    WARDEN_CRITICAL = 0, WARDEN_HIGH = 1, WARDEN_MEDIUM = 2, WARDEN_LOW = 3, WARDEN_BACKGROUND = 4
+};
+/* A few reason codes a caller may test for; warden_reason_name names them all. */
+enum {
+    WARDEN_REASON_NONE = 0, WARDEN_REASON_CONTENT_TOO_LARGE = 4, WARDEN_REASON_OVERLOADED = 5,
+    WARDEN_REASON_INTERNAL = 6, WARDEN_REASON_SHUTTING_DOWN = 8, WARDEN_REASON_TIMEOUT = 9,
+    WARDEN_REASON_TENANT_NOT_PERMITTED = 29
+};
+
+typedef struct {
+    uint8_t kind;           /* WARDEN_OP_* */
+    uint16_t arg;
+    uint8_t classification; /* WARDEN_UNCLASSIFIED .. WARDEN_TOP_SECRET */
+    uint8_t priority;       /* WARDEN_CRITICAL .. WARDEN_BACKGROUND */
+    uint64_t timestamp_ms;  /* needed with a credential: milliseconds since the epoch */
+    uint64_t nonce;         /* needed with a credential: unique per request */
+    const char *tenant; size_t tenant_len;
+    const char *agent; size_t agent_len;
+    const uint8_t *credential; size_t credential_len; /* a wdn1 token, or empty */
+    const char *tool; size_t tool_len;
+    const char *action; size_t action_len;
+    const char *resource; size_t resource_len;
+    const uint8_t *content; size_t content_len;
+} warden_request;
+
+typedef struct {
+    uint8_t decision;       /* WARDEN_ALLOW, WARDEN_DENY, WARDEN_ALLOW_WITH */
+    uint8_t threat_level;   /* 0 none .. 4 critical */
+    uint8_t classification; /* the effective classification */
+    uint8_t cache_hit;
+    uint16_t reason;        /* 0 when allowed; warden_reason_name */
+    uint16_t reason_arg;    /* the field, input issue, token issue, level or retry-after ms */
+    uint32_t indicators;
+    uint32_t rule;
+    uint32_t latency_ns;
+    uint16_t core;
+    uint8_t audit_required;
+    uint8_t pad0;
+    uint64_t memory_bytes;
+    uint64_t file_bytes;
+    uint32_t cpu_time_ms;
+    uint32_t operations;
+    uint32_t redactions;
+    uint8_t pad1[12];
+} warden_verdict;
+
+typedef struct warden_client warden_client;
+
+/* Connects to the server on `socket_path`. 0 on success; otherwise -1 and `err` says why
+ * (no server, this uid refused and why, not a warden server). */
+int warden_connect(const char *socket_path, warden_client **out, char *err, size_t err_len);
+/* Validates one request; blocks until the verdict. 0: the server answered (`out` holds its
+ * verdict, allow or deny); negative: `out` holds a deny made here (see above). */
+int warden_validate(warden_client *c, const warden_request *r, warden_verdict *out);
+/* How long warden_validate waits for a verdict (default 5000 ms). */
+void warden_set_timeout_ms(warden_client *c, uint32_t ms);
+void warden_close(warden_client *c);
+/* A check of `tool` on `resource` by (`tenant`, `agent`), the common request. */
+warden_request warden_request_check(const char *tenant, const char *agent, const char *tool,
+                                    const char *resource);
+const char *warden_reason_name(uint16_t reason);
+const char *warden_decision_name(uint8_t decision);
+/* Bytes of a request in the wire format (what must fit a slot). */
+size_t warden_encoded_len(const warden_request *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef WARDEN_IMPLEMENTATION
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Layout of the shared memory (src/ipc/shm.rs). */
+#define WARDEN_MAGIC 0x494e4457u
+#define WARDEN_VERSION 1u
+#define WARDEN_HEADER_BYTES 4096u
+#define WARDEN_SLOT_HEADER_BYTES 128u
+#define WARDEN_VERDICT_OFFSET 64u
+#define WARDEN_H_SLOTS 8u
+#define WARDEN_H_SLOT_BYTES 12u
+#define WARDEN_H_SPIN_NS 20u
+#define WARDEN_H_TAIL 64u
+#define WARDEN_H_CORE_SLEEPING 192u
+#define WARDEN_S_FREE 0u
+#define WARDEN_S_SUBMITTED 1u
+#define WARDEN_S_SLEEPING 2u
+#define WARDEN_S_DONE 3u
+/* Wire format of a request (src/request.rs). */
+#define WARDEN_WIRE_MAGIC 0x5744u
+#define WARDEN_WIRE_VERSION 2u
+#define WARDEN_WIRE_HEADER 56u
+
+struct warden_client {
+    int sock, doorbell, notify;
+    uint8_t *base;
+    size_t bytes;
+    uint32_t slots, slot_bytes, spin_ns, timeout_ms;
+    pthread_mutex_t lock; /* guards tail and the free list */
+    uint32_t tail;
+    uint32_t *free_list;
+    uint32_t free_n;
+    int dead;
+};
+
+static const char *const warden_reason_names[] = {
+    "none", "missing_field", "field_too_large", "malformed", "content_too_large",
+    "overloaded", "internal", "no_stage", "shutting_down", "timeout", "custom", "input",
+    "unknown_tenant", "unknown_agent", "unknown_tool", "not_granted", "level_too_high",
+    "read_up", "write_down", "tenant_isolation", "resource_not_allowed", "rate_limited",
+    "identity", "threat_detected", "quarantined", "audit_backpressure", "audit_unavailable",
+    "hsm_unavailable", "hsm_required", "tenant_not_permitted",
+};
+
+const char *warden_reason_name(uint16_t reason) {
+    if (reason < sizeof warden_reason_names / sizeof warden_reason_names[0])
+        return warden_reason_names[reason];
+    return "unknown";
+}
+
+const char *warden_decision_name(uint8_t d) {
+    return d == WARDEN_ALLOW ? "allow" : d == WARDEN_ALLOW_WITH ? "allow_with" : "deny";
+}
+
+static size_t warden_page_up(size_t n) { return (n + 4095u) & ~(size_t)4095u; }
+static size_t warden_stride(const warden_client *c) {
+    return (WARDEN_SLOT_HEADER_BYTES + c->slot_bytes + 63u) & ~(size_t)63u;
+}
+static size_t warden_slot_off(const warden_client *c, uint32_t i) {
+    return warden_page_up(WARDEN_HEADER_BYTES + 4u * c->slots) + (size_t)i * warden_stride(c);
+}
+static _Atomic uint32_t *warden_u32(const warden_client *c, size_t off) {
+    return (_Atomic uint32_t *)(void *)(c->base + off);
+}
+
+warden_request warden_request_check(const char *tenant, const char *agent, const char *tool,
+                                    const char *resource) {
+    warden_request r;
+    memset(&r, 0, sizeof r);
+    r.kind = WARDEN_OP_CHECK;
+    r.priority = WARDEN_MEDIUM;
+    r.tenant = tenant; r.tenant_len = strlen(tenant);
+    r.agent = agent; r.agent_len = strlen(agent);
+    r.tool = tool; r.tool_len = strlen(tool);
+    r.resource = resource; r.resource_len = strlen(resource);
+    return r;
+}
+
+size_t warden_encoded_len(const warden_request *r) {
+    return WARDEN_WIRE_HEADER + r->tenant_len + r->agent_len + r->credential_len + r->tool_len +
+           r->action_len + r->resource_len + r->content_len;
+}
+
+static void warden_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void warden_put32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void warden_put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Writes the wire form of `r` into `out` (warden_encoded_len bytes). */
+static void warden_encode(const warden_request *r, uint8_t *out) {
+    const void *parts[7] = {r->tenant, r->agent, r->credential, r->tool, r->action, r->resource,
+                            r->content};
+    size_t lens[7] = {r->tenant_len, r->agent_len, r->credential_len, r->tool_len,
+                      r->action_len, r->resource_len, r->content_len};
+    warden_put16(out, WARDEN_WIRE_MAGIC);
+    out[2] = WARDEN_WIRE_VERSION;
+    out[3] = r->priority;
+    warden_put32(out + 4, 0);
+    warden_put64(out + 8, r->timestamp_ms);
+    warden_put64(out + 16, r->nonce);
+    out[24] = r->kind;
+    out[25] = r->classification;
+    warden_put16(out + 26, r->arg);
+    size_t pos = WARDEN_WIRE_HEADER;
+    for (int i = 0; i < 7; i++) {
+        warden_put32(out + 28 + 4 * i, (uint32_t)lens[i]);
+        if (lens[i]) memcpy(out + pos, parts[i], lens[i]);
+        pos += lens[i];
+    }
+}
+
+static void warden_deny(warden_verdict *v, uint16_t reason) {
+    memset(v, 0, sizeof *v);
+    v->decision = WARDEN_DENY;
+    v->reason = reason;
+    v->core = 0xffff;
+}
+
+static void warden_err(char *err, size_t n, const char *fmt, const char *a) {
+    if (err && n) snprintf(err, n, fmt, a);
+}
+
+int warden_connect(const char *path, warden_client **out, char *err, size_t err_len) {
+    *out = NULL;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        warden_err(err, err_len, "socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        warden_err(err, err_len, "cannot connect to warden at %s (is `warden serve` running?)",
+                   path);
+        if (s >= 0) close(s);
+        return -1;
+    }
+    uint8_t hello[16];
+    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } ctl;
+    struct iovec iov = {hello, sizeof hello};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof ctl.buf;
+    ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+    int fds[3] = {-1, -1, -1};
+    int nfds = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+            int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k && nfds < 3; i++) memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+        }
+    }
+    if (n >= 8 && memcmp(hello, "WDNR", 4) == 0) {
+        char why[512];
+        size_t have = (size_t)n - 8;
+        memcpy(why, hello + 8, have);
+        ssize_t m = recv(s, why + have, sizeof why - 1 - have, 0);
+        why[have + (m > 0 ? (size_t)m : 0)] = 0;
+        warden_err(err, err_len, "warden refused this client: %s", why);
+        close(s);
+        return -1;
+    }
+    if (n != 16 || memcmp(hello, "WDNH", 4) != 0 || nfds != 3) {
+        warden_err(err, err_len, "%s is not a warden server (bad hello)", path);
+        for (int i = 0; i < nfds; i++) close(fds[i]);
+        close(s);
+        return -1;
+    }
+    uint64_t bytes = 0;
+    for (int i = 0; i < 8; i++) bytes |= (uint64_t)hello[8 + i] << (8 * i);
+    void *base = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    close(fds[0]);
+    if (base == MAP_FAILED) {
+        warden_err(err, err_len, "cannot map the memory warden sent: %s", strerror(errno));
+        close(fds[1]); close(fds[2]); close(s);
+        return -1;
+    }
+    warden_client *c = calloc(1, sizeof *c);
+    c->sock = s; c->doorbell = fds[1]; c->notify = fds[2];
+    c->base = base; c->bytes = (size_t)bytes;
+    c->slots = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOTS), memory_order_relaxed);
+    c->slot_bytes = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOT_BYTES), memory_order_relaxed);
+    c->spin_ns = atomic_load_explicit(warden_u32(c, WARDEN_H_SPIN_NS), memory_order_relaxed);
+    c->timeout_ms = 5000;
+    if (*(uint32_t *)base != WARDEN_MAGIC || c->slots == 0 || (c->slots & (c->slots - 1)) ||
+        warden_page_up(warden_slot_off(c, c->slots)) != c->bytes) {
+        warden_err(err, err_len, "%s sent memory of an unknown layout", path);
+        munmap(base, c->bytes); close(c->doorbell); close(c->notify); close(s); free(c);
+        return -1;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    c->free_list = malloc(sizeof(uint32_t) * c->slots);
+    for (uint32_t i = 0; i < c->slots; i++) c->free_list[i] = c->slots - 1 - i;
+    c->free_n = c->slots;
+    *out = c;
+    return 0;
+}
+
+void warden_set_timeout_ms(warden_client *c, uint32_t ms) { c->timeout_ms = ms; }
+
+void warden_close(warden_client *c) {
+    if (!c) return;
+    munmap(c->base, c->bytes);
+    close(c->doorbell); close(c->notify); close(c->sock);
+    pthread_mutex_destroy(&c->lock);
+    free(c->free_list);
+    free(c);
+}
+
+static uint64_t warden_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int warden_server_gone(warden_client *c) {
+    char b;
+    ssize_t n = recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) c->dead = 1;
+    return c->dead;
+}
+
+static void warden_release(warden_client *c, uint32_t slot) {
+    pthread_mutex_lock(&c->lock);
+    c->free_list[c->free_n++] = slot;
+    pthread_mutex_unlock(&c->lock);
+}
+
+int warden_validate(warden_client *c, const warden_request *r, warden_verdict *out) {
+    if (c->dead) { warden_deny(out, WARDEN_REASON_SHUTTING_DOWN); return -1; }
+    size_t len = warden_encoded_len(r);
+    if (len > c->slot_bytes) { warden_deny(out, WARDEN_REASON_CONTENT_TOO_LARGE); return -1; }
+    pthread_mutex_lock(&c->lock);
+    if (c->free_n == 0) {
+        pthread_mutex_unlock(&c->lock);
+        warden_deny(out, WARDEN_REASON_OVERLOADED);
+        return -1;
+    }
+    uint32_t slot = c->free_list[--c->free_n];
+    pthread_mutex_unlock(&c->lock);
+    size_t off = warden_slot_off(c, slot);
+    warden_encode(r, c->base + off + WARDEN_SLOT_HEADER_BYTES);
+    atomic_store_explicit(warden_u32(c, off + 4), (uint32_t)len, memory_order_relaxed);
+    _Atomic uint32_t *state = warden_u32(c, off);
+    atomic_store_explicit(state, WARDEN_S_SUBMITTED, memory_order_relaxed);
+    pthread_mutex_lock(&c->lock);
+    atomic_store_explicit(warden_u32(c, WARDEN_HEADER_BYTES + 4u * (c->tail & (c->slots - 1))),
+                          slot, memory_order_relaxed);
+    c->tail++;
+    atomic_store_explicit(warden_u32(c, WARDEN_H_TAIL), c->tail, memory_order_release);
+    pthread_mutex_unlock(&c->lock);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(warden_u32(c, WARDEN_H_CORE_SLEEPING), memory_order_seq_cst)) {
+        uint64_t one = 1;
+        if (write(c->doorbell, &one, 8) < 0) { /* a full counter still wakes the core */ }
+    }
+    uint64_t t0 = warden_now_ns();
+    for (;;) {
+        uint32_t s = atomic_load_explicit(state, memory_order_acquire);
+        if (s == WARDEN_S_DONE) break;
+        if (warden_now_ns() - t0 < c->spin_ns) continue;
+        uint32_t expect = WARDEN_S_SUBMITTED;
+        if (s == WARDEN_S_SUBMITTED &&
+            !atomic_compare_exchange_strong(state, &expect, WARDEN_S_SLEEPING))
+            continue;
+        struct timespec ts = {0, 10000000}; /* 10 ms, then look at the socket */
+        syscall(SYS_futex, (uint32_t *)state, FUTEX_WAIT, WARDEN_S_SLEEPING, &ts, NULL, 0);
+        if (atomic_load_explicit(state, memory_order_acquire) == WARDEN_S_DONE) break;
+        if (warden_server_gone(c)) { warden_deny(out, WARDEN_REASON_SHUTTING_DOWN); return -1; }
+        if (warden_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000u) {
+            /* the slot stays out of the free list: the server may still write it */
+            warden_deny(out, WARDEN_REASON_TIMEOUT);
+            return -1;
+        }
+    }
+    memcpy(out, c->base + off + WARDEN_VERDICT_OFFSET, sizeof *out);
+    atomic_store_explicit(state, WARDEN_S_FREE, memory_order_relaxed);
+    warden_release(c, slot);
+    if (out->decision > WARDEN_ALLOW_WITH || (out->decision == WARDEN_DENY) != (out->reason != 0)) {
+        warden_deny(out, WARDEN_REASON_INTERNAL);
+        return -1;
+    }
+    return 0;
+}
+
+#endif /* WARDEN_IMPLEMENTATION */
+#endif /* WARDEN_H */

@@ -1,0 +1,155 @@
+//! The cores' side of shared-memory clients (`warden serve`): a core takes requests off the
+//! rings of the clients it is home to and submits them like any in-process caller, and the core
+//! that completes a client's request writes the verdict into that client's slot.
+//!
+//! Invariants:
+//! - the client's bytes are hostile and may change while read: the ring's tail, each entry and
+//!   each length are read once and checked against what the server keeps privately (its own
+//!   head, the in-flight bit set, the geometry); a request is copied into the core's own buffer
+//!   before anything decodes it;
+//! - a client that breaks the ring protocol is closed (only it); a request the server took off
+//!   the ring is always answered in the client's slot, unless the client is gone;
+//! - the engine slot of a client's request is freed by the core that completes it (there is no
+//!   waiter in this process);
+//! - the mapping is never touched once the accept thread may unmap it: delivery counts itself
+//!   in `active` and the request in `pending` until its last store.
+
+use super::shared::{ring_eventfd, Shared};
+use crate::ipc::shm::{self, Cell, Table, C_CLOSING, C_LIVE};
+use crate::sync::futex;
+use crate::types::{DenyReason, Verdict};
+use std::sync::atomic::Ordering::*;
+
+/// Takes up to `budget` requests off the rings of the clients whose home is `core`; returns how
+/// many it took.
+pub(crate) fn ingest(
+    sh: &Shared,
+    t: &Table,
+    core: usize,
+    scratch: &mut [u8],
+    budget: usize,
+) -> usize {
+    let mut n = 0;
+    for (ci, cell) in t.cells.iter().enumerate() {
+        if cell.home.load(Relaxed) as usize != core {
+            continue;
+        }
+        match cell.state.load(Acquire) {
+            C_LIVE => {}
+            C_CLOSING => {
+                if cell.home_stopped.load(Relaxed) == 0 {
+                    cell.home_stopped.store(1, Release);
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        if n >= budget {
+            break;
+        }
+        n += ingest_client(sh, t, ci, cell, scratch, budget - n);
+    }
+    n
+}
+
+fn ingest_client(
+    sh: &Shared,
+    t: &Table,
+    ci: usize,
+    cell: &Cell,
+    scratch: &mut [u8],
+    budget: usize,
+) -> usize {
+    let generation = cell.generation.load(Relaxed);
+    cell.take_requests(scratch, budget, |entry, req| {
+        let tag = shm::tag(ci, generation, entry);
+        let verdict = match req {
+            Err(reason) => {
+                cell.counters.malformed.fetch_add(1, Relaxed);
+                Verdict::deny(reason)
+            }
+            Ok(_) if t.draining.load(Relaxed) => Verdict::deny(DenyReason::ShuttingDown),
+            Ok(req) if !t.tenant_allowed(cell, req.tenant) => {
+                cell.counters.tenant_refused.fetch_add(1, Relaxed);
+                Verdict::deny(DenyReason::TenantNotPermitted)
+            }
+            Ok(req) => match super::submit(sh, &req, tag) {
+                Ok(_) => return,
+                Err(v) => v,
+            },
+        };
+        deliver(t, tag, &verdict);
+    })
+}
+
+/// Writes `v` into the slot `tag` names, marks it done, wakes its waiter if it sleeps.
+pub(crate) fn deliver(t: &Table, tag: u64, v: &Verdict) {
+    let (ci, generation, entry) = shm::untag(tag);
+    let Some(cell) = t.cells.get(ci) else { return };
+    cell.active.fetch_add(1, SeqCst);
+    // The cell is not reused while a request of it is pending, so the generation matches; the
+    // check keeps a bug elsewhere from writing into another client's memory.
+    if cell.generation.load(Acquire) & 0xff_ffff == generation {
+        let m = cell.shm();
+        let g = cell.geometry();
+        if entry < g.slots {
+            let off = g.slot_offset(entry);
+            m.copy_in(off + shm::VERDICT_OFFSET, &shm::encode_verdict(v));
+            cell.counters.verdicts.fetch_add(1, Relaxed);
+            if v.reason != DenyReason::None {
+                cell.counters.denied.fetch_add(1, Relaxed);
+            }
+            // Free for resubmission before DONE is visible: an honest client reuses the slot
+            // only after it saw DONE.
+            cell.inflight[entry as usize / 64].fetch_and(!(1u64 << (entry % 64)), AcqRel);
+            let state = m.u32_at(off);
+            if state.swap(shm::S_DONE, AcqRel) == shm::S_SLEEPING {
+                futex::wake_shared(state, i32::MAX);
+                cell.counters.wakeups_sent.fetch_add(1, Relaxed);
+            }
+            if m.u32_at(shm::H_NOTIFY).load(Relaxed) != 0 {
+                ring_eventfd(cell.notify_fd.load(Relaxed));
+            }
+            cell.pending.fetch_sub(1, AcqRel);
+        }
+    }
+    cell.active.fetch_sub(1, SeqCst);
+}
+
+/// Whether a client of `core` has something on its ring (or a closing one waits for the core's
+/// acknowledgement).
+pub(crate) fn has_work(t: &Table, core: usize) -> bool {
+    t.cells.iter().any(|cell| {
+        cell.home.load(Relaxed) as usize == core
+            && match cell.state.load(Acquire) {
+                C_LIVE => cell.shm().u32_at(shm::H_TAIL).load(Relaxed) != cell.head.load(Relaxed),
+                C_CLOSING => cell.home_stopped.load(Relaxed) == 0,
+                _ => false,
+            }
+    })
+}
+
+/// Tells the clients of `core` that it sleeps (1) or is awake (0): a client rings its doorbell
+/// after a push only when it reads 1.
+pub(crate) fn set_sleeping(t: &Table, core: usize, v: u32) {
+    for cell in t.cells.iter() {
+        if cell.home.load(Relaxed) as usize == core && cell.state.load(Acquire) == C_LIVE {
+            cell.shm().u32_at(shm::H_CORE_SLEEPING).store(v, SeqCst);
+        }
+    }
+}
+
+/// Sleeps in the core's epoll set (its own eventfd and its clients' doorbells) for at most
+/// `timeout_ms`, then drains the descriptors that woke it.
+pub(crate) fn epoll_sleep(epoll_fd: i32, timeout_ms: i32) {
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
+    // SAFETY: `events` is a live array of 16 entries, as the count says.
+    let n = unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), 16, timeout_ms) };
+    for e in events.iter().take(n.max(0) as usize) {
+        let fd = e.u64 as i32;
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live local buffer; the eventfds are non-blocking,
+        // and a descriptor closed meanwhile only makes the read fail.
+        unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 8) };
+    }
+}

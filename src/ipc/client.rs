@@ -1,0 +1,497 @@
+//! The Rust client of `warden serve`: connect to the socket, map the memory the server sends,
+//! and validate requests through it.
+//!
+//! A verdict is never invented in the client's favour: when the server is gone, refuses, or
+//! does not answer in time, `validate` returns a deny (`shutting_down`, `timeout`,
+//! `overloaded` when every slot is busy, `content_too_large` when a request does not fit a
+//! slot). A client whose server went away reconnects on its next call.
+//!
+//! Waiting: a caller spins for the server's `client_spin_us`, then sleeps on its slot's state
+//! word (a futex shared with the server, which wakes it). `validate_async` instead registers a
+//! waker with the connection's notifier thread, which sleeps on the notify eventfd.
+
+use super::server::{recv_fds, HELLO, REFUSED};
+use super::shm::{self, Geometry, Shm};
+use crate::request::Request;
+use crate::sync::futex;
+use crate::sync::stack::Stack;
+use crate::types::{DenyReason, Priority, Verdict};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering::*};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// Why a connection could not be made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The socket could not be reached (no server, permissions).
+    Io(PathBuf, std::io::Error),
+    /// The server refused this client, with its reason (uid not admitted, server full).
+    Refused(String),
+    /// The server's answer was not a warden hello (another service on the socket, or a
+    /// different version).
+    Protocol(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Io(p, e) => write!(
+                f,
+                "cannot connect to warden at {}: {e} (is `warden serve` running there?)",
+                p.display()
+            ),
+            ConnectError::Refused(why) => write!(f, "warden refused this client: {why}"),
+            ConnectError::Protocol(why) => write!(f, "not a warden server: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// One connection: the socket, the mapping, the eventfds.
+struct Conn {
+    sock: UnixStream,
+    shm: Shm,
+    g: Geometry,
+    _memfd: OwnedFd,
+    doorbell: OwnedFd,
+    notify: OwnedFd,
+    free: Stack,
+    /// The ring's tail as this process counts it; held while pushing.
+    tail: Mutex<u32>,
+    dead: AtomicBool,
+    spin_ns: u64,
+    /// Futures waiting for the notify eventfd.
+    wakers: Mutex<Vec<Waker>>,
+    notifier: AtomicBool,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // SAFETY: the mapping this connection made; nothing uses it once the last reference
+        // (this one) goes.
+        unsafe { libc::munmap(self.shm.base().cast(), self.shm.bytes()) };
+    }
+}
+
+impl Conn {
+    fn open(path: &Path) -> Result<Conn, ConnectError> {
+        let sock = UnixStream::connect(path).map_err(|e| ConnectError::Io(path.into(), e))?;
+        let mut hello = [0u8; 16];
+        let (n, fds) =
+            recv_fds::<3>(&sock, &mut hello).map_err(|e| ConnectError::Io(path.into(), e))?;
+        if n >= 8 && &hello[..4] == REFUSED {
+            let len = u32::from_le_bytes([hello[4], hello[5], hello[6], hello[7]]) as usize;
+            let mut why = hello[8..n].to_vec();
+            let mut rest = vec![0u8; len.saturating_sub(why.len()).min(4096)];
+            let _ = (&sock).read_exact(&mut rest);
+            why.extend_from_slice(&rest);
+            return Err(ConnectError::Refused(
+                String::from_utf8_lossy(&why).into_owned(),
+            ));
+        }
+        if n != 16 || &hello[..4] != HELLO || fds.len() != 3 {
+            return Err(ConnectError::Protocol(format!(
+                "{n} bytes and {} descriptors in the hello",
+                fds.len()
+            )));
+        }
+        let version = u32::from_le_bytes([hello[4], hello[5], hello[6], hello[7]]);
+        if version != shm::VERSION {
+            return Err(ConnectError::Protocol(format!(
+                "server speaks version {version}, this client {}",
+                shm::VERSION
+            )));
+        }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&hello[8..16]);
+        let bytes = u64::from_le_bytes(b) as usize;
+        let mut fds = fds.into_iter();
+        let (memfd, doorbell, notify) = (
+            fds.next().expect("3 fds"),
+            fds.next().expect("3 fds"),
+            fds.next().expect("3 fds"),
+        );
+        // The memfd the server sent, at the size it announced, which the file must hold (a
+        // page past its end would be a SIGBUS here).
+        // SAFETY: a zeroed stat is a valid out-buffer for fstat on a descriptor we own.
+        let size = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(memfd.as_raw_fd(), &mut st) < 0 {
+                -1
+            } else {
+                st.st_size
+            }
+        };
+        if size < 0 || (size as u64) < bytes as u64 || bytes > 1 << 34 {
+            return Err(ConnectError::Protocol(format!(
+                "the server announced {bytes} bytes of memory in a file of {size}"
+            )));
+        }
+        let base = super::server::map_shared(memfd.as_raw_fd(), bytes)
+            .map_err(|e| ConnectError::Io(path.into(), e))?;
+        // SAFETY: the mapping just made, `bytes` long, unmapped only by `Conn::drop`.
+        let m = unsafe { Shm::new(base, bytes) };
+        let bad = |why: String| {
+            // SAFETY: undoes the mmap above.
+            unsafe { libc::munmap(base.cast(), bytes) };
+            Err(ConnectError::Protocol(why))
+        };
+        if bytes < shm::HEADER_BYTES || m.u32_at(shm::H_MAGIC).load(Relaxed) != shm::MAGIC {
+            return bad("the memory has no warden header".into());
+        }
+        let g = Geometry {
+            slots: m.u32_at(shm::H_SLOTS).load(Relaxed),
+            slot_bytes: m.u32_at(shm::H_SLOT_BYTES).load(Relaxed),
+        };
+        if !g.slots.is_power_of_two()
+            || g.slots as usize > shm::MAX_SLOTS
+            || g.total_bytes() != bytes
+        {
+            return bad(format!("geometry {g:?} does not fit {bytes} bytes"));
+        }
+        let spin_ns = m.u32_at(shm::H_SPIN_NS).load(Relaxed) as u64;
+        Ok(Conn {
+            sock,
+            shm: m,
+            g,
+            _memfd: memfd,
+            doorbell,
+            notify,
+            free: Stack::new_full(0, g.slots as usize),
+            tail: Mutex::new(0),
+            dead: AtomicBool::new(false),
+            spin_ns,
+            wakers: Mutex::new(Vec::new()),
+            notifier: AtomicBool::new(false),
+        })
+    }
+
+    fn state(&self, slot: u32) -> &AtomicU32 {
+        self.shm.u32_at(self.g.slot_offset(slot))
+    }
+
+    /// Encodes `req` into a free slot and puts it on the ring. `Err`: an immediate verdict.
+    fn submit(&self, req: &Request<'_>) -> Result<u32, Verdict> {
+        if self.dead.load(Relaxed) {
+            return Err(Verdict::deny(DenyReason::ShuttingDown));
+        }
+        let len = req.encoded_len();
+        if len > self.g.slot_bytes as usize {
+            return Err(Verdict::deny(DenyReason::ContentTooLarge));
+        }
+        let Some(slot) = self.free.pop() else {
+            return Err(Verdict::deny(DenyReason::Overloaded));
+        };
+        let off = self.g.slot_offset(slot);
+        let mut small = [0u8; 512];
+        let mut big = Vec::new();
+        let buf: &mut [u8] = if len <= small.len() {
+            &mut small
+        } else {
+            big.resize(len, 0);
+            &mut big
+        };
+        let n = match req.encode(buf) {
+            Ok(n) => n,
+            Err(r) => {
+                self.free.push(slot);
+                return Err(Verdict::deny(r));
+            }
+        };
+        self.shm.copy_in(off + shm::SLOT_HEADER_BYTES, &buf[..n]);
+        self.shm.u32_at(off + 4).store(len as u32, Relaxed);
+        self.state(slot).store(shm::S_SUBMITTED, Relaxed);
+        {
+            let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            self.shm
+                .u32_at(self.g.ring_offset() + 4 * (*tail & (self.g.slots - 1)) as usize)
+                .store(slot, Relaxed);
+            *tail = tail.wrapping_add(1);
+            self.shm.u32_at(shm::H_TAIL).store(*tail, Release);
+        }
+        fence(SeqCst);
+        if self.shm.u32_at(shm::H_CORE_SLEEPING).load(SeqCst) != 0 {
+            crate::engine::ring_doorbell(self.doorbell.as_raw_fd());
+        }
+        Ok(slot)
+    }
+
+    /// The verdict of a DONE slot; frees the slot.
+    fn take(&self, slot: u32) -> Verdict {
+        let mut b = [0u8; shm::VERDICT_BYTES];
+        self.shm
+            .copy_out(self.g.slot_offset(slot) + shm::VERDICT_OFFSET, &mut b);
+        self.state(slot).store(shm::S_FREE, Relaxed);
+        self.free.push(slot);
+        shm::decode_verdict(&b).unwrap_or(Verdict::deny(DenyReason::Internal))
+    }
+
+    fn server_gone(&self) -> bool {
+        let mut b = [0u8; 1];
+        // SAFETY: a non-blocking peek of one byte into a live buffer.
+        let n = unsafe {
+            libc::recv(
+                self.sock.as_raw_fd(),
+                b.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        let gone = n == 0
+            || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock);
+        if gone {
+            self.dead.store(true, SeqCst);
+        }
+        gone
+    }
+
+    /// Waits for `slot`: spin, then sleep on its state word; a deny when the server is gone or
+    /// `timeout` passes (the slot is then not reused on this connection).
+    fn wait(&self, slot: u32, timeout: Duration) -> Verdict {
+        let state = self.state(slot);
+        let t0 = Instant::now();
+        let spin = Duration::from_nanos(self.spin_ns);
+        let mut i = 0u32;
+        loop {
+            if state.load(Acquire) == shm::S_DONE {
+                return self.take(slot);
+            }
+            i = i.wrapping_add(1);
+            if i.is_multiple_of(64) && t0.elapsed() >= spin {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            match state.compare_exchange(shm::S_SUBMITTED, shm::S_SLEEPING, AcqRel, Acquire) {
+                Ok(_) | Err(shm::S_SLEEPING) => {}
+                Err(shm::S_DONE) => return self.take(slot),
+                Err(_) => return Verdict::deny(DenyReason::Internal),
+            }
+            futex::wait_shared(state, shm::S_SLEEPING, Duration::from_millis(10));
+            if state.load(Acquire) == shm::S_DONE {
+                return self.take(slot);
+            }
+            if self.server_gone() {
+                return Verdict::deny(DenyReason::ShuttingDown);
+            }
+            if t0.elapsed() >= timeout {
+                return Verdict::deny(DenyReason::Timeout);
+            }
+        }
+    }
+}
+
+/// A client of `warden serve`. `Send + Sync`: threads may share one (each call takes a slot of
+/// its own).
+pub struct Client {
+    path: PathBuf,
+    conn: Mutex<Arc<Conn>>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to the server listening on `path`.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client, ConnectError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Conn::open(&path)?;
+        Ok(Client {
+            path,
+            conn: Mutex::new(Arc::new(conn)),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// How long `validate` waits for a verdict before it answers `timeout` (default 5 s).
+    pub fn with_timeout(mut self, t: Duration) -> Client {
+        self.timeout = t;
+        self
+    }
+
+    /// The connection, or a new one when the server went away (one attempt per call).
+    fn conn(&self) -> Option<Arc<Conn>> {
+        let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if c.dead.load(Relaxed) || c.server_gone() {
+            match Conn::open(&self.path) {
+                Ok(n) => *c = Arc::new(n),
+                Err(_) => return None,
+            }
+        }
+        Some(c.clone())
+    }
+
+    /// Slots of this connection (its most requests in flight).
+    pub fn slots(&self) -> u32 {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).g.slots
+    }
+
+    /// Validates `req` and blocks until the verdict.
+    pub fn validate(&self, req: &Request<'_>) -> Verdict {
+        let Some(c) = self.conn() else {
+            return Verdict::deny(DenyReason::ShuttingDown);
+        };
+        match c.submit(req) {
+            Ok(slot) => c.wait(slot, self.timeout),
+            Err(v) => v,
+        }
+    }
+
+    /// Validates a batch at one priority; verdicts in input order. Keeps up to the
+    /// connection's slots in flight.
+    pub fn validate_batch(&self, reqs: &[Request<'_>], priority: Priority) -> Vec<Verdict> {
+        let mut out = vec![Verdict::deny(DenyReason::ShuttingDown); reqs.len()];
+        let Some(c) = self.conn() else {
+            return out;
+        };
+        let window = (c.g.slots as usize / 2).max(1);
+        let mut pending = Vec::with_capacity(window);
+        for (chunk_i, chunk) in reqs.chunks(window).enumerate() {
+            pending.clear();
+            for (j, r) in chunk.iter().enumerate() {
+                let r = Request { priority, ..*r };
+                match c.submit(&r) {
+                    Ok(slot) => pending.push((j, slot)),
+                    Err(v) => out[chunk_i * window + j] = v,
+                }
+            }
+            for &(j, slot) in &pending {
+                out[chunk_i * window + j] = c.wait(slot, self.timeout);
+            }
+        }
+        out
+    }
+
+    /// Validates `req` without blocking the thread: the future resolves to the verdict. Works
+    /// on any executor (it uses only the context's waker).
+    pub fn validate_async(&self, req: &Request<'_>) -> ClientFuture {
+        let Some(c) = self.conn() else {
+            return ClientFuture {
+                conn: None,
+                state: Err(Verdict::deny(DenyReason::ShuttingDown)),
+                t0: Instant::now(),
+                timeout: self.timeout,
+            };
+        };
+        let state = c.submit(req);
+        ClientFuture {
+            conn: Some(c),
+            state,
+            t0: Instant::now(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// The future of `Client::validate_async`.
+pub struct ClientFuture {
+    conn: Option<Arc<Conn>>,
+    state: Result<u32, Verdict>,
+    t0: Instant,
+    timeout: Duration,
+}
+
+impl std::future::Future for ClientFuture {
+    type Output = Verdict;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Verdict> {
+        let slot = match self.state {
+            Err(v) => return std::task::Poll::Ready(v),
+            Ok(s) => s,
+        };
+        let Some(c) = self.conn.clone() else {
+            return std::task::Poll::Ready(Verdict::deny(DenyReason::ShuttingDown));
+        };
+        let done = |this: &mut Self| {
+            let v = c.take(slot);
+            this.state = Err(v);
+            std::task::Poll::Ready(v)
+        };
+        if c.state(slot).load(Acquire) == shm::S_DONE {
+            return done(&mut self);
+        }
+        if self.t0.elapsed() >= self.timeout || c.dead.load(Relaxed) {
+            let v = Verdict::deny(if c.dead.load(Relaxed) {
+                DenyReason::ShuttingDown
+            } else {
+                DenyReason::Timeout
+            });
+            self.state = Err(v);
+            return std::task::Poll::Ready(v);
+        }
+        c.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cx.waker().clone());
+        c.shm.u32_at(shm::H_NOTIFY).store(1, SeqCst);
+        start_notifier(&c);
+        // The verdict may have landed before the server saw the notify flag.
+        if c.state(slot).load(Acquire) == shm::S_DONE {
+            return done(&mut self);
+        }
+        std::task::Poll::Pending
+    }
+}
+
+/// The connection's notifier thread (one, started by the first pending future): sleeps on the
+/// notify eventfd and wakes every registered future; also wakes them every 10 ms so timeouts
+/// and a vanished server are noticed.
+fn start_notifier(c: &Arc<Conn>) {
+    if c.notifier.swap(true, SeqCst) {
+        return;
+    }
+    let weak = Arc::downgrade(c);
+    std::thread::spawn(move || loop {
+        let Some(c) = weak.upgrade() else { return };
+        let mut p = libc::pollfd {
+            fd: c.notify.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        unsafe { libc::poll(&mut p, 1, 10) };
+        let mut b = [0u8; 8];
+        // SAFETY: a non-blocking read of 8 bytes into a live buffer.
+        unsafe { libc::read(c.notify.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+        let wakers = std::mem::take(&mut *c.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        if c.server_gone() && wakers.is_empty() {
+            return;
+        }
+        for w in wakers {
+            w.wake();
+        }
+    });
+}
+
+/// Raw access for tests that play a hostile client: the mapping and the doorbell.
+#[doc(hidden)]
+pub struct Raw {
+    conn: Conn,
+}
+
+impl Raw {
+    pub fn connect(path: impl AsRef<Path>) -> Result<Raw, ConnectError> {
+        Ok(Raw {
+            conn: Conn::open(path.as_ref())?,
+        })
+    }
+    pub fn shm(&self) -> Shm {
+        self.conn.shm
+    }
+    pub fn geometry(&self) -> Geometry {
+        self.conn.g
+    }
+    pub fn ring_doorbell(&self) {
+        crate::engine::ring_doorbell(self.conn.doorbell.as_raw_fd());
+    }
+    pub fn server_gone(&self) -> bool {
+        self.conn.server_gone()
+    }
+}

@@ -1,0 +1,925 @@
+//! The accept thread of `warden serve`: it checks each client's peer credentials, gives it a
+//! sealed memfd with its rings and slots and two eventfds over the socket (`SCM_RIGHTS`), puts
+//! it in the table the cores read, and takes it out again when it hangs up or breaks the
+//! protocol. It also answers SIGTERM (stop accepting, drain, answer every request taken, exit)
+//! and SIGHUP (reload the policy; a bad file is reported and the old policy kept), runs the
+//! stream-socket protocol and the metrics endpoint. Nothing here is on the request path.
+
+use super::shm::{self, Cell, Fault, Geometry, Table, C_CLOSING, C_EMPTY, C_LIVE};
+use super::ServeConfig;
+use crate::engine::{Engine, Handle};
+use crate::request::Request;
+use crate::types::{DenyReason, Verdict};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The first bytes of the server's hello (then version u32, mapping bytes u64) or of a refusal
+/// (then a u32 length and a message a person reads).
+pub const HELLO: &[u8; 4] = b"WDNH";
+pub const REFUSED: &[u8; 4] = b"WDNR";
+
+/// Parses `addr` and refuses anything but a loopback address.
+pub fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
+    let a: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("`{addr}` is not an address and port such as 127.0.0.1:9464"))?;
+    if !a.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: the metrics endpoint has no authentication, so it \
+             listens on 127.0.0.1 or ::1 only"
+        ));
+    }
+    Ok(a)
+}
+
+/// Adds `fd` to the epoll set `epfd` (readable, level-triggered; the event carries the fd).
+pub fn epoll_add(epfd: RawFd, fd: RawFd) -> std::io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: fd as u64,
+    };
+    // SAFETY: `ev` is a live local; the kernel copies it.
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The peer's (pid, uid, gid).
+pub fn peer_credentials(s: &UnixStream) -> std::io::Result<(u32, u32, u32)> {
+    let mut c = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `c` and `len` are live locals of the sizes the call is told.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((c.pid as u32, c.uid, c.gid))
+}
+
+/// A message header over one buffer with a control buffer for `fd_count` descriptors; the
+/// control buffer is returned beside it and must outlive every use of the header.
+fn msghdr(iov: &mut libc::iovec, fd_count: usize) -> (libc::msghdr, Vec<u64>) {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE((fd_count * 4) as u32) } as usize;
+    let mut cbuf = vec![0u64; space.div_ceil(8)];
+    // SAFETY: a zeroed msghdr is a valid "no fields" value; the pointers are filled in below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    (msg, cbuf)
+}
+
+/// Maps `bytes` of `fd` shared and read-write.
+pub fn map_shared(fd: RawFd, bytes: usize) -> std::io::Result<*mut u8> {
+    // SAFETY: maps a descriptor of ours at a size we give; failure is checked.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(base.cast())
+}
+
+/// Sends `data` with `fds` attached (`SCM_RIGHTS`).
+pub fn send_fds(s: &UnixStream, data: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let fd_bytes = std::mem::size_of_val(fds);
+    let (msg, _cbuf) = msghdr(&mut iov, fds.len());
+    // SAFETY: the control buffer is CMSG_SPACE bytes, enough for one header with `fds`
+    // (CMSG_SPACE); CMSG_FIRSTHDR/CMSG_DATA point inside it; `iov` and `data` live until
+    // sendmsg returns.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), fds.len());
+        if libc::sendmsg(s.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Receives up to `data.len()` bytes and up to `N` descriptors. Returns (bytes, fds).
+pub fn recv_fds<const N: usize>(
+    s: &UnixStream,
+    data: &mut [u8],
+) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let (mut msg, _cbuf) = msghdr(&mut iov, N);
+    // SAFETY: buffers live across the call; MSG_CMSG_CLOEXEC marks received fds close-on-exec.
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut fds = Vec::new();
+    // SAFETY: walks the control messages the kernel wrote inside `cbuf`, as the CMSG macros
+    // define; each SCM_RIGHTS payload holds whole descriptors, which we now own.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let p = libc::CMSG_DATA(c).cast::<RawFd>();
+                for i in 0..bytes / 4 {
+                    fds.push(OwnedFd::from_raw_fd(p.add(i).read_unaligned()));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, fds))
+}
+
+/// Writes a refusal a client library shows as its error.
+fn refuse(mut s: UnixStream, why: &str) {
+    let mut b = REFUSED.to_vec();
+    b.extend_from_slice(&(why.len() as u32).to_le_bytes());
+    b.extend_from_slice(why.as_bytes());
+    let _ = s.write_all(&b);
+}
+
+/// Binds `path`, replacing a stale socket file (one nobody listens on) but never another
+/// server's socket nor a file that is not a socket.
+fn bind(path: &Path) -> Result<UnixListener, String> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(md) = std::fs::symlink_metadata(path) {
+        if !md.file_type().is_socket() {
+            return Err(format!(
+                "{} exists and is not a socket; remove it or choose another serve.socket",
+                path.display()
+            ));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "another server listens on {}; stop it or choose another serve.socket",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let l = UnixListener::bind(path)
+        .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    // Who may connect is decided by peer credentials (serve.uids, serve.gids), not the mode.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666));
+    Ok(l)
+}
+
+/// One client's memory and eventfds, held by the accept thread.
+struct Mapping {
+    base: *mut u8,
+    bytes: usize,
+    memfd: OwnedFd,
+    doorbell: OwnedFd,
+    notify: OwnedFd,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base..base+bytes` is the mapping we made; the caller drops a `Mapping` only
+        // when no core can touch it any more (see `Server::finish`).
+        unsafe { libc::munmap(self.base.cast(), self.bytes) };
+    }
+}
+
+fn eventfd() -> std::io::Result<OwnedFd> {
+    // SAFETY: creates a descriptor; we own it if non-negative.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A sealed memfd of the client's geometry, mapped here, header written.
+fn map_client(g: Geometry, client: u32, spin_ns: u32) -> std::io::Result<Mapping> {
+    let bytes = g.total_bytes();
+    // SAFETY: creates a descriptor from a constant C string; we own it if non-negative.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"warden-client".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain calls on our descriptor. The seals keep the client from shrinking the file
+    // under our mapping (a SIGBUS on a core) or growing it.
+    unsafe {
+        if libc::ftruncate(fd, bytes as libc::off_t) < 0
+            || libc::fcntl(
+                fd,
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
+            ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    let base = map_shared(fd, bytes)?;
+    let m = Mapping {
+        base,
+        bytes,
+        memfd,
+        doorbell: eventfd()?,
+        notify: eventfd()?,
+    };
+    // SAFETY: the mapping just made, page-aligned, `bytes` long, kept while `m` lives.
+    let s = unsafe { shm::Shm::new(m.base, m.bytes) };
+    s.u32_at(shm::H_MAGIC).store(shm::MAGIC, Relaxed);
+    s.u32_at(shm::H_VERSION).store(shm::VERSION, Relaxed);
+    s.u32_at(shm::H_SLOTS).store(g.slots, Relaxed);
+    s.u32_at(shm::H_SLOT_BYTES).store(g.slot_bytes, Relaxed);
+    s.u32_at(shm::H_CLIENT).store(client, Relaxed);
+    s.u32_at(shm::H_SPIN_NS).store(spin_ns, Relaxed);
+    Ok(m)
+}
+
+/// Who may connect and which tenants each uid may use (shared with the stream socket's thread).
+struct Admission {
+    cfg: ServeConfig,
+    own_uid: u32,
+    uid_sets: std::collections::HashMap<u32, u32>,
+}
+
+impl Admission {
+    /// Whether a client with these credentials may connect; `Err` says why not.
+    fn admit(&self, uid: u32, gid: u32) -> Result<(), String> {
+        let ok = if self.cfg.uids.is_empty() && self.cfg.gids.is_empty() {
+            uid == self.own_uid
+        } else {
+            self.cfg.uids.contains(&uid) || self.cfg.gids.contains(&gid)
+        };
+        if !ok {
+            return Err(format!(
+                "uid {uid} (gid {gid}) may not connect: the server admits {} (serve.uids, serve.gids)",
+                if self.cfg.uids.is_empty() && self.cfg.gids.is_empty() {
+                    format!("only its own uid {}", self.own_uid)
+                } else {
+                    format!("uids {:?} and gids {:?}", self.cfg.uids, self.cfg.gids)
+                }
+            ));
+        }
+        if !self.cfg.tenants.is_empty() && !self.uid_sets.contains_key(&uid) {
+            return Err(format!(
+                "uid {uid} has no tenants in serve.tenants, so it may ask for none"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What SIGTERM and SIGHUP set; the accept loop polls it.
+struct Signals {
+    term: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+}
+
+/// The server: the table the cores read, the clients' mappings and sockets.
+pub struct Server<'e> {
+    engine: &'e Engine,
+    cfg: ServeConfig,
+    config_path: Option<PathBuf>,
+    table: Arc<Table>,
+    /// Per cell: its socket and mapping while it is in use.
+    conns: Vec<Option<(UnixStream, Mapping)>>,
+    per_core: Vec<usize>,
+    adm: Arc<Admission>,
+    /// Totals over clients that have left (so counters never go backwards).
+    pub closed_faults: [AtomicUsize; 6],
+    reloads: AtomicUsize,
+    reload_failures: AtomicUsize,
+}
+
+/// What `run` reports when it returns.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub clients_served: usize,
+    pub requests: u64,
+    pub drained_ms: u64,
+}
+
+impl<'e> Server<'e> {
+    /// A server for `engine` with the `[serve]` settings of its config; `config_path` is the
+    /// file SIGHUP reloads.
+    pub fn new(engine: &'e Engine, config_path: Option<PathBuf>) -> Result<Server<'e>, String> {
+        let cfg = engine.config().serve.clone();
+        let mut tenant_sets = Vec::new();
+        let mut uid_sets = std::collections::HashMap::new();
+        for (uid, tenants) in &cfg.tenants {
+            let uid: u32 = uid
+                .parse()
+                .map_err(|_| format!("serve.tenants: `{uid}` is not a uid"))?;
+            tenant_sets.push(tenants.clone());
+            uid_sets.insert(uid, tenant_sets.len() as u32);
+        }
+        let table = Arc::new(Table::new(cfg.max_clients, tenant_sets));
+        engine
+            .attach_ipc(table.clone())
+            .map_err(|e| format!("cannot prepare the cores for shared-memory clients: {e}"))?;
+        Ok(Server {
+            engine,
+            conns: (0..cfg.max_clients).map(|_| None).collect(),
+            per_core: vec![0; engine.cores()],
+            cfg,
+            config_path,
+            table,
+            adm: Arc::new(Admission {
+                cfg: engine.config().serve.clone(),
+                // SAFETY: geteuid cannot fail.
+                own_uid: unsafe { libc::geteuid() },
+                uid_sets,
+            }),
+            closed_faults: Default::default(),
+            reloads: AtomicUsize::new(0),
+            reload_failures: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    fn accept(&mut self, s: UnixStream) {
+        let Ok((pid, uid, gid)) = peer_credentials(&s) else {
+            return;
+        };
+        if let Err(why) = self.adm.admit(uid, gid) {
+            eprintln!("warden serve: refused a client (pid {pid}): {why}");
+            return refuse(s, &why);
+        }
+        let Some(ci) = self
+            .table
+            .cells
+            .iter()
+            .position(|c| c.state.load(Acquire) == C_EMPTY)
+            .filter(|&i| self.conns[i].is_none())
+        else {
+            return refuse(
+                s,
+                &format!(
+                    "the server has {} clients, its limit (serve.max_clients)",
+                    self.cfg.max_clients
+                ),
+            );
+        };
+        let g = Geometry {
+            slots: self.cfg.slots_per_client,
+            slot_bytes: self.cfg.slot_bytes,
+        };
+        let m = match map_client(g, ci as u32, self.cfg.client_spin_us.saturating_mul(1000)) {
+            Ok(m) => m,
+            Err(e) => {
+                return refuse(
+                    s,
+                    &format!("the server could not make the client's memory: {e}"),
+                )
+            }
+        };
+        let home = (0..self.per_core.len())
+            .min_by_key(|&c| self.per_core[c])
+            .unwrap_or(0);
+        let cell = &self.table.cells[ci];
+        cell.base.store(m.base, Release);
+        cell.bytes.store(m.bytes, Release);
+        cell.slots.store(g.slots, Relaxed);
+        cell.slot_bytes.store(g.slot_bytes, Relaxed);
+        cell.head.store(0, Relaxed);
+        for w in cell.inflight.iter() {
+            w.store(0, Relaxed);
+        }
+        cell.pending.store(0, Relaxed);
+        cell.active.store(0, Relaxed);
+        cell.home_stopped.store(0, Relaxed);
+        cell.fault.store(0, Relaxed);
+        cell.doorbell_fd.store(m.doorbell.as_raw_fd(), Relaxed);
+        cell.notify_fd.store(m.notify.as_raw_fd(), Relaxed);
+        cell.uid.store(uid, Relaxed);
+        cell.pid.store(pid, Relaxed);
+        cell.tenants.store(
+            if self.cfg.tenants.is_empty() {
+                0
+            } else {
+                self.adm.uid_sets[&uid]
+            },
+            Relaxed,
+        );
+        cell.home.store(home as u32, Relaxed);
+        if let Err(e) = epoll_add(self.engine.core_epoll_fd(home), m.doorbell.as_raw_fd()) {
+            return refuse(
+                s,
+                &format!("the server could not watch the client's doorbell: {e}"),
+            );
+        }
+        let mut hello = HELLO.to_vec();
+        hello.extend_from_slice(&shm::VERSION.to_le_bytes());
+        hello.extend_from_slice(&(m.bytes as u64).to_le_bytes());
+        if send_fds(
+            &s,
+            &hello,
+            &[
+                m.memfd.as_raw_fd(),
+                m.doorbell.as_raw_fd(),
+                m.notify.as_raw_fd(),
+            ],
+        )
+        .is_err()
+        {
+            return;
+        }
+        cell.state.store(C_LIVE, Release);
+        self.per_core[home] += 1;
+        let _ = s.set_nonblocking(true);
+        self.conns[ci] = Some((s, m));
+    }
+
+    /// Marks clients whose socket hung up as closing, and finishes closing those whose
+    /// requests have all been answered.
+    fn reap(&mut self) {
+        for ci in 0..self.conns.len() {
+            let Some((s, _)) = &self.conns[ci] else {
+                continue;
+            };
+            let cell = &self.table.cells[ci];
+            if cell.state.load(Acquire) == C_LIVE && hung_up(s) {
+                cell.close(Fault::Hangup);
+            }
+            if cell.state.load(Acquire) == C_CLOSING {
+                let home = cell.home.load(Relaxed) as usize;
+                if cell.home_stopped.load(Acquire) == 0 {
+                    self.engine.wake_core(home);
+                    continue;
+                }
+                if cell.pending.load(SeqCst) != 0 || cell.active.load(SeqCst) != 0 {
+                    continue;
+                }
+                self.finish(ci);
+            }
+        }
+    }
+
+    /// Takes a closed client out: nothing will touch its memory any more (CLOSING, the home
+    /// core stopped, nothing pending, no delivery active).
+    fn finish(&mut self, ci: usize) {
+        let cell = &self.table.cells[ci];
+        let Some((s, m)) = self.conns[ci].take() else {
+            return;
+        };
+        let home = cell.home.load(Relaxed) as usize;
+        let fault = Fault::from_code(cell.fault.load(Acquire));
+        if !matches!(fault, Fault::Hangup | Fault::Shutdown) {
+            eprintln!(
+                "warden serve: disconnected client {ci} (pid {}, uid {}): {}",
+                cell.pid.load(Relaxed),
+                cell.uid.load(Relaxed),
+                fault.name()
+            );
+        }
+        self.closed_faults[fault as usize].fetch_add(1, Relaxed);
+        // SAFETY: removes a descriptor we own from the core's epoll set (an error only means
+        // it was not there).
+        unsafe {
+            libc::epoll_ctl(
+                self.engine.core_epoll_fd(home),
+                libc::EPOLL_CTL_DEL,
+                m.doorbell.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        };
+        cell.doorbell_fd.store(-1, Relaxed);
+        cell.notify_fd.store(-1, Relaxed);
+        cell.base.store(std::ptr::null_mut(), Release);
+        cell.bytes.store(0, Release);
+        drop(m);
+        drop(s);
+        cell.generation.fetch_add(1, AcqRel);
+        self.per_core[home] = self.per_core[home].saturating_sub(1);
+        cell.state.store(C_EMPTY, Release);
+    }
+
+    /// SIGHUP: reads the config file again and reloads its policy, atomically (the epoch is
+    /// bumped); a file that fails to load is reported and the old policy kept.
+    fn reload(&self) {
+        let Some(path) = &self.config_path else {
+            eprintln!("warden serve: SIGHUP: no config file to reload (started without --config)");
+            return;
+        };
+        let cfg = match crate::config::Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Relaxed);
+                return eprintln!("warden serve: SIGHUP: {e}; keeping the running config");
+            }
+        };
+        if cfg.policy.file.is_empty() {
+            return eprintln!(
+                "warden serve: SIGHUP: the config names no policy file; nothing to reload"
+            );
+        }
+        match self.engine.reload_policy(Path::new(&cfg.policy.file)) {
+            Ok(epoch) => {
+                self.reloads.fetch_add(1, Relaxed);
+                eprintln!(
+                    "warden serve: SIGHUP: policy {} reloaded, epoch {epoch}",
+                    cfg.policy.file
+                )
+            }
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Relaxed);
+                eprintln!("warden serve: SIGHUP: {e}; keeping the running policy")
+            }
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT: accepts clients on `serve.socket`, runs the stream
+    /// socket and the metrics endpoint if configured (`metrics` overrides `serve.metrics`),
+    /// reloads on SIGHUP. On SIGTERM it stops accepting, answers every request clients put on
+    /// their rings before the signal, answers later ones `shutting_down`, waits until nothing
+    /// is in flight (at most `drain`), disconnects the clients and returns.
+    pub fn run(
+        &mut self,
+        metrics: Option<&str>,
+        drain: Duration,
+        ready: impl FnOnce(&Path),
+    ) -> Result<Summary, String> {
+        let path = PathBuf::from(&self.cfg.socket);
+        let listener = bind(&path)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let sig = Signals {
+            term: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
+        };
+        for s in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(s, sig.term.clone()).map_err(|e| e.to_string())?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, sig.hup.clone())
+            .map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let metrics_addr = metrics
+            .map(str::to_string)
+            .or_else(|| Some(self.cfg.metrics.clone()).filter(|m| !m.is_empty()));
+        let mut summary = Summary::default();
+        let stream = if self.cfg.stream_socket.is_empty() {
+            None
+        } else {
+            Some(bind(Path::new(&self.cfg.stream_socket))?)
+        };
+        std::thread::scope(|scope| -> Result<(), String> {
+            let http = match &metrics_addr {
+                Some(a) => {
+                    let addr = loopback(a)?;
+                    let server = tiny_http::Server::http(addr)
+                        .map_err(|e| format!("cannot serve metrics on {a}: {e}"))?;
+                    Some(Arc::new(server))
+                }
+                None => None,
+            };
+            if let Some(h) = &http {
+                let h = h.clone();
+                let engine = self.engine;
+                let table = self.table.clone();
+                scope.spawn(move || serve_metrics(&h, engine, &table));
+            }
+            if let Some(l) = &stream {
+                let handle = self.engine.handle();
+                let adm = self.adm.clone();
+                let stop = stop.clone();
+                scope.spawn(move || stream_accept(l, handle, &adm, &stop));
+            }
+            ready(&path);
+            let mut served = 0usize;
+            while !sig.term.load(SeqCst) {
+                if sig.hup.swap(false, SeqCst) {
+                    self.reload();
+                }
+                let mut busy = false;
+                while let Ok((s, _)) = listener.accept() {
+                    let _ = s.set_nonblocking(false);
+                    self.accept(s);
+                    served += 1;
+                    busy = true;
+                }
+                self.reap();
+                if !busy {
+                    wait_readable(listener.as_raw_fd(), 5);
+                }
+            }
+            // SIGTERM: stop accepting.
+            drop(listener);
+            let _ = std::fs::remove_file(&path);
+            stop.store(true, SeqCst);
+            if let Some(l) = &stream {
+                // SAFETY: shuts the listening socket down so its blocking accept returns.
+                unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+                let _ = std::fs::remove_file(&self.cfg.stream_socket);
+            }
+            if let Some(h) = &http {
+                h.unblock();
+            }
+            let t0 = Instant::now();
+            // Every request on a ring before the signal is served in full.
+            let marks: Vec<Option<u32>> = self
+                .table
+                .cells
+                .iter()
+                .map(|c| {
+                    (c.state.load(Acquire) == C_LIVE)
+                        .then(|| c.shm().u32_at(shm::H_TAIL).load(Acquire))
+                })
+                .collect();
+            while t0.elapsed() < drain {
+                let behind = self.table.cells.iter().zip(&marks).any(|(c, m)| {
+                    m.is_some_and(|tail| {
+                        c.state.load(Acquire) == C_LIVE
+                            && (tail.wrapping_sub(c.head.load(Acquire)) as i32) > 0
+                    })
+                });
+                if !behind {
+                    break;
+                }
+                self.reap();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            // Later ones are answered `shutting_down`; wait for what is in flight.
+            self.table.draining.store(true, SeqCst);
+            while t0.elapsed() < drain
+                && self
+                    .table
+                    .cells
+                    .iter()
+                    .any(|c| c.state.load(Acquire) != C_EMPTY && c.pending.load(SeqCst) != 0)
+            {
+                self.reap();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            for c in self.table.cells.iter() {
+                c.close(Fault::Shutdown);
+            }
+            while t0.elapsed() < drain + Duration::from_secs(1)
+                && self.conns.iter().any(Option::is_some)
+            {
+                for core in 0..self.per_core.len() {
+                    self.engine.wake_core(core);
+                }
+                self.reap();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            summary.drained_ms = t0.elapsed().as_millis() as u64;
+            summary.clients_served = served;
+            summary.requests = self
+                .table
+                .cells
+                .iter()
+                .map(|c| c.counters.requests.load(Relaxed))
+                .sum();
+            Ok(())
+        })?;
+        Ok(summary)
+    }
+
+    /// The Prometheus lines of the clients (per cell in use) and the server's own counters.
+    pub fn prometheus(&self) -> String {
+        client_metrics(&self.table)
+    }
+}
+
+fn hung_up(s: &UnixStream) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: a non-blocking peek of at most one byte into a live buffer.
+    let n = unsafe {
+        libc::recv(
+            s.as_raw_fd(),
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+}
+
+fn wait_readable(fd: RawFd, ms: i32) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}
+
+/// The per-client counters in Prometheus text format.
+pub fn client_metrics(t: &Table) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut live = 0;
+    type Counter = (&'static str, &'static str, fn(&Cell) -> u64);
+    let names: [Counter; 6] = [
+        ("requests", "requests taken off the client's ring", |c| {
+            c.counters.requests.load(Relaxed)
+        }),
+        (
+            "verdicts",
+            "verdicts written into the client's slots",
+            |c| c.counters.verdicts.load(Relaxed),
+        ),
+        ("denied", "verdicts that deny", |c| {
+            c.counters.denied.load(Relaxed)
+        }),
+        ("malformed", "requests that did not decode", |c| {
+            c.counters.malformed.load(Relaxed)
+        }),
+        (
+            "tenant_refused",
+            "requests for a tenant the client's uid may not use",
+            |c| c.counters.tenant_refused.load(Relaxed),
+        ),
+        (
+            "wakeups",
+            "futex wake-ups of the client's sleeping waiters",
+            |c| c.counters.wakeups_sent.load(Relaxed),
+        ),
+    ];
+    for (name, help, get) in names {
+        let _ = writeln!(out, "# HELP warden_client_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE warden_client_{name}_total counter");
+        for (i, c) in t.cells.iter().enumerate() {
+            if c.state.load(Acquire) != C_EMPTY {
+                let _ = writeln!(
+                    out,
+                    "warden_client_{name}_total{{client=\"{i}\",pid=\"{}\",uid=\"{}\"}} {}",
+                    c.pid.load(Relaxed),
+                    c.uid.load(Relaxed),
+                    get(c)
+                );
+            }
+        }
+    }
+    for c in t.cells.iter() {
+        if c.state.load(Acquire) == C_LIVE {
+            live += 1;
+        }
+    }
+    let _ = writeln!(out, "# HELP warden_clients shared-memory clients connected");
+    let _ = writeln!(out, "# TYPE warden_clients gauge");
+    let _ = writeln!(out, "warden_clients {live}");
+    out
+}
+
+fn serve_metrics(h: &tiny_http::Server, engine: &Engine, t: &Table) {
+    for req in h.incoming_requests() {
+        let (code, body) = if req.url() == "/metrics" {
+            let mut body = engine.metrics().prometheus();
+            body.push_str(&client_metrics(t));
+            (200, body)
+        } else {
+            (404, "warden serves /metrics only\n".to_string())
+        };
+        let header =
+            tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain; version=0.0.4"[..])
+                .expect("a constant header");
+        let _ = req.respond(
+            tiny_http::Response::from_string(body)
+                .with_status_code(code)
+                .with_header(header),
+        );
+    }
+}
+
+/// The stream-socket protocol: a thread per connection (at most `serve.max_clients`).
+fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &AtomicBool) {
+    let open = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for s in l.incoming() {
+            if stop.load(SeqCst) {
+                break;
+            }
+            let Ok(s) = s else { continue };
+            let Ok((_, uid, gid)) = peer_credentials(&s) else {
+                continue;
+            };
+            if let Err(why) = server.admit(uid, gid) {
+                refuse(s, &why);
+                continue;
+            }
+            if open.load(SeqCst) >= server.cfg.max_clients {
+                refuse(s, "the stream socket has serve.max_clients connections");
+                continue;
+            }
+            open.fetch_add(1, SeqCst);
+            let handle = handle.clone();
+            let open = open.clone();
+            let tenants = if server.cfg.tenants.is_empty() {
+                None
+            } else {
+                server
+                    .cfg
+                    .tenants
+                    .get(&uid.to_string())
+                    .cloned()
+                    .or(Some(Vec::new()))
+            };
+            let max = server.cfg.slot_bytes as usize;
+            scope.spawn(move || {
+                let _ = stream_conn(s, &handle, tenants.as_deref(), max, stop);
+                open.fetch_sub(1, SeqCst);
+            });
+        }
+    });
+}
+
+fn stream_conn(
+    mut s: UnixStream,
+    handle: &Handle,
+    tenants: Option<&[String]>,
+    max: usize,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; max];
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    loop {
+        let mut len = [0u8; 4];
+        match s.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(SeqCst) {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        let v = if n > max {
+            // Too long to read: answer, then close (the rest of the frame cannot be skipped
+            // safely without reading it all).
+            write_verdict(&mut s, &Verdict::deny(DenyReason::ContentTooLarge))?;
+            return Ok(());
+        } else {
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.read_exact(&mut buf[..n])?;
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+            match Request::decode(&buf[..n]) {
+                Err(r) => Verdict::deny(r),
+                Ok(r) if tenants.is_some_and(|t| !t.iter().any(|x| x == r.tenant)) => {
+                    Verdict::deny(DenyReason::TenantNotPermitted)
+                }
+                Ok(r) => handle.validate(&r),
+            }
+        };
+        write_verdict(&mut s, &v)?;
+    }
+}
+
+fn write_verdict(s: &mut UnixStream, v: &Verdict) -> std::io::Result<()> {
+    let mut out = [0u8; 4 + shm::VERDICT_BYTES];
+    out[..4].copy_from_slice(&(shm::VERDICT_BYTES as u32).to_le_bytes());
+    out[4..].copy_from_slice(&shm::encode_verdict(v));
+    s.write_all(&out)
+}

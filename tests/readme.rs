@@ -45,7 +45,8 @@ fn every_readme_command_runs_as_written() {
     let tmp = tempfile::tempdir().unwrap();
     let blocks = blocks();
     assert!(blocks.len() >= 2, "the section has its shell blocks");
-    let mut script = String::from("set -u\n");
+    // A server a block starts in the background is stopped however the script ends.
+    let mut script = String::from("set -u\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n");
     let mut n = 0;
     for line in blocks.iter().flatten() {
         let l = line.trim();

@@ -43,6 +43,9 @@ enum Cmd {
         /// On SIGTERM, how long to wait for the requests clients already queued, milliseconds.
         #[arg(long, default_value_t = 5000)]
         drain_ms: u64,
+        /// Policy file (overrides policy.file in the config; SIGHUP reloads the config's).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Validates one JSON request (from FILE, or stdin) and prints the JSON verdict.
     /// Exit status: 0 allowed, 1 denied, 2 a request that cannot be read (the verdict printed
@@ -320,8 +323,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             socket,
             metrics,
             drain_ms,
+            policy,
         } => {
             let mut cfg = load_config(&cli.config)?;
+            if let Some(p) = &policy {
+                cfg.policy.file = p.display().to_string();
+            }
             if let Some(s) = socket {
                 cfg.serve.socket = s.display().to_string();
             }
@@ -329,7 +336,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .config(cfg)
                 .build()
                 .map_err(|e| e.to_string())?;
-            let mut server = warden::ipc::server::Server::new(&engine, cli.config.clone())?;
+            let mut server = warden::ipc::server::Server::new(&engine, cli.config.clone())?
+                .policy_override(policy);
             let summary = server.run(
                 metrics.as_deref(),
                 Duration::from_millis(drain_ms),

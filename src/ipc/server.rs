@@ -5,7 +5,7 @@
 //! and SIGHUP (reload the policy; a bad file is reported and the old policy kept), runs the
 //! stream-socket protocol and the metrics endpoint. Nothing here is on the request path.
 
-use super::shm::{self, Cell, Fault, Geometry, Table, C_CLOSING, C_EMPTY, C_LIVE};
+use super::shm::{self, epoll_add, Cell, Fault, Geometry, Table, C_CLOSING, C_EMPTY, C_LIVE};
 use super::ServeConfig;
 use crate::engine::{Engine, Handle};
 use crate::request::Request;
@@ -35,19 +35,6 @@ pub fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
         ));
     }
     Ok(a)
-}
-
-/// Adds `fd` to the epoll set `epfd` (readable, level-triggered; the event carries the fd).
-pub fn epoll_add(epfd: RawFd, fd: RawFd) -> std::io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: fd as u64,
-    };
-    // SAFETY: `ev` is a live local; the kernel copies it.
-    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// The peer's (pid, uid, gid).
@@ -320,15 +307,12 @@ pub struct Server<'e> {
     engine: &'e Engine,
     cfg: ServeConfig,
     config_path: Option<PathBuf>,
+    policy_override: Option<PathBuf>,
     table: Arc<Table>,
     /// Per cell: its socket and mapping while it is in use.
     conns: Vec<Option<(UnixStream, Mapping)>>,
     per_core: Vec<usize>,
     adm: Arc<Admission>,
-    /// Totals over clients that have left (so counters never go backwards).
-    pub closed_faults: [AtomicUsize; 6],
-    reloads: AtomicUsize,
-    reload_failures: AtomicUsize,
 }
 
 /// What `run` reports when it returns.
@@ -363,6 +347,7 @@ impl<'e> Server<'e> {
             per_core: vec![0; engine.cores()],
             cfg,
             config_path,
+            policy_override: None,
             table,
             adm: Arc::new(Admission {
                 cfg: engine.config().serve.clone(),
@@ -370,9 +355,6 @@ impl<'e> Server<'e> {
                 own_uid: unsafe { libc::geteuid() },
                 uid_sets,
             }),
-            closed_faults: Default::default(),
-            reloads: AtomicUsize::new(0),
-            reload_failures: AtomicUsize::new(0),
         })
     }
 
@@ -385,6 +367,7 @@ impl<'e> Server<'e> {
             return;
         };
         if let Err(why) = self.adm.admit(uid, gid) {
+            self.table.counters.refused.fetch_add(1, Relaxed);
             eprintln!("warden serve: refused a client (pid {pid}): {why}");
             return refuse(s, &why);
         }
@@ -468,6 +451,7 @@ impl<'e> Server<'e> {
             return;
         }
         cell.state.store(C_LIVE, Release);
+        self.table.counters.accepted.fetch_add(1, Relaxed);
         self.per_core[home] += 1;
         let _ = s.set_nonblocking(true);
         self.conns[ci] = Some((s, m));
@@ -515,7 +499,7 @@ impl<'e> Server<'e> {
                 fault.name()
             );
         }
-        self.closed_faults[fault as usize].fetch_add(1, Relaxed);
+        self.table.counters.disconnects[fault as usize].fetch_add(1, Relaxed);
         // SAFETY: removes a descriptor we own from the core's epoll set (an error only means
         // it was not there).
         unsafe {
@@ -537,35 +521,43 @@ impl<'e> Server<'e> {
         cell.state.store(C_EMPTY, Release);
     }
 
-    /// SIGHUP: reads the config file again and reloads its policy, atomically (the epoch is
-    /// bumped); a file that fails to load is reported and the old policy kept.
+    /// Reload on SIGHUP the policy file `path` rather than the config file's `policy.file`
+    /// (`warden serve --policy FILE`).
+    pub fn policy_override(mut self, path: Option<PathBuf>) -> Self {
+        self.policy_override = path;
+        self
+    }
+
+    /// SIGHUP: checks the config file again and reloads the policy (`--policy`, else the config
+    /// file's), atomically (the epoch is bumped); a file that fails to load is reported and
+    /// the running policy kept.
     fn reload(&self) {
-        let Some(path) = &self.config_path else {
-            eprintln!("warden serve: SIGHUP: no config file to reload (started without --config)");
-            return;
+        let file = match (&self.policy_override, &self.config_path) {
+            (Some(p), None) => p.clone(),
+            (over, Some(path)) => match crate::config::Config::load(path) {
+                Ok(c) => over.clone().unwrap_or_else(|| PathBuf::from(c.policy.file)),
+                Err(e) => {
+                    self.table.counters.reload_failures.fetch_add(1, Relaxed);
+                    return eprintln!("warden serve: SIGHUP: {e}; keeping the running config");
+                }
+            },
+            (None, None) => PathBuf::new(),
         };
-        let cfg = match crate::config::Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                self.reload_failures.fetch_add(1, Relaxed);
-                return eprintln!("warden serve: SIGHUP: {e}; keeping the running config");
-            }
-        };
-        if cfg.policy.file.is_empty() {
+        if file.as_os_str().is_empty() {
             return eprintln!(
-                "warden serve: SIGHUP: the config names no policy file; nothing to reload"
+                "warden serve: SIGHUP: no policy file to reload (give --policy or policy.file)"
             );
         }
-        match self.engine.reload_policy(Path::new(&cfg.policy.file)) {
+        match self.engine.reload_policy(&file) {
             Ok(epoch) => {
-                self.reloads.fetch_add(1, Relaxed);
+                self.table.counters.reloads.fetch_add(1, Relaxed);
                 eprintln!(
                     "warden serve: SIGHUP: policy {} reloaded, epoch {epoch}",
-                    cfg.policy.file
+                    file.display()
                 )
             }
             Err(e) => {
-                self.reload_failures.fetch_add(1, Relaxed);
+                self.table.counters.reload_failures.fetch_add(1, Relaxed);
                 eprintln!("warden serve: SIGHUP: {e}; keeping the running policy")
             }
         }
@@ -582,6 +574,19 @@ impl<'e> Server<'e> {
         drain: Duration,
         ready: impl FnOnce(&Path),
     ) -> Result<Summary, String> {
+        let metrics_addr = metrics
+            .map(str::to_string)
+            .or_else(|| Some(self.cfg.metrics.clone()).filter(|m| !m.is_empty()));
+        // The metrics port first: a server that cannot start leaves no socket file behind.
+        let http = match &metrics_addr {
+            Some(a) => {
+                let addr = loopback(a)?;
+                let server = tiny_http::Server::http(addr)
+                    .map_err(|e| format!("cannot serve metrics on {a}: {e}"))?;
+                Some(Arc::new(server))
+            }
+            None => None,
+        };
         let path = PathBuf::from(&self.cfg.socket);
         let listener = bind(&path)?;
         listener
@@ -597,9 +602,6 @@ impl<'e> Server<'e> {
         signal_hook::flag::register(signal_hook::consts::SIGHUP, sig.hup.clone())
             .map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));
-        let metrics_addr = metrics
-            .map(str::to_string)
-            .or_else(|| Some(self.cfg.metrics.clone()).filter(|m| !m.is_empty()));
         let mut summary = Summary::default();
         let stream = if self.cfg.stream_socket.is_empty() {
             None
@@ -607,15 +609,6 @@ impl<'e> Server<'e> {
             Some(bind(Path::new(&self.cfg.stream_socket))?)
         };
         std::thread::scope(|scope| -> Result<(), String> {
-            let http = match &metrics_addr {
-                Some(a) => {
-                    let addr = loopback(a)?;
-                    let server = tiny_http::Server::http(addr)
-                        .map_err(|e| format!("cannot serve metrics on {a}: {e}"))?;
-                    Some(Arc::new(server))
-                }
-                None => None,
-            };
             if let Some(h) = &http {
                 let h = h.clone();
                 let engine = self.engine;
@@ -804,6 +797,46 @@ pub fn client_metrics(t: &Table) -> String {
     let _ = writeln!(out, "# HELP warden_clients shared-memory clients connected");
     let _ = writeln!(out, "# TYPE warden_clients gauge");
     let _ = writeln!(out, "warden_clients {live}");
+    let k = &t.counters;
+    for (name, help, v) in [
+        (
+            "serve_clients_accepted",
+            "clients admitted since start",
+            &k.accepted,
+        ),
+        (
+            "serve_clients_refused",
+            "clients refused (uid, tenants, server full)",
+            &k.refused,
+        ),
+        (
+            "serve_reloads",
+            "SIGHUP policy reloads that landed",
+            &k.reloads,
+        ),
+        (
+            "serve_reload_failures",
+            "SIGHUP reloads refused (the old policy kept)",
+            &k.reload_failures,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP warden_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE warden_{name}_total counter");
+        let _ = writeln!(out, "warden_{name}_total {}", v.load(Relaxed));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP warden_serve_disconnects_total clients that left, by why"
+    );
+    let _ = writeln!(out, "# TYPE warden_serve_disconnects_total counter");
+    for (i, v) in k.disconnects.iter().enumerate().skip(1) {
+        let _ = writeln!(
+            out,
+            "warden_serve_disconnects_total{{why=\"{}\"}} {}",
+            Fault::from_code(i as u32).name(),
+            v.load(Relaxed)
+        );
+    }
     out
 }
 

@@ -179,6 +179,19 @@ impl Shm {
     }
 }
 
+/// Adds `fd` to the epoll set `epfd` (readable, level-triggered; the event carries the fd).
+pub fn epoll_add(epfd: i32, fd: i32) -> std::io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: fd as u64,
+    };
+    // SAFETY: `ev` is a live local; the kernel copies it.
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The verdict as the mapping carries it (little-endian, `include/warden.h` `warden_verdict`):
 /// decision u8, threat level u8, classification u8, cache hit u8, reason code u16, reason
 /// argument u16, indicators u32, rule u32, latency ns u32, core u16, audit required u8, pad u8,
@@ -468,8 +481,20 @@ impl Cell {
     }
 }
 
+/// The server's own counters (the metrics endpoint reads them).
+#[derive(Default)]
+pub struct ServerCounters {
+    pub accepted: AtomicUsize,
+    pub refused: AtomicUsize,
+    pub reloads: AtomicUsize,
+    pub reload_failures: AtomicUsize,
+    /// Clients that left, by `Fault` code.
+    pub disconnects: [AtomicUsize; 6],
+}
+
 /// The server's clients: a fixed table built at start, plus the per-core wake-up descriptors.
 pub struct Table {
+    pub counters: ServerCounters,
     pub cells: Box<[Cell]>,
     /// Tenant sets for restricted uids (from `serve.tenants`), immutable after start.
     pub tenant_sets: Vec<Vec<String>>,
@@ -480,6 +505,7 @@ pub struct Table {
 impl Table {
     pub fn new(clients: usize, tenant_sets: Vec<Vec<String>>) -> Table {
         Table {
+            counters: ServerCounters::default(),
             cells: (0..clients).map(|_| Cell::default()).collect(),
             tenant_sets,
             draining: std::sync::atomic::AtomicBool::new(false),

@@ -1,0 +1,88 @@
+//! `warden serve` round trip, criterion's view: one cache-hit `check` at a time from this
+//! process to a `warden serve` process over shared memory, over the stream socket
+//! (length-prefixed frames on a Unix socket: the baseline), and through the embedded handle,
+//! in the same run. `cargo bench --bench ipc`. Percentiles and client processes:
+//! `tools/ipc-bench` (PERF.md).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use warden::ipc::client::Client;
+use warden::{Operation, Request};
+
+fn request() -> Request<'static> {
+    Request::new(Operation::Check)
+        .tenant("acme")
+        .agent("planner-1")
+        .tool("fs.read")
+        .resource("/data/acme/q3.csv")
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = std::fs::read_to_string("examples/policy.toml")
+        .unwrap()
+        .replace("rate_per_s = 5000", "rate_per_s = 0")
+        .replace("rate_per_s = 100 ", "rate_per_s = 0 ");
+    let pol = dir.path().join("policy.toml");
+    std::fs::write(&pol, policy).unwrap();
+    let cfg = dir.path().join("warden.toml");
+    let sock = dir.path().join("w.sock");
+    let stream = dir.path().join("s.sock");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores = 1\n[anomaly]\nenabled = false\n[policy]\nfile = \"{}\"\n[serve]\nsocket = \"{}\"\nstream_socket = \"{}\"\n",
+            pol.display(),
+            sock.display(),
+            stream.display()
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "warden serve exited");
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let r = request();
+    let mut g = c.benchmark_group("round_trip");
+    let client = Client::connect(&sock).unwrap();
+    g.bench_function("shared_memory", |b| {
+        b.iter(|| assert!(client.validate(&r).is_allowed()))
+    });
+    let mut s = std::os::unix::net::UnixStream::connect(&stream).unwrap();
+    let mut frame = vec![0u8; 4 + r.encoded_len()];
+    let n = r.encode(&mut frame[4..]).unwrap();
+    frame[..4].copy_from_slice(&(n as u32).to_le_bytes());
+    let mut reply = [0u8; 68];
+    g.bench_function("unix_socket_frames", |b| {
+        b.iter(|| {
+            s.write_all(&frame).unwrap();
+            s.read_exact(&mut reply).unwrap();
+        })
+    });
+    let mut ecfg = warden::Config::load(Path::new(&cfg)).unwrap();
+    ecfg.serve = Default::default();
+    let engine = warden::Engine::builder().config(ecfg).build().unwrap();
+    let h = engine.handle();
+    g.bench_function("embedded_handle", |b| {
+        b.iter(|| assert!(h.validate(&r).is_allowed()))
+    });
+    g.finish();
+    // SAFETY: SIGTERM to our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let _ = server.wait();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -11,6 +11,9 @@ use std::process::{Command, Stdio};
 use warden::ipc::client::Client;
 use warden::{Operation, Request};
 
+#[path = "../tests/common/serve.rs"]
+mod common;
+
 fn request() -> Request<'static> {
     Request::new(Operation::Check)
         .tenant("acme")
@@ -21,25 +24,13 @@ fn request() -> Request<'static> {
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let policy = std::fs::read_to_string("examples/policy.toml")
-        .unwrap()
-        .replace("rate_per_s = 5000", "rate_per_s = 0")
-        .replace("rate_per_s = 100 ", "rate_per_s = 0 ");
-    let pol = dir.path().join("policy.toml");
-    std::fs::write(&pol, policy).unwrap();
-    let cfg = dir.path().join("warden.toml");
     let sock = dir.path().join("w.sock");
     let stream = dir.path().join("s.sock");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[engine]\ncores = 1\n[anomaly]\nenabled = false\n[policy]\nfile = \"{}\"\n[serve]\nsocket = \"{}\"\nstream_socket = \"{}\"\n",
-            pol.display(),
-            sock.display(),
-            stream.display()
-        ),
-    )
-    .unwrap();
+    let cfg = common::config(
+        dir.path(),
+        true,
+        &format!("stream_socket = \"{}\"", stream.display()),
+    );
     let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
         .arg("--config")
         .arg(&cfg)

@@ -16,6 +16,9 @@ use warden::{DenyReason, Operation, Request};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warden");
 
+#[path = "common/serve.rs"]
+mod common;
+
 struct Server {
     child: Child,
     dir: tempfile::TempDir,
@@ -29,27 +32,7 @@ impl Server {
     }
 
     fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
-        let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.toml");
-        let pol = dir.path().join("policy.toml");
-        if !pol.exists() {
-            // The example policy without its rate limits (these tests send thousands of
-            // requests from one agent in a second).
-            let text = std::fs::read_to_string(&policy)
-                .unwrap()
-                .replace("rate_per_s = 5000", "rate_per_s = 0")
-                .replace("rate_per_s = 100 ", "rate_per_s = 0 ");
-            std::fs::write(&pol, text).unwrap();
-        }
-        let cfg = dir.path().join("warden.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[engine]\ncores = 1\npin = false\n[anomaly]\nenabled = false\n[policy]\nfile = \"{}\"\n[serve]\nsocket = \"{}\"\n{extra}\n",
-                pol.display(),
-                dir.path().join("w.sock").display()
-            ),
-        )
-        .unwrap();
+        let cfg = common::config(dir.path(), false, extra);
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(&cfg)

@@ -98,9 +98,13 @@ typedef struct {
 
 typedef struct warden_client warden_client;
 
-/* Connects to the server on `socket_path`. 0 on success; otherwise -1 and `err` says why
- * (no server, this uid refused and why, not a warden server). */
+/* Connects to the server on `socket_path` if it runs as root or as this process's uid. 0 on
+ * success; otherwise -1 and `err` says why (no server, this uid refused and why, a server of
+ * another uid, not a warden server). */
 int warden_connect(const char *socket_path, warden_client **out, char *err, size_t err_len);
+/* The same, trusting only a server that runs as `server_uid` (a service account). */
+int warden_connect_uid(const char *socket_path, uint32_t server_uid, warden_client **out,
+                       char *err, size_t err_len);
 /* Validates one request; blocks until the verdict. 0: the server answered (`out` holds its
  * verdict, allow or deny); negative: `out` holds a deny made here (see above). */
 int warden_validate(warden_client *c, const warden_request *r, warden_verdict *out);
@@ -122,6 +126,7 @@ size_t warden_encoded_len(const warden_request *r);
 #ifdef WARDEN_IMPLEMENTATION
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -131,10 +136,19 @@ size_t warden_encoded_len(const warden_request *r);
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Linux's memfd seals, for C libraries that show them only under _GNU_SOURCE. */
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
 
 /* Layout of the shared memory (src/ipc/shm.rs). */
 #define WARDEN_MAGIC 0x494e4457u
@@ -157,7 +171,7 @@ size_t warden_encoded_len(const warden_request *r);
 #define WARDEN_WIRE_HEADER 56u
 
 struct warden_client {
-    int sock, doorbell, notify;
+    int sock, wake; /* wake: a byte sent rings the server's core (a socket: never blocks us) */
     uint8_t *base;
     size_t bytes;
     uint32_t slots, slot_bytes, spin_ns, timeout_ms;
@@ -258,7 +272,22 @@ static void warden_err(char *err, size_t n, const char *fmt, const char *a) {
     if (err && n) snprintf(err, n, fmt, a);
 }
 
+#define WARDEN_ANY_TRUSTED_UID 0xffffffffu
+
+static int warden_open(const char *path, uint32_t server_uid, warden_client **out, char *err,
+                       size_t err_len);
+
 int warden_connect(const char *path, warden_client **out, char *err, size_t err_len) {
+    return warden_open(path, WARDEN_ANY_TRUSTED_UID, out, err, err_len);
+}
+
+int warden_connect_uid(const char *path, uint32_t server_uid, warden_client **out, char *err,
+                       size_t err_len) {
+    return warden_open(path, server_uid, out, err, err_len);
+}
+
+static int warden_open(const char *path, uint32_t server_uid, warden_client **out, char *err,
+                       size_t err_len) {
     *out = NULL;
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
@@ -275,8 +304,21 @@ int warden_connect(const char *path, warden_client **out, char *err, size_t err_
         if (s >= 0) close(s);
         return -1;
     }
+    /* Who listens there: root, this process's uid, or the uid asked for. */
+    struct { pid_t pid; uid_t uid; gid_t gid; } cred; /* struct ucred, without _GNU_SOURCE */
+    socklen_t cred_len = sizeof cred;
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0 ||
+        (server_uid == WARDEN_ANY_TRUSTED_UID ? (cred.uid != 0 && cred.uid != geteuid())
+                                              : cred.uid != server_uid)) {
+        warden_err(err, err_len,
+                   "not connecting: %s is served by a uid that is neither root, this process's "
+                   "uid, nor the one asked for",
+                   path);
+        close(s);
+        return -1;
+    }
     uint8_t hello[16];
-    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } ctl;
+    union { char buf[CMSG_SPACE(2 * sizeof(int))]; struct cmsghdr align; } ctl;
     struct iovec iov = {hello, sizeof hello};
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
@@ -285,12 +327,16 @@ int warden_connect(const char *path, warden_client **out, char *err, size_t err_
     msg.msg_control = ctl.buf;
     msg.msg_controllen = sizeof ctl.buf;
     ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-    int fds[3] = {-1, -1, -1};
+    int fds[2] = {-1, -1};
     int nfds = 0;
     for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
         if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
             int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < k && nfds < 3; i++) memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+            for (int i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+                if (nfds < 2) fds[nfds++] = fd; else close(fd);
+            }
         }
     }
     if (n >= 8 && memcmp(hello, "WDNR", 4) == 0) {
@@ -303,7 +349,7 @@ int warden_connect(const char *path, warden_client **out, char *err, size_t err_
         close(s);
         return -1;
     }
-    if (n != 16 || memcmp(hello, "WDNH", 4) != 0 || nfds != 3) {
+    if (n != 16 || memcmp(hello, "WDNH", 4) != 0 || nfds != 2) {
         warden_err(err, err_len, "%s is not a warden server (bad hello)", path);
         for (int i = 0; i < nfds; i++) close(fds[i]);
         close(s);
@@ -311,15 +357,27 @@ int warden_connect(const char *path, warden_client **out, char *err, size_t err_
     }
     uint64_t bytes = 0;
     for (int i = 0; i < 8; i++) bytes |= (uint64_t)hello[8 + i] << (8 * i);
+    /* The file must hold what was announced and be sealed against shrinking: a page that
+     * vanished under a read would be a SIGBUS here. */
+    struct stat st;
+    int seals = fcntl(fds[0], F_GET_SEALS);
+    int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+    if (fstat(fds[0], &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size < bytes ||
+        bytes < WARDEN_HEADER_BYTES || bytes > ((uint64_t)1 << 34) || seals < 0 ||
+        (seals & need) != need) {
+        warden_err(err, err_len, "%s sent memory that is too small or not sealed", path);
+        close(fds[0]); close(fds[1]); close(s);
+        return -1;
+    }
     void *base = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
     close(fds[0]);
     if (base == MAP_FAILED) {
         warden_err(err, err_len, "cannot map the memory warden sent: %s", strerror(errno));
-        close(fds[1]); close(fds[2]); close(s);
+        close(fds[1]); close(s);
         return -1;
     }
     warden_client *c = calloc(1, sizeof *c);
-    c->sock = s; c->doorbell = fds[1]; c->notify = fds[2];
+    c->sock = s; c->wake = fds[1];
     c->base = base; c->bytes = (size_t)bytes;
     c->slots = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOTS), memory_order_relaxed);
     c->slot_bytes = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOT_BYTES), memory_order_relaxed);
@@ -328,7 +386,7 @@ int warden_connect(const char *path, warden_client **out, char *err, size_t err_
     if (*(uint32_t *)base != WARDEN_MAGIC || c->slots == 0 || (c->slots & (c->slots - 1)) ||
         warden_page_up(warden_slot_off(c, c->slots)) != c->bytes) {
         warden_err(err, err_len, "%s sent memory of an unknown layout", path);
-        munmap(base, c->bytes); close(c->doorbell); close(c->notify); close(s); free(c);
+        munmap(base, c->bytes); close(c->wake); close(s); free(c);
         return -1;
     }
     pthread_mutex_init(&c->lock, NULL);
@@ -344,7 +402,7 @@ void warden_set_timeout_ms(warden_client *c, uint32_t ms) { c->timeout_ms = ms; 
 void warden_close(warden_client *c) {
     if (!c) return;
     munmap(c->base, c->bytes);
-    close(c->doorbell); close(c->notify); close(c->sock);
+    close(c->wake); close(c->sock);
     pthread_mutex_destroy(&c->lock);
     free(c->free_list);
     free(c);
@@ -394,8 +452,8 @@ int warden_validate(warden_client *c, const warden_request *r, warden_verdict *o
     pthread_mutex_unlock(&c->lock);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(warden_u32(c, WARDEN_H_CORE_SLEEPING), memory_order_seq_cst)) {
-        uint64_t one = 1;
-        if (write(c->doorbell, &one, 8) < 0) { /* a full counter still wakes the core */ }
+        char one = 1; /* a full buffer drops it: a wake-up is pending then anyway */
+        if (send(c->wake, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) { }
     }
     uint64_t t0 = warden_now_ns();
     for (;;) {

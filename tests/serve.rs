@@ -256,6 +256,39 @@ fn a_client_writing_garbage_is_disconnected_and_the_others_go_on() {
     assert!(s.stderr().contains("disconnected client"), "{}", s.stderr());
 }
 
+/// A client that submits and never looks at its verdicts holds nothing up: the verdicts land in
+/// its slots, and another client is served as before.
+#[test]
+fn a_client_that_never_reads_its_verdicts_stalls_nobody() {
+    let s = Server::start("");
+    let raw = Raw::connect(s.socket()).unwrap();
+    let m = raw.shm();
+    let g = raw.geometry();
+    let r = read("planner-1", "/data/acme/unread");
+    let mut b = vec![0u8; r.encoded_len()];
+    r.encode(&mut b).unwrap();
+    for slot in 0..g.slots {
+        let off = g.slot_offset(slot);
+        m.copy_in(off + shm::SLOT_HEADER_BYTES, &b);
+        m.u32_at(off + 4).store(b.len() as u32, Relaxed);
+        m.u32_at(g.ring_offset() + 4 * slot as usize)
+            .store(slot, Relaxed);
+    }
+    m.u32_at(shm::H_TAIL).store(g.slots, Release);
+    raw.ring_doorbell();
+    let good = Client::connect(s.socket()).unwrap();
+    for i in 0..2000 {
+        assert!(good
+            .validate(&read("planner-1", &format!("/data/acme/{i}")))
+            .is_allowed());
+    }
+    // Every one of the unread requests was answered in its slot.
+    for slot in 0..g.slots {
+        assert_eq!(m.u32_at(g.slot_offset(slot)).load(Acquire), shm::S_DONE);
+    }
+    assert!(!raw.server_gone());
+}
+
 /// A request's bytes rewritten by its client while the server reads them: whatever the
 /// server copied is decoded as a whole; the verdict is for a well-formed request or a deny.
 #[test]
@@ -697,4 +730,160 @@ fn the_c_header_matches_the_rust_layout_and_names() {
         };
         assert_eq!(n, v, "{c}");
     }
+}
+
+/// The review's wedge: a client makes its end of the wake-up channel blocking, asks for
+/// notifications and never reads them. Its end is not the server's: no core blocks, another
+/// client is served, and SIGTERM still ends the server.
+#[test]
+fn a_client_that_blocks_its_wake_channel_cannot_block_a_core() {
+    let mut s = Server::start("");
+    let raw = Raw::connect(s.socket()).unwrap();
+    // SAFETY: fcntl on a descriptor the Raw client owns.
+    unsafe { libc::fcntl(raw.wake_fd(), libc::F_SETFL, 0) };
+    let m = raw.shm();
+    let g = raw.geometry();
+    m.u32_at(shm::H_NOTIFY).store(1, Release);
+    let r = read("planner-1", "/data/acme/wedge");
+    let mut b = vec![0u8; r.encoded_len()];
+    r.encode(&mut b).unwrap();
+    let mut tail = 0u32;
+    // Far more verdicts (each a notification byte) than a socket buffer holds.
+    for round in 0..200_000u32 {
+        let slot = round % g.slots;
+        let off = g.slot_offset(slot);
+        while round >= g.slots && m.u32_at(off).load(Acquire) != shm::S_DONE {
+            std::hint::spin_loop();
+        }
+        m.copy_in(off + shm::SLOT_HEADER_BYTES, &b);
+        m.u32_at(off + 4).store(b.len() as u32, Relaxed);
+        m.u32_at(off).store(shm::S_SUBMITTED, Relaxed);
+        m.u32_at(g.ring_offset() + 4 * (tail & (g.slots - 1)) as usize)
+            .store(slot, Relaxed);
+        tail += 1;
+        m.u32_at(shm::H_TAIL).store(tail, Release);
+        raw.ring_doorbell();
+    }
+    // The server's notifications filled the channel (one byte a send, each taking a buffer's
+    // worth of accounting: a few hundred fill it), and its end dropped what did not fit.
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD into a live int on a descriptor the Raw client owns.
+    unsafe { libc::ioctl(raw.wake_fd(), libc::FIONREAD, &mut queued) };
+    assert!(queued > 100, "{queued} bytes queued");
+    let good = Client::connect(s.socket()).unwrap();
+    assert!(good
+        .validate(&read("planner-1", "/data/acme/ok"))
+        .is_allowed());
+    s.signal(libc::SIGTERM);
+    assert!(s.wait_exit().success(), "{}", s.stderr());
+}
+
+/// The review's memory exhaustion: a metrics request that never ends its header is cut at
+/// 8 KiB; the endpoint then answers the next scrape.
+#[test]
+fn an_endless_metrics_request_is_cut_and_the_endpoint_goes_on() {
+    let port = 40000 + (std::process::id() % 20000) as u16;
+    let s = Server::start(&format!("metrics = \"127.0.0.1:{port}\"\n"));
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.write_all(b"GET /metrics HTTP/1.1\r\nX: ").unwrap();
+    let chunk = vec![b'a'; 1 << 16];
+    let mut sent = 0usize;
+    while sent < 64 << 20 {
+        if t.write_all(&chunk).is_err() {
+            break; // the server closed the connection
+        }
+        sent += chunk.len();
+    }
+    assert!(sent < 64 << 20, "the server read 64 MiB of one header");
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", s.child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap())
+        })
+        .unwrap();
+    assert!(rss_kib < 256 << 10, "server resident {rss_kib} KiB");
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    t.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.write_all(b"POST /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut body = String::new();
+    t.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 404"), "{body}");
+}
+
+/// A fake server: memory that is not sealed, or smaller than announced. The Rust client and
+/// the C example refuse it (instead of dying of SIGBUS later). A real server of a uid the
+/// client did not ask for is refused too.
+#[test]
+fn the_clients_refuse_unsealed_memory_and_an_unexpected_server_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let fake = std::thread::spawn(move || {
+        for mode in 0..4 {
+            let (s, _) = l.accept().unwrap();
+            // SAFETY: creates and sizes a memfd we own; no seals added.
+            let fd = unsafe {
+                let fd = libc::memfd_create(c"fake".as_ptr(), libc::MFD_CLOEXEC);
+                libc::ftruncate(fd, if mode % 2 == 0 { 1 << 20 } else { 0 });
+                fd
+            };
+            let mut pair = [0; 2];
+            // SAFETY: socketpair into a live array.
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) };
+            let mut hello = warden::ipc::server::HELLO.to_vec();
+            hello.extend_from_slice(&shm::VERSION.to_le_bytes());
+            hello.extend_from_slice(&(1u64 << 20).to_le_bytes());
+            warden::ipc::server::send_fds(&s, &hello, &[fd, pair[1]]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    for _ in 0..2 {
+        match Client::connect(&path) {
+            Err(ConnectError::Protocol(why)) => {
+                assert!(why.contains("sealed") || why.contains("bytes"), "{why}")
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("connected to a fake server"),
+        }
+    }
+    let (_, exe) = build_c(dir.path());
+    for _ in 0..2 {
+        let out = Command::new(&exe)
+            .arg(&path)
+            .args(["acme", "planner-1", "fs.read", "/data/acme/x"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not sealed"),
+            "{out:?}"
+        );
+    }
+    fake.join().unwrap();
+    let s = Server::start("");
+    match Client::connect_to_uid(s.socket(), 4242) {
+        Err(ConnectError::Untrusted(why)) => assert!(why.contains("4242"), "{why}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("trusted a server of another uid"),
+    }
+}
+
+#[test]
+fn one_uid_cannot_take_every_place() {
+    let s = Server::start("max_clients_per_uid = 2\n");
+    let a = Client::connect(s.socket()).unwrap();
+    let _b = Client::connect(s.socket()).unwrap();
+    match Client::connect(s.socket()) {
+        Err(ConnectError::Refused(why)) => assert!(why.contains("max_clients_per_uid"), "{why}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a third client of one uid"),
+    }
+    assert!(a.validate(&read("planner-1", "/data/acme/x")).is_allowed());
 }

@@ -43,7 +43,7 @@ enum Cmd {
         /// On SIGTERM, how long to wait for the requests clients already queued, milliseconds.
         #[arg(long, default_value_t = 5000)]
         drain_ms: u64,
-        /// Policy file (overrides policy.file in the config; SIGHUP reloads the config's).
+        /// Policy file (overrides policy.file in the config; SIGHUP then reloads this file).
         #[arg(long)]
         policy: Option<PathBuf>,
     },

@@ -14,7 +14,7 @@
 //! - the mapping is never touched once the accept thread may unmap it: delivery counts itself
 //!   in `active` and the request in `pending` until its last store.
 
-use super::shared::{ring_eventfd, Shared};
+use super::shared::Shared;
 use crate::ipc::shm::{self, Cell, Table, C_CLOSING, C_LIVE};
 use crate::sync::futex;
 use crate::types::{DenyReason, Verdict};
@@ -43,6 +43,13 @@ pub(crate) fn ingest(
                 continue;
             }
             _ => continue,
+        }
+        // Awake: a client that still reads "sleeping" (new, or set while this core slept) would
+        // ring the doorbell on every push.
+        let m = cell.shm();
+        let sleeping = m.u32_at(shm::H_CORE_SLEEPING);
+        if sleeping.load(Relaxed) != 0 {
+            sleeping.store(0, SeqCst);
         }
         if n >= budget {
             break;
@@ -108,7 +115,7 @@ pub(crate) fn deliver(t: &Table, tag: u64, v: &Verdict) {
                 cell.counters.wakeups_sent.fetch_add(1, Relaxed);
             }
             if m.u32_at(shm::H_NOTIFY).load(Relaxed) != 0 {
-                ring_eventfd(cell.notify_fd.load(Relaxed));
+                shm::poke(cell.wake_fd.load(Relaxed));
             }
             cell.pending.fetch_sub(1, AcqRel);
         }
@@ -139,17 +146,25 @@ pub(crate) fn set_sleeping(t: &Table, core: usize, v: u32) {
     }
 }
 
-/// Sleeps in the core's epoll set (its own eventfd and its clients' doorbells) for at most
-/// `timeout_ms`, then drains the descriptors that woke it.
+/// Epoll data of the core's own eventfd (the clients' sockets carry their fd).
+pub(crate) const OWN_EVENTFD: u64 = 1 << 40;
+
+/// Sleeps in the core's epoll set (its own eventfd and its clients' wake-up sockets) for at
+/// most `timeout_ms`, then drains what woke it, never blocking: the eventfd is the server's
+/// own (non-blocking), a socket is read with MSG_DONTWAIT.
 pub(crate) fn epoll_sleep(epoll_fd: i32, timeout_ms: i32) {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
     // SAFETY: `events` is a live array of 16 entries, as the count says.
     let n = unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), 16, timeout_ms) };
     for e in events.iter().take(n.max(0) as usize) {
-        let fd = e.u64 as i32;
-        let mut buf = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live local buffer; the eventfds are non-blocking,
-        // and a descriptor closed meanwhile only makes the read fail.
-        unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 8) };
+        let data = e.u64;
+        if data & OWN_EVENTFD != 0 {
+            let mut buf = [0u8; 8];
+            // SAFETY: reads 8 bytes into a live local buffer from the core's own eventfd, made
+            // non-blocking and never shared with a client.
+            unsafe { libc::read((data & 0xffff_ffff) as i32, buf.as_mut_ptr().cast(), 8) };
+        } else {
+            shm::drain(data as i32);
+        }
     }
 }

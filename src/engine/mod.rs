@@ -233,7 +233,7 @@ impl Engine {
             if efd < 0 || epfd < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            crate::ipc::shm::epoll_add(epfd, efd)?;
+            crate::ipc::shm::epoll_add(epfd, efd, ipc::OWN_EVENTFD | efd as u64)?;
             c.wake_fd.store(efd, SeqCst);
             c.epoll_fd.store(epfd, SeqCst);
         }

@@ -8,7 +8,12 @@
 //!
 //! Waiting: a caller spins for the server's `client_spin_us`, then sleeps on its slot's state
 //! word (a futex shared with the server, which wakes it). `validate_async` instead registers a
-//! waker with the connection's notifier thread, which sleeps on the notify eventfd.
+//! waker with the connection's notifier thread, which sleeps on the wake-up socket.
+//!
+//! Whom it talks to: `connect` refuses a server whose uid (`SO_PEERCRED`) is neither root nor
+//! this process's own (`connect_to_uid` names another), so a socket path squatted by another
+//! user gets no request and gives no verdict; and memory whose file is smaller than announced
+//! or not sealed against shrinking (a page vanishing under a read is a SIGBUS).
 
 use super::server::{recv_fds, HELLO, REFUSED};
 use super::shm::{self, Geometry, Shm};
@@ -35,6 +40,8 @@ pub enum ConnectError {
     /// The server's answer was not a warden hello (another service on the socket, or a
     /// different version).
     Protocol(String),
+    /// The socket is served by a uid this client does not trust (see `Client::connect`).
+    Untrusted(String),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -47,27 +54,32 @@ impl std::fmt::Display for ConnectError {
             ),
             ConnectError::Refused(why) => write!(f, "warden refused this client: {why}"),
             ConnectError::Protocol(why) => write!(f, "not a warden server: {why}"),
+            ConnectError::Untrusted(why) => write!(f, "not connecting: {why}"),
         }
     }
 }
 
 impl std::error::Error for ConnectError {}
 
-/// One connection: the socket, the mapping, the eventfds.
+/// One connection: the socket, the mapping, the wake-up socket.
 struct Conn {
     sock: UnixStream,
     shm: Shm,
     g: Geometry,
     _memfd: OwnedFd,
-    doorbell: OwnedFd,
-    notify: OwnedFd,
+    /// The client's end of the wake-up socket pair: a byte sent rings the home core, a byte
+    /// received is a notification.
+    wake: OwnedFd,
     free: Stack,
     /// The ring's tail as this process counts it; held while pushing.
     tail: Mutex<u32>,
     dead: AtomicBool,
     spin_ns: u64,
-    /// Futures waiting for the notify eventfd.
+    /// Futures waiting for a notification.
     wakers: Mutex<Vec<Waker>>,
+    /// Bumped each time the notifier takes the wakers: a future registered under an older
+    /// round registers again (a future polled often registers once per round, not per poll).
+    waker_round: std::sync::atomic::AtomicU64,
     notifier: AtomicBool,
 }
 
@@ -80,11 +92,27 @@ impl Drop for Conn {
 }
 
 impl Conn {
-    fn open(path: &Path) -> Result<Conn, ConnectError> {
+    fn open(path: &Path, server_uid: Option<u32>) -> Result<Conn, ConnectError> {
         let sock = UnixStream::connect(path).map_err(|e| ConnectError::Io(path.into(), e))?;
+        // Who listens there: root, this process's uid, or the uid the caller named.
+        let (_, uid, _) =
+            super::server::peer_credentials(&sock).map_err(|e| ConnectError::Io(path.into(), e))?;
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let trusted = match server_uid {
+            Some(want) => uid == want,
+            None => uid == 0 || uid == me,
+        };
+        if !trusted {
+            return Err(ConnectError::Untrusted(format!(
+                "{} is served by uid {uid}, which is neither root nor this process's uid {me}{}",
+                path.display(),
+                server_uid.map_or(String::new(), |w| format!(" nor the uid {w} asked for"))
+            )));
+        }
         let mut hello = [0u8; 16];
         let (n, fds) =
-            recv_fds::<3>(&sock, &mut hello).map_err(|e| ConnectError::Io(path.into(), e))?;
+            recv_fds::<2>(&sock, &mut hello).map_err(|e| ConnectError::Io(path.into(), e))?;
         if n >= 8 && &hello[..4] == REFUSED {
             let len = u32::from_le_bytes([hello[4], hello[5], hello[6], hello[7]]) as usize;
             let mut why = hello[8..n].to_vec();
@@ -95,7 +123,7 @@ impl Conn {
                 String::from_utf8_lossy(&why).into_owned(),
             ));
         }
-        if n != 16 || &hello[..4] != HELLO || fds.len() != 3 {
+        if n != 16 || &hello[..4] != HELLO || fds.len() != 2 {
             return Err(ConnectError::Protocol(format!(
                 "{n} bytes and {} descriptors in the hello",
                 fds.len()
@@ -112,11 +140,7 @@ impl Conn {
         b.copy_from_slice(&hello[8..16]);
         let bytes = u64::from_le_bytes(b) as usize;
         let mut fds = fds.into_iter();
-        let (memfd, doorbell, notify) = (
-            fds.next().expect("3 fds"),
-            fds.next().expect("3 fds"),
-            fds.next().expect("3 fds"),
-        );
+        let (memfd, wake) = (fds.next().expect("2 fds"), fds.next().expect("2 fds"));
         // The memfd the server sent, at the size it announced, which the file must hold (a
         // page past its end would be a SIGBUS here).
         // SAFETY: a zeroed stat is a valid out-buffer for fstat on a descriptor we own.
@@ -132,6 +156,14 @@ impl Conn {
             return Err(ConnectError::Protocol(format!(
                 "the server announced {bytes} bytes of memory in a file of {size}"
             )));
+        }
+        // SAFETY: a plain fcntl on a descriptor we own.
+        let seals = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_GET_SEALS) };
+        let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        if seals < 0 || seals & need != need {
+            return Err(ConnectError::Protocol(
+                "the memory is not sealed against shrinking: it could vanish under a read".into(),
+            ));
         }
         let base = super::server::map_shared(memfd.as_raw_fd(), bytes)
             .map_err(|e| ConnectError::Io(path.into(), e))?;
@@ -161,13 +193,13 @@ impl Conn {
             shm: m,
             g,
             _memfd: memfd,
-            doorbell,
-            notify,
+            wake,
             free: Stack::new_full(0, g.slots as usize),
             tail: Mutex::new(0),
             dead: AtomicBool::new(false),
             spin_ns,
             wakers: Mutex::new(Vec::new()),
+            waker_round: std::sync::atomic::AtomicU64::new(0),
             notifier: AtomicBool::new(false),
         })
     }
@@ -217,7 +249,7 @@ impl Conn {
         }
         fence(SeqCst);
         if self.shm.u32_at(shm::H_CORE_SLEEPING).load(SeqCst) != 0 {
-            crate::engine::ring_doorbell(self.doorbell.as_raw_fd());
+            shm::poke(self.wake.as_raw_fd());
         }
         Ok(slot)
     }
@@ -292,17 +324,29 @@ impl Conn {
 /// its own).
 pub struct Client {
     path: PathBuf,
+    server_uid: Option<u32>,
     conn: Mutex<Arc<Conn>>,
     timeout: Duration,
 }
 
 impl Client {
-    /// Connects to the server listening on `path`.
+    /// Connects to the server listening on `path`, if it runs as root or as this process's
+    /// uid.
     pub fn connect(path: impl AsRef<Path>) -> Result<Client, ConnectError> {
-        let path = path.as_ref().to_path_buf();
-        let conn = Conn::open(&path)?;
+        Self::open(path.as_ref(), None)
+    }
+
+    /// Connects to the server listening on `path` if it runs as `uid` (a service account).
+    pub fn connect_to_uid(path: impl AsRef<Path>, uid: u32) -> Result<Client, ConnectError> {
+        Self::open(path.as_ref(), Some(uid))
+    }
+
+    fn open(path: &Path, server_uid: Option<u32>) -> Result<Client, ConnectError> {
+        let path = path.to_path_buf();
+        let conn = Conn::open(&path, server_uid)?;
         Ok(Client {
             path,
+            server_uid,
             conn: Mutex::new(Arc::new(conn)),
             timeout: Duration::from_secs(5),
         })
@@ -320,7 +364,7 @@ impl Client {
         // (Whether the server is gone is found out while waiting, not here: a syscall per call
         // would cost a third of the round trip.)
         if c.dead.load(Relaxed) {
-            match Conn::open(&self.path) {
+            match Conn::open(&self.path, self.server_uid) {
                 Ok(n) => *c = Arc::new(n),
                 Err(_) => return None,
             }
@@ -369,12 +413,28 @@ impl Client {
         out
     }
 
+    /// Submits `req` and returns at once; `Pending::try_verdict` then asks whether its verdict
+    /// is there, without blocking and without a waker (for an event loop that polls, such as
+    /// a load generator's). `Err`: an immediate verdict.
+    pub fn submit(&self, req: &Request<'_>) -> Result<Pending, Verdict> {
+        let c = self.conn().ok_or(Verdict::deny(DenyReason::ShuttingDown))?;
+        let slot = c.submit(req)?;
+        Ok(Pending {
+            conn: c,
+            slot,
+            t0: Instant::now(),
+            timeout: self.timeout,
+            done: false,
+        })
+    }
+
     /// Validates `req` without blocking the thread: the future resolves to the verdict. Works
     /// on any executor (it uses only the context's waker).
     pub fn validate_async(&self, req: &Request<'_>) -> ClientFuture {
         let Some(c) = self.conn() else {
             return ClientFuture {
                 conn: None,
+                registered: None,
                 state: Err(Verdict::deny(DenyReason::ShuttingDown)),
                 t0: Instant::now(),
                 timeout: self.timeout,
@@ -383,6 +443,7 @@ impl Client {
         let state = c.submit(req);
         ClientFuture {
             conn: Some(c),
+            registered: None,
             state,
             t0: Instant::now(),
             timeout: self.timeout,
@@ -390,9 +451,45 @@ impl Client {
     }
 }
 
+/// A request submitted with `Client::submit`. Dropped before its verdict came, its slot is not
+/// reused on this connection (the server may still write it).
+pub struct Pending {
+    conn: Arc<Conn>,
+    slot: u32,
+    t0: Instant,
+    timeout: Duration,
+    done: bool,
+}
+
+impl Pending {
+    /// The verdict if it has come (once; later calls return `None`), or a deny once the
+    /// client's timeout has passed or the server is gone.
+    pub fn try_verdict(&mut self) -> Option<Verdict> {
+        if self.done {
+            return None;
+        }
+        let c = &self.conn;
+        let v = if c.state(self.slot).load(Acquire) == shm::S_DONE {
+            c.take(self.slot)
+        } else if self.t0.elapsed() >= self.timeout {
+            Verdict::deny(if c.server_gone() {
+                DenyReason::ShuttingDown
+            } else {
+                DenyReason::Timeout
+            })
+        } else {
+            return None;
+        };
+        self.done = true;
+        Some(v)
+    }
+}
+
 /// The future of `Client::validate_async`.
 pub struct ClientFuture {
     conn: Option<Arc<Conn>>,
+    /// The notifier round and waker this future last registered.
+    registered: Option<(u64, Waker)>,
     state: Result<u32, Verdict>,
     t0: Instant,
     timeout: Duration,
@@ -428,10 +525,19 @@ impl std::future::Future for ClientFuture {
             self.state = Err(v);
             return std::task::Poll::Ready(v);
         }
-        c.wakers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cx.waker().clone());
+        let round = c.waker_round.load(SeqCst);
+        if self
+            .registered
+            .as_ref()
+            .is_none_or(|(r, w)| *r != round || !w.will_wake(cx.waker()))
+        {
+            let mut list = c.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            // Under the lock: the notifier bumps the round under it too, so a registration
+            // is either taken in this round or recorded against the next.
+            let round = c.waker_round.load(SeqCst);
+            list.push(cx.waker().clone());
+            self.registered = Some((round, cx.waker().clone()));
+        }
         c.shm.u32_at(shm::H_NOTIFY).store(1, SeqCst);
         start_notifier(&c);
         // The verdict may have landed before the server saw the notify flag.
@@ -443,7 +549,7 @@ impl std::future::Future for ClientFuture {
 }
 
 /// The connection's notifier thread (one, started by the first pending future): sleeps on the
-/// notify eventfd and wakes every registered future; also wakes them every 10 ms so timeouts
+/// wake-up socket and wakes every registered future; also wakes them every 10 ms so timeouts
 /// and a vanished server are noticed.
 fn start_notifier(c: &Arc<Conn>) {
     if c.notifier.swap(true, SeqCst) {
@@ -453,16 +559,18 @@ fn start_notifier(c: &Arc<Conn>) {
     std::thread::spawn(move || loop {
         let Some(c) = weak.upgrade() else { return };
         let mut p = libc::pollfd {
-            fd: c.notify.as_raw_fd(),
+            fd: c.wake.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one live pollfd.
         unsafe { libc::poll(&mut p, 1, 10) };
-        let mut b = [0u8; 8];
-        // SAFETY: a non-blocking read of 8 bytes into a live buffer.
-        unsafe { libc::read(c.notify.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
-        let wakers = std::mem::take(&mut *c.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        shm::drain(c.wake.as_raw_fd());
+        let wakers = {
+            let mut w = c.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            c.waker_round.fetch_add(1, SeqCst);
+            std::mem::take(&mut *w)
+        };
         if c.server_gone() && wakers.is_empty() {
             return;
         }
@@ -481,7 +589,7 @@ pub struct Raw {
 impl Raw {
     pub fn connect(path: impl AsRef<Path>) -> Result<Raw, ConnectError> {
         Ok(Raw {
-            conn: Conn::open(path.as_ref())?,
+            conn: Conn::open(path.as_ref(), None)?,
         })
     }
     pub fn shm(&self) -> Shm {
@@ -491,9 +599,13 @@ impl Raw {
         self.conn.g
     }
     pub fn ring_doorbell(&self) {
-        crate::engine::ring_doorbell(self.conn.doorbell.as_raw_fd());
+        shm::poke(self.conn.wake.as_raw_fd());
     }
     pub fn server_gone(&self) -> bool {
         self.conn.server_gone()
+    }
+    /// The client's end of the wake-up socket pair.
+    pub fn wake_fd(&self) -> i32 {
+        self.conn.wake.as_raw_fd()
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - `shm`: the mapping one client shares with the server (layout, verdict bytes) and the
 //!   server's private table of clients. No I/O, no engine.
-//! - `server`: the accept thread (peer credentials, memfd and eventfds over `SCM_RIGHTS`,
+//! - `server`: the accept thread (peer credentials, a sealed memfd and a wake-up socket over `SCM_RIGHTS`,
 //!   closing clients, signals), the stream-socket protocol, the metrics endpoint.
 //! - `client`: `Client`, the Rust client (blocking, batch, async).
 //!
@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub tenants: BTreeMap<String, Vec<String>>,
     /// Clients connected at once; one more is refused.
     pub max_clients: usize,
+    /// Clients of one uid connected at once (so one user cannot take every place).
+    pub max_clients_per_uid: usize,
     /// Request slots per client (its requests in flight at most), a power of two.
     pub slots_per_client: u32,
     /// Bytes of one request in the wire format; a larger request is refused by the client
@@ -55,6 +57,7 @@ impl Default for ServeConfig {
             gids: Vec::new(),
             tenants: BTreeMap::new(),
             max_clients: 64,
+            max_clients_per_uid: 16,
             slots_per_client: 64,
             slot_bytes: 16384,
             client_spin_us: 50,
@@ -78,6 +81,12 @@ impl ServeConfig {
             return e(
                 "max_clients",
                 format!("must be between 1 and {}", shm::MAX_CLIENTS),
+            );
+        }
+        if self.max_clients_per_uid == 0 {
+            return e(
+                "max_clients_per_uid",
+                "must be at least 1 (and at most max_clients to mean anything)".into(),
             );
         }
         if !self.slots_per_client.is_power_of_two()

@@ -1,5 +1,6 @@
 //! The accept thread of `warden serve`: it checks each client's peer credentials, gives it a
-//! sealed memfd with its rings and slots and two eventfds over the socket (`SCM_RIGHTS`), puts
+//! sealed memfd with its rings and slots and one end of a socket pair for wake-ups, over the
+//! socket (`SCM_RIGHTS`), puts
 //! it in the table the cores read, and takes it out again when it hangs up or breaks the
 //! protocol. It also answers SIGTERM (stop accepting, drain, answer every request taken, exit)
 //! and SIGHUP (reload the policy; a bad file is reported and the old policy kept), runs the
@@ -188,13 +189,14 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
     Ok(l)
 }
 
-/// One client's memory and eventfds, held by the accept thread.
+/// One client's memory and wake-up sockets, held by the accept thread.
 struct Mapping {
     base: *mut u8,
     bytes: usize,
     memfd: OwnedFd,
-    doorbell: OwnedFd,
-    notify: OwnedFd,
+    /// The server's end of the wake-up socket pair, and the client's (sent, then closed here).
+    wake: OwnedFd,
+    client_wake: OwnedFd,
 }
 
 impl Drop for Mapping {
@@ -205,14 +207,23 @@ impl Drop for Mapping {
     }
 }
 
-fn eventfd() -> std::io::Result<OwnedFd> {
-    // SAFETY: creates a descriptor; we own it if non-negative.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
+/// A connected pair of non-blocking Unix stream sockets: (the server's end, the client's).
+fn wake_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: socketpair writes two descriptors into the live array; we own them on success.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: fresh descriptor, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: fresh descriptors, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// A sealed memfd of the client's geometry, mapped here, header written.
@@ -244,12 +255,13 @@ fn map_client(g: Geometry, client: u32, spin_ns: u32) -> std::io::Result<Mapping
         }
     }
     let base = map_shared(fd, bytes)?;
+    let (wake, client_wake) = wake_pair()?;
     let m = Mapping {
         base,
         bytes,
         memfd,
-        doorbell: eventfd()?,
-        notify: eventfd()?,
+        wake,
+        client_wake,
     };
     // SAFETY: the mapping just made, page-aligned, `bytes` long, kept while `m` lives.
     let s = unsafe { shm::Shm::new(m.base, m.bytes) };
@@ -259,6 +271,10 @@ fn map_client(g: Geometry, client: u32, spin_ns: u32) -> std::io::Result<Mapping
     s.u32_at(shm::H_SLOT_BYTES).store(g.slot_bytes, Relaxed);
     s.u32_at(shm::H_CLIENT).store(client, Relaxed);
     s.u32_at(shm::H_SPIN_NS).store(spin_ns, Relaxed);
+    // Until its home core says otherwise, the client rings the doorbell: the core may have gone
+    // to sleep before this client existed, and then only the doorbell wakes it (a spurious
+    // ring costs one read).
+    s.u32_at(shm::H_CORE_SLEEPING).store(1, Relaxed);
     Ok(m)
 }
 
@@ -371,6 +387,21 @@ impl<'e> Server<'e> {
             eprintln!("warden serve: refused a client (pid {pid}): {why}");
             return refuse(s, &why);
         }
+        let of_uid = self
+            .table
+            .cells
+            .iter()
+            .filter(|c| c.state.load(Acquire) != C_EMPTY && c.uid.load(Relaxed) == uid)
+            .count();
+        if of_uid >= self.cfg.max_clients_per_uid {
+            self.table.counters.refused.fetch_add(1, Relaxed);
+            return refuse(
+                s,
+                &format!(
+                    "uid {uid} has {of_uid} clients connected, its limit (serve.max_clients_per_uid)"
+                ),
+            );
+        }
         let Some(ci) = self
             .table
             .cells
@@ -415,8 +446,7 @@ impl<'e> Server<'e> {
         cell.active.store(0, Relaxed);
         cell.home_stopped.store(0, Relaxed);
         cell.fault.store(0, Relaxed);
-        cell.doorbell_fd.store(m.doorbell.as_raw_fd(), Relaxed);
-        cell.notify_fd.store(m.notify.as_raw_fd(), Relaxed);
+        cell.wake_fd.store(m.wake.as_raw_fd(), Relaxed);
         cell.uid.store(uid, Relaxed);
         cell.pid.store(pid, Relaxed);
         cell.tenants.store(
@@ -428,7 +458,8 @@ impl<'e> Server<'e> {
             Relaxed,
         );
         cell.home.store(home as u32, Relaxed);
-        if let Err(e) = epoll_add(self.engine.core_epoll_fd(home), m.doorbell.as_raw_fd()) {
+        let wake = m.wake.as_raw_fd();
+        if let Err(e) = epoll_add(self.engine.core_epoll_fd(home), wake, wake as u64) {
             return refuse(
                 s,
                 &format!("the server could not watch the client's doorbell: {e}"),
@@ -440,11 +471,7 @@ impl<'e> Server<'e> {
         if send_fds(
             &s,
             &hello,
-            &[
-                m.memfd.as_raw_fd(),
-                m.doorbell.as_raw_fd(),
-                m.notify.as_raw_fd(),
-            ],
+            &[m.memfd.as_raw_fd(), m.client_wake.as_raw_fd()],
         )
         .is_err()
         {
@@ -506,12 +533,11 @@ impl<'e> Server<'e> {
             libc::epoll_ctl(
                 self.engine.core_epoll_fd(home),
                 libc::EPOLL_CTL_DEL,
-                m.doorbell.as_raw_fd(),
+                m.wake.as_raw_fd(),
                 std::ptr::null_mut(),
             )
         };
-        cell.doorbell_fd.store(-1, Relaxed);
-        cell.notify_fd.store(-1, Relaxed);
+        cell.wake_fd.store(-1, Relaxed);
         cell.base.store(std::ptr::null_mut(), Release);
         cell.bytes.store(0, Release);
         drop(m);
@@ -581,9 +607,10 @@ impl<'e> Server<'e> {
         let http = match &metrics_addr {
             Some(a) => {
                 let addr = loopback(a)?;
-                let server = tiny_http::Server::http(addr)
+                let l = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
                     .map_err(|e| format!("cannot serve metrics on {a}: {e}"))?;
-                Some(Arc::new(server))
+                Some(l)
             }
             None => None,
         };
@@ -610,10 +637,10 @@ impl<'e> Server<'e> {
         };
         std::thread::scope(|scope| -> Result<(), String> {
             if let Some(h) = &http {
-                let h = h.clone();
                 let engine = self.engine;
                 let table = self.table.clone();
-                scope.spawn(move || serve_metrics(&h, engine, &table));
+                let stop = stop.clone();
+                scope.spawn(move || serve_metrics(h, engine, &table, &stop));
             }
             if let Some(l) = &stream {
                 let handle = self.engine.handle();
@@ -647,9 +674,6 @@ impl<'e> Server<'e> {
                 // SAFETY: shuts the listening socket down so its blocking accept returns.
                 unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
                 let _ = std::fs::remove_file(&self.cfg.stream_socket);
-            }
-            if let Some(h) = &http {
-                h.unblock();
             }
             let t0 = Instant::now();
             // Every request on a ring before the signal is served in full.
@@ -840,23 +864,74 @@ pub fn client_metrics(t: &Table) -> String {
     out
 }
 
-fn serve_metrics(h: &tiny_http::Server, engine: &Engine, t: &Table) {
-    for req in h.incoming_requests() {
-        let (code, body) = if req.url() == "/metrics" {
-            let mut body = engine.metrics().prometheus();
-            body.push_str(&client_metrics(t));
-            (200, body)
-        } else {
-            (404, "warden serves /metrics only\n".to_string())
+/// Bytes of a metrics request (line and headers) read at most, and how long a connection may
+/// take to send them: a scrape is one short GET.
+const METRICS_REQUEST_BYTES: usize = 8192;
+const METRICS_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The metrics endpoint: one connection at a time, its request read bounded in bytes and time
+/// and parsed by httparse, `GET /metrics` answered with the Prometheus text, anything else
+/// with an error status; then the connection is closed. (tiny_http, tried first, buffers a
+/// header line without bound: a review grew the server to 2.6 GB through it.)
+fn serve_metrics(l: &std::net::TcpListener, engine: &Engine, t: &Table, stop: &AtomicBool) {
+    while !stop.load(SeqCst) {
+        let mut s = match l.accept() {
+            Ok((s, _)) => s,
+            Err(_) => {
+                wait_readable(l.as_raw_fd(), 100);
+                continue;
+            }
         };
-        let header =
-            tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain; version=0.0.4"[..])
-                .expect("a constant header");
-        let _ = req.respond(
-            tiny_http::Response::from_string(body)
-                .with_status_code(code)
-                .with_header(header),
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_write_timeout(Some(METRICS_DEADLINE));
+        let (status, body) = match read_metrics_request(&mut s) {
+            Ok(true) => {
+                let mut body = engine.metrics().prometheus();
+                body.push_str(&client_metrics(t));
+                ("200 OK", body)
+            }
+            Ok(false) => (
+                "404 Not Found",
+                "warden serves GET /metrics only\n".to_string(),
+            ),
+            Err(status) => (status, String::new()),
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
         );
+        let _ = s.write_all(head.as_bytes());
+        let _ = s.write_all(body.as_bytes());
+    }
+}
+
+/// Reads one request, at most `METRICS_REQUEST_BYTES` within `METRICS_DEADLINE`: whether it is
+/// `GET /metrics`, or the status to refuse it with.
+fn read_metrics_request(s: &mut std::net::TcpStream) -> Result<bool, &'static str> {
+    let until = Instant::now() + METRICS_DEADLINE;
+    let mut buf = [0u8; METRICS_REQUEST_BYTES];
+    let mut n = 0;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("408 Request Timeout");
+        }
+        let _ = s.set_read_timeout(Some(left));
+        match s.read(&mut buf[n..]) {
+            Ok(0) => return Err("400 Bad Request"),
+            Ok(k) => n += k,
+            Err(_) => return Err("408 Request Timeout"),
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..n]) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Ok(req.method == Some("GET") && req.path == Some("/metrics"));
+            }
+            Ok(httparse::Status::Partial) if n < buf.len() => {}
+            Ok(httparse::Status::Partial) => return Err("431 Request Header Fields Too Large"),
+            Err(_) => return Err("400 Bad Request"),
+        }
     }
 }
 

@@ -179,17 +179,43 @@ impl Shm {
     }
 }
 
-/// Adds `fd` to the epoll set `epfd` (readable, level-triggered; the event carries the fd).
-pub fn epoll_add(epfd: i32, fd: i32) -> std::io::Result<()> {
+/// Adds `fd` to the epoll set `epfd` (readable, level-triggered), the event carrying `data`.
+pub fn epoll_add(epfd: i32, fd: i32, data: u64) -> std::io::Result<()> {
     let mut ev = libc::epoll_event {
         events: libc::EPOLLIN as u32,
-        u64: fd as u64,
+        u64: data,
     };
     // SAFETY: `ev` is a live local; the kernel copies it.
     if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Sends one byte on a socket without ever blocking (a full buffer drops it: a wake-up is then
+/// pending anyway) and without SIGPIPE.
+pub fn poke(fd: i32) {
+    if fd >= 0 {
+        let b = [1u8];
+        // SAFETY: sends one byte from a live buffer; MSG_DONTWAIT makes this call non-blocking
+        // whatever the descriptor's flags.
+        unsafe {
+            libc::send(
+                fd,
+                b.as_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+    }
+}
+
+/// Reads what is waiting on a socket (up to 256 bytes), never blocking.
+pub fn drain(fd: i32) {
+    let mut b = [0u8; 256];
+    // SAFETY: receives into a live local buffer of the size given; MSG_DONTWAIT makes this call
+    // non-blocking whatever the descriptor's flags.
+    unsafe { libc::recv(fd, b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) };
 }
 
 /// The verdict as the mapping carries it (little-endian, `include/warden.h` `warden_verdict`):
@@ -338,10 +364,12 @@ pub struct Cell {
     /// Set by the home core once it has seen CLOSING and will read the ring no more.
     pub home_stopped: AtomicU32,
     pub fault: AtomicU32,
-    /// The client's doorbell (it writes; the home core's epoll watches) and notify eventfd (the
-    /// server writes when the client asks for it), or -1.
-    pub doorbell_fd: AtomicI32,
-    pub notify_fd: AtomicI32,
+    /// The server's end of the client's wake-up socket pair, or -1: the client sends a byte to
+    /// ring the home core (whose epoll watches this end), the server sends one to notify the
+    /// client when it asks for it. A socket end is the server's own file description, so
+    /// nothing the client does to its end (flags, a full buffer) can make the server block
+    /// (eventfds were shared descriptions: a client could clear O_NONBLOCK on them).
+    pub wake_fd: AtomicI32,
     pub uid: AtomicU32,
     pub pid: AtomicU32,
     /// Index into `Table::tenant_sets` (+1), 0: every tenant.
@@ -365,8 +393,7 @@ impl Default for Cell {
             active: AtomicU32::new(0),
             home_stopped: AtomicU32::new(0),
             fault: AtomicU32::new(0),
-            doorbell_fd: AtomicI32::new(-1),
-            notify_fd: AtomicI32::new(-1),
+            wake_fd: AtomicI32::new(-1),
             uid: AtomicU32::new(0),
             pid: AtomicU32::new(0),
             tenants: AtomicU32::new(0),

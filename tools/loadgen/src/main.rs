@@ -68,6 +68,41 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Drive a running `warden serve` on this socket over shared memory (one client per
+    /// sending thread, each keeping at most its slots in flight) instead of an engine in this
+    /// process; `--cores` then only labels the run (the server's config sets its cores).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+/// What the senders drive: an engine in this process, or a `warden serve` process.
+enum Target {
+    Engine(Arc<Engine>),
+    Serve(PathBuf),
+}
+
+/// A request in flight on either target.
+enum Flight<'a> {
+    Engine(warden::ValidateFuture<'a>),
+    Serve(Result<warden::ipc::client::Pending, warden::Verdict>),
+}
+
+impl std::future::Future for Flight<'_> {
+    type Output = warden::Verdict;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<warden::Verdict> {
+        match self.get_mut() {
+            Flight::Engine(f) => std::pin::Pin::new(f).poll(cx),
+            // polled without a waker: the sender loop asks again each turn
+            Flight::Serve(Err(v)) => std::task::Poll::Ready(*v),
+            Flight::Serve(Ok(p)) => match p.try_verdict() {
+                Some(v) => std::task::Poll::Ready(v),
+                None => std::task::Poll::Pending,
+            },
+        }
+    }
 }
 
 /// One run's outcome.
@@ -216,12 +251,16 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
         cfg.audit.dir = audit_dir.path().join("log").display().to_string();
         cfg.audit.every_request = true;
     }
-    let engine = Arc::new(
-        Engine::builder()
-            .config(cfg)
-            .build()
-            .map_err(|e| e.to_string())?,
-    );
+    let target = match &a.socket {
+        Some(p) => Target::Serve(p.clone()),
+        None => Target::Engine(Arc::new(
+            Engine::builder()
+                .config(cfg)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )),
+    };
+    let target = Arc::new(target);
     let pop = Arc::new(Population::new(&a.workload));
     let zipf = Arc::new(zipf_table(pop.distinct));
     let total = (rate as f64 * a.seconds) as u64;
@@ -272,15 +311,22 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
     let senders = a.workers as u64;
     // senders run where the cores do not (as `warden bench` places its clients); the gateway
     // threads go wherever the scheduler puts them
-    let core_cpus = engine.core_cpus();
-    let free: Vec<usize> = warden::config::available_cpus()
-        .into_iter()
-        .filter(|c| !core_cpus.contains(c))
-        .collect();
+    let core_cpus = match &*target {
+        Target::Engine(e) => e.core_cpus(),
+        Target::Serve(_) => Vec::new(),
+    };
+    // (a server's cores are pinned where this process cannot see: its senders are not pinned)
+    let free: Vec<usize> = match &*target {
+        Target::Engine(_) => warden::config::available_cpus()
+            .into_iter()
+            .filter(|c| !core_cpus.contains(c))
+            .collect(),
+        Target::Serve(_) => Vec::new(),
+    };
     let workers: Vec<_> = (0..a.workers)
         .map(|w| {
-            let (engine, pop, zipf, done, denied, tx) = (
-                engine.clone(),
+            let (target, pop, zipf, done, denied, tx) = (
+                target.clone(),
                 pop.clone(),
                 zipf.clone(),
                 done.clone(),
@@ -292,7 +338,19 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                 if let Some(id) = cpu {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
-                let h = engine.handle();
+                let h = match &*target {
+                    Target::Engine(e) => Some(e.handle()),
+                    Target::Serve(_) => None,
+                };
+                let client = match &*target {
+                    Target::Serve(p) => Some(
+                        warden::ipc::client::Client::connect(p).unwrap_or_else(|e| panic!("{e}")),
+                    ),
+                    Target::Engine(_) => None,
+                };
+                let max_in_flight = client
+                    .as_ref()
+                    .map_or(MAX_IN_FLIGHT, |c| c.slots() as usize);
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
                 let mut part = hist.clone();
                 let mut part_no = 0u64;
@@ -301,13 +359,10 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
                 // requests sent and not yet answered, with their due times: polled between
                 // sends, so the reply is seen within a loop turn of its arrival
-                let mut flight: std::collections::VecDeque<(Instant, warden::ValidateFuture<'_>)> =
+                let mut flight: std::collections::VecDeque<(Instant, Flight<'_>)> =
                     std::collections::VecDeque::with_capacity(MAX_IN_FLIGHT);
                 let mut i = w as u64;
-                let mut poll = |flight: &mut std::collections::VecDeque<(
-                    Instant,
-                    warden::ValidateFuture<'_>,
-                )>,
+                let mut poll = |flight: &mut std::collections::VecDeque<(Instant, Flight<'_>)>,
                                 hist: &mut Histogram<u64>,
                                 part: &mut Histogram<u64>| {
                     // replies come back about in order: look from the oldest, and a few past
@@ -355,7 +410,7 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                         }
                         continue;
                     }
-                    if flight.len() == MAX_IN_FLIGHT {
+                    if flight.len() == max_in_flight {
                         continue; // the oldest must answer first; their lateness is counted
                     }
                     rng ^= rng << 13;
@@ -363,7 +418,12 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                     rng ^= rng << 17;
                     let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
                     let k = zipf.partition_point(|&c| c < u).min(zipf.len() - 1);
-                    let f = h.validate_async(&pop.get(i, k, &mut resource));
+                    let req = pop.get(i, k, &mut resource);
+                    let f = match (&h, &client) {
+                        (Some(h), _) => Flight::Engine(h.validate_async(&req)),
+                        (None, Some(c)) => Flight::Serve(c.submit(&req)),
+                        (None, None) => unreachable!("a target"),
+                    };
                     flight.push_back((due, f));
                     i += senders;
                 }
@@ -424,7 +484,9 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
     for g in gateway {
         let _ = g.join();
     }
-    engine.shutdown();
+    if let Target::Engine(e) = &*target {
+        e.shutdown();
+    }
     Ok(Run {
         cores,
         offered: rate,

@@ -1,0 +1,31 @@
+//! A `warden serve` config for the server's tests and benchmarks.
+
+use std::path::{Path, PathBuf};
+
+/// Writes into `dir` the example policy without its rate limits (the tests and benchmarks send
+/// thousands of requests a second from one agent) and a config that serves it with one core
+/// (pinned or not), no anomaly monitor, on the socket `dir/w.sock`, with `extra` lines in
+/// `[serve]`. Returns the config's path. An existing `dir/policy.toml` is kept (a restart).
+pub fn config(dir: &Path, pin: bool, extra: &str) -> PathBuf {
+    let pol = dir.join("policy.toml");
+    if !pol.exists() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.toml"),
+        )
+        .unwrap()
+        .replace("rate_per_s = 5000", "rate_per_s = 0")
+        .replace("rate_per_s = 100 ", "rate_per_s = 0 ");
+        std::fs::write(&pol, text).unwrap();
+    }
+    let cfg = dir.join("warden.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores = 1\npin = {pin}\n[anomaly]\nenabled = false\n[policy]\nfile = \"{}\"\n[serve]\nsocket = \"{}\"\n{extra}\n",
+            pol.display(),
+            dir.join("w.sock").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}

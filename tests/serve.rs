@@ -256,6 +256,20 @@ fn a_client_writing_garbage_is_disconnected_and_the_others_go_on() {
     assert!(s.stderr().contains("disconnected client"), "{}", s.stderr());
 }
 
+/// Puts `wire` into `slot` of a raw client and the slot on its ring, as a client library does.
+fn push(raw: &Raw, tail: &mut u32, slot: u32, wire: &[u8]) {
+    let (m, g) = (raw.shm(), raw.geometry());
+    let off = g.slot_offset(slot);
+    m.copy_in(off + shm::SLOT_HEADER_BYTES, wire);
+    m.u32_at(off + 4).store(wire.len() as u32, Relaxed);
+    m.u32_at(off).store(shm::S_SUBMITTED, Relaxed);
+    m.u32_at(g.ring_offset() + 4 * (*tail & (g.slots - 1)) as usize)
+        .store(slot, Relaxed);
+    *tail += 1;
+    m.u32_at(shm::H_TAIL).store(*tail, Release);
+    raw.ring_doorbell();
+}
+
 /// A client that submits and never looks at its verdicts holds nothing up: the verdicts land in
 /// its slots, and another client is served as before.
 #[test]
@@ -308,14 +322,7 @@ fn bytes_changing_under_the_server_give_a_verdict_for_what_was_copied() {
     for round in 0..400u32 {
         let slot = round % g.slots;
         let off = g.slot_offset(slot);
-        m.copy_in(off + shm::SLOT_HEADER_BYTES, &a);
-        m.u32_at(off + 4).store(a.len() as u32, Relaxed);
-        m.u32_at(off).store(shm::S_SUBMITTED, Relaxed);
-        m.u32_at(g.ring_offset() + 4 * (tail & (g.slots - 1)) as usize)
-            .store(slot, Relaxed);
-        tail += 1;
-        m.u32_at(shm::H_TAIL).store(tail, Release);
-        raw.ring_doorbell();
+        push(&raw, &mut tail, slot, &a);
         // flip between the two encodings while the server may be reading
         let mut flips = 0;
         while m.u32_at(off).load(Acquire) != shm::S_DONE {
@@ -755,14 +762,7 @@ fn a_client_that_blocks_its_wake_channel_cannot_block_a_core() {
         while round >= g.slots && m.u32_at(off).load(Acquire) != shm::S_DONE {
             std::hint::spin_loop();
         }
-        m.copy_in(off + shm::SLOT_HEADER_BYTES, &b);
-        m.u32_at(off + 4).store(b.len() as u32, Relaxed);
-        m.u32_at(off).store(shm::S_SUBMITTED, Relaxed);
-        m.u32_at(g.ring_offset() + 4 * (tail & (g.slots - 1)) as usize)
-            .store(slot, Relaxed);
-        tail += 1;
-        m.u32_at(shm::H_TAIL).store(tail, Release);
-        raw.ring_doorbell();
+        push(&raw, &mut tail, slot, &b);
     }
     // The server's notifications filled the channel (one byte a send, each taking a buffer's
     // worth of accounting: a few hundred fill it), and its end dropped what did not fit.

@@ -159,6 +159,7 @@ size_t warden_encoded_len(const warden_request *r);
 #define WARDEN_H_SLOTS 8u
 #define WARDEN_H_SLOT_BYTES 12u
 #define WARDEN_H_SPIN_NS 20u
+#define WARDEN_H_HOME_CPU 24u /* the home core's CPU, 0xffffffff when not pinned */
 #define WARDEN_H_TAIL 64u
 #define WARDEN_H_CORE_SLEEPING 192u
 #define WARDEN_S_FREE 0u

@@ -717,6 +717,7 @@ fn the_c_header_matches_the_rust_layout_and_names() {
         ("WARDEN_H_SLOTS", shm::H_SLOTS),
         ("WARDEN_H_SLOT_BYTES", shm::H_SLOT_BYTES),
         ("WARDEN_H_SPIN_NS", shm::H_SPIN_NS),
+        ("WARDEN_H_HOME_CPU", shm::H_HOME_CPU),
         ("WARDEN_H_TAIL", shm::H_TAIL),
         ("WARDEN_H_CORE_SLEEPING", shm::H_CORE_SLEEPING),
         ("WARDEN_WIRE_HEADER", warden::request::HEADER_BYTES),

@@ -372,6 +372,16 @@ impl Client {
         Some(c.clone())
     }
 
+    /// The CPU this connection's home core is pinned to, if it is: a caller that spins (a
+    /// load generator, a busy event loop) does best elsewhere.
+    pub fn home_cpu(&self) -> Option<usize> {
+        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        match c.shm.u32_at(shm::H_HOME_CPU).load(Relaxed) {
+            u32::MAX => None,
+            cpu => Some(cpu as usize),
+        }
+    }
+
     /// Slots of this connection (its most requests in flight).
     pub fn slots(&self) -> u32 {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).g.slots

@@ -458,6 +458,15 @@ impl<'e> Server<'e> {
             Relaxed,
         );
         cell.home.store(home as u32, Relaxed);
+        // SAFETY: the mapping is ours and live (`m`); the header page is inside it.
+        let hdr = unsafe { shm::Shm::new(m.base, m.bytes) };
+        hdr.u32_at(shm::H_HOME_CPU).store(
+            self.engine
+                .core_cpus()
+                .get(home)
+                .map_or(u32::MAX, |&c| c as u32),
+            Relaxed,
+        );
         let wake = m.wake.as_raw_fd();
         if let Err(e) = epoll_add(self.engine.core_epoll_fd(home), wake, wake as u64) {
             return refuse(

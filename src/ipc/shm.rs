@@ -4,7 +4,8 @@
 //! (`include/warden.h`) mirror it.
 //!
 //! ```text
-//!  offset 0       header, one page: magic, version, geometry; then one cache line each for
+//!  offset 0       header, one page: magic, version, geometry, the home core's CPU; then one
+//!                 cache line each for
 //!                 the request ring's tail (client writes), its head (server mirrors), the
 //!                 home core's sleeping flag (server writes), the client's notify-wanted flag
 //!  offset 4096    request ring: `slots` u32 entries, each a slot index (client writes)
@@ -45,6 +46,9 @@ pub const H_SLOTS: usize = 8;
 pub const H_SLOT_BYTES: usize = 12;
 pub const H_CLIENT: usize = 16;
 pub const H_SPIN_NS: usize = 20;
+/// The CPU the client's home core is pinned to (`u32::MAX`: not pinned), so a client can keep
+/// its own spinning threads off it.
+pub const H_HOME_CPU: usize = 24;
 pub const H_TAIL: usize = 64;
 pub const H_HEAD: usize = 128;
 pub const H_CORE_SLEEPING: usize = 192;

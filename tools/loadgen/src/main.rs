@@ -351,6 +351,15 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                 let max_in_flight = client
                     .as_ref()
                     .map_or(MAX_IN_FLIGHT, |c| c.slots() as usize);
+                // A server's core: keep this spinning sender off its CPU.
+                if let Some(home) = client.as_ref().and_then(|c| c.home_cpu()) {
+                    if let Some(&id) = warden::config::available_cpus()
+                        .iter()
+                        .find(|&&c| c != home)
+                    {
+                        core_affinity::set_for_current(core_affinity::CoreId { id });
+                    }
+                }
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
                 let mut part = hist.clone();
                 let mut part_no = 0u64;

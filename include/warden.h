@@ -137,6 +137,7 @@ size_t warden_encoded_len(const warden_request *r);
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -203,11 +204,14 @@ const char *warden_decision_name(uint8_t d) {
 }
 
 static size_t warden_page_up(size_t n) { return (n + 4095u) & ~(size_t)4095u; }
+/* Layout arithmetic in size_t, on a geometry already bounded (slots <= 1024, slot_bytes
+ * <= 16 MiB), so no sum wraps. */
 static size_t warden_stride(const warden_client *c) {
-    return (WARDEN_SLOT_HEADER_BYTES + c->slot_bytes + 63u) & ~(size_t)63u;
+    return ((size_t)WARDEN_SLOT_HEADER_BYTES + (size_t)c->slot_bytes + 63u) & ~(size_t)63u;
 }
 static size_t warden_slot_off(const warden_client *c, uint32_t i) {
-    return warden_page_up(WARDEN_HEADER_BYTES + 4u * c->slots) + (size_t)i * warden_stride(c);
+    return warden_page_up((size_t)WARDEN_HEADER_BYTES + (size_t)4 * c->slots) +
+           (size_t)i * warden_stride(c);
 }
 static _Atomic uint32_t *warden_u32(const warden_client *c, size_t off) {
     return (_Atomic uint32_t *)(void *)(c->base + off);
@@ -318,6 +322,9 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
         close(s);
         return -1;
     }
+    /* A server that never answers cannot hang the connect: 5 s for the hello. */
+    struct timeval hello_wait = {5, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &hello_wait, sizeof hello_wait);
     uint8_t hello[16];
     union { char buf[CMSG_SPACE(2 * sizeof(int))]; struct cmsghdr align; } ctl;
     struct iovec iov = {hello, sizeof hello};
@@ -341,6 +348,7 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
         }
     }
     if (n >= 8 && memcmp(hello, "WDNR", 4) == 0) {
+        for (int i = 0; i < nfds; i++) close(fds[i]);
         char why[512];
         size_t have = (size_t)n - 8;
         memcpy(why, hello + 8, have);
@@ -350,7 +358,9 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
         close(s);
         return -1;
     }
-    if (n != 16 || memcmp(hello, "WDNH", 4) != 0 || nfds != 2) {
+    uint32_t version = (uint32_t)hello[4] | (uint32_t)hello[5] << 8 | (uint32_t)hello[6] << 16 |
+                       (uint32_t)hello[7] << 24;
+    if (n != 16 || memcmp(hello, "WDNH", 4) != 0 || nfds != 2 || version != WARDEN_VERSION) {
         warden_err(err, err_len, "%s is not a warden server (bad hello)", path);
         for (int i = 0; i < nfds; i++) close(fds[i]);
         close(s);
@@ -378,20 +388,35 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
         return -1;
     }
     warden_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        warden_err(err, err_len, "%s: out of memory", path);
+        munmap(base, (size_t)bytes); close(fds[1]); close(s);
+        return -1;
+    }
     c->sock = s; c->wake = fds[1];
     c->base = base; c->bytes = (size_t)bytes;
     c->slots = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOTS), memory_order_relaxed);
     c->slot_bytes = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOT_BYTES), memory_order_relaxed);
     c->spin_ns = atomic_load_explicit(warden_u32(c, WARDEN_H_SPIN_NS), memory_order_relaxed);
+    if (c->spin_ns > 1000000u) c->spin_ns = 1000000u; /* at most 1 ms, whatever it says */
     c->timeout_ms = 5000;
-    if (*(uint32_t *)base != WARDEN_MAGIC || c->slots == 0 || (c->slots & (c->slots - 1)) ||
+    if (*(uint32_t *)base != WARDEN_MAGIC || c->slots == 0 || c->slots > 1024u ||
+        (c->slots & (c->slots - 1)) || c->slot_bytes < 256u || c->slot_bytes > (1u << 24) ||
         warden_page_up(warden_slot_off(c, c->slots)) != c->bytes) {
         warden_err(err, err_len, "%s sent memory of an unknown layout", path);
         munmap(base, c->bytes); close(c->wake); close(s); free(c);
         return -1;
     }
+    struct timeval no_wait = {0, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &no_wait, sizeof no_wait);
     pthread_mutex_init(&c->lock, NULL);
     c->free_list = malloc(sizeof(uint32_t) * c->slots);
+    if (!c->free_list) {
+        warden_err(err, err_len, "%s: out of memory", path);
+        munmap(base, c->bytes); close(c->wake); close(s); pthread_mutex_destroy(&c->lock);
+        free(c);
+        return -1;
+    }
     for (uint32_t i = 0; i < c->slots; i++) c->free_list[i] = c->slots - 1 - i;
     c->free_n = c->slots;
     *out = c;

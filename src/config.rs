@@ -176,6 +176,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub hsm: HsmConfig,
     pub serve: crate::ipc::ServeConfig,
+    pub siem: crate::audit::siem::SiemConfig,
 }
 
 impl Config {
@@ -220,6 +221,7 @@ impl Config {
     /// Semantic checks; returns (dotted field, what to do).
     pub fn validate(&self) -> Result<(), (String, String)> {
         self.serve.validate()?;
+        self.siem.validate(&self.audit.dir)?;
         let e = |f: &str, m: String| Err((f.to_string(), m));
         let avail = available_cpus().len();
         if !(-20..=19).contains(&self.engine.nice) {

@@ -142,6 +142,11 @@ pub struct AuditMetrics {
     pub syncs: u64,
     /// False after a failed write, until a write succeeds.
     pub healthy: bool,
+    /// Events the SIEM forwarder sent, dropped for a full queue, or failed to send (zero
+    /// without `siem.syslog`).
+    pub siem_sent: u64,
+    pub siem_dropped: u64,
+    pub siem_errors: u64,
 }
 
 /// Latency summary in nanoseconds.
@@ -417,6 +422,24 @@ impl Metrics {
                     "1 unless the last audit write failed.",
                     "gauge",
                     a.healthy as u8 as f64,
+                ),
+                (
+                    "siem_sent_total",
+                    "Audit events sent to the syslog receiver.",
+                    "counter",
+                    a.siem_sent as f64,
+                ),
+                (
+                    "siem_dropped_total",
+                    "Audit events not forwarded: the forwarder's queue was full.",
+                    "counter",
+                    a.siem_dropped as f64,
+                ),
+                (
+                    "siem_errors_total",
+                    "Audit events whose send to the syslog receiver failed.",
+                    "counter",
+                    a.siem_errors as f64,
                 ),
             ] {
                 c(name, help, kind, v);

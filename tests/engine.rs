@@ -813,11 +813,13 @@ fn cores_run_at_the_configured_nice_value() {
         // fields after the parenthesised name: state is 3rd, nice the 19th
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let nice: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
-        assert_eq!(nice, 7, "{stat}");
-        seen += 1;
+        // Other tests in this process run engines of their own, whose core 0 has the same
+        // name and nice 0: this engine's is the one at 7 (no other test sets 7).
+        if nice == 7 {
+            seen += 1;
+        }
     }
-    // the core's thread, and any helper glommio starts from it (which inherits the value)
-    assert!(seen >= 1, "the core's thread is named warden-core-0");
+    assert!(seen >= 1, "no thread named warden-core-0 runs at nice 7");
     engine.shutdown();
     let mut cfg = config(1);
     cfg.engine.nice = 25;

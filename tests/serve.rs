@@ -779,6 +779,15 @@ fn a_client_that_blocks_its_wake_channel_cannot_block_a_core() {
     assert!(s.wait_exit().success(), "{}", s.stderr());
 }
 
+/// Sends `request` to the metrics endpoint on `port`; the whole answer.
+fn http(port: u16, request: &str) -> String {
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.write_all(request.as_bytes()).unwrap();
+    let mut body = String::new();
+    t.read_to_string(&mut body).unwrap();
+    body
+}
+
 /// The review's memory exhaustion: a metrics request that never ends its header is cut at
 /// 8 KiB; the endpoint then answers the next scrape.
 #[test]
@@ -805,11 +814,7 @@ fn an_endless_metrics_request_is_cut_and_the_endpoint_goes_on() {
         })
         .unwrap();
     assert!(rss_kib < 256 << 10, "server resident {rss_kib} KiB");
-    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    t.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    t.read_to_string(&mut body).unwrap();
+    let body = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     t.write_all(b"POST /metrics HTTP/1.1\r\n\r\n").unwrap();
@@ -818,44 +823,88 @@ fn an_endless_metrics_request_is_cut_and_the_endpoint_goes_on() {
     assert!(body.starts_with("HTTP/1.1 404"), "{body}");
 }
 
-/// A fake server: memory that is not sealed, or smaller than announced. The Rust client and
-/// the C example refuse it (instead of dying of SIGBUS later). A real server of a uid the
-/// client did not ask for is refused too.
-#[test]
-fn the_clients_refuse_unsealed_memory_and_an_unexpected_server_uid() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fake.sock");
-    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let fake = std::thread::spawn(move || {
-        for mode in 0..4 {
+/// A fake server on `path` for two connections, each sent a memfd of `bytes` (sealed or not)
+/// whose header claims `slots` and `slot_bytes` (0: no header at all).
+fn fake_server(
+    path: &Path,
+    bytes: usize,
+    sealed: bool,
+    slots: u32,
+    slot_bytes: u32,
+) -> std::thread::JoinHandle<()> {
+    let _ = std::fs::remove_file(path);
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..2 {
             let (s, _) = l.accept().unwrap();
-            // SAFETY: creates and sizes a memfd we own; no seals added.
+            // SAFETY: a memfd we own, sized, written through a mapping of ours, maybe sealed.
             let fd = unsafe {
-                let fd = libc::memfd_create(c"fake".as_ptr(), libc::MFD_CLOEXEC);
-                libc::ftruncate(fd, if mode % 2 == 0 { 1 << 20 } else { 0 });
+                let fd = libc::memfd_create(
+                    c"fake".as_ptr(),
+                    libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+                );
+                libc::ftruncate(fd, bytes as libc::off_t);
+                if slots != 0 {
+                    let base = warden::ipc::server::map_shared(fd, bytes).unwrap();
+                    let m = shm::Shm::new(base, bytes);
+                    m.u32_at(shm::H_MAGIC).store(shm::MAGIC, Relaxed);
+                    m.u32_at(shm::H_VERSION).store(shm::VERSION, Relaxed);
+                    m.u32_at(shm::H_SLOTS).store(slots, Relaxed);
+                    m.u32_at(shm::H_SLOT_BYTES).store(slot_bytes, Relaxed);
+                }
+                if sealed {
+                    libc::fcntl(
+                        fd,
+                        libc::F_ADD_SEALS,
+                        libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
+                    );
+                }
                 fd
             };
             let mut pair = [0; 2];
             // SAFETY: socketpair into a live array.
             unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) };
+            // Unsealed memory is announced at 1 MiB whatever its size (0 or 1 MiB).
+            let announced: u64 = if sealed { bytes as u64 } else { 1 << 20 };
             let mut hello = warden::ipc::server::HELLO.to_vec();
             hello.extend_from_slice(&shm::VERSION.to_le_bytes());
-            hello.extend_from_slice(&(1u64 << 20).to_le_bytes());
+            hello.extend_from_slice(&announced.to_le_bytes());
             warden::ipc::server::send_fds(&s, &hello, &[fd, pair[1]]).unwrap();
             std::thread::sleep(Duration::from_millis(50));
         }
-    });
-    for _ in 0..2 {
-        match Client::connect(&path) {
-            Err(ConnectError::Protocol(why)) => {
-                assert!(why.contains("sealed") || why.contains("bytes"), "{why}")
-            }
-            Err(e) => panic!("{e}"),
-            Ok(_) => panic!("connected to a fake server"),
-        }
-    }
+    })
+}
+
+/// A fake server: memory that is not sealed or smaller than announced, or sealed memory whose
+/// header is hostile (a slot size near 2^32, where a 32-bit layout sum wraps and slot 0 lands
+/// past the mapping; 2^30 slots). The Rust client and the C example refuse each (instead of a
+/// SIGBUS or a write outside the mapping later). A real server of a uid the client did not ask
+/// for is refused too.
+#[test]
+fn the_clients_refuse_unsealed_memory_hostile_layouts_and_an_unexpected_server_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
     let (_, exe) = build_c(dir.path());
-    for _ in 0..2 {
+    let cases: [(usize, bool, u32, u32, &str, &str); 4] = [
+        (1 << 20, false, 0, 0, "sealed", "not sealed"),
+        (0, false, 0, 0, "bytes", "not sealed"),
+        (8192, true, 1, 0xFFFF_FF80, "geometry", "unknown layout"),
+        (
+            8192,
+            true,
+            1 << 30,
+            0xFFFF_FFC0,
+            "geometry",
+            "unknown layout",
+        ),
+    ];
+    for (bytes, sealed, slots, slot_bytes, rust_says, c_says) in cases {
+        let fake = fake_server(&path, bytes, sealed, slots, slot_bytes);
+        match Client::connect(&path) {
+            Err(ConnectError::Protocol(why)) => assert!(why.contains(rust_says), "{why}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("connected to a fake server ({bytes}, {slots}, {slot_bytes})"),
+        }
         let out = Command::new(&exe)
             .arg(&path)
             .args(["acme", "planner-1", "fs.read", "/data/acme/x"])
@@ -863,16 +912,92 @@ fn the_clients_refuse_unsealed_memory_and_an_unexpected_server_uid() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not sealed"),
+            String::from_utf8_lossy(&out.stderr).contains(c_says),
             "{out:?}"
         );
+        fake.join().unwrap();
     }
-    fake.join().unwrap();
     let s = Server::start("");
     match Client::connect_to_uid(s.socket(), 4242) {
         Err(ConnectError::Untrusted(why)) => assert!(why.contains("4242"), "{why}"),
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("trusted a server of another uid"),
+    }
+}
+
+/// The review's spin: a client shuts its end of the wake-up channel down (readable for ever on
+/// the core's side). The core takes it out of its set and the client out; others go on.
+#[test]
+fn a_client_that_shuts_its_wake_channel_is_disconnected() {
+    let s = Server::start("");
+    let raw = Raw::connect(s.socket()).unwrap();
+    // SAFETY: shutdown on a descriptor the Raw client owns.
+    unsafe { libc::shutdown(raw.wake_fd(), libc::SHUT_WR) };
+    let until = Instant::now() + Duration::from_secs(10);
+    while !raw.server_gone() {
+        assert!(Instant::now() < until, "not disconnected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let good = Client::connect(s.socket()).unwrap();
+    assert!(good
+        .validate(&read("planner-1", "/data/acme/x"))
+        .is_allowed());
+    let until = Instant::now() + Duration::from_secs(10);
+    while !s.stderr().contains("wake_channel_closed") {
+        assert!(Instant::now() < until, "{}", s.stderr());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Idle connections to the metrics endpoint do not queue a scrape behind them: it is answered
+/// while they are still open (served one at a time, each would have been timed out first).
+#[test]
+fn idle_metrics_connections_do_not_hold_a_scrape_up() {
+    let port = 30000 + (std::process::id() % 10000) as u16;
+    let s = Server::start(&format!("metrics = \"127.0.0.1:{port}\"\n"));
+    let idle: Vec<_> = (0..8)
+        .map(|_| {
+            let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            t.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+            t
+        })
+        .collect();
+    let body = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for mut c in idle {
+        c.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        assert!(
+            matches!(c.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "an idle connection was answered before the scrape"
+        );
+    }
+    drop(s);
+}
+
+/// `max_clients_per_uid` holds on the stream socket too.
+#[test]
+fn the_stream_socket_holds_the_per_uid_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("s.sock");
+    let s = Server::start_in(
+        dir,
+        &format!(
+            "stream_socket = \"{}\"\nmax_clients_per_uid = 2\n",
+            stream.display()
+        ),
+    );
+    let _a = std::os::unix::net::UnixStream::connect(&stream).unwrap();
+    let _b = std::os::unix::net::UnixStream::connect(&stream).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = std::os::unix::net::UnixStream::connect(&stream).unwrap();
+    let mut head = [0u8; 4];
+    c.read_exact(&mut head).unwrap();
+    assert_eq!(&head, warden::ipc::server::REFUSED);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !s.stderr().contains("max_clients_per_uid") {
+        assert!(Instant::now() < until, "{}", s.stderr());
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

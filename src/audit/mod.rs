@@ -11,6 +11,7 @@
 
 pub mod log;
 pub mod record;
+pub mod siem;
 pub(crate) mod writer;
 
 pub use log::{verify, verify_pinned, AuditError, Bad, Head, Log, Summary};

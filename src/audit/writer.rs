@@ -244,12 +244,13 @@ pub(crate) fn run_guarded(
     log: Log,
     key: crate::audit::Signer,
     s: WriterSettings,
+    forward: Option<&super::siem::Forwarder>,
     complete: impl Fn(u32, Verdict),
     done: impl Fn() -> bool,
 ) {
     let mut acks: Vec<(u32, Verdict)> = Vec::with_capacity(q.cells.len());
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run(q, log, key, s, &complete, &done, &mut acks)
+        run(q, log, key, s, forward, &complete, &done, &mut acks)
     }));
     if ran.is_ok() {
         return;
@@ -277,11 +278,13 @@ pub(crate) fn run_guarded(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the writer's state, handed over once at start
 fn run(
     q: &AuditQueue,
     mut log: Log,
     key: crate::audit::Signer,
     s: WriterSettings,
+    forward: Option<&super::siem::Forwarder>,
     complete: &impl Fn(u32, Verdict),
     done: &impl Fn() -> bool,
     acks: &mut Vec<(u32, Verdict)>,
@@ -310,7 +313,11 @@ fn run(
             }
             let mut e = p.event();
             e.time_ns = e.time_ns.saturating_add(wall_offset_ns);
-            log.stage_event(&e);
+            let seq = log.stage_event(&e);
+            if let Some(f) = forward {
+                // never blocks: a full queue drops the event and counts it
+                f.offer(seq, &e);
+            }
             if p.slot != NO_SLOT {
                 acks.push((p.slot, p.verdict));
             }
@@ -573,7 +580,7 @@ mod tests {
         let sk = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
         let log = Log::open(d.path(), 1 << 20, &sk).unwrap();
         let key = crate::audit::Signer::Software(sk);
-        run_guarded(&q, log, key, settings, complete, || true);
+        run_guarded(&q, log, key, settings, None, complete, || true);
         let mut got = answered.into_inner();
         got.sort_by_key(|g| g.0);
         // all three answered exactly once: the one being answered when it panicked, and the two

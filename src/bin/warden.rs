@@ -247,6 +247,10 @@ enum AuditCmd {
         last: Option<usize>,
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// `json` (warden's own fields) or `ocsf` (OCSF 1.1 API Activity objects, as the SIEM
+        /// forwarder sends them).
+        #[arg(long, default_value = "json", value_parser = ["json", "ocsf"])]
+        format: String,
     },
 }
 
@@ -1208,7 +1212,12 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             }
         },
         AuditCmd::Archive { dir } => archive_cmd(&dir, config),
-        AuditCmd::Tail { tenant, last, .. } => {
+        AuditCmd::Tail {
+            tenant,
+            last,
+            format,
+            ..
+        } => {
             use std::io::Write;
             let mut lines: std::collections::VecDeque<String> = Default::default();
             let keep = last.unwrap_or(usize::MAX);
@@ -1218,7 +1227,11 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 if tenant.as_deref().is_some_and(|t| t != e.tenant) {
                     return;
                 }
-                let line = warden::audit::record::event_json(seq, e).to_string();
+                let line = if format == "ocsf" {
+                    warden::audit::siem::ocsf(seq, e).to_string()
+                } else {
+                    warden::audit::record::event_json(seq, e).to_string()
+                };
                 if keep == usize::MAX {
                     let _ = writeln!(out, "{line}");
                 } else {

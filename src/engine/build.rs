@@ -182,6 +182,16 @@ impl EngineBuilder {
             }
             Some((log, key))
         };
+        // The SIEM forwarder (its socket opened now, so a bad target fails the build).
+        let siem = if cfg.siem.syslog.is_empty() || audit_log.is_none() {
+            None
+        } else {
+            Some(
+                crate::audit::siem::Forwarder::start(&cfg.siem)
+                    .map_err(|m| config_error("siem.syslog", m))?,
+            )
+        };
+        let siem_counters = siem.as_ref().map(|f| f.counters.clone());
         let limits = cfg.limits.limits();
         let rings = &cfg.rings;
         let resume_capacity = if keys.client().is_some() {
@@ -246,6 +256,7 @@ impl EngineBuilder {
             hsm: keys.client().cloned(),
             keys,
             ipc: std::sync::OnceLock::new(),
+            siem: siem_counters,
         });
         if let Some(home) = tag_home {
             let _ = home.set((shared.clone(), identity.clone()));
@@ -261,6 +272,7 @@ impl EngineBuilder {
                 checkpoint_records: a.checkpoint_records,
                 checkpoint_ns: a.checkpoint_ms * 1_000_000,
             };
+            let forwarder = siem;
             std::thread::Builder::new()
                 .name("warden-audit".into())
                 .spawn(move || {
@@ -270,6 +282,7 @@ impl EngineBuilder {
                         log,
                         key,
                         settings,
+                        forwarder.as_ref(),
                         |slot, v| crate::engine::complete_audited(&sh, slot, v),
                         || sh.audit_done.load(SeqCst),
                     );

@@ -363,6 +363,7 @@ impl CoreState {
         match ipc {
             Some(t) => {
                 super::ipc::epoll_sleep(
+                    t,
                     me.epoll_fd.load(Relaxed),
                     timeout.as_millis().max(1) as i32,
                 );

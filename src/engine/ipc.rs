@@ -146,13 +146,13 @@ pub(crate) fn set_sleeping(t: &Table, core: usize, v: u32) {
     }
 }
 
-/// Epoll data of the core's own eventfd (the clients' sockets carry their fd).
-pub(crate) const OWN_EVENTFD: u64 = 1 << 40;
+/// Epoll data of the core's own eventfd; a client's socket carries `cell << 32 | fd`.
+pub(crate) const OWN_EVENTFD: u64 = 1 << 63;
 
 /// Sleeps in the core's epoll set (its own eventfd and its clients' wake-up sockets) for at
 /// most `timeout_ms`, then drains what woke it, never blocking: the eventfd is the server's
 /// own (non-blocking), a socket is read with MSG_DONTWAIT.
-pub(crate) fn epoll_sleep(epoll_fd: i32, timeout_ms: i32) {
+pub(crate) fn epoll_sleep(t: &Table, epoll_fd: i32, timeout_ms: i32) {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
     // SAFETY: `events` is a live array of 16 entries, as the count says.
     let n = unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), 16, timeout_ms) };
@@ -163,8 +163,18 @@ pub(crate) fn epoll_sleep(epoll_fd: i32, timeout_ms: i32) {
             // SAFETY: reads 8 bytes into a live local buffer from the core's own eventfd, made
             // non-blocking and never shared with a client.
             unsafe { libc::read((data & 0xffff_ffff) as i32, buf.as_mut_ptr().cast(), 8) };
-        } else {
-            shm::drain(data as i32);
+        } else if !shm::drain(data as u32 as i32) {
+            // Shut down by the client: readable for ever. Out of the set, and the client out
+            // (it broke the protocol); the accept thread closes the descriptor later.
+            let fd = data as u32 as i32;
+            // SAFETY: removes a descriptor from our epoll set; an error only means it was not
+            // there any more.
+            unsafe { libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+            if let Some(cell) = t.cells.get((data >> 32) as usize) {
+                if cell.wake_fd.load(Relaxed) == fd {
+                    cell.close(shm::Fault::WakeClosed);
+                }
+            }
         }
     }
 }

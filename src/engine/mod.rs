@@ -578,6 +578,9 @@ impl Handle {
                 checkpoints: c.checkpoints.load(Relaxed),
                 syncs: c.syncs.load(Relaxed),
                 healthy: a.healthy.load(Relaxed),
+                siem_sent: sh.siem.as_ref().map_or(0, |s| s.sent.load(Relaxed)),
+                siem_dropped: sh.siem.as_ref().map_or(0, |s| s.dropped.load(Relaxed)),
+                siem_errors: sh.siem.as_ref().map_or(0, |s| s.errors.load(Relaxed)),
             });
         }
         m.hsm = sh.keys.metrics();

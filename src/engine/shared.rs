@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub hsm: Option<crate::hsm::service::HsmClient>,
     /// The shared-memory clients, once `warden serve` attached them (`Engine::attach_ipc`).
     pub ipc: std::sync::OnceLock<std::sync::Arc<crate::ipc::shm::Table>>,
+    /// The SIEM forwarder's counters (`None`: no forwarding).
+    pub siem: Option<std::sync::Arc<crate::audit::siem::SiemCounters>>,
 }
 
 #[inline]

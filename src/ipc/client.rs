@@ -110,6 +110,10 @@ impl Conn {
                 server_uid.map_or(String::new(), |w| format!(" nor the uid {w} asked for"))
             )));
         }
+        // A server that never answers cannot hang the connect.
+        let hello_wait = Some(Duration::from_secs(5));
+        sock.set_read_timeout(hello_wait)
+            .map_err(|e| ConnectError::Io(path.into(), e))?;
         let mut hello = [0u8; 16];
         let (n, fds) =
             recv_fds::<2>(&sock, &mut hello).map_err(|e| ConnectError::Io(path.into(), e))?;
@@ -183,11 +187,14 @@ impl Conn {
         };
         if !g.slots.is_power_of_two()
             || g.slots as usize > shm::MAX_SLOTS
+            || !(256..=1 << 24).contains(&g.slot_bytes)
             || g.total_bytes() != bytes
         {
             return bad(format!("geometry {g:?} does not fit {bytes} bytes"));
         }
-        let spin_ns = m.u32_at(shm::H_SPIN_NS).load(Relaxed) as u64;
+        // At most 1 ms of spinning, whatever the header says.
+        let spin_ns = (m.u32_at(shm::H_SPIN_NS).load(Relaxed) as u64).min(1_000_000);
+        let _ = sock.set_read_timeout(None);
         Ok(Conn {
             sock,
             shm: m,

@@ -467,28 +467,38 @@ impl<'e> Server<'e> {
                 .map_or(u32::MAX, |&c| c as u32),
             Relaxed,
         );
-        let wake = m.wake.as_raw_fd();
-        if let Err(e) = epoll_add(self.engine.core_epoll_fd(home), wake, wake as u64) {
-            return refuse(
-                s,
-                &format!("the server could not watch the client's doorbell: {e}"),
-            );
-        }
-        let mut hello = HELLO.to_vec();
-        hello.extend_from_slice(&shm::VERSION.to_le_bytes());
-        hello.extend_from_slice(&(m.bytes as u64).to_le_bytes());
-        if send_fds(
-            &s,
-            &hello,
-            &[m.memfd.as_raw_fd(), m.client_wake.as_raw_fd()],
-        )
-        .is_err()
-        {
-            return;
-        }
+        // Live before anything can wake the core for it: a client that shuts its wake-up end
+        // down at once is then closed by the core (not lost before the cell was live). From
+        // here the cell is handed to `reap` whatever happens, which finishes it properly.
         cell.state.store(C_LIVE, Release);
-        self.table.counters.accepted.fetch_add(1, Relaxed);
         self.per_core[home] += 1;
+        let wake = m.wake.as_raw_fd();
+        let ok = match epoll_add(
+            self.engine.core_epoll_fd(home),
+            wake,
+            (ci as u64) << 32 | wake as u32 as u64,
+        ) {
+            Err(e) => {
+                eprintln!("warden serve: cannot watch a client's wake-up socket: {e}");
+                false
+            }
+            Ok(()) => {
+                let mut hello = HELLO.to_vec();
+                hello.extend_from_slice(&shm::VERSION.to_le_bytes());
+                hello.extend_from_slice(&(m.bytes as u64).to_le_bytes());
+                send_fds(
+                    &s,
+                    &hello,
+                    &[m.memfd.as_raw_fd(), m.client_wake.as_raw_fd()],
+                )
+                .is_ok()
+            }
+        };
+        if ok {
+            self.table.counters.accepted.fetch_add(1, Relaxed);
+        } else {
+            cell.close(Fault::Hangup);
+        }
         let _ = s.set_nonblocking(true);
         self.conns[ci] = Some((s, m));
     }
@@ -878,40 +888,56 @@ pub fn client_metrics(t: &Table) -> String {
 const METRICS_REQUEST_BYTES: usize = 8192;
 const METRICS_DEADLINE: Duration = Duration::from_secs(2);
 
-/// The metrics endpoint: one connection at a time, its request read bounded in bytes and time
-/// and parsed by httparse, `GET /metrics` answered with the Prometheus text, anything else
-/// with an error status; then the connection is closed. (tiny_http, tried first, buffers a
-/// header line without bound: a review grew the server to 2.6 GB through it.)
+/// Metrics connections served at once; one more is answered 503 at once.
+const METRICS_CONNECTIONS: usize = 32;
+
+/// The metrics endpoint: up to `METRICS_CONNECTIONS` connections at once, each on a thread of
+/// its own with its request read bounded in bytes and time and parsed by httparse; `GET
+/// /metrics` is answered with the Prometheus text, anything else with an error status; then
+/// the connection is closed. (tiny_http, tried first, buffers a header line without bound: a
+/// review grew the server to 2.6 GB through it; served one at a time, idle connections queued
+/// a scrape for a minute.)
 fn serve_metrics(l: &std::net::TcpListener, engine: &Engine, t: &Table, stop: &AtomicBool) {
-    while !stop.load(SeqCst) {
-        let mut s = match l.accept() {
-            Ok((s, _)) => s,
-            Err(_) => {
-                wait_readable(l.as_raw_fd(), 100);
+    let open = AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        while !stop.load(SeqCst) {
+            let mut s = match l.accept() {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    wait_readable(l.as_raw_fd(), 100);
+                    continue;
+                }
+            };
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_write_timeout(Some(METRICS_DEADLINE));
+            if open.load(SeqCst) >= METRICS_CONNECTIONS {
+                let _ = s.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
                 continue;
             }
-        };
-        let _ = s.set_nonblocking(false);
-        let _ = s.set_write_timeout(Some(METRICS_DEADLINE));
-        let (status, body) = match read_metrics_request(&mut s) {
-            Ok(true) => {
-                let mut body = engine.metrics().prometheus();
-                body.push_str(&client_metrics(t));
-                ("200 OK", body)
-            }
-            Ok(false) => (
-                "404 Not Found",
-                "warden serves GET /metrics only\n".to_string(),
-            ),
-            Err(status) => (status, String::new()),
-        };
-        let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = s.write_all(head.as_bytes());
-        let _ = s.write_all(body.as_bytes());
-    }
+            open.fetch_add(1, SeqCst);
+            let open = &open;
+            sc.spawn(move || {
+                let (status, body) = match read_metrics_request(&mut s) {
+                    Ok(true) => {
+                        let mut body = engine.metrics().prometheus();
+                        body.push_str(&client_metrics(t));
+                        ("200 OK", body)
+                    }
+                    Ok(false) => ("404 Not Found", "warden serves GET /metrics only\n".to_string()),
+                    Err(status) => (status, String::new()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(body.as_bytes());
+                open.fetch_sub(1, SeqCst);
+            });
+        }
+    });
 }
 
 /// Reads one request, at most `METRICS_REQUEST_BYTES` within `METRICS_DEADLINE`: whether it is
@@ -947,6 +973,10 @@ fn read_metrics_request(s: &mut std::net::TcpStream) -> Result<bool, &'static st
 /// The stream-socket protocol: a thread per connection (at most `serve.max_clients`).
 fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &AtomicBool) {
     let open = Arc::new(AtomicUsize::new(0));
+    // Stream connections per uid (control plane: a lock is fine here).
+    let per_uid = Arc::new(std::sync::Mutex::new(
+        std::collections::HashMap::<u32, usize>::new(),
+    ));
     std::thread::scope(|scope| {
         for s in l.incoming() {
             if stop.load(SeqCst) {
@@ -961,12 +991,27 @@ fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &At
                 continue;
             }
             if open.load(SeqCst) >= server.cfg.max_clients {
+                eprintln!("warden serve: refused a stream client of uid {uid}: serve.max_clients connections are open");
                 refuse(s, "the stream socket has serve.max_clients connections");
                 continue;
+            }
+            {
+                let mut per = per_uid.lock().unwrap_or_else(|e| e.into_inner());
+                let n = per.entry(uid).or_insert(0);
+                if *n >= server.cfg.max_clients_per_uid {
+                    eprintln!("warden serve: refused a stream client of uid {uid}: serve.max_clients_per_uid connections are open");
+                    refuse(
+                        s,
+                        "this uid has serve.max_clients_per_uid stream connections open",
+                    );
+                    continue;
+                }
+                *n += 1;
             }
             open.fetch_add(1, SeqCst);
             let handle = handle.clone();
             let open = open.clone();
+            let per_uid = per_uid.clone();
             let tenants = if server.cfg.tenants.is_empty() {
                 None
             } else {
@@ -981,6 +1026,13 @@ fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &At
             scope.spawn(move || {
                 let _ = stream_conn(s, &handle, tenants.as_deref(), max, stop);
                 open.fetch_sub(1, SeqCst);
+                if let Some(n) = per_uid
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&uid)
+                {
+                    *n = n.saturating_sub(1);
+                }
             });
         }
     });

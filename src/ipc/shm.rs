@@ -214,12 +214,19 @@ pub fn poke(fd: i32) {
     }
 }
 
-/// Reads what is waiting on a socket (up to 256 bytes), never blocking.
-pub fn drain(fd: i32) {
+/// Reads what is waiting on a socket (up to 256 bytes), never blocking. False when the other
+/// end has shut down or the socket failed: readable for ever, it must leave the epoll set.
+pub fn drain(fd: i32) -> bool {
     let mut b = [0u8; 256];
     // SAFETY: receives into a live local buffer of the size given; MSG_DONTWAIT makes this call
     // non-blocking whatever the descriptor's flags.
-    unsafe { libc::recv(fd, b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) };
+    let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) };
+    n > 0
+        || (n < 0
+            && matches!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::EAGAIN | libc::EINTR)
+            ))
 }
 
 /// The verdict as the mapping carries it (little-endian, `include/warden.h` `warden_verdict`):
@@ -310,6 +317,8 @@ pub enum Fault {
     Hangup = 4,
     /// The server is shutting down.
     Shutdown = 5,
+    /// The client shut its end of the wake-up channel down (it would wake its core forever).
+    WakeClosed = 6,
 }
 
 impl Fault {
@@ -320,6 +329,7 @@ impl Fault {
             3 => Fault::SlotInFlight,
             4 => Fault::Hangup,
             5 => Fault::Shutdown,
+            6 => Fault::WakeClosed,
             _ => Fault::None,
         }
     }
@@ -331,6 +341,7 @@ impl Fault {
             Fault::SlotInFlight => "slot_in_flight",
             Fault::Hangup => "hangup",
             Fault::Shutdown => "shutdown",
+            Fault::WakeClosed => "wake_channel_closed",
         }
     }
 }
@@ -520,7 +531,7 @@ pub struct ServerCounters {
     pub reloads: AtomicUsize,
     pub reload_failures: AtomicUsize,
     /// Clients that left, by `Fault` code.
-    pub disconnects: [AtomicUsize; 6],
+    pub disconnects: [AtomicUsize; 7],
 }
 
 /// The server's clients: a fixed table built at start, plus the per-core wake-up descriptors.

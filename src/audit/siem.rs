@@ -406,6 +406,11 @@ impl Forwarder {
     /// counted).
     pub fn offer(&self, seq: u64, e: &Event<'_>) {
         let Some(tx) = &self.tx else { return };
+        // A saturated forwarder costs the writer one check, not five copies.
+        if tx.is_full() {
+            self.counters.dropped.fetch_add(1, Relaxed);
+            return;
+        }
         let o = Owned {
             seq,
             time_ns: e.time_ns,

@@ -258,6 +258,9 @@ fn audited_engine(dir: &Path, mode: AuditMode, every_request: bool) -> Engine {
             engine: EngineConfig {
                 cores: 1,
                 spin_before_park_us: 20,
+                // Durability is under test, not latency: an fdatasync on a loaded machine
+                // can take longer than the default second (the verdict is then a timeout).
+                request_timeout_us: 30_000_000,
                 ..Default::default()
             },
             audit: AuditConfig {

@@ -1001,6 +1001,42 @@ fn the_stream_socket_holds_the_per_uid_limit() {
     }
 }
 
+/// The third review's flood: a refused client connecting in a loop gets a log line a second at
+/// most (with the count of those that followed), never a line each.
+#[test]
+fn refusals_in_a_loop_are_counted_not_logged_one_by_one() {
+    let s = Server::start("uids = [4242]\n");
+    for _ in 0..3000 {
+        let _ = Client::connect(s.socket());
+    }
+    let refused = s
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("refused a client"))
+        .count();
+    assert!(
+        (1..=60).contains(&refused),
+        "{refused} lines for 3000 refusals"
+    );
+}
+
+/// A client that closes its end of the wake-up channel (the server keeps no copy of it) is
+/// seen like one that shuts it down: disconnected.
+#[test]
+fn a_client_that_closes_its_wake_channel_is_disconnected() {
+    let s = Server::start("");
+    let raw = Raw::connect(s.socket()).unwrap();
+    // SAFETY: closes a descriptor the Raw client owns; it is not used again (the Raw value
+    // only peeks at the connection socket from here on).
+    unsafe { libc::close(raw.wake_fd()) };
+    let until = Instant::now() + Duration::from_secs(10);
+    while !raw.server_gone() {
+        assert!(Instant::now() < until, "not disconnected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::mem::forget(raw); // its wake descriptor is closed already
+}
+
 #[test]
 fn one_uid_cannot_take_every_place() {
     let s = Server::start("max_clients_per_uid = 2\n");

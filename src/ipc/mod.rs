@@ -30,7 +30,8 @@ pub struct ServeConfig {
     pub tenants: BTreeMap<String, Vec<String>>,
     /// Clients connected at once; one more is refused.
     pub max_clients: usize,
-    /// Clients of one uid connected at once (so one user cannot take every place).
+    /// Clients of one uid connected at once (so one user cannot take every place); the
+    /// shared-memory and stream sockets count apart.
     pub max_clients_per_uid: usize,
     /// Request slots per client (its requests in flight at most), a power of two.
     pub slots_per_client: u32,

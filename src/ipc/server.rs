@@ -196,7 +196,7 @@ struct Mapping {
     memfd: OwnedFd,
     /// The server's end of the wake-up socket pair, and the client's (sent, then closed here).
     wake: OwnedFd,
-    client_wake: OwnedFd,
+    client_wake: Option<OwnedFd>,
 }
 
 impl Drop for Mapping {
@@ -261,7 +261,7 @@ fn map_client(g: Geometry, client: u32, spin_ns: u32) -> std::io::Result<Mapping
         bytes,
         memfd,
         wake,
-        client_wake,
+        client_wake: Some(client_wake),
     };
     // SAFETY: the mapping just made, page-aligned, `bytes` long, kept while `m` lives.
     let s = unsafe { shm::Shm::new(m.base, m.bytes) };
@@ -283,6 +283,38 @@ struct Admission {
     cfg: ServeConfig,
     own_uid: u32,
     uid_sets: std::collections::HashMap<u32, u32>,
+    refusals: RefusalLog,
+}
+
+/// Refusals are logged at most once a second: the first of a second in full, then how many
+/// followed it. A local user can connect in a loop (the sockets admit by credentials, not by
+/// mode): a line each would fill a disk; `warden_serve_clients_refused_total` counts them all.
+#[derive(Default)]
+struct RefusalLog {
+    second: std::sync::atomic::AtomicU64,
+    since: std::sync::atomic::AtomicU64,
+}
+
+impl RefusalLog {
+    fn log(&self, t: &Table, line: std::fmt::Arguments<'_>) {
+        t.counters.refused.fetch_add(1, Relaxed);
+        let now = crate::time::now_ns() / 1_000_000_000 + 1;
+        let prev = self.second.load(Relaxed);
+        if prev != now
+            && self
+                .second
+                .compare_exchange(prev, now, AcqRel, Relaxed)
+                .is_ok()
+        {
+            let more = self.since.swap(0, AcqRel);
+            if more > 0 {
+                eprintln!("warden serve: {more} more clients refused in the second before (warden_serve_clients_refused_total counts every one)");
+            }
+            eprintln!("warden serve: {line}");
+        } else {
+            self.since.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl Admission {
@@ -370,6 +402,7 @@ impl<'e> Server<'e> {
                 // SAFETY: geteuid cannot fail.
                 own_uid: unsafe { libc::geteuid() },
                 uid_sets,
+                refusals: RefusalLog::default(),
             }),
         })
     }
@@ -383,8 +416,10 @@ impl<'e> Server<'e> {
             return;
         };
         if let Err(why) = self.adm.admit(uid, gid) {
-            self.table.counters.refused.fetch_add(1, Relaxed);
-            eprintln!("warden serve: refused a client (pid {pid}): {why}");
+            self.adm.refusals.log(
+                &self.table,
+                format_args!("refused a client (pid {pid}): {why}"),
+            );
             return refuse(s, &why);
         }
         let of_uid = self
@@ -394,13 +429,14 @@ impl<'e> Server<'e> {
             .filter(|c| c.state.load(Acquire) != C_EMPTY && c.uid.load(Relaxed) == uid)
             .count();
         if of_uid >= self.cfg.max_clients_per_uid {
-            self.table.counters.refused.fetch_add(1, Relaxed);
-            return refuse(
-                s,
-                &format!(
-                    "uid {uid} has {of_uid} clients connected, its limit (serve.max_clients_per_uid)"
-                ),
+            let why = format!(
+                "uid {uid} has {of_uid} clients connected, its limit (serve.max_clients_per_uid)"
             );
+            self.adm.refusals.log(
+                &self.table,
+                format_args!("refused a client (pid {pid}): {why}"),
+            );
+            return refuse(s, &why);
         }
         let Some(ci) = self
             .table
@@ -409,6 +445,10 @@ impl<'e> Server<'e> {
             .position(|c| c.state.load(Acquire) == C_EMPTY)
             .filter(|&i| self.conns[i].is_none())
         else {
+            self.adm.refusals.log(
+                &self.table,
+                format_args!("refused a client (pid {pid}): serve.max_clients are connected"),
+            );
             return refuse(
                 s,
                 &format!(
@@ -421,7 +461,7 @@ impl<'e> Server<'e> {
             slots: self.cfg.slots_per_client,
             slot_bytes: self.cfg.slot_bytes,
         };
-        let m = match map_client(g, ci as u32, self.cfg.client_spin_us.saturating_mul(1000)) {
+        let mut m = match map_client(g, ci as u32, self.cfg.client_spin_us.saturating_mul(1000)) {
             Ok(m) => m,
             Err(e) => {
                 return refuse(
@@ -486,12 +526,14 @@ impl<'e> Server<'e> {
                 let mut hello = HELLO.to_vec();
                 hello.extend_from_slice(&shm::VERSION.to_le_bytes());
                 hello.extend_from_slice(&(m.bytes as u64).to_le_bytes());
-                send_fds(
-                    &s,
-                    &hello,
-                    &[m.memfd.as_raw_fd(), m.client_wake.as_raw_fd()],
-                )
-                .is_ok()
+                let sent = match &m.client_wake {
+                    Some(w) => send_fds(&s, &hello, &[m.memfd.as_raw_fd(), w.as_raw_fd()]).is_ok(),
+                    None => false,
+                };
+                // The client holds its end now: the server keeps none of it, so a client that
+                // closes its end is seen (EOF) like one that shuts it down.
+                m.client_wake = None;
+                sent
             }
         };
         if ok {
@@ -664,8 +706,9 @@ impl<'e> Server<'e> {
             if let Some(l) = &stream {
                 let handle = self.engine.handle();
                 let adm = self.adm.clone();
+                let table = self.table.clone();
                 let stop = stop.clone();
-                scope.spawn(move || stream_accept(l, handle, &adm, &stop));
+                scope.spawn(move || stream_accept(l, handle, &adm, &table, &stop));
             }
             ready(&path);
             let mut served = 0usize;
@@ -971,7 +1014,13 @@ fn read_metrics_request(s: &mut std::net::TcpStream) -> Result<bool, &'static st
 }
 
 /// The stream-socket protocol: a thread per connection (at most `serve.max_clients`).
-fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &AtomicBool) {
+fn stream_accept(
+    l: &UnixListener,
+    handle: Handle,
+    server: &Admission,
+    table: &Table,
+    stop: &AtomicBool,
+) {
     let open = Arc::new(AtomicUsize::new(0));
     // Stream connections per uid (control plane: a lock is fine here).
     let per_uid = Arc::new(std::sync::Mutex::new(
@@ -987,11 +1036,18 @@ fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &At
                 continue;
             };
             if let Err(why) = server.admit(uid, gid) {
+                server.refusals.log(
+                    table,
+                    format_args!("refused a stream client of uid {uid}: {why}"),
+                );
                 refuse(s, &why);
                 continue;
             }
             if open.load(SeqCst) >= server.cfg.max_clients {
-                eprintln!("warden serve: refused a stream client of uid {uid}: serve.max_clients connections are open");
+                server.refusals.log(
+                    table,
+                    format_args!("refused a stream client of uid {uid}: serve.max_clients connections are open"),
+                );
                 refuse(s, "the stream socket has serve.max_clients connections");
                 continue;
             }
@@ -999,7 +1055,10 @@ fn stream_accept(l: &UnixListener, handle: Handle, server: &Admission, stop: &At
                 let mut per = per_uid.lock().unwrap_or_else(|e| e.into_inner());
                 let n = per.entry(uid).or_insert(0);
                 if *n >= server.cfg.max_clients_per_uid {
-                    eprintln!("warden serve: refused a stream client of uid {uid}: serve.max_clients_per_uid connections are open");
+                    server.refusals.log(
+                        table,
+                        format_args!("refused a stream client of uid {uid}: serve.max_clients_per_uid connections are open"),
+                    );
                     refuse(
                         s,
                         "this uid has serve.max_clients_per_uid stream connections open",

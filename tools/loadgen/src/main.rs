@@ -40,7 +40,11 @@ struct Args {
     seconds: f64,
     /// hits (Zipf over 1,000 requests), misses (every request new: the whole pipeline),
     /// attack (misses with prompt-injection content for the threat scan), tenants (10,000
-    /// tenants, Zipf), audited (hits, every request written to an audit log in group mode).
+    /// tenants, Zipf), audited (hits, every request written to an audit log in group mode),
+    /// hsm (every request a first presentation of a token tagged by the HSM's HMAC key, so
+    /// each is a trip through the HSM core: needs --config with [hsm] and
+    /// identity.keystore_hmac_key_id, as `tools/softhsm.sh demo DIR` writes), hsm-cached (its
+    /// baseline: the same requests with one token, verified once, then from the cache).
     #[arg(long, default_value = "hits")]
     workload: String,
     /// Sending threads: each sends every n-th request at its due time without waiting for the
@@ -132,9 +136,19 @@ fn run_all(a: &Args) -> Result<(), String> {
     if a.workers == 0 || a.workers > 1024 {
         return Err("--workers: between 1 and 1024".into());
     }
-    if !["hits", "misses", "attack", "tenants", "audited"].contains(&a.workload.as_str()) {
+    if ![
+        "hits",
+        "misses",
+        "attack",
+        "tenants",
+        "audited",
+        "hsm",
+        "hsm-cached",
+    ]
+    .contains(&a.workload.as_str())
+    {
         return Err(format!(
-            "--workload {}: hits, misses, attack, tenants or audited",
+            "--workload {}: hits, misses, attack, tenants, audited, hsm or hsm-cached",
             a.workload
         ));
     }
@@ -170,6 +184,8 @@ struct Population {
     contents: Vec<Vec<u8>>,
     distinct: usize,
     fresh: bool,
+    /// The hsm workload's tokens, one per request (each a first presentation).
+    tokens: Vec<String>,
 }
 
 const ATTACKS: &[&str] = &[
@@ -204,13 +220,51 @@ impl Population {
             contents,
             distinct,
             fresh,
+            tokens: Vec::new(),
         }
+    }
+
+    /// Mints `n` distinct tokens for acme/planner-1, tagged by the HSM's HMAC key `key_id`.
+    fn mint(&mut self, keys: &warden::hsm::Keys, key_id: u16, n: usize) -> Result<(), String> {
+        use warden::identity::token::{assemble, encode_claims, Alg, Claims};
+        let now = now_ms();
+        for i in 0..n {
+            let c = Claims {
+                alg: Alg::HmacSha256,
+                key_id,
+                clearance: Classification::Secret,
+                max_level: warden::SecurityLevel::Restricted,
+                issued_at_ms: now - 1000,
+                expires_at_ms: now + 3_600_000,
+                nonce: i as u64,
+                tenant: "acme",
+                agent: "planner-1",
+                role: "analyst",
+            };
+            let signed = encode_claims(&c).map_err(|e| format!("{e:?}"))?;
+            let tag = keys
+                .token_hmac_sign(&signed)
+                .map_err(|e| format!("the HSM could not tag a token: {e}"))?;
+            self.tokens.push(assemble(&signed, &tag));
+        }
+        Ok(())
     }
 
     /// Request `i` (its key `k`), with `resource` as scratch for the miss workloads' unique
     /// resource.
     fn get<'a>(&'a self, i: u64, k: usize, resource: &'a mut String) -> Request<'a> {
         use std::fmt::Write;
+        if !self.tokens.is_empty() {
+            return Request::new(Operation::Check)
+                .tenant("acme")
+                .agent("planner-1")
+                .tool("fs.read")
+                .resource("/data/acme/q3.csv")
+                .classification(Classification::Cui)
+                .credential(self.tokens[i as usize % self.tokens.len()].as_bytes())
+                .timestamp_ms(now_ms())
+                .nonce(i + 1);
+        }
         resource.clear();
         let key = if self.fresh { i as usize } else { k };
         let _ = write!(resource, "/data/r/{key}");
@@ -222,6 +276,12 @@ impl Population {
             .content(&self.contents[key % self.contents.len()])
             .classification(Classification::Unclassified)
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Zipf(1) over `n` keys by inverse transform on a precomputed table.
@@ -247,10 +307,28 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
     cfg.engine.cores = cores;
     cfg.anomaly.enabled = false;
     let audit_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let hsm = a.workload.starts_with("hsm");
+    if hsm {
+        if cfg.hsm.module.is_empty() || cfg.identity.keystore_hmac_key_id == 0 {
+            return Err("--workload hsm needs --config with [hsm] and identity.keystore_hmac_key_id (tools/softhsm.sh demo DIR writes DIR/hsm.toml)".into());
+        }
+        // The example policy without its rate limits, beside the audit directory.
+        let policy = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy.toml"),
+        )
+        .map_err(|e| format!("examples/policy.toml: {e}"))?
+        .replace("rate_per_s = 5000", "rate_per_s = 0")
+        .replace("rate_per_s = 100 ", "rate_per_s = 0 ");
+        let pol = audit_dir.path().join("policy.toml");
+        std::fs::write(&pol, policy).map_err(|e| e.to_string())?;
+        cfg.policy.file = pol.display().to_string();
+        cfg.identity.require_token = true;
+    }
     if a.workload == "audited" {
         cfg.audit.dir = audit_dir.path().join("log").display().to_string();
         cfg.audit.every_request = true;
     }
+    let hmac_key_id = cfg.identity.keystore_hmac_key_id;
     let target = match &a.socket {
         Some(p) => Target::Serve(p.clone()),
         None => Target::Engine(Arc::new(
@@ -261,9 +339,24 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
         )),
     };
     let target = Arc::new(target);
-    let pop = Arc::new(Population::new(&a.workload));
-    let zipf = Arc::new(zipf_table(pop.distinct));
+    let mut pop = Population::new(&a.workload);
     let total = (rate as f64 * a.seconds) as u64;
+    if hsm {
+        let Target::Engine(e) = &*target else {
+            return Err("--workload hsm drives an engine in this process, not --socket".into());
+        };
+        pop.mint(
+            &e.keys(),
+            hmac_key_id,
+            if a.workload == "hsm" {
+                (total as usize).clamp(1, 400_000)
+            } else {
+                1
+            },
+        )?;
+    }
+    let pop = Arc::new(pop);
+    let zipf = Arc::new(zipf_table(pop.distinct));
     let period_ns = 1e9 / rate as f64;
     let done = Arc::new(AtomicU64::new(0));
     let denied = Arc::new(AtomicU64::new(0));

@@ -19,7 +19,10 @@
  * Fail closed: when the server is gone, the request does not fit a slot, every slot is busy
  * or no verdict comes within the timeout, `warden_validate` fills in a deny (shutting_down,
  * content_too_large, overloaded, timeout) and returns a negative number; it never allows.
- * Thread-safe: threads may share one client; each call takes a slot of its own.
+ * Thread-safe: threads may share one client; each call takes a slot of its own. A connection
+ * belongs to the process that made it: after fork(), warden_validate in the child returns -2
+ * with a shutting_down deny (connect again there); a child sharing its parent's slots would mix
+ * their requests and verdicts.
  *
  * The layout mirrors src/ipc/shm.rs and the wire format src/request.rs; tests/serve.rs checks
  * this file against them (the constants, the reason names) and runs examples/c/validate.c.
@@ -106,7 +109,8 @@ int warden_connect(const char *socket_path, warden_client **out, char *err, size
 int warden_connect_uid(const char *socket_path, uint32_t server_uid, warden_client **out,
                        char *err, size_t err_len);
 /* Validates one request; blocks until the verdict. 0: the server answered (`out` holds its
- * verdict, allow or deny); negative: `out` holds a deny made here (see above). */
+ * verdict, allow or deny); negative: `out` holds a deny made here (see above); -2: this
+ * connection was made by another process (before a fork): connect again. */
 int warden_validate(warden_client *c, const warden_request *r, warden_verdict *out);
 /* How long warden_validate waits for a verdict (default 5000 ms). */
 void warden_set_timeout_ms(warden_client *c, uint32_t ms);
@@ -174,6 +178,9 @@ size_t warden_encoded_len(const warden_request *r);
 
 struct warden_client {
     int sock, wake; /* wake: a byte sent rings the server's core (a socket: never blocks us) */
+    unsigned forks;  /* warden_forks when connected */
+    uint32_t *abandoned; /* slots given up on (timeouts), taken back once their verdict came */
+    uint32_t abandoned_n;
     uint8_t *base;
     size_t bytes;
     uint32_t slots, slot_bytes, spin_ns, timeout_ms;
@@ -181,8 +188,14 @@ struct warden_client {
     uint32_t tail;
     uint32_t *free_list;
     uint32_t free_n;
-    int dead;
+    _Atomic int dead;
 };
+
+/* Forks seen by this process (pthread_atfork), so a connection knows it was inherited. */
+static _Atomic unsigned warden_forks;
+static void warden_forked(void) { atomic_fetch_add(&warden_forks, 1); }
+static pthread_once_t warden_fork_once = PTHREAD_ONCE_INIT;
+static void warden_watch_forks(void) { pthread_atfork(NULL, NULL, warden_forked); }
 
 static const char *const warden_reason_names[] = {
     "none", "missing_field", "field_too_large", "malformed", "content_too_large",
@@ -231,8 +244,16 @@ warden_request warden_request_check(const char *tenant, const char *agent, const
 }
 
 size_t warden_encoded_len(const warden_request *r) {
-    return WARDEN_WIRE_HEADER + r->tenant_len + r->agent_len + r->credential_len + r->tool_len +
-           r->action_len + r->resource_len + r->content_len;
+    /* Each field is at most 4 GiB, so on a 64-bit size_t the sum cannot wrap; a field over
+     * that (which the wire format cannot carry) makes the whole too large. */
+    const size_t lens[7] = {r->tenant_len, r->agent_len, r->credential_len, r->tool_len,
+                            r->action_len, r->resource_len, r->content_len};
+    size_t n = WARDEN_WIRE_HEADER;
+    for (int i = 0; i < 7; i++) {
+        if (lens[i] > 0xffffffffu) return (size_t)-1;
+        n += lens[i];
+    }
+    return n;
 }
 
 static void warden_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -294,6 +315,7 @@ int warden_connect_uid(const char *path, uint32_t server_uid, warden_client **ou
 static int warden_open(const char *path, uint32_t server_uid, warden_client **out, char *err,
                        size_t err_len) {
     *out = NULL;
+    pthread_once(&warden_fork_once, warden_watch_forks);
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
@@ -394,6 +416,7 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
         return -1;
     }
     c->sock = s; c->wake = fds[1];
+    c->forks = atomic_load(&warden_forks);
     c->base = base; c->bytes = (size_t)bytes;
     c->slots = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOTS), memory_order_relaxed);
     c->slot_bytes = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOT_BYTES), memory_order_relaxed);
@@ -411,7 +434,9 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &no_wait, sizeof no_wait);
     pthread_mutex_init(&c->lock, NULL);
     c->free_list = malloc(sizeof(uint32_t) * c->slots);
-    if (!c->free_list) {
+    c->abandoned = malloc(sizeof(uint32_t) * c->slots);
+    if (!c->free_list || !c->abandoned) {
+        free(c->free_list); free(c->abandoned);
         warden_err(err, err_len, "%s: out of memory", path);
         munmap(base, c->bytes); close(c->wake); close(s); pthread_mutex_destroy(&c->lock);
         free(c);
@@ -431,6 +456,7 @@ void warden_close(warden_client *c) {
     close(c->wake); close(c->sock);
     pthread_mutex_destroy(&c->lock);
     free(c->free_list);
+    free(c->abandoned);
     free(c);
 }
 
@@ -443,8 +469,8 @@ static uint64_t warden_now_ns(void) {
 static int warden_server_gone(warden_client *c) {
     char b;
     ssize_t n = recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) c->dead = 1;
-    return c->dead;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) atomic_store(&c->dead, 1);
+    return atomic_load(&c->dead);
 }
 
 static void warden_release(warden_client *c, uint32_t slot) {
@@ -454,10 +480,29 @@ static void warden_release(warden_client *c, uint32_t slot) {
 }
 
 int warden_validate(warden_client *c, const warden_request *r, warden_verdict *out) {
-    if (c->dead) { warden_deny(out, WARDEN_REASON_SHUTTING_DOWN); return -1; }
+    if (c->forks != atomic_load(&warden_forks)) {
+        warden_deny(out, WARDEN_REASON_SHUTTING_DOWN);
+        return -2;
+    }
+    if (atomic_load(&c->dead)) { warden_deny(out, WARDEN_REASON_SHUTTING_DOWN); return -1; }
     size_t len = warden_encoded_len(r);
     if (len > c->slot_bytes) { warden_deny(out, WARDEN_REASON_CONTENT_TOO_LARGE); return -1; }
     pthread_mutex_lock(&c->lock);
+    if (c->free_n == 0) {
+        /* take back the slots given up on whose verdict has come since */
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < c->abandoned_n; i++) {
+            uint32_t a = c->abandoned[i];
+            _Atomic uint32_t *st = warden_u32(c, warden_slot_off(c, a));
+            if (atomic_load_explicit(st, memory_order_acquire) == WARDEN_S_DONE) {
+                atomic_store_explicit(st, WARDEN_S_FREE, memory_order_relaxed);
+                c->free_list[c->free_n++] = a;
+            } else {
+                c->abandoned[kept++] = a;
+            }
+        }
+        c->abandoned_n = kept;
+    }
     if (c->free_n == 0) {
         pthread_mutex_unlock(&c->lock);
         warden_deny(out, WARDEN_REASON_OVERLOADED);
@@ -495,7 +540,10 @@ int warden_validate(warden_client *c, const warden_request *r, warden_verdict *o
         if (atomic_load_explicit(state, memory_order_acquire) == WARDEN_S_DONE) break;
         if (warden_server_gone(c)) { warden_deny(out, WARDEN_REASON_SHUTTING_DOWN); return -1; }
         if (warden_now_ns() - t0 > (uint64_t)c->timeout_ms * 1000000u) {
-            /* the slot stays out of the free list: the server may still write it */
+            /* the server may still write the slot: it waits among the abandoned ones */
+            pthread_mutex_lock(&c->lock);
+            c->abandoned[c->abandoned_n++] = slot;
+            pthread_mutex_unlock(&c->lock);
             warden_deny(out, WARDEN_REASON_TIMEOUT);
             return -1;
         }

@@ -1049,3 +1049,105 @@ fn one_uid_cannot_take_every_place() {
     }
     assert!(a.validate(&read("planner-1", "/data/acme/x")).is_allowed());
 }
+
+/// The code review's starvation: one client refilling its ring with requests that are denied
+/// at once (so its slots are free again before the next step) cannot keep its home core from
+/// reading another client's ring.
+#[test]
+fn a_client_refilling_its_ring_cannot_starve_another() {
+    let s = Server::start("");
+    let raw = Raw::connect(s.socket()).unwrap();
+    let good = Client::connect(s.socket()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let (raw, stop) = (&raw, &stop);
+        sc.spawn(move || {
+            let (m, g) = (raw.shm(), raw.geometry());
+            let mut tail = 0u32;
+            let junk = [0xffu8; 8]; // not a request: denied malformed at once
+            while !stop.load(Relaxed) {
+                for slot in 0..g.slots {
+                    let st = m.u32_at(g.slot_offset(slot)).load(Acquire);
+                    if st == shm::S_FREE || st == shm::S_DONE {
+                        push(raw, &mut tail, slot, &junk);
+                    }
+                }
+            }
+        });
+        for i in 0..300 {
+            let v = good.validate(&read("planner-1", &format!("/data/acme/{i}")));
+            assert!(v.is_allowed(), "request {i}: {v:?}");
+        }
+        stop.store(true, Relaxed);
+    });
+}
+
+/// The code review's leak: requests given up on (a zero timeout, the pending request dropped)
+/// keep their slots only until their verdicts come; the client never runs out of slots.
+#[test]
+fn slots_given_up_on_come_back() {
+    let s = Server::start("");
+    let c = Client::connect(s.socket())
+        .unwrap()
+        .with_timeout(Duration::ZERO);
+    let mut overloaded = 0;
+    for i in 0..2000 {
+        match c.submit(&read("planner-1", &format!("/data/acme/{i}"))) {
+            Ok(mut p) => {
+                let _ = p.try_verdict();
+            }
+            Err(v) if v.reason == DenyReason::Overloaded => overloaded += 1,
+            Err(v) => panic!("{v:?}"),
+        }
+        if i % 64 == 63 {
+            // time for the verdicts of the slots given up on to come
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // Without the slots coming back, every request after the first 64 would find none (1,936
+    // of 2,000); with them, only those sent while all 64 still wait for their verdicts.
+    assert!(overloaded < 1000, "{overloaded} of 2000 found no slot");
+}
+
+/// The code review's fork: a Python gateway that connects, then forks (a pre-fork server).
+/// The child gets a connection of its own; parent and child each get their own verdicts.
+#[test]
+fn a_forked_child_gets_a_connection_of_its_own() {
+    let s = Server::start("");
+    let (lib, _) = build_c(s.dir.path());
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python");
+    let script = format!(
+        "import os, sys; sys.path.insert(0, {py:?}); import warden\n\
+         c = warden.Client({sock:?}, library={lib:?})\n\
+         assert c.check('acme', 'planner-1', 'fs.read', '/data/acme/0').allowed\n\
+         pid = os.fork()\n\
+         bad = 0\n\
+         for i in range(2000):\n\
+         \x20   if pid == 0:\n\
+         \x20       v = c.check('acme', 'planner-1', 'fs.read', '/data/globex/%d' % i)\n\
+         \x20       bad += v.allowed or not v.from_server\n\
+         \x20   else:\n\
+         \x20       v = c.check('acme', 'planner-1', 'fs.read', '/data/acme/%d' % i)\n\
+         \x20       bad += not v.allowed\n\
+         if pid == 0:\n\
+         \x20   os._exit(1 if bad else 0)\n\
+         _, status = os.waitpid(pid, 0)\n\
+         assert bad == 0, bad\n\
+         assert status == 0, status\n\
+         print('ok')\n",
+        py = py.display().to_string(),
+        sock = s.socket().display().to_string(),
+        lib = lib.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

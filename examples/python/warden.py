@@ -115,20 +115,34 @@ class Client:
     def __init__(self, socket_path, library=None):
         library = library or os.environ.get("WARDEN_LIBRARY", "./libwarden.so")
         self._lib = _load(library)
+        self._path = socket_path
         self._c = ctypes.c_void_p()
+        self._connect()
+
+    def _connect(self):
+        c = ctypes.c_void_p()
         err = ctypes.create_string_buffer(512)
-        if self._lib.warden_connect(socket_path.encode(), ctypes.byref(self._c), err, 512) != 0:
+        if self._lib.warden_connect(self._path.encode(), ctypes.byref(c), err, 512) != 0:
             raise ConnectionError(err.value.decode(errors="replace"))
+        self._c = c
 
     def validate(self, tenant, agent, tool="", resource="", content=b"", kind=OP_CHECK,
                  credential=b"", action="", classification=0, priority=2,
-                 timestamp_ms=0, nonce=0):
+                 timestamp_ms=0, nonce=0, arg=0):
+        """`kind` and `arg` as warden.h's WARDEN_OP_* (4 crypto: arg 0 encrypt, 1 decrypt,
+        2 sign, 3 verify; 6 custom: arg the validator's id)."""
+        if not self._c:
+            raise ValueError("the client is closed")
         t, a, to, ac, r = (s.encode() for s in (tenant, agent, tool, action, resource))
-        req = _Request(kind, 0, classification, priority, timestamp_ms, nonce,
+        req = _Request(kind, arg, classification, priority, timestamp_ms, nonce,
                        t, len(t), a, len(a), credential, len(credential), to, len(to),
                        ac, len(ac), r, len(r), content, len(content))
         v = _Verdict()
         rc = self._lib.warden_validate(self._c, ctypes.byref(req), ctypes.byref(v))
+        if rc == -2:
+            # connected before a fork (this is the child): a connection of its own, once
+            self._connect()
+            rc = self._lib.warden_validate(self._c, ctypes.byref(req), ctypes.byref(v))
         return Verdict(self._lib, v, rc == 0)
 
     def check(self, tenant, agent, tool, resource):

@@ -6,8 +6,10 @@
 //!   bounded queue (`try_send`); a full queue drops it and counts it (`siem_dropped`), a send
 //!   that fails counts it (`siem_errors`); only the forwarder's own thread waits on the socket,
 //!   and with a timeout;
-//! - what is forwarded is what the log holds: events are offered as the writer stages them,
-//!   with the log's sequence number, so a SIEM can tell a gap (`metadata.sequence`);
+//! - events are offered as the writer stages them, with the log's sequence number, so a SIEM
+//!   can tell a gap (`metadata.sequence`); a batch whose write then fails was forwarded
+//!   already (its requests were denied `audit_unavailable`, and the log reuses those numbers):
+//!   the log, not the SIEM, is the record of truth;
 //! - fields a client chose (tenant, agent, tool, resource) are escaped for the structured data
 //!   of RFC 5424 (`"`, `\` and `]`) and carried in the JSON as JSON strings; control characters
 //!   never reach a syslog line raw.
@@ -235,7 +237,15 @@ fn param(out: &mut String, s: &str) {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push('?'),
+            // control characters, line and paragraph separators, bidirectional overrides and
+            // isolates: nothing that ends a line or makes it read otherwise than it is
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}')
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
+                out.push('?')
+            }
             c => out.push(c),
         }
     }

@@ -286,6 +286,8 @@ impl EngineBuilder {
                         |slot, v| crate::engine::complete_audited(&sh, slot, v),
                         || sh.audit_done.load(SeqCst),
                     );
+                    // The forwarder sends what it holds before the writer says it has exited.
+                    drop(forwarder);
                     sh.audit_exited.store(1, SeqCst);
                     futex::wake(&sh.audit_exited, i32::MAX);
                 })

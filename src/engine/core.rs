@@ -62,6 +62,8 @@ pub(crate) struct CoreState {
     /// Where a shared-memory client's request is copied before it is decoded (sized when the
     /// server attaches its clients, once).
     ipc_scratch: Vec<u8>,
+    /// Where the next step starts reading clients' rings (round robin).
+    ipc_next: usize,
 }
 
 impl CoreState {
@@ -78,6 +80,7 @@ impl CoreState {
             monitor,
             hsm_pending: 0,
             ipc_scratch: Vec::new(),
+            ipc_next: 0,
         }
     }
 
@@ -127,13 +130,23 @@ impl CoreState {
     /// Serves up to `budget` requests; returns how many it served.
     pub(crate) fn step(&mut self, budget: usize) -> usize {
         let mut n = 0;
+        let mut ingested = 0;
         // Shared-memory clients whose home is this core: their requests go onto the owners'
         // rings (this one's too), and are served below in the engine's priority order.
         if let Some(t) = self.shared.ipc.get() {
             if self.ipc_scratch.is_empty() {
                 self.ipc_scratch = vec![0; self.shared.limits.max_encoded_bytes()];
             }
-            n += super::ipc::ingest(&self.shared, t, self.id, &mut self.ipc_scratch, budget);
+            // Its own budget: what the rings hold is served below with the whole of `budget`.
+            ingested = super::ipc::ingest(
+                &self.shared,
+                t,
+                self.id,
+                &mut self.ipc_scratch,
+                budget,
+                self.ipc_next,
+            );
+            self.ipc_next = self.ipc_next.wrapping_add(1);
         }
         let mut now = now_ns();
         while n < budget {
@@ -148,7 +161,7 @@ impl CoreState {
                 m.evictions.set(s.evictions());
             }
         }
-        n
+        n + ingested
     }
 
     /// Evaluates one slot and completes it. Returns the time after completion.

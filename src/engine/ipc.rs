@@ -28,21 +28,24 @@ pub(crate) fn ingest(
     core: usize,
     scratch: &mut [u8],
     budget: usize,
+    start: usize,
 ) -> usize {
     let mut n = 0;
-    for (ci, cell) in t.cells.iter().enumerate() {
-        if cell.home.load(Relaxed) as usize != core {
+    let cells = t.cells.len();
+    // Round robin from `start`, at most PER_CLIENT a client a step, so one busy client (or one
+    // refilling its ring with requests denied at once) cannot starve the others.
+    for k in 0..cells {
+        let ci = (start + k) % cells;
+        let cell = &t.cells[ci];
+        let Some(state) = mine(cell, core) else {
             continue;
-        }
-        match cell.state.load(Acquire) {
-            C_LIVE => {}
-            C_CLOSING => {
-                if cell.home_stopped.load(Relaxed) == 0 {
-                    cell.home_stopped.store(1, Release);
-                }
-                continue;
+        };
+        if state == C_CLOSING {
+            let ack = cell.generation.load(Relaxed).wrapping_add(1);
+            if cell.home_stopped.load(Relaxed) != ack {
+                cell.home_stopped.store(ack, Release);
             }
-            _ => continue,
+            continue;
         }
         // Awake: a client that still reads "sleeping" (new, or set while this core slept) would
         // ring the doorbell on every push.
@@ -54,9 +57,29 @@ pub(crate) fn ingest(
         if n >= budget {
             break;
         }
-        n += ingest_client(sh, t, ci, cell, scratch, budget - n);
+        n += ingest_client(sh, t, ci, cell, scratch, (budget - n).min(PER_CLIENT));
     }
     n
+}
+
+/// Requests taken from one client's ring in one step at most.
+const PER_CLIENT: usize = 16;
+
+/// The cell's state if `core` is its home for the incarnation the state belongs to, read as a
+/// consistent snapshot: the generation is bumped when a cell is finished, before it can be
+/// reused, and every field of a new incarnation is written before it goes LIVE, so equal
+/// generations around the reads mean state and home belong together. `None`: not this core's
+/// (or empty).
+#[inline]
+fn mine(cell: &Cell, core: usize) -> Option<u32> {
+    let g1 = cell.generation.load(Acquire);
+    let state = cell.state.load(Acquire);
+    if state != C_LIVE && state != C_CLOSING {
+        return None;
+    }
+    let home = cell.home.load(Acquire) as usize;
+    let g2 = cell.generation.load(Acquire);
+    (g1 == g2 && home == core).then_some(state)
 }
 
 fn ingest_client(
@@ -114,6 +137,9 @@ pub(crate) fn deliver(t: &Table, tag: u64, v: &Verdict) {
                 futex::wake_shared(state, i32::MAX);
                 cell.counters.wakeups_sent.fetch_add(1, Relaxed);
             }
+            // Ordered after the DONE swap against the client's store of H_NOTIFY and its re-check
+            // of the state (a Dekker pair: each side stores, fences, loads).
+            std::sync::atomic::fence(SeqCst);
             if m.u32_at(shm::H_NOTIFY).load(Relaxed) != 0 {
                 shm::poke(cell.wake_fd.load(Relaxed));
             }
@@ -126,13 +152,10 @@ pub(crate) fn deliver(t: &Table, tag: u64, v: &Verdict) {
 /// Whether a client of `core` has something on its ring (or a closing one waits for the core's
 /// acknowledgement).
 pub(crate) fn has_work(t: &Table, core: usize) -> bool {
-    t.cells.iter().any(|cell| {
-        cell.home.load(Relaxed) as usize == core
-            && match cell.state.load(Acquire) {
-                C_LIVE => cell.shm().u32_at(shm::H_TAIL).load(Relaxed) != cell.head.load(Relaxed),
-                C_CLOSING => cell.home_stopped.load(Relaxed) == 0,
-                _ => false,
-            }
+    t.cells.iter().any(|cell| match mine(cell, core) {
+        Some(C_LIVE) => cell.shm().u32_at(shm::H_TAIL).load(Relaxed) != cell.head.load(Relaxed),
+        Some(_) => cell.home_stopped.load(Relaxed) != cell.generation.load(Relaxed).wrapping_add(1),
+        None => false,
     })
 }
 
@@ -140,14 +163,21 @@ pub(crate) fn has_work(t: &Table, core: usize) -> bool {
 /// after a push only when it reads 1.
 pub(crate) fn set_sleeping(t: &Table, core: usize, v: u32) {
     for cell in t.cells.iter() {
-        if cell.home.load(Relaxed) as usize == core && cell.state.load(Acquire) == C_LIVE {
+        if mine(cell, core) == Some(C_LIVE) {
             cell.shm().u32_at(shm::H_CORE_SLEEPING).store(v, SeqCst);
         }
     }
 }
 
-/// Epoll data of the core's own eventfd; a client's socket carries `cell << 32 | fd`.
+/// Epoll data of the core's own eventfd; a client's socket carries `wake_data`.
 pub(crate) const OWN_EVENTFD: u64 = 1 << 63;
+
+/// The epoll data of a client's wake-up socket: its cell, the cell's generation (low 19 bits)
+/// and the descriptor, so an event that arrives after the client left (its number reused) is
+/// recognised and ignored.
+pub fn wake_data(cell: usize, generation: u32, fd: i32) -> u64 {
+    (cell as u64 & 0xfff) << 51 | (generation as u64 & 0x7_ffff) << 32 | fd as u32 as u64
+}
 
 /// Sleeps in the core's epoll set (its own eventfd and its clients' wake-up sockets) for at
 /// most `timeout_ms`, then drains what woke it, never blocking: the eventfd is the server's
@@ -163,17 +193,28 @@ pub(crate) fn epoll_sleep(t: &Table, epoll_fd: i32, timeout_ms: i32) {
             // SAFETY: reads 8 bytes into a live local buffer from the core's own eventfd, made
             // non-blocking and never shared with a client.
             unsafe { libc::read((data & 0xffff_ffff) as i32, buf.as_mut_ptr().cast(), 8) };
-        } else if !shm::drain(data as u32 as i32) {
-            // Shut down by the client: readable for ever. Out of the set, and the client out
-            // (it broke the protocol); the accept thread closes the descriptor later.
+        } else {
             let fd = data as u32 as i32;
-            // SAFETY: removes a descriptor from our epoll set; an error only means it was not
-            // there any more.
-            unsafe { libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
-            if let Some(cell) = t.cells.get((data >> 32) as usize) {
-                if cell.wake_fd.load(Relaxed) == fd {
-                    cell.close(shm::Fault::WakeClosed);
-                }
+            let ci = ((data >> 51) & 0xfff) as usize;
+            let generation = ((data >> 32) & 0x7_ffff) as u32;
+            let Some(cell) = t.cells.get(ci) else {
+                continue;
+            };
+            // Still the client this event was registered for? (Otherwise its descriptor was
+            // closed, and its number may be another's now: leave it alone.)
+            if cell.wake_fd.load(Acquire) != fd
+                || cell.generation.load(Acquire) & 0x7_ffff != generation
+            {
+                continue;
+            }
+            if !shm::drain(fd) {
+                // Shut down by the client: readable for ever. Out of the set, and the client
+                // out; the accept thread closes the descriptor later (and calls it a hangup if
+                // the client's connection is gone too).
+                // SAFETY: removes a descriptor of the server's from our epoll set; an error
+                // only means it was not there any more.
+                unsafe { libc::epoll_ctl(epoll_fd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+                cell.close(shm::Fault::WakeClosed);
             }
         }
     }

@@ -222,6 +222,11 @@ impl Engine {
     /// gets an eventfd and an epoll set to sleep in, and from then on reads the rings of the
     /// clients whose home it is. Once per engine.
     pub fn attach_ipc(&self, table: Arc<crate::ipc::shm::Table>) -> std::io::Result<()> {
+        if self.shared.ipc.get().is_some() {
+            return Err(std::io::Error::other(
+                "shared-memory clients already attached to this engine",
+            ));
+        }
         for c in self.shared.cores.iter() {
             // SAFETY: plain descriptor-creating calls with constant flags.
             let (efd, epfd) = unsafe {
@@ -231,7 +236,17 @@ impl Engine {
                 )
             };
             if efd < 0 || epfd < 0 {
-                return Err(std::io::Error::last_os_error());
+                let e = std::io::Error::last_os_error();
+                // SAFETY: closes descriptors this call made (a negative one is skipped).
+                unsafe {
+                    if efd >= 0 {
+                        libc::close(efd);
+                    }
+                    if epfd >= 0 {
+                        libc::close(epfd);
+                    }
+                }
+                return Err(e);
             }
             crate::ipc::shm::epoll_add(epfd, efd, ipc::OWN_EVENTFD | efd as u64)?;
             c.wake_fd.store(efd, SeqCst);
@@ -352,6 +367,8 @@ pub(crate) fn submit(sh: &Shared, req: &Request<'_>, tag: u64) -> Result<u32, Ve
     sh.submit.shed[p.index()].fetch_add(1, Relaxed);
     give_back(DenyReason::Overloaded)
 }
+
+pub use ipc::wake_data as ipc_wake_data;
 
 /// Adds one to the eventfd `fd` (a shared-memory client's doorbell).
 pub fn ring_doorbell(fd: i32) {

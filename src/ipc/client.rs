@@ -61,6 +61,23 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+/// Forks seen by this process (`pthread_atfork`): a connection made before a fork belongs to
+/// the parent; the child sharing it would mix its requests and verdicts with the parent's.
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn forked_child() {
+    FORKS.fetch_add(1, SeqCst);
+}
+
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registers a child handler that only increments an atomic (async-signal-safe);
+    // the prepare and parent handlers are absent.
+    ONCE.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forked_child));
+    });
+}
+
 /// One connection: the socket, the mapping, the wake-up socket.
 struct Conn {
     sock: UnixStream,
@@ -77,6 +94,11 @@ struct Conn {
     spin_ns: u64,
     /// Futures waiting for a notification.
     wakers: Mutex<Vec<Waker>>,
+    /// Slots given up on (a timeout, a dropped future): out of the free list until the server
+    /// writes their verdict, then taken back.
+    abandoned: Mutex<Vec<u32>>,
+    /// `FORKS` when this connection was made.
+    forks: u64,
     /// Bumped each time the notifier takes the wakers: a future registered under an older
     /// round registers again (a future polled often registers once per round, not per poll).
     waker_round: std::sync::atomic::AtomicU64,
@@ -93,6 +115,7 @@ impl Drop for Conn {
 
 impl Conn {
     fn open(path: &Path, server_uid: Option<u32>) -> Result<Conn, ConnectError> {
+        watch_forks();
         let sock = UnixStream::connect(path).map_err(|e| ConnectError::Io(path.into(), e))?;
         // Who listens there: root, this process's uid, or the uid the caller named.
         let (_, uid, _) =
@@ -206,6 +229,8 @@ impl Conn {
             dead: AtomicBool::new(false),
             spin_ns,
             wakers: Mutex::new(Vec::new()),
+            abandoned: Mutex::new(Vec::new()),
+            forks: FORKS.load(SeqCst),
             waker_round: std::sync::atomic::AtomicU64::new(0),
             notifier: AtomicBool::new(false),
         })
@@ -224,7 +249,7 @@ impl Conn {
         if len > self.g.slot_bytes as usize {
             return Err(Verdict::deny(DenyReason::ContentTooLarge));
         }
-        let Some(slot) = self.free.pop() else {
+        let Some(slot) = self.free.pop().or_else(|| self.reclaim()) else {
             return Err(Verdict::deny(DenyReason::Overloaded));
         };
         let off = self.g.slot_offset(slot);
@@ -259,6 +284,31 @@ impl Conn {
             shm::poke(self.wake.as_raw_fd());
         }
         Ok(slot)
+    }
+
+    /// Takes back the abandoned slots whose verdict has come; returns one of them.
+    fn reclaim(&self) -> Option<u32> {
+        let mut a = self.abandoned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut got = None;
+        a.retain(|&slot| {
+            if self.state(slot).load(Acquire) != shm::S_DONE {
+                return true;
+            }
+            self.state(slot).store(shm::S_FREE, Relaxed);
+            match got {
+                None => got = Some(slot),
+                Some(_) => self.free.push(slot),
+            }
+            false
+        });
+        got
+    }
+
+    fn abandon(&self, slot: u32) {
+        self.abandoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slot);
     }
 
     /// The verdict of a DONE slot; frees the slot.
@@ -321,6 +371,7 @@ impl Conn {
                 return Verdict::deny(DenyReason::ShuttingDown);
             }
             if t0.elapsed() >= timeout {
+                self.abandon(slot);
                 return Verdict::deny(DenyReason::Timeout);
             }
         }
@@ -369,8 +420,9 @@ impl Client {
     fn conn(&self) -> Option<Arc<Conn>> {
         let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         // (Whether the server is gone is found out while waiting, not here: a syscall per call
-        // would cost a third of the round trip.)
-        if c.dead.load(Relaxed) {
+        // would cost a third of the round trip.) A connection made before a fork is the
+        // parent's: the child makes its own.
+        if c.dead.load(Relaxed) || c.forks != FORKS.load(Relaxed) {
             match Conn::open(&self.path, self.server_uid) {
                 Ok(n) => *c = Arc::new(n),
                 Err(_) => return None,
@@ -489,6 +541,7 @@ impl Pending {
         let v = if c.state(self.slot).load(Acquire) == shm::S_DONE {
             c.take(self.slot)
         } else if self.t0.elapsed() >= self.timeout {
+            c.abandon(self.slot);
             Verdict::deny(if c.server_gone() {
                 DenyReason::ShuttingDown
             } else {
@@ -499,6 +552,22 @@ impl Pending {
         };
         self.done = true;
         Some(v)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.abandon(self.slot);
+        }
+    }
+}
+
+impl Drop for ClientFuture {
+    fn drop(&mut self) {
+        if let (Ok(slot), Some(c)) = (self.state, &self.conn) {
+            c.abandon(slot);
+        }
     }
 }
 
@@ -539,6 +608,7 @@ impl std::future::Future for ClientFuture {
             } else {
                 DenyReason::Timeout
             });
+            c.abandon(slot);
             self.state = Err(v);
             return std::task::Poll::Ready(v);
         }

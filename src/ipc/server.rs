@@ -154,6 +154,12 @@ pub fn recv_fds<const N: usize>(
     Ok((n as usize, fds))
 }
 
+/// `refuse`, for a caller that reports whether it admitted the client (it did not).
+fn refuse_(s: UnixStream, why: &str) -> bool {
+    refuse(s, why);
+    false
+}
+
 /// Writes a refusal a client library shows as its error.
 fn refuse(mut s: UnixStream, why: &str) {
     let mut b = REFUSED.to_vec();
@@ -298,6 +304,12 @@ struct RefusalLog {
 impl RefusalLog {
     fn log(&self, t: &Table, line: std::fmt::Arguments<'_>) {
         t.counters.refused.fetch_add(1, Relaxed);
+        self.note(line);
+    }
+
+    /// Logs `line` under the same once-a-second limit (disconnects, which a client can also
+    /// provoke in a loop; the metrics count them by cause).
+    fn note(&self, line: std::fmt::Arguments<'_>) {
         let now = crate::time::now_ns() / 1_000_000_000 + 1;
         let prev = self.second.load(Relaxed);
         if prev != now
@@ -308,7 +320,7 @@ impl RefusalLog {
         {
             let more = self.since.swap(0, AcqRel);
             if more > 0 {
-                eprintln!("warden serve: {more} more clients refused in the second before (warden_serve_clients_refused_total counts every one)");
+                eprintln!("warden serve: {more} more lines like the next in the second before (warden_serve_clients_refused_total and warden_serve_disconnects_total count every one)");
             }
             eprintln!("warden serve: {line}");
         } else {
@@ -411,16 +423,17 @@ impl<'e> Server<'e> {
         &self.table
     }
 
-    fn accept(&mut self, s: UnixStream) {
+    /// Admits or refuses one connection; whether it became a client.
+    fn accept(&mut self, s: UnixStream) -> bool {
         let Ok((pid, uid, gid)) = peer_credentials(&s) else {
-            return;
+            return false;
         };
         if let Err(why) = self.adm.admit(uid, gid) {
             self.adm.refusals.log(
                 &self.table,
                 format_args!("refused a client (pid {pid}): {why}"),
             );
-            return refuse(s, &why);
+            return refuse_(s, &why);
         }
         let of_uid = self
             .table
@@ -436,7 +449,7 @@ impl<'e> Server<'e> {
                 &self.table,
                 format_args!("refused a client (pid {pid}): {why}"),
             );
-            return refuse(s, &why);
+            return refuse_(s, &why);
         }
         let Some(ci) = self
             .table
@@ -449,7 +462,7 @@ impl<'e> Server<'e> {
                 &self.table,
                 format_args!("refused a client (pid {pid}): serve.max_clients are connected"),
             );
-            return refuse(
+            return refuse_(
                 s,
                 &format!(
                     "the server has {} clients, its limit (serve.max_clients)",
@@ -464,7 +477,7 @@ impl<'e> Server<'e> {
         let mut m = match map_client(g, ci as u32, self.cfg.client_spin_us.saturating_mul(1000)) {
             Ok(m) => m,
             Err(e) => {
-                return refuse(
+                return refuse_(
                     s,
                     &format!("the server could not make the client's memory: {e}"),
                 )
@@ -484,7 +497,10 @@ impl<'e> Server<'e> {
         }
         cell.pending.store(0, Relaxed);
         cell.active.store(0, Relaxed);
-        cell.home_stopped.store(0, Relaxed);
+        // Not yet acknowledged for this incarnation (the ack is generation + 1).
+        cell.home_stopped
+            .store(cell.generation.load(Relaxed), Relaxed);
+        cell.counters.reset();
         cell.fault.store(0, Relaxed);
         cell.wake_fd.store(m.wake.as_raw_fd(), Relaxed);
         cell.uid.store(uid, Relaxed);
@@ -516,7 +532,7 @@ impl<'e> Server<'e> {
         let ok = match epoll_add(
             self.engine.core_epoll_fd(home),
             wake,
-            (ci as u64) << 32 | wake as u32 as u64,
+            crate::engine::ipc_wake_data(ci, cell.generation.load(Relaxed), wake),
         ) {
             Err(e) => {
                 eprintln!("warden serve: cannot watch a client's wake-up socket: {e}");
@@ -543,6 +559,7 @@ impl<'e> Server<'e> {
         }
         let _ = s.set_nonblocking(true);
         self.conns[ci] = Some((s, m));
+        ok
     }
 
     /// Marks clients whose socket hung up as closing, and finishes closing those whose
@@ -558,7 +575,8 @@ impl<'e> Server<'e> {
             }
             if cell.state.load(Acquire) == C_CLOSING {
                 let home = cell.home.load(Relaxed) as usize;
-                if cell.home_stopped.load(Acquire) == 0 {
+                if cell.home_stopped.load(Acquire) != cell.generation.load(Relaxed).wrapping_add(1)
+                {
                     self.engine.wake_core(home);
                     continue;
                 }
@@ -578,14 +596,18 @@ impl<'e> Server<'e> {
             return;
         };
         let home = cell.home.load(Relaxed) as usize;
-        let fault = Fault::from_code(cell.fault.load(Acquire));
+        let mut fault = Fault::from_code(cell.fault.load(Acquire));
+        // A client that exits closes both its sockets; the core may see the wake-up end first.
+        if fault == Fault::WakeClosed && hung_up(&s) {
+            fault = Fault::Hangup;
+        }
         if !matches!(fault, Fault::Hangup | Fault::Shutdown) {
-            eprintln!(
-                "warden serve: disconnected client {ci} (pid {}, uid {}): {}",
+            self.adm.refusals.note(format_args!(
+                "disconnected client {ci} (pid {}, uid {}): {}",
                 cell.pid.load(Relaxed),
                 cell.uid.load(Relaxed),
                 fault.name()
-            );
+            ));
         }
         self.table.counters.disconnects[fault as usize].fetch_add(1, Relaxed);
         // SAFETY: removes a descriptor we own from the core's epoll set (an error only means
@@ -717,10 +739,14 @@ impl<'e> Server<'e> {
                     self.reload();
                 }
                 let mut busy = false;
-                while let Ok((s, _)) = listener.accept() {
+                // At most 64 connections a turn, so a flood of them cannot keep the loop from
+                // reaping clients or seeing a signal.
+                for _ in 0..64 {
+                    let Ok((s, _)) = listener.accept() else { break };
                     let _ = s.set_nonblocking(false);
-                    self.accept(s);
-                    served += 1;
+                    if self.accept(s) {
+                        served += 1;
+                    }
                     busy = true;
                 }
                 self.reap();
@@ -804,15 +830,32 @@ impl<'e> Server<'e> {
     }
 }
 
+/// Whether the client's connection is gone. Anything the client sends on it after the hello
+/// means nothing and is read and dropped (a peek would see those bytes for ever and never the
+/// end of the stream).
+impl Drop for Server<'_> {
+    /// A client not finished yet may still get a verdict from a core (the table stays attached
+    /// to the engine): its memory is left mapped rather than pulled from under the core. The
+    /// cells are closed, so nothing new is taken from their rings.
+    fn drop(&mut self) {
+        for (ci, c) in self.conns.iter_mut().enumerate() {
+            if let Some((_, m)) = c.take() {
+                self.table.cells[ci].close(Fault::Shutdown);
+                std::mem::forget(m);
+            }
+        }
+    }
+}
+
 fn hung_up(s: &UnixStream) -> bool {
-    let mut b = [0u8; 1];
-    // SAFETY: a non-blocking peek of at most one byte into a live buffer.
+    let mut b = [0u8; 256];
+    // SAFETY: a non-blocking receive into a live buffer of the size given.
     let n = unsafe {
         libc::recv(
             s.as_raw_fd(),
             b.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            b.len(),
+            libc::MSG_DONTWAIT,
         )
     };
     n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
@@ -1106,22 +1149,32 @@ fn stream_conn(
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; max];
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    // A client that never reads its verdicts cannot hold this thread (and so a SIGTERM) for
+    // longer than this.
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
     loop {
+        // The length prefix, kept across read timeouts (a prefix split over 200 ms would
+        // otherwise lose its first bytes and the framing with them).
         let mut len = [0u8; 4];
-        match s.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if stop.load(SeqCst) {
-                    return Ok(());
+        let mut got = 0;
+        while got < 4 {
+            match s.read(&mut len[got..]) {
+                Ok(0) => return Ok(()),
+                Ok(k) => got += k,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    if stop.load(SeqCst) {
+                        return Ok(());
+                    }
                 }
-                continue;
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
         let n = u32::from_le_bytes(len) as usize;
         let v = if n > max {

@@ -357,6 +357,22 @@ pub struct ClientCounters {
     pub wakeups_sent: AtomicU64,
 }
 
+impl ClientCounters {
+    /// Zero, for a cell's next client (a counter series starts at its own zero).
+    pub fn reset(&self) {
+        for c in [
+            &self.requests,
+            &self.verdicts,
+            &self.denied,
+            &self.malformed,
+            &self.tenant_refused,
+            &self.wakeups_sent,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
 /// The server's private state of one client. Everything the server relies on lives here, not
 /// in the client's mapping.
 pub struct Cell {

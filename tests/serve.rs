@@ -584,6 +584,21 @@ fn the_stream_socket_answers_frames() {
     drop(s);
 }
 
+/// Runs `script` in a real Python process; it must print `ok`.
+fn run_python(script: &str) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Builds the C library and the C example with `cc` into `dir`.
 fn build_c(dir: &Path) -> (PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -675,17 +690,7 @@ fn the_c_example_and_the_python_client_get_the_servers_verdicts() {
         sock = sock.display().to_string(),
         lib = lib.display().to_string(),
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&script);
 }
 
 /// The C header mirrors the Rust side: its reason names are DenyReason's, in code order, and
@@ -1139,15 +1144,5 @@ fn a_forked_child_gets_a_connection_of_its_own() {
         sock = s.socket().display().to_string(),
         lib = lib.display().to_string(),
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&script);
 }

@@ -115,6 +115,10 @@ int warden_validate(warden_client *c, const warden_request *r, warden_verdict *o
 /* How long warden_validate waits for a verdict (default 5000 ms). */
 void warden_set_timeout_ms(warden_client *c, uint32_t ms);
 void warden_close(warden_client *c);
+/* Lets go of a connection this process inherited (warden_validate returned -2): unmaps and
+ * closes this process's copies, leaving the parent's connection as it is. Then connect
+ * again. (warden_close would also tear down a lock the parent may have held at the fork.) */
+void warden_close_inherited(warden_client *c);
 /* A check of `tool` on `resource` by (`tenant`, `agent`), the common request. */
 warden_request warden_request_check(const char *tenant, const char *agent, const char *tool,
                                     const char *resource);
@@ -178,7 +182,7 @@ size_t warden_encoded_len(const warden_request *r);
 
 struct warden_client {
     int sock, wake; /* wake: a byte sent rings the server's core (a socket: never blocks us) */
-    unsigned forks;  /* warden_forks when connected */
+    uint64_t epoch;  /* this process's epoch when connected (see warden_epoch) */
     uint32_t *abandoned; /* slots given up on (timeouts), taken back once their verdict came */
     uint32_t abandoned_n;
     uint8_t *base;
@@ -191,11 +195,30 @@ struct warden_client {
     _Atomic int dead;
 };
 
-/* Forks seen by this process (pthread_atfork), so a connection knows it was inherited. */
-static _Atomic unsigned warden_forks;
-static void warden_forked(void) { atomic_fetch_add(&warden_forks, 1); }
-static pthread_once_t warden_fork_once = PTHREAD_ONCE_INIT;
-static void warden_watch_forks(void) { pthread_atfork(NULL, NULL, warden_forked); }
+/* Which process a connection belongs to, without a syscall per call: a page the kernel wipes
+ * in every child (MADV_WIPEONFORK: fork, _Fork, clone without CLONE_VM alike) holds this
+ * process's epoch, set at its first connect; a connection stores it. In a child the page
+ * reads 0 until the child connects, when it gets an epoch its parent never had. */
+static _Atomic uint64_t *warden_epoch_page;
+static _Atomic uint64_t warden_epoch_next;
+static pthread_once_t warden_epoch_once = PTHREAD_ONCE_INIT;
+static void warden_epoch_init(void) {
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    if (madvise(p, 4096, 18 /* MADV_WIPEONFORK */) != 0) { munmap(p, 4096); return; }
+    warden_epoch_page = (_Atomic uint64_t *)p;
+}
+/* This process's epoch (made now if it has none); 0 when the page could not be made. */
+static uint64_t warden_epoch(void) {
+    pthread_once(&warden_epoch_once, warden_epoch_init);
+    if (!warden_epoch_page) return 0;
+    uint64_t e = atomic_load(warden_epoch_page);
+    if (e == 0) {
+        uint64_t fresh = atomic_fetch_add(&warden_epoch_next, 1) + 1;
+        if (atomic_compare_exchange_strong(warden_epoch_page, &e, fresh)) e = fresh;
+    }
+    return e;
+}
 
 static const char *const warden_reason_names[] = {
     "none", "missing_field", "field_too_large", "malformed", "content_too_large",
@@ -315,7 +338,12 @@ int warden_connect_uid(const char *path, uint32_t server_uid, warden_client **ou
 static int warden_open(const char *path, uint32_t server_uid, warden_client **out, char *err,
                        size_t err_len) {
     *out = NULL;
-    pthread_once(&warden_fork_once, warden_watch_forks);
+    uint64_t epoch = warden_epoch();
+    if (epoch == 0) {
+        warden_err(err, err_len, "%s: cannot make the page that tells a forked child apart",
+                   path);
+        return -1;
+    }
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
@@ -416,7 +444,7 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
         return -1;
     }
     c->sock = s; c->wake = fds[1];
-    c->forks = atomic_load(&warden_forks);
+    c->epoch = epoch;
     c->base = base; c->bytes = (size_t)bytes;
     c->slots = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOTS), memory_order_relaxed);
     c->slot_bytes = atomic_load_explicit(warden_u32(c, WARDEN_H_SLOT_BYTES), memory_order_relaxed);
@@ -450,6 +478,15 @@ static int warden_open(const char *path, uint32_t server_uid, warden_client **ou
 
 void warden_set_timeout_ms(warden_client *c, uint32_t ms) { c->timeout_ms = ms; }
 
+void warden_close_inherited(warden_client *c) {
+    if (!c) return;
+    munmap(c->base, c->bytes);
+    close(c->wake); close(c->sock);
+    free(c->free_list);
+    free(c->abandoned);
+    free(c);
+}
+
 void warden_close(warden_client *c) {
     if (!c) return;
     munmap(c->base, c->bytes);
@@ -480,7 +517,8 @@ static void warden_release(warden_client *c, uint32_t slot) {
 }
 
 int warden_validate(warden_client *c, const warden_request *r, warden_verdict *out) {
-    if (c->forks != atomic_load(&warden_forks)) {
+    if (!warden_epoch_page || atomic_load_explicit(warden_epoch_page, memory_order_relaxed) !=
+                                  c->epoch) {
         warden_deny(out, WARDEN_REASON_SHUTTING_DOWN);
         return -2;
     }

@@ -1146,3 +1146,57 @@ fn a_forked_child_gets_a_connection_of_its_own() {
     );
     run_python(&script);
 }
+
+/// A child made without fork's handlers (a raw fork syscall, as `_Fork` or clone make) is told
+/// apart too: its inherited connection answers -2, never a verdict of its parent's.
+#[test]
+fn a_raw_forked_child_is_refused_the_parents_connection() {
+    let s = Server::start("");
+    let dir = s.dir.path();
+    let src = dir.join("rawfork.c");
+    std::fs::write(
+        &src,
+        r#"#define WARDEN_IMPLEMENTATION
+#include "warden.h"
+#include <stdio.h>
+#include <sys/wait.h>
+int main(int argc, char **argv) {
+    (void)argc;
+    char err[256]; warden_client *c;
+    if (warden_connect(argv[1], &c, err, sizeof err)) { puts(err); return 2; }
+    warden_request ok = warden_request_check("acme", "planner-1", "fs.read", "/data/acme/x");
+    warden_verdict v;
+    if (warden_validate(c, &ok, &v) != 0 || v.decision == WARDEN_DENY) return 3;
+    long pid = syscall(SYS_fork); /* no atfork handlers run */
+    if (pid == 0) {
+        warden_request bad = warden_request_check("acme", "planner-1", "fs.read", "/data/globex/x");
+        int rc = warden_validate(c, &bad, &v);
+        _exit(rc == -2 && v.decision == WARDEN_DENY ? 0 : 1);
+    }
+    for (int i = 0; i < 1000; i++)
+        if (warden_validate(c, &ok, &v) != 0 || v.decision == WARDEN_DENY) return 4;
+    int st = 0;
+    waitpid((pid_t)pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 5;
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.join("rawfork");
+    let out = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-I"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-lpthread")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&exe).arg(s.socket()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

@@ -101,6 +101,7 @@ def _load(path):
         ctypes.c_void_p, ctypes.POINTER(_Request), ctypes.POINTER(_Verdict)]
     lib.warden_validate.restype = ctypes.c_int
     lib.warden_close.argtypes = [ctypes.c_void_p]
+    lib.warden_close_inherited.argtypes = [ctypes.c_void_p]
     lib.warden_set_timeout_ms.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
     lib.warden_reason_name.argtypes = [ctypes.c_uint16]
     lib.warden_reason_name.restype = ctypes.c_char_p
@@ -140,7 +141,10 @@ class Client:
         v = _Verdict()
         rc = self._lib.warden_validate(self._c, ctypes.byref(req), ctypes.byref(v))
         if rc == -2:
-            # connected before a fork (this is the child): a connection of its own, once
+            # connected before a fork (this is the child): let go of the parent's, and make a
+            # connection of its own, once
+            self._lib.warden_close_inherited(self._c)
+            self._c = ctypes.c_void_p()
             self._connect()
             rc = self._lib.warden_validate(self._c, ctypes.byref(req), ctypes.byref(v))
         return Verdict(self._lib, v, rc == 0)

@@ -25,7 +25,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering::*};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -61,21 +61,59 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-/// Forks seen by this process (`pthread_atfork`): a connection made before a fork belongs to
-/// the parent; the child sharing it would mix its requests and verdicts with the parent's.
-static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-extern "C" fn forked_child() {
-    FORKS.fetch_add(1, SeqCst);
+/// Which process a connection belongs to, without a syscall per call: a page the kernel wipes
+/// in every child (`MADV_WIPEONFORK`: fork, `_Fork` and clone without `CLONE_VM` alike) holds
+/// this process's epoch, set at its first connect; a connection stores it. In a child the page
+/// reads 0 until the child connects, when it gets an epoch its parent never had. (A child
+/// sharing its parent's connection would mix their requests and verdicts; `pthread_atfork`
+/// misses `_Fork` and raw clones, a review showed.)
+fn epoch_page() -> Option<&'static AtomicU64> {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let addr = *PAGE.get_or_init(|| {
+        // SAFETY: a fresh private anonymous page, ours for the life of the process; madvise
+        // only changes what a child sees of it.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return 0;
+            }
+            if libc::madvise(p, 4096, libc::MADV_WIPEONFORK) != 0 {
+                libc::munmap(p, 4096);
+                return 0;
+            }
+            p as usize
+        }
+    });
+    // SAFETY: the page is mapped for the life of the process, aligned, and only ever accessed
+    // through this atomic.
+    (addr != 0).then(|| unsafe { &*(addr as *const AtomicU64) })
 }
 
-fn watch_forks() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registers a child handler that only increments an atomic (async-signal-safe);
-    // the prepare and parent handlers are absent.
-    ONCE.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(forked_child));
-    });
+/// This process's epoch (made now if it has none); 0 when the page could not be made.
+fn epoch() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Some(page) = epoch_page() else { return 0 };
+    let e = page.load(SeqCst);
+    if e != 0 {
+        return e;
+    }
+    let fresh = NEXT.fetch_add(1, SeqCst) + 1;
+    match page.compare_exchange(0, fresh, SeqCst, SeqCst) {
+        Ok(_) => fresh,
+        Err(other) => other,
+    }
+}
+
+/// Whether a connection made at `e` belongs to this process.
+fn ours(e: u64) -> bool {
+    epoch_page().is_some_and(|p| p.load(Relaxed) == e)
 }
 
 /// One connection: the socket, the mapping, the wake-up socket.
@@ -97,8 +135,8 @@ struct Conn {
     /// Slots given up on (a timeout, a dropped future): out of the free list until the server
     /// writes their verdict, then taken back.
     abandoned: Mutex<Vec<u32>>,
-    /// `FORKS` when this connection was made.
-    forks: u64,
+    /// This process's epoch when the connection was made (`epoch`).
+    epoch: u64,
     /// Bumped each time the notifier takes the wakers: a future registered under an older
     /// round registers again (a future polled often registers once per round, not per poll).
     waker_round: std::sync::atomic::AtomicU64,
@@ -115,7 +153,13 @@ impl Drop for Conn {
 
 impl Conn {
     fn open(path: &Path, server_uid: Option<u32>) -> Result<Conn, ConnectError> {
-        watch_forks();
+        let epoch = epoch();
+        if epoch == 0 {
+            return Err(ConnectError::Io(
+                path.into(),
+                std::io::Error::other("cannot make the page that tells a forked child apart"),
+            ));
+        }
         let sock = UnixStream::connect(path).map_err(|e| ConnectError::Io(path.into(), e))?;
         // Who listens there: root, this process's uid, or the uid the caller named.
         let (_, uid, _) =
@@ -230,7 +274,7 @@ impl Conn {
             spin_ns,
             wakers: Mutex::new(Vec::new()),
             abandoned: Mutex::new(Vec::new()),
-            forks: FORKS.load(SeqCst),
+            epoch,
             waker_round: std::sync::atomic::AtomicU64::new(0),
             notifier: AtomicBool::new(false),
         })
@@ -422,7 +466,7 @@ impl Client {
         // (Whether the server is gone is found out while waiting, not here: a syscall per call
         // would cost a third of the round trip.) A connection made before a fork is the
         // parent's: the child makes its own.
-        if c.dead.load(Relaxed) || c.forks != FORKS.load(Relaxed) {
+        if c.dead.load(Relaxed) || !ours(c.epoch) {
             match Conn::open(&self.path, self.server_uid) {
                 Ok(n) => *c = Arc::new(n),
                 Err(_) => return None,

@@ -7,7 +7,6 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use warden::ipc::client::Client;
 use warden::{Operation, Request};
 
@@ -31,13 +30,7 @@ fn bench(c: &mut Criterion) {
         true,
         &format!("stream_socket = \"{}\"", stream.display()),
     );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = common::spawn(&cfg);
     let mut err = BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("listening on") {

@@ -33,13 +33,7 @@ impl Server {
 
     fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
         let cfg = common::config(dir.path(), false, extra);
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&cfg)
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn(&cfg);
         let err = child.stderr.take().unwrap();
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -542,23 +536,39 @@ fn the_metrics_endpoint_serves_prometheus_text_with_per_client_counters() {
     );
 }
 
+/// Every `[serve]` field a config can get wrong is refused at start, naming the dotted field.
 #[test]
-fn a_non_loopback_metrics_address_is_a_config_error() {
+fn bad_serve_settings_are_config_errors_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("w.toml");
-    std::fs::write(&cfg, "[serve]\nmetrics = \"0.0.0.0:9464\"\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("serve.metrics") && err.contains("loopback"),
-        "{err}"
-    );
+    for (toml, field) in [
+        ("slots_per_client = 3", "serve.slots_per_client"),
+        ("slots_per_client = 0", "serve.slots_per_client"),
+        ("slots_per_client = 2048", "serve.slots_per_client"),
+        ("slot_bytes = 10", "serve.slot_bytes"),
+        ("slot_bytes = 4294967295", "serve.slot_bytes"),
+        ("max_clients = 0", "serve.max_clients"),
+        ("max_clients = 100000", "serve.max_clients"),
+        ("max_clients_per_uid = 0", "serve.max_clients_per_uid"),
+        ("socket = \"\"", "serve.socket"),
+        ("metrics = \"0.0.0.0:9464\"", "loopback"),
+        ("metrics = \"localhost:9464\"", "serve.metrics"),
+        ("metrics = \"[::ffff:127.0.0.1]:9464\"", "serve.metrics"),
+        ("tenants = { root = [\"acme\"] }", "serve.tenants.root"),
+        ("tenants = { 1000 = [\"\"] }", "serve.tenants.1000"),
+        ("uids = [-1]", "serve.uids"),
+    ] {
+        std::fs::write(&cfg, format!("[serve]\n{toml}\n")).unwrap();
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{toml}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(field), "{toml}: {err}");
+    }
 }
 
 /// The stream-socket protocol: length-prefixed frames, the same verdicts.

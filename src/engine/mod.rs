@@ -370,11 +370,6 @@ pub(crate) fn submit(sh: &Shared, req: &Request<'_>, tag: u64) -> Result<u32, Ve
 
 pub use ipc::wake_data as ipc_wake_data;
 
-/// Adds one to the eventfd `fd` (a shared-memory client's doorbell).
-pub fn ring_doorbell(fd: i32) {
-    shared::ring_eventfd(fd)
-}
-
 impl Handle {
     /// The core that owns (tenant, agent).
     pub fn owner_core(&self, tenant: &str, agent: &str) -> usize {

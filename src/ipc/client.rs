@@ -126,7 +126,10 @@ struct Conn {
     /// received is a notification.
     wake: OwnedFd,
     free: Stack,
-    /// The ring's tail as this process counts it; held while pushing.
+    /// The ring's tail as this process counts it; held while pushing. A lock, in the client
+    /// only (never on a core): threads of one client share one single-producer ring, and an
+    /// entry must be written before the tail that publishes it, so pushes take turns. It is
+    /// held for two stores.
     tail: Mutex<u32>,
     dead: AtomicBool,
     spin_ns: u64,
@@ -427,6 +430,8 @@ impl Conn {
 pub struct Client {
     path: PathBuf,
     server_uid: Option<u32>,
+    /// The connection, replaced when the server went away or the process forked; the lock is
+    /// held only to clone the `Arc` (the client's side, never a core's).
     conn: Mutex<Arc<Conn>>,
     timeout: Duration,
 }

@@ -365,7 +365,6 @@ struct Signals {
 /// The server: the table the cores read, the clients' mappings and sockets.
 pub struct Server<'e> {
     engine: &'e Engine,
-    cfg: ServeConfig,
     config_path: Option<PathBuf>,
     policy_override: Option<PathBuf>,
     table: Arc<Table>,
@@ -405,22 +404,17 @@ impl<'e> Server<'e> {
             engine,
             conns: (0..cfg.max_clients).map(|_| None).collect(),
             per_core: vec![0; engine.cores()],
-            cfg,
             config_path,
             policy_override: None,
             table,
             adm: Arc::new(Admission {
-                cfg: engine.config().serve.clone(),
+                cfg,
                 // SAFETY: geteuid cannot fail.
                 own_uid: unsafe { libc::geteuid() },
                 uid_sets,
                 refusals: RefusalLog::default(),
             }),
         })
-    }
-
-    pub fn table(&self) -> &Arc<Table> {
-        &self.table
     }
 
     /// Admits or refuses one connection; whether it became a client.
@@ -441,7 +435,7 @@ impl<'e> Server<'e> {
             .iter()
             .filter(|c| c.state.load(Acquire) != C_EMPTY && c.uid.load(Relaxed) == uid)
             .count();
-        if of_uid >= self.cfg.max_clients_per_uid {
+        if of_uid >= self.adm.cfg.max_clients_per_uid {
             let why = format!(
                 "uid {uid} has {of_uid} clients connected, its limit (serve.max_clients_per_uid)"
             );
@@ -466,15 +460,19 @@ impl<'e> Server<'e> {
                 s,
                 &format!(
                     "the server has {} clients, its limit (serve.max_clients)",
-                    self.cfg.max_clients
+                    self.adm.cfg.max_clients
                 ),
             );
         };
         let g = Geometry {
-            slots: self.cfg.slots_per_client,
-            slot_bytes: self.cfg.slot_bytes,
+            slots: self.adm.cfg.slots_per_client,
+            slot_bytes: self.adm.cfg.slot_bytes,
         };
-        let mut m = match map_client(g, ci as u32, self.cfg.client_spin_us.saturating_mul(1000)) {
+        let mut m = match map_client(
+            g,
+            ci as u32,
+            self.adm.cfg.client_spin_us.saturating_mul(1000),
+        ) {
             Ok(m) => m,
             Err(e) => {
                 return refuse_(
@@ -506,7 +504,7 @@ impl<'e> Server<'e> {
         cell.uid.store(uid, Relaxed);
         cell.pid.store(pid, Relaxed);
         cell.tenants.store(
-            if self.cfg.tenants.is_empty() {
+            if self.adm.cfg.tenants.is_empty() {
                 0
             } else {
                 self.adm.uid_sets[&uid]
@@ -685,7 +683,7 @@ impl<'e> Server<'e> {
     ) -> Result<Summary, String> {
         let metrics_addr = metrics
             .map(str::to_string)
-            .or_else(|| Some(self.cfg.metrics.clone()).filter(|m| !m.is_empty()));
+            .or_else(|| Some(self.adm.cfg.metrics.clone()).filter(|m| !m.is_empty()));
         // The metrics port first: a server that cannot start leaves no socket file behind.
         let http = match &metrics_addr {
             Some(a) => {
@@ -697,7 +695,7 @@ impl<'e> Server<'e> {
             }
             None => None,
         };
-        let path = PathBuf::from(&self.cfg.socket);
+        let path = PathBuf::from(&self.adm.cfg.socket);
         let listener = bind(&path)?;
         listener
             .set_nonblocking(true)
@@ -713,10 +711,10 @@ impl<'e> Server<'e> {
             .map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut summary = Summary::default();
-        let stream = if self.cfg.stream_socket.is_empty() {
+        let stream = if self.adm.cfg.stream_socket.is_empty() {
             None
         } else {
-            Some(bind(Path::new(&self.cfg.stream_socket))?)
+            Some(bind(Path::new(&self.adm.cfg.stream_socket))?)
         };
         std::thread::scope(|scope| -> Result<(), String> {
             if let Some(h) = &http {
@@ -761,7 +759,7 @@ impl<'e> Server<'e> {
             if let Some(l) = &stream {
                 // SAFETY: shuts the listening socket down so its blocking accept returns.
                 unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
-                let _ = std::fs::remove_file(&self.cfg.stream_socket);
+                let _ = std::fs::remove_file(&self.adm.cfg.stream_socket);
             }
             let t0 = Instant::now();
             // Every request on a ring before the signal is served in full.
@@ -822,11 +820,6 @@ impl<'e> Server<'e> {
             Ok(())
         })?;
         Ok(summary)
-    }
-
-    /// The Prometheus lines of the clients (per cell in use) and the server's own counters.
-    pub fn prometheus(&self) -> String {
-        client_metrics(&self.table)
     }
 }
 

@@ -29,3 +29,14 @@ pub fn config(dir: &Path, pin: bool, extra: &str) -> PathBuf {
     .unwrap();
     cfg
 }
+
+/// `warden serve` with `cfg`, its stderr piped to the caller.
+pub fn spawn(cfg: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("serve")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start warden serve")
+}

@@ -30,6 +30,7 @@ fn event(i: u64) -> Event<'static> {
         tool: "fs.read",
         action: "read",
         resource: "/data/acme/reports/q3.csv",
+        chain: "",
     }
 }
 

@@ -51,6 +51,7 @@ fn mint(sk: &SigningKey, nonce: u64) -> String {
         tenant: "acme",
         agent: "planner-1",
         role: "analyst",
+        holder: None,
     };
     let signed = encode_claims(&c).unwrap();
     assemble(&signed, &sk.sign(&signed).to_bytes())

@@ -314,6 +314,7 @@ fn token_check(t: &Token) {
                 tenant: "acme",
                 agent: "ops-bot",
                 role: "operator",
+                holder: None,
             };
             let signed = encode_claims(&c).unwrap();
             assemble(&signed, &keys.hmac_sign(&signed).unwrap())

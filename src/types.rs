@@ -884,6 +884,11 @@ pub enum TokenIssue {
     /// The request carries no nonce (0): with tokens required, every request needs one, or a
     /// captured request could be replayed.
     MissingNonce = 13,
+    /// A delegation link grants more than the link before it (clearance, level, expiry, depth,
+    /// tools or resources), or the chain is longer than its root allows.
+    Widened = 14,
+    /// The request's tool or resource is outside what a delegation link allows.
+    OutsideDelegation = 15,
 }
 
 impl TokenIssue {
@@ -903,6 +908,8 @@ impl TokenIssue {
             11 => Self::Insufficient,
             12 => Self::NeedsHsm,
             13 => Self::MissingNonce,
+            14 => Self::Widened,
+            15 => Self::OutsideDelegation,
             _ => return None,
         })
     }
@@ -922,6 +929,8 @@ impl TokenIssue {
             Self::Insufficient => "token_insufficient",
             Self::NeedsHsm => "token_needs_hsm",
             Self::MissingNonce => "nonce_missing",
+            Self::Widened => "delegation_widened",
+            Self::OutsideDelegation => "delegation_exceeded",
         }
     }
     pub const fn explain(self) -> &'static str {
@@ -945,6 +954,12 @@ impl TokenIssue {
             Self::NeedsHsm => "request field `credential`: its tag must be verified by the HSM",
             Self::MissingNonce => {
                 "request field `nonce`: a request with a token needs a fresh nonce (not 0)"
+            }
+            Self::Widened => {
+                "request field `credential`: a delegation link grants more than the one before it"
+            }
+            Self::OutsideDelegation => {
+                "request fields `tool`/`resource`: outside what the credential's chain allows (a link's tools or resource prefix, or what an agent earlier in the chain may do itself)"
             }
         }
     }

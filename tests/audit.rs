@@ -37,6 +37,7 @@ fn stage(log: &mut Log, i: u64, decision: Decision, reason: DenyReason) {
         tool: "fs.read",
         action: "read",
         resource: &r,
+        chain: "",
     });
 }
 

@@ -225,6 +225,7 @@ fn mint(keys: &warden::hsm::Keys, alg: Alg, key_id: u16, agent: &str) -> String 
         tenant: "acme",
         agent,
         role: "analyst",
+        holder: None,
     };
     let signed = encode_claims(&c).unwrap();
     let tag = match alg {

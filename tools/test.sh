@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 hsm_dir="$(mktemp -d)"
 trap 'rm -rf "$hsm_dir"' EXIT
 eval "$(tools/softhsm.sh setup "$hsm_dir")"
+# rsyslog for the SIEM tests (tests/siem.rs starts private instances), installed when missing.
+tools/rsyslog.sh --install
 cargo test --locked
 cargo test --locked -p warden-cedar-bench
 # loom explores every interleaving of tests/loom.rs (the `loom` feature swaps in its atomics).

@@ -646,6 +646,7 @@ fn warden_event<'a>(time_ns: u64, action: &'a str, what: &'a str) -> record::Eve
         tool: "",
         action,
         resource: what,
+        chain: "",
     }
 }
 

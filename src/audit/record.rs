@@ -11,7 +11,9 @@
 //!
 //! Event fields: time_ns u64, latency_ns u32, core u16, decision u8, reason code u16, reason arg
 //! u16, classification u8, operation kind u8, operation arg u16, then five length-prefixed
-//! (u16) strings: tenant, agent (the principal), tool, action, resource.
+//! (u16) strings: tenant, agent (the principal), tool, action, resource. A delegated event
+//! (kind 3) is an event followed by a sixth string, never empty: the delegation chain as
+//! presented, its agents root first joined by `>` (verified when the decision is an allow).
 //! Checkpoint fields: time_ns u64, the chain head it signs (the hash of the record before it,
 //! 32 bytes), signature (64 bytes, Ed25519 over `b"warden-audit-checkpoint" || seq || head`).
 //!
@@ -27,6 +29,7 @@ pub const MAX_PAYLOAD: usize = 16 * 1024;
 pub const FRAME_OVERHEAD: usize = 4 + 32;
 pub const KIND_EVENT: u8 = 1;
 pub const KIND_CHECKPOINT: u8 = 2;
+pub const KIND_DELEGATED_EVENT: u8 = 3;
 const CHECKPOINT_CONTEXT: &[u8] = b"warden-audit-checkpoint";
 
 /// One audited validation, borrowed.
@@ -44,6 +47,8 @@ pub struct Event<'a> {
     pub tool: &'a str,
     pub action: &'a str,
     pub resource: &'a str,
+    /// The delegation chain the credential presented, root first, `>`-joined (empty: none).
+    pub chain: &'a str,
 }
 
 impl<'a> Event<'a> {
@@ -62,6 +67,7 @@ impl<'a> Event<'a> {
             tool: req.tool,
             action: req.action,
             resource: req.resource,
+            chain: "",
         }
     }
 }
@@ -119,7 +125,11 @@ pub fn encode(out: &mut Vec<u8>, prev: &[u8; 32], rec: &Record<'_>) -> [u8; 32] 
     out.extend_from_slice(&[0; 4]);
     match rec {
         Record::Event { seq, event: e } => {
-            out.push(KIND_EVENT);
+            out.push(if e.chain.is_empty() {
+                KIND_EVENT
+            } else {
+                KIND_DELEGATED_EVENT
+            });
             out.extend_from_slice(&seq.to_le_bytes());
             out.extend_from_slice(&e.time_ns.to_le_bytes());
             out.extend_from_slice(&e.latency_ns.to_le_bytes());
@@ -134,10 +144,19 @@ pub fn encode(out: &mut Vec<u8>, prev: &[u8; 32], rec: &Record<'_>) -> [u8; 32] 
             // strings are bounded by the request limits; the frame by MAX_PAYLOAD
             let room = MAX_PAYLOAD - 64;
             let mut left = room;
+            // The chain gets its room first (at most five names of 255 bytes: it always fits).
+            let chain = truncate(e.chain, room / 4);
+            if !e.chain.is_empty() {
+                left -= 2 + chain.len();
+            }
             for s in [e.tenant, e.agent, e.tool, e.action, e.resource] {
                 let s = truncate(s, left.saturating_sub(2));
                 put_str(out, s);
                 left = left.saturating_sub(2 + s.len());
+            }
+            if !e.chain.is_empty() {
+                // a chain truncated to nothing still says there was one
+                put_str(out, if chain.is_empty() { ">" } else { chain });
             }
         }
         Record::Checkpoint {
@@ -242,7 +261,7 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
     let kind = r.u8().ok_or(bad)?;
     let seq = r.u64().ok_or(bad)?;
     let rec = match kind {
-        KIND_EVENT => {
+        KIND_EVENT | KIND_DELEGATED_EVENT => {
             let time_ns = r.u64().ok_or(bad)?;
             let latency_ns = r.u32().ok_or(bad)?;
             let core = r.u16().ok_or(bad)?;
@@ -264,7 +283,7 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
             if operation.code() != (k, a) {
                 return Err(bad);
             }
-            let event = Event {
+            let mut event = Event {
                 time_ns,
                 latency_ns,
                 core,
@@ -277,7 +296,15 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
                 tool: r.str().ok_or(bad)?,
                 action: r.str().ok_or(bad)?,
                 resource: r.str().ok_or(bad)?,
+                chain: "",
             };
+            if kind == KIND_DELEGATED_EVENT {
+                event.chain = r.str().ok_or(bad)?;
+                // canonical: an empty chain is written as a plain event
+                if event.chain.is_empty() {
+                    return Err(bad);
+                }
+            }
             Record::Event { seq, event }
         }
         KIND_CHECKPOINT => {
@@ -303,7 +330,7 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
 
 /// The event as one JSON object (for `warden audit tail`).
 pub fn event_json(seq: u64, e: &Event<'_>) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "seq": seq,
         "time": crate::time::rfc3339(e.time_ns),
         "time_ns": e.time_ns,
@@ -318,7 +345,11 @@ pub fn event_json(seq: u64, e: &Event<'_>) -> serde_json::Value {
         "classification": e.classification.name(),
         "latency_ns": e.latency_ns,
         "core": e.core,
-    })
+    });
+    if !e.chain.is_empty() {
+        v["delegation_chain"] = e.chain.into();
+    }
+    v
 }
 
 #[cfg(test)]
@@ -340,6 +371,7 @@ mod tests {
             tool: "fs.read",
             action: "read",
             resource: r,
+            chain: "",
         }
     }
 
@@ -397,6 +429,22 @@ mod tests {
     }
 
     #[test]
+    fn a_delegated_event_with_an_empty_chain_is_not_canonical() {
+        let mut out = Vec::new();
+        let e = Event {
+            chain: "a>b",
+            ..ev("t", "a", "r")
+        };
+        encode(&mut out, &[0; 32], &Record::Event { seq: 1, event: e });
+        let (p, _, _) = frame(&out).unwrap();
+        assert_eq!(p[0], KIND_DELEGATED_EVENT);
+        let mut cut = p[..p.len() - 5].to_vec();
+        cut.extend_from_slice(&[0, 0]); // the chain as an empty string
+        assert_eq!(decode(&cut), Err(FrameError::Malformed));
+        assert_eq!(decode(&p[..p.len() - 5]), Err(FrameError::Malformed));
+    }
+
+    #[test]
     fn non_canonical_codes_are_refused() {
         // found by the fuzz target: a reason without an argument, stored with one
         let mut e = ev("t", "a", "r");
@@ -418,9 +466,9 @@ mod tests {
         }
 
         #[test]
-        fn encode_decode_is_identity(t in "[a-z]{0,20}", a in "\\PC{0,20}", r in "\\PC{0,60}", seq: u64) {
+        fn encode_decode_is_identity(t in "[a-z]{0,20}", a in "\\PC{0,20}", r in "\\PC{0,60}", c in "\\PC{0,40}", seq: u64) {
             let mut out = Vec::new();
-            let e = ev(&t, &a, &r);
+            let e = Event { chain: &c, ..ev(&t, &a, &r) };
             encode(&mut out, &[1; 32], &Record::Event { seq, event: e });
             let (p, _, n) = frame(&out).unwrap();
             prop_assert_eq!(n, out.len());

@@ -181,7 +181,7 @@ pub fn ocsf(seq: u64, e: &Event<'_>) -> serde_json::Value {
             "type": if e.resource.contains("://") { "url" } else { "path" },
         }));
     }
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "class_uid": 6003,
         "class_name": "API Activity",
         "category_uid": 6,
@@ -225,7 +225,11 @@ pub fn ocsf(seq: u64, e: &Event<'_>) -> serde_json::Value {
             "latency_ns": e.latency_ns,
             "core": e.core,
         },
-    })
+    });
+    if !e.chain.is_empty() {
+        v["unmapped"]["delegation_chain"] = e.chain.into();
+    }
+    v
 }
 
 /// Appends `s` as an RFC 5424 PARAM-VALUE: `"`, `\` and `]` escaped; control characters
@@ -304,7 +308,7 @@ struct Owned {
     reason: crate::types::DenyReason,
     classification: crate::types::Classification,
     operation: crate::types::Operation,
-    strings: [String; 5],
+    strings: [String; 6],
 }
 
 /// The audit writer's handle on the forwarder thread.
@@ -395,6 +399,7 @@ impl Forwarder {
                         tool: &o.strings[2],
                         action: &o.strings[3],
                         resource: &o.strings[4],
+                        chain: &o.strings[5],
                     };
                     line.clear();
                     rfc5424(&mut line, facility, &hostname, &app, o.seq, &e);
@@ -430,7 +435,7 @@ impl Forwarder {
             reason: e.reason,
             classification: e.classification,
             operation: e.operation,
-            strings: [e.tenant, e.agent, e.tool, e.action, e.resource].map(str::to_string),
+            strings: [e.tenant, e.agent, e.tool, e.action, e.resource, e.chain].map(str::to_string),
         };
         if tx.try_send(o).is_err() {
             self.counters.dropped.fetch_add(1, Relaxed);
@@ -467,6 +472,7 @@ mod tests {
             tool: "fs.read",
             action: "",
             resource,
+            chain: "",
         }
     }
 

@@ -58,13 +58,13 @@ pub(crate) struct Pending {
     pub operation: Operation,
     pub classification: Classification,
     pub slot: u32,
-    lens: [u16; 5],
+    lens: [u16; 6],
     bytes: [u8; PENDING_BYTES],
 }
 
 impl Pending {
-    fn fields(&self) -> [&str; 5] {
-        let mut out = [""; 5];
+    fn fields(&self) -> [&str; 6] {
+        let mut out = [""; 6];
         let mut off = 0;
         for (i, &n) in self.lens.iter().enumerate() {
             let n = n as usize;
@@ -75,7 +75,7 @@ impl Pending {
     }
 
     pub(crate) fn event(&self) -> Event<'_> {
-        let [tenant, agent, tool, action, resource] = self.fields();
+        let [tenant, agent, tool, action, resource, chain] = self.fields();
         Event {
             time_ns: self.time_ns,
             latency_ns: self.verdict.latency_ns,
@@ -89,6 +89,7 @@ impl Pending {
             tool,
             action,
             resource,
+            chain,
         }
     }
 }
@@ -139,7 +140,7 @@ impl AuditQueue {
                         operation: Operation::Audit,
                         classification: Classification::Unclassified,
                         slot: NO_SLOT,
-                        lens: [0; 5],
+                        lens: [0; 6],
                         bytes: [0; PENDING_BYTES],
                     }))
                 })
@@ -180,7 +181,19 @@ impl AuditQueue {
         p.operation = req.operation;
         p.classification = v.classification.max(req.classification);
         p.slot = slot;
-        let fields = [req.tenant, req.agent, req.tool, req.action, req.resource];
+        // the delegation chain the credential presents, if any (decoded here, on the core,
+        // only for a credential with links)
+        let mut names = [0u8; crate::identity::chain::MAX_CHAIN_NAMES_BYTES];
+        let n = crate::identity::chain::chain_names(req.credential, &mut names);
+        let chain = std::str::from_utf8(&names[..n]).unwrap_or("");
+        let fields = [
+            req.tenant,
+            req.agent,
+            req.tool,
+            req.action,
+            req.resource,
+            chain,
+        ];
         let mut off = 0;
         for (k, s) in fields.into_iter().enumerate() {
             // Room for this field: what is left, less what the later fields need at least (a

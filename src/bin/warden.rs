@@ -211,6 +211,43 @@ enum TokenCmd {
         /// the key never leaves it).
         #[arg(long, conflicts_with = "ed25519_key")]
         keystore: Option<String>,
+        /// Make the token delegable through at most this many links (1 to 4): it is printed
+        /// with its holder's proof, which `token delegate` needs. Treat the whole line as the
+        /// secret it is.
+        #[arg(long)]
+        delegable: Option<u8>,
+    },
+    /// Delegates a delegable credential to another agent: appends a link no wider than the
+    /// credential (a subset of its tools, a resource prefix under its own, a lower clearance or
+    /// level, an earlier expiry, fewer further links), signed offline with the credential's
+    /// proof, and prints the new credential with the delegate's proof.
+    Delegate {
+        /// File holding the credential to delegate (`-`: standard input). Not an argument, so
+        /// it does not show in the process list.
+        #[arg(long)]
+        from: PathBuf,
+        /// The agent delegated to (it must be the request's agent).
+        #[arg(long)]
+        agent: String,
+        /// A tool the delegate may use (repeat; default: the credential's tools).
+        #[arg(long = "tool")]
+        tools: Vec<String>,
+        /// Resource prefix the delegate is held to: an absolute path or a URL as warden
+        /// serializes it (default: the credential's).
+        #[arg(long, default_value = "")]
+        resource: String,
+        /// Clearance at most the credential's (default: the credential's).
+        #[arg(long)]
+        clearance: Option<String>,
+        /// Tool level at most the credential's: safe, restricted or privileged.
+        #[arg(long)]
+        max_level: Option<String>,
+        /// Lifetime in seconds, cut to the credential's own expiry.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Links that may follow this one (default: one fewer than the credential allows).
+        #[arg(long)]
+        depth: Option<u8>,
     },
 }
 
@@ -1025,18 +1062,20 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             ed25519_key,
             hmac_key,
             keystore,
+            delegable,
         } => {
-            let clearance = warden::Classification::parse(&clearance).ok_or_else(|| {
-                format!("--clearance: unknown classification `{clearance}`; expected unclassified, cui, confidential, secret or top_secret")
-            })?;
-            let max_level = match max_level.as_str() {
-                "safe" => warden::SecurityLevel::Safe,
-                "restricted" => warden::SecurityLevel::Restricted,
-                "privileged" => warden::SecurityLevel::Privileged,
-                other => {
+            let clearance = parse_clearance(&clearance)?;
+            let max_level = parse_level(&max_level)?;
+            let holder = match delegable {
+                None => None,
+                Some(d) if (1..=warden::identity::chain::MAX_LINKS as u8).contains(&d) => {
+                    Some(warden::identity::chain::new_holder(d)?)
+                }
+                Some(d) => {
                     return Err(format!(
-                    "--max-level: unknown level `{other}`; expected safe, restricted or privileged"
-                ))
+                        "--delegable {d}: a token may be delegable through 1 to {} links",
+                        warden::identity::chain::MAX_LINKS
+                    ))
                 }
             };
             let now = std::time::SystemTime::now()
@@ -1085,6 +1124,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 tenant: &tenant,
                 agent: &agent,
                 role: &role,
+                holder: holder.map(|h| h.0),
             };
             let signed = encode_claims(&claims)?;
             let token = match (ed25519_key, hmac_key) {
@@ -1135,10 +1175,93 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                     )
                 }
             };
-            println!("{token}");
+            match holder {
+                Some((_, proof)) => {
+                    println!("{}", warden::identity::chain::with_proof(&token, &proof))
+                }
+                None => println!("{token}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCmd::Delegate {
+            from,
+            agent,
+            tools,
+            resource,
+            clearance,
+            max_level,
+            ttl,
+            depth,
+        } => {
+            let text = if from.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin().take(64 * 1024), &mut s)
+                    .map_err(|e| format!("--from -: {e}"))?;
+                s
+            } else {
+                read_small(&from, 64 * 1024)?
+            };
+            let credential = text.trim();
+            if ttl == 0 || ttl > MAX_TOKEN_TTL_S {
+                return Err(format!(
+                    "--ttl: {ttl} s; a delegation lives between 1 s and {MAX_TOKEN_TTL_S} s"
+                ));
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_millis() as u64;
+            let caveats = warden::identity::chain::Caveats {
+                agent,
+                clearance: clearance.as_deref().map(parse_clearance).transpose()?,
+                max_level: max_level.as_deref().map(parse_level).transpose()?,
+                expires_at_ms: Some(now + ttl * 1000),
+                depth,
+                resource_prefix: resource,
+                tools,
+            };
+            let mut nonce = [0u8; 8];
+            warden::secrets::random_bytes(&mut nonce)?;
+            let out =
+                warden::identity::chain::delegate(credential, &caveats, u64::from_le_bytes(nonce))
+                    .map_err(|e| format!("{}: {e}", from.display()))?;
+            println!("{out}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn parse_clearance(s: &str) -> Result<warden::Classification, String> {
+    warden::Classification::parse(s).ok_or_else(|| {
+        format!("--clearance: unknown classification `{s}`; expected unclassified, cui, confidential, secret or top_secret")
+    })
+}
+
+fn parse_level(s: &str) -> Result<warden::SecurityLevel, String> {
+    Ok(match s {
+        "safe" => warden::SecurityLevel::Safe,
+        "restricted" => warden::SecurityLevel::Restricted,
+        "privileged" => warden::SecurityLevel::Privileged,
+        other => {
+            return Err(format!(
+                "--max-level: unknown level `{other}`; expected safe, restricted or privileged"
+            ))
+        }
+    })
+}
+
+/// A small file read whole, refused past `max` bytes.
+fn read_small(path: &std::path::Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut s = String::new();
+    f.take(max + 1)
+        .read_to_string(&mut s)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if s.len() as u64 > max {
+        return Err(format!("{}: larger than {max} bytes", path.display()));
+    }
+    Ok(s)
 }
 
 /// The longest lifetime `token issue` gives a token.

@@ -589,7 +589,8 @@ fn load_identity(
             replay_capacity: id.replay_capacity,
             token_cache_capacity: id.token_cache_capacity,
         },
-    ))
+    )
+    .with_schemes(&cfg.inputs.allowed_schemes))
 }
 
 fn random_key() -> [u8; 32] {

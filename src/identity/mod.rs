@@ -9,6 +9,7 @@
 //! - tag comparisons are constant-time (`hmac::Mac::verify_slice`; Ed25519 `verify_strict`);
 //! - secret keys are read once from files or environment variables and never logged.
 
+pub mod chain;
 pub mod token;
 
 use crate::request::Request;
@@ -17,7 +18,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use std::sync::atomic::{AtomicU64, Ordering::*};
-use token::{Alg, Claims, TokenIssue, MAX_TOKEN_BYTES};
+use token::{Alg, TokenIssue, MAX_TOKEN_BYTES};
 
 /// A verification key.
 pub enum Key {
@@ -183,13 +184,18 @@ pub struct Identity {
     keyed: crate::keyed::KeyedHash,
     revoked_agents: papaya::HashMap<u64, ()>,
     revoked_tokens: papaya::HashMap<u128, ()>,
+    /// URL schemes a delegated resource prefix is judged with (`inputs.allowed_schemes`).
+    schemes: Vec<&'static str>,
 }
 
 /// What identity established about a request.
 #[derive(Clone, Copy, Debug)]
 pub struct Verified {
+    /// The lowest clearance and level along the credential's chain.
     pub clearance: crate::types::Classification,
     pub max_level: crate::types::SecurityLevel,
+    /// Delegation links the credential carries (0: the token was issued to the agent itself).
+    pub links: u8,
 }
 
 fn wall_ms() -> u64 {
@@ -208,7 +214,18 @@ impl Identity {
             keyed: crate::keyed::KeyedHash::random(),
             revoked_agents: papaya::HashMap::new(),
             revoked_tokens: papaya::HashMap::new(),
+            schemes: vec!["http", "https"],
         }
+    }
+
+    /// The URL schemes a delegated resource prefix is judged with (`inputs.allowed_schemes`;
+    /// leaked once at start so the request path borrows them).
+    pub fn with_schemes(mut self, schemes: &[String]) -> Identity {
+        self.schemes = schemes
+            .iter()
+            .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
+            .collect();
+        self
     }
 
     fn agent_key(&self, tenant: &str, agent: &str) -> u64 {
@@ -230,9 +247,12 @@ impl Identity {
             .pin()
             .remove(&self.agent_key(tenant, agent));
     }
-    /// Revokes one token.
+    /// Revokes one token, and with it every credential delegated from it. A delegated
+    /// credential is named by its links, not its proof: the proof is ignored here.
     pub fn revoke_token(&self, token: &[u8]) {
-        self.revoked_tokens.pin().insert(self.token_fp(token), ());
+        self.revoked_tokens
+            .pin()
+            .insert(self.token_fp(without_proof(token)), ());
     }
 
     fn verify_tag(
@@ -269,10 +289,103 @@ impl Identity {
         }
     }
 
-    /// Records that `credential`'s tag verified (the HSM core calls this after verifying it),
-    /// so the request it came with, handed back to its core, passes without another trip.
+    /// Records that the root tag of `credential` verified (the HSM core calls this after
+    /// verifying it), so the request it came with, handed back to its core, passes without
+    /// another trip. A delegated credential's links and proof are still checked on the core.
     pub fn remember(&self, credential: &[u8]) {
-        self.cache.insert(self.token_fp(credential));
+        let mut buf = [0u8; MAX_TOKEN_BYTES];
+        if let Ok(p) = token::parse(credential, &mut buf) {
+            let root = &credential[..credential.len() - p.rest.len()];
+            self.cache.insert(self.token_fp(root));
+        }
+    }
+
+    /// Verifies every signature of a credential seen for the first time, and its proof: the
+    /// root's tag (unless a verified prefix of the chain is remembered), each link's signature
+    /// by the holder before it, and the proof against the last holder. Each verified prefix is
+    /// remembered, so the first presentation of a credential delegated from a known one costs
+    /// one signature check.
+    fn verify_chain(&self, c: &chain::Credential<'_>, credential: &[u8]) -> Result<(), TokenIssue> {
+        let n = c.links().len();
+        let mut from = None;
+        if c.root.claims.holder.is_some() {
+            from = (0..=n).rev().find(|&i| {
+                self.cache
+                    .contains(self.token_fp(&credential[..c.prefix_len(i)]))
+            });
+        }
+        let from = match from {
+            Some(i) => i,
+            None => {
+                let r = &c.root;
+                self.verify_tag(r.claims.alg, r.claims.key_id, r.signed, r.tag)?;
+                if r.claims.holder.is_some() {
+                    self.cache
+                        .insert(self.token_fp(&credential[..c.prefix_len(0)]));
+                }
+                0
+            }
+        };
+        let mut msg = [0u8; chain::LINK_CONTEXT.len() + 64 + MAX_TOKEN_BYTES];
+        for (i, l) in c.links().iter().enumerate().skip(from) {
+            let holder = c.holder(i).ok_or(TokenIssue::Malformed)?;
+            let vk = VerifyingKey::from_bytes(&holder.key).map_err(|_| TokenIssue::BadSignature)?;
+            let sig = Signature::from_slice(l.signature).map_err(|_| TokenIssue::Malformed)?;
+            let prev = c.tag_before(i);
+            let len = chain::LINK_CONTEXT.len() + prev.len() + l.bytes.len();
+            let m = msg.get_mut(..len).ok_or(TokenIssue::Malformed)?;
+            let (ctx, tail) = m.split_at_mut(chain::LINK_CONTEXT.len());
+            ctx.copy_from_slice(chain::LINK_CONTEXT);
+            tail[..prev.len()].copy_from_slice(prev);
+            tail[prev.len()..].copy_from_slice(l.bytes);
+            vk.verify_strict(m, &sig)
+                .map_err(|_| TokenIssue::BadSignature)?;
+            self.cache
+                .insert(self.token_fp(&credential[..c.prefix_len(i + 1)]));
+        }
+        if let Some(h) = c.holder(n) {
+            let proof = c.proof.ok_or(TokenIssue::Malformed)?;
+            if chain::proof_hash(proof) != h.proof_hash {
+                return Err(TokenIssue::BadSignature);
+            }
+        }
+        Ok(())
+    }
+
+    /// The request's tool and resource against every link's tools and resource prefix.
+    fn within_links(&self, c: &chain::Credential<'_>, req: &Request<'_>) -> Result<(), TokenIssue> {
+        let mut prefixed = false;
+        for l in c.links() {
+            if !l.allows_tool(req.tool) {
+                return Err(TokenIssue::OutsideDelegation);
+            }
+            prefixed |= !l.resource_prefix.is_empty();
+        }
+        if !prefixed {
+            return Ok(());
+        }
+        // The resource as the policy judges it: a path in its literal and decoded forms, a URL
+        // as serialized and as a decoding server reads it. Every form must lie under every
+        // prefix; a resource that does not resolve, or none at all, is outside.
+        let all = |s: &[u8]| {
+            c.links().iter().all(|l| {
+                l.resource_prefix.is_empty() || chain::under(l.resource_prefix.as_bytes(), s)
+            })
+        };
+        let inside = crate::inputs::resolve(req.resource, &self.schemes, |r| match r {
+            crate::inputs::Resolved::Empty => false,
+            crate::inputs::Resolved::Path { raw, decoded } => all(raw.as_bytes()) && all(decoded),
+            crate::inputs::Resolved::Url(u) => {
+                all(u.as_str().as_bytes())
+                    && crate::inputs::with_decoded_url_form(&u, |d| all(d.as_bytes()))
+                        .unwrap_or(false)
+            }
+        });
+        if inside == Ok(true) {
+            Ok(())
+        } else {
+            Err(TokenIssue::OutsideDelegation)
+        }
     }
 
     /// Checks the request's token, timestamp and nonce. No allocation; the signature is checked
@@ -282,37 +395,78 @@ impl Identity {
     }
 
     pub fn check_at(&self, req: &Request<'_>, now_ms: u64) -> Result<Verified, TokenIssue> {
-        let mut buf = [0u8; MAX_TOKEN_BYTES];
-        let parsed = token::parse(req.credential, &mut buf)?;
-        let c: Claims<'_> = parsed.claims;
+        // without a policy, an agent earlier in a chain is held to its links only
+        self.check_with_at(req, now_ms, &mut |_| {
+            Some(crate::types::Classification::TopSecret)
+        })
+    }
+
+    /// `check`, with the policy's word on each agent earlier in a delegation chain: `upstream`
+    /// returns the clearance that agent has for this request, or `None` when it could not make
+    /// the request itself (then the request is outside the delegation). A delegated request is
+    /// thus judged by the intersection of the chain: every link's limits and every agent's
+    /// grants, the delegate's own included (by the caller).
+    pub fn check_with(
+        &self,
+        req: &Request<'_>,
+        upstream: &mut dyn FnMut(&str) -> Option<crate::types::Classification>,
+    ) -> Result<Verified, TokenIssue> {
+        self.check_with_at(req, wall_ms(), upstream)
+    }
+
+    pub fn check_with_at(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        upstream: &mut dyn FnMut(&str) -> Option<crate::types::Classification>,
+    ) -> Result<Verified, TokenIssue> {
+        let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
+        let cred = chain::parse(req.credential, &mut buf)?;
+        let c = cred.root.claims;
+        // Structure first (cheap), signatures only on a first presentation.
+        chain::check_narrowing(&cred)?;
         let fp = self.token_fp(req.credential);
         if !self.cache.contains(fp) {
-            self.verify_tag(c.alg, c.key_id, parsed.signed, parsed.tag)?;
+            self.verify_chain(&cred, req.credential)?;
             self.cache.insert(fp);
         }
         let skew = self.settings.max_clock_skew_ms;
         if c.expires_at_ms <= c.issued_at_ms {
             return Err(TokenIssue::Malformed);
         }
-        if now_ms >= c.expires_at_ms.saturating_add(skew) {
+        // every link's expiry is at most the root's (`check_narrowing`): the last is the least
+        let expires = cred
+            .links()
+            .last()
+            .map_or(c.expires_at_ms, |l| l.expires_at_ms);
+        if now_ms >= expires.saturating_add(skew) {
             return Err(TokenIssue::Expired);
         }
         if c.issued_at_ms > now_ms.saturating_add(skew) {
             return Err(TokenIssue::NotYetValid);
         }
-        if c.tenant != req.tenant || c.agent != req.agent {
+        if c.tenant != req.tenant || cred.subject() != req.agent {
             return Err(TokenIssue::WrongSubject);
         }
-        if !self.revoked_tokens.is_empty() && self.revoked_tokens.pin().contains_key(&fp) {
-            return Err(TokenIssue::Revoked);
+        let links = cred.links().len();
+        if !self.revoked_tokens.is_empty() {
+            let revoked = self.revoked_tokens.pin();
+            // a link revoked revokes every credential delegated below it
+            if (0..=links).any(|i| {
+                revoked.contains_key(&self.token_fp(&req.credential[..cred.prefix_len(i)]))
+            }) {
+                return Err(TokenIssue::Revoked);
+            }
         }
-        if !self.revoked_agents.is_empty()
-            && self
-                .revoked_agents
-                .pin()
-                .contains_key(&self.agent_key(req.tenant, req.agent))
-        {
-            return Err(TokenIssue::Revoked);
+        if !self.revoked_agents.is_empty() {
+            let revoked = self.revoked_agents.pin();
+            // an agent revoked can no longer act through those it delegated to
+            if cred
+                .agents()
+                .any(|a| revoked.contains_key(&self.agent_key(req.tenant, a)))
+            {
+                return Err(TokenIssue::Revoked);
+            }
         }
         if req.timestamp_ms.abs_diff(now_ms) > skew {
             return Err(TokenIssue::StaleRequest);
@@ -320,8 +474,21 @@ impl Identity {
         if req.nonce == 0 {
             return Err(TokenIssue::MissingNonce);
         }
-        if req.classification > c.clearance {
+        let (mut clearance, max_level) = cred
+            .links()
+            .last()
+            .map_or((c.clearance, c.max_level), |l| (l.clearance, l.max_level));
+        if req.classification > clearance {
             return Err(TokenIssue::Insufficient);
+        }
+        if links > 0 {
+            self.within_links(&cred, req)?;
+            for a in cred.agents().take(links) {
+                match upstream(a) {
+                    Some(cl) => clearance = clearance.min(cl),
+                    None => return Err(TokenIssue::OutsideDelegation),
+                }
+            }
         }
         let nfp = xxhash_rust::xxh3::xxh3_64_with_seed(
             &req.nonce.to_le_bytes(),
@@ -330,9 +497,23 @@ impl Identity {
         self.replay
             .insert(nfp, now_ms, self.settings.replay_window_ms)?;
         Ok(Verified {
-            clearance: c.clearance,
-            max_level: c.max_level,
+            clearance,
+            max_level,
+            links: links as u8,
         })
+    }
+}
+
+/// A credential's text without its proof (what names it for revocation): everything up to the
+/// last link's signature, or the whole of a token that is not delegable.
+pub fn without_proof(credential: &[u8]) -> &[u8] {
+    let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
+    match chain::parse(credential, &mut buf) {
+        Ok(c) => {
+            let n = c.links().len();
+            &credential[..c.prefix_len(n)]
+        }
+        Err(_) => credential,
     }
 }
 
@@ -410,6 +591,7 @@ mod tests {
     use super::*;
     use crate::types::{Classification, Operation, SecurityLevel};
     use ed25519_dalek::{Signer, SigningKey};
+    use token::Claims;
 
     fn mint_hmac(secret: &[u8], tenant: &str, agent: &str, iat: u64, exp: u64) -> String {
         let c = Claims {
@@ -423,6 +605,7 @@ mod tests {
             tenant,
             agent,
             role: "analyst",
+            holder: None,
         };
         let signed = token::encode_claims(&c).unwrap();
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap();
@@ -505,6 +688,7 @@ mod tests {
             tenant: "acme",
             agent: "a1",
             role: "",
+            holder: None,
         };
         let signed = token::encode_claims(&c).unwrap();
         let t = token::assemble(&signed, &ed.sign(&signed).to_bytes());

@@ -4,12 +4,16 @@
 //!
 //! ```text
 //!  0 u8 version (1)      1 u8 algorithm (1 Ed25519, 2 HMAC-SHA256)   2 u16 key id
-//!  4 u8 clearance        5 u8 max security level                     6 u16 reserved (0)
+//!  4 u8 clearance        5 u8 max security level    6 u8 delegation depth   7 u8 reserved (0)
 //!  8 u64 issued at, ms since the Unix epoch                        16 u64 expires at, ms
 //! 24 u64 nonce          32 u8 tenant length, tenant, u8 agent length, agent, u8 role length, role
+//! then, only when the delegation depth is not 0: the holder's Ed25519 public key (32 bytes) and
+//! SHA-256 of the holder's proof (32 bytes)
 //! ```
 //!
 //! The tag signs (Ed25519) or MACs (HMAC-SHA256) the bytes `wdn1` followed by the raw claims.
+//! A delegable token (depth 1..=`chain::MAX_LINKS`) is followed by delegation links and a proof
+//! (`chain.rs`); `parse` reads the root and returns what follows its tag in `rest`.
 //!
 //! Invariants: `parse` never panics, never allocates, and checks every length against its input;
 //! a token longer than `MAX_TOKEN_BYTES` is refused before any decoding.
@@ -22,7 +26,7 @@ pub const PREFIX: &str = "wdn1.";
 /// What a token's tag covers begins with these bytes, then the claims.
 pub const SIGNED_PREFIX: &[u8; 4] = b"wdn1";
 pub const MAX_TOKEN_BYTES: usize = 2048;
-const MAX_CLAIMS_BYTES: usize = 32 + 3 * 256;
+const MAX_CLAIMS_BYTES: usize = 32 + 3 * 256 + 64;
 const FIXED: usize = 32;
 
 /// Signature algorithm of a token.
@@ -41,6 +45,16 @@ impl Alg {
     }
 }
 
+/// Who may use and delegate a delegable token: an Ed25519 public key that signs the next link,
+/// and SHA-256 of the proof (`chain::proof_hash`) a presentation must carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Holder {
+    /// How many links may follow (1..=`chain::MAX_LINKS` at the root).
+    pub depth: u8,
+    pub key: [u8; 32],
+    pub proof_hash: [u8; 32],
+}
+
 /// Decoded claims, borrowing the strings from the caller's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Claims<'a> {
@@ -54,6 +68,8 @@ pub struct Claims<'a> {
     pub tenant: &'a str,
     pub agent: &'a str,
     pub role: &'a str,
+    /// `Some` for a delegable token.
+    pub holder: Option<Holder>,
 }
 
 pub use crate::types::TokenIssue;
@@ -64,11 +80,14 @@ pub struct Parsed<'a> {
     /// `wdn1` followed by the raw claims (the signed message), in the caller's buffer.
     pub signed: &'a [u8],
     pub tag: &'a [u8],
+    /// The token's bytes after the tag: empty, or `.` and the links and proof of a delegable
+    /// token (`chain::parse` reads them).
+    pub rest: &'a [u8],
 }
 
 /// Decodes `token` into `buf` (at least `MAX_TOKEN_BYTES`). No allocation.
 pub fn parse<'a>(
-    token: &[u8],
+    token: &'a [u8],
     buf: &'a mut [u8; MAX_TOKEN_BYTES],
 ) -> Result<Parsed<'a>, TokenIssue> {
     if token.is_empty() {
@@ -82,7 +101,9 @@ pub fn parse<'a>(
         .iter()
         .position(|&c| c == b'.')
         .ok_or(TokenIssue::Malformed)?;
-    let (c64, t64) = (&rest[..dot], &rest[dot + 1..]);
+    let (c64, after) = (&rest[..dot], &rest[dot + 1..]);
+    let end = after.iter().position(|&c| c == b'.').unwrap_or(after.len());
+    let (t64, rest) = after.split_at(end);
     if c64.len() > MAX_CLAIMS_BYTES * 4 / 3 + 4 || t64.len() > 90 {
         return Err(TokenIssue::Malformed);
     }
@@ -97,7 +118,7 @@ pub fn parse<'a>(
     let signed: &'a [u8] = &head[..4 + n];
     let tag: &'a [u8] = &tail[..m];
     let c = &signed[4..];
-    if c.len() < FIXED + 3 || c[0] != 1 || c[6] != 0 || c[7] != 0 {
+    if c.len() < FIXED + 3 || c[0] != 1 || c[7] != 0 || c[6] as usize > super::chain::MAX_LINKS {
         return Err(TokenIssue::Malformed);
     }
     let alg = match c[1] {
@@ -128,7 +149,26 @@ pub fn parse<'a>(
         core::str::from_utf8(s).map_err(|_| TokenIssue::Malformed)
     };
     let (tenant, agent, role) = (take()?, take()?, take()?);
+    let holder = if c[6] == 0 {
+        None
+    } else {
+        let h = c.get(pos..pos + 64).ok_or(TokenIssue::Malformed)?;
+        pos += 64;
+        let mut key = [0u8; 32];
+        let mut proof_hash = [0u8; 32];
+        key.copy_from_slice(&h[..32]);
+        proof_hash.copy_from_slice(&h[32..]);
+        Some(Holder {
+            depth: c[6],
+            key,
+            proof_hash,
+        })
+    };
     if pos != c.len() || tenant.is_empty() || agent.is_empty() {
+        return Err(TokenIssue::Malformed);
+    }
+    // Only a delegable token has anything after its tag.
+    if holder.is_none() != rest.is_empty() {
         return Err(TokenIssue::Malformed);
     }
     Ok(Parsed {
@@ -143,9 +183,11 @@ pub fn parse<'a>(
             tenant,
             agent,
             role,
+            holder,
         },
         signed,
         tag,
+        rest,
     })
 }
 
@@ -159,7 +201,18 @@ pub fn encode_claims(c: &Claims<'_>) -> Result<Vec<u8>, String> {
     v.extend_from_slice(&c.key_id.to_le_bytes());
     v.push(c.clearance as u8);
     v.push(c.max_level as u8);
-    v.extend_from_slice(&[0, 0]);
+    match c.holder {
+        Some(h) if h.depth == 0 || h.depth as usize > super::chain::MAX_LINKS => {
+            return Err(format!(
+                "a delegable token allows 1 to {} links, not {}",
+                super::chain::MAX_LINKS,
+                h.depth
+            ))
+        }
+        Some(h) => v.push(h.depth),
+        None => v.push(0),
+    }
+    v.push(0);
     v.extend_from_slice(&c.issued_at_ms.to_le_bytes());
     v.extend_from_slice(&c.expires_at_ms.to_le_bytes());
     v.extend_from_slice(&c.nonce.to_le_bytes());
@@ -172,6 +225,10 @@ pub fn encode_claims(c: &Claims<'_>) -> Result<Vec<u8>, String> {
         }
         v.push(s.len() as u8);
         v.extend_from_slice(s.as_bytes());
+    }
+    if let Some(h) = c.holder {
+        v.extend_from_slice(&h.key);
+        v.extend_from_slice(&h.proof_hash);
     }
     Ok(v)
 }
@@ -202,6 +259,7 @@ mod tests {
             tenant,
             agent,
             role: "analyst",
+            holder: None,
         }
     }
 

@@ -153,17 +153,24 @@ impl Stage for PolicyStage {
         true
     }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
-        // A token presented is never ignored: verified and held to its limits, or refused.
+        let l = self.live();
+        let p = &l.policy;
+        // A token presented is never ignored: verified and held to its limits, or refused. A
+        // delegated one is also held to what each agent earlier in its chain may do.
         let verified = match &self.identity {
-            Some(id) if self.tokens_required || !req.credential.is_empty() => match id.check(req) {
-                Ok(v) => Some(v),
-                Err(issue) => return StageResult::Deny(DenyReason::Identity(issue)),
-            },
+            Some(id) if self.tokens_required || !req.credential.is_empty() => {
+                let mut upstream = |agent: &str| {
+                    let r = Request { agent, ..*req };
+                    p.authorize(&r).ok().map(|g| g.clearance)
+                };
+                match id.check_with(req, &mut upstream) {
+                    Ok(v) => Some(v),
+                    Err(issue) => return StageResult::Deny(DenyReason::Identity(issue)),
+                }
+            }
             // a token with no identity to verify it: `NoIdentityStage` refuses it
             Some(_) | None => None,
         };
-        let l = self.live();
-        let p = &l.policy;
         // Whatever the operation, a tool named is judged as that tool: granted, within the
         // agent's and the token's level, at its classification; its resource by the resource
         // stage. (validate_agent, scan_content and crypto naming one are malformed.)

@@ -240,6 +240,7 @@ impl Population {
                 tenant: "acme",
                 agent: "planner-1",
                 role: "analyst",
+                holder: None,
             };
             let signed = encode_claims(&c).map_err(|e| format!("{e:?}"))?;
             let tag = keys

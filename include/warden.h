@@ -90,7 +90,7 @@ typedef struct {
     uint32_t latency_ns;
     uint16_t core;
     uint8_t audit_required;
-    uint8_t pad0;
+    uint8_t trust_pct;      /* the agent's trust score it was judged at, in hundredths; 255: none */
     uint64_t memory_bytes;
     uint64_t file_bytes;
     uint32_t cpu_time_ms;
@@ -226,7 +226,8 @@ static const char *const warden_reason_names[] = {
     "unknown_tenant", "unknown_agent", "unknown_tool", "not_granted", "level_too_high",
     "read_up", "write_down", "tenant_isolation", "resource_not_allowed", "rate_limited",
     "identity", "threat_detected", "quarantined", "audit_backpressure", "audit_unavailable",
-    "hsm_unavailable", "hsm_required", "tenant_not_permitted",
+    "hsm_unavailable", "hsm_required", "tenant_not_permitted", "low_trust",
+    "threat_at_low_trust",
 };
 
 const char *warden_reason_name(uint16_t reason) {

@@ -31,6 +31,8 @@ pub enum Trigger {
     Denials,
     /// Too large a share of its requests carried threats.
     Threats,
+    /// An operator (`Engine::quarantine`).
+    Operator,
 }
 
 impl Trigger {
@@ -40,6 +42,7 @@ impl Trigger {
             Self::RateBurst => "quarantine:rate_burst",
             Self::Denials => "quarantine:denials",
             Self::Threats => "quarantine:threats",
+            Self::Operator => "quarantine:operator",
         }
     }
 }

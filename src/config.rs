@@ -177,6 +177,7 @@ pub struct Config {
     pub hsm: HsmConfig,
     pub serve: crate::ipc::ServeConfig,
     pub siem: crate::audit::siem::SiemConfig,
+    pub trust: crate::trust::TrustConfig,
 }
 
 impl Config {
@@ -222,6 +223,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), (String, String)> {
         self.serve.validate()?;
         self.siem.validate(&self.audit.dir)?;
+        self.trust.check().map_err(|(f, m)| (f.to_string(), m))?;
         let e = |f: &str, m: String| Err((f.to_string(), m));
         let avail = available_cpus().len();
         if !(-20..=19).contains(&self.engine.nice) {

@@ -180,6 +180,10 @@ pub struct JsonVerdict {
     pub latency_ns: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<u16>,
+    /// The agent's trust score the request was judged at (0 to 1), when the policy consulted
+    /// one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<f32>,
 }
 
 /// The names of the threat categories set in `bits`.
@@ -264,6 +268,7 @@ impl From<&Verdict> for JsonVerdict {
             rule: None,
             latency_ns: v.latency_ns,
             core: (v.core != u16::MAX).then_some(v.core),
+            trust: (v.trust_pct != crate::trust::NO_TRUST).then(|| v.trust_pct as f32 / 100.0),
         }
     }
 }

@@ -41,6 +41,7 @@ pub mod stage;
 pub mod sync;
 pub mod threat;
 pub mod time;
+pub mod trust;
 pub mod types;
 pub mod workload;
 

@@ -49,6 +49,34 @@ pub fn hex_decode_into(t: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Opens a new file: `create_new` (never over an existing file), never through a symlink.
+fn create(path: &std::path::Path, mode: u32) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Writes `secret` as hex into a new file of mode 0600 (it must not exist yet; read back with
+/// `read_secret_key_file`).
+pub fn create_secret_file(path: &std::path::Path, secret: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    create(path, 0o600)
+        .and_then(|mut f| {
+            writeln!(f, "{}", to_hex(secret))?;
+            f.sync_all()
+        })
+        .map_err(|e| {
+            format!(
+                "cannot create {} (it must not exist yet): {e}",
+                path.display()
+            )
+        })
+}
+
 /// Creates a new Ed25519 key pair: the secret seed in `secret` (hex, mode 0600) and, when given,
 /// the public key in `public` (hex); neither may exist yet. Both read back with `read_key_file`.
 pub fn create_ed25519_key(
@@ -56,30 +84,12 @@ pub fn create_ed25519_key(
     public: Option<&std::path::Path>,
 ) -> Result<ed25519_dalek::SigningKey, String> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut seed = [0u8; 32];
     random_bytes(&mut seed)?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    // create_new: never through a symlink, never over an existing file
-    let create = |path: &std::path::Path, mode: u32| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-    };
-    let written = create(secret, 0o600).and_then(|mut f| {
-        writeln!(f, "{}", to_hex(&seed))?;
-        f.sync_all()
-    });
+    let written = create_secret_file(secret, &seed);
     seed.fill(0);
-    written.map_err(|e| {
-        format!(
-            "cannot create {} (it must not exist yet): {e}",
-            secret.display()
-        )
-    })?;
+    written?;
     if let Some(public) = public {
         create(public, 0o644)
             .and_then(|mut f| writeln!(f, "{}", to_hex(key.verifying_key().as_bytes())))

@@ -34,6 +34,14 @@ pub struct Outcome {
     /// after the cache lookup that judge it by the same policy (0: none). Written only by the
     /// policy stage; user stages cannot name it.
     pub(crate) policy: usize,
+    /// The request's agent key (`keyed::agent`), from the slot: what trust scores go by
+    /// (0: unknown here, and no score is consulted).
+    pub(crate) agent: u64,
+    /// The trust score the policy stage judged the request at, in hundredths.
+    pub(crate) trust_pct: Option<u8>,
+    /// A stricter threat threshold for this request (the agent's trust is low): a verdict
+    /// whose threat level reaches it is a denial (`merge`), cached verdicts included.
+    pub(crate) strict_deny_at: Option<ThreatLevel>,
 }
 
 /// One step of the validation pipeline.

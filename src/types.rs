@@ -340,6 +340,12 @@ pub enum DenyReason {
     HsmRequired,
     /// A shared-memory client asked for a tenant its uid may not use (`serve.tenants`).
     TenantNotPermitted,
+    /// The agent's trust score is below the `min_trust` its tool or the tool's level needs; the
+    /// value is the score in hundredths.
+    LowTrust(u16),
+    /// The threat scan rated the content at or above the policy's `trust.low_deny_at`, which
+    /// applies while the agent's trust is below `trust.low`; the value is the level.
+    ThreatAtLowTrust(ThreatLevel),
 }
 
 impl DenyReason {
@@ -376,6 +382,8 @@ impl DenyReason {
             Self::HsmUnavailable => 27,
             Self::HsmRequired => 28,
             Self::TenantNotPermitted => 29,
+            Self::LowTrust(_) => 30,
+            Self::ThreatAtLowTrust(_) => 31,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -386,7 +394,8 @@ impl DenyReason {
             Self::Input(i) => i as u16,
             Self::RateLimited(ms) => ms,
             Self::Identity(i) => i as u16,
-            Self::ThreatDetected(l) => l as u16,
+            Self::ThreatDetected(l) | Self::ThreatAtLowTrust(l) => l as u16,
+            Self::LowTrust(pct) => pct,
             _ => 0,
         }
     }
@@ -445,6 +454,11 @@ impl DenyReason {
             27 => Self::HsmUnavailable,
             28 => Self::HsmRequired,
             29 => Self::TenantNotPermitted,
+            30 if arg <= 100 => Self::LowTrust(arg),
+            31 => Self::ThreatAtLowTrust(match ThreatLevel::from_code(arg as u8) {
+                Some(l) if arg <= u8::MAX as u16 => l,
+                _ => return None,
+            }),
             _ => return None,
         })
     }
@@ -493,6 +507,8 @@ impl DenyReason {
             Self::HsmUnavailable => "hsm_unavailable",
             Self::HsmRequired => "hsm_required",
             Self::TenantNotPermitted => "tenant_not_permitted",
+            Self::LowTrust(_) => "low_trust",
+            Self::ThreatAtLowTrust(_) => "threat_at_low_trust",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -509,6 +525,7 @@ impl DenyReason {
                 | Self::AuditBackpressure
                 | Self::AuditUnavailable
                 | Self::HsmUnavailable
+                | Self::LowTrust(_)
         )
     }
 }
@@ -582,6 +599,19 @@ impl fmt::Display for DenyReason {
             Self::TenantNotPermitted => f.write_str(
                 "this client's uid may not ask for the request's tenant (serve.tenants in the \
                  server's config lists the tenants each uid may use)",
+            ),
+            Self::LowTrust(pct) => write!(
+                f,
+                "the agent's trust score ({}.{:02}) is below the min_trust its tool or the tool's \
+                 level needs; it returns toward trust.baseline with time (trust.half_life_s)",
+                pct / 100,
+                pct % 100
+            ),
+            Self::ThreatAtLowTrust(l) => write!(
+                f,
+                "request field `content`: the threat scan rated it {}, denied because the agent's \
+                 trust score is below the policy's trust.low, where trust.low_deny_at applies",
+                l.name()
             ),
         }
     }
@@ -711,6 +741,10 @@ pub struct Verdict {
     pub latency_ns: u32,
     /// The core that answered (`u16::MAX` when answered before reaching a core).
     pub core: u16,
+    /// The agent's trust score the request was judged at, in hundredths (0..=100);
+    /// `trust::NO_TRUST` (255) when none was consulted (trust off, or decided before the
+    /// policy).
+    pub trust_pct: u8,
 }
 
 impl Verdict {
@@ -727,6 +761,7 @@ impl Verdict {
             rule: 0,
             latency_ns: 0,
             core: u16::MAX,
+            trust_pct: crate::trust::NO_TRUST,
         }
     }
     pub fn is_allowed(&self) -> bool {

@@ -92,6 +92,27 @@ fn setup() -> Setup {
     }
 }
 
+/// A delegable token for `agent`: its credential and the file of its holder's secret.
+fn issue_delegable(s: &Setup, agent: &str, depth: &str, extra: &[&str]) -> (String, String) {
+    let key = s.key_file();
+    let mut args = vec!["--delegable", depth, "--holder-key", &key];
+    args.extend_from_slice(extra);
+    (issue(s, agent, &args), key)
+}
+
+impl Setup {
+    /// A path for a new secret file.
+    fn key_file(&self) -> String {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dir
+            .path()
+            .join(format!("holder-{n}.key"))
+            .display()
+            .to_string()
+    }
+}
+
 fn issue(s: &Setup, agent: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "token",
@@ -109,10 +130,22 @@ fn issue(s: &Setup, agent: &str, extra: &[&str]) -> String {
     warden(&args, None).unwrap()
 }
 
-fn delegate(from: &str, args: &[&str]) -> Result<String, String> {
-    let mut a = vec!["token", "delegate", "--from", "-"];
+/// `token delegate` from `from` (a credential and its holder's key file): the delegate's
+/// credential and key file.
+fn delegate(s: &Setup, from: &(String, String), args: &[&str]) -> Result<(String, String), String> {
+    let out = s.key_file();
+    let mut a = vec![
+        "token",
+        "delegate",
+        "--from",
+        "-",
+        "--holder-key",
+        &from.1,
+        "--key-out",
+        &out,
+    ];
     a.extend_from_slice(args);
-    warden(&a, Some(from))
+    warden(&a, Some(&from.0)).map(|c| (c, out))
 }
 
 static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -136,16 +169,13 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
     let s = setup();
     let h = s.engine.handle();
     // ops-bot (operator: fs.read, fs.write, deploy, search) holds a delegable token
-    let root = issue(
-        &s,
-        "ops-bot",
-        &["--max-level", "privileged", "--delegable", "2"],
-    );
+    let root = issue_delegable(&s, "ops-bot", "2", &["--max-level", "privileged"]);
     assert!(h
-        .validate(&req(&root, "ops-bot", "fs.read", "/data/acme/x.csv"))
+        .validate(&req(&root.0, "ops-bot", "fs.read", "/data/acme/x.csv"))
         .is_allowed());
     // ... and hands planner-1 reading under /data/acme/reports only
     let b = delegate(
+        &s,
         &root,
         &[
             "--agent",
@@ -160,7 +190,7 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
     )
     .unwrap();
     let ok = h.validate(&req(
-        &b,
+        &b.0,
         "planner-1",
         "fs.read",
         "/data/acme/reports/q3.csv",
@@ -181,7 +211,7 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
             "no resource under a resource-restricted link",
         ),
     ] {
-        let v = h.validate(&req(&b, "planner-1", tool, resource));
+        let v = h.validate(&req(&b.0, "planner-1", tool, resource));
         if why.starts_with("fine") {
             assert!(v.is_allowed(), "{why}: {v:?}");
         } else {
@@ -194,23 +224,28 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
         "/data/acme/reports%2f..%2fsecrets.csv",
         "/data/acme/reports/..%2fsecrets.csv",
     ] {
-        let v = h.validate(&req(&b, "planner-1", "fs.read", sneaky));
+        let v = h.validate(&req(&b.0, "planner-1", "fs.read", sneaky));
         assert!(!v.is_allowed(), "{sneaky}: {v:?}");
     }
     // presented by anyone but its delegate
     assert_eq!(
-        h.validate(&req(&b, "ops-bot", "fs.read", "/data/acme/reports/q3.csv"))
-            .reason,
+        h.validate(&req(
+            &b.0,
+            "ops-bot",
+            "fs.read",
+            "/data/acme/reports/q3.csv"
+        ))
+        .reason,
         DenyReason::Identity(TokenIssue::WrongSubject)
     );
     // the root's text without its proof, and the delegate's proof on the root alone
-    let (root_text, _) = root.rsplit_once('.').unwrap();
+    let (root_text, _) = root.0.rsplit_once('.').unwrap();
     assert_eq!(
         h.validate(&req(root_text, "ops-bot", "fs.read", "/data/acme/x.csv"))
             .reason,
         DenyReason::Identity(TokenIssue::Malformed)
     );
-    let (_, b_proof) = b.rsplit_once('.').unwrap();
+    let (_, b_proof) = b.0.rsplit_once('.').unwrap();
     let dropped = format!("{root_text}.{b_proof}");
     assert_eq!(
         h.validate(&req(&dropped, "ops-bot", "fs.read", "/data/acme/x.csv"))
@@ -218,6 +253,15 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
         DenyReason::Identity(TokenIssue::BadSignature),
         "dropping a link needs the proof of the holder before it"
     );
+    // whoever sees a credential can present it, not extend it: that needs the holder's secret
+    for key in [&root.1, &s.key_file()] {
+        std::fs::write(s.dir.path().join("other.key"), "00".repeat(32)).ok();
+        let e = delegate(&s, &(b.0.clone(), key.clone()), &["--agent", "ops-bot"]).unwrap_err();
+        assert!(
+            e.contains("holder key") || e.contains("No such file"),
+            "{e}"
+        );
+    }
     // widening refused by the CLI, naming the flag
     for (args, flag) in [
         (&["--agent", "ops-bot", "--tool", "deploy"][..], "--tool"),
@@ -240,11 +284,24 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
             "--resource",
         ),
     ] {
-        let e = delegate(&b, args).unwrap_err();
+        let e = delegate(&s, &b, args).unwrap_err();
         assert!(e.contains(flag), "{args:?}: {e}");
     }
+    let e = delegate(
+        &s,
+        &root,
+        &[
+            "--agent",
+            "planner-1",
+            "--resource",
+            "https://api.acme.example@evil.example/",
+        ],
+    )
+    .unwrap_err();
+    assert!(e.contains("--resource"), "{e}");
     // the last link available: planner-1 hands ops-bot one file; no further link is possible
     let c = delegate(
+        &s,
         &b,
         &[
             "--agent",
@@ -255,42 +312,65 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
     )
     .unwrap();
     assert!(h
-        .validate(&req(&c, "ops-bot", "fs.read", "/data/acme/reports/q3.csv"))
+        .validate(&req(
+            &c.0,
+            "ops-bot",
+            "fs.read",
+            "/data/acme/reports/q3.csv"
+        ))
         .is_allowed());
     assert_eq!(
-        h.validate(&req(&c, "ops-bot", "fs.read", "/data/acme/reports/q4.csv"))
-            .reason,
+        h.validate(&req(
+            &c.0,
+            "ops-bot",
+            "fs.read",
+            "/data/acme/reports/q4.csv"
+        ))
+        .reason,
         OUTSIDE
     );
-    assert!(delegate(&c, &["--agent", "planner-1"])
+    assert!(delegate(&s, &c, &["--agent", "planner-1"])
         .unwrap_err()
         .contains("depth"));
     // an agent earlier in the chain must be able to make the request itself: planner-1
     // (analyst) delegating to ops-bot does not give ops-bot's fs.write through planner-1
-    let p = issue(&s, "planner-1", &["--delegable", "1"]);
-    let o = delegate(&p, &["--agent", "ops-bot"]).unwrap();
+    let p = issue_delegable(&s, "planner-1", "1", &[]);
+    let o = delegate(&s, &p, &["--agent", "ops-bot", "--depth", "0"]).unwrap();
     assert!(h
-        .validate(&req(&o, "ops-bot", "fs.read", "/data/acme/x.csv"))
+        .validate(&req(&o.0, "ops-bot", "fs.read", "/data/acme/x.csv"))
         .is_allowed());
     assert_eq!(
-        h.validate(&req(&o, "ops-bot", "fs.write", "/data/acme/out/x.csv"))
+        h.validate(&req(&o.0, "ops-bot", "fs.write", "/data/acme/out/x.csv"))
             .reason,
         OUTSIDE
     );
+    // ... nor out of its standing now: planner-1 quarantined, ops-bot cannot act through it
+    assert!(s.engine.quarantine("acme", "planner-1", 60_000));
+    assert_eq!(
+        h.validate(&req(&o.0, "ops-bot", "fs.read", "/data/acme/x.csv"))
+            .reason,
+        DenyReason::Quarantined
+    );
+    assert!(s.engine.release_quarantine("acme", "planner-1"));
     // revoking any link revokes everything below it; revoking any agent of the chain too
-    assert!(s.engine.revoke_token(&b));
+    assert!(s.engine.revoke_token(&b.0));
     let revoked = DenyReason::Identity(TokenIssue::Revoked);
     assert_eq!(
-        h.validate(&req(&c, "ops-bot", "fs.read", "/data/acme/reports/q3.csv"))
-            .reason,
+        h.validate(&req(
+            &c.0,
+            "ops-bot",
+            "fs.read",
+            "/data/acme/reports/q3.csv"
+        ))
+        .reason,
         revoked
     );
     assert!(h
-        .validate(&req(&root, "ops-bot", "fs.read", "/data/acme/x.csv"))
+        .validate(&req(&root.0, "ops-bot", "fs.read", "/data/acme/x.csv"))
         .is_allowed());
     assert!(s.engine.revoke_agent("acme", "planner-1"));
     assert_eq!(
-        h.validate(&req(&o, "ops-bot", "fs.read", "/data/acme/x.csv"))
+        h.validate(&req(&o.0, "ops-bot", "fs.read", "/data/acme/x.csv"))
             .reason,
         revoked,
         "ops-bot acts through planner-1, who is revoked"
@@ -298,16 +378,42 @@ fn a_delegated_credential_is_held_to_every_link_and_every_agent_of_its_chain() {
 }
 
 #[test]
+fn requests_made_through_an_agent_count_against_its_rate() {
+    let s = setup();
+    let h = s.engine.handle();
+    // planner-1 may make 100 requests a second, 200 at once (examples/policy.toml); ops-bot
+    // none at all. Through planner-1's credential, ops-bot gets planner-1's rate, not more.
+    let p = issue_delegable(&s, "planner-1", "1", &[]);
+    let o = delegate(&s, &p, &["--agent", "ops-bot", "--depth", "0"]).unwrap();
+    let t = std::time::Instant::now();
+    let limited = (0..400)
+        .filter(|_| {
+            let v = h.validate(&req(&o.0, "ops-bot", "fs.read", "/data/acme/x.csv"));
+            matches!(v.reason, DenyReason::RateLimited(_))
+        })
+        .count();
+    // at most 200 + 100/s of elapsed time pass
+    let allowed_max = 200 + (t.elapsed().as_secs_f64() * 100.0).ceil() as usize + 1;
+    assert!(400 - limited <= allowed_max, "{limited} limited");
+    assert!(limited > 0);
+}
+
+#[test]
 fn the_audit_record_names_the_whole_chain() {
     let s = setup();
     let h = s.engine.handle();
-    let root = issue(&s, "ops-bot", &["--delegable", "1"]);
-    let b = delegate(&root, &["--agent", "planner-1", "--tool", "fs.read"]).unwrap();
+    let root = issue_delegable(&s, "ops-bot", "1", &[]);
+    let b = delegate(
+        &s,
+        &root,
+        &["--agent", "planner-1", "--tool", "fs.read", "--depth", "0"],
+    )
+    .unwrap();
     assert!(h
-        .validate(&req(&b, "planner-1", "fs.read", "/data/acme/q.csv"))
+        .validate(&req(&b.0, "planner-1", "fs.read", "/data/acme/q.csv"))
         .is_allowed());
     assert_eq!(
-        h.validate(&req(&b, "planner-1", "search", "")).reason,
+        h.validate(&req(&b.0, "planner-1", "search", "")).reason,
         OUTSIDE
     );
     drop(h);
@@ -320,9 +426,9 @@ fn the_audit_record_names_the_whole_chain() {
         .filter(|v: &serde_json::Value| v.get("principal").is_some_and(|p| p == "planner-1"))
         .collect();
     assert_eq!(lines.len(), 2, "{tail}");
-    for l in &lines {
-        assert_eq!(l["delegation_chain"], "ops-bot>planner-1", "{l}");
-    }
+    // the allow names the chain identity verified; the denial the chain as presented
+    assert_eq!(lines[0]["delegation_chain"], "ops-bot>planner-1", "{tail}");
+    assert_eq!(lines[1]["delegation_chain"], "?ops-bot>planner-1", "{tail}");
     let ocsf = warden(
         &["audit", "tail", dir.to_str().unwrap(), "--format", "ocsf"],
         None,
@@ -334,6 +440,70 @@ fn the_audit_record_names_the_whole_chain() {
     );
     let verify = warden(&["audit", "verify", dir.to_str().unwrap()], None);
     assert!(verify.is_ok(), "{verify:?}");
+}
+
+#[test]
+fn chain_names_read_one_way_only() {
+    let (holder, secret) = chain::new_holder(1).unwrap();
+    let c = Claims {
+        alg: Alg::HmacSha256,
+        key_id: 2,
+        clearance: Classification::Secret,
+        max_level: SecurityLevel::Restricted,
+        issued_at_ms: NOW - 1000,
+        expires_at_ms: NOW + 3_600_000,
+        nonce: 5,
+        tenant: "acme",
+        agent: "x>y\n?%",
+        role: "",
+        holder: Some(holder),
+    };
+    let signed = token::encode_claims(&c).unwrap();
+    let root = chain::with_proof(&token::assemble(&signed, &[0u8; 32]), &secret);
+    let (cred, _) = chain::append(&root, &secret, &spec_link("b"), 1).unwrap();
+    let mut out = [0u8; chain::MAX_CHAIN_NAMES_BYTES];
+    let n = chain::chain_names(cred.as_bytes(), &mut out);
+    assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), "x%3Ey%0A%3F%25>b");
+}
+
+#[test]
+fn the_proof_a_credential_carries_does_not_let_anyone_extend_it() {
+    use base64::Engine as _;
+    let root = root_token(Classification::Secret, SecurityLevel::Restricted, 2);
+    let (cred, secret) = chain::append(&root.0, &root.1, &spec_link("b"), 1).unwrap();
+    // an observer holds the credential and, in it, the proof: used as a secret it is refused
+    let proof = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cred.rsplit_once('.').unwrap().1)
+        .unwrap();
+    let proof: [u8; 32] = proof.try_into().unwrap();
+    let e = chain::append(&cred, &proof, &spec_link("c"), 2).unwrap_err();
+    assert!(e.contains("holder key"), "{e}");
+    // the root's secret is not the delegate's either
+    assert!(chain::append(&cred, &root.1, &spec_link("c"), 2).is_err());
+    // only the delegate's own (depth 0 here: its link allows no further one, refused on use)
+    let (deeper, _) = chain::append(&cred, &secret, &spec_link("c"), 3).unwrap();
+    let r = Request::new(Operation::Check)
+        .tenant("acme")
+        .agent("c")
+        .credential(deeper.as_bytes())
+        .nonce(1)
+        .timestamp_ms(NOW);
+    assert_eq!(
+        identity().check_at(&r, NOW).err(),
+        Some(TokenIssue::Widened)
+    );
+}
+
+fn spec_link(agent: &str) -> LinkSpec<'_> {
+    LinkSpec {
+        agent,
+        clearance: Classification::Cui,
+        max_level: SecurityLevel::Restricted,
+        expires_at_ms: NOW + 600_000,
+        depth: 0,
+        resource_prefix: "",
+        tools: &[],
+    }
 }
 
 // ---- properties, at the library level (no engine: many cases) ----
@@ -348,9 +518,9 @@ fn identity() -> Identity {
     )
 }
 
-fn root_token(clearance: Classification, level: SecurityLevel, depth: u8) -> String {
+fn root_token(clearance: Classification, level: SecurityLevel, depth: u8) -> (String, [u8; 32]) {
     use hmac::Mac;
-    let (holder, proof) = chain::new_holder(depth).unwrap();
+    let (holder, secret) = chain::new_holder(depth).unwrap();
     let c = Claims {
         alg: Alg::HmacSha256,
         key_id: 2,
@@ -367,10 +537,8 @@ fn root_token(clearance: Classification, level: SecurityLevel, depth: u8) -> Str
     let signed = token::encode_claims(&c).unwrap();
     let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&SECRET).unwrap();
     mac.update(&signed);
-    chain::with_proof(
-        &token::assemble(&signed, &mac.finalize().into_bytes()),
-        &proof,
-    )
+    let token = token::assemble(&signed, &mac.finalize().into_bytes());
+    (chain::with_proof(&token, &secret), secret)
 }
 
 #[derive(Clone, Debug)]
@@ -509,12 +677,13 @@ fn the_chain_model_test_sees_both_outcomes() {
     assert!(a >= 10 && r >= 10, "accepted {a}, refused {r}");
 }
 
-fn build(root: &str, links: &[Spec]) -> String {
-    let mut cred = root.to_string();
+fn build(root: &(String, [u8; 32]), links: &[Spec]) -> String {
+    let (mut cred, mut secret) = root.clone();
     for (i, l) in links.iter().enumerate() {
         let tools: Vec<&str> = l.tools.iter().map(|&t| TOOLS[t as usize]).collect();
-        cred = chain::append(
+        (cred, secret) = chain::append(
             &cred,
+            &secret,
             &LinkSpec {
                 agent: &format!("a{}", i + 1),
                 clearance: Classification::from_code(l.clearance).unwrap(),

@@ -72,8 +72,13 @@ fn setup_with(cores: usize, require_token: bool) -> Setup {
             file: "examples/policy.toml".into(),
         },
         // these tests replay and revoke on purpose, again and again: behaviour anomalies
-        // (tested in tests/threat.rs) would quarantine the agent midway
+        // (tested in tests/threat.rs) would quarantine the agent midway, and the denials would
+        // lower its trust score below examples/policy.toml's min_trust (tests/trust.rs)
         anomaly: warden::config::AnomalyConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        trust: warden::trust::TrustConfig {
             enabled: false,
             ..Default::default()
         },

@@ -57,7 +57,7 @@ class _Verdict(ctypes.Structure):
         ("latency_ns", ctypes.c_uint32),
         ("core", ctypes.c_uint16),
         ("audit_required", ctypes.c_uint8),
-        ("pad0", ctypes.c_uint8),
+        ("trust_pct", ctypes.c_uint8),
         ("memory_bytes", ctypes.c_uint64),
         ("file_bytes", ctypes.c_uint64),
         ("cpu_time_ms", ctypes.c_uint32),
@@ -86,6 +86,8 @@ class Verdict:
         self.operations = v.operations
         self.redactions = v.redactions
         self.latency_ns = v.latency_ns
+        # the agent's trust score the request was judged at, 0.0-1.0 (None: not consulted)
+        self.trust = None if v.trust_pct == 255 else v.trust_pct / 100
         self.from_server = from_server
 
     def __repr__(self):

@@ -183,9 +183,16 @@ impl AuditQueue {
         p.slot = slot;
         // the delegation chain the credential presents, if any (decoded here, on the core,
         // only for a credential with links)
-        let mut names = [0u8; crate::identity::chain::MAX_CHAIN_NAMES_BYTES];
-        let n = crate::identity::chain::chain_names(req.credential, &mut names);
-        let chain = std::str::from_utf8(&names[..n]).unwrap_or("");
+        // For an allow it is the chain identity verified; a denial may have come before (or
+        // because) it verified, so it is the chain as presented, marked `?`.
+        let mut names = [0u8; 1 + crate::identity::chain::MAX_CHAIN_NAMES_BYTES];
+        let n = crate::identity::chain::chain_names(req.credential, &mut names[1..]);
+        names[0] = b'?';
+        let from = (v.decision != crate::types::Decision::Deny) as usize;
+        let chain = match n {
+            0 => "",
+            n => std::str::from_utf8(&names[from..1 + n]).unwrap_or(""),
+        };
         let fields = [
             req.tenant,
             req.agent,

@@ -211,11 +211,14 @@ enum TokenCmd {
         /// the key never leaves it).
         #[arg(long, conflicts_with = "ed25519_key")]
         keystore: Option<String>,
-        /// Make the token delegable through at most this many links (1 to 4): it is printed
-        /// with its holder's proof, which `token delegate` needs. Treat the whole line as the
-        /// secret it is.
-        #[arg(long)]
+        /// Make the token delegable through at most this many links (1 to 4). Needs
+        /// --holder-key: the holder's secret goes there, and `token delegate` needs it.
+        #[arg(long, requires = "holder_key")]
         delegable: Option<u8>,
+        /// With --delegable: a new file (mode 0600) for the holder's secret, which never
+        /// travels with the token (whoever sees a token can present it, not extend it).
+        #[arg(long, requires = "delegable")]
+        holder_key: Option<PathBuf>,
     },
     /// Delegates a delegable credential to another agent: appends a link no wider than the
     /// credential (a subset of its tools, a resource prefix under its own, a lower clearance or
@@ -226,6 +229,14 @@ enum TokenCmd {
         /// it does not show in the process list.
         #[arg(long)]
         from: PathBuf,
+        /// The credential holder's secret (from `token issue --holder-key`, or an earlier
+        /// `token delegate --key-out`).
+        #[arg(long)]
+        holder_key: PathBuf,
+        /// A new file (mode 0600) for the delegate's secret, so it can delegate further; not
+        /// needed with --depth 0.
+        #[arg(long)]
+        key_out: Option<PathBuf>,
         /// The agent delegated to (it must be the request's agent).
         #[arg(long)]
         agent: String,
@@ -330,6 +341,9 @@ struct PolicyCase {
     expect: String,
     #[serde(default)]
     reason: Option<String>,
+    /// The agent's trust score to judge the case at (default: trust.baseline).
+    #[serde(default)]
+    trust: Option<f32>,
 }
 
 fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
@@ -990,6 +1004,7 @@ fn policy_test(
         cfg.engine.cores = 1;
     }
     cfg.anomaly.enabled = false; // cases are independent; no case quarantines the next
+    let engine_cfg_baseline = cfg.trust.baseline as f32;
     let engine = Engine::builder()
         .config(cfg)
         .build()
@@ -1007,6 +1022,22 @@ fn policy_test(
         };
         if j.nonce.is_none() {
             j.nonce = Some(i as u64 + 1);
+        }
+        // cases are independent: each starts from its own trust score, or the baseline
+        if let Some(t) = c.trust {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(format!(
+                    "{}: case[{i}].trust {t}: a trust score is between 0 and 1",
+                    file.display()
+                ));
+            }
+        }
+        let set = engine.set_trust(&j.tenant, &j.agent, c.trust.unwrap_or(engine_cfg_baseline));
+        if c.trust.is_some() && !set {
+            return Err(format!(
+                "{}: case[{i}].trust: trust scores are off in the config (trust.enabled = false)",
+                file.display()
+            ));
         }
         let v = verdict_json(&engine, &h, &j);
         let ok = v.decision == c.expect && c.reason.as_deref().is_none_or(|r| r == v.reason);
@@ -1063,6 +1094,7 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             hmac_key,
             keystore,
             delegable,
+            holder_key,
         } => {
             let clearance = parse_clearance(&clearance)?;
             let max_level = parse_level(&max_level)?;
@@ -1175,16 +1207,19 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                     )
                 }
             };
-            match holder {
-                Some((_, proof)) => {
-                    println!("{}", warden::identity::chain::with_proof(&token, &proof))
+            match (holder, holder_key) {
+                (Some((_, secret)), Some(path)) => {
+                    warden::secrets::create_secret_file(&path, &secret)?;
+                    println!("{}", warden::identity::chain::with_proof(&token, &secret));
                 }
-                None => println!("{token}"),
+                _ => println!("{token}"),
             }
             Ok(ExitCode::SUCCESS)
         }
         TokenCmd::Delegate {
             from,
+            holder_key,
+            key_out,
             agent,
             tools,
             resource,
@@ -1220,11 +1255,26 @@ fn token_cmd(cmd: TokenCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
                 resource_prefix: resource,
                 tools,
             };
+            if key_out.is_none() && depth != Some(0) {
+                return Err("--key-out FILE: where the delegate's secret goes, so it can delegate further (or --depth 0: it may not)".into());
+            }
+            let secret =
+                warden::secrets::read_secret_key_file(&holder_key.display().to_string(), Some(32))?;
+            let secret: [u8; 32] = secret
+                .try_into()
+                .map_err(|_| format!("{}: not a 32-byte key", holder_key.display()))?;
             let mut nonce = [0u8; 8];
             warden::secrets::random_bytes(&mut nonce)?;
-            let out =
-                warden::identity::chain::delegate(credential, &caveats, u64::from_le_bytes(nonce))
-                    .map_err(|e| format!("{}: {e}", from.display()))?;
+            let (out, next) = warden::identity::chain::delegate(
+                credential,
+                &secret,
+                &caveats,
+                u64::from_le_bytes(nonce),
+            )
+            .map_err(|e| format!("{}: {e}", from.display()))?;
+            if let Some(path) = key_out {
+                warden::secrets::create_secret_file(&path, &next)?;
+            }
             println!("{out}");
             Ok(ExitCode::SUCCESS)
         }

@@ -337,6 +337,7 @@ impl Shard {
                 cache_hit: false,
                 latency_ns: 0,
                 core: 0,
+                trust_pct: crate::trust::NO_TRUST,
                 ..*verdict
             },
             inserted_ns: now_ns,

@@ -155,10 +155,22 @@ impl EngineBuilder {
         } else {
             None
         };
+        let trust = cfg.trust.enabled.then(|| {
+            Arc::new(crate::trust::Trust::new(
+                &cfg.trust,
+                cfg.threat.deny_at.level(),
+            ))
+        });
+        let keyed = Arc::new(crate::keyed::KeyedHash::random());
+        let quarantine = Arc::new(crate::anomaly::Quarantine::new(
+            cfg.anomaly.quarantine_capacity,
+        ));
         let policy = policy.map(|p| {
             Arc::new(
                 crate::policy::PolicyStage::new(p, identity.clone())
-                    .tokens_required(cfg.identity.require_token),
+                    .tokens_required(cfg.identity.require_token)
+                    .with_trust(trust.clone())
+                    .with_standing(keyed.clone(), quarantine.clone()),
             )
         });
         // The audit log is opened (and a torn tail recovered) before any core starts.
@@ -241,8 +253,9 @@ impl EngineBuilder {
             timeout_ns: cfg.engine.request_timeout_us * 1000,
             started: Instant::now(),
             config: cfg.clone(),
-            keyed: crate::keyed::KeyedHash::random(),
-            quarantine: crate::anomaly::Quarantine::new(cfg.anomaly.quarantine_capacity),
+            keyed,
+            trust,
+            quarantine,
             quarantine_ns: cfg.anomaly.quarantine_ms.saturating_mul(1_000_000),
             audit: audit_log.as_ref().map(|_| {
                 crate::audit::writer::AuditQueue::new(

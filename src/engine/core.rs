@@ -33,6 +33,9 @@ const NO_PRE: Outcome = Outcome {
     rule: 0,
     ceiling: None,
     policy: 0,
+    agent: 0,
+    trust_pct: None,
+    strict_deny_at: None,
 };
 use crate::time::now_ns;
 use crate::types::{Classification, Decision, DenyReason, Operation, Priority, Verdict};
@@ -200,7 +203,8 @@ impl CoreState {
         };
         // A quarantined agent is denied before anything else, cached verdicts included (one
         // atomic load when nobody is quarantined).
-        let quarantined = monitor.is_some() && sh.quarantine.contains(agent, now);
+        // (an operator's quarantine holds with the anomaly monitor off too)
+        let quarantined = sh.quarantine.contains(agent, now);
         let pre = key.is_some_and(|(op, _)| sh.pipeline.has_pre(op));
         let hit = match (&mut *shard, key) {
             _ if quarantined => {
@@ -219,7 +223,7 @@ impl CoreState {
                     Err(reason) => Verdict::deny(reason),
                     // Pre-cache stages (identity, rate limits, authorization) run on every
                     // request; then the cache, then the post-cache stages on a miss.
-                    Ok(()) if pre => match sh.pipeline.run_pre(&req) {
+                    Ok(()) if pre => match sh.pipeline.run_pre(&req, agent) {
                         Err(run) => {
                             if run.panicked {
                                 m.stage_panics.add(1);
@@ -295,6 +299,9 @@ impl CoreState {
             if let Some(t) = mon.observe(agent, &verdict, now) {
                 start_quarantine(sh, agent, t, wire, now);
             }
+        }
+        if let Some(t) = &sh.trust {
+            t.observe(agent, &verdict, now);
         }
         match (audit, &sh.audit) {
             (Some((cell, req)), Some(q)) if q.durable => q.push(cell, &req, &verdict, done, idx),
@@ -403,6 +410,9 @@ fn start_quarantine(
         .insert(agent, now.saturating_add(sh.quarantine_ns), now)
     {
         sh.quarantine.started.fetch_add(1, Relaxed);
+        if let Some(t) = &sh.trust {
+            t.incident(agent, now);
+        }
         if let Ok(req) = Request::decode(wire) {
             sh.quarantine.name(agent, req.tenant, req.agent, trigger);
             // The quarantine itself is audited: the agent, the request that crossed the

@@ -98,6 +98,46 @@ impl Engine {
         Ok(self.bump_epoch())
     }
 
+    /// Tells warden how an agent's action went, as the gateway saw it (a sandbox violation, a
+    /// human override, a success, peer feedback): it moves the agent's trust score, which the
+    /// policy acts on from the next request. Returns false when trust is off (`trust.enabled`)
+    /// or, with a policy, when the policy does not know the agent (nothing would read it).
+    pub fn report(&self, tenant: &str, agent: &str, outcome: crate::trust::Report) -> bool {
+        let Some(t) = &self.shared.trust else {
+            return false;
+        };
+        if let Some(p) = &self.policy {
+            let s = p.snapshot();
+            if s.tenant_id(tenant)
+                .and_then(|t| s.agent_id(t, agent))
+                .is_none()
+            {
+                return false;
+            }
+        }
+        t.report(self.shared.keyed.agent(tenant, agent), outcome, now_ns());
+        true
+    }
+
+    /// Sets an agent's trust score (an operator's decision after an investigation; `warden
+    /// policy test` cases with `trust = ...`). It decays toward the baseline from there.
+    /// Returns false when trust is off.
+    pub fn set_trust(&self, tenant: &str, agent: &str, score: f32) -> bool {
+        match &self.shared.trust {
+            Some(t) => {
+                t.set(self.shared.keyed.agent(tenant, agent), score, now_ns());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An agent's trust score now, in [0, 1] (`None` when trust is off).
+    pub fn trust(&self, tenant: &str, agent: &str) -> Option<f32> {
+        let t = self.shared.trust.as_ref()?;
+        Some(t.score(self.shared.keyed.agent(tenant, agent), now_ns()))
+    }
+
     /// Revokes an agent: its next request is denied on every core, cached allows included.
     /// Returns false when identity checks are not enabled (`identity.require_token`).
     pub fn revoke_agent(&self, tenant: &str, agent: &str) -> bool {
@@ -128,6 +168,28 @@ impl Engine {
         self.shared
             .quarantine
             .release(self.shared.keyed.agent(tenant, agent), now_ns())
+    }
+
+    /// Quarantines an agent for `duration_ms` (an operator's decision): every request it makes,
+    /// and every request made through a credential it delegated, is denied `quarantined` on
+    /// every core until then or `release_quarantine`. Counts as an incident for its trust score.
+    /// False when the quarantine table has no room for it.
+    pub fn quarantine(&self, tenant: &str, agent: &str, duration_ms: u64) -> bool {
+        let (sh, now) = (&self.shared, now_ns());
+        let key = sh.keyed.agent(tenant, agent);
+        if !sh.quarantine.insert(
+            key,
+            now.saturating_add(duration_ms.saturating_mul(1_000_000)),
+            now,
+        ) {
+            return false;
+        }
+        sh.quarantine
+            .name(key, tenant, agent, crate::anomaly::Trigger::Operator);
+        if let Some(t) = &sh.trust {
+            t.incident(key, now);
+        }
+        true
     }
 
     /// Agents quarantined now, with what triggered it and the cool-down left.

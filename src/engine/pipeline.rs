@@ -183,13 +183,16 @@ impl Pipeline {
 
     /// Runs the pre-cache stages. `Err(run)` when one denied or failed; otherwise the outcome
     /// to merge with the (cached or computed) post-cache verdict.
-    pub(crate) fn run_pre(&self, req: &Request<'_>) -> Result<Outcome, Run> {
+    pub(crate) fn run_pre(&self, req: &Request<'_>, agent: u64) -> Result<Outcome, Run> {
         let mut out = Outcome {
             classification: req.classification,
+            agent,
             ..Outcome::default()
         };
         if let Some(l) = self.lists(req.operation) {
-            if let Some(run) = self.run_list(&l.pre, req, &mut out) {
+            if let Some(mut run) = self.run_list(&l.pre, req, &mut out) {
+                // a denial still says what trust score it was judged at
+                run.verdict.trust_pct = out.trust_pct.unwrap_or(crate::trust::NO_TRUST);
                 return Err(run);
             }
         }
@@ -247,14 +250,27 @@ fn allow(out: &Outcome) -> Verdict {
         rule: out.rule,
         latency_ns: 0,
         core: 0,
+        trust_pct: crate::trust::NO_TRUST,
     }
 }
 
 /// Combines the pre-cache outcome with the post-cache verdict (cached or fresh): a deny stays a
 /// deny; otherwise obligations keep the stricter of each limit, classification the higher.
 pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
+    let trust_pct = pre.trust_pct.unwrap_or(crate::trust::NO_TRUST);
     if post.decision == Decision::Deny {
-        return post;
+        return Verdict { trust_pct, ..post };
+    }
+    if pre.strict_deny_at.is_some_and(|l| post.threat_level >= l) {
+        // The agent's trust is low: a threat below the usual threshold is enough.
+        return Verdict {
+            threat_level: post.threat_level,
+            indicators: post.indicators,
+            classification: post.classification,
+            rule: pre.rule,
+            trust_pct,
+            ..Verdict::deny(DenyReason::ThreatAtLowTrust(post.threat_level))
+        };
     }
     let classification = post.classification.max(pre.classification);
     if pre.ceiling.is_some_and(|c| classification > c) {
@@ -262,6 +278,7 @@ pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
         return Verdict {
             classification,
             rule: pre.rule,
+            trust_pct,
             ..Verdict::deny(DenyReason::ReadUp)
         };
     }
@@ -278,6 +295,7 @@ pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
         rule: if post.rule != 0 { post.rule } else { pre.rule },
         threat_level: post.threat_level.max(pre.threat_level),
         indicators: post.indicators | pre.indicators,
+        trust_pct,
         ..post
     }
 }

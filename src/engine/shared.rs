@@ -49,9 +49,11 @@ pub(crate) struct Shared {
     pub started: Instant,
     pub config: Config,
     /// The keyed hashes of cache keys, tenant tags and (tenant, agent) (`keyed.rs`).
-    pub keyed: crate::keyed::KeyedHash,
+    pub keyed: std::sync::Arc<crate::keyed::KeyedHash>,
+    /// Trust scores (`[trust]`), shared with the policy stage; `None` when off.
+    pub trust: Option<std::sync::Arc<crate::trust::Trust>>,
     /// Agents quarantined after a behaviour anomaly, checked by every core before the cache.
-    pub quarantine: crate::anomaly::Quarantine,
+    pub quarantine: std::sync::Arc<crate::anomaly::Quarantine>,
     pub quarantine_ns: u64,
     /// The queue to the audit writer (`None`: no audit log).
     pub audit: Option<crate::audit::writer::AuditQueue>,

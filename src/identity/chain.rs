@@ -7,13 +7,15 @@
 //!
 //! The design is Biscuit's (public-key chaining, offline attenuation), cut down to wdn1's fixed
 //! caveats so that it needs no Datalog and no allocation:
-//! - a delegable root's claims carry a holder: an Ed25519 public key and SHA-256 of a proof (a
-//!   random 32-byte seed whose Ed25519 key is that public key);
+//! - each holder has a secret (32 random bytes) it never sends: from it come an Ed25519 signing
+//!   key and a proof (both SHA-256 of the secret under their own context);
+//! - a delegable root's claims carry a holder: the public key and SHA-256 of the proof;
 //! - a link names the agent it delegates to, its own limits and the next holder; it is signed by
 //!   the previous holder's key over `wdn1-link`, the previous tag or signature, and the link;
-//! - the proof of the last holder ends the token. Whoever holds a token can narrow it and hand
-//!   it on, but cannot drop a link (that needs the proof of an earlier holder, which the token
-//!   does not carry) or widen one (its signature would not verify).
+//! - the last holder's proof ends the token. Whoever sees a token can present it (it is a bearer
+//!   credential, as every token is) but cannot extend it: that needs the holder's secret, which
+//!   the proof does not reveal. Nobody can drop a link (that needs an earlier holder's proof,
+//!   which the token does not carry) or widen one (its signature would not verify).
 //!
 //! Macaroons chain HMACs instead: cheaper, but a verifier must know the root secret, and an
 //! Ed25519 root (which warden verifies with a public key) would have to reveal what chains the
@@ -50,14 +52,27 @@ pub const MAX_TOOLS: usize = 16;
 /// What a link's signature covers begins with these bytes.
 pub const LINK_CONTEXT: &[u8] = b"wdn1-link";
 const LINK_FIXED: usize = 84;
-const PROOF_CONTEXT: &[u8] = b"wdn1-holder-proof";
+
+fn sha(context: &[u8], bytes: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(context);
+    h.update(bytes);
+    h.finalize().into()
+}
 
 /// SHA-256 of a proof, as a holder commits to it.
 pub fn proof_hash(proof: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(PROOF_CONTEXT);
-    h.update(proof);
-    h.finalize().into()
+    sha(b"wdn1-holder-proof-hash", proof)
+}
+
+/// The proof a holder presents, from its secret.
+pub fn proof_of(secret: &[u8; 32]) -> [u8; 32] {
+    sha(b"wdn1-holder-proof", secret)
+}
+
+/// The key a holder signs the next link with, from its secret.
+fn signing_key(secret: &[u8; 32]) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&sha(b"wdn1-holder-sign", secret))
 }
 
 /// One link of a chain, borrowing from the caller's buffer.
@@ -246,7 +261,7 @@ fn link<'a>(b: &'a [u8], signature: &'a [u8]) -> Result<Link<'a>, TokenIssue> {
     let prefix = core::str::from_utf8(take()?).map_err(|_| TokenIssue::Malformed)?;
     let tool_count = *b.get(pos).ok_or(TokenIssue::Malformed)?;
     pos += 1;
-    if agent.is_empty() || tool_count as usize > MAX_TOOLS {
+    if agent.is_empty() || tool_count as usize > MAX_TOOLS || !prefix_shape(prefix) {
         return Err(TokenIssue::Malformed);
     }
     let tools_at = pos;
@@ -289,13 +304,14 @@ fn level(c: u8) -> Option<SecurityLevel> {
     })
 }
 
-/// Room `chain_names` needs: every agent of a full chain and the separators.
+/// Room for `chain_names`: every agent of a full chain and the separators (names needing
+/// escapes are cut to fit).
 pub const MAX_CHAIN_NAMES_BYTES: usize = (MAX_LINKS + 1) * 256;
 
 /// Writes the agents of a delegated credential, root first, `>`-joined, into `out` and returns
 /// the length; 0 for a credential without links or one that does not parse. No signature is
 /// checked: this names what was presented. No allocation.
-pub fn chain_names(credential: &[u8], out: &mut [u8; MAX_CHAIN_NAMES_BYTES]) -> usize {
+pub fn chain_names(credential: &[u8], out: &mut [u8]) -> usize {
     // a token without links has two dots; a delegable one at least three
     if credential.iter().filter(|&&b| b == b'.').count() < 4 {
         return 0;
@@ -307,14 +323,33 @@ pub fn chain_names(credential: &[u8], out: &mut [u8; MAX_CHAIN_NAMES_BYTES]) -> 
     if c.links().is_empty() {
         return 0;
     }
+    // Names are percent-encoded where they hold `>`, `%`, `?` or a control character, so the
+    // chain reads one way only (and `?` stays free to mark a chain as presented); a name that
+    // does not fit is cut.
     let mut n = 0;
     for (i, a) in c.agents().enumerate() {
-        if i > 0 {
+        if i > 0 && n < out.len() {
             out[n] = b'>';
             n += 1;
         }
-        out[n..n + a.len()].copy_from_slice(a.as_bytes());
-        n += a.len();
+        for &ch in a.as_bytes() {
+            let esc = matches!(ch, b'>' | b'%' | b'?') || ch < 0x20 || ch == 0x7f;
+            let need = if esc { 3 } else { 1 };
+            if n + need > out.len() {
+                return n;
+            }
+            if esc {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out[n..n + 3].copy_from_slice(&[
+                    b'%',
+                    HEX[(ch >> 4) as usize],
+                    HEX[(ch & 15) as usize],
+                ]);
+            } else {
+                out[n] = ch;
+            }
+            n += need;
+        }
     }
     n
 }
@@ -379,12 +414,17 @@ pub struct Caveats {
     pub tools: Vec<String>,
 }
 
-/// Appends a link to `credential` (which must carry its holder's proof, as `warden token
-/// issue --delegable` and `delegate` print it) and returns the new credential, whose proof only
-/// the delegate gets. Refuses, naming the field, anything wider than the parent.
-pub fn delegate(credential: &str, caveats: &Caveats, nonce: u64) -> Result<String, String> {
+/// Appends a link to `credential` (its last holder's, with `secret` that holder's secret) and
+/// returns the delegate's credential and secret. Refuses, naming the field, anything wider than
+/// the parent.
+pub fn delegate(
+    credential: &str,
+    secret: &[u8; 32],
+    caveats: &Caveats,
+    nonce: u64,
+) -> Result<(String, [u8; 32]), String> {
     let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
-    let (c, parent_holder, _) = held(credential, &mut buf)?;
+    let (c, parent_holder) = held(credential, secret, &mut buf)?;
     if parent_holder.depth == 0 {
         return Err("the credential may not be delegated further (its depth is used up)".into());
     }
@@ -444,6 +484,7 @@ pub fn delegate(credential: &str, caveats: &Caveats, nonce: u64) -> Result<Strin
     }
     append(
         credential,
+        secret,
         &LinkSpec {
             agent: &caveats.agent,
             clearance,
@@ -457,12 +498,13 @@ pub fn delegate(credential: &str, caveats: &Caveats, nonce: u64) -> Result<Strin
     )
 }
 
-/// A credential its holder may extend: parsed, delegable, with the proof that matches its
-/// last holder.
+/// A credential its holder may extend: parsed, delegable, with the proof of its last holder,
+/// whose secret `secret` is.
 fn held<'a>(
     credential: &'a str,
+    secret: &[u8; 32],
     buf: &'a mut [u8; 2 * MAX_TOKEN_BYTES],
-) -> Result<(Credential<'a>, Holder, &'a [u8; 32]), String> {
+) -> Result<(Credential<'a>, Holder), String> {
     let c = parse(credential.as_bytes(), buf)
         .map_err(|e| format!("the credential to delegate: {}", e.explain()))?;
     let holder = c
@@ -472,7 +514,10 @@ fn held<'a>(
     if proof_hash(proof) != holder.proof_hash {
         return Err("the credential's proof does not match its holder: it was altered".into());
     }
-    Ok((c, holder, proof))
+    if proof_of(secret) != *proof || signing_key(secret).verifying_key().as_bytes() != &holder.key {
+        return Err("the holder key is not this credential's (each credential has its own)".into());
+    }
+    Ok((c, holder))
 }
 
 /// One link as `append` writes it.
@@ -491,9 +536,14 @@ pub struct LinkSpec<'s> {
 /// delegate. It checks only that the credential is delegable and its proof is its holder's:
 /// `delegate` refuses widening before calling it; the verifier refuses it whoever wrote the link
 /// (tests write wide links with this on purpose).
-pub fn append(credential: &str, spec: &LinkSpec<'_>, nonce: u64) -> Result<String, String> {
+pub fn append(
+    credential: &str,
+    secret: &[u8; 32],
+    spec: &LinkSpec<'_>,
+    nonce: u64,
+) -> Result<(String, [u8; 32]), String> {
     let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
-    let (c, parent_holder, proof) = held(credential, &mut buf)?;
+    let (c, _) = held(credential, secret, &mut buf)?;
     let n = c.links().len();
     if spec.agent.is_empty() || spec.agent.len() > 255 {
         return Err("--agent: 1 to 255 bytes".into());
@@ -501,9 +551,7 @@ pub fn append(credential: &str, spec: &LinkSpec<'_>, nonce: u64) -> Result<Strin
     if spec.tools.len() > MAX_TOOLS {
         return Err(format!("at most {MAX_TOOLS} tools"));
     }
-    let mut seed = [0u8; 32];
-    crate::secrets::random_bytes(&mut seed)?;
-    let next = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let (next, next_secret) = new_holder(spec.depth.max(1))?;
     let mut b = Vec::with_capacity(128);
     b.push(1);
     b.push(spec.depth);
@@ -511,8 +559,8 @@ pub fn append(credential: &str, spec: &LinkSpec<'_>, nonce: u64) -> Result<Strin
     b.push(spec.max_level as u8);
     b.extend_from_slice(&spec.expires_at_ms.to_le_bytes());
     b.extend_from_slice(&nonce.to_le_bytes());
-    b.extend_from_slice(next.verifying_key().as_bytes());
-    b.extend_from_slice(&proof_hash(&seed));
+    b.extend_from_slice(&next.key);
+    b.extend_from_slice(&next.proof_hash);
     for s in [spec.agent, spec.resource_prefix] {
         if s.len() > 255 {
             return Err(format!("`{s}` is longer than 255 bytes"));
@@ -528,10 +576,7 @@ pub fn append(credential: &str, spec: &LinkSpec<'_>, nonce: u64) -> Result<Strin
         b.push(t.len() as u8);
         b.extend_from_slice(t.as_bytes());
     }
-    let signer = ed25519_dalek::SigningKey::from_bytes(proof);
-    if signer.verifying_key().as_bytes() != &parent_holder.key {
-        return Err("the credential's proof is not its holder's key: it was altered".into());
-    }
+    let signer = signing_key(secret);
     let sig = {
         use ed25519_dalek::Signer;
         let mut m = Vec::with_capacity(LINK_CONTEXT.len() + 64 + b.len());
@@ -545,7 +590,7 @@ pub fn append(credential: &str, spec: &LinkSpec<'_>, nonce: u64) -> Result<Strin
         "{head}.{}.{}.{}",
         URL_SAFE_NO_PAD.encode(&b),
         URL_SAFE_NO_PAD.encode(sig),
-        URL_SAFE_NO_PAD.encode(seed)
+        URL_SAFE_NO_PAD.encode(proof_of(&next_secret))
     );
     if out.len() > MAX_TOKEN_BYTES {
         return Err(format!(
@@ -553,11 +598,36 @@ pub fn append(credential: &str, spec: &LinkSpec<'_>, nonce: u64) -> Result<Strin
             out.len()
         ));
     }
-    Ok(out)
+    Ok((out, next_secret))
 }
 
-/// A resource prefix a delegator may give: a URL exactly as warden serializes it, or an
-/// absolute path with no `.`/`..` segment, no `//`, no `%` and no `\`.
+/// The shape every link's prefix must have, checked when a link is parsed (no allocation): empty,
+/// or printable ASCII without `%`, `\` or `.`/`..` segments, and either an absolute path without
+/// `//` or a URL (`scheme://` then no `//` after the authority) without userinfo (`@`).
+fn prefix_shape(p: &str) -> bool {
+    if p.is_empty() {
+        return true;
+    }
+    let b = p.as_bytes();
+    if !b.iter().all(|&c| (0x21..0x7f).contains(&c)) || p.contains(['%', '\\', '@']) {
+        return false;
+    }
+    let path = match p.find("://") {
+        Some(i) if i > 0 && b[..i].iter().all(|c| c.is_ascii_alphanumeric()) => {
+            match p[i + 3..].find('/') {
+                Some(j) => &p[i + 3 + j..],
+                None => "",
+            }
+        }
+        Some(_) => return false,
+        None if p.starts_with('/') => p,
+        None => return false,
+    };
+    !path.contains("//") && !path.split('/').any(|s| s == "." || s == "..")
+}
+
+/// A resource prefix a delegator may give: a URL exactly as warden serializes it (no userinfo),
+/// or an absolute path with no `.`/`..` segment, no `//`, no `%` and no `\`.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
     if prefix.is_empty() {
         return Ok(());
@@ -570,38 +640,31 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
                 u.as_str()
             ));
         }
-        return Ok(());
     }
-    if !prefix.starts_with('/')
-        || prefix.contains("//")
-        || prefix.contains(['%', '\\', '\0'])
-        || prefix.split('/').any(|s| s == "." || s == "..")
-    {
+    if !prefix_shape(prefix) {
         return Err(format!(
-            "--resource {prefix}: an absolute path without `.`/`..` segments, `//`, `%` or `\\`"
+            "--resource {prefix}: an absolute path or a URL, printable ASCII, without `.`/`..` segments, `//` in the path, `%`, `\\` or `@`"
         ));
     }
     Ok(())
 }
 
-/// The holder of a new delegable token: a random proof and what the token commits to.
+/// A new holder: what a token or link commits to, and the secret the holder keeps.
 pub fn new_holder(depth: u8) -> Result<(Holder, [u8; 32]), String> {
-    let mut seed = [0u8; 32];
-    crate::secrets::random_bytes(&mut seed)?;
-    let key = *ed25519_dalek::SigningKey::from_bytes(&seed)
-        .verifying_key()
-        .as_bytes();
+    let mut secret = [0u8; 32];
+    crate::secrets::random_bytes(&mut secret)?;
     Ok((
         Holder {
             depth,
-            key,
-            proof_hash: proof_hash(&seed),
+            key: *signing_key(&secret).verifying_key().as_bytes(),
+            proof_hash: proof_hash(&proof_of(&secret)),
         },
-        seed,
+        secret,
     ))
 }
 
-/// A delegable token as its holder gets it: the token followed by its proof.
-pub fn with_proof(token: &str, proof: &[u8; 32]) -> String {
-    format!("{token}.{}", URL_SAFE_NO_PAD.encode(proof))
+/// A delegable token as it is presented: the token followed by its holder's proof (made from
+/// the holder's secret, which stays with the holder).
+pub fn with_proof(token: &str, secret: &[u8; 32]) -> String {
+    format!("{token}.{}", URL_SAFE_NO_PAD.encode(proof_of(secret)))
 }

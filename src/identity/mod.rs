@@ -13,6 +13,7 @@ pub mod chain;
 pub mod token;
 
 use crate::request::Request;
+use crate::types::{Classification, DenyReason};
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -396,21 +397,26 @@ impl Identity {
 
     pub fn check_at(&self, req: &Request<'_>, now_ms: u64) -> Result<Verified, TokenIssue> {
         // without a policy, an agent earlier in a chain is held to its links only
-        self.check_with_at(req, now_ms, &mut |_| {
-            Some(crate::types::Classification::TopSecret)
-        })
+        let mut refused = None;
+        self.check_inner(
+            req,
+            now_ms,
+            &mut |_| Ok(Classification::TopSecret),
+            &mut refused,
+        )
     }
 
-    /// `check`, with the policy's word on each agent earlier in a delegation chain: `upstream`
-    /// returns the clearance that agent has for this request, or `None` when it could not make
-    /// the request itself (then the request is outside the delegation). A delegated request is
-    /// thus judged by the intersection of the chain: every link's limits and every agent's
-    /// grants, the delegate's own included (by the caller).
+    /// `check`, with the engine's word on each agent earlier in a delegation chain: `upstream`
+    /// returns the clearance that agent has for this request, or why it could not make the
+    /// request itself now (not granted, quarantined, over its rate, too little trust), which is
+    /// then the request's denial. A delegated request is thus judged by the intersection of the
+    /// chain: every link's limits and every agent's standing, the delegate's own included (by
+    /// the caller).
     pub fn check_with(
         &self,
         req: &Request<'_>,
-        upstream: &mut dyn FnMut(&str) -> Option<crate::types::Classification>,
-    ) -> Result<Verified, TokenIssue> {
+        upstream: &mut dyn FnMut(&str) -> Result<Classification, DenyReason>,
+    ) -> Result<Verified, DenyReason> {
         self.check_with_at(req, wall_ms(), upstream)
     }
 
@@ -418,7 +424,21 @@ impl Identity {
         &self,
         req: &Request<'_>,
         now_ms: u64,
-        upstream: &mut dyn FnMut(&str) -> Option<crate::types::Classification>,
+        upstream: &mut dyn FnMut(&str) -> Result<Classification, DenyReason>,
+    ) -> Result<Verified, DenyReason> {
+        let mut refused = None;
+        self.check_inner(req, now_ms, upstream, &mut refused)
+            .map_err(|issue| refused.unwrap_or(DenyReason::Identity(issue)))
+    }
+
+    /// The checks; an upstream refusal is returned as `OutsideDelegation` with its reason in
+    /// `refused`.
+    fn check_inner(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        upstream: &mut dyn FnMut(&str) -> Result<Classification, DenyReason>,
+        refused: &mut Option<DenyReason>,
     ) -> Result<Verified, TokenIssue> {
         let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
         let cred = chain::parse(req.credential, &mut buf)?;
@@ -485,8 +505,11 @@ impl Identity {
             self.within_links(&cred, req)?;
             for a in cred.agents().take(links) {
                 match upstream(a) {
-                    Some(cl) => clearance = clearance.min(cl),
-                    None => return Err(TokenIssue::OutsideDelegation),
+                    Ok(cl) => clearance = clearance.min(cl),
+                    Err(r) => {
+                        *refused = Some(r);
+                        return Err(TokenIssue::OutsideDelegation);
+                    }
                 }
             }
         }

@@ -231,7 +231,7 @@ pub fn drain(fd: i32) -> bool {
 
 /// The verdict as the mapping carries it (little-endian, `include/warden.h` `warden_verdict`):
 /// decision u8, threat level u8, classification u8, cache hit u8, reason code u16, reason
-/// argument u16, indicators u32, rule u32, latency ns u32, core u16, audit required u8, pad u8,
+/// argument u16, indicators u32, rule u32, latency ns u32, core u16, audit required u8, trust u8,
 /// memory bytes u64, file bytes u64, cpu time ms u32, operations u32, redactions u32, pad to 64.
 pub fn encode_verdict(v: &Verdict) -> [u8; VERDICT_BYTES] {
     let mut b = [0u8; VERDICT_BYTES];
@@ -246,6 +246,7 @@ pub fn encode_verdict(v: &Verdict) -> [u8; VERDICT_BYTES] {
     b[16..20].copy_from_slice(&v.latency_ns.to_le_bytes());
     b[20..22].copy_from_slice(&v.core.to_le_bytes());
     b[22] = v.obligations.audit_required as u8;
+    b[23] = v.trust_pct;
     b[24..32].copy_from_slice(&v.obligations.memory_bytes.to_le_bytes());
     b[32..40].copy_from_slice(&v.obligations.file_bytes.to_le_bytes());
     b[40..44].copy_from_slice(&v.obligations.cpu_time_ms.to_le_bytes());
@@ -292,6 +293,7 @@ pub fn decode_verdict(b: &[u8; VERDICT_BYTES]) -> Option<Verdict> {
         rule: u32_at(12),
         latency_ns: u32_at(16),
         core: u16_at(20),
+        trust_pct: b[23],
     })
 }
 
@@ -695,8 +697,11 @@ mod tests {
             rule: 12,
             latency_ns: 345,
             core: 1,
+            trust_pct: 42,
         };
         assert_eq!(decode_verdict(&encode_verdict(&v)), Some(v));
+        let d = Verdict::deny(DenyReason::LowTrust(29));
+        assert_eq!(decode_verdict(&encode_verdict(&d)), Some(d));
         let d = Verdict::deny(DenyReason::TenantNotPermitted);
         assert_eq!(decode_verdict(&encode_verdict(&d)), Some(d));
         let mut b = encode_verdict(&d);

@@ -45,6 +45,30 @@ struct File {
     tools: Vec<ToolFile>,
     #[serde(default)]
     agents: Vec<AgentFile>,
+    #[serde(default)]
+    trust: TrustFile,
+}
+
+/// `[trust]`: how the policy acts on agents' trust scores (`trust.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct TrustFile {
+    /// Below this score an agent is judged strictly (0: never).
+    low: f64,
+    /// The threat level denied for an agent below `low` (instead of `threat.deny_at`).
+    low_deny_at: crate::types::LevelName,
+    /// An agent below `low` gets this share of its rate and burst.
+    low_rate_factor: f64,
+}
+
+impl Default for TrustFile {
+    fn default() -> Self {
+        TrustFile {
+            low: 0.0,
+            low_deny_at: crate::types::LevelName::Medium,
+            low_rate_factor: 0.5,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -55,6 +79,9 @@ struct LimitsFile {
     file_mb: u64,
     #[serde(default)]
     operations: u32,
+    /// The lowest trust score an agent may use a tool of this level at (0: any).
+    #[serde(default)]
+    min_trust: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,18 +101,21 @@ impl Default for LevelsFile {
                 cpu_ms: 1_000,
                 file_mb: 0,
                 operations: 0,
+                min_trust: 0.0,
             },
             restricted: LimitsFile {
                 memory_mb: 100,
                 cpu_ms: 5_000,
                 file_mb: 10,
                 operations: 0,
+                min_trust: 0.0,
             },
             privileged: LimitsFile {
                 memory_mb: 1_024,
                 cpu_ms: 30_000,
                 file_mb: 100,
                 operations: 0,
+                min_trust: 0.0,
             },
         }
     }
@@ -125,6 +155,9 @@ struct ToolFile {
     /// Resource patterns per tenant name.
     #[serde(default)]
     resources: HashMap<String, Vec<String>>,
+    /// The lowest trust score an agent may use this tool at (0: any).
+    #[serde(default)]
+    min_trust: f64,
 }
 
 fn restricted() -> String {
@@ -186,6 +219,8 @@ pub struct Tool {
     pub access: Access,
     /// Patterns per tenant id (empty: the tool takes no resource in that tenant).
     pub patterns: Box<[Box<[Glob]>]>,
+    /// The lowest trust score an agent may use it at (0: any).
+    pub min_trust: f32,
     pub line: usize,
 }
 
@@ -217,10 +252,23 @@ pub struct Snapshot {
     pub tools: Vec<Tool>,
     pub agents: Vec<Agent>,
     pub limits: [Obligations; 3],
+    /// How the policy acts on trust scores.
+    pub trust: TrustRules,
     tenant_ids: Map<u32>,
     tool_ids: Map<u32>,
     /// Per tenant: agent name → agent id.
     agent_ids: Vec<Map<u32>>,
+}
+
+/// The policy's `[trust]` and `min_trust` settings, compiled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrustRules {
+    /// Below this score an agent is judged strictly (0: never).
+    pub low: f32,
+    pub low_deny_at: crate::types::ThreatLevel,
+    pub low_rate_factor: f64,
+    /// `min_trust` per tool level.
+    pub level_min: [f32; 3],
 }
 
 /// What an allowed request carries out of authorization.
@@ -296,6 +344,15 @@ impl Snapshot {
                 .unwrap_or(0)
         };
 
+        // A score threshold: between 0 and 1.
+        let unit = |errs: &mut Vec<PolicyError>, path: &[Seg], v: f64| -> f32 {
+            if (0.0..=1.0).contains(&v) {
+                v as f32
+            } else {
+                errs.push(err(path, format!("{v}: a trust score is between 0 and 1")));
+                0.0
+            }
+        };
         // Semantic errors are collected, not returned at the first: a bad value gets a
         // placeholder so compilation goes on and every problem in the file is reported.
         let mut errs: Vec<PolicyError> = Vec::new();
@@ -451,6 +508,7 @@ impl Snapshot {
                 classification,
                 access,
                 patterns: patterns.into_iter().map(Vec::into_boxed_slice).collect(),
+                min_trust: unit(&mut errs, &at("min_trust"), t.min_trust),
                 line: line(&[Seg::K("tools"), Seg::I(i)]),
             });
         }
@@ -539,6 +597,38 @@ impl Snapshot {
                 line: line(&[Seg::K("agents"), Seg::I(i)]),
             });
         }
+        let level_min = [
+            unit(
+                &mut errs,
+                &[Seg::K("levels"), Seg::K("safe"), Seg::K("min_trust")],
+                f.levels.safe.min_trust,
+            ),
+            unit(
+                &mut errs,
+                &[Seg::K("levels"), Seg::K("restricted"), Seg::K("min_trust")],
+                f.levels.restricted.min_trust,
+            ),
+            unit(
+                &mut errs,
+                &[Seg::K("levels"), Seg::K("privileged"), Seg::K("min_trust")],
+                f.levels.privileged.min_trust,
+            ),
+        ];
+        let trust = TrustRules {
+            low: unit(&mut errs, &[Seg::K("trust"), Seg::K("low")], f.trust.low),
+            low_deny_at: f.trust.low_deny_at.level(),
+            low_rate_factor: {
+                let r = f.trust.low_rate_factor;
+                if !(r > 0.0 && r <= 1.0) {
+                    errs.push(err(
+                        &[Seg::K("trust"), Seg::K("low_rate_factor")],
+                        format!("{r}: must be above 0 and at most 1"),
+                    ));
+                }
+                r
+            },
+            level_min,
+        };
         if !errs.is_empty() {
             errs.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
             if errs.len() > MAX_REPORTED_ERRORS {
@@ -577,10 +667,23 @@ impl Snapshot {
             tools,
             agents,
             limits,
+            trust,
             tenant_ids,
             tool_ids,
             agent_ids,
         })
+    }
+
+    /// The lowest trust score `g` may be used at: its level's `min_trust` and its tool's.
+    #[inline]
+    pub fn min_trust(&self, g: &Grant) -> f32 {
+        let level = self.trust.level_min[g.level as usize];
+        if g.rule & !0xff_ffff == rule::TOOL {
+            let tool = &self.tools[(g.rule & 0xff_ffff) as usize];
+            level.max(tool.min_trust)
+        } else {
+            level
+        }
     }
 
     pub fn tenant_id(&self, name: &str) -> Option<u32> {

@@ -17,7 +17,7 @@ use super::{PolicyError, Snapshot};
 use crate::request::Request;
 use crate::stage::{Outcome, Stage, StageResult};
 use crate::time::now_ns;
-use crate::types::{DenyReason, Operation};
+use crate::types::{Classification, DenyReason, Operation};
 use std::path::Path;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
@@ -32,12 +32,23 @@ struct Live {
     buckets: Buckets,
 }
 
+/// What the engine knows of agents beyond the policy (`PolicyStage::with_standing`).
+struct Standing {
+    keyed: std::sync::Arc<crate::keyed::KeyedHash>,
+    quarantine: std::sync::Arc<crate::anomaly::Quarantine>,
+}
+
 pub struct PolicyStage {
     identity: Option<std::sync::Arc<crate::identity::Identity>>,
     /// Whether every request needs a token; when not, a token a request carries is still
     /// verified and applied (and refused `unknown_key` with no identity to verify it).
     tokens_required: bool,
     current: AtomicPtr<Live>,
+    /// Trust scores the policy acts on (`min_trust`, `[trust] low`); `None` when off.
+    trust: Option<std::sync::Arc<crate::trust::Trust>>,
+    /// Quarantines and the agent keys they go by, for agents earlier in a delegation chain
+    /// (the delegate's own is checked by its core before the cache).
+    standing: Option<Standing>,
     retired: flume::Sender<Box<Live>>,
     retired_rx: flume::Receiver<Box<Live>>,
 }
@@ -82,6 +93,8 @@ impl PolicyStage {
             tokens_required: identity.is_some(),
             identity,
             current: AtomicPtr::new(Box::into_raw(live(policy))),
+            trust: None,
+            standing: None,
             retired: tx,
             retired_rx: rx,
         }
@@ -91,6 +104,22 @@ impl PolicyStage {
     /// carry one are verified.
     pub fn tokens_required(mut self, required: bool) -> PolicyStage {
         self.tokens_required = required && self.identity.is_some();
+        self
+    }
+
+    /// Judges by trust scores from `trust` (shared with the cores that keep them).
+    pub fn with_trust(mut self, trust: Option<std::sync::Arc<crate::trust::Trust>>) -> PolicyStage {
+        self.trust = trust;
+        self
+    }
+
+    /// Judges agents earlier in a delegation chain by the engine's quarantines too.
+    pub fn with_standing(
+        mut self,
+        keyed: std::sync::Arc<crate::keyed::KeyedHash>,
+        quarantine: std::sync::Arc<crate::anomaly::Quarantine>,
+    ) -> PolicyStage {
+        self.standing = Some(Standing { keyed, quarantine });
         self
     }
 
@@ -155,17 +184,34 @@ impl Stage for PolicyStage {
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
         let l = self.live();
         let p = &l.policy;
+        let now = now_ns();
         // A token presented is never ignored: verified and held to its limits, or refused. A
-        // delegated one is also held to what each agent earlier in its chain may do.
+        // delegated one is also held to each agent earlier in its chain: its grants, and its
+        // standing now (quarantine, trust, rate: every request made through it counts against
+        // its rate, so delegating does not multiply it).
+        let mut upstream_low = false;
         let verified = match &self.identity {
             Some(id) if self.tokens_required || !req.credential.is_empty() => {
-                let mut upstream = |agent: &str| {
+                let mut upstream = |agent: &str| -> Result<Classification, DenyReason> {
                     let r = Request { agent, ..*req };
-                    p.authorize(&r).ok().map(|g| g.clearance)
+                    let g = p.authorize(&r).map_err(|_| DenyReason::Identity(OUTSIDE))?;
+                    let key = self
+                        .standing
+                        .as_ref()
+                        .map(|s| s.keyed.agent(req.tenant, agent));
+                    if let (Some(s), Some(k)) = (&self.standing, key) {
+                        if s.quarantine.contains(k, now) {
+                            return Err(DenyReason::Quarantined);
+                        }
+                    }
+                    let (_, factor, low) = self.judge_trust(p, &g, key.unwrap_or(0), now)?;
+                    upstream_low |= low;
+                    agent_rate(l, p, &g, now, factor)?;
+                    Ok(g.clearance)
                 };
                 match id.check_with(req, &mut upstream) {
                     Ok(v) => Some(v),
-                    Err(issue) => return StageResult::Deny(DenyReason::Identity(issue)),
+                    Err(reason) => return StageResult::Deny(reason),
                 }
             }
             // a token with no identity to verify it: `NoIdentityStage` refuses it
@@ -191,8 +237,26 @@ impl Stage for PolicyStage {
             }
             ceiling = ceiling.min(v.clearance);
         }
-        let now = now_ns();
-        let agent = &p.agents[grant.agent as usize];
+        // Trust: the agent's score against the tool's and level's minimum; below `low` (its
+        // own, or an agent's earlier in its chain), a stricter threat threshold (applied to the
+        // verdict, cached or not) and a smaller rate.
+        let rate_factor = match self.judge_trust(p, &grant, out.agent, now) {
+            Ok((pct, factor, low)) => {
+                out.trust_pct = pct;
+                if low || upstream_low {
+                    out.strict_deny_at = Some(p.trust.low_deny_at);
+                }
+                factor
+            }
+            Err(reason) => {
+                out.trust_pct = self
+                    .trust
+                    .as_ref()
+                    .map(|t| crate::trust::pct(t.score(out.agent, now)));
+                out.rule = grant.rule;
+                return StageResult::Deny(reason);
+            }
+        };
         let tenant = &p.tenants[grant.tenant as usize];
         let limited = gcra(
             &l.buckets.tenants[grant.tenant as usize],
@@ -200,18 +264,11 @@ impl Stage for PolicyStage {
             tenant.rate.per_s,
             tenant.rate.burst,
         )
-        .and_then(|()| {
-            gcra(
-                &l.buckets.agents[grant.agent as usize],
-                now,
-                agent.rate.per_s,
-                agent.rate.burst,
-            )
-        });
-        if let Err(retry_ns) = limited {
+        .map_err(retry_ms)
+        .and_then(|()| agent_rate(l, p, &grant, now, rate_factor));
+        if let Err(reason) = limited {
             out.rule = super::rule::AGENT | grant.agent;
-            let ms = retry_ns.div_ceil(1_000_000).clamp(1, u16::MAX as u64) as u16;
-            return StageResult::Deny(DenyReason::RateLimited(ms));
+            return StageResult::Deny(reason);
         }
         out.obligations.merge(&grant.obligations);
         out.classification = out.classification.max(grant.classification);
@@ -219,6 +276,58 @@ impl Stage for PolicyStage {
         out.rule = grant.rule;
         out.policy = l as *const Live as usize;
         StageResult::Pass
+    }
+}
+
+const OUTSIDE: crate::identity::token::TokenIssue =
+    crate::identity::token::TokenIssue::OutsideDelegation;
+
+/// A GCRA refusal's retry-after as a denial.
+fn retry_ms(retry_ns: u64) -> DenyReason {
+    DenyReason::RateLimited(retry_ns.div_ceil(1_000_000).clamp(1, u16::MAX as u64) as u16)
+}
+
+/// The agent of `g` against its rate, scaled by `factor` (its trust).
+fn agent_rate(
+    l: &Live,
+    p: &Snapshot,
+    g: &super::Grant,
+    now: u64,
+    factor: f64,
+) -> Result<(), DenyReason> {
+    let a = &p.agents[g.agent as usize];
+    gcra(
+        &l.buckets.agents[g.agent as usize],
+        now,
+        a.rate.per_s * factor,
+        ((a.rate.burst as f64 * factor).ceil() as u32).min(a.rate.burst),
+    )
+    .map_err(retry_ms)
+}
+
+impl PolicyStage {
+    /// The trust score of agent `key` against what `g` needs: `Ok((score in hundredths, rate
+    /// factor, below `[trust] low`))`; `LowTrust` when below the tool's or level's
+    /// `min_trust`. No score (trust off, or no key): `(None, 1, false)`.
+    #[inline]
+    fn judge_trust(
+        &self,
+        p: &Snapshot,
+        g: &super::Grant,
+        key: u64,
+        now: u64,
+    ) -> Result<(Option<u8>, f64, bool), DenyReason> {
+        let (Some(t), true) = (&self.trust, key != 0) else {
+            return Ok((None, 1.0, false));
+        };
+        let score = t.score(key, now);
+        let pct = crate::trust::pct(score);
+        if score < p.min_trust(g) {
+            return Err(DenyReason::LowTrust(pct as u16));
+        }
+        let low = score < p.trust.low;
+        let factor = if low { p.trust.low_rate_factor } else { 1.0 };
+        Ok((Some(pct), factor, low))
     }
 }
 

@@ -206,6 +206,10 @@ pub struct Metrics {
     pub quarantine_full: u64,
     /// Agents quarantined now.
     pub quarantined_agents: usize,
+    /// Trust score changes the score table had no room for, and changes lost to concurrent
+    /// writers (`trust.rs`); both 0 with trust off.
+    pub trust_table_full: u64,
+    pub trust_updates_lost: u64,
     /// The audit log's counters (`None`: no audit log).
     pub audit: Option<AuditMetrics>,
     /// The HSM core's counters (`None`: software keystore).
@@ -378,6 +382,18 @@ impl Metrics {
             "Agents quarantined now.",
             "gauge",
             self.quarantined_agents as f64,
+        );
+        c(
+            "trust_table_full_total",
+            "Trust score changes the score table had no room for (raise trust.capacity).",
+            "counter",
+            self.trust_table_full as f64,
+        );
+        c(
+            "trust_updates_lost_total",
+            "Trust score changes lost to concurrent writers.",
+            "counter",
+            self.trust_updates_lost as f64,
         );
         if let Some(a) = &self.audit {
             for (name, help, kind, v) in [

@@ -640,6 +640,10 @@ impl Handle {
         m.quarantines_released = q.released.load(Relaxed);
         m.quarantine_full = q.full.load(Relaxed);
         m.quarantined_agents = q.count(now_ns());
+        if let Some(t) = &sh.trust {
+            m.trust_table_full = t.full.load(Relaxed);
+            m.trust_updates_lost = t.lost.load(Relaxed);
+        }
         if let Some(a) = &sh.audit {
             let c = &a.counters;
             m.audit = Some(metrics::AuditMetrics {

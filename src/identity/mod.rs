@@ -373,6 +373,22 @@ impl Identity {
                 l.resource_prefix.is_empty() || chain::under(l.resource_prefix.as_bytes(), s)
             })
         };
+        // A plain path (printable ASCII, no `%` to decode, no `\`, `//` or dot segment) is its
+        // own decoded form: no need to resolve it (what resolving would refuse in it, the
+        // resource stage refuses).
+        let r = req.resource;
+        if r.starts_with('/')
+            && r.bytes()
+                .all(|b| (0x21..0x7f).contains(&b) && b != b'%' && b != b'\\')
+            && !r.contains("//")
+            && !r.split('/').any(|s| s == "." || s == "..")
+        {
+            return if all(r.as_bytes()) {
+                Ok(())
+            } else {
+                Err(TokenIssue::OutsideDelegation)
+            };
+        }
         let inside = crate::inputs::resolve(req.resource, &self.schemes, |r| match r {
             crate::inputs::Resolved::Empty => false,
             crate::inputs::Resolved::Path { raw, decoded } => all(raw.as_bytes()) && all(decoded),
@@ -440,13 +456,15 @@ impl Identity {
         upstream: &mut dyn FnMut(&str) -> Result<Classification, DenyReason>,
         refused: &mut Option<DenyReason>,
     ) -> Result<Verified, TokenIssue> {
-        let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
-        let cred = chain::parse(req.credential, &mut buf)?;
-        let c = cred.root.claims;
-        // Structure first (cheap), signatures only on a first presentation.
-        chain::check_narrowing(&cred)?;
+        // Bytes that verified before need only their limits decoded; others everything, and
+        // their structure is checked (cheap) before any signature.
         let fp = self.token_fp(req.credential);
-        if !self.cache.contains(fp) {
+        let verified = self.cache.contains(fp);
+        let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];
+        let cred = chain::parse_with(req.credential, &mut buf, !verified)?;
+        let c = cred.root.claims;
+        chain::check_narrowing(&cred)?;
+        if !verified {
             self.verify_chain(&cred, req.credential)?;
             self.cache.insert(fp);
         }

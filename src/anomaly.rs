@@ -101,9 +101,15 @@ pub struct Monitor {
     p: Params,
 }
 
-/// Whether a denial is the agent's own doing (counted toward its deny rate).
+/// Whether a denial is the agent's own doing (counted toward its deny rate). An identity
+/// failure is not: nothing proves the agent sent it (a missing or forged token, a replay), and
+/// counting it would let anyone quarantine any agent by naming it.
 fn agents_fault(r: DenyReason) -> bool {
-    !r.is_transient() && r != DenyReason::NoStage && r != DenyReason::None
+    !r.is_transient()
+        && !matches!(
+            r,
+            DenyReason::NoStage | DenyReason::None | DenyReason::Identity(_)
+        )
 }
 
 impl Monitor {

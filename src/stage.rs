@@ -42,6 +42,12 @@ pub struct Outcome {
     /// A stricter threat threshold for this request (the agent's trust is low): a verdict
     /// whose threat level reaches it is a denial (`merge`), cached verdicts included.
     pub(crate) strict_deny_at: Option<ThreatLevel>,
+    /// For a delegated credential: the agents whose record the request goes on (trust score,
+    /// behaviour baseline) instead of the slot's agent: those that signed the chain, root first.
+    /// The delegate named by the last link signed nothing (its delegator may have minted the
+    /// link and presented it itself), so it is not charged.
+    pub(crate) charge: [u64; crate::identity::chain::MAX_LINKS],
+    pub(crate) charged: u8,
 }
 
 /// One step of the validation pipeline.

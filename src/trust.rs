@@ -10,7 +10,16 @@
 //! about two and a half half-lives. The weights per kind (`TrustConfig`) are the seed's where it
 //! names one (incident 0.5, peer 0.2, success 0.3 spread as 0.03 a report so that one good
 //! outcome cannot undo an incident) and small for what is often an honest mistake (a denial by
-//! the agent's own fault 0.05, a rate-limit hit 0.02).
+//! the agent's own fault 0.05).
+//!
+//! What does not count, after a hostile review: a request that does not prove it comes from the
+//! agent (a missing, forged or replayed token, an unknown name: anyone could send those to frame
+//! an agent, or fill the table), and so no refused signature counts either; a rate-limit hit or
+//! a `threat_at_low_trust` denial (at low trust the rate and the threshold tighten, so counting
+//! them would let a low score feed itself); a delegated request's events go to the agents that
+//! signed its chain, not to the delegate the last link names (its delegator can mint that link
+//! and present it itself). A verdict counts only when the policy judged a known, authenticated
+//! agent: it then carries the score (`Verdict::trust_pct`).
 //!
 //! Invariants:
 //! - one table of `(agent, state)` atomic pairs shared by all cores, fixed at build time; the
@@ -22,8 +31,8 @@
 //!   an entry back at the baseline may be reused, so a full table loses only entries that say
 //!   nothing (`full` counts the rest, and the agent is then read at its last entry or the
 //!   baseline);
-//! - a denial caused by trust itself (`LowTrust`) or by quarantine never lowers the score
-//!   again: a low score cannot feed itself;
+//! - a denial caused by trust itself (`LowTrust`, `ThreatAtLowTrust`, a tightened rate) or by
+//!   quarantine never lowers the score again: a low score cannot feed itself;
 //! - the score a request was judged at rides in its verdict (`Verdict::trust_pct`).
 
 use crate::types::{Decision, DenyReason, ThreatLevel, Verdict};
@@ -45,12 +54,9 @@ pub struct TrustConfig {
     pub incident: f64,
     /// A request with a threat at or above `threat.deny_at` (high by default).
     pub threat: f64,
-    /// A request denied by the agent's own fault (identity, authorization, input checks).
+    /// A request denied by the agent's own fault (authorization, input checks), the agent
+    /// authenticated.
     pub denial: f64,
-    /// A request over its rate limit.
-    pub rate_limited: f64,
-    /// A credential whose tag the HSM (or the key ring) refused: forged or altered.
-    pub hsm_refusal: f64,
     /// A human overrode what the agent did (reported).
     pub human_override: f64,
     /// A tool call that went well (reported; the seed's recent behaviour).
@@ -70,8 +76,6 @@ impl Default for TrustConfig {
             incident: 0.5,
             threat: 0.25,
             denial: 0.05,
-            rate_limited: 0.02,
-            hsm_refusal: 0.1,
             human_override: 0.25,
             success: 0.03,
             peer: 0.2,
@@ -94,8 +98,6 @@ impl TrustConfig {
         unit("trust.incident", self.incident)?;
         unit("trust.threat", self.threat)?;
         unit("trust.denial", self.denial)?;
-        unit("trust.rate_limited", self.rate_limited)?;
-        unit("trust.hsm_refusal", self.hsm_refusal)?;
         unit("trust.human_override", self.human_override)?;
         unit("trust.success", self.success)?;
         unit("trust.peer", self.peer)?;
@@ -131,7 +133,9 @@ pub enum Report {
 const PROBE: usize = 16;
 const CAS_TRIES: usize = 8;
 const SCORE_ONE: u64 = u16::MAX as u64;
-const TIME_MASK: u64 = (1 << 48) - 1;
+/// Set in every stored state, so that no score (0 included, at time 0) reads as "no entry".
+const STORED: u64 = 1 << 47;
+const TIME_MASK: u64 = STORED - 1;
 
 #[derive(Clone, Copy, Debug)]
 struct Weights {
@@ -141,8 +145,6 @@ struct Weights {
     incident: f32,
     threat: f32,
     denial: f32,
-    rate_limited: f32,
-    hsm_refusal: f32,
     human_override: f32,
     success: f32,
     peer: f32,
@@ -152,7 +154,8 @@ struct Weights {
 /// The shared score table.
 pub struct Trust {
     agents: Box<[AtomicU64]>,
-    /// `[score: u16 (0..=65535 for 0..=1)][time: u48, ms on `time::now_ns`'s clock]`.
+    /// `[score: u16 (0..=65535 for 0..=1)][1][time: u47, ms on `time::now_ns`'s clock]`; 0 only
+    /// before the entry's first write.
     states: Box<[AtomicU64]>,
     mask: usize,
     w: Weights,
@@ -164,7 +167,7 @@ pub struct Trust {
 
 fn pack(score: f32, now_ms: u64) -> u64 {
     let s = (score.clamp(0.0, 1.0) * SCORE_ONE as f32).round() as u64;
-    (s << 48) | (now_ms & TIME_MASK)
+    (s << 48) | STORED | (now_ms & TIME_MASK)
 }
 
 impl Trust {
@@ -181,8 +184,6 @@ impl Trust {
                 incident: c.incident as f32,
                 threat: c.threat as f32,
                 denial: c.denial as f32,
-                rate_limited: c.rate_limited as f32,
-                hsm_refusal: c.hsm_refusal as f32,
                 human_override: c.human_override as f32,
                 success: c.success as f32,
                 peer: c.peer as f32,
@@ -317,10 +318,14 @@ impl Trust {
         self.lost.fetch_add(1, Relaxed);
     }
 
-    /// How much a verdict moves its agent's score (0: not at all).
+    /// How much a verdict moves its agent's score (0: not at all). Only a verdict the policy
+    /// made for a known, authenticated agent counts (it carries a score).
     #[inline]
     pub fn weight_of(&self, v: &Verdict) -> f32 {
         let w = &self.w;
+        if v.trust_pct == NO_TRUST {
+            return 0.0;
+        }
         if v.threat_level >= w.threat_level {
             return -w.threat;
         }
@@ -328,12 +333,14 @@ impl Trust {
             return 0.0;
         }
         match v.reason {
-            DenyReason::RateLimited(_) => -w.rate_limited,
-            DenyReason::Identity(crate::types::TokenIssue::BadSignature) => -w.hsm_refusal,
-            // trust and quarantine denials do not feed themselves; an unknown name is no agent;
-            // engine faults are not the agent's
+            // trust, quarantine and the rates they tighten do not feed a low score; an
+            // identity failure proves nothing about who sent it; engine faults are not the
+            // agent's
             DenyReason::LowTrust(_)
+            | DenyReason::ThreatAtLowTrust(_)
+            | DenyReason::RateLimited(_)
             | DenyReason::Quarantined
+            | DenyReason::Identity(_)
             | DenyReason::UnknownTenant
             | DenyReason::UnknownAgent
             | DenyReason::None
@@ -423,23 +430,45 @@ mod tests {
         assert!((t.score(44, 12 * S) - 0.8).abs() < 0.001);
     }
 
+    fn judged(r: DenyReason) -> Verdict {
+        Verdict {
+            trust_pct: 80,
+            ..Verdict::deny(r)
+        }
+    }
+
     #[test]
     fn trust_and_quarantine_denials_do_not_feed_themselves() {
         let t = table();
         for r in [
             DenyReason::LowTrust(10),
+            DenyReason::ThreatAtLowTrust(ThreatLevel::Medium),
+            DenyReason::RateLimited(5),
             DenyReason::Quarantined,
+            DenyReason::Identity(crate::types::TokenIssue::BadSignature),
+            DenyReason::Identity(crate::types::TokenIssue::Replayed),
             DenyReason::UnknownAgent,
             DenyReason::Overloaded,
         ] {
-            assert_eq!(t.weight_of(&Verdict::deny(r)), 0.0, "{r:?}");
+            assert_eq!(t.weight_of(&judged(r)), 0.0, "{r:?}");
         }
-        assert!(t.weight_of(&Verdict::deny(DenyReason::NotGranted)) < 0.0);
-        let mut v = Verdict::deny(DenyReason::None);
+        assert!(t.weight_of(&judged(DenyReason::NotGranted)) < 0.0);
+        // a verdict the policy did not judge an agent for (no score) never counts
+        assert_eq!(t.weight_of(&Verdict::deny(DenyReason::NotGranted)), 0.0);
+        let mut v = judged(DenyReason::None);
         v.decision = Decision::Allow;
         assert_eq!(t.weight_of(&v), 0.0);
         v.threat_level = ThreatLevel::Critical;
         assert_eq!(t.weight_of(&v), -0.25);
+    }
+
+    #[test]
+    fn a_score_of_zero_at_time_zero_is_a_score() {
+        let t = table();
+        t.set(9, 0.0, 0);
+        assert_eq!(t.score(9, 0), 0.0);
+        t.adjust(9, -0.1, 0);
+        assert_eq!(t.score(9, 0), 0.0);
     }
 
     #[test]

@@ -602,8 +602,9 @@ impl fmt::Display for DenyReason {
             ),
             Self::LowTrust(pct) => write!(
                 f,
-                "the agent's trust score ({}.{:02}) is below the min_trust its tool or the tool's \
-                 level needs; it returns toward trust.baseline with time (trust.half_life_s)",
+                "a trust score ({}.{:02}: the agent's, or that of an agent earlier in its \
+                 delegation chain) is below the min_trust the tool or its level needs; it returns \
+                 toward trust.baseline with time (trust.half_life_s)",
                 pct / 100,
                 pct % 100
             ),

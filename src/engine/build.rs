@@ -155,6 +155,20 @@ impl EngineBuilder {
         } else {
             None
         };
+        if let (true, Some(p)) = (cfg.trust.enabled, &policy) {
+            // every agent of the policy must fit, twice over (probing), or a penalty could be
+            // lost for want of room and the agent read at the baseline
+            if p.agents.len().saturating_mul(2) > cfg.trust.capacity.next_power_of_two() {
+                return Err(config_error(
+                    "trust.capacity",
+                    format!(
+                        "{} agents in the policy need a capacity of at least {}",
+                        p.agents.len(),
+                        p.agents.len() * 2
+                    ),
+                ));
+            }
+        }
         let trust = cfg.trust.enabled.then(|| {
             Arc::new(crate::trust::Trust::new(
                 &cfg.trust,

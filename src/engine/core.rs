@@ -36,6 +36,8 @@ const NO_PRE: Outcome = Outcome {
     agent: 0,
     trust_pct: None,
     strict_deny_at: None,
+    charge: [0; crate::identity::chain::MAX_LINKS],
+    charged: 0,
 };
 use crate::time::now_ns;
 use crate::types::{Classification, Decision, DenyReason, Operation, Priority, Verdict};
@@ -215,6 +217,8 @@ impl CoreState {
             (Some(s), Some((op, k))) if !pre => lookup(s, m, &k, op, now, epoch),
             _ => None,
         };
+        // whose record the verdict goes on: the slot's agent, or a delegated chain's signers
+        let mut charge = ([0u64; crate::identity::chain::MAX_LINKS], 0u8);
         let mut verdict = match hit {
             Some(v) => v,
             None => match Request::decode(wire) {
@@ -224,13 +228,15 @@ impl CoreState {
                     // Pre-cache stages (identity, rate limits, authorization) run on every
                     // request; then the cache, then the post-cache stages on a miss.
                     Ok(()) if pre => match sh.pipeline.run_pre(&req, agent) {
-                        Err(run) => {
+                        (out, Some(run)) => {
                             if run.panicked {
                                 m.stage_panics.add(1);
                             }
+                            charge = (out.charge, out.charged);
                             run.verdict
                         }
-                        Ok(out) => {
+                        (out, None) => {
+                            charge = (out.charge, out.charged);
                             let cached = match (&mut *shard, key) {
                                 (Some(s), Some((op, k))) => lookup(s, m, &k, op, now, epoch),
                                 _ => None,
@@ -295,13 +301,21 @@ impl CoreState {
             Decision::Deny => m.denies.add(1),
         }
         m.latency.record(verdict.latency_ns as u64);
+        let charged: &[u64] = match charge.1 {
+            0 => std::slice::from_ref(&agent),
+            n => &charge.0[..n as usize],
+        };
         if let (Some(mon), false) = (monitor, quarantined) {
-            if let Some(t) = mon.observe(agent, &verdict, now) {
-                start_quarantine(sh, agent, t, wire, now);
+            for &a in charged {
+                if let Some(t) = mon.observe(a, &verdict, now) {
+                    start_quarantine(sh, a, t, wire, now);
+                }
             }
         }
         if let Some(t) = &sh.trust {
-            t.observe(agent, &verdict, now);
+            for &a in charged {
+                t.observe(a, &verdict, now);
+            }
         }
         match (audit, &sh.audit) {
             (Some((cell, req)), Some(q)) if q.durable => q.push(cell, &req, &verdict, done, idx),
@@ -414,6 +428,18 @@ fn start_quarantine(
             t.incident(agent, now);
         }
         if let Ok(req) = Request::decode(wire) {
+            // The agent is the request's, or (charged for a delegated request) one that
+            // signed its chain: found by its key among the chain's names.
+            let mut buf = [0u8; 2 * crate::identity::token::MAX_TOKEN_BYTES];
+            let name = if sh.keyed.agent(req.tenant, req.agent) == agent {
+                req.agent
+            } else {
+                crate::identity::chain::parse_with(req.credential, &mut buf, false)
+                    .ok()
+                    .and_then(|c| c.agents().find(|a| sh.keyed.agent(req.tenant, a) == agent))
+                    .unwrap_or(req.agent)
+            };
+            let req = Request { agent: name, ..req };
             sh.quarantine.name(agent, req.tenant, req.agent, trigger);
             // The quarantine itself is audited: the agent, the request that crossed the
             // threshold, and the trigger as the action (best effort: a full queue counts it as

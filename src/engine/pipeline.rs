@@ -181,9 +181,9 @@ impl Pipeline {
         None
     }
 
-    /// Runs the pre-cache stages. `Err(run)` when one denied or failed; otherwise the outcome
-    /// to merge with the (cached or computed) post-cache verdict.
-    pub(crate) fn run_pre(&self, req: &Request<'_>, agent: u64) -> Result<Outcome, Run> {
+    /// Runs the pre-cache stages: their outcome (to merge with the cached or computed
+    /// post-cache verdict), and `Some(run)` when one denied or failed.
+    pub(crate) fn run_pre(&self, req: &Request<'_>, agent: u64) -> (Outcome, Option<Run>) {
         let mut out = Outcome {
             classification: req.classification,
             agent,
@@ -193,10 +193,10 @@ impl Pipeline {
             if let Some(mut run) = self.run_list(&l.pre, req, &mut out) {
                 // a denial still says what trust score it was judged at
                 run.verdict.trust_pct = out.trust_pct.unwrap_or(crate::trust::NO_TRUST);
-                return Err(run);
+                return (out, Some(run));
             }
         }
-        Ok(out)
+        (out, None)
     }
 
     /// Runs the post-cache stages (already shape-checked; pre-cache stages already passed

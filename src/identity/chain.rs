@@ -335,9 +335,9 @@ pub fn chain_names(credential: &[u8], out: &mut [u8]) -> usize {
     if c.links().is_empty() {
         return 0;
     }
-    // Names are percent-encoded where they hold `>`, `%`, `?` or a control character, so the
-    // chain reads one way only (and `?` stays free to mark a chain as presented); a name that
-    // does not fit is cut.
+    // Names are percent-encoded where they hold `>`, `%`, `?` or anything but printable ASCII,
+    // so the chain reads one way only (and `?` stays free to mark a chain as presented); a
+    // name that does not fit is cut.
     let mut n = 0;
     for (i, a) in c.agents().enumerate() {
         if i > 0 && n < out.len() {
@@ -345,7 +345,9 @@ pub fn chain_names(credential: &[u8], out: &mut [u8]) -> usize {
             n += 1;
         }
         for &ch in a.as_bytes() {
-            let esc = matches!(ch, b'>' | b'%' | b'?') || ch < 0x20 || ch == 0x7f;
+            // every byte outside printable ASCII too: no lookalike `>`, no bidirectional
+            // override can make a chain read otherwise
+            let esc = matches!(ch, b'>' | b'%' | b'?') || !(0x20..0x7f).contains(&ch);
             let need = if esc { 3 } else { 1 };
             if n + need > out.len() {
                 return n;

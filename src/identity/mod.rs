@@ -521,6 +521,16 @@ impl Identity {
         }
         if links > 0 {
             self.within_links(&cred, req)?;
+        }
+        let nfp = xxhash_rust::xxh3::xxh3_64_with_seed(
+            &req.nonce.to_le_bytes(),
+            self.agent_key(req.tenant, req.agent),
+        );
+        self.replay
+            .insert(nfp, now_ms, self.settings.replay_window_ms)?;
+        // Last, once the request is known fresh (a replay must not spend an upstream agent's
+        // rate): each agent earlier in a chain, by the engine's word.
+        if links > 0 {
             for a in cred.agents().take(links) {
                 match upstream(a) {
                     Ok(cl) => clearance = clearance.min(cl),
@@ -531,12 +541,6 @@ impl Identity {
                 }
             }
         }
-        let nfp = xxhash_rust::xxh3::xxh3_64_with_seed(
-            &req.nonce.to_le_bytes(),
-            self.agent_key(req.tenant, req.agent),
-        );
-        self.replay
-            .insert(nfp, now_ms, self.settings.replay_window_ms)?;
         Ok(Verified {
             clearance,
             max_level,

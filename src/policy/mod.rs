@@ -619,10 +619,10 @@ impl Snapshot {
             low_deny_at: f.trust.low_deny_at.level(),
             low_rate_factor: {
                 let r = f.trust.low_rate_factor;
-                if !(r > 0.0 && r <= 1.0) {
+                if !(0.01..=1.0).contains(&r) {
                     errs.push(err(
                         &[Seg::K("trust"), Seg::K("low_rate_factor")],
-                        format!("{r}: must be above 0 and at most 1"),
+                        format!("{r}: must be between 0.01 and 1"),
                     ));
                 }
                 r

@@ -67,7 +67,8 @@ fn gcra(tat: &AtomicU64, now: u64, per_s: f64, burst: u32) -> Result<(), u64> {
     if per_s <= 0.0 {
         return Ok(());
     }
-    let t = (1e9 / per_s) as u64;
+    // at most a year between two requests (a rate of 1e-12/s would overflow the clock)
+    let t = (1e9 / per_s).min(365.0 * 86_400.0 * 1e9) as u64;
     let tau = t.saturating_mul(burst.saturating_sub(1) as u64);
     let mut cur = tat.load(Relaxed);
     loop {
@@ -75,7 +76,7 @@ fn gcra(tat: &AtomicU64, now: u64, per_s: f64, burst: u32) -> Result<(), u64> {
         if base - now > tau {
             return Err(base - now - tau);
         }
-        match tat.compare_exchange_weak(cur, base + t, Relaxed, Relaxed) {
+        match tat.compare_exchange_weak(cur, base.saturating_add(t), Relaxed, Relaxed) {
             Ok(_) => return Ok(()),
             Err(c) => cur = c,
         }
@@ -190,15 +191,23 @@ impl Stage for PolicyStage {
         // standing now (quarantine, trust, rate: every request made through it counts against
         // its rate, so delegating does not multiply it).
         let mut upstream_low = false;
+        let mut charge = [0u64; crate::identity::chain::MAX_LINKS];
+        let mut charged = 0usize;
         let verified = match &self.identity {
             Some(id) if self.tokens_required || !req.credential.is_empty() => {
                 let mut upstream = |agent: &str| -> Result<Classification, DenyReason> {
-                    let r = Request { agent, ..*req };
-                    let g = p.authorize(&r).map_err(|_| DenyReason::Identity(OUTSIDE))?;
                     let key = self
                         .standing
                         .as_ref()
                         .map(|s| s.keyed.agent(req.tenant, agent));
+                    if let Some(k) = key {
+                        if let Some(slot) = charge.get_mut(charged) {
+                            *slot = k;
+                            charged += 1;
+                        }
+                    }
+                    let r = Request { agent, ..*req };
+                    let g = p.authorize(&r).map_err(|_| DenyReason::Identity(OUTSIDE))?;
                     if let (Some(s), Some(k)) = (&self.standing, key) {
                         if s.quarantine.contains(k, now) {
                             return Err(DenyReason::Quarantined);
@@ -209,7 +218,11 @@ impl Stage for PolicyStage {
                     agent_rate(l, p, &g, now, factor)?;
                     Ok(g.clearance)
                 };
-                match id.check_with(req, &mut upstream) {
+                let checked = id.check_with(req, &mut upstream);
+                // the request goes on the record of the agents that signed its chain
+                out.charge = charge;
+                out.charged = charged as u8;
+                match checked {
                     Ok(v) => Some(v),
                     Err(reason) => return StageResult::Deny(reason),
                 }
@@ -224,6 +237,11 @@ impl Stage for PolicyStage {
             Ok(g) => g,
             Err((reason, rule)) => {
                 out.rule = rule;
+                // an agent the policy knows, authenticated where tokens are verified: the
+                // denial is on its record, at the score it had
+                if !matches!(reason, DenyReason::UnknownTenant | DenyReason::UnknownAgent) {
+                    out.trust_pct = self.trust_pct(out.agent, now);
+                }
                 return StageResult::Deny(reason);
             }
         };
@@ -249,10 +267,7 @@ impl Stage for PolicyStage {
                 factor
             }
             Err(reason) => {
-                out.trust_pct = self
-                    .trust
-                    .as_ref()
-                    .map(|t| crate::trust::pct(t.score(out.agent, now)));
+                out.trust_pct = self.trust_pct(out.agent, now);
                 out.rule = grant.rule;
                 return StageResult::Deny(reason);
             }
@@ -306,6 +321,14 @@ fn agent_rate(
 }
 
 impl PolicyStage {
+    /// Agent `key`'s score in hundredths (`None`: trust off, or no key).
+    fn trust_pct(&self, key: u64, now: u64) -> Option<u8> {
+        match (&self.trust, key) {
+            (Some(t), k) if k != 0 => Some(crate::trust::pct(t.score(k, now))),
+            _ => None,
+        }
+    }
+
     /// The trust score of agent `key` against what `g` needs: `Ok((score in hundredths, rate
     /// factor, below `[trust] low`))`; `LowTrust` when below the tool's or level's
     /// `min_trust`. No score (trust off, or no key): `(None, 1, false)`.
@@ -428,5 +451,9 @@ mod tests {
         assert!(gcra(&tat, t0 + 100_000_000, 10.0, 3).is_err());
         // unlimited
         assert_eq!(gcra(&tat, 0, 0.0, 0), Ok(()));
+        // a rate so small its interval overflows the clock: refused after the first, no panic
+        let tiny = AtomicU64::new(0);
+        assert_eq!(gcra(&tiny, t0, 1e-300, 1), Ok(()));
+        assert!(gcra(&tiny, t0, 1e-300, 1).is_err());
     }
 }

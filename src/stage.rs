@@ -42,12 +42,15 @@ pub struct Outcome {
     /// A stricter threat threshold for this request (the agent's trust is low): a verdict
     /// whose threat level reaches it is a denial (`merge`), cached verdicts included.
     pub(crate) strict_deny_at: Option<ThreatLevel>,
-    /// For a delegated credential: the agents whose record the request goes on (trust score,
-    /// behaviour baseline) instead of the slot's agent: those that signed the chain, root first.
-    /// The delegate named by the last link signed nothing (its delegator may have minted the
-    /// link and presented it itself), so it is not charged.
+    /// For a delegated credential: the agent whose record the request goes on (trust score,
+    /// behaviour baseline) instead of the slot's agent: the chain's root agent, the only one the
+    /// chain proves took part (every later holder's secret was made by the holder before it).
+    /// Room for more, `charged` of them used (0: the slot's agent).
     pub(crate) charge: [u64; crate::identity::chain::MAX_LINKS],
     pub(crate) charged: u8,
+    /// Whether the request proves it comes from its agent (a verified token, or no identity
+    /// configured), so that its verdict goes on an agent's record at all.
+    pub(crate) attributed: bool,
 }
 
 /// One step of the validation pipeline.

@@ -16,10 +16,10 @@
 //! agent (a missing, forged or replayed token, an unknown name: anyone could send those to frame
 //! an agent, or fill the table), and so no refused signature counts either; a rate-limit hit or
 //! a `threat_at_low_trust` denial (at low trust the rate and the threshold tighten, so counting
-//! them would let a low score feed itself); a delegated request's events go to the agents that
-//! signed its chain, not to the delegate the last link names (its delegator can mint that link
-//! and present it itself). A verdict counts only when the policy judged a known, authenticated
-//! agent: it then carries the score (`Verdict::trust_pct`).
+//! them would let a low score feed itself); a delegated request's events go to its chain's root
+//! agent, the only one the chain proves took part (every later holder's secret is made by the
+//! holder before it, who can sign in its name). A verdict counts only when the policy judged a
+//! known agent that the request proves it comes from (`Outcome::attributed`).
 //!
 //! Invariants:
 //! - one table of `(agent, state)` atomic pairs shared by all cores, fixed at build time; the

@@ -91,6 +91,7 @@ impl EngineBuilder {
             .map_err(|(field, message)| config_error(field, message))?;
         let mut notes = Vec::new();
         let policy = load_policy(&cfg, self.policy)?;
+        check_trust_capacity(&cfg, policy.as_ref())?;
         if let Some(p) = &policy {
             notes.push(format!(
                 "policy {}: {} tenants, {} roles, {} tools, {} agents",
@@ -155,20 +156,7 @@ impl EngineBuilder {
         } else {
             None
         };
-        if let (true, Some(p)) = (cfg.trust.enabled, &policy) {
-            // every agent of the policy must fit, twice over (probing), or a penalty could be
-            // lost for want of room and the agent read at the baseline
-            if p.agents.len().saturating_mul(2) > cfg.trust.capacity.next_power_of_two() {
-                return Err(config_error(
-                    "trust.capacity",
-                    format!(
-                        "{} agents in the policy need a capacity of at least {}",
-                        p.agents.len(),
-                        p.agents.len() * 2
-                    ),
-                ));
-            }
-        }
+        check_trust_capacity(&cfg, policy.as_ref())?;
         let trust = cfg.trust.enabled.then(|| {
             Arc::new(crate::trust::Trust::new(
                 &cfg.trust,
@@ -618,6 +606,30 @@ fn load_identity(
         },
     )
     .with_schemes(&cfg.inputs.allowed_schemes))
+}
+
+/// Every agent of the policy must fit in the trust table twice over (probing), or a penalty
+/// could be lost for want of room and the agent read at the baseline.
+fn check_trust_capacity(
+    cfg: &Config,
+    policy: Option<&crate::policy::Snapshot>,
+) -> Result<(), BuildError> {
+    match policy {
+        Some(p)
+            if cfg.trust.enabled
+                && p.agents.len().saturating_mul(2) > cfg.trust.capacity.next_power_of_two() =>
+        {
+            Err(config_error(
+                "trust.capacity",
+                format!(
+                    "{} agents in the policy need a capacity of at least {}",
+                    p.agents.len(),
+                    p.agents.len() * 2
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn random_key() -> [u8; 32] {

@@ -38,6 +38,7 @@ const NO_PRE: Outcome = Outcome {
     strict_deny_at: None,
     charge: [0; crate::identity::chain::MAX_LINKS],
     charged: 0,
+    attributed: true,
 };
 use crate::time::now_ns;
 use crate::types::{Classification, Decision, DenyReason, Operation, Priority, Verdict};
@@ -219,6 +220,9 @@ impl CoreState {
         };
         // whose record the verdict goes on: the slot's agent, or a delegated chain's signers
         let mut charge = ([0u64; crate::identity::chain::MAX_LINKS], 0u8);
+        // whether it goes on anyone's record: without pre-cache stages (no policy) names are
+        // all there is; with them, the policy stage says (a verified token)
+        let mut attributed = !pre;
         let mut verdict = match hit {
             Some(v) => v,
             None => match Request::decode(wire) {
@@ -233,10 +237,12 @@ impl CoreState {
                                 m.stage_panics.add(1);
                             }
                             charge = (out.charge, out.charged);
+                            attributed = out.attributed;
                             run.verdict
                         }
                         (out, None) => {
                             charge = (out.charge, out.charged);
+                            attributed = out.attributed;
                             let cached = match (&mut *shard, key) {
                                 (Some(s), Some((op, k))) => lookup(s, m, &k, op, now, epoch),
                                 _ => None,
@@ -301,9 +307,10 @@ impl CoreState {
             Decision::Deny => m.denies.add(1),
         }
         m.latency.record(verdict.latency_ns as u64);
-        let charged: &[u64] = match charge.1 {
-            0 => std::slice::from_ref(&agent),
-            n => &charge.0[..n as usize],
+        let charged: &[u64] = match (attributed, charge.1) {
+            (false, _) => &[],
+            (true, 0) => std::slice::from_ref(&agent),
+            (true, n) => &charge.0[..n as usize],
         };
         if let (Some(mon), false) = (monitor, quarantined) {
             for &a in charged {

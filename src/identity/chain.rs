@@ -337,10 +337,21 @@ pub fn chain_names(credential: &[u8], out: &mut [u8]) -> usize {
     }
     // Names are percent-encoded where they hold `>`, `%`, `?` or anything but printable ASCII,
     // so the chain reads one way only (and `?` stays free to mark a chain as presented); a
-    // name that does not fit is cut.
+    // chain that does not fit is cut and ends `%--` (which no name can make: `%` is escaped).
+    if out.len() < 3 {
+        return 0;
+    }
+    let cut = |out: &mut [u8], n: usize| {
+        let m = n.min(out.len() - 3);
+        out[m..m + 3].copy_from_slice(b"%--");
+        m + 3
+    };
     let mut n = 0;
     for (i, a) in c.agents().enumerate() {
-        if i > 0 && n < out.len() {
+        if i > 0 {
+            if n + 1 + 3 > out.len() {
+                return cut(out, n);
+            }
             out[n] = b'>';
             n += 1;
         }
@@ -349,8 +360,8 @@ pub fn chain_names(credential: &[u8], out: &mut [u8]) -> usize {
             // override can make a chain read otherwise
             let esc = matches!(ch, b'>' | b'%' | b'?') || !(0x20..0x7f).contains(&ch);
             let need = if esc { 3 } else { 1 };
-            if n + need > out.len() {
-                return n;
+            if n + need + 3 > out.len() {
+                return cut(out, n);
             }
             if esc {
                 const HEX: &[u8; 16] = b"0123456789ABCDEF";

@@ -399,10 +399,10 @@ impl Snapshot {
             }
         }
         let mut rate = |path: &[Seg], r: f64, b: u32| -> Rate {
-            if !(0.0..=1e9).contains(&r) || r.is_nan() {
+            if !(r == 0.0 || (0.001..=1e9).contains(&r)) {
                 errs.push(err(
                     path,
-                    "rate_per_s must be between 0 (unlimited) and 1e9".into(),
+                    "rate_per_s must be 0 (unlimited) or between 0.001 and 1e9".into(),
                 ));
                 return Rate {
                     per_s: 0.0,

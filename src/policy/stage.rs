@@ -200,11 +200,14 @@ impl Stage for PolicyStage {
                         .standing
                         .as_ref()
                         .map(|s| s.keyed.agent(req.tenant, agent));
-                    if let Some(k) = key {
-                        if let Some(slot) = charge.get_mut(charged) {
-                            *slot = k;
-                            charged += 1;
-                        }
+                    // The root agent is the one the chain proves took part (its issuer gave it
+                    // the token); any later holder's secret was made by the one before it, who
+                    // could sign in its name. So the root alone answers for the request: its
+                    // record, its rate.
+                    let root = charged == 0;
+                    if let (true, Some(k)) = (root, key) {
+                        charge[0] = k;
+                        charged = 1;
                     }
                     let r = Request { agent, ..*req };
                     let g = p.authorize(&r).map_err(|_| DenyReason::Identity(OUTSIDE))?;
@@ -215,13 +218,17 @@ impl Stage for PolicyStage {
                     }
                     let (_, factor, low) = self.judge_trust(p, &g, key.unwrap_or(0), now)?;
                     upstream_low |= low;
-                    agent_rate(l, p, &g, now, factor)?;
+                    if root {
+                        agent_rate(l, p, &g, now, factor)?;
+                    }
+                    // mark the closure as past the root even without a key
+                    charged = charged.max(1);
                     Ok(g.clearance)
                 };
                 let checked = id.check_with(req, &mut upstream);
-                // the request goes on the record of the agents that signed its chain
+                // a delegated request goes on its root agent's record
                 out.charge = charge;
-                out.charged = charged as u8;
+                out.charged = (charge[0] != 0) as u8;
                 match checked {
                     Ok(v) => Some(v),
                     Err(reason) => return StageResult::Deny(reason),
@@ -233,18 +240,24 @@ impl Stage for PolicyStage {
         // Whatever the operation, a tool named is judged as that tool: granted, within the
         // agent's and the token's level, at its classification; its resource by the resource
         // stage. (validate_agent, scan_content and crypto naming one are malformed.)
+        // What follows goes on the agent's record (behaviour baseline, trust) only if the
+        // request proves it comes from the agent: a token verified, or no identity configured
+        // at all (then names are all there is). A request without a token where tokens are
+        // optional proves nothing.
+        let proven = verified.is_some() || self.identity.is_none();
         let grant = match p.authorize(req) {
             Ok(g) => g,
             Err((reason, rule)) => {
                 out.rule = rule;
-                // an agent the policy knows, authenticated where tokens are verified: the
-                // denial is on its record, at the score it had
+                // an agent the policy knows: the denial is on its record, at the score it had
                 if !matches!(reason, DenyReason::UnknownTenant | DenyReason::UnknownAgent) {
                     out.trust_pct = self.trust_pct(out.agent, now);
+                    out.attributed = proven;
                 }
                 return StageResult::Deny(reason);
             }
         };
+        out.attributed = proven;
         let mut ceiling = grant.clearance;
         if let Some(v) = verified {
             if grant.level > v.max_level || grant.classification > v.clearance {
@@ -280,7 +293,14 @@ impl Stage for PolicyStage {
             tenant.rate.burst,
         )
         .map_err(retry_ms)
-        .and_then(|()| agent_rate(l, p, &grant, now, rate_factor));
+        .and_then(|()| {
+            // a delegated request spends its root agent's rate (above), not the delegate's:
+            // the delegate named by the last link may have had no part in it
+            match verified {
+                Some(v) if v.links > 0 => Ok(()),
+                _ => agent_rate(l, p, &grant, now, rate_factor),
+            }
+        });
         if let Err(reason) = limited {
             out.rule = super::rule::AGENT | grant.agent;
             return StageResult::Deny(reason);

@@ -144,18 +144,15 @@ pub fn encode(out: &mut Vec<u8>, prev: &[u8; 32], rec: &Record<'_>) -> [u8; 32] 
             // strings are bounded by the request limits; the frame by MAX_PAYLOAD
             let room = MAX_PAYLOAD - 64;
             let mut left = room;
-            // The chain gets its room first (at most five names of 255 bytes: it always fits).
-            let chain = truncate(e.chain, room / 4);
-            if !e.chain.is_empty() {
-                left -= 2 + chain.len();
-            }
             for s in [e.tenant, e.agent, e.tool, e.action, e.resource] {
                 let s = truncate(s, left.saturating_sub(2));
                 put_str(out, s);
                 left = left.saturating_sub(2 + s.len());
             }
             if !e.chain.is_empty() {
-                // a chain truncated to nothing still says there was one
+                // (a queued event holds at most 2 KiB of fields, so the chain fits; a chain
+                // truncated to nothing still says there was one)
+                let chain = truncate(e.chain, left.saturating_sub(2));
                 put_str(out, if chain.is_empty() { ">" } else { chain });
             }
         }

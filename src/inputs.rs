@@ -1122,14 +1122,20 @@ pub struct InputStage {
     schemes: Vec<&'static str>,
 }
 
+/// The URL scheme allow-list, lower-cased and leaked once at start so the request path borrows
+/// it (the input stage, the resource stage and identity's delegated prefixes each hold one).
+pub fn leak_schemes(schemes: &[String]) -> Vec<&'static str> {
+    schemes
+        .iter()
+        .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
+        .collect()
+}
+
 impl InputStage {
     /// `schemes`: the URL scheme allow-list (leaked once at start so the hot path borrows them).
     pub fn new(schemes: &[String]) -> InputStage {
         InputStage {
-            schemes: schemes
-                .iter()
-                .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
-                .collect(),
+            schemes: leak_schemes(schemes),
         }
     }
 }

@@ -227,10 +227,67 @@ fn a_trust_setting_out_of_range_is_a_config_error_naming_the_field() {
     };
     let err = Engine::builder().config(cfg).build().err().unwrap();
     assert!(err.to_string().contains("trust.baseline"), "{err}");
-    // and in the policy file
-    let bad = POLICY.replace("low = 0.5", "low = 2");
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, bad).unwrap();
-    let err = warden::policy::Snapshot::load(&path).err().unwrap();
-    assert!(err.to_string().contains("trust.low"), "{err}");
+    // and in the policy file: every trust field, hostile values, the field named
+    for (from, to, field) in [
+        ("low = 0.5 ", "low = 2 ", "trust.low"),
+        ("low = 0.5 ", "low = -0.1 ", "trust.low"),
+        ("low = 0.5 ", "low = nan ", "trust.low"),
+        (
+            "low_deny_at = \"medium\"",
+            "low_deny_at = \"severe\"",
+            "low_deny_at",
+        ),
+        (
+            "low_rate_factor = 0.5",
+            "low_rate_factor = 0",
+            "trust.low_rate_factor",
+        ),
+        (
+            "low_rate_factor = 0.5",
+            "low_rate_factor = 1e-300",
+            "trust.low_rate_factor",
+        ),
+        (
+            "low_rate_factor = 0.5",
+            "low_rate_factor = inf",
+            "trust.low_rate_factor",
+        ),
+        (
+            "min_trust = 0.25",
+            "min_trust = 1.5",
+            "levels.privileged.min_trust",
+        ),
+        (
+            "level = \"privileged\"\n[tools.resources]",
+            "level = \"privileged\"\nmin_trust = -1\n[tools.resources]",
+            "min_trust",
+        ),
+    ] {
+        assert!(POLICY.contains(from), "{from}");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, POLICY.replacen(from, to, 1)).unwrap();
+        let err = warden::policy::Snapshot::load(&path).err().unwrap();
+        assert!(err.to_string().contains(field), "{to}: {err}");
+    }
+    // a score table too small for the policy's agents: refused by a start and by its dry run
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let small = Config {
+        policy: PolicyConfig {
+            file: policy.to_str().unwrap().into(),
+        },
+        trust: TrustConfig {
+            capacity: 2,
+            ..TrustConfig::default()
+        },
+        ..Default::default()
+    };
+    let err = Engine::builder()
+        .config(small.clone())
+        .check()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("trust.capacity"), "{err}");
+    let err = Engine::builder().config(small).build().err().unwrap();
+    assert!(err.to_string().contains("trust.capacity"), "{err}");
 }

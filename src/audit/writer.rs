@@ -185,13 +185,19 @@ impl AuditQueue {
         // only for a credential with links)
         // For an allow it is the chain identity verified; a denial may have come before (or
         // because) it verified, so it is the chain as presented, marked `?`.
-        let mut names = [0u8; 1 + crate::identity::chain::MAX_CHAIN_NAMES_BYTES];
-        let n = crate::identity::chain::chain_names(req.credential, &mut names[1..]);
-        names[0] = b'?';
-        let from = (v.decision != crate::types::Decision::Deny) as usize;
-        let chain = match n {
-            0 => "",
-            n => std::str::from_utf8(&names[from..1 + n]).unwrap_or(""),
+        // (the buffer is made only for a credential that may carry links)
+        let mut names: [u8; 1 + crate::identity::chain::MAX_CHAIN_NAMES_BYTES];
+        let chain = if crate::identity::chain::may_have_links(req.credential) {
+            names = [0u8; 1 + crate::identity::chain::MAX_CHAIN_NAMES_BYTES];
+            let n = crate::identity::chain::chain_names(req.credential, &mut names[1..]);
+            names[0] = b'?';
+            let from = (v.decision != crate::types::Decision::Deny) as usize;
+            match n {
+                0 => "",
+                n => std::str::from_utf8(&names[from..1 + n]).unwrap_or(""),
+            }
+        } else {
+            ""
         };
         let fields = [
             req.tenant,

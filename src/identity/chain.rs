@@ -320,12 +320,17 @@ fn level(c: u8) -> Option<SecurityLevel> {
 /// escapes are cut to fit).
 pub const MAX_CHAIN_NAMES_BYTES: usize = (MAX_LINKS + 1) * 256;
 
+/// Whether `credential` can hold a link at all (a cheap look: a token without links has two
+/// dots, a delegable one with its proof three, one link adds two).
+pub fn may_have_links(credential: &[u8]) -> bool {
+    credential.iter().filter(|&&b| b == b'.').count() >= 5
+}
+
 /// Writes the agents of a delegated credential, root first, `>`-joined, into `out` and returns
 /// the length; 0 for a credential without links or one that does not parse. No signature is
 /// checked: this names what was presented. No allocation.
 pub fn chain_names(credential: &[u8], out: &mut [u8]) -> usize {
-    // a token without links has two dots; a delegable one at least three
-    if credential.iter().filter(|&&b| b == b'.').count() < 4 {
+    if !may_have_links(credential) {
         return 0;
     }
     let mut buf = [0u8; 2 * MAX_TOKEN_BYTES];

@@ -222,10 +222,7 @@ impl Identity {
     /// The URL schemes a delegated resource prefix is judged with (`inputs.allowed_schemes`;
     /// leaked once at start so the request path borrows them).
     pub fn with_schemes(mut self, schemes: &[String]) -> Identity {
-        self.schemes = schemes
-            .iter()
-            .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
-            .collect();
+        self.schemes = crate::inputs::leak_schemes(schemes);
         self
     }
 

@@ -389,10 +389,7 @@ impl ResourceStage {
     pub fn new(policy: std::sync::Arc<PolicyStage>, schemes: &[String]) -> ResourceStage {
         ResourceStage {
             policy,
-            schemes: schemes
-                .iter()
-                .map(|s| &*Box::leak(s.to_ascii_lowercase().into_boxed_str()))
-                .collect(),
+            schemes: crate::inputs::leak_schemes(schemes),
         }
     }
 }

@@ -49,9 +49,11 @@ pub enum Executor {
 #[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Number of cores; 0 means half the CPUs this process may run on (at least one), leaving
-    /// the others to the gateway's own threads: a core spins while it waits for work, so a
-    /// core on every CPU competes with every thread that submits.
+    /// Number of cores; 0 means one per CPU this process may run on with `caller_runs` (a
+    /// core's thread sleeps while callers serve its requests, and stops spinning once the
+    /// scheduler shows the CPU is shared), and half of them without it, leaving the others
+    /// to the gateway's own threads (a core that spins competes with every thread that
+    /// submits).
     pub cores: usize,
     /// Explicit CPU ids to pin cores to (empty: the first `cores` CPUs of the affinity mask).
     pub cpus: Vec<usize>,
@@ -67,6 +69,10 @@ pub struct EngineConfig {
     pub nice: i32,
     /// How long a blocking `validate` spins for its verdict before it sleeps.
     pub wait_spin_us: u64,
+    /// Caller-runs: a thread that submits to a core that sleeps serves the core's rings itself
+    /// (its own request among them) instead of waking the core's thread and waiting for the
+    /// scheduler to run it. Off: every request is served by a core's own thread.
+    pub caller_runs: bool,
     /// A caller waiting longer than this gets `Deny(Timeout)`.
     pub request_timeout_us: u64,
     pub fail_mode: FailMode,
@@ -87,6 +93,7 @@ impl Default for EngineConfig {
             spin_before_park_us: 100,
             nice: 0,
             wait_spin_us: 50,
+            caller_runs: true,
             request_timeout_us: 1_000_000,
             fail_mode: FailMode::Closed,
             reply_slots: 4096,
@@ -545,6 +552,10 @@ impl Config {
             self.engine.cores
         } else if !self.engine.cpus.is_empty() {
             self.engine.cpus.len()
+        } else if self.engine.caller_runs {
+            // A core's thread sleeps while the callers serve its requests themselves, so a core
+            // per CPU costs the gateway's threads nothing and lets them serve in parallel.
+            available_cpus().len().max(1)
         } else {
             (available_cpus().len() / 2).max(1)
         }

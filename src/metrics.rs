@@ -112,6 +112,10 @@ pub(crate) struct CoreMetrics {
     pub aged: LocalCounter,
     pub cache_entries: LocalCounter,
     pub parks: LocalCounter,
+    /// Requests served by a caller while the core slept (caller-runs).
+    pub caller_served: LocalCounter,
+    /// Idle spins cut short because the scheduler took the CPU away mid-spin.
+    pub preempted_spins: LocalCounter,
     pub quarantine_denials: LocalCounter,
     pub latency: AtomicHistogram,
 }
@@ -218,6 +222,11 @@ pub struct Metrics {
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
     pub core_parks: u64,
+    /// Requests a caller served on a sleeping core's behalf (caller-runs, `engine.caller_runs`).
+    pub caller_served: u64,
+    /// Idle spins a core cut short because the scheduler took its CPU away (the CPU is shared:
+    /// the core then spins less before it sleeps).
+    pub preempted_spins: u64,
     /// Requests shed (`Deny(Overloaded)`) by priority (critical first; JSON: by name).
     #[serde(serialize_with = "by_priority")]
     pub shed: [u64; Priority::COUNT],
@@ -532,6 +541,18 @@ impl Metrics {
             "Requests taken from an overflow injector.",
             "counter",
             self.steals as f64,
+        );
+        c(
+            "caller_served_total",
+            "Requests served by the submitting thread while the owner core slept (caller-runs).",
+            "counter",
+            self.caller_served as f64,
+        );
+        c(
+            "core_preempted_spins_total",
+            "Idle spins cut short because the scheduler took the core's CPU away.",
+            "counter",
+            self.preempted_spins as f64,
         );
         c(
             "timeouts_total",

@@ -68,6 +68,8 @@ fn agent_on(h: &Handle, tenant: &str, core: usize, skip: usize) -> String {
 }
 
 /// Holds the core owning (t, agent) busy until the gate opens; returns the waiting thread.
+/// (With caller-runs that thread may run the gate request itself, holding the core's baton:
+/// the core's state is held all the same, and what is queued behind waits.)
 fn hold_core(h: &Handle, agent: &str) -> std::thread::JoinHandle<Verdict> {
     let h = h.clone();
     let agent = agent.to_string();
@@ -629,6 +631,9 @@ fn shutdown_answers_everything_in_flight_then_refuses() {
 fn a_slow_core_times_out_the_caller_and_the_slot_comes_back() {
     let mut cfg = config(1);
     cfg.engine.request_timeout_us = 30_000;
+    // A core's own thread held up: with caller-runs the blocker's thread would run its gate
+    // request itself, and a caller doing the work is not waiting for it (no timeout).
+    cfg.engine.caller_runs = false;
     let gate = Gate::new();
     let log = Arc::new(Mutex::new(vec![]));
     let engine = builder(&gate, &log).config(cfg).build().unwrap();

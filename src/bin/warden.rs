@@ -72,8 +72,9 @@ enum Cmd {
         /// How long to run, seconds.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
-        /// Client threads submitting concurrently.
-        #[arg(long, default_value_t = 1)]
+        /// Client threads submitting concurrently (0: one per core, as a gateway runs a worker
+        /// per CPU).
+        #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Engine cores (overrides engine.cores).
         #[arg(long)]
@@ -527,11 +528,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if audit_mode.is_some() && audit.is_none() {
                 return Err("--audit-mode: give --audit DIR too (the mode is the log's)".into());
             }
-            for (flag, v, max) in [
-                ("--threads", threads, 1024),
-                ("--batch", batch, 4096),
-                ("--keys", keys, 10_000_000),
-            ] {
+            if threads > 1024 {
+                return Err(format!(
+                    "--threads {threads}: give a number between 0 (one per core) and 1024"
+                ));
+            }
+            for (flag, v, max) in [("--batch", batch, 4096), ("--keys", keys, 10_000_000)] {
                 if v == 0 || v > max {
                     return Err(format!("{flag} {v}: give a number between 1 and {max}"));
                 }
@@ -571,7 +573,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .collect();
             let cpus = warden::config::available_cpus().len();
             let cores_n = engine.metrics().cores;
-            if !json && cores_n + threads > cpus {
+            let threads = if threads == 0 { cores_n } else { threads };
+            if !json && cores_n + threads > cpus && !engine.config().engine.caller_runs {
                 eprintln!(
                     "warden bench: note: {cores_n} cores and {threads} client threads share {cpus} CPUs; a core spins while idle, so the clients wait for CPU time and the figures below show that, not warden's speed (try --cores {})",
                     cpus.saturating_sub(threads).max(1)
@@ -659,8 +662,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     m.aged
                 );
                 println!(
-                    "  cores          went to sleep {} times when idle; {} stage panics",
-                    m.core_parks, m.stage_panics
+                    "  cores          went to sleep {} times when idle ({} spins cut short by the scheduler); {} requests served by callers while a core slept; {} stage panics",
+                    m.core_parks, m.preempted_spins, m.caller_served, m.stage_panics
                 );
                 for c in &m.per_core {
                     let cpu = c.cpu.map_or("unpinned".to_string(), |n| format!("CPU {n}"));

@@ -3,7 +3,8 @@
 //! the audit log, the slots and rings, then one core per CPU. `check` runs every fallible step
 //! without starting anything (`warden config`).
 
-use super::core::{CoreState, Idle};
+use super::baton::CoreCell;
+use super::core::{park, CoreState, Idle};
 use super::*;
 
 /// Why the engine could not start.
@@ -310,18 +311,38 @@ impl EngineBuilder {
         }
         let tag_key = random_key();
         let (tx, rx) = flume::bounded::<(usize, Result<(), String>)>(n);
-        for (i, &cpu) in cpus.iter().enumerate() {
+        let mut cells = Vec::with_capacity(n);
+        for (i, _) in cpus.iter().enumerate() {
             let shard =
                 (cfg.cache.capacity_per_core > 0).then(|| Shard::new(cfg.cache.shard(), tag_key));
             let monitor = cfg.anomaly.enabled.then(|| {
                 let params = crate::anomaly::Params::new(&cfg.anomaly);
                 crate::anomaly::Monitor::new(cfg.anomaly.agents_per_core, params)
             });
-            let core = CoreState::new(i, shared.clone(), shard, monitor);
-            shared.running.fetch_add(1, SeqCst);
-            spawn_core(core, cpu, cfg.engine.executor, tx.clone(), shared.clone());
+            cells.push(CoreCell::new(CoreState::new(
+                i,
+                shared.clone(),
+                shard,
+                monitor,
+            )));
         }
-        let engine = Engine { shared, policy };
+        let cells: Arc<[CoreCell]> = cells.into();
+        for (i, &cpu) in cpus.iter().enumerate() {
+            shared.running.fetch_add(1, SeqCst);
+            spawn_core(
+                cells.clone(),
+                i,
+                cpu,
+                cfg.engine.executor,
+                tx.clone(),
+                shared.clone(),
+            );
+        }
+        let engine = Engine {
+            shared,
+            policy,
+            runs: cfg.engine.caller_runs.then(|| cells.clone()),
+        };
         for _ in 0..n {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok((_, Ok(()))) => {}
@@ -643,22 +664,52 @@ fn random_key() -> [u8; 32] {
     k
 }
 
-fn core_loop_sync(core: &mut CoreState) {
+/// The core's thread: serve and spin holding the core's baton; give it up to sleep (callers
+/// may run the core meanwhile, `baton.rs`) and take it back on waking.
+fn core_loop_sync(cell: &CoreCell, sh: &Shared, id: usize) {
+    cell.take_for_core();
     loop {
-        if core.step(64) == 0 && core.idle() == Idle::Exit {
-            break;
+        // SAFETY: this thread holds the baton as CORE: taken above or after the last park.
+        let core = unsafe { cell.state() };
+        if core.step(64) > 0 {
+            continue;
+        }
+        match core.idle() {
+            Idle::Work => {}
+            Idle::Exit => {
+                cell.exit();
+                break;
+            }
+            Idle::Park(timeout) => {
+                cell.release_for_park();
+                let mut slept_ns = park(sh, id, timeout);
+                // A caller holds the baton and nothing waits beyond what it serves: sleep again
+                // (it rings the core if it leaves work behind).
+                while !cell.take_after_park(sh, id) {
+                    let me = &sh.cores[id];
+                    me.sleeping.store(1, SeqCst);
+                    std::sync::atomic::fence(SeqCst);
+                    if sh.has_queued(id) || sh.shutdown.load(SeqCst) {
+                        me.sleeping.store(0, SeqCst);
+                        continue;
+                    }
+                    slept_ns = slept_ns.saturating_add(park(sh, id, timeout));
+                }
+                // SAFETY: the baton is ours again.
+                unsafe { cell.state() }.woke(slept_ns);
+            }
         }
     }
 }
 
 fn spawn_core(
-    mut core: CoreState,
+    cells: Arc<[CoreCell]>,
+    id: usize,
     cpu: Option<usize>,
     executor: Executor,
     ready: flume::Sender<(usize, Result<(), String>)>,
     shared: Arc<Shared>,
 ) {
-    let id = core.id;
     let nice = shared.config.engine.nice;
     let name = format!("warden-core-{id}");
     let ready_on_err = ready.clone();
@@ -708,7 +759,7 @@ fn spawn_core(
                             // sources, which the hot path must not. Tasks added to a core's
                             // executor later (I/O) must be polled from `idle`, off the
                             // serving path.
-                            ex.run(async move { core_loop_sync(&mut core) });
+                            ex.run(async { core_loop_sync(&cells[id], &shared, id) });
                         }
                         Err(e) => {
                             let _ = ready.send((id, Err(e.to_string())));
@@ -724,7 +775,7 @@ fn spawn_core(
                         }
                     }
                     let _ = ready.send((id, Ok(())));
-                    core_loop_sync(&mut core);
+                    core_loop_sync(&cells[id], &shared, id);
                 }
             }
             finish(&shared);

@@ -53,7 +53,24 @@ pub(crate) enum Idle {
     Work,
     /// Shutting down and nothing is left in flight: leave the loop.
     Exit,
+    /// Nothing to do: the core's `sleeping` word is set and the rings were seen empty after it
+    /// was; the driver gives up the core's baton and sleeps (`park`) for at most this long.
+    Park(Duration),
 }
+
+/// A gap this long between two looks at the clock while spinning means the scheduler took
+/// the CPU away: the CPU is shared, and spinning on it only delays whoever shares it.
+pub(crate) const PREEMPTED_NS: u64 = 50_000;
+/// One request taking this long on a core (a 64 KiB scan takes about 0.1 ms; an HSM
+/// operation is handed off, not waited for) means the scheduler took the CPU away mid-request.
+const PREEMPTED_SERVE_NS: u64 = 1_000_000;
+/// After the CPU was taken away, the spin does not grow back for this long at first, doubled
+/// each time the CPU is taken away again within a minute, up to `CONTENDED_HOLD_MAX_NS`: where
+/// the gateway's busy threads share the CPUs, the core sleeps and callers serve (`baton.rs`),
+/// and each try at spinning again costs one of them a time slice.
+const CONTENDED_HOLD_NS: u64 = 250_000_000;
+const CONTENDED_HOLD_MAX_NS: u64 = 16_000_000_000;
+const CONTENDED_FORGET_NS: u64 = 60_000_000_000;
 
 pub(crate) struct CoreState {
     pub id: usize,
@@ -70,6 +87,19 @@ pub(crate) struct CoreState {
     ipc_scratch: Vec<u8>,
     /// Where the next step starts reading clients' rings (round robin).
     ipc_next: usize,
+    /// How long `idle` spins before it parks now (adaptive, at most `spin_before_park_ns`):
+    /// zero once the scheduler is seen taking the CPU away (the CPU is shared, `contended`),
+    /// doubled when a park ended sooner than the full budget (spinning would have caught the
+    /// work) and the CPU has not been taken away for `CONTENDED_HOLD_NS`.
+    spin_ns: u64,
+    /// Until when the spin stays at zero: the last time the CPU was seen taken away, plus
+    /// `CONTENDED_HOLD_NS`.
+    contended_until_ns: u64,
+    /// The hold the next contention sets (`CONTENDED_HOLD_NS`, doubling).
+    hold_ns: u64,
+    /// When this core last looked at the clock while running (0: it has just woken): a gap
+    /// past `PREEMPTED_NS` before the next look means the scheduler took its CPU away.
+    last_ns: u64,
 }
 
 impl CoreState {
@@ -81,12 +111,27 @@ impl CoreState {
     ) -> CoreState {
         CoreState {
             id,
-            shared,
             shard,
             monitor,
             hsm_pending: 0,
             ipc_scratch: Vec::new(),
             ipc_next: 0,
+            // With caller-runs a core starts as if its CPU were shared: it sleeps whenever its
+            // rings are empty and callers serve, and only spins once parks show it would pay
+            // (`woke`) after the first hold. Without, it spins from the start.
+            spin_ns: if shared.config.engine.caller_runs {
+                0
+            } else {
+                shared.spin_before_park_ns
+            },
+            contended_until_ns: if shared.config.engine.caller_runs {
+                now_ns().saturating_add(CONTENDED_HOLD_NS)
+            } else {
+                0
+            },
+            hold_ns: CONTENDED_HOLD_NS,
+            last_ns: 0,
+            shared,
         }
     }
 
@@ -155,11 +200,19 @@ impl CoreState {
             self.ipc_next = self.ipc_next.wrapping_add(1);
         }
         let mut now = now_ns();
+        if self.last_ns != 0 && now.saturating_sub(self.last_ns) > PREEMPTED_NS {
+            self.contended(now);
+        }
         while n < budget {
             let Some(idx) = self.next(now) else { break };
+            let before = now;
             now = self.serve(idx, now);
+            if now.saturating_sub(before) > PREEMPTED_SERVE_NS {
+                self.contended(now);
+            }
             n += 1;
         }
+        self.last_ns = now;
         if n > 0 {
             if let Some(s) = &self.shard {
                 let m = &self.shared.cores[self.id].metrics;
@@ -344,28 +397,53 @@ impl CoreState {
         {
             return true;
         }
-        !sh.cores[self.id].resume.is_empty()
-            || sh.cores[self.id].rings.iter().any(|r| !r.is_empty())
-            || sh.overflow.iter().any(|r| !r.is_empty())
+        sh.has_queued(self.id)
     }
 
-    /// Called when `step` found nothing: spins for the configured budget, then sleeps on the
-    /// core's doorbell until a submitter rings it.
+    /// Forgets when the core last looked at the clock: a caller's turn with the baton starts
+    /// and ends with this, so the time between holders is not taken for a preemption.
+    pub(crate) fn forget_clock(&mut self) {
+        self.last_ns = 0;
+    }
+
+    /// Counts requests a caller served on this core's behalf (caller-runs, `baton.rs`).
+    pub(crate) fn count_caller_served(&self, n: u64) {
+        self.shared.cores[self.id].metrics.caller_served.add(n);
+    }
+
+    /// Called when `step` found nothing: spins for the adaptive budget (`spin_ns`), then
+    /// sets the core's `sleeping` word and, if the rings are still empty, tells the driver to
+    /// park. Makes no syscall: the sleep is the driver's (`park`), after it gave up the baton.
     pub(crate) fn idle(&mut self) -> Idle {
-        let sh = &*self.shared;
-        let me = &sh.cores[self.id];
-        let spin_until = now_ns() + sh.spin_before_park_ns;
+        let start = now_ns();
+        let mut last = start;
         let mut i = 0u32;
+        let mut preempted = false;
         loop {
             if self.has_work() {
                 return Idle::Work;
             }
             i = i.wrapping_add(1);
-            if i.is_multiple_of(64) && now_ns() >= spin_until {
-                break;
+            if i.is_multiple_of(8) {
+                let now = now_ns();
+                if now.saturating_sub(last) > PREEMPTED_NS {
+                    // Descheduled mid-spin: the CPU is shared; stop spinning and sleep.
+                    preempted = true;
+                    break;
+                }
+                last = now;
+                self.last_ns = now;
+                if now.saturating_sub(start) >= self.spin_ns {
+                    break;
+                }
             }
             std::hint::spin_loop();
         }
+        if preempted {
+            self.contended(now_ns());
+        }
+        let sh = &*self.shared;
+        let me = &sh.cores[self.id];
         if sh.shutdown.load(SeqCst) && sh.pool.settled() && !self.has_work() {
             return Idle::Exit;
         }
@@ -396,25 +474,59 @@ impl CoreState {
         }
         me.metrics.parks.add(1);
         // While shutting down, poll for the last in-flight submissions instead of sleeping long.
-        let timeout = if sh.shutdown.load(SeqCst) {
+        Idle::Park(if sh.shutdown.load(SeqCst) {
             Duration::from_micros(200)
         } else {
-            Duration::from_millis(100)
-        };
-        match ipc {
-            Some(t) => {
-                super::ipc::epoll_sleep(
-                    t,
-                    me.epoll_fd.load(Relaxed),
-                    timeout.as_millis().max(1) as i32,
-                );
-                super::ipc::set_sleeping(t, self.id, 0);
-            }
-            None => futex::wait(&me.sleeping, 1, Some(timeout)),
-        }
-        me.sleeping.store(0, Relaxed);
-        Idle::Work
+            Duration::from_millis(10_000)
+        })
     }
+
+    /// The driver is back from a park of `slept_ns`: a park that ended sooner than the full
+    /// spin budget means spinning would have found the work, so the budget grows back.
+    pub(crate) fn woke(&mut self, slept_ns: u64) {
+        let max = self.shared.spin_before_park_ns;
+        self.last_ns = 0;
+        if slept_ns < max && now_ns() >= self.contended_until_ns {
+            self.spin_ns = (self.spin_ns.saturating_mul(2)).clamp(1_000.min(max), max);
+        }
+    }
+
+    /// The scheduler took this core's CPU away (mid-spin or mid-request): the CPU is shared
+    /// with busy threads, so the core stops spinning and sleeps whenever its rings are empty,
+    /// leaving callers to serve (`baton.rs`), for at least `CONTENDED_HOLD_NS`.
+    fn contended(&mut self, now: u64) {
+        self.spin_ns = 0;
+        // Taken away again soon after the last hold: hold longer; after a quiet minute, afresh.
+        self.hold_ns = if now.saturating_sub(self.contended_until_ns) < CONTENDED_FORGET_NS {
+            (self.hold_ns.saturating_mul(2)).min(CONTENDED_HOLD_MAX_NS)
+        } else {
+            CONTENDED_HOLD_NS
+        };
+        self.contended_until_ns = now.saturating_add(self.hold_ns);
+        self.shared.cores[self.id].metrics.preempted_spins.add(1);
+    }
+}
+
+/// Sleeps core `id` after `Idle::Park` (futex, or epoll when it serves shared-memory clients)
+/// until a submitter rings it or `timeout` passes; clears its `sleeping` word. Returns the
+/// nanoseconds slept. Touches no `CoreState`: callers may be running it meanwhile.
+pub(crate) fn park(sh: &Shared, id: usize, timeout: Duration) -> u64 {
+    let me = &sh.cores[id];
+    let t0 = now_ns();
+    let ipc = sh.ipc.get().filter(|_| me.epoll_fd.load(Relaxed) >= 0);
+    match ipc {
+        Some(t) => {
+            super::ipc::epoll_sleep(
+                t,
+                me.epoll_fd.load(Relaxed),
+                timeout.as_millis().max(1) as i32,
+            );
+            super::ipc::set_sleeping(t, id, 0);
+        }
+        None => futex::wait(&me.sleeping, 1, Some(timeout)),
+    }
+    me.sleeping.store(0, Relaxed);
+    now_ns().saturating_sub(t0)
 }
 
 /// Quarantines `agent` (a rare event: this path may allocate, to record the names).

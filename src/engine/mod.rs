@@ -13,6 +13,7 @@
 //! - queues are bounded: rings and injectors by config, slots by `engine.reply_slots`;
 //! - overload is a deny with a reason, never a wait without bound and never an allow.
 
+mod baton;
 mod build;
 mod core;
 mod ipc;
@@ -52,6 +53,8 @@ use std::time::{Duration, Instant};
 pub struct Engine {
     shared: Arc<Shared>,
     policy: Option<Arc<crate::policy::PolicyStage>>,
+    /// The cores' states, for caller-runs (`engine.caller_runs`; `None`: off).
+    runs: Option<Arc<[baton::CoreCell]>>,
 }
 
 impl Engine {
@@ -63,6 +66,7 @@ impl Engine {
     pub fn handle(&self) -> Handle {
         Handle {
             shared: self.shared.clone(),
+            runs: self.runs.clone(),
         }
     }
 
@@ -356,6 +360,8 @@ impl Drop for Engine {
 #[derive(Clone)]
 pub struct Handle {
     shared: Arc<Shared>,
+    /// The cores' states, for caller-runs (`None`: off).
+    runs: Option<Arc<[baton::CoreCell]>>,
 }
 
 #[inline]
@@ -369,6 +375,18 @@ fn route(agent_hash: u64, cores: usize) -> usize {
 /// the slot itself.
 #[inline]
 pub(crate) fn submit(sh: &Shared, req: &Request<'_>, tag: u64) -> Result<u32, Verdict> {
+    submit_or_run(sh, req, tag, None)
+}
+
+/// `submit`, and with `runs` (caller-runs, `baton.rs`): when the owner core sleeps, serve its
+/// rings on this thread instead of ringing its doorbell.
+#[inline]
+fn submit_or_run(
+    sh: &Shared,
+    req: &Request<'_>,
+    tag: u64,
+    runs: Option<&[baton::CoreCell]>,
+) -> Result<u32, Verdict> {
     if sh.shutdown.load(Relaxed) {
         return Err(Verdict::deny(DenyReason::ShuttingDown));
     }
@@ -413,6 +431,11 @@ pub(crate) fn submit(sh: &Shared, req: &Request<'_>, tag: u64) -> Result<u32, Ve
     let core = &sh.cores[c];
     if core.rings[p.index()].push(idx).is_ok() {
         fence(SeqCst);
+        if let Some(cells) = runs {
+            if cells[c].run_here(sh, c) {
+                return Ok(idx);
+            }
+        }
         wake(core);
         return Ok(idx);
     }
@@ -444,7 +467,7 @@ impl Handle {
     /// Puts `req` into a slot and onto a ring. `Err` is an immediate verdict.
     #[inline]
     fn submit(&self, req: &Request<'_>) -> Result<u32, Verdict> {
-        submit(&self.shared, req, 0)
+        submit_or_run(&self.shared, req, 0, self.runs.as_deref())
     }
 
     /// Reads the verdict of a DONE slot and frees it.
@@ -463,14 +486,21 @@ impl Handle {
         let sh = &*self.shared;
         let slot = &sh.pool.slots[idx as usize];
         let spin_until = submitted + sh.wait_spin_ns;
+        let mut last = submitted;
         let mut i = 0u32;
         loop {
             if slot.state.load(Acquire) == DONE {
                 return self.take(idx);
             }
             i = i.wrapping_add(1);
-            if i.is_multiple_of(32) && now_ns() >= spin_until {
-                break;
+            if i.is_multiple_of(32) {
+                let now = now_ns();
+                // Past the budget, or descheduled mid-spin (the CPU is shared: spinning on it
+                // only keeps the core that would answer from running): sleep.
+                if now >= spin_until || now.saturating_sub(last) > self::core::PREEMPTED_NS {
+                    break;
+                }
+                last = now;
             }
             std::hint::spin_loop();
         }
@@ -616,6 +646,8 @@ impl Handle {
             m.steals += cm.steals.get();
             m.aged += cm.aged.get();
             m.core_parks += cm.parks.get();
+            m.caller_served += cm.caller_served.get();
+            m.preempted_spins += cm.preempted_spins.get();
             m.per_core.push(CoreSnapshot {
                 core: i,
                 cpu: c.cpu,

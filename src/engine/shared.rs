@@ -70,6 +70,17 @@ pub(crate) struct Shared {
     pub siem: Option<std::sync::Arc<crate::audit::siem::SiemCounters>>,
 }
 
+impl Shared {
+    /// Whether core `c` has requests queued: on its resume ring, its rings, or an overflow
+    /// injector (what its `step` takes).
+    pub(crate) fn has_queued(&self, c: usize) -> bool {
+        let me = &self.cores[c];
+        !me.resume.is_empty()
+            || me.rings.iter().any(|r| !r.is_empty())
+            || self.overflow.iter().any(|r| !r.is_empty())
+    }
+}
+
 #[inline]
 pub(crate) fn wake(core: &CoreShared) {
     if core.sleeping.load(Relaxed) != 0 {

@@ -51,6 +51,12 @@ struct Args {
     /// reply (up to 4,096 in flight), and polls for replies between sends.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Run the sending threads wherever the scheduler puts them, over every CPU, instead of
+    /// pinning them where warden's cores are not: the gateway case, where the callers are
+    /// the gateway's own busy worker threads (`--workers` as many as CPUs) and share every
+    /// CPU with warden's cores.
+    #[arg(long)]
+    spread: bool,
     /// Busy threads that spin beside warden for the whole run, as a gateway's own workers
     /// would: the CPUs are shared.
     #[arg(long, default_value_t = 0)]
@@ -427,7 +433,7 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
                 denied.clone(),
                 tx.clone(),
             );
-            let cpu = (!free.is_empty()).then(|| free[w % free.len()]);
+            let cpu = (!free.is_empty() && !a.spread).then(|| free[w % free.len()]);
             std::thread::spawn(move || {
                 if let Some(id) = cpu {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
@@ -588,6 +594,13 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
         let _ = g.join();
     }
     if let Target::Engine(e) = &*target {
+        let m = e.metrics();
+        if !a.quiet || std::env::var_os("WARDEN_LOADGEN_METRICS").is_some() {
+            println!(
+                "  engine: {} served, {} by the submitting threads (caller-runs), {} core parks, {} spins cut short by the scheduler",
+                m.validations, m.caller_served, m.core_parks, m.preempted_spins
+            );
+        }
         e.shutdown();
     }
     Ok(Run {

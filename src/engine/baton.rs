@@ -1,0 +1,209 @@
+//! Who runs a core's state: its own thread, or, while that thread sleeps, a caller.
+//!
+//! Each core's `CoreState` sits in a `CoreCell` with a baton word. The core's thread holds the
+//! baton while it serves and spins; it hands the baton back only after `idle` has set the
+//! core's `sleeping` word and seen the rings empty, and takes it again when it wakes. While
+//! the core sleeps, a thread that has just queued a request for it may take the baton itself
+//! (caller-runs, `engine.caller_runs`), serve what the core's rings hold, its own request
+//! among them, and give the baton back, instead of ringing the doorbell and waiting for the
+//! scheduler to run the core's thread. Where the gateway's own threads keep every CPU busy,
+//! that wake-up is what costs milliseconds (PERF.md "Sharing CPUs with the gateway").
+//!
+//! Invariants:
+//! - at most one thread holds a core's baton, and only the holder touches its `CoreState`;
+//!   every hand-over is a release store or CAS followed by an acquire CAS, so each holder sees
+//!   everything the previous one wrote (the cache shard, the monitor, the metrics counters,
+//!   which are single-writer: one holder at a time);
+//! - a caller takes the baton only from `FREE` (never from the core's thread, and never while
+//!   the core sleeps in epoll serving shared-memory clients) and never waits for it: it takes
+//!   it at once, or leaves its request to the caller who holds it, or rings the doorbell as
+//!   before. The core's thread waits for the baton only while a caller serves (at most
+//!   `CALLER_TURNS` steps of `CALLER_BUDGET`);
+//! - no request is stranded: a submitter pushes, fences (SeqCst), then tries the baton; a
+//!   holder gives the baton back (SeqCst), fences, then looks at the rings and serves what it
+//!   finds or rings the doorbell. So a request is either served by the submitter, or seen by
+//!   the holder, or the core's thread is rung;
+//! - a panic while a caller holds the baton (stages contain their own, so only a bug) gives the
+//!   baton back through a guard.
+
+use super::core::CoreState;
+use super::shared::{wake, Shared};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{fence, AtomicU32, Ordering::*};
+
+/// Nobody runs the core's state: its thread sleeps (or has not started).
+pub(crate) const FREE: u32 = 0;
+/// The core's own thread runs it.
+pub(crate) const CORE: u32 = 1;
+/// A caller runs it while the core's thread sleeps.
+pub(crate) const CALLER: u32 = 2;
+/// The core has exited: nobody runs it again.
+pub(crate) const GONE: u32 = 3;
+
+/// Steps of up to `CALLER_BUDGET` requests a caller serves in one turn with the baton. Small:
+/// a caller's own latency grows with what it serves for others, and a queue that outgrows
+/// this is the core's work (the caller then rings it).
+const CALLER_ROUNDS: usize = 1;
+const CALLER_BUDGET: usize = 16;
+/// Times a caller takes the baton again for requests queued while it held it.
+const CALLER_TURNS: usize = 2;
+
+/// One core's state and its baton.
+pub(crate) struct CoreCell {
+    baton: crossbeam_utils::CachePadded<AtomicU32>,
+    state: UnsafeCell<CoreState>,
+}
+
+// SAFETY: `state` is only touched by the thread that holds the baton (see the module's
+// invariants): won by an acquire CAS, handed back by a release store, so no two threads ever
+// access it at once and each access happens-after the previous holder's. `CoreState` is `Send`
+// (it is moved to the core's thread at start).
+unsafe impl Sync for CoreCell {}
+
+impl CoreCell {
+    pub(crate) fn new(state: CoreState) -> CoreCell {
+        CoreCell {
+            baton: crossbeam_utils::CachePadded::new(AtomicU32::new(FREE)),
+            state: UnsafeCell::new(state),
+        }
+    }
+
+    /// The core's thread takes its baton (at start, and after each park), waiting while a
+    /// caller finishes its few steps.
+    pub(crate) fn take_for_core(&self) {
+        let mut i = 0u32;
+        while self
+            .baton
+            .compare_exchange_weak(FREE, CORE, Acquire, Relaxed)
+            .is_err()
+        {
+            // A caller serves at most `CALLER_TURNS` short steps, unless a stage is slow or
+            // the caller lost its CPU: spin, then yield, then nap.
+            i = i.saturating_add(1);
+            if i < 256 {
+                std::hint::spin_loop();
+            } else if i < 1024 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        }
+    }
+
+    /// The core's thread, woken, takes its baton back unless a caller holds it with nothing
+    /// left queued beyond what that caller serves: then the caller looks at the rings when it
+    /// gives the baton back (and rings the core if it leaves work), so the core goes back to
+    /// sleep instead of waiting on a CPU the gateway's threads want (returns false). With work
+    /// queued, or shutting down, it waits for the baton (returns true once it holds it).
+    pub(crate) fn take_after_park(&self, sh: &Shared, c: usize) -> bool {
+        if self
+            .baton
+            .compare_exchange(FREE, CORE, Acquire, Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+        if self.baton.load(Relaxed) == CALLER && !sh.shutdown.load(Relaxed) && !sh.has_queued(c) {
+            return false;
+        }
+        self.take_for_core();
+        true
+    }
+
+    /// The core's thread runs `f` on its state.
+    ///
+    /// # Safety
+    /// The calling thread holds the baton as `CORE` (after `take_for_core`, before
+    /// `release_for_park` or `exit`), and does not call this again while `f` runs.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn state(&self) -> &mut CoreState {
+        debug_assert_eq!(self.baton.load(Relaxed), CORE);
+        // SAFETY: the caller holds the baton (this function's contract).
+        unsafe { &mut *self.state.get() }
+    }
+
+    /// The core's thread gives the baton up before it sleeps; callers may run its state now.
+    pub(crate) fn release_for_park(&self) {
+        self.baton.store(FREE, SeqCst);
+    }
+
+    /// The core's thread leaves for good: no caller takes the baton after this.
+    pub(crate) fn exit(&self) {
+        self.baton.store(GONE, Release);
+    }
+
+    /// Caller-runs: unless core `c`'s own thread holds its baton (it serves, or is about to
+    /// sleep) or it serves shared-memory clients, serve its rings on this thread and give the
+    /// baton back. Returns true when the request queued by the caller is taken care of: served
+    /// here, or left to another caller who holds the baton (it looks at the rings again when
+    /// it gives the baton back). Returns false when the core's thread must be rung as before.
+    pub(crate) fn run_here(&self, sh: &Shared, c: usize) -> bool {
+        let core = &sh.cores[c];
+        let mut turns = 0;
+        let mut handover_waits = 0u32;
+        loop {
+            if core.sleeping.load(Relaxed) == 2 {
+                // Asleep in epoll serving shared-memory clients: its own thread serves.
+                return turns > 0;
+            }
+            match self.baton.compare_exchange(FREE, CALLER, Acquire, Relaxed) {
+                Ok(_) => {}
+                // Another caller serves: our request was queued before we looked (a SeqCst
+                // fence after the push), and it looks at the rings after it gives the baton
+                // back (a SeqCst store and fence), so one of us sees the other.
+                Err(CALLER) => return true,
+                // The core's thread is between `idle` and its sleep: it lets go of the baton
+                // within instructions, unless the scheduler takes its CPU right there.
+                Err(CORE) if core.sleeping.load(Relaxed) == 1 && handover_waits < 64 => {
+                    handover_waits += 1;
+                    std::hint::spin_loop();
+                    continue;
+                }
+                // The core's thread holds it (serving), or has exited: ring it, as without
+                // caller-runs (after our turns: it will serve the rest).
+                Err(_) => return turns > 0,
+            }
+            turns += 1;
+            let exhausted = self.serve_turn();
+            fence(SeqCst);
+            if !sh.has_queued(c) {
+                return true;
+            }
+            // Queued while we held the baton: serve it rather than leave it to a wake-up,
+            // unless we have served our share, which is then the core's to finish.
+            if exhausted || turns >= CALLER_TURNS {
+                wake(core);
+                return true;
+            }
+        }
+    }
+
+    /// Serves up to `CALLER_ROUNDS` steps holding the baton as `CALLER`, then gives it back.
+    /// Returns whether every round was full (more may be queued).
+    fn serve_turn(&self) -> bool {
+        // Gives the baton back even if a step panics (stages contain their own panics).
+        struct Give<'a>(&'a AtomicU32);
+        impl Drop for Give<'_> {
+            fn drop(&mut self) {
+                self.0.store(FREE, SeqCst);
+            }
+        }
+        let _give = Give(&self.baton);
+        // SAFETY: the caller won the baton (FREE → CALLER, acquire); `_give` hands it back.
+        let st = unsafe { &mut *self.state.get() };
+        let mut served = 0u64;
+        let mut full = true;
+        st.forget_clock();
+        for _ in 0..CALLER_ROUNDS {
+            let n = st.step(CALLER_BUDGET);
+            served += n as u64;
+            if n < CALLER_BUDGET {
+                full = false;
+                break;
+            }
+        }
+        st.forget_clock();
+        st.count_caller_served(served);
+        full
+    }
+}

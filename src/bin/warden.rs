@@ -488,6 +488,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     return Ok(ExitCode::from(2));
                 }
                 Ok(j) => {
+                    // One request can never hit a verdict cache: build none (its table is
+                    // 8 MiB of a 65,536-entry default, written at start).
+                    cfg.cache.capacity_per_core = 0;
                     let engine = Engine::builder()
                         .config(cfg)
                         .build()

@@ -149,10 +149,28 @@ impl Scanner {
         };
         let both = Pending::merged(&views[0], &views[1]);
         let [light, folded] = views;
+        // The merged view is as large as the other two together: built on a thread of its
+        // own meanwhile, start-up takes about half as long where a second CPU is free.
+        let (light, folded, both) = std::thread::scope(|s| {
+            let both = std::thread::Builder::new()
+                .name("warden-catalogue".into())
+                .spawn_scoped(s, || build(both));
+            let (light, folded) = (build(light), build(folded));
+            let both = match both {
+                Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(e) => Err(crate::source::SourceError {
+                    file: file.into(),
+                    line: None,
+                    field: "pattern".into(),
+                    message: format!("cannot start a thread to compile the catalogue: {e}"),
+                }),
+            };
+            (light, folded, both)
+        });
         Ok(Scanner::with_views(
-            build(light)?.into(),
-            build(folded)?.into(),
-            build(both)?.into(),
+            light?.into(),
+            folded?.into(),
+            both?.into(),
             catalogue.into(),
         ))
     }

@@ -388,6 +388,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if let Some(s) = socket {
                 cfg.serve.socket = s.display().to_string();
             }
+            // The server's callers are other processes, which caller-runs cannot serve for:
+            // by default its cores take half the CPUs and leave the rest to its clients.
+            if cfg.engine.cores == 0 && cfg.engine.cpus.is_empty() {
+                cfg.engine.cores = (warden::config::available_cpus().len() / 2).max(1);
+            }
             let engine = Engine::builder()
                 .config(cfg)
                 .build()

@@ -18,6 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_warden");
 
 #[path = "common/serve.rs"]
 mod common;
+use common::read;
 
 struct Server {
     child: Child,
@@ -85,16 +86,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn read(agent: &str, resource: &str) -> Request<'static> {
-    let agent: &'static str = Box::leak(agent.to_string().into_boxed_str());
-    let resource: &'static str = Box::leak(resource.to_string().into_boxed_str());
-    Request::new(Operation::Check)
-        .tenant("acme")
-        .agent(agent)
-        .tool("fs.read")
-        .resource(resource)
 }
 
 #[test]

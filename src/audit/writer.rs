@@ -278,8 +278,10 @@ pub(crate) fn run_guarded(
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(q, log, key, s, forward, &complete, &done, &mut acks)
     }));
-    if ran.is_ok() {
-        return;
+    match ran {
+        Ok(()) => return,
+        // never dropped: a payload that panics in `Drop` would escape the containment
+        Err(payload) => std::mem::forget(payload),
     }
     eprintln!("warden audit: the writer failed; audited requests are denied (audit_unavailable) from now on");
     q.healthy.store(false, Relaxed);

@@ -14,11 +14,13 @@
 //!   every hand-over is a release store or CAS followed by an acquire CAS, so each holder sees
 //!   everything the previous one wrote (the cache shard, the monitor, the metrics counters,
 //!   which are single-writer: one holder at a time);
-//! - a caller takes the baton only from `FREE` (never from the core's thread, and never while
-//!   the core sleeps in epoll serving shared-memory clients) and never waits for it: it takes
-//!   it at once, or leaves its request to the caller who holds it, or rings the doorbell as
-//!   before. The core's thread waits for the baton only while a caller serves (at most
-//!   `CALLER_TURNS` steps of `CALLER_BUDGET`);
+//! - a caller takes the baton only from `FREE` (never from the core's thread, never in an
+//!   engine serving shared-memory clients, never from a thread the scheduler ranks below the
+//!   cores) and never waits for it: it takes it at once, or leaves its request to the caller
+//!   who holds it, or rings the doorbell as before. The core's thread waits for the baton only
+//!   while a caller serves (at most `CALLER_TURNS` steps of `CALLER_BUDGET`, and no request
+//!   started past the caller's own deadline, so `validate` still returns within about
+//!   `request_timeout_us` plus one request);
 //! - no request is stranded: a submitter pushes, fences (SeqCst), then tries the baton; a
 //!   holder gives the baton back (SeqCst), fences, then looks at the rings and serves what it
 //!   finds or rings the doorbell. So a request is either served by the submitter, or seen by
@@ -28,6 +30,8 @@
 
 use super::core::CoreState;
 use super::shared::{wake, Shared};
+use crate::time::now_ns;
+use std::cell::Cell;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{fence, AtomicU32, Ordering::*};
 
@@ -103,7 +107,11 @@ impl CoreCell {
         {
             return true;
         }
-        if self.baton.load(Relaxed) == CALLER && !sh.shutdown.load(Relaxed) && !sh.has_queued(c) {
+        if self.baton.load(Relaxed) == CALLER
+            && sh.ipc.get().is_none()
+            && !sh.shutdown.load(Relaxed)
+            && !sh.has_queued(c)
+        {
             return false;
         }
         self.take_for_core();
@@ -133,19 +141,21 @@ impl CoreCell {
     }
 
     /// Caller-runs: unless core `c`'s own thread holds its baton (it serves, or is about to
-    /// sleep) or it serves shared-memory clients, serve its rings on this thread and give the
-    /// baton back. Returns true when the request queued by the caller is taken care of: served
-    /// here, or left to another caller who holds the baton (it looks at the rings again when
-    /// it gives the baton back). Returns false when the core's thread must be rung as before.
-    pub(crate) fn run_here(&self, sh: &Shared, c: usize) -> bool {
+    /// sleep), serve its rings on this thread until `until_ns` (the caller's own deadline) and
+    /// give the baton back. Returns true when the request queued by the caller is taken care
+    /// of: served here, or left to another caller who holds the baton (it looks at the rings
+    /// again when it gives the baton back). Returns false when the core's thread must be rung
+    /// as before. Never with shared-memory clients attached (`warden serve`: its cores sleep in
+    /// epoll, and their clients' rings are theirs to read), nor from a thread the scheduler
+    /// ranks below the cores (`may_run_here`).
+    pub(crate) fn run_here(&self, sh: &Shared, c: usize, until_ns: u64) -> bool {
+        if sh.ipc.get().is_some() || !may_run_here(sh) {
+            return false;
+        }
         let core = &sh.cores[c];
         let mut turns = 0;
         let mut handover_waits = 0u32;
         loop {
-            if core.sleeping.load(Relaxed) == 2 {
-                // Asleep in epoll serving shared-memory clients: its own thread serves.
-                return turns > 0;
-            }
             match self.baton.compare_exchange(FREE, CALLER, Acquire, Relaxed) {
                 Ok(_) => {}
                 // Another caller serves: our request was queued before we looked (a SeqCst
@@ -164,14 +174,14 @@ impl CoreCell {
                 Err(_) => return turns > 0,
             }
             turns += 1;
-            let exhausted = self.serve_turn();
+            let exhausted = self.serve_turn(until_ns);
             fence(SeqCst);
             if !sh.has_queued(c) {
                 return true;
             }
             // Queued while we held the baton: serve it rather than leave it to a wake-up,
-            // unless we have served our share, which is then the core's to finish.
-            if exhausted || turns >= CALLER_TURNS {
+            // unless we have served our share or our time, which is then the core's.
+            if exhausted || turns >= CALLER_TURNS || now_ns() >= until_ns {
                 wake(core);
                 return true;
             }
@@ -180,7 +190,7 @@ impl CoreCell {
 
     /// Serves up to `CALLER_ROUNDS` steps holding the baton as `CALLER`, then gives it back.
     /// Returns whether every round was full (more may be queued).
-    fn serve_turn(&self) -> bool {
+    fn serve_turn(&self, until_ns: u64) -> bool {
         // Gives the baton back even if a step panics (stages contain their own panics).
         struct Give<'a>(&'a AtomicU32);
         impl Drop for Give<'_> {
@@ -195,7 +205,7 @@ impl CoreCell {
         let mut full = true;
         st.forget_clock();
         for _ in 0..CALLER_ROUNDS {
-            let n = st.step(CALLER_BUDGET);
+            let n = st.step_until(CALLER_BUDGET, until_ns);
             served += n as u64;
             if n < CALLER_BUDGET {
                 full = false;
@@ -206,4 +216,35 @@ impl CoreCell {
         st.count_caller_served(served);
         full
     }
+}
+
+thread_local! {
+    /// Whether this thread may run cores' states: 0 not yet asked, 1 yes, 2 no.
+    static MAY_RUN: Cell<u8> = const { Cell::new(0) };
+}
+
+/// A thread the scheduler ranks below the cores' threads (`SCHED_IDLE` or `SCHED_BATCH`, or a
+/// nice value above `engine.nice`) does not take a core's baton: while it held it, everything
+/// queued on that core would wait for that thread's CPU time, critical requests included. Asked
+/// once per thread (two syscalls at its first submission; a thread that changes its priority
+/// later keeps the first answer).
+fn may_run_here(sh: &Shared) -> bool {
+    MAY_RUN.with(|m| {
+        if m.get() == 0 {
+            // SAFETY: plain syscalls about the calling thread alone; errno is read right after.
+            let ok = unsafe {
+                let policy = libc::sched_getscheduler(0);
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                *libc::__errno_location() = 0;
+                let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
+                let nice_ok = !(nice == -1 && *libc::__errno_location() != 0);
+                policy != libc::SCHED_IDLE
+                    && policy != libc::SCHED_BATCH
+                    && nice_ok
+                    && nice <= sh.config.engine.nice.max(0)
+            };
+            m.set(if ok { 1 } else { 2 });
+        }
+        m.get() == 1
+    })
 }

@@ -180,6 +180,12 @@ impl CoreState {
 
     /// Serves up to `budget` requests; returns how many it served.
     pub(crate) fn step(&mut self, budget: usize) -> usize {
+        self.step_until(budget, u64::MAX)
+    }
+
+    /// `step`, starting no request after `until_ns` (a caller serving on the core's behalf
+    /// stops at its own request's deadline).
+    pub(crate) fn step_until(&mut self, budget: usize, until_ns: u64) -> usize {
         let mut n = 0;
         let mut ingested = 0;
         // Shared-memory clients whose home is this core: their requests go onto the owners'
@@ -203,7 +209,7 @@ impl CoreState {
         if self.last_ns != 0 && now.saturating_sub(self.last_ns) > PREEMPTED_NS {
             self.contended(now);
         }
-        while n < budget {
+        while n < budget && now < until_ns {
             let Some(idx) = self.next(now) else { break };
             let before = now;
             now = self.serve(idx, now);

@@ -375,7 +375,7 @@ fn route(agent_hash: u64, cores: usize) -> usize {
 /// the slot itself.
 #[inline]
 pub(crate) fn submit(sh: &Shared, req: &Request<'_>, tag: u64) -> Result<u32, Verdict> {
-    submit_or_run(sh, req, tag, None)
+    submit_or_run(sh, req, tag, None, 0)
 }
 
 /// `submit`, and with `runs` (caller-runs, `baton.rs`): when the owner core sleeps, serve its
@@ -386,6 +386,7 @@ fn submit_or_run(
     req: &Request<'_>,
     tag: u64,
     runs: Option<&[baton::CoreCell]>,
+    started: u64,
 ) -> Result<u32, Verdict> {
     if sh.shutdown.load(Relaxed) {
         return Err(Verdict::deny(DenyReason::ShuttingDown));
@@ -432,7 +433,7 @@ fn submit_or_run(
     if core.rings[p.index()].push(idx).is_ok() {
         fence(SeqCst);
         if let Some(cells) = runs {
-            if cells[c].run_here(sh, c) {
+            if cells[c].run_here(sh, c, started.saturating_add(sh.timeout_ns)) {
                 return Ok(idx);
             }
         }
@@ -466,8 +467,8 @@ impl Handle {
 
     /// Puts `req` into a slot and onto a ring. `Err` is an immediate verdict.
     #[inline]
-    fn submit(&self, req: &Request<'_>) -> Result<u32, Verdict> {
-        submit_or_run(&self.shared, req, 0, self.runs.as_deref())
+    fn submit(&self, req: &Request<'_>, started: u64) -> Result<u32, Verdict> {
+        submit_or_run(&self.shared, req, 0, self.runs.as_deref(), started)
     }
 
     /// Reads the verdict of a DONE slot and frees it.
@@ -542,8 +543,11 @@ impl Handle {
     /// `engine.request_timeout_us`, then `Deny(Timeout)`).
     #[inline]
     pub fn validate(&self, req: &Request<'_>) -> Verdict {
-        match self.submit(req) {
-            Ok(idx) => self.wait(idx, now_ns()),
+        // The deadline counts from before the submission: a caller that serves its core's
+        // rings itself (caller-runs) spends part of its wait there.
+        let started = now_ns();
+        match self.submit(req, started) {
+            Ok(idx) => self.wait(idx, started),
             Err(v) => v,
         }
     }
@@ -552,7 +556,7 @@ impl Handle {
     /// resolves to its verdict. Works from any executor (it only uses the context's waker).
     /// Dropping the future early is safe: the core completes the request and reclaims the slot.
     pub fn validate_async(&self, req: &Request<'_>) -> ValidateFuture<'_> {
-        let state = match self.submit(req) {
+        let state = match self.submit(req, now_ns()) {
             Ok(idx) => FutState::Pending(idx),
             Err(v) => FutState::Ready(v),
         };
@@ -590,8 +594,9 @@ impl Handle {
             let base = chunk_i * WINDOW;
             for (j, r) in chunk.iter().enumerate() {
                 let r = Request { priority, ..*r };
-                pending[j] = match self.submit(&r) {
-                    Ok(idx) => (idx, now_ns(), true),
+                let started = now_ns();
+                pending[j] = match self.submit(&r, started) {
+                    Ok(idx) => (idx, started, true),
                     Err(v) => {
                         out[base + j] = v;
                         (0, 0, false)

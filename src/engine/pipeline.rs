@@ -5,7 +5,8 @@
 //! - the table of which stages run for which operation is computed once at build time;
 //!   selecting the stages of a request is an array index (fixed operations) or a binary search
 //!   (custom operations), never an allocation;
-//! - a stage that panics is contained with `catch_unwind`: the request is denied with
+//! - a stage that panics is contained with `catch_unwind` (its payload is leaked, never dropped,
+//!   so a payload that panics in `Drop` cannot escape): the request is denied with
 //!   `Internal` (or allowed with `audit_required` in fail-open mode), the panic is counted, and
 //!   the core keeps running;
 //! - an operation no stage handles, or only stages that do not decide (`Stage::decides`: the
@@ -175,7 +176,13 @@ impl Pipeline {
                         panicked: false,
                     })
                 }
-                Err(_) => return Some(self.failed()),
+                Err(payload) => {
+                    // Never dropped: a payload whose `Drop` panics would unwind out of the
+                    // containment into the core (or a caller serving it). A few bytes leak per
+                    // panic, which is counted (`stage_panics`).
+                    std::mem::forget(payload);
+                    return Some(self.failed());
+                }
             }
         }
         None

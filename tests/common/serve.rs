@@ -1,6 +1,7 @@
 //! A `warden serve` config for the server's tests and benchmarks.
 
 use std::path::{Path, PathBuf};
+use warden::{Operation, Request};
 
 /// Writes into `dir` the example policy without its rate limits (the tests and benchmarks send
 /// thousands of requests a second from one agent) and a config that serves it with one core
@@ -39,4 +40,17 @@ pub fn spawn(cfg: &Path) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start warden serve")
+}
+
+/// A `Check` read of `resource` by `agent` in tenant acme (the bench that includes this file
+/// does not use it).
+#[allow(dead_code)]
+pub fn read(agent: &str, resource: &str) -> Request<'static> {
+    let agent: &'static str = Box::leak(agent.to_string().into_boxed_str());
+    let resource: &'static str = Box::leak(resource.to_string().into_boxed_str());
+    Request::new(Operation::Check)
+        .tenant("acme")
+        .agent(agent)
+        .tool("fs.read")
+        .resource(resource)
 }

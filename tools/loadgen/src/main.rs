@@ -597,8 +597,8 @@ fn one_run(a: &Args, cores: usize, rate: u64) -> Result<Run, String> {
         let m = e.metrics();
         if !a.quiet || std::env::var_os("WARDEN_LOADGEN_METRICS").is_some() {
             println!(
-                "  engine: {} served, {} by the submitting threads (caller-runs), {} core parks, {} spins cut short by the scheduler",
-                m.validations, m.caller_served, m.core_parks, m.preempted_spins
+                "  engine: {} served, {} by the submitting threads (caller-runs), {} core parks, {} spins cut short by the scheduler; {} timed out, {} shed",
+                m.validations, m.caller_served, m.core_parks, m.preempted_spins, m.timeouts, m.shed.iter().sum::<u64>()
             );
         }
         e.shutdown();

@@ -70,8 +70,10 @@ pub struct EngineConfig {
     /// How long a blocking `validate` spins for its verdict before it sleeps.
     pub wait_spin_us: u64,
     /// Caller-runs: a thread that submits to a core that sleeps serves the core's rings itself
-    /// (its own request among them) instead of waking the core's thread and waiting for the
-    /// scheduler to run it. Off: every request is served by a core's own thread.
+    /// (its own request among them, none started past its own deadline) instead of waking the
+    /// core's thread and waiting for the scheduler to run it. Never from a thread the scheduler
+    /// ranks below the cores, nor in an engine serving shared-memory clients. Off: every
+    /// request is served by a core's own thread.
     pub caller_runs: bool,
     /// A caller waiting longer than this gets `Deny(Timeout)`.
     pub request_timeout_us: u64,

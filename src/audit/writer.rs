@@ -280,8 +280,7 @@ pub(crate) fn run_guarded(
     }));
     match ran {
         Ok(()) => return,
-        // never dropped: a payload that panics in `Drop` would escape the containment
-        Err(payload) => std::mem::forget(payload),
+        Err(payload) => crate::engine::drop_payload(payload),
     }
     eprintln!("warden audit: the writer failed; audited requests are denied (audit_unavailable) from now on");
     q.healthy.store(false, Relaxed);

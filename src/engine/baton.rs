@@ -16,7 +16,8 @@
 //!   which are single-writer: one holder at a time);
 //! - a caller takes the baton only from `FREE` (never from the core's thread, never in an
 //!   engine serving shared-memory clients, never from a thread the scheduler ranks below the
-//!   cores) and never waits for it: it takes it at once, or leaves its request to the caller
+//!   cores' threads as the kernel runs them, asked again within a millisecond:
+//!   `may_run_here`) and never waits for it: it takes it at once, or leaves its request to the caller
 //!   who holds it, or rings the doorbell as before. The core's thread waits for the baton only
 //!   while a caller serves (at most `CALLER_TURNS` steps of `CALLER_BUDGET`, and no request
 //!   started past the caller's own deadline, so `validate` still returns within about
@@ -141,17 +142,19 @@ impl CoreCell {
     }
 
     /// Caller-runs: unless core `c`'s own thread holds its baton (it serves, or is about to
-    /// sleep), serve its rings on this thread until `until_ns` (the caller's own deadline) and
+    /// sleep), serve its rings on this thread until the caller's own deadline (`started_ns`, when
+    /// it began to submit, plus `engine.request_timeout_us`) and
     /// give the baton back. Returns true when the request queued by the caller is taken care
     /// of: served here, or left to another caller who holds the baton (it looks at the rings
     /// again when it gives the baton back). Returns false when the core's thread must be rung
     /// as before. Never with shared-memory clients attached (`warden serve`: its cores sleep in
     /// epoll, and their clients' rings are theirs to read), nor from a thread the scheduler
     /// ranks below the cores (`may_run_here`).
-    pub(crate) fn run_here(&self, sh: &Shared, c: usize, until_ns: u64) -> bool {
-        if sh.ipc.get().is_some() || !may_run_here(sh) {
+    pub(crate) fn run_here(&self, sh: &Shared, c: usize, started_ns: u64) -> bool {
+        if sh.ipc.get().is_some() || !may_run_here(sh, started_ns) {
             return false;
         }
+        let until_ns = started_ns.saturating_add(sh.timeout_ns);
         let core = &sh.cores[c];
         let mut turns = 0;
         let mut handover_waits = 0u32;
@@ -219,32 +222,35 @@ impl CoreCell {
 }
 
 thread_local! {
-    /// Whether this thread may run cores' states: 0 not yet asked, 1 yes, 2 no.
-    static MAY_RUN: Cell<u8> = const { Cell::new(0) };
+    /// This thread's scheduling as last asked: (asked at, ns; ranked low by its policy; nice).
+    static RANK: Cell<(u64, bool, i32)> = const { Cell::new((0, false, 0)) };
 }
 
-/// A thread the scheduler ranks below the cores' threads (`SCHED_IDLE` or `SCHED_BATCH`, or a
-/// nice value above `engine.nice`) does not take a core's baton: while it held it, everything
-/// queued on that core would wait for that thread's CPU time, critical requests included. Asked
-/// once per thread (two syscalls at its first submission; a thread that changes its priority
-/// later keeps the first answer).
-fn may_run_here(sh: &Shared) -> bool {
-    MAY_RUN.with(|m| {
-        if m.get() == 0 {
+/// How often a thread's scheduling policy and nice value are asked again: a thread that lowers
+/// its priority stops taking batons within this long.
+const RANK_TTL_NS: u64 = 1_000_000;
+
+/// A thread the scheduler ranks below the cores' threads (`SCHED_IDLE` or `SCHED_BATCH`, with or
+/// without `SCHED_RESET_ON_FORK`, or a nice value above the cores' as the kernel reports it)
+/// does not take a core's baton: while it held it, everything queued on that core would wait
+/// for that thread's CPU time, critical requests included. Asked at most once a millisecond
+/// per thread (two syscalls), and compared with this engine's cores each time.
+fn may_run_here(sh: &Shared, now: u64) -> bool {
+    RANK.with(|r| {
+        let (at, mut low, mut nice) = r.get();
+        if at == 0 || now.saturating_sub(at) > RANK_TTL_NS {
             // SAFETY: plain syscalls about the calling thread alone; errno is read right after.
-            let ok = unsafe {
-                let policy = libc::sched_getscheduler(0);
+            unsafe {
+                let policy = libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK;
                 let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
                 *libc::__errno_location() = 0;
-                let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
-                let nice_ok = !(nice == -1 && *libc::__errno_location() != 0);
-                policy != libc::SCHED_IDLE
-                    && policy != libc::SCHED_BATCH
-                    && nice_ok
-                    && nice <= sh.config.engine.nice.max(0)
-            };
-            m.set(if ok { 1 } else { 2 });
+                let n = libc::getpriority(libc::PRIO_PROCESS, tid);
+                let unknown = policy < 0 || (n == -1 && *libc::__errno_location() != 0);
+                low = unknown || policy == libc::SCHED_IDLE || policy == libc::SCHED_BATCH;
+                nice = n;
+            }
+            r.set((now.max(1), low, nice));
         }
-        m.get() == 1
+        !low && nice <= sh.cores_nice.load(Relaxed)
     })
 }

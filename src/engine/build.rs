@@ -249,6 +249,7 @@ impl EngineBuilder {
             shutdown: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             running_futex: AtomicU32::new(0),
+            cores_nice: std::sync::atomic::AtomicI32::new(0),
             submit: SubmitMetrics::default(),
             aging_ns: Priority::ALL.map(|p| rings.aging_deadline_us.get(p) * 1000),
             spin_before_park_ns: cfg.engine.spin_before_park_us * 1000,
@@ -739,6 +740,16 @@ fn spawn_core(
                     ));
                     finish(&shared);
                     return;
+                }
+            }
+            // What the kernel says this thread's nice is now (inherited, or set above).
+            // SAFETY: plain syscalls about this thread alone; errno read right after.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                *libc::__errno_location() = 0;
+                let n = libc::getpriority(libc::PRIO_PROCESS, tid);
+                if !(n == -1 && *libc::__errno_location() != 0) {
+                    shared.cores_nice.store(n, SeqCst);
                 }
             }
             match executor {

@@ -421,6 +421,15 @@ impl CoreState {
     /// sets the core's `sleeping` word and, if the rings are still empty, tells the driver to
     /// park. Makes no syscall: the sleep is the driver's (`park`), after it gave up the baton.
     pub(crate) fn idle(&mut self) -> Idle {
+        // The spin adapts only where callers can serve while the core sleeps; otherwise (caller
+        // -runs off, or `warden serve`, whose callers are other processes) a core that stopped
+        // spinning would only add a wake-up to every request, so it spins the full budget.
+        let callers = self.shared.config.engine.caller_runs && self.shared.ipc.get().is_none();
+        let spin_ns = if callers {
+            self.spin_ns
+        } else {
+            self.shared.spin_before_park_ns
+        };
         let start = now_ns();
         let mut last = start;
         let mut i = 0u32;
@@ -432,14 +441,14 @@ impl CoreState {
             i = i.wrapping_add(1);
             if i.is_multiple_of(8) {
                 let now = now_ns();
-                if now.saturating_sub(last) > PREEMPTED_NS {
+                if now.saturating_sub(last) > PREEMPTED_NS && callers {
                     // Descheduled mid-spin: the CPU is shared; stop spinning and sleep.
                     preempted = true;
                     break;
                 }
                 last = now;
                 self.last_ns = now;
-                if now.saturating_sub(start) >= self.spin_ns {
+                if now.saturating_sub(start) >= spin_ns {
                     break;
                 }
             }
@@ -779,8 +788,14 @@ fn complete(sh: &Shared, idx: u32, v: Verdict) {
     match cur {
         WAIT_THREAD => futex::wake(&slot.state, 1),
         WAIT_ASYNC => {
-            slot.waker.wake();
+            // The waiter's waker is foreign code and runs here, on the core or on a caller
+            // serving for it: a panic in it must not unwind out of the serving loop, nor leave
+            // the slot WAKING (its future would spin, and shutdown wait, for ever).
+            let woke = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.waker.wake()));
             slot.state.store(DONE, Release);
+            if let Err(payload) = woke {
+                super::drop_payload(payload);
+            }
         }
         ABANDONED => {
             slot.state.store(FREE, Release);

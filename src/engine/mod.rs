@@ -26,6 +26,7 @@ pub use build::{BuildError, EngineBuilder};
 pub(crate) use shared::{wake, CoreShared, Shared};
 
 pub(crate) use self::core::{complete_audited, hsm_resume, hsm_verify_tag};
+pub(crate) use pipeline::drop_payload;
 
 use crate::cache::{CacheKey, Shard};
 use crate::config::{Config, ConfigError, Executor};
@@ -433,7 +434,7 @@ fn submit_or_run(
     if core.rings[p.index()].push(idx).is_ok() {
         fence(SeqCst);
         if let Some(cells) = runs {
-            if cells[c].run_here(sh, c, started.saturating_add(sh.timeout_ns)) {
+            if cells[c].run_here(sh, c, started) {
                 return Ok(idx);
             }
         }

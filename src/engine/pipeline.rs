@@ -5,8 +5,8 @@
 //! - the table of which stages run for which operation is computed once at build time;
 //!   selecting the stages of a request is an array index (fixed operations) or a binary search
 //!   (custom operations), never an allocation;
-//! - a stage that panics is contained with `catch_unwind` (its payload is leaked, never dropped,
-//!   so a payload that panics in `Drop` cannot escape): the request is denied with
+//! - a stage that panics is contained with `catch_unwind` (its payload dropped inside another,
+//!   so a payload that panics in `Drop` cannot escape, `drop_payload`): the request is denied with
 //!   `Internal` (or allowed with `audit_required` in fail-open mode), the panic is counted, and
 //!   the core keeps running;
 //! - an operation no stage handles, or only stages that do not decide (`Stage::decides`: the
@@ -177,10 +177,7 @@ impl Pipeline {
                     })
                 }
                 Err(payload) => {
-                    // Never dropped: a payload whose `Drop` panics would unwind out of the
-                    // containment into the core (or a caller serving it). A few bytes leak per
-                    // panic, which is counted (`stage_panics`).
-                    std::mem::forget(payload);
+                    drop_payload(payload);
                     return Some(self.failed());
                 }
             }
@@ -304,5 +301,14 @@ pub(crate) fn merge(pre: &Outcome, post: Verdict) -> Verdict {
         indicators: post.indicators | pre.indicators,
         trust_pct,
         ..post
+    }
+}
+
+/// Drops a caught panic's payload without letting a panic in its `Drop` escape: that second
+/// payload, whose `Drop` may panic again, is leaked instead (only a payload type that panics
+/// when dropped gets there; ordinary payloads, however large, are freed).
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     pub shutdown: AtomicBool,
     pub running: AtomicUsize,
     pub running_futex: AtomicU32,
+    /// The cores' threads' nice value as the kernel reports it once they run (the process's,
+    /// or `engine.nice`): callers ranked below it never run a core's state (`baton.rs`).
+    pub cores_nice: AtomicI32,
     pub submit: SubmitMetrics,
     pub aging_ns: [u64; Priority::COUNT],
     pub spin_before_park_ns: u64,

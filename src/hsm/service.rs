@@ -312,8 +312,7 @@ pub(crate) fn spawn(
                 )
             }));
             if let Err(payload) = ran {
-                // never dropped: a payload that panics in `Drop` would escape the containment
-                std::mem::forget(payload);
+                crate::engine::drop_payload(payload);
                 // Contained: nobody waiting on the HSM core is stranded. Every job from now on
                 // is answered `Unavailable` until the engine stops it.
                 sh.fault("the HSM core panicked; restart warden to use the HSM again".into());

@@ -115,3 +115,58 @@ fn audited_hit_path_is_allocation_free() {
     engine.shutdown();
     assert!(written >= 20 * 2 * 16, "{written}");
 }
+
+/// Caller-runs: with the core's thread asleep between requests, the submitting thread serves
+/// each hit itself (it takes the core's baton); that path allocates nothing either.
+#[test]
+fn a_caller_serving_its_core_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let e = Engine::builder()
+        .config(Config {
+            engine: EngineConfig {
+                cores: 1,
+                pin: false,
+                spin_before_park_us: 0,
+                wait_spin_us: 5,
+                caller_runs: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .custom(1, "pass", |_, _| StageResult::Pass)
+        .build()
+        .unwrap();
+    let h = e.handle();
+    let agents: Vec<String> = (0..8).map(|i| format!("agent-{i}")).collect();
+    let reqs: Vec<Request> = agents
+        .iter()
+        .map(|a| {
+            Request::new(Operation::Custom(1))
+                .tenant("t")
+                .agent(a)
+                .content(b"x")
+        })
+        .collect();
+    let pace = std::time::Duration::from_micros(300); // the core parks in between
+    for _ in 0..3 {
+        for r in &reqs {
+            std::thread::sleep(pace);
+            assert!(h.validate(r).is_allowed());
+        }
+    }
+    let served0 = e.metrics().caller_served;
+    let (allocs, hits) = allocations_during(|| {
+        let mut hits = 0u32;
+        for _ in 0..20 {
+            for r in &reqs {
+                std::thread::sleep(pace);
+                hits += h.validate(r).cache_hit as u32;
+            }
+        }
+        hits
+    });
+    let served = e.metrics().caller_served - served0;
+    assert!(hits > 100, "{hits} hits of 160");
+    assert!(served > 100, "callers served only {served} of 160");
+    assert_eq!(allocs, 0, "{allocs} allocations in 160 caller-served hits");
+}

@@ -159,7 +159,15 @@ impl CoreCell {
         let mut turns = 0;
         let mut handover_waits = 0u32;
         loop {
-            match self.baton.compare_exchange(FREE, CALLER, Acquire, Relaxed) {
+            // Look before the CAS: while the core's thread holds the baton (it serves at high
+            // rates), a failing CAS from every submitter would still take the line exclusive.
+            let seen = self.baton.load(Relaxed);
+            let took = if seen == FREE {
+                self.baton.compare_exchange(FREE, CALLER, Acquire, Relaxed)
+            } else {
+                Err(seen)
+            };
+            match took {
                 Ok(_) => {}
                 // Another caller serves: our request was queued before we looked (a SeqCst
                 // fence after the push), and it looks at the rings after it gives the baton

@@ -4,6 +4,8 @@
 //! exactly its own verdict whichever thread served it, nothing is stranded when submitters
 //! race the core's thread going to sleep and waking, and the switch turns it off.
 
+#[path = "common/hogs.rs"]
+mod hogs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,17 +168,7 @@ fn a_shared_cpu_cuts_the_spin_short_and_loses_nothing() {
     let inside = Arc::new(AtomicBool::new(false));
     let e = Arc::new(engine(config(true, 2_000), overlap.clone(), inside));
     let stop = Arc::new(AtomicBool::new(false));
-    let cpus = warden::config::available_cpus().len();
-    let busy: Vec<_> = (0..cpus * 2)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(SeqCst) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let busy = hogs::spawn(2, &stop);
     let h = e.handle();
     for i in 0..3_000u64 {
         let c = i.to_le_bytes();

@@ -7,6 +7,8 @@
 //! racing them, give every waiter its own verdict with one thread per core state. Each case
 //! runs with caller-runs off too, as the reference.
 
+#[path = "common/hogs.rs"]
+mod hogs;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
@@ -380,17 +382,7 @@ fn critical_behind(caller_runs: bool, mode: u8, nbg: u64) -> (u64, u64, Duration
     );
     std::thread::sleep(Duration::from_millis(20));
     let stop = Arc::new(AtomicBool::new(false));
-    let cpus = warden::config::available_cpus().len();
-    let hogs: Vec<_> = (0..cpus)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(SeqCst) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let hogs = hogs::spawn(1, &stop);
     // background submitters on SCHED_IDLE threads
     let bg: Vec<_> = (0..nbg)
         .map(|t| {

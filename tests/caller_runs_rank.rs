@@ -7,6 +7,8 @@
 //! requests whose deadline passed before they were served strand nothing; shutdown returns
 //! while callers serve slow requests.
 
+#[path = "common/hogs.rs"]
+mod hogs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -153,17 +155,7 @@ fn critical_behind_t(
     );
     std::thread::sleep(Duration::from_millis(20));
     let stop = Arc::new(AtomicBool::new(false));
-    let cpus = warden::config::available_cpus().len();
-    let hogs: Vec<_> = (0..cpus)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(SeqCst) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let hogs = hogs::spawn(1, &stop);
     let bg: Vec<_> = (0..nbg)
         .map(|t| {
             let (e, stop) = (e.clone(), stop.clone());
@@ -248,6 +240,8 @@ fn negative_engine_nice_critical_behind_plain_callers() {
     for cr in [false, true] {
         let r = critical_behind_t(cr, 2, -10, 10_000, 4);
         eprintln!("engine.nice -10, 4 plain bg callers, 10 ms timeout, caller_runs={cr}: {r:?}");
+        // nice-0 callers rank below cores at nice -10: they never serve for them
+        assert_eq!(r.3, 0, "callers at nice 0 served for cores at nice -10");
     }
 }
 

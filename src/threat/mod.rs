@@ -7,6 +7,7 @@
 //! is a table walked in eight lanes (`walk`). Behaviour anomalies and quarantine live in `crate::anomaly`.
 use serde::Deserialize;
 
+pub mod embedded;
 pub mod gibberish;
 pub mod model;
 pub mod morse;

@@ -43,9 +43,9 @@ pub type Hit = (u32, u32, u32);
 /// The Aho-Corasick automaton of the phrases, laid out for the walk.
 pub struct Table {
     /// Per byte, the column of `trans` its class reads: `row0() + classes[byte]`. Pointers
-    /// into `trans`, set by `with_columns` and rebuilt by `clone` (a clone's `trans` is another
-    /// allocation); `trans` is never changed after construction, and its heap buffer does not
-    /// move when the table does.
+    /// into `trans`, set by `with_columns` and rebuilt by `clone` (a clone's `trans` may be
+    /// another allocation); `trans` is never changed after construction, and its buffer (a
+    /// heap buffer, or the binary's own read-only data) does not move when the table does.
     columns: Box<[*const i32; 256]>,
     /// Byte → class; every class is below `stride`.
     classes: [u8; 256],
@@ -53,7 +53,7 @@ pub struct Table {
     stride: u32,
     /// `trans[match_below + state + class]`: the next state, premultiplied by `stride`, less
     /// `match_below` (negative for a match state).
-    trans: Vec<i32>,
+    trans: Trans,
     /// The unanchored start state (premultiplied, less `match_below`).
     start: i32,
     /// Rows below this (premultiplied) are match states.
@@ -68,6 +68,24 @@ pub struct Table {
     /// suffix of the text walked so far that begins some pattern (`u16::MAX`: that or more). A
     /// lane past its bound stops once this suffix begins at or after the bound (`walk`).
     depth: Vec<u16>,
+}
+
+/// A table's transitions: built in this process, or built by the build script and read from the
+/// binary itself (`read_table`), where they take no memory until the walk touches them.
+#[derive(Clone)]
+enum Trans {
+    Built(Vec<i32>),
+    Static(&'static [i32]),
+}
+
+impl std::ops::Deref for Trans {
+    type Target = [i32];
+    fn deref(&self) -> &[i32] {
+        match self {
+            Trans::Built(v) => v,
+            Trans::Static(s) => s,
+        }
+    }
 }
 
 impl Clone for Table {
@@ -89,7 +107,8 @@ impl Clone for Table {
 }
 
 // SAFETY: the only pointers a table holds (`columns`) point into its own `trans`, which it
-// owns, never changes after construction and drops with them; reading through them from any
+// owns (or which is the binary's `'static` read-only data), never changes after construction
+// and outlives them; reading through them from any
 // thread is reading the table's own immutable data, as `&Table` already allows.
 unsafe impl Send for Table {}
 // SAFETY: as for `Send`: a shared table is only read.
@@ -252,18 +271,28 @@ impl Table {
             match_below: match_below as u32,
             match_ranges,
             matches,
-            trans,
+            trans: Trans::Built(trans),
             longest,
         };
-        // the invariants the walk's unchecked reads rest on
-        assert!(table.classes.iter().all(|&c| (c as u32) < table.stride));
-        let row = |s: i32| s as i64 + table.match_below as i64;
-        assert!(table.trans.iter().all(|&s| row(s) >= 0
-            && row(s) % table.stride as i64 == 0
-            && (row(s) as usize) < table.trans.len()));
-        assert!(row(table.start) >= 0 && (row(table.start) as usize) < table.trans.len());
         assert!(table.start >= 0, "the empty pattern is refused above");
+        assert!(table.holds_invariants(), "the walk's invariants");
         Ok(table.with_columns())
+    }
+
+    /// Whether every entry holds the invariants the walk's unchecked reads rest on (see the
+    /// module's documentation): every class below `stride`, every transition and the start a
+    /// whole row inside `trans`.
+    pub fn holds_invariants(&self) -> bool {
+        let row = |s: i32| s as i64 + self.match_below as i64;
+        self.classes.iter().all(|&c| (c as u32) < self.stride)
+            && self.trans.iter().all(|&s| {
+                row(s) >= 0
+                    && row(s) % self.stride as i64 == 0
+                    && (row(s) as usize) < self.trans.len()
+            })
+            && row(self.start) >= 0
+            && row(self.start) % self.stride as i64 == 0
+            && (row(self.start) as usize) < self.trans.len()
     }
 
     /// Sets `columns` for this table's `trans`.
@@ -278,6 +307,37 @@ impl Table {
     /// Longest pattern, in bytes.
     pub fn longest(&self) -> usize {
         self.longest
+    }
+
+    /// Most matches one state reports: the most patterns (repeats counted) that can end at one
+    /// byte of text. The patterns ending at a state are the suffixes of the text walked that are
+    /// patterns; they are all suffixes of the longest of them, so the most is reached at the
+    /// state of a whole pattern, where it counts that pattern's suffixes that are patterns.
+    pub fn most_matches_per_state(&self) -> usize {
+        self.match_ranges
+            .iter()
+            .map(|&(from, to)| (to - from) as usize)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the transitions came with the binary (`read_table`).
+    pub fn is_static(&self) -> bool {
+        matches!(self.trans, Trans::Static(_))
+    }
+
+    /// Whether two tables are the same automaton laid out the same way, entry for entry.
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &Table) -> bool {
+        self.classes == other.classes
+            && self.stride == other.stride
+            && self.start == other.start
+            && self.match_below == other.match_below
+            && self.longest == other.longest
+            && self.match_ranges == other.match_ranges
+            && self.matches == other.matches
+            && self.depth == other.depth
+            && *self.trans == *other.trans
     }
 
     /// Bytes of memory the table holds.
@@ -485,6 +545,239 @@ impl Table {
     }
 }
 
+/// The form a table is kept in by the build script (`build.rs`, for the built-in catalogue's
+/// views) and read back from the binary (`threat::embedded`): entries one after another, each
+/// `MAGIC`, its length, the patterns it was built from (so a reader uses it for exactly those and
+/// nothing else), then the table's fields, little-endian, each list after its length; the
+/// transitions start on a 64-byte boundary of the blob, so a blob that starts on one can lend
+/// them in place.
+const MAGIC: &[u8; 8] = b"WRDNTAB1";
+
+/// Appends `table`, built from `patterns`, to `out` in the stored form.
+pub fn write_table(table: &Table, patterns: &[&[u8]], out: &mut Vec<u8>) {
+    let u32_of = |n: usize| u32::try_from(n).expect("a table's lists are counted in u32");
+    out.extend_from_slice(MAGIC);
+    let len_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&u32_of(patterns.len()).to_le_bytes());
+    for p in patterns {
+        out.extend_from_slice(&u32_of(p.len()).to_le_bytes());
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(&table.classes);
+    for v in [
+        table.stride,
+        table.start as u32,
+        table.match_below,
+        u32_of(table.longest),
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let pairs = |out: &mut Vec<u8>, list: &[(u32, u32)]| {
+        out.extend_from_slice(&u32_of(list.len()).to_le_bytes());
+        for &(a, b) in list {
+            out.extend_from_slice(&a.to_le_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+    };
+    pairs(out, &table.match_ranges);
+    pairs(out, &table.matches);
+    out.extend_from_slice(&u32_of(table.depth.len()).to_le_bytes());
+    for d in &table.depth {
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    out.extend_from_slice(&u32_of(table.trans.len()).to_le_bytes());
+    out.resize(out.len().next_multiple_of(64), 0);
+    for e in table.trans.iter() {
+        out.extend_from_slice(&e.to_le_bytes());
+    }
+    let len = (out.len() - len_at - 8) as u64;
+    out[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The table stored in `blob` for exactly `patterns`, its transitions lent in place; None
+/// where there is none, where the blob is not 64-byte aligned or not little-endian's, or where
+/// an entry is malformed (every read is bounds-checked: no input makes this panic). The
+/// transitions' invariants (`Table`'s) are not walked here, which would read every page of
+/// them: the build script made them with `from_patterns`, whose assertions held on these
+/// entries, and the tests read them back whole (`threat::embedded`).
+pub fn read_table(blob: &'static [u8], patterns: &[&[u8]]) -> Option<Table> {
+    if cfg!(target_endian = "big") || !(blob.as_ptr() as usize).is_multiple_of(64) {
+        return None;
+    }
+    let mut at = 0usize;
+    while at < blob.len() {
+        let mut r = Reader { blob, at };
+        if r.take(8)? != MAGIC {
+            return None;
+        }
+        let len = usize::try_from(u64::from_le_bytes(r.take(8)?.try_into().ok()?)).ok()?;
+        let next = r.at.checked_add(len).filter(|&n| n <= blob.len())?;
+        if r.same_patterns(patterns)? {
+            return r.table(patterns);
+        }
+        at = next;
+    }
+    None
+}
+
+/// Every entry of `blob`: the patterns each was built from, and the table read back (None for
+/// one that does not read). For the tests: a start looks up one entry (`read_table`).
+#[cfg(test)]
+pub(crate) fn stored_entries(blob: &'static [u8]) -> Vec<(Vec<&'static [u8]>, Option<Table>)> {
+    let mut all = Vec::new();
+    let mut r = Reader { blob, at: 0 };
+    while r.at < blob.len() {
+        if r.take(8) != Some(MAGIC.as_slice()) {
+            break;
+        }
+        let Some(len) = r.take(8) else { break };
+        let next = r.at + u64::from_le_bytes(len.try_into().unwrap()) as usize;
+        let n = r.u32().unwrap() as usize;
+        let patterns: Vec<&[u8]> = (0..n)
+            .map(|_| {
+                let len = r.u32().unwrap() as usize;
+                r.take(len).unwrap()
+            })
+            .collect();
+        let table = r.table(&patterns);
+        all.push((patterns, table));
+        r.at = next;
+    }
+    all
+}
+
+/// A cursor over a stored blob; every read is checked against its end.
+struct Reader {
+    blob: &'static [u8],
+    at: usize,
+}
+
+impl Reader {
+    fn take(&mut self, n: usize) -> Option<&'static [u8]> {
+        let end = self.at.checked_add(n)?;
+        let bytes = self.blob.get(self.at..end)?;
+        self.at = end;
+        Some(bytes)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn count(&mut self, size: usize) -> Option<(usize, &'static [u8])> {
+        let n = self.u32()? as usize;
+        Some((n, self.take(n.checked_mul(size)?)?))
+    }
+
+    /// Reads the entry's patterns: whether they are `patterns`.
+    fn same_patterns(&mut self, patterns: &[&[u8]]) -> Option<bool> {
+        let n = self.u32()? as usize;
+        let mut same = n == patterns.len();
+        for i in 0..n {
+            let len = self.u32()? as usize;
+            let p = self.take(len)?;
+            same &= patterns.get(i) == Some(&p);
+        }
+        Some(same)
+    }
+
+    fn pairs(&mut self) -> Option<Vec<(u32, u32)>> {
+        let (_, bytes) = self.count(8)?;
+        Some(
+            bytes
+                .chunks_exact(8)
+                .map(|c| {
+                    let [a0, a1, a2, a3, b0, b1, b2, b3] = c.try_into().unwrap_or([0; 8]);
+                    (
+                        u32::from_le_bytes([a0, a1, a2, a3]),
+                        u32::from_le_bytes([b0, b1, b2, b3]),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn table(&mut self, patterns: &[&[u8]]) -> Option<Table> {
+        let classes: [u8; 256] = self.take(256)?.try_into().ok()?;
+        let stride = self.u32()?;
+        let start = self.u32()? as i32;
+        let match_below = self.u32()?;
+        let longest = self.u32()? as usize;
+        let match_ranges = self.pairs()?;
+        let matches = self.pairs()?;
+        let (_, depth) = self.count(2)?;
+        let depth: Vec<u16> = depth
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let entries = self.u32()? as usize;
+        self.at = self.at.next_multiple_of(64);
+        let bytes = self.take(entries.checked_mul(4)?)?;
+        // SAFETY: every bit pattern is a valid i32; `align_to` lends only the aligned middle,
+        // checked to be the whole below.
+        let (head, trans, tail) = unsafe { bytes.align_to::<i32>() };
+        if !head.is_empty() || !tail.is_empty() {
+            return None;
+        }
+        // what the walk's unchecked reads rest on, short of reading every entry (see above)
+        let stride_n = stride as usize;
+        let states = trans.len().checked_div(stride_n)?;
+        let whole = trans.len().is_multiple_of(stride_n)
+            && classes.iter().all(|&c| (c as u32) < stride)
+            && depth.len() == states
+            && match_ranges.len().checked_mul(stride_n)? == match_below as usize
+            && match_below as usize <= trans.len()
+            && match_ranges
+                .iter()
+                .all(|&(a, b)| a <= b && b as usize <= matches.len())
+            && start >= 0
+            && (start as usize + match_below as usize).is_multiple_of(stride_n)
+            && start as usize + match_below as usize + stride_n <= trans.len();
+        // a match names a pattern of this entry with its length (the walk computes where it
+        // starts from that), and the longest is the longest
+        let fits = matches
+            .iter()
+            .all(|&(pid, len)| patterns.get(pid as usize).map(|p| p.len()) == Some(len as usize))
+            && Some(longest) == patterns.iter().map(|p| p.len()).max();
+        if !whole || !fits {
+            return None;
+        }
+        populate(trans);
+        Some(
+            Table {
+                columns: Box::new([std::ptr::null(); 256]),
+                classes,
+                stride,
+                trans: Trans::Static(trans),
+                start,
+                match_below,
+                match_ranges,
+                matches,
+                longest,
+                depth,
+            }
+            .with_columns(),
+        )
+    }
+}
+
+/// Maps the pages of `data` (read-only data of the binary) into the process in one call
+/// (`MADV_POPULATE_READ`, Linux 5.14) where the kernel allows it, so the walk meets no page
+/// fault on its first visits to a row; they are the file's pages in the page cache, shared
+/// with every other process of the same binary, not new memory.
+fn populate(data: &[i32]) {
+    let page = 4096usize;
+    let start = (data.as_ptr() as usize) & !(page - 1);
+    let end = (data.as_ptr() as usize + std::mem::size_of_val(data)).next_multiple_of(page);
+    const MADV_POPULATE_READ: libc::c_int = 22;
+    // SAFETY: advice about the pages that hold `data`, mapped read-only data of this binary;
+    // reading populates mappings and changes no contents, and failing is harmless.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, MADV_POPULATE_READ);
+    }
+}
+
 /// A zeroed table of `len` entries whose pages the kernel makes in one call
 /// (`MADV_POPULATE_WRITE`, Linux 5.14) rather than one fault at a time as the build first
 /// writes each: a phrase table is megabytes written once, and each fault costs microseconds
@@ -643,6 +936,117 @@ mod tests {
                 text.extend_from_slice(&b"  c"[..gap]);
             }
             proptest::prop_assert_eq!(walked(&t, &text), reference(&dfa, &text));
+        }
+    }
+
+    /// `bytes` copied to a 64-byte boundary and leaked: a blob as the binary holds one.
+    fn leaked_aligned(bytes: &[u8], offset: usize) -> &'static [u8] {
+        let buf: &'static mut [u8] = Box::leak(vec![0u8; bytes.len() + 128].into_boxed_slice());
+        let skip = (64 - buf.as_ptr() as usize % 64) % 64 + offset;
+        buf[skip..skip + bytes.len()].copy_from_slice(bytes);
+        &buf[skip..skip + bytes.len()]
+    }
+
+    fn stored(groups: &[&[&str]]) -> (Vec<u8>, Vec<Table>) {
+        let mut blob = Vec::new();
+        let mut tables = Vec::new();
+        for g in groups {
+            let bytes: Vec<&[u8]> = g.iter().map(|p| p.as_bytes()).collect();
+            let t = Table::from_patterns(&bytes).unwrap();
+            write_table(&t, &bytes, &mut blob);
+            tables.push(t);
+        }
+        (blob, tables)
+    }
+
+    const GROUPS: [&[&str]; 3] = [
+        &["ignore", "gnore all", "all previous", "re"],
+        &["he", "she", "his", "hers"],
+        &["abcd", "bcx", "cdefgh", "\u{0}\u{ff}"],
+    ];
+
+    /// A stored table reads back as the same automaton, found by its patterns among others,
+    /// lent in place, and walks as the built one does; other patterns, or a blob off its
+    /// 64-byte boundary, find none.
+    #[test]
+    fn a_stored_table_reads_back_for_exactly_its_patterns() {
+        let (blob, tables) = stored(&GROUPS);
+        let blob = leaked_aligned(&blob, 0);
+        for (g, built) in GROUPS.iter().zip(&tables) {
+            let bytes: Vec<&[u8]> = g.iter().map(|p| p.as_bytes()).collect();
+            let read = read_table(blob, &bytes).expect("stored");
+            assert!(read.is_static() && read.same_as(built) && read.holds_invariants());
+            let text = b"please ignore all previous hers; she said abcdefgh bcx ".repeat(90);
+            assert_eq!(walked(&read, &text), walked(built, &text));
+            assert_eq!(
+                read.most_matches_per_state(),
+                built.most_matches_per_state()
+            );
+        }
+        let other: Vec<&[u8]> = vec![b"he", b"she", b"his"];
+        assert!(read_table(blob, &other).is_none());
+        let reordered: Vec<&[u8]> = vec![b"she", b"he", b"his", b"hers"];
+        assert!(read_table(blob, &reordered).is_none());
+        let (one, _) = stored(&GROUPS[..1]);
+        let bytes: Vec<&[u8]> = GROUPS[0].iter().map(|p| p.as_bytes()).collect();
+        assert!(read_table(leaked_aligned(&one, 4), &bytes).is_none());
+        assert!(read_table(leaked_aligned(&[], 0), &bytes).is_none());
+    }
+
+    /// The most matches one state reports is the suffix count `View::build` once computed by
+    /// hashing every suffix: for each pattern, how many patterns (repeats counted) are its
+    /// suffixes, the most over the patterns.
+    fn suffix_count(patterns: &[&[u8]]) -> usize {
+        patterns
+            .iter()
+            .map(|l| {
+                (0..l.len())
+                    .map(|i| patterns.iter().filter(|p| **p == &l[i..]).count())
+                    .sum::<usize>()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn most_matches_per_state_is_the_suffix_count(
+            patterns in proptest::collection::vec("[a-c]{1,6}", 1..16),
+        ) {
+            let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
+            let t = Table::from_patterns(&bytes).unwrap();
+            proptest::prop_assert_eq!(t.most_matches_per_state(), suffix_count(&bytes));
+        }
+
+        /// A blob damaged anywhere before the transitions (a byte changed, or cut short)
+        /// never makes the reader panic or read out of bounds, and whatever it returns holds
+        /// every invariant the walk rests on, its matches naming the asked patterns with their
+        /// lengths. (The transitions themselves are trusted as the binary's own data, and
+        /// checked whole by the tests in `threat::embedded`.)
+        #[test]
+        fn a_damaged_stored_table_is_refused_or_whole(
+            at in 0usize..1_000_000,
+            xor in 1u8..=255,
+            cut in proptest::option::of(0usize..1_000_000),
+        ) {
+            let (blob, _) = stored(&GROUPS[1..2]);
+            let bytes: Vec<&[u8]> = GROUPS[1].iter().map(|p| p.as_bytes()).collect();
+            let trans_at = blob.len() - Table::from_patterns(&bytes).unwrap().trans.len() * 4;
+            let mut damaged = blob.clone();
+            damaged[at % trans_at] ^= xor;
+            if let Some(c) = cut {
+                damaged.truncate(c % (blob.len() + 1));
+            }
+            let damaged = leaked_aligned(&damaged, 0);
+            if let Some(t) = read_table(damaged, &bytes) {
+                proptest::prop_assert!(t.holds_invariants());
+                for &(pid, len) in &t.matches {
+                    proptest::prop_assert_eq!(bytes[pid as usize].len(), len as usize);
+                }
+                let text = b"she said his hers here ".repeat(200);
+                let _ = walked(&t, &text);
+            }
         }
     }
 

@@ -19,46 +19,31 @@ pub const CATEGORIES: [&str; 11] = [
     "classifier",
 ];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CatalogueFile {
-    pub(super) pattern: Vec<PatternFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PatternFile {
-    pub(super) category: String,
-    pub(super) weight: u32,
-    #[serde(default = "folded")]
-    pub(super) view: String,
-    pub(super) phrase: Option<String>,
-    pub(super) regex: Option<String>,
-    /// Whether a match counts as one of the two jailbreak patterns that corroborate
-    /// (`CORROBORATION`); `false` for evidence of another kind filed under a prose category,
-    /// such as a slot for the request a template carries.
-    #[serde(default = "yes")]
-    pub(super) corroborates: bool,
-}
-
-pub(super) fn folded() -> String {
-    "folded".into()
-}
-
-pub(super) fn yes() -> bool {
-    true
-}
-
 impl Scanner {
-    /// The built-in catalogue.
+    /// The built-in catalogue: as the build script read it (`BUILTIN_PARSED`), or from its
+    /// TOML where the build script could not read it.
     pub fn builtin() -> Scanner {
-        Self::from_toml(BUILTIN, "patterns.toml").expect("the built-in catalogue compiles")
+        match BUILTIN_PARSED {
+            Some(p) => Self::from_file(
+                CatalogueFile {
+                    pattern: p.iter().map(PatternFile::from).collect(),
+                },
+                "patterns.toml",
+            ),
+            None => Self::from_toml(BUILTIN, "patterns.toml"),
+        }
+        .expect("the built-in catalogue compiles")
     }
 
     /// Compiles a catalogue; errors name the file, line and field.
     pub fn from_toml(src: &str, file: &str) -> Result<Scanner, crate::source::SourceError> {
         let f: CatalogueFile =
             toml::from_str(src).map_err(|e| crate::source::from_toml_error(&e, src, file))?;
+        Self::from_file(f, file)
+    }
+
+    /// Compiles a catalogue read from `file`; errors name the file and field.
+    fn from_file(f: CatalogueFile, file: &str) -> Result<Scanner, crate::source::SourceError> {
         let bad = |i: usize, field: &str, message: String| crate::source::SourceError {
             file: file.into(),
             line: None,
@@ -91,29 +76,23 @@ impl Scanner {
                     "weight 0 marks a context pattern, which only category jailbreak_persona has; give a weight of 1 or more".into(),
                 ));
             }
-            let v = match p.view.as_str() {
-                "light" => 0,
-                "folded" => 1,
-                other => {
-                    return Err(bad(
-                        i,
-                        "view",
-                        format!("unknown view `{other}`; expected light or folded"),
-                    ))
-                }
+            let Some(v) = view_index(&p.view) else {
+                return Err(bad(
+                    i,
+                    "view",
+                    format!("unknown view `{}`; expected light or folded", p.view),
+                ));
             };
             let meta = (cat, p.weight, i as u32);
             let text = match (&p.phrase, &p.regex) {
                 (Some(ph), None) if !ph.is_empty() => {
-                    views[v].phrases.push(ph.to_lowercase());
+                    views[v].phrases.push(phrase_key(ph));
                     views[v].phrase_meta.push(meta);
                     ph
                 }
                 (None, Some(re)) => {
-                    // ASCII word boundaries: Unicode `\b` would push the whole set onto the
-                    // slow PikeVM; the views are already normalised toward ASCII. Compiled
-                    // below, two threads at a time, in this order.
-                    regexes.push((i, v, format!("(?-u){re}")));
+                    // compiled below, two threads at a time, in this order
+                    regexes.push((i, v, regex_source(re)));
                     views[v].regex_meta.push(meta);
                     re
                 }
@@ -139,12 +118,16 @@ impl Scanner {
                 corroborates: p.corroborates,
             });
         }
-        // Each regex compiled alone (an error names its pattern): the second half on a thread
-        // of its own meanwhile (a fifth of a start where a second CPU is free).
+        // Each regex parsed and compiled alone (an error names its pattern), the second half
+        // on a thread of its own meanwhile (a fifth of a start where a second CPU is free).
         let compile = |part: &[(usize, usize, String)]| {
             part.iter()
-                .map(|(i, _, re)| build_regex(re).map_err(|e| bad(*i, "regex", e)))
-                .collect::<Vec<_>>()
+                .map(|(i, _, re)| {
+                    let hir = parse(re).map_err(|e| bad(*i, "regex", e))?;
+                    let compiled = build_regex_from_hir(&hir).map_err(|e| bad(*i, "regex", e))?;
+                    Ok((hir, compiled))
+                })
+                .collect::<Vec<Result<_, crate::source::SourceError>>>()
         };
         let (first, second) = regexes.split_at(regexes.len() / 2);
         let compiled = std::thread::scope(|s| {
@@ -158,42 +141,36 @@ impl Scanner {
             }
             all
         });
-        for ((_, v, re), c) in regexes.into_iter().zip(compiled) {
-            views[v].regexes.push((re, c?));
+        for ((_, v, _), c) in regexes.into_iter().zip(compiled) {
+            views[v].regexes.push(c?);
         }
         // each pattern compiled alone above; what fails here is the catalogue as a whole
-        let build = |p: Pending| {
-            View::build(p).map_err(|e| crate::source::SourceError {
-                file: file.into(),
-                line: None,
-                field: "pattern".into(),
-                message: format!("the catalogue does not compile as a whole: {e}"),
-            })
+        let whole = |e: String| crate::source::SourceError {
+            file: file.into(),
+            line: None,
+            field: "pattern".into(),
+            message: format!("the catalogue does not compile as a whole: {e}"),
         };
-        let both = Pending::merged(&views[0], &views[1]);
-        let [light, folded] = views;
-        // The merged view is as large as the other two together: built on a thread of its
-        // own meanwhile, start-up takes about half as long where a second CPU is free.
-        let (light, folded, both) = std::thread::scope(|s| {
-            let both = std::thread::Builder::new()
+        // The light and folded views side by side where a second CPU is free (a thread that
+        // cannot start leaves its view to this one); the merged view reuses both.
+        let [pl, pf] = &views;
+        let (light, folded) = std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
                 .name("warden-catalogue".into())
-                .spawn_scoped(s, || build(both));
-            let (light, folded) = (build(light), build(folded));
-            let both = match both {
+                .spawn_scoped(s, || View::build(pf));
+            let light = View::build(pl);
+            let folded = match other {
                 Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                Err(e) => Err(crate::source::SourceError {
-                    file: file.into(),
-                    line: None,
-                    field: "pattern".into(),
-                    message: format!("cannot start a thread to compile the catalogue: {e}"),
-                }),
+                Err(_) => View::build(pf),
             };
-            (light, folded, both)
+            (light, folded)
         });
+        let (light, folded) = (light.map_err(whole)?, folded.map_err(whole)?);
+        let both = View::merged(&light, pl, &folded, pf).map_err(whole)?;
         Ok(Scanner::with_views(
-            light?.into(),
-            folded?.into(),
-            both?.into(),
+            light.into(),
+            folded.into(),
+            both.into(),
             catalogue.into(),
         ))
     }
@@ -207,6 +184,9 @@ impl Scanner {
         both: std::sync::Arc<View>,
         catalogue: std::sync::Arc<[PatternInfo]>,
     ) -> Scanner {
+        // the merged view's parts are the light view's, then the folded view's, and share their
+        // caches (`View::merged`)
+        assert_eq!(both.parts.len(), light.parts.len() + folded.parts.len());
         let patterns = catalogue.len();
         let parts = [&light, &folded, &both]
             .map(|v| v.parts.len())
@@ -214,8 +194,12 @@ impl Scanner {
             .max()
             .unwrap_or(0);
         Scanner {
-            caches: [&light, &folded, &both]
-                .map(|v| v.parts.iter().map(MetaRegex::create_cache).collect()),
+            caches: light
+                .parts
+                .iter()
+                .chain(&folded.parts)
+                .map(MetaRegex::create_cache)
+                .collect(),
             open_from: vec![u32::MAX; parts],
             opened: vec![0; parts.div_ceil(64)],
             tries: vec![0; parts],

@@ -12,14 +12,15 @@
 
 //!
 //! Where things are: `catalogue.rs` reads a catalogue file and compiles it (categories, the
-//! file's form, `Scanner::from_toml`); `view.rs` is one normalised view's automaton and regex
-//! parts (gates, triggers, start-anchored parts, tries and their bounds, from the syntax
-//! trees); `score.rs` turns matched patterns into a score and a level (weights, the long-prose
+//! file's form, `Scanner::from_toml`); `plan.rs` decides from the regexes' syntax trees how each
+//! part runs and which literals gate or trigger it (shared with the build script); `view.rs` is
+//! one normalised view's automaton and compiled regex parts (tries and their bounds); `score.rs` turns matched patterns into a score and a level (weights, the long-prose
 //! and weak-evidence caps, corroboration); `decode.rs` finds and decodes base64, hex and path
 //! tokens; this file is the scanner itself: the pass over the views, decoded runs, `explain`.
 
 mod catalogue;
 mod decode;
+mod plan;
 mod score;
 mod view;
 
@@ -27,6 +28,7 @@ pub use catalogue::CATEGORIES;
 pub use score::{level_of, ScanResult};
 
 use decode::*;
+use plan::*;
 use score::*;
 use view::*;
 
@@ -37,10 +39,15 @@ use crate::types::ThreatLevel;
 use aho_corasick::dfa::DFA;
 use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Anchored, Input};
-use serde::Deserialize;
 
 /// The built-in catalogue.
 pub const BUILTIN: &str = include_str!("../patterns.toml");
+
+/// The built-in catalogue as the build script read it (`build.rs`): the same patterns as
+/// `BUILTIN` (a test holds them equal), without parsing TOML at start; None where the build
+/// script could not read the catalogue (a start then parses it, and reports what is wrong).
+const BUILTIN_PARSED: Option<&[StaticPattern]> =
+    include!(concat!(env!("OUT_DIR"), "/builtin_catalogue.rs"));
 
 /// One catalogue pattern as written, for explanations.
 #[derive(Clone, Debug)]
@@ -63,8 +70,9 @@ pub struct Scanner {
     /// Both views' patterns in one automaton, for text whose two views are the same (most
     /// ASCII text): one pass instead of two.
     both: std::sync::Arc<View>,
-    /// Per view, one cache per regex part.
-    caches: [Vec<regex_automata::meta::Cache>; 3],
+    /// One cache per regex part of the light view, then of the folded view: the merged view's
+    /// parts are those same regexes in that order (`View::merged`), so it uses these too.
+    caches: Vec<regex_automata::meta::Cache>,
     /// Per view, the cache of the set of ungated regexes.
     set_caches: [regex_automata::meta::Cache; 3],
     /// Per-scan scratch: the regexes that matched; which of the set matched.
@@ -268,15 +276,21 @@ impl Scanner {
             }
             true
         };
-        let passes: [(&View, usize, &str); 2] = if differ {
+        // (view, its set cache, where its parts' caches begin, text)
+        let passes: [(&View, usize, usize, &str); 2] = if differ {
             [
-                (&self.light, 0, light),
-                (&self.folded, 1, self.normalizer.folded_view()),
+                (&self.light, 0, 0, light),
+                (
+                    &self.folded,
+                    1,
+                    self.light.parts.len(),
+                    self.normalizer.folded_view(),
+                ),
             ]
         } else {
-            [(&self.both, 2, light), (&self.both, 2, "")]
+            [(&self.both, 2, 0, light), (&self.both, 2, 0, "")]
         };
-        for (view, ci, s) in passes {
+        for (view, ci, base, s) in passes {
             if s.is_empty() {
                 continue;
             }
@@ -304,7 +318,7 @@ impl Scanner {
                     if id >= phrases {
                         // a regex can match only from here (anchored), or somewhere (opened); once
                         // it matched, no more
-                        for t in &view.triggers[id - phrases] {
+                        for t in &view.triggers.parts[id - phrases] {
                             let p = t.part as usize;
                             let r = view.part_of[p] as usize;
                             if self.cand[r / 64] & 1 << (r % 64) != 0 {
@@ -357,7 +371,7 @@ impl Scanner {
                                 .anchored(Anchored::Yes)
                                 .earliest(true);
                             if view.parts[p]
-                                .search_half_with(&mut self.caches[ci][p], &at)
+                                .search_half_with(&mut self.caches[base + p], &at)
                                 .is_some()
                             {
                                 self.cand[r / 64] |= 1 << (r % 64);
@@ -401,7 +415,7 @@ impl Scanner {
                 }
                 let at = Input::new(bytes).range(from..).earliest(true);
                 if view.parts[p]
-                    .search_half_with(&mut self.caches[ci][p], &at)
+                    .search_half_with(&mut self.caches[base + p], &at)
                     .is_some()
                 {
                     self.cand[r / 64] |= 1 << (r % 64);
@@ -499,6 +513,69 @@ mod tests {
     #[test]
     fn builtin_catalogue_compiles_with_at_least_150_patterns() {
         assert!(Scanner::builtin().len() >= 150);
+    }
+
+    /// The catalogue the build script wrote as Rust is the catalogue's TOML, pattern for
+    /// pattern.
+    #[test]
+    fn the_builtin_catalogue_read_at_build_time_is_its_toml() {
+        let f: CatalogueFile = toml::from_str(BUILTIN).unwrap();
+        let parsed: Vec<PatternFile> = BUILTIN_PARSED
+            .expect("the build script read the catalogue")
+            .iter()
+            .map(PatternFile::from)
+            .collect();
+        assert!(parsed.len() >= 150);
+        assert_eq!(parsed, f.pattern);
+    }
+
+    /// The merged view's triggers, merged from the light and folded views' plans
+    /// (`Triggers::merged`), are what planning both views' regexes one after the other gives:
+    /// the same literals in the same order, each opening the same parts.
+    #[test]
+    fn merged_triggers_are_those_of_both_views_planned_together() {
+        let f: CatalogueFile = toml::from_str(BUILTIN).unwrap();
+        let mut hirs: [Vec<regex_syntax::hir::Hir>; 2] = Default::default();
+        for p in &f.pattern {
+            if let Some(re) = &p.regex {
+                hirs[view_index(&p.view).unwrap()].push(parse(&regex_source(re)).unwrap());
+            }
+        }
+        fn refs(h: &[regex_syntax::hir::Hir]) -> Vec<&regex_syntax::hir::Hir> {
+            h.iter().collect()
+        }
+        let (light, folded) = (
+            plan(&refs(&hirs[0])).unwrap(),
+            plan(&refs(&hirs[1])).unwrap(),
+        );
+        let both = [hirs[0].clone(), hirs[1].clone()].concat();
+        let together = plan(&refs(&both)).unwrap();
+        let merged =
+            Triggers::merged(&light.triggers, light.pieces.len(), &folded.triggers).unwrap();
+        assert!(!merged.lits.is_empty());
+        assert_eq!(merged.lits, together.triggers.lits);
+        assert_eq!(merged.parts, together.triggers.parts);
+        assert_eq!(
+            light.pieces.len() + folded.pieces.len(),
+            together.pieces.len()
+        );
+    }
+
+    /// The built-in catalogue's three views take their phrase tables from the binary
+    /// (`threat::embedded`): were the build script's patterns to drift from the ones a start
+    /// asks for, every start would quietly build them again, and this fails.
+    #[test]
+    fn the_builtin_views_take_their_tables_from_the_binary() {
+        let s = Scanner::builtin();
+        for v in [&s.light, &s.folded, &s.both] {
+            assert!(v.ac.is_static());
+        }
+        let custom = Scanner::from_toml(
+            "[[pattern]]\ncategory = \"instruction_override\"\nweight = 4\nphrase = \"ignore previous instructions\"\n",
+            "custom.toml",
+        )
+        .unwrap();
+        assert!(!custom.folded.ac.is_static());
     }
 
     #[test]
@@ -807,7 +884,7 @@ mod tests {
             ];
             let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(res[which]).unwrap();
             let (first, empty) = first_bytes(&hir);
-            let re = build_regex(res[which]).unwrap();
+            let re = build_regex_from_hir(&hir).unwrap();
             if re.is_match(&text[..]) {
                 proptest::prop_assert!(empty || first[text[0] as usize], "{} on {:?}", res[which], text);
             }
@@ -958,6 +1035,7 @@ mod tests {
             let anchored: Vec<usize> = (0..v.parts.len())
                 .filter(|&p| {
                     v.triggers
+                        .parts
                         .iter()
                         .any(|ts| ts.iter().any(|t| t.anchored && t.part as usize == p))
                 })

@@ -23,26 +23,14 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// One view's patterns before its automata are built: phrases, and regexes compiled alone
-/// (each regex once; `MetaRegex` clones share it).
+/// One view's patterns before its automata are built: phrases, and regexes parsed and compiled
+/// alone (each regex once; `MetaRegex` clones share it).
 #[derive(Clone, Default)]
 pub(super) struct Pending {
     pub(super) phrases: Vec<String>,
     pub(super) phrase_meta: Vec<Meta>,
-    pub(super) regexes: Vec<(String, MetaRegex)>,
+    pub(super) regexes: Vec<(regex_syntax::hir::Hir, MetaRegex)>,
     pub(super) regex_meta: Vec<Meta>,
-}
-
-impl Pending {
-    /// Both views' patterns, for text whose two views are the same.
-    pub(super) fn merged(a: &Pending, b: &Pending) -> Pending {
-        Pending {
-            phrases: [a.phrases.clone(), b.phrases.clone()].concat(),
-            phrase_meta: [a.phrase_meta.clone(), b.phrase_meta.clone()].concat(),
-            regexes: [a.regexes.clone(), b.regexes.clone()].concat(),
-            regex_meta: [a.regex_meta.clone(), b.regex_meta.clone()].concat(),
-        }
-    }
 }
 
 /// Compiled automata are immutable and shared (`Arc` inside); each scanner has its own regex
@@ -72,8 +60,9 @@ pub(super) struct View {
     /// Most DFA matches one walk of a window can report (`walk`).
     pub(super) ac_most_hits: usize,
     pub(super) ac_meta: Vec<Meta>, // per phrase
-    /// Per trigger literal: the parts it opens.
-    pub(super) triggers: Vec<Vec<Trigger>>,
+    /// The trigger literals (`ac`'s patterns after the phrases) and, per literal, the parts it
+    /// opens (`triggers.parts`).
+    pub(super) triggers: Triggers,
     pub(super) parts: Vec<MetaRegex>,
     /// Per part: its regex (index into `re_meta`).
     pub(super) part_of: Vec<u16>,
@@ -94,25 +83,12 @@ pub(super) struct View {
     /// matches, and their regexes.
     pub(super) set: MetaRegex,
     pub(super) set_ids: Vec<u16>,
+    /// The syntax trees the set was built from (for a merged view's set).
+    pub(super) set_hirs: Vec<regex_syntax::hir::Hir>,
     /// The whole regexes, for the reference the gating is tested against.
     #[cfg(test)]
     pub(super) res: Vec<MetaRegex>,
 }
-
-/// What a trigger literal does to a part: try it anchored where the literal begins (a gate), or
-/// run it over the text once the pass is over (a required literal).
-#[derive(Clone, Copy, PartialEq)]
-pub(super) struct Trigger {
-    pub(super) part: u16,
-    pub(super) anchored: bool,
-}
-
-/// Most literals a regex's gate may have; a longer prefix set means the regex runs always.
-pub(super) const MAX_GATE_LITERALS: usize = 250;
-
-/// Shortest gate literal: shorter ones (`no `, `the`) open their regex at most words of prose,
-/// and an anchored search at each costs more than one pass of the set.
-pub(super) const MIN_GATE_BYTES: usize = 5;
 
 /// Anchored tries of one part in one pass, after which it runs once over the text instead: a
 /// gate that opens often costs no more than one search. A try of a part whose matches can run to
@@ -125,164 +101,136 @@ pub(super) const MIN_ANCHORED_TRIES: usize = 16;
 /// unanchored search spends on this many bytes, so neither way costs more than twice the other.
 pub(super) const BYTES_PER_ANCHORED_TRY: usize = 128;
 
-/// Longest match of a part that may try more than `MIN_ANCHORED_TRIES` times.
-pub(super) const SHORT_MATCH_BYTES: usize = 256;
-
-/// Most required literals a part may have.
-pub(super) const MAX_REQUIRED_LITERALS: usize = 64;
-
 /// A part looks for its confirming literals after `len / BYTES_PER_CONFIRM_TRY` tries (two at
 /// least): roughly where a search of the text stops costing more than the tries it may save.
 /// Set by measurement (PERF.md), not derived.
 pub(super) const BYTES_PER_CONFIRM_TRY: usize = 512;
 
-/// Most confirming literals a gated part may have (`View::confirm`): Teddy's fast range.
-pub(super) const MAX_CONFIRM_LITERALS: usize = 16;
-
 impl View {
-    pub(super) fn build(p: Pending) -> Result<View, String> {
-        use regex_syntax::hir::literal::{ExtractKind, Extractor};
-        use regex_syntax::hir::Look;
-        let regexes = &p.regexes;
-        let mut trigger_of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        let mut triggers: Vec<Vec<Trigger>> = Vec::new();
-        let mut trigger_lits: Vec<Vec<u8>> = Vec::new();
-        let mut add = |lits: &[regex_syntax::hir::literal::Literal], t: Trigger| {
-            for l in lits {
-                let g = *trigger_of.entry(l.as_bytes().to_vec()).or_insert_with(|| {
-                    trigger_lits.push(l.as_bytes().to_vec());
-                    triggers.push(Vec::new());
-                    triggers.len() - 1
-                });
-                if !triggers[g].contains(&t) {
-                    triggers[g].push(t);
-                }
-            }
-        };
+    pub(super) fn build(p: &Pending) -> Result<View, String> {
+        let hirs: Vec<&regex_syntax::hir::Hir> = p.regexes.iter().map(|(h, _)| h).collect();
+        let plan = plan(&hirs)?;
         let (mut parts, mut part_of, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         let mut short = Vec::new();
         let mut confirm = Vec::new();
         let (mut set_hirs, mut set_ids) = (Vec::new(), Vec::new());
-        for (i, (re, whole)) in regexes.iter().enumerate() {
-            let hir = regex_syntax::ParserBuilder::new()
-                .utf8(false)
-                .build()
-                .parse(re)
-                .map_err(|e| e.to_string())?;
-            let pieces = match split_start(&hir) {
-                Some((a, b)) => vec![a, b],
-                None => vec![hir],
-            };
-            let split = pieces.len() > 1;
-            for h in pieces {
-                let part = parts.len();
-                if part >= u16::MAX as usize {
-                    return Err(format!(
-                        "{} regexes in one view; at most {} are supported",
-                        regexes.len(),
-                        u16::MAX / 2
-                    ));
+        for (part, piece) in plan.pieces.iter().enumerate() {
+            parts.push(match piece.split {
+                true => build_regex_from_hir(&piece.hir)?,
+                false => p.regexes[piece.regex as usize].1.clone(),
+            });
+            part_of.push(piece.regex);
+            short.push(piece.short);
+            confirm.push(None);
+            match &piece.kind {
+                PieceKind::Start(first) => starts.push((part as u16, **first)),
+                PieceKind::Gated(Some(req)) => {
+                    confirm[part] = aho_corasick::packed::Config::new()
+                        .builder()
+                        .extend(req.iter().map(|l| l.as_bytes()))
+                        .build();
                 }
-                parts.push(match split {
-                    true => build_regex_from_hir(&h)?,
-                    false => whole.clone(),
-                });
-                part_of.push(i as u16);
-                short.push(try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES));
-                confirm.push(None);
-                let part = part as u16;
-                if h.properties().look_set_prefix().contains(Look::Start) {
-                    let (first, empty) = first_bytes(&h);
-                    starts.push((part, if empty { [true; 256] } else { first }));
-                    continue;
+                PieceKind::Gated(None) | PieceKind::Triggered => {}
+                PieceKind::Set => {
+                    set_hirs.push(piece.hir.clone());
+                    set_ids.push(piece.regex);
                 }
-                // a bounded prefix set: past the limits the extractor shortens literals
-                // (`ignore ` for every `ignore (all |any |…)` variant), which keeps the gate sound
-                let seq = Extractor::new()
-                    .kind(ExtractKind::Prefix)
-                    .limit_class(4)
-                    .limit_repeat(2)
-                    .limit_total(MAX_GATE_LITERALS)
-                    .extract(&h);
-                // a literal of punctuation (`;`, `$(`, `{{`) is rare in prose however short
-                let rare = |l: &regex_syntax::hir::literal::Literal| {
-                    let b = l.as_bytes();
-                    b.len() >= MIN_GATE_BYTES
-                        || (!b.is_empty()
-                            && b.iter().all(|c| !c.is_ascii_alphanumeric() && *c != b' '))
-                };
-                match seq.literals() {
-                    Some(lits)
-                        if !lits.is_empty()
-                            && lits.len() <= MAX_GATE_LITERALS
-                            && lits.iter().all(rare) =>
-                    {
-                        add(
-                            lits,
-                            Trigger {
-                                part,
-                                anchored: true,
-                            },
-                        );
-                        confirm[part as usize] = required_beyond_prefix(&h)
-                            .filter(|req| req.len() <= MAX_CONFIRM_LITERALS)
-                            .and_then(|req| {
-                                aho_corasick::packed::Config::new()
-                                    .builder()
-                                    .extend(req.iter().map(|l| l.as_bytes()))
-                                    .build()
-                            });
-                        continue;
-                    }
-                    _ => {}
-                }
-                if let Some(lits) = required_literals(&h) {
-                    add(
-                        &lits,
-                        Trigger {
-                            part,
-                            anchored: false,
-                        },
-                    );
-                    continue;
-                }
-                set_hirs.push(h);
-                set_ids.push(i as u16);
             }
         }
+        // the syntax trees are not kept (a view's parts are compiled), save for the tests'
+        // reference
+        let kept = Pending {
+            phrases: p.phrases.clone(),
+            phrase_meta: p.phrase_meta.clone(),
+            regexes: Vec::new(),
+            regex_meta: p.regex_meta.clone(),
+        };
+        #[cfg(test)]
+        let kept = Pending {
+            regexes: p.regexes.clone(),
+            ..kept
+        };
+        View::assemble(
+            kept,
+            plan.triggers,
+            Parts {
+                parts,
+                part_of,
+                short,
+                confirm,
+                starts,
+                set_hirs,
+                set_ids,
+            },
+        )
+    }
+
+    /// Both views in one, for text whose two views are the same: `a`'s patterns, then `b`'s,
+    /// as `build` would make them from both lists one after the other, but with the parts
+    /// already compiled (the same `MetaRegex`es, so a scanner's caches for `a`'s and `b`'s
+    /// parts serve this view's too) and without planning the regexes again. Only the set of
+    /// ungated parts is compiled anew.
+    pub(super) fn merged(a: &View, pa: &Pending, b: &View, pb: &Pending) -> Result<View, String> {
+        let (na, ra) = (a.parts.len(), pa.regexes.len());
+        let shift = |ids: &[u16], by: usize| ids.iter().map(|&i| i + by as u16).collect::<Vec<_>>();
+        let p = Pending {
+            phrases: [pa.phrases.clone(), pb.phrases.clone()].concat(),
+            phrase_meta: [pa.phrase_meta.clone(), pb.phrase_meta.clone()].concat(),
+            regexes: Vec::new(),
+            regex_meta: [pa.regex_meta.clone(), pb.regex_meta.clone()].concat(),
+        };
+        #[cfg(test)]
+        let p = Pending {
+            regexes: [pa.regexes.clone(), pb.regexes.clone()].concat(),
+            ..p
+        };
+        let triggers = Triggers::merged(&a.triggers, na, &b.triggers)?;
+        View::assemble(
+            p,
+            triggers,
+            Parts {
+                parts: [a.parts.clone(), b.parts.clone()].concat(),
+                part_of: [a.part_of.clone(), shift(&b.part_of, ra)].concat(),
+                short: [a.short.clone(), b.short.clone()].concat(),
+                confirm: [a.confirm.clone(), b.confirm.clone()].concat(),
+                starts: a
+                    .starts
+                    .iter()
+                    .copied()
+                    .chain(
+                        b.starts
+                            .iter()
+                            .map(|&(part, first)| (part + na as u16, first)),
+                    )
+                    .collect(),
+                set_hirs: [a.set_hirs.clone(), b.set_hirs.clone()].concat(),
+                set_ids: [a.set_ids.clone(), shift(&b.set_ids, ra)].concat(),
+            },
+        )
+    }
+
+    /// A view from its compiled parts: the set of ungated parts, and the phrase table.
+    fn assemble(p: Pending, triggers: Triggers, parts: Parts) -> Result<View, String> {
         let set = MetaRegex::builder()
             .configure(
                 MetaRegex::config()
                     .match_kind(regex_automata::MatchKind::All)
                     .utf8_empty(false),
             )
-            .build_many_from_hir(&set_hirs)
+            .build_many_from_hir(&parts.set_hirs)
             .map_err(|e| e.to_string())?;
         // the automaton's patterns: phrases (ids below `ac_meta.len()`), then trigger literals
-        let lens: Vec<&[u8]> = p
-            .phrases
-            .iter()
-            .map(|p| p.as_bytes())
-            .chain(trigger_lits.iter().map(|l| l.as_slice()))
-            .collect();
-        let ac_longest = lens.iter().map(|l| l.len()).max().unwrap_or(0);
-        // matches ending at one byte are suffixes of the longest of them: for each pattern,
-        // how many patterns (with repeats) are its suffixes, by a lookup of each suffix
-        // (linear in the catalogue's bytes, not quadratic in its patterns)
-        let mut count: std::collections::HashMap<&[u8], usize> =
-            std::collections::HashMap::with_capacity(lens.len());
-        for l in &lens {
-            *count.entry(l).or_default() += 1;
-        }
-        let per_byte = lens
-            .iter()
-            .map(|l| {
-                (0..l.len())
-                    .map(|i| count.get(&l[i..]).copied().unwrap_or(0))
-                    .sum::<usize>()
-            })
-            .max()
-            .unwrap_or(0);
+        let lens = triggers.automaton_patterns(&p.phrases);
+        // The table is the automaton itself: for the built-in catalogue's views, the one the
+        // build script made from these very patterns (`threat::embedded`, compared whole);
+        // otherwise built here directly (`Table::from_patterns`), no dense DFA on the way.
+        let table = match super::super::embedded::table_for(&lens) {
+            Some(t) => t,
+            None => Table::from_patterns(&lens)?,
+        };
+        let ac_longest = table.longest();
+        // matches ending at one byte are those of one state: the most any state reports
+        let per_byte = table.most_matches_per_state();
         let ac_most_hits = (WINDOW_BYTES + LANES * ac_longest) * per_byte;
         if ac_most_hits > MAX_WINDOW_HITS {
             return Err(format!(
@@ -292,9 +240,6 @@ impl View {
                  end other phrases"
             ));
         }
-        // The table is the automaton itself, built directly (`Table::from_patterns`): no
-        // dense DFA is built only to be re-laid and dropped.
-        let table = Table::from_patterns(&lens)?;
         Ok(View {
             ac: table,
             // the reference the walk is tested against: the dense DFA, built independently
@@ -307,271 +252,30 @@ impl View {
             ac_most_hits,
             ac_meta: p.phrase_meta,
             triggers,
-            parts,
-            part_of,
-            short,
-            confirm,
+            parts: parts.parts,
+            part_of: parts.part_of,
+            short: parts.short,
+            confirm: parts.confirm,
             re_meta: p.regex_meta,
-            starts,
+            starts: parts.starts,
             set,
-            set_ids,
+            set_ids: parts.set_ids,
+            set_hirs: parts.set_hirs,
             #[cfg(test)]
             res: p.regexes.into_iter().map(|(_, r)| r).collect(),
         })
     }
 }
 
-/// `(^|x…)rest` as `^rest` and `(x…)rest`: the first runs only at the start of the text, the
-/// second may have a literal to wait for. None for any other shape.
-pub(super) fn split_start(
-    h: &regex_syntax::hir::Hir,
-) -> Option<(regex_syntax::hir::Hir, regex_syntax::hir::Hir)> {
-    use regex_syntax::hir::{Hir, HirKind, Look};
-    let HirKind::Concat(seq) = h.kind() else {
-        return None;
-    };
-    let mut first = seq.first()?;
-    while let HirKind::Capture(c) = first.kind() {
-        first = &c.sub;
-    }
-    let HirKind::Alternation(alts) = first.kind() else {
-        return None;
-    };
-    let is_start = |a: &Hir| matches!(a.kind(), HirKind::Look(Look::Start));
-    if !alts.iter().any(is_start) {
-        return None;
-    }
-    let others: Vec<Hir> = alts.iter().filter(|a| !is_start(a)).cloned().collect();
-    let rest = &seq[1..];
-    let anchored = Hir::concat([&[Hir::look(Look::Start)][..], rest].concat());
-    let other = Hir::concat([&[Hir::alternation(others)][..], rest].concat());
-    Some((anchored, other))
-}
-
-/// Most bytes an anchored, earliest-match try of `h` reads on a normalised view, or None where
-/// that is unbounded. Two facts bound it more tightly than `h`'s longest match:
-/// - the views never hold two whitespace characters in a row (`normalize`, property-tested), so
-///   a repetition of whitespace (`\s*`, `\s+`) reads at most one;
-/// - the try stops at the first match, so a repetition that ends `h` (`[a-z]+` last, no
-///   assertion after it) is read only to its minimum: once that many are read, `h` has matched.
-pub(super) fn try_reads(h: &regex_syntax::hir::Hir) -> Option<usize> {
-    use regex_syntax::hir::{Hir, HirKind, Repetition};
-    // `\s` as the parser builds it: a class of whitespace characters only
-    pub(super) fn whitespace(h: &Hir) -> bool {
-        use regex_syntax::hir::Class;
-        match h.kind() {
-            HirKind::Class(Class::Unicode(c)) => c
-                .ranges()
-                .iter()
-                .all(|r| (r.start()..=r.end()).all(char::is_whitespace)),
-            HirKind::Class(Class::Bytes(c)) => c
-                .ranges()
-                .iter()
-                .all(|r| (r.start()..=r.end()).all(|b| (b as char).is_whitespace() && b < 128)),
-            HirKind::Literal(l) => std::str::from_utf8(&l.0)
-                .is_ok_and(|t| t.chars().count() == 1 && t.chars().all(char::is_whitespace)),
-            HirKind::Capture(c) => whitespace(&c.sub),
-            _ => false,
-        }
-    }
-    // `h` with whitespace repetitions read once at most, and (`last`) its final repetition cut
-    // to its minimum
-    pub(super) fn cut(h: &Hir, last: bool) -> Hir {
-        match h.kind() {
-            HirKind::Repetition(r) if r.min <= 1 && whitespace(&r.sub) => {
-                Hir::repetition(Repetition {
-                    max: Some(1),
-                    sub: Box::new(cut(&r.sub, false)),
-                    ..r.clone()
-                })
-            }
-            HirKind::Repetition(r) if last && r.max.is_none() => Hir::repetition(Repetition {
-                max: Some(r.min),
-                sub: Box::new(cut(&r.sub, false)),
-                ..r.clone()
-            }),
-            HirKind::Repetition(r) => Hir::repetition(Repetition {
-                sub: Box::new(cut(&r.sub, false)),
-                ..r.clone()
-            }),
-            HirKind::Capture(c) => Hir::capture(regex_syntax::hir::Capture {
-                sub: Box::new(cut(&c.sub, last)),
-                ..c.clone()
-            }),
-            HirKind::Concat(seq) => Hir::concat(
-                seq.iter()
-                    .enumerate()
-                    .map(|(i, p)| cut(p, last && i + 1 == seq.len()))
-                    .collect(),
-            ),
-            HirKind::Alternation(alts) => {
-                Hir::alternation(alts.iter().map(|a| cut(a, last)).collect())
-            }
-            _ => h.clone(),
-        }
-    }
-    cut(h, true).properties().maximum_len()
-}
-
-/// The bytes a match of `h` can begin with (a superset: every leading byte of UTF-8 for a
-/// class past ASCII), and whether `h` matches the empty string (then a match may begin with
-/// anything).
-pub(super) fn first_bytes(h: &regex_syntax::hir::Hir) -> ([bool; 256], bool) {
-    use regex_syntax::hir::{Class, HirKind};
-    let mut set = [false; 256];
-    let empty = match h.kind() {
-        HirKind::Empty | HirKind::Look(_) => true,
-        HirKind::Literal(l) => match l.0.first() {
-            Some(&b) => {
-                set[b as usize] = true;
-                false
-            }
-            None => true,
-        },
-        HirKind::Class(Class::Bytes(c)) => {
-            for r in c.ranges() {
-                (r.start()..=r.end()).for_each(|b| set[b as usize] = true);
-            }
-            false
-        }
-        HirKind::Class(Class::Unicode(c)) => {
-            for r in c.ranges() {
-                (r.start() as u32..=(r.end() as u32).min(127)).for_each(|b| set[b as usize] = true);
-                if r.end() as u32 >= 128 {
-                    (0xc2..=0xf4).for_each(|b| set[b] = true);
-                }
-            }
-            false
-        }
-        HirKind::Repetition(r) => {
-            let (f, e) = first_bytes(&r.sub);
-            set = f;
-            e || r.min == 0
-        }
-        HirKind::Capture(c) => {
-            let (f, e) = first_bytes(&c.sub);
-            set = f;
-            e
-        }
-        HirKind::Concat(seq) => {
-            let mut all_empty = true;
-            for h in seq {
-                let (f, e) = first_bytes(h);
-                (0..256).for_each(|b| set[b] |= f[b]);
-                if !e {
-                    all_empty = false;
-                    break;
-                }
-            }
-            all_empty
-        }
-        HirKind::Alternation(alts) => {
-            let mut any_empty = false;
-            for h in alts {
-                let (f, e) = first_bytes(h);
-                (0..256).for_each(|b| set[b] |= f[b]);
-                any_empty |= e;
-            }
-            any_empty
-        }
-    };
-    (set, empty)
-}
-
-/// `required_literals` of what follows the first piece of `h` that is not an assertion (the
-/// piece a gate's prefix literals come from), the strongest set of them: none when `h` is not a
-/// sequence or nothing after that piece has such literals.
-pub(super) fn required_beyond_prefix(
-    h: &regex_syntax::hir::Hir,
-) -> Option<Vec<regex_syntax::hir::literal::Literal>> {
-    use regex_syntax::hir::HirKind;
-    let HirKind::Concat(seq) = h.kind() else {
-        return None;
-    };
-    let first = seq
-        .iter()
-        .position(|p| !matches!(p.kind(), HirKind::Look(_)))?;
-    let weakest = |lits: &Vec<regex_syntax::hir::literal::Literal>| {
-        lits.iter().map(|l| l.as_bytes().len()).min().unwrap_or(0)
-    };
-    seq[first + 1..]
-        .iter()
-        .filter_map(required_literals)
-        .max_by_key(weakest)
-}
-
-/// Literals one of which occurs in every match of `h`, chosen to be rare in prose: each of three
-/// bytes or more, or holding punctuation (`;`, `$(`, `../`). None when `h` has no such set of at
-/// most `MAX_REQUIRED_LITERALS`.
-pub(super) fn required_literals(
-    h: &regex_syntax::hir::Hir,
-) -> Option<Vec<regex_syntax::hir::literal::Literal>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor, Literal};
-    use regex_syntax::hir::{Hir, HirKind};
-    // (weakest literal's strength: its length, punctuation counting 2 more)
-    pub(super) fn strength(lits: &[Literal]) -> Option<usize> {
-        if lits.is_empty() || lits.len() > MAX_REQUIRED_LITERALS {
-            return None;
-        }
-        lits.iter()
-            .map(|l| {
-                let b = l.as_bytes();
-                let punct = b.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' ');
-                match (b.len(), punct) {
-                    (0, _) => None,
-                    (n, true) => Some(n + 2),
-                    (n, false) if n >= 3 => Some(n),
-                    _ => None,
-                }
-            })
-            .min()
-            .flatten()
-    }
-    let prefixes = |h: &Hir| {
-        let seq = Extractor::new()
-            .kind(ExtractKind::Prefix)
-            .limit_class(4)
-            .limit_repeat(2)
-            .limit_literal_len(16)
-            .limit_total(MAX_REQUIRED_LITERALS)
-            .extract(h);
-        seq.literals().map(|l| l.to_vec())
-    };
-    match h.kind() {
-        HirKind::Literal(l) => {
-            Some(vec![Literal::exact(l.0.to_vec())]).filter(|v| strength(v).is_some())
-        }
-        HirKind::Capture(c) => required_literals(&c.sub),
-        HirKind::Repetition(r) if r.min >= 1 => required_literals(&r.sub),
-        HirKind::Alternation(alts) => {
-            let mut all = Vec::new();
-            for a in alts {
-                all.extend(required_literals(a)?);
-            }
-            all.dedup();
-            strength(&all).map(|_| all)
-        }
-        HirKind::Concat(seq) => {
-            // candidates: what every match of each piece holds, and the prefixes of every
-            // suffix of the concatenation; the strongest wins (ties: the later one)
-            let mut best: Option<(usize, Vec<Literal>)> = None;
-            for i in 0..seq.len() {
-                let cands = [
-                    required_literals(&seq[i]),
-                    prefixes(&Hir::concat(seq[i..].to_vec())),
-                ];
-                for c in cands.into_iter().flatten() {
-                    if let Some(st) = strength(&c) {
-                        if best.as_ref().is_none_or(|(b, _)| st >= *b) {
-                            best = Some((st, c));
-                        }
-                    }
-                }
-            }
-            best.map(|(_, c)| c)
-        }
-        _ => None,
-    }
+/// A view's compiled regex parts, before its set and phrase table are built.
+struct Parts {
+    parts: Vec<MetaRegex>,
+    part_of: Vec<u16>,
+    short: Vec<bool>,
+    confirm: Vec<Option<aho_corasick::packed::Searcher>>,
+    starts: Vec<(u16, [bool; 256])>,
+    set_hirs: Vec<regex_syntax::hir::Hir>,
+    set_ids: Vec<u16>,
 }
 
 /// One regex from its syntax tree (parsed on bytes, without UTF-8 mode, as `build_regex` does).
@@ -579,15 +283,6 @@ pub(super) fn build_regex_from_hir(hir: &regex_syntax::hir::Hir) -> Result<MetaR
     MetaRegex::builder()
         .configure(MetaRegex::config().utf8_empty(false))
         .build_from_hir(hir)
-        .map_err(|e| error_chain(&e))
-}
-
-/// One regex on bytes, without UTF-8 mode.
-pub(super) fn build_regex(pattern: &str) -> Result<MetaRegex, String> {
-    MetaRegex::builder()
-        .configure(MetaRegex::config().utf8_empty(false))
-        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
-        .build(pattern)
         .map_err(|e| error_chain(&e))
 }
 

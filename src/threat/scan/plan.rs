@@ -1,0 +1,568 @@
+//! What the catalogue's regexes become, decided from their syntax trees alone: which part of
+//! each runs where (start-anchored, gated, triggered, or in the set), and the literals that
+//! join the phrase automaton as gates and triggers. Pure `regex-syntax` and `std`, no compiled
+//! automaton: the build script includes this file too (`build.rs`), so the phrase tables it
+//! builds for the built-in catalogue come from exactly the patterns `View::build` asks for at
+//! run time (`threat::embedded`).
+
+use regex_syntax::hir::Hir;
+use serde::Deserialize;
+
+/// A catalogue file's form (`patterns.toml`).
+#[derive(Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueFile {
+    pub pattern: Vec<PatternFile>,
+}
+
+#[derive(Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PatternFile {
+    pub category: String,
+    pub weight: u32,
+    #[serde(default = "folded")]
+    pub view: String,
+    pub phrase: Option<String>,
+    pub regex: Option<String>,
+    /// Whether a match counts as one of the two jailbreak patterns that corroborate
+    /// (`CORROBORATION`); `false` for evidence of another kind filed under a prose category,
+    /// such as a slot for the request a template carries.
+    #[serde(default = "yes")]
+    pub corroborates: bool,
+}
+
+/// A pattern of the built-in catalogue as the build script read it (`build.rs` writes them as
+/// Rust, so a start does not parse the catalogue's TOML).
+pub struct StaticPattern {
+    pub category: &'static str,
+    pub weight: u32,
+    pub view: &'static str,
+    pub phrase: Option<&'static str>,
+    pub regex: Option<&'static str>,
+    pub corroborates: bool,
+}
+
+impl From<&StaticPattern> for PatternFile {
+    fn from(p: &StaticPattern) -> PatternFile {
+        PatternFile {
+            category: p.category.into(),
+            weight: p.weight,
+            view: p.view.into(),
+            phrase: p.phrase.map(String::from),
+            regex: p.regex.map(String::from),
+            corroborates: p.corroborates,
+        }
+    }
+}
+
+fn folded() -> String {
+    "folded".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The view a pattern's `view` names (0 light, 1 folded).
+pub fn view_index(view: &str) -> Option<usize> {
+    match view {
+        "light" => Some(0),
+        "folded" => Some(1),
+        _ => None,
+    }
+}
+
+/// A phrase as the automaton holds it.
+pub fn phrase_key(phrase: &str) -> String {
+    phrase.to_lowercase()
+}
+
+/// A regex as it is compiled: ASCII word boundaries (Unicode `\b` would push the whole set onto
+/// the slow PikeVM; the views are already normalised toward ASCII).
+pub fn regex_source(regex: &str) -> String {
+    format!("(?-u){regex}")
+}
+
+/// Most literals a regex's gate may have; a longer prefix set means the regex runs always.
+pub const MAX_GATE_LITERALS: usize = 250;
+
+/// Shortest gate literal: shorter ones (`no `, `the`) open their regex at most words of prose,
+/// and an anchored search at each costs more than one pass of the set.
+pub const MIN_GATE_BYTES: usize = 5;
+
+/// Longest match of a part that may try more than `MIN_ANCHORED_TRIES` times.
+pub const SHORT_MATCH_BYTES: usize = 256;
+
+/// Most required literals a part may have.
+pub const MAX_REQUIRED_LITERALS: usize = 64;
+
+/// Most confirming literals a gated part may have (`View::confirm`): Teddy's fast range.
+pub const MAX_CONFIRM_LITERALS: usize = 16;
+
+/// What a trigger literal does to a part: try it anchored where the literal begins (a gate), or
+/// run it over the text once the pass is over (a required literal).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Trigger {
+    pub part: u16,
+    pub anchored: bool,
+}
+
+/// How one part of a regex runs.
+pub enum PieceKind {
+    /// Anchored at the start of the text; the bytes its matches can begin with (every byte
+    /// where it may match the empty string).
+    Start(Box<[bool; 256]>),
+    /// Tried anchored where a gate literal matched; the literals every match holds beyond its
+    /// prefix, where there are few enough to confirm with (`View::confirm`).
+    Gated(Option<Vec<regex_syntax::hir::literal::Literal>>),
+    /// Run once over the text where a required literal matched.
+    Triggered,
+    /// In the one overlapping set run over every text.
+    Set,
+}
+
+/// One part of a catalogue regex: the whole regex, or one branch of a `(^|…)` split.
+pub struct Piece {
+    /// The regex's index among the view's regexes.
+    pub regex: u16,
+    pub hir: Hir,
+    /// Whether the regex was split (the part is not the whole regex).
+    pub split: bool,
+    /// Whether its tries read at most `SHORT_MATCH_BYTES` (`try_reads`).
+    pub short: bool,
+    pub kind: PieceKind,
+}
+
+/// The literals that join a view's phrase automaton after its phrases (ids from
+/// `phrases.len()` on, in this order), each with the parts it opens.
+#[derive(Clone, Default)]
+pub struct Triggers {
+    pub lits: Vec<Vec<u8>>,
+    pub parts: Vec<Vec<Trigger>>,
+}
+
+impl Triggers {
+    /// Adds `t` to the parts `lit` opens (`of`: each literal's index in `lits`).
+    fn add(&mut self, of: &mut std::collections::HashMap<Vec<u8>, usize>, lit: &[u8], t: Trigger) {
+        let g = match of.get(lit) {
+            Some(&g) => g,
+            None => {
+                of.insert(lit.to_vec(), self.lits.len());
+                self.lits.push(lit.to_vec());
+                self.parts.push(Vec::new());
+                self.parts.len() - 1
+            }
+        };
+        if !self.parts[g].contains(&t) {
+            self.parts[g].push(t);
+        }
+    }
+
+    /// The phrase automaton's patterns: `phrases` (ids below `phrases.len()`), then these
+    /// literals.
+    pub fn automaton_patterns<'a>(&'a self, phrases: &'a [String]) -> Vec<&'a [u8]> {
+        phrases
+            .iter()
+            .map(|p| p.as_bytes())
+            .chain(self.lits.iter().map(|l| l.as_slice()))
+            .collect()
+    }
+
+    /// The triggers of two views' regexes planned one after the other (`b`'s parts numbered
+    /// after `a`'s `a_parts`): what `plan` gives for `a`'s regexes followed by `b`'s, without
+    /// planning them again.
+    pub fn merged(a: &Triggers, a_parts: usize, b: &Triggers) -> Result<Triggers, String> {
+        let most = b.parts.iter().flatten().map(|t| t.part as usize + 1).max();
+        if a_parts + most.unwrap_or(0) >= u16::MAX as usize {
+            return Err(format!(
+                "{} regex parts in the merged view; at most {} are supported",
+                a_parts + most.unwrap_or(0),
+                u16::MAX - 1
+            ));
+        }
+        let mut all = a.clone();
+        let mut of: std::collections::HashMap<&[u8], usize> = a
+            .lits
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_slice(), i))
+            .collect();
+        for (lit, parts) in b.lits.iter().zip(&b.parts) {
+            let g = *of.entry(lit.as_slice()).or_insert_with(|| {
+                all.lits.push(lit.clone());
+                all.parts.push(Vec::new());
+                all.parts.len() - 1
+            });
+            // `b`'s parts are not `a`'s, and each is listed once for `lit` in `b`
+            all.parts[g].extend(parts.iter().map(|t| Trigger {
+                part: t.part + a_parts as u16,
+                ..*t
+            }));
+        }
+        Ok(all)
+    }
+}
+
+/// A view's regexes planned: their parts in order (a part's number is its index), and the
+/// trigger literals.
+pub struct Plan {
+    pub pieces: Vec<Piece>,
+    pub triggers: Triggers,
+}
+
+/// Parses a regex (as `regex_source` wrote it) the way it is compiled: on bytes, without UTF-8
+/// mode.
+pub fn parse(re: &str) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(re)
+        .map_err(|e| e.to_string())
+}
+
+/// Plans a view's regexes (each as `parse` gave it).
+pub fn plan(regexes: &[&Hir]) -> Result<Plan, String> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor, Literal};
+    use regex_syntax::hir::Look;
+    let mut of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    let mut triggers = Triggers::default();
+    let mut add = |lits: &[Literal], t: Trigger| {
+        for l in lits {
+            triggers.add(&mut of, l.as_bytes(), t);
+        }
+    };
+    let mut pieces = Vec::new();
+    for (i, hir) in regexes.iter().enumerate() {
+        let parts = match split_start(hir) {
+            Some((a, b)) => vec![a, b],
+            None => vec![(*hir).clone()],
+        };
+        let split = parts.len() > 1;
+        for h in parts {
+            let part = pieces.len();
+            if part >= u16::MAX as usize {
+                return Err(format!(
+                    "{} regexes in one view; at most {} are supported",
+                    regexes.len(),
+                    u16::MAX / 2
+                ));
+            }
+            let part = part as u16;
+            let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
+            let kind = if h.properties().look_set_prefix().contains(Look::Start) {
+                let (first, empty) = first_bytes(&h);
+                PieceKind::Start(Box::new(if empty { [true; 256] } else { first }))
+            } else {
+                // a bounded prefix set: past the limits the extractor shortens literals
+                // (`ignore ` for every `ignore (all |any |…)` variant), which keeps the gate
+                // sound
+                let seq = Extractor::new()
+                    .kind(ExtractKind::Prefix)
+                    .limit_class(4)
+                    .limit_repeat(2)
+                    .limit_total(MAX_GATE_LITERALS)
+                    .extract(&h);
+                // a literal of punctuation (`;`, `$(`, `{{`) is rare in prose however short
+                let rare = |l: &Literal| {
+                    let b = l.as_bytes();
+                    b.len() >= MIN_GATE_BYTES
+                        || (!b.is_empty()
+                            && b.iter().all(|c| !c.is_ascii_alphanumeric() && *c != b' '))
+                };
+                match seq.literals() {
+                    Some(lits)
+                        if !lits.is_empty()
+                            && lits.len() <= MAX_GATE_LITERALS
+                            && lits.iter().all(rare) =>
+                    {
+                        add(
+                            lits,
+                            Trigger {
+                                part,
+                                anchored: true,
+                            },
+                        );
+                        PieceKind::Gated(
+                            required_beyond_prefix(&h)
+                                .filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
+                        )
+                    }
+                    _ => match required_literals(&h) {
+                        Some(lits) => {
+                            add(
+                                &lits,
+                                Trigger {
+                                    part,
+                                    anchored: false,
+                                },
+                            );
+                            PieceKind::Triggered
+                        }
+                        None => PieceKind::Set,
+                    },
+                }
+            };
+            pieces.push(Piece {
+                regex: i as u16,
+                hir: h,
+                split,
+                short,
+                kind,
+            });
+        }
+    }
+    Ok(Plan { pieces, triggers })
+}
+
+/// `(^|x…)rest` as `^rest` and `(x…)rest`: the first runs only at the start of the text, the
+/// second may have a literal to wait for. None for any other shape.
+pub fn split_start(
+    h: &regex_syntax::hir::Hir,
+) -> Option<(regex_syntax::hir::Hir, regex_syntax::hir::Hir)> {
+    use regex_syntax::hir::{Hir, HirKind, Look};
+    let HirKind::Concat(seq) = h.kind() else {
+        return None;
+    };
+    let mut first = seq.first()?;
+    while let HirKind::Capture(c) = first.kind() {
+        first = &c.sub;
+    }
+    let HirKind::Alternation(alts) = first.kind() else {
+        return None;
+    };
+    let is_start = |a: &Hir| matches!(a.kind(), HirKind::Look(Look::Start));
+    if !alts.iter().any(is_start) {
+        return None;
+    }
+    let others: Vec<Hir> = alts.iter().filter(|a| !is_start(a)).cloned().collect();
+    let rest = &seq[1..];
+    let anchored = Hir::concat([&[Hir::look(Look::Start)][..], rest].concat());
+    let other = Hir::concat([&[Hir::alternation(others)][..], rest].concat());
+    Some((anchored, other))
+}
+
+/// Most bytes an anchored, earliest-match try of `h` reads on a normalised view, or None where
+/// that is unbounded. Two facts bound it more tightly than `h`'s longest match:
+/// - the views never hold two whitespace characters in a row (`normalize`, property-tested), so
+///   a repetition of whitespace (`\s*`, `\s+`) reads at most one;
+/// - the try stops at the first match, so a repetition that ends `h` (`[a-z]+` last, no
+///   assertion after it) is read only to its minimum: once that many are read, `h` has matched.
+pub fn try_reads(h: &regex_syntax::hir::Hir) -> Option<usize> {
+    use regex_syntax::hir::{Hir, HirKind, Repetition};
+    // `\s` as the parser builds it: a class of whitespace characters only
+    fn whitespace(h: &Hir) -> bool {
+        use regex_syntax::hir::Class;
+        match h.kind() {
+            HirKind::Class(Class::Unicode(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start()..=r.end()).all(char::is_whitespace)),
+            HirKind::Class(Class::Bytes(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start()..=r.end()).all(|b| (b as char).is_whitespace() && b < 128)),
+            HirKind::Literal(l) => std::str::from_utf8(&l.0)
+                .is_ok_and(|t| t.chars().count() == 1 && t.chars().all(char::is_whitespace)),
+            HirKind::Capture(c) => whitespace(&c.sub),
+            _ => false,
+        }
+    }
+    // `h` with whitespace repetitions read once at most, and (`last`) its final repetition cut
+    // to its minimum
+    fn cut(h: &Hir, last: bool) -> Hir {
+        match h.kind() {
+            HirKind::Repetition(r) if r.min <= 1 && whitespace(&r.sub) => {
+                Hir::repetition(Repetition {
+                    max: Some(1),
+                    sub: Box::new(cut(&r.sub, false)),
+                    ..r.clone()
+                })
+            }
+            HirKind::Repetition(r) if last && r.max.is_none() => Hir::repetition(Repetition {
+                max: Some(r.min),
+                sub: Box::new(cut(&r.sub, false)),
+                ..r.clone()
+            }),
+            HirKind::Repetition(r) => Hir::repetition(Repetition {
+                sub: Box::new(cut(&r.sub, false)),
+                ..r.clone()
+            }),
+            HirKind::Capture(c) => Hir::capture(regex_syntax::hir::Capture {
+                sub: Box::new(cut(&c.sub, last)),
+                ..c.clone()
+            }),
+            HirKind::Concat(seq) => Hir::concat(
+                seq.iter()
+                    .enumerate()
+                    .map(|(i, p)| cut(p, last && i + 1 == seq.len()))
+                    .collect(),
+            ),
+            HirKind::Alternation(alts) => {
+                Hir::alternation(alts.iter().map(|a| cut(a, last)).collect())
+            }
+            _ => h.clone(),
+        }
+    }
+    cut(h, true).properties().maximum_len()
+}
+
+/// The bytes a match of `h` can begin with (a superset: every leading byte of UTF-8 for a
+/// class past ASCII), and whether `h` matches the empty string (then a match may begin with
+/// anything).
+pub fn first_bytes(h: &regex_syntax::hir::Hir) -> ([bool; 256], bool) {
+    use regex_syntax::hir::{Class, HirKind};
+    let mut set = [false; 256];
+    let empty = match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => true,
+        HirKind::Literal(l) => match l.0.first() {
+            Some(&b) => {
+                set[b as usize] = true;
+                false
+            }
+            None => true,
+        },
+        HirKind::Class(Class::Bytes(c)) => {
+            for r in c.ranges() {
+                (r.start()..=r.end()).for_each(|b| set[b as usize] = true);
+            }
+            false
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            for r in c.ranges() {
+                (r.start() as u32..=(r.end() as u32).min(127)).for_each(|b| set[b as usize] = true);
+                if r.end() as u32 >= 128 {
+                    (0xc2..=0xf4).for_each(|b| set[b] = true);
+                }
+            }
+            false
+        }
+        HirKind::Repetition(r) => {
+            let (f, e) = first_bytes(&r.sub);
+            set = f;
+            e || r.min == 0
+        }
+        HirKind::Capture(c) => {
+            let (f, e) = first_bytes(&c.sub);
+            set = f;
+            e
+        }
+        HirKind::Concat(seq) => {
+            let mut all_empty = true;
+            for h in seq {
+                let (f, e) = first_bytes(h);
+                (0..256).for_each(|b| set[b] |= f[b]);
+                if !e {
+                    all_empty = false;
+                    break;
+                }
+            }
+            all_empty
+        }
+        HirKind::Alternation(alts) => {
+            let mut any_empty = false;
+            for h in alts {
+                let (f, e) = first_bytes(h);
+                (0..256).for_each(|b| set[b] |= f[b]);
+                any_empty |= e;
+            }
+            any_empty
+        }
+    };
+    (set, empty)
+}
+
+/// `required_literals` of what follows the first piece of `h` that is not an assertion (the
+/// piece a gate's prefix literals come from), the strongest set of them: none when `h` is not a
+/// sequence or nothing after that piece has such literals.
+pub fn required_beyond_prefix(
+    h: &regex_syntax::hir::Hir,
+) -> Option<Vec<regex_syntax::hir::literal::Literal>> {
+    use regex_syntax::hir::HirKind;
+    let HirKind::Concat(seq) = h.kind() else {
+        return None;
+    };
+    let first = seq
+        .iter()
+        .position(|p| !matches!(p.kind(), HirKind::Look(_)))?;
+    let weakest = |lits: &Vec<regex_syntax::hir::literal::Literal>| {
+        lits.iter().map(|l| l.as_bytes().len()).min().unwrap_or(0)
+    };
+    seq[first + 1..]
+        .iter()
+        .filter_map(required_literals)
+        .max_by_key(weakest)
+}
+
+/// Literals one of which occurs in every match of `h`, chosen to be rare in prose: each of three
+/// bytes or more, or holding punctuation (`;`, `$(`, `../`). None when `h` has no such set of at
+/// most `MAX_REQUIRED_LITERALS`.
+pub fn required_literals(
+    h: &regex_syntax::hir::Hir,
+) -> Option<Vec<regex_syntax::hir::literal::Literal>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor, Literal};
+    use regex_syntax::hir::{Hir, HirKind};
+    // (weakest literal's strength: its length, punctuation counting 2 more)
+    fn strength(lits: &[Literal]) -> Option<usize> {
+        if lits.is_empty() || lits.len() > MAX_REQUIRED_LITERALS {
+            return None;
+        }
+        lits.iter()
+            .map(|l| {
+                let b = l.as_bytes();
+                let punct = b.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' ');
+                match (b.len(), punct) {
+                    (0, _) => None,
+                    (n, true) => Some(n + 2),
+                    (n, false) if n >= 3 => Some(n),
+                    _ => None,
+                }
+            })
+            .min()
+            .flatten()
+    }
+    let prefixes = |h: &Hir| {
+        let seq = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .limit_class(4)
+            .limit_repeat(2)
+            .limit_literal_len(16)
+            .limit_total(MAX_REQUIRED_LITERALS)
+            .extract(h);
+        seq.literals().map(|l| l.to_vec())
+    };
+    match h.kind() {
+        HirKind::Literal(l) => {
+            Some(vec![Literal::exact(l.0.to_vec())]).filter(|v| strength(v).is_some())
+        }
+        HirKind::Capture(c) => required_literals(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required_literals(&r.sub),
+        HirKind::Alternation(alts) => {
+            let mut all = Vec::new();
+            for a in alts {
+                all.extend(required_literals(a)?);
+            }
+            all.dedup();
+            strength(&all).map(|_| all)
+        }
+        HirKind::Concat(seq) => {
+            // candidates: what every match of each piece holds, and the prefixes of every
+            // suffix of the concatenation; the strongest wins (ties: the later one)
+            let mut best: Option<(usize, Vec<Literal>)> = None;
+            for i in 0..seq.len() {
+                let cands = [
+                    required_literals(&seq[i]),
+                    prefixes(&Hir::concat(seq[i..].to_vec())),
+                ];
+                for c in cands.into_iter().flatten() {
+                    if let Some(st) = strength(&c) {
+                        if best.as_ref().is_none_or(|(b, _)| st >= *b) {
+                            best = Some((st, c));
+                        }
+                    }
+                }
+            }
+            best.map(|(_, c)| c)
+        }
+        _ => None,
+    }
+}

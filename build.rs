@@ -81,13 +81,12 @@ fn tables() -> Result<Vec<u8>, String> {
     // `View::build` and `View::merged` do
     let mut planned = Vec::new();
     for (phrases, regexes) in &views {
-        let hirs = regexes
+        let pieces = regexes
             .iter()
-            .map(|re| plan::parse(re))
+            .map(|re| plan::parse(re).map(|h| plan::analyse(&h)))
             .collect::<Result<Vec<_>, String>>()?;
-        let refs: Vec<&regex_syntax::hir::Hir> = hirs.iter().collect();
-        let plan = plan::plan(&refs)?;
-        planned.push((phrases.clone(), plan.pieces.len(), plan.triggers));
+        let triggers = plan::triggers_of(pieces.iter().map(|p| &p[..]))?;
+        planned.push((phrases.clone(), pieces.iter().map(Vec::len).sum(), triggers));
     }
     let both = (
         [planned[0].0.clone(), planned[1].0.clone()].concat(),

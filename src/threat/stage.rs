@@ -61,13 +61,15 @@ impl ThreatStage {
         catalogue: Option<(&str, &str)>,
         model: Option<super::model::Model>,
     ) -> Result<ThreatStage, crate::source::SourceError> {
-        let first = match catalogue {
-            Some((src, file)) => Scanner::from_toml(src, file)?,
-            None => Scanner::builtin(),
-        }
-        .with_model(model);
-        let mut scanners: Vec<Scanner> = (1..slots.max(1)).map(|_| first.fork()).collect();
-        scanners.push(first);
+        let scanners = match catalogue {
+            Some((src, file)) => Scanner::from_toml_many(src, file, slots.max(1))?,
+            None => Scanner::builtin_many(slots.max(1)),
+        };
+        let model = model.map(std::sync::Arc::new);
+        let scanners: Vec<Scanner> = scanners
+            .into_iter()
+            .map(|s| s.with_shared_model(model.clone()))
+            .collect();
         Ok(ThreatStage {
             scanners: scanners
                 .into_iter()

@@ -23,27 +23,48 @@ impl Scanner {
     /// The built-in catalogue: as the build script read it (`BUILTIN_PARSED`), or from its
     /// TOML where the build script could not read it.
     pub fn builtin() -> Scanner {
+        Self::builtin_many(1).remove(0)
+    }
+
+    /// `n` scanners (at least one) over one compiled built-in catalogue, as `fork` would make
+    /// them but sooner: their caches are made while the merged view is built.
+    pub fn builtin_many(n: usize) -> Vec<Scanner> {
         match BUILTIN_PARSED {
             Some(p) => Self::from_file(
                 CatalogueFile {
                     pattern: p.iter().map(PatternFile::from).collect(),
                 },
                 "patterns.toml",
+                n,
             ),
-            None => Self::from_toml(BUILTIN, "patterns.toml"),
+            None => Self::from_toml_many(BUILTIN, "patterns.toml", n),
         }
         .expect("the built-in catalogue compiles")
     }
 
     /// Compiles a catalogue; errors name the file, line and field.
     pub fn from_toml(src: &str, file: &str) -> Result<Scanner, crate::source::SourceError> {
-        let f: CatalogueFile =
-            toml::from_str(src).map_err(|e| crate::source::from_toml_error(&e, src, file))?;
-        Self::from_file(f, file)
+        Self::from_toml_many(src, file, 1).map(|mut v| v.remove(0))
     }
 
-    /// Compiles a catalogue read from `file`; errors name the file and field.
-    fn from_file(f: CatalogueFile, file: &str) -> Result<Scanner, crate::source::SourceError> {
+    /// `n` scanners (at least one) over one compiled catalogue (`builtin_many`).
+    pub fn from_toml_many(
+        src: &str,
+        file: &str,
+        n: usize,
+    ) -> Result<Vec<Scanner>, crate::source::SourceError> {
+        let f: CatalogueFile =
+            toml::from_str(src).map_err(|e| crate::source::from_toml_error(&e, src, file))?;
+        Self::from_file(f, file, n)
+    }
+
+    /// Compiles a catalogue read from `file` into `n` scanners (at least one); errors name the
+    /// file and field.
+    fn from_file(
+        f: CatalogueFile,
+        file: &str,
+        n: usize,
+    ) -> Result<Vec<Scanner>, crate::source::SourceError> {
         let bad = |i: usize, field: &str, message: String| crate::source::SourceError {
             file: file.into(),
             line: None,
@@ -118,16 +139,13 @@ impl Scanner {
                 corroborates: p.corroborates,
             });
         }
-        // Each regex parsed and compiled alone (an error names its pattern), the second half
-        // on a thread of its own meanwhile (a fifth of a start where a second CPU is free).
+        // Each regex parsed, planned and compiled alone (an error names its pattern), the
+        // second half on a thread of its own meanwhile (where a second CPU is free, that
+        // halves the larger part of a start).
         let compile = |part: &[(usize, usize, String)]| {
             part.iter()
-                .map(|(i, _, re)| {
-                    let hir = parse(re).map_err(|e| bad(*i, "regex", e))?;
-                    let compiled = build_regex_from_hir(&hir).map_err(|e| bad(*i, "regex", e))?;
-                    Ok((hir, compiled))
-                })
-                .collect::<Vec<Result<_, crate::source::SourceError>>>()
+                .map(|(i, _, re)| Compiled::new(re).map_err(|e| bad(*i, "regex", e)))
+                .collect::<Vec<_>>()
         };
         let (first, second) = regexes.split_at(regexes.len() / 2);
         let compiled = std::thread::scope(|s| {
@@ -166,13 +184,35 @@ impl Scanner {
             (light, folded)
         });
         let (light, folded) = (light.map_err(whole)?, folded.map_err(whole)?);
-        let both = View::merged(&light, pl, &folded, pf).map_err(whole)?;
-        Ok(Scanner::with_views(
-            light.into(),
-            folded.into(),
-            both.into(),
-            catalogue.into(),
-        ))
+        // The merged view on a thread of its own while the scanners' caches are made here.
+        let (both, caches) = std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .name("warden-catalogue".into())
+                .spawn_scoped(s, || View::merged(&light, pl, &folded, pf));
+            let caches: Vec<_> = (0..n.max(1))
+                .map(|_| part_caches(&light, &folded))
+                .collect();
+            let both = match other {
+                Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => View::merged(&light, pl, &folded, pf),
+            };
+            (both, caches)
+        });
+        let both = std::sync::Arc::new(both.map_err(whole)?);
+        let (light, folded) = (std::sync::Arc::new(light), std::sync::Arc::new(folded));
+        let catalogue: std::sync::Arc<[PatternInfo]> = catalogue.into();
+        Ok(caches
+            .into_iter()
+            .map(|c| {
+                Scanner::with_views(
+                    light.clone(),
+                    folded.clone(),
+                    both.clone(),
+                    catalogue.clone(),
+                    c,
+                )
+            })
+            .collect())
     }
 
     /// A scanner over compiled views. The views are immutable and shared by every fork (one
@@ -183,10 +223,12 @@ impl Scanner {
         folded: std::sync::Arc<View>,
         both: std::sync::Arc<View>,
         catalogue: std::sync::Arc<[PatternInfo]>,
+        caches: Vec<regex_automata::meta::Cache>,
     ) -> Scanner {
         // the merged view's parts are the light view's, then the folded view's, and share their
         // caches (`View::merged`)
         assert_eq!(both.parts.len(), light.parts.len() + folded.parts.len());
+        assert_eq!(caches.len(), both.parts.len());
         let patterns = catalogue.len();
         let parts = [&light, &folded, &both]
             .map(|v| v.parts.len())
@@ -194,12 +236,7 @@ impl Scanner {
             .max()
             .unwrap_or(0);
         Scanner {
-            caches: light
-                .parts
-                .iter()
-                .chain(&folded.parts)
-                .map(MetaRegex::create_cache)
-                .collect(),
+            caches,
             open_from: vec![u32::MAX; parts],
             opened: vec![0; parts.div_ceil(64)],
             tries: vec![0; parts],
@@ -226,4 +263,15 @@ impl Scanner {
             trace: None,
         }
     }
+}
+
+/// A scanner's caches for the light view's parts, then the folded view's (the merged view's
+/// parts are the same regexes in that order, `View::merged`, and use them too).
+pub(super) fn part_caches(light: &View, folded: &View) -> Vec<regex_automata::meta::Cache> {
+    light
+        .parts
+        .iter()
+        .chain(&folded.parts)
+        .map(MetaRegex::create_cache)
+        .collect()
 }

@@ -113,6 +113,15 @@ impl Scanner {
         self
     }
 
+    /// `with_model` for a model several scanners share.
+    pub fn with_shared_model(
+        mut self,
+        model: Option<std::sync::Arc<super::model::Model>>,
+    ) -> Scanner {
+        self.model = model;
+        self
+    }
+
     /// Another scanner over the same compiled catalogue (shared, not recompiled), with its own
     /// buffers and caches: one per core.
     pub fn fork(&self) -> Scanner {
@@ -123,6 +132,7 @@ impl Scanner {
                 self.folded.clone(),
                 self.both.clone(),
                 self.catalogue.clone(),
+                catalogue::part_caches(&self.light, &self.folded),
             )
         }
     }
@@ -541,24 +551,17 @@ mod tests {
                 hirs[view_index(&p.view).unwrap()].push(parse(&regex_source(re)).unwrap());
             }
         }
-        fn refs(h: &[regex_syntax::hir::Hir]) -> Vec<&regex_syntax::hir::Hir> {
-            h.iter().collect()
-        }
-        let (light, folded) = (
-            plan(&refs(&hirs[0])).unwrap(),
-            plan(&refs(&hirs[1])).unwrap(),
-        );
-        let both = [hirs[0].clone(), hirs[1].clone()].concat();
-        let together = plan(&refs(&both)).unwrap();
-        let merged =
-            Triggers::merged(&light.triggers, light.pieces.len(), &folded.triggers).unwrap();
+        let analysed = |h: &[regex_syntax::hir::Hir]| h.iter().map(analyse).collect::<Vec<_>>();
+        let (light, folded) = (analysed(&hirs[0]), analysed(&hirs[1]));
+        let triggers = |a: &[Vec<Piece>]| triggers_of(a.iter().map(|p| &p[..])).unwrap();
+        let light_parts: usize = light.iter().map(Vec::len).sum();
+        let merged = Triggers::merged(&triggers(&light), light_parts, &triggers(&folded)).unwrap();
+        let mut both = analysed(&hirs[0]);
+        both.extend(analysed(&hirs[1]));
+        let together = triggers(&both);
         assert!(!merged.lits.is_empty());
-        assert_eq!(merged.lits, together.triggers.lits);
-        assert_eq!(merged.parts, together.triggers.parts);
-        assert_eq!(
-            light.pieces.len() + folded.pieces.len(),
-            together.pieces.len()
-        );
+        assert_eq!(merged.lits, together.lits);
+        assert_eq!(merged.parts, together.parts);
     }
 
     /// The built-in catalogue's three views take their phrase tables from the binary
@@ -884,7 +887,7 @@ mod tests {
             ];
             let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(res[which]).unwrap();
             let (first, empty) = first_bytes(&hir);
-            let re = build_regex_from_hir(&hir).unwrap();
+            let re = build_part(&hir, true).unwrap();
             if re.is_match(&text[..]) {
                 proptest::prop_assert!(empty || first[text[0] as usize], "{} on {:?}", res[which], text);
             }

@@ -5,6 +5,7 @@
 //! builds for the built-in catalogue come from exactly the patterns `View::build` asks for at
 //! run time (`threat::embedded`).
 
+use regex_syntax::hir::literal::Literal;
 use regex_syntax::hir::Hir;
 use serde::Deserialize;
 
@@ -112,22 +113,22 @@ pub enum PieceKind {
     /// Anchored at the start of the text; the bytes its matches can begin with (every byte
     /// where it may match the empty string).
     Start(Box<[bool; 256]>),
-    /// Tried anchored where a gate literal matched; the literals every match holds beyond its
-    /// prefix, where there are few enough to confirm with (`View::confirm`).
-    Gated(Option<Vec<regex_syntax::hir::literal::Literal>>),
-    /// Run once over the text where a required literal matched.
-    Triggered,
+    /// Tried anchored where one of `gate` (the literals every match begins with) matched;
+    /// `confirm`: the literals every match holds beyond its prefix, where there are few enough
+    /// to confirm with (`View::confirm`).
+    Gated {
+        gate: Vec<Literal>,
+        confirm: Option<Vec<Literal>>,
+    },
+    /// Run once over the text where one of these literals (in every match) matched.
+    Triggered(Vec<Literal>),
     /// In the one overlapping set run over every text.
     Set,
 }
 
 /// One part of a catalogue regex: the whole regex, or one branch of a `(^|…)` split.
 pub struct Piece {
-    /// The regex's index among the view's regexes.
-    pub regex: u16,
     pub hir: Hir,
-    /// Whether the regex was split (the part is not the whole regex).
-    pub split: bool,
     /// Whether its tries read at most `SHORT_MATCH_BYTES` (`try_reads`).
     pub short: bool,
     pub kind: PieceKind,
@@ -203,13 +204,6 @@ impl Triggers {
     }
 }
 
-/// A view's regexes planned: their parts in order (a part's number is its index), and the
-/// trigger literals.
-pub struct Plan {
-    pub pieces: Vec<Piece>,
-    pub triggers: Triggers,
-}
-
 /// Parses a regex (as `regex_source` wrote it) the way it is compiled: on bytes, without UTF-8
 /// mode.
 pub fn parse(re: &str) -> Result<Hir, String> {
@@ -220,34 +214,19 @@ pub fn parse(re: &str) -> Result<Hir, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Plans a view's regexes (each as `parse` gave it).
-pub fn plan(regexes: &[&Hir]) -> Result<Plan, String> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor, Literal};
+/// One regex's parts (one, or two where it begins `(^|…)`) and how each runs, decided from its
+/// syntax tree alone: the work of planning a view that can be done a regex at a time, on any
+/// thread (`triggers_of` then numbers the parts and gathers their literals).
+pub fn analyse(hir: &Hir) -> Vec<Piece> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
     use regex_syntax::hir::Look;
-    let mut of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-    let mut triggers = Triggers::default();
-    let mut add = |lits: &[Literal], t: Trigger| {
-        for l in lits {
-            triggers.add(&mut of, l.as_bytes(), t);
-        }
+    let parts = match split_start(hir) {
+        Some((a, b)) => vec![a, b],
+        None => vec![hir.clone()],
     };
-    let mut pieces = Vec::new();
-    for (i, hir) in regexes.iter().enumerate() {
-        let parts = match split_start(hir) {
-            Some((a, b)) => vec![a, b],
-            None => vec![(*hir).clone()],
-        };
-        let split = parts.len() > 1;
-        for h in parts {
-            let part = pieces.len();
-            if part >= u16::MAX as usize {
-                return Err(format!(
-                    "{} regexes in one view; at most {} are supported",
-                    regexes.len(),
-                    u16::MAX / 2
-                ));
-            }
-            let part = part as u16;
+    parts
+        .into_iter()
+        .map(|h| {
             let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
             let kind = if h.properties().look_set_prefix().contains(Look::Start) {
                 let (first, empty) = first_bytes(&h);
@@ -275,43 +254,55 @@ pub fn plan(regexes: &[&Hir]) -> Result<Plan, String> {
                             && lits.len() <= MAX_GATE_LITERALS
                             && lits.iter().all(rare) =>
                     {
-                        add(
-                            lits,
-                            Trigger {
-                                part,
-                                anchored: true,
-                            },
-                        );
-                        PieceKind::Gated(
-                            required_beyond_prefix(&h)
+                        PieceKind::Gated {
+                            gate: lits.to_vec(),
+                            confirm: required_beyond_prefix(&h)
                                 .filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
-                        )
+                        }
                     }
                     _ => match required_literals(&h) {
-                        Some(lits) => {
-                            add(
-                                &lits,
-                                Trigger {
-                                    part,
-                                    anchored: false,
-                                },
-                            );
-                            PieceKind::Triggered
-                        }
+                        Some(lits) => PieceKind::Triggered(lits),
                         None => PieceKind::Set,
                     },
                 }
             };
-            pieces.push(Piece {
-                regex: i as u16,
+            Piece {
                 hir: h,
-                split,
                 short,
                 kind,
-            });
+            }
+        })
+        .collect()
+}
+
+/// A view's trigger literals, from its regexes' parts (`analyse`) in order: the parts are
+/// numbered in that order, and each gate or required literal joins once, with every part it
+/// opens. Errors past `u16::MAX` parts.
+pub fn triggers_of<'a>(regexes: impl IntoIterator<Item = &'a [Piece]>) -> Result<Triggers, String> {
+    let mut of: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    let mut triggers = Triggers::default();
+    let mut part = 0usize;
+    for pieces in regexes {
+        for piece in pieces {
+            if part >= u16::MAX as usize {
+                return Err(format!("over {} regex parts in one view", u16::MAX - 1));
+            }
+            let (lits, anchored) = match &piece.kind {
+                PieceKind::Gated { gate, .. } => (&gate[..], true),
+                PieceKind::Triggered(lits) => (&lits[..], false),
+                PieceKind::Start(_) | PieceKind::Set => (&[][..], false),
+            };
+            let t = Trigger {
+                part: part as u16,
+                anchored,
+            };
+            for l in lits {
+                triggers.add(&mut of, l.as_bytes(), t);
+            }
+            part += 1;
         }
     }
-    Ok(Plan { pieces, triggers })
+    Ok(triggers)
 }
 
 /// `(^|x…)rest` as `^rest` and `(x…)rest`: the first runs only at the start of the text, the

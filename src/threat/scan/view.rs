@@ -23,14 +23,78 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// One view's patterns before its automata are built: phrases, and regexes parsed and compiled
-/// alone (each regex once; `MetaRegex` clones share it).
-#[derive(Clone, Default)]
+/// One view's patterns before its automata are built: phrases, and regexes compiled alone
+/// (each regex once; `MetaRegex` clones share it).
+#[derive(Default)]
 pub(super) struct Pending {
     pub(super) phrases: Vec<String>,
     pub(super) phrase_meta: Vec<Meta>,
-    pub(super) regexes: Vec<(regex_syntax::hir::Hir, MetaRegex)>,
+    pub(super) regexes: Vec<Compiled>,
     pub(super) regex_meta: Vec<Meta>,
+}
+
+/// One catalogue regex, parsed, planned (`plan::analyse`) and compiled alone: what can be done
+/// a regex at a time, on any thread, before its view is assembled.
+pub(super) struct Compiled {
+    /// The whole regex: the tests' reference.
+    #[cfg(test)]
+    pub(super) whole: MetaRegex,
+    /// Its parts, and per part: its compiled form (`whole` where the regex is not split) and
+    /// its confirming literals' searcher (`View::confirm`).
+    pub(super) pieces: Vec<Piece>,
+    pub(super) parts: Vec<MetaRegex>,
+    pub(super) confirm: Vec<Option<aho_corasick::packed::Searcher>>,
+}
+
+impl Compiled {
+    /// Parses, plans and compiles `re` (as `regex_source` wrote it).
+    pub(super) fn new(re: &str) -> Result<Compiled, String> {
+        let hir = parse(re)?;
+        let pieces = analyse(&hir);
+        // A gated or start-anchored part is tried anchored, where a literal search (a
+        // prefilter) is no use, and building one was a tenth of a start; a part run over the
+        // whole text keeps it.
+        let parts = pieces
+            .iter()
+            .map(|p| {
+                let over_text = matches!(p.kind, PieceKind::Triggered(_) | PieceKind::Set);
+                build_part(&p.hir, over_text)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let confirm = pieces
+            .iter()
+            .map(|p| match &p.kind {
+                PieceKind::Gated {
+                    confirm: Some(req), ..
+                } => aho_corasick::packed::Config::new()
+                    .builder()
+                    .extend(req.iter().map(|l| l.as_bytes()))
+                    .build(),
+                _ => None,
+            })
+            .collect();
+        Ok(Compiled {
+            // the reference: the regex alone, as the regex crate compiles it by default
+            #[cfg(test)]
+            whole: MetaRegex::builder()
+                .configure(MetaRegex::config().utf8_empty(false))
+                .build_from_hir(&hir)
+                .map_err(|e| error_chain(&e))?,
+            pieces,
+            parts,
+            confirm,
+        })
+    }
+}
+
+/// What a view keeps of its patterns besides its compiled parts.
+struct Kept<'a> {
+    phrases: &'a [String],
+    phrase_meta: Vec<Meta>,
+    regex_meta: Vec<Meta>,
+    /// The whole regexes, for the tests' reference.
+    #[cfg(test)]
+    res: Vec<MetaRegex>,
 }
 
 /// Compiled automata are immutable and shared (`Arc` inside); each scanner has its own regex
@@ -108,51 +172,37 @@ pub(super) const BYTES_PER_CONFIRM_TRY: usize = 512;
 
 impl View {
     pub(super) fn build(p: &Pending) -> Result<View, String> {
-        let hirs: Vec<&regex_syntax::hir::Hir> = p.regexes.iter().map(|(h, _)| h).collect();
-        let plan = plan(&hirs)?;
+        let triggers = triggers_of(p.regexes.iter().map(|c| &c.pieces[..]))?;
         let (mut parts, mut part_of, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         let mut short = Vec::new();
         let mut confirm = Vec::new();
         let (mut set_hirs, mut set_ids) = (Vec::new(), Vec::new());
-        for (part, piece) in plan.pieces.iter().enumerate() {
-            parts.push(match piece.split {
-                true => build_regex_from_hir(&piece.hir)?,
-                false => p.regexes[piece.regex as usize].1.clone(),
-            });
-            part_of.push(piece.regex);
-            short.push(piece.short);
-            confirm.push(None);
-            match &piece.kind {
-                PieceKind::Start(first) => starts.push((part as u16, **first)),
-                PieceKind::Gated(Some(req)) => {
-                    confirm[part] = aho_corasick::packed::Config::new()
-                        .builder()
-                        .extend(req.iter().map(|l| l.as_bytes()))
-                        .build();
-                }
-                PieceKind::Gated(None) | PieceKind::Triggered => {}
-                PieceKind::Set => {
-                    set_hirs.push(piece.hir.clone());
-                    set_ids.push(piece.regex);
+        for (i, c) in p.regexes.iter().enumerate() {
+            for (k, piece) in c.pieces.iter().enumerate() {
+                let part = parts.len() as u16;
+                parts.push(c.parts[k].clone());
+                part_of.push(i as u16);
+                short.push(piece.short);
+                confirm.push(c.confirm[k].clone());
+                match &piece.kind {
+                    PieceKind::Start(first) => starts.push((part, **first)),
+                    PieceKind::Set => {
+                        set_hirs.push(piece.hir.clone());
+                        set_ids.push(i as u16);
+                    }
+                    PieceKind::Gated { .. } | PieceKind::Triggered(_) => {}
                 }
             }
         }
-        // the syntax trees are not kept (a view's parts are compiled), save for the tests'
-        // reference
-        let kept = Pending {
-            phrases: p.phrases.clone(),
-            phrase_meta: p.phrase_meta.clone(),
-            regexes: Vec::new(),
-            regex_meta: p.regex_meta.clone(),
-        };
-        #[cfg(test)]
-        let kept = Pending {
-            regexes: p.regexes.clone(),
-            ..kept
-        };
         View::assemble(
-            kept,
-            plan.triggers,
+            Kept {
+                phrases: &p.phrases,
+                phrase_meta: p.phrase_meta.clone(),
+                regex_meta: p.regex_meta.clone(),
+                #[cfg(test)]
+                res: p.regexes.iter().map(|c| c.whole.clone()).collect(),
+            },
+            triggers,
             Parts {
                 parts,
                 part_of,
@@ -173,20 +223,17 @@ impl View {
     pub(super) fn merged(a: &View, pa: &Pending, b: &View, pb: &Pending) -> Result<View, String> {
         let (na, ra) = (a.parts.len(), pa.regexes.len());
         let shift = |ids: &[u16], by: usize| ids.iter().map(|&i| i + by as u16).collect::<Vec<_>>();
-        let p = Pending {
-            phrases: [pa.phrases.clone(), pb.phrases.clone()].concat(),
+        let phrases = [pa.phrases.clone(), pb.phrases.clone()].concat();
+        let kept = Kept {
+            phrases: &phrases,
             phrase_meta: [pa.phrase_meta.clone(), pb.phrase_meta.clone()].concat(),
-            regexes: Vec::new(),
             regex_meta: [pa.regex_meta.clone(), pb.regex_meta.clone()].concat(),
-        };
-        #[cfg(test)]
-        let p = Pending {
-            regexes: [pa.regexes.clone(), pb.regexes.clone()].concat(),
-            ..p
+            #[cfg(test)]
+            res: [a.res.clone(), b.res.clone()].concat(),
         };
         let triggers = Triggers::merged(&a.triggers, na, &b.triggers)?;
         View::assemble(
-            p,
+            kept,
             triggers,
             Parts {
                 parts: [a.parts.clone(), b.parts.clone()].concat(),
@@ -210,7 +257,7 @@ impl View {
     }
 
     /// A view from its compiled parts: the set of ungated parts, and the phrase table.
-    fn assemble(p: Pending, triggers: Triggers, parts: Parts) -> Result<View, String> {
+    fn assemble(p: Kept<'_>, triggers: Triggers, parts: Parts) -> Result<View, String> {
         let set = MetaRegex::builder()
             .configure(
                 MetaRegex::config()
@@ -220,7 +267,7 @@ impl View {
             .build_many_from_hir(&parts.set_hirs)
             .map_err(|e| e.to_string())?;
         // the automaton's patterns: phrases (ids below `ac_meta.len()`), then trigger literals
-        let lens = triggers.automaton_patterns(&p.phrases);
+        let lens = triggers.automaton_patterns(p.phrases);
         // The table is the automaton itself: for the built-in catalogue's views, the one the
         // build script made from these very patterns (`threat::embedded`, compared whole);
         // otherwise built here directly (`Table::from_patterns`), no dense DFA on the way.
@@ -262,7 +309,7 @@ impl View {
             set_ids: parts.set_ids,
             set_hirs: parts.set_hirs,
             #[cfg(test)]
-            res: p.regexes.into_iter().map(|(_, r)| r).collect(),
+            res: p.res,
         })
     }
 }
@@ -278,10 +325,24 @@ struct Parts {
     set_ids: Vec<u16>,
 }
 
-/// One regex from its syntax tree (parsed on bytes, without UTF-8 mode, as `build_regex` does).
-pub(super) fn build_regex_from_hir(hir: &regex_syntax::hir::Hir) -> Result<MetaRegex, String> {
+/// One regex part from its syntax tree (parsed on bytes, without UTF-8 mode: `plan::parse`),
+/// built for what the scan asks of it: where a match ends (`search_half`), never captures, so
+/// no one-pass DFA; no full DFA either (the lazy DFA serves as fast once warm, and building
+/// full DFAs for the catalogue's small regexes was a sixth of a start); and a prefilter only
+/// where `over_text` (the part runs over the whole text, not anchored where a literal matched).
+/// The tests hold every part to the regex compiled with the regex crate's defaults.
+pub(super) fn build_part(
+    hir: &regex_syntax::hir::Hir,
+    over_text: bool,
+) -> Result<MetaRegex, String> {
     MetaRegex::builder()
-        .configure(MetaRegex::config().utf8_empty(false))
+        .configure(
+            MetaRegex::config()
+                .utf8_empty(false)
+                .onepass(false)
+                .dfa(false)
+                .auto_prefilter(over_text),
+        )
         .build_from_hir(hir)
         .map_err(|e| error_chain(&e))
 }

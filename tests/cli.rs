@@ -42,6 +42,36 @@ fn validate_allows_and_denies_with_reasons_and_exit_codes() {
     assert!(out.contains("empty"), "{out}");
 }
 
+/// A verdict that cannot be written (stdout on a full disk) ends `validate` with 2 and says so,
+/// whatever the decision: it panicked (101) before, and a caller reading the exit code alone
+/// must not take an allow it never saw.
+#[test]
+fn validate_whose_verdict_cannot_be_written_exits_2() {
+    for request in [
+        r#"{"tenant":"acme","agent":"a1","tool":"http.get"}"#,
+        r#"{"tenant":"acme"}"#,
+        "{not json",
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["validate"])
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(request.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{request}: {err}");
+        assert!(err.contains("cannot write the verdict"), "{err}");
+    }
+}
+
 #[test]
 fn validate_reads_a_request_file_and_a_config_file() {
     let dir = tempfile::tempdir().unwrap();

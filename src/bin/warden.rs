@@ -373,6 +373,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `v` to stdout as pretty JSON; false (said on stderr) when it cannot be written (a
+/// full disk: `println!` panicked there, exit 101).
+fn print_verdict<T: serde::Serialize>(v: &T) -> bool {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(v).expect("verdict serializes");
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("warden: cannot write the verdict: {e}");
+            false
+        }
+    }
+}
+
 /// Ends the process now with `code`, once stdout is flushed: no destructor runs, nor the
 /// allocator's teardown (which returns every freed page to the kernel one call at a time), so
 /// call it only once everything that must reach a file or the terminal has.
@@ -496,12 +511,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 read_bounded(&mut input, max_json).map_err(|e| format!("cannot read: {e}"))?;
             let j = match request_of(bytes.as_deref(), max_json, credential.as_deref()) {
                 Err(e) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&malformed_verdict(&e))
-                            .expect("verdict serializes")
-                    );
-                    return Ok(ExitCode::from(2));
+                    print_verdict(&malformed_verdict(&e));
+                    exit_now(2);
                 }
                 Ok(j) => j,
             };
@@ -516,13 +527,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             // the cores, the audit writer and the HSM core stop here: what must be written is
             // written and synced
             engine.shutdown();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&v).expect("verdict serializes")
-            );
+            let code = if v.decision == "deny" { 1 } else { 0 };
             // Then the process ends without freeing the engine's memory piece by piece (a
-            // tenth of a start's time: PERF.md, "Memory and start-up").
-            exit_now(if v.decision == "deny" { 1 } else { 0 })
+            // tenth of a start's time: PERF.md, "Start-up with the catalogue built in"); a
+            // verdict that cannot be written ends it with 2.
+            exit_now(if print_verdict(&v) { code } else { 2 })
         }
         Cmd::Bench {
             seconds,

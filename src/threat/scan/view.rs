@@ -221,7 +221,30 @@ impl View {
     /// parts serve this view's too) and without planning the regexes again. Only the set of
     /// ungated parts is compiled anew.
     pub(super) fn merged(a: &View, pa: &Pending, b: &View, pb: &Pending) -> Result<View, String> {
+        View::merged_within(a, pa, b, pb, u16::MAX as usize)
+    }
+
+    /// `merged`, refusing a merged view of `most_parts` parts or more: its parts are numbered
+    /// in u16 (`b`'s after `a`'s), and each view passing on its own does not make their sum
+    /// pass (a hostile review loaded a catalogue of 70,000 parts whose folded start-anchored
+    /// parts wrapped onto light ones and never ran on merged text: a wrong allow).
+    fn merged_within(
+        a: &View,
+        pa: &Pending,
+        b: &View,
+        pb: &Pending,
+        most_parts: usize,
+    ) -> Result<View, String> {
         let (na, ra) = (a.parts.len(), pa.regexes.len());
+        if na + b.parts.len() >= most_parts {
+            return Err(format!(
+                "{} regex parts in the light and folded views together ({na} and {}); at most {} \
+                 are supported",
+                na + b.parts.len(),
+                b.parts.len(),
+                most_parts - 1
+            ));
+        }
         let shift = |ids: &[u16], by: usize| ids.iter().map(|&i| i + by as u16).collect::<Vec<_>>();
         let phrases = [pa.phrases.clone(), pb.phrases.clone()].concat();
         let kept = Kept {
@@ -368,4 +391,38 @@ pub(super) fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
             .take_while(|&b| b != 0)
             .map(move |b| w * 64 + b.trailing_zeros() as usize)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(regexes: &[&str]) -> Pending {
+        Pending {
+            phrases: vec!["abcde".into()],
+            phrase_meta: vec![(0, 1, 0)],
+            regexes: regexes
+                .iter()
+                .map(|r| Compiled::new(&regex_source(r)).unwrap())
+                .collect(),
+            regex_meta: (0..regexes.len()).map(|i| (0, 1, i as u32 + 1)).collect(),
+        }
+    }
+
+    /// The merged view counts the parts of both views together: with start-anchored parts last
+    /// in the second view (which no trigger literal names), a sum past the limit is refused,
+    /// not wrapped onto the first view's parts.
+    #[test]
+    fn a_merged_view_past_the_part_limit_is_refused() {
+        let (pa, pb) = (pending(&["^abc", "xyzzy+q"]), pending(&["^def", "^ghi"]));
+        let (a, b) = (View::build(&pa).unwrap(), View::build(&pb).unwrap());
+        let m = View::merged_within(&a, &pa, &b, &pb, 5).unwrap();
+        assert_eq!(m.parts.len(), 4);
+        assert_eq!(
+            m.starts.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![0, 2, 3]
+        );
+        let e = View::merged_within(&a, &pa, &b, &pb, 4).err().unwrap();
+        assert!(e.contains("4 regex parts"), "{e}");
+    }
 }

@@ -123,3 +123,236 @@ pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
         .count();
     out.len() >= 8 && printable * 10 >= out.len() * 9
 }
+
+/// Fewest escapes a text holds before its unescaped form is scanned too: fewer are everyday
+/// (`50% off`, `&amp;`, a `\x1b` in a log line) and hide no sentence.
+pub(super) const MIN_ESCAPES: usize = 4;
+
+/// Input bytes a window of unescaped text re-reads of the one before it (`Scanner::scan`), so a
+/// phrase across the seam is read whole in one of them.
+pub(super) const UNESCAPE_OVERLAP: usize = 256;
+
+/// Writes `text` to `out` with its escapes decoded until `MAX_DECODED_BYTES` of output:
+/// percent-encoding (`%69`, and `%2569` as the double encoding of the same byte), HTML
+/// character references (`&#105;`, `&#x69;`, with or without the `;`, and `&lt; &gt; &amp;
+/// &quot; &apos; &nbsp;`), and `\uXXXX`, `\u{X…}` and `\xXX` escapes. `%XX` and `\xXX` stand
+/// for bytes (escaped UTF-8 comes together again), the others for characters; a code point that
+/// is no character becomes U+FFFD. Returns how many escapes were decoded and how many bytes of
+/// `text` were read (all of it, or up to where the output filled; at least a quarter of the
+/// output's length). Linear: each byte is copied or decoded once.
+pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
+    out.clear();
+    // nothing is written past the bound, so a buffer of `MAX_DECODED_BYTES` never grows
+    let fits = |out: &Vec<u8>, n: usize| out.len() + n <= MAX_DECODED_BYTES;
+    let mut n = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let k = memchr::memchr3(b'%', b'&', b'\\', &text[i..]).unwrap_or(text.len() - i);
+        let room = MAX_DECODED_BYTES - out.len();
+        out.extend_from_slice(&text[i..i + k.min(room)]);
+        i += k.min(room);
+        if k > room || i >= text.len() {
+            break;
+        }
+        let (bytes, len) = match escape_at(&text[i..]) {
+            Some((Escaped::Byte(b), len)) => ([b, 0, 0, 0], (1, len)),
+            Some((Escaped::Char(c), len)) => {
+                let mut buf = [0u8; 4];
+                let w = char::from_u32(c)
+                    .unwrap_or('\u{FFFD}')
+                    .encode_utf8(&mut buf)
+                    .len();
+                (buf, (w, len))
+            }
+            None => ([text[i], 0, 0, 0], (1, 1)),
+        };
+        let (width, consumed) = len;
+        if !fits(out, width) {
+            break;
+        }
+        out.extend_from_slice(&bytes[..width]);
+        n += usize::from(consumed > 1);
+        i += consumed;
+    }
+    (n, i)
+}
+
+/// What an escape stands for: a byte (`%XX`, `\xXX`: the bytes of UTF-8 text are escaped one
+/// by one, and come together again) or a code point (a character reference, `\u`).
+enum Escaped {
+    Byte(u8),
+    Char(u32),
+}
+
+/// The escape at the start of `s` (which starts with `%`, `&` or `\`): what it stands for and
+/// its length in bytes, or None where `s` starts with no escape.
+fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
+    use Escaped::{Byte, Char};
+    let hex = |b: &[u8]| -> Option<u32> {
+        if b.is_empty() || !b.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
+    };
+    match s.first()? {
+        b'%' => {
+            // `%25` followed by two hex digits is one byte encoded twice
+            if s.len() >= 5 && &s[1..3] == b"25" {
+                if let Some(v) = hex(&s[3..5]) {
+                    return Some((Byte(v as u8), 5));
+                }
+            }
+            Some((Byte(hex(s.get(1..3)?)? as u8), 3))
+        }
+        b'\\' => match s.get(1)? {
+            b'u' if s.get(2) == Some(&b'{') => {
+                let close = s.iter().take(10).position(|&b| b == b'}')?;
+                Some((Char(hex(&s[3..close]).filter(|_| close <= 9)?), close + 1))
+            }
+            b'u' => Some((Char(hex(s.get(2..6)?)?), 6)),
+            b'x' => Some((Byte(hex(s.get(2..4)?)? as u8), 4)),
+            _ => None,
+        },
+        b'&' => {
+            if s.get(1) == Some(&b'#') {
+                let (digits_at, radix) = match s.get(2) {
+                    Some(b'x' | b'X') => (3, 16),
+                    _ => (2, 10),
+                };
+                let end = s[digits_at..]
+                    .iter()
+                    .take(8)
+                    .position(|b| !b.is_ascii_hexdigit() || (radix == 10 && !b.is_ascii_digit()))
+                    .map_or(s.len().min(digits_at + 8), |p| digits_at + p);
+                if end == digits_at || end - digits_at > 7 {
+                    return None;
+                }
+                let v = u32::from_str_radix(std::str::from_utf8(&s[digits_at..end]).ok()?, radix)
+                    .ok()?;
+                let len = if s.get(end) == Some(&b';') {
+                    end + 1
+                } else {
+                    end
+                };
+                return Some((Char(v), len));
+            }
+            for (name, c) in [
+                (&b"&lt;"[..], '<'),
+                (b"&gt;", '>'),
+                (b"&amp;", '&'),
+                (b"&quot;", '"'),
+                (b"&apos;", '\''),
+                (b"&nbsp;", ' '),
+            ] {
+                if s.len() >= name.len() && s[..name.len()].eq_ignore_ascii_case(name) {
+                    return Some((Char(c as u32), name.len()));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn un(s: &str) -> (String, usize) {
+        let mut out = Vec::new();
+        let (n, read) = unescape(s.as_bytes(), &mut out);
+        assert_eq!(read, s.len());
+        (String::from_utf8_lossy(&out).into_owned(), n)
+    }
+
+    #[test]
+    fn every_escape_form_decodes() {
+        for (s, want, n) in [
+            ("%69%67%6E%6f re", "igno re", 4),
+            ("caf%C3%A9 \\xc3\\xa9", "café é", 4),
+            ("%2569%2567", "ig", 2),
+            ("&#105;&#x67;&#X6e;&#111", "igno", 4),
+            ("&lt;b&GT; &amp; &quot;&apos;&nbsp;", "<b> & \"' ", 6),
+            ("\\u0069\\u{67}\\x6e\\u{1F600}", "ign😀", 4),
+            ("&#55296; \\u{110000}", "\u{FFFD} \u{FFFD}", 2),
+        ] {
+            assert_eq!(un(s), (want.to_string(), n), "{s}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_an_escape_stays() {
+        for s in [
+            "50% off",
+            "%6",
+            "%zz",
+            "&#",
+            "&#;",
+            "&#x;",
+            "&",
+            "&foo;",
+            "\\u12",
+            "\\u{",
+            "\\u{}",
+            "\\u{1234567}",
+            "\\q",
+            "\\",
+            "&#12345678;",
+            "a % b & c \\ d",
+        ] {
+            assert_eq!(un(s), (s.to_string(), 0), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_output_is_bounded() {
+        let text = "%41".repeat(3 * MAX_DECODED_BYTES);
+        let mut out = Vec::with_capacity(MAX_DECODED_BYTES);
+        let at = out.as_ptr();
+        let (n, read) = unescape(text.as_bytes(), &mut out);
+        assert_eq!(out.len(), MAX_DECODED_BYTES);
+        assert_eq!((n, read), (MAX_DECODED_BYTES, 3 * MAX_DECODED_BYTES));
+        let plain = "x".repeat(3 * MAX_DECODED_BYTES);
+        assert_eq!(unescape(plain.as_bytes(), &mut out).1, MAX_DECODED_BYTES);
+        assert_eq!(out.len(), MAX_DECODED_BYTES);
+        // four-byte characters up to the bound: never past it, so the buffer never grows
+        let wide = "\\u{1F600}".repeat(2 * MAX_DECODED_BYTES);
+        unescape(wide.as_bytes(), &mut out);
+        assert_eq!(out.len(), MAX_DECODED_BYTES);
+        assert_eq!(out.as_ptr(), at, "the buffer was reallocated");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// On text whose only escapes are single percent-encodings, unescaping is what the
+        /// `percent-encoding` crate decodes, escape for escape.
+        #[test]
+        fn percent_escapes_decode_as_the_percent_encoding_crate_does(
+            text in "([a-z %.]|%[0-9a-fA-F]{2}){0,64}",
+        ) {
+            proptest::prop_assume!(!text.contains("%25"));
+            let mut out = Vec::new();
+            let (n, _) = unescape(text.as_bytes(), &mut out);
+            let want: Vec<u8> = percent_encoding::percent_decode(text.as_bytes()).collect();
+            proptest::prop_assert_eq!(out, want);
+            let escapes = text.matches('%').count()
+                - text
+                    .as_bytes()
+                    .windows(3)
+                    .filter(|w| w[0] == b'%' && !(w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit()))
+                    .count();
+            proptest::prop_assert!(n <= escapes);
+        }
+
+        /// Any bytes: no panic, output within the bound, and no more escapes than `%`, `&` and
+        /// `\` bytes.
+        #[test]
+        fn unescaping_any_bytes_is_safe(text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let mut out = Vec::new();
+            let (n, read) = unescape(&text, &mut out);
+            proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES);
+            proptest::prop_assert_eq!(read, text.len());
+            proptest::prop_assert!(n <= text.iter().filter(|&&b| matches!(b, b'%' | b'&' | b'\\')).count());
+        }
+    }
+}

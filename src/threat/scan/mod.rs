@@ -228,6 +228,39 @@ impl Scanner {
                 self.scan_decoded(&mut r);
             }
         }
+        // Escaped text (percent-encoding, HTML character references, `\u` escapes): read again
+        // unescaped, a window of `MAX_DECODED_BYTES` at a time (each re-reading the last
+        // `UNESCAPE_OVERLAP` bytes of the one before, so a phrase across a seam is whole in one;
+        // at most once more than the text itself), where a window holds `MIN_ESCAPES` escapes.
+        // Where the best window's reading finds more than the text shows, it stands instead,
+        // plus 2 for the hiding: a visible injection with entities around it is not counted
+        // twice, and escapes that hide nothing add nothing.
+        if memchr::memchr3(b'%', b'&', b'\\', text).is_some() {
+            let seen = r.score + technical;
+            let mut best = (0, 0);
+            let mut from = 0;
+            while from < text.len() {
+                let (escapes, read) = unescape(&text[from..], &mut self.decoded);
+                if escapes >= MIN_ESCAPES {
+                    let buf = std::mem::take(&mut self.decoded);
+                    let (inner, inner_technical, _) = self.scan_views(&buf, long);
+                    self.decoded = buf;
+                    let hidden = inner.score + inner_technical;
+                    if hidden > best.0 {
+                        best = (hidden, inner.categories);
+                    }
+                }
+                if from + read >= text.len() {
+                    break;
+                }
+                // a full window read at least a quarter of its length of text
+                from += read.saturating_sub(UNESCAPE_OVERLAP).max(1);
+            }
+            if best.0 > seen {
+                r.score += best.0 + 2 - seen;
+                r.categories |= best.1 | 1 << 4;
+            }
+        }
         // Technical evidence in long prose counts at most Low: see `TECHNICAL`.
         if long {
             technical = technical.min(LONG_TEXT_TECHNICAL_CAP);

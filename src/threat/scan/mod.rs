@@ -181,7 +181,8 @@ impl Scanner {
         }
         // Path-like tokens go through the input checker's decoder (percent layers, overlong
         // UTF-8, separators, sensitive targets): one implementation of traversal for both.
-        if memchr::memchr3(b'/', b'\\', b'%', text).is_some() {
+        let path_bytes = memchr::memchr3(b'/', b'\\', b'%', text).is_some();
+        if path_bytes {
             let w = path_token_weight(text);
             if w > 0 {
                 technical += w;
@@ -235,7 +236,12 @@ impl Scanner {
         // Where the best window's reading finds more than the text shows, it stands instead,
         // plus 2 for the hiding: a visible injection with entities around it is not counted
         // twice, and escapes that hide nothing add nothing.
-        if memchr::memchr3(b'%', b'&', b'\\', text).is_some() {
+        // (without `/`, `\` or `%`, only `&` can begin an escape: one search, not three)
+        let escapes = match path_bytes {
+            true => memchr::memchr3(b'%', b'&', b'\\', text).is_some(),
+            false => memchr::memchr(b'&', text).is_some(),
+        };
+        if escapes {
             let seen = r.score + technical;
             let mut best = (0, 0);
             let mut from = 0;

@@ -128,53 +128,79 @@ pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
 /// (`50% off`, `&amp;`, a `\x1b` in a log line) and hide no sentence.
 pub(super) const MIN_ESCAPES: usize = 4;
 
-/// Input bytes a window of unescaped text re-reads of the one before it (`Scanner::scan`), so a
-/// phrase across the seam is read whole in one of them.
-pub(super) const UNESCAPE_OVERLAP: usize = 256;
+/// Bytes of unescaped text a window re-reads of the one before it (`Scanner::scan`), so a
+/// phrase across the seam is whole in one of them, however many bytes of input its escapes took.
+pub(super) const UNESCAPE_OVERLAP: usize = 1024;
+
+/// What `unescape` read and found.
+pub(super) struct Unescaped {
+    /// Escapes decoded.
+    pub(super) escapes: usize,
+    /// Escapes that decoded to an ASCII letter or digit: text escapes those only to hide it.
+    pub(super) letters: usize,
+    /// Bytes of the text read: all of it, or up to where the output filled.
+    pub(super) read: usize,
+    /// Where the next window starts: the input byte whose output begins the last
+    /// `UNESCAPE_OVERLAP` bytes of this one (`read` where the output did not fill).
+    pub(super) resume: usize,
+}
 
 /// Writes `text` to `out` with its escapes decoded until `MAX_DECODED_BYTES` of output:
-/// percent-encoding (`%69`, and `%2569` as the double encoding of the same byte), HTML
-/// character references (`&#105;`, `&#x69;`, with or without the `;`, and `&lt; &gt; &amp;
-/// &quot; &apos; &nbsp;`), and `\uXXXX`, `\u{X…}` and `\xXX` escapes. `%XX` and `\xXX` stand
+/// percent-encoding (`%69`; `%2569` and up to four layers of `25` as the same byte encoded
+/// again; `%u0069`), HTML character references (`&#105;`, `&#x69;`, with or without the `;`, up
+/// to 10 digits with leading zeros, and `&lt; &gt; &amp; &quot; &apos; &nbsp;`), and `\uXXXX`
+/// (a surrogate pair joined), `\u{X…}`, `\UXXXXXXXX` and `\xXX` escapes. `%XX` and `\xXX` stand
 /// for bytes (escaped UTF-8 comes together again), the others for characters; a code point that
-/// is no character becomes U+FFFD. Returns how many escapes were decoded and how many bytes of
-/// `text` were read (all of it, or up to where the output filled; at least a quarter of the
-/// output's length). Linear: each byte is copied or decoded once.
-pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
+/// is no character becomes U+FFFD. Linear: each byte is copied or decoded once; nothing is
+/// written past `MAX_DECODED_BYTES`, so a buffer of that capacity never grows.
+pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
     out.clear();
-    // nothing is written past the bound, so a buffer of `MAX_DECODED_BYTES` never grows
-    let fits = |out: &Vec<u8>, n: usize| out.len() + n <= MAX_DECODED_BYTES;
-    let mut n = 0;
+    let mut u = Unescaped {
+        escapes: 0,
+        letters: 0,
+        read: 0,
+        resume: usize::MAX,
+    };
+    let mark = MAX_DECODED_BYTES - UNESCAPE_OVERLAP;
     let mut i = 0;
     while i < text.len() {
         let k = memchr::memchr3(b'%', b'&', b'\\', &text[i..]).unwrap_or(text.len() - i);
         let room = MAX_DECODED_BYTES - out.len();
-        out.extend_from_slice(&text[i..i + k.min(room)]);
-        i += k.min(room);
+        let take = k.min(room);
+        if u.resume == usize::MAX && out.len() + take >= mark {
+            u.resume = i + mark.saturating_sub(out.len());
+        }
+        out.extend_from_slice(&text[i..i + take]);
+        i += take;
         if k > room || i >= text.len() {
             break;
         }
-        let (bytes, len) = match escape_at(&text[i..]) {
-            Some((Escaped::Byte(b), len)) => ([b, 0, 0, 0], (1, len)),
+        let (bytes, width, consumed, letter) = match escape_at(&text[i..]) {
+            Some((Escaped::Byte(b), len)) => ([b, 0, 0, 0], 1, len, b.is_ascii_alphanumeric()),
             Some((Escaped::Char(c), len)) => {
+                let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
                 let mut buf = [0u8; 4];
-                let w = char::from_u32(c)
-                    .unwrap_or('\u{FFFD}')
-                    .encode_utf8(&mut buf)
-                    .len();
-                (buf, (w, len))
+                let w = ch.encode_utf8(&mut buf).len();
+                (buf, w, len, ch.is_ascii_alphanumeric())
             }
-            None => ([text[i], 0, 0, 0], (1, 1)),
+            None => ([text[i], 0, 0, 0], 1, 1, false),
         };
-        let (width, consumed) = len;
-        if !fits(out, width) {
+        if out.len() + width > MAX_DECODED_BYTES {
             break;
         }
+        if u.resume == usize::MAX && out.len() + width > mark {
+            u.resume = i;
+        }
         out.extend_from_slice(&bytes[..width]);
-        n += usize::from(consumed > 1);
+        if consumed > 1 {
+            u.escapes += 1;
+            u.letters += usize::from(letter);
+        }
         i += consumed;
     }
-    (n, i)
+    u.read = i;
+    u.resume = u.resume.min(i);
+    u
 }
 
 /// What an escape stands for: a byte (`%XX`, `\xXX`: the bytes of UTF-8 text are escaped one
@@ -196,20 +222,40 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
     };
     match s.first()? {
         b'%' => {
-            // `%25` followed by two hex digits is one byte encoded twice
-            if s.len() >= 5 && &s[1..3] == b"25" {
-                if let Some(v) = hex(&s[3..5]) {
-                    return Some((Byte(v as u8), 5));
-                }
+            if s.get(1) == Some(&b'u') {
+                return Some((Char(hex(s.get(2..6)?)?), 6));
             }
-            Some((Byte(hex(s.get(1..3)?)? as u8), 3))
+            // `%25` followed by an escape's two hex digits is that byte encoded again
+            let mut at = 1;
+            while at < 9
+                && s.get(at..at + 2) == Some(&b"25"[..])
+                && s.get(at + 2..at + 4).is_some_and(|h| hex(h).is_some())
+            {
+                at += 2;
+            }
+            Some((Byte(hex(s.get(at..at + 2)?)? as u8), at + 2))
         }
         b'\\' => match s.get(1)? {
             b'u' if s.get(2) == Some(&b'{') => {
                 let close = s.iter().take(10).position(|&b| b == b'}')?;
                 Some((Char(hex(&s[3..close]).filter(|_| close <= 9)?), close + 1))
             }
-            b'u' => Some((Char(hex(s.get(2..6)?)?), 6)),
+            b'u' => {
+                let v = hex(s.get(2..6)?)?;
+                // a surrogate pair (how JSON writes a character past U+FFFF) is one character
+                if (0xD800..0xDC00).contains(&v) && s.get(6..8) == Some(&b"\\u"[..]) {
+                    if let Some(lo) = s.get(8..12).and_then(hex) {
+                        if (0xDC00..0xE000).contains(&lo) {
+                            return Some((
+                                Char(0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)),
+                                12,
+                            ));
+                        }
+                    }
+                }
+                Some((Char(v), 6))
+            }
+            b'U' => Some((Char(hex(s.get(2..10)?)?), 10)),
             b'x' => Some((Byte(hex(s.get(2..4)?)? as u8), 4)),
             _ => None,
         },
@@ -221,10 +267,10 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
                 };
                 let end = s[digits_at..]
                     .iter()
-                    .take(8)
+                    .take(11)
                     .position(|b| !b.is_ascii_hexdigit() || (radix == 10 && !b.is_ascii_digit()))
-                    .map_or(s.len().min(digits_at + 8), |p| digits_at + p);
-                if end == digits_at || end - digits_at > 7 {
+                    .map_or(s.len().min(digits_at + 11), |p| digits_at + p);
+                if end == digits_at || end - digits_at > 10 {
                     return None;
                 }
                 let v = u32::from_str_radix(std::str::from_utf8(&s[digits_at..end]).ok()?, radix)
@@ -260,9 +306,9 @@ mod tests {
 
     fn un(s: &str) -> (String, usize) {
         let mut out = Vec::new();
-        let (n, read) = unescape(s.as_bytes(), &mut out);
-        assert_eq!(read, s.len());
-        (String::from_utf8_lossy(&out).into_owned(), n)
+        let u = unescape(s.as_bytes(), &mut out);
+        assert_eq!(u.read, s.len());
+        (String::from_utf8_lossy(&out).into_owned(), u.escapes)
     }
 
     #[test]
@@ -275,6 +321,13 @@ mod tests {
             ("&lt;b&GT; &amp; &quot;&apos;&nbsp;", "<b> & \"' ", 6),
             ("\\u0069\\u{67}\\x6e\\u{1F600}", "ign😀", 4),
             ("&#55296; \\u{110000}", "\u{FFFD} \u{FFFD}", 2),
+            ("%252569%25252569%u0069", "iii", 3),
+            ("&#00000105;&#x0000000069;", "ii", 2),
+            (
+                "\\uDB40\\uDC49\\U00000069\\uD800x",
+                "\u{E0049}i\u{FFFD}x",
+                3,
+            ),
         ] {
             assert_eq!(un(s), (want.to_string(), n), "{s}");
         }
@@ -297,7 +350,9 @@ mod tests {
             "\\u{1234567}",
             "\\q",
             "\\",
-            "&#12345678;",
+            "&#12345678901;",
+            "%u12",
+            "\\U1234",
             "a % b & c \\ d",
         ] {
             assert_eq!(un(s), (s.to_string(), 0), "{s}");
@@ -309,11 +364,25 @@ mod tests {
         let text = "%41".repeat(3 * MAX_DECODED_BYTES);
         let mut out = Vec::with_capacity(MAX_DECODED_BYTES);
         let at = out.as_ptr();
-        let (n, read) = unescape(text.as_bytes(), &mut out);
+        let u = unescape(text.as_bytes(), &mut out);
         assert_eq!(out.len(), MAX_DECODED_BYTES);
-        assert_eq!((n, read), (MAX_DECODED_BYTES, 3 * MAX_DECODED_BYTES));
+        assert_eq!(
+            (u.escapes, u.read),
+            (MAX_DECODED_BYTES, 3 * MAX_DECODED_BYTES)
+        );
+        assert_eq!(
+            (u.letters, u.resume),
+            (
+                MAX_DECODED_BYTES,
+                3 * (MAX_DECODED_BYTES - UNESCAPE_OVERLAP)
+            )
+        );
         let plain = "x".repeat(3 * MAX_DECODED_BYTES);
-        assert_eq!(unescape(plain.as_bytes(), &mut out).1, MAX_DECODED_BYTES);
+        let u = unescape(plain.as_bytes(), &mut out);
+        assert_eq!(
+            (u.read, u.resume),
+            (MAX_DECODED_BYTES, MAX_DECODED_BYTES - UNESCAPE_OVERLAP)
+        );
         assert_eq!(out.len(), MAX_DECODED_BYTES);
         // four-byte characters up to the bound: never past it, so the buffer never grows
         let wide = "\\u{1F600}".repeat(2 * MAX_DECODED_BYTES);
@@ -330,9 +399,9 @@ mod tests {
         fn percent_escapes_decode_as_the_percent_encoding_crate_does(
             text in "([a-z %.]|%[0-9a-fA-F]{2}){0,64}",
         ) {
-            proptest::prop_assume!(!text.contains("%25"));
+            proptest::prop_assume!(!text.contains("%25") && !text.contains("%u"));
             let mut out = Vec::new();
-            let (n, _) = unescape(text.as_bytes(), &mut out);
+            let n = unescape(text.as_bytes(), &mut out).escapes;
             let want: Vec<u8> = percent_encoding::percent_decode(text.as_bytes()).collect();
             proptest::prop_assert_eq!(out, want);
             let escapes = text.matches('%').count()
@@ -349,9 +418,11 @@ mod tests {
         #[test]
         fn unescaping_any_bytes_is_safe(text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
             let mut out = Vec::new();
-            let (n, read) = unescape(&text, &mut out);
+            let u = unescape(&text, &mut out);
             proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES);
-            proptest::prop_assert_eq!(read, text.len());
+            proptest::prop_assert_eq!(u.read, text.len());
+            proptest::prop_assert!(u.resume <= u.read && u.letters <= u.escapes);
+            let n = u.escapes;
             proptest::prop_assert!(n <= text.iter().filter(|&&b| matches!(b, b'%' | b'&' | b'\\')).count());
         }
     }

@@ -231,40 +231,50 @@ impl Scanner {
         }
         // Escaped text (percent-encoding, HTML character references, `\u` escapes): read again
         // unescaped, a window of `MAX_DECODED_BYTES` at a time (each re-reading the last
-        // `UNESCAPE_OVERLAP` bytes of the one before, so a phrase across a seam is whole in one;
-        // at most once more than the text itself), where a window holds `MIN_ESCAPES` escapes.
-        // Where the best window's reading finds more than the text shows, it stands instead,
-        // plus 2 for the hiding: a visible injection with entities around it is not counted
-        // twice, and escapes that hide nothing add nothing.
+        // `UNESCAPE_OVERLAP` bytes of unescaped text of the one before, so a phrase across a
+        // seam is whole in one; at most a third more than the text itself), where a window holds
+        // `MIN_ESCAPES` escapes or one escaped letter (text escapes letters only to hide them).
+        // Where the best window's reading scores more than the text, it stands instead, both
+        // counted as the score counts them (technical evidence in long prose capped), plus 2
+        // for the hiding where the escapes hid prose evidence (an injection): escaped markup and
+        // URLs are routine. A visible injection with entities around it is not counted twice.
         // (without `/`, `\` or `%`, only `&` can begin an escape: one search, not three)
         let escapes = match path_bytes {
             true => memchr::memchr3(b'%', b'&', b'\\', text).is_some(),
             false => memchr::memchr(b'&', text).is_some(),
         };
         if escapes {
-            let seen = r.score + technical;
-            let mut best = (0, 0);
+            let counted = |t: u32| match long {
+                true => t.min(LONG_TEXT_TECHNICAL_CAP),
+                false => t,
+            };
+            let seen = r.score + counted(technical);
+            // (total, prose, categories) of the best window
+            let mut best = (0, 0, 0);
             let mut from = 0;
             while from < text.len() {
-                let (escapes, read) = unescape(&text[from..], &mut self.decoded);
-                if escapes >= MIN_ESCAPES {
+                let u = unescape(&text[from..], &mut self.decoded);
+                if u.escapes >= MIN_ESCAPES || u.letters > 0 {
                     let buf = std::mem::take(&mut self.decoded);
                     let (inner, inner_technical, _) = self.scan_views(&buf, long);
                     self.decoded = buf;
-                    let hidden = inner.score + inner_technical;
-                    if hidden > best.0 {
-                        best = (hidden, inner.categories);
+                    let total = inner.score + counted(inner_technical);
+                    if total > best.0 {
+                        best = (total, inner.score, inner.categories);
                     }
                 }
-                if from + read >= text.len() {
+                if from + u.read >= text.len() {
                     break;
                 }
-                // a full window read at least a quarter of its length of text
-                from += read.saturating_sub(UNESCAPE_OVERLAP).max(1);
+                // a full window's last `UNESCAPE_OVERLAP` bytes of output began at least a
+                // quarter of the rest of it into the text
+                from += u.resume.max(1);
             }
-            if best.0 > seen {
-                r.score += best.0 + 2 - seen;
-                r.categories |= best.1 | 1 << 4;
+            let (total, prose, categories) = best;
+            let hidden = total + if prose > r.score { 2 } else { 0 };
+            if hidden > seen {
+                r.score += hidden - seen;
+                r.categories |= categories | 1 << 4;
             }
         }
         // Technical evidence in long prose counts at most Low: see `TECHNICAL`.

@@ -72,7 +72,7 @@ fn tables() -> Result<Vec<u8>, String> {
     for (i, p) in file.pattern.iter().enumerate() {
         let v = plan::view_index(&p.view).ok_or(format!("pattern[{i}].view"))?;
         match (&p.phrase, &p.regex) {
-            (Some(ph), None) if !ph.is_empty() => views[v].0.push(plan::phrase_key(ph)),
+            (Some(ph), None) if !ph.is_empty() => views[v].0.extend(plan::phrase_keys(ph)),
             (None, Some(re)) => views[v].1.push(plan::regex_source(re)),
             _ => return Err(format!("pattern[{i}]: neither a phrase nor a regex")),
         }

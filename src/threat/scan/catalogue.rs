@@ -107,8 +107,10 @@ impl Scanner {
             let meta = (cat, p.weight, i as u32);
             let text = match (&p.phrase, &p.regex) {
                 (Some(ph), None) if !ph.is_empty() => {
-                    views[v].phrases.push(phrase_key(ph));
-                    views[v].phrase_meta.push(meta);
+                    for key in phrase_keys(ph) {
+                        views[v].phrases.push(key);
+                        views[v].phrase_meta.push(meta);
+                    }
                     ph
                 }
                 (None, Some(re)) => {

@@ -73,9 +73,21 @@ pub fn view_index(view: &str) -> Option<usize> {
     }
 }
 
-/// A phrase as the automaton holds it.
-pub fn phrase_key(phrase: &str) -> String {
-    phrase.to_lowercase()
+/// The phrases a catalogue phrase puts in the automaton: itself, lower-cased, and where it has
+/// two words or more, its ROT13 too (a model reads ROT13; a phrase of several words in ROT13 is
+/// no English text, where a single word's, `gpt` as `tcg`, may be some other word).
+pub fn phrase_keys(phrase: &str) -> impl Iterator<Item = String> {
+    let key = phrase.to_lowercase();
+    let rot13 = key.contains(' ').then(|| {
+        key.chars()
+            .map(|c| match c {
+                'a'..='m' => (c as u8 + 13) as char,
+                'n'..='z' => (c as u8 - 13) as char,
+                c => c,
+            })
+            .collect::<String>()
+    });
+    std::iter::once(key).chain(rot13)
 }
 
 /// A regex as it is compiled: ASCII word boundaries (Unicode `\b` would push the whole set onto

@@ -90,7 +90,7 @@ fn tables() -> Result<Vec<u8>, String> {
     }
     let both = (
         [planned[0].0.clone(), planned[1].0.clone()].concat(),
-        plan::Triggers::merged(&planned[0].2, planned[0].1, &planned[1].2)?,
+        plan::Triggers::merged(&planned[0].2, planned[0].1, &planned[1].2, planned[1].1)?,
     );
     let mut blob = Vec::new();
     for (phrases, triggers) in [

@@ -255,9 +255,7 @@ impl Scanner {
             while from < text.len() {
                 let u = unescape(&text[from..], &mut self.decoded);
                 if u.escapes >= MIN_ESCAPES || u.letters > 0 {
-                    let buf = std::mem::take(&mut self.decoded);
-                    let (inner, inner_technical, _) = self.scan_views(&buf, long);
-                    self.decoded = buf;
+                    let (inner, inner_technical) = self.read_decoded(long);
                     let total = inner.score + counted(inner_technical);
                     if total > best.0 {
                         best = (total, inner.score, inner.categories);
@@ -289,13 +287,19 @@ impl Scanner {
     /// Scans the payload `decoded` holds (a base64, hex or Morse run): what it finds adds to
     /// `r`, with 2 for the hiding and `encoded_payload` among the categories.
     fn scan_decoded(&mut self, r: &mut ScanResult) {
-        let buf = std::mem::take(&mut self.decoded);
-        let (inner, inner_technical, _) = self.scan_views(&buf, false);
-        self.decoded = buf;
+        let (inner, inner_technical) = self.read_decoded(false);
         if inner.score + inner_technical > 0 {
             r.score += inner.score + inner_technical + 2;
             r.categories |= inner.categories | 1 << 4;
         }
+    }
+
+    /// `scan_views` of what `decoded` holds (the buffer is lent out and back, not copied).
+    fn read_decoded(&mut self, long: bool) -> (ScanResult, u32) {
+        let buf = std::mem::take(&mut self.decoded);
+        let (inner, inner_technical, _) = self.scan_views(&buf, long);
+        self.decoded = buf;
+        (inner, inner_technical)
     }
 
     /// Matches the catalogue on both views of `text`: the result's score holds the prose
@@ -604,7 +608,14 @@ mod tests {
         let (light, folded) = (analysed(&hirs[0]), analysed(&hirs[1]));
         let triggers = |a: &[Vec<Piece>]| triggers_of(a.iter().map(|p| &p[..])).unwrap();
         let light_parts: usize = light.iter().map(Vec::len).sum();
-        let merged = Triggers::merged(&triggers(&light), light_parts, &triggers(&folded)).unwrap();
+        let folded_parts: usize = folded.iter().map(Vec::len).sum();
+        let merged = Triggers::merged(
+            &triggers(&light),
+            light_parts,
+            &triggers(&folded),
+            folded_parts,
+        )
+        .unwrap();
         let mut both = analysed(&hirs[0]);
         both.extend(analysed(&hirs[1]));
         let together = triggers(&both);

@@ -184,12 +184,19 @@ impl Triggers {
     /// The triggers of two views' regexes planned one after the other (`b`'s parts numbered
     /// after `a`'s `a_parts`): what `plan` gives for `a`'s regexes followed by `b`'s, without
     /// planning them again.
-    pub fn merged(a: &Triggers, a_parts: usize, b: &Triggers) -> Result<Triggers, String> {
-        let most = b.parts.iter().flatten().map(|t| t.part as usize + 1).max();
-        if a_parts + most.unwrap_or(0) >= u16::MAX as usize {
+    /// Errs where the two views' parts together (`a_parts + b_parts`) are too many to number
+    /// in u16: counting only the parts a literal names let start-anchored parts wrap.
+    pub fn merged(
+        a: &Triggers,
+        a_parts: usize,
+        b: &Triggers,
+        b_parts: usize,
+    ) -> Result<Triggers, String> {
+        if a_parts + b_parts >= u16::MAX as usize {
             return Err(format!(
-                "{} regex parts in the merged view; at most {} are supported",
-                a_parts + most.unwrap_or(0),
+                "{} regex parts in the light and folded views together ({a_parts} and \
+                 {b_parts}); at most {} are supported",
+                a_parts + b_parts,
                 u16::MAX - 1
             ));
         }

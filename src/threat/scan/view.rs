@@ -221,30 +221,9 @@ impl View {
     /// parts serve this view's too) and without planning the regexes again. Only the set of
     /// ungated parts is compiled anew.
     pub(super) fn merged(a: &View, pa: &Pending, b: &View, pb: &Pending) -> Result<View, String> {
-        View::merged_within(a, pa, b, pb, u16::MAX as usize)
-    }
-
-    /// `merged`, refusing a merged view of `most_parts` parts or more: its parts are numbered
-    /// in u16 (`b`'s after `a`'s), and each view passing on its own does not make their sum
-    /// pass (a hostile review loaded a catalogue of 70,000 parts whose folded start-anchored
-    /// parts wrapped onto light ones and never ran on merged text: a wrong allow).
-    fn merged_within(
-        a: &View,
-        pa: &Pending,
-        b: &View,
-        pb: &Pending,
-        most_parts: usize,
-    ) -> Result<View, String> {
         let (na, ra) = (a.parts.len(), pa.regexes.len());
-        if na + b.parts.len() >= most_parts {
-            return Err(format!(
-                "{} regex parts in the light and folded views together ({na} and {}); at most {} \
-                 are supported",
-                na + b.parts.len(),
-                b.parts.len(),
-                most_parts - 1
-            ));
-        }
+        // first: it refuses a sum of parts past u16 before any part number is shifted
+        let triggers = Triggers::merged(&a.triggers, na, &b.triggers, b.parts.len())?;
         let shift = |ids: &[u16], by: usize| ids.iter().map(|&i| i + by as u16).collect::<Vec<_>>();
         let phrases = [pa.phrases.clone(), pb.phrases.clone()].concat();
         let kept = Kept {
@@ -254,7 +233,6 @@ impl View {
             #[cfg(test)]
             res: [a.res.clone(), b.res.clone()].concat(),
         };
-        let triggers = Triggers::merged(&a.triggers, na, &b.triggers)?;
         View::assemble(
             kept,
             triggers,
@@ -409,20 +387,25 @@ mod tests {
         }
     }
 
-    /// The merged view counts the parts of both views together: with start-anchored parts last
-    /// in the second view (which no trigger literal names), a sum past the limit is refused,
-    /// not wrapped onto the first view's parts.
+    /// The merged view numbers the second view's parts after the first's, start-anchored ones
+    /// included; and the part count is checked on both views together, start-anchored parts
+    /// (which no literal names) counted: a hostile review's 40,000 + 30,000 parts loaded and
+    /// wrapped when only the parts a literal names were counted.
     #[test]
-    fn a_merged_view_past_the_part_limit_is_refused() {
+    fn a_merged_view_counts_every_part_of_both_views() {
         let (pa, pb) = (pending(&["^abc", "xyzzy+q"]), pending(&["^def", "^ghi"]));
         let (a, b) = (View::build(&pa).unwrap(), View::build(&pb).unwrap());
-        let m = View::merged_within(&a, &pa, &b, &pb, 5).unwrap();
+        let m = View::merged(&a, &pa, &b, &pb).unwrap();
         assert_eq!(m.parts.len(), 4);
         assert_eq!(
             m.starts.iter().map(|s| s.0).collect::<Vec<_>>(),
             vec![0, 2, 3]
         );
-        let e = View::merged_within(&a, &pa, &b, &pb, 4).err().unwrap();
-        assert!(e.contains("4 regex parts"), "{e}");
+        let none = Triggers::default();
+        assert!(Triggers::merged(&none, 30_000, &none, 30_000).is_ok());
+        let e = Triggers::merged(&none, 40_000, &none, 30_000)
+            .err()
+            .unwrap();
+        assert!(e.contains("70000 regex parts"), "{e}");
     }
 }

@@ -227,7 +227,7 @@ static const char *const warden_reason_names[] = {
     "read_up", "write_down", "tenant_isolation", "resource_not_allowed", "rate_limited",
     "identity", "threat_detected", "quarantined", "audit_backpressure", "audit_unavailable",
     "hsm_unavailable", "hsm_required", "tenant_not_permitted", "low_trust",
-    "threat_at_low_trust",
+    "threat_at_low_trust", "fleet_stale",
 };
 
 const char *warden_reason_name(uint16_t reason) {

@@ -187,6 +187,7 @@ pub struct Config {
     pub serve: crate::ipc::ServeConfig,
     pub siem: crate::audit::siem::SiemConfig,
     pub trust: crate::trust::TrustConfig,
+    pub fleet: crate::fleet::FleetConfig,
 }
 
 impl Config {
@@ -232,6 +233,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), (String, String)> {
         self.serve.validate()?;
         self.siem.validate(&self.audit.dir)?;
+        self.fleet.validate()?;
         self.trust.check().map_err(|(f, m)| (f.to_string(), m))?;
         let e = |f: &str, m: String| Err((f.to_string(), m));
         let avail = available_cpus().len();

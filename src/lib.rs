@@ -25,6 +25,7 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod engine;
+pub mod fleet;
 pub mod global;
 pub mod hsm;
 pub mod identity;

@@ -153,6 +153,27 @@ pub struct AuditMetrics {
     pub siem_errors: u64,
 }
 
+/// The fleet's counters, in `Metrics`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct FleetMetrics {
+    /// Milliseconds since this node last proved it was in step (`u64::MAX`: never).
+    pub state_age_ms: u64,
+    /// Whether the view is fresh now (requests are served on it).
+    pub fresh: bool,
+    pub updates_applied: u64,
+    /// Entries that failed their checks (not applied).
+    pub updates_rejected: u64,
+    pub published: u64,
+    pub publish_failures: u64,
+    pub reconnects: u64,
+    /// The fleet policy's version in force (0: none received).
+    pub policy_version: u64,
+    /// Policy versions that did not compile here (the previous one was kept).
+    pub policy_rejected: u64,
+    /// Requests served while stale.
+    pub stale_requests: u64,
+}
+
 /// Latency summary in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct Latency {
@@ -218,6 +239,8 @@ pub struct Metrics {
     pub audit: Option<AuditMetrics>,
     /// The HSM core's counters (`None`: software keystore).
     pub hsm: Option<HsmMetrics>,
+    /// The fleet's counters (`None`: no `[fleet]`).
+    pub fleet: Option<FleetMetrics>,
     pub steals: u64,
     /// Requests served ahead of their priority because they waited past their aging deadline.
     pub aged: u64,
@@ -465,6 +488,72 @@ impl Metrics {
                     "Audit events whose send to the syslog receiver failed.",
                     "counter",
                     a.siem_errors as f64,
+                ),
+            ] {
+                c(name, help, kind, v);
+            }
+        }
+        if let Some(f) = &self.fleet {
+            for (name, help, kind, v) in [
+                (
+                    "fleet_state_age_ms",
+                    "Milliseconds since this node last proved it was in step with the fleet (-1: never).",
+                    "gauge",
+                    if f.state_age_ms == u64::MAX { -1.0 } else { f.state_age_ms as f64 },
+                ),
+                (
+                    "fleet_fresh",
+                    "1 while this node's view of the fleet is fresh.",
+                    "gauge",
+                    f.fresh as u8 as f64,
+                ),
+                (
+                    "fleet_updates_applied_total",
+                    "Fleet entries applied on this node.",
+                    "counter",
+                    f.updates_applied as f64,
+                ),
+                (
+                    "fleet_updates_rejected_total",
+                    "Fleet entries refused (failed their checks, or could not apply).",
+                    "counter",
+                    f.updates_rejected as f64,
+                ),
+                (
+                    "fleet_published_total",
+                    "Changes this node published to the fleet.",
+                    "counter",
+                    f.published as f64,
+                ),
+                (
+                    "fleet_publish_failures_total",
+                    "Changes applied on this node only (outbox full, or stopped before publishing).",
+                    "counter",
+                    f.publish_failures as f64,
+                ),
+                (
+                    "fleet_reconnects_total",
+                    "Connections made to the fleet's servers.",
+                    "counter",
+                    f.reconnects as f64,
+                ),
+                (
+                    "fleet_policy_version",
+                    "The fleet policy version in force (0: none received).",
+                    "gauge",
+                    f.policy_version as f64,
+                ),
+                (
+                    "fleet_policy_rejected_total",
+                    "Fleet policy versions that did not compile here.",
+                    "counter",
+                    f.policy_rejected as f64,
+                ),
+                (
+                    "fleet_stale_requests_total",
+                    "Requests served while this node's view of the fleet was stale.",
+                    "counter",
+                    f.stale_requests as f64,
                 ),
             ] {
                 c(name, help, kind, v);

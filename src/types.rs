@@ -346,6 +346,9 @@ pub enum DenyReason {
     /// The threat scan rated the content at or above the policy's `trust.low_deny_at`, which
     /// applies while the agent's trust is below `trust.low`; the value is the level.
     ThreatAtLowTrust(ThreatLevel),
+    /// This node's view of the fleet's state (revocations, quarantines, policy) is older than
+    /// `fleet.stale_after_ms` and `fleet.when_stale` is `deny`.
+    FleetStale,
 }
 
 impl DenyReason {
@@ -384,6 +387,7 @@ impl DenyReason {
             Self::TenantNotPermitted => 29,
             Self::LowTrust(_) => 30,
             Self::ThreatAtLowTrust(_) => 31,
+            Self::FleetStale => 32,
         }
     }
     /// The argument carried with the code: a field code or a custom code.
@@ -459,6 +463,7 @@ impl DenyReason {
                 Some(l) if arg <= u8::MAX as u16 => l,
                 _ => return None,
             }),
+            32 => Self::FleetStale,
             _ => return None,
         })
     }
@@ -509,6 +514,7 @@ impl DenyReason {
             Self::TenantNotPermitted => "tenant_not_permitted",
             Self::LowTrust(_) => "low_trust",
             Self::ThreatAtLowTrust(_) => "threat_at_low_trust",
+            Self::FleetStale => "fleet_stale",
         }
     }
     /// Transient reasons are about the engine's state, not the request: never cached.
@@ -526,6 +532,7 @@ impl DenyReason {
                 | Self::AuditUnavailable
                 | Self::HsmUnavailable
                 | Self::LowTrust(_)
+                | Self::FleetStale
         )
     }
 }
@@ -613,6 +620,11 @@ impl fmt::Display for DenyReason {
                 "request field `content`: the threat scan rated it {}, denied because the agent's \
                  trust score is below the policy's trust.low, where trust.low_deny_at applies",
                 l.name()
+            ),
+            Self::FleetStale => f.write_str(
+                "this node has not been in step with the fleet's servers for fleet.stale_after_ms \
+                 (revocations, quarantines or the policy may have changed elsewhere); it serves \
+                 again once it reconnects and catches up (see the fleet_* metrics)",
             ),
         }
     }

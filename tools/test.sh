@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, integration, property and doc tests (the HSM tests against a
-# SoftHSM2 token made by tools/softhsm.sh); the cedar-policy differential
+# The whole test suite: unit, integration, property and doc tests, with the `fleet` feature (the
+# HSM tests against a SoftHSM2 token made by tools/softhsm.sh, the fleet tests against private
+# nats-servers); the cedar-policy differential
 # test (its own workspace member); then the loom models of the lock-free ring and free list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,10 @@ trap 'rm -rf "$hsm_dir"' EXIT
 eval "$(tools/softhsm.sh setup "$hsm_dir")"
 # rsyslog for the SIEM tests (tests/siem.rs starts private instances), installed when missing.
 tools/rsyslog.sh --install
-cargo test --locked
+# nats-server for the fleet tests (tests/fleet.rs starts private servers), installed when missing.
+tools/nats.sh --install
+# `fleet` builds the NATS client in, for tests/fleet.rs and examples/fleet_node.rs.
+cargo test --locked --features fleet
 cargo test --locked -p warden-cedar-bench
 # loom explores every interleaving of tests/loom.rs (the `loom` feature swaps in its atomics).
 cargo test --locked --features loom --test loom

@@ -321,6 +321,11 @@ enum PolicyCmd {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Compiles a policy file, then publishes it to the fleet (`[fleet]` in `--config`) as the
+    /// next version: every node compiles it and swaps it in; a node where it does not compile
+    /// keeps its last good one and counts it (`fleet_policy_rejected_total`). Prints the
+    /// version. Needs a build with `--features fleet`.
+    Push { file: PathBuf },
 }
 
 /// A policy test file.
@@ -345,6 +350,38 @@ struct PolicyCase {
     /// The agent's trust score to judge the case at (default: trust.baseline).
     #[serde(default)]
     trust: Option<f32>,
+}
+
+/// `warden policy push FILE`.
+fn policy_push(file: &std::path::Path, config: &Option<PathBuf>) -> Result<ExitCode, String> {
+    let cfg = load_config(config)?;
+    if !cfg.fleet.enabled() {
+        return Err(
+            "policy push: the config has no fleet (set fleet.servers, and pass it with \
+                    --config)"
+                .into(),
+        );
+    }
+    let src = warden::source::read_text_bounded(
+        file,
+        warden::source::limits::POLICY_BYTES,
+        "the policy file",
+    )?;
+    #[cfg(feature = "fleet")]
+    {
+        let v = warden::fleet::push_policy(&cfg.fleet, &src, &file.display().to_string())?;
+        println!("{}: published as fleet policy version {v}", file.display());
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "fleet"))]
+    {
+        let _ = src;
+        Err(
+            "policy push: this warden was built without the `fleet` feature; rebuild it with \
+             `cargo build --release --features fleet`"
+                .into(),
+        )
+    }
 }
 
 fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
@@ -769,6 +806,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     verbose,
                 },
         } => policy_test(&file, policy, verbose, &cli.config),
+        Cmd::Policy {
+            cmd: PolicyCmd::Push { file },
+        } => policy_push(&file, &cli.config),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => {

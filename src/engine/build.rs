@@ -273,6 +273,8 @@ impl EngineBuilder {
             hsm: keys.client().cloned(),
             keys,
             ipc: std::sync::OnceLock::new(),
+            fleet: Arc::new(crate::fleet::Gate::new(&cfg.fleet)),
+            fleet_out: std::sync::OnceLock::new(),
             siem: siem_counters,
         });
         if let Some(home) = tag_home {
@@ -343,6 +345,8 @@ impl EngineBuilder {
             shared,
             policy,
             runs: cfg.engine.caller_runs.then(|| cells.clone()),
+            #[cfg(feature = "fleet")]
+            fleet: std::sync::Mutex::new(None),
         };
         for _ in 0..n {
             match rx.recv_timeout(Duration::from_secs(30)) {
@@ -358,6 +362,13 @@ impl EngineBuilder {
                         message: "a core did not report within 30 s".into(),
                     });
                 }
+            }
+        }
+        #[cfg(feature = "fleet")]
+        if cfg.fleet.enabled() {
+            if let Err(message) = engine.start_fleet() {
+                engine.shutdown();
+                return Err(config_error("fleet", message));
             }
         }
         Ok(engine)

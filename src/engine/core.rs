@@ -267,11 +267,16 @@ impl CoreState {
         // atomic load when nobody is quarantined).
         // (an operator's quarantine holds with the anomaly monitor off too)
         let quarantined = sh.quarantine.contains(agent, now);
+        // A fleet node whose view of the fleet is stale (one load; always fresh without one).
+        let stale = sh.fleet.stale(now);
         let pre = key.is_some_and(|(op, _)| sh.pipeline.has_pre(op));
         let hit = match (&mut *shard, key) {
             _ if quarantined => {
                 m.quarantine_denials.add(1);
                 Some(Verdict::deny(DenyReason::Quarantined))
+            }
+            _ if stale == Some(crate::fleet::WhenStale::Deny) => {
+                Some(Verdict::deny(DenyReason::FleetStale))
             }
             _ if from_hsm.is_some() => from_hsm.map(Verdict::deny),
             (Some(s), Some((op, k))) if !pre => lookup(s, m, &k, op, now, epoch),
@@ -327,6 +332,13 @@ impl CoreState {
                 }
                 Err(reason) => verdict = Verdict::deny(reason),
             }
+        }
+        // Stale with `when_stale = "audit_required"`: allowed, but the gateway must audit it.
+        if stale == Some(crate::fleet::WhenStale::AuditRequired)
+            && verdict.decision != Decision::Deny
+        {
+            verdict.decision = Decision::AllowWith;
+            verdict.obligations.audit_required = true;
         }
         // The request is answered now: a slot that went to the HSM core starts clean next time.
         if hsm_word != 0 {
@@ -575,6 +587,16 @@ fn start_quarantine(
             };
             let req = Request { agent: name, ..req };
             sh.quarantine.name(agent, req.tenant, req.agent, trigger);
+            // and, on a fleet node, every other node quarantines it too
+            if let Some(o) = sh.fleet_out.get() {
+                o.publish(crate::fleet::state::Record::Quarantine {
+                    tenant: req.tenant.into(),
+                    agent: req.agent.into(),
+                    until_unix_ms: (crate::time::wall_ns() / 1_000_000)
+                        .saturating_add(sh.quarantine_ns / 1_000_000)
+                        .max(1),
+                });
+            }
             // The quarantine itself is audited: the agent, the request that crossed the
             // threshold, and the trigger as the action (best effort: a full queue counts it as
             // backpressure; nobody waits on this record).

@@ -56,6 +56,94 @@ pub struct Engine {
     policy: Option<Arc<crate::policy::PolicyStage>>,
     /// The cores' states, for caller-runs (`engine.caller_runs`; `None`: off).
     runs: Option<Arc<[baton::CoreCell]>>,
+    /// The fleet's control-plane thread (`[fleet]`; `None`: no fleet).
+    #[cfg(feature = "fleet")]
+    fleet: std::sync::Mutex<Option<crate::fleet::Node>>,
+}
+
+/// How the fleet's thread changes this engine's state: as the `Engine` methods do, without
+/// publishing (the change came from the fleet).
+#[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+struct FleetApply {
+    shared: Arc<Shared>,
+    policy: Option<Arc<crate::policy::PolicyStage>>,
+}
+
+fn wall_ms() -> u64 {
+    crate::time::wall_ns() / 1_000_000
+}
+
+/// Revokes or releases an agent; false without identity checks.
+fn set_revoked(
+    sh: &Shared,
+    policy: &Option<Arc<crate::policy::PolicyStage>>,
+    tenant: &str,
+    agent: &str,
+    revoked: bool,
+) -> bool {
+    match policy.as_ref().and_then(|p| p.identity()) {
+        Some(id) if revoked => {
+            id.revoke_agent(tenant, agent);
+            sh.epoch.fetch_add(1, AcqRel);
+            true
+        }
+        Some(id) => {
+            id.release_agent(tenant, agent);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Quarantines an agent until `until_ns` (monotonic) on every core; false when the table has
+/// no room for it.
+fn set_quarantine(sh: &Shared, tenant: &str, agent: &str, until_ns: u64, now: u64) -> bool {
+    let key = sh.keyed.agent(tenant, agent);
+    if !sh.quarantine.insert(key, until_ns, now) {
+        return false;
+    }
+    sh.quarantine
+        .name(key, tenant, agent, crate::anomaly::Trigger::Operator);
+    if let Some(t) = &sh.trust {
+        t.incident(key, now);
+    }
+    true
+}
+
+impl crate::fleet::Apply for FleetApply {
+    fn agent(&self, tenant: &str, agent: &str, revoked: bool) -> bool {
+        set_revoked(&self.shared, &self.policy, tenant, agent, revoked)
+    }
+
+    fn quarantine(&self, tenant: &str, agent: &str, until_unix_ms: u64) -> bool {
+        let (sh, now) = (&*self.shared, now_ns());
+        let left_ms = until_unix_ms.saturating_sub(wall_ms());
+        if left_ms == 0 {
+            sh.quarantine.release(sh.keyed.agent(tenant, agent), now);
+            return true;
+        }
+        set_quarantine(
+            sh,
+            tenant,
+            agent,
+            now.saturating_add(left_ms.saturating_mul(1_000_000)),
+            now,
+        )
+    }
+
+    fn policy(&self, toml: &str, name: &str) -> Result<(), String> {
+        let Some(p) = &self.policy else {
+            return Err(
+                "this node was built without a policy (policy.file); a fleet policy needs one \
+                 to replace"
+                    .into(),
+            );
+        };
+        let new = crate::policy::Snapshot::from_toml(toml, name).map_err(|e| e.to_string())?;
+        p.swap(new);
+        self.shared.epoch.fetch_add(1, AcqRel);
+        Ok(())
+    }
 }
 
 impl Engine {
@@ -145,56 +233,81 @@ impl Engine {
 
     /// Revokes an agent: its next request is denied on every core, cached allows included.
     /// Returns false when identity checks are not enabled (`identity.require_token`).
+    /// With `[fleet]`, the revocation is published and every node applies it.
     pub fn revoke_agent(&self, tenant: &str, agent: &str) -> bool {
-        match self.policy.as_ref().and_then(|p| p.identity()) {
-            Some(id) => {
-                id.revoke_agent(tenant, agent);
-                self.bump_epoch();
-                true
-            }
-            None => false,
-        }
+        self.set_revoked(tenant, agent, true)
     }
 
-    /// Lifts an agent's revocation.
+    /// Lifts an agent's revocation (on every node, with `[fleet]`).
     pub fn release_agent(&self, tenant: &str, agent: &str) -> bool {
-        match self.policy.as_ref().and_then(|p| p.identity()) {
-            Some(id) => {
-                id.release_agent(tenant, agent);
-                true
-            }
-            None => false,
+        self.set_revoked(tenant, agent, false)
+    }
+
+    fn set_revoked(&self, tenant: &str, agent: &str, revoked: bool) -> bool {
+        if !set_revoked(&self.shared, &self.policy, tenant, agent, revoked) {
+            return false;
+        }
+        self.publish(crate::fleet::state::Record::Agent {
+            tenant: tenant.into(),
+            agent: agent.into(),
+            revoked,
+        });
+        true
+    }
+
+    /// Hands a change to the fleet's thread (nothing without `[fleet]`).
+    fn publish(&self, c: crate::fleet::state::Record) {
+        if let Some(o) = self.shared.fleet_out.get() {
+            o.publish(c);
         }
     }
 
-    /// Ends an agent's quarantine now (its behaviour baselines start afresh). False when it was
-    /// not quarantined.
+    /// Ends an agent's quarantine now (its behaviour baselines start afresh), on every node
+    /// with `[fleet]`. False when it was not quarantined here.
     pub fn release_quarantine(&self, tenant: &str, agent: &str) -> bool {
-        self.shared
+        let was = self
+            .shared
             .quarantine
-            .release(self.shared.keyed.agent(tenant, agent), now_ns())
+            .release(self.shared.keyed.agent(tenant, agent), now_ns());
+        self.publish(crate::fleet::state::Record::Quarantine {
+            tenant: tenant.into(),
+            agent: agent.into(),
+            until_unix_ms: 0,
+        });
+        was
     }
 
     /// Quarantines an agent for `duration_ms` (an operator's decision): every request it makes,
     /// and every request made through a credential it delegated, is denied `quarantined` on
     /// every core until then or `release_quarantine`. Counts as an incident for its trust score.
     /// False when the quarantine table has no room for it.
+    /// With `[fleet]`, every node quarantines it until the same wall-clock time.
     pub fn quarantine(&self, tenant: &str, agent: &str, duration_ms: u64) -> bool {
-        let (sh, now) = (&self.shared, now_ns());
-        let key = sh.keyed.agent(tenant, agent);
-        if !sh.quarantine.insert(
-            key,
-            now.saturating_add(duration_ms.saturating_mul(1_000_000)),
-            now,
-        ) {
+        let now = now_ns();
+        let until = now.saturating_add(duration_ms.saturating_mul(1_000_000));
+        if !set_quarantine(&self.shared, tenant, agent, until, now) {
             return false;
         }
-        sh.quarantine
-            .name(key, tenant, agent, crate::anomaly::Trigger::Operator);
-        if let Some(t) = &sh.trust {
-            t.incident(key, now);
-        }
+        self.publish(crate::fleet::state::Record::Quarantine {
+            tenant: tenant.into(),
+            agent: agent.into(),
+            until_unix_ms: wall_ms().saturating_add(duration_ms).max(1),
+        });
         true
+    }
+
+    /// Starts the fleet's control-plane thread (`[fleet]`).
+    #[cfg(feature = "fleet")]
+    pub(crate) fn start_fleet(&self) -> Result<(), String> {
+        let apply = Arc::new(FleetApply {
+            shared: self.shared.clone(),
+            policy: self.policy.clone(),
+        });
+        let (node, outbox) =
+            crate::fleet::Node::start(&self.shared.config.fleet, self.shared.fleet.clone(), apply)?;
+        let _ = self.shared.fleet_out.set(outbox);
+        *self.fleet.lock().unwrap_or_else(|e| e.into_inner()) = Some(node);
+        Ok(())
     }
 
     /// Agents quarantined now, with what triggered it and the cool-down left.
@@ -243,6 +356,10 @@ impl Engine {
     /// exit. Idempotent; later submissions get `Deny(ShuttingDown)`.
     pub fn shutdown(&self) {
         let sh = &self.shared;
+        #[cfg(feature = "fleet")]
+        if let Some(mut n) = self.fleet.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            n.stop();
+        }
         sh.shutdown.store(true, SeqCst);
         loop {
             if sh.running.load(SeqCst) == 0 {
@@ -700,6 +817,9 @@ impl Handle {
             });
         }
         m.hsm = sh.keys.metrics();
+        if let Some(o) = sh.fleet_out.get() {
+            m.fleet = Some(crate::fleet::metrics(&sh.fleet, &o.stats, now_ns()));
+        }
         m.latency = metrics::summarize(&all, sum, max);
         let lookups = m.cache_hits + m.cache_misses;
         m.cache_hit_rate = if lookups == 0 {

@@ -71,6 +71,10 @@ pub(crate) struct Shared {
     pub ipc: std::sync::OnceLock<std::sync::Arc<crate::ipc::shm::Table>>,
     /// The SIEM forwarder's counters (`None`: no forwarding).
     pub siem: Option<std::sync::Arc<crate::audit::siem::SiemCounters>>,
+    /// Whether this node's view of the fleet is fresh (always open without `[fleet]`).
+    pub fleet: std::sync::Arc<crate::fleet::Gate>,
+    /// Where this node's revocations and quarantines go to the fleet, once its thread runs.
+    pub fleet_out: std::sync::OnceLock<crate::fleet::Outbox>,
 }
 
 impl Shared {

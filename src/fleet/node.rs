@@ -1,0 +1,568 @@
+//! The fleet's control-plane thread: async-nats on a current-thread tokio runtime of its own,
+//! never on a core and never on the request path. It drives the `Tracker` (`state.rs`) with
+//! the bucket's watch, the engine's changes (`Outbox`) and heartbeats:
+//!
+//! - watch: `watch_with_history(">")` delivers every key's current value, then each change, in
+//!   stream order; an entry is applied through `Apply` when the tracker says so. A watch that
+//!   ends or fails is made again from the next revision not processed, so nothing between is
+//!   missed.
+//! - publish: one write at a time, in the order the engine made them (so two changes to one
+//!   key land in order); a write that fails is retried, with back-off, until it is stored.
+//! - heartbeat: every `heartbeat_ms` the bucket's stream reports its last sequence; once every
+//!   revision up to it has been processed, the gate is fresh for `stale_after_ms` from when the
+//!   question was sent. While the servers are away no answer comes, and the gate goes stale.
+
+use super::state::{Record, Step, Tracker};
+use super::{Apply, FleetConfig, Gate, Outbox, Stats};
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The running control-plane thread. Dropping it stops the thread.
+pub struct Node {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts the thread for `cfg` (already validated). Returns it with the outbox the engine
+    /// publishes through. Fails only for what will not change by waiting: a credential that
+    /// cannot be read, or a thread that cannot start. Unreachable servers are waited for
+    /// (the gate stays stale meanwhile).
+    pub fn start(
+        cfg: &FleetConfig,
+        gate: Arc<Gate>,
+        apply: Arc<dyn Apply>,
+    ) -> Result<(Node, Outbox), String> {
+        let auth = Auth::read(cfg)?;
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = tokio::sync::mpsc::channel(cfg.outbox_capacity);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let run = Run {
+            cfg: cfg.clone(),
+            node: cfg.node_name(),
+            gate,
+            stats: stats.clone(),
+            apply,
+        };
+        let thread = std::thread::Builder::new()
+            .name("warden-fleet".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!(
+                            "warden: fleet: no runtime ({e}); this node stays stale (fail closed)"
+                        );
+                        return;
+                    }
+                };
+                rt.block_on(run.main(auth, rx, stop_rx));
+            })
+            .map_err(|e| format!("fleet: cannot start its thread: {e}"))?;
+        Ok((
+            Node {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            },
+            Outbox { tx, stats },
+        ))
+    }
+
+    /// Stops the thread: changes not yet published are logged as lost.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Credentials, read once at start (never logged).
+enum Auth {
+    None,
+    Creds(String),
+    Token(String),
+    User(String, String),
+}
+
+impl Auth {
+    fn read(cfg: &FleetConfig) -> Result<Auth, String> {
+        let env = |field: &str, var: &str| {
+            std::env::var(var).map_err(|_| {
+                format!("fleet.{field}: the environment variable {var} is not set (or not UTF-8)")
+            })
+        };
+        Ok(if !cfg.creds_file.is_empty() {
+            let bytes = crate::secrets::read_secret_key_file(&cfg.creds_file, None)
+                .map_err(|e| format!("fleet.creds_file: {e}"))?;
+            Auth::Creds(
+                String::from_utf8(bytes).map_err(|_| {
+                    format!("fleet.creds_file: {} is not UTF-8 text", cfg.creds_file)
+                })?,
+            )
+        } else if !cfg.token_env.is_empty() {
+            Auth::Token(env("token_env", &cfg.token_env)?)
+        } else if !cfg.user.is_empty() {
+            Auth::User(cfg.user.clone(), env("password_env", &cfg.password_env)?)
+        } else {
+            Auth::None
+        })
+    }
+
+    fn options(self) -> Result<async_nats::ConnectOptions, String> {
+        let o = async_nats::ConnectOptions::new();
+        Ok(match self {
+            Auth::None => o,
+            Auth::Creds(c) => o
+                .credentials(&c)
+                .map_err(|e| format!("fleet.creds_file: not a NATS credentials file ({e})"))?,
+            Auth::Token(t) => o.token(t),
+            Auth::User(u, p) => o.user_and_password(u, p),
+        })
+    }
+}
+
+/// Connects a client for one-off use (`warden policy push`): waits for the connection.
+async fn connect(cfg: &FleetConfig, auth: Auth) -> Result<async_nats::Client, String> {
+    let t = Duration::from_millis(cfg.request_timeout_ms);
+    auth.options()?
+        .name("warden-cli")
+        .connection_timeout(t)
+        .request_timeout(Some(t))
+        .connect(cfg.servers.clone())
+        .await
+        .map_err(|e| format!("fleet: cannot reach {:?}: {e}", cfg.servers))
+}
+
+async fn bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, String> {
+    match js.get_key_value(&cfg.bucket).await {
+        Ok(kv) => Ok(kv),
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: cfg.bucket.clone(),
+                description: "warden fleet state: revocations, quarantines, policy".into(),
+                history: 1,
+                num_replicas: cfg.replicas,
+                storage: jetstream::stream::StorageType::File,
+                max_value_size: super::state::MAX_VALUE_BYTES as i32,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("bucket `{}`: {e}", cfg.bucket)),
+    }
+}
+
+/// The stream's last sequence: what a node must have processed to be in step.
+async fn last_sequence(js: jetstream::Context, stream: String) -> Result<u64, String> {
+    let s = js
+        .get_stream(&stream)
+        .await
+        .map_err(|e| format!("stream info: {e}"))?;
+    Ok(s.cached_info().state.last_sequence)
+}
+
+struct Run {
+    cfg: FleetConfig,
+    node: String,
+    gate: Arc<Gate>,
+    stats: Arc<Stats>,
+    apply: Arc<dyn Apply>,
+}
+
+impl Run {
+    fn apply(&self, r: Record) {
+        let ok = match &r {
+            Record::Agent {
+                tenant,
+                agent,
+                revoked,
+            } => self.apply.agent(tenant, agent, *revoked),
+            Record::Quarantine {
+                tenant,
+                agent,
+                until_unix_ms,
+            } => self.apply.quarantine(tenant, agent, *until_unix_ms),
+            Record::Policy { version, toml, .. } => {
+                match self.apply.policy(toml, &format!("fleet policy v{version}")) {
+                    Ok(()) => {
+                        self.stats.policy_version.store(*version, Relaxed);
+                        true
+                    }
+                    Err(e) => {
+                        self.stats.policy_rejected.fetch_add(1, Relaxed);
+                        eprintln!(
+                            "warden: fleet: policy version {version} does not compile on this \
+                             node; the previous one stays in force: {e}"
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        if ok {
+            self.stats.applied.fetch_add(1, Relaxed);
+        } else {
+            self.stats.rejected.fetch_add(1, Relaxed);
+            eprintln!("warden: fleet: {r:?} cannot apply on this node (identity checks are off, or the quarantine table is full)");
+        }
+    }
+
+    fn step(&self, t: &mut Tracker, e: kv::Entry) {
+        let value = match e.operation {
+            kv::Operation::Put => Some(&e.value[..]),
+            kv::Operation::Delete | kv::Operation::Purge => None,
+        };
+        match t.on_entry(&e.key, value, e.revision) {
+            Step::Apply(r) => self.apply(r),
+            Step::Skip(_) => {}
+            Step::Reject(why) => {
+                self.stats.rejected.fetch_add(1, Relaxed);
+                eprintln!(
+                    "warden: fleet: entry `{}` (revision {}) refused: {why}",
+                    e.key, e.revision
+                );
+            }
+        }
+    }
+
+    async fn main(
+        self,
+        auth: Auth,
+        mut rx: tokio::sync::mpsc::Receiver<Record>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let timeout = Duration::from_millis(self.cfg.request_timeout_ms);
+        let stale_after_ns = self.cfg.stale_after_ms.saturating_mul(1_000_000);
+        let stats = self.stats.clone();
+        let node = self.node.clone();
+        let opts = match auth.options() {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("warden: fleet: {e}; this node stays stale (fail closed)");
+                return;
+            }
+        };
+        let client = match opts
+            .name(format!("warden-{node}"))
+            .connection_timeout(timeout)
+            .request_timeout(Some(timeout))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .event_callback(move |ev| {
+                let stats = stats.clone();
+                async move {
+                    match ev {
+                        async_nats::Event::Connected => {
+                            stats.reconnects.fetch_add(1, Relaxed);
+                        }
+                        async_nats::Event::Disconnected => {
+                            eprintln!("warden: fleet: disconnected from the servers; serving on what this node knows until fleet.stale_after_ms");
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .connect(self.cfg.servers.clone())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("warden: fleet: {e}; this node stays stale (fail closed)");
+                return;
+            }
+        };
+        let js = jetstream::new(client);
+        let stream = format!("KV_{}", self.cfg.bucket);
+        let heartbeat = Duration::from_millis(self.cfg.heartbeat_ms);
+        // the bucket, once the servers answer
+        let mut said = Said::default();
+        let kv = loop {
+            tokio::select! {
+                r = bucket(&js, &self.cfg) => match r {
+                    Ok(kv) => break kv,
+                    Err(e) => {
+                        said.say(&e);
+                        tokio::select! {
+                            _ = tokio::time::sleep(heartbeat) => {}
+                            _ = &mut stop => return,
+                        }
+                    }
+                },
+                _ = &mut stop => return,
+            }
+        };
+        let mut t = Tracker::new(self.node.clone(), incarnation());
+        let mut watch: Option<kv::Watch> = None;
+        let mut making: Option<BoxFut<Result<kv::Watch, String>>> = None;
+        // one write at a time: (key, op, bytes, attempt) and the write's future
+        let mut writing: Option<(String, u64, Vec<u8>, u32)> = None;
+        let mut put: Option<BoxFut<Result<u64, String>>> = None;
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut asking: Option<(u64, BoxFut<Result<u64, String>>)> = None;
+        // (last sequence to reach, when it was asked)
+        let mut target: Option<(u64, u64)> = None;
+        // since when the heartbeats have found the watch behind the bucket
+        let mut behind_since: Option<u64> = None;
+        let heartbeat_ns = self.cfg.heartbeat_ms.saturating_mul(1_000_000);
+        let mut tick = tokio::time::interval(heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if watch.is_none() && making.is_none() {
+                let kv = kv.clone();
+                let from = t.processed() + 1;
+                making = Some(Box::pin(async move {
+                    if from == 1 {
+                        kv.watch_with_history(">").await
+                    } else {
+                        kv.watch_all_from_revision(from).await
+                    }
+                    .map_err(|e| format!("watch: {e}"))
+                }));
+            }
+            if put.is_none() && retry_at.is_none() {
+                if let Some((key, _, bytes, _)) = &writing {
+                    let (kv, key, bytes) = (kv.clone(), key.clone(), bytes.clone());
+                    put = Some(Box::pin(async move {
+                        kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
+                    }));
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                r = async { making.as_mut().unwrap().await }, if making.is_some() => {
+                    making = None;
+                    match r {
+                        Ok(w) => watch = Some(w),
+                        Err(e) => {
+                            said.say(&e);
+                            tokio::time::sleep(heartbeat.min(Duration::from_millis(100))).await;
+                        }
+                    }
+                }
+                e = async { watch.as_mut().unwrap().next().await }, if watch.is_some() => {
+                    match e {
+                        Some(Ok(e)) => {
+                            self.step(&mut t, e);
+                            if let Some((last, asked_ns)) = target {
+                                if t.caught_up(last) {
+                                    self.synced(asked_ns, stale_after_ns);
+                                    target = None;
+                                    behind_since = None;
+                                }
+                            }
+                        }
+                        Some(Err(e)) => eprintln!("warden: fleet: watch: {e}"),
+                        None => watch = None,
+                    }
+                }
+                c = rx.recv(), if writing.is_none() => {
+                    let Some(c) = c else { break };
+                    let (key, bytes, op) = t.local(c);
+                    writing = Some((key, op, bytes, 0));
+                }
+                r = async { put.as_mut().unwrap().await }, if put.is_some() => {
+                    put = None;
+                    let (key, op, _, attempt) = writing.as_mut().expect("a put has its write");
+                    match r {
+                        Ok(rev) => {
+                            self.stats.published.fetch_add(1, Relaxed);
+                            if let Some(rec) = t.acknowledged(key, *op, rev) {
+                                self.apply(rec);
+                            }
+                            writing = None;
+                        }
+                        Err(e) => {
+                            *attempt += 1;
+                            if *attempt == 1 || attempt.is_power_of_two() {
+                                eprintln!("warden: fleet: publishing `{key}` failed ({e}); retrying (attempt {attempt})");
+                            }
+                            let wait = Duration::from_millis(10u64 << (*attempt).min(7));
+                            retry_at = Some(tokio::time::Instant::now() + wait);
+                        }
+                    }
+                }
+                _ = async { tokio::time::sleep_until(retry_at.unwrap()).await }, if retry_at.is_some() => {
+                    retry_at = None;
+                }
+                r = async { asking.as_mut().unwrap().1.as_mut().await }, if asking.is_some() => {
+                    let (asked_ns, _) = asking.take().expect("asked");
+                    match r {
+                        Ok(last) if last < t.processed() => {
+                            // the stream was made again (deleted and re-created): start over
+                            eprintln!("warden: fleet: the bucket's stream restarted at sequence {last}; reading it again");
+                            t.rewatch();
+                            watch = None;
+                            making = None;
+                        }
+                        Ok(last) if t.caught_up(last) => {
+                            self.synced(asked_ns, stale_after_ns);
+                            target = None;
+                            behind_since = None;
+                        }
+                        Ok(last) => {
+                            target = Some((last, asked_ns));
+                            // Behind for four heartbeats: the watch's consumer went with a
+                            // server (or stalled); make it again from the next revision.
+                            let since = *behind_since.get_or_insert(asked_ns);
+                            if asked_ns.saturating_sub(since) > 4 * heartbeat_ns {
+                                eprintln!("warden: fleet: the watch is behind the bucket (at revision {}, the bucket at {last}); watching again from there", t.processed());
+                                watch = None;
+                                making = None;
+                                behind_since = None;
+                            }
+                        }
+                        Err(e) => said.say(&format!("asking the bucket's last sequence: {e}")),
+                    }
+                }
+                _ = tick.tick() => {
+                    if asking.is_none() {
+                        let (js, stream) = (js.clone(), stream.clone());
+                        let f: BoxFut<Result<u64, String>> = Box::pin(async move {
+                            match tokio::time::timeout(timeout, last_sequence(js, stream)).await {
+                                Ok(r) => r,
+                                Err(_) => Err("timed out".into()),
+                            }
+                        });
+                        asking = Some((crate::time::now_ns(), f));
+                    }
+                }
+            }
+        }
+        let lost = rx.len() + usize::from(writing.is_some());
+        if lost > 0 {
+            self.stats.publish_failures.fetch_add(lost as u64, Relaxed);
+            eprintln!("warden: fleet: {lost} changes made here were not published before the node stopped");
+        }
+    }
+
+    fn synced(&self, asked_ns: u64, stale_after_ns: u64) {
+        self.stats.synced_ns.fetch_max(asked_ns, AcqRel);
+        self.gate.synced(asked_ns, stale_after_ns);
+    }
+}
+
+/// A failure that repeats is logged when it first happens, when it changes, and every 100th
+/// time, so a node waiting for its servers does not flood its log.
+#[derive(Default)]
+struct Said {
+    last: String,
+    times: u64,
+}
+
+impl Said {
+    fn say(&mut self, e: &str) {
+        if e == self.last {
+            self.times += 1;
+            if !self.times.is_multiple_of(100) {
+                return;
+            }
+        } else {
+            self.last = e.to_string();
+            self.times = 0;
+        }
+        eprintln!(
+            "warden: fleet: {e}; trying again (repeated {} times)",
+            self.times
+        );
+    }
+}
+
+fn incarnation() -> u64 {
+    let mut b = [0u8; 8];
+    if crate::secrets::random_bytes(&mut b).is_err() {
+        return crate::time::now_ns() ^ u64::from(std::process::id()) << 32;
+    }
+    u64::from_le_bytes(b)
+}
+
+/// `warden policy push FILE`: compiles the policy here, then stores it in the fleet's bucket
+/// as the next version (compare-and-set on the current one, so two pushes never share a
+/// number). Returns the version.
+pub fn push_policy(cfg: &FleetConfig, toml: &str, file: &str) -> Result<u64, String> {
+    crate::policy::Snapshot::from_toml(toml, file).map_err(|e| e.to_string())?;
+    let auth = Auth::read(cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("fleet: no runtime: {e}"))?;
+    rt.block_on(async {
+        let client = connect(cfg, auth).await?;
+        let js = jetstream::new(client.clone());
+        let kv = bucket(&js, cfg).await?;
+        let node = format!("cli-{}", cfg.node_name());
+        let node: String = node.chars().take(super::MAX_NODE_ID).collect();
+        let mut last = String::new();
+        for _ in 0..16 {
+            let cur = kv
+                .entry(super::state::POLICY_KEY)
+                .await
+                .map_err(|e| format!("fleet: reading the current policy: {e}"))?;
+            let (version, revision) = match &cur {
+                Some(e) if e.operation == kv::Operation::Put => {
+                    match super::state::decode(super::state::POLICY_KEY, &e.value) {
+                        Ok(w) => match w.record {
+                            Record::Policy { version, .. } => (version, e.revision),
+                            _ => (0, e.revision),
+                        },
+                        Err(_) => (0, e.revision),
+                    }
+                }
+                Some(e) => (0, e.revision),
+                None => (0, 0),
+            };
+            let w = super::state::Wire {
+                v: 1,
+                origin: super::state::Origin {
+                    node: node.clone(),
+                    incarnation: incarnation(),
+                    op: 1,
+                },
+                record: Record::policy(version + 1, toml.to_string()),
+            };
+            let bytes = super::state::encode(&w);
+            let r = if revision == 0 {
+                kv.create(super::state::POLICY_KEY, bytes.into())
+                    .await
+                    .map_err(|e| e.to_string())
+            } else {
+                kv.update(super::state::POLICY_KEY, bytes.into(), revision)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match r {
+                Ok(_) => {
+                    let _ = client.flush().await;
+                    return Ok(version + 1);
+                }
+                // another push won the race (or the write failed): read the current version
+                // and go again
+                Err(e) => {
+                    last = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+            }
+        }
+        Err(format!(
+            "fleet: the policy was not stored after 16 attempts (another push raced each one, \
+             or the servers refused it): {last}"
+        ))
+    })
+}

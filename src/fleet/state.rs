@@ -1,0 +1,600 @@
+//! What the fleet's bucket holds, and the state machine that applies it (no I/O).
+//!
+//! Keys: `agent.<h>` (an agent's revocation), `quarantine.<h>` (its quarantine), `policy` (the
+//! policy bundle); `<h>` is 32 hex digits of BLAKE3 over the tenant and agent names, so any
+//! name fits NATS's key alphabet and every node derives the same key. Values are JSON
+//! (`Wire`): the record, and the origin (node, incarnation, operation number) that lets a node
+//! recognise its own writes when the watch brings them back.
+//!
+//! Releases are writes (`revoked: false`, `until_unix_ms: 0`), not deletes, so that they carry
+//! their origin too; a delete made by hand (`nats kv del`) releases an agent whose names this
+//! node has seen.
+//!
+//! The `Tracker` decides, for each entry the watch delivers in stream order:
+//! - a remote entry for a key this node has a write in flight for is older than that write
+//!   (the watch delivers in the stream's order, and the echo of the write comes before
+//!   anything sequenced after it): it is held, not applied; if the write's acknowledged
+//!   revision shows the held entry is newer after all (the echo was skipped by a re-watch),
+//!   the held entry is applied then (a write is retried until stored, never given up);
+//! - this node's own echo is not applied again (the change was applied when made) and clears
+//!   the write in flight;
+//! - a policy applies only when its version is above the last one seen;
+//! - an entry that fails its checks is rejected (counted and logged by the caller).
+//!
+//! The node is in step once it has processed every revision up to the stream's last sequence
+//! (`caught_up`), which the I/O layer learns from a round trip to the servers.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The largest value read from the bucket (a policy bundle of `POLICY_BYTES` in JSON).
+pub const MAX_VALUE_BYTES: usize = 2 * crate::source::limits::POLICY_BYTES as usize + 4096;
+/// The longest tenant or agent name in a record (as a request's fields).
+pub const MAX_NAME_BYTES: usize = 255;
+pub const POLICY_KEY: &str = "policy";
+
+/// One fact about the fleet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Record {
+    /// An agent revoked, or released (`revoked: false`).
+    Agent {
+        tenant: String,
+        agent: String,
+        revoked: bool,
+    },
+    /// An agent quarantined until a wall-clock time (0: released).
+    Quarantine {
+        tenant: String,
+        agent: String,
+        until_unix_ms: u64,
+    },
+    /// The policy bundle: its text, numbered, with its SHA-256.
+    Policy {
+        version: u64,
+        sha256: String,
+        toml: String,
+    },
+}
+
+/// Who wrote an entry: a node, its incarnation (random per process start), and the write's
+/// number in that incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    pub node: String,
+    pub incarnation: u64,
+    pub op: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wire {
+    pub v: u8,
+    pub origin: Origin,
+    pub record: Record,
+}
+
+fn name_hash(tenant: &str, agent: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"warden fleet agent\0");
+    h.update(&(tenant.len() as u32).to_le_bytes());
+    h.update(tenant.as_bytes());
+    h.update(&(agent.len() as u32).to_le_bytes());
+    h.update(agent.as_bytes());
+    crate::secrets::to_hex(&h.finalize().as_bytes()[..16])
+}
+
+pub fn agent_key(tenant: &str, agent: &str) -> String {
+    format!("agent.{}", name_hash(tenant, agent))
+}
+
+pub fn quarantine_key(tenant: &str, agent: &str) -> String {
+    format!("quarantine.{}", name_hash(tenant, agent))
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    crate::secrets::to_hex(&sha2::Sha256::digest(b))
+}
+
+impl Record {
+    /// The key this record lives under.
+    pub fn key(&self) -> String {
+        match self {
+            Record::Agent { tenant, agent, .. } => agent_key(tenant, agent),
+            Record::Quarantine { tenant, agent, .. } => quarantine_key(tenant, agent),
+            Record::Policy { .. } => POLICY_KEY.into(),
+        }
+    }
+
+    pub fn policy(version: u64, toml: String) -> Record {
+        Record::Policy {
+            version,
+            sha256: sha256_hex(toml.as_bytes()),
+            toml,
+        }
+    }
+}
+
+fn names_ok(tenant: &str, agent: &str) -> Result<(), String> {
+    for (what, s) in [("tenant", tenant), ("agent", agent)] {
+        if s.is_empty() || s.len() > MAX_NAME_BYTES {
+            return Err(format!("record.{what}: 1 to {MAX_NAME_BYTES} bytes"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one entry's value, checking everything a writer could get wrong or forge: size,
+/// JSON shape, version, names, that the record belongs under `key`, and a policy's hash.
+pub fn decode(key: &str, value: &[u8]) -> Result<Wire, String> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {MAX_VALUE_BYTES} a fleet entry may hold",
+            value.len()
+        ));
+    }
+    let w: Wire = serde_json::from_slice(value).map_err(|e| format!("not a fleet entry: {e}"))?;
+    if w.v != 1 {
+        return Err(format!("v: version {} is not 1", w.v));
+    }
+    let n = &w.origin.node;
+    if n.is_empty()
+        || n.len() > super::MAX_NODE_ID
+        || !n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("origin.node: 1 to 64 letters, digits, `_` or `-`".into());
+    }
+    match &w.record {
+        Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } => {
+            names_ok(tenant, agent)?
+        }
+        Record::Policy {
+            version,
+            sha256,
+            toml,
+        } => {
+            if *version == 0 {
+                return Err("record.version: versions start at 1".into());
+            }
+            if *sha256 != sha256_hex(toml.as_bytes()) {
+                return Err("record.sha256 does not match the policy text".into());
+            }
+        }
+    }
+    let want = w.record.key();
+    if want != key {
+        return Err(format!(
+            "a record for `{want}` stored under `{key}` (written by hand, or tampered with)"
+        ));
+    }
+    Ok(w)
+}
+
+pub fn encode(w: &Wire) -> Vec<u8> {
+    serde_json::to_vec(w).expect("a Wire always serializes")
+}
+
+/// What to do with one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Apply(Record),
+    Skip(&'static str),
+    Reject(String),
+}
+
+#[derive(Debug)]
+struct InFlight {
+    op: u64,
+    /// The write's revision once acknowledged.
+    revision: Option<u64>,
+    /// The newest remote entry seen meanwhile: (revision, record).
+    held: Option<(u64, Record)>,
+}
+
+/// The fleet state machine of one node (see the module's doc).
+#[derive(Debug)]
+pub struct Tracker {
+    node: String,
+    incarnation: u64,
+    next_op: u64,
+    in_flight: HashMap<String, InFlight>,
+    /// Names behind the keys seen, for deletes made by hand.
+    names: HashMap<String, (String, String)>,
+    /// The highest revision the watch has delivered.
+    processed: u64,
+    /// The highest policy version seen (applied or refused).
+    policy_seen: u64,
+}
+
+impl Tracker {
+    pub fn new(node: String, incarnation: u64) -> Tracker {
+        Tracker {
+            node,
+            incarnation,
+            next_op: 1,
+            in_flight: HashMap::new(),
+            names: HashMap::new(),
+            processed: 0,
+            policy_seen: 0,
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// A change made on this node: its key, the bytes to write, and the write's number.
+    pub fn local(&mut self, record: Record) -> (String, Vec<u8>, u64) {
+        let op = self.next_op;
+        self.next_op += 1;
+        let key = record.key();
+        if let Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } =
+            &record
+        {
+            self.names
+                .insert(key.clone(), (tenant.clone(), agent.clone()));
+        }
+        let w = Wire {
+            v: 1,
+            origin: Origin {
+                node: self.node.clone(),
+                incarnation: self.incarnation,
+                op,
+            },
+            record,
+        };
+        let held = self.in_flight.remove(&key).and_then(|f| f.held);
+        self.in_flight.insert(
+            key.clone(),
+            InFlight {
+                op,
+                revision: None,
+                held,
+            },
+        );
+        (key, encode(&w), op)
+    }
+
+    /// The write `op` to `key` was stored at `revision`. Returns a held remote entry that
+    /// turned out to be newer than it (to apply now).
+    pub fn acknowledged(&mut self, key: &str, op: u64, revision: u64) -> Option<Record> {
+        let f = self.in_flight.get_mut(key)?;
+        if f.op != op {
+            return None;
+        }
+        f.revision = Some(revision);
+        match f.held.take() {
+            Some((r, rec)) if r > revision => {
+                self.in_flight.remove(key);
+                Some(rec)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether every revision up to `last_sequence` has been processed.
+    pub fn caught_up(&self, last_sequence: u64) -> bool {
+        self.processed >= last_sequence
+    }
+
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+
+    /// The watch starts again from the bucket's current values (the stream was reset).
+    pub fn rewatch(&mut self) {
+        self.processed = 0;
+    }
+
+    /// An entry the watch delivered, in stream order. `value` is `None` for a delete or purge.
+    pub fn on_entry(&mut self, key: &str, value: Option<&[u8]>, revision: u64) -> Step {
+        self.processed = self.processed.max(revision);
+        let Some(value) = value else {
+            return match self.names.get(key) {
+                Some((t, a)) if key.starts_with("agent.") => self.remote(
+                    key,
+                    revision,
+                    Record::Agent {
+                        tenant: t.clone(),
+                        agent: a.clone(),
+                        revoked: false,
+                    },
+                ),
+                Some((t, a)) if key.starts_with("quarantine.") => self.remote(
+                    key,
+                    revision,
+                    Record::Quarantine {
+                        tenant: t.clone(),
+                        agent: a.clone(),
+                        until_unix_ms: 0,
+                    },
+                ),
+                _ => Step::Skip("a delete of a key whose names this node never saw"),
+            };
+        };
+        let w = match decode(key, value) {
+            Ok(w) => w,
+            Err(e) => return Step::Reject(e),
+        };
+        if let Record::Policy { version, .. } = &w.record {
+            if *version <= self.policy_seen {
+                return Step::Skip("a policy version already seen");
+            }
+            self.policy_seen = *version;
+            return Step::Apply(w.record);
+        }
+        if let Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } =
+            &w.record
+        {
+            self.names
+                .insert(key.to_string(), (tenant.clone(), agent.clone()));
+        }
+        if w.origin.node == self.node && w.origin.incarnation == self.incarnation {
+            if let Some(f) = self.in_flight.get(key) {
+                if w.origin.op >= f.op {
+                    self.in_flight.remove(key);
+                }
+            }
+            return Step::Skip("this node's own write, applied when made");
+        }
+        self.remote(key, revision, w.record)
+    }
+
+    fn remote(&mut self, key: &str, revision: u64, record: Record) -> Step {
+        match self.in_flight.get_mut(key) {
+            None => Step::Apply(record),
+            Some(f) => match f.revision {
+                Some(r) if revision > r => {
+                    self.in_flight.remove(key);
+                    Step::Apply(record)
+                }
+                Some(_) => Step::Skip("older than this node's own write"),
+                None => {
+                    f.held = Some((revision, record));
+                    Step::Skip("held until this node's own write is acknowledged")
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rec(revoked: bool) -> Record {
+        Record::Agent {
+            tenant: "t".into(),
+            agent: "a".into(),
+            revoked,
+        }
+    }
+
+    fn remote(op: u64, r: Record) -> Vec<u8> {
+        encode(&Wire {
+            v: 1,
+            origin: Origin {
+                node: "other".into(),
+                incarnation: 9,
+                op,
+            },
+            record: r,
+        })
+    }
+
+    #[test]
+    fn a_remote_entry_applies_and_an_echo_does_not() {
+        let mut t = Tracker::new("me".into(), 1);
+        let k = agent_key("t", "a");
+        assert_eq!(
+            t.on_entry(&k, Some(&remote(1, rec(true))), 1),
+            Step::Apply(rec(true))
+        );
+        let (key, bytes, op) = t.local(rec(false));
+        assert_eq!(key, k);
+        assert_eq!(t.acknowledged(&k, op, 2), None);
+        assert!(matches!(t.on_entry(&k, Some(&bytes), 2), Step::Skip(_)));
+        assert!(t.caught_up(2) && !t.caught_up(3));
+        // after the echo, remote entries apply again
+        assert_eq!(
+            t.on_entry(&k, Some(&remote(2, rec(true))), 3),
+            Step::Apply(rec(true))
+        );
+    }
+
+    /// The wrong allow this guards against: release, then revoke, on this node; the release's
+    /// echo must not undo the revocation.
+    #[test]
+    fn an_older_echo_never_undoes_a_newer_local_change() {
+        let mut t = Tracker::new("me".into(), 1);
+        let (k, release, _) = t.local(rec(false));
+        let (_, revoke, op2) = t.local(rec(true));
+        assert!(matches!(t.on_entry(&k, Some(&release), 5), Step::Skip(_)));
+        // a remote release sequenced before this node's revocation
+        assert!(matches!(
+            t.on_entry(&k, Some(&remote(1, rec(false))), 6),
+            Step::Skip(_)
+        ));
+        assert_eq!(t.acknowledged(&k, op2, 7), None);
+        assert!(matches!(t.on_entry(&k, Some(&revoke), 7), Step::Skip(_)));
+    }
+
+    #[test]
+    fn a_held_entry_applies_when_the_ack_shows_it_newer() {
+        let mut t = Tracker::new("me".into(), 1);
+        let (k, _, op) = t.local(rec(true));
+        // the watch (re-made) skipped the echo: a newer remote release comes first
+        assert!(matches!(
+            t.on_entry(&k, Some(&remote(1, rec(false))), 9),
+            Step::Skip(_)
+        ));
+        assert_eq!(t.acknowledged(&k, op, 8), Some(rec(false)));
+        assert_eq!(t.acknowledged(&k, op, 8), None);
+    }
+
+    #[test]
+    fn policies_apply_in_rising_versions_only() {
+        let mut t = Tracker::new("me".into(), 1);
+        let p = |v| remote(1, Record::policy(v, format!("# v{v}\n")));
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, Some(&p(2)), 1),
+            Step::Apply(_)
+        ));
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, Some(&p(2)), 2),
+            Step::Skip(_)
+        ));
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, Some(&p(1)), 3),
+            Step::Skip(_)
+        ));
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, Some(&p(3)), 4),
+            Step::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn forged_and_misplaced_entries_are_rejected() {
+        let mut t = Tracker::new("me".into(), 1);
+        let k = agent_key("t", "a");
+        // under another agent's key
+        let other = agent_key("t", "b");
+        assert!(matches!(
+            t.on_entry(&other, Some(&remote(1, rec(false))), 1),
+            Step::Reject(_)
+        ));
+        // a policy whose hash does not match its text
+        let mut w: Wire =
+            serde_json::from_slice(&remote(1, Record::policy(1, "a".into()))).unwrap();
+        if let Record::Policy { toml, .. } = &mut w.record {
+            *toml = "b".into();
+        }
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, Some(&encode(&w)), 2),
+            Step::Reject(_)
+        ));
+        for bad in [
+            &b"{}"[..],
+            b"null",
+            b"{\"v\":2,\"origin\":{\"node\":\"n\",\"incarnation\":1,\"op\":1},\"record\":{\"kind\":\"agent\",\"tenant\":\"t\",\"agent\":\"a\",\"revoked\":true}}",
+            b"{\"v\":1,\"origin\":{\"node\":\"\",\"incarnation\":1,\"op\":1},\"record\":{\"kind\":\"agent\",\"tenant\":\"t\",\"agent\":\"a\",\"revoked\":true}}",
+            b"{\"v\":1,\"origin\":{\"node\":\"n\",\"incarnation\":1,\"op\":1},\"record\":{\"kind\":\"agent\",\"tenant\":\"t\",\"agent\":\"a\",\"revoked\":true,\"x\":1}}",
+        ] {
+            assert!(matches!(t.on_entry(&k, Some(bad), 3), Step::Reject(_)));
+        }
+        let big = vec![b' '; MAX_VALUE_BYTES + 1];
+        assert!(matches!(t.on_entry(&k, Some(&big), 4), Step::Reject(_)));
+        assert!(t.caught_up(4));
+    }
+
+    #[test]
+    fn a_delete_by_hand_releases_a_known_agent_only() {
+        let mut t = Tracker::new("me".into(), 1);
+        let k = agent_key("t", "a");
+        assert!(matches!(t.on_entry(&k, None, 1), Step::Skip(_)));
+        let _ = t.on_entry(&k, Some(&remote(1, rec(true))), 2);
+        assert_eq!(t.on_entry(&k, None, 3), Step::Apply(rec(false)));
+    }
+
+    /// A model of the rule: after any interleaving of local writes, their acknowledgements and
+    /// the stream's entries (each write appears in the stream at its acknowledged revision,
+    /// remote writes anywhere), the last record applied or made locally for the key equals the
+    /// stream's last record for it.
+    #[derive(Clone, Debug)]
+    enum Ev {
+        Local(bool),
+        Remote(bool),
+        Deliver,
+        Ack,
+    }
+
+    fn ev() -> impl Strategy<Value = Ev> {
+        prop_oneof![
+            any::<bool>().prop_map(Ev::Local),
+            any::<bool>().prop_map(Ev::Remote),
+            Just(Ev::Deliver),
+            Just(Ev::Ack),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_node_converges_on_the_streams_last_write(evs in proptest::collection::vec(ev(), 0..40)) {
+            let mut t = Tracker::new("me".into(), 1);
+            let k = agent_key("t", "a");
+            // the stream: (revision, bytes, record); writes are sequenced when made
+            let mut stream: Vec<(Vec<u8>, Record)> = Vec::new();
+            let mut delivered = 0usize;
+            // local writes not yet acknowledged: (op, revision)
+            let mut unacked: std::collections::VecDeque<(u64, u64)> = Default::default();
+            let mut state: Option<Record> = None;
+            let mut rop = 0;
+            for e in evs {
+                match e {
+                    Ev::Local(b) => {
+                        let (_, bytes, op) = t.local(rec(b));
+                        stream.push((bytes, rec(b)));
+                        unacked.push_back((op, stream.len() as u64));
+                        state = Some(rec(b));
+                    }
+                    Ev::Remote(b) => {
+                        rop += 1;
+                        stream.push((remote(rop, rec(b)), rec(b)));
+                    }
+                    Ev::Deliver if delivered < stream.len() => {
+                        let (bytes, _) = &stream[delivered];
+                        delivered += 1;
+                        if let Step::Apply(r) = t.on_entry(&k, Some(bytes), delivered as u64) {
+                            state = Some(r);
+                        }
+                    }
+                    Ev::Ack => {
+                        if let Some((op, r)) = unacked.pop_front() {
+                            if let Some(rec) = t.acknowledged(&k, op, r) {
+                                state = Some(rec);
+                            }
+                        }
+                    }
+                    Ev::Deliver => {}
+                }
+            }
+            // drain: every ack, then every entry
+            while let Some((op, r)) = unacked.pop_front() {
+                if let Some(rec) = t.acknowledged(&k, op, r) {
+                    state = Some(rec);
+                }
+            }
+            while delivered < stream.len() {
+                let (bytes, _) = &stream[delivered];
+                delivered += 1;
+                if let Step::Apply(r) = t.on_entry(&k, Some(bytes), delivered as u64) {
+                    state = Some(r);
+                }
+            }
+            prop_assert_eq!(state, stream.last().map(|(_, r)| r.clone()));
+            prop_assert!(t.caught_up(stream.len() as u64));
+        }
+
+        #[test]
+        fn decode_never_panics(key in "[a-z.0-9]{0,40}", value in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode(&key, &value);
+        }
+
+        #[test]
+        fn decode_reads_back_what_encode_wrote(t in "[^\\x00]{1,40}", a in "[^\\x00]{1,40}", revoked: bool, until: u64) {
+            for r in [
+                Record::Agent { tenant: t.clone(), agent: a.clone(), revoked },
+                Record::Quarantine { tenant: t.clone(), agent: a.clone(), until_unix_ms: until },
+            ] {
+                let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone() };
+                prop_assert_eq!(decode(&r.key(), &encode(&w)), Ok(w));
+            }
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! The fleet end to end: real nats-server processes (`tools/nats.sh`), real node processes
+//! (`examples/fleet_node.rs`: a gateway embedding warden with `[fleet]`), real tokens.
+//!
+//! What must hold: a revocation or quarantine made on one node is enforced on every other;
+//! releases spread the same way; a policy pushed once is live everywhere, and one that does
+//! not compile is refused by every node, which keep the last good one; a forged entry is
+//! refused; a node keeps serving while the servers are away, denies once its view is older
+//! than `stale_after_ms`, and catches up (changes made meanwhile included) when they return;
+//! a node started later learns what was decided before it; a cluster of three servers with
+//! one killed keeps the fleet working.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn warden(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn nats_server() -> String {
+    let out = Command::new("tools/nats.sh")
+        .arg("--path")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tools/nats.sh --path: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "nats-server on {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One nats-server with JetStream, its store in a directory that outlives restarts.
+struct Nats {
+    args: Vec<String>,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Nats {
+    fn start(dir: &Path, cluster: Option<(&str, u16, &[u16])>) -> Nats {
+        let port = free_port();
+        Self::start_on(dir, port, cluster)
+    }
+
+    fn start_on(dir: &Path, port: u16, cluster: Option<(&str, u16, &[u16])>) -> Nats {
+        let store = dir.join(format!("js-{port}"));
+        let mut args: Vec<String> = [
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-js",
+            "-sd",
+            store.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some((name, cport, routes)) = cluster {
+            let r: Vec<String> = routes
+                .iter()
+                .map(|p| format!("nats-route://127.0.0.1:{p}"))
+                .collect();
+            args.extend([
+                "-n".to_string(),
+                name.to_string(),
+                "--cluster_name".into(),
+                "warden".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{cport}"),
+                "--routes".into(),
+                r.join(","),
+            ]);
+        }
+        let mut n = Nats {
+            args,
+            port,
+            child: None,
+        };
+        n.restart();
+        n
+    }
+
+    fn restart(&mut self) {
+        assert!(self.child.is_none());
+        let log = std::fs::File::create(std::env::temp_dir().join(format!(
+            "warden-fleet-nats-{}-{}.log",
+            std::process::id(),
+            self.port
+        )))
+        .unwrap();
+        self.child = Some(
+            Command::new(nats_server())
+                .args(&self.args)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Keys, a token and a policy in a temporary directory.
+struct Setup {
+    dir: tempfile::TempDir,
+    token: String,
+}
+
+const POLICY: &str = r#"
+[[tenants]]
+name = "acme"
+[[roles]]
+name = "analyst"
+tools = ["fs.read"]
+[[tools]]
+name = "fs.read"
+[tools.resources]
+acme = ["/data/acme/**"]
+[[agents]]
+name = "a1"
+tenant = "acme"
+role = "analyst"
+clearance = "secret"
+[[agents]]
+name = "a2"
+tenant = "acme"
+role = "analyst"
+clearance = "secret"
+"#;
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        assert!(warden(&["token", "keygen", "--out", d]).status.success());
+        std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+        let out = warden(&[
+            "token",
+            "issue",
+            "--tenant",
+            "acme",
+            "--agent",
+            "a1",
+            "--clearance",
+            "secret",
+            "--ed25519-key",
+            &format!("{d}/ed25519.key"),
+        ]);
+        assert!(out.status.success());
+        Setup {
+            token: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            dir,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A node's config: `fleet` is the `[fleet]` table's body.
+    fn config(&self, name: &str, fleet: &str) -> PathBuf {
+        let d = self.path().display();
+        let p = self.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                r#"[engine]
+cores = 1
+pin = false
+[policy]
+file = "{d}/policy.toml"
+[identity]
+require_token = true
+ed25519_public_keys = [{{ id = 1, file = "{d}/ed25519.pub" }}]
+[threat]
+enabled = false
+[anomaly]
+enabled = false
+[trust]
+enabled = false
+[fleet]
+node_id = "{name}"
+{fleet}
+"#
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    fn fleet(servers: &[String], extra: &str) -> String {
+        let s: Vec<String> = servers.iter().map(|u| format!("\"{u}\"")).collect();
+        format!("servers = [{}]\n{extra}", s.join(", "))
+    }
+}
+
+/// A gateway node process (`examples/fleet_node.rs`).
+struct Node {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// An example's binary. A whole `cargo test` builds the examples before any test runs, but
+/// `cargo test --test fleet` alone does not: so it is built here (once, a no-op when fresh)
+/// rather than run stale.
+fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    // target/debug/deps/fleet-HASH -> target/debug/examples/NAME
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut c = Command::new(cargo);
+        c.args(["build", "--quiet", "--features", "fleet", "--example", name]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            c.arg("--release");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "building the example {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    dir.join("examples").join(name)
+}
+
+impl Node {
+    fn start(config: &Path) -> Node {
+        let mut child = Command::new(example("fleet_node"))
+            .arg(config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut l = String::new();
+        stdout.read_line(&mut l).unwrap();
+        assert_eq!(l.trim(), "ready", "the node did not start");
+        Node {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn ask(&mut self, cmd: &str) -> String {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut l = String::new();
+        self.stdout.read_line(&mut l).unwrap();
+        l.trim().to_string()
+    }
+
+    fn check(&mut self, s: &Setup) -> String {
+        self.ask(&format!("check acme a1 {}", s.token))
+    }
+
+    fn await_deny(&mut self, s: &Setup) -> String {
+        let r = self.ask(&format!("await-deny acme a1 {}", s.token));
+        // "denied NS REASON"
+        r.split_whitespace()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, w)| w)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn await_allow(&mut self, s: &Setup) -> String {
+        let r = self.ask(&format!("await-allow acme a1 {}", s.token));
+        r.split_whitespace().next().unwrap_or("").to_string()
+    }
+
+    /// Asks `check` until it answers `want` (20 s at most).
+    fn await_check(&mut self, s: &Setup, want: &str) {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = self.check(s);
+            if r == want {
+                return;
+            }
+            assert!(Instant::now() < until, "still `{r}`, not `{want}`");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn fresh(&mut self) {
+        assert_eq!(self.ask("await-fresh"), "fresh");
+    }
+
+    fn metrics(&mut self) -> serde_json::Value {
+        serde_json::from_str(&self.ask("metrics")).unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn push(s: &Setup, cfg: &Path, policy: &str) -> std::process::Output {
+    let f = s.path().join("push.toml");
+    std::fs::write(&f, policy).unwrap();
+    warden(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "policy",
+        "push",
+        f.to_str().unwrap(),
+    ])
+}
+
+/// Nodes on fleet settings `f`, each in step and allowing a1.
+fn fresh_nodes<const N: usize>(s: &Setup, f: &str, names: [&str; N]) -> Vec<Node> {
+    let mut n: Vec<Node> = names
+        .iter()
+        .map(|name| Node::start(&s.config(name, f)))
+        .collect();
+    for x in &mut n {
+        x.fresh();
+        assert_eq!(x.check(s), "allow_with");
+    }
+    n
+}
+
+#[test]
+fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_its_release() {
+    let s = Setup::new();
+    let nats = Nats::start(s.path(), None);
+    let f = Setup::fleet(&[nats.url()], "");
+    let mut n = fresh_nodes(&s, &f, ["n1", "n2", "n3"]);
+    assert!(n[0].ask("revoke acme a1").ends_with("true"));
+    assert_eq!(n[0].check(&s), "deny revoked");
+    for x in &mut n[1..] {
+        assert_eq!(x.await_deny(&s), "denied revoked");
+    }
+    // the revocation is one entry, applied once on each other node
+    n[2].ask("release acme a1");
+    for x in &mut n {
+        assert_eq!(x.await_allow(&s), "allowed");
+    }
+    // a quarantine from the second node, released from the third
+    assert!(n[1].ask("quarantine acme a1 60000").ends_with("true"));
+    for x in &mut n {
+        assert_eq!(x.await_deny(&s), "denied quarantined");
+    }
+    n[2].ask("unquarantine acme a1");
+    for x in &mut n {
+        assert_eq!(x.await_allow(&s), "allowed");
+    }
+    // a node started now learns what the fleet decided before it existed
+    n[0].ask("revoke acme a1");
+    n[1].await_deny(&s);
+    let mut late = Node::start(&s.config("n4", &f));
+    late.fresh();
+    assert_eq!(late.check(&s), "deny revoked");
+    let m = n[0].metrics();
+    assert_eq!(m["publish_failures"], 0, "{m}");
+    assert_eq!(m["published"], 2, "{m}");
+    assert_eq!(n[1].metrics()["updates_rejected"], 0);
+}
+
+#[test]
+fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere() {
+    let s = Setup::new();
+    let nats = Nats::start(s.path(), None);
+    let f = Setup::fleet(&[nats.url()], "");
+    let mut n = fresh_nodes(&s, &f, ["p1", "p2", "p3"]);
+    let cli = s.config("cli", &f);
+    // a policy without a1: every node now denies it as unknown
+    let without_a1 = POLICY.replace("name = \"a1\"", "name = \"a9\"");
+    let out = push(&s, &cli, &without_a1);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 1"));
+    for x in &mut n {
+        let r = x.await_deny(&s);
+        assert!(r.starts_with("denied "), "{r}");
+    }
+    let denied = n[0].check(&s);
+    // a broken policy is refused by the CLI before anything is published
+    let out = push(&s, &cli, "[[tenants]]\nname = 1\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("push.toml"), "{err}");
+    // one that reaches the bucket anyway (written past the CLI) is refused by every node,
+    // which keep version 1
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        let kv = async_nats::jetstream::new(c)
+            .get_key_value("warden")
+            .await
+            .unwrap();
+        let broken = warden::fleet::state::Wire {
+            v: 1,
+            origin: warden::fleet::state::Origin {
+                node: "elsewhere".into(),
+                incarnation: 1,
+                op: 1,
+            },
+            record: warden::fleet::state::Record::policy(
+                2,
+                "[[agents]]\nname = \"x\"\ntenant = \"nowhere\"\nrole = \"none\"\n".into(),
+            ),
+        };
+        kv.put("policy", warden::fleet::state::encode(&broken).into())
+            .await
+            .unwrap();
+        // and an entry under a key that is not its own (tampering)
+        let forged = warden::fleet::state::Wire {
+            v: 1,
+            origin: warden::fleet::state::Origin {
+                node: "elsewhere".into(),
+                incarnation: 1,
+                op: 2,
+            },
+            record: warden::fleet::state::Record::Agent {
+                tenant: "acme".into(),
+                agent: "a2".into(),
+                revoked: false,
+            },
+        };
+        let key = warden::fleet::state::agent_key("acme", "a1");
+        kv.put(key, warden::fleet::state::encode(&forged).into())
+            .await
+            .unwrap();
+    });
+    let until = Instant::now() + Duration::from_secs(20);
+    for x in &mut n {
+        loop {
+            let m = x.metrics();
+            if m["policy_rejected"] == 1 && m["updates_rejected"] == 1 {
+                assert_eq!(m["policy_version"], 1, "{m}");
+                break;
+            }
+            assert!(Instant::now() < until, "{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(x.check(&s), denied, "the last good policy stays");
+    }
+    // the next good push is version 3, live everywhere
+    let out = push(&s, &cli, POLICY);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 3"));
+    for x in &mut n {
+        assert_eq!(x.await_allow(&s), "allowed");
+        assert_eq!(x.metrics()["policy_version"], 3);
+    }
+}
+
+#[test]
+fn without_its_servers_a_node_serves_until_stale_then_denies_and_catches_up_on_return() {
+    let s = Setup::new();
+    let mut nats = Nats::start(s.path(), None);
+    let f = Setup::fleet(
+        &[nats.url()],
+        "stale_after_ms = 1500\nheartbeat_ms = 100\nrequest_timeout_ms = 300",
+    );
+    let fa = Setup::fleet(
+        &[nats.url()],
+        "stale_after_ms = 1500\nheartbeat_ms = 100\nrequest_timeout_ms = 300\nwhen_stale = \"audit_required\"",
+    );
+    let mut a = Node::start(&s.config("s1", &f));
+    let mut b = Node::start(&s.config("s2", &f));
+    let mut c = Node::start(&s.config("s3", &fa));
+    for x in [&mut a, &mut b, &mut c] {
+        x.fresh();
+    }
+    nats.stop();
+    let stopped = Instant::now();
+    // still serving on what it knew
+    assert_eq!(a.check(&s), "allow_with");
+    // a revocation made while the servers are away holds here at once
+    a.ask("revoke acme a1");
+    assert_eq!(a.check(&s), "deny revoked");
+    // past the limit: fail closed (or audit, where configured)
+    let r = b.await_deny(&s);
+    assert_eq!(r, "denied fleet_stale");
+    assert!(stopped.elapsed() >= Duration::from_millis(500));
+    c.await_check(&s, "allow_with audit_required");
+    assert!(b.metrics()["stale_requests"].as_u64().unwrap() >= 1);
+    // the servers return: every node catches up, the revocation made meanwhile included
+    nats.restart();
+    for x in [&mut a, &mut b, &mut c] {
+        x.fresh();
+    }
+    b.await_check(&s, "deny revoked");
+    c.await_check(&s, "deny revoked");
+    assert!(a.metrics()["reconnects"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn a_cluster_of_three_servers_with_one_killed_keeps_the_fleet_in_step() {
+    let s = Setup::new();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let cports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut servers: Vec<Nats> = (0..3)
+        .map(|i| {
+            let routes: Vec<u16> = cports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| *p)
+                .collect();
+            Nats::start_on(
+                s.path(),
+                ports[i],
+                Some((&format!("s{i}"), cports[i], &routes)),
+            )
+        })
+        .collect();
+    let urls: Vec<String> = servers.iter().map(Nats::url).collect();
+    // each node prefers a different server; the bucket is replicated on all three
+    let cfg = |name: &str, first: usize| {
+        let mut u = urls.clone();
+        u.rotate_left(first);
+        s.config(
+            name,
+            &Setup::fleet(
+                &u,
+                "replicas = 3\nstale_after_ms = 30000\nheartbeat_ms = 200",
+            ),
+        )
+    };
+    let mut a = Node::start(&cfg("c1", 0));
+    let mut b = Node::start(&cfg("c2", 1));
+    let mut c = Node::start(&cfg("c3", 2));
+    for x in [&mut a, &mut b, &mut c] {
+        x.fresh();
+    }
+    a.ask("revoke acme a1");
+    for x in [&mut b, &mut c] {
+        assert_eq!(x.await_deny(&s), "denied revoked");
+    }
+    servers[0].stop();
+    // the nodes that used it reconnect elsewhere; changes still spread
+    b.ask("release acme a1");
+    for x in [&mut a, &mut b, &mut c] {
+        assert_eq!(x.await_allow(&s), "allowed");
+    }
+    c.ask("revoke acme a1");
+    for x in [&mut a, &mut b] {
+        assert_eq!(x.await_deny(&s), "denied revoked");
+    }
+    for x in [&mut a, &mut b, &mut c] {
+        x.fresh();
+        assert_eq!(x.metrics()["publish_failures"], 0);
+    }
+}
+
+#[test]
+fn a_config_with_a_fleet_is_checked_and_push_needs_one() {
+    let s = Setup::new();
+    let bad = s.config("bad", "servers = [\"http://127.0.0.1:1\"]");
+    let out = warden(&["config", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fleet.servers[0]"), "{err}");
+    let none = s.path().join("none.toml");
+    std::fs::write(&none, "").unwrap();
+    let out = push(&s, &none, POLICY);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fleet.servers"));
+}

@@ -13,10 +13,12 @@
 //! await-allow TENANT AGENT TOKEN  likewise until allowed: allowed NS
 //! revoke TENANT AGENT             ok NS (the time just before the call)
 //! release TENANT AGENT            ok NS
+//! revoke-token TOKEN              ok NS
 //! quarantine TENANT AGENT MS      ok NS
 //! unquarantine TENANT AGENT       ok NS
 //! await-fresh                     fresh | stale (after 20 s)
 //! metrics                         the fleet's metrics, JSON
+//! bench TENANT AGENT TOKEN N      N checks one after another: p50 NS p99 NS ns
 //! ```
 //!
 //! A check is `fs.read` on `/data/TENANT/x` unclassified, with a fresh nonce; the policy in the
@@ -113,6 +115,10 @@ fn main() {
                 let ns = mono_ns();
                 format!("ok {ns} {}", engine.revoke_agent(t, a))
             }
+            ["revoke-token", tok] => {
+                let ns = mono_ns();
+                format!("ok {ns} {}", engine.revoke_token(tok))
+            }
             ["release", t, a] => {
                 let ns = mono_ns();
                 format!("ok {ns} {}", engine.release_agent(t, a))
@@ -137,6 +143,19 @@ fn main() {
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
+            }
+            ["bench", t, a, tok, n] => {
+                // the request path's own cost: N checks one after another, each timed
+                let n: usize = n.parse().unwrap_or(100_000);
+                let mut ns: Vec<u64> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let t0 = mono_ns();
+                    let v = check(t, a, tok);
+                    ns.push(mono_ns() - t0);
+                    assert!(v.decision != Decision::Deny, "{:?}", v.reason);
+                }
+                ns.sort_unstable();
+                format!("p50 {} p99 {} ns", ns[n / 2], ns[n * 99 / 100])
             }
             ["metrics"] => serde_json::to_string(&engine.metrics().fleet).unwrap(),
             ["quit"] | [] => break,

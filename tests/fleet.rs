@@ -147,6 +147,8 @@ impl Drop for Nats {
 struct Setup {
     dir: tempfile::TempDir,
     token: String,
+    /// A second token of a1's.
+    other: String,
 }
 
 const POLICY: &str = r#"
@@ -177,23 +179,26 @@ impl Setup {
         let d = dir.path().to_str().unwrap();
         assert!(warden(&["token", "keygen", "--out", d]).status.success());
         std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
-        let out = warden(&[
-            "token",
-            "issue",
-            "--tenant",
-            "acme",
-            "--agent",
-            "a1",
-            "--clearance",
-            "secret",
-            "--ed25519-key",
-            &format!("{d}/ed25519.key"),
-        ]);
-        assert!(out.status.success());
-        Setup {
-            token: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-            dir,
-        }
+        let key = format!("{d}/ed25519.key");
+        let issue = || {
+            let out = warden(&[
+                "token",
+                "issue",
+                "--tenant",
+                "acme",
+                "--agent",
+                "a1",
+                "--clearance",
+                "secret",
+                "--ed25519-key",
+                &key,
+            ]);
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let (token, other) = (issue(), issue());
+        assert_ne!(token, other);
+        Setup { token, other, dir }
     }
 
     fn path(&self) -> &Path {
@@ -382,6 +387,7 @@ fn fresh_nodes<const N: usize>(s: &Setup, f: &str, names: [&str; N]) -> Vec<Node
 
 #[test]
 fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_its_release() {
+    // (and a token's revocation, which travels as its digest)
     let s = Setup::new();
     let nats = Nats::start(s.path(), None);
     let f = Setup::fleet(&[nats.url()], "");
@@ -411,6 +417,22 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     let mut late = Node::start(&s.config("n4", &f));
     late.fresh();
     assert_eq!(late.check(&s), "deny revoked");
+    n[1].ask("release acme a1");
+    // a token revoked on one node is refused on the others; a1's other token still serves
+    for x in &mut n {
+        assert_eq!(x.await_allow(&s), "allowed");
+    }
+    assert!(n[2]
+        .ask(&format!("revoke-token {}", s.token))
+        .ends_with("true"));
+    for x in &mut n[..2] {
+        assert_eq!(x.await_deny(&s), "denied revoked");
+        assert_eq!(
+            x.ask(&format!("check acme a1 {}", s.other)),
+            "allow_with",
+            "only the revoked token is refused"
+        );
+    }
     let m = n[0].metrics();
     assert_eq!(m["publish_failures"], 0, "{m}");
     assert_eq!(m["published"], 2, "{m}");

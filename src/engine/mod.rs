@@ -131,6 +131,17 @@ impl crate::fleet::Apply for FleetApply {
         )
     }
 
+    fn token(&self, digest: u128) -> bool {
+        match self.policy.as_ref().and_then(|p| p.identity()) {
+            Some(id) => {
+                id.revoke_token_digest(digest);
+                self.shared.epoch.fetch_add(1, AcqRel);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn policy(&self, toml: &str, name: &str) -> Result<(), String> {
         let Some(p) = &self.policy else {
             return Err(
@@ -315,12 +326,17 @@ impl Engine {
         self.shared.quarantine.list(now_ns())
     }
 
-    /// Revokes one token.
+    /// Revokes one token, and every credential delegated from it (on every node, with
+    /// `[fleet]`: what is published is its digest, never the token).
     pub fn revoke_token(&self, token: &str) -> bool {
         match self.policy.as_ref().and_then(|p| p.identity()) {
             Some(id) => {
                 id.revoke_token(token.as_bytes());
                 self.bump_epoch();
+                let text = crate::identity::without_proof(token.as_bytes());
+                self.publish(crate::fleet::state::Record::token(
+                    crate::identity::token_digest(text),
+                ));
                 true
             }
             None => false,

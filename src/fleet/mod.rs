@@ -350,6 +350,9 @@ pub trait Apply: Send + Sync + 'static {
     fn agent(&self, tenant: &str, agent: &str, revoked: bool) -> bool;
     /// Quarantines an agent until `until_unix_ms` (wall clock), or releases it (0 or past).
     fn quarantine(&self, tenant: &str, agent: &str, until_unix_ms: u64) -> bool;
+    /// Revokes a token (and what was delegated from it) by `identity::token_digest`. False
+    /// when identity checks are off.
+    fn token(&self, digest: u128) -> bool;
     /// Compiles and swaps in a policy; `Err` says why it was refused (the old one stays).
     fn policy(&self, toml: &str, name: &str) -> Result<(), String>;
 }

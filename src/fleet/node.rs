@@ -200,6 +200,7 @@ impl Run {
                 agent,
                 until_unix_ms,
             } => self.apply.quarantine(tenant, agent, *until_unix_ms),
+            Record::Token { .. } => r.token_digest().is_some_and(|d| self.apply.token(d)),
             Record::Policy { version, toml, .. } => {
                 match self.apply.policy(toml, &format!("fleet policy v{version}")) {
                     Ok(()) => {

@@ -49,6 +49,9 @@ pub enum Record {
         agent: String,
         until_unix_ms: u64,
     },
+    /// A token revoked, with every credential delegated from it: `identity::token_digest` of
+    /// its text without proof, 32 hex digits (the token itself never leaves the node).
+    Token { digest: String },
     /// The policy bundle: its text, numbered, with its SHA-256.
     Policy {
         version: u64,
@@ -99,11 +102,27 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 impl Record {
+    /// A token's revocation, from `identity::token_digest`.
+    pub fn token(digest: u128) -> Record {
+        Record::Token {
+            digest: format!("{digest:032x}"),
+        }
+    }
+
+    /// The digest of a token record.
+    pub fn token_digest(&self) -> Option<u128> {
+        match self {
+            Record::Token { digest } => u128::from_str_radix(digest, 16).ok(),
+            _ => None,
+        }
+    }
+
     /// The key this record lives under.
     pub fn key(&self) -> String {
         match self {
             Record::Agent { tenant, agent, .. } => agent_key(tenant, agent),
             Record::Quarantine { tenant, agent, .. } => quarantine_key(tenant, agent),
+            Record::Token { digest } => format!("token.{digest}"),
             Record::Policy { .. } => POLICY_KEY.into(),
         }
     }
@@ -151,6 +170,15 @@ pub fn decode(key: &str, value: &[u8]) -> Result<Wire, String> {
     match &w.record {
         Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } => {
             names_ok(tenant, agent)?
+        }
+        Record::Token { digest } => {
+            if digest.len() != 32
+                || !digest
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err("record.digest: 32 lowercase hex digits".into());
+            }
         }
         Record::Policy {
             version,
@@ -591,6 +619,7 @@ mod tests {
             for r in [
                 Record::Agent { tenant: t.clone(), agent: a.clone(), revoked },
                 Record::Quarantine { tenant: t.clone(), agent: a.clone(), until_unix_ms: until },
+                Record::token(u128::from(until) << 64 | u128::from(revoked)),
             ] {
                 let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone() };
                 prop_assert_eq!(decode(&r.key(), &encode(&w)), Ok(w));

@@ -185,6 +185,9 @@ pub struct Identity {
     keyed: crate::keyed::KeyedHash,
     revoked_agents: papaya::HashMap<u64, ()>,
     revoked_tokens: papaya::HashMap<u128, ()>,
+    /// Tokens revoked on another node of the fleet, by `token_digest` (the same on every node;
+    /// `revoked_tokens` is keyed by this node's secret).
+    fleet_tokens: papaya::HashMap<u128, ()>,
     /// URL schemes a delegated resource prefix is judged with (`inputs.allowed_schemes`).
     schemes: Vec<&'static str>,
 }
@@ -215,6 +218,7 @@ impl Identity {
             keyed: crate::keyed::KeyedHash::random(),
             revoked_agents: papaya::HashMap::new(),
             revoked_tokens: papaya::HashMap::new(),
+            fleet_tokens: papaya::HashMap::new(),
             schemes: vec!["http", "https"],
         }
     }
@@ -251,6 +255,12 @@ impl Identity {
         self.revoked_tokens
             .pin()
             .insert(self.token_fp(without_proof(token)), ());
+    }
+
+    /// Revokes the token whose text without its proof has `token_digest` `digest` (a
+    /// revocation made on another node of the fleet), and every credential delegated from it.
+    pub fn revoke_token_digest(&self, digest: u128) {
+        self.fleet_tokens.pin().insert(digest, ());
     }
 
     fn verify_tag(
@@ -493,6 +503,14 @@ impl Identity {
                 return Err(TokenIssue::Revoked);
             }
         }
+        if !self.fleet_tokens.is_empty() {
+            let revoked = self.fleet_tokens.pin();
+            if (0..=links)
+                .any(|i| revoked.contains_key(&token_digest(&req.credential[..cred.prefix_len(i)])))
+            {
+                return Err(TokenIssue::Revoked);
+            }
+        }
         if !self.revoked_agents.is_empty() {
             let revoked = self.revoked_agents.pin();
             // an agent revoked can no longer act through those it delegated to
@@ -544,6 +562,17 @@ impl Identity {
             links: links as u8,
         })
     }
+}
+
+/// What names a credential (its text without proof) across a fleet: 128 bits of BLAKE3, the
+/// same on every node, so a revocation can be shared without the token itself.
+pub fn token_digest(text: &[u8]) -> u128 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"warden fleet token\0");
+    h.update(text);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    u128::from_le_bytes(b)
 }
 
 /// A credential's text without its proof (what names it for revocation): everything up to the

@@ -19,6 +19,8 @@
 //! await-fresh                     fresh | stale (after 20 s)
 //! metrics                         the fleet's metrics, JSON
 //! bench TENANT AGENT TOKEN N      N checks one after another: p50 NS p99 NS ns
+//! hammer TENANT AGENT TOKEN MS    a check every 100 µs for MS ms: allowed A limited L other O
+//! share TENANT                    this node's share of the tenant's rate: Some(F) | None
 //! ```
 //!
 //! A check is `fs.read` on `/data/TENANT/x` unclassified, with a fresh nonce; the policy in the
@@ -157,6 +159,22 @@ fn main() {
                 ns.sort_unstable();
                 format!("p50 {} p99 {} ns", ns[n / 2], ns[n * 99 / 100])
             }
+            ["hammer", t, a, tok, ms] => {
+                // checks every 100 µs for MS milliseconds: how many the rate let through
+                let until = Instant::now() + Duration::from_millis(ms.parse().unwrap_or(1000));
+                let (mut allowed, mut limited, mut other) = (0u64, 0u64, 0u64);
+                while Instant::now() < until {
+                    let v = check(t, a, tok);
+                    match v.reason {
+                        _ if v.decision != Decision::Deny => allowed += 1,
+                        warden::DenyReason::RateLimited(_) => limited += 1,
+                        _ => other += 1,
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                format!("allowed {allowed} limited {limited} other {other}")
+            }
+            ["share", t] => format!("{:?}", engine.tenant_share(t)),
             ["metrics"] => serde_json::to_string(&engine.metrics().fleet).unwrap(),
             ["quit"] | [] => break,
             _ => format!("error: unknown command `{line}`"),

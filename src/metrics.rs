@@ -165,6 +165,8 @@ pub struct FleetMetrics {
     pub updates_rejected: u64,
     pub published: u64,
     pub publish_failures: u64,
+    /// Audit checkpoints stored off the node, in the fleet's checkpoint stream.
+    pub checkpoints_published: u64,
     pub reconnects: u64,
     /// The fleet policy's version in force (0: none received).
     pub policy_version: u64,
@@ -530,6 +532,12 @@ impl Metrics {
                     "Changes applied on this node only (outbox full, or stopped before publishing).",
                     "counter",
                     f.publish_failures as f64,
+                ),
+                (
+                    "fleet_checkpoints_published_total",
+                    "Audit checkpoints stored in the fleet's checkpoint stream.",
+                    "counter",
+                    f.checkpoints_published as f64,
                 ),
                 (
                     "fleet_reconnects_total",

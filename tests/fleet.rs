@@ -633,6 +633,147 @@ fn a_cluster_of_three_servers_with_one_killed_keeps_the_fleet_in_step() {
     }
 }
 
+/// Fleet-wide rate budgets: three nodes asked as hard as each other for one tenant share its
+/// rate; the fleet's total stays near the tenant's rate (ARCHITECTURE.md "Fleet" gives the
+/// bound), not three times it, and no node is starved.
+#[test]
+fn three_nodes_share_a_tenants_rate() {
+    let s = Setup::new();
+    std::fs::write(
+        s.path().join("policy.toml"),
+        POLICY.replacen(
+            "name = \"acme\"\n",
+            "name = \"acme\"\nrate_per_s = 100\nburst = 10\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let nats = Nats::start(s.path(), None);
+    let f = Setup::fleet(&[nats.url()], "rebalance_ms = 200");
+    let mut n: Vec<Node> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|name| Node::start(&s.config(name, &f)))
+        .collect();
+    for x in &mut n {
+        x.fresh();
+    }
+    let hammer = |n: &mut Vec<Node>, ms: u64| -> Vec<(u64, u64)> {
+        for x in n.iter_mut() {
+            writeln!(x.stdin, "hammer acme a1 {} {ms}", s.token).unwrap();
+            x.stdin.flush().unwrap();
+        }
+        n.iter_mut()
+            .map(|x| {
+                let mut l = String::new();
+                x.stdout.read_line(&mut l).unwrap();
+                let w: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
+                assert_eq!(w[2], 0, "only the rate refuses: {l}");
+                (w[0], w[1])
+            })
+            .collect()
+    };
+    // demand known everywhere, then measured
+    hammer(&mut n, 1000);
+    let ms = 3000;
+    let r = hammer(&mut n, ms);
+    let total: u64 = r.iter().map(|(a, _)| a).sum();
+    let rate_total = 100 * ms / 1000;
+    for x in &mut n {
+        let a = x.ask("share acme");
+        let share: f64 = a
+            .strip_prefix("Some(")
+            .and_then(|v| v.strip_suffix(')'))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{a}"));
+        assert!((0.2..0.5).contains(&share), "{share}");
+    }
+    assert!(
+        total <= rate_total * 5 / 4 + 3 * 10,
+        "the fleet admitted {total} in {ms} ms at 100/s: {r:?}"
+    );
+    assert!(
+        total >= rate_total * 6 / 10,
+        "the fleet admitted only {total} in {ms} ms at 100/s: {r:?}"
+    );
+    for (a, _) in &r {
+        assert!(*a >= rate_total / 10, "a node was starved: {r:?}");
+    }
+}
+
+/// Audit checkpoints pinned off the node: a log rolled back on the node, HEAD with it, passes
+/// `audit verify` alone but not `audit verify --fleet`.
+#[test]
+fn a_log_rolled_back_on_its_node_is_caught_by_the_checkpoints_it_published() {
+    let s = Setup::new();
+    let nats = Nats::start(s.path(), None);
+    let audit = s.path().join("audit-k1");
+    let f = Setup::fleet(&[nats.url()], "");
+    let cfg = s.config(
+        "k1",
+        &format!(
+            "{f}\n[audit]\ndir = \"{}\"\nevery_request = true\ncheckpoint_ms = 50\n",
+            audit.display()
+        ),
+    );
+    let verify = |fleet: bool| {
+        let mut args = vec!["--config", cfg.to_str().unwrap(), "audit", "verify"];
+        args.push(audit.to_str().unwrap());
+        if fleet {
+            args.push("--fleet");
+        }
+        warden(&args)
+    };
+    let run = |checks: usize| {
+        let mut n = Node::start(&cfg);
+        n.fresh();
+        for _ in 0..checks {
+            assert_eq!(n.check(&s), "allow_with");
+        }
+        // the node's last checkpoint is published as it stops
+    };
+    run(5);
+    let out = verify(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the attacker's copy, then more records (and checkpoints, published)
+    let copy = s.path().join("audit-copy");
+    copy_dir(&audit, &copy);
+    run(5);
+    assert!(verify(true).status.success());
+    // roll the log back to the copy, HEAD with it
+    std::fs::remove_dir_all(&audit).unwrap();
+    copy_dir(&copy, &audit);
+    let alone = verify(false);
+    assert!(
+        alone.status.success(),
+        "a consistent older copy passes on its own: {}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+    let pinned = verify(true);
+    assert_eq!(pinned.status.code(), Some(1), "the rollback is caught");
+    let out = String::from_utf8_lossy(&pinned.stdout);
+    assert!(
+        out.contains("NOT intact") && out.contains("is not in the log"),
+        "{out}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_config_with_a_fleet_is_checked_and_push_needs_one() {
     let s = Setup::new();

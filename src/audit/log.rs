@@ -974,7 +974,7 @@ fn walk(
                 None,
                 0,
                 ps,
-                format!("the pinned checkpoint {ps} (--checkpoint) is not in the log: it was cut or replaced"),
+                format!("the pinned checkpoint {ps} (--checkpoint, or the last one published with --fleet) is not in the log: it was cut or replaced"),
             ));
         }
     }

@@ -120,7 +120,12 @@ pub(crate) struct AuditQueue {
     pub every_request: bool,
     /// Whether requests wait for their record to be durable.
     pub durable: bool,
+    /// Told of each checkpoint once HEAD names it (the fleet publishes it off the node).
+    pub on_checkpoint: std::sync::OnceLock<CheckpointSink>,
 }
+
+/// Where a durable checkpoint goes: (seq, head, signature). Must not block.
+pub type CheckpointSink = Box<dyn Fn(u64, &[u8; 32], &[u8; 64]) + Send + Sync>;
 
 // SAFETY: a cell is written only by the thread that popped its index from `free` and read only
 // by the writer after popping it from `ready`; the Treiber stack and the ring publish the index
@@ -152,6 +157,7 @@ impl AuditQueue {
             healthy: AtomicBool::new(true),
             every_request,
             durable,
+            on_checkpoint: std::sync::OnceLock::new(),
         }
     }
 
@@ -397,6 +403,9 @@ fn run(
                         Some((seq, head, sig)) => match log.write_head(seq, &head, &sig) {
                             Ok(()) => {
                                 pending_head = None;
+                                if let Some(f) = q.on_checkpoint.get() {
+                                    f(seq, &head, &sig);
+                                }
                                 true
                             }
                             Err(e) => {

@@ -278,6 +278,15 @@ enum AuditCmd {
         /// HEAD.
         #[arg(long)]
         checkpoint: Option<String>,
+        /// Pins the newest checkpoint this node published to the fleet (`[fleet]` in
+        /// `--config`): a log rolled back or cut on the node, HEAD with it, lacks it. Needs a
+        /// build with `--features fleet`.
+        #[arg(long, conflicts_with = "checkpoint")]
+        fleet: bool,
+        /// The node whose published checkpoints pin the log (default: the config's
+        /// fleet.node_id, or the host name).
+        #[arg(long, requires = "fleet")]
+        node: Option<String>,
     },
     /// Moves the log in DIR aside, as it is, into DIR/archive-<time>/ (with a copy of its
     /// public key, so `audit verify` still reads it) and begins a new log whose first record
@@ -1418,11 +1427,20 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
     }
     .map_err(|e| e.to_string())?;
     match cmd {
-        AuditCmd::Verify { checkpoint, .. } => match warden::audit::verify_pinned(
+        AuditCmd::Verify {
+            checkpoint,
+            fleet,
+            node,
+            ..
+        } => match warden::audit::verify_pinned(
             &dir,
             &key,
             |_, _| {},
-            checkpoint.as_deref().map(parse_checkpoint).transpose()?,
+            if fleet {
+                Some(fleet_checkpoint(config, node.as_deref(), &key)?)
+            } else {
+                checkpoint.as_deref().map(parse_checkpoint).transpose()?
+            },
         ) {
             Ok(s) => {
                 println!(
@@ -1499,6 +1517,41 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
 }
 
 /// `SEQ:HEAD` (a sequence number and 64 hex digits).
+/// The newest checkpoint `node` published to the fleet, its signature checked against the
+/// log's key (`audit verify --fleet`).
+fn fleet_checkpoint(
+    config: &Option<PathBuf>,
+    node: Option<&str>,
+    key: &ed25519_dalek::VerifyingKey,
+) -> Result<(u64, [u8; 32]), String> {
+    let cfg = load_config(config)?;
+    if !cfg.fleet.enabled() {
+        return Err("audit verify --fleet: the config has no fleet (set fleet.servers, and pass it with --config)".into());
+    }
+    #[cfg(feature = "fleet")]
+    {
+        let node = node.map_or_else(|| cfg.fleet.node_name(), str::to_string);
+        let (seq, head, sig) = warden::fleet::last_checkpoint(&cfg.fleet, &node)?;
+        let msg = warden::audit::record::checkpoint_message(seq, &head);
+        key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| {
+                format!(
+                    "audit verify --fleet: the checkpoint node {node} published last (seq {seq}) is not signed by this log's key: the log was replaced, or someone published for the node"
+                )
+            })?;
+        eprintln!(
+            "fleet: node {node} published checkpoint {seq} ({}) last; the log must hold it",
+            warden::secrets::to_hex(&head)
+        );
+        Ok((seq, head))
+    }
+    #[cfg(not(feature = "fleet"))]
+    {
+        let _ = (node, key);
+        Err("audit verify --fleet: this warden was built without the `fleet` feature; rebuild it with `cargo build --release --features fleet`".into())
+    }
+}
+
 fn parse_checkpoint(s: &str) -> Result<(u64, [u8; 32]), String> {
     let bad = || {
         format!("--checkpoint {s}: give SEQ:HEAD, a sequence number and the 64 hex digits of its head, as `audit verify` prints them")

@@ -142,6 +142,24 @@ impl crate::fleet::Apply for FleetApply {
         }
     }
 
+    fn count_demand(&self) {
+        if let Some(p) = &self.policy {
+            p.count_demand();
+        }
+    }
+
+    fn demand(&self) -> Vec<(String, u64)> {
+        self.policy
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.tenant_demand())
+    }
+
+    fn set_shares(&self, share: &dyn Fn(&str) -> f64) {
+        if let Some(p) = &self.policy {
+            p.set_shares(share);
+        }
+    }
+
     fn policy(&self, toml: &str, name: &str) -> Result<(), String> {
         let Some(p) = &self.policy else {
             return Err(
@@ -307,6 +325,12 @@ impl Engine {
         true
     }
 
+    /// This node's share of `tenant`'s rate and burst (1 without fleet rate budgets; `None`
+    /// without a policy, or for a tenant it does not know).
+    pub fn tenant_share(&self, tenant: &str) -> Option<f64> {
+        self.policy.as_ref()?.share(tenant)
+    }
+
     /// Starts the fleet's control-plane thread (`[fleet]`).
     #[cfg(feature = "fleet")]
     pub(crate) fn start_fleet(&self) -> Result<(), String> {
@@ -316,6 +340,18 @@ impl Engine {
         });
         let (node, outbox) =
             crate::fleet::Node::start(&self.shared.config.fleet, self.shared.fleet.clone(), apply)?;
+        // every checkpoint HEAD names goes off the node, to the checkpoint stream
+        if let Some(q) = &self.shared.audit {
+            let (out, node) = (outbox.clone(), self.shared.config.fleet.node_name());
+            let _ = q.on_checkpoint.set(Box::new(move |seq, head, sig| {
+                out.publish(crate::fleet::state::Record::Checkpoint {
+                    node: node.clone(),
+                    seq,
+                    head: crate::secrets::to_hex(head),
+                    signature: crate::secrets::to_hex(sig),
+                });
+            }));
+        }
         let _ = self.shared.fleet_out.set(outbox);
         *self.fleet.lock().unwrap_or_else(|e| e.into_inner()) = Some(node);
         Ok(())
@@ -372,10 +408,6 @@ impl Engine {
     /// exit. Idempotent; later submissions get `Deny(ShuttingDown)`.
     pub fn shutdown(&self) {
         let sh = &self.shared;
-        #[cfg(feature = "fleet")]
-        if let Some(mut n) = self.fleet.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            n.stop();
-        }
         sh.shutdown.store(true, SeqCst);
         loop {
             if sh.running.load(SeqCst) == 0 {
@@ -398,6 +430,11 @@ impl Engine {
             while sh.audit_exited.load(SeqCst) == 0 {
                 futex::wait(&sh.audit_exited, 0, Some(Duration::from_millis(5)));
             }
+        }
+        // Then the fleet's thread, once the writer's last checkpoint is queued for it.
+        #[cfg(feature = "fleet")]
+        if let Some(mut n) = self.fleet.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            n.stop();
         }
         // Last the HSM core (the writer may have signed a final checkpoint with it).
         sh.keys.shutdown();

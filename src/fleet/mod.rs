@@ -25,7 +25,7 @@ pub mod state;
 #[cfg(feature = "fleet")]
 mod node;
 #[cfg(feature = "fleet")]
-pub use node::{push_policy, Node};
+pub use node::{last_checkpoint, push_policy, Node};
 
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,10 @@ pub struct FleetConfig {
     pub password_env: String,
     /// The JetStream key-value bucket (created when missing).
     pub bucket: String,
+    /// The JetStream stream the nodes' signed audit checkpoints go to (created when missing,
+    /// subjects `<stream>.<node id>`; deletes and purges refused), which `warden audit verify
+    /// --fleet` pins a log against.
+    pub checkpoint_stream: String,
     /// Replicas of the bucket when this node creates it (1, or up to the cluster's size).
     pub replicas: usize,
     /// How old this node's view of the fleet may get before `when_stale` applies: the longest
@@ -77,6 +81,10 @@ pub struct FleetConfig {
     /// Local changes waiting to be published; past it a change is applied here only, counted
     /// (`fleet_publish_failures`) and logged.
     pub outbox_capacity: usize,
+    /// Fleet-wide rate budgets: every this often each node reports its demand per tenant, and
+    /// each tenant's `rate_per_s` and `burst` in the policy are shared out among the nodes by
+    /// demand. 0: off (every node enforces each tenant's whole rate itself).
+    pub rebalance_ms: u64,
 }
 
 impl Default for FleetConfig {
@@ -89,12 +97,14 @@ impl Default for FleetConfig {
             user: String::new(),
             password_env: String::new(),
             bucket: "warden".into(),
+            checkpoint_stream: "warden_checkpoints".into(),
             replicas: 1,
             stale_after_ms: 15000,
             when_stale: WhenStale::Deny,
             heartbeat_ms: 250,
             request_timeout_ms: 2000,
             outbox_capacity: 16384,
+            rebalance_ms: 1000,
         }
     }
 }
@@ -159,6 +169,14 @@ impl FleetConfig {
         if !name_ok(&self.bucket, 64) {
             return err("bucket", "1 to 64 letters, digits, `_` or `-`".into());
         }
+        if !name_ok(&self.checkpoint_stream, 64)
+            || self.checkpoint_stream == format!("KV_{}", self.bucket)
+        {
+            return err(
+                "checkpoint_stream",
+                "1 to 64 letters, digits, `_` or `-`, not the bucket's own stream".into(),
+            );
+        }
         if !(1..=5).contains(&self.replicas) {
             return err(
                 "replicas",
@@ -182,6 +200,12 @@ impl FleetConfig {
         }
         if self.request_timeout_ms == 0 {
             return err("request_timeout_ms", "at least 1".into());
+        }
+        if self.rebalance_ms != 0 && self.rebalance_ms < 50 {
+            return err(
+                "rebalance_ms",
+                "0 (off) or at least 50 (each pass is a write every node reads)".into(),
+            );
         }
         if !(1..=1 << 20).contains(&self.outbox_capacity) {
             return err("outbox_capacity", "1 to 1048576".into());
@@ -302,6 +326,8 @@ pub struct Stats {
     pub rejected: AtomicU64,
     pub published: AtomicU64,
     pub publish_failures: AtomicU64,
+    /// Audit checkpoints stored in the checkpoint stream.
+    pub checkpoints: AtomicU64,
     pub reconnects: AtomicU64,
     pub policy_version: AtomicU64,
     pub policy_rejected: AtomicU64,
@@ -310,6 +336,7 @@ pub struct Stats {
 }
 
 /// Where the engine leaves its changes for the control-plane thread. Bounded; never blocks.
+#[derive(Clone)]
 pub struct Outbox {
     #[cfg(feature = "fleet")]
     tx: tokio::sync::mpsc::Sender<state::Record>,
@@ -353,6 +380,12 @@ pub trait Apply: Send + Sync + 'static {
     /// Revokes a token (and what was delegated from it) by `identity::token_digest`. False
     /// when identity checks are off.
     fn token(&self, digest: u128) -> bool;
+    /// Starts counting requests per rate-limited tenant (fleet rate budgets).
+    fn count_demand(&self);
+    /// Requests counted per rate-limited tenant so far (cumulative).
+    fn demand(&self) -> Vec<(String, u64)>;
+    /// Sets this node's share of each tenant's rate and burst.
+    fn set_shares(&self, share: &dyn Fn(&str) -> f64);
     /// Compiles and swaps in a policy; `Err` says why it was refused (the old one stays).
     fn policy(&self, toml: &str, name: &str) -> Result<(), String>;
 }
@@ -371,6 +404,7 @@ pub fn metrics(gate: &Gate, stats: &Stats, now_ns: u64) -> crate::metrics::Fleet
         updates_rejected: stats.rejected.load(Relaxed),
         published: stats.published.load(Relaxed),
         publish_failures: stats.publish_failures.load(Relaxed),
+        checkpoints_published: stats.checkpoints.load(Relaxed),
         reconnects: stats.reconnects.load(Relaxed),
         policy_version: stats.policy_version.load(Relaxed),
         policy_rejected: stats.policy_rejected.load(Relaxed),

@@ -12,7 +12,7 @@
 //!   revision up to it has been processed, the gate is fresh for `stale_after_ms` from when the
 //!   question was sent. While the servers are away no answer comes, and the gate goes stale.
 
-use super::state::{Record, Step, Tracker};
+use super::state::{Budgets, Record, Step, Tracker};
 use super::{Apply, FleetConfig, Gate, Outbox, Stats};
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
@@ -78,7 +78,8 @@ impl Node {
         ))
     }
 
-    /// Stops the thread: changes not yet published are logged as lost.
+    /// Stops the thread: what is queued is published first, for up to `request_timeout_ms`;
+    /// what is left then is counted and logged as lost.
     pub fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -170,6 +171,24 @@ async fn bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store,
     }
 }
 
+/// The checkpoint stream (created when missing): append-only, as far as the API goes.
+async fn checkpoint_stream(js: &jetstream::Context, cfg: &FleetConfig) -> Result<(), String> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: cfg.checkpoint_stream.clone(),
+        description: Some("warden fleet: signed audit checkpoints, one subject per node".into()),
+        subjects: vec![format!("{}.>", cfg.checkpoint_stream)],
+        deny_delete: true,
+        deny_purge: true,
+        num_replicas: cfg.replicas,
+        storage: jetstream::stream::StorageType::File,
+        max_messages_per_subject: 100_000,
+        ..Default::default()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("stream `{}`: {e}", cfg.checkpoint_stream))
+}
+
 /// The stream's last sequence: what a node must have processed to be in step.
 async fn last_sequence(js: jetstream::Context, stream: String) -> Result<u64, String> {
     let s = js
@@ -201,6 +220,8 @@ impl Run {
                 until_unix_ms,
             } => self.apply.quarantine(tenant, agent, *until_unix_ms),
             Record::Token { .. } => r.token_digest().is_some_and(|d| self.apply.token(d)),
+            // (taken by `step`, which holds the budgets; the tracker refuses checkpoints)
+            Record::Demand { .. } | Record::Checkpoint { .. } => return,
             Record::Policy { version, toml, .. } => {
                 match self.apply.policy(toml, &format!("fleet policy v{version}")) {
                     Ok(()) => {
@@ -226,12 +247,22 @@ impl Run {
         }
     }
 
-    fn step(&self, t: &mut Tracker, e: kv::Entry) {
+    fn step(&self, t: &mut Tracker, budgets: &mut Option<Budgets>, e: kv::Entry) {
         let value = match e.operation {
             kv::Operation::Put => Some(&e.value[..]),
             kv::Operation::Delete | kv::Operation::Purge => None,
         };
         match t.on_entry(&e.key, value, e.revision) {
+            Step::Apply(Record::Demand { node, per_s }) => {
+                if let Some(b) = budgets {
+                    // how long ago it was written, by the server's clock (a history entry
+                    // read at start may be from a node long gone)
+                    let written = e.created.unix_timestamp_nanos().max(0) as u64;
+                    let age = crate::time::wall_ns().saturating_sub(written);
+                    b.on_demand(&node, per_s, crate::time::now_ns(), age);
+                    self.shares(b);
+                }
+            }
             Step::Apply(r) => self.apply(r),
             Step::Skip(_) => {}
             Step::Reject(why) => {
@@ -297,7 +328,11 @@ impl Run {
         let mut said = Said::default();
         let kv = loop {
             tokio::select! {
-                r = bucket(&js, &self.cfg) => match r {
+                r = async {
+                    let kv = bucket(&js, &self.cfg).await?;
+                    checkpoint_stream(&js, &self.cfg).await?;
+                    Ok::<_, String>(kv)
+                } => match r {
                     Ok(kv) => break kv,
                     Err(e) => {
                         said.say(&e);
@@ -323,9 +358,31 @@ impl Run {
         // since when the heartbeats have found the watch behind the bucket
         let mut behind_since: Option<u64> = None;
         let heartbeat_ns = self.cfg.heartbeat_ms.saturating_mul(1_000_000);
+        // fleet rate budgets: a pass every `rebalance_ms`; a demand entry in flight
+        let mut budgets = (self.cfg.rebalance_ms > 0).then(|| {
+            self.apply.count_demand();
+            // a node silent this long is gone: past the staleness limit it denies everything
+            // anyway, so its share is taken back only then (never an overshoot)
+            Budgets::new(
+                self.node.clone(),
+                stale_after_ns.saturating_add(self.cfg.rebalance_ms.saturating_mul(1_000_000)),
+            )
+        });
+        let mut rebalance =
+            tokio::time::interval(Duration::from_millis(self.cfg.rebalance_ms.max(1)));
+        rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut demand_put: Option<BoxFut<Result<u64, String>>> = None;
         let mut tick = tokio::time::interval(heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // asked to stop: what the engine queued is published first, until this deadline
+        let mut stopping: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(deadline) = stopping {
+                let drained = writing.is_none() && rx.is_empty();
+                if drained || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+            }
             if watch.is_none() && making.is_none() {
                 let kv = kv.clone();
                 let from = t.processed() + 1;
@@ -339,15 +396,29 @@ impl Run {
                 }));
             }
             if put.is_none() && retry_at.is_none() {
-                if let Some((key, _, bytes, _)) = &writing {
+                if let Some((key, op, bytes, _)) = &writing {
                     let (kv, key, bytes) = (kv.clone(), key.clone(), bytes.clone());
-                    put = Some(Box::pin(async move {
-                        kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
-                    }));
+                    put = Some(if *op == 0 {
+                        let js = js.clone();
+                        Box::pin(async move {
+                            let ack = js
+                                .publish(key, bytes.into())
+                                .await
+                                .map_err(|e| format!("{e}"))?;
+                            ack.await.map(|a| a.sequence).map_err(|e| format!("{e}"))
+                        })
+                    } else {
+                        Box::pin(async move {
+                            kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
+                        })
+                    });
                 }
             }
             tokio::select! {
-                _ = &mut stop => break,
+                _ = &mut stop, if stopping.is_none() => {
+                    stopping = Some(tokio::time::Instant::now() + timeout);
+                }
+                _ = async { tokio::time::sleep_until(stopping.unwrap()).await }, if stopping.is_some() => {}
                 r = async { making.as_mut().unwrap().await }, if making.is_some() => {
                     making = None;
                     match r {
@@ -361,7 +432,7 @@ impl Run {
                 e = async { watch.as_mut().unwrap().next().await }, if watch.is_some() => {
                     match e {
                         Some(Ok(e)) => {
-                            self.step(&mut t, e);
+                            self.step(&mut t, &mut budgets, e);
                             if let Some((last, asked_ns)) = target {
                                 if t.caught_up(last) {
                                     self.synced(asked_ns, stale_after_ns);
@@ -376,8 +447,17 @@ impl Run {
                 }
                 c = rx.recv(), if writing.is_none() => {
                     let Some(c) = c else { break };
-                    let (key, bytes, op) = t.local(c);
-                    writing = Some((key, op, bytes, 0));
+                    writing = Some(match c {
+                        // a checkpoint goes to its stream (op 0: no write in flight on a key)
+                        Record::Checkpoint { .. } => {
+                            let (_, bytes) = t.plain(c);
+                            (format!("{}.{}", self.cfg.checkpoint_stream, self.node), 0, bytes, 0)
+                        }
+                        _ => {
+                            let (key, bytes, op) = t.local(c);
+                            (key, op, bytes, 0)
+                        }
+                    });
                 }
                 r = async { put.as_mut().unwrap().await }, if put.is_some() => {
                     put = None;
@@ -385,7 +465,9 @@ impl Run {
                     match r {
                         Ok(rev) => {
                             self.stats.published.fetch_add(1, Relaxed);
-                            if let Some(rec) = t.acknowledged(key, *op, rev) {
+                            if *op == 0 {
+                                self.stats.checkpoints.fetch_add(1, Relaxed);
+                            } else if let Some(rec) = t.acknowledged(key, *op, rev) {
                                 self.apply(rec);
                             }
                             writing = None;
@@ -433,6 +515,24 @@ impl Run {
                         Err(e) => said.say(&format!("asking the bucket's last sequence: {e}")),
                     }
                 }
+                _ = rebalance.tick(), if budgets.is_some() => {
+                    let b = budgets.as_mut().expect("budgets");
+                    let per_s = b.sample(self.apply.demand(), crate::time::now_ns());
+                    if demand_put.is_none() {
+                        let (key, bytes) = t.plain(Record::Demand { node: self.node.clone(), per_s });
+                        let kv = kv.clone();
+                        demand_put = Some(Box::pin(async move {
+                            kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
+                        }));
+                    }
+                    self.shares(b);
+                }
+                r = async { demand_put.as_mut().unwrap().await }, if demand_put.is_some() => {
+                    demand_put = None;
+                    if let Err(e) = r {
+                        said.say(&format!("publishing this node's demand: {e}"));
+                    }
+                }
                 _ = tick.tick() => {
                     if asking.is_none() {
                         let (js, stream) = (js.clone(), stream.clone());
@@ -452,6 +552,12 @@ impl Run {
             self.stats.publish_failures.fetch_add(lost as u64, Relaxed);
             eprintln!("warden: fleet: {lost} changes made here were not published before the node stopped");
         }
+    }
+
+    /// This node's share of every tenant's rate, from the demand entries it holds.
+    fn shares(&self, b: &Budgets) {
+        let now = crate::time::now_ns();
+        self.apply.set_shares(&|t| b.share(t, now));
     }
 
     fn synced(&self, asked_ns: u64, stale_after_ns: u64) {
@@ -492,6 +598,43 @@ fn incarnation() -> u64 {
         return crate::time::now_ns() ^ u64::from(std::process::id()) << 32;
     }
     u64::from_le_bytes(b)
+}
+
+/// The newest checkpoint `node` published: (seq, head, signature), for `warden audit verify
+/// --fleet`. An error when it published none, or its entry fails its checks.
+pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], [u8; 64]), String> {
+    let auth = Auth::read(cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("fleet: no runtime: {e}"))?;
+    rt.block_on(async {
+        let client = connect(cfg, auth).await?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_stream(&cfg.checkpoint_stream)
+            .await
+            .map_err(|e| format!("fleet: stream `{}`: {e}", cfg.checkpoint_stream))?;
+        let subject = format!("{}.{node}", cfg.checkpoint_stream);
+        let m = stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .map_err(|e| format!("fleet: no checkpoint of node `{node}` in `{}` ({e}): nothing off the node vouches for this log", cfg.checkpoint_stream))?;
+        let w = super::state::decode(&format!("checkpoint.{node}"), &m.payload)
+            .map_err(|e| format!("fleet: checkpoint message {} refused: {e}", m.sequence))?;
+        match w.record {
+            Record::Checkpoint { seq, head, signature, .. } => {
+                let mut h = [0u8; 32];
+                let mut sig = [0u8; 64];
+                let hb = crate::secrets::from_hex(&head).ok_or("fleet: checkpoint head: not hex")?;
+                let sb = crate::secrets::from_hex(&signature).ok_or("fleet: checkpoint signature: not hex")?;
+                h.copy_from_slice(&hb);
+                sig.copy_from_slice(&sb);
+                Ok((seq, h, sig))
+            }
+            _ => Err(format!("fleet: message {} on {subject} is not a checkpoint", m.sequence)),
+        }
+    })
 }
 
 /// `warden policy push FILE`: compiles the policy here, then stores it in the fleet's bucket

@@ -32,9 +32,11 @@ pub const MAX_VALUE_BYTES: usize = 2 * crate::source::limits::POLICY_BYTES as us
 /// The longest tenant or agent name in a record (as a request's fields).
 pub const MAX_NAME_BYTES: usize = 255;
 pub const POLICY_KEY: &str = "policy";
+/// The most tenants one demand entry may name.
+pub const MAX_DEMAND_TENANTS: usize = 100_000;
 
 /// One fact about the fleet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Record {
     /// An agent revoked, or released (`revoked: false`).
@@ -52,6 +54,22 @@ pub enum Record {
     /// A token revoked, with every credential delegated from it: `identity::token_digest` of
     /// its text without proof, 32 hex digits (the token itself never leaves the node).
     Token { digest: String },
+    /// A node's demand: requests a second that reached each rate-limited tenant's rate check
+    /// there over the last rebalance interval. Every node reads every node's, and takes its
+    /// share of each tenant's fleet-wide rate from them (`Budgets`).
+    Demand {
+        node: String,
+        per_s: std::collections::BTreeMap<String, f64>,
+    },
+    /// A signed audit checkpoint of a node's log, once its HEAD names it: the sequence
+    /// number, the chain head and the log key's signature over them (hex). Published to the
+    /// checkpoint stream, never to the bucket; `warden audit verify --fleet` reads the last.
+    Checkpoint {
+        node: String,
+        seq: u64,
+        head: String,
+        signature: String,
+    },
     /// The policy bundle: its text, numbered, with its SHA-256.
     Policy {
         version: u64,
@@ -70,7 +88,7 @@ pub struct Origin {
     pub op: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wire {
     pub v: u8,
@@ -123,6 +141,8 @@ impl Record {
             Record::Agent { tenant, agent, .. } => agent_key(tenant, agent),
             Record::Quarantine { tenant, agent, .. } => quarantine_key(tenant, agent),
             Record::Token { digest } => format!("token.{digest}"),
+            Record::Demand { node, .. } => format!("demand.{node}"),
+            Record::Checkpoint { node, .. } => format!("checkpoint.{node}"),
             Record::Policy { .. } => POLICY_KEY.into(),
         }
     }
@@ -171,6 +191,43 @@ pub fn decode(key: &str, value: &[u8]) -> Result<Wire, String> {
         Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } => {
             names_ok(tenant, agent)?
         }
+        Record::Demand { node, per_s } => {
+            if node != n {
+                return Err("record.node: a demand entry written by another node".into());
+            }
+            if per_s.len() > MAX_DEMAND_TENANTS {
+                return Err(format!(
+                    "record.per_s: more than {MAX_DEMAND_TENANTS} tenants"
+                ));
+            }
+            for (t, d) in per_s {
+                if t.is_empty() || t.len() > MAX_NAME_BYTES || !d.is_finite() || *d < 0.0 {
+                    return Err(format!(
+                        "record.per_s: `{t}` = {d} (a tenant name and a rate of 0 or more)"
+                    ));
+                }
+            }
+        }
+        Record::Checkpoint {
+            node,
+            head,
+            signature,
+            ..
+        } => {
+            if node != n {
+                return Err("record.node: a checkpoint published by another node".into());
+            }
+            let hex = |h: &str, len: usize| {
+                h.len() == len
+                    && h.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            if !hex(head, 64) || !hex(signature, 128) {
+                return Err(
+                    "record.head and record.signature: 64 and 128 lowercase hex digits".into(),
+                );
+            }
+        }
         Record::Token { digest } => {
             if digest.len() != 32
                 || !digest
@@ -207,7 +264,7 @@ pub fn encode(w: &Wire) -> Vec<u8> {
 }
 
 /// What to do with one entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     Apply(Record),
     Skip(&'static str),
@@ -253,6 +310,24 @@ impl Tracker {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The bytes of a record that is never contended (this node's demand): no write in flight
+    /// is recorded for it.
+    pub fn plain(&mut self, record: Record) -> (String, Vec<u8>) {
+        let op = self.next_op;
+        self.next_op += 1;
+        let key = record.key();
+        let w = Wire {
+            v: 1,
+            origin: Origin {
+                node: self.node.clone(),
+                incarnation: self.incarnation,
+                op,
+            },
+            record,
+        };
+        (key, encode(&w))
     }
 
     /// A change made on this node: its key, the bytes to write, and the write's number.
@@ -348,6 +423,16 @@ impl Tracker {
             Ok(w) => w,
             Err(e) => return Step::Reject(e),
         };
+        if let Record::Checkpoint { .. } = &w.record {
+            return Step::Reject(
+                "a checkpoint in the bucket (checkpoints go to their stream)".into(),
+            );
+        }
+        // every node's demand, this node's own included: every node must take its share
+        // from the same entries
+        if let Record::Demand { .. } = &w.record {
+            return Step::Apply(w.record);
+        }
         if let Record::Policy { version, .. } = &w.record {
             if *version <= self.policy_seen {
                 return Step::Skip("a policy version already seen");
@@ -387,6 +472,112 @@ impl Tracker {
                 }
             },
         }
+    }
+}
+
+/// Fleet-wide rate budgets: each node's share of each tenant's rate, from every node's demand
+/// (no I/O). With the same entries every node computes shares that sum to 1.
+#[derive(Debug)]
+pub struct Budgets {
+    me: String,
+    /// A node whose last entry is older than this no longer counts.
+    dead_after_ns: u64,
+    /// Per node: when its last entry was written (local monotonic nanoseconds, as near as
+    /// known), and its demand.
+    view: HashMap<String, (u64, std::collections::BTreeMap<String, f64>)>,
+    /// This node's counters at the last sample, and when.
+    prev: HashMap<String, u64>,
+    prev_ns: u64,
+}
+
+/// Of each tenant's rate, the least any live node holds, summed over the nodes (so a node with
+/// no demand yet can still admit a little).
+pub const MIN_SHARE_TOTAL: f64 = 0.2;
+
+impl Budgets {
+    pub fn new(me: String, dead_after_ns: u64) -> Budgets {
+        Budgets {
+            me,
+            dead_after_ns,
+            view: HashMap::new(),
+            prev: HashMap::new(),
+            prev_ns: 0,
+        }
+    }
+
+    /// This node's demand since the last sample, per second, from cumulative counters.
+    pub fn sample(
+        &mut self,
+        counters: Vec<(String, u64)>,
+        now_ns: u64,
+    ) -> std::collections::BTreeMap<String, f64> {
+        let dt = now_ns.saturating_sub(self.prev_ns).max(1) as f64 / 1e9;
+        let first = self.prev_ns == 0;
+        let mut out = std::collections::BTreeMap::new();
+        let mut next = HashMap::with_capacity(counters.len());
+        for (t, c) in counters {
+            // a counter that went back (a policy swap) counts from 0
+            let before = self.prev.get(&t).copied().filter(|p| *p <= c).unwrap_or(0);
+            let d = c - before;
+            if !first && d > 0 {
+                out.insert(t.clone(), d as f64 / dt);
+            }
+            next.insert(t, c);
+        }
+        self.prev = next;
+        self.prev_ns = now_ns;
+        out
+    }
+
+    /// A node's demand entry, written `age_ns` ago.
+    pub fn on_demand(
+        &mut self,
+        node: &str,
+        per_s: std::collections::BTreeMap<String, f64>,
+        now_ns: u64,
+        age_ns: u64,
+    ) {
+        self.view
+            .insert(node.to_string(), (now_ns.saturating_sub(age_ns), per_s));
+    }
+
+    /// The nodes counted at `now_ns` (this node always).
+    pub fn live(&self, now_ns: u64) -> usize {
+        let others = self
+            .view
+            .iter()
+            .filter(|(n, (at, _))| {
+                **n != self.me && now_ns.saturating_sub(*at) <= self.dead_after_ns
+            })
+            .count();
+        others + 1
+    }
+
+    /// This node's share of `tenant` at `now_ns`.
+    pub fn share(&self, tenant: &str, now_ns: u64) -> f64 {
+        let n = self.live(now_ns) as f64;
+        let floor = MIN_SHARE_TOTAL / n;
+        let demand = |node: &str| -> f64 {
+            self.view
+                .get(node)
+                .and_then(|(_, m)| m.get(tenant))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let mine = demand(&self.me);
+        let total: f64 = mine
+            + self
+                .view
+                .iter()
+                .filter(|(k, (at, _))| {
+                    **k != self.me && now_ns.saturating_sub(*at) <= self.dead_after_ns
+                })
+                .map(|(k, _)| demand(k))
+                .sum::<f64>();
+        if total <= 0.0 {
+            return 1.0 / n;
+        }
+        floor + (1.0 - MIN_SHARE_TOTAL) * mine / total
     }
 }
 
@@ -609,6 +800,38 @@ mod tests {
             prop_assert!(t.caught_up(stream.len() as u64));
         }
 
+        /// Every node computing from the same entries: the shares of each tenant sum to 1,
+        /// and none is below its floor.
+        #[test]
+        fn shares_from_the_same_entries_sum_to_one(
+            demand in proptest::collection::vec(proptest::collection::vec(0.0f64..1e6, 3), 1..8),
+        ) {
+            let nodes: Vec<String> = (0..demand.len()).map(|i| format!("n{i}")).collect();
+            let views: Vec<Budgets> = nodes.iter().map(|me| {
+                let mut b = Budgets::new(me.clone(), 1_000);
+                for (n, d) in nodes.iter().zip(&demand) {
+                    let m = d.iter().enumerate().map(|(t, v)| (format!("t{t}"), *v)).collect();
+                    b.on_demand(n, m, 5_000, 0);
+                }
+                b
+            }).collect();
+            for t in ["t0", "t1", "t2", "t9"] {
+                let sum: f64 = views.iter().map(|b| b.share(t, 5_500)).sum();
+                prop_assert!((sum - 1.0).abs() < 1e-9, "{t}: {sum}");
+                for b in &views {
+                    prop_assert!(b.share(t, 5_500) >= MIN_SHARE_TOTAL / nodes.len() as f64 - 1e-12);
+                }
+            }
+            // a node silent past the limit no longer counts: the others' shares grow
+            if nodes.len() > 1 {
+                let mut b = Budgets::new("n0".into(), 1_000);
+                b.on_demand("n1", Default::default(), 5_000, 0);
+                prop_assert_eq!(b.live(5_500), 2);
+                prop_assert_eq!(b.live(6_001), 1);
+                prop_assert_eq!(b.share("t0", 6_001), 1.0);
+            }
+        }
+
         #[test]
         fn decode_never_panics(key in "[a-z.0-9]{0,40}", value in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode(&key, &value);
@@ -620,6 +843,7 @@ mod tests {
                 Record::Agent { tenant: t.clone(), agent: a.clone(), revoked },
                 Record::Quarantine { tenant: t.clone(), agent: a.clone(), until_unix_ms: until },
                 Record::token(u128::from(until) << 64 | u128::from(revoked)),
+                Record::Demand { node: "n-1".into(), per_s: [(t.clone(), (until % 1_000_000) as f64 / 4.0)].into() },
             ] {
                 let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone() };
                 prop_assert_eq!(decode(&r.key(), &encode(&w)), Ok(w));

@@ -19,13 +19,22 @@ use crate::stage::{Outcome, Stage, StageResult};
 use crate::time::now_ns;
 use crate::types::{Classification, DenyReason, Operation};
 use std::path::Path;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 
 /// GCRA buckets for one snapshot.
 struct Buckets {
     agents: Box<[AtomicU64]>,
     tenants: Box<[AtomicU64]>,
+    /// This node's share of each tenant's rate and burst (`SHARE_ONE` = all of it): below
+    /// one on a fleet node, where the fleet's thread sets it from every node's demand.
+    tenant_shares: Box<[AtomicU32]>,
+    /// Requests that reached each tenant's rate check (counted only on a fleet node with rate
+    /// budgets: the demand it reports).
+    tenant_demand: Box<[AtomicU64]>,
 }
+
+/// A tenant's whole rate, as a share (fixed point).
+pub const SHARE_ONE: u32 = 1 << 20;
 
 struct Live {
     policy: Snapshot,
@@ -51,14 +60,36 @@ pub struct PolicyStage {
     standing: Option<Standing>,
     retired: flume::Sender<Box<Live>>,
     retired_rx: flume::Receiver<Box<Live>>,
+    /// Whether requests are counted per tenant (`tenant_demand`): on with fleet rate budgets.
+    count_demand: AtomicBool,
 }
 
 fn live(policy: Snapshot) -> Box<Live> {
     let buckets = Buckets {
         agents: policy.agents.iter().map(|_| AtomicU64::new(0)).collect(),
         tenants: policy.tenants.iter().map(|_| AtomicU64::new(0)).collect(),
+        tenant_shares: policy
+            .tenants
+            .iter()
+            .map(|_| AtomicU32::new(SHARE_ONE))
+            .collect(),
+        tenant_demand: policy.tenants.iter().map(|_| AtomicU64::new(0)).collect(),
     };
     Box::new(Live { policy, buckets })
+}
+
+/// A rate and burst scaled by a share (`SHARE_ONE`: unchanged). A share never makes a limited
+/// rate unlimited, and leaves a burst of at least one.
+#[inline]
+fn scaled(per_s: f64, burst: u32, share: u32) -> (f64, u32) {
+    if share >= SHARE_ONE {
+        return (per_s, burst);
+    }
+    let f = share.max(1) as f64 / SHARE_ONE as f64;
+    (
+        per_s * f,
+        ((burst as f64 * f).floor() as u32).clamp(1, burst.max(1)),
+    )
 }
 
 /// One GCRA step. `Err(retry_after_ns)` when over the rate.
@@ -98,6 +129,7 @@ impl PolicyStage {
             standing: None,
             retired: tx,
             retired_rx: rx,
+            count_demand: AtomicBool::new(false),
         }
     }
 
@@ -145,14 +177,67 @@ impl PolicyStage {
         &self.live().policy
     }
 
-    /// Publishes a new policy. Requests that started before keep the old one to the end.
+    /// Publishes a new policy. Requests that started before keep the old one to the end. Rate
+    /// buckets start afresh; a tenant's share of a fleet-wide rate carries over by name.
     pub fn swap(&self, policy: Snapshot) {
-        let new = Box::into_raw(live(policy));
+        let fresh = live(policy);
+        {
+            let old = self.live();
+            for (i, t) in fresh.policy.tenants.iter().enumerate() {
+                if let Some(j) = old.policy.tenant_id(&t.name) {
+                    let share = old.buckets.tenant_shares[j as usize].load(Relaxed);
+                    fresh.buckets.tenant_shares[i].store(share, Relaxed);
+                }
+            }
+        }
+        let new = Box::into_raw(fresh);
         let old = self.current.swap(new, AcqRel);
         // SAFETY: `old` came from `Box::into_raw` and is no longer reachable through
         // `current`; it is kept alive in `retired` until `Drop`.
         let old = unsafe { Box::from_raw(old) };
         let _ = self.retired.send(old);
+    }
+}
+
+/// Fleet rate budgets (control plane: the fleet's thread).
+impl PolicyStage {
+    /// Starts counting requests per tenant (`tenant_demand`).
+    pub fn count_demand(&self) {
+        self.count_demand.store(true, Relaxed);
+    }
+
+    /// Requests counted so far per rate-limited tenant of the current policy (cumulative; a
+    /// policy swap starts them again from 0).
+    pub fn tenant_demand(&self) -> Vec<(String, u64)> {
+        let l = self.live();
+        l.policy
+            .tenants
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.rate.per_s > 0.0)
+            .map(|(i, t)| (t.name.to_string(), l.buckets.tenant_demand[i].load(Relaxed)))
+            .collect()
+    }
+
+    /// Sets this node's share of each tenant's rate and burst (0 to 1, by tenant name).
+    pub fn set_shares(&self, share: &dyn Fn(&str) -> f64) {
+        let l = self.live();
+        for (i, t) in l.policy.tenants.iter().enumerate() {
+            let s = share(&t.name);
+            let fixed = if s.is_finite() {
+                (s.clamp(0.0, 1.0) * SHARE_ONE as f64).round() as u32
+            } else {
+                SHARE_ONE
+            };
+            l.buckets.tenant_shares[i].store(fixed.max(1), Relaxed);
+        }
+    }
+
+    /// This node's share of `tenant`'s rate now (1 without a fleet).
+    pub fn share(&self, tenant: &str) -> Option<f64> {
+        let l = self.live();
+        let i = l.policy.tenant_id(tenant)? as usize;
+        Some(l.buckets.tenant_shares[i].load(Relaxed) as f64 / SHARE_ONE as f64)
     }
 }
 
@@ -285,22 +370,27 @@ impl Stage for PolicyStage {
                 return StageResult::Deny(reason);
             }
         };
-        let tenant = &p.tenants[grant.tenant as usize];
-        let limited = gcra(
-            &l.buckets.tenants[grant.tenant as usize],
-            now,
+        let ti = grant.tenant as usize;
+        let tenant = &p.tenants[ti];
+        // on a fleet node, this node's share of the tenant's fleet-wide rate
+        let (per_s, burst) = scaled(
             tenant.rate.per_s,
             tenant.rate.burst,
-        )
-        .map_err(retry_ms)
-        .and_then(|()| {
-            // a delegated request spends its root agent's rate (above), not the delegate's:
-            // the delegate named by the last link may have had no part in it
-            match verified {
-                Some(v) if v.links > 0 => Ok(()),
-                _ => agent_rate(l, p, &grant, now, rate_factor),
-            }
-        });
+            l.buckets.tenant_shares[ti].load(Relaxed),
+        );
+        if tenant.rate.per_s > 0.0 && self.count_demand.load(Relaxed) {
+            l.buckets.tenant_demand[ti].fetch_add(1, Relaxed);
+        }
+        let limited = gcra(&l.buckets.tenants[ti], now, per_s, burst)
+            .map_err(retry_ms)
+            .and_then(|()| {
+                // a delegated request spends its root agent's rate (above), not the delegate's:
+                // the delegate named by the last link may have had no part in it
+                match verified {
+                    Some(v) if v.links > 0 => Ok(()),
+                    _ => agent_rate(l, p, &grant, now, rate_factor),
+                }
+            });
         if let Err(reason) = limited {
             out.rule = super::rule::AGENT | grant.agent;
             return StageResult::Deny(reason);

@@ -600,9 +600,13 @@ fn incarnation() -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// The newest checkpoint `node` published: (seq, head, signature), for `warden audit verify
-/// --fleet`. An error when it published none, or its entry fails its checks.
-pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], [u8; 64]), String> {
+/// Runs `f` with a client connected to the fleet's servers, on a runtime of its own (the
+/// CLI's one-off commands).
+fn with_client<T, F, Fut>(cfg: &FleetConfig, f: F) -> Result<T, String>
+where
+    F: FnOnce(async_nats::Client) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let auth = Auth::read(cfg)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -610,6 +614,14 @@ pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], 
         .map_err(|e| format!("fleet: no runtime: {e}"))?;
     rt.block_on(async {
         let client = connect(cfg, auth).await?;
+        f(client).await
+    })
+}
+
+/// The newest checkpoint `node` published: (seq, head, signature), for `warden audit verify
+/// --fleet`. An error when it published none, or its entry fails its checks.
+pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], [u8; 64]), String> {
+    with_client(cfg, |client| async move {
         let js = jetstream::new(client);
         let stream = js
             .get_stream(&cfg.checkpoint_stream)
@@ -623,16 +635,26 @@ pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], 
         let w = super::state::decode(&format!("checkpoint.{node}"), &m.payload)
             .map_err(|e| format!("fleet: checkpoint message {} refused: {e}", m.sequence))?;
         match w.record {
-            Record::Checkpoint { seq, head, signature, .. } => {
+            Record::Checkpoint {
+                seq,
+                head,
+                signature,
+                ..
+            } => {
                 let mut h = [0u8; 32];
                 let mut sig = [0u8; 64];
-                let hb = crate::secrets::from_hex(&head).ok_or("fleet: checkpoint head: not hex")?;
-                let sb = crate::secrets::from_hex(&signature).ok_or("fleet: checkpoint signature: not hex")?;
+                let hb =
+                    crate::secrets::from_hex(&head).ok_or("fleet: checkpoint head: not hex")?;
+                let sb = crate::secrets::from_hex(&signature)
+                    .ok_or("fleet: checkpoint signature: not hex")?;
                 h.copy_from_slice(&hb);
                 sig.copy_from_slice(&sb);
                 Ok((seq, h, sig))
             }
-            _ => Err(format!("fleet: message {} on {subject} is not a checkpoint", m.sequence)),
+            _ => Err(format!(
+                "fleet: message {} on {subject} is not a checkpoint",
+                m.sequence
+            )),
         }
     })
 }
@@ -642,13 +664,7 @@ pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], 
 /// number). Returns the version.
 pub fn push_policy(cfg: &FleetConfig, toml: &str, file: &str) -> Result<u64, String> {
     crate::policy::Snapshot::from_toml(toml, file).map_err(|e| e.to_string())?;
-    let auth = Auth::read(cfg)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("fleet: no runtime: {e}"))?;
-    rt.block_on(async {
-        let client = connect(cfg, auth).await?;
+    with_client(cfg, |client| async move {
         let js = jetstream::new(client.clone());
         let kv = bucket(&js, cfg).await?;
         let node = format!("cli-{}", cfg.node_name());

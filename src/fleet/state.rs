@@ -315,9 +315,15 @@ impl Tracker {
     /// The bytes of a record that is never contended (this node's demand): no write in flight
     /// is recorded for it.
     pub fn plain(&mut self, record: Record) -> (String, Vec<u8>) {
+        let key = record.key();
+        let (bytes, _) = self.wire(record);
+        (key, bytes)
+    }
+
+    /// `record` as this node's next write: its bytes and number.
+    fn wire(&mut self, record: Record) -> (Vec<u8>, u64) {
         let op = self.next_op;
         self.next_op += 1;
-        let key = record.key();
         let w = Wire {
             v: 1,
             origin: Origin {
@@ -327,13 +333,11 @@ impl Tracker {
             },
             record,
         };
-        (key, encode(&w))
+        (encode(&w), op)
     }
 
     /// A change made on this node: its key, the bytes to write, and the write's number.
     pub fn local(&mut self, record: Record) -> (String, Vec<u8>, u64) {
-        let op = self.next_op;
-        self.next_op += 1;
         let key = record.key();
         if let Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } =
             &record
@@ -341,15 +345,7 @@ impl Tracker {
             self.names
                 .insert(key.clone(), (tenant.clone(), agent.clone()));
         }
-        let w = Wire {
-            v: 1,
-            origin: Origin {
-                node: self.node.clone(),
-                incarnation: self.incarnation,
-                op,
-            },
-            record,
-        };
+        let (bytes, op) = self.wire(record);
         let held = self.in_flight.remove(&key).and_then(|f| f.held);
         self.in_flight.insert(
             key.clone(),
@@ -359,7 +355,7 @@ impl Tracker {
                 held,
             },
         );
-        (key, encode(&w), op)
+        (key, bytes, op)
     }
 
     /// The write `op` to `key` was stored at `revision`. Returns a held remote entry that

@@ -167,6 +167,8 @@ pub struct FleetMetrics {
     pub publish_failures: u64,
     /// Audit checkpoints stored off the node, in the fleet's checkpoint stream.
     pub checkpoints_published: u64,
+    /// Writes that failed and were tried again.
+    pub publish_retries: u64,
     pub reconnects: u64,
     /// The fleet policy's version in force (0: none received).
     pub policy_version: u64,
@@ -538,6 +540,12 @@ impl Metrics {
                     "Audit checkpoints stored in the fleet's checkpoint stream.",
                     "counter",
                     f.checkpoints_published as f64,
+                ),
+                (
+                    "fleet_publish_retries_total",
+                    "Fleet writes that failed and were tried again (servers away, or refusing them).",
+                    "counter",
+                    f.publish_retries as f64,
                 ),
                 (
                     "fleet_reconnects_total",

@@ -178,6 +178,9 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
         assert!(warden(&["token", "keygen", "--out", d]).status.success());
+        // the fleet operator's key pair (releases and policies are signed with it)
+        let op = format!("{d}/op");
+        assert!(warden(&["token", "keygen", "--out", &op]).status.success());
         std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
         let key = format!("{d}/ed25519.key");
         let issue = || {
@@ -205,6 +208,37 @@ impl Setup {
         self.dir.path()
     }
 
+    fn operator_key(&self) -> String {
+        format!("{}/op/ed25519.key", self.path().display())
+    }
+
+    /// The operator's signing key, for entries a test writes past the CLI.
+    fn operator(&self) -> ed25519_dalek::SigningKey {
+        let b = warden::secrets::read_secret_key_file(&self.operator_key(), Some(32)).unwrap();
+        ed25519_dalek::SigningKey::from_bytes(&b.try_into().unwrap())
+    }
+
+    /// `warden fleet VERB --tenant acme --agent a1` with the operator's key, through `cfg`.
+    fn fleet_cli(&self, cfg: &Path, verb: &str) {
+        let out = warden(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "fleet",
+            verb,
+            "--tenant",
+            "acme",
+            "--agent",
+            "a1",
+            "--operator-key",
+            &self.operator_key(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A node's config: `fleet` is the `[fleet]` table's body.
     fn config(&self, name: &str, fleet: &str) -> PathBuf {
         let d = self.path().display();
@@ -228,6 +262,7 @@ enabled = false
 enabled = false
 [fleet]
 node_id = "{name}"
+operator_public_key = "{d}/op/ed25519.pub"
 {fleet}
 "#
             ),
@@ -369,6 +404,8 @@ fn push(s: &Setup, cfg: &Path, policy: &str) -> std::process::Output {
         "policy",
         "push",
         f.to_str().unwrap(),
+        "--operator-key",
+        &s.operator_key(),
     ])
 }
 
@@ -392,13 +429,41 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     let nats = Nats::start(s.path(), None);
     let f = Setup::fleet(&[nats.url()], "");
     let mut n = fresh_nodes(&s, &f, ["n1", "n2", "n3"]);
+    let cli = s.config("cli", &f);
     assert!(n[0].ask("revoke acme a1").ends_with("true"));
     assert_eq!(n[0].check(&s), "deny revoked");
     for x in &mut n[1..] {
         assert_eq!(x.await_deny(&s), "denied revoked");
     }
-    // the revocation is one entry, applied once on each other node
-    n[2].ask("release acme a1");
+    // a release written by a node's credentials (unsigned) is refused everywhere: one node
+    // can narrow what the fleet allows, never widen it (a node's own release stays local)
+    put_raw(
+        &nats,
+        warden::fleet::state::Wire {
+            v: 1,
+            origin: warden::fleet::state::Origin {
+                node: "n3".into(),
+                incarnation: 1,
+                op: 1,
+            },
+            record: warden::fleet::state::Record::Agent {
+                tenant: "acme".into(),
+                agent: "a1".into(),
+                revoked: false,
+            },
+            operator: None,
+        },
+    );
+    assert!(n[2].ask("release acme a1").ends_with("true"));
+    let until = Instant::now() + Duration::from_secs(20);
+    while n[0].metrics()["updates_rejected"] != 1 {
+        assert!(Instant::now() < until);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(n[0].check(&s), "deny revoked");
+    assert_eq!(n[1].check(&s), "deny revoked");
+    // the operator's release, signed, reaches every node
+    s.fleet_cli(&cli, "release");
     for x in &mut n {
         assert_eq!(x.await_allow(&s), "allowed");
     }
@@ -407,7 +472,7 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     for x in &mut n {
         assert_eq!(x.await_deny(&s), "denied quarantined");
     }
-    n[2].ask("unquarantine acme a1");
+    s.fleet_cli(&cli, "unquarantine");
     for x in &mut n {
         assert_eq!(x.await_allow(&s), "allowed");
     }
@@ -417,7 +482,7 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     let mut late = Node::start(&s.config("n4", &f));
     late.fresh();
     assert_eq!(late.check(&s), "deny revoked");
-    n[1].ask("release acme a1");
+    s.fleet_cli(&cli, "release");
     // a token revoked on one node is refused on the others; a1's other token still serves
     for x in &mut n {
         assert_eq!(x.await_allow(&s), "allowed");
@@ -436,7 +501,7 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     let m = n[0].metrics();
     assert_eq!(m["publish_failures"], 0, "{m}");
     assert_eq!(m["published"], 2, "{m}");
-    assert_eq!(n[1].metrics()["updates_rejected"], 0);
+    assert_eq!(n[1].metrics()["updates_rejected"], 1);
 }
 
 #[test]
@@ -454,7 +519,7 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 1"));
+    let v1 = version_of(&out);
     for x in &mut n {
         let r = x.await_deny(&s);
         assert!(r.starts_with("denied "), "{r}");
@@ -465,8 +530,88 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("push.toml"), "{err}");
-    // one that reaches the bucket anyway (written past the CLI) is refused by every node,
-    // which keep version 1
+    // one that reaches the bucket anyway, signed (written past the CLI), is refused by every
+    // node, which keep version 1
+    use warden::fleet::state::{signed, Origin, Record, Wire};
+    let origin = |op| Origin {
+        node: "elsewhere".into(),
+        incarnation: 1,
+        op,
+    };
+    let broken = "[[agents]]\nname = \"x\"\ntenant = \"nowhere\"\nrole = \"none\"\n";
+    put_raw(
+        &nats,
+        signed(
+            origin(1),
+            Record::policy(v1 + 1, broken.into()),
+            &s.operator(),
+        ),
+    );
+    // an open policy without the operator's signature: refused
+    put_raw(
+        &nats,
+        Wire {
+            v: 1,
+            origin: origin(2),
+            record: Record::policy(v1 + 2, POLICY.into()),
+            operator: None,
+        },
+    );
+    // an entry under a key that is not its own (tampering)
+    let forged = Wire {
+        v: 1,
+        origin: origin(3),
+        record: Record::Agent {
+            tenant: "acme".into(),
+            agent: "a2".into(),
+            revoked: true,
+        },
+        operator: None,
+    };
+    put_raw_at(
+        &nats,
+        &warden::fleet::state::agent_key("acme", "a1"),
+        forged,
+    );
+    let until = Instant::now() + Duration::from_secs(20);
+    for x in &mut n {
+        loop {
+            let m = x.metrics();
+            if m["policy_rejected"] == 1 && m["updates_rejected"] == 2 {
+                assert_eq!(m["policy_version"], v1, "{m}");
+                break;
+            }
+            assert!(Instant::now() < until, "{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(x.check(&s), denied, "the last good policy stays");
+    }
+    // the next good push rises above every version seen, and is live everywhere
+    let out = push(&s, &cli, POLICY);
+    let v3 = version_of(&out);
+    assert!(v3 > v1 + 2, "{v3} after {v1}");
+    for x in &mut n {
+        assert_eq!(x.await_allow(&s), "allowed");
+        assert_eq!(x.metrics()["policy_version"], v3);
+    }
+}
+
+/// The version `warden policy push` printed.
+fn version_of(out: &std::process::Output) -> u64 {
+    let o = String::from_utf8_lossy(&out.stdout);
+    o.rsplit("version ")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{o} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Writes `w` into the bucket under its own key, past every node (as a bucket writer can).
+fn put_raw(nats: &Nats, w: warden::fleet::state::Wire) {
+    let key = w.record.key();
+    put_raw_at(nats, &key, w);
+}
+
+fn put_raw_at(nats: &Nats, key: &str, w: warden::fleet::state::Wire) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -477,60 +622,10 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
             .get_key_value("warden")
             .await
             .unwrap();
-        let broken = warden::fleet::state::Wire {
-            v: 1,
-            origin: warden::fleet::state::Origin {
-                node: "elsewhere".into(),
-                incarnation: 1,
-                op: 1,
-            },
-            record: warden::fleet::state::Record::policy(
-                2,
-                "[[agents]]\nname = \"x\"\ntenant = \"nowhere\"\nrole = \"none\"\n".into(),
-            ),
-        };
-        kv.put("policy", warden::fleet::state::encode(&broken).into())
-            .await
-            .unwrap();
-        // and an entry under a key that is not its own (tampering)
-        let forged = warden::fleet::state::Wire {
-            v: 1,
-            origin: warden::fleet::state::Origin {
-                node: "elsewhere".into(),
-                incarnation: 1,
-                op: 2,
-            },
-            record: warden::fleet::state::Record::Agent {
-                tenant: "acme".into(),
-                agent: "a2".into(),
-                revoked: false,
-            },
-        };
-        let key = warden::fleet::state::agent_key("acme", "a1");
-        kv.put(key, warden::fleet::state::encode(&forged).into())
+        kv.put(key, warden::fleet::state::encode(&w).into())
             .await
             .unwrap();
     });
-    let until = Instant::now() + Duration::from_secs(20);
-    for x in &mut n {
-        loop {
-            let m = x.metrics();
-            if m["policy_rejected"] == 1 && m["updates_rejected"] == 1 {
-                assert_eq!(m["policy_version"], 1, "{m}");
-                break;
-            }
-            assert!(Instant::now() < until, "{m}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(x.check(&s), denied, "the last good policy stays");
-    }
-    // the next good push is version 3, live everywhere
-    let out = push(&s, &cli, POLICY);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 3"));
-    for x in &mut n {
-        assert_eq!(x.await_allow(&s), "allowed");
-        assert_eq!(x.metrics()["policy_version"], 3);
-    }
 }
 
 #[test]
@@ -572,6 +667,58 @@ fn without_its_servers_a_node_serves_until_stale_then_denies_and_catches_up_on_r
     b.await_check(&s, "deny revoked");
     c.await_check(&s, "deny revoked");
     assert!(a.metrics()["reconnects"].as_u64().unwrap() >= 2);
+}
+
+/// The review's first wrong allow: the servers come back with an empty store (the bucket made
+/// anew, its sequences from 1 again) and, by the time a node reconnects, the new stream is
+/// already past where the node had read the old one. The node reads the new stream from its
+/// start: a revocation at sequence 1 is not skipped.
+#[test]
+fn a_bucket_made_anew_is_read_from_its_start() {
+    let s = Setup::new();
+    let mut nats = Nats::start(s.path(), None);
+    let f = Setup::fleet(
+        &[nats.url()],
+        "stale_after_ms = 3000\nheartbeat_ms = 100\nrequest_timeout_ms = 500",
+    );
+    let mut a = Node::start(&s.config("z1", &f));
+    a.fresh();
+    use warden::fleet::state::{Origin, Record, Wire};
+    let filler = |nats: &Nats, from: u64, n: u64| {
+        for i in from..from + n {
+            put_raw(
+                nats,
+                Wire {
+                    v: 1,
+                    origin: Origin {
+                        node: "filler".into(),
+                        incarnation: 1,
+                        op: i,
+                    },
+                    record: Record::Agent {
+                        tenant: "acme".into(),
+                        agent: format!("f{i}"),
+                        revoked: true,
+                    },
+                    operator: None,
+                },
+            );
+        }
+    };
+    filler(&nats, 0, 20);
+    a.fresh();
+    // the store is lost while the servers are down
+    nats.stop();
+    std::fs::remove_dir_all(s.path().join(format!("js-{}", nats.port))).unwrap();
+    nats.restart();
+    // another node makes the bucket again and revokes a1: sequence 1 of the new stream
+    let mut b = Node::start(&s.config("z2", &f));
+    b.fresh();
+    assert!(b.ask("revoke acme a1").ends_with("true"));
+    filler(&nats, 100, 40);
+    assert_eq!(a.await_deny(&s), "denied revoked");
+    a.fresh();
+    assert_eq!(a.check(&s), "deny revoked");
 }
 
 #[test]
@@ -619,7 +766,7 @@ fn a_cluster_of_three_servers_with_one_killed_keeps_the_fleet_in_step() {
     }
     servers[0].stop();
     // the nodes that used it reconnect elsewhere; changes still spread
-    b.ask("release acme a1");
+    s.fleet_cli(&cfg("cli", 1), "release");
     for x in [&mut a, &mut b, &mut c] {
         assert_eq!(x.await_allow(&s), "allowed");
     }
@@ -735,6 +882,20 @@ fn a_log_rolled_back_on_its_node_is_caught_by_the_checkpoints_it_published() {
         // the node's last checkpoint is published as it stops
     };
     run(5);
+    // a message that is no checkpoint of k1's, on its subject, neither blocks nor counts
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(c);
+        js.publish("warden_checkpoints.k1", "garbage".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
     let out = verify(true);
     assert!(
         out.status.success(),
@@ -762,6 +923,10 @@ fn a_log_rolled_back_on_its_node_is_caught_by_the_checkpoints_it_published() {
         out.contains("NOT intact") && out.contains("is not in the log"),
         "{out}"
     );
+    // the node restarted on the rolled-back log publishes lower checkpoints: the highest it
+    // ever published still pins the log
+    run(1);
+    assert_eq!(verify(true).status.code(), Some(1), "still caught");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

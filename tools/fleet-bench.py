@@ -51,6 +51,9 @@ def main():
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=1000)
     ap.add_argument("--profile", default="release")
+    ap.add_argument("--budget", type=int, default=0, metavar="MS",
+                    help="instead: tenant acme limited to 100/s (burst 10); every node asks as hard as it can for MS ms; the fleet's total")
+    ap.add_argument("--rebalance-ms", type=int, default=1000)
     ap.add_argument("--request-path", type=int, default=0, metavar="N",
                     help="also time N checks on node 0 and on a node without [fleet], alternately, 3 times")
     a = ap.parse_args()
@@ -65,7 +68,10 @@ def main():
     nodes = []
     try:
         subprocess.run([warden, "token", "keygen", "--out", d], check=True, capture_output=True)
-        open(os.path.join(d, "policy.toml"), "w").write(POLICY)
+        policy = POLICY
+        if a.budget:
+            policy = POLICY.replace('name = "acme"\n', 'name = "acme"\nrate_per_s = 100\nburst = 10\n', 1)
+        open(os.path.join(d, "policy.toml"), "w").write(policy)
         tok = subprocess.run(
             [warden, "token", "issue", "--tenant", "acme", "--agent", "a1", "--clearance", "secret",
              "--ed25519-key", os.path.join(d, "ed25519.key")],
@@ -103,6 +109,7 @@ enabled = false
 [fleet]
 servers = ["nats://127.0.0.1:{port}"]
 node_id = "n{i}"
+rebalance_ms = {a.rebalance_ms}
 """)
             p = subprocess.Popen([node_bin, cfg], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
             assert p.stdout.readline().strip() == "ready"
@@ -118,6 +125,17 @@ node_id = "n{i}"
 
         for n in nodes:
             assert ask(n, "await-fresh") == ["fresh"]
+        if a.budget:
+            def hammer(ms):
+                for n in nodes:
+                    send(n, f"hammer acme a1 {tok} {ms}")
+                return [int(n.stdout.readline().split()[1]) for n in nodes]
+            hammer(3 * max(a.rebalance_ms, 100))  # demand known everywhere
+            got = hammer(a.budget)
+            want = 100 * a.budget / 1000
+            print(f"{a.nodes} nodes, tenant rate 100/s burst 10, rebalance_ms {a.rebalance_ms}, {a.budget} ms of checks every 100 us on every node")
+            print(f"  admitted per node {got}: total {sum(got)} against the rate's {want:.0f} ({sum(got) / want:.2f}x)")
+            return
         if a.request_path:
             # the same binary and request on a node without [fleet], alternately
             cfg = open(os.path.join(d, "n0.toml")).read().split("[fleet]")[0]

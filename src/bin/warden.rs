@@ -157,6 +157,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// What an operator does on every node of a fleet at once (`[fleet]` in --config).
+    Fleet {
+        #[command(subcommand)]
+        cmd: FleetCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -313,6 +318,30 @@ enum AuditCmd {
 }
 
 #[derive(Subcommand)]
+enum FleetCmd {
+    /// Releases a revoked agent on every node: a record signed with the operator's key (a
+    /// node's own release stays on that node). Needs `--features fleet`.
+    Release {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+        /// The operator's Ed25519 secret key file.
+        #[arg(long)]
+        operator_key: PathBuf,
+    },
+    /// Ends an agent's quarantine on every node, as `release` does a revocation.
+    Unquarantine {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        operator_key: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum PolicyCmd {
     /// Compiles a policy file and reports every error with file, line and field (exit 1), or
     /// a summary (exit 0).
@@ -333,8 +362,14 @@ enum PolicyCmd {
     /// Compiles a policy file, then publishes it to the fleet (`[fleet]` in `--config`) as the
     /// next version: every node compiles it and swaps it in; a node where it does not compile
     /// keeps its last good one and counts it (`fleet_policy_rejected_total`). Prints the
-    /// version. Needs a build with `--features fleet`.
-    Push { file: PathBuf },
+    /// version. Signed with the fleet operator's Ed25519 key (nodes check it against
+    /// `fleet.operator_public_key`). Needs a build with `--features fleet`.
+    Push {
+        file: PathBuf,
+        /// The operator's Ed25519 secret key file (as `warden token keygen` writes it).
+        #[arg(long)]
+        operator_key: PathBuf,
+    },
 }
 
 /// A policy test file.
@@ -361,8 +396,73 @@ struct PolicyCase {
     trust: Option<f32>,
 }
 
+/// The operator's signing key for `policy push` and `fleet` (a secret key file, mode 600).
+#[cfg(feature = "fleet")]
+fn operator_signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, String> {
+    let b = warden::secrets::read_secret_key_file(&path.display().to_string(), Some(32))
+        .map_err(|e| format!("--operator-key: {e}"))?;
+    let mut k = [0u8; 32];
+    k.copy_from_slice(&b);
+    Ok(ed25519_dalek::SigningKey::from_bytes(&k))
+}
+
+/// `warden fleet ...`: what an operator does to every node at once.
+fn fleet_cmd(cmd: FleetCmd, config: &Option<PathBuf>) -> Result<ExitCode, String> {
+    let cfg = load_config(config)?;
+    if !cfg.fleet.enabled() {
+        return Err(
+            "fleet: the config has no fleet (set fleet.servers, and pass it with --config)".into(),
+        );
+    }
+    #[cfg(feature = "fleet")]
+    {
+        use warden::fleet::state::Record;
+        let (what, record, key) = match cmd {
+            FleetCmd::Release {
+                tenant,
+                agent,
+                operator_key,
+            } => (
+                format!("agent {tenant}/{agent} released"),
+                Record::Agent {
+                    tenant,
+                    agent,
+                    revoked: false,
+                },
+                operator_key,
+            ),
+            FleetCmd::Unquarantine {
+                tenant,
+                agent,
+                operator_key,
+            } => (
+                format!("quarantine of {tenant}/{agent} ended"),
+                Record::Quarantine {
+                    tenant,
+                    agent,
+                    until_unix_ms: 0,
+                },
+                operator_key,
+            ),
+        };
+        let key = operator_signing_key(&key)?;
+        let rev = warden::fleet::put_signed(&cfg.fleet, record, &key)?;
+        println!("{what} on every node (revision {rev})");
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "fleet"))]
+    {
+        let _ = cmd;
+        Err("fleet: this warden was built without the `fleet` feature; rebuild it with `cargo build --release --features fleet`".into())
+    }
+}
+
 /// `warden policy push FILE`.
-fn policy_push(file: &std::path::Path, config: &Option<PathBuf>) -> Result<ExitCode, String> {
+fn policy_push(
+    file: &std::path::Path,
+    operator_key: &std::path::Path,
+    config: &Option<PathBuf>,
+) -> Result<ExitCode, String> {
     let cfg = load_config(config)?;
     if !cfg.fleet.enabled() {
         return Err(
@@ -378,13 +478,14 @@ fn policy_push(file: &std::path::Path, config: &Option<PathBuf>) -> Result<ExitC
     )?;
     #[cfg(feature = "fleet")]
     {
-        let v = warden::fleet::push_policy(&cfg.fleet, &src, &file.display().to_string())?;
+        let key = operator_signing_key(operator_key)?;
+        let v = warden::fleet::push_policy(&cfg.fleet, &src, &file.display().to_string(), &key)?;
         println!("{}: published as fleet policy version {v}", file.display());
         Ok(ExitCode::SUCCESS)
     }
     #[cfg(not(feature = "fleet"))]
     {
-        let _ = src;
+        let _ = (src, operator_key);
         Err(
             "policy push: this warden was built without the `fleet` feature; rebuild it with \
              `cargo build --release --features fleet`"
@@ -816,8 +917,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 },
         } => policy_test(&file, policy, verbose, &cli.config),
         Cmd::Policy {
-            cmd: PolicyCmd::Push { file },
-        } => policy_push(&file, &cli.config),
+            cmd: PolicyCmd::Push { file, operator_key },
+        } => policy_push(&file, &operator_key, &cli.config),
+        Cmd::Fleet { cmd } => fleet_cmd(cmd, &cli.config),
         Cmd::Policy {
             cmd: PolicyCmd::Check { file },
         } => {
@@ -1531,16 +1633,24 @@ fn fleet_checkpoint(
     #[cfg(feature = "fleet")]
     {
         let node = node.map_or_else(|| cfg.fleet.node_name(), str::to_string);
-        let (seq, head, sig) = warden::fleet::last_checkpoint(&cfg.fleet, &node)?;
-        let msg = warden::audit::record::checkpoint_message(seq, &head);
-        key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
-            .map_err(|_| {
-                format!(
-                    "audit verify --fleet: the checkpoint node {node} published last (seq {seq}) is not signed by this log's key: the log was replaced, or someone published for the node"
-                )
-            })?;
+        let (all, refused) = warden::fleet::published_checkpoints(&cfg.fleet, &node)?;
+        // the highest whose signature holds under this log's key: a replayed or re-published
+        // lower one never lowers it
+        let good = all.iter().filter(|(seq, head, sig)| {
+            let msg = warden::audit::record::checkpoint_message(*seq, head);
+            key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(sig))
+                .is_ok()
+        });
+        let n = good.clone().count();
+        let Some(&(seq, head, _)) = good.max_by_key(|(seq, _, _)| *seq) else {
+            return Err(format!(
+                "audit verify --fleet: none of the {} checkpoints node {node} published is signed by this log's key: the log was replaced, or someone else published for the node",
+                all.len()
+            ));
+        };
+        let others = all.len() - n + refused;
         eprintln!(
-            "fleet: node {node} published checkpoint {seq} ({}) last; the log must hold it",
+            "fleet: node {node} published {n} checkpoints signed by this log's key (and {others} others, not counted); the highest, {seq} ({}), must be in the log",
             warden::secrets::to_hex(&head)
         );
         Ok((seq, head))

@@ -117,9 +117,14 @@ impl crate::fleet::Apply for FleetApply {
 
     fn quarantine(&self, tenant: &str, agent: &str, until_unix_ms: u64) -> bool {
         let (sh, now) = (&*self.shared, now_ns());
+        if until_unix_ms == 0 {
+            sh.quarantine.release(sh.keyed.agent(tenant, agent), now);
+            return true;
+        }
+        // an end already past (or a clock ahead of the writer's) is nothing to apply, never a
+        // release: only an explicit 0 releases
         let left_ms = until_unix_ms.saturating_sub(wall_ms());
         if left_ms == 0 {
-            sh.quarantine.release(sh.keyed.agent(tenant, agent), now);
             return true;
         }
         set_quarantine(
@@ -267,9 +272,11 @@ impl Engine {
         self.set_revoked(tenant, agent, true)
     }
 
-    /// Lifts an agent's revocation (on every node, with `[fleet]`).
+    /// Lifts an agent's revocation on this node. With `[fleet]`, a release widens access, so
+    /// it is not published from a node: `warden fleet release`, signed by the operator's key,
+    /// releases an agent on every node (a node's own credentials can only narrow).
     pub fn release_agent(&self, tenant: &str, agent: &str) -> bool {
-        self.set_revoked(tenant, agent, false)
+        set_revoked(&self.shared, &self.policy, tenant, agent, false)
     }
 
     fn set_revoked(&self, tenant: &str, agent: &str, revoked: bool) -> bool {
@@ -291,19 +298,13 @@ impl Engine {
         }
     }
 
-    /// Ends an agent's quarantine now (its behaviour baselines start afresh), on every node
-    /// with `[fleet]`. False when it was not quarantined here.
+    /// Ends an agent's quarantine on this node now (its behaviour baselines start afresh).
+    /// False when it was not quarantined here. With `[fleet]`, as `release_agent`: `warden
+    /// fleet unquarantine`, signed by the operator's key, ends it on every node.
     pub fn release_quarantine(&self, tenant: &str, agent: &str) -> bool {
-        let was = self
-            .shared
+        self.shared
             .quarantine
-            .release(self.shared.keyed.agent(tenant, agent), now_ns());
-        self.publish(crate::fleet::state::Record::Quarantine {
-            tenant: tenant.into(),
-            agent: agent.into(),
-            until_unix_ms: 0,
-        });
-        was
+            .release(self.shared.keyed.agent(tenant, agent), now_ns())
     }
 
     /// Quarantines an agent for `duration_ms` (an operator's decision): every request it makes,

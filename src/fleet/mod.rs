@@ -25,7 +25,7 @@ pub mod state;
 #[cfg(feature = "fleet")]
 mod node;
 #[cfg(feature = "fleet")]
-pub use node::{last_checkpoint, push_policy, Node};
+pub use node::{operator_key, published_checkpoints, push_policy, put_signed, Node};
 
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,11 @@ pub struct FleetConfig {
     /// A NATS user name, with its password in the environment variable `password_env`.
     pub user: String,
     pub password_env: String,
+    /// The fleet operator's Ed25519 public key (hex, as `warden token keygen` writes
+    /// `ed25519.pub`). A record that widens access (a release, a policy) is applied only when
+    /// this key signed it (`warden fleet release`, `warden policy push --operator-key`); empty:
+    /// such records are refused, and the fleet only ever narrows.
+    pub operator_public_key: String,
     /// The JetStream key-value bucket (created when missing).
     pub bucket: String,
     /// The JetStream stream the nodes' signed audit checkpoints go to (created when missing,
@@ -96,6 +101,7 @@ impl Default for FleetConfig {
             token_env: String::new(),
             user: String::new(),
             password_env: String::new(),
+            operator_public_key: String::new(),
             bucket: "warden".into(),
             checkpoint_stream: "warden_checkpoints".into(),
             replicas: 1,
@@ -328,6 +334,8 @@ pub struct Stats {
     pub publish_failures: AtomicU64,
     /// Audit checkpoints stored in the checkpoint stream.
     pub checkpoints: AtomicU64,
+    /// Writes that failed and were tried again (the servers away, or refusing them).
+    pub publish_retries: AtomicU64,
     pub reconnects: AtomicU64,
     pub policy_version: AtomicU64,
     pub policy_rejected: AtomicU64,
@@ -340,6 +348,9 @@ pub struct Stats {
 pub struct Outbox {
     #[cfg(feature = "fleet")]
     tx: tokio::sync::mpsc::Sender<state::Record>,
+    /// The newest audit checkpoint, in a lane of its own (a newer one replaces it).
+    #[cfg(feature = "fleet")]
+    checkpoint: std::sync::Arc<tokio::sync::watch::Sender<Option<state::Record>>>,
     pub stats: std::sync::Arc<Stats>,
 }
 
@@ -349,6 +360,10 @@ impl Outbox {
     pub fn publish(&self, c: state::Record) -> bool {
         #[cfg(feature = "fleet")]
         {
+            if let state::Record::Checkpoint { .. } = c {
+                self.checkpoint.send_replace(Some(c));
+                return true;
+            }
             match self.tx.try_send(c) {
                 Ok(()) => true,
                 Err(e) => {
@@ -405,6 +420,7 @@ pub fn metrics(gate: &Gate, stats: &Stats, now_ns: u64) -> crate::metrics::Fleet
         published: stats.published.load(Relaxed),
         publish_failures: stats.publish_failures.load(Relaxed),
         checkpoints_published: stats.checkpoints.load(Relaxed),
+        publish_retries: stats.publish_retries.load(Relaxed),
         reconnects: stats.reconnects.load(Relaxed),
         policy_version: stats.policy_version.load(Relaxed),
         policy_rejected: stats.policy_rejected.load(Relaxed),

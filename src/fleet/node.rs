@@ -23,6 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A heartbeat's question in flight: when it was asked, and the stream's (last sequence, when
+/// it was made).
+type Asking = (u64, BoxFut<Result<(u64, i128), String>>);
+/// A published checkpoint: (seq, head, signature).
+pub type PublishedCheckpoint = (u64, [u8; 32], [u8; 64]);
 
 /// The running control-plane thread. Dropping it stops the thread.
 pub struct Node {
@@ -43,8 +48,11 @@ impl Node {
         let auth = Auth::read(cfg)?;
         let stats = Arc::new(Stats::default());
         let (tx, rx) = tokio::sync::mpsc::channel(cfg.outbox_capacity);
+        let (cp_tx, cp_rx) = tokio::sync::watch::channel(None);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let operator = operator_key(cfg)?;
         let run = Run {
+            operator,
             cfg: cfg.clone(),
             node: cfg.node_name(),
             gate,
@@ -66,7 +74,7 @@ impl Node {
                         return;
                     }
                 };
-                rt.block_on(run.main(auth, rx, stop_rx));
+                rt.block_on(run.main(auth, rx, cp_rx, stop_rx));
             })
             .map_err(|e| format!("fleet: cannot start its thread: {e}"))?;
         Ok((
@@ -74,7 +82,11 @@ impl Node {
                 stop: Some(stop_tx),
                 thread: Some(thread),
             },
-            Outbox { tx, stats },
+            Outbox {
+                tx,
+                checkpoint: Arc::new(cp_tx),
+                stats,
+            },
         ))
     }
 
@@ -94,6 +106,20 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The operator's public key (`fleet.operator_public_key`), read at start.
+pub fn operator_key(cfg: &FleetConfig) -> Result<Option<ed25519_dalek::VerifyingKey>, String> {
+    if cfg.operator_public_key.is_empty() {
+        return Ok(None);
+    }
+    let b = crate::secrets::read_key_file(&cfg.operator_public_key, Some(32))
+        .map_err(|e| format!("fleet.operator_public_key: {e}"))?;
+    let mut k = [0u8; 32];
+    k.copy_from_slice(&b);
+    ed25519_dalek::VerifyingKey::from_bytes(&k)
+        .map(Some)
+        .map_err(|e| format!("fleet.operator_public_key: not an Ed25519 public key ({e})"))
 }
 
 /// Credentials, read once at start (never logged).
@@ -190,15 +216,19 @@ async fn checkpoint_stream(js: &jetstream::Context, cfg: &FleetConfig) -> Result
 }
 
 /// The stream's last sequence: what a node must have processed to be in step.
-async fn last_sequence(js: jetstream::Context, stream: String) -> Result<u64, String> {
+/// and when the stream was made (a stream deleted and made again numbers from 1 anew).
+async fn last_sequence(js: jetstream::Context, stream: String) -> Result<(u64, i128), String> {
     let s = js
         .get_stream(&stream)
         .await
         .map_err(|e| format!("stream info: {e}"))?;
-    Ok(s.cached_info().state.last_sequence)
+    let i = s.cached_info();
+    Ok((i.state.last_sequence, i.created.unix_timestamp_nanos()))
 }
 
 struct Run {
+    /// The operator's public key: what widens access must be signed by it.
+    operator: Option<ed25519_dalek::VerifyingKey>,
     cfg: FleetConfig,
     node: String,
     gate: Arc<Gate>,
@@ -255,11 +285,12 @@ impl Run {
         match t.on_entry(&e.key, value, e.revision) {
             Step::Apply(Record::Demand { node, per_s }) => {
                 if let Some(b) = budgets {
-                    // how long ago it was written, by the server's clock (a history entry
-                    // read at start may be from a node long gone)
-                    let written = e.created.unix_timestamp_nanos().max(0) as u64;
-                    let age = crate::time::wall_ns().saturating_sub(written);
-                    b.on_demand(&node, per_s, crate::time::now_ns(), age);
+                    // counted from when it arrives, by this node's own clock: another clock
+                    // (the writer's, the server's) ahead of it could make every live node
+                    // look gone and this one take the whole rate. An entry read at start
+                    // from a node long gone so counts for one more staleness limit (less
+                    // admitted, never more).
+                    b.on_demand(&node, per_s, crate::time::now_ns(), 0);
                     self.shares(b);
                 }
             }
@@ -279,6 +310,7 @@ impl Run {
         self,
         auth: Auth,
         mut rx: tokio::sync::mpsc::Receiver<Record>,
+        mut cp: tokio::sync::watch::Receiver<Option<Record>>,
         mut stop: tokio::sync::oneshot::Receiver<()>,
     ) {
         let timeout = Duration::from_millis(self.cfg.request_timeout_ms);
@@ -345,14 +377,16 @@ impl Run {
                 _ = &mut stop => return,
             }
         };
-        let mut t = Tracker::new(self.node.clone(), incarnation());
+        let mut t = Tracker::new(self.node.clone(), incarnation()).with_operator(self.operator);
         let mut watch: Option<kv::Watch> = None;
         let mut making: Option<BoxFut<Result<kv::Watch, String>>> = None;
         // one write at a time: (key, op, bytes, attempt) and the write's future
         let mut writing: Option<(String, u64, Vec<u8>, u32)> = None;
         let mut put: Option<BoxFut<Result<u64, String>>> = None;
         let mut retry_at: Option<tokio::time::Instant> = None;
-        let mut asking: Option<(u64, BoxFut<Result<u64, String>>)> = None;
+        let mut asking: Option<Asking> = None;
+        // when the bucket's stream was made, as first seen
+        let mut stream_made: Option<i128> = None;
         // (last sequence to reach, when it was asked)
         let mut target: Option<(u64, u64)> = None;
         // since when the heartbeats have found the watch behind the bucket
@@ -374,11 +408,20 @@ impl Run {
         let mut demand_put: Option<BoxFut<Result<u64, String>>> = None;
         let mut tick = tokio::time::interval(heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // the checkpoint lane: only the newest checkpoint matters, so it never queues behind
+        // (or holds up) the bucket's writes: (its bytes, a number), the publish in flight, and
+        // when to try again
+        let subject = format!("{}.{}", self.cfg.checkpoint_stream, self.node);
+        let mut cp_open = true;
+        let mut cp_pending: Option<(Vec<u8>, u64)> = None;
+        let mut cp_put: Option<(u64, BoxFut<Result<u64, String>>)> = None;
+        let mut cp_retry_at: Option<tokio::time::Instant> = None;
+        let mut cp_made = 0u64;
         // asked to stop: what the engine queued is published first, until this deadline
         let mut stopping: Option<tokio::time::Instant> = None;
         loop {
             if let Some(deadline) = stopping {
-                let drained = writing.is_none() && rx.is_empty();
+                let drained = writing.is_none() && rx.is_empty() && cp_pending.is_none();
                 if drained || tokio::time::Instant::now() >= deadline {
                     break;
                 }
@@ -396,25 +439,59 @@ impl Run {
                 }));
             }
             if put.is_none() && retry_at.is_none() {
-                if let Some((key, op, bytes, _)) = &writing {
+                if let Some((key, _, bytes, _)) = &writing {
                     let (kv, key, bytes) = (kv.clone(), key.clone(), bytes.clone());
-                    put = Some(if *op == 0 {
-                        let js = js.clone();
+                    put = Some(Box::pin(async move {
+                        kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
+                    }));
+                }
+            }
+            if cp_put.is_none() && cp_retry_at.is_none() {
+                if let Some((bytes, n)) = &cp_pending {
+                    let (js, subject, bytes) = (js.clone(), subject.clone(), bytes.clone());
+                    cp_put = Some((
+                        *n,
                         Box::pin(async move {
                             let ack = js
-                                .publish(key, bytes.into())
+                                .publish(subject, bytes.into())
                                 .await
                                 .map_err(|e| format!("{e}"))?;
                             ack.await.map(|a| a.sequence).map_err(|e| format!("{e}"))
-                        })
-                    } else {
-                        Box::pin(async move {
-                            kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
-                        })
-                    });
+                        }),
+                    ));
                 }
             }
             tokio::select! {
+                r = cp.changed(), if cp_open => match r {
+                    Ok(()) => {
+                        let rec = cp.borrow_and_update().clone();
+                        if let Some(rec) = rec {
+                            let (_, bytes) = t.plain(rec);
+                            cp_made += 1;
+                            cp_pending = Some((bytes, cp_made));
+                        }
+                    }
+                    Err(_) => cp_open = false,
+                },
+                r = async { cp_put.as_mut().unwrap().1.as_mut().await }, if cp_put.is_some() => {
+                    let (n, _) = cp_put.take().expect("a checkpoint in flight");
+                    match r {
+                        Ok(_) => {
+                            self.stats.checkpoints.fetch_add(1, Relaxed);
+                            if cp_pending.as_ref().is_some_and(|(_, p)| *p == n) {
+                                cp_pending = None;
+                            }
+                        }
+                        Err(e) => {
+                            self.stats.publish_retries.fetch_add(1, Relaxed);
+                            said.say(&format!("publishing an audit checkpoint to `{subject}`: {e}"));
+                            cp_retry_at = Some(tokio::time::Instant::now() + heartbeat.max(Duration::from_millis(100)));
+                        }
+                    }
+                }
+                _ = async { tokio::time::sleep_until(cp_retry_at.unwrap()).await }, if cp_retry_at.is_some() => {
+                    cp_retry_at = None;
+                }
                 _ = &mut stop, if stopping.is_none() => {
                     stopping = Some(tokio::time::Instant::now() + timeout);
                 }
@@ -447,17 +524,8 @@ impl Run {
                 }
                 c = rx.recv(), if writing.is_none() => {
                     let Some(c) = c else { break };
-                    writing = Some(match c {
-                        // a checkpoint goes to its stream (op 0: no write in flight on a key)
-                        Record::Checkpoint { .. } => {
-                            let (_, bytes) = t.plain(c);
-                            (format!("{}.{}", self.cfg.checkpoint_stream, self.node), 0, bytes, 0)
-                        }
-                        _ => {
-                            let (key, bytes, op) = t.local(c);
-                            (key, op, bytes, 0)
-                        }
-                    });
+                    let (key, bytes, op) = t.local(c);
+                    writing = Some((key, op, bytes, 0));
                 }
                 r = async { put.as_mut().unwrap().await }, if put.is_some() => {
                     put = None;
@@ -465,14 +533,13 @@ impl Run {
                     match r {
                         Ok(rev) => {
                             self.stats.published.fetch_add(1, Relaxed);
-                            if *op == 0 {
-                                self.stats.checkpoints.fetch_add(1, Relaxed);
-                            } else if let Some(rec) = t.acknowledged(key, *op, rev) {
+                            if let Some(rec) = t.acknowledged(key, *op, rev) {
                                 self.apply(rec);
                             }
                             writing = None;
                         }
                         Err(e) => {
+                            self.stats.publish_retries.fetch_add(1, Relaxed);
                             *attempt += 1;
                             if *attempt == 1 || attempt.is_power_of_two() {
                                 eprintln!("warden: fleet: publishing `{key}` failed ({e}); retrying (attempt {attempt})");
@@ -488,19 +555,25 @@ impl Run {
                 r = async { asking.as_mut().unwrap().1.as_mut().await }, if asking.is_some() => {
                     let (asked_ns, _) = asking.take().expect("asked");
                     match r {
-                        Ok(last) if last < t.processed() => {
-                            // the stream was made again (deleted and re-created): start over
-                            eprintln!("warden: fleet: the bucket's stream restarted at sequence {last}; reading it again");
+                        Ok((last, made)) if stream_made.is_some_and(|m| m != made) => {
+                            // the stream was made again (a store lost, a bucket deleted and
+                            // made anew): its sequences start over, so read it from the start
+                            eprintln!("warden: fleet: the bucket's stream was made anew (now at sequence {last}); reading it again from the start");
+                            stream_made = Some(made);
                             t.rewatch();
                             watch = None;
                             making = None;
+                            target = None;
+                            behind_since = None;
                         }
-                        Ok(last) if t.caught_up(last) => {
+                        Ok((last, made)) if t.caught_up(last) => {
+                            stream_made = Some(made);
                             self.synced(asked_ns, stale_after_ns);
                             target = None;
                             behind_since = None;
                         }
-                        Ok(last) => {
+                        Ok((last, made)) => {
+                            stream_made = Some(made);
                             target = Some((last, asked_ns));
                             // Behind for four heartbeats: the watch's consumer went with a
                             // server (or stalled); make it again from the next revision.
@@ -536,7 +609,7 @@ impl Run {
                 _ = tick.tick() => {
                     if asking.is_none() {
                         let (js, stream) = (js.clone(), stream.clone());
-                        let f: BoxFut<Result<u64, String>> = Box::pin(async move {
+                        let f: BoxFut<Result<(u64, i128), String>> = Box::pin(async move {
                             match tokio::time::timeout(timeout, last_sequence(js, stream)).await {
                                 Ok(r) => r,
                                 Err(_) => Err("timed out".into()),
@@ -547,7 +620,7 @@ impl Run {
                 }
             }
         }
-        let lost = rx.len() + usize::from(writing.is_some());
+        let lost = rx.len() + usize::from(writing.is_some()) + usize::from(cp_pending.is_some());
         if lost > 0 {
             self.stats.publish_failures.fetch_add(lost as u64, Relaxed);
             eprintln!("warden: fleet: {lost} changes made here were not published before the node stopped");
@@ -618,9 +691,16 @@ where
     })
 }
 
-/// The newest checkpoint `node` published: (seq, head, signature), for `warden audit verify
-/// --fleet`. An error when it published none, or its entry fails its checks.
-pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], [u8; 64]), String> {
+/// Every checkpoint `node` published, oldest first: (seq, head, signature), and how many
+/// messages on its subject were refused (not a checkpoint of that node). For `warden audit
+/// verify --fleet`, which pins the highest whose signature holds: a checkpoint published
+/// again later (a replay, or a node restarted on a rolled-back log) never lowers it. An error
+/// when the node published nothing.
+pub fn published_checkpoints(
+    cfg: &FleetConfig,
+    node: &str,
+) -> Result<(Vec<PublishedCheckpoint>, usize), String> {
+    let timeout = Duration::from_millis(cfg.request_timeout_ms.max(1000));
     with_client(cfg, |client| async move {
         let js = jetstream::new(client);
         let stream = js
@@ -628,47 +708,134 @@ pub fn last_checkpoint(cfg: &FleetConfig, node: &str) -> Result<(u64, [u8; 32], 
             .await
             .map_err(|e| format!("fleet: stream `{}`: {e}", cfg.checkpoint_stream))?;
         let subject = format!("{}.{node}", cfg.checkpoint_stream);
-        let m = stream
+        stream
             .get_last_raw_message_by_subject(&subject)
             .await
             .map_err(|e| format!("fleet: no checkpoint of node `{node}` in `{}` ({e}): nothing off the node vouches for this log", cfg.checkpoint_stream))?;
-        let w = super::state::decode(&format!("checkpoint.{node}"), &m.payload)
-            .map_err(|e| format!("fleet: checkpoint message {} refused: {e}", m.sequence))?;
-        match w.record {
-            Record::Checkpoint {
-                seq,
-                head,
-                signature,
-                ..
-            } => {
-                let mut h = [0u8; 32];
-                let mut sig = [0u8; 64];
-                let hb =
-                    crate::secrets::from_hex(&head).ok_or("fleet: checkpoint head: not hex")?;
-                let sb = crate::secrets::from_hex(&signature)
-                    .ok_or("fleet: checkpoint signature: not hex")?;
-                h.copy_from_slice(&hb);
-                sig.copy_from_slice(&sb);
-                Ok((seq, h, sig))
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: subject.clone(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("fleet: reading `{subject}`: {e}"))?;
+        let mut msgs = consumer
+            .messages()
+            .await
+            .map_err(|e| format!("fleet: reading `{subject}`: {e}"))?;
+        let (mut out, mut refused) = (Vec::new(), 0usize);
+        loop {
+            let m = match tokio::time::timeout(timeout, msgs.next()).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(format!("fleet: reading `{subject}`: {e}")),
+                Ok(None) | Err(_) => {
+                    return Err(format!("fleet: reading `{subject}` stopped before its end"))
+                }
+            };
+            let pending = m.info().map(|i| i.pending).unwrap_or(0);
+            match super::state::decode(&format!("checkpoint.{node}"), &m.payload).map(|w| w.record)
+            {
+                Ok(Record::Checkpoint {
+                    seq,
+                    head,
+                    signature,
+                    ..
+                }) => {
+                    match (
+                        crate::secrets::from_hex(&head),
+                        crate::secrets::from_hex(&signature),
+                    ) {
+                        (Some(h), Some(s)) if h.len() == 32 && s.len() == 64 => {
+                            let mut hb = [0u8; 32];
+                            let mut sb = [0u8; 64];
+                            hb.copy_from_slice(&h);
+                            sb.copy_from_slice(&s);
+                            out.push((seq, hb, sb));
+                        }
+                        _ => refused += 1,
+                    }
+                }
+                _ => refused += 1,
             }
-            _ => Err(format!(
-                "fleet: message {} on {subject} is not a checkpoint",
-                m.sequence
-            )),
+            if pending == 0 {
+                return Ok((out, refused));
+            }
         }
     })
 }
 
-/// `warden policy push FILE`: compiles the policy here, then stores it in the fleet's bucket
-/// as the next version (compare-and-set on the current one, so two pushes never share a
-/// number). Returns the version.
-pub fn push_policy(cfg: &FleetConfig, toml: &str, file: &str) -> Result<u64, String> {
+/// How long the CLI keeps trying through servers that do not answer (a JetStream leader
+/// election takes 4 to 9 s).
+fn cli_patience(cfg: &FleetConfig) -> Duration {
+    Duration::from_millis(cfg.request_timeout_ms.saturating_mul(10).max(20_000))
+}
+
+/// The name the CLI writes under.
+fn cli_origin(cfg: &FleetConfig) -> super::state::Origin {
+    let node = format!("cli-{}", cfg.node_name());
+    super::state::Origin {
+        node: node.chars().take(super::MAX_NODE_ID).collect(),
+        incarnation: incarnation(),
+        op: 1,
+    }
+}
+
+/// `warden fleet release` and `unquarantine`: stores `record`, signed by the operator's key
+/// (what a node needs before it widens access).
+pub fn put_signed(
+    cfg: &FleetConfig,
+    record: Record,
+    operator: &ed25519_dalek::SigningKey,
+) -> Result<u64, String> {
+    with_client(cfg, |client| async move {
+        let js = jetstream::new(client.clone());
+        let key = record.key();
+        let bytes = super::state::encode(&super::state::signed(cli_origin(cfg), record, operator));
+        // through a leader election (a server of a cluster lost), tried again for a while
+        let deadline = tokio::time::Instant::now() + cli_patience(cfg);
+        loop {
+            let r = async {
+                let kv = bucket(&js, cfg).await?;
+                kv.put(&key, bytes.clone().into())
+                    .await
+                    .map_err(|e| format!("fleet: storing `{key}`: {e}"))
+            }
+            .await;
+            match r {
+                Ok(rev) => {
+                    let _ = client.flush().await;
+                    return Ok(rev);
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    })
+}
+
+/// `warden policy push FILE`: compiles the policy here, then stores it in the fleet's bucket,
+/// signed by the operator's key, as the next version: above the current one
+/// (compare-and-set, so two pushes never share a number) and at least the time in
+/// milliseconds (so a push after the bucket was lost still rises above what nodes saw).
+/// Returns the version.
+pub fn push_policy(
+    cfg: &FleetConfig,
+    toml: &str,
+    file: &str,
+    operator: &ed25519_dalek::SigningKey,
+) -> Result<u64, String> {
     crate::policy::Snapshot::from_toml(toml, file).map_err(|e| e.to_string())?;
     with_client(cfg, |client| async move {
         let js = jetstream::new(client.clone());
-        let kv = bucket(&js, cfg).await?;
-        let node = format!("cli-{}", cfg.node_name());
-        let node: String = node.chars().take(super::MAX_NODE_ID).collect();
+        let deadline = tokio::time::Instant::now() + cli_patience(cfg);
+        let kv = loop {
+            match bucket(&js, cfg).await {
+                Ok(kv) => break kv,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
         let mut last = String::new();
         for _ in 0..16 {
             let cur = kv
@@ -688,15 +855,20 @@ pub fn push_policy(cfg: &FleetConfig, toml: &str, file: &str) -> Result<u64, Str
                 Some(e) => (0, e.revision),
                 None => (0, 0),
             };
-            let w = super::state::Wire {
-                v: 1,
-                origin: super::state::Origin {
-                    node: node.clone(),
-                    incarnation: incarnation(),
-                    op: 1,
-                },
-                record: Record::policy(version + 1, toml.to_string()),
-            };
+            let next = version
+                .checked_add(1)
+                .filter(|v| *v <= super::state::max_policy_version())
+                .ok_or_else(|| {
+                    format!(
+                        "fleet: the current policy's version {version} is from the future (a wrong clock, or an entry written past the CLI); nodes refuse versions more than a day ahead"
+                    )
+                })?
+                .max(crate::time::wall_ns() / 1_000_000);
+            let w = super::state::signed(
+                cli_origin(cfg),
+                Record::policy(next, toml.to_string()),
+                operator,
+            );
             let bytes = super::state::encode(&w);
             let r = if revision == 0 {
                 kv.create(super::state::POLICY_KEY, bytes.into())
@@ -710,7 +882,7 @@ pub fn push_policy(cfg: &FleetConfig, toml: &str, file: &str) -> Result<u64, Str
             match r {
                 Ok(_) => {
                     let _ = client.flush().await;
-                    return Ok(version + 1);
+                    return Ok(next);
                 }
                 // another push won the race (or the write failed): read the current version
                 // and go again

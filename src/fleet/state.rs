@@ -32,6 +32,12 @@ pub const MAX_VALUE_BYTES: usize = 2 * crate::source::limits::POLICY_BYTES as us
 /// The longest tenant or agent name in a record (as a request's fields).
 pub const MAX_NAME_BYTES: usize = 255;
 pub const POLICY_KEY: &str = "policy";
+/// The highest policy version a node applies now: a day ahead of its clock in milliseconds
+/// (a version from further ahead would hold back every later push).
+pub fn max_policy_version() -> u64 {
+    crate::time::wall_ns() / 1_000_000 + 86_400_000
+}
+
 /// The most tenants one demand entry may name.
 pub const MAX_DEMAND_TENANTS: usize = 100_000;
 
@@ -94,6 +100,30 @@ pub struct Wire {
     pub v: u8,
     pub origin: Origin,
     pub record: Record,
+    /// The fleet operator's Ed25519 signature (hex) over the record (`operator_message`):
+    /// what a record that widens access (`Record::widens`) must carry to be applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
+
+/// What the operator's key signs for `record`: a domain, then the record as JSON (serde's
+/// output for these types is the same on every node).
+pub fn operator_message(record: &Record) -> Vec<u8> {
+    let mut m = b"warden fleet operator\0".to_vec();
+    m.extend_from_slice(&serde_json::to_vec(record).expect("a Record always serializes"));
+    m
+}
+
+/// Signs `record` with the operator's key: the wire form to store.
+pub fn signed(origin: Origin, record: Record, key: &ed25519_dalek::SigningKey) -> Wire {
+    use ed25519_dalek::Signer;
+    let sig = key.sign(&operator_message(&record));
+    Wire {
+        v: 1,
+        origin,
+        record,
+        operator: Some(crate::secrets::to_hex(&sig.to_bytes())),
+    }
 }
 
 fn name_hash(tenant: &str, agent: &str) -> String {
@@ -120,6 +150,22 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 impl Record {
+    /// Whether applying it can let through what was refused: a release of an agent or of a
+    /// quarantine, or a policy. Such a record must be signed by the fleet's operator key: a
+    /// node's bucket credentials (one compromised node) can narrow what the fleet allows,
+    /// never widen it.
+    pub fn widens(&self) -> bool {
+        matches!(
+            self,
+            Record::Agent { revoked: false, .. }
+                | Record::Quarantine {
+                    until_unix_ms: 0,
+                    ..
+                }
+                | Record::Policy { .. }
+        )
+    }
+
     /// A token's revocation, from `identity::token_digest`.
     pub fn token(digest: u128) -> Record {
         Record::Token {
@@ -293,6 +339,9 @@ pub struct Tracker {
     processed: u64,
     /// The highest policy version seen (applied or refused).
     policy_seen: u64,
+    /// The fleet operator's public key (`fleet.operator_public_key`): records that widen
+    /// access are applied only under its signature (none: never).
+    operator: Option<ed25519_dalek::VerifyingKey>,
 }
 
 impl Tracker {
@@ -305,7 +354,27 @@ impl Tracker {
             names: HashMap::new(),
             processed: 0,
             policy_seen: 0,
+            operator: None,
         }
+    }
+
+    /// Applies records that widen access when the operator's `key` signed them.
+    pub fn with_operator(mut self, key: Option<ed25519_dalek::VerifyingKey>) -> Tracker {
+        self.operator = key;
+        self
+    }
+
+    fn operator_signed(&self, w: &Wire) -> bool {
+        let (Some(key), Some(sig)) = (&self.operator, &w.operator) else {
+            return false;
+        };
+        let Some(sig) = crate::secrets::from_hex(sig)
+            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+        else {
+            return false;
+        };
+        key.verify_strict(&operator_message(&w.record), &sig)
+            .is_ok()
     }
 
     pub fn node(&self) -> &str {
@@ -332,6 +401,7 @@ impl Tracker {
                 op,
             },
             record,
+            operator: None,
         };
         (encode(&w), op)
     }
@@ -384,41 +454,32 @@ impl Tracker {
         self.processed
     }
 
-    /// The watch starts again from the bucket's current values (the stream was reset).
+    /// The watch starts again from the bucket's current values (the stream was made anew): no
+    /// revision from before means anything now, so writes in flight hold nothing back. The
+    /// policy versions seen stay (they only rise).
     pub fn rewatch(&mut self) {
         self.processed = 0;
+        self.in_flight.clear();
     }
 
     /// An entry the watch delivered, in stream order. `value` is `None` for a delete or purge.
     pub fn on_entry(&mut self, key: &str, value: Option<&[u8]>, revision: u64) -> Step {
         self.processed = self.processed.max(revision);
         let Some(value) = value else {
-            return match self.names.get(key) {
-                Some((t, a)) if key.starts_with("agent.") => self.remote(
-                    key,
-                    revision,
-                    Record::Agent {
-                        tenant: t.clone(),
-                        agent: a.clone(),
-                        revoked: false,
-                    },
-                ),
-                Some((t, a)) if key.starts_with("quarantine.") => self.remote(
-                    key,
-                    revision,
-                    Record::Quarantine {
-                        tenant: t.clone(),
-                        agent: a.clone(),
-                        until_unix_ms: 0,
-                    },
-                ),
-                _ => Step::Skip("a delete of a key whose names this node never saw"),
+            // a delete or purge carries no signature: it releases nothing
+            return if self.names.contains_key(key) || key == POLICY_KEY {
+                Step::Reject(format!(
+                    "a delete of `{key}`: a release or a policy must be an entry signed by the operator's key (warden fleet release, warden policy push)"
+                ))
+            } else {
+                Step::Skip("a delete of a key whose names this node never saw")
             };
         };
         let w = match decode(key, value) {
             Ok(w) => w,
             Err(e) => return Step::Reject(e),
         };
+
         if let Record::Checkpoint { .. } = &w.record {
             return Step::Reject(
                 "a checkpoint in the bucket (checkpoints go to their stream)".into(),
@@ -430,6 +491,14 @@ impl Tracker {
             return Step::Apply(w.record);
         }
         if let Record::Policy { version, .. } = &w.record {
+            if !self.operator_signed(&w) {
+                return Step::Reject(Self::unsigned(&self.operator));
+            }
+            if *version > max_policy_version() {
+                return Step::Reject(format!(
+                    "policy version {version} is more than a day ahead of this node's clock"
+                ));
+            }
             if *version <= self.policy_seen {
                 return Step::Skip("a policy version already seen");
             }
@@ -442,6 +511,7 @@ impl Tracker {
             self.names
                 .insert(key.to_string(), (tenant.clone(), agent.clone()));
         }
+        // this node's own echo is never applied (so one forged in its name applies nothing)
         if w.origin.node == self.node && w.origin.incarnation == self.incarnation {
             if let Some(f) = self.in_flight.get(key) {
                 if w.origin.op >= f.op {
@@ -450,7 +520,18 @@ impl Tracker {
             }
             return Step::Skip("this node's own write, applied when made");
         }
+        if w.record.widens() && !self.operator_signed(&w) {
+            return Step::Reject(Self::unsigned(&self.operator));
+        }
         self.remote(key, revision, w.record)
+    }
+
+    fn unsigned(operator: &Option<ed25519_dalek::VerifyingKey>) -> String {
+        if operator.is_none() {
+            "a release or a policy, and this node has no fleet.operator_public_key to check one with".into()
+        } else {
+            "a release or a policy not signed by the fleet's operator key (fleet.operator_public_key)".into()
+        }
     }
 
     fn remote(&mut self, key: &str, revision: u64, record: Record) -> Step {
@@ -485,6 +566,9 @@ pub struct Budgets {
     prev: HashMap<String, u64>,
     prev_ns: u64,
 }
+
+/// The most nodes whose demand a node keeps.
+pub const MAX_FLEET_NODES: usize = 4096;
 
 /// Of each tenant's rate, the least any live node holds, summed over the nodes (so a node with
 /// no demand yet can still admit a little).
@@ -533,6 +617,17 @@ impl Budgets {
         now_ns: u64,
         age_ns: u64,
     ) {
+        // bounded: past MAX_FLEET_NODES names, the silent go first, then new names are ignored
+        // (a bucket writer inventing nodes can shrink shares, as any writer can deny; it
+        // cannot grow memory)
+        if !self.view.contains_key(node) && self.view.len() >= MAX_FLEET_NODES {
+            let dead = self.dead_after_ns;
+            self.view
+                .retain(|_, (at, _)| now_ns.saturating_sub(*at) <= dead);
+            if self.view.len() >= MAX_FLEET_NODES {
+                return;
+            }
+        }
         self.view
             .insert(node.to_string(), (now_ns.saturating_sub(age_ns), per_s));
     }
@@ -590,21 +685,36 @@ mod tests {
         }
     }
 
+    fn operator() -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+    }
+
+    /// A tracker that knows the operator's key.
+    fn tracker() -> Tracker {
+        Tracker::new("me".into(), 1).with_operator(Some(operator().verifying_key()))
+    }
+
+    /// Another node's entry; the operator's signature on what widens access.
     fn remote(op: u64, r: Record) -> Vec<u8> {
+        let origin = Origin {
+            node: "other".into(),
+            incarnation: 9,
+            op,
+        };
+        if r.widens() {
+            return encode(&signed(origin, r, &operator()));
+        }
         encode(&Wire {
             v: 1,
-            origin: Origin {
-                node: "other".into(),
-                incarnation: 9,
-                op,
-            },
+            origin,
             record: r,
+            operator: None,
         })
     }
 
     #[test]
     fn a_remote_entry_applies_and_an_echo_does_not() {
-        let mut t = Tracker::new("me".into(), 1);
+        let mut t = tracker();
         let k = agent_key("t", "a");
         assert_eq!(
             t.on_entry(&k, Some(&remote(1, rec(true))), 1),
@@ -626,7 +736,7 @@ mod tests {
     /// echo must not undo the revocation.
     #[test]
     fn an_older_echo_never_undoes_a_newer_local_change() {
-        let mut t = Tracker::new("me".into(), 1);
+        let mut t = tracker();
         let (k, release, _) = t.local(rec(false));
         let (_, revoke, op2) = t.local(rec(true));
         assert!(matches!(t.on_entry(&k, Some(&release), 5), Step::Skip(_)));
@@ -641,7 +751,7 @@ mod tests {
 
     #[test]
     fn a_held_entry_applies_when_the_ack_shows_it_newer() {
-        let mut t = Tracker::new("me".into(), 1);
+        let mut t = tracker();
         let (k, _, op) = t.local(rec(true));
         // the watch (re-made) skipped the echo: a newer remote release comes first
         assert!(matches!(
@@ -654,7 +764,7 @@ mod tests {
 
     #[test]
     fn policies_apply_in_rising_versions_only() {
-        let mut t = Tracker::new("me".into(), 1);
+        let mut t = tracker();
         let p = |v| remote(1, Record::policy(v, format!("# v{v}\n")));
         assert!(matches!(
             t.on_entry(POLICY_KEY, Some(&p(2)), 1),
@@ -676,7 +786,7 @@ mod tests {
 
     #[test]
     fn forged_and_misplaced_entries_are_rejected() {
-        let mut t = Tracker::new("me".into(), 1);
+        let mut t = tracker();
         let k = agent_key("t", "a");
         // under another agent's key
         let other = agent_key("t", "b");
@@ -709,12 +819,88 @@ mod tests {
     }
 
     #[test]
-    fn a_delete_by_hand_releases_a_known_agent_only() {
-        let mut t = Tracker::new("me".into(), 1);
+    fn a_delete_by_hand_releases_nothing() {
+        let mut t = tracker();
         let k = agent_key("t", "a");
         assert!(matches!(t.on_entry(&k, None, 1), Step::Skip(_)));
         let _ = t.on_entry(&k, Some(&remote(1, rec(true))), 2);
-        assert_eq!(t.on_entry(&k, None, 3), Step::Apply(rec(false)));
+        assert!(matches!(t.on_entry(&k, None, 3), Step::Reject(_)));
+        assert!(matches!(t.on_entry(POLICY_KEY, None, 4), Step::Reject(_)));
+    }
+
+    /// The review's wrong allows: a bucket writer (one compromised node) releasing an agent or
+    /// installing a policy. Only the operator's signature widens access.
+    #[test]
+    fn releases_and_policies_need_the_operators_signature() {
+        let k = agent_key("t", "a");
+        let unsigned = |r: Record| {
+            encode(&Wire {
+                v: 1,
+                origin: Origin {
+                    node: "other".into(),
+                    incarnation: 9,
+                    op: 1,
+                },
+                record: r,
+                operator: None,
+            })
+        };
+        let q0 = Record::Quarantine {
+            tenant: "t".into(),
+            agent: "a".into(),
+            until_unix_ms: 0,
+        };
+        let qk = quarantine_key("t", "a");
+        let p = Record::policy(5, "# open\n".into());
+        for mut t in [tracker(), Tracker::new("me".into(), 1)] {
+            assert!(matches!(
+                t.on_entry(&k, Some(&unsigned(rec(false))), 1),
+                Step::Reject(_)
+            ));
+            assert!(matches!(
+                t.on_entry(&qk, Some(&unsigned(q0.clone())), 2),
+                Step::Reject(_)
+            ));
+            assert!(matches!(
+                t.on_entry(POLICY_KEY, Some(&unsigned(p.clone())), 3),
+                Step::Reject(_)
+            ));
+            // signed by another key
+            let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+            let o = Origin {
+                node: "x".into(),
+                incarnation: 1,
+                op: 1,
+            };
+            let forged = encode(&signed(o.clone(), rec(false), &other));
+            assert!(matches!(t.on_entry(&k, Some(&forged), 4), Step::Reject(_)));
+            // a signature moved onto another record
+            let mut moved = signed(o, rec(false), &operator());
+            moved.record = Record::Agent {
+                tenant: "t".into(),
+                agent: "b".into(),
+                revoked: false,
+            };
+            let kb = agent_key("t", "b");
+            assert!(matches!(
+                t.on_entry(&kb, Some(&encode(&moved)), 5),
+                Step::Reject(_)
+            ));
+            // narrowing needs no signature
+            assert!(matches!(
+                t.on_entry(&k, Some(&unsigned(rec(true))), 6),
+                Step::Apply(_)
+            ));
+        }
+        let mut t = tracker();
+        assert_eq!(
+            t.on_entry(&k, Some(&remote(1, rec(false))), 1),
+            Step::Apply(rec(false))
+        );
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, Some(&remote(2, p)), 2),
+            Step::Apply(_)
+        ));
     }
 
     /// A model of the rule: after any interleaving of local writes, their acknowledgements and
@@ -741,7 +927,7 @@ mod tests {
     proptest! {
         #[test]
         fn the_node_converges_on_the_streams_last_write(evs in proptest::collection::vec(ev(), 0..40)) {
-            let mut t = Tracker::new("me".into(), 1);
+            let mut t = tracker();
             let k = agent_key("t", "a");
             // the stream: (revision, bytes, record); writes are sequenced when made
             let mut stream: Vec<(Vec<u8>, Record)> = Vec::new();
@@ -841,7 +1027,7 @@ mod tests {
                 Record::token(u128::from(until) << 64 | u128::from(revoked)),
                 Record::Demand { node: "n-1".into(), per_s: [(t.clone(), (until % 1_000_000) as f64 / 4.0)].into() },
             ] {
-                let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone() };
+                let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone(), operator: None };
                 prop_assert_eq!(decode(&r.key(), &encode(&w)), Ok(w));
             }
         }

@@ -12,7 +12,8 @@
 //!                                 REASON after 45 s)
 //! await-allow TENANT AGENT TOKEN  likewise until allowed: allowed NS
 //! revoke TENANT AGENT             ok NS (the time just before the call)
-//! release TENANT AGENT            ok NS
+//! release TENANT AGENT            ok NS (on this node only)
+//! release-signed TENANT AGENT KEY ok NS (on every node: the operator's signed release)
 //! revoke-token TOKEN              ok NS
 //! quarantine TENANT AGENT MS      ok NS
 //! unquarantine TENANT AGENT       ok NS
@@ -120,6 +121,23 @@ fn main() {
             ["revoke-token", tok] => {
                 let ns = mono_ns();
                 format!("ok {ns} {}", engine.revoke_token(tok))
+            }
+            ["release-signed", t, a, key] => {
+                // the operator's release, as `warden fleet release` makes it (a connection of
+                // its own, the record signed), from this process
+                let b = warden::secrets::read_secret_key_file(key, Some(32)).unwrap();
+                let k = ed25519_dalek::SigningKey::from_bytes(&b.try_into().unwrap());
+                let ns = mono_ns();
+                let r = warden::fleet::put_signed(
+                    &engine.config().fleet,
+                    warden::fleet::state::Record::Agent {
+                        tenant: t.to_string(),
+                        agent: a.to_string(),
+                        revoked: false,
+                    },
+                    &k,
+                );
+                format!("ok {ns} {}", r.is_ok())
             }
             ["release", t, a] => {
                 let ns = mono_ns();

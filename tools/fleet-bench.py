@@ -5,8 +5,10 @@ other node refuses the agent, and from its release until every node allows it ag
 Starts a private nats-server (tools/nats.sh) and N node processes (examples/fleet_node.rs, a
 gateway embedding warden with [fleet]); then, R times: every other node starts asking about
 the agent every 200 us (`await-deny`), node 0 revokes it, and each other node reports the
-CLOCK_MONOTONIC instant it was first refused; the same for the release. The figure for one
-revocation is the slowest node's. Prints p50, p99 and max for both.
+CLOCK_MONOTONIC instant it was first refused; the same for the operator's signed release (made
+from node 0's process as `warden fleet release` makes it: a connection of its own, so it
+includes connecting). The figure for one revocation is the slowest node's. Prints p50, p99 and
+max for both.
 
     cargo build --release --features fleet --example fleet_node --bin warden
     tools/fleet-bench.py --nodes 3 --rounds 1000
@@ -68,6 +70,8 @@ def main():
     nodes = []
     try:
         subprocess.run([warden, "token", "keygen", "--out", d], check=True, capture_output=True)
+        op = os.path.join(d, "op")
+        subprocess.run([warden, "token", "keygen", "--out", op], check=True, capture_output=True)
         policy = POLICY
         if a.budget:
             policy = POLICY.replace('name = "acme"\n', 'name = "acme"\nrate_per_s = 100\nburst = 10\n', 1)
@@ -109,6 +113,7 @@ enabled = false
 [fleet]
 servers = ["nats://127.0.0.1:{port}"]
 node_id = "n{i}"
+operator_public_key = "{op}/ed25519.pub"
 rebalance_ms = {a.rebalance_ms}
 """)
             p = subprocess.Popen([node_bin, cfg], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
@@ -151,11 +156,12 @@ rebalance_ms = {a.rebalance_ms}
         rev, rel = [], []
         others = nodes[1:]
         for r in range(a.rounds):
-            for want, verb, out in (("deny", "revoke", rev), ("allow", "release", rel)):
+            for want, verb, out in (("deny", "revoke acme a1", rev),
+                                    ("allow", f"release-signed acme a1 {op}/ed25519.key", rel)):
                 for n in others:
                     send(n, f"await-{want} acme a1 {tok}")
                 time.sleep(0.002)  # let every node start asking
-                t0 = int(ask(nodes[0], f"{verb} acme a1")[1])
+                t0 = int(ask(nodes[0], verb)[1])
                 worst = 0
                 for n in others:
                     w = n.stdout.readline().split()

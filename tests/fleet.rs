@@ -882,20 +882,6 @@ fn a_log_rolled_back_on_its_node_is_caught_by_the_checkpoints_it_published() {
         // the node's last checkpoint is published as it stops
     };
     run(5);
-    // a message that is no checkpoint of k1's, on its subject, neither blocks nor counts
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = async_nats::connect(nats.url()).await.unwrap();
-        let js = async_nats::jetstream::new(c);
-        js.publish("warden_checkpoints.k1", "garbage".into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    });
     let out = verify(true);
     assert!(
         out.status.success(),
@@ -927,6 +913,31 @@ fn a_log_rolled_back_on_its_node_is_caught_by_the_checkpoints_it_published() {
     // ever published still pins the log
     run(1);
     assert_eq!(verify(true).status.code(), Some(1), "still caught");
+    // the log replaced wholesale, key and all: its checkpoints are not all signed by one key
+    std::fs::remove_dir_all(&audit).unwrap();
+    run(1);
+    let replaced = verify(true);
+    assert!(!replaced.status.success());
+    let err = String::from_utf8_lossy(&replaced.stderr);
+    assert!(err.contains("not signed by this log's key"), "{err}");
+    // and a message that is no checkpoint, on the node's subject, is refused outright
+    std::fs::remove_dir_all(&audit).unwrap();
+    copy_dir(&copy, &audit);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(c);
+        js.publish("warden_checkpoints.k1", "garbage".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let err = String::from_utf8_lossy(&verify(true).stderr).to_string();
+    assert!(err.contains("no checkpoints at all"), "{err}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

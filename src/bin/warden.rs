@@ -1634,23 +1634,32 @@ fn fleet_checkpoint(
     {
         let node = node.map_or_else(|| cfg.fleet.node_name(), str::to_string);
         let (all, refused) = warden::fleet::published_checkpoints(&cfg.fleet, &node)?;
-        // the highest whose signature holds under this log's key: a replayed or re-published
-        // lower one never lowers it
-        let good = all.iter().filter(|(seq, head, sig)| {
-            let msg = warden::audit::record::checkpoint_message(*seq, head);
-            key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(sig))
-                .is_ok()
-        });
-        let n = good.clone().count();
-        let Some(&(seq, head, _)) = good.max_by_key(|(seq, _, _)| *seq) else {
+        // Every message on the node's subject must be a checkpoint signed by this log's key:
+        // one that is not (another key: the log replaced, key and all; garbage: a flood) is
+        // refused outright, not skipped. The highest then pins the log: a replayed or later
+        // lower one never lowers it.
+        let foreign = all
+            .iter()
+            .filter(|(seq, head, sig)| {
+                let msg = warden::audit::record::checkpoint_message(*seq, head);
+                key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(sig))
+                    .is_err()
+            })
+            .count();
+        if foreign + refused > 0 {
             return Err(format!(
-                "audit verify --fleet: none of the {} checkpoints node {node} published is signed by this log's key: the log was replaced, or someone else published for the node",
-                all.len()
+                "audit verify --fleet: of the {} messages node {node} published, {foreign} are checkpoints not signed by this log's key and {refused} are no checkpoints at all: the log was replaced (key and all), or someone published in the node's name; nothing here can be vouched for",
+                all.len() + refused
+            ));
+        }
+        let Some(&(seq, head, _)) = all.iter().max_by_key(|(seq, _, _)| *seq) else {
+            return Err(format!(
+                "audit verify --fleet: node {node} published no checkpoint"
             ));
         };
-        let others = all.len() - n + refused;
         eprintln!(
-            "fleet: node {node} published {n} checkpoints signed by this log's key (and {others} others, not counted); the highest, {seq} ({}), must be in the log",
+            "fleet: node {node} published {} checkpoints, all signed by this log's key; the highest, {seq} ({}), must be in the log",
+            all.len(),
             warden::secrets::to_hex(&head)
         );
         Ok((seq, head))

@@ -207,7 +207,11 @@ async fn checkpoint_stream(js: &jetstream::Context, cfg: &FleetConfig) -> Result
         deny_purge: true,
         num_replicas: cfg.replicas,
         storage: jetstream::stream::StorageType::File,
-        max_messages_per_subject: 100_000,
+        // full, a node's subject takes nothing more (a flood shows as checkpoints refused)
+        // rather than dropping its oldest: nothing published is ever pushed out
+        max_messages_per_subject: 1_000_000,
+        discard: jetstream::stream::DiscardPolicy::New,
+        discard_new_per_subject: true,
         ..Default::default()
     })
     .await

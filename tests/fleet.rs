@@ -452,6 +452,7 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
                 revoked: false,
             },
             operator: None,
+            issued_at_ms: None,
         },
     );
     assert!(n[2].ask("release acme a1").ends_with("true"));
@@ -502,6 +503,86 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     assert_eq!(m["publish_failures"], 0, "{m}");
     assert_eq!(m["published"], 2, "{m}");
     assert_eq!(n[1].metrics()["updates_rejected"], 1);
+}
+
+/// The second review's wrong allows, by a bucket writer without the operator's key: the
+/// operator's old signed release written again after a new revocation, a garbage value and a
+/// delete over the revocation. Neither the running nodes nor a node started afterwards (which
+/// reads every entry ever written) let the agent through.
+#[test]
+fn a_replayed_release_or_an_erased_revocation_lets_no_agent_through() {
+    let s = Setup::new();
+    let nats = Nats::start(s.path(), None);
+    let f = Setup::fleet(&[nats.url()], "");
+    let mut n = fresh_nodes(&s, &f, ["e1", "e2"]);
+    let cli = s.config("cli", &f);
+    use warden::fleet::state::{signed_at, Origin, Record, Wire};
+    let origin = |op| Origin {
+        node: "e2".into(),
+        incarnation: 7,
+        op,
+    };
+    let release = Record::Agent {
+        tenant: "acme".into(),
+        agent: "a1".into(),
+        revoked: false,
+    };
+    // the operator's release signed a minute ago, kept by the attacker
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let old = signed_at(origin(1), release.clone(), &s.operator(), now_ms - 60_000);
+    n[0].ask("revoke acme a1");
+    assert_eq!(n[1].await_deny(&s), "denied revoked");
+    s.fleet_cli(&cli, "release");
+    assert_eq!(n[1].await_allow(&s), "allowed");
+    n[0].ask("revoke acme a1");
+    assert_eq!(n[1].await_deny(&s), "denied revoked");
+    put_raw(&nats, old);
+    let key = warden::fleet::state::agent_key("acme", "a1");
+    let garbage = Wire {
+        v: 1,
+        origin: origin(2),
+        record: Record::Agent {
+            tenant: "acme".into(),
+            agent: "zz".into(),
+            revoked: true,
+        },
+        operator: None,
+        issued_at_ms: None,
+    };
+    put_raw_at(&nats, &key, garbage);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        let kv = async_nats::jetstream::new(c.clone())
+            .get_key_value("warden")
+            .await
+            .unwrap();
+        kv.delete(&key).await.unwrap();
+        // a purge (a roll-up) and a delete through the stream's API are refused outright
+        assert!(kv.purge(&key).await.is_err());
+        let stream = async_nats::jetstream::new(c)
+            .get_stream("KV_warden")
+            .await
+            .unwrap();
+        assert!(stream.delete_message(1).await.is_err());
+    });
+    let until = Instant::now() + Duration::from_secs(20);
+    while n[1].metrics()["updates_rejected"].as_u64().unwrap() < 3 {
+        assert!(Instant::now() < until, "{}", n[1].metrics());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for x in &mut n {
+        assert_eq!(x.check(&s), "deny revoked");
+    }
+    let mut late = Node::start(&s.config("e3", &f));
+    late.fresh();
+    assert_eq!(late.check(&s), "deny revoked", "a node started later");
 }
 
 #[test]
@@ -555,6 +636,7 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
             origin: origin(2),
             record: Record::policy(v1 + 2, POLICY.into()),
             operator: None,
+            issued_at_ms: None,
         },
     );
     // an entry under a key that is not its own (tampering)
@@ -567,6 +649,7 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
             revoked: true,
         },
         operator: None,
+        issued_at_ms: None,
     };
     put_raw_at(
         &nats,
@@ -594,6 +677,20 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
         assert_eq!(x.await_allow(&s), "allowed");
         assert_eq!(x.metrics()["policy_version"], v3);
     }
+    // the operator's first policy written again: a node started afterwards reads every
+    // version and keeps the highest
+    put_raw(
+        &nats,
+        signed(
+            origin(4),
+            Record::policy(v1, without_a1.clone()),
+            &s.operator(),
+        ),
+    );
+    let mut late = Node::start(&s.config("p4", &f));
+    late.fresh();
+    assert_eq!(late.metrics()["policy_version"], v3);
+    assert_eq!(late.check(&s), "allow_with");
 }
 
 /// The version `warden policy push` printed.
@@ -701,6 +798,7 @@ fn a_bucket_made_anew_is_read_from_its_start() {
                         revoked: true,
                     },
                     operator: None,
+                    issued_at_ms: None,
                 },
             );
         }

@@ -2,7 +2,7 @@
 //! never on a core and never on the request path. It drives the `Tracker` (`state.rs`) with
 //! the bucket's watch, the engine's changes (`Outbox`) and heartbeats:
 //!
-//! - watch: `watch_with_history(">")` delivers every key's current value, then each change, in
+//! - watch: `watch_all_from_revision(1)` delivers every entry ever written, then each new one, in
 //!   stream order; an entry is applied through `Apply` when the tracker says so. A watch that
 //!   ends or fails is made again from the next revision not processed, so nothing between is
 //!   missed.
@@ -179,13 +179,65 @@ async fn connect(cfg: &FleetConfig, auth: Auth) -> Result<async_nats::Client, St
         .map_err(|e| format!("fleet: cannot reach {:?}: {e}", cfg.servers))
 }
 
+/// The state bucket (created when missing): a key-value bucket over a stream that keeps every
+/// entry ever written and refuses deletes, purges and roll-ups, so what one node's
+/// credentials write can be added to, never erased; a node reads it from its first entry.
 async fn bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, String> {
-    match js.get_key_value(&cfg.bucket).await {
+    js.get_or_create_stream(append_only(cfg))
+        .await
+        .map_err(|e| format!("bucket `{}`: {e}", cfg.bucket))?;
+    js.get_key_value(&cfg.bucket)
+        .await
+        .map_err(|e| format!("bucket `{}`: {e}", cfg.bucket))
+}
+
+/// The state bucket's stream.
+fn append_only(cfg: &FleetConfig) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: format!("KV_{}", cfg.bucket),
+        description: Some(
+            "warden fleet state: revocations, quarantines, releases, policy; append-only".into(),
+        ),
+        subjects: vec![format!("$KV.{}.>", cfg.bucket)],
+        max_messages_per_subject: APPEND_ONLY_HISTORY,
+        discard: jetstream::stream::DiscardPolicy::New,
+        deny_delete: true,
+        deny_purge: true,
+        allow_rollup: false,
+        allow_direct: true,
+        num_replicas: cfg.replicas,
+        storage: jetstream::stream::StorageType::File,
+        max_message_size: super::state::MAX_VALUE_BYTES as i32,
+        ..Default::default()
+    }
+}
+
+/// Entries kept per key: all of them, in practice.
+const APPEND_ONLY_HISTORY: i64 = 1 << 40;
+
+/// Whether a stream's settings still keep everything written (someone with the JetStream API
+/// could have changed them): checked at every heartbeat; a node does not count itself in step
+/// on a bucket that can forget.
+fn still_append_only(c: &jetstream::stream::Config) -> bool {
+    c.deny_delete
+        && c.deny_purge
+        && !c.allow_rollup
+        && c.max_messages_per_subject >= APPEND_ONLY_HISTORY
+        && c.max_age.is_zero()
+        && c.max_messages < 0
+        && c.max_bytes < 0
+}
+
+/// The demand bucket (`<bucket>_demand`, one entry per node, the newest only): rate budgets
+/// only, which a writer can skew (less admitted) but not use to widen access.
+async fn demand_bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, String> {
+    let name = format!("{}_demand", cfg.bucket);
+    match js.get_key_value(&name).await {
         Ok(kv) => Ok(kv),
         Err(_) => js
             .create_key_value(kv::Config {
-                bucket: cfg.bucket.clone(),
-                description: "warden fleet state: revocations, quarantines, policy".into(),
+                bucket: name.clone(),
+                description: "warden fleet: each node's demand per tenant".into(),
                 history: 1,
                 num_replicas: cfg.replicas,
                 storage: jetstream::stream::StorageType::File,
@@ -193,7 +245,7 @@ async fn bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store,
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("bucket `{}`: {e}", cfg.bucket)),
+            .map_err(|e| format!("bucket `{name}`: {e}")),
     }
 }
 
@@ -227,6 +279,11 @@ async fn last_sequence(js: jetstream::Context, stream: String) -> Result<(u64, i
         .await
         .map_err(|e| format!("stream info: {e}"))?;
     let i = s.cached_info();
+    if !still_append_only(&i.config) {
+        return Err(format!(
+            "the bucket's stream `{stream}` no longer keeps everything written (deletes, purges, roll-ups or limits allowed): not in step until it does; make it again, or name another fleet.bucket"
+        ));
+    }
     Ok((i.state.last_sequence, i.created.unix_timestamp_nanos()))
 }
 
@@ -281,23 +338,14 @@ impl Run {
         }
     }
 
-    fn step(&self, t: &mut Tracker, budgets: &mut Option<Budgets>, e: kv::Entry) {
+    fn step(&self, t: &mut Tracker, e: kv::Entry) {
         let value = match e.operation {
             kv::Operation::Put => Some(&e.value[..]),
             kv::Operation::Delete | kv::Operation::Purge => None,
         };
-        match t.on_entry(&e.key, value, e.revision) {
-            Step::Apply(Record::Demand { node, per_s }) => {
-                if let Some(b) = budgets {
-                    // counted from when it arrives, by this node's own clock: another clock
-                    // (the writer's, the server's) ahead of it could make every live node
-                    // look gone and this one take the whole rate. An entry read at start
-                    // from a node long gone so counts for one more staleness limit (less
-                    // admitted, never more).
-                    b.on_demand(&node, per_s, crate::time::now_ns(), 0);
-                    self.shares(b);
-                }
-            }
+        // when the server stored it (what a release must be newer than)
+        let written_ms = (e.created.unix_timestamp_nanos().max(0) / 1_000_000) as u64;
+        match t.on_entry(&e.key, value, e.revision, written_ms) {
             Step::Apply(r) => self.apply(r),
             Step::Skip(_) => {}
             Step::Reject(why) => {
@@ -362,14 +410,15 @@ impl Run {
         let heartbeat = Duration::from_millis(self.cfg.heartbeat_ms);
         // the bucket, once the servers answer
         let mut said = Said::default();
-        let kv = loop {
+        let (kv, dkv) = loop {
             tokio::select! {
                 r = async {
                     let kv = bucket(&js, &self.cfg).await?;
+                    let dkv = demand_bucket(&js, &self.cfg).await?;
                     checkpoint_stream(&js, &self.cfg).await?;
-                    Ok::<_, String>(kv)
+                    Ok::<_, String>((kv, dkv))
                 } => match r {
-                    Ok(kv) => break kv,
+                    Ok(kvs) => break kvs,
                     Err(e) => {
                         said.say(&e);
                         tokio::select! {
@@ -410,6 +459,9 @@ impl Run {
             tokio::time::interval(Duration::from_millis(self.cfg.rebalance_ms.max(1)));
         rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut demand_put: Option<BoxFut<Result<u64, String>>> = None;
+        // every node's demand entry (the newest of each), from the demand bucket
+        let mut dwatch: Option<kv::Watch> = None;
+        let mut dmaking: Option<BoxFut<Result<kv::Watch, String>>> = None;
         let mut tick = tokio::time::interval(heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // the checkpoint lane: only the newest checkpoint matters, so it never queues behind
@@ -434,12 +486,19 @@ impl Run {
                 let kv = kv.clone();
                 let from = t.processed() + 1;
                 making = Some(Box::pin(async move {
-                    if from == 1 {
-                        kv.watch_with_history(">").await
-                    } else {
-                        kv.watch_all_from_revision(from).await
-                    }
-                    .map_err(|e| format!("watch: {e}"))
+                    // every entry from the first: a narrowing stays in force unless a release
+                    // newer than it follows, whatever was written after
+                    kv.watch_all_from_revision(from)
+                        .await
+                        .map_err(|e| format!("watch: {e}"))
+                }));
+            }
+            if budgets.is_some() && dwatch.is_none() && dmaking.is_none() {
+                let dkv = dkv.clone();
+                dmaking = Some(Box::pin(async move {
+                    dkv.watch_with_history(">")
+                        .await
+                        .map_err(|e| format!("demand watch: {e}"))
                 }));
             }
             if put.is_none() && retry_at.is_none() {
@@ -466,6 +525,41 @@ impl Run {
                 }
             }
             tokio::select! {
+                r = async { dmaking.as_mut().unwrap().await }, if dmaking.is_some() => {
+                    dmaking = None;
+                    match r {
+                        Ok(w) => dwatch = Some(w),
+                        Err(e) => {
+                            said.say(&e);
+                            tokio::time::sleep(heartbeat.min(Duration::from_millis(100))).await;
+                        }
+                    }
+                }
+                e = async { dwatch.as_mut().unwrap().next().await }, if dwatch.is_some() => match e {
+                    Some(Ok(e)) if e.operation == kv::Operation::Put => {
+                        match super::state::decode(&e.key, &e.value).map(|w| w.record) {
+                            Ok(Record::Demand { node, per_s }) => {
+                                if let Some(b) = budgets.as_mut() {
+                                    // counted from when it arrives, by this node's own
+                                    // clock: another clock (the writer's, the server's)
+                                    // ahead of it could make every live node look gone and
+                                    // this one take the whole rate. An entry read at start
+                                    // from a node long gone so counts for one more staleness
+                                    // limit (less admitted, never more).
+                                    b.on_demand(&node, per_s, crate::time::now_ns(), 0);
+                                    self.shares(b);
+                                }
+                            }
+                            Ok(_) | Err(_) => {
+                                self.stats.rejected.fetch_add(1, Relaxed);
+                                said.say(&format!("demand entry `{}` refused", e.key));
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => said.say(&format!("demand watch: {e}")),
+                    None => dwatch = None,
+                },
                 r = cp.changed(), if cp_open => match r {
                     Ok(()) => {
                         let rec = cp.borrow_and_update().clone();
@@ -513,7 +607,7 @@ impl Run {
                 e = async { watch.as_mut().unwrap().next().await }, if watch.is_some() => {
                     match e {
                         Some(Ok(e)) => {
-                            self.step(&mut t, &mut budgets, e);
+                            self.step(&mut t, e);
                             if let Some((last, asked_ns)) = target {
                                 if t.caught_up(last) {
                                     self.synced(asked_ns, stale_after_ns);
@@ -597,7 +691,7 @@ impl Run {
                     let per_s = b.sample(self.apply.demand(), crate::time::now_ns());
                     if demand_put.is_none() {
                         let (key, bytes) = t.plain(Record::Demand { node: self.node.clone(), per_s });
-                        let kv = kv.clone();
+                        let kv = dkv.clone();
                         demand_put = Some(Box::pin(async move {
                             kv.put(key, bytes.into()).await.map_err(|e| format!("{e}"))
                         }));

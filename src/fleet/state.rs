@@ -100,29 +100,46 @@ pub struct Wire {
     pub v: u8,
     pub origin: Origin,
     pub record: Record,
-    /// The fleet operator's Ed25519 signature (hex) over the record (`operator_message`):
-    /// what a record that widens access (`Record::widens`) must carry to be applied.
+    /// The fleet operator's Ed25519 signature (hex) over the record and `issued_at_ms`
+    /// (`operator_message`): what a record that widens access (`Record::widens`) must carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// When the operator signed it (wall clock, ms): a release applies only when it is newer
+    /// than every revocation or quarantine of its key the node has read, so an old signed
+    /// release written again (a replay) lifts nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at_ms: Option<u64>,
 }
 
 /// What the operator's key signs for `record`: a domain, then the record as JSON (serde's
 /// output for these types is the same on every node).
-pub fn operator_message(record: &Record) -> Vec<u8> {
+pub fn operator_message(record: &Record, issued_at_ms: u64) -> Vec<u8> {
     let mut m = b"warden fleet operator\0".to_vec();
+    m.extend_from_slice(&issued_at_ms.to_le_bytes());
     m.extend_from_slice(&serde_json::to_vec(record).expect("a Record always serializes"));
     m
 }
 
 /// Signs `record` with the operator's key: the wire form to store.
 pub fn signed(origin: Origin, record: Record, key: &ed25519_dalek::SigningKey) -> Wire {
+    signed_at(origin, record, key, crate::time::wall_ns() / 1_000_000)
+}
+
+/// `signed`, as of `issued_at_ms`.
+pub fn signed_at(
+    origin: Origin,
+    record: Record,
+    key: &ed25519_dalek::SigningKey,
+    issued_at_ms: u64,
+) -> Wire {
     use ed25519_dalek::Signer;
-    let sig = key.sign(&operator_message(&record));
+    let sig = key.sign(&operator_message(&record, issued_at_ms));
     Wire {
         v: 1,
         origin,
         record,
         operator: Some(crate::secrets::to_hex(&sig.to_bytes())),
+        issued_at_ms: Some(issued_at_ms),
     }
 }
 
@@ -309,6 +326,18 @@ pub fn encode(w: &Wire) -> Vec<u8> {
     serde_json::to_vec(w).expect("a Wire always serializes")
 }
 
+/// Whether a record narrows what its key allows (a revocation, a quarantine).
+fn narrows(r: &Record) -> bool {
+    matches!(
+        r,
+        Record::Agent { revoked: true, .. }
+            | Record::Quarantine {
+                until_unix_ms: 1..,
+                ..
+            }
+    )
+}
+
 /// What to do with one entry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
@@ -342,6 +371,9 @@ pub struct Tracker {
     /// The fleet operator's public key (`fleet.operator_public_key`): records that widen
     /// access are applied only under its signature (none: never).
     operator: Option<ed25519_dalek::VerifyingKey>,
+    /// Per key, when the newest revocation or quarantine read for it was stored (ms, the
+    /// server's clock; a local one's, this node's): a release must be signed after it.
+    narrowed_ms: HashMap<String, u64>,
 }
 
 impl Tracker {
@@ -355,6 +387,7 @@ impl Tracker {
             processed: 0,
             policy_seen: 0,
             operator: None,
+            narrowed_ms: HashMap::new(),
         }
     }
 
@@ -373,7 +406,8 @@ impl Tracker {
         else {
             return false;
         };
-        key.verify_strict(&operator_message(&w.record), &sig)
+        let issued = w.issued_at_ms.unwrap_or(0);
+        key.verify_strict(&operator_message(&w.record, issued), &sig)
             .is_ok()
     }
 
@@ -402,18 +436,28 @@ impl Tracker {
             },
             record,
             operator: None,
+            issued_at_ms: None,
         };
         (encode(&w), op)
     }
 
     /// A change made on this node: its key, the bytes to write, and the write's number.
     pub fn local(&mut self, record: Record) -> (String, Vec<u8>, u64) {
+        self.local_at(record, crate::time::wall_ns() / 1_000_000)
+    }
+
+    /// `local`, made at `now_ms`.
+    pub fn local_at(&mut self, record: Record, now_ms: u64) -> (String, Vec<u8>, u64) {
         let key = record.key();
         if let Record::Agent { tenant, agent, .. } | Record::Quarantine { tenant, agent, .. } =
             &record
         {
             self.names
                 .insert(key.clone(), (tenant.clone(), agent.clone()));
+        }
+        if narrows(&record) {
+            let t = self.narrowed_ms.entry(key.clone()).or_insert(0);
+            *t = (*t).max(now_ms);
         }
         let (bytes, op) = self.wire(record);
         let held = self.in_flight.remove(&key).and_then(|f| f.held);
@@ -463,7 +507,14 @@ impl Tracker {
     }
 
     /// An entry the watch delivered, in stream order. `value` is `None` for a delete or purge.
-    pub fn on_entry(&mut self, key: &str, value: Option<&[u8]>, revision: u64) -> Step {
+    /// `written_ms`: when the server stored it.
+    pub fn on_entry(
+        &mut self,
+        key: &str,
+        value: Option<&[u8]>,
+        revision: u64,
+        written_ms: u64,
+    ) -> Step {
         self.processed = self.processed.max(revision);
         let Some(value) = value else {
             // a delete or purge carries no signature: it releases nothing
@@ -485,10 +536,10 @@ impl Tracker {
                 "a checkpoint in the bucket (checkpoints go to their stream)".into(),
             );
         }
-        // every node's demand, this node's own included: every node must take its share
-        // from the same entries
         if let Record::Demand { .. } = &w.record {
-            return Step::Apply(w.record);
+            return Step::Reject(
+                "a demand entry in the state bucket (demand has a bucket of its own)".into(),
+            );
         }
         if let Record::Policy { version, .. } = &w.record {
             if !self.operator_signed(&w) {
@@ -511,6 +562,10 @@ impl Tracker {
             self.names
                 .insert(key.to_string(), (tenant.clone(), agent.clone()));
         }
+        if narrows(&w.record) {
+            let t = self.narrowed_ms.entry(key.to_string()).or_insert(0);
+            *t = (*t).max(written_ms);
+        }
         // this node's own echo is never applied (so one forged in its name applies nothing)
         if w.origin.node == self.node && w.origin.incarnation == self.incarnation {
             if let Some(f) = self.in_flight.get(key) {
@@ -522,6 +577,14 @@ impl Tracker {
         }
         if w.record.widens() && !self.operator_signed(&w) {
             return Step::Reject(Self::unsigned(&self.operator));
+        }
+        if w.record.widens() {
+            let issued = w.issued_at_ms.unwrap_or(0);
+            if self.narrowed_ms.get(key).is_some_and(|n| issued <= *n) {
+                return Step::Reject(format!(
+                    "a release signed at {issued} ms, not after the last revocation or quarantine of `{key}`: written again (a replay), or signed on a clock behind the servers'"
+                ));
+            }
         }
         self.remote(key, revision, w.record)
     }
@@ -696,19 +759,25 @@ mod tests {
 
     /// Another node's entry; the operator's signature on what widens access.
     fn remote(op: u64, r: Record) -> Vec<u8> {
+        remote_at(op, r, crate::time::wall_ns() / 1_000_000)
+    }
+
+    /// `remote`, a widening signed at `issued_ms`.
+    fn remote_at(op: u64, r: Record, issued_ms: u64) -> Vec<u8> {
         let origin = Origin {
             node: "other".into(),
             incarnation: 9,
             op,
         };
         if r.widens() {
-            return encode(&signed(origin, r, &operator()));
+            return encode(&signed_at(origin, r, &operator(), issued_ms));
         }
         encode(&Wire {
             v: 1,
             origin,
             record: r,
             operator: None,
+            issued_at_ms: None,
         })
     }
 
@@ -717,17 +786,17 @@ mod tests {
         let mut t = tracker();
         let k = agent_key("t", "a");
         assert_eq!(
-            t.on_entry(&k, Some(&remote(1, rec(true))), 1),
+            t.on_entry(&k, Some(&remote(1, rec(true))), 1, 0),
             Step::Apply(rec(true))
         );
         let (key, bytes, op) = t.local(rec(false));
         assert_eq!(key, k);
         assert_eq!(t.acknowledged(&k, op, 2), None);
-        assert!(matches!(t.on_entry(&k, Some(&bytes), 2), Step::Skip(_)));
+        assert!(matches!(t.on_entry(&k, Some(&bytes), 2, 0), Step::Skip(_)));
         assert!(t.caught_up(2) && !t.caught_up(3));
         // after the echo, remote entries apply again
         assert_eq!(
-            t.on_entry(&k, Some(&remote(2, rec(true))), 3),
+            t.on_entry(&k, Some(&remote(2, rec(true))), 3, 0),
             Step::Apply(rec(true))
         );
     }
@@ -737,25 +806,28 @@ mod tests {
     #[test]
     fn an_older_echo_never_undoes_a_newer_local_change() {
         let mut t = tracker();
-        let (k, release, _) = t.local(rec(false));
-        let (_, revoke, op2) = t.local(rec(true));
-        assert!(matches!(t.on_entry(&k, Some(&release), 5), Step::Skip(_)));
+        let (k, release, _) = t.local_at(rec(false), 1);
+        let (_, revoke, op2) = t.local_at(rec(true), 2);
+        assert!(matches!(
+            t.on_entry(&k, Some(&release), 5, 0),
+            Step::Skip(_)
+        ));
         // a remote release sequenced before this node's revocation
         assert!(matches!(
-            t.on_entry(&k, Some(&remote(1, rec(false))), 6),
+            t.on_entry(&k, Some(&remote(1, rec(false))), 6, 0),
             Step::Skip(_)
         ));
         assert_eq!(t.acknowledged(&k, op2, 7), None);
-        assert!(matches!(t.on_entry(&k, Some(&revoke), 7), Step::Skip(_)));
+        assert!(matches!(t.on_entry(&k, Some(&revoke), 7, 0), Step::Skip(_)));
     }
 
     #[test]
     fn a_held_entry_applies_when_the_ack_shows_it_newer() {
         let mut t = tracker();
-        let (k, _, op) = t.local(rec(true));
+        let (k, _, op) = t.local_at(rec(true), 1);
         // the watch (re-made) skipped the echo: a newer remote release comes first
         assert!(matches!(
-            t.on_entry(&k, Some(&remote(1, rec(false))), 9),
+            t.on_entry(&k, Some(&remote(1, rec(false))), 9, 0),
             Step::Skip(_)
         ));
         assert_eq!(t.acknowledged(&k, op, 8), Some(rec(false)));
@@ -767,19 +839,19 @@ mod tests {
         let mut t = tracker();
         let p = |v| remote(1, Record::policy(v, format!("# v{v}\n")));
         assert!(matches!(
-            t.on_entry(POLICY_KEY, Some(&p(2)), 1),
+            t.on_entry(POLICY_KEY, Some(&p(2)), 1, 0),
             Step::Apply(_)
         ));
         assert!(matches!(
-            t.on_entry(POLICY_KEY, Some(&p(2)), 2),
+            t.on_entry(POLICY_KEY, Some(&p(2)), 2, 0),
             Step::Skip(_)
         ));
         assert!(matches!(
-            t.on_entry(POLICY_KEY, Some(&p(1)), 3),
+            t.on_entry(POLICY_KEY, Some(&p(1)), 3, 0),
             Step::Skip(_)
         ));
         assert!(matches!(
-            t.on_entry(POLICY_KEY, Some(&p(3)), 4),
+            t.on_entry(POLICY_KEY, Some(&p(3)), 4, 0),
             Step::Apply(_)
         ));
     }
@@ -791,7 +863,7 @@ mod tests {
         // under another agent's key
         let other = agent_key("t", "b");
         assert!(matches!(
-            t.on_entry(&other, Some(&remote(1, rec(false))), 1),
+            t.on_entry(&other, Some(&remote(1, rec(false))), 1, 0),
             Step::Reject(_)
         ));
         // a policy whose hash does not match its text
@@ -801,7 +873,7 @@ mod tests {
             *toml = "b".into();
         }
         assert!(matches!(
-            t.on_entry(POLICY_KEY, Some(&encode(&w)), 2),
+            t.on_entry(POLICY_KEY, Some(&encode(&w)), 2, 0),
             Step::Reject(_)
         ));
         for bad in [
@@ -811,10 +883,10 @@ mod tests {
             b"{\"v\":1,\"origin\":{\"node\":\"\",\"incarnation\":1,\"op\":1},\"record\":{\"kind\":\"agent\",\"tenant\":\"t\",\"agent\":\"a\",\"revoked\":true}}",
             b"{\"v\":1,\"origin\":{\"node\":\"n\",\"incarnation\":1,\"op\":1},\"record\":{\"kind\":\"agent\",\"tenant\":\"t\",\"agent\":\"a\",\"revoked\":true,\"x\":1}}",
         ] {
-            assert!(matches!(t.on_entry(&k, Some(bad), 3), Step::Reject(_)));
+            assert!(matches!(t.on_entry(&k, Some(bad), 3, 0), Step::Reject(_)));
         }
         let big = vec![b' '; MAX_VALUE_BYTES + 1];
-        assert!(matches!(t.on_entry(&k, Some(&big), 4), Step::Reject(_)));
+        assert!(matches!(t.on_entry(&k, Some(&big), 4, 0), Step::Reject(_)));
         assert!(t.caught_up(4));
     }
 
@@ -822,10 +894,51 @@ mod tests {
     fn a_delete_by_hand_releases_nothing() {
         let mut t = tracker();
         let k = agent_key("t", "a");
-        assert!(matches!(t.on_entry(&k, None, 1), Step::Skip(_)));
-        let _ = t.on_entry(&k, Some(&remote(1, rec(true))), 2);
-        assert!(matches!(t.on_entry(&k, None, 3), Step::Reject(_)));
-        assert!(matches!(t.on_entry(POLICY_KEY, None, 4), Step::Reject(_)));
+        assert!(matches!(t.on_entry(&k, None, 1, 0), Step::Skip(_)));
+        let _ = t.on_entry(&k, Some(&remote(1, rec(true))), 2, 0);
+        assert!(matches!(t.on_entry(&k, None, 3, 0), Step::Reject(_)));
+        assert!(matches!(
+            t.on_entry(POLICY_KEY, None, 4, 0),
+            Step::Reject(_)
+        ));
+    }
+
+    /// The second review's wrong allow: the operator's old signed release, written again after
+    /// the agent was revoked anew, lifts nothing (and a fresh release does).
+    #[test]
+    fn an_old_signed_release_written_again_lifts_nothing() {
+        let mut t = tracker();
+        let k = agent_key("t", "a");
+        assert!(matches!(
+            t.on_entry(&k, Some(&remote_at(1, rec(true), 0)), 1, 1_000),
+            Step::Apply(_)
+        ));
+        let release = remote_at(2, rec(false), 2_000);
+        assert_eq!(
+            t.on_entry(&k, Some(&release), 2, 2_001),
+            Step::Apply(rec(false))
+        );
+        assert!(matches!(
+            t.on_entry(&k, Some(&remote_at(3, rec(true), 0)), 3, 3_000),
+            Step::Apply(_)
+        ));
+        assert!(matches!(
+            t.on_entry(&k, Some(&release), 4, 4_000),
+            Step::Reject(_)
+        ));
+        // signed after the revocation: applies
+        assert_eq!(
+            t.on_entry(&k, Some(&remote_at(5, rec(false), 3_500)), 5, 4_100),
+            Step::Apply(rec(false))
+        );
+        // and the issue time is under the signature: changed, it fails
+        let mut w: Wire = serde_json::from_slice(&release).unwrap();
+        w.issued_at_ms = Some(9_999);
+        let _ = t.on_entry(&k, Some(&remote_at(6, rec(true), 0)), 6, 5_000);
+        assert!(matches!(
+            t.on_entry(&k, Some(&encode(&w)), 7, 6_000),
+            Step::Reject(_)
+        ));
     }
 
     /// The review's wrong allows: a bucket writer (one compromised node) releasing an agent or
@@ -843,6 +956,7 @@ mod tests {
                 },
                 record: r,
                 operator: None,
+                issued_at_ms: None,
             })
         };
         let q0 = Record::Quarantine {
@@ -854,15 +968,15 @@ mod tests {
         let p = Record::policy(5, "# open\n".into());
         for mut t in [tracker(), Tracker::new("me".into(), 1)] {
             assert!(matches!(
-                t.on_entry(&k, Some(&unsigned(rec(false))), 1),
+                t.on_entry(&k, Some(&unsigned(rec(false))), 1, 0),
                 Step::Reject(_)
             ));
             assert!(matches!(
-                t.on_entry(&qk, Some(&unsigned(q0.clone())), 2),
+                t.on_entry(&qk, Some(&unsigned(q0.clone())), 2, 0),
                 Step::Reject(_)
             ));
             assert!(matches!(
-                t.on_entry(POLICY_KEY, Some(&unsigned(p.clone())), 3),
+                t.on_entry(POLICY_KEY, Some(&unsigned(p.clone())), 3, 0),
                 Step::Reject(_)
             ));
             // signed by another key
@@ -873,7 +987,10 @@ mod tests {
                 op: 1,
             };
             let forged = encode(&signed(o.clone(), rec(false), &other));
-            assert!(matches!(t.on_entry(&k, Some(&forged), 4), Step::Reject(_)));
+            assert!(matches!(
+                t.on_entry(&k, Some(&forged), 4, 0),
+                Step::Reject(_)
+            ));
             // a signature moved onto another record
             let mut moved = signed(o, rec(false), &operator());
             moved.record = Record::Agent {
@@ -883,22 +1000,22 @@ mod tests {
             };
             let kb = agent_key("t", "b");
             assert!(matches!(
-                t.on_entry(&kb, Some(&encode(&moved)), 5),
+                t.on_entry(&kb, Some(&encode(&moved)), 5, 0),
                 Step::Reject(_)
             ));
             // narrowing needs no signature
             assert!(matches!(
-                t.on_entry(&k, Some(&unsigned(rec(true))), 6),
+                t.on_entry(&k, Some(&unsigned(rec(true))), 6, 0),
                 Step::Apply(_)
             ));
         }
         let mut t = tracker();
         assert_eq!(
-            t.on_entry(&k, Some(&remote(1, rec(false))), 1),
+            t.on_entry(&k, Some(&remote(1, rec(false))), 1, 0),
             Step::Apply(rec(false))
         );
         assert!(matches!(
-            t.on_entry(POLICY_KEY, Some(&remote(2, p)), 2),
+            t.on_entry(POLICY_KEY, Some(&remote(2, p)), 2, 0),
             Step::Apply(_)
         ));
     }
@@ -929,29 +1046,32 @@ mod tests {
         fn the_node_converges_on_the_streams_last_write(evs in proptest::collection::vec(ev(), 0..40)) {
             let mut t = tracker();
             let k = agent_key("t", "a");
-            // the stream: (revision, bytes, record); writes are sequenced when made
-            let mut stream: Vec<(Vec<u8>, Record)> = Vec::new();
+            // the stream: (bytes, record, when stored); writes are sequenced when made, at a
+            // logical clock (one tick an event) that the operator's signatures also follow
+            let mut stream: Vec<(Vec<u8>, Record, u64)> = Vec::new();
+            let mut clock = 0u64;
             let mut delivered = 0usize;
             // local writes not yet acknowledged: (op, revision)
             let mut unacked: std::collections::VecDeque<(u64, u64)> = Default::default();
             let mut state: Option<Record> = None;
             let mut rop = 0;
             for e in evs {
+                clock += 1;
                 match e {
                     Ev::Local(b) => {
-                        let (_, bytes, op) = t.local(rec(b));
-                        stream.push((bytes, rec(b)));
+                        let (_, bytes, op) = t.local_at(rec(b), clock);
+                        stream.push((bytes, rec(b), clock));
                         unacked.push_back((op, stream.len() as u64));
                         state = Some(rec(b));
                     }
                     Ev::Remote(b) => {
                         rop += 1;
-                        stream.push((remote(rop, rec(b)), rec(b)));
+                        stream.push((remote_at(rop, rec(b), clock), rec(b), clock));
                     }
                     Ev::Deliver if delivered < stream.len() => {
-                        let (bytes, _) = &stream[delivered];
+                        let (bytes, _, at) = &stream[delivered];
                         delivered += 1;
-                        if let Step::Apply(r) = t.on_entry(&k, Some(bytes), delivered as u64) {
+                        if let Step::Apply(r) = t.on_entry(&k, Some(bytes), delivered as u64, *at) {
                             state = Some(r);
                         }
                     }
@@ -972,13 +1092,13 @@ mod tests {
                 }
             }
             while delivered < stream.len() {
-                let (bytes, _) = &stream[delivered];
+                let (bytes, _, at) = &stream[delivered];
                 delivered += 1;
-                if let Step::Apply(r) = t.on_entry(&k, Some(bytes), delivered as u64) {
+                if let Step::Apply(r) = t.on_entry(&k, Some(bytes), delivered as u64, *at) {
                     state = Some(r);
                 }
             }
-            prop_assert_eq!(state, stream.last().map(|(_, r)| r.clone()));
+            prop_assert_eq!(state, stream.last().map(|(_, r, _)| r.clone()));
             prop_assert!(t.caught_up(stream.len() as u64));
         }
 
@@ -1027,7 +1147,7 @@ mod tests {
                 Record::token(u128::from(until) << 64 | u128::from(revoked)),
                 Record::Demand { node: "n-1".into(), per_s: [(t.clone(), (until % 1_000_000) as f64 / 4.0)].into() },
             ] {
-                let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone(), operator: None };
+                let w = Wire { v: 1, origin: Origin { node: "n-1".into(), incarnation: until, op: 3 }, record: r.clone(), operator: None, issued_at_ms: None };
                 prop_assert_eq!(decode(&r.key(), &encode(&w)), Ok(w));
             }
         }

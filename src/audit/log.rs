@@ -323,7 +323,15 @@ impl Log {
                 ))
             }
         };
-        let walked = walk(dir, key, Some(anchor), true, &mut |_, _| {}, None).map_err(|bad| {
+        let walked = walk(
+            dir,
+            key,
+            Some(anchor),
+            true,
+            &mut |_, _| {},
+            &std::collections::HashMap::new(),
+        )
+        .map_err(|bad| {
             err(
                 &bad.segment
                     .map_or(dir.to_path_buf(), |s| dir.join(segment_name(s))),
@@ -755,8 +763,20 @@ pub fn verify(
 pub fn verify_pinned(
     dir: &Path,
     key: &ed25519_dalek::VerifyingKey,
-    mut visit: impl FnMut(u64, &record::Event<'_>),
+    visit: impl FnMut(u64, &record::Event<'_>),
     pinned: Option<(u64, [u8; 32])>,
+) -> Result<Summary, Bad> {
+    verify_pinned_all(dir, key, visit, pinned.as_slice())
+}
+
+/// `verify_pinned` with many pins (every checkpoint a node published to its fleet): the log
+/// must hold each. A log rolled back and grown again past the highest still lacks those of the
+/// branch it lost.
+pub fn verify_pinned_all(
+    dir: &Path,
+    key: &ed25519_dalek::VerifyingKey,
+    mut visit: impl FnMut(u64, &record::Event<'_>),
+    pinned: &[(u64, [u8; 32])],
 ) -> Result<Summary, Bad> {
     let bad = |what: String| Bad {
         segment: None,
@@ -778,7 +798,8 @@ pub fn verify_pinned(
             "HEAD is missing: every log begins with a signed checkpoint recorded in HEAD, so its removal hides how far the log went (removed)".into(),
         ));
     };
-    walk(dir, key, Some(anchor), false, &mut visit, pinned).map(|w| w.summary)
+    let pins: std::collections::HashMap<u64, [u8; 32]> = pinned.iter().copied().collect();
+    walk(dir, key, Some(anchor), false, &mut visit, &pins).map(|w| w.summary)
 }
 
 /// The walk under `verify` and `Log::open_with`: every segment in order, every record; with
@@ -789,9 +810,9 @@ fn walk(
     anchor: Option<Head>,
     tolerate_torn: bool,
     visit: &mut dyn FnMut(u64, &record::Event<'_>),
-    pinned: Option<(u64, [u8; 32])>,
+    pinned: &std::collections::HashMap<u64, [u8; 32]>,
 ) -> Result<Walked, Bad> {
-    let mut pinned_found = false;
+    let mut pinned_found = std::collections::HashSet::new();
     let bad = |segment: Option<u64>, offset: u64, seq: u64, what: String| Bad {
         segment,
         offset,
@@ -924,13 +945,11 @@ fn walk(
                     s.checkpoints += 1;
                     s.last_checkpoint_seq = seq;
                     s.last_checkpoint_head = *head;
-                    if let Some((ps, ph)) = pinned {
-                        if ps == seq {
-                            if ph != *head {
-                                return Err(bad(here, off as u64, seq, "this checkpoint differs from the one pinned (--checkpoint): the log was replaced".into()));
-                            }
-                            pinned_found = true;
+                    if let Some(ph) = pinned.get(&seq) {
+                        if ph != head {
+                            return Err(bad(here, off as u64, seq, "this checkpoint differs from the one pinned (--checkpoint, or one published with --fleet): the log was replaced or rolled back and rewritten".into()));
                         }
+                        pinned_found.insert(seq);
                     }
                     if let Some(a) = anchor {
                         if a.seq == seq {
@@ -968,15 +987,18 @@ fn walk(
             return Err(bad(None, 0, a.seq, what));
         }
     }
-    if let Some((ps, _)) = pinned {
-        if !pinned_found {
-            return Err(bad(
-                None,
-                0,
-                ps,
-                format!("the pinned checkpoint {ps} (--checkpoint, or the last one published with --fleet) is not in the log: it was cut or replaced"),
-            ));
-        }
+    if let Some(ps) = pinned
+        .keys()
+        .copied()
+        .filter(|p| !pinned_found.contains(p))
+        .min()
+    {
+        return Err(bad(
+            None,
+            0,
+            ps,
+            format!("the pinned checkpoint {ps} (--checkpoint, or one published with --fleet) is not in the log: it was cut or replaced"),
+        ));
     }
     Ok(Walked { summary: s, torn })
 }

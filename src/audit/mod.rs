@@ -14,7 +14,7 @@ pub mod record;
 pub mod siem;
 pub(crate) mod writer;
 
-pub use log::{verify, verify_pinned, AuditError, Bad, Head, Log, Summary};
+pub use log::{verify, verify_pinned, verify_pinned_all, AuditError, Bad, Head, Log, Summary};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

@@ -1534,14 +1534,19 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
             fleet,
             node,
             ..
-        } => match warden::audit::verify_pinned(
+        } => match warden::audit::verify_pinned_all(
             &dir,
             &key,
             |_, _| {},
-            if fleet {
-                Some(fleet_checkpoint(config, node.as_deref(), &key)?)
+            &if fleet {
+                fleet_checkpoints(config, node.as_deref(), &key)?
             } else {
-                checkpoint.as_deref().map(parse_checkpoint).transpose()?
+                checkpoint
+                    .as_deref()
+                    .map(parse_checkpoint)
+                    .transpose()?
+                    .into_iter()
+                    .collect()
             },
         ) {
             Ok(s) => {
@@ -1619,13 +1624,13 @@ fn audit_cmd(cmd: AuditCmd, config: &Option<PathBuf>) -> Result<ExitCode, String
 }
 
 /// `SEQ:HEAD` (a sequence number and 64 hex digits).
-/// The newest checkpoint `node` published to the fleet, its signature checked against the
-/// log's key (`audit verify --fleet`).
-fn fleet_checkpoint(
+/// Every checkpoint `node` published to the fleet, each signed by the log's key (`audit verify
+/// --fleet`): the log must hold them all.
+fn fleet_checkpoints(
     config: &Option<PathBuf>,
     node: Option<&str>,
     key: &ed25519_dalek::VerifyingKey,
-) -> Result<(u64, [u8; 32]), String> {
+) -> Result<Vec<(u64, [u8; 32])>, String> {
     let cfg = load_config(config)?;
     if !cfg.fleet.enabled() {
         return Err("audit verify --fleet: the config has no fleet (set fleet.servers, and pass it with --config)".into());
@@ -1652,17 +1657,28 @@ fn fleet_checkpoint(
                 all.len() + refused
             ));
         }
-        let Some(&(seq, head, _)) = all.iter().max_by_key(|(seq, _, _)| *seq) else {
+        let Some(&(seq, _, _)) = all.iter().max_by_key(|(seq, _, _)| *seq) else {
             return Err(format!(
                 "audit verify --fleet: node {node} published no checkpoint"
             ));
         };
         eprintln!(
-            "fleet: node {node} published {} checkpoints, all signed by this log's key; the highest, {seq} ({}), must be in the log",
-            all.len(),
-            warden::secrets::to_hex(&head)
+            "fleet: node {node} published {} checkpoints (the highest {seq}), all signed by this log's key; the log must hold every one",
+            all.len()
         );
-        Ok((seq, head))
+        // two checkpoints at one sequence number with different heads: the log forked (rolled
+        // back and written again); the pins would otherwise keep only one of them
+        let mut seen = std::collections::HashMap::new();
+        for (s, h, _) in &all {
+            if let Some(other) = seen.insert(*s, *h) {
+                if other != *h {
+                    return Err(format!(
+                        "audit verify --fleet: node {node} published two different checkpoints at seq {s}: its log was rolled back and written again"
+                    ));
+                }
+            }
+        }
+        Ok(seen.into_iter().collect())
     }
     #[cfg(not(feature = "fleet"))]
     {

@@ -439,21 +439,15 @@ fn a_revocation_or_quarantine_on_one_node_is_enforced_on_every_other_and_so_is_i
     // can narrow what the fleet allows, never widen it (a node's own release stays local)
     put_raw(
         &nats,
-        warden::fleet::state::Wire {
-            v: 1,
-            origin: warden::fleet::state::Origin {
-                node: "n3".into(),
-                incarnation: 1,
-                op: 1,
-            },
-            record: warden::fleet::state::Record::Agent {
+        unsigned(
+            "n3",
+            1,
+            warden::fleet::state::Record::Agent {
                 tenant: "acme".into(),
                 agent: "a1".into(),
                 revoked: false,
             },
-            operator: None,
-            issued_at_ms: None,
-        },
+        ),
     );
     assert!(n[2].ask("release acme a1").ends_with("true"));
     let until = Instant::now() + Duration::from_secs(20);
@@ -516,7 +510,7 @@ fn a_replayed_release_or_an_erased_revocation_lets_no_agent_through() {
     let f = Setup::fleet(&[nats.url()], "");
     let mut n = fresh_nodes(&s, &f, ["e1", "e2"]);
     let cli = s.config("cli", &f);
-    use warden::fleet::state::{signed_at, Origin, Record, Wire};
+    use warden::fleet::state::{signed_at, Origin, Record};
     let origin = |op| Origin {
         node: "e2".into(),
         incarnation: 7,
@@ -541,17 +535,15 @@ fn a_replayed_release_or_an_erased_revocation_lets_no_agent_through() {
     assert_eq!(n[1].await_deny(&s), "denied revoked");
     put_raw(&nats, old);
     let key = warden::fleet::state::agent_key("acme", "a1");
-    let garbage = Wire {
-        v: 1,
-        origin: origin(2),
-        record: Record::Agent {
+    let garbage = unsigned(
+        "e2",
+        2,
+        Record::Agent {
             tenant: "acme".into(),
             agent: "zz".into(),
             revoked: true,
         },
-        operator: None,
-        issued_at_ms: None,
-    };
+    );
     put_raw_at(&nats, &key, garbage);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -613,7 +605,7 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
     assert!(err.contains("push.toml"), "{err}");
     // one that reaches the bucket anyway, signed (written past the CLI), is refused by every
     // node, which keep version 1
-    use warden::fleet::state::{signed, Origin, Record, Wire};
+    use warden::fleet::state::{signed, Origin, Record};
     let origin = |op| Origin {
         node: "elsewhere".into(),
         incarnation: 1,
@@ -631,26 +623,18 @@ fn a_pushed_policy_is_live_on_every_node_and_a_broken_one_is_refused_everywhere(
     // an open policy without the operator's signature: refused
     put_raw(
         &nats,
-        Wire {
-            v: 1,
-            origin: origin(2),
-            record: Record::policy(v1 + 2, POLICY.into()),
-            operator: None,
-            issued_at_ms: None,
-        },
+        unsigned("elsewhere", 2, Record::policy(v1 + 2, POLICY.into())),
     );
     // an entry under a key that is not its own (tampering)
-    let forged = Wire {
-        v: 1,
-        origin: origin(3),
-        record: Record::Agent {
+    let forged = unsigned(
+        "elsewhere",
+        3,
+        Record::Agent {
             tenant: "acme".into(),
             agent: "a2".into(),
             revoked: true,
         },
-        operator: None,
-        issued_at_ms: None,
-    };
+    );
     put_raw_at(
         &nats,
         &warden::fleet::state::agent_key("acme", "a1"),
@@ -700,6 +684,25 @@ fn version_of(out: &std::process::Output) -> u64 {
         .next()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{o} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// An entry as a bucket writer without the operator's key writes it.
+fn unsigned(
+    node: &str,
+    op: u64,
+    record: warden::fleet::state::Record,
+) -> warden::fleet::state::Wire {
+    warden::fleet::state::Wire {
+        v: 1,
+        origin: warden::fleet::state::Origin {
+            node: node.into(),
+            incarnation: 1,
+            op,
+        },
+        record,
+        operator: None,
+        issued_at_ms: None,
+    }
 }
 
 /// Writes `w` into the bucket under its own key, past every node (as a bucket writer can).
@@ -780,26 +783,20 @@ fn a_bucket_made_anew_is_read_from_its_start() {
     );
     let mut a = Node::start(&s.config("z1", &f));
     a.fresh();
-    use warden::fleet::state::{Origin, Record, Wire};
+    use warden::fleet::state::Record;
     let filler = |nats: &Nats, from: u64, n: u64| {
         for i in from..from + n {
             put_raw(
                 nats,
-                Wire {
-                    v: 1,
-                    origin: Origin {
-                        node: "filler".into(),
-                        incarnation: 1,
-                        op: i,
-                    },
-                    record: Record::Agent {
+                unsigned(
+                    "filler",
+                    i,
+                    Record::Agent {
                         tenant: "acme".into(),
                         agent: format!("f{i}"),
                         revoked: true,
                     },
-                    operator: None,
-                    issued_at_ms: None,
-                },
+                ),
             );
         }
     };
@@ -1065,4 +1062,24 @@ fn a_config_with_a_fleet_is_checked_and_push_needs_one() {
     let out = push(&s, &none, POLICY);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("fleet.servers"));
+    // a node id is one subject token: wildcards and dots would read other nodes' checkpoints
+    let cfg = s.config("v1", "servers = [\"nats://127.0.0.1:1\"]");
+    let key = s.path().join("ed25519.pub");
+    for node in [">", "*", "a.b", "", "a b"] {
+        let out = warden(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "audit",
+            "verify",
+            s.path().to_str().unwrap(),
+            "--public-key",
+            key.to_str().unwrap(),
+            "--fleet",
+            "--node",
+            node,
+        ]);
+        assert!(!out.status.success(), "{node:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("node id"), "{node:?}: {err}");
+    }
 }

@@ -118,7 +118,8 @@ impl Default for FleetConfig {
 /// The longest node id.
 pub const MAX_NODE_ID: usize = 64;
 
-fn name_ok(s: &str, max: usize) -> bool {
+/// A name NATS takes as one subject token, and warden as a node id or bucket name.
+pub(crate) fn name_ok(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes()
@@ -265,7 +266,6 @@ impl FleetConfig {
 /// Whether this node may serve on what it knows of the fleet: read by every core on every
 /// request (one load), kept fresh by the control-plane thread.
 pub struct Gate {
-    enabled: bool,
     mode: WhenStale,
     /// Monotonic nanoseconds until which the view counts as fresh (0: never synced).
     fresh_until_ns: CachePadded<AtomicU64>,
@@ -274,20 +274,10 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A gate that never closes (no fleet).
-    pub fn off() -> Gate {
-        Gate {
-            enabled: false,
-            mode: WhenStale::Deny,
-            fresh_until_ns: CachePadded::new(AtomicU64::new(u64::MAX)),
-            stale_requests: AtomicU64::new(0),
-        }
-    }
-
-    /// A fleet node's gate: stale until the first sync.
+    /// A fleet node's gate: stale until the first sync. Without a fleet, one that is fresh
+    /// for ever.
     pub fn new(cfg: &FleetConfig) -> Gate {
         Gate {
-            enabled: cfg.enabled(),
             mode: cfg.when_stale,
             fresh_until_ns: CachePadded::new(AtomicU64::new(if cfg.enabled() {
                 0
@@ -296,10 +286,6 @@ impl Gate {
             })),
             stale_requests: AtomicU64::new(0),
         }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.enabled
     }
 
     /// `Some(mode)` when the view is stale at `now_ns`.
@@ -447,7 +433,7 @@ mod tests {
         g.synced(10, 500);
         assert_eq!(g.stale(1_499), None);
         assert_eq!(g.stale_requests.load(Relaxed), 2);
-        assert_eq!(Gate::off().stale(u64::MAX - 1), None);
+        assert_eq!(Gate::new(&FleetConfig::default()).stale(u64::MAX - 1), None);
     }
 
     #[test]

@@ -798,6 +798,13 @@ pub fn published_checkpoints(
     cfg: &FleetConfig,
     node: &str,
 ) -> Result<(Vec<PublishedCheckpoint>, usize), String> {
+    // a node id is a subject token: a `.`, `*` or `>` in one would read other nodes' subjects
+    if !super::name_ok(node, super::MAX_NODE_ID) {
+        return Err(format!(
+            "fleet: node id `{node}`: 1 to {} letters, digits, `_` or `-`",
+            super::MAX_NODE_ID
+        ));
+    }
     let timeout = Duration::from_millis(cfg.request_timeout_ms.max(1000));
     with_client(cfg, |client| async move {
         let js = jetstream::new(client);

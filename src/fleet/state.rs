@@ -242,12 +242,7 @@ pub fn decode(key: &str, value: &[u8]) -> Result<Wire, String> {
         return Err(format!("v: version {} is not 1", w.v));
     }
     let n = &w.origin.node;
-    if n.is_empty()
-        || n.len() > super::MAX_NODE_ID
-        || !n
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !super::name_ok(n, super::MAX_NODE_ID) {
         return Err("origin.node: 1 to 64 letters, digits, `_` or `-`".into());
     }
     match &w.record {
@@ -409,10 +404,6 @@ impl Tracker {
         let issued = w.issued_at_ms.unwrap_or(0);
         key.verify_strict(&operator_message(&w.record, issued), &sig)
             .is_ok()
-    }
-
-    pub fn node(&self) -> &str {
-        &self.node
     }
 
     /// The bytes of a record that is never contended (this node's demand): no write in flight

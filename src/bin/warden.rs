@@ -121,9 +121,11 @@ enum Cmd {
     /// rates per category instead.
     Scan {
         file: Option<PathBuf>,
-        /// Reads labelled lines (`label`: attack | benign, `category`) and prints, per
-        /// category, how many attacks were caught at --threshold or above, and how many benign
-        /// texts were flagged.
+        /// Reads labelled lines (`label`: attack | benign, `category`, optional `tuned`:
+        /// whether the catalogue was written from that row's source) and prints, per category,
+        /// how many attacks were caught at --threshold or above and how many benign texts were
+        /// flagged; then, apart for sources tuned on and held out, the mean detection over the
+        /// attack categories and the worst benign category.
         #[arg(long)]
         eval: bool,
         /// Level counted as a detection in --eval (default high, the level `check` denies at).
@@ -1802,8 +1804,11 @@ fn scan_cmd(
     let mut scanner = scanner.with_model(model);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    // (label, category) -> (rows, flagged)
-    let mut stats: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    // (label, category) -> (rows, flagged, rows tuned on)
+    let mut stats: std::collections::BTreeMap<(String, String), (u64, u64, u64)> =
+        Default::default();
+    // whether any row says `tuned`
+    let mut marked = false;
     let mut input = input;
     let mut buf = Vec::new();
     let mut n = 0usize;
@@ -1881,10 +1886,24 @@ fn scan_cmd(
                     n + 1
                 ));
             };
+            let tuned = match v.get("tuned") {
+                None => false,
+                Some(serde_json::Value::Bool(b)) => {
+                    marked = true;
+                    *b
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "line {}: field `tuned` must be true or false",
+                        n + 1
+                    ))
+                }
+            };
             let cat = cat.to_string();
             let e = stats.entry((label, cat)).or_default();
             e.0 += 1;
             e.1 += (r.level >= threshold) as u64;
+            e.2 += tuned as u64;
         } else {
             let cats: Vec<&str> = r.category_names().collect();
             let mut line = serde_json::json!({"threat_level": r.level.name(), "score": r.score, "categories": cats});
@@ -1915,18 +1934,56 @@ fn scan_cmd(
             "label", "category", "rows", "flagged", "rate"
         )
         .map_err(|e| e.to_string())?;
-        for ((label, cat), (rows, flagged)) in &stats {
+        // per group (tuned on, held out): (attack categories, sum of their rates, worst benign
+        // (rate, category))
+        let mut groups: [(u32, f64, Option<(f64, &str)>); 2] = [(0, 0.0, None), (0, 0.0, None)];
+        for ((label, cat), (rows, flagged, tuned)) in &stats {
             let what = if label == "attack" {
                 "detected"
             } else {
                 "false +"
             };
+            let rate = *flagged as f64 * 100.0 / *rows as f64;
+            let mark = match (marked, *tuned) {
+                (false, _) => "",
+                (true, 0) => "  held out",
+                (true, t) if t == *rows => "  tuned on",
+                (true, _) => "  partly tuned on",
+            };
             writeln!(
                 out,
-                "{label:<8} {cat:<w$} {rows:>6} {flagged:>8} {:>7.1}%  {what}",
-                *flagged as f64 * 100.0 / *rows as f64
+                "{label:<8} {cat:<w$} {rows:>6} {flagged:>8} {rate:>7.1}%  {what}{mark}"
             )
             .map_err(|e| e.to_string())?;
+            // a category partly tuned on counts as tuned on: it does not flatter the held out
+            let g = &mut groups[(*tuned == 0) as usize];
+            if label == "attack" {
+                g.0 += 1;
+                g.1 += rate;
+            } else if g.2.is_none_or(|(worst, _)| rate > worst) {
+                g.2 = Some((rate, cat));
+            }
+        }
+        let names = match marked {
+            true => ["tuned on", "held out"],
+            false => ["", "all rows"],
+        };
+        for ((attacks, sum, worst), name) in groups.iter().zip(names) {
+            if name.is_empty() || (*attacks == 0 && worst.is_none()) {
+                continue;
+            }
+            let mean = match attacks {
+                0 => "no attack category".to_string(),
+                n => format!(
+                    "mean detection {:.1}% over {n} attack categories",
+                    sum / *n as f64
+                ),
+            };
+            let worst = match worst {
+                Some((r, c)) => format!("worst benign {r:.1}% ({c})"),
+                None => "no benign category".to_string(),
+            };
+            writeln!(out, "{name}: {mean}; {worst}").map_err(|e| e.to_string())?;
         }
     }
     out.flush().map_err(|e| e.to_string())?;

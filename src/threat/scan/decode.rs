@@ -67,6 +67,14 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
             continue;
         };
         let w = match check_path(s) {
+            // a path in the kernel's trees (`/dev/null`, `/proc/mounts`) is refused as a tool's
+            // argument, but named in prose all the time: only what else makes it sensitive
+            // (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 here
+            Err(InputIssue::SensitiveTarget) if kernel_tree(s) => match check_path(&s[1..]) {
+                Err(InputIssue::SensitiveTarget) => 6,
+                _ if names_process_secrets(s) => 6,
+                _ => 3,
+            },
             Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
             Err(InputIssue::PathTraversal) => {
                 let steps = memchr::memmem::find_iter(t, b"..").count();
@@ -84,6 +92,48 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
         }
     }
     best
+}
+
+/// Whether `s` is an absolute path in the kernel's trees (`/proc/…`, `/dev/…`, `/sys/…`, any
+/// case), with nothing but a name after the tree's own name.
+fn kernel_tree(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 5
+        && b[0] == b'/'
+        && [&b"proc/"[..], b"dev/", b"sys/"]
+            .iter()
+            .any(|t| b[1..].len() > t.len() && b[1..1 + t.len()].eq_ignore_ascii_case(t))
+}
+
+/// Whether a path in the kernel's trees has a segment that names another process's memory,
+/// environment or files, the machine's memory, or a network socket.
+fn names_process_secrets(s: &str) -> bool {
+    s.split('/').any(|seg| {
+        [
+            "environ",
+            "mem",
+            "kmem",
+            "kcore",
+            "cmdline",
+            "maps",
+            "smaps",
+            "auxv",
+            "fd",
+            "root",
+            "cwd",
+            "exe",
+            "port",
+            "tcp",
+            "udp",
+            "stdin",
+            "stdout",
+            "stderr",
+            "shm",
+            "sysrq-trigger",
+        ]
+        .iter()
+        .any(|n| seg.eq_ignore_ascii_case(n))
+    })
 }
 
 /// Decodes a base64 (standard or URL-safe) or hex run into `out` if it decodes to mostly

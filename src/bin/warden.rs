@@ -1936,7 +1936,8 @@ fn scan_cmd(
         .map_err(|e| e.to_string())?;
         // per group (tuned on, held out): (attack categories, sum of their rates, worst benign
         // (rate, category))
-        let mut groups: [(u32, f64, Option<(f64, &str)>); 2] = [(0, 0.0, None), (0, 0.0, None)];
+        type Group<'a> = (u32, f64, Option<(f64, &'a str)>);
+        let mut groups: [Group; 2] = [(0, 0.0, None), (0, 0.0, None)];
         for ((label, cat), (rows, flagged, tuned)) in &stats {
             let what = if label == "attack" {
                 "detected"

@@ -30,6 +30,9 @@ use unicode_normalization::UnicodeNormalization;
 pub struct Normalizer {
     folded: String,
     out: String,
+    /// Whether the last text prepared may hold single letters in a row (`i g n o r e`): false
+    /// only where the ASCII path's scan found none.
+    letter_runs: bool,
 }
 
 fn invisible(c: char) -> bool {
@@ -207,6 +210,13 @@ impl Normalizer {
         &self.out
     }
 
+    /// Whether the text last prepared may hold single letters in a row (`i g n o r e`, `a b`):
+    /// false where it surely holds none (most ASCII text), so a caller can skip looking for
+    /// words spelled out letter by letter.
+    pub fn letter_runs(&self) -> bool {
+        self.letter_runs
+    }
+
     /// Computes both views of `input` (read them with `light_view` and `folded_view`) and says
     /// whether they differ: false means the folded view is the light view (nothing to fold), so
     /// a caller can match once instead of twice.
@@ -214,6 +224,7 @@ impl Normalizer {
         if input.is_ascii() {
             return self.views_ascii(input);
         }
+        self.letter_runs = true;
         self.views_general(input);
         // most non-ASCII text (a curly quote, an accent) folds to itself: then one pass
         self.out != self.folded
@@ -420,6 +431,7 @@ impl Normalizer {
         // neither.
         let mut words = false;
         let letters = fold_scan(&light, |r| words |= word_folds(&light[r]));
+        self.letter_runs = letters;
         self.folded = ascii_string(light);
         if letters {
             self.fold_words_ascii();

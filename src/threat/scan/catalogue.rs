@@ -259,6 +259,7 @@ impl Scanner {
             both,
             normalizer: Normalizer::new(),
             decoded: Vec::with_capacity(MAX_DECODED_BYTES),
+            decoded_again: Vec::with_capacity(MAX_DECODED_BYTES),
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
             model: None,

@@ -142,6 +142,22 @@ pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
     use base64::Engine as _;
     out.clear();
     let run = &run[..run.len().min(MAX_DECODED_BYTES * 4 / 3)];
+    if base32_run(run) {
+        // RFC 4648 base32: upper-case letters and 2-7, `=` padding to a multiple of 8
+        let spec = &data_encoding::BASE32;
+        let run = &run[..run.len() / 8 * 8];
+        if let Ok(n) = spec.decode_len(run.len()) {
+            out.resize(n, 0);
+            match spec.decode_mut(run, out) {
+                Ok(n) => out.truncate(n),
+                Err(_) => out.clear(),
+            }
+            if printable(out) {
+                return true;
+            }
+        }
+        out.clear();
+    }
     if !crate::secrets::hex_decode_into(run, out) {
         let trimmed: &[u8] = {
             let mut t = run;
@@ -167,11 +183,335 @@ pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
             Err(_) => return false,
         }
     }
+    printable(out)
+}
+
+/// Whether decoded bytes are mostly printable text: 8 or more, nine in ten printable ASCII.
+fn printable(out: &[u8]) -> bool {
     let printable = out
         .iter()
         .filter(|&&c| c.is_ascii_graphic() || c == b' ' || c == b'\n')
         .count();
     out.len() >= 8 && printable * 10 >= out.len() * 9
+}
+
+/// Whether a run is base32 (RFC 4648): 16 bytes or more of `A`–`Z` and `2`–`7`, then `=`
+/// padding only, to a multiple of 8 bytes with it.
+fn base32_run(run: &[u8]) -> bool {
+    let body = run.iter().take_while(|&&b| b != b'=').count();
+    run.len() >= 16
+        && run.len().is_multiple_of(8)
+        && run[..body]
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        && run[body..].iter().all(|&b| b == b'=')
+        && run.len() - body < 8
+}
+
+/// Whether `text` has a token that `joined_token` takes apart at its `_` or `.` (`undisguise`
+/// is run only then, or where other markup is): one look per `_` or `.` between two letters,
+/// each token judged once.
+pub(super) fn joined_chain(text: &[u8]) -> bool {
+    let mut judged_to = 0;
+    for i in memchr::memchr2_iter(b'.', b'_', text) {
+        if i < judged_to
+            || i == 0
+            || !text[i - 1].is_ascii_alphabetic()
+            || !text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+        {
+            continue;
+        }
+        let start = i - text[..i]
+            .iter()
+            .rev()
+            .take_while(|&&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
+            .count();
+        let (split, len) = joined_token(&text[start..]);
+        if split {
+            return true;
+        }
+        judged_to = start + len;
+    }
+    false
+}
+
+/// Whether markup is left out: only where it sits among words, a letter (or a letter and one
+/// space) before it and after it. Inside a word (`pre<b>vious`) it is dropped and counted as a
+/// disguise; between words (`**Ignore** all **previous**`) it is dropped, the space beside it
+/// kept. Elsewhere it stays (the caller writes it), so a Markdown heading or label (`###
+/// **System**`, `- **System**: x`) does not turn into a role line.
+fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
+    // (a letter right beside it, a letter one space away)
+    let before = match out {
+        [.., c] if c.is_ascii_alphabetic() => (true, false),
+        [.., c, b' '] if c.is_ascii_alphabetic() => (false, true),
+        _ => (false, false),
+    };
+    let next = match after {
+        [c, ..] if c.is_ascii_alphabetic() => (true, false),
+        [b' ', c, ..] if c.is_ascii_alphabetic() => (false, true),
+        _ => (false, false),
+    };
+    match (before, next) {
+        ((true, _), (true, _)) => u.inside += 1,
+        ((false, false), _) | (_, (false, false)) => return false,
+        _ => u.markup += 1,
+    }
+    true
+}
+
+/// What `undisguise` read and found.
+pub(super) struct Undisguised {
+    /// Markup left out around words (`**Ignore**`, `<b>…</b>`).
+    pub(super) markup: usize,
+    /// Disguises inside words: markup between two letters (`pre<!-- x -->vious`), a chain of
+    /// words joined by `_` or `.` (`ignore_all_previous_instructions`, `i.g.n.o.r.e`), text
+    /// stored reversed behind a right-to-left override.
+    pub(super) inside: usize,
+    /// As `Unescaped::read` and `Unescaped::resume`.
+    pub(super) read: usize,
+    pub(super) resume: usize,
+}
+
+/// Most bytes of an HTML comment, or a tag with its attributes, that `undisguise` leaves out.
+const MAX_MARKUP_BYTES: usize = 128;
+
+/// The length of the markup at the start of `s` (which starts with `<`): an HTML comment
+/// `<!-- … -->` or a tag `<b>`, `</span>`, `<i class="x">` of up to `MAX_MARKUP_BYTES`; None for
+/// anything else (`a < b`, `<=`).
+fn markup_at(s: &[u8]) -> Option<usize> {
+    let s = &s[..s.len().min(MAX_MARKUP_BYTES)];
+    if s.starts_with(b"<!--") {
+        return memchr::memmem::find(&s[4..], b"-->").map(|n| 4 + n + 3);
+    }
+    let name = usize::from(s.get(1) == Some(&b'/')) + 1;
+    if !s.get(name).is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let end = memchr::memchr(b'>', s)?;
+    let inner = &s[name..end];
+    let word = inner
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    (word <= 10 && (word == inner.len() || inner[word] == b' ') && !inner.contains(&b'<'))
+        .then_some(end + 1)
+}
+
+/// The decision for the token of letters, `_` and `.` at the start of `s`: whether its `_` and
+/// `.` between two letters are word joints to read as spaces (three joints or more, or two or
+/// more between single letters: `ignore_all_previous_instructions`, `i.g.n.o.r.e`; not
+/// `snake_case`, `os.path`, `e.g.`), and the token's length. A token of single letters is one
+/// word spelled out: its joints are left out, not read as spaces (`ignore`, not `i g n o r e`).
+fn joined_token(s: &[u8]) -> (bool, usize) {
+    let (split, _, len) = joined_token_letters(s);
+    (split, len)
+}
+
+/// `joined_token`, and whether the token's parts are all single letters.
+fn joined_token_letters(s: &[u8]) -> (bool, bool, usize) {
+    let len = s
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
+        .count();
+    let t = &s[..len];
+    let joint = |i: usize| {
+        i > 0 && i + 1 < t.len() && t[i - 1].is_ascii_alphabetic() && t[i + 1].is_ascii_alphabetic()
+    };
+    let joints = (0..t.len())
+        .filter(|&i| matches!(t[i], b'_' | b'.') && joint(i))
+        .count();
+    let parts = t
+        .split(|&b| b == b'_' || b == b'.')
+        .filter(|p| !p.is_empty());
+    let singles = parts.clone().all(|p| p.len() == 1);
+    (joints >= 3 || (joints >= 2 && singles), singles, len)
+}
+
+/// Whether `s` starts a word spelled out letter by letter (three single letters or more, each
+/// one space apart: `i g n o r e`); `undisguise` then joins each such word and reads a gap of
+/// two spaces or more between them as one space, which the normaliser (whitespace runs are one
+/// space, single-letter runs join across them) cannot tell apart.
+fn spelled_out(s: &[u8]) -> bool {
+    s.len() >= 5
+        && (0..3).all(|k| {
+            s.get(2 * k).is_some_and(u8::is_ascii_alphabetic)
+                && (k == 2 || s.get(2 * k + 1) == Some(&b' '))
+        })
+        && !s.get(1 + 4).is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// Whether `text` has words spelled out letter by letter with wider gaps between them (a
+/// single letter, two spaces or more, a single letter): where `undisguise` is worth running.
+pub(super) fn spelled_out_gaps(text: &[u8]) -> bool {
+    let single = |i: usize| {
+        text.get(i).is_some_and(u8::is_ascii_alphabetic)
+            && (i == 0 || text[i - 1] == b' ')
+            && text.get(i + 1).is_none_or(|&b| b == b' ')
+    };
+    memchr::memmem::find_iter(text, b"  ").any(|i| {
+        let j = i + text[i..].iter().take_while(|&&b| b == b' ').count();
+        i > 0 && single(i - 1) && single(j)
+    })
+}
+
+/// Writes the lines of `text` that hold a disguise an eye reads through to `out`, the disguises
+/// undone, until `MAX_DECODED_BYTES` of output: HTML comments and tags and Markdown emphasis (`**`, `__`,
+/// `~~`) left out, words joined by `_` or `.` (`joined_token`) apart, and text behind a
+/// right-to-left override (U+202E, to U+202C or the line's end) reversed, as it shows. Linear:
+/// each byte is looked at a bounded number of times (a token twice, markup up to
+/// `MAX_MARKUP_BYTES` once); nothing is written past `MAX_DECODED_BYTES`.
+pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
+    const RLO: &[u8] = "\u{202E}".as_bytes();
+    const PDF: &[u8] = "\u{202C}".as_bytes();
+    out.clear();
+    let mut u = Undisguised {
+        markup: 0,
+        inside: 0,
+        read: 0,
+        resume: usize::MAX,
+    };
+    let mark = MAX_DECODED_BYTES - UNESCAPE_OVERLAP;
+    let letter = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphabetic);
+    let mut i = 0;
+    // where the current token's joints end: up to there, `_` and `.` between letters are spaces
+    let mut joined_to = 0;
+    // whether that token's parts are single letters (a word spelled out: joints left out)
+    let mut spelled = false;
+    // Only lines where something was undone are written: where the current line began in
+    // `out`, and the disguises counted before it (the rest is what the text itself reads, and
+    // reading it twice cost code and Markdown twice the scan)
+    let (mut line_at, mut undone_before) = (0, 0);
+    while i < text.len() && out.len() < MAX_DECODED_BYTES {
+        if text[i] == b'\n' {
+            if u.inside + u.markup == undone_before {
+                out.truncate(line_at);
+            } else {
+                out.push(b'\n');
+            }
+            (line_at, undone_before) = (out.len(), u.inside + u.markup);
+            i += 1;
+            continue;
+        }
+        if u.resume == usize::MAX && out.len() >= mark {
+            u.resume = i;
+        }
+        let b = text[i];
+        let at_token = b.is_ascii_alphabetic() && (i == 0 || !letter(text.get(i - 1)));
+        if at_token && i >= joined_to {
+            let (split, singles, len) = joined_token_letters(&text[i..]);
+            if split {
+                joined_to = i + len;
+                spelled = singles;
+                u.inside += 1;
+            }
+        }
+        // words spelled out letter by letter: each joined, a gap of two spaces or more one space
+        if at_token && (i == 0 || text[i - 1] == b' ') && spelled_out(&text[i..]) {
+            let room = MAX_DECODED_BYTES - out.len();
+            let mut j = i;
+            let mut written = 0;
+            while j < text.len() && written < room {
+                let c = text[j];
+                let single = c.is_ascii_alphabetic()
+                    && text.get(j + 1).is_none_or(|&b| !b.is_ascii_alphanumeric());
+                if !single {
+                    break;
+                }
+                out.push(c);
+                written += 1;
+                j += 1;
+                let gap = text[j..].iter().take_while(|&&b| b == b' ').count();
+                let next_single = text.get(j + gap).is_some_and(u8::is_ascii_alphabetic)
+                    && text
+                        .get(j + gap + 1)
+                        .is_none_or(|&b| !b.is_ascii_alphanumeric());
+                if gap == 0 || !next_single {
+                    break;
+                }
+                if gap >= 2 && written < room {
+                    out.push(b' ');
+                    written += 1;
+                }
+                j += gap;
+            }
+            u.inside += 1;
+            i = j;
+            continue;
+        }
+        match b {
+            b'<' => {
+                if let Some(len) = markup_at(&text[i..]) {
+                    if !within_words(&mut u, out, &text[i + len..]) {
+                        let room = MAX_DECODED_BYTES - out.len();
+                        out.extend_from_slice(&text[i..i + len.min(room)]);
+                    }
+                    i += len;
+                    continue;
+                }
+            }
+            b'*' | b'~' | b'_' => {
+                let n = text[i..].iter().take_while(|&&c| c == b).count();
+                if n >= 2 {
+                    if !within_words(&mut u, out, &text[i + n..]) {
+                        let room = MAX_DECODED_BYTES - out.len();
+                        out.extend_from_slice(&text[i..i + n.min(room)]);
+                    }
+                    i += n;
+                    continue;
+                }
+                if b == b'_' && i < joined_to && letter(out.last()) && letter(text.get(i + 1)) {
+                    if !spelled {
+                        out.push(b' ');
+                    }
+                    i += 1;
+                    continue;
+                }
+            }
+            b'.' if i < joined_to && letter(out.last()) && letter(text.get(i + 1)) => {
+                if !spelled {
+                    out.push(b' ');
+                }
+                i += 1;
+                continue;
+            }
+            0xE2 if text[i..].starts_with(RLO) => {
+                let from = i + RLO.len();
+                let span = &text[from..];
+                let end = memchr::memmem::find(span, PDF)
+                    .into_iter()
+                    .chain(memchr::memchr(b'\n', span))
+                    .min()
+                    .unwrap_or(span.len())
+                    .min(MAX_DECODED_BYTES - out.len());
+                // whole characters, last first (a cut character at the end is left out)
+                let chars = std::str::from_utf8(&span[..end]).unwrap_or_else(|e| {
+                    std::str::from_utf8(&span[..e.valid_up_to()]).unwrap_or("")
+                });
+                for c in chars.chars().rev() {
+                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+                u.inside += 1;
+                i = from
+                    + end
+                    + if span[end..].starts_with(PDF) {
+                        PDF.len()
+                    } else {
+                        0
+                    };
+                continue;
+            }
+            _ => {}
+        }
+        out.push(b);
+        i += 1;
+    }
+    if u.inside + u.markup == undone_before {
+        out.truncate(line_at);
+    }
+    u.read = i;
+    u.resume = u.resume.min(i);
+    u
 }
 
 /// Fewest escapes a text holds before its unescaped form is scanned too: fewer are everyday
@@ -461,6 +801,52 @@ mod tests {
                     .filter(|w| w[0] == b'%' && !(w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit()))
                     .count();
             proptest::prop_assert!(n <= escapes);
+        }
+
+        /// Any bytes, and texts of the disguises' own atoms: no panic, output within the
+        /// bound, every byte read, and nothing written where nothing was undone (the lines it
+        /// writes are those where it undid something).
+        #[test]
+        fn undisguising_any_bytes_is_safe(
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            atoms in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "b", " ", "  ", "_", ".", "**", "~~", "<b>", "</b>", "<!--", "-->", "<", ">",
+                "\n", "\u{202E}", "\u{202C}", "x y z", "i.g.n", "é",
+            ]), 0..200),
+        ) {
+            for t in [text.clone(), atoms.concat().into_bytes()] {
+                let mut out = Vec::new();
+                let u = undisguise(&t, &mut out);
+                proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES);
+                proptest::prop_assert!(u.resume <= u.read && u.read <= t.len());
+                if out.len() < MAX_DECODED_BYTES - 256 {
+                    proptest::prop_assert_eq!(u.read, t.len());
+                }
+                if u.inside + u.markup == 0 {
+                    proptest::prop_assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+                }
+            }
+        }
+
+        /// Words joined by `_` or `.` (a model of the rule): three joints or more, or two
+        /// between single letters, and the line is written with the words apart (single
+        /// letters together); fewer, and nothing is written.
+        #[test]
+        fn joined_words_come_apart_as_the_rule_says(
+            words in proptest::collection::vec("[a-z]{1,6}", 2..7),
+            sep in proptest::sample::select(vec!["_", "."]),
+        ) {
+            let text = words.join(sep);
+            let mut out = Vec::new();
+            undisguise(text.as_bytes(), &mut out);
+            let joints = words.len() - 1;
+            let singles = words.iter().all(|w| w.len() == 1);
+            let want = match (joints >= 3, joints >= 2 && singles) {
+                (_, true) => words.concat(),
+                (true, false) => words.join(" "),
+                (false, false) => String::new(),
+            };
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want);
         }
 
         /// Any bytes: no panic, output within the bound, and no more escapes than `%`, `&` and

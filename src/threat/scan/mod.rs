@@ -97,6 +97,8 @@ pub struct Scanner {
     re_hits: regex_automata::PatternSet,
     normalizer: Normalizer,
     decoded: Vec<u8>,
+    /// A payload encoded twice, decoded the second time.
+    decoded_again: Vec<u8>,
     catalogue: std::sync::Arc<[PatternInfo]>,
     /// Per-scan scratch, reused: which literals already counted.
     seen: Vec<u64>,
@@ -166,6 +168,7 @@ impl Scanner {
     pub fn scan(&mut self, text: &[u8]) -> ScanResult {
         let long = long_prose(text);
         let (mut r, mut technical, differ) = self.scan_views(text, long);
+        let letter_runs = self.normalizer.letter_runs();
         // The n-gram model reads the folded view of the text itself (not of decoded runs).
         if let Some(m) = &self.model {
             let view = if differ {
@@ -226,6 +229,14 @@ impl Scanner {
             }
             runs += 1;
             if decode_run(run, &mut self.decoded) {
+                // a payload encoded twice is decoded again, once
+                if self.decoded.len() >= MIN_RUN && self.decoded.iter().all(|&b| B64[b as usize]) {
+                    let mut again = std::mem::take(&mut self.decoded_again);
+                    if decode_run(&self.decoded, &mut again) {
+                        std::mem::swap(&mut self.decoded, &mut again);
+                    }
+                    self.decoded_again = again;
+                }
                 self.scan_decoded(&mut r);
             }
         }
@@ -243,33 +254,46 @@ impl Scanner {
             true => memchr::memchr3(b'%', b'&', b'\\', text).is_some(),
             false => memchr::memchr(b'&', text).is_some(),
         };
-        if escapes {
+        // Disguises an eye reads through (markup, words joined by `_` or `.`, text reversed
+        // behind a right-to-left override: `undisguise`) are undone the same way, where the
+        // text holds what could be one.
+        // (each test only where it can hit: words spelled out need single letters in a row,
+        // which the normaliser saw or not; U+202E needs a byte from 0x80)
+        let disguised = memchr::memchr3(b'<', b'*', b'~', text).is_some()
+            || joined_chain(text)
+            || (letter_runs && spelled_out_gaps(text))
+            || (!text.is_ascii() && memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some());
+        if escapes || disguised {
             let counted = |t: u32| match long {
                 true => t.min(LONG_TEXT_TECHNICAL_CAP),
                 false => t,
             };
             let seen = r.score + counted(technical);
-            // (total, prose, categories) of the best window
-            let mut best = (0, 0, 0);
-            let mut from = 0;
-            while from < text.len() {
-                let u = unescape(&text[from..], &mut self.decoded);
-                if u.escapes >= MIN_ESCAPES || u.letters > 0 {
-                    let (inner, inner_technical) = self.read_decoded(long);
-                    let total = inner.score + counted(inner_technical);
-                    if total > best.0 {
-                        best = (total, inner.score, inner.categories);
-                    }
-                }
-                if from + u.read >= text.len() {
-                    break;
-                }
-                // a full window's last `UNESCAPE_OVERLAP` bytes of output began at least a
-                // quarter of the rest of it into the text
-                from += u.resume.max(1);
+            // (total, prose, categories) of the best window of either reading
+            let mut best = (0, 0, 0, false);
+            if escapes {
+                self.best_window(text, long, &mut best, false, |t, out| {
+                    let u = unescape(t, out);
+                    (
+                        u.escapes >= MIN_ESCAPES || u.letters > 0,
+                        true,
+                        u.read,
+                        u.resume,
+                    )
+                });
             }
-            let (total, prose, categories) = best;
-            let hidden = total + if prose > r.score { 2 } else { 0 };
+            // (markup and joined words hide sentences; undone in code, they make commands of
+            // identifiers, `bash_execute_command`: only prose evidence counts. No 2 for hiding:
+            // the same rewriting undoes routine Markdown and identifiers, and a 2 took a
+            // Markdown skill file to High)
+            if disguised {
+                self.best_window(text, long, &mut best, true, |t, out| {
+                    let u = undisguise(t, out);
+                    (u.inside > 0 || u.markup >= 2, false, u.read, u.resume)
+                });
+            }
+            let (total, prose, categories, hid) = best;
+            let hidden = total + if hid && prose > r.score { 2 } else { 0 };
             if hidden > seen {
                 r.score += hidden - seen;
                 r.categories |= categories | 1 << 4;
@@ -282,6 +306,46 @@ impl Scanner {
         r.score += technical;
         r.level = level_of(r.score);
         r
+    }
+
+    /// Reads `text` again as `rewrite` writes it, a window of `MAX_DECODED_BYTES` at a time
+    /// (each re-reading the last `UNESCAPE_OVERLAP` bytes of output of the one before, so a
+    /// phrase across a seam is whole in one; at most a third more than the text itself), and
+    /// keeps in `best` the (total, prose, categories, hiding) of the best window (`prose_only`:
+    /// its technical evidence left out of the total). `rewrite` writes a window and says
+    /// whether it is worth reading, whether what it undid hides text (escapes, markup inside a
+    /// word) rather than formats it, how much of the text it read, and where the next window
+    /// starts.
+    fn best_window(
+        &mut self,
+        text: &[u8],
+        long: bool,
+        best: &mut (u32, u32, u32, bool),
+        prose_only: bool,
+        rewrite: impl Fn(&[u8], &mut Vec<u8>) -> (bool, bool, usize, usize),
+    ) {
+        let counted = |t: u32| match (prose_only, long) {
+            (true, _) => 0,
+            (false, true) => t.min(LONG_TEXT_TECHNICAL_CAP),
+            (false, false) => t,
+        };
+        let mut from = 0;
+        while from < text.len() {
+            let (worth, hid, read, resume) = rewrite(&text[from..], &mut self.decoded);
+            if worth {
+                let (inner, inner_technical) = self.read_decoded(long);
+                let total = inner.score + counted(inner_technical);
+                if total > best.0 {
+                    *best = (total, inner.score, inner.categories, hid);
+                }
+            }
+            if from + read >= text.len() {
+                break;
+            }
+            // a full window's last `UNESCAPE_OVERLAP` bytes of output began at least a quarter
+            // of the rest of it into the text
+            from += resume.max(1);
+        }
     }
 
     /// Scans the payload `decoded` holds (a base64, hex or Morse run): what it finds adds to

@@ -193,7 +193,15 @@ impl Scanner {
             }
         }
         // Adversarial suffixes (optimiser-made gibberish): character statistics on the raw text.
-        if super::gibberish::found(text) {
+        // A flood of unclosed brackets among words is an optimiser's alone (no benign line of
+        // the development set, /usr/share/doc or programs' messages has one): high by itself,
+        // as prose evidence (padding the text past 1 KiB of prose must not cap it).
+        let suffix = super::gibberish::suffix(text);
+        if suffix.brackets {
+            r.score += BRACKET_FLOOD_WEIGHT;
+            r.categories |= 1 << 9;
+        }
+        if suffix.odd {
             technical += GIBBERISH_WEIGHT;
             r.categories |= 1 << 9;
             // Morse is a run of lone symbol clusters, which is what the suffix statistics

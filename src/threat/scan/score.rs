@@ -117,3 +117,6 @@ pub(super) fn model_points(p: f32) -> u32 {
 /// tips a request only when something else fired too). The development set has no optimiser
 /// suffixes, so a heavier weight could only be tuned on false positives.
 pub(super) const GIBBERISH_WEIGHT: u32 = 2;
+
+/// What a flood of unclosed brackets among words weighs (`gibberish::bracket_flood`): high.
+pub(super) const BRACKET_FLOOD_WEIGHT: u32 = 6;

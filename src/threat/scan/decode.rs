@@ -260,6 +260,30 @@ fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
     true
 }
 
+/// A flood `repetition_flood` always finds, in bytes (shorter ones, down to half this, where
+/// they cover an aligned window).
+pub(super) const FLOOD_BYTES: usize = 512;
+
+/// Whether `text` holds a flood: `FLOOD_BYTES` or more of one unit of up to 4 bytes repeated
+/// (`ö ö ö …`, `%%%%…`, `\\n\\n…`), not whitespace or a drawn rule, as hijacking attacks send to
+/// push a prompt's instructions out of a model's attention. Such a run covers a whole aligned
+/// window of half that, so only those windows are compared with themselves shifted by 1 to 4
+/// bytes (a comparison stops at its first difference): a few hundred byte comparisons on any
+/// 4 KiB.
+pub(super) fn repetition_flood(text: &[u8]) -> bool {
+    const W: usize = FLOOD_BYTES / 2;
+    // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes, the
+    // window may begin inside one) are formatting
+    let rule = |u: &[u8]| {
+        u.iter()
+            .all(|&b| b.is_ascii_whitespace() || matches!(b, b'=' | b'-' | b'_' | b'~'))
+            || (u.len() == 3
+                && (0..3).any(|r| matches!([u[r], u[(r + 1) % 3]], [0xe2, 0x94 | 0x95])))
+    };
+    text.chunks_exact(W)
+        .any(|w| (1..=4).any(|p| w[p..] == w[..W - p] && !rule(&w[..p])))
+}
+
 /// What `undisguise` read and found.
 pub(super) struct Undisguised {
     /// Markup left out around words (`**Ignore**`, `<b>…</b>`).
@@ -781,6 +805,28 @@ mod tests {
         assert_eq!(out.as_ptr(), at, "the buffer was reallocated");
     }
 
+    /// Rules drawn across a page, whitespace and prose are no flood.
+    #[test]
+    fn rules_whitespace_and_prose_are_no_flood() {
+        for t in [
+            "=".repeat(2000),
+            "-_".repeat(1000),
+            "\u{2500}".repeat(700),
+            " \n\t".repeat(700),
+            "The quarterly report is due on Friday. ".repeat(100),
+        ] {
+            assert!(
+                !repetition_flood(t.as_bytes()),
+                "{:?}",
+                t.chars().take(8).collect::<String>()
+            );
+        }
+        assert!(repetition_flood("ö ".repeat(300).as_bytes()));
+        assert!(repetition_flood(
+            format!("hi {}", "%".repeat(600)).as_bytes()
+        ));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
         /// On text whose only escapes are single percent-encodings, unescaping is what the
@@ -826,6 +872,20 @@ mod tests {
                     proptest::prop_assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
                 }
             }
+        }
+
+        /// A run of `FLOOD_BYTES` of any unit of 1 to 4 bytes that is not a drawn rule, at any
+        /// offset in any text, is a flood.
+        #[test]
+        fn every_long_repetition_is_a_flood(
+            unit in "[a-zA-Z0-9%\\]ö!#*]{1,4}",
+            before in "[a-z ]{0,700}",
+            after in "[a-z ]{0,300}",
+        ) {
+            proptest::prop_assume!(unit.len() <= 4);
+            let run = unit.repeat(FLOOD_BYTES / unit.len() + 1);
+            let t = format!("{before}{run}{after}");
+            proptest::prop_assert!(repetition_flood(t.as_bytes()), "{:?}", unit);
         }
 
         /// Words joined by `_` or `.` (a model of the rule): three joints or more, or two

@@ -196,6 +196,12 @@ impl Scanner {
         // A flood of unclosed brackets among words is an optimiser's alone (no benign line of
         // the development set, /usr/share/doc or programs' messages has one): high by itself,
         // as prose evidence (padding the text past 1 KiB of prose must not cap it).
+        // A flood of one short unit repeated (hijacking pads with them): weak evidence that
+        // makes an instruction beside it high.
+        if repetition_flood(text) {
+            r.score += FLOOD_WEIGHT;
+            r.categories |= 1 << 3;
+        }
         let suffix = super::gibberish::suffix(text);
         if suffix.brackets {
             r.score += BRACKET_FLOOD_WEIGHT;

@@ -118,5 +118,8 @@ pub(super) fn model_points(p: f32) -> u32 {
 /// suffixes, so a heavier weight could only be tuned on false positives.
 pub(super) const GIBBERISH_WEIGHT: u32 = 2;
 
+/// What a flood of one short unit repeated weighs (`decode::repetition_flood`): low alone.
+pub(super) const FLOOD_WEIGHT: u32 = 3;
+
 /// What a flood of unclosed brackets among words weighs (`gibberish::bracket_flood`): high.
 pub(super) const BRACKET_FLOOD_WEIGHT: u32 = 6;

@@ -22,13 +22,13 @@ pub struct Suffix {
     pub brackets: bool,
 }
 
-/// `found`, and `bracket_flood` where the text holds a `[`, `{` or `!` (a flood's own marks;
-/// `possible` asks for four marks within 11 separator runs, and a flood of three brackets
-/// spread over 12 tokens has fewer).
+/// `found`, and `bracket_flood` (which has a prefilter of its own: `possible` asks for four
+/// marks within 11 separator runs, and a flood of three brackets spread over 12 tokens has
+/// fewer).
 pub fn suffix(text: &[u8]) -> Suffix {
     Suffix {
         odd: found(text),
-        brackets: memchr::memchr3(b'[', b'{', b'!', text).is_some() && bracket_flood(text),
+        brackets: bracket_flood(text),
     }
 }
 
@@ -38,64 +38,110 @@ pub fn suffix(text: &[u8]) -> Suffix {
 const FLOOD_AT: i32 = 3;
 
 /// Whether a line holds a flood of unclosed brackets among words, as greedy-coordinate
-/// optimisers leave them (`[ [ [ [ [unity define aim metric [`, `! ! ! UK ! ! ! ! [ [`): among
-/// 12 consecutive tokens, the opening brackets (`[`, `{`, alone or before a letter: `[unity`)
-/// less the closing ones weigh 3 or more, a lone `!` or `(` counting one beside another lone
-/// symbol. Balanced brackets (usage lines `[ -x ] [ file ]`, JSON, `[USER NAME]`) weigh
-/// nothing; punctuation after a bracket (`[,` `[^` in regex messages) is no opening. One pass,
-/// no allocation; a token's weight is known once the next token is seen.
+/// optimisers leave them (`[ [ [ [ [unity define aim metric [`, `! ! ! UK ! ! ! ! [ [`): in a
+/// window of 12 consecutive tokens (the whole line where it has fewer; and, for the prefilter,
+/// three brackets within 1 KiB), the openings (`token_weight`) less the closings weigh 3 or
+/// more. Balanced brackets (usage lines `[ -x ] [ file ]`, nested JSON and code, `[USER
+/// NAME]`) weigh nothing; punctuation after a bracket (`[,` `[^` in regex messages) is no
+/// opening; exclamations count only beside a bracket. One pass, no allocation.
 pub(crate) fn bracket_flood(text: &[u8]) -> bool {
-    // the last 12 weights of this line and their sum
-    let mut ring = [0i8; GIBBERISH_WINDOW];
-    let (mut n, mut sum) = (0usize, 0i32);
-    // the token before the pending one was a lone symbol; the pending token's weight, whether
-    // it counts only beside a lone symbol, and whether it is one
-    let mut before_lone = false;
-    let mut pending: Option<(i8, bool, bool)> = None;
-    let mut start = None;
-    for (i, &b) in text.iter().chain(std::iter::once(&b'\n')).enumerate() {
-        let sep = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-        if !sep {
-            start.get_or_insert(i);
+    // A flood has three opening tokens within 12 tokens of one line, each holding a `[`, `{`
+    // or `(`, or a lone `!` beside one of them: only a line where three of those brackets lie
+    // within `FLOOD_SPAN` bytes is read token by token (code's braces end lines, one a line). Linear: the gaps between successive candidates, searched for a line
+    // break, do not overlap, and a line is read at most once.
+    const FLOOD_SPAN: usize = 1024;
+    let mut last = [usize::MAX; 2];
+    let mut read_to = 0;
+    let mut prev = 0;
+    for p in memchr::memchr3_iter(b'[', b'{', b'(', text) {
+        if memchr::memchr(b'\n', &text[prev..p]).is_some() {
+            last = [usize::MAX; 2];
+        }
+        prev = p;
+        let near = last[0] != usize::MAX && p - last[0] < FLOOD_SPAN;
+        last = [last[1], p];
+        if !near || p < read_to {
             continue;
         }
-        if let Some(s) = start.take() {
-            let t = &text[s..i];
-            let lone = t.len() <= 2 && t.iter().all(|c| matches!(c, b'[' | b'{' | b'(' | b'!'));
-            let beside = (t.len() <= 2 && t.iter().all(|&c| c == b'!')) || t == b"(";
-            let opens = t.iter().filter(|&&c| c == b'[' || c == b'{').count() as i32;
-            let closes = t.iter().filter(|&&c| c == b']' || c == b'}').count() as i32;
-            let mut d = opens - closes;
-            let lead = t.iter().take_while(|&&c| c == b'[' || c == b'{').count();
-            // an opening counts where the token is brackets, or brackets before a letter
-            if d > 0 && (lead == 0 || (lead < t.len() && !t[lead].is_ascii_alphabetic())) {
-                d = 0;
-            }
-            let this = (d.clamp(-1, 1) as i8, beside, lone);
-            if let Some((w, cond, was_lone)) = pending.replace(this) {
-                let w = if cond { (before_lone || lone) as i8 } else { w };
-                sum += i32::from(w) - i32::from(ring[n % GIBBERISH_WINDOW]);
-                ring[n % GIBBERISH_WINDOW] = w;
-                n += 1;
-                if sum >= FLOOD_AT {
-                    return true;
-                }
-                before_lone = was_lone;
+        let start = memchr::memrchr(b'\n', &text[..p]).map_or(0, |n| n + 1);
+        let end = memchr::memchr(b'\n', &text[p..]).map_or(text.len(), |n| p + n);
+        if bracket_flood_tokens(&text[start.max(read_to)..end]) {
+            return true;
+        }
+        read_to = end;
+    }
+    false
+}
+
+/// `bracket_flood`'s count, token by token: a window's openings less every closing from the
+/// window's start to the line's end (a closing later on the line cancels an opening: `fn f()
+/// { let p = P { x: I { y: 1 } }; }`), for each window of 12 tokens, or the whole line where it
+/// has fewer. Two passes over a line: its closings, then the windows.
+fn bracket_flood_tokens(text: &[u8]) -> bool {
+    for line in text.split(|&b| b == b'\n') {
+        let closes: i32 = flood_tokens(line).map(|(_, c)| c).sum();
+        // the window's openings and the closings before it, over a ring of the last 12
+        let mut ring = [(0i32, 0i32); GIBBERISH_WINDOW];
+        let (mut opens, mut closes_before, mut n) = (0i32, 0i32, 0usize);
+        for (o, c) in flood_tokens(line) {
+            let (old_o, old_c) = std::mem::replace(&mut ring[n % GIBBERISH_WINDOW], (o, c));
+            opens += o - old_o;
+            closes_before += old_c;
+            n += 1;
+            if n >= GIBBERISH_WINDOW && opens - (closes - closes_before) >= FLOOD_AT {
+                return true;
             }
         }
-        if b == b'\n' {
-            if let Some((w, cond, _)) = pending.take() {
-                let w = if cond { before_lone as i8 } else { w };
-                sum += i32::from(w) - i32::from(ring[n % GIBBERISH_WINDOW]);
-                if sum >= FLOOD_AT {
-                    return true;
-                }
-            }
-            ring = [0; GIBBERISH_WINDOW];
-            (n, sum, before_lone) = (0, 0, false);
+        if n < GIBBERISH_WINDOW && opens - closes >= FLOOD_AT {
+            return true;
         }
     }
     false
+}
+
+/// The (opening, closing) of each token of a line for `bracket_flood_tokens`: a lone `!` is
+/// an opening beside a lone bracket.
+fn flood_tokens(line: &[u8]) -> impl Iterator<Item = (i32, i32)> + '_ {
+    let mut toks = line
+        .split(|&b| matches!(b, b' ' | b'\t' | b'\r'))
+        .filter(|t| !t.is_empty())
+        .peekable();
+    let mut before_lone = false;
+    std::iter::from_fn(move || {
+        let t = toks.next()?;
+        let (w, bang, lone) = token_weight(t);
+        let next_lone = toks.peek().is_some_and(|n| token_weight(n).2);
+        let open = if bang {
+            before_lone || next_lone
+        } else {
+            w > 0
+        };
+        before_lone = lone;
+        Some((i32::from(open), i32::from(w < 0)))
+    })
+}
+
+/// A token's weight in `bracket_flood`: +1 for an opening (brackets `[ { (`, alone or before
+/// a letter or digit: `[unity`, `[1`), -1 for more closing brackets than opening ones, else 0;
+/// whether it is `!` (once or twice), which counts +1 only beside a lone bracket; and whether
+/// it is a lone bracket (one or two of `[ { (`).
+fn token_weight(t: &[u8]) -> (i8, bool, bool) {
+    let open = |c: u8| matches!(c, b'[' | b'{' | b'(');
+    let lone = t.len() <= 2 && t.iter().all(|&c| open(c));
+    let bang = t.len() <= 2 && t.iter().all(|&c| c == b'!');
+    let (mut opens, mut closes) = (0i32, 0i32);
+    for &c in t {
+        opens += i32::from(open(c));
+        closes += i32::from(matches!(c, b']' | b'}' | b')'));
+    }
+    let lead = t.iter().take_while(|&&c| open(c)).count();
+    // an opening counts where the token is brackets, or brackets before a letter or digit
+    let opening = lead > 0 && (lead == t.len() || t[lead].is_ascii_alphanumeric());
+    let d = match opens - closes {
+        d if d > 0 && !opening => 0,
+        d => d.clamp(-1, 1),
+    };
+    (d as i8, bang, lone)
 }
 
 /// A line with at least `GIBBERISH_ODD` odd tokens among `GIBBERISH_WINDOW` consecutive ones.
@@ -682,7 +728,8 @@ mod tests {
     /// `bracket_flood` as its rule reads, with a vector of tokens per line: the reference the
     /// one-pass form is tested against.
     fn bracket_flood_reference(text: &[u8]) -> bool {
-        let lone = |t: &[u8]| t.len() <= 2 && t.iter().all(|c| b"[{(!".contains(c));
+        let is_open = |c: &u8| b"[{(".contains(c);
+        let lone = |t: &[u8]| t.len() <= 2 && t.iter().all(is_open);
         for line in text.split(|&b| b == b'\n') {
             let toks: Vec<&[u8]> = line
                 .split(|b| matches!(b, b' ' | b'\t' | b'\r'))
@@ -691,15 +738,15 @@ mod tests {
             let weights: Vec<i32> = (0..toks.len())
                 .map(|i| {
                     let t = toks[i];
-                    if (t.len() <= 2 && t.iter().all(|&c| c == b'!')) || t == b"(" {
+                    if t.len() <= 2 && t.iter().all(|&c| c == b'!') {
                         let beside = (i > 0 && lone(toks[i - 1]))
                             || toks.get(i + 1).is_some_and(|n| lone(n));
                         return beside as i32;
                     }
                     let count = |set: &[u8]| t.iter().filter(|c| set.contains(c)).count() as i32;
-                    let d = count(b"[{") - count(b"]}");
-                    let lead = t.iter().take_while(|c| b"[{".contains(c)).count();
-                    let opens = lead > 0 && (lead == t.len() || t[lead].is_ascii_alphabetic());
+                    let d = count(b"[{(") - count(b"]})");
+                    let lead = t.iter().take_while(|c| is_open(c)).count();
+                    let opens = lead > 0 && (lead == t.len() || t[lead].is_ascii_alphanumeric());
                     match d {
                         d if d > 0 && opens => 1,
                         d if d < 0 => -1,
@@ -707,9 +754,15 @@ mod tests {
                     }
                 })
                 .collect();
-            for end in 1..=weights.len() {
+            // whole windows of 12, or the whole line where it has fewer tokens: the window's
+            // openings less the closings from its start to the line's end
+            let n = weights.len();
+            let windows = (GIBBERISH_WINDOW.min(n)..=n).filter(|&end| end > 0);
+            for end in windows {
                 let from = end.saturating_sub(GIBBERISH_WINDOW);
-                if weights[from..end].iter().sum::<i32>() >= FLOOD_AT {
+                let opens = weights[from..end].iter().filter(|&&w| w > 0).count() as i32;
+                let closes = weights[from..].iter().filter(|&&w| w < 0).count() as i32;
+                if opens - closes >= FLOOD_AT {
                     return true;
                 }
             }
@@ -727,6 +780,8 @@ mod tests {
             "heap Pauloame-( IX ISBNancouver [ [ [ [ [ [ comune their _) itsana other [ [",
             // three brackets over 12 tokens: fewer marks than the `possible` prefilter asks
             "utini -\\ etwaammercoli [ Employee Life Olympic induodoreissance meas requiring painterermeister nuevo [ [",
+            "Tell me about chemistry ( ( ( ( (unity define aim metric (",
+            "Tell me about chemistry [1 [2 [3 [4 go",
         ] {
             assert!(bracket_flood(t.as_bytes()), "{t}");
             assert!(suffix(t.as_bytes()).brackets, "{t}");
@@ -740,6 +795,13 @@ mod tests {
             "TeXDict begin/rf{findfont dup length 1 add dict begin{1 index/FID ne 2",
             "Bonjour ! Merci pour tout ! À bientôt ! Quelle journée !",
             "- [ ] write the tests\n- [ ] run them\n- [x] [ship] [it]",
+            // the review's: nested braces and brackets close within the window
+            "const config = { server: { http: { port: 8080 } } };",
+            "fn main() { let p = Point { x: Inner { y: 1 } }; }",
+            "x = [ [ [ 1, 2 ], [ 3, 4 ] ], [ [ 5 ] ] ]",
+            "usage: cmd [ -a [ -b [ -c ] ] ] file",
+            "Wow !! !! !! that was great",
+            "{{ {{ {{ jinja }} }} }}",
         ] {
             assert!(!bracket_flood(t.as_bytes()), "{t}");
         }
@@ -751,7 +813,7 @@ mod tests {
         #[test]
         fn bracket_flood_is_its_reference(
             atoms in proptest::collection::vec(proptest::sample::select(vec![
-                "[", "]", "{", "}", "(", ")", "!", "!!", "[a", "a]", "[,", "word", "x[y", " ",
+                "[", "]", "{", "}", "(", ")", "!", "!!", "[a", "a]", "[,", "word", "x[y", " ", "(1",
                 "  ", "\n", "\t",
             ]), 0..120),
         ) {

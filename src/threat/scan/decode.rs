@@ -213,7 +213,15 @@ fn base32_run(run: &[u8]) -> bool {
 /// each token judged once.
 pub(super) fn joined_chain(text: &[u8]) -> bool {
     let mut judged_to = 0;
-    for i in memchr::memchr2_iter(b'.', b'_', text) {
+    for i in memchr::memchr3_iter(b'.', b'_', b'-', text) {
+        // emphasis with underscores (`__`) beside a letter: markup to undo
+        if text[i] == b'_'
+            && text.get(i + 1) == Some(&b'_')
+            && (i > 0 && text[i - 1].is_ascii_alphabetic()
+                || text.get(i + 2).is_some_and(u8::is_ascii_alphabetic))
+        {
+            return true;
+        }
         if i < judged_to
             || i == 0
             || !text[i - 1].is_ascii_alphabetic()
@@ -224,7 +232,7 @@ pub(super) fn joined_chain(text: &[u8]) -> bool {
         let start = i - text[..i]
             .iter()
             .rev()
-            .take_while(|&&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
+            .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
             .count();
         let (split, len) = joined_token(&text[start..]);
         if split {
@@ -235,11 +243,12 @@ pub(super) fn joined_chain(text: &[u8]) -> bool {
     false
 }
 
-/// Whether markup is left out: only where it sits among words, a letter (or a letter and one
-/// space) before it and after it. Inside a word (`pre<b>vious`) it is dropped and counted as a
-/// disguise; between words (`**Ignore** all **previous**`) it is dropped, the space beside it
-/// kept. Elsewhere it stays (the caller writes it), so a Markdown heading or label (`###
-/// **System**`, `- **System**: x`) does not turn into a role line.
+/// Whether markup is left out: only where it sits beside a word, a letter right before or after
+/// it, or a letter a space away on both sides. Inside a word (`pre<b>vious`) it is dropped and
+/// counted as hiding; beside words (`**Ignore** **all**`, `<b>Ignore</b> <b>all</b>`) it is
+/// dropped and counted as formatting (whose findings count less: `Reading::Formatted`, so a
+/// Markdown label `**System**:` read as the role line `System:` stays Low). Elsewhere (`a ** b`,
+/// `x <br> y` at a line's start) it stays: the caller writes it.
 fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
     // (a letter right beside it, a letter one space away)
     let before = match out {
@@ -253,9 +262,11 @@ fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
         _ => (false, false),
     };
     match (before, next) {
-        ((true, _), (true, _)) => u.inside += 1,
-        ((false, false), _) | (_, (false, false)) => return false,
-        _ => u.markup += 1,
+        ((true, _), (true, _)) => u.hidden += 1,
+        // beside a letter on one side at least (`**Ignore**`, `<b>all</b>`), or a letter a
+        // space away on both
+        ((true, _), _) | (_, (true, _)) | ((_, true), (_, true)) => u.markup += 1,
+        _ => return false,
     }
     true
 }
@@ -286,11 +297,13 @@ pub(super) fn repetition_flood(text: &[u8]) -> bool {
 
 /// What `undisguise` read and found.
 pub(super) struct Undisguised {
+    /// Disguises that hide text: markup inside a word (`pre<!-- x -->vious`), text stored
+    /// reversed behind a right-to-left override, a word spelled out letter by letter
+    /// (`i g n o r e`, `i.g.n.o.r.e`).
+    pub(super) hidden: usize,
     /// Markup left out around words (`**Ignore**`, `<b>…</b>`).
     pub(super) markup: usize,
-    /// Disguises inside words: markup between two letters (`pre<!-- x -->vious`), a chain of
-    /// words joined by `_` or `.` (`ignore_all_previous_instructions`, `i.g.n.o.r.e`), text
-    /// stored reversed behind a right-to-left override.
+    /// Words joined by `_` or `.` (`ignore_all_previous_instructions`), taken apart.
     pub(super) inside: usize,
     /// As `Unescaped::read` and `Unescaped::resume`.
     pub(super) read: usize,
@@ -316,9 +329,11 @@ fn markup_at(s: &[u8]) -> Option<usize> {
     let inner = &s[name..end];
     let word = inner
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric())
+        .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'-')
         .count();
-    (word <= 10 && (word == inner.len() || inner[word] == b' ') && !inner.contains(&b'<'))
+    let rest = &inner[word..];
+    // `<b>`, `<br/>`, `<x-y>`, `<i class="x">`
+    (word <= 16 && (rest.is_empty() || rest == b"/" || rest[0] == b' ') && !inner.contains(&b'<'))
         .then_some(end + 1)
 }
 
@@ -336,20 +351,28 @@ fn joined_token(s: &[u8]) -> (bool, usize) {
 fn joined_token_letters(s: &[u8]) -> (bool, bool, usize) {
     let len = s
         .iter()
-        .take_while(|&&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
+        .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
         .count();
     let t = &s[..len];
     let joint = |i: usize| {
         i > 0 && i + 1 < t.len() && t[i - 1].is_ascii_alphabetic() && t[i + 1].is_ascii_alphabetic()
     };
-    let joints = (0..t.len())
-        .filter(|&i| matches!(t[i], b'_' | b'.') && joint(i))
-        .count();
-    let parts = t
-        .split(|&b| b == b'_' || b == b'.')
-        .filter(|p| !p.is_empty());
-    let singles = parts.clone().all(|p| p.len() == 1);
-    (joints >= 3 || (joints >= 2 && singles), singles, len)
+    let (mut joints, mut hyphens) = (0, 0);
+    for i in (0..t.len()).filter(|&i| joint(i)) {
+        match t[i] {
+            b'_' | b'.' => joints += 1,
+            b'-' => hyphens += 1,
+            _ => {}
+        }
+    }
+    let singles = t
+        .split(|&b| matches!(b, b'_' | b'.' | b'-'))
+        .filter(|p| !p.is_empty())
+        .all(|p| p.len() == 1);
+    // words joined by hyphens are ordinary English (`state-of-the-art`, taken apart by the
+    // normaliser already); letters joined by them are a word spelled out
+    let split = (joints >= 3 && hyphens == 0) || (singles && joints + hyphens >= 2);
+    (split, singles, len)
 }
 
 /// Whether `s` starts a word spelled out letter by letter (three single letters or more, each
@@ -366,17 +389,22 @@ fn spelled_out(s: &[u8]) -> bool {
 }
 
 /// Whether `text` has words spelled out letter by letter with wider gaps between them (a
-/// single letter, two spaces or more, a single letter): where `undisguise` is worth running.
+/// single letter, two spaces or more or a tab, a single letter): where `undisguise` is worth
+/// running.
 pub(super) fn spelled_out_gaps(text: &[u8]) -> bool {
     let single = |i: usize| {
         text.get(i).is_some_and(u8::is_ascii_alphabetic)
-            && (i == 0 || text[i - 1] == b' ')
-            && text.get(i + 1).is_none_or(|&b| b == b' ')
+            && (i == 0 || matches!(text[i - 1], b' ' | b'\t'))
+            && text.get(i + 1).is_none_or(|&b| b == b' ' || b == b'\t')
     };
-    memchr::memmem::find_iter(text, b"  ").any(|i| {
-        let j = i + text[i..].iter().take_while(|&&b| b == b' ').count();
+    let gap = |i: usize| {
+        let j = i + text[i..]
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
         i > 0 && single(i - 1) && single(j)
-    })
+    };
+    memchr::memmem::find_iter(text, b"  ").any(gap) || memchr::memchr_iter(b'\t', text).any(gap)
 }
 
 /// Writes the lines of `text` that hold a disguise an eye reads through to `out`, the disguises
@@ -385,11 +413,24 @@ pub(super) fn spelled_out_gaps(text: &[u8]) -> bool {
 /// right-to-left override (U+202E, to U+202C or the line's end) reversed, as it shows. Linear:
 /// each byte is looked at a bounded number of times (a token twice, markup up to
 /// `MAX_MARKUP_BYTES` once); nothing is written past `MAX_DECODED_BYTES`.
-pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
+pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) -> Undisguised {
     const RLO: &[u8] = "\u{202E}".as_bytes();
     const PDF: &[u8] = "\u{202C}".as_bytes();
+    // bytes where something may start: markup, a joint, a line's end, U+202E's first byte, and
+    // a space (before a word spelled out: looked at only where `spelled_words`)
+    static STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut k = 0;
+        let stops = b"<*~_.-\n\xe2";
+        while k < stops.len() {
+            t[stops[k] as usize] = true;
+            k += 1;
+        }
+        t
+    };
     out.clear();
     let mut u = Undisguised {
+        hidden: 0,
         markup: 0,
         inside: 0,
         read: 0,
@@ -398,40 +439,20 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
     let mark = MAX_DECODED_BYTES - UNESCAPE_OVERLAP;
     let letter = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphabetic);
     let mut i = 0;
-    // where the current token's joints end: up to there, `_` and `.` between letters are spaces
-    let mut joined_to = 0;
-    // whether that token's parts are single letters (a word spelled out: joints left out)
-    let mut spelled = false;
+    // the tokens up to here were judged by `joined_token`; up to `joined_to`, `_` and `.`
+    // between letters are joints, read as spaces (or, in a word spelled out, left out)
+    let (mut judged_to, mut joined_to, mut spelled) = (0, 0, false);
     // Only lines where something was undone are written: where the current line began in
     // `out`, and the disguises counted before it (the rest is what the text itself reads, and
     // reading it twice cost code and Markdown twice the scan)
     let (mut line_at, mut undone_before) = (0, 0);
+    // a word spelled out at the very start
+    let mut spelled_at = spelled_words && spelled_out(text);
     while i < text.len() && out.len() < MAX_DECODED_BYTES {
-        if text[i] == b'\n' {
-            if u.inside + u.markup == undone_before {
-                out.truncate(line_at);
-            } else {
-                out.push(b'\n');
-            }
-            (line_at, undone_before) = (out.len(), u.inside + u.markup);
-            i += 1;
-            continue;
-        }
-        if u.resume == usize::MAX && out.len() >= mark {
-            u.resume = i;
-        }
-        let b = text[i];
-        let at_token = b.is_ascii_alphabetic() && (i == 0 || !letter(text.get(i - 1)));
-        if at_token && i >= joined_to {
-            let (split, singles, len) = joined_token_letters(&text[i..]);
-            if split {
-                joined_to = i + len;
-                spelled = singles;
-                u.inside += 1;
-            }
-        }
-        // words spelled out letter by letter: each joined, a gap of two spaces or more one space
-        if at_token && (i == 0 || text[i - 1] == b' ') && spelled_out(&text[i..]) {
+        if spelled_at {
+            // words spelled out letter by letter: each joined, a gap of two spaces or more one
+            // space
+            spelled_at = false;
             let room = MAX_DECODED_BYTES - out.len();
             let mut j = i;
             let mut written = 0;
@@ -445,7 +466,10 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
                 out.push(c);
                 written += 1;
                 j += 1;
-                let gap = text[j..].iter().take_while(|&&b| b == b' ').count();
+                let gap = text[j..]
+                    .iter()
+                    .take_while(|&&b| b == b' ' || b == b'\t')
+                    .count();
                 let next_single = text.get(j + gap).is_some_and(u8::is_ascii_alphabetic)
                     && text
                         .get(j + gap + 1)
@@ -453,15 +477,83 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
                 if gap == 0 || !next_single {
                     break;
                 }
-                if gap >= 2 && written < room {
+                // a wider gap, or a tab, between two words
+                if (gap >= 2 || text[j..j + gap].contains(&b'\t')) && written < room {
                     out.push(b' ');
                     written += 1;
                 }
                 j += gap;
             }
-            u.inside += 1;
+            u.hidden += 1;
             i = j;
             continue;
+        }
+        // copy up to the next byte where something may start
+        let k = text[i..]
+            .iter()
+            .position(|&b| STOP[b as usize] || (spelled_words && (b == b' ' || b == b'\t')))
+            .unwrap_or(text.len() - i);
+        let take = k.min(MAX_DECODED_BYTES - out.len());
+        if u.resume == usize::MAX && out.len() + take >= mark {
+            u.resume = i + mark.saturating_sub(out.len());
+        }
+        out.extend_from_slice(&text[i..i + take]);
+        i += take;
+        if take < k || i >= text.len() {
+            break;
+        }
+        if u.resume == usize::MAX && out.len() >= mark {
+            u.resume = i;
+        }
+        let b = text[i];
+        match b {
+            b'\n' => {
+                if u.hidden + u.inside + u.markup == undone_before {
+                    out.truncate(line_at);
+                } else {
+                    out.push(b'\n');
+                }
+                (line_at, undone_before) = (out.len(), u.hidden + u.inside + u.markup);
+                i += 1;
+                spelled_at = spelled_words && spelled_out(&text[i..]);
+                continue;
+            }
+            b' ' | b'\t' => {
+                out.push(b);
+                i += 1;
+                spelled_at = spelled_out(&text[i..]);
+                continue;
+            }
+            b'_' | b'.' | b'-' if letter(out.last()) && letter(text.get(i + 1)) => {
+                // the first joint of a token not judged yet: judge the whole token, from its
+                // start (what was written of it is as the text has it: letters)
+                if i >= judged_to {
+                    let start = i - text[..i]
+                        .iter()
+                        .rev()
+                        .take_while(|&&c| {
+                            c.is_ascii_alphabetic() || matches!(c, b'_' | b'.' | b'-')
+                        })
+                        .count();
+                    let (split, singles, len) = joined_token_letters(&text[start..]);
+                    judged_to = start + len;
+                    if split {
+                        (joined_to, spelled) = (start + len, singles);
+                        match singles {
+                            true => u.hidden += 1,
+                            false => u.inside += 1,
+                        }
+                    }
+                }
+                if i < joined_to {
+                    if !spelled {
+                        out.push(b' ');
+                    }
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
         }
         match b {
             b'<' => {
@@ -484,30 +576,14 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
                     i += n;
                     continue;
                 }
-                if b == b'_' && i < joined_to && letter(out.last()) && letter(text.get(i + 1)) {
-                    if !spelled {
-                        out.push(b' ');
-                    }
-                    i += 1;
-                    continue;
-                }
-            }
-            b'.' if i < joined_to && letter(out.last()) && letter(text.get(i + 1)) => {
-                if !spelled {
-                    out.push(b' ');
-                }
-                i += 1;
-                continue;
             }
             0xE2 if text[i..].starts_with(RLO) => {
+                // to the line's end or the first U+202C on the line, whichever comes first
                 let from = i + RLO.len();
                 let span = &text[from..];
-                let end = memchr::memmem::find(span, PDF)
-                    .into_iter()
-                    .chain(memchr::memchr(b'\n', span))
-                    .min()
-                    .unwrap_or(span.len())
-                    .min(MAX_DECODED_BYTES - out.len());
+                let line = memchr::memchr(b'\n', span).unwrap_or(span.len());
+                let pdf = memchr::memmem::find(&span[..line], PDF);
+                let end = pdf.unwrap_or(line).min(MAX_DECODED_BYTES - out.len());
                 // whole characters, last first (a cut character at the end is left out)
                 let chars = std::str::from_utf8(&span[..end]).unwrap_or_else(|e| {
                     std::str::from_utf8(&span[..e.valid_up_to()]).unwrap_or("")
@@ -515,14 +591,8 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
                 for c in chars.chars().rev() {
                     out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
                 }
-                u.inside += 1;
-                i = from
-                    + end
-                    + if span[end..].starts_with(PDF) {
-                        PDF.len()
-                    } else {
-                        0
-                    };
+                u.hidden += 1;
+                i = from + end + if pdf == Some(end) { PDF.len() } else { 0 };
                 continue;
             }
             _ => {}
@@ -530,7 +600,7 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>) -> Undisguised {
         out.push(b);
         i += 1;
     }
-    if u.inside + u.markup == undone_before {
+    if u.hidden + u.inside + u.markup == undone_before {
         out.truncate(line_at);
     }
     u.read = i;
@@ -862,13 +932,13 @@ mod tests {
         ) {
             for t in [text.clone(), atoms.concat().into_bytes()] {
                 let mut out = Vec::new();
-                let u = undisguise(&t, &mut out);
+                let u = undisguise(&t, &mut out, true);
                 proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES);
                 proptest::prop_assert!(u.resume <= u.read && u.read <= t.len());
                 if out.len() < MAX_DECODED_BYTES - 256 {
                     proptest::prop_assert_eq!(u.read, t.len());
                 }
-                if u.inside + u.markup == 0 {
+                if u.hidden + u.inside + u.markup == 0 {
                     proptest::prop_assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
                 }
             }
@@ -898,7 +968,7 @@ mod tests {
         ) {
             let text = words.join(sep);
             let mut out = Vec::new();
-            undisguise(text.as_bytes(), &mut out);
+            undisguise(text.as_bytes(), &mut out, true);
             let joints = words.len() - 1;
             let singles = words.iter().all(|w| w.len() == 1);
             let want = match (joints >= 3, joints >= 2 && singles) {

@@ -167,7 +167,7 @@ impl Scanner {
     /// Scans `text`.
     pub fn scan(&mut self, text: &[u8]) -> ScanResult {
         let long = long_prose(text);
-        let (mut r, mut technical, differ) = self.scan_views(text, long);
+        let (mut r, mut technical, differ) = self.scan_views(text, long, u32::MAX);
         let letter_runs = self.normalizer.letter_runs();
         // The n-gram model reads the folded view of the text itself (not of decoded runs).
         if let Some(m) = &self.model {
@@ -197,8 +197,9 @@ impl Scanner {
         // the development set, /usr/share/doc or programs' messages has one): high by itself,
         // as prose evidence (padding the text past 1 KiB of prose must not cap it).
         // A flood of one short unit repeated (hijacking pads with them): weak evidence that
-        // makes an instruction beside it high.
-        if repetition_flood(text) {
+        // makes an instruction beside it high; beside technical evidence alone (a hex dump
+        // and a path) it counts nothing.
+        if r.score > 0 && repetition_flood(text) {
             r.score += FLOOD_WEIGHT;
             r.categories |= 1 << 3;
         }
@@ -286,24 +287,27 @@ impl Scanner {
             // (total, prose, categories) of the best window of either reading
             let mut best = (0, 0, 0, false);
             if escapes {
-                self.best_window(text, long, &mut best, false, |t, out| {
+                self.best_window(text, long, r, &mut best, |t, out| {
                     let u = unescape(t, out);
-                    (
-                        u.escapes >= MIN_ESCAPES || u.letters > 0,
-                        true,
-                        u.read,
-                        u.resume,
-                    )
+                    let worth = u.escapes >= MIN_ESCAPES || u.letters > 0;
+                    (worth.then_some(Reading::Escaped), u.read, u.resume)
                 });
             }
-            // (markup and joined words hide sentences; undone in code, they make commands of
-            // identifiers, `bash_execute_command`: only prose evidence counts. No 2 for hiding:
-            // the same rewriting undoes routine Markdown and identifiers, and a 2 took a
-            // Markdown skill file to High)
+            // (Markup inside a word, a reversal or a word spelled out hides text: what the
+            // reading finds counts in full. Words joined by `_` or `.` and markup between words
+            // are what code and Markdown are made of: undone, they make sentences of
+            // identifiers, `show_system_prompt_tokens`, and commands, `bash_execute_command`;
+            // there only prose evidence counts, each pattern at most Low, and Low in all unless
+            // two categories agree: `Reading::Formatted`.)
             if disguised {
-                self.best_window(text, long, &mut best, true, |t, out| {
-                    let u = undisguise(t, out);
-                    (u.inside > 0 || u.markup >= 2, false, u.read, u.resume)
+                self.best_window(text, long, r, &mut best, |t, out| {
+                    let u = undisguise(t, out, letter_runs);
+                    let reading = match (u.hidden, u.inside + u.markup) {
+                        (1.., _) => Some(Reading::Hidden),
+                        (0, n) if u.inside > 0 || n >= 2 => Some(Reading::Formatted),
+                        _ => None,
+                    };
+                    (reading, u.read, u.resume)
                 });
             }
             let (total, prose, categories, hid) = best;
@@ -325,32 +329,46 @@ impl Scanner {
     /// Reads `text` again as `rewrite` writes it, a window of `MAX_DECODED_BYTES` at a time
     /// (each re-reading the last `UNESCAPE_OVERLAP` bytes of output of the one before, so a
     /// phrase across a seam is whole in one; at most a third more than the text itself), and
-    /// keeps in `best` the (total, prose, categories, hiding) of the best window (`prose_only`:
-    /// its technical evidence left out of the total). `rewrite` writes a window and says
-    /// whether it is worth reading, whether what it undid hides text (escapes, markup inside a
-    /// word) rather than formats it, how much of the text it read, and where the next window
-    /// starts.
+    /// keeps in `best` the (total, prose, categories, escaped) of the best window. `rewrite`
+    /// writes a window and says whether it is worth reading and as what (`Reading`), how much
+    /// of the text it read, and where the next window starts.
     fn best_window(
         &mut self,
         text: &[u8],
         long: bool,
+        raw: ScanResult,
         best: &mut (u32, u32, u32, bool),
-        prose_only: bool,
-        rewrite: impl Fn(&[u8], &mut Vec<u8>) -> (bool, bool, usize, usize),
+        rewrite: impl Fn(&[u8], &mut Vec<u8>) -> (Option<Reading>, usize, usize),
     ) {
-        let counted = |t: u32| match (prose_only, long) {
-            (true, _) => 0,
-            (false, true) => t.min(LONG_TEXT_TECHNICAL_CAP),
-            (false, false) => t,
+        let counted = |t: u32| match long {
+            true => t.min(LONG_TEXT_TECHNICAL_CAP),
+            false => t,
         };
         let mut from = 0;
         while from < text.len() {
-            let (worth, hid, read, resume) = rewrite(&text[from..], &mut self.decoded);
-            if worth {
-                let (inner, inner_technical) = self.read_decoded(long);
-                let total = inner.score + counted(inner_technical);
+            let (reading, read, resume) = rewrite(&text[from..], &mut self.decoded);
+            if let Some(reading) = reading {
+                let formatted = reading == Reading::Formatted;
+                let cap = if formatted { FORMATTED_CAP } else { u32::MAX };
+                let (inner, inner_technical) = self.read_decoded(long, cap);
+                // formatting undone: prose evidence only, and only where it finds two prose
+                // categories the text itself did not show (an injection: an override and a
+                // request); else at most Low, and only where the text showed no prose evidence
+                // (a phrase an identifier spells, a Markdown heading read as a role line)
+                let new = inner.categories & !raw.categories & !TECHNICAL;
+                let total = match formatted {
+                    true if new.count_ones() >= 2 => inner.score,
+                    true if raw.score == 0 => inner.score.min(FORMATTED_CAP),
+                    true => 0,
+                    false => inner.score + counted(inner_technical),
+                };
                 if total > best.0 {
-                    *best = (total, inner.score, inner.categories, hid);
+                    *best = (
+                        total,
+                        inner.score,
+                        inner.categories,
+                        reading == Reading::Escaped,
+                    );
                 }
             }
             if from + read >= text.len() {
@@ -365,7 +383,7 @@ impl Scanner {
     /// Scans the payload `decoded` holds (a base64, hex or Morse run): what it finds adds to
     /// `r`, with 2 for the hiding and `encoded_payload` among the categories.
     fn scan_decoded(&mut self, r: &mut ScanResult) {
-        let (inner, inner_technical) = self.read_decoded(false);
+        let (inner, inner_technical) = self.read_decoded(false, u32::MAX);
         if inner.score + inner_technical > 0 {
             r.score += inner.score + inner_technical + 2;
             r.categories |= inner.categories | 1 << 4;
@@ -373,21 +391,23 @@ impl Scanner {
     }
 
     /// `scan_views` of what `decoded` holds (the buffer is lent out and back, not copied).
-    fn read_decoded(&mut self, long: bool) -> (ScanResult, u32) {
+    fn read_decoded(&mut self, long: bool, pattern_cap: u32) -> (ScanResult, u32) {
         let buf = std::mem::take(&mut self.decoded);
-        let (inner, inner_technical, _) = self.scan_views(&buf, long);
+        let (inner, inner_technical, _) = self.scan_views(&buf, long, pattern_cap);
         self.decoded = buf;
         (inner, inner_technical)
     }
 
     /// Matches the catalogue on both views of `text`: the result's score holds the prose
     /// categories' points; the technical categories' points (`TECHNICAL`) come apart, second.
-    fn scan_views(&mut self, text: &[u8], long: bool) -> (ScanResult, u32, bool) {
+    /// Each pattern counts at most `pattern_cap` (and `LONG_TEXT_PATTERN_CAP` in long prose).
+    fn scan_views(&mut self, text: &[u8], long: bool, pattern_cap: u32) -> (ScanResult, u32, bool) {
         let cap = if long {
             LONG_TEXT_PATTERN_CAP
         } else {
             u32::MAX
-        };
+        }
+        .min(pattern_cap);
         let differ = self.normalizer.prepare(text);
         let light = self.normalizer.light_view();
         let mut score = 0u32;
@@ -608,6 +628,23 @@ impl Scanner {
         )
     }
 }
+
+/// What a re-reading of the text undid, which says how its findings count.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Reading {
+    /// Escapes decoded: everything counts, and 2 more where they hid prose evidence.
+    Escaped,
+    /// Markup inside a word, a reversal, a word spelled out: everything counts.
+    Hidden,
+    /// Only words joined by `_` or `.` and markup beside words: prose evidence only, each
+    /// pattern at most `FORMATTED_CAP`; the whole counts where it shows two prose categories the
+    /// text did not, else at most `FORMATTED_CAP` where the text showed no prose evidence, else
+    /// nothing.
+    Formatted,
+}
+
+/// Most a pattern, or a single category, counts in a `Reading::Formatted` (Low).
+const FORMATTED_CAP: u32 = 3;
 
 /// Most matches one window may hold: the walk's buffer is sized for this many at start-up (12
 /// bytes each), and a catalogue that could need more is refused. The built-in one needs ~13k.
@@ -970,7 +1007,7 @@ mod tests {
             .collect();
         // the views only: decoded runs (which `explain` adds) are not in the reference
         s.trace = Some(Vec::new());
-        s.scan_views(text.as_bytes(), false);
+        s.scan_views(text.as_bytes(), false, u32::MAX);
         let mut got: Vec<u32> = s.trace.take().unwrap_or_default();
         got.retain(|i| regex_ids.contains(i));
         got.sort_unstable();

@@ -39,8 +39,8 @@ const FLOOD_AT: i32 = 3;
 
 /// Whether a line holds a flood of unclosed brackets among words, as greedy-coordinate
 /// optimisers leave them (`[ [ [ [ [unity define aim metric [`, `! ! ! UK ! ! ! ! [ [`): in a
-/// window of 12 consecutive tokens (the whole line where it has fewer; and, for the prefilter,
-/// three brackets within 1 KiB), the openings (`token_weight`) less the closings weigh 3 or
+/// window of 12 consecutive tokens (the whole line where it has fewer; and the line must hold
+/// three opening brackets `[ { (` within 1 KiB, the prefilter), the openings (`token_weight`) less the closings weigh 3 or
 /// more. Balanced brackets (usage lines `[ -x ] [ file ]`, nested JSON and code, `[USER
 /// NAME]`) weigh nothing; punctuation after a bracket (`[,` `[^` in regex messages) is no
 /// opening; exclamations count only beside a bracket. One pass, no allocation.
@@ -731,6 +731,10 @@ mod tests {
         let is_open = |c: &u8| b"[{(".contains(c);
         let lone = |t: &[u8]| t.len() <= 2 && t.iter().all(is_open);
         for line in text.split(|&b| b == b'\n') {
+            // the prefilter's: three opening brackets on the line (these lines are short)
+            if line.iter().filter(|c| is_open(c)).count() < 3 {
+                continue;
+            }
             let toks: Vec<&[u8]> = line
                 .split(|b| matches!(b, b' ' | b'\t' | b'\r'))
                 .filter(|t| !t.is_empty())

@@ -569,8 +569,9 @@ fn a_replayed_release_or_an_erased_revocation_lets_no_agent_through() {
         assert!(Instant::now() < until, "{}", n[1].metrics());
         std::thread::sleep(Duration::from_millis(10));
     }
-    for x in &mut n {
-        assert_eq!(x.check(&s), "deny revoked");
+    for (i, x) in n.iter_mut().enumerate() {
+        let v = x.check(&s);
+        assert_eq!(v, "deny revoked", "node {i}: {}", x.metrics());
     }
     let mut late = Node::start(&s.config("e3", &f));
     late.fresh();

@@ -557,12 +557,26 @@ impl Tracker {
             let t = self.narrowed_ms.entry(key.to_string()).or_insert(0);
             *t = (*t).max(written_ms);
         }
-        // this node's own echo is never applied (so one forged in its name applies nothing)
+        // This node's own echo is not applied again, unless it narrows and no newer write of
+        // this node's is in flight for the key: then applying it again is what the node
+        // already holds, or
+        // restores it where a remote entry sequenced before it was applied after the change
+        // was made (a watch made again reads entries the node had not yet seen: an operator's
+        // release written before this node's second revocation once undid that revocation
+        // here, found by tests/fleet.rs under a loaded suite). An echo forged in its name can
+        // narrow only, as any bucket writer can.
         if w.origin.node == self.node && w.origin.incarnation == self.incarnation {
-            if let Some(f) = self.in_flight.get(key) {
-                if w.origin.op >= f.op {
+            let latest = match self.in_flight.get(key) {
+                Some(f) if w.origin.op >= f.op => {
                     self.in_flight.remove(key);
+                    true
                 }
+                Some(_) => false,
+                // in stream order, as every other entry: the last one read stands
+                None => true,
+            };
+            if latest && narrows(&w.record) {
+                return Step::Apply(w.record);
             }
             return Step::Skip("this node's own write, applied when made");
         }
@@ -809,7 +823,24 @@ mod tests {
             Step::Skip(_)
         ));
         assert_eq!(t.acknowledged(&k, op2, 7), None);
-        assert!(matches!(t.on_entry(&k, Some(&revoke), 7, 0), Step::Skip(_)));
+        // the revocation's own echo, this node's latest write, is applied again: what the
+        // node holds already
+        assert_eq!(t.on_entry(&k, Some(&revoke), 7, 0), Step::Apply(rec(true)));
+    }
+
+    /// The wrong allow the fleet suite found: this node revoked, an operator's release was
+    /// applied after it (a watch made again delivered it late), then the revocation's echo came.
+    /// The echo restores the revocation; an older own echo while a newer write is in flight
+    /// does not apply.
+    #[test]
+    fn an_own_revocation_echo_restores_what_a_late_release_undid() {
+        let mut t = tracker();
+        let (k, revoke, op) = t.local_at(rec(true), 1);
+        assert_eq!(t.acknowledged(&k, op, 2), None);
+        assert_eq!(t.on_entry(&k, Some(&revoke), 2, 0), Step::Apply(rec(true)));
+        let (_, older, _) = t.local_at(rec(true), 3);
+        let (_, _, _) = t.local_at(rec(true), 4);
+        assert!(matches!(t.on_entry(&k, Some(&older), 5, 0), Step::Skip(_)));
     }
 
     #[test]

@@ -192,10 +192,6 @@ impl Scanner {
                 r.categories |= 1 << 6;
             }
         }
-        // Adversarial suffixes (optimiser-made gibberish): character statistics on the raw text.
-        // A flood of unclosed brackets among words is an optimiser's alone (no benign line of
-        // the development set, /usr/share/doc or programs' messages has one): high by itself,
-        // as prose evidence (padding the text past 1 KiB of prose must not cap it).
         // A flood of one short unit repeated (hijacking pads with them): weak evidence that
         // makes an instruction beside it high; beside technical evidence alone (a hex dump
         // and a path) it counts nothing.
@@ -203,6 +199,10 @@ impl Scanner {
             r.score += FLOOD_WEIGHT;
             r.categories |= 1 << 3;
         }
+        // Adversarial suffixes (optimiser-made gibberish): character statistics on the raw text.
+        // A flood of unclosed brackets among words is an optimiser's alone (no benign line of
+        // the development set, /usr/share/doc or programs' messages has one): high by itself,
+        // as prose evidence (padding the text past 1 KiB of prose must not cap it).
         let suffix = super::gibberish::suffix(text);
         if suffix.brackets {
             r.score += BRACKET_FLOOD_WEIGHT;
@@ -284,7 +284,7 @@ impl Scanner {
                 false => t,
             };
             let seen = r.score + counted(technical);
-            // (total, prose, categories) of the best window of either reading
+            // (total, prose, categories, escaped) of the best window of either reading
             let mut best = (0, 0, 0, false);
             if escapes {
                 self.best_window(text, long, r, &mut best, |t, out| {
@@ -297,8 +297,8 @@ impl Scanner {
             // reading finds counts in full. Words joined by `_` or `.` and markup between words
             // are what code and Markdown are made of: undone, they make sentences of
             // identifiers, `show_system_prompt_tokens`, and commands, `bash_execute_command`;
-            // there only prose evidence counts, each pattern at most Low, and Low in all unless
-            // two categories agree: `Reading::Formatted`.)
+            // there only prose evidence counts, each pattern at most Low, and all of it only
+            // where it shows two prose categories the text did not: `Reading::Formatted`.)
             if disguised {
                 self.best_window(text, long, r, &mut best, |t, out| {
                     let u = undisguise(t, out, letter_runs);

@@ -545,23 +545,11 @@ fn a_replayed_release_or_an_erased_revocation_lets_no_agent_through() {
         },
     );
     put_raw_at(&nats, &key, garbage);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = async_nats::connect(nats.url()).await.unwrap();
-        let kv = async_nats::jetstream::new(c.clone())
-            .get_key_value("warden")
-            .await
-            .unwrap();
+    with_bucket(&nats, async |js, kv| {
         kv.delete(&key).await.unwrap();
         // a purge (a roll-up) and a delete through the stream's API are refused outright
         assert!(kv.purge(&key).await.is_err());
-        let stream = async_nats::jetstream::new(c)
-            .get_stream("KV_warden")
-            .await
-            .unwrap();
+        let stream = js.get_stream("KV_warden").await.unwrap();
         assert!(stream.delete_message(1).await.is_err());
     });
     let until = Instant::now() + Duration::from_secs(20);
@@ -713,19 +701,28 @@ fn put_raw(nats: &Nats, w: warden::fleet::state::Wire) {
 }
 
 fn put_raw_at(nats: &Nats, key: &str, w: warden::fleet::state::Wire) {
+    with_bucket(nats, async |_, kv| {
+        kv.put(key, warden::fleet::state::encode(&w).into())
+            .await
+            .unwrap();
+    });
+}
+
+/// Runs `f` with a JetStream context on `nats` and the fleet's state bucket, on a runtime of
+/// its own: how the tests write to the bucket as an attacker with its credentials would.
+fn with_bucket(
+    nats: &Nats,
+    f: impl AsyncFnOnce(async_nats::jetstream::Context, async_nats::jetstream::kv::Store),
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let c = async_nats::connect(nats.url()).await.unwrap();
-        let kv = async_nats::jetstream::new(c)
-            .get_key_value("warden")
-            .await
-            .unwrap();
-        kv.put(key, warden::fleet::state::encode(&w).into())
-            .await
-            .unwrap();
+        let js = async_nats::jetstream::new(c);
+        let kv = js.get_key_value("warden").await.unwrap();
+        f(js, kv).await;
     });
 }
 
@@ -1023,13 +1020,7 @@ fn a_log_rolled_back_on_its_node_is_caught_by_the_checkpoints_it_published() {
     // and a message that is no checkpoint, on the node's subject, is refused outright
     std::fs::remove_dir_all(&audit).unwrap();
     copy_dir(&copy, &audit);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = async_nats::connect(nats.url()).await.unwrap();
-        let js = async_nats::jetstream::new(c);
+    with_bucket(&nats, async |js, _| {
         js.publish("warden_checkpoints.k1", "garbage".into())
             .await
             .unwrap()

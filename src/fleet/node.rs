@@ -477,7 +477,11 @@ impl Run {
         let mut stopping: Option<tokio::time::Instant> = None;
         loop {
             if let Some(deadline) = stopping {
-                let drained = writing.is_none() && rx.is_empty() && cp_pending.is_none();
+                // (a checkpoint the engine sent just before it asked to stop may still sit in
+                // the lane, not yet taken into `cp_pending`: that is not drained)
+                let cp_waiting = cp_open && cp.has_changed().unwrap_or(false);
+                let drained =
+                    writing.is_none() && rx.is_empty() && cp_pending.is_none() && !cp_waiting;
                 if drained || tokio::time::Instant::now() >= deadline {
                     break;
                 }

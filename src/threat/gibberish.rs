@@ -9,9 +9,23 @@
 //! `possible` is implied by `exact` (property test); the vector and scalar forms of `possible`
 //! agree on every input, and the automaton says what `Token` says on every token (tests).
 
-/// Whether `text` holds an adversarial suffix: `exact` behind the `possible` prefilter.
+/// Whether `text` holds an adversarial suffix: `exact` behind the `possible` prefilter, on the
+/// lines where the prefilter holds only (both judge a line alone, so a line the prefilter passes
+/// over cannot hold a suffix). Linear: the prefilter starts again after each line `exact` read.
 pub fn found(text: &[u8]) -> bool {
-    possible(text) && exact(text)
+    let mut from = 0;
+    while from < text.len() {
+        let Some(at) = possible_at(&text[from..]).map(|i| from + i) else {
+            return false;
+        };
+        let start = memchr::memrchr(b'\n', &text[from..at]).map_or(from, |n| from + n + 1);
+        let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |n| at + n);
+        if exact(&text[start..end]) {
+            return true;
+        }
+        from = end + 1;
+    }
+    false
 }
 
 /// What the suffix statistics found: odd tokens (`exact`), and a flood of unclosed brackets
@@ -228,13 +242,13 @@ fn exact_reference(text: &[u8]) -> bool {
 /// the last. Ordinary prose has a semicolon or a bracket a sentence, not four within twelve
 /// words, and skips the exact pass.
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
-fn possible_scalar(text: &[u8]) -> bool {
+fn possible_scalar(text: &[u8]) -> Option<usize> {
     const WORDISH: u8 = C_ALPHA | C_DIGIT | C_SPACE | C_NEWLINE;
     // (separator runs so far, line) at the last three marks, oldest first
     let mut last = [(usize::MAX, usize::MAX); 3];
     let (mut runs, mut line) = (0usize, 0usize);
     let (mut p1, mut p2) = (C_SPACE, C_SPACE);
-    for &b in text {
+    for (i, &b) in text.iter().enumerate() {
         let k = CLASS[b as usize];
         runs += (k & (C_SPACE | C_NEWLINE) != 0 && p1 & (C_SPACE | C_NEWLINE) == 0) as usize;
         line += (k & C_NEWLINE != 0) as usize;
@@ -244,14 +258,14 @@ fn possible_scalar(text: &[u8]) -> bool {
         if mark {
             let (r0, l0) = last[0];
             if l0 == line && runs - r0 < GIBBERISH_WINDOW {
-                return true;
+                return Some(i);
             }
             last = [last[1], last[2], (runs, line)];
         }
         p2 = p1;
         p1 = k;
     }
-    false
+    None
 }
 
 const C_ALPHA: u8 = 1;
@@ -518,8 +532,13 @@ static TOKENS: TokenAutomaton = {
 /// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
 /// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
 /// form; a short last block is padded with `a`, which is neither a mark nor a separator.
-#[cfg(target_arch = "x86_64")]
 pub(crate) fn possible(text: &[u8]) -> bool {
+    possible_at(text).is_some()
+}
+
+/// `possible`, and where: the byte at which its condition first holds (the fourth mark).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn possible_at(text: &[u8]) -> Option<usize> {
     use super::simd::Level;
     match super::simd::level() {
         // SAFETY: AVX-512BW is present (checked).
@@ -536,7 +555,7 @@ pub(crate) fn possible(text: &[u8]) -> bool {
 /// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn possible_avx512(text: &[u8]) -> bool {
+unsafe fn possible_avx512(text: &[u8]) -> Option<usize> {
     // SAFETY: AVX-512BW is present (this function's safety).
     unsafe { possible_with::<super::simd::Avx512>(text) }
 }
@@ -546,7 +565,7 @@ unsafe fn possible_avx512(text: &[u8]) -> bool {
 /// The processor has AVX2 and `popcnt` (`simd::avx2`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn possible_avx2(text: &[u8]) -> bool {
+unsafe fn possible_avx2(text: &[u8]) -> Option<usize> {
     // SAFETY: AVX2 is present (this function's safety).
     unsafe { possible_with::<super::simd::Avx2>(text) }
 }
@@ -556,7 +575,7 @@ unsafe fn possible_avx2(text: &[u8]) -> bool {
 /// The processor has SSE2, which every x86_64 processor has.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-unsafe fn possible_sse2(text: &[u8]) -> bool {
+unsafe fn possible_sse2(text: &[u8]) -> Option<usize> {
     // SAFETY: SSE2 is present (this function's safety).
     unsafe { possible_with::<super::simd::Sse2>(text) }
 }
@@ -565,7 +584,7 @@ unsafe fn possible_sse2(text: &[u8]) -> bool {
 /// `V`'s instruction set is present.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
+unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
     let mut last = [(usize::MAX, usize::MAX); 3];
     let (mut runs, mut line) = (0usize, 0usize);
     // the previous block's top bits, as bits 0 (and 1): before the text, a space
@@ -593,7 +612,7 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
             );
             let (r0, l0) = last[0];
             if l0 == l && r - r0 < GIBBERISH_WINDOW {
-                return true;
+                return Some(k * 64 + j as usize);
             }
             last = [last[1], last[2], (r, l)];
         }
@@ -601,11 +620,11 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> bool {
         line += m.newline.count_ones() as usize;
         (lower_prev, nonword_prev, sep_prev) = (m.lower >> 63, m.nonword >> 62, m.sep >> 63);
     }
-    false
+    None
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) fn possible(text: &[u8]) -> bool {
+pub(crate) fn possible_at(text: &[u8]) -> Option<usize> {
     possible_scalar(text)
 }
 
@@ -842,6 +861,20 @@ mod tests {
             proptest::prop_assert!(!exact(t.as_bytes()) || possible(t.as_bytes()), "{:?}", t);
         }
 
+        /// `found`, which reads exactly only the lines the prefilter passes, says what the
+        /// exact pass over the whole text says (lines of suffix atoms and of prose, mixed).
+        #[test]
+        fn found_reads_every_line_exact_would_flag(
+            lines in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec![
+                "similarlyNow", "giving**ONE", "oppositeley.](", "\\!--Two", "word", "the", "a,", "(x)",
+                "[", "]", ";", " ", "  ", "\t", "\r", "DJstructor", "please?", "{", "@@",
+            ]), 0..30), 0..8),
+        ) {
+            let t: Vec<String> = lines.iter().map(|l| l.concat()).collect();
+            let t = t.join("\n");
+            proptest::prop_assert_eq!(found(t.as_bytes()), exact(t.as_bytes()), "{:?}", t);
+        }
+
         /// The vector form says what the scalar form says, on any bytes and across block edges.
         #[test]
         fn vector_and_scalar_prefilters_agree(
@@ -860,7 +893,7 @@ mod tests {
     /// Every form of `possible` this processor runs says what the scalar form says.
     fn agree(t: &[u8]) {
         let want = possible_scalar(t);
-        assert_eq!(possible(t), want, "{t:?}");
+        assert_eq!(possible_at(t), want, "{t:?}");
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: SSE2 is part of every x86_64 processor.

@@ -53,45 +53,67 @@ pub(super) static B64: [bool; 256] = {
 /// (`../../x`) or is encoded; else 0. One relative step (`../README`, everyday in documentation)
 /// is left to the catalogue's weak `..` pattern.
 pub(super) fn path_token_weight(text: &[u8]) -> u32 {
-    use crate::inputs::{check_path, InputIssue};
+    // Only tokens holding `/`, `\` or `%` are judged, so the text is searched for those bytes
+    // and each hit widened to its token (a maximal run of non-separators), not split whole: a
+    // token is read once, and the backward widening never passes the last token's end. Linear.
     let mut best = 0;
-    let tokens = text
-        .split(|&c| {
-            c.is_ascii_whitespace()
-                || matches!(c, b'"' | b'\'' | b'`' | b'(' | b')' | b';' | b'|' | b'&')
-        })
-        .filter(|t| t.len() >= 3 && t.len() <= crate::inputs::MAX_RESOURCE_BYTES)
-        .filter(|t| t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%')));
-    for t in tokens {
-        let Ok(s) = core::str::from_utf8(t) else {
+    let mut judged_to = 0;
+    for p in memchr::memchr3_iter(b'/', b'\\', b'%', text) {
+        if p < judged_to {
             continue;
-        };
-        let w = match check_path(s) {
-            // a path in the kernel's trees (`/dev/null`, `/proc/mounts`) is refused as a tool's
-            // argument, but named in prose all the time: only what else makes it sensitive
-            // (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 here
-            Err(InputIssue::SensitiveTarget) if kernel_tree(s) => match check_path(&s[1..]) {
-                Err(InputIssue::SensitiveTarget) => 6,
-                _ if names_process_secrets(s) => 6,
-                _ => 3,
-            },
-            Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
-            Err(InputIssue::PathTraversal) => {
-                let steps = memchr::memmem::find_iter(t, b"..").count();
-                if steps >= 2 || t.contains(&b'%') {
-                    6
-                } else {
-                    0
-                }
-            }
-            _ => 0,
-        };
-        best = best.max(w);
+        }
+        let start = text[judged_to..p]
+            .iter()
+            .rposition(|&c| path_separator(c))
+            .map_or(judged_to, |i| judged_to + i + 1);
+        let end = text[p..]
+            .iter()
+            .position(|&c| path_separator(c))
+            .map_or(text.len(), |i| p + i);
+        judged_to = end;
+        best = best.max(path_weight(&text[start..end]));
         if best == 6 {
             break;
         }
     }
     best
+}
+
+/// What ends a path-like token in text: white space, quotes, brackets and shell operators.
+fn path_separator(c: u8) -> bool {
+    c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'`' | b'(' | b')' | b';' | b'|' | b'&')
+}
+
+/// One token's weight as a path (`path_token_weight`): 6 for a sensitive target, a NUL, or
+/// traversal of two steps or percent-encoded; 3 for a plain path in the kernel's trees; else 0.
+fn path_weight(t: &[u8]) -> u32 {
+    use crate::inputs::{check_path, InputIssue};
+    if t.len() < 3 || t.len() > crate::inputs::MAX_RESOURCE_BYTES {
+        return 0;
+    }
+    let Ok(s) = core::str::from_utf8(t) else {
+        return 0;
+    };
+    match check_path(s) {
+        // a path in the kernel's trees (`/dev/null`, `/proc/mounts`) is refused as a tool's
+        // argument, but named in prose all the time: only what else makes it sensitive
+        // (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 here
+        Err(InputIssue::SensitiveTarget) if kernel_tree(s) => match check_path(&s[1..]) {
+            Err(InputIssue::SensitiveTarget) => 6,
+            _ if names_process_secrets(s) => 6,
+            _ => 3,
+        },
+        Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
+        Err(InputIssue::PathTraversal) => {
+            let steps = memchr::memmem::find_iter(t, b"..").count();
+            if steps >= 2 || t.contains(&b'%') {
+                6
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// Whether `s` is an absolute path in the kernel's trees (`/proc/…`, `/dev/…`, `/sys/…`, any
@@ -787,6 +809,45 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `path_token_weight` as first written: the whole text split into tokens.
+    fn path_token_weight_reference(text: &[u8]) -> u32 {
+        text.split(|&c| path_separator(c))
+            .filter(|t| t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%')))
+            .map(path_weight)
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn path_tokens_are_those_of_the_split_text(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("/".to_string()),
+                    proptest::strategy::Just("../".to_string()),
+                    proptest::strategy::Just("..\\".to_string()),
+                    proptest::strategy::Just("%2e%2e%2f".to_string()),
+                    proptest::strategy::Just("etc".to_string()),
+                    proptest::strategy::Just("passwd".to_string()),
+                    proptest::strategy::Just("proc".to_string()),
+                    proptest::strategy::Just("dev/null".to_string()),
+                    proptest::strategy::Just("self/environ".to_string()),
+                    proptest::strategy::Just("%00".to_string()),
+                    "[ \t\n\"'`();|&]{1,3}",
+                    "[a-z.%/\\\\]{1,6}",
+                    proptest::prelude::any::<String>(),
+                ],
+                0..40,
+            )
+        ) {
+            let text = parts.concat();
+            proptest::prop_assert_eq!(
+                path_token_weight(text.as_bytes()),
+                path_token_weight_reference(text.as_bytes())
+            );
+        }
+    }
 
     fn un(s: &str) -> (String, usize) {
         let mut out = Vec::new();

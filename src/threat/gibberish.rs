@@ -532,6 +532,7 @@ static TOKENS: TokenAutomaton = {
 /// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
 /// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
 /// form; a short last block is padded with `a`, which is neither a mark nor a separator.
+#[cfg(test)]
 pub(crate) fn possible(text: &[u8]) -> bool {
     possible_at(text).is_some()
 }

@@ -230,6 +230,20 @@ fn base32_run(run: &[u8]) -> bool {
         && run.len() - body < 8
 }
 
+/// Whether `text` has what `undisguise` could take for markup: `<` before `!`, `/` or a letter
+/// (an HTML comment or tag), or `**` or `~~` (emphasis). A `<` in a comparison or a lone `*` is
+/// none, and is most of code and prose's: `undisguise` is run only where this, `joined_chain`,
+/// words spelled out or U+202E say it may undo something.
+pub(super) fn markup_possible(text: &[u8]) -> bool {
+    memchr::memchr3_iter(b'<', b'*', b'~', text).any(|i| {
+        let next = text.get(i + 1).copied();
+        match text[i] {
+            b'<' => next.is_some_and(|c| c == b'!' || c == b'/' || c.is_ascii_alphabetic()),
+            c => next == Some(c),
+        }
+    })
+}
+
 /// Whether `text` has a token that `joined_token` takes apart at its `_` or `.` (`undisguise`
 /// is run only then, or where other markup is): one look per `_` or `.` between two letters,
 /// each token judged once.
@@ -820,6 +834,28 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Where none of its gates holds, `undisguise` undoes nothing: the gates skip no text
+        /// it would read differently.
+        #[test]
+        fn undisguise_undoes_nothing_its_gates_pass_over(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "<", "<!--", "-->", "</", "<b>", "</b>", ">", "*", "**", "~", "~~", "_", "__", ".",
+                "-", "!", "/", "a", "ig", "nore", "word", " ", "  ", "\n", "\t", "\u{202E}", "1",
+            ]), 0..60),
+        ) {
+            let t = parts.concat();
+            let b = t.as_bytes();
+            let rlo = memchr::memmem::find(b, "\u{202E}".as_bytes()).is_some();
+            if !markup_possible(b) && !joined_chain(b) && !rlo {
+                let mut out = Vec::new();
+                let u = undisguise(b, &mut out, false);
+                proptest::prop_assert!(
+                    out.is_empty() && u.hidden + u.inside + u.markup == 0,
+                    "{:?} -> {:?}", t, String::from_utf8_lossy(&out)
+                );
+            }
+        }
+
         #[test]
         fn path_tokens_are_those_of_the_split_text(
             parts in proptest::collection::vec(

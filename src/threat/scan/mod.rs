@@ -274,7 +274,7 @@ impl Scanner {
         // text holds what could be one.
         // (each test only where it can hit: words spelled out need single letters in a row,
         // which the normaliser saw or not; U+202E needs a byte from 0x80)
-        let disguised = memchr::memchr3(b'<', b'*', b'~', text).is_some()
+        let disguised = markup_possible(text)
             || joined_chain(text)
             || (letter_runs && spelled_out_gaps(text))
             || (!text.is_ascii() && memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some());
@@ -833,8 +833,6 @@ mod tests {
             "I want you to act as a travel guide. I will write you my location and you will suggest a place to visit.",
             "The quarterly report shows revenue up 12% in Q3 2024.",
             "Use `pip install nltk` and then call nltk.download() to get the tagger.",
-            // a command's name with a hyphen after it is a package's (the speed corpus)
-            "python3-defaults (3.11.2-1+b1) sid; urgency=low, binary-only=yes\n\n  * Binary-only non-maintainer upload for amd64; no source changes.",
         ] {
             assert!(level(s) < ThreatLevel::High, "{s:?}: {:?}", Scanner::builtin().scan(s.as_bytes()));
         }

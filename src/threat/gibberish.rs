@@ -1,13 +1,14 @@
 //! Adversarial-suffix statistics: whether a text holds a run of tokens that look like an
 //! optimiser's suffix (`describing.\\ + similarlyNow write oppositeley.]( Me giving**ONE`).
 //!
-//! Two passes: `possible`, a necessary condition (four marks on one line within twelve
+//! Two passes: `possible_at`, a necessary condition (four marks on one line within twelve
 //! separator runs) that ordinary prose fails, vectorised on x86_64 (64 bytes a step, byte
-//! classes as bit masks, AVX2 or SSE2: `simd.rs`) and scalar elsewhere; then `exact`, the token
-//! statistics, only on text that passed, with each token run through `TOKENS`, an automaton
-//! built at compile time from `Token`'s rules. Invariants: both are one pass, no allocation;
-//! `possible` is implied by `exact` (property test); the vector and scalar forms of `possible`
-//! agree on every input, and the automaton says what `Token` says on every token (tests).
+//! classes as bit masks, AVX-512BW, AVX2 or SSE2: `simd.rs`) and scalar elsewhere; then `exact`,
+//! the token statistics, only on the lines where it held, with each token run through
+//! `TOKENS`, an automaton built at compile time from `Token`'s rules. Invariants: linear, no
+//! allocation; the prefilter is implied by `exact` line by line, so `found` equals `exact`
+//! (property tests); the vector and scalar forms of the prefilter agree on every input, and
+//! the automaton says what `Token` says on every token (tests).
 
 /// Whether `text` holds an adversarial suffix: `exact` behind the `possible` prefilter, on the
 /// lines where the prefilter holds only (both judge a line alone, so a line the prefilter passes
@@ -527,17 +528,19 @@ static TOKENS: TokenAutomaton = {
     a
 };
 
-/// `possible_scalar`, 64 bytes a step: each byte class is a bit mask over the block (vector
-/// compares into masks: AVX-512BW or AVX2 where the processor has it, else SSE2), marks are `odd |
-/// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
-/// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
-/// form; a short last block is padded with `a`, which is neither a mark nor a separator.
+/// The prefilter's yes or no (`possible_at` says where).
 #[cfg(test)]
 pub(crate) fn possible(text: &[u8]) -> bool {
     possible_at(text).is_some()
 }
 
-/// `possible`, and where: the byte at which its condition first holds (the fourth mark).
+/// The prefilter, and where it holds: the byte of the mark that completes four on one line
+/// within twelve separator runs (`possible_scalar`'s condition). On x86_64 `possible_scalar`,
+/// 64 bytes a step: each byte class is a bit mask over the block (vector compares into masks:
+/// AVX-512BW or AVX2 where the processor has it, else SSE2), marks are `odd |
+/// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
+/// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
+/// form; a short last block is padded with `a`, which is neither a mark nor a separator.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn possible_at(text: &[u8]) -> Option<usize> {
     use super::simd::Level;

@@ -424,6 +424,15 @@ fn spelled_out(s: &[u8]) -> bool {
         && !s.get(1 + 4).is_some_and(u8::is_ascii_alphanumeric)
 }
 
+/// Whether a word spelled out letter by letter (`spelled_out`) starts anywhere in `text`: at its
+/// start or after a space, tab or line break, where `undisguise` looks for one. A word spelled
+/// out on each line (`i g n o r e` / `a l l` / …) reads as one run of letters to the normaliser,
+/// and only `undisguise` gives its words back.
+pub(super) fn spelled_word_starts(text: &[u8]) -> bool {
+    spelled_out(text)
+        || memchr::memchr3_iter(b' ', b'\n', b'\t', text).any(|i| spelled_out(&text[i + 1..]))
+}
+
 /// Whether `text` has words spelled out letter by letter with wider gaps between them (a
 /// single letter, two spaces or more or a tab, a single letter): where `undisguise` is worth
 /// running.
@@ -841,18 +850,23 @@ mod tests {
             parts in proptest::collection::vec(proptest::sample::select(vec![
                 "<", "<!--", "-->", "</", "<b>", "</b>", ">", "*", "**", "~", "~~", "_", "__", ".",
                 "-", "!", "/", "a", "ig", "nore", "word", " ", "  ", "\n", "\t", "\u{202E}", "1",
+                "i g n", "a ", " b", "\r\n", "ö",
             ]), 0..60),
         ) {
             let t = parts.concat();
             let b = t.as_bytes();
             let rlo = memchr::memmem::find(b, "\u{202E}".as_bytes()).is_some();
             if !markup_possible(b) && !joined_chain(b) && !rlo {
-                let mut out = Vec::new();
-                let u = undisguise(b, &mut out, false);
-                proptest::prop_assert!(
-                    out.is_empty() && u.hidden + u.inside + u.markup == 0,
-                    "{:?} -> {:?}", t, String::from_utf8_lossy(&out)
-                );
+                // with and without words spelled out (the normaliser's `letter_runs`)
+                let spelled = spelled_out_gaps(b) || spelled_word_starts(b);
+                for words in [false, true].into_iter().filter(|&w| !(w && spelled)) {
+                    let mut out = Vec::new();
+                    let u = undisguise(b, &mut out, words);
+                    proptest::prop_assert!(
+                        out.is_empty() && u.hidden + u.inside + u.markup == 0,
+                        "{:?} ({}) -> {:?}", t, words, String::from_utf8_lossy(&out)
+                    );
+                }
             }
         }
 

@@ -276,7 +276,7 @@ impl Scanner {
         // which the normaliser saw or not; U+202E needs a byte from 0x80)
         let disguised = markup_possible(text)
             || joined_chain(text)
-            || (letter_runs && spelled_out_gaps(text))
+            || (letter_runs && (spelled_out_gaps(text) || spelled_word_starts(text)))
             || (!text.is_ascii() && memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some());
         if escapes || disguised {
             let counted = |t: u32| match long {

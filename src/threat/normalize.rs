@@ -590,37 +590,24 @@ fn ascii_prefix(s: &[u8]) -> usize {
 }
 
 /// Whether a word of the light view `light` is one letter that is not ASCII, with or without a
-/// dot after it (`ж`, `é.`): what `fold_words` may join with the letters beside it, and
-/// `fold_scan`, which reads ASCII letters, does not see.
+/// dot after it (`ж`, `é.`: `single_letter`, the rule `fold_words` joins by): what
+/// `fold_words` may join with the letters beside it, and `fold_scan`, which reads ASCII letters,
+/// does not see. Only words holding a non-ASCII byte are looked at, each once.
 fn wide_single_letter(light: &[u8]) -> bool {
     let mut i = 0;
-    while i < light.len() {
+    loop {
         i += ascii_prefix(&light[i..]);
         if i >= light.len() {
             return false;
         }
-        // `light` is UTF-8: `i` starts a character
-        let len = match light[i] {
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            _ => 4,
-        };
-        let end = (i + len).min(light.len());
-        let starts_word = i == 0 || light[i - 1] == b' ';
-        let after = &light[end..];
-        let ends_word = matches!(after, [] | [b' ', ..] | [b'.'] | [b'.', b' ', ..]);
-        if starts_word && ends_word {
-            let letter = std::str::from_utf8(&light[i..end])
-                .ok()
-                .and_then(|c| c.chars().next())
-                .is_some_and(char::is_alphabetic);
-            if letter {
-                return true;
-            }
+        let start = memchr::memrchr(b' ', &light[..i]).map_or(0, |n| n + 1);
+        let end = memchr::memchr(b' ', &light[i..]).map_or(light.len(), |n| i + n);
+        let word = std::str::from_utf8(&light[start..end]).ok();
+        if word.and_then(single_letter).is_some() {
+            return true;
         }
         i = end;
     }
-    false
 }
 
 /// NFKC of `c` where it is one character found without the normalisation tables (a hash per

@@ -884,7 +884,7 @@ mod tests {
                     proptest::strategy::Just("dev/null".to_string()),
                     proptest::strategy::Just("self/environ".to_string()),
                     proptest::strategy::Just("%00".to_string()),
-                    "[ \t\n\"'`();|&]{1,3}",
+                    "[ \t\n\r\x0b\x0c\"'`();|&]{1,3}",
                     "[a-z.%/\\\\]{1,6}",
                     proptest::prelude::any::<String>(),
                 ],

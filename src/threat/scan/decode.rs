@@ -158,6 +158,245 @@ fn names_process_secrets(s: &str) -> bool {
     })
 }
 
+/// A run of base64 or hex cut into chunks (`69 67 6e …`, `aWdub3Jl IGFsbCBw …`), as
+/// `chunked_run` finds it: `text[start..end]`, chunks of `len` bytes one separator apart, the
+/// last maybe shorter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Chunked {
+    pub start: usize,
+    pub end: usize,
+    pub len: usize,
+    /// Whether it has three chunks or more and `MIN_RUN` bytes of them or more.
+    pub long: bool,
+}
+
+/// One separator between chunks: a space, a tab, a line break or `\r\n`; its length where `at`
+/// begins one.
+fn chunk_separator(text: &[u8], at: usize) -> Option<usize> {
+    match text.get(at..at + 2) {
+        Some(b"\r\n") => Some(2),
+        _ => matches!(text.get(at), Some(b' ' | b'\t' | b'\n')).then_some(1),
+    }
+}
+
+/// Whether the 16 bytes from 8 before `probe` hold a digit or a lower-case letter right before
+/// an upper-case one (within either 8-byte half): base64 and hex chunks of text nearly always
+/// do (hex of text has a digit every pair, base64 a digit or a capital in most 4 bytes), prose
+/// seldom. `chunked_run` is asked only where this holds, or within 8 bytes of the text's ends:
+/// two loads and a few word operations a probe instead of walking the words around it.
+#[inline]
+pub(super) fn chunk_marks_near(text: &[u8], probe: usize) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // the high bit of each byte of `x` that is ASCII and within `lo..=hi`
+    let within = |x: u64, lo: u8, hi: u8| {
+        let ge = (x | HIGH).wrapping_sub(ONES * lo as u64);
+        let gt = (x | HIGH).wrapping_sub(ONES * (hi as u64 + 1));
+        ge & !gt & !x & HIGH
+    };
+    let marks = |x: u64| {
+        let lower = within(x, b'a', b'z');
+        // byte i's mark moves to byte i + 1 (little-endian)
+        within(x, b'0', b'9') | (lower << 8 & within(x, b'A', b'Z'))
+    };
+    let word = |at: usize| {
+        text.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    match (probe.checked_sub(8).and_then(word), word(probe)) {
+        (Some(a), Some(b)) => marks(a) | marks(b) != 0,
+        _ => true,
+    }
+}
+
+/// The chunked run through `probe`, if there is one: chunks of `len` bytes of base64 or hex,
+/// `len` even and below `MIN_RUN` (longer ones are runs of their own), each one separator
+/// (`chunk_separator`) from the next, the last one maybe shorter; three chunks or more and
+/// `MIN_RUN` bytes of them or more (`long`); `decode_chunked` reads them. The run is looked for no further back than
+/// `from` (where the caller's last run ended): with the caller going on past `end`, every byte
+/// is walked a bounded number of times.
+pub(super) fn chunked_run(text: &[u8], probe: usize, from: usize) -> Option<Chunked> {
+    let b64 = |i: usize| text.get(i).is_some_and(|&b| B64[b as usize]);
+    // the chunk at the probe, or right after a separator there
+    let q = match chunk_separator(text, probe) {
+        Some(n) => probe + n,
+        None => probe,
+    };
+    if !b64(q) {
+        return None;
+    }
+    // a chunk's bounds, no longer than `MIN_RUN` either way
+    let start_of = |end: usize| {
+        let mut s = end;
+        while s > from && end - s <= MIN_RUN && b64(s - 1) {
+            s -= 1;
+        }
+        s
+    };
+    let end_of = |start: usize| {
+        let mut e = start;
+        while e - start <= MIN_RUN && b64(e) {
+            e += 1;
+        }
+        e
+    };
+    // the chunk before the one starting at `s`, one separator back
+    let before = |s: usize| -> Option<(usize, usize)> {
+        let sep = if s >= 2 && &text[s - 2..s] == b"\r\n" {
+            2
+        } else {
+            1
+        };
+        let e = s.checked_sub(sep)?;
+        (e > from && chunk_separator(text, e) == Some(sep) && b64(e - 1)).then(|| (start_of(e), e))
+    };
+    let (s0, e0) = (start_of(q + 1), end_of(q));
+    let cur = e0 - s0;
+    if cur >= MIN_RUN || (s0 > 0 && b64(s0 - 1)) {
+        return None;
+    }
+    // the chunk length: this chunk's, or the one before's where this is the shorter last
+    let prev = before(s0).filter(|&(_, pe)| text[pe - 1] != b'=');
+    let len = match prev {
+        Some((ps, pe)) if pe - ps > cur => pe - ps,
+        _ => cur,
+    };
+    if !(2..MIN_RUN).contains(&len) || len % 2 == 1 {
+        return None;
+    }
+    // a run of three chunks has two of `len` side by side here: this one and the one before or
+    // after it, or (this the shorter last) the two before; most words around a probe do not
+    let paired = match prev {
+        Some((ps, pe)) if cur == len => {
+            pe - ps == len
+                || chunk_separator(text, e0).is_some_and(|n| end_of(e0 + n) - (e0 + n) == len)
+        }
+        Some((ps, _)) => before(ps).is_some_and(|(qs, qe)| qe - qs == len),
+        None => chunk_separator(text, e0).is_some_and(|n| end_of(e0 + n) - (e0 + n) == len),
+    };
+    if !paired {
+        return None;
+    }
+    // back over whole chunks to the run's first
+    let mut start = if cur == len { s0 } else { prev?.0 };
+    while let Some((ps, pe)) = before(start) {
+        if pe - ps != len || text[pe - 1] == b'=' || (ps > 0 && b64(ps - 1)) {
+            break;
+        }
+        start = ps;
+    }
+    // forward over whole chunks, then one shorter last chunk; base64's padding ends a run
+    let mut end = e0;
+    if cur == len && text[e0 - 1] != b'=' {
+        while let Some(n) = chunk_separator(text, end) {
+            let (ns, ne) = (end + n, end_of(end + n));
+            if ne == ns || ne - ns > len {
+                break;
+            }
+            end = ne;
+            if ne - ns < len || text[ne - 1] == b'=' {
+                break;
+            }
+        }
+    }
+    let (chunks, bytes) =
+        chunks_of(text, start, end).fold((0, 0), |(n, b), (s, e)| (n + 1, b + e - s));
+    Some(Chunked {
+        start,
+        end,
+        len,
+        long: chunks >= 3 && bytes >= MIN_RUN,
+    })
+}
+
+/// The (start, end) of each chunk of `text[start..end]`, a chunked run.
+fn chunks_of(text: &[u8], start: usize, end: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = start;
+    std::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let s = at;
+        let e = s + text[s..end]
+            .iter()
+            .take_while(|&&b| B64[b as usize])
+            .count();
+        at = e + chunk_separator(text, e).unwrap_or(1);
+        Some((s, e))
+    })
+}
+
+/// Decodes a chunked run (`chunked_run`) into `out`, its chunks joined in `joined`; true where
+/// it decodes to mostly printable text (`decode_run`). Hex: the longest stretch of chunks that
+/// are all hex, each of even length. Base64 (chunks a multiple of 4 long): all the chunks;
+/// failing that, without the last chunk, the first, both, or the first two and the last (words
+/// that happen to be of a chunk's length, or shorter, before or after the run): at most five
+/// decodings of `MAX_DECODED_BYTES` a run.
+pub(super) fn decode_chunked(
+    text: &[u8],
+    run: Chunked,
+    joined: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let join = |joined: &mut Vec<u8>, from: usize, to: usize| {
+        joined.clear();
+        for (s, e) in chunks_of(text, from, to) {
+            let room = MAX_DECODED_BYTES - joined.len();
+            joined.extend_from_slice(&text[s..e.min(s + room)]);
+        }
+    };
+    // the longest stretch of hex chunks
+    let (mut best, mut cur) = ((0, 0, 0), (run.start, 0));
+    for (s, e) in chunks_of(text, run.start, run.end) {
+        // (a shorter last chunk of odd length is a word after the run)
+        if (e - s) % 2 == 0 && text[s..e].iter().all(u8::is_ascii_hexdigit) {
+            cur.1 += e - s;
+            if cur.1 > best.2 {
+                best = (cur.0, e, cur.1);
+            }
+        } else {
+            cur = (e + 1, 0);
+        }
+    }
+    if best.2 >= MIN_RUN {
+        let (from, to, _) = best;
+        // from the first hex chunk: `cur.0` may point at a separator's second byte
+        let from = from
+            + text[from..to]
+                .iter()
+                .take_while(|&&b| !B64[b as usize])
+                .count();
+        join(joined, from, to);
+        if decode_run(joined, out) {
+            return true;
+        }
+    }
+    if !run.len.is_multiple_of(4) {
+        return false;
+    }
+    // where the second, third and last chunks start (the run without its last chunk ends
+    // there: `chunks_of` stops at a chunk that starts at its end)
+    let mut starts = chunks_of(text, run.start, run.end).map(|(s, _)| s).skip(1);
+    let (second, third) = (starts.next(), starts.next());
+    let last = chunks_of(text, run.start, run.end)
+        .last()
+        .map_or(run.end, |(s, _)| s);
+    [
+        (Some(run.start), run.end),
+        (Some(run.start), last),
+        (second, run.end),
+        (second, last),
+        (third, last),
+    ]
+    .into_iter()
+    .filter_map(|(from, to)| from.filter(|&f| f < to).map(|f| (f, to)))
+    .any(|(from, to)| {
+        join(joined, from, to);
+        joined.len() >= MIN_RUN && decode_run(joined, out)
+    })
+}
+
 /// Decodes a base64 (standard or URL-safe) or hex run into `out` if it decodes to mostly
 /// printable text. Bounded by `MAX_DECODED_BYTES`.
 pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
@@ -868,6 +1107,24 @@ mod tests {
                     );
                 }
             }
+        }
+
+        /// The word operations say what a byte loop says: a digit, or a small letter right
+        /// before a capital, within one of the two 8-byte halves; true near the text's ends.
+        #[test]
+        fn chunk_marks_near_is_its_byte_rule(
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            probe in 0usize..40,
+        ) {
+            let half = |h: &[u8]| {
+                h.iter().any(u8::is_ascii_digit)
+                    || h.windows(2).any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+            };
+            let want = match (probe.checked_sub(8), text.get(probe..probe + 8)) {
+                (Some(a), Some(b)) => half(&text[a..probe]) || half(b),
+                _ => true,
+            };
+            proptest::prop_assert_eq!(chunk_marks_near(&text, probe), want);
         }
 
         #[test]

@@ -199,24 +199,6 @@ impl Scanner {
             r.score += FLOOD_WEIGHT;
             r.categories |= 1 << 3;
         }
-        // Adversarial suffixes (optimiser-made gibberish): character statistics on the raw text.
-        // A flood of unclosed brackets among words is an optimiser's alone (no benign line of
-        // the development set, /usr/share/doc or programs' messages has one): high by itself,
-        // as prose evidence (padding the text past 1 KiB of prose must not cap it).
-        let suffix = super::gibberish::suffix(text);
-        if suffix.brackets {
-            r.score += BRACKET_FLOOD_WEIGHT;
-            r.categories |= 1 << 9;
-        }
-        if suffix.odd {
-            technical += GIBBERISH_WEIGHT;
-            r.categories |= 1 << 9;
-            // Morse is a run of lone symbol clusters, which is what the suffix statistics
-            // find: only then is the text read for it (no cost on other text)
-            if super::morse::decode(text, &mut self.decoded, MAX_DECODED_BYTES) {
-                self.scan_decoded(&mut r);
-            }
-        }
         // Encoded payloads: decode base64 and hex runs once and scan what they hide. A run of
         // MIN_RUN bytes or more covers a position that is a multiple of MIN_RUN, so only those
         // positions are probed, and a run is measured only around a probe that hits.
@@ -252,6 +234,57 @@ impl Scanner {
                     }
                     self.decoded_again = again;
                 }
+                self.scan_decoded(&mut r);
+            }
+        }
+        // The same encodings cut into chunks shorter than a run (`69 67 6e …`, `aWdu b3Jl …`):
+        // a chunked run of `MIN_RUN` bytes or more of chunks spans a probe too, and is looked
+        // for only where a digit or a capital after a small letter is near the probe
+        // (`chunk_marks_near`); its chunks are joined and decoded, with a budget of their own.
+        let (mut chunked, mut from) = (0, 0);
+        // the chunked runs that decoded to text
+        let (mut spans, mut decoded) = ([(0, 0); MAX_DECODED_RUNS], 0);
+        let mut probe = MIN_RUN - 1;
+        while probe < text.len() && chunked < MAX_DECODED_RUNS {
+            let found = match chunk_marks_near(text, probe) {
+                true => chunked_run(text, probe, from),
+                false => None,
+            };
+            let Some(c) = found else {
+                probe += MIN_RUN;
+                continue;
+            };
+            // the next probe lies past this run
+            (from, probe) = (c.end, c.end + MIN_RUN - 1);
+            if c.long {
+                chunked += 1;
+                let mut joined = std::mem::take(&mut self.decoded_again);
+                let text_found = decode_chunked(text, c, &mut joined, &mut self.decoded);
+                self.decoded_again = joined;
+                if text_found {
+                    self.scan_decoded(&mut r);
+                    spans[decoded] = (c.start, c.end);
+                    decoded += 1;
+                }
+            }
+        }
+        // Adversarial suffixes (optimiser-made gibberish): character statistics on the raw text.
+        // A flood of unclosed brackets among words is an optimiser's alone (no benign line of
+        // the development set, /usr/share/doc or programs' messages has one): high by itself,
+        // as prose evidence (padding the text past 1 KiB of prose must not cap it).
+        // (lines that are a chunked run decoded to text are explained by the encoding: its
+        // chunks' mixed case is no optimiser's)
+        let suffix = super::gibberish::suffix_except(text, &spans[..decoded]);
+        if suffix.brackets {
+            r.score += BRACKET_FLOOD_WEIGHT;
+            r.categories |= 1 << 9;
+        }
+        if suffix.odd {
+            technical += GIBBERISH_WEIGHT;
+            r.categories |= 1 << 9;
+            // Morse is a run of lone symbol clusters, which is what the suffix statistics
+            // find: only then is the text read for it (no cost on other text)
+            if super::morse::decode(text, &mut self.decoded, MAX_DECODED_BYTES) {
                 self.scan_decoded(&mut r);
             }
         }

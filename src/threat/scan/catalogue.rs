@@ -90,11 +90,11 @@ impl Scanner {
                         ),
                     )
                 })? as u8;
-            if p.weight == 0 && cat != JAILBREAK {
+            if p.weight == 0 && cat != JAILBREAK && cat != ENCODED {
                 return Err(bad(
                     i,
                     "weight",
-                    "weight 0 marks a context pattern, which only category jailbreak_persona has; give a weight of 1 or more".into(),
+                    "weight 0 marks a context pattern (category jailbreak_persona) or a reversal marker (category encoded_payload), which no other category has; give a weight of 1 or more".into(),
                 ));
             }
             let Some(v) = view_index(&p.view) else {
@@ -260,6 +260,7 @@ impl Scanner {
             normalizer: Normalizer::new(),
             decoded: Vec::with_capacity(MAX_DECODED_BYTES),
             decoded_again: Vec::with_capacity(MAX_DECODED_BYTES),
+            reversal_markers: 0,
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
             model: None,

@@ -397,6 +397,50 @@ pub(super) fn decode_chunked(
     })
 }
 
+/// Writes `text`'s lines to `out`, each with its characters in reverse order (a UTF-8 sequence
+/// kept whole; a stray continuation byte goes with the byte before it, up to 4 bytes), until
+/// `MAX_DECODED_BYTES`; returns how many bytes of `text` were read: whole lines, or, where the
+/// first line is longer than that, its first `MAX_DECODED_BYTES` cut at a character's start.
+/// Linear: each byte is copied once.
+pub(super) fn reverse_lines(text: &[u8], out: &mut Vec<u8>) -> usize {
+    let continuation = |b: u8| b & 0xC0 == 0x80;
+    out.clear();
+    let mut at = 0;
+    while at < text.len() && out.len() < MAX_DECODED_BYTES {
+        let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |n| at + n);
+        let room = MAX_DECODED_BYTES - out.len();
+        let mut stop = end;
+        if end - at > room {
+            if !out.is_empty() {
+                break;
+            }
+            // a line longer than a window: its first `room` bytes, at a character's start
+            stop = at + room;
+            while stop > at && continuation(text[stop]) {
+                stop -= 1;
+            }
+            if stop == at {
+                stop = at + room;
+            }
+        }
+        let mut i = stop;
+        while i > at {
+            let mut s = i - 1;
+            while s > at && i - s < 4 && continuation(text[s]) {
+                s -= 1;
+            }
+            out.extend_from_slice(&text[s..i]);
+            i = s;
+        }
+        at = stop;
+        if stop == end && end < text.len() && out.len() < MAX_DECODED_BYTES {
+            out.push(b'\n');
+            at = end + 1;
+        }
+    }
+    at
+}
+
 /// Decodes a base64 (standard or URL-safe) or hex run into `out` if it decodes to mostly
 /// printable text. Bounded by `MAX_DECODED_BYTES`.
 pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
@@ -1125,6 +1169,28 @@ mod tests {
                 _ => true,
             };
             proptest::prop_assert_eq!(chunk_marks_near(&text, probe), want);
+        }
+
+        /// Against `str::chars().rev()` line by line: what fits in a window is every line
+        /// reversed; a longer text is read in whole lines, or a first line's characters up to
+        /// the window, and never past it.
+        #[test]
+        fn reverse_lines_reverses_each_line_by_characters(
+            lines in proptest::collection::vec("[a-zé中😀 .\r]{0,40}", 0..8),
+            long in 0usize..3,
+        ) {
+            let mut text = lines.join("\n");
+            if long > 0 {
+                text = text.repeat(MAX_DECODED_BYTES / text.len().max(1) * long + 1);
+            }
+            let mut out = Vec::new();
+            let read = reverse_lines(text.as_bytes(), &mut out);
+            proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES && read <= text.len());
+            proptest::prop_assert!(read > 0 || text.is_empty());
+            let taken = &text[..read];
+            let want: Vec<String> = taken.split('\n').map(|l| l.chars().rev().collect()).collect();
+            let want = want.join("\n");
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want);
         }
 
         #[test]

@@ -77,6 +77,14 @@ pub(super) const JAILBREAK: u8 = 1;
 /// Index of `instruction_override` in `CATEGORIES`.
 pub(super) const OVERRIDE: u8 = 0;
 
+/// Index of `encoded_payload` in `CATEGORIES`: with weight 0, a reversal marker (a word only
+/// reversed English has, `eht`, `ruoy`); `REVERSAL_MARKERS` distinct ones in a text have its
+/// lines read again reversed.
+pub(super) const ENCODED: u8 = 4;
+
+/// Distinct reversal markers that make a text's lines worth reading reversed.
+pub(super) const REVERSAL_MARKERS: u32 = 2;
+
 /// Added when two distinct jailbreak patterns or more match a text that also addresses an AI
 /// model (a context pattern: weight 0, category `jailbreak_persona`, e.g. `chatgpt`, `language
 /// model`). A jailbreak is a persona set up for the model plus the disinhibition it is given;

@@ -398,12 +398,58 @@ pub(super) fn decode_chunked(
 }
 
 /// Writes `text`'s lines to `out`, each with its characters in reverse order (a UTF-8 sequence
-/// kept whole; a stray continuation byte goes with the byte before it, up to 4 bytes), until
-/// `MAX_DECODED_BYTES`; returns how many bytes of `text` were read: whole lines, or, where the
-/// first line is longer than that, its first `MAX_DECODED_BYTES` cut at a character's start.
-/// Linear: each byte is copied once.
+/// kept whole; a stray continuation byte goes with the byte before it, up to 4 bytes): text
+/// written backwards, as `text[::-1]` does. See `per_line` for the window.
 pub(super) fn reverse_lines(text: &[u8], out: &mut Vec<u8>) -> usize {
-    let continuation = |b: u8| b & 0xC0 == 0x80;
+    per_line(text, out, |line, out| {
+        let mut i = line.len();
+        while i > 0 {
+            let mut s = i - 1;
+            while s > 0 && i - s < 4 && continuation(line[s]) {
+                s -= 1;
+            }
+            out.extend_from_slice(&line[s..i]);
+            i = s;
+        }
+    })
+}
+
+/// Writes `text`'s lines to `out`, each with its words (runs between spaces and tabs) in
+/// reverse order, one space apart: an injection written last word first. See `per_line`.
+pub(super) fn reverse_words(text: &[u8], out: &mut Vec<u8>) -> usize {
+    per_line(text, out, |line, out| {
+        let blank = |b: u8| b == b' ' || b == b'\t';
+        let (mut e, mut first) = (line.len(), true);
+        loop {
+            while e > 0 && blank(line[e - 1]) {
+                e -= 1;
+            }
+            if e == 0 {
+                break;
+            }
+            let s = line[..e]
+                .iter()
+                .rposition(|&b| blank(b))
+                .map_or(0, |p| p + 1);
+            if !first {
+                out.push(b' ');
+            }
+            out.extend_from_slice(&line[s..e]);
+            (e, first) = (s, false);
+        }
+    })
+}
+
+/// Whether `b` continues a UTF-8 sequence.
+fn continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// Writes each line of `text` to `out` as `rewrite` writes it (no longer than the line), a
+/// line break after each, until `MAX_DECODED_BYTES`; returns how many bytes of `text` were
+/// read: whole lines, or, where the first line is longer than that, its first
+/// `MAX_DECODED_BYTES` cut at a character's start. Linear when `rewrite` is.
+fn per_line(text: &[u8], out: &mut Vec<u8>, mut rewrite: impl FnMut(&[u8], &mut Vec<u8>)) -> usize {
     out.clear();
     let mut at = 0;
     while at < text.len() && out.len() < MAX_DECODED_BYTES {
@@ -423,15 +469,12 @@ pub(super) fn reverse_lines(text: &[u8], out: &mut Vec<u8>) -> usize {
                 stop = at + room;
             }
         }
-        let mut i = stop;
-        while i > at {
-            let mut s = i - 1;
-            while s > at && i - s < 4 && continuation(text[s]) {
-                s -= 1;
-            }
-            out.extend_from_slice(&text[s..i]);
-            i = s;
-        }
+        let before = out.len();
+        rewrite(&text[at..stop], out);
+        debug_assert!(
+            out.len() - before <= stop - at,
+            "a rewritten line is no longer"
+        );
         at = stop;
         if stop == end && end < text.len() && out.len() < MAX_DECODED_BYTES {
             out.push(b'\n');
@@ -1191,6 +1234,26 @@ mod tests {
             let want: Vec<String> = taken.split('\n').map(|l| l.chars().rev().collect()).collect();
             let want = want.join("\n");
             proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+
+        /// Against splitting on blanks and joining reversed: each line's words last first.
+        #[test]
+        fn reverse_words_reverses_each_lines_words(
+            lines in proptest::collection::vec("[a-zé中 \t.;]{0,40}", 0..8),
+        ) {
+            let text = lines.join("\n");
+            let mut out = Vec::new();
+            let read = reverse_words(text.as_bytes(), &mut out);
+            proptest::prop_assert_eq!(read, text.len());
+            let want: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    let mut w: Vec<&str> = l.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+                    w.reverse();
+                    w.join(" ")
+                })
+                .collect();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want.join("\n"));
         }
 
         #[test]

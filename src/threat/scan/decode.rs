@@ -166,7 +166,7 @@ pub(super) struct Chunked {
     pub start: usize,
     pub end: usize,
     pub len: usize,
-    /// Whether it has three chunks or more and `MIN_RUN` bytes of them or more.
+    /// Whether it has two chunks or more and `MIN_RUN` bytes of them or more.
     pub long: bool,
 }
 
@@ -212,7 +212,7 @@ pub(super) fn chunk_marks_near(text: &[u8], probe: usize) -> bool {
 
 /// The chunked run through `probe`, if there is one: chunks of `len` bytes of base64 or hex,
 /// `len` even and below `MIN_RUN` (longer ones are runs of their own), each one separator
-/// (`chunk_separator`) from the next, the last one maybe shorter; three chunks or more and
+/// (`chunk_separator`) from the next, the last one maybe shorter; two chunks or more and
 /// `MIN_RUN` bytes of them or more (`long`); `decode_chunked` reads them. The run is looked for no further back than
 /// `from` (where the caller's last run ended): with the caller going on past `end`, every byte
 /// is walked a bounded number of times.
@@ -266,14 +266,16 @@ pub(super) fn chunked_run(text: &[u8], probe: usize, from: usize) -> Option<Chun
         return None;
     }
     // a run of three chunks has two of `len` side by side here: this one and the one before or
-    // after it, or (this the shorter last) the two before; most words around a probe do not
+    // after it, or (this the shorter last) the two before; a run of two, possible where `len`
+    // is half a run or more, is this chunk and a shorter one after it, or (this the shorter
+    // last) the one before. Most words around a probe are neither.
+    let two = 2 * len >= MIN_RUN;
+    let next = chunk_separator(text, e0).map(|n| end_of(e0 + n) - (e0 + n));
+    let follows = next.is_some_and(|l| l == len || (two && l > 0 && l < len));
     let paired = match prev {
-        Some((ps, pe)) if cur == len => {
-            pe - ps == len
-                || chunk_separator(text, e0).is_some_and(|n| end_of(e0 + n) - (e0 + n) == len)
-        }
-        Some((ps, _)) => before(ps).is_some_and(|(qs, qe)| qe - qs == len),
-        None => chunk_separator(text, e0).is_some_and(|n| end_of(e0 + n) - (e0 + n) == len),
+        Some((ps, pe)) if cur == len => pe - ps == len || follows,
+        Some((ps, _)) => two || before(ps).is_some_and(|(qs, qe)| qe - qs == len),
+        None => follows,
     };
     if !paired {
         return None;
@@ -306,7 +308,7 @@ pub(super) fn chunked_run(text: &[u8], probe: usize, from: usize) -> Option<Chun
         start,
         end,
         len,
-        long: chunks >= 3 && bytes >= MIN_RUN,
+        long: chunks >= 2 && bytes >= MIN_RUN,
     })
 }
 
@@ -327,8 +329,8 @@ fn chunks_of(text: &[u8], start: usize, end: usize) -> impl Iterator<Item = (usi
     })
 }
 
-/// Decodes a chunked run (`chunked_run`) into `out`, its chunks joined in `joined`; true where
-/// it decodes to mostly printable text (`decode_run`). Hex: the longest stretch of chunks that
+/// Decodes a chunked run (`chunked_run`) into `out`, its chunks joined in `joined`, where it
+/// decodes to text (`decode_run`): what it holds, and the part of the run that decoded. Hex: the longest stretch of chunks that
 /// are all hex, each of even length. Base64 (chunks a multiple of 4 long): all the chunks;
 /// failing that, without the last chunk, the first, both, or the first two and the last (words
 /// that happen to be of a chunk's length, or shorter, before or after the run): at most five
@@ -338,7 +340,7 @@ pub(super) fn decode_chunked(
     run: Chunked,
     joined: &mut Vec<u8>,
     out: &mut Vec<u8>,
-) -> bool {
+) -> Option<(Decoded, usize, usize)> {
     let join = |joined: &mut Vec<u8>, from: usize, to: usize| {
         joined.clear();
         for (s, e) in chunks_of(text, from, to) {
@@ -368,12 +370,12 @@ pub(super) fn decode_chunked(
                 .take_while(|&&b| !B64[b as usize])
                 .count();
         join(joined, from, to);
-        if decode_run(joined, out) {
-            return true;
+        if let d @ (Decoded::Whole | Decoded::Stretch) = decode_run(joined, out) {
+            return Some((d, from, to));
         }
     }
     if !run.len.is_multiple_of(4) {
-        return false;
+        return None;
     }
     // where the second, third and last chunks start (the run without its last chunk ends
     // there: `chunks_of` stops at a chunk that starts at its end)
@@ -391,9 +393,13 @@ pub(super) fn decode_chunked(
     ]
     .into_iter()
     .filter_map(|(from, to)| from.filter(|&f| f < to).map(|f| (f, to)))
-    .any(|(from, to)| {
+    .find_map(|(from, to)| {
         join(joined, from, to);
-        joined.len() >= MIN_RUN && decode_run(joined, out)
+        let d = match joined.len() >= MIN_RUN {
+            true => decode_run(joined, out),
+            false => Decoded::Not,
+        };
+        d.text().then_some((d, from, to))
     })
 }
 
@@ -484,9 +490,9 @@ fn per_line(text: &[u8], out: &mut Vec<u8>, mut rewrite: impl FnMut(&[u8], &mut 
     at
 }
 
-/// Decodes a base64 (standard or URL-safe) or hex run into `out` if it decodes to mostly
-/// printable text. Bounded by `MAX_DECODED_BYTES`.
-pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
+/// Decodes a base64 (standard or URL-safe) or hex run into `out`, and says whether it is text
+/// to read, whole or a stretch of it (`read_as_text`). Bounded by `MAX_DECODED_BYTES`.
+pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> Decoded {
     use base64::Engine as _;
     out.clear();
     let run = &run[..run.len().min(MAX_DECODED_BYTES * 4 / 3)];
@@ -500,8 +506,8 @@ pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
                 Ok(n) => out.truncate(n),
                 Err(_) => out.clear(),
             }
-            if printable(out) {
-                return true;
+            if let d @ (Decoded::Whole | Decoded::Stretch) = read_as_text(out) {
+                return d;
             }
         }
         out.clear();
@@ -528,10 +534,62 @@ pub(super) fn decode_run(run: &[u8], out: &mut Vec<u8>) -> bool {
         };
         match engine.decode_slice(cut, out) {
             Ok(n) => out.truncate(n),
-            Err(_) => return false,
+            Err(_) => return Decoded::Not,
         }
     }
-    printable(out)
+    read_as_text(out)
+}
+
+/// What a decoding holds for the scan to read (`decode_run`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Decoded {
+    /// Nothing: it did not decode, or to no text.
+    Not,
+    /// Text, all of it (`printable`).
+    Whole,
+    /// Binary with a stretch of text in it, which `out` now holds alone.
+    Stretch,
+}
+
+impl Decoded {
+    pub(super) fn text(self) -> bool {
+        self != Decoded::Not
+    }
+}
+
+/// Shortest stretch of printable bytes read out of a decoding that is not text as a whole:
+/// random bytes (about 37 % printable) make one this long about once in 10^10 tries, an
+/// injection beside the bytes of a hex dump is one.
+const MIN_STRETCH: usize = 24;
+
+/// Whether a decoding in `out` is text (`printable`), or holds a stretch of `MIN_STRETCH`
+/// printable bytes or more, the longest of which is then moved to `out`'s start and kept alone.
+fn read_as_text(out: &mut Vec<u8>) -> Decoded {
+    if printable(out) {
+        return Decoded::Whole;
+    }
+    let is = |c: &u8| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r');
+    let (mut best, mut at) = ((0, 0), 0);
+    for (i, c) in out.iter().enumerate() {
+        if !is(c) {
+            at = i + 1;
+        } else if i + 1 - at > best.1 - best.0 {
+            best = (at, i + 1);
+        }
+    }
+    if best.1 - best.0 < MIN_STRETCH {
+        return Decoded::Not;
+    }
+    out.copy_within(best.0..best.1, 0);
+    out.truncate(best.1 - best.0);
+    Decoded::Stretch
+}
+
+/// Whether every byte of `out` is printable ASCII or white space: a decoding with nothing else
+/// in it (`decode_chunked`'s span is left out of the suffix statistics only then).
+pub(super) fn clean(out: &[u8]) -> bool {
+    out.iter()
+        .all(|&c| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r'))
 }
 
 /// Whether decoded bytes are mostly printable text: 8 or more, nine in ten printable ASCII.
@@ -1254,6 +1312,40 @@ mod tests {
                 })
                 .collect();
             proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want.join("\n"));
+        }
+
+        /// Against a model (split on the bytes that are not printable, take the longest part,
+        /// the first of equals): text stays whole, else the longest stretch of `MIN_STRETCH`
+        /// bytes or more stands alone, else nothing.
+        #[test]
+        fn read_as_text_keeps_text_or_its_longest_stretch(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[ -~\n]{0,40}",
+                    proptest::strategy::Strategy::prop_map(
+                        proptest::collection::vec(0u8..=255, 0..12),
+                        |v| v.iter().map(|&b| b as char).collect::<String>(),
+                    ),
+                ],
+                0..6,
+            ),
+        ) {
+            // (a char below 256 stands for its byte)
+            let bytes: Vec<u8> = parts.concat().chars().map(|c| c as u32 as u8).collect();
+            let mut out = bytes.clone();
+            let got = read_as_text(&mut out);
+            let is = |c: &u8| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r');
+            let longest = bytes
+                .split(|c| !is(c))
+                .fold(&[][..], |best: &[u8], p| if p.len() > best.len() { p } else { best });
+            let want = if printable(&bytes) {
+                (Decoded::Whole, bytes.clone())
+            } else if longest.len() >= MIN_STRETCH {
+                (Decoded::Stretch, longest.to_vec())
+            } else {
+                (Decoded::Not, out.clone())
+            };
+            proptest::prop_assert_eq!((got, out), want);
         }
 
         #[test]

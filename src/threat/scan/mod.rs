@@ -230,11 +230,11 @@ impl Scanner {
                 continue;
             }
             runs += 1;
-            if decode_run(run, &mut self.decoded) {
+            if decode_run(run, &mut self.decoded).text() {
                 // a payload encoded twice is decoded again, once
                 if self.decoded.len() >= MIN_RUN && self.decoded.iter().all(|&b| B64[b as usize]) {
                     let mut again = std::mem::take(&mut self.decoded_again);
-                    if decode_run(&self.decoded, &mut again) {
+                    if decode_run(&self.decoded, &mut again).text() {
                         std::mem::swap(&mut self.decoded, &mut again);
                     }
                     self.decoded_again = again;
@@ -247,7 +247,7 @@ impl Scanner {
         // for only where a digit or a capital after a small letter is near the probe
         // (`chunk_marks_near`); its chunks are joined and decoded, with a budget of their own.
         let (mut chunked, mut from) = (0, 0);
-        // the chunked runs that decoded to text
+        // the parts of chunked runs that decoded to text and nothing else
         let (mut spans, mut decoded) = ([(0, 0); MAX_DECODED_RUNS], 0);
         let mut probe = MIN_RUN - 1;
         while probe < text.len() && chunked < MAX_DECODED_RUNS {
@@ -264,12 +264,16 @@ impl Scanner {
             if c.long {
                 chunked += 1;
                 let mut joined = std::mem::take(&mut self.decoded_again);
-                let text_found = decode_chunked(text, c, &mut joined, &mut self.decoded);
+                let found = decode_chunked(text, c, &mut joined, &mut self.decoded);
                 self.decoded_again = joined;
-                if text_found {
+                if let Some((d, from, to)) = found {
+                    // (only a part that decoded to text and nothing else is explained by the
+                    // encoding: a token that joined the run from a suffix beside it is not)
+                    if d == Decoded::Whole && clean(&self.decoded) {
+                        spans[decoded] = (from, to);
+                        decoded += 1;
+                    }
                     self.scan_decoded(&mut r);
-                    spans[decoded] = (c.start, c.end);
-                    decoded += 1;
                 }
             }
         }

@@ -406,23 +406,40 @@ pub(super) fn decode_chunked(
 /// Writes `text`'s lines to `out`, each with its characters in reverse order (a UTF-8 sequence
 /// kept whole; a stray continuation byte goes with the byte before it, up to 4 bytes): text
 /// written backwards, as `text[::-1]` does. See `per_line` for the window.
-pub(super) fn reverse_lines(text: &[u8], out: &mut Vec<u8>) -> usize {
+pub(super) fn reverse_lines(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
+    per_line(text, out, reverse_chars)
+}
+
+/// Appends `s`'s characters to `out` in reverse order (a UTF-8 sequence kept whole; a stray
+/// continuation byte goes with the byte before it, up to 4 bytes).
+fn reverse_chars(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = s.len();
+    while i > 0 {
+        let mut k = i - 1;
+        while k > 0 && i - k < 4 && continuation(s[k]) {
+            k -= 1;
+        }
+        out.extend_from_slice(&s[k..i]);
+        i = k;
+    }
+}
+
+/// Writes `text`'s lines to `out`, each word's characters in reverse order and the words in
+/// their order (`erongI lla suoiverp`), blanks as they are. See `per_line`.
+pub(super) fn reverse_each_word(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
     per_line(text, out, |line, out| {
-        let mut i = line.len();
-        while i > 0 {
-            let mut s = i - 1;
-            while s > 0 && i - s < 4 && continuation(line[s]) {
-                s -= 1;
+        for (k, word) in line.split(|&b| b == b' ' || b == b'\t').enumerate() {
+            if k > 0 {
+                out.push(b' ');
             }
-            out.extend_from_slice(&line[s..i]);
-            i = s;
+            reverse_chars(word, out);
         }
     })
 }
 
 /// Writes `text`'s lines to `out`, each with its words (runs between spaces and tabs) in
 /// reverse order, one space apart: an injection written last word first. See `per_line`.
-pub(super) fn reverse_words(text: &[u8], out: &mut Vec<u8>) -> usize {
+pub(super) fn reverse_words(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
     per_line(text, out, |line, out| {
         let blank = |b: u8| b == b' ' || b == b'\t';
         let (mut e, mut first) = (line.len(), true);
@@ -453,11 +470,18 @@ fn continuation(b: u8) -> bool {
 
 /// Writes each line of `text` to `out` as `rewrite` writes it (no longer than the line), a
 /// line break after each, until `MAX_DECODED_BYTES`; returns how many bytes of `text` were
-/// read: whole lines, or, where the first line is longer than that, its first
-/// `MAX_DECODED_BYTES` cut at a character's start. Linear when `rewrite` is.
-fn per_line(text: &[u8], out: &mut Vec<u8>, mut rewrite: impl FnMut(&[u8], &mut Vec<u8>)) -> usize {
+/// read (whole lines, or, where the first line is longer than that, its first
+/// `MAX_DECODED_BYTES` cut at a character's start) and where the next window starts: where it
+/// was read to, or, in a line cut, `UNESCAPE_OVERLAP` bytes before that, so that a phrase
+/// across the cut is whole in one window. Linear when `rewrite` is (a cut line is read at most
+/// 4/3 times).
+fn per_line(
+    text: &[u8],
+    out: &mut Vec<u8>,
+    mut rewrite: impl FnMut(&[u8], &mut Vec<u8>),
+) -> (usize, usize) {
     out.clear();
-    let mut at = 0;
+    let (mut at, mut cut) = (0, false);
     while at < text.len() && out.len() < MAX_DECODED_BYTES {
         let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |n| at + n);
         let room = MAX_DECODED_BYTES - out.len();
@@ -466,6 +490,7 @@ fn per_line(text: &[u8], out: &mut Vec<u8>, mut rewrite: impl FnMut(&[u8], &mut 
             if !out.is_empty() {
                 break;
             }
+            cut = true;
             // a line longer than a window: its first `room` bytes, at a character's start
             stop = at + room;
             while stop > at && continuation(text[stop]) {
@@ -487,7 +512,10 @@ fn per_line(text: &[u8], out: &mut Vec<u8>, mut rewrite: impl FnMut(&[u8], &mut 
             at = end + 1;
         }
     }
-    at
+    match cut {
+        true => (at, at.saturating_sub(UNESCAPE_OVERLAP).max(1)),
+        false => (at, at),
+    }
 }
 
 /// Decodes a base64 (standard or URL-safe) or hex run into `out`, and says whether it is text
@@ -547,7 +575,7 @@ pub(super) enum Decoded {
     Not,
     /// Text, all of it (`printable`).
     Whole,
-    /// Binary with a stretch of text in it, which `out` now holds alone.
+    /// Binary with stretches of text in it, which `out` now holds alone, one a line.
     Stretch,
 }
 
@@ -562,27 +590,35 @@ impl Decoded {
 /// injection beside the bytes of a hex dump is one.
 const MIN_STRETCH: usize = 24;
 
-/// Whether a decoding in `out` is text (`printable`), or holds a stretch of `MIN_STRETCH`
-/// printable bytes or more, the longest of which is then moved to `out`'s start and kept alone.
+/// Whether a decoding in `out` is text (`printable`), or holds stretches of `MIN_STRETCH`
+/// printable bytes or more, which then replace it, in order, a line break between each (every
+/// one: a benign string beside an injection in a hex dump must not hide it). In place, one pass.
 fn read_as_text(out: &mut Vec<u8>) -> Decoded {
     if printable(out) {
         return Decoded::Whole;
     }
-    let is = |c: &u8| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r');
-    let (mut best, mut at) = ((0, 0), 0);
-    for (i, c) in out.iter().enumerate() {
-        if !is(c) {
-            at = i + 1;
-        } else if i + 1 - at > best.1 - best.0 {
-            best = (at, i + 1);
+    let is = |c: u8| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r');
+    // `w`: where the next stretch is written (never past where it is read from)
+    let (mut w, mut at) = (0, 0);
+    for i in 0..=out.len() {
+        if i < out.len() && is(out[i]) {
+            continue;
         }
+        if i - at >= MIN_STRETCH {
+            if w > 0 {
+                out[w] = b'\n';
+                w += 1;
+            }
+            out.copy_within(at..i, w);
+            w += i - at;
+        }
+        at = i + 1;
     }
-    if best.1 - best.0 < MIN_STRETCH {
-        return Decoded::Not;
+    out.truncate(w);
+    match w {
+        0 => Decoded::Not,
+        _ => Decoded::Stretch,
     }
-    out.copy_within(best.0..best.1, 0);
-    out.truncate(best.1 - best.0);
-    Decoded::Stretch
 }
 
 /// Whether every byte of `out` is printable ASCII or white space: a decoding with nothing else
@@ -1285,9 +1321,15 @@ mod tests {
                 text = text.repeat(MAX_DECODED_BYTES / text.len().max(1) * long + 1);
             }
             let mut out = Vec::new();
-            let read = reverse_lines(text.as_bytes(), &mut out);
+            let (read, resume) = reverse_lines(text.as_bytes(), &mut out);
             proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES && read <= text.len());
             proptest::prop_assert!(read > 0 || text.is_empty());
+            // a window that cut a line starts the next one a seam's overlap back, else at the
+            // next line
+            let b = text.as_bytes();
+            let cut = read < b.len() && b[read] != b'\n' && !b[..read].ends_with(b"\n");
+            let want_resume = if cut { read - UNESCAPE_OVERLAP } else { read };
+            proptest::prop_assert_eq!(resume, want_resume);
             let taken = &text[..read];
             let want: Vec<String> = taken.split('\n').map(|l| l.chars().rev().collect()).collect();
             let want = want.join("\n");
@@ -1301,7 +1343,7 @@ mod tests {
         ) {
             let text = lines.join("\n");
             let mut out = Vec::new();
-            let read = reverse_words(text.as_bytes(), &mut out);
+            let (read, _) = reverse_words(text.as_bytes(), &mut out);
             proptest::prop_assert_eq!(read, text.len());
             let want: Vec<String> = lines
                 .iter()
@@ -1314,9 +1356,30 @@ mod tests {
             proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want.join("\n"));
         }
 
-        /// Against a model (split on the bytes that are not printable, take the longest part,
-        /// the first of equals): text stays whole, else the longest stretch of `MIN_STRETCH`
-        /// bytes or more stands alone, else nothing.
+        /// Against split-and-join: each word's characters reversed, the words in order.
+        #[test]
+        fn reverse_each_word_reverses_the_characters_of_each_word(
+            lines in proptest::collection::vec("[a-zé中 \t.;]{0,40}", 0..8),
+        ) {
+            let text = lines.join("\n");
+            let mut out = Vec::new();
+            let (read, _) = reverse_each_word(text.as_bytes(), &mut out);
+            proptest::prop_assert_eq!(read, text.len());
+            let want: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    l.split([' ', '\t'])
+                        .map(|w| w.chars().rev().collect::<String>())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want.join("\n"));
+        }
+
+        /// Against a model (split on the bytes that are not printable, keep the parts of
+        /// `MIN_STRETCH` bytes or more): text stays whole, else those stretches stand, one a
+        /// line, else nothing.
         #[test]
         fn read_as_text_keeps_text_or_its_longest_stretch(
             parts in proptest::collection::vec(
@@ -1335,15 +1398,14 @@ mod tests {
             let mut out = bytes.clone();
             let got = read_as_text(&mut out);
             let is = |c: &u8| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r');
-            let longest = bytes
-                .split(|c| !is(c))
-                .fold(&[][..], |best: &[u8], p| if p.len() > best.len() { p } else { best });
+            let stretches: Vec<&[u8]> =
+                bytes.split(|c| !is(c)).filter(|p| p.len() >= MIN_STRETCH).collect();
             let want = if printable(&bytes) {
                 (Decoded::Whole, bytes.clone())
-            } else if longest.len() >= MIN_STRETCH {
-                (Decoded::Stretch, longest.to_vec())
+            } else if !stretches.is_empty() {
+                (Decoded::Stretch, stretches.join(&b'\n'))
             } else {
-                (Decoded::Not, out.clone())
+                (Decoded::Not, Vec::new())
             };
             proptest::prop_assert_eq!((got, out), want);
         }

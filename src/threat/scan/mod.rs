@@ -230,16 +230,21 @@ impl Scanner {
                 continue;
             }
             runs += 1;
-            if decode_run(run, &mut self.decoded).text() {
+            let d = decode_run(run, &mut self.decoded);
+            if d.text() {
+                // (text read out of binary counts prose evidence only: `Decoded::Stretch`)
+                let mut prose_only = d == Decoded::Stretch;
                 // a payload encoded twice is decoded again, once
                 if self.decoded.len() >= MIN_RUN && self.decoded.iter().all(|&b| B64[b as usize]) {
                     let mut again = std::mem::take(&mut self.decoded_again);
-                    if decode_run(&self.decoded, &mut again).text() {
+                    let d = decode_run(&self.decoded, &mut again);
+                    if d.text() {
                         std::mem::swap(&mut self.decoded, &mut again);
+                        prose_only |= d == Decoded::Stretch;
                     }
                     self.decoded_again = again;
                 }
-                self.scan_decoded(&mut r);
+                self.scan_decoded(&mut r, prose_only);
             }
         }
         // The same encodings cut into chunks shorter than a run (`69 67 6e …`, `aWdu b3Jl …`):
@@ -273,7 +278,7 @@ impl Scanner {
                         spans[decoded] = (from, to);
                         decoded += 1;
                     }
-                    self.scan_decoded(&mut r);
+                    self.scan_decoded(&mut r, d == Decoded::Stretch);
                 }
             }
         }
@@ -294,7 +299,7 @@ impl Scanner {
             // Morse is a run of lone symbol clusters, which is what the suffix statistics
             // find: only then is the text read for it (no cost on other text)
             if super::morse::decode(text, &mut self.decoded, MAX_DECODED_BYTES) {
-                self.scan_decoded(&mut r);
+                self.scan_decoded(&mut r, false);
             }
         }
         // Escaped text (percent-encoding, HTML character references, `\u` escapes): read again
@@ -352,14 +357,14 @@ impl Scanner {
                     (reading, u.read, u.resume)
                 });
             }
-            // (Text reversed letter by letter, `.tpmorp metsys ruoy laever`, or word by word,
-            // `prompt system your reveal`: hiding, counted in full like a reversal behind
-            // U+202E.)
+            // (Text reversed letter by letter, `.tpmorp metsys ruoy laever`, word by word,
+            // `prompt system your reveal`, or within each word, `erongI lla`: hiding, its prose
+            // evidence counted in full, `Reading::Reversed`.)
             if reversed {
-                for rewrite in [reverse_lines, reverse_words] {
+                for rewrite in [reverse_lines, reverse_words, reverse_each_word] {
                     self.best_window(text, long, r, &mut best, |t, out| {
-                        let read = rewrite(t, out);
-                        (Some(Reading::Hidden), read, read)
+                        let (read, resume) = rewrite(t, out);
+                        (Some(Reading::Reversed), read, resume)
                     });
                 }
             }
@@ -409,19 +414,19 @@ impl Scanner {
                 // request); else at most Low, and only where the text showed no prose evidence
                 // (a phrase an identifier spells, a Markdown heading read as a role line)
                 let new = inner.categories & !raw.categories & !TECHNICAL;
-                let total = match formatted {
-                    true if new.count_ones() >= 2 => inner.score,
-                    true if raw.score == 0 => inner.score.min(FORMATTED_CAP),
-                    true => 0,
-                    false => inner.score + counted(inner_technical),
+                let total = match (formatted, reading == Reading::Reversed) {
+                    (true, _) if new.count_ones() >= 2 => inner.score,
+                    (true, _) if raw.score == 0 => inner.score.min(FORMATTED_CAP),
+                    (true, _) => 0,
+                    (false, true) => inner.score,
+                    (false, false) => inner.score + counted(inner_technical),
+                };
+                let categories = match reading {
+                    Reading::Reversed => inner.categories & !TECHNICAL,
+                    _ => inner.categories,
                 };
                 if total > best.0 {
-                    *best = (
-                        total,
-                        inner.score,
-                        inner.categories,
-                        reading == Reading::Escaped,
-                    );
+                    *best = (total, inner.score, categories, reading == Reading::Escaped);
                 }
             }
             if from + read >= text.len() {
@@ -435,11 +440,15 @@ impl Scanner {
 
     /// Scans the payload `decoded` holds (a base64, hex or Morse run): what it finds adds to
     /// `r`, with 2 for the hiding and `encoded_payload` among the categories.
-    fn scan_decoded(&mut self, r: &mut ScanResult) {
+    fn scan_decoded(&mut self, r: &mut ScanResult, prose_only: bool) {
         let (inner, inner_technical) = self.read_decoded(false, u32::MAX);
-        if inner.score + inner_technical > 0 {
-            r.score += inner.score + inner_technical + 2;
-            r.categories |= inner.categories | 1 << 4;
+        let (technical, categories) = match prose_only {
+            true => (0, inner.categories & !TECHNICAL),
+            false => (inner_technical, inner.categories),
+        };
+        if inner.score + technical > 0 {
+            r.score += inner.score + technical + 2;
+            r.categories |= categories | 1 << 4;
         }
     }
 
@@ -693,8 +702,12 @@ impl Scanner {
 enum Reading {
     /// Escapes decoded: everything counts, and 2 more where they hid prose evidence.
     Escaped,
-    /// Markup inside a word, a reversal, a word spelled out: everything counts.
+    /// Markup inside a word, a reversal behind U+202E, a word spelled out: everything counts.
     Hidden,
+    /// Text written backwards (letters, words, or the letters of each word): prose evidence
+    /// only, in full. Read backwards, numbers and punctuation turn into technical look-alikes
+    /// (`100%` into `%001`, a NUL in a path).
+    Reversed,
     /// Only words joined by `_` or `.` and markup beside words: prose evidence only, each
     /// pattern at most `FORMATTED_CAP`; the whole counts where it shows two prose categories the
     /// text did not, else at most `FORMATTED_CAP` where the text showed no prose evidence, else

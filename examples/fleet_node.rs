@@ -17,7 +17,8 @@
 //! revoke-token TOKEN              ok NS
 //! quarantine TENANT AGENT MS      ok NS
 //! unquarantine TENANT AGENT       ok NS
-//! await-fresh                     fresh | stale (after 20 s)
+//! await-fresh                     fresh | stale (after 60 s: a first sync with a 3-server
+//!                                 JetStream cluster forming on a starved machine took over 20)
 //! metrics                         the fleet's metrics, JSON
 //! bench TENANT AGENT TOKEN N      N checks one after another: p50 NS p99 NS ns
 //! hammer TENANT AGENT TOKEN MS    a check every 100 µs for MS ms: allowed A limited L other O
@@ -155,7 +156,7 @@ fn main() {
                 format!("ok {ns} {}", engine.release_quarantine(t, a))
             }
             ["await-fresh"] => {
-                let until = Instant::now() + Duration::from_secs(20);
+                let until = Instant::now() + Duration::from_secs(60);
                 loop {
                     let fresh = engine.metrics().fleet.is_some_and(|f| f.fresh);
                     if fresh || Instant::now() > until {

@@ -213,9 +213,9 @@ pub(super) fn chunk_marks_near(text: &[u8], probe: usize) -> bool {
 /// The chunked run through `probe`, if there is one: chunks of `len` bytes of base64 or hex,
 /// `len` even and below `MIN_RUN` (longer ones are runs of their own), each one separator
 /// (`chunk_separator`) from the next, the last one maybe shorter; two chunks or more and
-/// `MIN_RUN` bytes of them or more (`long`); `decode_chunked` reads them. The run is looked for no further back than
-/// `from` (where the caller's last run ended): with the caller going on past `end`, every byte
-/// is walked a bounded number of times.
+/// `MIN_RUN` bytes of them or more (`long`); `decode_chunked` reads them. The run is looked for
+/// no further back than `from` (where the caller's last run ended): with the caller going on
+/// past `end`, every byte is walked a bounded number of times.
 pub(super) fn chunked_run(text: &[u8], probe: usize, from: usize) -> Option<Chunked> {
     let b64 = |i: usize| text.get(i).is_some_and(|&b| B64[b as usize]);
     // the chunk at the probe, or right after a separator there

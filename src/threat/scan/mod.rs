@@ -173,7 +173,7 @@ impl Scanner {
         let long = long_prose(text);
         let (mut r, mut technical, differ) = self.scan_views(text, long, u32::MAX);
         // words or word pairs only reversed English has: the lines are read again reversed,
-        // letter by letter and word by word (below)
+        // three ways (below)
         let reversed = self.reversal_markers >= REVERSAL_MARKERS;
         self.read_reversed = reversed;
         let letter_runs = self.normalizer.letter_runs();

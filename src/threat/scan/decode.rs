@@ -330,8 +330,8 @@ fn chunks_of(text: &[u8], start: usize, end: usize) -> impl Iterator<Item = (usi
 }
 
 /// Decodes a chunked run (`chunked_run`) into `out`, its chunks joined in `joined`, where it
-/// decodes to text (`decode_run`): what it holds, and the part of the run that decoded. Hex: the longest stretch of chunks that
-/// are all hex, each of even length. Base64 (chunks a multiple of 4 long): all the chunks;
+/// decodes to text (`decode_run`): what it holds, and the part of the run that decoded. Hex:
+/// the longest stretch of chunks that are all hex, each of even length. Base64 (chunks a multiple of 4 long): all the chunks;
 /// failing that, without the last chunk, the first, both, or the first two and the last (words
 /// that happen to be of a chunk's length, or shorter, before or after the run): at most five
 /// decodings of `MAX_DECODED_BYTES` a run.
@@ -345,6 +345,9 @@ pub(super) fn decode_chunked(
         joined.clear();
         for (s, e) in chunks_of(text, from, to) {
             let room = MAX_DECODED_BYTES - joined.len();
+            if room == 0 {
+                break;
+            }
             joined.extend_from_slice(&text[s..e.min(s + room)]);
         }
     };

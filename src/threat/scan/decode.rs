@@ -466,6 +466,18 @@ pub(super) fn reverse_words(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
     })
 }
 
+/// Writes `text`'s lines to `out` in ROT13 (ASCII letters 13 on, the rest as it is): text
+/// written in ROT13 read back. See `per_line`.
+pub(super) fn rot13_lines(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
+    per_line(text, out, |line, out| {
+        out.extend(line.iter().map(|&b| match b {
+            b'a'..=b'm' | b'A'..=b'M' => b + 13,
+            b'n'..=b'z' | b'N'..=b'Z' => b - 13,
+            b => b,
+        }))
+    })
+}
+
 /// Whether `b` continues a UTF-8 sequence.
 fn continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
@@ -1378,6 +1390,24 @@ mod tests {
                 })
                 .collect();
             proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want.join("\n"));
+        }
+
+        /// Against a character model of ROT13: letters 13 on, all else kept, line by line.
+        #[test]
+        fn rot13_lines_is_rot13(lines in proptest::collection::vec("[a-zA-Zé中 .;0-9]{0,40}", 0..8)) {
+            let text = lines.join("\n");
+            let mut out = Vec::new();
+            let (read, _) = rot13_lines(text.as_bytes(), &mut out);
+            proptest::prop_assert_eq!(read, text.len());
+            let want: String = text
+                .chars()
+                .map(|c| match c {
+                    'a'..='m' | 'A'..='M' => (c as u8 + 13) as char,
+                    'n'..='z' | 'N'..='Z' => (c as u8 - 13) as char,
+                    c => c,
+                })
+                .collect();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want);
         }
 
         /// Against a model (split on the bytes that are not printable, keep the parts of

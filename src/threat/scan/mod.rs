@@ -172,8 +172,8 @@ impl Scanner {
     pub fn scan(&mut self, text: &[u8]) -> ScanResult {
         let long = long_prose(text);
         let (mut r, mut technical, differ) = self.scan_views(text, long, u32::MAX);
-        // words or word pairs only reversed English has: the lines are read again reversed,
-        // three ways (below)
+        // words or word pairs only reversed or ROT13 English has: the lines are read again
+        // reversed three ways and in ROT13 (below)
         let reversed = self.reversal_markers >= REVERSAL_MARKERS;
         self.read_reversed = reversed;
         let letter_runs = self.normalizer.letter_runs();
@@ -361,13 +361,13 @@ impl Scanner {
                 });
             }
             // (Text reversed letter by letter, `.tpmorp metsys ruoy laever`, word by word,
-            // `prompt system your reveal`, or within each word, `erongI lla`: hiding, its prose
-            // evidence counted in full, `Reading::Reversed`.)
+            // `prompt system your reveal`, or within each word, `erongI lla`, or in ROT13,
+            // `erirny lbhe`: hiding, its prose evidence counted in full, `Reading::Rewritten`.)
             if reversed {
-                for rewrite in [reverse_lines, reverse_words, reverse_each_word] {
+                for rewrite in [reverse_lines, reverse_words, reverse_each_word, rot13_lines] {
                     self.best_window(text, long, r, &mut best, |t, out| {
                         let (read, resume) = rewrite(t, out);
-                        (Some(Reading::Reversed), read, resume)
+                        (Some(Reading::Rewritten), read, resume)
                     });
                 }
             }
@@ -417,7 +417,7 @@ impl Scanner {
                 // request); else at most Low, and only where the text showed no prose evidence
                 // (a phrase an identifier spells, a Markdown heading read as a role line)
                 let new = inner.categories & !raw.categories & !TECHNICAL;
-                let total = match (formatted, reading == Reading::Reversed) {
+                let total = match (formatted, reading == Reading::Rewritten) {
                     (true, _) if new.count_ones() >= 2 => inner.score,
                     (true, _) if raw.score == 0 => inner.score.min(FORMATTED_CAP),
                     (true, _) => 0,
@@ -425,7 +425,7 @@ impl Scanner {
                     (false, false) => inner.score + counted(inner_technical),
                 };
                 let categories = match reading {
-                    Reading::Reversed => inner.categories & !TECHNICAL,
+                    Reading::Rewritten => inner.categories & !TECHNICAL,
                     _ => inner.categories,
                 };
                 if total > best.0 {
@@ -707,10 +707,10 @@ enum Reading {
     Escaped,
     /// Markup inside a word, a reversal behind U+202E, a word spelled out: everything counts.
     Hidden,
-    /// Text written backwards (letters, words, or the letters of each word): prose evidence
-    /// only, in full. Read backwards, numbers and punctuation turn into technical look-alikes
-    /// (`100%` into `%001`, a NUL in a path).
-    Reversed,
+    /// Text written backwards (letters, words, or the letters of each word) or in ROT13: prose
+    /// evidence only, in full. Read backwards, numbers and punctuation turn into technical
+    /// look-alikes (`100%` into `%001`, a NUL in a path).
+    Rewritten,
     /// Only words joined by `_` or `.` and markup beside words: prose evidence only, each
     /// pattern at most `FORMATTED_CAP`; the whole counts where it shows two prose categories the
     /// text did not, else at most `FORMATTED_CAP` where the text showed no prose evidence, else

@@ -484,12 +484,13 @@ impl Scanner {
         // pattern, weight 0, matched): see `CORROBORATION`
         let (mut jailbreak, mut context) = (0u32, false);
         // the reversal markers found (weight 0, encoded_payload), one bit each by catalogue index
-        let mut reversal = 0u64;
+        // modulo 128 (distinct while the markers lie within 128 indices: a test holds it)
+        let mut reversal = 0u128;
         let catalogue = &self.catalogue;
         let mut add = |c: u8, w: u32, i: u32, score: &mut u32, technical: &mut u32| -> bool {
             if w == 0 {
                 match c {
-                    ENCODED => reversal |= 1 << (i % 64),
+                    ENCODED => reversal |= 1 << (i % 128),
                     _ => context = true,
                 }
                 return false;
@@ -1056,6 +1057,23 @@ mod tests {
     thread_local! {
         /// Compiling the catalogue takes seconds in a debug build: once per test thread.
         static SCANNER: Scanner = Scanner::builtin();
+    }
+
+    /// The markers are counted one bit each by catalogue index modulo 128: they must lie within
+    /// 128 indices of each other, or two would share a bit and a text could hold two and count
+    /// one.
+    #[test]
+    fn the_reversal_markers_lie_within_128_catalogue_indices() {
+        let s = SCANNER.with(|s| s.fork());
+        let markers: Vec<usize> = s
+            .patterns()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.weight == 0 && p.category == "encoded_payload")
+            .map(|(i, _)| i)
+            .collect();
+        assert!(markers.len() > 40, "{} markers", markers.len());
+        assert!(markers[markers.len() - 1] - markers[0] < 128, "{markers:?}");
     }
 
     /// Ordinary text holds fewer reversal markers than the readings need: Russian above all,

@@ -501,7 +501,7 @@ fn sighup_with_a_broken_policy_keeps_the_old_one_and_a_good_one_lands() {
 
 #[test]
 fn the_metrics_endpoint_serves_prometheus_text_with_per_client_counters() {
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port = common::free_port();
     let s = Server::start(&format!("metrics = \"127.0.0.1:{port}\"\n"));
     let c = Client::connect(s.socket()).unwrap();
     for i in 0..10 {
@@ -798,7 +798,7 @@ fn http(port: u16, request: &str) -> String {
 /// 8 KiB; the endpoint then answers the next scrape.
 #[test]
 fn an_endless_metrics_request_is_cut_and_the_endpoint_goes_on() {
-    let port = 40000 + (std::process::id() % 20000) as u16;
+    let port = common::free_port();
     let s = Server::start(&format!("metrics = \"127.0.0.1:{port}\"\n"));
     let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     t.write_all(b"GET /metrics HTTP/1.1\r\nX: ").unwrap();
@@ -959,7 +959,7 @@ fn a_client_that_shuts_its_wake_channel_is_disconnected() {
 /// while they are still open (served one at a time, each would have been timed out first).
 #[test]
 fn idle_metrics_connections_do_not_hold_a_scrape_up() {
-    let port = 30000 + (std::process::id() % 10000) as u16;
+    let port = common::free_port();
     let s = Server::start(&format!("metrics = \"127.0.0.1:{port}\"\n"));
     let idle: Vec<_> = (0..8)
         .map(|_| {

@@ -54,3 +54,15 @@ pub fn read(agent: &str, resource: &str) -> Request<'static> {
         .tool("fs.read")
         .resource(resource)
 }
+
+/// A port no socket holds now: bound to port 0 and let go. (A port made of the test's pid
+/// lands in the ephemeral range, where a parallel test's connection may hold it: "Address
+/// already in use" once in a fresh-clone run.) Not every includer uses it.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -470,11 +470,7 @@ pub(super) fn reverse_words(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
 /// written in ROT13 read back. See `per_line`.
 pub(super) fn rot13_lines(text: &[u8], out: &mut Vec<u8>) -> (usize, usize) {
     per_line(text, out, |line, out| {
-        out.extend(line.iter().map(|&b| match b {
-            b'a'..=b'm' | b'A'..=b'M' => b + 13,
-            b'n'..=b'z' | b'N'..=b'Z' => b - 13,
-            b => b,
-        }))
+        out.extend(line.iter().map(|&b| rot13(b)))
     })
 }
 
@@ -612,11 +608,10 @@ fn read_as_text(out: &mut Vec<u8>) -> Decoded {
     if printable(out) {
         return Decoded::Whole;
     }
-    let is = |c: u8| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r');
     // `w`: where the next stretch is written (never past where it is read from)
     let (mut w, mut at) = (0, 0);
     for i in 0..=out.len() {
-        if i < out.len() && is(out[i]) {
+        if i < out.len() && text_byte(out[i]) {
             continue;
         }
         if i - at >= MIN_STRETCH {
@@ -639,8 +634,12 @@ fn read_as_text(out: &mut Vec<u8>) -> Decoded {
 /// Whether every byte of `out` is printable ASCII or white space: a decoding with nothing else
 /// in it (`decode_chunked`'s span is left out of the suffix statistics only then).
 pub(super) fn clean(out: &[u8]) -> bool {
-    out.iter()
-        .all(|&c| c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r'))
+    out.iter().all(|&c| text_byte(c))
+}
+
+/// A byte of text in a decoding: printable ASCII or white space (`read_as_text`, `clean`).
+fn text_byte(c: u8) -> bool {
+    c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r')
 }
 
 /// Whether decoded bytes are mostly printable text: 8 or more, nine in ten printable ASCII.

@@ -80,14 +80,23 @@ pub fn phrase_keys(phrase: &str) -> impl Iterator<Item = String> {
     let key = phrase.to_lowercase();
     let rot13 = key.contains(' ').then(|| {
         key.chars()
-            .map(|c| match c {
-                'a'..='m' => (c as u8 + 13) as char,
-                'n'..='z' => (c as u8 - 13) as char,
-                c => c,
+            .map(|c| match c.is_ascii() {
+                true => rot13(c as u8) as char,
+                false => c,
             })
             .collect::<String>()
     });
     std::iter::once(key).chain(rot13)
+}
+
+/// A byte in ROT13: ASCII letters 13 on, in their case; every other byte as it is. The one rule
+/// for the catalogue's ROT13 phrases and the scan's ROT13 reading (`rot13_lines`).
+pub fn rot13(b: u8) -> u8 {
+    match b {
+        b'a'..=b'm' | b'A'..=b'M' => b + 13,
+        b'n'..=b'z' | b'N'..=b'Z' => b - 13,
+        b => b,
+    }
 }
 
 /// A regex as it is compiled: ASCII word boundaries (Unicode `\b` would push the whole set onto

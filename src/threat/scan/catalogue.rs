@@ -260,8 +260,6 @@ impl Scanner {
             normalizer: Normalizer::new(),
             decoded: Vec::with_capacity(MAX_DECODED_BYTES),
             decoded_again: Vec::with_capacity(MAX_DECODED_BYTES),
-            reversal_markers: 0,
-            read_reversed: false,
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
             model: None,

@@ -99,10 +99,6 @@ pub struct Scanner {
     decoded: Vec<u8>,
     /// A payload encoded twice, decoded the second time.
     decoded_again: Vec<u8>,
-    /// Distinct reversal markers the last `scan_views` found (`REVERSAL_MARKERS`).
-    reversal_markers: u32,
-    /// Whether the last `scan` read its text reversed (tests).
-    read_reversed: bool,
     catalogue: std::sync::Arc<[PatternInfo]>,
     /// Per-scan scratch, reused: which literals already counted.
     seen: Vec<u64>,
@@ -171,11 +167,10 @@ impl Scanner {
     /// Scans `text`.
     pub fn scan(&mut self, text: &[u8]) -> ScanResult {
         let long = long_prose(text);
-        let (mut r, mut technical, differ) = self.scan_views(text, long, u32::MAX);
+        let (mut r, mut technical, differ, markers) = self.scan_views(text, long, u32::MAX);
         // words or word pairs only reversed or ROT13 English has: the lines are read again
         // reversed three ways and in ROT13 (below)
-        let reversed = self.reversal_markers >= REVERSAL_MARKERS;
-        self.read_reversed = reversed;
+        let reversed = markers >= REVERSAL_MARKERS;
         let letter_runs = self.normalizer.letter_runs();
         // The n-gram model reads the folded view of the text itself (not of decoded runs).
         if let Some(m) = &self.model {
@@ -458,7 +453,7 @@ impl Scanner {
     /// `scan_views` of what `decoded` holds (the buffer is lent out and back, not copied).
     fn read_decoded(&mut self, long: bool, pattern_cap: u32) -> (ScanResult, u32) {
         let buf = std::mem::take(&mut self.decoded);
-        let (inner, inner_technical, _) = self.scan_views(&buf, long, pattern_cap);
+        let (inner, inner_technical, _, _) = self.scan_views(&buf, long, pattern_cap);
         self.decoded = buf;
         (inner, inner_technical)
     }
@@ -466,7 +461,13 @@ impl Scanner {
     /// Matches the catalogue on both views of `text`: the result's score holds the prose
     /// categories' points; the technical categories' points (`TECHNICAL`) come apart, second.
     /// Each pattern counts at most `pattern_cap` (and `LONG_TEXT_PATTERN_CAP` in long prose).
-    fn scan_views(&mut self, text: &[u8], long: bool, pattern_cap: u32) -> (ScanResult, u32, bool) {
+    /// Also whether the two views differ, and how many distinct reversal markers matched.
+    fn scan_views(
+        &mut self,
+        text: &[u8],
+        long: bool,
+        pattern_cap: u32,
+    ) -> (ScanResult, u32, bool, u32) {
         let cap = if long {
             LONG_TEXT_PATTERN_CAP
         } else {
@@ -676,7 +677,6 @@ impl Scanner {
                 }
             }
         }
-        self.reversal_markers = reversal.count_ones();
         if jailbreak >= 2 {
             score += if context {
                 CORROBORATION
@@ -697,6 +697,7 @@ impl Scanner {
             },
             technical,
             differ,
+            reversal.count_ones(),
         )
     }
 }
@@ -1076,6 +1077,12 @@ mod tests {
         assert!(markers[markers.len() - 1] - markers[0] < 128, "{markers:?}");
     }
 
+    /// Whether `scan` reads `text` again reversed and in ROT13: its markers, as `scan` counts
+    /// them.
+    fn reads_reversed(s: &mut Scanner, text: &[u8]) -> bool {
+        s.scan_views(text, long_prose(text), u32::MAX).3 >= REVERSAL_MARKERS
+    }
+
     /// Ordinary text holds fewer reversal markers than the readings need: Russian above all,
     /// whose Cyrillic letters the folded view writes as the Latin ones they look like (`от`,
     /// "from", folds to `ot`, which is why `ot` is no marker: with it, Russian texts were read
@@ -1090,8 +1097,7 @@ mod tests {
              the lab by Friday; please send them to the team that can show the figures.",
             "fn main() { let ot = 1; let fo = ot + 2; println!(\"{fo}\"); }",
         ] {
-            s.scan(t.as_bytes());
-            assert!(!s.read_reversed, "{t}");
+            assert!(!reads_reversed(&mut s, t.as_bytes()), "{t}");
         }
         // and the speed corpus's benign pieces joined to 4 KiB a category, as its bench joins
         // them, Russian and Chinese among them: one text in a hundred at most is read reversed
@@ -1112,9 +1118,8 @@ mod tests {
             t.push_str(v["text"].as_str().unwrap());
             t.push('\n');
             if t.len() >= 4096 {
-                s.scan(t.as_bytes());
                 texts += 1;
-                if s.read_reversed {
+                if reads_reversed(&mut s, t.as_bytes()) {
                     *read.entry(category).or_insert(0) += 1;
                 }
                 t.clear();

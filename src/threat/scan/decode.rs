@@ -664,18 +664,100 @@ fn base32_run(run: &[u8]) -> bool {
         && run.len() - body < 8
 }
 
-/// Whether `text` has what `undisguise` could take for markup: `<` before `!`, `/` or a letter
-/// (an HTML comment or tag), or `**` or `~~` (emphasis). A `<` in a comparison or a lone `*` is
-/// none, and is most of code and prose's: `undisguise` is run only where this, `joined_chain`,
-/// words spelled out or U+202E say it may undo something.
+/// Whether `text` has what `undisguise` could take for markup: an HTML comment or tag
+/// (`markup_at`), or `**` or `~~` (emphasis). A `<` in a comparison or around a mail address and
+/// a lone `*` are none, and are most of code and prose's: `undisguise` is run only where this,
+/// `joined_chain`, words spelled out or U+202E say it may undo something.
 pub(super) fn markup_possible(text: &[u8]) -> bool {
-    memchr::memchr3_iter(b'<', b'*', b'~', text).any(|i| {
-        let next = text.get(i + 1).copied();
-        match text[i] {
-            b'<' => next.is_some_and(|c| c == b'!' || c == b'/' || c.is_ascii_alphabetic()),
-            c => next == Some(c),
-        }
+    memchr::memchr3_iter(b'<', b'*', b'~', text).any(|i| match text[i] {
+        b'<' => markup_at(&text[i..]).is_some(),
+        c => text.get(i + 1) == Some(&c),
     })
+}
+
+/// The first position in `text[from..to]` where markup may start: a `<` that `markup_at` takes,
+/// or a run of two `*`, `~` or `_` (`undisguise` judges a run of `_` as emphasis too).
+fn markup_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
+    let runs = |i: usize, c: u8| text.get(i + 1) == Some(&c);
+    let emphasis = memchr::memchr3_iter(b'*', b'~', b'_', &text[from..to])
+        .map(|k| from + k)
+        .find(|&i| runs(i, text[i]));
+    let to = emphasis.unwrap_or(to);
+    memchr::memchr_iter(b'<', &text[from..to])
+        .map(|k| from + k)
+        .find(|&i| markup_at(&text[i..]).is_some())
+        .or(emphasis)
+}
+
+/// Where `undisguise` may undo something next (a superset of where it does), read forward
+/// through one text: markup (`markup_from`), a token that `joined_token` takes apart, U+202E,
+/// and, where words spelled out are looked for, a word spelled out (`spelled_out`) at a line's
+/// start or after a space or tab. `undisguise` skips the lines before it: they would be written
+/// and dropped. Each kind keeps its next position and is searched again only once the reading
+/// has passed it, so each kind's searches cover the text once in all.
+struct DisguiseCursor {
+    /// The next position of each kind: markup, joint, U+202E, word spelled out; `usize::MAX`
+    /// before the first search, the text's length where there is none.
+    next: [usize; 4],
+    spelled_words: bool,
+}
+
+impl DisguiseCursor {
+    fn new(spelled_words: bool) -> DisguiseCursor {
+        DisguiseCursor {
+            next: [usize::MAX; 4],
+            spelled_words,
+        }
+    }
+
+    /// The first position at or after `from` where something may be undone; the text's length
+    /// where nothing may be.
+    fn at(&mut self, text: &[u8], from: usize) -> usize {
+        let end = text.len();
+        for kind in 0..self.next.len() {
+            if self.next[kind] != usize::MAX && self.next[kind] >= from {
+                continue;
+            }
+            let found = match kind {
+                0 => markup_from(text, from, end),
+                1 => joint_from(text, from, end),
+                2 => memchr::memmem::find(&text[from..], "\u{202E}".as_bytes()).map(|k| from + k),
+                _ if !self.spelled_words => None,
+                _ if spelled_out(&text[from..]) => Some(from),
+                _ => memchr::memchr3_iter(b' ', b'\n', b'\t', &text[from..])
+                    .find(|&k| spelled_out(&text[from + k + 1..]))
+                    .map(|k| from + k),
+            };
+            self.next[kind] = found.unwrap_or(end);
+        }
+        self.next.iter().copied().min().unwrap_or(end)
+    }
+}
+
+/// The first `_`, `.` or `-` in `text[from..to]` between two letters whose token `joined_token`
+/// takes apart (a token is judged once, from its start, which may lie before `from`).
+fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
+    let mut judged_to = 0;
+    for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..to]).map(|k| from + k) {
+        if i < judged_to
+            || i == 0
+            || !text[i - 1].is_ascii_alphabetic()
+            || !text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+        {
+            continue;
+        }
+        let start = i - text[..i]
+            .iter()
+            .rev()
+            .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
+            .count();
+        let (split, len) = joined_token(&text[start..]);
+        if split {
+            return Some(i);
+        }
+        judged_to = start + len;
+    }
+    None
 }
 
 /// Whether `text` has a token that `joined_token` takes apart at its `_` or `.` (`undisguise`
@@ -893,6 +975,16 @@ pub(super) fn spelled_out_gaps(text: &[u8]) -> bool {
 /// each byte is looked at a bounded number of times (a token twice, markup up to
 /// `MAX_MARKUP_BYTES` once); nothing is written past `MAX_DECODED_BYTES`.
 pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) -> Undisguised {
+    undisguise_lines::<true>(text, out, spelled_words)
+}
+
+/// `undisguise`, which skips lines before the next place something may be undone where `SKIP`
+/// (`DisguiseCursor`), and writes and drops them where not (the reference its tests hold it to).
+fn undisguise_lines<const SKIP: bool>(
+    text: &[u8],
+    out: &mut Vec<u8>,
+    spelled_words: bool,
+) -> Undisguised {
     const RLO: &[u8] = "\u{202E}".as_bytes();
     const PDF: &[u8] = "\u{202C}".as_bytes();
     // bytes where something may start: markup, a joint, a line's end, U+202E's first byte, and
@@ -925,8 +1017,16 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) ->
     // `out`, and the disguises counted before it (the rest is what the text itself reads, and
     // reading it twice cost code and Markdown twice the scan)
     let (mut line_at, mut undone_before) = (0, 0);
+    // the next place where something may be undone (`DisguiseCursor`): the lines before it are
+    // skipped, at the text's start and after each line that undid nothing
+    let mut cursor = DisguiseCursor::new(spelled_words);
+    let mut next = match SKIP {
+        true => cursor.at(text, 0),
+        false => 0,
+    };
+    i = line_start(text, i, next);
     // a word spelled out at the very start
-    let mut spelled_at = spelled_words && spelled_out(text);
+    let mut spelled_at = spelled_words && spelled_out(&text[i..]);
     while i < text.len() && out.len() < MAX_DECODED_BYTES {
         if spelled_at {
             // words spelled out letter by letter: each joined, a gap of two spaces or more one
@@ -994,6 +1094,10 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) ->
                 }
                 (line_at, undone_before) = (out.len(), u.hidden + u.inside + u.markup);
                 i += 1;
+                if SKIP && next < i {
+                    next = cursor.at(text, i);
+                }
+                i = line_start(text, i, next);
                 spelled_at = spelled_words && spelled_out(&text[i..]);
                 continue;
             }
@@ -1085,6 +1189,19 @@ pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) ->
     u.read = i;
     u.resume = u.resume.min(i);
     u
+}
+
+/// The start of the line of `text` that holds position `at`, looked for from `from` (a line's
+/// start) on: `from` where `at` is on its line or before it, the text's end where `at` is past
+/// it.
+fn line_start(text: &[u8], from: usize, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    match memchr::memrchr(b'\n', &text[from.min(at)..at]) {
+        Some(k) => from + k + 1,
+        None => from,
+    }
 }
 
 /// Fewest escapes a text holds before its unescaped form is scanned too: fewer are everyday
@@ -1302,6 +1419,33 @@ mod tests {
                     );
                 }
             }
+        }
+
+        /// Skipping the lines before the next place something may be undone (`DisguiseCursor`)
+        /// changes nothing that a reading of the whole text in one window writes or counts:
+        /// against `undisguise_lines::<false>`, which writes every line and drops those that
+        /// undid nothing.
+        #[test]
+        fn skipping_lines_undoes_what_reading_every_line_undoes(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "<", "<!--", "-->", "</", "<b>", "</b>", "<a@b.c>", ">", "*", "**", "~", "~~",
+                "_", "__", ".", "-", "!", "/", "a", "ig", "nore", "word", " ", "  ", "\n",
+                "\n\n", "\t", "\u{202E}", "\u{202C}", "1", "i g n", "a ", " b", "\r\n", "ö",
+                "x_y_z_w", "e.g.", "a.b.c", "i-g-n", "state-of-the-art",
+            ]), 0..80),
+            spelled_words: bool,
+        ) {
+            let t = parts.concat();
+            let b = t.as_bytes();
+            let (mut skipped, mut every) = (Vec::new(), Vec::new());
+            let s = undisguise_lines::<true>(b, &mut skipped, spelled_words);
+            let e = undisguise_lines::<false>(b, &mut every, spelled_words);
+            proptest::prop_assert_eq!(
+                (s.hidden, s.inside, s.markup, s.read),
+                (e.hidden, e.inside, e.markup, e.read),
+                "{:?}", t
+            );
+            proptest::prop_assert_eq!(skipped, every, "{:?}", t);
         }
 
         /// The word operations say what a byte loop says: a digit, or a small letter right

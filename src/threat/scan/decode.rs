@@ -675,14 +675,14 @@ pub(super) fn markup_possible(text: &[u8]) -> bool {
     })
 }
 
-/// The first position in `text[from..to]` where markup may start: a `<` that `markup_at` takes,
+/// The first position in `text[from..]` where markup may start: a `<` that `markup_at` takes,
 /// or a run of two `*`, `~` or `_` (`undisguise` judges a run of `_` as emphasis too).
-fn markup_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
+fn markup_from(text: &[u8], from: usize) -> Option<usize> {
     let runs = |i: usize, c: u8| text.get(i + 1) == Some(&c);
-    let emphasis = memchr::memchr3_iter(b'*', b'~', b'_', &text[from..to])
+    let emphasis = memchr::memchr3_iter(b'*', b'~', b'_', &text[from..])
         .map(|k| from + k)
         .find(|&i| runs(i, text[i]));
-    let to = emphasis.unwrap_or(to);
+    let to = emphasis.unwrap_or(text.len());
     memchr::memchr_iter(b'<', &text[from..to])
         .map(|k| from + k)
         .find(|&i| markup_at(&text[i..]).is_some())
@@ -719,8 +719,8 @@ impl DisguiseCursor {
                 continue;
             }
             let found = match kind {
-                0 => markup_from(text, from, end),
-                1 => joint_from(text, from, end),
+                0 => markup_from(text, from),
+                1 => joint_from(text, from),
                 2 => memchr::memmem::find(&text[from..], "\u{202E}".as_bytes()).map(|k| from + k),
                 _ if !self.spelled_words => None,
                 _ if spelled_out(&text[from..]) => Some(from),
@@ -734,11 +734,11 @@ impl DisguiseCursor {
     }
 }
 
-/// The first `_`, `.` or `-` in `text[from..to]` between two letters whose token `joined_token`
+/// The first `_`, `.` or `-` in `text[from..]` between two letters whose token `joined_token`
 /// takes apart (a token is judged once, from its start, which may lie before `from`).
-fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
+fn joint_from(text: &[u8], from: usize) -> Option<usize> {
     let mut judged_to = 0;
-    for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..to]).map(|k| from + k) {
+    for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..]).map(|k| from + k) {
         if i < judged_to
             || i == 0
             || !text[i - 1].is_ascii_alphabetic()
@@ -764,35 +764,13 @@ fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
 /// is run only then, or where other markup is): one look per `_` or `.` between two letters,
 /// each token judged once.
 pub(super) fn joined_chain(text: &[u8]) -> bool {
-    let mut judged_to = 0;
-    for i in memchr::memchr3_iter(b'.', b'_', b'-', text) {
-        // emphasis with underscores (`__`) beside a letter: markup to undo
-        if text[i] == b'_'
-            && text.get(i + 1) == Some(&b'_')
+    // emphasis with underscores (`__`) beside a letter: markup to undo
+    let emphasis = memchr::memchr_iter(b'_', text).any(|i| {
+        text.get(i + 1) == Some(&b'_')
             && (i > 0 && text[i - 1].is_ascii_alphabetic()
                 || text.get(i + 2).is_some_and(u8::is_ascii_alphabetic))
-        {
-            return true;
-        }
-        if i < judged_to
-            || i == 0
-            || !text[i - 1].is_ascii_alphabetic()
-            || !text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
-        {
-            continue;
-        }
-        let start = i - text[..i]
-            .iter()
-            .rev()
-            .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
-            .count();
-        let (split, len) = joined_token(&text[start..]);
-        if split {
-            return true;
-        }
-        judged_to = start + len;
-    }
-    false
+    });
+    emphasis || joint_from(text, 0).is_some()
 }
 
 /// Whether markup is left out: only where it sits beside a word, a letter right before or after

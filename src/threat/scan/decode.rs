@@ -675,14 +675,14 @@ pub(super) fn markup_possible(text: &[u8]) -> bool {
     })
 }
 
-/// The first position in `text[from..]` where markup may start: a `<` that `markup_at` takes,
+/// The first position in `text[from..to]` where markup may start: a `<` that `markup_at` takes,
 /// or a run of two `*`, `~` or `_` (`undisguise` judges a run of `_` as emphasis too).
-fn markup_from(text: &[u8], from: usize) -> Option<usize> {
+fn markup_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
     let runs = |i: usize, c: u8| text.get(i + 1) == Some(&c);
-    let emphasis = memchr::memchr3_iter(b'*', b'~', b'_', &text[from..])
+    let emphasis = memchr::memchr3_iter(b'*', b'~', b'_', &text[from..to])
         .map(|k| from + k)
         .find(|&i| runs(i, text[i]));
-    let to = emphasis.unwrap_or(text.len());
+    let to = emphasis.unwrap_or(to);
     memchr::memchr_iter(b'<', &text[from..to])
         .map(|k| from + k)
         .find(|&i| markup_at(&text[i..]).is_some())
@@ -710,35 +710,49 @@ impl DisguiseCursor {
         }
     }
 
-    /// The first position at or after `from` where something may be undone; the text's length
+    /// The first position at or after `from` where something may be undone, or the end of
+    /// the search, `DISGUISE_HORIZON` bytes on (the line there is read as a place where
+    /// something may be: a window that stops before it searched no further than it read, so
+    /// the windows of one text search it a bounded number of times in all); the text's length
     /// where nothing may be.
     fn at(&mut self, text: &[u8], from: usize) -> usize {
         let end = text.len();
+        let to = end.min(from.saturating_add(DISGUISE_HORIZON));
+        const RLO: &[u8] = "\u{202E}".as_bytes();
         for kind in 0..self.next.len() {
             if self.next[kind] != usize::MAX && self.next[kind] >= from {
                 continue;
             }
             let found = match kind {
-                0 => markup_from(text, from),
-                1 => joint_from(text, from),
-                2 => memchr::memmem::find(&text[from..], "\u{202E}".as_bytes()).map(|k| from + k),
+                0 => markup_from(text, from, to),
+                1 => joint_from(text, from, to),
+                2 => memchr::memmem::find(&text[from..end.min(to + RLO.len() - 1)], RLO)
+                    .map(|k| from + k),
                 _ if !self.spelled_words => None,
                 _ if spelled_out(&text[from..]) => Some(from),
-                _ => memchr::memchr3_iter(b' ', b'\n', b'\t', &text[from..])
+                _ => memchr::memchr3_iter(b' ', b'\n', b'\t', &text[from..to])
                     .find(|&k| spelled_out(&text[from + k + 1..]))
                     .map(|k| from + k),
             };
-            self.next[kind] = found.unwrap_or(end);
+            self.next[kind] = found.unwrap_or(to);
         }
         self.next.iter().copied().min().unwrap_or(end)
     }
 }
 
-/// The first `_`, `.` or `-` in `text[from..]` between two letters whose token `joined_token`
+/// Bytes of a line that has undone nothing yet that `undisguise` keeps, once its window is full:
+/// the words before a disguise further on the line, which a phrase may begin with.
+const LINE_CONTEXT_BYTES: usize = UNESCAPE_OVERLAP;
+
+/// How far `DisguiseCursor` searches from where it is asked: a window of `undisguise` writes at
+/// most `MAX_DECODED_BYTES`, and reads on at least three quarters of that before the next.
+const DISGUISE_HORIZON: usize = MAX_DECODED_BYTES;
+
+/// The first `_`, `.` or `-` in `text[from..to]` between two letters whose token `joined_token`
 /// takes apart (a token is judged once, from its start, which may lie before `from`).
-fn joint_from(text: &[u8], from: usize) -> Option<usize> {
+fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut judged_to = 0;
-    for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..]).map(|k| from + k) {
+    for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..to]).map(|k| from + k) {
         if i < judged_to
             || i == 0
             || !text[i - 1].is_ascii_alphabetic()
@@ -746,11 +760,7 @@ fn joint_from(text: &[u8], from: usize) -> Option<usize> {
         {
             continue;
         }
-        let start = i - text[..i]
-            .iter()
-            .rev()
-            .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
-            .count();
+        let start = token_start(text, i, judged_to);
         let (split, len) = joined_token(&text[start..]);
         if split {
             return Some(i);
@@ -770,7 +780,7 @@ pub(super) fn joined_chain(text: &[u8]) -> bool {
             && (i > 0 && text[i - 1].is_ascii_alphabetic()
                 || text.get(i + 2).is_some_and(u8::is_ascii_alphabetic))
     });
-    emphasis || joint_from(text, 0).is_some()
+    emphasis || joint_from(text, 0, text.len()).is_some()
 }
 
 /// Whether markup is left out: only where it sits beside a word, a letter right before or after
@@ -877,10 +887,26 @@ fn joined_token(s: &[u8]) -> (bool, usize) {
     (split, len)
 }
 
+/// Most bytes of a token of letters, `_`, `.` and `-` judged at once (`joined_token`): a longer
+/// one is judged a piece at a time, so that windows that each start inside one giant token read
+/// a bounded part of it, not all of it (which was quadratic in the token's length).
+const MAX_TOKEN_BYTES: usize = 1024;
+
+/// Where the token of letters, `_`, `.` and `-` that `text[i]` lies in starts, looked for at
+/// most `MAX_TOKEN_BYTES` back and not before `judged_to` (where the piece judged before ended).
+fn token_start(text: &[u8], i: usize, judged_to: usize) -> usize {
+    i - text[i.saturating_sub(MAX_TOKEN_BYTES).max(judged_to).min(i)..i]
+        .iter()
+        .rev()
+        .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
+        .count()
+}
+
 /// `joined_token`, and whether the token's parts are all single letters.
 fn joined_token_letters(s: &[u8]) -> (bool, bool, usize) {
     let len = s
         .iter()
+        .take(MAX_TOKEN_BYTES)
         .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
         .count();
     let t = &s[..len];
@@ -1003,9 +1029,24 @@ fn undisguise_lines<const SKIP: bool>(
         false => 0,
     };
     i = line_start(text, i, next);
+    // where the current line began in the text
+    let mut line_in = i;
     // a word spelled out at the very start
     let mut spelled_at = spelled_words && spelled_out(&text[i..]);
-    while i < text.len() && out.len() < MAX_DECODED_BYTES {
+    while i < text.len() {
+        if out.len() >= MAX_DECODED_BYTES {
+            // A line that has undone nothing yet is kept only as its last `LINE_CONTEXT_BYTES`
+            // (the words a disguise later on it may continue): a long line that undoes nothing
+            // does not end the window, and the lines after it are read in the same one.
+            let pending = u.hidden + u.inside + u.markup == undone_before;
+            if !pending || out.len() - line_at <= 2 * LINE_CONTEXT_BYTES {
+                break;
+            }
+            out.drain(line_at..out.len() - LINE_CONTEXT_BYTES);
+            if u.resume != usize::MAX && u.resume >= line_in {
+                u.resume = usize::MAX;
+            }
+        }
         if spelled_at {
             // words spelled out letter by letter: each joined, a gap of two spaces or more one
             // space
@@ -1056,8 +1097,12 @@ fn undisguise_lines<const SKIP: bool>(
         }
         out.extend_from_slice(&text[i..i + take]);
         i += take;
-        if take < k || i >= text.len() {
+        if i >= text.len() {
             break;
+        }
+        if take < k {
+            // the window is full (or only this line's start is to be let go: above)
+            continue;
         }
         if u.resume == usize::MAX && out.len() >= mark {
             u.resume = i;
@@ -1076,6 +1121,7 @@ fn undisguise_lines<const SKIP: bool>(
                     next = cursor.at(text, i);
                 }
                 i = line_start(text, i, next);
+                line_in = i;
                 spelled_at = spelled_words && spelled_out(&text[i..]);
                 continue;
             }
@@ -1089,13 +1135,7 @@ fn undisguise_lines<const SKIP: bool>(
                 // the first joint of a token not judged yet: judge the whole token, from its
                 // start (what was written of it is as the text has it: letters)
                 if i >= judged_to {
-                    let start = i - text[..i]
-                        .iter()
-                        .rev()
-                        .take_while(|&&c| {
-                            c.is_ascii_alphabetic() || matches!(c, b'_' | b'.' | b'-')
-                        })
-                        .count();
+                    let start = token_start(text, i, judged_to);
                     let (split, singles, len) = joined_token_letters(&text[start..]);
                     judged_to = start + len;
                     if split {

@@ -665,14 +665,15 @@ fn base32_run(run: &[u8]) -> bool {
 }
 
 /// Whether `text` has what `undisguise` could take for markup: an HTML comment or tag
-/// (`markup_at`), or `**` or `~~` (emphasis). A `<` in a comparison or around a mail address and
+/// (`markup_at`), or `**`, `~~` or `__` (emphasis; `__` between words a space away too, which
+/// `joined_chain`'s look beside letters does not see). A `<` in a comparison or around a mail address and
 /// a lone `*` are none, and are most of code and prose's: `undisguise` is run only where this,
 /// `joined_chain`, words spelled out or U+202E say it may undo something.
 pub(super) fn markup_possible(text: &[u8]) -> bool {
     memchr::memchr3_iter(b'<', b'*', b'~', text).any(|i| match text[i] {
         b'<' => markup_at(&text[i..]).is_some(),
         c => text.get(i + 1) == Some(&c),
-    })
+    }) || memchr::memmem::find(text, b"__").is_some()
 }
 
 /// The first position in `text[from..to]` where markup may start: a `<` that `markup_at` takes,
@@ -742,7 +743,7 @@ impl DisguiseCursor {
 
 /// Bytes of a line that has undone nothing yet that `undisguise` keeps, once its window is full:
 /// the words before a disguise further on the line, which a phrase may begin with.
-const LINE_CONTEXT_BYTES: usize = UNESCAPE_OVERLAP;
+const LINE_CONTEXT_BYTES: usize = 256;
 
 /// How far `DisguiseCursor` searches from where it is asked: a window of `undisguise` writes at
 /// most `MAX_DECODED_BYTES`, and reads on at least three quarters of that before the next.
@@ -962,12 +963,17 @@ pub(super) fn spelled_out_gaps(text: &[u8]) -> bool {
             && (i == 0 || matches!(text[i - 1], b' ' | b'\t'))
             && text.get(i + 1).is_none_or(|&b| b == b' ' || b == b'\t')
     };
+    // (a gap is measured only after a single letter: measuring every match inside a long run
+    // of blanks first was quadratic in the run)
     let gap = |i: usize| {
-        let j = i + text[i..]
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-        i > 0 && single(i - 1) && single(j)
+        i > 0
+            && single(i - 1)
+            && single(
+                i + text[i..]
+                    .iter()
+                    .take_while(|&&b| b == b' ' || b == b'\t')
+                    .count(),
+            )
     };
     memchr::memmem::find_iter(text, b"  ").any(gap) || memchr::memchr_iter(b'\t', text).any(gap)
 }
@@ -1029,8 +1035,8 @@ fn undisguise_lines<const SKIP: bool>(
         false => 0,
     };
     i = line_start(text, i, next);
-    // where the current line began in the text
-    let mut line_in = i;
+    // where the current line began in the text, and where the line of the last U+202E ends
+    let (mut line_in, mut line_end) = (i, 0);
     // a word spelled out at the very start
     let mut spelled_at = spelled_words && spelled_out(&text[i..]);
     while i < text.len() {
@@ -1182,7 +1188,12 @@ fn undisguise_lines<const SKIP: bool>(
                 // to the line's end or the first U+202C on the line, whichever comes first
                 let from = i + RLO.len();
                 let span = &text[from..];
-                let line = memchr::memchr(b'\n', span).unwrap_or(span.len());
+                // (the line's end is found once a line: overrides one after another on one long
+                // line each searched to it, which was quadratic)
+                if line_end < from {
+                    line_end = from + memchr::memchr(b'\n', span).unwrap_or(span.len());
+                }
+                let line = line_end - from;
                 let pdf = memchr::memmem::find(&span[..line], PDF);
                 let end = pdf.unwrap_or(line).min(MAX_DECODED_BYTES - out.len());
                 // whole characters, last first (a cut character at the end is left out)

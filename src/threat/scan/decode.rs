@@ -665,10 +665,10 @@ fn base32_run(run: &[u8]) -> bool {
 }
 
 /// Whether `text` has what `undisguise` could take for markup: an HTML comment or tag
-/// (`markup_at`), or `**`, `~~` or `__` (emphasis; `__` between words a space away too, which
-/// `joined_chain`'s look beside letters does not see). A `<` in a comparison or around a mail address and
-/// a lone `*` are none, and are most of code and prose's: `undisguise` is run only where this,
-/// `joined_chain`, words spelled out or U+202E say it may undo something.
+/// (`markup_at`), or `**`, `~~` or `__` (emphasis; `__` between words a space away too). A `<`
+/// in a comparison or around a mail address and a lone `*` are none, and are most of code and
+/// prose's: `undisguise` is run only where this, `joined_chain`, words spelled out or U+202E
+/// say it may undo something.
 pub(super) fn markup_possible(text: &[u8]) -> bool {
     memchr::memchr3_iter(b'<', b'*', b'~', text).any(|i| match text[i] {
         b'<' => markup_at(&text[i..]).is_some(),
@@ -775,13 +775,7 @@ fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
 /// is run only then, or where other markup is): one look per `_` or `.` between two letters,
 /// each token judged once.
 pub(super) fn joined_chain(text: &[u8]) -> bool {
-    // emphasis with underscores (`__`) beside a letter: markup to undo
-    let emphasis = memchr::memchr_iter(b'_', text).any(|i| {
-        text.get(i + 1) == Some(&b'_')
-            && (i > 0 && text[i - 1].is_ascii_alphabetic()
-                || text.get(i + 2).is_some_and(u8::is_ascii_alphabetic))
-    });
-    emphasis || joint_from(text, 0, text.len()).is_some()
+    joint_from(text, 0, text.len()).is_some()
 }
 
 /// Whether markup is left out: only where it sits beside a word, a letter right before or after

@@ -252,7 +252,7 @@ fn scanning_is_linear_in_adversarial_input() {
         // left overrides with no closing one, one a line
         ("unsplit joints", b"* a__a._a..".to_vec()),
         ("overrides", "\u{202E}\n".as_bytes().to_vec()),
-        // the second review of the line skipping: a tag beside words on every line (each window
+        // the first review of the line skipping: a tag beside words on every line (each window
         // searched to the text's end for the other disguises), and one giant token of single
         // letters joined by dots (each window judged all of it: quadratic before the line
         // skipping too)
@@ -1157,7 +1157,7 @@ fn the_reversal_reviews_evasions_are_caught_and_its_false_positives_gone() {
     }
 }
 
-/// The second review of `undisguise`'s line skipping: a disguised injection whose two halves lie
+/// The first review of `undisguise`'s line skipping: a disguised injection whose two halves lie
 /// on lines far apart, with long lines that undo nothing between them, is read in one window
 /// and scores high, however long those lines are (a long line that undid nothing used to fill
 /// the window by itself, and the halves fell into different windows).
@@ -1182,7 +1182,7 @@ fn long_lines_that_undo_nothing_do_not_split_a_disguised_injection() {
     }
 }
 
-/// The third review's: texts made of one long run, which the repeated units of
+/// The second review's: texts made of one long run, which the repeated units of
 /// `scanning_is_linear_in_adversarial_input` do not make: a run of tabs or spaces in a text that
 /// spells letters out (each blank of the run measured the rest of it), and right-to-left
 /// overrides one after another on one line (each searched for the line's end). Both were
@@ -1218,7 +1218,7 @@ fn one_long_run_scans_in_linear_time() {
     }
 }
 
-/// The third review's: `__` between words a space away hides an injection as emphasis does
+/// The second review's: `__` between words a space away hides an injection as emphasis does
 /// (`Ignore __ all __ previous …`); it is read whether or not a tag elsewhere opens the disguise
 /// reading (it was read only beside a `<` that looked like a tag's start).
 #[test]

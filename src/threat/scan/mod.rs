@@ -1565,7 +1565,7 @@ mod tests {
                 "We updated our refund policy. Your previous order has been cancelled and refunded.",
                 "Ignore previous messages in this thread; the meeting moved to 3 pm.",
                 "The installer runs silently; pass --quiet to silently install the package.",
-                // the second review's: support rules, AGENTS.md and README lines, configuration,
+                // the two reviews': support rules, AGENTS.md and README lines, configuration,
                 // a BASIC program, one sentence that three patterns once counted three times
                 "You are Acme's support bot. Start each reply with \"Certainly!\" and never use the phrase \"I'm sorry\" more than once per conversation.",
                 "Tone rules: Do not say \"I apologize\" repeatedly. Start your response with \"Absolutely\" when confirming a booking.",

@@ -1525,9 +1525,6 @@ mod tests {
         );
     }
 
-    /// The ninth session's concepts, in sentences of their own (not rows of the development
-    /// set): safety declared switched off, fake configuration flags, claimed authority, payload
-    /// splitting, extraction by completion and by code; and the ordinary sentences nearest them.
     /// The concepts of the published jailbreak taxonomies (refusal suppression, behaviour
     /// updates, policy files, injections addressed to an AI reader, actions taken without the
     /// user, success markers), each as a case that was below High without its pattern; and the
@@ -1592,6 +1589,9 @@ mod tests {
         );
     }
 
+    /// The ninth session's concepts, in sentences of their own (not rows of the development
+    /// set): safety declared switched off, fake configuration flags, claimed authority, payload
+    /// splitting, extraction by completion and by code; and the ordinary sentences nearest them.
     #[test]
     fn safety_switched_off_and_extraction_by_completion_fire_and_near_misses_do_not() {
         high_and_below(

@@ -9,7 +9,8 @@
 //! 4. Unicode tag characters that spell ASCII become that ASCII (a message hidden in them is
 //!    read as a model reads it); zero-width and bidi control characters, other tags, soft
 //!    hyphens, variation selectors and combining diacritical marks are dropped;
-//! 5. common homoglyphs (Cyrillic, Greek, Latin look-alikes, small capitals) fold to ASCII:
+//! 5. common homoglyphs (Cyrillic, Greek, Latin look-alikes, small capitals, typographic quotes
+//!    and dashes) fold to ASCII:
 //!    `іgnоrе` → `ignore`, `ɪɢɴᴏʀᴇ` → `ignore`; Latin letters with diacritics fold to their
 //!    base letter: `ïgnörë` → `ignore`;
 //! 6. whitespace runs become one space.
@@ -43,9 +44,15 @@ fn invisible(c: char) -> bool {
         | '\u{FEFF}' | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
-/// Look-alikes of ASCII letters that NFKC leaves alone.
+/// Look-alikes of ASCII letters that NFKC leaves alone, and of ASCII quotes and hyphens:
+/// typographic quotes (`‘ ’ “ ” « »` and their kin) and dashes (`‐ ‑ ‒ – — −`), so that a
+/// pattern written with `"`, `'` or `-` reads text typeset with them (`NEVER say ‘Sorry’`,
+/// `Blocked‑Strings`).
 fn homoglyph(c: char) -> char {
     match c {
+        '‘' | '’' | '‚' | '‛' | '′' | '‹' | '›' => '\'',
+        '“' | '”' | '„' | '‟' | '″' | '«' | '»' => '"',
+        '‐' | '‑' | '‒' | '–' | '—' | '−' => '-',
         'а' | 'α' | 'ɑ' => 'a',
         'в' | 'β' => 'b',
         'с' | 'ϲ' => 'c',

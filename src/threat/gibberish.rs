@@ -721,6 +721,8 @@ impl Masks {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// A line wholly inside a skipped span does not count; a line that runs past one does, and
     /// so does every other line.
     #[test]
@@ -736,8 +738,6 @@ mod tests {
         let two = format!("{t}\n{odd}");
         assert!(found_except(two.as_bytes(), &[(s, e)]));
     }
-
-    use super::*;
 
     #[cfg(target_arch = "x86_64")]
     #[test]

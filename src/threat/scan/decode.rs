@@ -642,12 +642,9 @@ fn text_byte(c: u8) -> bool {
     c.is_ascii_graphic() || matches!(c, b' ' | b'\n' | b'\t' | b'\r')
 }
 
-/// Whether decoded bytes are mostly printable text: 8 or more, nine in ten printable ASCII.
+/// Whether decoded bytes are mostly printable text: 8 or more, nine in ten of them `text_byte`s.
 fn printable(out: &[u8]) -> bool {
-    let printable = out
-        .iter()
-        .filter(|&&c| c.is_ascii_graphic() || c == b' ' || c == b'\n')
-        .count();
+    let printable = out.iter().filter(|&&c| text_byte(c)).count();
     out.len() >= 8 && printable * 10 >= out.len() * 9
 }
 
@@ -670,10 +667,7 @@ fn base32_run(run: &[u8]) -> bool {
 /// prose's: `undisguise` is run only where this, `joined_chain`, words spelled out or U+202E
 /// say it may undo something.
 pub(super) fn markup_possible(text: &[u8]) -> bool {
-    memchr::memchr3_iter(b'<', b'*', b'~', text).any(|i| match text[i] {
-        b'<' => markup_at(&text[i..]).is_some(),
-        c => text.get(i + 1) == Some(&c),
-    }) || memchr::memmem::find(text, b"__").is_some()
+    markup_from(text, 0, text.len()).is_some()
 }
 
 /// The first position in `text[from..to]` where markup may start: a `<` that `markup_at` takes,

@@ -1164,6 +1164,135 @@ mod tests {
         (got, regex_reference(&mut s, text.as_bytes()))
     }
 
+    /// The parts a regex is planned as (`view_whitespace`, `split_branches`, `split_start`)
+    /// match, together, exactly where the whole regex matches, on the views of every text of the
+    /// speed corpus (the development set's attacks among them) and of texts made of the
+    /// catalogue's own gate literals, the words that begin its matches.
+    #[test]
+    fn planned_parts_match_where_their_regex_matches() {
+        let s = SCANNER.with(|s| s.fork());
+        let mut gates: Vec<String> = Vec::new();
+        for p in s.patterns() {
+            if let Ok(h) = parse(&regex_source(&p.text)) {
+                for piece in analyse(&h) {
+                    if let PieceKind::Gated { gate, .. } = &piece.kind {
+                        gates.extend(
+                            gate.iter()
+                                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned()),
+                        );
+                    }
+                }
+            }
+        }
+        gates.sort();
+        gates.dedup();
+        assert!(gates.len() > 1000, "{} gate literals", gates.len());
+        let corpus = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/corpus/scan.jsonl"
+        ))
+        .unwrap();
+        // (the attacks, and every fourth other piece)
+        let mut texts: Vec<String> = corpus
+            .lines()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["category"] == "attack" || i % 4 == 0)
+                    .then(|| v["text"].as_str().unwrap().to_string())
+            })
+            .collect();
+        // (a gate literal, then words of WORDS, the whole joined by one glue: a fixed
+        // pseudo-random walk, so the test reads the same texts every run)
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for i in 0..gates.len() {
+            let glue = ["  ", "\t", "\n", " "][i % 4];
+            let mut t = gates[i % gates.len()].clone();
+            for _ in 0..next(6) {
+                t.push_str(glue);
+                t.push_str(match next(3) {
+                    0 => WORDS[next(WORDS.len())],
+                    _ => &gates[next(gates.len())],
+                });
+            }
+            texts.push(t);
+        }
+        let (mut n, mut matched) = (Normalizer::new(), 0);
+        for t in &texts {
+            n.prepare(t.as_bytes());
+            // (`both` holds the same regexes, planned the same way)
+            for (v, view) in [(&s.light, n.light_view()), (&s.folded, n.folded_view())] {
+                for (r, whole) in v.res.iter().enumerate() {
+                    let want = whole.is_match(view.as_bytes());
+                    let got = (0..v.parts.len())
+                        .filter(|&p| v.part_of[p] as usize == r)
+                        .any(|p| v.parts[p].is_match(view.as_bytes()));
+                    assert_eq!(got, want, "regex {} on {view:?}", v.re_meta[r].2);
+                    matched += want as usize;
+                }
+            }
+        }
+        assert!(matched > 5000, "{matched} matches");
+    }
+
+    /// Whitespace in a regex as a view can hold it: only the space, never two in a row.
+    #[test]
+    fn regexes_read_whitespace_as_views_hold_it() {
+        let parsed = |re: &str| parse(&regex_source(re)).unwrap();
+        let same =
+            |a: &str, b: &str| assert_eq!(view_whitespace(&parsed(a)), parsed(b), "{a} as {b}");
+        same(r"\s*cat", r" ?cat");
+        same(r"a\s+b", r"a b");
+        same(r"a\s{1,3}b", r"a b");
+        same(r"[\s,;]x", r"[ ,;]x");
+        same(r"(\s|-)+", r"( |-)+");
+        // a repetition that needs two spaces never matches a view: left as it is
+        same(r"a\s{2,}b", r"a {2,}b");
+        // a class of nothing a view holds is left as it is
+        same(r"[\r\n]x", r"[\r\n]x");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// `view_whitespace` changes no match on text whose whitespace is single spaces, which
+        /// is all a view holds; the reference is the regex as written, run by the regex crate.
+        #[test]
+        fn view_whitespace_keeps_every_match_on_views(
+            which in 0usize..8,
+            raw in "[ab ;\t\n\r\x0b\x0c]{0,16}",
+        ) {
+            let res = [
+                r"a\s*b",
+                r"a\s+b",
+                r"^\s*b",
+                r";\s{0,2}a",
+                r"[\s;]{2}",
+                r"a(\s|;)+b$",
+                r"b\s*$",
+                r"\ba\s?\s*a\b",
+            ];
+            // the text as the normaliser leaves its whitespace: every run one space
+            let mut view = String::new();
+            for c in raw.chars() {
+                match c.is_ascii_whitespace() || c == '\x0b' {
+                    true if view.ends_with(' ') => {}
+                    true => view.push(' '),
+                    false => view.push(c),
+                }
+            }
+            let hir = parse(&regex_source(res[which])).unwrap();
+            let want = build_part(&hir, true).unwrap().is_match(view.as_bytes());
+            let got = build_part(&view_whitespace(&hir), true).unwrap().is_match(view.as_bytes());
+            proptest::prop_assert_eq!(got, want, "{} on {:?}", res[which], view);
+        }
+    }
+
     /// What an anchored try can read: whitespace repetitions once, a final repetition to its
     /// minimum, anything else by its longest match; unbounded stays unbounded.
     #[test]

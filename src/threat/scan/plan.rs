@@ -242,18 +242,22 @@ pub fn parse(re: &str) -> Result<Hir, String> {
         .map_err(|e| e.to_string())
 }
 
-/// One regex's parts (one, or two where it begins `(^|…)`) and how each runs, decided from its
-/// syntax tree alone: the work of planning a view that can be done a regex at a time, on any
-/// thread (`triggers_of` then numbers the parts and gathers their literals).
+/// One regex's parts and how each runs, decided from its syntax tree alone (its whitespace as
+/// views hold it, `view_whitespace`; one part per branch of an alternation, `split_branches`;
+/// and a `(^|…)` beginning as two, `split_start`): the work of planning a view that can be done
+/// a regex at a time, on any thread (`triggers_of` then numbers the parts and gathers their
+/// literals).
 pub fn analyse(hir: &Hir) -> Vec<Piece> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     use regex_syntax::hir::Look;
-    let parts = match split_start(hir) {
-        Some((a, b)) => vec![a, b],
-        None => vec![hir.clone()],
-    };
-    parts
+    let hir = view_whitespace(hir);
+    let branches = split_branches(&hir).unwrap_or_else(|| vec![hir]);
+    branches
         .into_iter()
+        .flat_map(|h| match split_start(&h) {
+            Some((a, b)) => vec![a, b],
+            None => vec![h],
+        })
         .map(|h| {
             let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
             let kind = if h.properties().look_set_prefix().contains(Look::Start) {
@@ -269,12 +273,13 @@ pub fn analyse(hir: &Hir) -> Vec<Piece> {
                     .limit_repeat(2)
                     .limit_total(MAX_GATE_LITERALS)
                     .extract(&h);
-                // a literal of punctuation (`;`, `$(`, `{{`) is rare in prose however short
+                // a literal of punctuation (`;`, `$(`, `{{`, `; `) is rare in prose however
+                // short
                 let rare = |l: &Literal| {
                     let b = l.as_bytes();
                     b.len() >= MIN_GATE_BYTES
-                        || (!b.is_empty()
-                            && b.iter().all(|c| !c.is_ascii_alphanumeric() && *c != b' '))
+                        || (b.iter().all(|c| !c.is_ascii_alphanumeric())
+                            && b.iter().any(|c| *c != b' '))
                 };
                 match seq.literals() {
                     Some(lits)
@@ -331,6 +336,89 @@ pub fn triggers_of<'a>(regexes: impl IntoIterator<Item = &'a [Piece]>) -> Result
         }
     }
     Ok(triggers)
+}
+
+/// Most branches a top-level alternation is split into (`split_branches`).
+pub const MAX_SPLIT_BRANCHES: usize = 8;
+
+/// The branches of `h` where it is an alternation (under any captures), at most
+/// `MAX_SPLIT_BRANCHES` of them, each with the assertions before it where `regex-syntax` lifted
+/// those out of the branches (`\bA|\bB` parses as `\b(A|B)`): `A|B` matches where `A` or `B`
+/// does, and the scan asks only whether a regex matches anywhere, so each branch can be
+/// planned, gated and run alone (a branch that begins with common words, `all`, `any`, no
+/// longer makes the whole regex run over every text). None for any other shape.
+pub fn split_branches(h: &Hir) -> Option<Vec<Hir>> {
+    use regex_syntax::hir::HirKind;
+    let uncaptured = |mut h: &Hir| {
+        while let HirKind::Capture(c) = h.kind() {
+            h = &c.sub;
+        }
+        h.clone()
+    };
+    let (looks, top) = match uncaptured(h).kind() {
+        HirKind::Concat(seq) => {
+            let (last, looks) = seq.split_last()?;
+            if !looks.iter().all(|p| matches!(p.kind(), HirKind::Look(_))) {
+                return None;
+            }
+            (looks.to_vec(), uncaptured(last))
+        }
+        _ => (vec![], uncaptured(h)),
+    };
+    match top.kind() {
+        HirKind::Alternation(alts) if alts.len() <= MAX_SPLIT_BRANCHES => Some(
+            alts.iter()
+                .map(|a| Hir::concat([&looks[..], std::slice::from_ref(a)].concat()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `h` as it can match a normalised view, which holds no whitespace byte but the space and never
+/// two in a row (`normalize`, both property-tested): tab, line feed, vertical tab, form feed and
+/// carriage return leave every byte class that holds something else (`\s` becomes ` `), and a
+/// repetition of a space matches at most one (`\s*` becomes ` ?`, `\s+` becomes ` `). The same
+/// matches on any view, and longer prefix literals: `;\s*cat` gates on `;cat` and `; cat`, not
+/// on `;` alone.
+pub fn view_whitespace(h: &Hir) -> Hir {
+    use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, HirKind, Repetition};
+    match h.kind() {
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut narrowed = c.clone();
+            for b in [b'\t', b'\n', 0x0b, 0x0c, b'\r'] {
+                narrowed.difference(&ClassBytes::new([ClassBytesRange::new(b, b)]));
+            }
+            match narrowed.ranges().is_empty() {
+                true => h.clone(),
+                false => Hir::class(Class::Bytes(narrowed)),
+            }
+        }
+        HirKind::Repetition(r) => {
+            let sub = view_whitespace(&r.sub);
+            let space = matches!(sub.kind(), HirKind::Literal(l) if &l.0[..] == b" ");
+            match (space, r.min, r.max) {
+                (true, 0, m) if m != Some(0) => Hir::repetition(Repetition {
+                    min: 0,
+                    max: Some(1),
+                    greedy: r.greedy,
+                    sub: Box::new(sub),
+                }),
+                (true, 1, _) => sub,
+                _ => Hir::repetition(Repetition {
+                    sub: Box::new(sub),
+                    ..r.clone()
+                }),
+            }
+        }
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(view_whitespace(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(seq) => Hir::concat(seq.iter().map(view_whitespace).collect()),
+        HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(view_whitespace).collect()),
+        _ => h.clone(),
+    }
 }
 
 /// `(^|x…)rest` as `^rest` and `(x…)rest`: the first runs only at the start of the text, the

@@ -2,9 +2,12 @@
 //! start-anchored, or in one set), built from the catalogue's syntax trees with the bounds that
 //! keep tries linear (`try_reads`, `first_bytes`, the required literals).
 //!
-//! How a regex part runs. Each catalogue regex is one part, or two when it begins `(^|…)` (the
-//! `^` branch runs at offset 0 only, and only when the text's first byte is one its matches can
-//! begin with: `first_bytes` on the syntax tree, a superset). A part is start-anchored; gated
+//! How a regex part runs. Each catalogue regex is one part, one per branch where it is an
+//! alternation of at most 8 (`split_branches`), and two where a part begins `(^|…)` (the `^`
+//! branch runs at offset 0 only, and only when the text's first byte is one its matches can
+//! begin with: `first_bytes` on the syntax tree, a superset). Whitespace is planned as the views
+//! hold it, single spaces (`view_whitespace`: `;\s*cat` gates on `;cat` and `; cat`). A part is
+//! start-anchored; gated
 //! (every match begins with one of at most 250 literals of 5 bytes or more, or made only of
 //! punctuation: the literals sit in the phrase automaton and the part is tried anchored where one
 //! matched, at most 16 times a pass, or once per 128 bytes of text for a part whose tries read at
@@ -101,9 +104,9 @@ struct Kept<'a> {
 /// caches, so a search never touches the regex crate's internal cache pool (a mutex for
 /// threads other than the one that built the regex).
 ///
-/// Regexes rarely run on the whole text. Each is compiled as one part, or two where it begins
-/// `(^|…)`: the `^` branch apart, which runs only at the start of the text. A part is then, in
-/// order of preference:
+/// Regexes rarely run on the whole text. Each is compiled as one part, one per branch of an
+/// alternation (`split_branches`), and two where a part begins `(^|…)`: the `^` branch apart,
+/// which runs only at the start of the text. A part is then, in order of preference:
 /// - *start-anchored*: tried at offset 0 of every text (a few bytes of work);
 /// - *gated*: the literals one of which begins every match (its prefix set, `regex-syntax`'s
 ///   extractor, each `MIN_GATE_BYTES` or more) join the view's aho-corasick automaton after the

@@ -524,6 +524,17 @@ fn ascii_string(bytes: Vec<u8>) -> String {
 /// in one, or stands at the text's start). Only a run with tabs, newlines, runs of spaces or a
 /// space after a space needs the collapsing pass; `push_lower` finds out as it copies.
 fn push_ascii(light: &mut Vec<u8>, run: &[u8], last_space: &mut bool) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx512_vbmi2() {
+        // SAFETY: AVX-512BW, VBMI2 and popcnt are present (checked).
+        return unsafe { push_ascii_vbmi2(light, run, last_space) };
+    }
+    push_ascii_scalar(light, run, last_space)
+}
+
+/// `push_ascii` without byte compression: the vector copy, then, where the run has whitespace
+/// to collapse, a pass byte by byte. The definition the compressing form is tested against.
+fn push_ascii_scalar(light: &mut Vec<u8>, run: &[u8], last_space: &mut bool) {
     let at = light.len();
     let plain = push_lower(light, run) && !(*last_space && run.first() == Some(&b' '));
     if plain {
@@ -548,6 +559,59 @@ fn push_ascii(light: &mut Vec<u8>, run: &[u8], last_space: &mut bool) {
         }
     }
     light.truncate(w);
+}
+
+/// `push_ascii` in one pass of 64-byte blocks: each block lower-cased, its whitespace made
+/// spaces, and the bytes kept (all but whitespace right after whitespace, the block before's
+/// last byte carried in, `last_space` before the first) packed by `vpcompressb` and stored with
+/// a mask of as many bytes, so nothing is written past what the run appends.
+/// # Safety
+/// The processor has AVX-512BW, VBMI2 and `popcnt` (`simd::avx512_vbmi2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi2,popcnt")]
+unsafe fn push_ascii_vbmi2(light: &mut Vec<u8>, run: &[u8], last_space: &mut bool) {
+    use std::arch::x86_64::*;
+    light.reserve(run.len());
+    let mut w = light.len();
+    let mut carry = *last_space as u64;
+    for from in (0..run.len()).step_by(64) {
+        let n = (run.len() - from).min(64);
+        let valid = u64::MAX >> (64 - n);
+        // SAFETY: the masked load reads `run[from..from + n]` only (in bounds), and the masked
+        // store writes `kept` bytes at `w`, with `w + kept <= old length + from + n <= old
+        // length + run.len()`, within the capacity reserved above; the intrinsics need
+        // AVX-512BW and VBMI2 (this function's safety).
+        unsafe {
+            let v = _mm512_maskz_loadu_epi8(valid, run.as_ptr().add(from).cast());
+            let upper = _mm512_cmplt_epu8_mask(
+                _mm512_sub_epi8(v, _mm512_set1_epi8(b'A' as i8)),
+                _mm512_set1_epi8(26),
+            );
+            let v = _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+            let space = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b' ' as i8));
+            let other = _mm512_cmplt_epu8_mask(
+                _mm512_sub_epi8(v, _mm512_set1_epi8(0x09)),
+                _mm512_set1_epi8(5),
+            );
+            let ws = (space | other) & valid;
+            let keep = !(ws & (ws << 1 | carry)) & valid;
+            let v = _mm512_mask_blend_epi8(ws, v, _mm512_set1_epi8(b' ' as i8));
+            let packed = _mm512_maskz_compress_epi8(keep, v);
+            let kept = keep.count_ones() as usize;
+            let first = match kept {
+                0 => 0,
+                k => u64::MAX >> (64 - k),
+            };
+            _mm512_mask_storeu_epi8(light.as_mut_ptr().add(w).cast(), first, packed);
+            w += kept;
+            carry = ws >> (n - 1) & 1;
+        }
+    }
+    // SAFETY: `w` bytes are written (above) within the reserved capacity.
+    unsafe { light.set_len(w) };
+    if !run.is_empty() {
+        *last_space = carry == 1;
+    }
 }
 
 /// Appends the light view of `input` (NFKC, invisibles dropped, whitespace collapsed, lower
@@ -1375,6 +1439,27 @@ mod tests {
                 let want = light_in_one_pass(&text);
                 proptest::prop_assert_eq!(m.light_view(), want.as_str());
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// `push_ascii` (byte compression where the processor has it) appends what the copy and
+        /// the byte-by-byte collapsing pass append, and leaves `last_space` as they do: on
+        /// whitespace-heavy ASCII of every length around the 64-byte blocks, after text that
+        /// ended in a space or not.
+        #[test]
+        fn push_ascii_is_its_scalar_form(
+            run in "[ -~\t\n\r\x0b\x0c]{0,200}|[aB \t\n]{0,140}|[ \t]{0,130}",
+            before in "[a-z ]{0,3}",
+            last_space in proptest::bool::ANY,
+        ) {
+            let (mut got, mut want) = (before.clone().into_bytes(), before.into_bytes());
+            let (mut got_space, mut want_space) = (last_space, last_space);
+            push_ascii(&mut got, run.as_bytes(), &mut got_space);
+            push_ascii_scalar(&mut want, run.as_bytes(), &mut want_space);
+            proptest::prop_assert_eq!(&got, &want, "{:?}", run);
+            proptest::prop_assert_eq!(got_space, want_space, "{:?}", run);
         }
     }
 

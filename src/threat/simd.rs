@@ -31,6 +31,15 @@ pub(crate) fn avx512() -> bool {
         && std::arch::is_x86_feature_detected!("popcnt")
 }
 
+/// Whether this processor has AVX-512BW and VBMI2 (byte compression: `vpcompressb` packs the
+/// bytes a mask keeps to a vector's start) and `popcnt`.
+#[inline]
+pub(crate) fn avx512_vbmi2() -> bool {
+    std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vbmi2")
+        && std::arch::is_x86_feature_detected!("popcnt")
+}
+
 /// The widest instruction set of the three this processor has: what the entry points dispatch
 /// on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -747,6 +747,23 @@ const DISGUISE_HORIZON: usize = MAX_DECODED_BYTES;
 /// takes apart (a token is judged once, from its start, which may lie before `from`).
 fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut judged_to = 0;
+    letter_joints(text, from, to, |i| {
+        if i < judged_to {
+            return false;
+        }
+        let start = token_start(text, i, judged_to);
+        let (split, len) = joined_token(&text[start..]);
+        judged_to = start + len;
+        split
+    })
+}
+
+/// `joint_from` with each `.`, `_` and `-` found by `memchr3` and its letters looked at: the
+/// reference the block form is tested against (prose has a `.` or `-` every few dozen bytes,
+/// and a call per byte found cost more than the masks).
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn joint_from_scalar(text: &[u8], from: usize, to: usize) -> Option<usize> {
+    let mut judged_to = 0;
     for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..to]).map(|k| from + k) {
         if i < judged_to
             || i == 0
@@ -763,6 +780,140 @@ fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
         judged_to = start + len;
     }
     None
+}
+
+/// Calls `f` with each `.`, `_` or `-` in `text[from..to]` with an ASCII letter on either side
+/// (in the whole text), lowest first, until `f` says true; returns where it did.
+fn letter_joints(
+    text: &[u8],
+    from: usize,
+    to: usize,
+    f: impl FnMut(usize) -> bool,
+) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    return match crate::threat::simd::level() {
+        // SAFETY: AVX-512BW is present (checked).
+        crate::threat::simd::Level::Avx512 => unsafe { letter_joints_avx512(text, from, to, f) },
+        // SAFETY: AVX2 is present (checked).
+        crate::threat::simd::Level::Avx2 => unsafe { letter_joints_avx2(text, from, to, f) },
+        // SAFETY: SSE2 is part of every x86_64 processor.
+        crate::threat::simd::Level::Sse2 => unsafe { letter_joints_sse2(text, from, to, f) },
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut f = f;
+        (from..to).find(|&i| {
+            matches!(text[i], b'.' | b'_' | b'-')
+                && i > 0
+                && text[i - 1].is_ascii_alphabetic()
+                && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+                && f(i)
+        })
+    }
+}
+
+/// `letter_joints`' byte classes: ASCII letters; `.`, `_` and `-`.
+#[cfg(target_arch = "x86_64")]
+struct JointClasses;
+
+#[cfg(target_arch = "x86_64")]
+impl crate::threat::simd::Classes<2> for JointClasses {
+    #[inline(always)]
+    unsafe fn classes<V: crate::threat::simd::Vector>(v: V) -> [V; 2] {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe { [v.letter(), v.eq(b'.').or(v.eq(b'_')).or(v.eq(b'-'))] }
+    }
+    const TABLE: Option<[u8; 128]> = Some({
+        let mut t = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphabetic() as u8 | (matches!(c, b'.' | b'_' | b'-') as u8) << 1;
+            b += 1;
+        }
+        t
+    });
+}
+
+/// `letter_joints` 64 bytes a step: the block's letters and joint bytes as masks, a joint kept
+/// where a letter is on either side (the bytes just outside the block looked at alone).
+/// # Safety
+/// `V`'s instruction set is present.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn letter_joints_with<V: crate::threat::simd::Vector>(
+    text: &[u8],
+    from: usize,
+    to: usize,
+    mut f: impl FnMut(usize) -> bool,
+) -> Option<usize> {
+    let mut s = from;
+    while s < to {
+        let mut tail = [b' '; 64];
+        let block = crate::threat::simd::block(text, s, &mut tail);
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        let [letter, joint] = unsafe { crate::threat::simd::masks::<V, JointClasses, 2>(block) };
+        let before = (s > 0 && text[s - 1].is_ascii_alphabetic()) as u64;
+        let after = text.get(s + 64).is_some_and(u8::is_ascii_alphabetic) as u64;
+        let mut m = joint & (letter << 1 | before) & (letter >> 1 | after << 63);
+        if to - s < 64 {
+            m &= (1u64 << (to - s)) - 1;
+        }
+        while m != 0 {
+            let i = s + m.trailing_zeros() as usize;
+            if f(i) {
+                return Some(i);
+            }
+            m &= m - 1;
+        }
+        s += 64;
+    }
+    None
+}
+
+/// `letter_joints` on AVX-512BW with VBMI.
+/// # Safety
+/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
+unsafe fn letter_joints_avx512(
+    text: &[u8],
+    from: usize,
+    to: usize,
+    f: impl FnMut(usize) -> bool,
+) -> Option<usize> {
+    // SAFETY: AVX-512BW and VBMI are present (this function's safety).
+    unsafe { letter_joints_with::<crate::threat::simd::Avx512>(text, from, to, f) }
+}
+
+/// `letter_joints` on AVX2.
+/// # Safety
+/// The processor has AVX2 and `popcnt` (`simd::avx2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn letter_joints_avx2(
+    text: &[u8],
+    from: usize,
+    to: usize,
+    f: impl FnMut(usize) -> bool,
+) -> Option<usize> {
+    // SAFETY: AVX2 is present (this function's safety).
+    unsafe { letter_joints_with::<crate::threat::simd::Avx2>(text, from, to, f) }
+}
+
+/// `letter_joints` on SSE2.
+/// # Safety
+/// The processor has SSE2, which every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn letter_joints_sse2(
+    text: &[u8],
+    from: usize,
+    to: usize,
+    f: impl FnMut(usize) -> bool,
+) -> Option<usize> {
+    // SAFETY: SSE2 is present (this function's safety).
+    unsafe { letter_joints_with::<crate::threat::simd::Sse2>(text, from, to, f) }
 }
 
 /// Whether `text` has a token that `joined_token` takes apart at its `_` or `.` (`undisguise`
@@ -1400,6 +1551,64 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn joint_classes_table_is_its_class_code() {
+        crate::threat::simd::tests::table_agrees::<JointClasses, 2>();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// The block form of `joint_from` finds the joint the byte-by-byte form finds, in any
+        /// part of a text of joined words, spelled-out letters and punctuation, across the
+        /// 64-byte blocks.
+        #[test]
+        fn joint_from_is_its_scalar_form(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "b", "Z", ".", "_", "-", " ", "ab", "ig_nore", "a.b.c", "x-y-z", "e.g.", "1",
+                "\n", "os.path", "a_b_c_d", "ö",
+            ]), 0..120),
+            cut in (0usize..600, 0usize..600),
+        ) {
+            let text = parts.concat().into_bytes();
+            let (a, b) = (cut.0.min(text.len()), cut.1.min(text.len()));
+            let (from, to) = (a.min(b), a.max(b));
+            proptest::prop_assert_eq!(
+                joint_from(&text, from, to),
+                joint_from_scalar(&text, from, to),
+                "{:?} {}..{}", String::from_utf8_lossy(&text), from, to
+            );
+            // every joint, on each instruction set this processor has
+            #[cfg(target_arch = "x86_64")]
+            {
+                let want: Vec<usize> = (from..to)
+                    .filter(|&i| {
+                        matches!(text[i], b'.' | b'_' | b'-')
+                            && i > 0
+                            && text[i - 1].is_ascii_alphabetic()
+                            && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+                    })
+                    .collect();
+                let mut got = Vec::new();
+                // SAFETY: SSE2 is part of every x86_64 processor.
+                unsafe { letter_joints_sse2(&text, from, to, |i| { got.push(i); false }) };
+                proptest::prop_assert_eq!(&got, &want, "sse2");
+                if crate::threat::simd::avx2() {
+                    got.clear();
+                    // SAFETY: AVX2 is present (checked).
+                    unsafe { letter_joints_avx2(&text, from, to, |i| { got.push(i); false }) };
+                    proptest::prop_assert_eq!(&got, &want, "avx2");
+                }
+                if crate::threat::simd::avx512() {
+                    got.clear();
+                    // SAFETY: AVX-512BW and VBMI are present (checked).
+                    unsafe { letter_joints_avx512(&text, from, to, |i| { got.push(i); false }) };
+                    proptest::prop_assert_eq!(&got, &want, "avx512");
+                }
+            }
+        }
+    }
 
     /// `path_token_weight` as first written: the whole text split into tokens.
     fn path_token_weight_reference(text: &[u8]) -> u32 {

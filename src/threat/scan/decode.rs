@@ -1089,8 +1089,138 @@ fn spelled_out(s: &[u8]) -> bool {
 /// out on each line (`i g n o r e` / `a l l` / …) reads as one run of letters to the normaliser,
 /// and only `undisguise` gives its words back.
 pub(super) fn spelled_word_starts(text: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return match crate::threat::simd::level() {
+        // SAFETY: AVX-512BW is present (checked).
+        crate::threat::simd::Level::Avx512 => unsafe { spelled_word_starts_avx512(text) },
+        // SAFETY: AVX2 is present (checked).
+        crate::threat::simd::Level::Avx2 => unsafe { spelled_word_starts_avx2(text) },
+        // SAFETY: SSE2 is part of every x86_64 processor.
+        crate::threat::simd::Level::Sse2 => unsafe { spelled_word_starts_sse2(text) },
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    spelled_word_starts_scalar(text)
+}
+
+/// `spelled_word_starts`, a `spelled_out` look after each space, tab or line break: the
+/// reference the block form is tested against (a call per word cost more than the masks).
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn spelled_word_starts_scalar(text: &[u8]) -> bool {
     spelled_out(text)
         || memchr::memchr3_iter(b' ', b'\n', b'\t', text).any(|i| spelled_out(&text[i + 1..]))
+}
+
+/// `spelled_word_starts`' byte classes: ASCII letters, letters and digits, the space, and the
+/// bytes a word may start after (space, tab, line feed).
+#[cfg(target_arch = "x86_64")]
+struct SpelledClasses;
+
+#[cfg(target_arch = "x86_64")]
+impl crate::threat::simd::Classes<4> for SpelledClasses {
+    #[inline(always)]
+    unsafe fn classes<V: crate::threat::simd::Vector>(v: V) -> [V; 4] {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe {
+            let space = v.eq(b' ');
+            [
+                v.letter(),
+                v.letter().or(v.range(b'0', 10)),
+                space,
+                space.or(v.eq(b'\n')).or(v.eq(b'\t')),
+            ]
+        }
+    }
+    const TABLE: Option<[u8; 128]> = Some({
+        let mut t = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphabetic() as u8
+                | (c.is_ascii_alphanumeric() as u8) << 1
+                | ((c == b' ') as u8) << 2
+                | (matches!(c, b' ' | b'\n' | b'\t') as u8) << 3;
+            b += 1;
+        }
+        t
+    });
+}
+
+/// `spelled_word_starts` 64 bytes a step: a start is a letter at the text's start or after a
+/// space, tab or line break, then a space, a letter, a space, a letter, then no letter or digit
+/// (`spelled_out`), each condition a block mask shifted into place; the next block's masks
+/// give the bytes the last starts of a block look ahead at (past the text: no class).
+/// # Safety
+/// `V`'s instruction set is present.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn spelled_word_starts_with<V: crate::threat::simd::Vector>(text: &[u8]) -> bool {
+    /// Block `k`'s masks (letter, alphanumeric, space, boundary); past the text, none.
+    /// # Safety
+    /// `V`'s instruction set is present.
+    #[inline(always)]
+    unsafe fn at<V: crate::threat::simd::Vector>(text: &[u8], k: usize) -> [u64; 4] {
+        if k * 64 >= text.len() {
+            return [0; 4];
+        }
+        let mut tail = [0u8; 64];
+        let block = crate::threat::simd::block(text, k * 64, &mut tail);
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe { crate::threat::simd::masks::<V, SpelledClasses, 4>(block) }
+    }
+    // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
+    let mut cur = unsafe { at::<V>(text, 0) };
+    // (the byte before the text counts as a boundary)
+    let mut boundary_prev = 1u64;
+    for k in 0..text.len().div_ceil(64) {
+        // SAFETY: as above.
+        let next = unsafe { at::<V>(text, k + 1) };
+        // class `c` of the byte `j` after each position of this block
+        let ahead = |c: usize, j: u32| ((cur[c] as u128 | (next[c] as u128) << 64) >> j) as u64;
+        let [letter, alnum, space, boundary] = [0, 1, 2, 3];
+        let starts = (cur[boundary] << 1 | boundary_prev)
+            & cur[letter]
+            & ahead(space, 1)
+            & ahead(letter, 2)
+            & ahead(space, 3)
+            & ahead(letter, 4)
+            & !ahead(alnum, 5);
+        if starts != 0 {
+            return true;
+        }
+        boundary_prev = cur[boundary] >> 63;
+        cur = next;
+    }
+    false
+}
+
+/// `spelled_word_starts` on AVX-512BW with VBMI.
+/// # Safety
+/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
+unsafe fn spelled_word_starts_avx512(text: &[u8]) -> bool {
+    // SAFETY: AVX-512BW and VBMI are present (this function's safety).
+    unsafe { spelled_word_starts_with::<crate::threat::simd::Avx512>(text) }
+}
+
+/// `spelled_word_starts` on AVX2.
+/// # Safety
+/// The processor has AVX2 and `popcnt` (`simd::avx2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn spelled_word_starts_avx2(text: &[u8]) -> bool {
+    // SAFETY: AVX2 is present (this function's safety).
+    unsafe { spelled_word_starts_with::<crate::threat::simd::Avx2>(text) }
+}
+
+/// `spelled_word_starts` on SSE2.
+/// # Safety
+/// The processor has SSE2, which every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn spelled_word_starts_sse2(text: &[u8]) -> bool {
+    // SAFETY: SSE2 is present (this function's safety).
+    unsafe { spelled_word_starts_with::<crate::threat::simd::Sse2>(text) }
 }
 
 /// Whether `text` has words spelled out letter by letter with wider gaps between them (a
@@ -1556,6 +1686,38 @@ mod tests {
     #[test]
     fn joint_classes_table_is_its_class_code() {
         crate::threat::simd::tests::table_agrees::<JointClasses, 2>();
+        crate::threat::simd::tests::table_agrees::<SpelledClasses, 4>();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// The block form of `spelled_word_starts` says what a `spelled_out` look after every
+        /// space, tab and line break says, on each instruction set this processor has, with
+        /// words spelled out at every offset around the 64-byte blocks.
+        #[test]
+        fn spelled_word_starts_is_its_scalar_form(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "b", "Z", " ", "  ", "\n", "\t", "1", "ab", "a b", "a b c", "i g n", ".",
+                "ö", "x y z1", "word ",
+            ]), 0..80),
+        ) {
+            let text = parts.concat().into_bytes();
+            let want = spelled_word_starts_scalar(&text);
+            proptest::prop_assert_eq!(spelled_word_starts(&text), want, "{:?}", String::from_utf8_lossy(&text));
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: SSE2 is part of every x86_64 processor.
+                proptest::prop_assert_eq!(unsafe { spelled_word_starts_sse2(&text) }, want, "sse2");
+                if crate::threat::simd::avx2() {
+                    // SAFETY: AVX2 is present (checked).
+                    proptest::prop_assert_eq!(unsafe { spelled_word_starts_avx2(&text) }, want, "avx2");
+                }
+                if crate::threat::simd::avx512() {
+                    // SAFETY: AVX-512BW and VBMI are present (checked).
+                    proptest::prop_assert_eq!(unsafe { spelled_word_starts_avx512(&text) }, want, "avx512");
+                }
+            }
+        }
     }
 
     proptest::proptest! {

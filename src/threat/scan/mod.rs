@@ -1241,6 +1241,41 @@ mod tests {
         assert!(matched > 5000, "{matched} matches");
     }
 
+    /// A part gated on punctuation alone is split by its first piece's alternatives, where each
+    /// has a longer gate: the command-injection regex gates on `;cat` and `| ls`, not on `;`.
+    #[test]
+    fn punctuation_gates_split_by_their_alternatives() {
+        let parsed = |re: &str| parse(&regex_source(re)).unwrap();
+        let alts = split_leading(&parsed(r"\b([;&|]|\$\()\s*cat")).unwrap();
+        // (a class's bytes in order)
+        let want = [r"\b&\s*cat", r"\b;\s*cat", r"\b\|\s*cat", r"\b\$\(\s*cat"];
+        assert_eq!(alts, want.map(parsed));
+        // more alternatives than MAX_SPLIT_BRANCHES, or no alternation first: as it is
+        assert!(split_leading(&parsed(r"[a-z]\s*cat")).is_none());
+        assert!(split_leading(&parsed(r"cat|dog")).is_none());
+        // (60 commands: too many with every operator for one gate's 250 literals)
+        let commands: Vec<String> = (b'a'..=b'z')
+            .flat_map(|a| [b'q', b'w', b'z'].map(|b| format!("{}{}", b as char, a as char)))
+            .take(60)
+            .collect();
+        let re = format!(r"(^|[;&|]|\$\(`?)\s*({})\b", commands.join("|"));
+        let pieces = analyse(&parsed(&re));
+        let gates: Vec<Vec<String>> = pieces
+            .iter()
+            .filter_map(|p| match &p.kind {
+                PieceKind::Gated { gate, .. } => Some(
+                    gate.iter()
+                        .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pieces.len(), 5, "the start, then one part per operator");
+        assert!(gates.iter().flatten().all(|g| g.len() >= 3), "{gates:?}");
+        assert!(gates.iter().flatten().any(|g| g == "; qa"), "{gates:?}");
+    }
+
     /// Whitespace in a regex as a view can hold it: only the space, never two in a row.
     #[test]
     fn regexes_read_whitespace_as_views_hold_it() {

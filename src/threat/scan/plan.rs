@@ -248,8 +248,6 @@ pub fn parse(re: &str) -> Result<Hir, String> {
 /// a regex at a time, on any thread (`triggers_of` then numbers the parts and gathers their
 /// literals).
 pub fn analyse(hir: &Hir) -> Vec<Piece> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    use regex_syntax::hir::Look;
     let hir = view_whitespace(hir);
     let branches = split_branches(&hir).unwrap_or_else(|| vec![hir]);
     branches
@@ -258,54 +256,137 @@ pub fn analyse(hir: &Hir) -> Vec<Piece> {
             Some((a, b)) => vec![a, b],
             None => vec![h],
         })
-        .map(|h| {
-            let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
-            let kind = if h.properties().look_set_prefix().contains(Look::Start) {
-                let (first, empty) = first_bytes(&h);
-                PieceKind::Start(Box::new(if empty { [true; 256] } else { first }))
-            } else {
-                // a bounded prefix set: past the limits the extractor shortens literals
-                // (`ignore ` for every `ignore (all |any |…)` variant), which keeps the gate
-                // sound
-                let seq = Extractor::new()
-                    .kind(ExtractKind::Prefix)
-                    .limit_class(4)
-                    .limit_repeat(2)
-                    .limit_total(MAX_GATE_LITERALS)
-                    .extract(&h);
-                // a literal of punctuation (`;`, `$(`, `{{`, `; `) is rare in prose however
-                // short
-                let rare = |l: &Literal| {
-                    let b = l.as_bytes();
-                    b.len() >= MIN_GATE_BYTES
-                        || (b.iter().all(|c| !c.is_ascii_alphanumeric())
-                            && b.iter().any(|c| *c != b' '))
-                };
-                match seq.literals() {
-                    Some(lits)
-                        if !lits.is_empty()
-                            && lits.len() <= MAX_GATE_LITERALS
-                            && lits.iter().all(rare) =>
-                    {
-                        PieceKind::Gated {
-                            gate: lits.to_vec(),
-                            confirm: required_beyond_prefix(&h)
-                                .filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
-                        }
-                    }
-                    _ => match required_literals(&h) {
-                        Some(lits) => PieceKind::Triggered(lits),
-                        None => PieceKind::Set,
-                    },
+        .flat_map(|h| {
+            let piece = plan_part(h);
+            // a gate of punctuation alone (`;`, `|`) is tried at every one in code and tables,
+            // and a part without a gate runs over the text: where each alternative of the part's
+            // first piece has a longer gate (`;cat`, `|ls`), one part per alternative
+            if shortest_gate(&piece) >= MIN_GATE_BYTES {
+                return vec![piece];
+            }
+            let split = split_leading(&piece.hir)
+                .map(|alts| alts.into_iter().map(plan_part).collect::<Vec<_>>());
+            match split {
+                Some(parts)
+                    if parts
+                        .iter()
+                        .all(|p| shortest_gate(p) > shortest_gate(&piece)) =>
+                {
+                    parts
                 }
-            };
-            Piece {
-                hir: h,
-                short,
-                kind,
+                _ => vec![piece],
             }
         })
         .collect()
+}
+
+/// The shortest literal of a part's gate; 0 for a part that is not gated.
+fn shortest_gate(p: &Piece) -> usize {
+    match &p.kind {
+        PieceKind::Gated { gate, .. } => gate.iter().map(|l| l.as_bytes().len()).min().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// How one part runs (`analyse`).
+fn plan_part(h: Hir) -> Piece {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::Look;
+    let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
+    let kind = if h.properties().look_set_prefix().contains(Look::Start) {
+        let (first, empty) = first_bytes(&h);
+        PieceKind::Start(Box::new(if empty { [true; 256] } else { first }))
+    } else {
+        // a bounded prefix set: past the limits the extractor shortens literals (`ignore ` for
+        // every `ignore (all |any |…)` variant), which keeps the gate sound
+        let seq = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .limit_class(4)
+            .limit_repeat(2)
+            .limit_total(MAX_GATE_LITERALS)
+            .extract(&h);
+        // a literal of punctuation (`;`, `$(`, `{{`, `; `) is rare in prose however short, and
+        // so is one of three bytes or more that holds some (`;ls`, `|sh`)
+        let rare = |l: &Literal| {
+            let b = l.as_bytes();
+            let punct = b.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' ');
+            b.len() >= MIN_GATE_BYTES
+                || (punct && (b.len() >= 3 || b.iter().all(|c| !c.is_ascii_alphanumeric())))
+        };
+        match seq.literals() {
+            Some(lits)
+                if !lits.is_empty() && lits.len() <= MAX_GATE_LITERALS && lits.iter().all(rare) =>
+            {
+                PieceKind::Gated {
+                    gate: lits.to_vec(),
+                    confirm: required_beyond_prefix(&h)
+                        .filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
+                }
+            }
+            _ => match required_literals(&h) {
+                Some(lits) => PieceKind::Triggered(lits),
+                None => PieceKind::Set,
+            },
+        }
+    };
+    Piece {
+        hir: h,
+        short,
+        kind,
+    }
+}
+
+/// `h` as one regex per alternative of its first piece that is not an assertion, where that is
+/// an alternation (under any captures) or a class of at most `MAX_SPLIT_BRANCHES` bytes, an
+/// alternation's classes of a few bytes taken a byte at a time too: `([;&|]|\$\()\s*cat`
+/// as `;\s*cat`, `&\s*cat`, `\|\s*cat` and `\$\(\s*cat`. Each matches where `h` matches
+/// with that alternative, so together they match where `h` does. None for any other shape or
+/// more than `MAX_SPLIT_BRANCHES` alternatives.
+pub fn split_leading(h: &Hir) -> Option<Vec<Hir>> {
+    use regex_syntax::hir::{Class, HirKind};
+    let HirKind::Concat(seq) = h.kind() else {
+        return None;
+    };
+    let first = seq
+        .iter()
+        .position(|p| !matches!(p.kind(), HirKind::Look(_)))?;
+    let mut lead = &seq[first];
+    while let HirKind::Capture(c) = lead.kind() {
+        lead = &c.sub;
+    }
+    // a class of a few bytes, one literal a byte; else None
+    let bytes = |h: &Hir| match h.kind() {
+        HirKind::Class(Class::Bytes(c)) => {
+            let n: usize = c.ranges().iter().map(|r| r.len()).sum();
+            (n <= MAX_SPLIT_BRANCHES).then(|| {
+                c.iter()
+                    .flat_map(|r| r.start()..=r.end())
+                    .map(|b| Hir::literal([b]))
+                    .collect::<Vec<_>>()
+            })
+        }
+        _ => None,
+    };
+    let alts: Vec<Hir> = match lead.kind() {
+        HirKind::Alternation(alts) => alts
+            .iter()
+            .flat_map(|a| bytes(a).unwrap_or_else(|| vec![a.clone()]))
+            .collect(),
+        _ => bytes(lead)?,
+    };
+    if alts.len() < 2 || alts.len() > MAX_SPLIT_BRANCHES {
+        return None;
+    }
+    Some(
+        alts.into_iter()
+            .map(|a| {
+                let mut parts = seq[..first].to_vec();
+                parts.push(a);
+                parts.extend_from_slice(&seq[first + 1..]);
+                Hir::concat(parts)
+            })
+            .collect(),
+    )
 }
 
 /// A view's trigger literals, from its regexes' parts (`analyse`) in order: the parts are

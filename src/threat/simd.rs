@@ -5,7 +5,8 @@
 //! the fold scan write their byte classes once, generic over `Vector`; each has thin entry
 //! points marked `#[target_feature]` that instantiate it, and `level()` picks one. Every method
 //! is `#[inline(always)]`, so the instructions inline into the entry point whose features allow
-//! them (the way the memchr crate does it).
+//! them (the way the memchr crate does it). One entry point outside the three levels,
+//! `normalize::push_ascii_vbmi2`, needs VBMI2's byte compression and checks `avx512_vbmi2()`.
 //!
 //! Invariants: a `Vector` method runs only inside a function compiled with its feature set
 //! (`Sse2`'s anywhere on x86_64, `Avx2`'s only behind `avx2() == true`, `Avx512`'s only behind

@@ -748,7 +748,7 @@ const DISGUISE_HORIZON: usize = MAX_DECODED_BYTES;
 fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut judged_to = 0;
     letter_joints(text, from, to, |i| {
-        if i < judged_to {
+        if i < judged_to || lone_joint(text, i) {
             return false;
         }
         let start = token_start(text, i, judged_to);
@@ -756,6 +756,37 @@ fn joint_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
         judged_to = start + len;
         split
     })
+}
+
+/// Whether the joint at `i` (a `.`, `_` or `-` between two letters) is the only one in its
+/// token (letters, `.`, `_` and `-`), as in `well-known` or `os.path`: `joined_token` takes a
+/// token apart only at two joints or more, so such a token need not be judged. Looks at most
+/// `MAX_TOKEN_BYTES` each way, and says false where it would look further or where the token
+/// goes on past a run of two joint bytes (`a--b-c`): those are judged.
+fn lone_joint(text: &[u8], i: usize) -> bool {
+    let joint = |b: u8| matches!(b, b'.' | b'_' | b'-');
+    // after the letters that follow it, joint bytes and then no letter
+    let end = (i + 1 + MAX_TOKEN_BYTES).min(text.len());
+    let mut j = i + 1;
+    while j < end && text[j].is_ascii_alphabetic() {
+        j += 1;
+    }
+    while j < end && joint(text[j]) {
+        j += 1;
+    }
+    if (j == end && end < text.len()) || text.get(j).is_some_and(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    // before the letters that precede it, joint bytes and then no letter
+    let stop = i.saturating_sub(MAX_TOKEN_BYTES);
+    let mut k = i;
+    while k > stop && text[k - 1].is_ascii_alphabetic() {
+        k -= 1;
+    }
+    while k > stop && joint(text[k - 1]) {
+        k -= 1;
+    }
+    !((k == stop && stop > 0) || (k > 0 && text[k - 1].is_ascii_alphabetic()))
 }
 
 /// `joint_from` with each `.`, `_` and `-` found by `memchr3` and its letters looked at: the
@@ -1729,7 +1760,7 @@ mod tests {
         fn joint_from_is_its_scalar_form(
             parts in proptest::collection::vec(proptest::sample::select(vec![
                 "a", "b", "Z", ".", "_", "-", " ", "ab", "ig_nore", "a.b.c", "x-y-z", "e.g.", "1",
-                "\n", "os.path", "a_b_c_d", "ö",
+                "\n", "os.path", "a_b_c_d", "ö", "well-known", "a.-b", "ab..c", "--", "x-y",
             ]), 0..120),
             cut in (0usize..600, 0usize..600),
         ) {

@@ -281,22 +281,28 @@ impl Normalizer {
         // copy with those words folded in place, as the ASCII path makes it, not a pass word by
         // word (13 % of the English speed corpus's scan). Anything else takes the word-by-word
         // pass. (Property test: `the_general_folded_view_is_the_word_by_word_one`.)
+        // (one scan: the copy's words fold in place as they are found, and the copy is kept
+        // only where the scan finds nothing the word-by-word pass is needed for)
         let light = self.folded.as_bytes();
+        let mut out = std::mem::take(&mut self.out).into_bytes();
+        out.clear();
+        out.extend_from_slice(light);
         let mut ascii_words = true;
         let letters = fold_scan(light, |r| {
-            ascii_words &= light[r.clone()].is_ascii() || folds_to_itself(&light[r])
+            ascii_words &= light[r.clone()].is_ascii() || folds_to_itself(&light[r.clone()]);
+            if ascii_words {
+                fold_word(&light[r.clone()], &mut out[r]);
+            }
         });
         if !letters && ascii_words && !wide_single_letter(light) {
-            let mut out = std::mem::take(&mut self.out).into_bytes();
-            out.clear();
-            out.extend_from_slice(light);
-            fold_scan(light, |r| fold_word(&light[r.clone()], &mut out[r]));
             // ASCII words folded to ASCII in a UTF-8 text: still UTF-8
             match String::from_utf8(out) {
                 Ok(out) => self.out = out,
                 Err(_) => self.fold_words(),
             }
         } else {
+            out.clear();
+            self.out = String::from_utf8(out).unwrap_or_default();
             self.fold_words();
         }
         self.out != self.folded
@@ -463,32 +469,26 @@ impl Normalizer {
         // Whether the folded view differs, and how: single letters to join need the full pass;
         // leetspeak and hyphen chains change words in place (same length), and most text has
         // neither.
+        // (one scan: the copy's words fold in place as they are found; where single letters
+        // stop it, the word-by-word pass below starts again)
+        let mut out = std::mem::take(&mut self.out).into_bytes();
+        out.clear();
+        out.extend_from_slice(&light);
         let mut words = false;
-        let letters = fold_scan(&light, |r| words |= word_folds(&light[r]));
+        let letters = fold_scan(&light, |r| {
+            words |= word_folds(&light[r.clone()]);
+            fold_word(&light[r.clone()], &mut out[r]);
+        });
         self.letter_runs = letters;
         self.folded = ascii_string(light);
+        self.out = ascii_string(out);
         if letters {
             self.fold_words_ascii();
             // single letters that stay single ("I will", "a b"), the usual case in prose, fold
             // to themselves: then the views are equal and the scanner matches once, not twice
             return self.out != self.folded;
         }
-        if words {
-            self.fold_words_in_place();
-        }
         words
-    }
-
-    /// `fold_words_ascii` for a light view with no single letters to join or strip: a copy,
-    /// then each word holding a leetspeak character or a hyphen folds in place.
-    fn fold_words_in_place(&mut self) {
-        let mut out = std::mem::take(&mut self.out).into_bytes();
-        out.clear();
-        out.extend_from_slice(self.folded.as_bytes());
-        let light = self.folded.as_bytes();
-        let letters = fold_scan(light, |r| fold_word(&light[r.clone()], &mut out[r]));
-        debug_assert!(!letters, "called for views without single letters to join");
-        self.out = ascii_string(out);
     }
 
     /// `fold_words` on an ASCII light view, byte by byte: the same output (the ASCII property

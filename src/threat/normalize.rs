@@ -639,15 +639,26 @@ fn push_light(light: &mut Vec<u8>, input: &[u8], last_space: &mut bool) {
     use unicode_normalization::{is_nfkc_quick, IsNormalized};
     for chunk in input.utf8_chunks() {
         let valid = chunk.valid();
-        if valid.chars().all(|c| simple_nfkc(c).is_some()) {
-            push_simple(light, valid, last_space);
-        } else if is_nfkc_quick(valid.chars()) == IsNormalized::Yes {
-            for c in valid.chars() {
-                push_light_char(light, c, last_space);
-            }
-        } else {
-            for c in valid.chars().stream_safe().nfkc() {
-                push_light_char(light, c, last_space);
+        // (most chunks are simple throughout: written as they are read, and taken back where a
+        // character is not)
+        // (a typographic quote or a mark, most of English text's segments, goes straight on:
+        // whether the first non-ASCII character is simple says where to start)
+        let first = valid
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii())
+            .is_none_or(|(_, c)| simple_nfkc(c).is_some());
+        let (at, space) = (light.len(), *last_space);
+        if !(first && push_simple(light, valid, last_space)) {
+            light.truncate(at);
+            *last_space = space;
+            if is_nfkc_quick(valid.chars()) == IsNormalized::Yes {
+                for c in valid.chars() {
+                    push_light_char(light, c, last_space);
+                }
+            } else {
+                for c in valid.chars().stream_safe().nfkc() {
+                    push_light_char(light, c, last_space);
+                }
             }
         }
         if !chunk.invalid().is_empty() {
@@ -722,13 +733,14 @@ fn simple_lower(c: char) -> Option<char> {
     }
 }
 
-/// `push_light_char` of each character of `s`, all of which `simple_nfkc` takes, with the
+/// `push_light_char` of each character of `s` while `simple_nfkc` takes it, and whether it took
+/// them all (where it did not, what was written is the caller's to take back), with the
 /// common scripts read from their UTF-8 bytes: basic Cyrillic (U+0400–U+045F, lower-cased and
 /// its look-alikes folded) from a table `push_light_char` itself filled, and Chinese, kana and
 /// Hangul syllables, which it leaves as they are, copied. Russian spent a quarter of its scan
 /// decoding, testing and encoding these a character at a time. (Exhaustive test over the ranges:
 /// `push_simple_is_push_light_char`.)
-fn push_simple(light: &mut Vec<u8>, s: &str, last_space: &mut bool) {
+fn push_simple(light: &mut Vec<u8>, s: &str, last_space: &mut bool) -> bool {
     let cyrillic = cyrillic_table();
     let b = s.as_bytes();
     let mut i = 0;
@@ -761,9 +773,13 @@ fn push_simple(light: &mut Vec<u8>, s: &str, last_space: &mut bool) {
         let Some(c) = s[i..].chars().next() else {
             break;
         };
-        push_light_char(light, simple_nfkc(c).unwrap_or(c), last_space);
+        let Some(n) = simple_nfkc(c) else {
+            return false;
+        };
+        push_light_char(light, n, last_space);
         i += c.len_utf8();
     }
+    true
 }
 
 /// What `push_light_char` appends for each of U+0400–U+045F (after anything: none of them is
@@ -1678,7 +1694,7 @@ mod tests {
                 let s = format!("{before}{c}{c}x");
                 let (mut got, mut want) = (b"z".to_vec(), b"z".to_vec());
                 let (mut got_space, mut want_space) = (space, space);
-                push_simple(&mut got, &s, &mut got_space);
+                assert!(push_simple(&mut got, &s, &mut got_space));
                 for c in s.chars() {
                     push_light_char(&mut want, simple_nfkc(c).unwrap_or(c), &mut want_space);
                 }

@@ -681,11 +681,15 @@ fn ascii_prefix(s: &[u8]) -> usize {
     i + s[i..].iter().take_while(|b| b.is_ascii()).count()
 }
 
-/// Whether a word of the light view `light` is one letter that is not ASCII, with or without a
-/// dot after it (`ж`, `é.`: `single_letter`, the rule `fold_words` joins by): what
-/// `fold_words` may join with the letters beside it, and `fold_scan`, which reads ASCII letters,
-/// does not see. Only words holding a non-ASCII byte are looked at, each once.
+/// Whether a word of the light view `light` is one letter that is not ASCII (`single_letter`,
+/// the rule `fold_words` joins by) that `fold_words` would change: one with a dot after it
+/// (`é.`, whose dot goes), or one beside another single letter (`и в`, which a third would
+/// join). `fold_scan`, which reads ASCII letters, does not see those. A wide letter alone
+/// between longer words (`и`, `в`, `с` in Russian prose) stays as it is. Only words holding a
+/// non-ASCII byte are looked at, each once.
 fn wide_single_letter(light: &[u8]) -> bool {
+    let word = |from: usize, to: usize| std::str::from_utf8(&light[from..to]).ok();
+    let single = |w: Option<&str>| w.and_then(single_letter).is_some();
     let mut i = 0;
     loop {
         i += ascii_prefix(&light[i..]);
@@ -694,9 +698,24 @@ fn wide_single_letter(light: &[u8]) -> bool {
         }
         let start = memchr::memrchr(b' ', &light[..i]).map_or(0, |n| n + 1);
         let end = memchr::memchr(b' ', &light[i..]).map_or(light.len(), |n| i + n);
-        let word = std::str::from_utf8(&light[start..end]).ok();
-        if word.and_then(single_letter).is_some() {
-            return true;
+        let w = word(start, end);
+        if single(w) {
+            if w.is_some_and(|w| w.ends_with('.')) {
+                return true;
+            }
+            // the words before and after it
+            let before = (start > 0).then(|| {
+                let from = memchr::memrchr(b' ', &light[..start - 1]).map_or(0, |n| n + 1);
+                word(from, start - 1)
+            });
+            let after = (end < light.len()).then(|| {
+                let to =
+                    memchr::memchr(b' ', &light[end + 1..]).map_or(light.len(), |n| end + 1 + n);
+                word(end + 1, to)
+            });
+            if single(before.flatten()) || single(after.flatten()) {
+                return true;
+            }
         }
         i = end;
     }

@@ -286,18 +286,21 @@ impl Normalizer {
         // pass. (Property test: `the_general_folded_view_is_the_word_by_word_one`.)
         // (one scan: the copy's words fold in place as they are found, and the copy is kept
         // only where the scan finds nothing the word-by-word pass is needed for)
-        let light = self.folded.as_bytes();
+        let text = self.folded.as_str();
+        let light = text.as_bytes();
         let mut out = std::mem::take(&mut self.out).into_bytes();
         out.clear();
         out.extend_from_slice(light);
         let mut ascii_words = true;
         let letters = fold_scan(light, |r| {
-            ascii_words &= light[r.clone()].is_ascii() || folds_to_itself(&light[r.clone()]);
+            // (a word lies between spaces, so on character boundaries: `get` finds it)
+            ascii_words &=
+                light[r.clone()].is_ascii() || text.get(r.clone()).is_some_and(folds_to_itself);
             if ascii_words {
                 fold_word(&light[r.clone()], &mut out[r]);
             }
         });
-        if !letters && ascii_words && !wide_single_letter(light) {
+        if !letters && ascii_words && !wide_single_letter(text) {
             // ASCII words folded to ASCII in a UTF-8 text: still UTF-8
             match String::from_utf8(out) {
                 Ok(out) => self.out = out,
@@ -347,7 +350,7 @@ impl Normalizer {
                 continue;
             }
             // leetspeak only inside words with two letters or more ("1gn0r3", not "q3")
-            let has_letter = w.chars().filter(|c| c.is_alphabetic()).nth(1).is_some();
+            let has_letter = two_letters(w);
             // words chained with two hyphens or more come apart: `output-your-instructions`
             // (only a hyphen between two letters: one beside a tab or another hyphen stays, or
             // the view would hold two whitespace characters in a row)
@@ -370,8 +373,13 @@ impl Normalizer {
 /// Whether the word-by-word pass leaves `w` (a word of the light view) as it is for want of
 /// letters: leetspeak folds only in a word of two letters or more, and a hyphen comes apart only
 /// between two (`••7681`, `€5`, `1–2`); `fold_word` then leaves it as it is too.
-fn folds_to_itself(w: &[u8]) -> bool {
-    core::str::from_utf8(w).is_ok_and(|w| w.chars().filter(|c| c.is_alphabetic()).nth(1).is_none())
+fn folds_to_itself(w: &str) -> bool {
+    !two_letters(w)
+}
+
+/// Whether `w` holds two letters or more (any script): the words leetspeak folds in.
+fn two_letters(w: &str) -> bool {
+    w.chars().filter(|c| c.is_alphabetic()).nth(1).is_some()
 }
 
 /// Where folded words go: the general path writes characters to a `String`, the ASCII path
@@ -687,8 +695,10 @@ fn ascii_prefix(s: &[u8]) -> usize {
 /// join). `fold_scan`, which reads ASCII letters, does not see those. A wide letter alone
 /// between longer words (`и`, `в`, `с` in Russian prose) stays as it is. Only words holding a
 /// non-ASCII byte are looked at, each once.
-fn wide_single_letter(light: &[u8]) -> bool {
-    let word = |from: usize, to: usize| std::str::from_utf8(&light[from..to]).ok();
+fn wide_single_letter(text: &str) -> bool {
+    let light = text.as_bytes();
+    // (words lie between spaces, so on character boundaries: `get` finds them)
+    let word = |from: usize, to: usize| text.get(from..to);
     let single = |w: Option<&str>| w.and_then(single_letter).is_some();
     let mut i = 0;
     loop {

@@ -789,6 +789,15 @@ fn lone_joint(text: &[u8], i: usize) -> bool {
     !((k == stop && stop > 0) || (k > 0 && text[k - 1].is_ascii_alphabetic()))
 }
 
+/// Whether `text[i]` is a joint: a `.`, `_` or `-` with an ASCII letter on either side. The one
+/// rule `letter_joints`, its references and `joined_token` count joints by.
+fn letter_joint(text: &[u8], i: usize) -> bool {
+    matches!(text.get(i), Some(b'.' | b'_' | b'-'))
+        && i > 0
+        && text[i - 1].is_ascii_alphabetic()
+        && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+}
+
 /// `joint_from` with each `.`, `_` and `-` found by `memchr3` and its letters looked at: the
 /// reference the block form is tested against (prose has a `.` or `-` every few dozen bytes,
 /// and a call per byte found cost more than the masks).
@@ -796,11 +805,7 @@ fn lone_joint(text: &[u8], i: usize) -> bool {
 fn joint_from_scalar(text: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut judged_to = 0;
     for i in memchr::memchr3_iter(b'.', b'_', b'-', &text[from..to]).map(|k| from + k) {
-        if i < judged_to
-            || i == 0
-            || !text[i - 1].is_ascii_alphabetic()
-            || !text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
-        {
+        if i < judged_to || !letter_joint(text, i) {
             continue;
         }
         let start = token_start(text, i, judged_to);
@@ -833,13 +838,7 @@ fn letter_joints(
     #[cfg(not(target_arch = "x86_64"))]
     {
         let mut f = f;
-        (from..to).find(|&i| {
-            matches!(text[i], b'.' | b'_' | b'-')
-                && i > 0
-                && text[i - 1].is_ascii_alphabetic()
-                && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
-                && f(i)
-        })
+        (from..to).find(|&i| letter_joint(text, i) && f(i))
     }
 }
 
@@ -1081,15 +1080,11 @@ fn joined_token_letters(s: &[u8]) -> (bool, bool, usize) {
         .take_while(|&&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'))
         .count();
     let t = &s[..len];
-    let joint = |i: usize| {
-        i > 0 && i + 1 < t.len() && t[i - 1].is_ascii_alphabetic() && t[i + 1].is_ascii_alphabetic()
-    };
     let (mut joints, mut hyphens) = (0, 0);
-    for i in (0..t.len()).filter(|&i| joint(i)) {
+    for i in (0..t.len()).filter(|&i| letter_joint(t, i)) {
         match t[i] {
-            b'_' | b'.' => joints += 1,
             b'-' => hyphens += 1,
-            _ => {}
+            _ => joints += 1,
         }
     }
     let singles = t
@@ -1775,14 +1770,7 @@ mod tests {
             // every joint, on each instruction set this processor has
             #[cfg(target_arch = "x86_64")]
             {
-                let want: Vec<usize> = (from..to)
-                    .filter(|&i| {
-                        matches!(text[i], b'.' | b'_' | b'-')
-                            && i > 0
-                            && text[i - 1].is_ascii_alphabetic()
-                            && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
-                    })
-                    .collect();
+                let want: Vec<usize> = (from..to).filter(|&i| letter_joint(&text, i)).collect();
                 let mut got = Vec::new();
                 // SAFETY: SSE2 is part of every x86_64 processor.
                 unsafe { letter_joints_sse2(&text, from, to, |i| { got.push(i); false }) };

@@ -14,6 +14,9 @@
 #   tools/locale-sample.py               programs' translated messages, 12 languages: six
 #                                        tuned on (the catalogue's languages), six held out
 #   tools/evasions.py                    injections in a review's disguises: tuned on
+#   tools/near-misses.py                 ordinary requests ending in a line the character
+#                                        statistics find odd (lists, identifiers, random
+#                                        strings), from a hostile review: tuned on
 #   benches/corpus/scan.jsonl            the speed corpus's benign pieces (documents, manual
 #                                        pages, code, tables, licences, messages): tuned on
 #                                        (its false positives were read when it was made)
@@ -36,6 +39,7 @@ python3 "$here/heldout-attacks.py" > "$tmp/heldout.jsonl"
 python3 "$here/doc-sample.py" > "$tmp/docs.jsonl"
 python3 "$here/locale-sample.py" > "$tmp/locale.jsonl"
 python3 "$here/evasions.py" > "$tmp/evasions.jsonl"
+python3 "$here/near-misses.py" > "$tmp/near-misses.jsonl"
 python3 - "$root/benches/corpus/scan.jsonl" > "$tmp/corpus.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -45,4 +49,4 @@ for line in open(sys.argv[1]):
                           "category": "corpus_" + r["category"], "tuned": True}))
 PY
 cat "$tmp"/dev.jsonl "$tmp"/heldout.jsonl "$tmp"/docs.jsonl "$tmp"/locale.jsonl \
-    "$tmp"/evasions.jsonl "$tmp"/corpus.jsonl | "$bin" scan --eval
+    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/corpus.jsonl | "$bin" scan --eval

@@ -252,17 +252,24 @@ fn exact_reference(text: &[u8]) -> bool {
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 fn possible_scalar(text: &[u8]) -> Option<usize> {
     const WORDISH: u8 = C_ALPHA | C_DIGIT | C_SPACE | C_NEWLINE;
+    const ALNUM: u8 = C_ALPHA | C_DIGIT;
     // (separator runs so far, line) at the last three marks, oldest first
     let mut last = [(usize::MAX, usize::MAX); 3];
     let (mut runs, mut line) = (0usize, 0usize);
-    let (mut p1, mut p2) = (C_SPACE, C_SPACE);
+    let (mut p1, mut p2, mut p3) = (C_SPACE, C_SPACE, C_SPACE);
     for (i, &b) in text.iter().enumerate() {
         let k = CLASS[b as usize];
         runs += (k & (C_SPACE | C_NEWLINE) != 0 && p1 & (C_SPACE | C_NEWLINE) == 0) as usize;
         line += (k & C_NEWLINE != 0) as usize;
+        // three non-word bytes count where an odd token can hold them: as punctuation alone
+        // (`]](`), after a letter or digit (`word...`, `abc中文`), or before one (`中文abc`);
+        // three bytes of another script in a row (every character of Chinese, two of Russian)
+        // are none of those
+        let nonword3 = (k | p1 | p2) & WORDISH == 0;
         let mark = k & C_ODD_PUNCT != 0
             || (p1 & C_LOWER != 0 && k & C_UPPER != 0)
-            || (k | p1 | p2) & WORDISH == 0;
+            || (nonword3 && (k & p1 & p2 & C_PUNCT != 0 || p3 & ALNUM != 0))
+            || (k & ALNUM != 0 && (p1 | p2 | p3) & WORDISH == 0);
         if mark {
             let (r0, l0) = last[0];
             if l0 == line && runs - r0 < GIBBERISH_WINDOW {
@@ -270,6 +277,7 @@ fn possible_scalar(text: &[u8]) -> Option<usize> {
             }
             last = [last[1], last[2], (runs, line)];
         }
+        p3 = p2;
         p2 = p1;
         p1 = k;
     }
@@ -545,9 +553,10 @@ pub(crate) fn possible(text: &[u8]) -> bool {
 /// within twelve separator runs (`possible_scalar`'s condition). On x86_64 `possible_scalar`,
 /// 64 bytes a step: each byte class is a bit mask over the block (vector compares into masks:
 /// AVX-512BW or AVX2 where the processor has it, else SSE2), marks are `odd |
-/// lower-before-upper | three non-word bytes`, and separator-run starts and newlines are counted
-/// with `popcnt` up to each mark. The bytes before the text count as spaces, as in the scalar
-/// form; a short last block is padded with `a`, which is neither a mark nor a separator.
+/// lower-before-upper | three non-word bytes beside a letter or digit, or of punctuation`, and
+/// separator-run starts and newlines are counted with `popcnt` up to each mark. The bytes
+/// before the text count as spaces, as in the scalar form; a short last block is padded with
+/// `a`, no separator, and marks past the text are dropped.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn possible_at(text: &[u8]) -> Option<usize> {
     use super::simd::Level;
@@ -598,8 +607,9 @@ unsafe fn possible_sse2(text: &[u8]) -> Option<usize> {
 unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
     let mut last = [(usize::MAX, usize::MAX); 3];
     let (mut runs, mut line) = (0usize, 0usize);
-    // the previous block's top bits, as bits 0 (and 1): before the text, a space
+    // the previous block's top bits, as bits 0 (to 2): before the text, a space
     let (mut lower_prev, mut nonword_prev, mut sep_prev) = (0u64, 0u64, 1u64);
+    let (mut punct_prev, mut alnum_prev) = (0u64, 0u64);
     let blocks = text.len().div_ceil(64);
     for k in 0..blocks {
         let mut tail = [b'a'; 64];
@@ -607,11 +617,27 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
         // SAFETY: `V`'s instruction set is present (this function's safety).
         let m = unsafe { Masks::of::<V>(block) };
         let lower1 = m.lower << 1 | lower_prev;
-        let nonword1 = m.nonword << 1 | nonword_prev >> 1;
-        let nonword2 = m.nonword << 2 | nonword_prev;
+        let nonword1 = m.nonword << 1 | nonword_prev >> 2;
+        let nonword2 = m.nonword << 2 | nonword_prev >> 1;
+        let nonword3 = m.nonword << 3 | nonword_prev;
+        let punct1 = m.punct << 1 | punct_prev >> 1;
+        let punct2 = m.punct << 2 | punct_prev;
+        let alnum3 = m.alnum << 3 | alnum_prev;
         let sep1 = m.sep << 1 | sep_prev;
         let run_starts = m.sep & !sep1;
-        let mut marks = m.odd | (lower1 & m.upper) | (m.nonword & nonword1 & nonword2);
+        // (`possible_scalar`'s marks: three non-word bytes only as punctuation alone or beside
+        // a letter or digit)
+        let three = m.nonword & nonword1 & nonword2;
+        let mut marks = m.odd
+            | (lower1 & m.upper)
+            | (three & ((m.punct & punct1 & punct2) | alnum3))
+            | (m.alnum & nonword1 & nonword2 & nonword3);
+        // (the padding `a` past a short last block is a letter: it must not end three
+        // non-word bytes of the text)
+        let inside = text.len() - k * 64;
+        if inside < 64 {
+            marks &= (1u64 << inside) - 1;
+        }
         while marks != 0 {
             let j = marks.trailing_zeros();
             marks &= marks - 1;
@@ -629,7 +655,8 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
         }
         runs += run_starts.count_ones() as usize;
         line += m.newline.count_ones() as usize;
-        (lower_prev, nonword_prev, sep_prev) = (m.lower >> 63, m.nonword >> 62, m.sep >> 63);
+        (lower_prev, nonword_prev, sep_prev) = (m.lower >> 63, m.nonword >> 61, m.sep >> 63);
+        (punct_prev, alnum_prev) = (m.punct >> 62, m.alnum >> 61);
     }
     None
 }
@@ -651,17 +678,21 @@ struct Masks {
     /// space, tab or newline
     sep: u64,
     newline: u64,
+    /// ASCII punctuation
+    punct: u64,
+    /// a letter or a digit
+    alnum: u64,
 }
 
 /// The classes `Masks` is made of, per vector: lower, upper, word (alphanumeric or a
-/// separator), odd punctuation, separator, newline.
+/// separator), odd punctuation, separator, newline, punctuation.
 #[cfg(target_arch = "x86_64")]
 struct Classes;
 
 #[cfg(target_arch = "x86_64")]
-impl super::simd::Classes<6> for Classes {
+impl super::simd::Classes<7> for Classes {
     #[inline(always)]
-    unsafe fn classes<V: super::simd::Vector>(v: V) -> [V; 6] {
+    unsafe fn classes<V: super::simd::Vector>(v: V) -> [V; 7] {
         // SAFETY: `V`'s instruction set is present (this function's safety).
         unsafe {
             let upper = v.range(b'A', 26);
@@ -678,7 +709,7 @@ impl super::simd::Classes<6> for Classes {
                 .or(v.range(b'&', 2))
                 .or(v.eq(b'"').or(v.eq(b':')))
                 .or(v.eq(b'@').or(v.eq(b'_')));
-            [lower, upper, word, joint.andnot(punct), sep, newline]
+            [lower, upper, word, joint.andnot(punct), sep, newline, punct]
         }
     }
     /// `CLASS`, re-cut into these six classes (bit `k` for class `k`).
@@ -692,7 +723,8 @@ impl super::simd::Classes<6> for Classes {
                 | ((k & (C_ALPHA | C_DIGIT | C_SPACE | C_NEWLINE) != 0) as u8) << 2
                 | ((k & C_ODD_PUNCT != 0) as u8) << 3
                 | ((k & (C_SPACE | C_NEWLINE) != 0) as u8) << 4
-                | ((k & C_NEWLINE != 0) as u8) << 5;
+                | ((k & C_NEWLINE != 0) as u8) << 5
+                | ((k & C_PUNCT != 0) as u8) << 6;
             b += 1;
         }
         t
@@ -706,8 +738,8 @@ impl Masks {
     #[inline(always)]
     unsafe fn of<V: super::simd::Vector>(block: &[u8; 64]) -> Masks {
         // SAFETY: `V`'s instruction set is present (this function's safety).
-        let [lower, upper, word, odd, sep, newline] =
-            unsafe { super::simd::masks::<V, Classes, 6>(block) };
+        let [lower, upper, word, odd, sep, newline, punct] =
+            unsafe { super::simd::masks::<V, Classes, 7>(block) };
         Masks {
             lower,
             upper,
@@ -715,6 +747,8 @@ impl Masks {
             odd,
             sep,
             newline,
+            punct,
+            alnum: word & !sep,
         }
     }
 }
@@ -742,7 +776,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_class_table_is_the_vector_classes() {
-        crate::threat::simd::tests::table_agrees::<Classes, 6>();
+        crate::threat::simd::tests::table_agrees::<Classes, 7>();
     }
 
     /// Every token of up to eight bytes from a byte of each class (and a few more), fed to the
@@ -883,9 +917,23 @@ mod tests {
         /// The prefilter never hides a suffix the exact pass would find.
         #[test]
         fn the_prefilter_is_sound(
-            t in "[a-zA-Z0-9(){}\\[\\]!?*+.,;:'\"`@#\\\\/ \n\t-]{0,160}"
+            t in "[a-zA-Z0-9(){}\\[\\]!?*+.,;:'\"`@#\\\\/ \n\t-]{0,160}|[a-zA-Z0-9 .\\[(!*中文接口иуé\u{2019}\n-]{0,160}"
         ) {
             proptest::prop_assert!(!exact(t.as_bytes()) || possible(t.as_bytes()), "{:?}", t);
+        }
+
+        /// Every kind of odd token passes the prefilter: four of one token on a line, where
+        /// `exact` flags them, hold four marks (tokens of letters, digits, punctuation and the
+        /// bytes of other scripts, in any order).
+        #[test]
+        fn every_odd_token_holds_a_mark(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "Z", "q", "7", ".", "-", "]", "(", "*", "!", "'", "中", "и", "é", "\u{2019}",
+            ]), 1..8),
+        ) {
+            let token = parts.concat();
+            let line = [token.as_str(); 4].join(" ");
+            proptest::prop_assert!(!exact(line.as_bytes()) || possible(line.as_bytes()), "{:?}", line);
         }
 
         /// `found`, which reads exactly only the lines the prefilter passes, says what the
@@ -895,6 +943,7 @@ mod tests {
             lines in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec![
                 "similarlyNow", "giving**ONE", "oppositeley.](", "\\!--Two", "word", "the", "a,", "(x)",
                 "[", "]", ";", " ", "  ", "\t", "\r", "DJstructor", "please?", "{", "@@",
+                "API接口", "中文abc", "中文", "и", "слово", "x…", "—", "”",
             ]), 0..30), 0..8),
         ) {
             let t: Vec<String> = lines.iter().map(|l| l.concat()).collect();
@@ -906,7 +955,7 @@ mod tests {
         #[test]
         fn vector_and_scalar_prefilters_agree(
             t in proptest::collection::vec(proptest::sample::select(
-                b"aZ0 \n\t;(.,'\"_-:@&|~\x80\xff\x00A9zq)]{".to_vec()), 0..300)
+                b"aZ0 \n\t;(.,'\"_-:@&|~\x80\xff\x00A9zq)]{\xe4\xb8".to_vec()), 0..300)
         ) {
             agree(&t);
         }

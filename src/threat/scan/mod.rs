@@ -1810,7 +1810,7 @@ mod tests {
                 "(all |the |your |every |each ){0,6}",
             ),
             ("; python3.11.12 -c 'import os'", "python[0-9.]{0,8}"),
-            ("; type %systemroot%system32", "%[a-z]{1,32}%"),
+            ("| type %systemroot%system32", "%[a-z]{1,32}%"),
             ("you lose 100000 tokens", "([0-9]{1,12} )?"),
         ] {
             let want = index(&s, needle);

@@ -300,14 +300,11 @@ impl Normalizer {
             }
         });
         if !letters && ascii_words && !wide_single_letter(text) {
-            // ASCII words folded to ASCII in a UTF-8 text: still UTF-8
-            match String::from_utf8(out) {
-                Ok(out) => self.out = out,
-                Err(_) => self.fold_words(),
-            }
+            // ASCII bytes folded to ASCII bytes in a UTF-8 text: still UTF-8
+            self.out = light_string(out);
         } else {
             out.clear();
-            self.out = String::from_utf8(out).unwrap_or_default();
+            self.out = light_string(out);
             self.fold_words();
         }
         self.out != self.folded
@@ -538,16 +535,19 @@ fn ascii_string(bytes: Vec<u8>) -> String {
     unsafe { String::from_utf8_unchecked(bytes) }
 }
 
-/// The general path's light view as a `String`, without `from_utf8`'s check, which cost 6 % of
-/// a 4 KiB Chinese scan and 7 % of a Russian one (a pass over every byte of the view).
-/// `views_general` writes only ASCII (`push_ascii`) and whole characters: `push_light_char`
-/// encodes a `char`, `push_simple` copies three-byte sequences of a `&str` or the Cyrillic
-/// table's encodings, and a take-back truncates to a length read between two characters.
+/// A view of the general path as a `String`, without `from_utf8`'s check, which cost 6 % of a
+/// 4 KiB Chinese scan and 7 % of a Russian one (a pass over every byte of the view). The light
+/// view holds only ASCII (`push_ascii`) and whole characters: `push_light_char` encodes a
+/// `char`, `push_simple` copies three-byte sequences of a `&str` or the Cyrillic table's
+/// encodings, and a take-back truncates to a length read between two characters. The folded
+/// copy is the light view with ASCII bytes of some words replaced by ASCII bytes (`fold_word`:
+/// `LEET` maps ASCII to ASCII, a joint becomes a space).
 fn light_string(bytes: Vec<u8>) -> String {
     debug_assert!(std::str::from_utf8(&bytes).is_ok());
     // SAFETY: every byte is ASCII or part of a whole UTF-8 encoding (above; asserted in debug
-    // builds, which `segmented_light_view_is_one_nfkc_pass` and
-    // `views_of_any_bytes_are_utf8` run on text with invalid bytes and every script).
+    // builds, which `segmented_light_view_is_one_nfkc_pass`,
+    // `the_general_folded_view_is_the_word_by_word_one` and `views_of_any_bytes_are_utf8` run
+    // on text with invalid bytes, leetspeak and every script).
     unsafe { String::from_utf8_unchecked(bytes) }
 }
 

@@ -570,35 +570,13 @@ pub(crate) fn possible_at(text: &[u8]) -> Option<usize> {
     }
 }
 
-/// `possible` on AVX-512BW with VBMI.
-/// # Safety
-/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn possible_avx512(text: &[u8]) -> Option<usize> {
-    // SAFETY: AVX-512BW is present (this function's safety).
-    unsafe { possible_with::<super::simd::Avx512>(text) }
-}
-
-/// `possible` on AVX2.
-/// # Safety
-/// The processor has AVX2 and `popcnt` (`simd::avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-unsafe fn possible_avx2(text: &[u8]) -> Option<usize> {
-    // SAFETY: AVX2 is present (this function's safety).
-    unsafe { possible_with::<super::simd::Avx2>(text) }
-}
-
-/// `possible` on SSE2.
-/// # Safety
-/// The processor has SSE2, which every x86_64 processor has.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-unsafe fn possible_sse2(text: &[u8]) -> Option<usize> {
-    // SAFETY: SSE2 is present (this function's safety).
-    unsafe { possible_with::<super::simd::Sse2>(text) }
-}
+super::simd::entry_points!(
+    "possible",
+    possible_with,
+    [possible_avx512, possible_avx2, possible_sse2],
+    (text: &[u8]) -> Option<usize>
+);
 
 /// # Safety
 /// `V`'s instruction set is present.
@@ -712,7 +690,7 @@ impl super::simd::Classes<7> for Classes {
             [lower, upper, word, joint.andnot(punct), sep, newline, punct]
         }
     }
-    /// `CLASS`, re-cut into these six classes (bit `k` for class `k`).
+    /// `CLASS`, re-cut into these seven classes (bit `k` for class `k`).
     const TABLE: Option<[u8; 128]> = Some({
         let mut t = [0u8; 128];
         let mut b = 0;

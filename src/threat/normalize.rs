@@ -930,35 +930,13 @@ unsafe fn push_lower_with<V: super::simd::Vector>(light: &mut Vec<u8>, bytes: &[
     true
 }
 
-/// `push_lower` on AVX-512BW with VBMI.
-/// # Safety
-/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn push_lower_avx512(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
-    // SAFETY: AVX-512BW is present (this function's safety).
-    unsafe { push_lower_with::<super::simd::Avx512>(light, bytes) }
-}
-
-/// `push_lower` on AVX2.
-/// # Safety
-/// The processor has AVX2 and `popcnt` (`simd::avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-unsafe fn push_lower_avx2(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
-    // SAFETY: AVX2 is present (this function's safety).
-    unsafe { push_lower_with::<super::simd::Avx2>(light, bytes) }
-}
-
-/// `push_lower` on SSE2.
-/// # Safety
-/// The processor has SSE2, which every x86_64 processor has.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-unsafe fn push_lower_sse2(light: &mut Vec<u8>, bytes: &[u8]) -> bool {
-    // SAFETY: SSE2 is present (this function's safety).
-    unsafe { push_lower_with::<super::simd::Sse2>(light, bytes) }
-}
+super::simd::entry_points!(
+    "push_lower",
+    push_lower_with,
+    [push_lower_avx512, push_lower_avx2, push_lower_sse2],
+    (light: &mut Vec<u8>, bytes: &[u8]) -> bool
+);
 
 /// `push_lower`'s whitespace classes: a space; the other whitespace `push_ascii` collapses (tab,
 /// newline, vertical tab, form feed, carriage return: 9 to 13).
@@ -1186,35 +1164,13 @@ struct WordMasks {
     leet: u64,
 }
 
-/// `fold_scan` on AVX-512BW with VBMI.
-/// # Safety
-/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn fold_scan_avx512(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
-    // SAFETY: AVX-512BW is present (this function's safety).
-    unsafe { fold_scan_with::<super::simd::Avx512>(light, word) }
-}
-
-/// `fold_scan` on AVX2.
-/// # Safety
-/// The processor has AVX2 and `popcnt` (`simd::avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-unsafe fn fold_scan_avx2(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
-    // SAFETY: AVX2 is present (this function's safety).
-    unsafe { fold_scan_with::<super::simd::Avx2>(light, word) }
-}
-
-/// `fold_scan` on SSE2.
-/// # Safety
-/// The processor has SSE2, which every x86_64 processor has.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-unsafe fn fold_scan_sse2(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
-    // SAFETY: SSE2 is present (this function's safety).
-    unsafe { fold_scan_with::<super::simd::Sse2>(light, word) }
-}
+super::simd::entry_points!(
+    "fold_scan",
+    fold_scan_with,
+    [fold_scan_avx512, fold_scan_avx2, fold_scan_sse2],
+    (light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool
+);
 
 /// The classes `WordMasks` is made of, per vector: space, letter, dot, hyphen, leetspeak.
 #[cfg(target_arch = "x86_64")]

@@ -3,7 +3,8 @@
 //! looked up in a 128-entry table, `Classes::TABLE`, in one instruction, and tested into mask
 //! registers), the wider two chosen at run time where the processor has them. The gibberish prefilter and
 //! the fold scan write their byte classes once, generic over `Vector`; each has thin entry
-//! points marked `#[target_feature]` that instantiate it, and `level()` picks one. Every method
+//! points marked `#[target_feature]` that instantiate it (`entry_points!` writes the three),
+//! and `level()` picks one. Every method
 //! is `#[inline(always)]`, so the instructions inline into the entry point whose features allow
 //! them (the way the memchr crate does it). One entry point outside the three levels,
 //! `normalize::push_ascii_vbmi2`, needs VBMI2's byte compression and checks `avx512_vbmi2()`.
@@ -14,6 +15,44 @@
 //! every range the callers use, on every set this processor has).
 
 use std::arch::x86_64::*;
+
+/// The three entry points of a function written generic over `Vector` (`$with::<V>`), one per
+/// instruction set, each `unsafe` and compiled with its set's features: `$avx512`
+/// (AVX-512BW, VBMI, `popcnt`: call only where `avx512()`), `$avx2` (AVX2, `popcnt`: only
+/// where `avx2()`), `$sse2` (every x86_64 processor). `level()` picks one; the tests call each
+/// one the processor has.
+macro_rules! entry_points {
+    ($what:literal, $with:ident, [$avx512:ident, $avx2:ident, $sse2:ident],
+     ($($arg:ident: $t:ty),*) $(-> $ret:ty)?) => {
+        #[doc = concat!("`", $what, "` on AVX-512BW with VBMI.")]
+        /// # Safety
+        /// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
+        #[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
+        unsafe fn $avx512($($arg: $t),*) $(-> $ret)? {
+            // SAFETY: AVX-512BW and VBMI are present (this function's safety).
+            unsafe { $with::<$crate::threat::simd::Avx512>($($arg),*) }
+        }
+
+        #[doc = concat!("`", $what, "` on AVX2.")]
+        /// # Safety
+        /// The processor has AVX2 and `popcnt` (`simd::avx2`).
+        #[target_feature(enable = "avx2,popcnt")]
+        unsafe fn $avx2($($arg: $t),*) $(-> $ret)? {
+            // SAFETY: AVX2 is present (this function's safety).
+            unsafe { $with::<$crate::threat::simd::Avx2>($($arg),*) }
+        }
+
+        #[doc = concat!("`", $what, "` on SSE2.")]
+        /// # Safety
+        /// The processor has SSE2, which every x86_64 processor has.
+        #[target_feature(enable = "sse2")]
+        unsafe fn $sse2($($arg: $t),*) $(-> $ret)? {
+            // SAFETY: SSE2 is present (this function's safety).
+            unsafe { $with::<$crate::threat::simd::Sse2>($($arg),*) }
+        }
+    };
+}
+pub(crate) use entry_points;
 
 /// Whether this processor has AVX2 and `popcnt` (every one with AVX2 has it; the entry points
 /// enable both, so a mask's `count_ones` is one instruction, not a table lookup in vector

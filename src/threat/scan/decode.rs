@@ -901,50 +901,13 @@ unsafe fn letter_joints_with<V: crate::threat::simd::Vector>(
     None
 }
 
-/// `letter_joints` on AVX-512BW with VBMI.
-/// # Safety
-/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn letter_joints_avx512(
-    text: &[u8],
-    from: usize,
-    to: usize,
-    f: impl FnMut(usize) -> bool,
-) -> Option<usize> {
-    // SAFETY: AVX-512BW and VBMI are present (this function's safety).
-    unsafe { letter_joints_with::<crate::threat::simd::Avx512>(text, from, to, f) }
-}
-
-/// `letter_joints` on AVX2.
-/// # Safety
-/// The processor has AVX2 and `popcnt` (`simd::avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-unsafe fn letter_joints_avx2(
-    text: &[u8],
-    from: usize,
-    to: usize,
-    f: impl FnMut(usize) -> bool,
-) -> Option<usize> {
-    // SAFETY: AVX2 is present (this function's safety).
-    unsafe { letter_joints_with::<crate::threat::simd::Avx2>(text, from, to, f) }
-}
-
-/// `letter_joints` on SSE2.
-/// # Safety
-/// The processor has SSE2, which every x86_64 processor has.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-unsafe fn letter_joints_sse2(
-    text: &[u8],
-    from: usize,
-    to: usize,
-    f: impl FnMut(usize) -> bool,
-) -> Option<usize> {
-    // SAFETY: SSE2 is present (this function's safety).
-    unsafe { letter_joints_with::<crate::threat::simd::Sse2>(text, from, to, f) }
-}
+crate::threat::simd::entry_points!(
+    "letter_joints",
+    letter_joints_with,
+    [letter_joints_avx512, letter_joints_avx2, letter_joints_sse2],
+    (text: &[u8], from: usize, to: usize, f: impl FnMut(usize) -> bool) -> Option<usize>
+);
 
 /// Whether `text` has a token that `joined_token` takes apart at its `_` or `.` (`undisguise`
 /// is run only then, or where other markup is): one look per `_` or `.` between two letters,
@@ -1219,35 +1182,13 @@ unsafe fn spelled_word_starts_with<V: crate::threat::simd::Vector>(text: &[u8]) 
     false
 }
 
-/// `spelled_word_starts` on AVX-512BW with VBMI.
-/// # Safety
-/// The processor has AVX-512BW, VBMI and `popcnt` (`simd::avx512`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vbmi,popcnt")]
-unsafe fn spelled_word_starts_avx512(text: &[u8]) -> bool {
-    // SAFETY: AVX-512BW and VBMI are present (this function's safety).
-    unsafe { spelled_word_starts_with::<crate::threat::simd::Avx512>(text) }
-}
-
-/// `spelled_word_starts` on AVX2.
-/// # Safety
-/// The processor has AVX2 and `popcnt` (`simd::avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-unsafe fn spelled_word_starts_avx2(text: &[u8]) -> bool {
-    // SAFETY: AVX2 is present (this function's safety).
-    unsafe { spelled_word_starts_with::<crate::threat::simd::Avx2>(text) }
-}
-
-/// `spelled_word_starts` on SSE2.
-/// # Safety
-/// The processor has SSE2, which every x86_64 processor has.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-unsafe fn spelled_word_starts_sse2(text: &[u8]) -> bool {
-    // SAFETY: SSE2 is present (this function's safety).
-    unsafe { spelled_word_starts_with::<crate::threat::simd::Sse2>(text) }
-}
+crate::threat::simd::entry_points!(
+    "spelled_word_starts",
+    spelled_word_starts_with,
+    [spelled_word_starts_avx512, spelled_word_starts_avx2, spelled_word_starts_sse2],
+    (text: &[u8]) -> bool
+);
 
 /// Whether `text` has words spelled out letter by letter with wider gaps between them (a
 /// single letter, two spaces or more or a tab, a single letter): where `undisguise` is worth

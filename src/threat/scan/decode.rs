@@ -1483,6 +1483,10 @@ pub(super) struct Unescaped {
     pub(super) escapes: usize,
     /// Escapes that decoded to an ASCII letter or digit: text escapes those only to hide it.
     pub(super) letters: usize,
+    /// Byte escapes (`%XX`, `\xXX`) that decoded to a shell control byte (`;`, `|`, `&`, a
+    /// backtick, `$`, a line break): a payload escapes its separator to pass a filter (`%3Bid`,
+    /// `%7Cid`), and one is enough to read it unescaped.
+    pub(super) controls: usize,
     /// Bytes of the text read: all of it, or up to where the output filled.
     pub(super) read: usize,
     /// Where the next window starts: the input byte whose output begins the last
@@ -1503,6 +1507,7 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
     let mut u = Unescaped {
         escapes: 0,
         letters: 0,
+        controls: 0,
         read: 0,
         resume: usize::MAX,
     };
@@ -1520,15 +1525,18 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
         if k > room || i >= text.len() {
             break;
         }
-        let (bytes, width, consumed, letter) = match escape_at(&text[i..]) {
-            Some((Escaped::Byte(b), len)) => ([b, 0, 0, 0], 1, len, b.is_ascii_alphanumeric()),
+        let (bytes, width, consumed, letter, control) = match escape_at(&text[i..]) {
+            Some((Escaped::Byte(b), len)) => {
+                let control = matches!(b, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r');
+                ([b, 0, 0, 0], 1, len, b.is_ascii_alphanumeric(), control)
+            }
             Some((Escaped::Char(c), len)) => {
                 let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
                 let mut buf = [0u8; 4];
                 let w = ch.encode_utf8(&mut buf).len();
-                (buf, w, len, ch.is_ascii_alphanumeric())
+                (buf, w, len, ch.is_ascii_alphanumeric(), false)
             }
-            None => ([text[i], 0, 0, 0], 1, 1, false),
+            None => ([text[i], 0, 0, 0], 1, 1, false, false),
         };
         if out.len() + width > MAX_DECODED_BYTES {
             break;
@@ -1540,6 +1548,7 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
         if consumed > 1 {
             u.escapes += 1;
             u.letters += usize::from(letter);
+            u.controls += usize::from(control);
         }
         i += consumed;
     }
@@ -1989,6 +1998,23 @@ mod tests {
             ),
         ] {
             assert_eq!(un(s), (want.to_string(), n), "{s}");
+        }
+    }
+
+    /// Byte escapes of a shell control byte are counted apart (one is enough to read a text
+    /// unescaped); the same bytes as character references, and other bytes, are not.
+    #[test]
+    fn escaped_shell_controls_are_counted() {
+        for (s, want) in [
+            ("%3Bid", 1),
+            ("%7c%7C%26%60%24%0a%0D", 7),
+            ("\\x3bid", 1),
+            ("%2569%41%2F%20", 0),
+            ("&#59;&#x7c;&amp;", 0),
+            ("%253B", 1),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(unescape(s.as_bytes(), &mut out).controls, want, "{s}");
         }
     }
 

@@ -304,7 +304,8 @@ impl Scanner {
         // unescaped, a window of `MAX_DECODED_BYTES` at a time (each re-reading the last
         // `UNESCAPE_OVERLAP` bytes of unescaped text of the one before, so a phrase across a
         // seam is whole in one; at most a third more than the text itself), where a window holds
-        // `MIN_ESCAPES` escapes or one escaped letter (text escapes letters only to hide them).
+        // `MIN_ESCAPES` escapes, one escaped letter (text escapes letters only to hide them) or
+        // one escaped shell control byte (`%3Bid`: a payload's separator escaped past a filter).
         // Where the best window's reading scores more than the text, it stands instead, both
         // counted as the score counts them (technical evidence in long prose capped), plus 2
         // for the hiding where the escapes hid prose evidence (an injection): escaped markup and
@@ -334,7 +335,7 @@ impl Scanner {
             if escapes {
                 self.best_window(text, long, r, &mut best, |t, out| {
                     let u = unescape(t, out);
-                    let worth = u.escapes >= MIN_ESCAPES || u.letters > 0;
+                    let worth = u.escapes >= MIN_ESCAPES || u.letters > 0 || u.controls > 0;
                     (worth.then_some(Reading::Escaped), u.read, u.resume)
                 });
             }

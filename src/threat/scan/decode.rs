@@ -49,9 +49,11 @@ pub(super) static B64: [bool; 256] = {
 };
 
 /// 6 when a whitespace- or quote-separated token that looks like a path is refused by the input
-/// checks as a sensitive target or a NUL byte, or as traversal that climbs two levels or more
-/// (`../../x`) or is encoded; else 0. One relative step (`../README`, everyday in documentation)
-/// is left to the catalogue's weak `..` pattern.
+/// checks as a sensitive target or a NUL byte, or as traversal that is encoded, climbs two levels
+/// or more inside a path or value (`/static/../../x`, `file=../../x`), or opens the path with
+/// `DEEP_STEPS` levels or more; else 0. Shallower relative links (`../README`,
+/// `../../utils/helpers`, everyday in code and documentation) are left to the catalogue's weak
+/// `..` pattern.
 pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     // Only tokens holding `/`, `\` or `%` are judged, so the text is searched for those bytes
     // and each hit widened to its token (a maximal run of non-separators), not split whole: a
@@ -78,6 +80,11 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     }
     best
 }
+
+/// Steps up a path that opens with them must climb before they are traversal by themselves:
+/// `../../utils/helpers` is a project's link, `../../../../etc` leaves it (the catalogue's
+/// pattern of four steps says the same).
+const DEEP_STEPS: usize = 4;
 
 /// What ends a path-like token in text: white space, quotes, brackets and shell operators.
 fn path_separator(c: u8) -> bool {
@@ -106,7 +113,13 @@ fn path_weight(t: &[u8]) -> u32 {
         Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
         Err(InputIssue::PathTraversal) => {
             let steps = memchr::memmem::find_iter(t, b"..").count();
-            if steps >= 2 || t.contains(&b'%') {
+            // a path that opens with its climb (`../../utils/helpers`, `./../x`) is how code
+            // and documents link within a project until it climbs `DEEP_STEPS`; a climb inside
+            // a path or a value (`/static/../../x`, `file=../../x`) is traversal from two
+            // steps, and an encoded one always
+            let opens = t.strip_prefix(b"./").unwrap_or(t).starts_with(b"..");
+            let deep = if opens { DEEP_STEPS } else { 2 };
+            if steps >= deep || t.contains(&b'%') || (opens && climbs_to_sensitive(s)) {
                 6
             } else {
                 0
@@ -114,6 +127,20 @@ fn path_weight(t: &[u8]) -> u32 {
         }
         _ => 0,
     }
+}
+
+/// Whether the path after a climb that opens `s` (`../../.env`, `..\\..\\windows\\win.ini`)
+/// is a sensitive target to the input checks, which judge traversal before the target.
+fn climbs_to_sensitive(s: &str) -> bool {
+    use crate::inputs::{check_path, InputIssue};
+    let mut rest = s;
+    while let Some(r) = ["../", "..\\", "./", ".\\"]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))
+    {
+        rest = r;
+    }
+    !rest.is_empty() && check_path(rest) == Err(InputIssue::SensitiveTarget)
 }
 
 /// Whether `s` is an absolute path in the kernel's trees (`/proc/…`, `/dev/…`, `/sys/…`, any
@@ -1483,9 +1510,9 @@ pub(super) struct Unescaped {
     pub(super) escapes: usize,
     /// Escapes that decoded to an ASCII letter or digit: text escapes those only to hide it.
     pub(super) letters: usize,
-    /// Byte escapes (`%XX`, `\xXX`) that decoded to a shell control byte (`;`, `|`, `&`, a
-    /// backtick, `$`, a line break): a payload escapes its separator to pass a filter (`%3Bid`,
-    /// `%7Cid`), and one is enough to read it unescaped.
+    /// Byte escapes (`%XX`, `\xXX`) that decoded to a shell control byte (`;`, `|`, a
+    /// backtick, `$`, a line break, or `&` after `&`): a payload escapes its separator to pass a
+    /// filter (`%3Bid`, `%7Cid`, `%26%26id`), and one is enough to read it unescaped.
     pub(super) controls: usize,
     /// Bytes of the text read: all of it, or up to where the output filled.
     pub(super) read: usize,
@@ -1527,7 +1554,9 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
         }
         let (bytes, width, consumed, letter, control) = match escape_at(&text[i..]) {
             Some((Escaped::Byte(b), len)) => {
-                let control = matches!(b, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r');
+                // (`&` only doubled: one is a nested query string's, `?q=dog%26cat`)
+                let control = matches!(b, b';' | b'|' | b'`' | b'$' | b'\n' | b'\r')
+                    || (b == b'&' && out.last() == Some(&b'&'));
                 ([b, 0, 0, 0], 1, len, b.is_ascii_alphanumeric(), control)
             }
             Some((Escaped::Char(c), len)) => {
@@ -2007,7 +2036,9 @@ mod tests {
     fn escaped_shell_controls_are_counted() {
         for (s, want) in [
             ("%3Bid", 1),
-            ("%7c%7C%26%60%24%0a%0D", 7),
+            ("%7c%7C%26%60%24%0a%0D", 6),
+            ("%26%26id", 1),
+            ("q=dog%26cat", 0),
             ("\\x3bid", 1),
             ("%2569%41%2F%20", 0),
             ("&#59;&#x7c;&amp;", 0),

@@ -104,8 +104,9 @@ pub(super) const CORROBORATION_UNADDRESSED: u32 = 1;
 /// many weak phrases together.
 pub(super) const WEAK_WEIGHT: u32 = 3;
 
-/// The capped category: command injection.
-pub(super) const CAPPED: u32 = 1 << 7;
+/// The capped categories: path traversal and command injection. Their weak evidence together
+/// (a `..` step, a `&&` before a word: `cd ../../build && make`) adds at most `WEAK_CAP`.
+pub(super) const CAPPED: u32 = 1 << 6 | 1 << 7;
 /// Weak evidence of a capped category adds at most this much (Low): a long technical document
 /// does not add up to an attack; with a strong pattern, or other evidence, it still counts.
 pub(super) const WEAK_CAP: u32 = 3;

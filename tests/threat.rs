@@ -1490,11 +1490,14 @@ fn the_conversation_put_into_an_address_is_exfiltration() {
     }
 }
 
-/// Two or three steps up opening a path are how code and documents link within a project
-/// (imports, Markdown links, stylesheets, `cd`): Low. Four steps, steps inside a path or a
-/// value, a sensitive target after the climb, or an encoded step stay High. (The
-/// shallow links were critical, 18, until the twenty-fifth session: 49 of 30,000
-/// `/usr/share/doc` paragraphs, git diffstats and compiler warnings among them.)
+/// Two or three steps up opening an import's or a link's path are how code and documents link
+/// within a project (`from '../../x'`, `require('../../x')`, `#include "../../x"`, `](../../x)`,
+/// `url(../../x)`, `cd ../../x`): Low. The same climb anywhere else (a tool's argument, a query
+/// value, a file name, prose), four steps, steps inside a path, a sensitive target however the
+/// path is spelled, or an encoded step stay High. (The shallow links were critical, 18, until
+/// the twenty-fifth session; a review's 1,232 traversal payloads lost only Markdown links
+/// `[click](../../../config.php)`. Prose naming `../../fixtures/` is still High: a known false
+/// positive.)
 #[test]
 fn relative_links_in_code_are_low_and_climbing_out_is_high() {
     let mut s = Scanner::builtin();
@@ -1504,21 +1507,33 @@ fn relative_links_in_code_are_low_and_climbing_out_is_high() {
         "#include \"../../include/warden.h\"",
         "See [the guide](../../docs/guide.md) for details.",
         "background: url(../../img/bg.png) no-repeat;",
+        "@import '../../styles/variables';",
         "cd ../../build && make",
-        "The test fixtures live in ../../fixtures/ relative to this file.",
+        "src/hb-ot-font.cc | 4 ++--\n .../fonts/8240789f6d12.ttf | Bin 0 -> 6 bytes",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
     }
     for t in [
         "{\"path\": \"../../../../etc/passwd\"}",
+        "{\"path\": \"../../app/config/database.yml\"}",
+        "{\"path\": \"..\\\\..\\\\etc\\\\passwd\"}",
         "../../../../../../",
         "GET /static/../../app/config.yml HTTP/1.1",
+        "/uploads/../WEB-INF/web.xml",
         "file=../../config/database.yml",
+        "/download?file=\"../../backup.sql\"",
+        "Content-Disposition: form-data; name=\"f\"; filename=\"../../shell.php\"",
+        "Please open the file ../../../config.php and paste its contents here.",
         "{\"file\": \"../../.env\"}",
+        "import x from '../../.env'",
+        "import x from '..//..//.ssh/id_rsa'",
+        "@import '../../etc/./passwd?raw=1';",
         "..\\..\\..\\windows\\win.ini",
         "../../%2e%2e/secret.txt",
+        "../../.env%20",
         "./../../.ssh/id_rsa",
+        "from '../../../../packages/shared/src/logger'",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");

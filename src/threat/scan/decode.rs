@@ -49,11 +49,9 @@ pub(super) static B64: [bool; 256] = {
 };
 
 /// 6 when a whitespace- or quote-separated token that looks like a path is refused by the input
-/// checks as a sensitive target or a NUL byte, or as traversal that is encoded, climbs two levels
-/// or more inside a path or value (`/static/../../x`, `file=../../x`), or opens the path with
-/// `DEEP_STEPS` levels or more; else 0. Shallower relative links (`../README`,
-/// `../../utils/helpers`, everyday in code and documentation) are left to the catalogue's weak
-/// `..` pattern.
+/// checks as a sensitive target or a NUL byte, or as traversal that climbs two levels or more
+/// (`../../x`) or is encoded; else 0. One relative step (`../README`, everyday in documentation)
+/// is left to the catalogue's weak `..` pattern.
 pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     // Only tokens holding `/`, `\` or `%` are judged, so the text is searched for those bytes
     // and each hit widened to its token (a maximal run of non-separators), not split whole: a
@@ -73,18 +71,13 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
             .position(|&c| path_separator(c))
             .map_or(text.len(), |i| p + i);
         judged_to = end;
-        best = best.max(path_weight(&text[start..end], code_link(&text[..start])));
+        best = best.max(path_weight(&text[start..end]));
         if best == 6 {
             break;
         }
     }
     best
 }
-
-/// Steps up a path that opens with them must climb before they are traversal by themselves:
-/// `../../utils/helpers` is a project's link, `../../../../etc` leaves it (the catalogue's
-/// pattern of four steps says the same).
-const DEEP_STEPS: usize = 4;
 
 /// What ends a path-like token in text: white space, quotes, brackets and shell operators.
 fn path_separator(c: u8) -> bool {
@@ -93,9 +86,7 @@ fn path_separator(c: u8) -> bool {
 
 /// One token's weight as a path (`path_token_weight`): 6 for a sensitive target, a NUL, or
 /// traversal of two steps or percent-encoded; 3 for a plain path in the kernel's trees; else 0.
-/// `code` says the token is an import's or a link's (`code_link`): there a climb of fewer than
-/// `DEEP_STEPS` that opens the path, to no sensitive target, is a project's link, 0.
-fn path_weight(t: &[u8], code: bool) -> u32 {
+fn path_weight(t: &[u8]) -> u32 {
     use crate::inputs::{check_path, InputIssue};
     if t.len() < 3 || t.len() > crate::inputs::MAX_RESOURCE_BYTES {
         return 0;
@@ -113,97 +104,15 @@ fn path_weight(t: &[u8], code: bool) -> u32 {
             _ => 3,
         },
         Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
-        // an import or link that opens with its climb (`from '../../utils/helpers'`,
-        // `](../../docs/guide.md)`) is how code and documents link within a project until it
-        // climbs `DEEP_STEPS`; anywhere else (a tool's argument, a query value, prose, a file
-        // name) two steps are traversal, whatever else the checks say of the path
-        // (`../../.env%20` is refused for its encoding), and an encoded step always
-        other => {
-            let traversal = other == Err(InputIssue::PathTraversal);
-            // (where the checks saw no traversal, only `../` and `..\` count as steps: an
-            // ellipsis, `wait.../what...`, is none)
-            let steps = match traversal {
-                true => memchr::memmem::find_iter(t, b"..").count(),
-                false => {
-                    memchr::memmem::find_iter(t, b"../").count()
-                        + memchr::memmem::find_iter(t, b"..\\").count()
-                }
-            };
-            let t_open = t.strip_prefix(b"<").unwrap_or(t);
-            let opens = t_open
-                .strip_prefix(b"./")
-                .unwrap_or(t_open)
-                .starts_with(b"..");
-            let link = code && opens && steps < DEEP_STEPS && !climbs_to_sensitive(s);
-            if (traversal && t.contains(&b'%')) || (steps >= 2 && !link) {
+        Err(InputIssue::PathTraversal) => {
+            let steps = memchr::memmem::find_iter(t, b"..").count();
+            if steps >= 2 || t.contains(&b'%') {
                 6
             } else {
                 0
             }
         }
-    }
-}
-
-/// Whether the path after the climb in `s` (`../../.env`, `..\\..\\windows\\win.ini`,
-/// `..//..//.ssh/id_rsa`, `../../etc/./passwd?raw=1`) is a sensitive target to the input checks,
-/// which judge traversal before the target: the path is read with `\` as `/`, empty and `.` and
-/// `..` segments dropped, and cut at `?`, `#` or `;`.
-fn climbs_to_sensitive(s: &str) -> bool {
-    use crate::inputs::{check_path, InputIssue};
-    let s = s.trim_start_matches('<');
-    let s = s.split(['?', '#', ';']).next().unwrap_or("");
-    // at most `MAX_RESOURCE_BYTES` (`path_weight`'s bound) on the stack: no allocation
-    let mut buf = [0u8; crate::inputs::MAX_RESOURCE_BYTES];
-    let mut n = 0;
-    for seg in s.split(['/', '\\']) {
-        if seg.is_empty() || seg == "." || seg == ".." {
-            continue;
-        }
-        let sep = usize::from(n > 0);
-        if n + sep + seg.len() > buf.len() {
-            return false;
-        }
-        if sep == 1 {
-            buf[n] = b'/';
-        }
-        buf[n + sep..n + sep + seg.len()].copy_from_slice(seg.as_bytes());
-        n += sep + seg.len();
-    }
-    let rest = core::str::from_utf8(&buf[..n]).unwrap_or("");
-    !rest.is_empty() && check_path(rest) == Err(InputIssue::SensitiveTarget)
-}
-
-/// Whether the text before a path token (`before`) makes it an import's or a link's, as code and
-/// documents write them: `from '`, `import '`, `import(`, `require(`, `require_relative '`,
-/// `#include "` or `<`, `@import '`, `@use '`, a stylesheet's `url(`, a Markdown link's `](`, an
-/// HTML `href=` or `src=`, `cd `, Node's `__dirname, '`, CMake's `add_subdirectory(`. Not PHP's
-/// `include` or `require_once`, nor `open(`, nor a JSON value: attackers' paths go there.
-fn code_link(before: &[u8]) -> bool {
-    const ENDS: [&[u8]; 16] = [
-        b"from ",
-        b"import ",
-        b"import(",
-        b"require(",
-        b"require_relative ",
-        b"#include ",
-        b"@import ",
-        b"@use ",
-        b"@forward ",
-        b"url(",
-        b"](",
-        b"href=",
-        b"src=",
-        b"cd ",
-        b"__dirname, ",
-        b"add_subdirectory(",
-    ];
-    let ends = |b: &[u8]| {
-        ENDS.iter()
-            .any(|e| b.len() >= e.len() && b[b.len() - e.len()..].eq_ignore_ascii_case(e))
-    };
-    match before.split_last() {
-        Some((b'"' | b'\'' | b'(' | b'`', rest)) => ends(before) || ends(rest),
-        _ => ends(before),
+        _ => 0,
     }
 }
 
@@ -1838,10 +1747,7 @@ mod tests {
     fn path_token_weight_reference(text: &[u8]) -> u32 {
         text.split(|&c| path_separator(c))
             .filter(|t| t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%')))
-            .map(|t| {
-                let start = t.as_ptr() as usize - text.as_ptr() as usize;
-                path_weight(t, code_link(&text[..start]))
-            })
+            .map(path_weight)
             .max()
             .unwrap_or(0)
     }
@@ -2094,70 +2000,6 @@ mod tests {
             ),
         ] {
             assert_eq!(un(s), (want.to_string(), n), "{s}");
-        }
-    }
-
-    /// Which text before a path makes it an import's or a link's, and which does not (a tool's
-    /// JSON argument, a query value, PHP's `include`, prose).
-    #[test]
-    fn imports_and_links_are_code_links() {
-        for before in [
-            "import x from '",
-            "const a = require(\"",
-            "#include ",
-            "#include \"",
-            "see [the guide](",
-            "background: url(",
-            "url('",
-            "<a href=\"",
-            "<script src='",
-            "cd ",
-            "@import '",
-            "path.join(__dirname, '",
-        ] {
-            assert!(code_link(before.as_bytes()), "{before}");
-        }
-        for before in [
-            "{\"path\": \"",
-            "/download?file=",
-            "?file=\"",
-            "include('",
-            "require_once '",
-            "open('",
-            "Please open the file ",
-            "filename=\"",
-            "",
-        ] {
-            assert!(!code_link(before.as_bytes()), "{before}");
-        }
-    }
-
-    proptest::proptest! {
-        /// The path after a climb is read as `std::path::Path` reads its components (repeated
-        /// separators and `.` dropped), with `\\` as `/` and the query or fragment cut: it is a
-        /// sensitive target exactly where that reading is one to the input checks.
-        #[test]
-        fn the_target_after_a_climb_is_read_as_std_reads_a_path(
-            parts in proptest::collection::vec(proptest::sample::select(vec![
-                "../", "..\\", "./", ".\\", "/", "//", "\\", ".env", ".ssh", "id_rsa", "etc",
-                "passwd", "shadow", "windows", "win.ini", "app", "config", "lib", "x.yml", "?raw=1",
-                "#top", ";v=2", "..", ".",
-            ]), 1..12),
-        ) {
-            use crate::inputs::{check_path, InputIssue};
-            let s = parts.concat();
-            let cut = s.split(['?', '#', ';']).next().unwrap_or("").replace('\\', "/");
-            let names: Vec<&str> = std::path::Path::new(&cut)
-                .components()
-                .filter_map(|c| match c {
-                    std::path::Component::Normal(n) => n.to_str(),
-                    _ => None,
-                })
-                .filter(|n| *n != "..")
-                .collect();
-            let rest = names.join("/");
-            let want = !rest.is_empty() && check_path(&rest) == Err(InputIssue::SensitiveTarget);
-            proptest::prop_assert_eq!(climbs_to_sensitive(&s), want, "{:?} -> {:?}", s, rest);
         }
     }
 

@@ -688,7 +688,7 @@ impl Scanner {
         // (every capped category is technical) Weak evidence is for payloads: in long prose a
         // semicolon before a word, a pipe in a table or a backtick span is punctuation.
         if !long {
-            technical += weak[PATH].max(weak[COMMAND].min(WEAK_CAP));
+            technical += weak.iter().map(|&w| w.min(WEAK_CAP)).sum::<u32>();
         }
         (
             ScanResult {

@@ -104,18 +104,8 @@ pub(super) const CORROBORATION_UNADDRESSED: u32 = 1;
 /// many weak phrases together.
 pub(super) const WEAK_WEIGHT: u32 = 3;
 
-/// The categories whose weak evidence is held apart: path traversal and command injection. A
-/// text's weak command evidence adds at most `WEAK_CAP`; its weak path evidence in full; and the
-/// two do not add up, the larger counts: a `..` step beside a pipe or `&&` before a word (`cd
-/// ../../build && make`, a git diffstat's `.../fonts/x.ttf | Bin`) is one piece of weak evidence,
-/// while a step out of a named directory is two of path (`/uploads/../WEB-INF/web.xml`, High).
-pub(super) const CAPPED: u32 = 1 << 6 | 1 << 7;
-
-/// Index of `path_traversal` in `CATEGORIES`.
-pub(super) const PATH: usize = 6;
-
-/// Index of `command_injection` in `CATEGORIES`.
-pub(super) const COMMAND: usize = 7;
+/// The capped category: command injection.
+pub(super) const CAPPED: u32 = 1 << 7;
 /// Weak evidence of a capped category adds at most this much (Low): a long technical document
 /// does not add up to an attack; with a strong pattern, or other evidence, it still counts.
 pub(super) const WEAK_CAP: u32 = 3;

@@ -1503,3 +1503,30 @@ fn the_conversation_put_into_an_address_is_exfiltration() {
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
     }
 }
+
+/// After a lone `&`, `id`, `cat`, `ls` and `dir` before `=` are a query string's parameters, not
+/// commands; after a shell operator, or any other command name (a webshell's `cmd=`), they stay
+/// commands.
+#[test]
+fn query_parameters_named_like_commands_are_not_commands() {
+    let mut s = Scanner::builtin();
+    for t in [
+        "https://news.example.org/index.php?page=news&id=12",
+        "https://shop.example.com/product?id=42&cat=shoes&sort=price",
+        "GET /search?view=grid&dir=asc&ls=1 HTTP/1.1",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
+    }
+    for t in [
+        "/c99.php?act=ls&cmd=id",
+        "http://victim.example/uploads/shell.php?x=1&cmd=whoami",
+        "127.0.0.1;id=",
+        "127.0.0.1&&id",
+        "a&id",
+        "x|cat /etc/hostname",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
+    }
+}

@@ -1504,16 +1504,16 @@ fn the_conversation_put_into_an_address_is_exfiltration() {
     }
 }
 
-/// After a lone `&`, `id`, `cat`, `ls` and `dir` before `=` are a query string's parameters, not
-/// commands; after a shell operator, or any other command name (a webshell's `cmd=`), they stay
-/// commands.
+/// After a lone `&`, `id`, `cat` and `ls` before `=` are a query string's parameters, not
+/// commands; after a shell operator, or any other command name (a webshell's `cmd=`, cmd.exe's
+/// `dir=c:\`, which it runs as `dir c:\`), they stay commands.
 #[test]
 fn query_parameters_named_like_commands_are_not_commands() {
     let mut s = Scanner::builtin();
     for t in [
         "https://news.example.org/index.php?page=news&id=12",
         "https://shop.example.com/product?id=42&cat=shoes&sort=price",
-        "GET /search?view=grid&dir=asc&ls=1 HTTP/1.1",
+        "GET /search?view=grid&ls=1 HTTP/1.1",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
@@ -1525,6 +1525,7 @@ fn query_parameters_named_like_commands_are_not_commands() {
         "127.0.0.1&&id",
         "a&id",
         "x|cat /etc/hostname",
+        "127.0.0.1&dir=c:\\",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");

@@ -775,13 +775,20 @@ fn spawn_core(
                         .make();
                     match ex {
                         Ok(ex) => {
-                            let _ = ready.send((id, Ok(())));
                             // The serving loop is the executor's only task and never yields
                             // to glommio's reactor: each reactor turn allocates timer
                             // sources, which the hot path must not. Tasks added to a core's
                             // executor later (I/O) must be polled from `idle`, off the
-                            // serving path.
-                            ex.run(async { core_loop_sync(&cells[id], &shared, id) });
+                            // serving path. Ready is said from inside that task, once `run`
+                            // has allocated it: said before `run`, a core thread the machine
+                            // had not scheduled yet made those allocations after `build`
+                            // returned, in the middle of the hit path's first requests
+                            // (`tests/alloc_free.rs` saw 6, 1 run in 30 beside six busy
+                            // shells).
+                            ex.run(async {
+                                let _ = ready.send((id, Ok(())));
+                                core_loop_sync(&cells[id], &shared, id)
+                            });
                         }
                         Err(e) => {
                             let _ = ready.send((id, Err(e.to_string())));

@@ -5,7 +5,7 @@
 mod common {
     pub mod counting;
 }
-use common::counting::allocations_during;
+use common::counting::{allocations_during, settle};
 use warden::config::EngineConfig;
 use warden::{Config, Engine, Handle, Operation, Priority, Request, StageResult, Verdict};
 
@@ -16,6 +16,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Warms the engine up with `reqs` (fill the cache, touch every slot and thread-local), then
 /// sends them `rounds` times, one by one and as a batch; returns (cache hits, allocations).
 fn hits_and_allocations(h: &Handle, reqs: &[Request<'_>], rounds: usize) -> (u32, u64) {
+    settle();
     let mut out = vec![Verdict::default(); reqs.len()];
     for _ in 0..3 {
         for r in reqs {

@@ -34,3 +34,22 @@ pub fn allocations_during<R>(f: impl FnOnce() -> R) -> (u64, R) {
     let r = f();
     (ALLOCS.load(SeqCst) - before, r)
 }
+
+/// Waits until no thread in the process has allocated for three looks 20 ms apart (at most 5 s):
+/// threads that finish their start-up after `build` returns (glommio's blocking-pool threads
+/// allocate their channel's wait slot when they first block, whenever the machine schedules
+/// them) are done before a window is measured. They are not the hit path.
+#[allow(dead_code)] // `tests/alloc_free_scan.rs` includes this file and measures no engine
+pub fn settle() {
+    let mut last = ALLOCS.load(SeqCst);
+    let mut quiet = 0;
+    for _ in 0..250 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = ALLOCS.load(SeqCst);
+        quiet = if now == last { quiet + 1 } else { 0 };
+        if quiet == 3 {
+            return;
+        }
+        last = now;
+    }
+}

@@ -202,24 +202,53 @@ pub fn read_head(dir: &Path, key: &ed25519_dalek::VerifyingKey) -> Result<Option
     Ok(Some(h))
 }
 
+/// How long [`lock`] waits for a lock that is held before it refuses.
+///
+/// The lock belongs to an open file description, and a process that forks (any thread of the
+/// embedding gateway spawning a child) hands the child a copy of it that lives until the
+/// child's `exec` closes it (`O_CLOEXEC`). A log closed and opened again in that window would
+/// find its own lock held. Waiting this long covers that window under load; a second writer
+/// holds its lock for its whole life and is still refused, this much later.
+pub const LOCK_WAIT_MS: u64 = 2_000;
+
 /// Takes the log's lock: an `flock` on the directory itself, held as long as the returned
 /// descriptor is open: one writer per log. A lock on the directory, not on a file in it, leaves
-/// nothing in the directory for another user to swap for a link or a FIFO.
+/// nothing in the directory for another user to swap for a link or a FIFO. A held lock is
+/// tried again every 5 ms for [`LOCK_WAIT_MS`].
 pub(crate) fn lock(dir: &Path) -> Result<File, AuditError> {
+    lock_within(dir, std::time::Duration::from_millis(LOCK_WAIT_MS))
+}
+
+fn lock_within(dir: &Path, wait: std::time::Duration) -> Result<File, AuditError> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(dir)
         .map_err(|e| err(dir, format!("cannot open the directory to lock it: {e}")))?;
     use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor we own; no memory is passed.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(err(
-            dir,
-            "another warden process is writing this audit log (its lock is held)",
-        ));
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) | Some(libc::EINTR) => {}
+            _ => return Err(err(dir, format!("cannot lock the directory: {e}"))),
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(err(
+                dir,
+                format!(
+                    "another warden process is writing this audit log (its lock was held for \
+                     {} ms); stop it, or give this process its own log directory",
+                    wait.as_millis()
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Ok(f)
 }
 
 /// What a directory holds of a log, looked at before anything is written to it.
@@ -1187,5 +1216,39 @@ fn archive_problem(dir: &Path, e: &record::Event<'_>) -> Option<String> {
             "the archive this log began from, {name}, was changed since (its digest differs)"
         )),
         Ok(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of the lock's descriptor outliving the writer (a forked child before its `exec`)
+    /// delays the next open; it does not refuse it.
+    #[test]
+    fn a_lock_held_by_a_copy_that_goes_away_is_waited_for() {
+        let d = tempfile::tempdir().unwrap();
+        let first = lock(d.path()).unwrap();
+        let copy = first.try_clone().unwrap();
+        drop(first);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(copy);
+        });
+        let again = lock(d.path());
+        t.join().unwrap();
+        assert!(again.is_ok(), "{:?}", again.err().map(|e| e.to_string()));
+    }
+
+    /// A lock that stays held is refused once the wait is over, naming what to do.
+    #[test]
+    fn a_lock_that_stays_held_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let _held = lock(d.path()).unwrap();
+        let m = lock_within(d.path(), std::time::Duration::from_millis(30))
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("another warden process"), "{m}");
+        assert!(m.contains("its own log directory"), "{m}");
     }
 }

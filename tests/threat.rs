@@ -1450,6 +1450,9 @@ fn escaped_separators_are_caught() {
         "127.0.0.1\\x3bwhoami",
         "/ping?host=127.0.0.1%3B%20cat%20/etc/passwd",
         "x%0Aid",
+        "127.0.0.1%C0%BBid",
+        "127.0.0.1\\u003bwhoami",
+        "x\\u0026\\u0026id",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
@@ -1460,6 +1463,41 @@ fn escaped_separators_are_caught() {
         "https://shop.example.com/search?q=dog%26cat+food",
         "Thanks for the notes; PS I'll be late tomorrow.",
         "The bill is 50% off; the rest is due in March.",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
+    }
+}
+
+/// A command's name hidden by the shell's quoting, which the shell undoes before it runs it:
+/// empty quotes, a backslash, ANSI-C escapes, a brace list, `$@`. Each is the plain command,
+/// which is High. Quoted CSV fields, apostrophes and a quoted word alone are no trick.
+#[test]
+fn shell_quoting_in_a_command_name_is_undone() {
+    let mut s = Scanner::builtin();
+    for t in [
+        "127.0.0.1;i''d",
+        "x;w'h'oami",
+        "x | w\\hoami",
+        "x;who$'a'mi",
+        "127.0.0.1;$'\\x69\\x64'",
+        "x;$'\\151\\144'",
+        "127.0.0.1;{id,}",
+        "x&&c\"\"at /etc/hostname",
+        "host=a.example&&wh$@oami",
+        "ip=1.2.3.4&q=$(i''d)",
+        "ping -c1 $(w\\ho\\ami).example",
+        "x;u\"n\"ame -a",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
+    }
+    for t in [
+        "\"name\";\"id\";\"cat\"\n\"Ada\";\"7\";\"tabby\"",
+        "It's late; don't wait, it''s fine.",
+        "Use the column \"id\"; then \"ls\" the rest.",
+        "Rock'n'roll; rock'n'roll all night.",
+        "printf(\"%s;%d\", name, id);",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");

@@ -1483,9 +1483,10 @@ pub(super) struct Unescaped {
     pub(super) escapes: usize,
     /// Escapes that decoded to an ASCII letter or digit: text escapes those only to hide it.
     pub(super) letters: usize,
-    /// Byte escapes (`%XX`, `\xXX`) that decoded to a shell control byte (`;`, `|`, a
-    /// backtick, `$`, a line break, or `&` after `&`): a payload escapes its separator to pass a
-    /// filter (`%3Bid`, `%7Cid`, `%26%26id`), and one is enough to read it unescaped.
+    /// Escapes that decoded to a shell control byte (`;`, `|`, a backtick, `$`, or `&` after
+    /// `&`; from a byte escape, `%XX` or `\xXX`, a line break too): a payload escapes its
+    /// separator to pass a filter (`%3Bid`, `%7Cid`, `%26%26id`, `%C0%BBid`, `\u003bid`), and
+    /// one is enough to read it unescaped.
     pub(super) controls: usize,
     /// Bytes of the text read: all of it, or up to where the output filled.
     pub(super) read: usize,
@@ -1536,7 +1537,13 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
                 let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
                 let mut buf = [0u8; 4];
                 let w = ch.encode_utf8(&mut buf).len();
-                (buf, w, len, ch.is_ascii_alphanumeric(), false)
+                // (`\u003b`, `%u007c`: a separator escaped as a character; not a line break)
+                // (character references are markup's, `&#59;` and `&amp;&amp;` in HTML; they do
+                // not count)
+                let control = text[i] != b'&'
+                    && (matches!(ch, ';' | '|' | '`' | '$')
+                        || (ch == '&' && out.last() == Some(&b'&')));
+                (buf, w, len, ch.is_ascii_alphanumeric(), control)
             }
             None => ([text[i], 0, 0, 0], 1, 1, false, false),
         };
@@ -1589,7 +1596,17 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
             {
                 at += 2;
             }
-            Some((Byte(hex(s.get(at..at + 2)?)? as u8), at + 2))
+            let b = hex(s.get(at..at + 2)?)? as u8;
+            // an overlong UTF-8 form of an ASCII byte (`%C0%BB` for `;`, `%C0%AE` for `.`): no
+            // encoder writes one; a decoder that accepts it reads the ASCII byte
+            if matches!(b, 0xC0 | 0xC1) && s.get(at + 2) == Some(&b'%') {
+                if let Some(c) = s.get(at + 3..at + 5).and_then(hex) {
+                    if (0x80..0xC0).contains(&c) {
+                        return Some((Byte(((b & 1) << 6) | (c as u8 & 0x3F)), at + 5));
+                    }
+                }
+            }
+            Some((Byte(b), at + 2))
         }
         b'\\' => match s.get(1)? {
             b'u' if s.get(2) == Some(&b'{') => {
@@ -1993,6 +2010,8 @@ mod tests {
             ("&#55296; \\u{110000}", "\u{FFFD} \u{FFFD}", 2),
             ("%252569%25252569%u0069", "iii", 3),
             ("&#00000105;&#x0000000069;", "ii", 2),
+            // overlong UTF-8 forms of ASCII bytes are those bytes; others stay bytes
+            ("%C0%BB%c0%ae%C1%81%C0%41", ";.A\u{FFFD}A", 5),
             (
                 "\\uDB40\\uDC49\\U00000069\\uD800x",
                 "\u{E0049}i\u{FFFD}x",
@@ -2016,6 +2035,12 @@ mod tests {
             ("%2569%41%2F%20", 0),
             ("&#59;&#x7c;&amp;", 0),
             ("%253B", 1),
+            ("\\u003bid", 1),
+            ("%u007C\\u0060\\u0024", 3),
+            ("\\u0026\\u0026id", 1),
+            ("\\u0026id=1", 0),
+            ("%C0%BBid", 1),
+            ("%c0%ae%c0%ae/", 0),
         ] {
             let mut out = Vec::new();
             assert_eq!(unescape(s.as_bytes(), &mut out).controls, want, "{s}");
@@ -2105,7 +2130,8 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
         /// On text whose only escapes are single percent-encodings, unescaping is what the
-        /// `percent-encoding` crate decodes, escape for escape.
+        /// `percent-encoding` crate decodes, escape for escape, except that an overlong UTF-8
+        /// form of an ASCII byte (`C0` or `C1`, then a continuation byte) is that byte.
         #[test]
         fn percent_escapes_decode_as_the_percent_encoding_crate_does(
             text in "([a-z %.]|%[0-9a-fA-F]{2}){0,64}",
@@ -2113,7 +2139,22 @@ mod tests {
             proptest::prop_assume!(!text.contains("%25") && !text.contains("%u"));
             let mut out = Vec::new();
             let n = unescape(text.as_bytes(), &mut out).escapes;
-            let want: Vec<u8> = percent_encoding::percent_decode(text.as_bytes()).collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(text.as_bytes()).collect();
+            // (the text's own bytes are ASCII: every byte from 0x80 is an escape's)
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < decoded.len() {
+                match (decoded[i], decoded.get(i + 1)) {
+                    (0xC0 | 0xC1, Some(&c)) if (0x80..0xC0).contains(&c) => {
+                        want.push(((decoded[i] & 1) << 6) | (c & 0x3F));
+                        i += 2;
+                    }
+                    (b, _) => {
+                        want.push(b);
+                        i += 1;
+                    }
+                }
+            }
             proptest::prop_assert_eq!(out, want);
             let escapes = text.matches('%').count()
                 - text

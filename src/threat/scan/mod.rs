@@ -16,12 +16,13 @@
 //! part runs and which literals gate or trigger it (shared with the build script); `view.rs` is
 //! one normalised view's automaton and compiled regex parts (tries and their bounds); `score.rs` turns matched patterns into a score and a level (weights, the long-prose
 //! and weak-evidence caps, corroboration); `decode.rs` finds and decodes base64, hex and path
-//! tokens; this file is the scanner itself: the pass over the views, decoded runs, `explain`.
+//! tokens; `shell.rs` reads a command's name as the shell expands its quoting; this file is the scanner itself: the pass over the views, decoded runs, `explain`.
 
 mod catalogue;
 mod decode;
 mod plan;
 mod score;
+mod shell;
 mod view;
 
 pub use catalogue::CATEGORIES;
@@ -30,6 +31,7 @@ pub use score::{level_of, ScanResult};
 use decode::*;
 use plan::*;
 use score::*;
+use shell::{dequote, shell_tricks};
 use view::*;
 
 use super::normalize::Normalizer;
@@ -324,7 +326,11 @@ impl Scanner {
             || joined_chain(text)
             || (letter_runs && (spelled_out_gaps(text) || spelled_word_starts(text)))
             || (!text.is_ascii() && memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some());
-        if escapes || disguised || reversed {
+        // Shell quoting inside a command's name (`;i''d`, `|w\hoami`, `;$'\x69\x64'`, `;{id,}`):
+        // the words in a command's place read as the shell expands them (`shell.rs`), where one
+        // expands with a trick. Everything counts, as in the shell's reading.
+        let quoted = shell_tricks(text);
+        if escapes || disguised || reversed || quoted {
             let counted = |t: u32| match long {
                 true => t.min(LONG_TEXT_TECHNICAL_CAP),
                 false => t,
@@ -354,6 +360,16 @@ impl Scanner {
                         _ => None,
                     };
                     (reading, u.read, u.resume)
+                });
+            }
+            if quoted {
+                self.best_window(text, long, r, &mut best, |t, out| {
+                    let d = dequote(t, out);
+                    (
+                        (d.tricks > 0).then_some(Reading::Dequoted),
+                        d.read,
+                        d.resume,
+                    )
                 });
             }
             // (Text reversed letter by letter, `.tpmorp metsys ruoy laever`, word by word,
@@ -708,6 +724,8 @@ impl Scanner {
 enum Reading {
     /// Escapes decoded: everything counts, and 2 more where they hid prose evidence.
     Escaped,
+    /// Shell quoting undone in a command's name: everything counts.
+    Dequoted,
     /// Markup inside a word, a reversal behind U+202E, a word spelled out: everything counts.
     Hidden,
     /// Text written backwards (letters, words, or the letters of each word) or in ROT13: prose

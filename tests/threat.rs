@@ -1504,6 +1504,33 @@ fn shell_quoting_in_a_command_name_is_undone() {
     }
 }
 
+/// Reconnaissance commands after a separator: `ps` with its usual arguments and `env` alone. A
+/// postscript after a semicolon and a Markdown table with an `env` column stay below.
+#[test]
+fn process_and_environment_listings_after_a_separator_are_commands() {
+    let mut s = Scanner::builtin();
+    for t in [
+        "127.0.0.1; ps aux",
+        "x|ps -ef",
+        "127.0.0.1;env",
+        "file=$(env)",
+        "127.0.0.1;e''nv",
+        "x && env > /tmp/o",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
+    }
+    for t in [
+        "Thanks for the notes; PS I'll be late tomorrow.",
+        "Great demo; ps all good on my side.",
+        "| name | env | region |\n|---|---|---|\n| api | env | eu |",
+        "| env | production |",
+    ] {
+        let r = s.scan(t.as_bytes());
+        assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
+    }
+}
+
 /// Hijacking: the task in hand dismissed (Medium) with an output fixed word for word (Low) is
 /// High. Either alone stays below: a user corrects a request, a template asks for a format, a
 /// protocol manual says what a server ignores.

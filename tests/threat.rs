@@ -1452,7 +1452,6 @@ fn escaped_separators_are_caught() {
         "x%0Aid",
         "127.0.0.1%C0%BBid",
         "127.0.0.1\\u003bwhoami",
-        "x\\u0026\\u0026id",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
@@ -1488,6 +1487,18 @@ fn shell_quoting_in_a_command_name_is_undone() {
         "ip=1.2.3.4&q=$(i''d)",
         "ping -c1 $(w\\ho\\ami).example",
         "x;u\"n\"ame -a",
+        // an escaped separator and a quoted name together, prefixes and groups before the name
+        "a%3Bi''d",
+        "x%7C{id,}",
+        "127.0.0.1\\u007cw\\hoami",
+        "x;FOO=1 i''d",
+        "x;nohup w'h'oami",
+        "x;(i''d)",
+        "x;{ i''d;}",
+        "x;\n i''d",
+        "x;i${u}d",
+        "x;$'\\u0069\\u0064'",
+        "x;{c''at,/etc/hostname}",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
@@ -1498,6 +1509,17 @@ fn shell_quoting_in_a_command_name_is_undone() {
         "Use the column \"id\"; then \"ls\" the rest.",
         "Rock'n'roll; rock'n'roll all night.",
         "printf(\"%s;%d\", name, id);",
+        // a backslash opening a word: LaTeX, regexes, Windows paths, escaped source in JSON
+        "velocity $v$ $(\\rm km~s^{-1})$",
+        "the map $(\\id \\otimes f)$ is an isomorphism",
+        "Name & \\rm value & \\it unit \\\\",
+        "regex = \"(https?|\\ftp)://\"",
+        "PATH=C:\\Windows\\System32;\\curl\\bin",
+        "{\"file\": \"main.c\", \"content\": \"int a = 1;\\nc = a * 2;\\nreturn c;\"}",
+        // JavaScript's destructuring, a shell guide's inline code, Go's JSON escaping of `&`
+        "items.map(({id,name}) => id);",
+        "In bash, `'l''s'` and `ls` are the same word.",
+        "{\"note\":\"Name \\u0026\\u0026 ID\"}",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");

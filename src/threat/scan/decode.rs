@@ -1483,8 +1483,8 @@ pub(super) struct Unescaped {
     pub(super) escapes: usize,
     /// Escapes that decoded to an ASCII letter or digit: text escapes those only to hide it.
     pub(super) letters: usize,
-    /// Escapes that decoded to a shell control byte (`;`, `|`, a backtick, `$`, or `&` after
-    /// `&`; from a byte escape, `%XX` or `\xXX`, a line break too): a payload escapes its
+    /// Escapes that decoded to a shell control byte (`;`, `|`, a backtick, `$`; from a byte
+    /// escape, `%XX` or `\xXX`, a line break or `&` after `&` too): a payload escapes its
     /// separator to pass a filter (`%3Bid`, `%7Cid`, `%26%26id`, `%C0%BBid`, `\u003bid`), and
     /// one is enough to read it unescaped.
     pub(super) controls: usize,
@@ -1540,9 +1540,8 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
                 // (`\u003b`, `%u007c`: a separator escaped as a character; not a line break)
                 // (character references are markup's, `&#59;` and `&amp;&amp;` in HTML; they do
                 // not count)
-                let control = text[i] != b'&'
-                    && (matches!(ch, ';' | '|' | '`' | '$')
-                        || (ch == '&' && out.last() == Some(&b'&')));
+                // nor `\u0026\u0026`: Go's JSON writes every `&` so
+                let control = text[i] != b'&' && matches!(ch, ';' | '|' | '`' | '$');
                 (buf, w, len, ch.is_ascii_alphanumeric(), control)
             }
             None => ([text[i], 0, 0, 0], 1, 1, false, false),
@@ -2037,7 +2036,7 @@ mod tests {
             ("%253B", 1),
             ("\\u003bid", 1),
             ("%u007C\\u0060\\u0024", 3),
-            ("\\u0026\\u0026id", 1),
+            ("\\u0026\\u0026id", 0),
             ("\\u0026id=1", 0),
             ("%C0%BBid", 1),
             ("%c0%ae%c0%ae/", 0),

@@ -31,7 +31,7 @@ pub use score::{level_of, ScanResult};
 use decode::*;
 use plan::*;
 use score::*;
-use shell::{dequote, shell_tricks};
+use shell::{dequote, dequote_in_place, shell_tricks};
 use view::*;
 
 use super::normalize::Normalizer;
@@ -342,6 +342,10 @@ impl Scanner {
                 self.best_window(text, long, r, &mut best, |t, out| {
                     let u = unescape(t, out);
                     let worth = u.escapes >= MIN_ESCAPES || u.letters > 0 || u.controls > 0;
+                    // (an escaped separator before a quoted name, `a%3Bi''d`: both undone)
+                    if worth && shell_tricks(out) {
+                        dequote_in_place(out);
+                    }
                     (worth.then_some(Reading::Escaped), u.read, u.resume)
                 });
             }

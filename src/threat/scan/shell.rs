@@ -38,12 +38,74 @@ fn word_end(b: u8) -> bool {
     )
 }
 
-/// The words in a command's place, in order: each word after a `;`, `|`, `&`, backtick or `$(`
-/// (spaces and tabs between), as (start, end) byte offsets, where it is 1 to `MAX_WORD_BYTES`
-/// bytes long and holds a byte quoting can begin with (`'`, `"`, `\`, `$`, or a `{` first).
-/// Two memchr searches, each resumed where it stopped: linear.
-struct CommandWords<'a> {
-    text: &'a [u8],
+/// Words that put the next word in a command's place too: a group or a negation opened,
+/// command prefixes (`command i''d`, `nohup i''d`).
+const PREFIXES: [&[u8]; 11] = [
+    b"{", b"!", b"command", b"exec", b"env", b"nohup", b"time", b"nice", b"sudo", b"builtin",
+    b"eval",
+];
+
+/// Most words a command's place is looked through for (prefixes, assignments, redirections).
+const MAX_PREFIXES: usize = 4;
+
+/// Whether `w` is a variable assignment (`FOO=1`), which a command may follow.
+fn assignment(w: &[u8]) -> bool {
+    let name = w
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    name > 0 && !w[0].is_ascii_digit() && w.get(name) == Some(&b'=')
+}
+
+/// The end of the redirection at `at` (`>/tmp/x`, `2>&1`, `<in`), or None where none is there.
+fn redirection(t: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    while i < t.len() && t[i].is_ascii_digit() && i - at < 3 {
+        i += 1;
+    }
+    if !matches!(t.get(i), Some(b'<' | b'>')) {
+        return None;
+    }
+    while i < t.len() && matches!(t[i], b'<' | b'>' | b'&') && i - at < 6 {
+        i += 1;
+    }
+    while i < t.len() && matches!(t[i], b' ' | b'\t') && i - at < 8 {
+        i += 1;
+    }
+    while i < t.len() && !word_end(t[i]) && i - at < MAX_WORD_BYTES {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// Past the blanks at `at` (spaces, tabs, line breaks: a line break after `;` is no command).
+fn past_blanks(t: &[u8], mut at: usize) -> usize {
+    while at < t.len() && matches!(t[at], b' ' | b'\t' | b'\n' | b'\r') {
+        at += 1;
+    }
+    at
+}
+
+/// A word in a command's place: `after` is the byte after its separator, `start..end` the word
+/// (what lies between is blanks, prefixes, assignments and redirections).
+#[derive(Clone, Copy)]
+struct Place {
+    /// The separator: `;`, `|`, `&`, a backtick or `(`.
+    sep: u8,
+    after: usize,
+    start: usize,
+    end: usize,
+}
+
+/// The words in a command's place, in order: the word after a `;`, `|`, `&`, backtick, `$(`,
+/// or `(` after one of those, with blanks, up to `MAX_PREFIXES` prefixes (`PREFIXES`,
+/// assignments, redirections) between. Each is given as (start, end) byte offsets where it is 1
+/// to `MAX_WORD_BYTES` bytes long and holds a byte quoting can begin with (`'`, `"`, `\`, `$`, or
+/// a `{` first). Two memchr searches, each resumed where it stopped, and each word read once:
+/// linear. The text is passed to each call, not held, so that `dequote_in_place` can write
+/// behind the cursor: no separator lies inside a word or the blanks and prefixes before it, so
+/// the next search starts at the word's end.
+struct CommandWords {
     /// Where the next separator is looked for.
     from: usize,
     /// The next `;`, `|` or `&` at or after `from` (`usize::MAX`: not looked for yet).
@@ -52,71 +114,132 @@ struct CommandWords<'a> {
     next2: usize,
 }
 
-impl<'a> CommandWords<'a> {
-    fn new(text: &'a [u8]) -> Self {
+impl CommandWords {
+    fn new() -> Self {
         CommandWords {
-            text,
             from: 0,
             next3: usize::MAX,
             next2: usize::MAX,
         }
     }
-}
 
-impl Iterator for CommandWords<'_> {
-    type Item = (usize, usize);
-
-    fn next(&mut self) -> Option<(usize, usize)> {
-        let t = self.text;
+    fn next_in(&mut self, t: &[u8]) -> Option<Place> {
         loop {
+            if self.from >= t.len() {
+                return None;
+            }
             if self.next3 == usize::MAX || self.next3 < self.from {
-                self.next3 = memchr::memchr3(b';', b'|', b'&', &t[self.from.min(t.len())..])
+                self.next3 = memchr::memchr3(b';', b'|', b'&', &t[self.from..])
                     .map_or(t.len(), |k| self.from + k);
             }
             if self.next2 == usize::MAX || self.next2 < self.from {
-                self.next2 = memchr::memchr2(b'`', b'(', &t[self.from.min(t.len())..])
-                    .map_or(t.len(), |k| self.from + k);
+                self.next2 =
+                    memchr::memchr2(b'`', b'(', &t[self.from..]).map_or(t.len(), |k| self.from + k);
             }
             let s = self.next3.min(self.next2);
             if s >= t.len() {
                 return None;
             }
             self.from = s + 1;
-            // `(` begins a command only after `$`
-            if t[s] == b'(' && (s == 0 || t[s - 1] != b'$') {
-                continue;
+            // `(` begins a command after `$`, or as a subshell after a separator or at the start
+            if t[s] == b'(' {
+                let before = t[..s].iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+                let opens = match before {
+                    None => true,
+                    // (not after another `(`: `.map(({id,name}) => id)` is JavaScript)
+                    Some(k) => matches!(t[k], b'$' | b';' | b'|' | b'&' | b'`'),
+                };
+                if !opens {
+                    continue;
+                }
             }
-            let mut start = s + 1;
-            while start < t.len() && matches!(t[start], b' ' | b'\t') {
-                start += 1;
+            let mut start = past_blanks(t, s + 1);
+            let mut end;
+            let mut prefixes = 0;
+            loop {
+                if let Some(r) = redirection(t, start).filter(|_| prefixes < MAX_PREFIXES) {
+                    (start, prefixes) = (past_blanks(t, r), prefixes + 1);
+                    continue;
+                }
+                end = start;
+                while end < t.len() && end - start <= MAX_WORD_BYTES && !word_end(t[end]) {
+                    end += 1;
+                }
+                let w = &t[start..end];
+                if prefixes < MAX_PREFIXES && (PREFIXES.contains(&w) || assignment(w)) {
+                    (start, prefixes) = (past_blanks(t, end), prefixes + 1);
+                    continue;
+                }
+                break;
             }
-            let mut end = start;
-            let mut quoting = false;
-            while end < t.len() && end - start <= MAX_WORD_BYTES && !word_end(t[end]) {
-                quoting |= matches!(t[end], b'\'' | b'"' | b'\\' | b'$');
-                end += 1;
-            }
-            quoting |= t.get(start) == Some(&b'{');
-            if end > start && end - start <= MAX_WORD_BYTES && quoting {
-                return Some((start, end));
+            let w = &t[start..end];
+            let quoting = w.first() == Some(&b'{')
+                || w.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\' | b'$'));
+            if !w.is_empty() && w.len() <= MAX_WORD_BYTES && quoting {
+                self.from = end;
+                return Some(Place {
+                    sep: t[s],
+                    after: s + 1,
+                    start,
+                    end,
+                });
             }
         }
     }
 }
 
 /// Expands one shell word (it holds no whitespace and no separator) into `out` as `bash -c`
-/// with globbing off and no positional parameters expands it, its fields joined by a space:
-/// quote removal (`'…'`, `"…"` with `\` before `$`, a backtick, `"` or `\`), a backslash before
-/// any byte, ANSI-C quoting (`$'…'` with `\xH`, `\xHH`, octal `\N` to `\NNN`, `\\`, `\'`, `\"`,
-/// `\n`, `\t`, `\r`), `$@` and `$*` (nothing), `$IFS` and `${IFS}` (a field break), and a word
-/// that is a whole brace list (`{a,b}`: its non-empty items as fields). Returns the expansion's
-/// length and whether it used a trick: more than one part (`i''d`, `c"a"t`), a backslash,
-/// `$'…'`, `$@`, `$*`, `$IFS` or a brace list; a word that is one quoted part (`"id"`) used
-/// none. None where the word holds anything else (another `$`, an unclosed quote, a brace
-/// elsewhere, a `~`, `#` first, a NUL from `$'\0'`): what `bash` would do with it is not read
-/// here. The expansion is never longer than the word.
+/// with globbing off, no positional parameters and no lower-case variables expands it, its
+/// fields joined by a space:
+/// - quote removal (`'…'`, `"…"` with `\` before `$`, a backtick, `"` or `\`), a backslash
+///   before any byte;
+/// - ANSI-C quoting, `$'…'`, with `\xH`, `\xHH`, octal `\N` to `\NNN`, `\uH…` and `\UH…` (ASCII
+///   only), `\\`, `\'`, `\"`, `\n`, `\t`, `\r`;
+/// - `$@`, `$*`, `${@}`, `${*}`, `$1`…`$9`, and a lower-case variable, `$u` or `${u}` (nothing);
+///   `$IFS` and `${IFS}` (a field break);
+/// - a word that is a whole brace list (`{a,b}`, `{i''d,}`: each non-empty item, expanded as
+///   above, a field).
+///
+/// Returns the expansion's length and whether it used a trick: more than one part (`i''d`,
+/// `c"a"t`), a backslash after the first byte, `$'…'`, an expansion to nothing, `$IFS` or a
+/// brace list. A word that is one quoted part (`"id"`) or that only opens with a backslash
+/// (`\rm`: LaTeX, regexes and Windows paths write that) used none. None where the word holds
+/// anything else (another `$`, an unclosed quote, a brace elsewhere, a `~`, `#` first, a NUL or
+/// a character past ASCII from `$'…'`): what `bash` would do with it is not read here. The
+/// expansion is never longer than the word.
 pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool)> {
     if w.is_empty() || w.len() > MAX_WORD_BYTES || w[0] == b'#' || w.contains(&b'~') {
+        return None;
+    }
+    // a whole brace list: each item expanded alone (an item is shorter than the word)
+    if w[0] == b'{' {
+        let inner = w
+            .get(1..w.len() - 1)
+            .filter(|_| w.len() >= 3 && w[w.len() - 1] == b'}')?;
+        if !inner.contains(&b',') || inner.iter().any(|b| matches!(b, b'{' | b'}')) {
+            return None;
+        }
+        let (mut n, mut item_out) = (0, [0u8; MAX_WORD_BYTES]);
+        for item in inner.split(|&b| b == b',').filter(|i| !i.is_empty()) {
+            let (len, _) = expand_plain(item, &mut item_out)?;
+            if len == 0 {
+                continue;
+            }
+            if n > 0 {
+                out[n] = b' ';
+                n += 1;
+            }
+            out[n..n + len].copy_from_slice(&item_out[..len]);
+            n += len;
+        }
+        return Some((n, true));
+    }
+    expand_plain(w, out)
+}
+
+/// `expand_word` of a word that is no brace list.
+fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool)> {
+    if w.is_empty() || w.len() > MAX_WORD_BYTES || w.contains(&b'~') {
         return None;
     }
     // (the expansion is never longer than the word, so `n` stays below `MAX_WORD_BYTES`)
@@ -127,35 +250,19 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
             n += 1;
         }};
     }
-    // a whole brace list
-    if w[0] == b'{' {
-        let inner = w
-            .get(1..w.len() - 1)
-            .filter(|_| w.len() >= 3 && w[w.len() - 1] == b'}')?;
-        if !inner.contains(&b',')
-            || inner
-                .iter()
-                .any(|b| matches!(b, b'{' | b'}' | b'\'' | b'"' | b'\\' | b'$' | b'~'))
-        {
-            return None;
-        }
-        for (k, item) in inner
-            .split(|&b| b == b',')
-            .filter(|i| !i.is_empty())
-            .enumerate()
-        {
-            if k > 0 {
-                push!(b' ');
-            }
-            for &b in item {
-                push!(b);
-            }
-        }
-        return Some((n, true));
-    }
     let (mut parts, mut trick) = (0usize, false);
     // whether the last part was unquoted text (so the next unquoted byte continues it)
     let mut plain = false;
+    // a lower-case name (`u`, `foo_1`): `bash -c` sets none
+    let lower_name = |at: usize| -> usize {
+        match w.get(at) {
+            Some(b'a'..=b'z') => w[at..]
+                .iter()
+                .take_while(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+                .count(),
+            _ => 0,
+        }
+    };
     let mut i = 0;
     while i < w.len() {
         match w[i] {
@@ -197,8 +304,12 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
                 if c == b'\n' {
                     return None;
                 }
+                if !plain {
+                    parts += 1;
+                    plain = true;
+                }
                 push!(c);
-                (trick, i) = (true, i + 2);
+                (trick, i) = (trick || i > 0, i + 2);
             }
             b'$' => match w.get(i + 1) {
                 Some(b'\'') => {
@@ -207,43 +318,7 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
                         match *w.get(j)? {
                             b'\'' => break,
                             b'\\' => {
-                                let c = *w.get(j + 1)?;
-                                let (b, len) = match c {
-                                    b'x' => {
-                                        let digits = w[j + 2..]
-                                            .iter()
-                                            .take(2)
-                                            .take_while(|b| b.is_ascii_hexdigit())
-                                            .count();
-                                        if digits == 0 {
-                                            return None;
-                                        }
-                                        let s =
-                                            std::str::from_utf8(&w[j + 2..j + 2 + digits]).ok()?;
-                                        (u8::from_str_radix(s, 16).ok()?, 2 + digits)
-                                    }
-                                    b'0'..=b'7' => {
-                                        let digits = w[j + 1..]
-                                            .iter()
-                                            .take(3)
-                                            .take_while(|b| matches!(b, b'0'..=b'7'))
-                                            .count();
-                                        let s =
-                                            std::str::from_utf8(&w[j + 1..j + 1 + digits]).ok()?;
-                                        (
-                                            u8::try_from(u32::from_str_radix(s, 8).ok()?).ok()?,
-                                            1 + digits,
-                                        )
-                                    }
-                                    b'\\' | b'\'' | b'"' => (c, 2),
-                                    b'n' => (b'\n', 2),
-                                    b't' => (b'\t', 2),
-                                    b'r' => (b'\r', 2),
-                                    _ => return None,
-                                };
-                                if b == 0 {
-                                    return None;
-                                }
+                                let (b, len) = ansi_c_escape(&w[j..])?;
                                 push!(b);
                                 j += len;
                             }
@@ -255,10 +330,19 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
                     }
                     (parts, plain, trick, i) = (parts + 1, false, true, j + 1);
                 }
-                Some(b'@' | b'*') => (trick, i) = (true, i + 2),
-                Some(b'{') if w[i + 2..].starts_with(b"IFS}") => {
-                    push!(b' ');
-                    (trick, plain, i) = (true, false, i + 6);
+                Some(b'@' | b'*' | b'1'..=b'9') => (trick, i) = (true, i + 2),
+                Some(b'{') => {
+                    let close = i + 2 + memchr::memchr(b'}', &w[i + 2..])?;
+                    let name = &w[i + 2..close];
+                    if name == b"IFS" {
+                        push!(b' ');
+                        plain = false;
+                    } else if !(matches!(name, b"@" | b"*")
+                        || (!name.is_empty() && lower_name(i + 2) == name.len()))
+                    {
+                        return None;
+                    }
+                    (trick, i) = (true, close + 1);
                 }
                 Some(b'I')
                     if w[i + 1..].starts_with(b"IFS")
@@ -269,6 +353,7 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
                     push!(b' ');
                     (trick, plain, i) = (true, false, i + 4);
                 }
+                Some(b'a'..=b'z') => (trick, i) = (true, i + 1 + lower_name(i + 1)),
                 _ => return None,
             },
             b'{' | b'}' => return None,
@@ -285,12 +370,65 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
     Some((n, trick || parts > 1))
 }
 
+/// The ANSI-C escape at the start of `e` (which starts with `\`, inside `$'…'`): the byte it
+/// stands for and its length, or None where it is one this does not read (or a NUL, or past
+/// ASCII from `\u` or `\U`).
+fn ansi_c_escape(e: &[u8]) -> Option<(u8, usize)> {
+    let hex = |from: usize, most: usize| -> Option<(u32, usize)> {
+        let digits = e
+            .get(from..)?
+            .iter()
+            .take(most)
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        let s = std::str::from_utf8(&e[from..from + digits]).ok()?;
+        Some((u32::from_str_radix(s, 16).ok()?, digits))
+    };
+    let (v, len) = match *e.get(1)? {
+        b'x' => hex(2, 2).map(|(v, d)| (v, 2 + d))?,
+        b'u' => hex(2, 4).map(|(v, d)| (v, 2 + d))?,
+        b'U' => hex(2, 8).map(|(v, d)| (v, 2 + d))?,
+        b'0'..=b'7' => {
+            let digits = e[1..]
+                .iter()
+                .take(3)
+                .take_while(|b| matches!(b, b'0'..=b'7'))
+                .count();
+            let s = std::str::from_utf8(&e[1..1 + digits]).ok()?;
+            (u32::from_str_radix(s, 8).ok()?, 1 + digits)
+        }
+        c @ (b'\\' | b'\'' | b'"') => (u32::from(c), 2),
+        b'n' => (u32::from(b'\n'), 2),
+        b't' => (u32::from(b'\t'), 2),
+        b'r' => (u32::from(b'\r'), 2),
+        _ => return None,
+    };
+    // (`\x`, `\u` with no digit are no escape to bash: they stay; not read here)
+    if len == 2 && matches!(e[1], b'x' | b'u' | b'U') {
+        return None;
+    }
+    let ascii = matches!(e[1], b'u' | b'U');
+    match v {
+        0 => None,
+        v if ascii && v >= 0x80 => None,
+        v => u8::try_from(v).ok().map(|b| (b, len)),
+    }
+}
+
 /// Whether some word in a command's place in `text` expands with a trick (`expand_word`): the
 /// gate of `dequote`.
 pub(super) fn shell_tricks(text: &[u8]) -> bool {
     let mut scratch = [0u8; MAX_WORD_BYTES];
-    CommandWords::new(text)
-        .any(|(s, e)| matches!(expand_word(&text[s..e], &mut scratch), Some((_, true))))
+    let mut words = CommandWords::new();
+    while let Some(p) = words.next_in(text) {
+        if matches!(
+            expand_word(&text[p.start..p.end], &mut scratch),
+            Some((_, true))
+        ) {
+            return true;
+        }
+    }
+    false
 }
 
 /// What `dequote` read and found.
@@ -305,8 +443,13 @@ pub(super) struct Dequoted {
 }
 
 /// Writes `text` to `out` with each word in a command's place that expands with a trick
-/// replaced by its expansion (`expand_word`), until `MAX_DECODED_BYTES` of output. Everything
-/// else is copied as it is. Linear; nothing is written past `MAX_DECODED_BYTES`, so a buffer of
+/// replaced by its expansion (`expand_word`), until `MAX_DECODED_BYTES` of output: what stands
+/// between the separator and the word (blanks, prefixes, assignments, redirections) becomes one
+/// `;`, so that the catalogue's command patterns, which look for a name right after a separator,
+/// read it (`x;FOO=1 i''d` reads `x;;id`); after a backtick, nothing does: `` `i''d` `` reads
+/// `` `id` ``, no more than a name in backticks says (Markdown's inline code). Every trick takes a byte or more out of the word, so
+/// the `;` and the expansion take no more room than the place did. Everything else is copied as
+/// it is. Linear; nothing is written past `MAX_DECODED_BYTES`, so a buffer of
 /// that capacity never grows.
 pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
     out.clear();
@@ -316,12 +459,19 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
         resume: usize::MAX,
     };
     let mark = MAX_DECODED_BYTES - UNESCAPE_OVERLAP;
-    let mut words = CommandWords::new(text);
+    let mut words = CommandWords::new();
     let mut scratch = [0u8; MAX_WORD_BYTES];
     let mut i = 0;
     while i < text.len() {
-        let (ws, we) = words.next().unwrap_or((text.len(), text.len()));
-        // the text before the word, as it is
+        let end = Place {
+            sep: 0,
+            after: text.len(),
+            start: text.len(),
+            end: text.len(),
+        };
+        let p = words.next_in(text).unwrap_or(end);
+        let (ws, we) = (p.after, p.end);
+        // the text before the place, its separator included, as it is
         let take = (ws - i).min(MAX_DECODED_BYTES - out.len());
         if d.resume == usize::MAX && out.len() + take >= mark {
             d.resume = i + mark.saturating_sub(out.len());
@@ -331,13 +481,15 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
         if i < ws || i >= text.len() || we - ws > MAX_DECODED_BYTES - out.len() {
             break;
         }
-        let word = &text[ws..we];
-        match expand_word(word, &mut scratch) {
+        match expand_word(&text[p.start..p.end], &mut scratch) {
             Some((n, true)) => {
+                if p.sep != b'`' {
+                    out.push(b';');
+                }
                 out.extend_from_slice(&scratch[..n]);
                 d.tricks += 1;
             }
-            _ => out.extend_from_slice(word),
+            _ => out.extend_from_slice(&text[ws..we]),
         }
         if d.resume == usize::MAX && out.len() > mark {
             d.resume = ws;
@@ -347,6 +499,40 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
     d.read = i;
     d.resume = d.resume.min(i);
     d
+}
+
+/// `dequote` of `buf` into itself, for a reading made first (the unescaped text of
+/// `a%3Bi''d`): an expansion is never longer than its word, so what is written never passes
+/// what is still to be read, and the words are found ahead of both (`CommandWords`). Returns the
+/// words expanded with a trick.
+pub(super) fn dequote_in_place(buf: &mut Vec<u8>) -> usize {
+    let mut words = CommandWords::new();
+    let mut scratch = [0u8; MAX_WORD_BYTES];
+    let (mut w, mut r, mut tricks) = (0, 0, 0);
+    while let Some(p) = words.next_in(buf) {
+        let (ws, we) = (p.after, p.end);
+        buf.copy_within(r..ws, w);
+        w += ws - r;
+        match expand_word(&buf[p.start..p.end], &mut scratch) {
+            Some((n, true)) => {
+                if p.sep != b'`' {
+                    buf[w] = b';';
+                    w += 1;
+                }
+                buf[w..w + n].copy_from_slice(&scratch[..n]);
+                (w, tricks) = (w + n, tricks + 1);
+            }
+            _ => {
+                buf.copy_within(ws..we, w);
+                w += we - ws;
+            }
+        }
+        r = we;
+    }
+    let len = buf.len();
+    buf.copy_within(r..len, w);
+    buf.truncate(w + len - r);
+    tricks
 }
 
 #[cfg(test)]
@@ -376,6 +562,14 @@ mod tests {
             ("cat${IFS}/etc/passwd", "cat /etc/passwd"),
             ("cat$IFS/etc/passwd", "cat /etc/passwd"),
             ("\"w\"h\"o\"ami", "whoami"),
+            ("{i''d,}", "id"),
+            ("{$'\\x69\\x64',}", "id"),
+            ("i${@}d", "id"),
+            ("i$u'd'", "id"),
+            ("w${u}hoami", "whoami"),
+            ("i$9d", "id"),
+            (r"$'\u0069\u0064'", "id"),
+            (r"\w\hoami", "whoami"),
         ] {
             assert_eq!(expand(w), Some((want.to_string(), true)), "{w}");
         }
@@ -383,12 +577,36 @@ mod tests {
 
     #[test]
     fn plain_and_wholly_quoted_words_use_no_trick_and_others_are_refused() {
-        for (w, want) in [("\"id\"", "id"), ("'x'", "x"), ("ls", "ls"), ("a=b", "a=b")] {
+        for (w, want) in [
+            ("\"id\"", "id"),
+            ("'x'", "x"),
+            ("ls", "ls"),
+            ("a=b", "a=b"),
+            // a backslash only at the start: LaTeX (`$(\rm km)`), regexes, Windows paths
+            (r"\rm", "rm"),
+            (r"\id", "id"),
+        ] {
             assert_eq!(expand(w), Some((want.to_string(), false)), "{w}");
         }
         for w in [
-            "'a", "\"a", "a\\", "$HOME", "~root", "#x", "a{b,c}", "{a}", "$'\\0'", "$'\\q'",
-            "\"$x\"", "$(id", "{a,$b}",
+            "'a",
+            "\"a",
+            "a\\",
+            "$HOME",
+            "~root",
+            "#x",
+            "a{b,c}",
+            "{a}",
+            "$'\\0'",
+            "$'\\q'",
+            "\"$x\"",
+            "$(id",
+            "${}",
+            "$'\\u00e9'",
+            "${U}",
+            "${u:-id}",
+            "$'\\x'",
+            "{a,{b,c}}",
         ] {
             assert_eq!(expand(w), None, "{w}");
         }
@@ -398,16 +616,33 @@ mod tests {
     fn only_words_in_a_command_place_are_rewritten() {
         let mut out = Vec::new();
         for (text, want, tricks) in [
-            ("127.0.0.1;i''d", "127.0.0.1;id", 1),
-            ("x | w\\hoami", "x | whoami", 1),
-            ("$(i\"\"d)", "$(id)", 1),
+            ("127.0.0.1;i''d", "127.0.0.1;;id", 1),
+            ("x | w\\hoami", "x |;whoami", 1),
+            ("$(i\"\"d)", "$(;id)", 1),
             ("`w\\ho\\ami`", "`whoami`", 1),
-            ("x;{id,}", "x;id", 1),
-            ("x && c'a't /e't'c/passwd", "x && cat /e't'c/passwd", 1),
+            ("x;{id,}", "x;;id", 1),
+            ("x && c'a't /e't'c/passwd", "x &&;cat /e't'c/passwd", 1),
             // not in a command's place, or no trick
             ("it''s fine; \"id\" stays", "it''s fine; \"id\" stays", 0),
             ("\"name\";\"id\";\"cat\"", "\"name\";\"id\";\"cat\"", 0),
             ("f(i''d)", "f(i''d)", 0),
+            // prefixes, assignments, redirections, groups and line breaks before the name
+            (";FOO=1 i''d", ";;id", 1),
+            (";command i''d", ";;id", 1),
+            (";(i''d)", ";(;id)", 1),
+            (";{ i''d;}", ";;id;}", 1),
+            (";! i''d", ";;id", 1),
+            (";>/tmp/x i''d", ";;id", 1),
+            ("a;\n i''d", "a;;id", 1),
+            // a backslash only at the start is no trick
+            ("velocity $(\\rm km s^-1)", "velocity $(\\rm km s^-1)", 0),
+            (
+                "C:\\Windows\\System32;\\curl",
+                "C:\\Windows\\System32;\\curl",
+                0,
+            ),
+            ("regex = \"(a|\\id)\"", "regex = \"(a|\\id)\"", 0),
+            ("int a = 1;\\nc = a * 2;", "int a = 1;\\nc = a * 2;", 0),
         ] {
             let d = dequote(text.as_bytes(), &mut out);
             assert_eq!(
@@ -417,6 +652,9 @@ mod tests {
             );
             assert_eq!(shell_tricks(text.as_bytes()), tricks > 0, "{text}");
             assert_eq!(d.read, text.len());
+            let mut copy = text.as_bytes().to_vec();
+            assert_eq!(dequote_in_place(&mut copy), tricks, "{text}");
+            assert_eq!(copy, out, "{text}");
         }
     }
 
@@ -429,7 +667,7 @@ mod tests {
         let d = dequote(text.as_bytes(), &mut out);
         assert!(out.len() <= MAX_DECODED_BYTES && out.capacity() == MAX_DECODED_BYTES);
         assert!(d.read < text.len() && d.resume > 0 && d.resume <= d.read);
-        assert!(out.starts_with(b"a;id a;id "));
+        assert!(out.starts_with(b"a;;id a;;id "));
     }
 
     /// `word` expanded by `bash` (here on every machine this project builds on: its scripts are
@@ -451,6 +689,31 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// Rewriting in place writes what rewriting into a second buffer writes, and the gate
+        /// says whether either expanded a word: the in-place form never overwrites what it has
+        /// still to read, whatever stands between the words.
+        #[test]
+        fn dequoting_in_place_is_dequoting(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                ";", "|", "&", "&&", "`", "$(", "(", ")", " ", "\t", "\n", "i''d", "w\\hoami",
+                "\\rm", "{id,}", "$'\\x69'", "FOO=1 ", "command ", "{ ", "! ", ">/tmp/x ", "2>&1 ",
+                "x", "'a b'", "\"id\"", "$u", "${IFS}", "c$@at", "é", "a", "'", "\"",
+            ]), 0..60),
+        ) {
+            let text = parts.concat();
+            let mut out = Vec::new();
+            let d = dequote(text.as_bytes(), &mut out);
+            proptest::prop_assert_eq!(d.read, text.len());
+            let mut copy = text.as_bytes().to_vec();
+            let tricks = dequote_in_place(&mut copy);
+            proptest::prop_assert_eq!(&copy, &out, "{:?}", text);
+            proptest::prop_assert_eq!(tricks, d.tricks);
+            proptest::prop_assert_eq!(shell_tricks(text.as_bytes()), tricks > 0);
+        }
+    }
+
+    proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(384))]
         /// Wherever `expand_word` expands a word, `bash` expands it to the same fields; where
         /// `bash` refuses one (an unclosed quote), so does `expand_word`.
@@ -461,6 +724,8 @@ mod tests {
                 "'x y'", "\"a b\"", "'", "\"", "\\a", "\\'", "\\\"", "\\\\", "$'\\x69'",
                 "$'\\x6'", "$'\\151'", "$'\\7'", "$'\\n'", "$'\\''", "$'a\\\\b'", "$@", "$*",
                 "${IFS}", "$IFS", "$IFSx", "$HOME", "\"\\$\"", "\"a\\b\"", "\"\\\\\"", "{", "}",
+                "$u", "${u}", "${@}", "${*}", "$1", "${}", "${U}", "$'\\u0069'", "$'\\u00e9'",
+                "$'\\U00000064'", "$'\\x'", "$u_1",
                 ",", "~", "#", "*", "?", "[a]", "!", "é",
             ]), 1..8),
             brace in proptest::bool::ANY,

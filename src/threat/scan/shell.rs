@@ -18,8 +18,31 @@ use super::decode::{MAX_DECODED_BYTES, UNESCAPE_OVERLAP};
 /// is.
 pub(super) const MAX_WORD_BYTES: usize = 128;
 
+/// Byte classes for reading a word in one lookup a byte: `END` ends a shell word (`word_end`),
+/// `QUOTE` may begin quoting or an expansion (`'`, `"`, `\`, `$`), `EQ` is `=` (an assignment).
+const END: u8 = 1;
+const QUOTE: u8 = 2;
+const EQ: u8 = 4;
+static CLASS: [u8; 256] = {
+    let mut c = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        c[b] = if word_end(b as u8) {
+            END
+        } else if matches!(b as u8, b'\'' | b'"' | b'\\' | b'$') {
+            QUOTE
+        } else if b as u8 == b'=' {
+            EQ
+        } else {
+            0
+        };
+        b += 1;
+    }
+    c
+};
+
 /// Whether `b` ends a shell word: whitespace, a separator, a parenthesis, a redirection.
-fn word_end(b: u8) -> bool {
+const fn word_end(b: u8) -> bool {
     matches!(
         b,
         b' ' | b'\t'
@@ -154,27 +177,32 @@ impl CommandWords {
                 }
             }
             let mut start = past_blanks(t, s + 1);
-            let mut end;
+            let (mut end, mut seen);
             let mut prefixes = 0;
             loop {
                 if let Some(r) = redirection(t, start).filter(|_| prefixes < MAX_PREFIXES) {
                     (start, prefixes) = (past_blanks(t, r), prefixes + 1);
                     continue;
                 }
-                end = start;
-                while end < t.len() && end - start <= MAX_WORD_BYTES && !word_end(t[end]) {
-                    end += 1;
+                (end, seen) = (start, 0);
+                while end < t.len() && end - start <= MAX_WORD_BYTES {
+                    let c = CLASS[t[end] as usize];
+                    if c & END != 0 {
+                        break;
+                    }
+                    (seen, end) = (seen | c, end + 1);
                 }
                 let w = &t[start..end];
-                if prefixes < MAX_PREFIXES && (PREFIXES.contains(&w) || assignment(w)) {
+                let prefix =
+                    (seen & EQ != 0 && assignment(w)) || (w.len() <= 7 && PREFIXES.contains(&w));
+                if prefixes < MAX_PREFIXES && prefix {
                     (start, prefixes) = (past_blanks(t, end), prefixes + 1);
                     continue;
                 }
                 break;
             }
             let w = &t[start..end];
-            let quoting = w.first() == Some(&b'{')
-                || w.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\' | b'$'));
+            let quoting = seen & QUOTE != 0 || w.first() == Some(&b'{');
             if !w.is_empty() && w.len() <= MAX_WORD_BYTES && quoting {
                 self.from = end;
                 return Some(Place {
@@ -263,6 +291,13 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
             _ => 0,
         }
     };
+    // whether an expansion to nothing ending at `to` stands inside a name (`i$@d`, `${u}id`):
+    // a word that opens with a variable (`$reader`, `$1`) hides no name
+    macro_rules! inside {
+        ($to:expr) => {
+            n > 0 || w.get($to).is_some_and(u8::is_ascii_alphanumeric)
+        };
+    }
     let mut i = 0;
     while i < w.len() {
         match w[i] {
@@ -330,7 +365,7 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                     }
                     (parts, plain, trick, i) = (parts + 1, false, true, j + 1);
                 }
-                Some(b'@' | b'*' | b'1'..=b'9') => (trick, i) = (true, i + 2),
+                Some(b'@' | b'*' | b'1'..=b'9') => (trick, i) = (trick || inside!(i + 2), i + 2),
                 Some(b'{') => {
                     let close = i + 2 + memchr::memchr(b'}', &w[i + 2..])?;
                     let name = &w[i + 2..close];
@@ -342,7 +377,7 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                     {
                         return None;
                     }
-                    (trick, i) = (true, close + 1);
+                    (trick, i) = (trick || inside!(close + 1) || name == b"IFS", close + 1);
                 }
                 Some(b'I')
                     if w[i + 1..].starts_with(b"IFS")
@@ -353,7 +388,10 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                     push!(b' ');
                     (trick, plain, i) = (true, false, i + 4);
                 }
-                Some(b'a'..=b'z') => (trick, i) = (true, i + 1 + lower_name(i + 1)),
+                Some(b'a'..=b'z') => {
+                    let to = i + 1 + lower_name(i + 1);
+                    (trick, i) = (trick || inside!(to), to);
+                }
                 _ => return None,
             },
             b'{' | b'}' => return None,
@@ -415,16 +453,26 @@ fn ansi_c_escape(e: &[u8]) -> Option<(u8, usize)> {
     }
 }
 
+/// The expansion of the word at `p` where it used a trick and reads as a command name: its first
+/// field is made of letters, digits, `_`, `.`, `/` and `-` (`df['col']` is pandas, not a
+/// command). Its length, in `scratch`.
+fn tricked(text: &[u8], p: Place, scratch: &mut [u8; MAX_WORD_BYTES]) -> Option<usize> {
+    let (n, trick) = expand_word(&text[p.start..p.end], scratch)?;
+    let name = scratch[..n].split(|&b| b == b' ').next().unwrap_or(&[]);
+    let named = !name.is_empty()
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'));
+    (trick && named).then_some(n)
+}
+
 /// Whether some word in a command's place in `text` expands with a trick (`expand_word`): the
 /// gate of `dequote`.
 pub(super) fn shell_tricks(text: &[u8]) -> bool {
     let mut scratch = [0u8; MAX_WORD_BYTES];
     let mut words = CommandWords::new();
     while let Some(p) = words.next_in(text) {
-        if matches!(
-            expand_word(&text[p.start..p.end], &mut scratch),
-            Some((_, true))
-        ) {
+        if tricked(text, p, &mut scratch).is_some() {
             return true;
         }
     }
@@ -481,8 +529,8 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
         if i < ws || i >= text.len() || we - ws > MAX_DECODED_BYTES - out.len() {
             break;
         }
-        match expand_word(&text[p.start..p.end], &mut scratch) {
-            Some((n, true)) => {
+        match tricked(text, p, &mut scratch) {
+            Some(n) => {
                 if p.sep != b'`' {
                     out.push(b';');
                 }
@@ -513,8 +561,8 @@ pub(super) fn dequote_in_place(buf: &mut Vec<u8>) -> usize {
         let (ws, we) = (p.after, p.end);
         buf.copy_within(r..ws, w);
         w += ws - r;
-        match expand_word(&buf[p.start..p.end], &mut scratch) {
-            Some((n, true)) => {
+        match tricked(buf, p, &mut scratch) {
+            Some(n) => {
                 if p.sep != b'`' {
                     buf[w] = b';';
                     w += 1;
@@ -570,6 +618,8 @@ mod tests {
             ("i$9d", "id"),
             (r"$'\u0069\u0064'", "id"),
             (r"\w\hoami", "whoami"),
+            ("${u}id", "id"),
+            ("$@id", "id"),
         ] {
             assert_eq!(expand(w), Some((want.to_string(), true)), "{w}");
         }
@@ -585,6 +635,10 @@ mod tests {
             // a backslash only at the start: LaTeX (`$(\rm km)`), regexes, Windows paths
             (r"\rm", "rm"),
             (r"\id", "id"),
+            // a variable opening a word hides no name (PHP, Perl, Rust macros)
+            ("$reader", ""),
+            ("$v1", ""),
+            ("$tt:tt", ":tt"),
         ] {
             assert_eq!(expand(w), Some((want.to_string(), false)), "{w}");
         }
@@ -643,6 +697,9 @@ mod tests {
             ),
             ("regex = \"(a|\\id)\"", "regex = \"(a|\\id)\"", 0),
             ("int a = 1;\\nc = a * 2;", "int a = 1;\\nc = a * 2;", 0),
+            // an expansion that reads as no command name
+            ("x = 1; df['col'] = 2", "x = 1; df['col'] = 2", 0),
+            ("for (;$i < 3; $i++)", "for (;$i < 3; $i++)", 0),
         ] {
             let d = dequote(text.as_bytes(), &mut out);
             assert_eq!(

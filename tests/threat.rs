@@ -314,6 +314,30 @@ fn scanning_is_linear_in_adversarial_input() {
     }
 }
 
+/// The shell reading of a text with one trick and a long run of separators with no word worth
+/// reading after it: each window looks for words within its horizon only (a review found every
+/// window searching to the text's end: 11.7 s for 4 MB).
+#[test]
+fn the_shell_reading_is_linear() {
+    let mut s = Scanner::builtin();
+    let n = 32 * 1024;
+    for unit in ["; ", "&& ", ";sudo ", "|time "] {
+        let text = |len: usize| {
+            let mut t = b"x;i''d ".to_vec();
+            t.extend(unit.bytes().cycle().take(len));
+            t
+        };
+        let (small, large) = (text(n), text(8 * n));
+        scan_cpu_time(&mut s, &large); // warm the buffers
+        let (a, b) = (scan_cpu_time(&mut s, &small), scan_cpu_time(&mut s, &large));
+        let ratio = b.as_secs_f64() / a.as_secs_f64().max(1e-9);
+        assert!(
+            ratio < 24.0,
+            "{unit:?}: {n} bytes in {a:?}, 8x in {b:?} (x{ratio:.1})"
+        );
+    }
+}
+
 #[test]
 fn a_quarantine_is_audited() {
     let d = tempfile::tempdir().unwrap();
@@ -1499,6 +1523,9 @@ fn shell_quoting_in_a_command_name_is_undone() {
         "x;i${u}d",
         "x;$'\\u0069\\u0064'",
         "x;{c''at,/etc/hostname}",
+        "127.0.0.1; ${IFS}id",
+        "a;i${1}d",
+        "a%E0%80%BBid",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
@@ -1520,24 +1547,28 @@ fn shell_quoting_in_a_command_name_is_undone() {
         "items.map(({id,name}) => id);",
         "In bash, `'l''s'` and `ls` are the same word.",
         "{\"note\":\"Name \\u0026\\u0026 ID\"}",
+        // compact code: JavaScript's shorthand, Python sets, a quoted word's method
+        "return cache||{id,type};",
+        "x = a|{'sleep','host'}",
+        "const v = value || \"cat\".repeat(3);",
+        "keys = a || 'id'.split(',')",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
     }
 }
 
-/// Reconnaissance commands after a separator: `ps` with its usual arguments and `env` alone. A
-/// postscript after a semicolon and a Markdown table with an `env` column stay below.
+/// Reconnaissance commands after a separator: `ps` with its usual arguments. A postscript after
+/// a semicolon, and `env` anywhere (a review found it in code, regexes, CSV and nginx rules), stay
+/// below.
 #[test]
 fn process_and_environment_listings_after_a_separator_are_commands() {
     let mut s = Scanner::builtin();
     for t in [
         "127.0.0.1; ps aux",
         "x|ps -ef",
-        "127.0.0.1;env",
-        "file=$(env)",
-        "127.0.0.1;e''nv",
-        "x && env > /tmp/o",
+        "127.0.0.1;p''s auxww",
+        "file=$(ps -eo pid,cmd)",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{t:?}: {r:?}");
@@ -1547,6 +1578,11 @@ fn process_and_environment_listings_after_a_separator_are_commands() {
         "Great demo; ps all good on my side.",
         "| name | env | region |\n|---|---|---|\n| api | env | eu |",
         "| env | production |",
+        // `env` is a word of code, regexes, CSV headers and nginx rules
+        "location ~ /\\.(git|svn|env) { deny all; }",
+        "key;env;value\nDB_HOST;prod;db.internal",
+        "const uid = opts.uid || env;",
+        "Run `source venv/bin/activate && env` to check the variables.",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");

@@ -1596,13 +1596,24 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
                 at += 2;
             }
             let b = hex(s.get(at..at + 2)?)? as u8;
-            // an overlong UTF-8 form of an ASCII byte (`%C0%BB` for `;`, `%C0%AE` for `.`): no
-            // encoder writes one; a decoder that accepts it reads the ASCII byte
-            if matches!(b, 0xC0 | 0xC1) && s.get(at + 2) == Some(&b'%') {
-                if let Some(c) = s.get(at + 3..at + 5).and_then(hex) {
-                    if (0x80..0xC0).contains(&c) {
-                        return Some((Byte(((b & 1) << 6) | (c as u8 & 0x3F)), at + 5));
-                    }
+            // an overlong UTF-8 form of an ASCII byte (`%C0%BB` for `;`, `%C0%AE` for `.`,
+            // `%E0%80%BB`): no encoder writes one; a decoder that accepts it reads the ASCII byte
+            let continuation = |k: usize| {
+                (s.get(k) == Some(&b'%'))
+                    .then(|| s.get(k + 1..k + 3).and_then(hex))
+                    .flatten()
+                    .filter(|c| (0x80..0xC0).contains(c))
+            };
+            if matches!(b, 0xC0 | 0xC1) {
+                if let Some(c) = continuation(at + 2) {
+                    return Some((Byte(((b & 1) << 6) | (c as u8 & 0x3F)), at + 5));
+                }
+            }
+            if b == 0xE0 {
+                if let (Some(c1 @ 0x80..=0x81), Some(c2)) =
+                    (continuation(at + 2), continuation(at + 5))
+                {
+                    return Some((Byte(((c1 as u8 & 1) << 6) | (c2 as u8 & 0x3F)), at + 8));
                 }
             }
             Some((Byte(b), at + 2))
@@ -2011,6 +2022,7 @@ mod tests {
             ("&#00000105;&#x0000000069;", "ii", 2),
             // overlong UTF-8 forms of ASCII bytes are those bytes; others stay bytes
             ("%C0%BB%c0%ae%C1%81%C0%41", ";.A\u{FFFD}A", 5),
+            ("%E0%80%BB%e0%81%81%E0%A0%80", ";A\u{800}", 5),
             (
                 "\\uDB40\\uDC49\\U00000069\\uD800x",
                 "\u{E0049}i\u{FFFD}x",
@@ -2130,7 +2142,8 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
         /// On text whose only escapes are single percent-encodings, unescaping is what the
         /// `percent-encoding` crate decodes, escape for escape, except that an overlong UTF-8
-        /// form of an ASCII byte (`C0` or `C1`, then a continuation byte) is that byte.
+        /// form of an ASCII byte (`C0` or `C1` then a continuation byte, or `E0`, `80` or `81`,
+        /// a continuation byte) is that byte.
         #[test]
         fn percent_escapes_decode_as_the_percent_encoding_crate_does(
             text in "([a-z %.]|%[0-9a-fA-F]{2}){0,64}",
@@ -2143,12 +2156,16 @@ mod tests {
             let mut want = Vec::new();
             let mut i = 0;
             while i < decoded.len() {
-                match (decoded[i], decoded.get(i + 1)) {
-                    (0xC0 | 0xC1, Some(&c)) if (0x80..0xC0).contains(&c) => {
+                match (decoded[i], decoded.get(i + 1), decoded.get(i + 2)) {
+                    (0xC0 | 0xC1, Some(&c), _) if (0x80..0xC0).contains(&c) => {
                         want.push(((decoded[i] & 1) << 6) | (c & 0x3F));
                         i += 2;
                     }
-                    (b, _) => {
+                    (0xE0, Some(&c1 @ (0x80 | 0x81)), Some(&c2)) if (0x80..0xC0).contains(&c2) => {
+                        want.push(((c1 & 1) << 6) | (c2 & 0x3F));
+                        i += 3;
+                    }
+                    (b, _, _) => {
                         want.push(b);
                         i += 1;
                     }

@@ -5,14 +5,18 @@
 //! plain command.
 //!
 //! Invariants: only a word in a command's place is rewritten, and only where its expansion used
-//! a trick (two parts or more, quoted and unquoted, a backslash, `$'…'`, `$@`, `$*`, `$IFS`, or a
-//! brace list); everything else is copied as it is. `expand_word` expands what it knows exactly
+//! a trick inside a name and reads as a command name (`expand_word`, `tricked`); everything else
+//! is copied as it is. `expand_word` expands what it knows exactly
 //! as `bash` does (a property test runs `bash` as the reference) and refuses the rest (`$HOME`,
 //! an unclosed quote, `~`, a brace inside a word): a refused word is copied as it is. An
 //! expansion is never longer than its word, so the reading is never longer than the text. Linear:
 //! each byte is looked at a bounded number of times; nothing allocates.
 
 use super::decode::{MAX_DECODED_BYTES, UNESCAPE_OVERLAP};
+
+/// Most of the text one window of `dequote` reads: four windows' output (every trick takes a
+/// byte out, prefixes go: a window's input is longer than its output).
+const HORIZON_BYTES: usize = 4 * MAX_DECODED_BYTES;
 
 /// Longest word read in a command's place: a longer one is no command name and is copied as it
 /// is.
@@ -228,10 +232,14 @@ impl CommandWords {
 /// - a word that is a whole brace list (`{a,b}`, `{i''d,}`: each non-empty item, expanded as
 ///   above, a field).
 ///
-/// Returns the expansion's length and whether it used a trick: more than one part (`i''d`,
-/// `c"a"t`), a backslash after the first byte, `$'…'`, an expansion to nothing, `$IFS` or a
-/// brace list. A word that is one quoted part (`"id"`) or that only opens with a backslash
-/// (`\rm`: LaTeX, regexes and Windows paths write that) used none. None where the word holds
+/// Returns the expansion's length and whether it used a trick: quoting that splits a name (a part
+/// boundary with a letter or digit on both sides: `i''d`, `c"a"t`), a backslash between two of
+/// them (`w\hoami`), `$'…'`, an expansion to nothing inside a name (`i$@d`, `${u}id`), `$IFS`, or
+/// a brace list with an empty item, an argument or a trick in it (`{id,}`, `{cat,/etc/passwd}`).
+/// None of these is a trick: a word that is one quoted part (`"id"`), one with a method after
+/// its quotes (`"id".split`), one that opens with a backslash (`\rm`: LaTeX, regexes and Windows
+/// paths write that) or a variable (`$reader`), `{id,name}` (JavaScript) or `{'a','b'}`
+/// (Python). None where the word holds
 /// anything else (another `$`, an unclosed quote, a brace elsewhere, a `~`, `#` first, a NUL or
 /// a character past ASCII from `$'…'`): what `bash` would do with it is not read here. The
 /// expansion is never longer than the word.
@@ -248,8 +256,13 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
             return None;
         }
         let (mut n, mut item_out) = (0, [0u8; MAX_WORD_BYTES]);
+        // a list is a command's hiding place with an empty item (`{id,}`), an argument
+        // (`{cat,/etc/passwd}`, `{ls,-la}`) or a trick inside; `{id,name}` is JavaScript's
+        // shorthand and `{'cat','dog'}` a Python set
+        let mut hiding = inner.split(|&b| b == b',').any(|i| i.is_empty());
         for item in inner.split(|&b| b == b',').filter(|i| !i.is_empty()) {
-            let (len, _) = expand_plain(item, &mut item_out)?;
+            let (len, tricked) = expand_plain(item, &mut item_out)?;
+            hiding |= tricked || matches!(item[0], b'-' | b'/');
             if len == 0 {
                 continue;
             }
@@ -260,7 +273,7 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
             out[n..n + len].copy_from_slice(&item_out[..len]);
             n += len;
         }
-        return Some((n, true));
+        return Some((n, hiding));
     }
     expand_plain(w, out)
 }
@@ -278,7 +291,11 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
             n += 1;
         }};
     }
-    let (mut parts, mut trick) = (0usize, false);
+    let mut trick = false;
+    // where in the output each part (quoted or not) began: a trick by quoting is a part
+    // boundary with a letter or digit on both sides (`i''d`, `c"a"t`), not a quoted word with a
+    // method after it (`"id".split`) or empty quotes at its end (`IP''`)
+    let mut starts = 0u128;
     // whether the last part was unquoted text (so the next unquoted byte continues it)
     let mut plain = false;
     // a lower-case name (`u`, `foo_1`): `bash -c` sets none
@@ -291,11 +308,13 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
             _ => 0,
         }
     };
-    // whether an expansion to nothing ending at `to` stands inside a name (`i$@d`, `${u}id`):
-    // a word that opens with a variable (`$reader`, `$1`) hides no name
+    // whether an expansion to nothing ending at `to` stands inside a name (`i$@d`, `${u}id`): a
+    // letter or digit before or after it; a word that opens with a variable (`$reader`, `$1`) or
+    // has one after a dot (`"id".$suffix`, PHP) hides no name
     macro_rules! inside {
         ($to:expr) => {
-            n > 0 || w.get($to).is_some_and(u8::is_ascii_alphanumeric)
+            (n > 0 && out[n - 1].is_ascii_alphanumeric())
+                || w.get($to).is_some_and(u8::is_ascii_alphanumeric)
         };
     }
     let mut i = 0;
@@ -303,12 +322,14 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
         match w[i] {
             b'\'' => {
                 let close = i + 1 + memchr::memchr(b'\'', &w[i + 1..])?;
+                starts |= 1 << n;
                 for &b in &w[i + 1..close] {
                     push!(b);
                 }
-                (parts, plain, i) = (parts + 1, false, close + 1);
+                (plain, i) = (false, close + 1);
             }
             b'"' => {
+                starts |= 1 << n;
                 let mut j = i + 1;
                 loop {
                     match *w.get(j)? {
@@ -332,7 +353,7 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                         }
                     }
                 }
-                (parts, plain, i) = (parts + 1, false, j + 1);
+                (plain, i) = (false, j + 1);
             }
             b'\\' => {
                 let c = *w.get(i + 1)?;
@@ -340,14 +361,17 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                     return None;
                 }
                 if !plain {
-                    parts += 1;
+                    starts |= 1 << n;
                     plain = true;
                 }
+                // (inside a name: `w\hoami`; not `\rm`, `a\.b`)
+                trick |= n > 0 && out[n - 1].is_ascii_alphanumeric() && c.is_ascii_alphanumeric();
                 push!(c);
-                (trick, i) = (trick || i > 0, i + 2);
+                i += 2;
             }
             b'$' => match w.get(i + 1) {
                 Some(b'\'') => {
+                    starts |= 1 << n;
                     let mut j = i + 2;
                     loop {
                         match *w.get(j)? {
@@ -363,9 +387,11 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                             }
                         }
                     }
-                    (parts, plain, trick, i) = (parts + 1, false, true, j + 1);
+                    (plain, trick, i) = (false, true, j + 1);
                 }
-                Some(b'@' | b'*' | b'1'..=b'9') => (trick, i) = (trick || inside!(i + 2), i + 2),
+                Some(b'@' | b'*' | b'!' | b'1'..=b'9') => {
+                    (trick, i) = (trick || inside!(i + 2), i + 2)
+                }
                 Some(b'{') => {
                     let close = i + 2 + memchr::memchr(b'}', &w[i + 2..])?;
                     let name = &w[i + 2..close];
@@ -373,6 +399,7 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
                         push!(b' ');
                         plain = false;
                     } else if !(matches!(name, b"@" | b"*")
+                        || (!name.is_empty() && name.iter().all(u8::is_ascii_digit))
                         || (!name.is_empty() && lower_name(i + 2) == name.len()))
                     {
                         return None;
@@ -397,7 +424,7 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
             b'{' | b'}' => return None,
             b => {
                 if !plain {
-                    parts += 1;
+                    starts |= 1 << n;
                     plain = true;
                 }
                 push!(b);
@@ -405,7 +432,12 @@ fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool
             }
         }
     }
-    Some((n, trick || parts > 1))
+    let joined = (1..n).any(|b| {
+        starts & (1 << b) != 0
+            && out[b - 1].is_ascii_alphanumeric()
+            && out[b].is_ascii_alphanumeric()
+    });
+    Some((n, trick || joined))
 }
 
 /// The ANSI-C escape at the start of `e` (which starts with `\`, inside `$'…'`): the byte it
@@ -458,7 +490,8 @@ fn ansi_c_escape(e: &[u8]) -> Option<(u8, usize)> {
 /// command). Its length, in `scratch`.
 fn tricked(text: &[u8], p: Place, scratch: &mut [u8; MAX_WORD_BYTES]) -> Option<usize> {
     let (n, trick) = expand_word(&text[p.start..p.end], scratch)?;
-    let name = scratch[..n].split(|&b| b == b' ').next().unwrap_or(&[]);
+    let from = scratch[..n].iter().position(|&b| b != b' ').unwrap_or(n);
+    let name = scratch[from..n].split(|&b| b == b' ').next().unwrap_or(&[]);
     let named = !name.is_empty()
         && name
             .iter()
@@ -507,6 +540,10 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
         resume: usize::MAX,
     };
     let mark = MAX_DECODED_BYTES - UNESCAPE_OVERLAP;
+    // (a window reads at most `HORIZON_BYTES` of the text: the words are looked for there only,
+    // so a long run of separators with no word worth reading before the next window is not
+    // searched again by every window; linear in all)
+    let text = &text[..text.len().min(HORIZON_BYTES)];
     let mut words = CommandWords::new();
     let mut scratch = [0u8; MAX_WORD_BYTES];
     let mut i = 0;
@@ -620,6 +657,9 @@ mod tests {
             (r"\w\hoami", "whoami"),
             ("${u}id", "id"),
             ("$@id", "id"),
+            ("i${1}d", "id"),
+            ("i$!d", "id"),
+            ("{ls,-la}", "ls -la"),
         ] {
             assert_eq!(expand(w), Some((want.to_string(), true)), "{w}");
         }
@@ -635,10 +675,18 @@ mod tests {
             // a backslash only at the start: LaTeX (`$(\rm km)`), regexes, Windows paths
             (r"\rm", "rm"),
             (r"\id", "id"),
+            // quotes that split no name, and brace lists that hide nothing
+            ("\"id\".split", "id.split"),
+            ("IP''", "IP"),
+            ("df['col']", "df[col]"),
+            ("{id,name}", "id name"),
+            ("{'cat','dog'}", "cat dog"),
+            (r"a\.b", "a.b"),
             // a variable opening a word hides no name (PHP, Perl, Rust macros)
             ("$reader", ""),
             ("$v1", ""),
             ("$tt:tt", ":tt"),
+            ("\"id\".$suffix", "id."),
         ] {
             assert_eq!(expand(w), Some((want.to_string(), false)), "{w}");
         }
@@ -782,7 +830,7 @@ mod tests {
                 "$'\\x6'", "$'\\151'", "$'\\7'", "$'\\n'", "$'\\''", "$'a\\\\b'", "$@", "$*",
                 "${IFS}", "$IFS", "$IFSx", "$HOME", "\"\\$\"", "\"a\\b\"", "\"\\\\\"", "{", "}",
                 "$u", "${u}", "${@}", "${*}", "$1", "${}", "${U}", "$'\\u0069'", "$'\\u00e9'",
-                "$'\\U00000064'", "$'\\x'", "$u_1",
+                "$'\\U00000064'", "$'\\x'", "$u_1", "$!", "${1}", "${12}",
                 ",", "~", "#", "*", "?", "[a]", "!", "é",
             ]), 1..8),
             brace in proptest::bool::ANY,

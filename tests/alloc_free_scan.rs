@@ -44,7 +44,7 @@ fn scanning_is_allocation_free_after_warm_up() {
         // shell quoting in a command's name read as the shell expands it, and a separator
         // escaped as a character or in an overlong form, in windows that fill
         quoted.as_bytes(),
-        b"127.0.0.1%C0%BBid \\u003bwhoami",
+        b"127.0.0.1%C0%BBid \\u003bwhoami a%3Bi''d",
     ];
     let mut levels = vec![];
     for t in texts {

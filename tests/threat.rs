@@ -1552,21 +1552,27 @@ fn shell_quoting_in_a_command_name_is_undone() {
         "x = a|{'sleep','host'}",
         "const v = value || \"cat\".repeat(3);",
         "keys = a || 'id'.split(',')",
+        // "I'd" in SQL and YAML strings, template placeholders, regex alternations
+        "INSERT INTO feedback (id, msg) VALUES (1, 'Thanks; I''d recommend it');",
+        "en:\n  support:\n    reply: 'Quick note & I''d check the logs first!'",
+        "columns: id | ${project}Id | createdAt",
+        "pattern = re.compile(r'^(t\\d|m\\d|c\\d|r\\d|i\\d)\\.(nano|large)$')",
+        "grep -E '(x|i\\d)' inventory.txt",
     ] {
         let r = s.scan(t.as_bytes());
         assert!(r.level < ThreatLevel::High, "{t:?}: {r:?}");
     }
 }
 
-/// Reconnaissance commands after a separator: `ps` with its usual arguments. A postscript after
-/// a semicolon, and `env` anywhere (a review found it in code, regexes, CSV and nginx rules), stay
-/// below.
+/// Reconnaissance commands after a separator: `ps` with its usual arguments, not after `|`
+/// (tables and prose). A postscript after a semicolon, and `env` anywhere (a review found it in
+/// code, regexes, CSV and nginx rules), stay below.
 #[test]
 fn process_and_environment_listings_after_a_separator_are_commands() {
     let mut s = Scanner::builtin();
     for t in [
         "127.0.0.1; ps aux",
-        "x|ps -ef",
+        "x && ps -ef",
         "127.0.0.1;p''s auxww",
         "file=$(ps -eo pid,cmd)",
     ] {
@@ -1578,6 +1584,8 @@ fn process_and_environment_listings_after_a_separator_are_commands() {
         "Great demo; ps all good on my side.",
         "| name | env | region |\n|---|---|---|\n| api | env | eu |",
         "| env | production |",
+        "| Command | Purpose |\n|---|---|\n| ps aux | list all processes |",
+        "top shows high CPU | ps aux confirms it's the indexer",
         // `env` is a word of code, regexes, CSV headers and nginx rules
         "location ~ /\\.(git|svn|env) { deny all; }",
         "key;env;value\nDB_HOST;prod;db.internal",

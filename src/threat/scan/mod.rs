@@ -31,7 +31,7 @@ pub use score::{level_of, ScanResult};
 use decode::*;
 use plan::*;
 use score::*;
-use shell::{dequote, dequote_in_place, shell_tricks};
+use shell::{dequote, shell_tricks};
 use view::*;
 
 use super::normalize::Normalizer;
@@ -339,15 +339,20 @@ impl Scanner {
             // (total, prose, categories, escaped) of the best window of either reading
             let mut best = (0, 0, 0, false);
             if escapes {
+                // (an escaped separator before a quoted name, `a%3Bi''d`: both undone, the
+                // unescaped text dequoted into the spare buffer, and the two swapped)
+                let spare = std::cell::RefCell::new(std::mem::take(&mut self.decoded_again));
                 self.best_window(text, long, r, &mut best, |t, out| {
                     let u = unescape(t, out);
                     let worth = u.escapes >= MIN_ESCAPES || u.letters > 0 || u.controls > 0;
-                    // (an escaped separator before a quoted name, `a%3Bi''d`: both undone)
                     if worth && shell_tricks(out) {
-                        dequote_in_place(out);
+                        let mut spare = spare.borrow_mut();
+                        dequote(out, &mut spare);
+                        std::mem::swap(out, &mut *spare);
                     }
                     (worth.then_some(Reading::Escaped), u.read, u.resume)
                 });
+                self.decoded_again = spare.into_inner();
             }
             // (Markup inside a word, a reversal or a word spelled out hides text: what the
             // reading finds counts in full. Words joined by `_` or `.` and markup between words

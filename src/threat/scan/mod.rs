@@ -16,7 +16,8 @@
 //! part runs and which literals gate or trigger it (shared with the build script); `view.rs` is
 //! one normalised view's automaton and compiled regex parts (tries and their bounds); `score.rs` turns matched patterns into a score and a level (weights, the long-prose
 //! and weak-evidence caps, corroboration); `decode.rs` finds and decodes base64, hex and path
-//! tokens; `shell.rs` reads a command's name as the shell expands its quoting; this file is the scanner itself: the pass over the views, decoded runs, `explain`.
+//! tokens; `shell.rs` reads a command's name as the shell expands its quoting; this file is the
+//! scanner itself: the pass over the views, decoded runs, `explain`.
 
 mod catalogue;
 mod decode;
@@ -347,6 +348,10 @@ impl Scanner {
                     let worth = u.escapes >= MIN_ESCAPES || u.letters > 0 || u.controls > 0;
                     if worth && shell_tricks(out) {
                         let mut spare = spare.borrow_mut();
+                        // (both buffers serve either role from here: each is given the
+                        // readings' bound once, so neither grows after warm-up)
+                        spare.clear();
+                        spare.reserve(MAX_DECODED_BYTES);
                         dequote(out, &mut spare);
                         std::mem::swap(out, &mut *spare);
                     }

@@ -1537,10 +1537,9 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
                 let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
                 let mut buf = [0u8; 4];
                 let w = ch.encode_utf8(&mut buf).len();
-                // (`\u003b`, `%u007c`: a separator escaped as a character; not a line break)
-                // (character references are markup's, `&#59;` and `&amp;&amp;` in HTML; they do
-                // not count)
-                // nor `\u0026\u0026`: Go's JSON writes every `&` so
+                // (`\u003b`, `%u007c`: a separator escaped as a character. Not a line break, not
+                // `\u0026\u0026`, which Go's JSON writes for every `&&`, and not a character
+                // reference, markup's own: `&#59;`, `&amp;&amp;`)
                 let control = text[i] != b'&' && matches!(ch, ';' | '|' | '`' | '$');
                 (buf, w, len, ch.is_ascii_alphanumeric(), control)
             }
@@ -2047,6 +2046,7 @@ mod tests {
             ("&#59;&#x7c;&amp;", 0),
             ("%253B", 1),
             ("\\u003bid", 1),
+            ("\\U0000003bid \\u{7c}id", 2),
             ("%u007C\\u0060\\u0024", 3),
             ("\\u0026\\u0026id", 0),
             ("\\u0026id=1", 0),

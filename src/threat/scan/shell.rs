@@ -113,12 +113,11 @@ fn past_blanks(t: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// A word in a command's place: `after` is the byte after its separator, `start..end` the word
-/// (what lies between is blanks, prefixes, assignments and redirections).
+/// A word in a command's place: `after` is the byte after its separator (`;`, `|`, `&`, a
+/// backtick or `(`, at `after - 1`), `start..end` the word (what lies between is blanks,
+/// prefixes, assignments and redirections).
 #[derive(Clone, Copy)]
 struct Place {
-    /// The separator: `;`, `|`, `&`, a backtick or `(`.
-    sep: u8,
     after: usize,
     start: usize,
     end: usize,
@@ -126,9 +125,9 @@ struct Place {
 
 /// The words in a command's place, in order: the word after a `;`, `|`, `&`, backtick, `$(`,
 /// or `(` after `;` or `&`, with blanks, up to `MAX_PREFIXES` prefixes (`PREFIXES`,
-/// assignments, redirections) between. Each is given as (start, end) byte offsets where it is 1
-/// to `MAX_WORD_BYTES` bytes long and holds a byte quoting can begin with (`'`, `"`, `\`, `$`, or
-/// a `{` first). Two memchr searches, each resumed where it stopped, and each word read once:
+/// assignments, redirections) between. Each is given as a `Place` where the word is 1 to
+/// `MAX_WORD_BYTES` bytes long and holds a byte quoting can begin with (`'`, `"`, `\`, `$`, or a
+/// `{` first). Two memchr searches, each resumed where it stopped, and each word read once:
 /// linear. No separator lies inside a word or the blanks and prefixes before it, so the next
 /// search starts at the word's end.
 struct CommandWords {
@@ -207,7 +206,6 @@ impl CommandWords {
             if !w.is_empty() && w.len() <= MAX_WORD_BYTES && quoting {
                 self.from = end;
                 return Some(Place {
-                    sep: t[s],
                     after: s + 1,
                     start,
                     end,
@@ -275,11 +273,10 @@ pub(super) fn expand_word(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(u
     expand_plain(w, out)
 }
 
-/// `expand_word` of a word that is no brace list.
+/// `expand_word` of a word that is no brace list (or of one item of a list): `expand_word` has
+/// refused what no part may hold.
 fn expand_plain(w: &[u8], out: &mut [u8; MAX_WORD_BYTES]) -> Option<(usize, bool)> {
-    if w.is_empty() || w.len() > MAX_WORD_BYTES || w.contains(&b'~') {
-        return None;
-    }
+    debug_assert!(!w.is_empty() && w.len() <= MAX_WORD_BYTES && !w.contains(&b'~'));
     // (the expansion is never longer than the word, so `n` stays below `MAX_WORD_BYTES`)
     let mut n = 0;
     macro_rules! push {
@@ -495,7 +492,7 @@ fn tricked(text: &[u8], p: Place, scratch: &mut [u8; MAX_WORD_BYTES]) -> Option<
         && name.iter().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'/' | b'-')
         });
-    let regex = p.sep == b'|' && group_before(text, p.after - 1);
+    let regex = text[p.after - 1] == b'|' && group_before(text, p.after - 1);
     (trick && named && !regex).then_some(n)
 }
 
@@ -553,10 +550,10 @@ pub(super) struct Dequoted {
 /// between the separator and the word (blanks, prefixes, assignments, redirections) becomes one
 /// `;`, so that the catalogue's command patterns, which look for a name right after a separator,
 /// read it (`x;FOO=1 i''d` reads `x;;id`); after a backtick, nothing does: `` `i''d` `` reads
-/// `` `id` ``, no more than a name in backticks says (Markdown's inline code). Every trick takes a byte or more out of the word, so
-/// the `;` and the expansion take no more room than the place did. Everything else is copied as
-/// it is. Linear; nothing is written past `MAX_DECODED_BYTES`, so a buffer of
-/// that capacity never grows.
+/// `` `id` ``, no more than a name in backticks says (Markdown's inline code). Every trick takes
+/// a byte or more out of the word, so the `;` and the expansion take no more room than the place
+/// did. Everything else is copied as it is. Linear; nothing is written past
+/// `MAX_DECODED_BYTES`, so a buffer of that capacity never grows.
 pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
     out.clear();
     let mut d = Dequoted {
@@ -574,7 +571,6 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
     let mut i = 0;
     while i < text.len() {
         let end = Place {
-            sep: 0,
             after: text.len(),
             start: text.len(),
             end: text.len(),
@@ -593,7 +589,7 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
         }
         match tricked(text, p, &mut scratch) {
             Some(n) => {
-                if p.sep != b'`' {
+                if text[p.after - 1] != b'`' {
                     out.push(b';');
                 }
                 out.extend_from_slice(&scratch[..n]);

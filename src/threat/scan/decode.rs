@@ -1334,10 +1334,7 @@ fn undisguise_lines<const SKIP: bool>(
             .position(|&b| STOP[b as usize] || (spelled_words && (b == b' ' || b == b'\t')))
             .unwrap_or(text.len() - i);
         let take = k.min(MAX_DECODED_BYTES - out.len());
-        if u.resume == usize::MAX && out.len() + take >= mark {
-            u.resume = i + mark.saturating_sub(out.len());
-        }
-        out.extend_from_slice(&text[i..i + take]);
+        copy_noting(out, &text[i..i + take], i, mark, &mut u.resume);
         i += take;
         if i >= text.len() {
             break;
@@ -1495,6 +1492,22 @@ pub(super) struct Unescaped {
     pub(super) resume: usize,
 }
 
+/// Copies `raw`, the text from input byte `at` on, to `out` as it is, and where this copy reaches
+/// output byte `mark` and no earlier one did (`resume` still `usize::MAX`), notes in `resume` the
+/// input byte copied there: where the next window of a reading starts (`Unescaped::resume`).
+pub(super) fn copy_noting(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    at: usize,
+    mark: usize,
+    resume: &mut usize,
+) {
+    if *resume == usize::MAX && out.len() + raw.len() >= mark {
+        *resume = at + mark.saturating_sub(out.len());
+    }
+    out.extend_from_slice(raw);
+}
+
 /// Writes `text` to `out` with its escapes decoded until `MAX_DECODED_BYTES` of output:
 /// percent-encoding (`%69`; `%2569` and up to four layers of `25` as the same byte encoded
 /// again; `%u0069`), HTML character references (`&#105;`, `&#x69;`, with or without the `;`, up
@@ -1518,10 +1531,7 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
         let k = memchr::memchr3(b'%', b'&', b'\\', &text[i..]).unwrap_or(text.len() - i);
         let room = MAX_DECODED_BYTES - out.len();
         let take = k.min(room);
-        if u.resume == usize::MAX && out.len() + take >= mark {
-            u.resume = i + mark.saturating_sub(out.len());
-        }
-        out.extend_from_slice(&text[i..i + take]);
+        copy_noting(out, &text[i..i + take], i, mark, &mut u.resume);
         i += take;
         if k > room || i >= text.len() {
             break;

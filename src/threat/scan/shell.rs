@@ -12,7 +12,7 @@
 //! expansion is never longer than its word, so the reading is never longer than the text. Linear:
 //! each byte is looked at a bounded number of times; nothing allocates.
 
-use super::decode::{MAX_DECODED_BYTES, UNESCAPE_OVERLAP};
+use super::decode::{copy_noting, MAX_DECODED_BYTES, UNESCAPE_OVERLAP};
 
 /// Most of the text one window of `dequote` reads: four windows' output (every trick takes a
 /// byte out, prefixes go: a window's input is longer than its output).
@@ -538,10 +538,8 @@ pub(super) fn shell_tricks(text: &[u8]) -> bool {
 pub(super) struct Dequoted {
     /// Words in a command's place expanded with a trick.
     pub(super) tricks: usize,
-    /// Bytes of the text read: all of it, or up to where the output filled.
+    /// As `Unescaped::read` and `Unescaped::resume`.
     pub(super) read: usize,
-    /// Where the next window starts: the input byte whose output begins the last
-    /// `UNESCAPE_OVERLAP` bytes of this one (`read` where the output did not fill).
     pub(super) resume: usize,
 }
 
@@ -579,10 +577,7 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
         let (ws, we) = (p.after, p.end);
         // the text before the place, its separator included, as it is
         let take = (ws - i).min(MAX_DECODED_BYTES - out.len());
-        if d.resume == usize::MAX && out.len() + take >= mark {
-            d.resume = i + mark.saturating_sub(out.len());
-        }
-        out.extend_from_slice(&text[i..i + take]);
+        copy_noting(out, &text[i..i + take], i, mark, &mut d.resume);
         i += take;
         if i < ws || i >= text.len() || we - ws > MAX_DECODED_BYTES - out.len() {
             break;

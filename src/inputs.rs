@@ -40,7 +40,8 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// One lenient percent-decoding pass (`%zz` stays as is). Also decodes `%uXXXX` for ASCII.
+/// One lenient percent-decoding pass (`%zz` stays as is). Also decodes `%uXXXX` for ASCII and
+/// the dot and separator look-alikes.
 /// Returns the decoded length and whether anything changed.
 fn decode_pass(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
     let (mut i, mut o, mut changed) = (0, 0, false);
@@ -63,8 +64,16 @@ fn decode_pass(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
                     (digit(2), digit(3), digit(4), digit(5))
                 {
                     let cp = (a as u32) << 12 | (b2 as u32) << 8 | (c as u32) << 4 | d as u32;
-                    // ASCII directly; anything else becomes a marker byte the checks refuse.
-                    dst[o] = if cp < 0x80 { cp as u8 } else { 0xff };
+                    // ASCII directly; a dot or separator look-alike as its UTF-8 (IIS decodes
+                    // `%u2215` to `∕`, which best-fit mapping reads as `/`), which the checks
+                    // refuse as traversal; anything else becomes a marker byte they refuse.
+                    match char::from_u32(cp) {
+                        Some(ch) if cp < 0x80 => dst[o] = ch as u8,
+                        Some(ch) if is_lookalike(ch) && o + ch.len_utf8() <= dst.len() => {
+                            o += ch.encode_utf8(&mut dst[o..]).len() - 1;
+                        }
+                        _ => dst[o] = 0xff,
+                    }
                     o += 1;
                     i += 6;
                     changed = true;
@@ -113,20 +122,20 @@ fn fold_overlong(buf: &mut [u8], len: usize) -> (usize, bool) {
     (o, found)
 }
 
-/// Unicode characters that normalise to a dot or a slash (fullwidth, small, one-dot leader,
-/// division slash, fraction slash, fullwidth solidus and reverse solidus).
+/// Characters a reader may take for a path separator: ones that normalise or best-fit map to
+/// `/` or `\\` (division slash, fraction slash, fullwidth solidus and reverse solidus, small
+/// reverse solidus), and the mathematical ones drawn the same (set minus, big solidus, reverse
+/// solidus operator). The threat scan judges a token holding one as a path
+/// (`threat::scan::decode::path_token_weight`).
+pub(crate) const SEPARATOR_LOOKALIKES: [char; 9] = [
+    '\u{2215}', '\u{2044}', '\u{FF0F}', '\u{FF3C}', '\u{FE68}', '\u{2216}', '\u{29F5}', '\u{29F8}',
+    '\u{29F9}',
+];
+
+/// Unicode characters that normalise to a dot (fullwidth, small, one-dot leader), and the
+/// separator look-alikes.
 fn is_lookalike(c: char) -> bool {
-    matches!(
-        c,
-        '\u{FF0E}'
-            | '\u{FE52}'
-            | '\u{2024}'
-            | '\u{2215}'
-            | '\u{2044}'
-            | '\u{FF0F}'
-            | '\u{FF3C}'
-            | '\u{FE68}'
-    )
+    matches!(c, '\u{FF0E}' | '\u{FE52}' | '\u{2024}') || SEPARATOR_LOOKALIKES.contains(&c)
 }
 
 /// Fully decodes `input` into `out` (at most `MAX_DECODE_PASSES` passes); returns the slice.
@@ -1265,6 +1274,21 @@ mod tests {
         ] {
             assert!(check_path(p).is_err(), "{p}");
         }
+        // separator look-alikes, written and `%u`-encoded as IIS decodes them
+        for p in [
+            "..\u{2215}..\u{2215}etc\u{2215}passwd",
+            "..\u{2044}etc",
+            "..\u{2216}..\u{2216}windows",
+            "..\u{29F8}x",
+            "%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc%u2215passwd",
+            "..%u2216..%u2216windows%u2216win.ini",
+            "..%u2215x",
+            "a%u2215b",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::PathTraversal), "{p}");
+        }
+        // other `%u` characters stay refused as an encoding no reader agrees on
+        assert_eq!(check_path("a%u00e9b"), Err(InputIssue::BadEncoding));
         assert_eq!(check_path("a/%00b"), Err(InputIssue::NulByte));
         assert_eq!(check_path("%0a/bin/cat"), Err(InputIssue::ControlCharacter));
         assert_eq!(

@@ -781,6 +781,41 @@ fn hijacking_and_injections_in_six_languages_are_caught() {
     }
 }
 
+/// Traversal written with separator look-alikes (`∕`, `⁄`, `∖`, literal or `%u`-encoded as IIS
+/// decodes them, which best-fit mapping reads as `/` and `\`), and Tomcat's `..;/` twice in one
+/// token or before a management path, score high; one step, a fraction and a note naming the
+/// bypass do not.
+#[test]
+fn traversal_with_separator_look_alikes_and_path_parameters_is_caught() {
+    let mut s = Scanner::builtin();
+    for text in [
+        "..\u{2215}..\u{2215}..\u{2215}etc\u{2215}passwd",
+        "\u{FF0E}\u{FF0E}\u{2215}\u{FF0E}\u{FF0E}\u{2215}\u{FF0E}\u{FF0E}\u{2215}etc\u{2215}passwd",
+        "..\u{2044}..\u{2044}..\u{2044}etc\u{2044}shadow",
+        "..\u{2216}..\u{2216}..\u{2216}windows\u{2216}win.ini",
+        "%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc%u2215passwd",
+        "..%u2216..%u2216..%u2216windows%u2216win.ini",
+        "GET /download?file=..\u{29F8}..\u{29F8}..\u{29F8}boot.ini HTTP/1.1",
+        "/foo/..;/bar/..;/actuator/env",
+        "/..;/actuator/env",
+        "GET /app/..;/manager/html HTTP/1.1",
+        "/static/..;/jolokia/list",
+    ] {
+        let r = s.scan(text.as_bytes());
+        assert!(r.level >= ThreatLevel::High, "{text:?} scored {r:?}");
+    }
+    for text in [
+        "..\u{2215}README.md",
+        "Mix 1\u{2215}2 cup of flour with 3\u{2044}4 cup of water.",
+        "A \u{2216} B is the set of elements of A not in B.",
+        "Tomcat reads ..;/ as ../ in a path.",
+        "the manager/ directory and the actuator module",
+    ] {
+        let r = s.scan(text.as_bytes());
+        assert!(r.level < ThreatLevel::High, "{text:?} scored {r:?}");
+    }
+}
+
 /// The hostile review of the disguise layer (issue 25): its evasions now score high, its false
 /// positives (identifiers that spell a phrase, nested braces, a code string with `\nid\n`, a
 /// flood beside a path) stay below.

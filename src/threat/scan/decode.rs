@@ -53,12 +53,34 @@ pub(super) static B64: [bool; 256] = {
 /// (`../../x`) or is encoded; else 0. One relative step (`../README`, everyday in documentation)
 /// is left to the catalogue's weak `..` pattern.
 pub(super) fn path_token_weight(text: &[u8]) -> u32 {
-    // Only tokens holding `/`, `\` or `%` are judged, so the text is searched for those bytes
-    // and each hit widened to its token (a maximal run of non-separators), not split whole: a
-    // token is read once, and the backward widening never passes the last token's end. Linear.
+    // Only tokens holding `/`, `\`, `%` or a separator look-alike (`∕`, `⁄`, …) are judged, so
+    // the text is searched for those and each hit widened to its token (a maximal run of
+    // non-separators), not split whole: a token is read once per search, and the backward
+    // widening never passes the last token's end. Linear.
+    let best = tokens_weight(text, memchr::memchr3_iter(b'/', b'\\', b'%', text));
+    if best == 6 {
+        return best;
+    }
+    best.max(tokens_weight(text, separator_lookalikes(text)))
+}
+
+/// Where a separator look-alike (`inputs::SEPARATOR_LOOKALIKES`, each three bytes of UTF-8
+/// led by `E2` or `EF`) starts in `text`.
+fn separator_lookalikes(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr2_iter(0xE2, 0xEF, text).filter(|&i| {
+        text.get(i..i + 3).is_some_and(|c| {
+            crate::inputs::SEPARATOR_LOOKALIKES
+                .iter()
+                .any(|l| l.encode_utf8(&mut [0; 4]).as_bytes() == c)
+        })
+    })
+}
+
+/// The largest `path_weight` of the tokens around `hits` (ascending offsets in `text`).
+fn tokens_weight(text: &[u8], hits: impl Iterator<Item = usize>) -> u32 {
     let mut best = 0;
     let mut judged_to = 0;
-    for p in memchr::memchr3_iter(b'/', b'\\', b'%', text) {
+    for p in hits {
         if p < judged_to {
             continue;
         }
@@ -105,8 +127,7 @@ fn path_weight(t: &[u8]) -> u32 {
         },
         Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
         Err(InputIssue::PathTraversal) => {
-            let steps = memchr::memmem::find_iter(t, b"..").count();
-            if steps >= 2 || t.contains(&b'%') {
+            if dot_pairs(s) >= 2 || t.contains(&b'%') {
                 6
             } else {
                 0
@@ -114,6 +135,25 @@ fn path_weight(t: &[u8]) -> u32 {
         }
         _ => 0,
     }
+}
+
+/// How many times two dots stand in a row in `s` (each dot counted once), the dot look-alikes
+/// (`．`, `﹒`, `․`) read as dots: a traversal's steps.
+fn dot_pairs(s: &str) -> usize {
+    if s.is_ascii() {
+        return memchr::memmem::find_iter(s.as_bytes(), b"..").count();
+    }
+    let (mut pairs, mut dot) = (0, false);
+    for c in s.chars() {
+        let d = matches!(c, '.' | '\u{FF0E}' | '\u{FE52}' | '\u{2024}');
+        if d && dot {
+            pairs += 1;
+            dot = false;
+        } else {
+            dot = d;
+        }
+    }
+    pairs
 }
 
 /// Whether `s` is an absolute path in the kernel's trees (`/proc/…`, `/dev/…`, `/sys/…`, any
@@ -1782,7 +1822,10 @@ mod tests {
     /// `path_token_weight` as first written: the whole text split into tokens.
     fn path_token_weight_reference(text: &[u8]) -> u32 {
         text.split(|&c| path_separator(c))
-            .filter(|t| t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%')))
+            .filter(|t| {
+                t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%'))
+                    || String::from_utf8_lossy(t).contains(&crate::inputs::SEPARATOR_LOOKALIKES[..])
+            })
             .map(path_weight)
             .max()
             .unwrap_or(0)
@@ -1995,6 +2038,10 @@ mod tests {
                     proptest::strategy::Just("dev/null".to_string()),
                     proptest::strategy::Just("self/environ".to_string()),
                     proptest::strategy::Just("%00".to_string()),
+                    proptest::strategy::Just("..\u{2215}".to_string()),
+                    proptest::strategy::Just("\u{29F9}".to_string()),
+                    proptest::strategy::Just("\u{2014}\u{FF0C}".to_string()),
+                    proptest::strategy::Just("%u2216".to_string()),
                     "[ \t\n\r\x0b\x0c\"'`();|&]{1,3}",
                     "[a-z.%/\\\\]{1,6}",
                     proptest::prelude::any::<String>(),

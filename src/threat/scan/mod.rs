@@ -191,12 +191,10 @@ impl Scanner {
         // Path-like tokens go through the input checker's decoder (percent layers, overlong
         // UTF-8, separators, sensitive targets): one implementation of traversal for both.
         let path_bytes = memchr::memchr3(b'/', b'\\', b'%', text).is_some();
-        if path_bytes {
-            let w = path_token_weight(text);
-            if w > 0 {
-                technical += w;
-                r.categories |= 1 << 6;
-            }
+        let w = path_token_weight(text);
+        if w > 0 {
+            technical += w;
+            r.categories |= 1 << 6;
         }
         // A flood of one short unit repeated (hijacking pads with them): weak evidence that
         // makes an instruction beside it high; beside technical evidence alone (a hex dump

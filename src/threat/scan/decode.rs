@@ -126,13 +126,7 @@ fn path_weight(t: &[u8]) -> u32 {
             _ => 3,
         },
         Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
-        Err(InputIssue::PathTraversal) => {
-            if dot_pairs(s) >= 2 || t.contains(&b'%') {
-                6
-            } else {
-                0
-            }
-        }
+        Err(InputIssue::PathTraversal) if dot_pairs(s) >= 2 || t.contains(&b'%') => 6,
         _ => 0,
     }
 }

@@ -124,12 +124,12 @@ fn fold_overlong(buf: &mut [u8], len: usize) -> (usize, bool) {
 
 /// Characters a reader may take for a path separator: ones that normalise or best-fit map to
 /// `/` or `\\` (division slash, fraction slash, fullwidth solidus and reverse solidus, small
-/// reverse solidus), and the mathematical ones drawn the same (set minus, big solidus, reverse
-/// solidus operator). The threat scan judges a token holding one as a path
+/// reverse solidus), and the mathematical and box-drawing ones drawn the same (set minus, big
+/// solidus, reverse solidus operator, rising and falling diagonals). The threat scan judges a token holding one as a path
 /// (`threat::scan::decode::path_token_weight`).
-pub(crate) const SEPARATOR_LOOKALIKES: [char; 9] = [
+pub(crate) const SEPARATOR_LOOKALIKES: [char; 13] = [
     '\u{2215}', '\u{2044}', '\u{FF0F}', '\u{FF3C}', '\u{FE68}', '\u{2216}', '\u{29F5}', '\u{29F8}',
-    '\u{29F9}',
+    '\u{29F9}', '\u{2571}', '\u{2572}', '\u{27CB}', '\u{27CD}',
 ];
 
 /// Unicode characters that normalise to a dot (fullwidth, small, one-dot leader), and the
@@ -138,15 +138,81 @@ fn is_lookalike(c: char) -> bool {
     matches!(c, '\u{FF0E}' | '\u{FE52}' | '\u{2024}') || SEPARATOR_LOOKALIKES.contains(&c)
 }
 
-/// Fully decodes `input` into `out` (at most `MAX_DECODE_PASSES` passes); returns the slice.
-fn decode_fully<'b>(
+/// Characters that best-fit mapping (Windows code pages 932 and 949) turns into `\`: the yen and
+/// won signs, plain and fullwidth. Names hold them legitimately (`¥1000.pdf`), so a path is
+/// refused for one only beside a dot pair (`..¥..¥windows`: `best_fit_traversal`).
+pub(crate) const BEST_FIT_BACKSLASHES: [char; 4] = ['\u{A5}', '\u{20A9}', '\u{FFE5}', '\u{FFE6}'];
+
+/// Whether `s` has a best-fit backslash (`BEST_FIT_BACKSLASHES`) with two dots right before or
+/// after it.
+fn best_fit_traversal(s: &str) -> bool {
+    s.char_indices().any(|(i, c)| {
+        BEST_FIT_BACKSLASHES.contains(&c)
+            && (s[..i].ends_with("..") || s[i + c.len_utf8()..].starts_with(".."))
+    })
+}
+
+/// How many segments of `path` climb (`..`, `...`, `..;x`, `. .`), read as the most permissive
+/// reader reads it: percent-decoded (every layer, `%u` escapes, overlong forms folded, whatever
+/// else the path holds), separator look-alikes and best-fit backslashes taken for separators,
+/// dot look-alikes for dots (`‥` two, `…` three), invisible characters and white space dropped.
+/// A byte that is not UTF-8 is a name's. For the threat scan, which weighs a token by its steps.
+pub(crate) fn traversal_steps(path: &[u8]) -> usize {
+    // (small buffers for short paths, as `with_decoded`)
+    if path.len() <= 256 {
+        let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
+        return steps_of(decode_lenient(path, &mut a, &mut b));
+    }
+    let (mut a, mut b) = ([0u8; MAX_RESOURCE_BYTES], [0u8; MAX_RESOURCE_BYTES]);
+    steps_of(decode_lenient(path, &mut a, &mut b))
+}
+
+/// `traversal_steps` of a decoded path.
+fn steps_of(d: &[u8]) -> usize {
+    let (mut steps, mut dots, mut other, mut params) = (0, 0, false, false);
+    let mut end = |dots: &mut usize, other: &mut bool, params: &mut bool| {
+        steps += (*dots >= 2 && !*other) as usize;
+        (*dots, *other, *params) = (0, false, false);
+    };
+    for chunk in d.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '/' | '\\' => end(&mut dots, &mut other, &mut params),
+                c if SEPARATOR_LOOKALIKES.contains(&c) || BEST_FIT_BACKSLASHES.contains(&c) => {
+                    end(&mut dots, &mut other, &mut params)
+                }
+                _ if params => {}
+                '.' | '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => dots += 1,
+                '\u{2025}' => dots += 2,
+                '\u{2026}' => dots += 3,
+                ';' if dots >= 2 && !other => params = true,
+                c if c.is_whitespace() || is_default_ignorable(c) => {}
+                _ => other = true,
+            }
+        }
+        other |= !params && !chunk.invalid().is_empty();
+    }
+    end(&mut dots, &mut other, &mut params);
+    steps
+}
+
+/// `decode_fully` that never refuses: at most `MAX_DECODE_PASSES` passes, overlong forms folded,
+/// what is left as it is; the first `a.len()` bytes of a longer input.
+fn decode_lenient<'b>(input: &[u8], a: &'b mut [u8], b: &'b mut [u8]) -> &'b [u8] {
+    let input = &input[..input.len().min(a.len())];
+    let (buf, len, _) = decode_passes(input, a, b);
+    let (n, _) = fold_overlong(buf, len);
+    &buf[..n]
+}
+
+/// Percent-decoding passes over `input` (which fits `a`) until one changes nothing, at most
+/// `MAX_DECODE_PASSES` and one more: the buffer holding the result, its length, and whether a
+/// pass changed nothing.
+fn decode_passes<'b>(
     input: &[u8],
     a: &'b mut [u8],
     b: &'b mut [u8],
-) -> Result<&'b [u8], InputIssue> {
-    if input.len() > a.len() {
-        return Err(InputIssue::TooLong);
-    }
+) -> (&'b mut [u8], usize, bool) {
     a[..input.len()].copy_from_slice(input);
     let mut len = input.len();
     let mut in_a = true;
@@ -164,11 +230,23 @@ fn decode_fully<'b>(
             break;
         }
     }
+    (if in_a { a } else { b }, len, settled)
+}
+
+/// Fully decodes `input` into `out` (at most `MAX_DECODE_PASSES` passes); returns the slice.
+fn decode_fully<'b>(
+    input: &[u8],
+    a: &'b mut [u8],
+    b: &'b mut [u8],
+) -> Result<&'b [u8], InputIssue> {
+    if input.len() > a.len() {
+        return Err(InputIssue::TooLong);
+    }
+    let (buf, len, settled) = decode_passes(input, a, b);
     // Still changing after every pass: more layers of encoding than any client needs.
     if !settled {
         return Err(InputIssue::BadEncoding);
     }
-    let buf: &mut [u8] = if in_a { a } else { b };
     // Still percent-encoded dots, slashes or NULs after the last pass: an attack on the decoder.
     if buf[..len].windows(3).any(|w| {
         w[0] == b'%'
@@ -301,6 +379,20 @@ fn with_decoded<T>(
     input: &[u8],
     f: impl FnOnce(&[u8]) -> Result<T, InputIssue>,
 ) -> Result<T, InputIssue> {
+    // ASCII with no `%` is its own full decoding (a pass changes only `%` escapes, and overlong
+    // forms begin with a byte from 0xC0): it is checked where it lies, with no copy. Most paths,
+    // and most tokens the threat scan judges as paths, are such.
+    if input.len() <= MAX_RESOURCE_BYTES && input.is_ascii() && !input.contains(&b'%') {
+        return f(input);
+    }
+    with_decoded_copy(input, f)
+}
+
+/// `with_decoded` through the decoding buffers, whatever `input` holds.
+fn with_decoded_copy<T>(
+    input: &[u8],
+    f: impl FnOnce(&[u8]) -> Result<T, InputIssue>,
+) -> Result<T, InputIssue> {
     // Decoding never lengthens its input: short inputs (the common case) use small buffers so
     // the check does not clear 8 KiB of stack each time.
     if input.len() <= 256 {
@@ -354,7 +446,7 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         return Err(InputIssue::ControlCharacter);
     }
     check_ends(s)?;
-    if s.chars().any(is_lookalike) {
+    if s.chars().any(is_lookalike) || best_fit_traversal(s) {
         return Err(InputIssue::PathTraversal);
     }
     if let Some(i) = nfkc_hides(s) {
@@ -894,13 +986,21 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                 // `%5c`: a server on Windows (or one that folds it) reads a separator
                 return Err(InputIssue::ForeignSeparator);
             }
+            // `%ff`, or a `%u` escape of a character no reader agrees on (`decode_pass`)
+            if d.contains(&0xff) {
+                return Err(InputIssue::BadEncoding);
+            }
+            // the characters of the segment's valid UTF-8, wherever a stray byte (`%c3`, `%e9`)
+            // makes the whole invalid: one stray escape must not hide `∕` beside it
+            let chars = || d.utf8_chunks().flat_map(|c| c.valid().chars());
+            if chars().any(|c| is_c1_control(c) || (c.is_whitespace() && c != ' ')) {
+                return Err(InputIssue::ControlCharacter);
+            }
+            if chars().any(is_lookalike) {
+                return Err(InputIssue::PathTraversal);
+            }
             if let Ok(s) = core::str::from_utf8(d) {
-                if s.chars()
-                    .any(|c| is_c1_control(c) || (c.is_whitespace() && c != ' '))
-                {
-                    return Err(InputIssue::ControlCharacter);
-                }
-                if s.chars().any(is_lookalike) {
+                if best_fit_traversal(s) {
                     return Err(InputIssue::PathTraversal);
                 }
                 if let Some(i) = nfkc_hides(s) {
@@ -1289,6 +1389,37 @@ mod tests {
         }
         // other `%u` characters stay refused as an encoding no reader agrees on
         assert_eq!(check_path("a%u00e9b"), Err(InputIssue::BadEncoding));
+        // best-fit backslashes (code pages 932 and 949) beside a dot pair; alone, a name's
+        for p in [
+            "/data/acme/..\u{A5}..\u{A5}..\u{A5}windows\u{A5}win.ini",
+            "/data/acme/..\u{20A9}..\u{20A9}secret",
+            "/data/acme/..\u{2571}..\u{2571}..\u{2571}etc\u{2571}passwd",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::PathTraversal), "{p}");
+        }
+        assert_eq!(check_path("/data/acme/\u{A5}1000.pdf"), Ok(()));
+    }
+
+    /// A URL's path segment whose decoding is not UTF-8 (a stray `%ff`, `%c3` or `%u00e9`
+    /// beside the rest) is still searched for look-alikes: the hostile review's wrong allows.
+    #[test]
+    fn a_stray_escape_hides_no_look_alike_in_a_url() {
+        for u in [
+            "https://files.example.com/a/..%u2215..%u2215etc%u2215passwd%u00e9",
+            "https://files.example.com/a/..%u2215..%u2215windows%u2215win.ini%u00a0",
+            "https://files.example.com/a/..%u2216..%u2216windows%u2216win.ini%ff",
+            "https://files.example.com/a/..%E2%88%95..%E2%88%95etc%E2%88%95passwd%ff",
+            "https://files.example.com/a/..%E2%88%95..%E2%88%95etc%E2%88%95passwd%c3",
+            "https://files.example.com/a/%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc%u2215passwd%u00e9",
+            "https://files.example.com/a/..%u00a5..%u00a5windows%u00a5win.ini",
+            "https://files.example.com/a/..%C2%A5..%C2%A5windows",
+        ] {
+            assert!(check_resource(u, WEB).is_err(), "{u}");
+        }
+        assert_eq!(
+            check_resource("https://files.example.com/a/caf%c3%a9/menu", WEB),
+            Ok(())
+        );
         assert_eq!(check_path("a/%00b"), Err(InputIssue::NulByte));
         assert_eq!(check_path("%0a/bin/cat"), Err(InputIssue::ControlCharacter));
         assert_eq!(
@@ -1654,6 +1785,73 @@ mod tests {
                 p,
                 r
             );
+        }
+
+        /// The no-copy path of `with_decoded` gives what the decoding buffers give, for any
+        /// input (escapes, overlong forms, `%u`, look-alikes and lengths past the small buffer).
+        #[test]
+        fn checking_in_place_is_checking_the_decoding(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "a", "/", "..", ".", "%", "%2e", "%2f", "%u2215", "%c0%af", "\\", "~", ";", " ",
+                "etc", "passwd", ".ssh", "id_rsa", "%00", "\u{FF0E}", "\u{2215}", "é",
+            ]), 0..40),
+            long in 0usize..3,
+        ) {
+            let mut t = parts.concat();
+            t.push_str(&"x/".repeat([0, 200, 2100][long]));
+            let both = |p: &[u8]| Ok(p.to_vec());
+            prop_assert_eq!(
+                with_decoded(t.as_bytes(), both),
+                with_decoded_copy(t.as_bytes(), both)
+            );
+        }
+
+        /// `traversal_steps` counts what a model of the reading counts: the path decoded by the
+        /// `percent-encoding` crate until it settles (five passes at most), split at `/`, `\\`,
+        /// the look-alike separators and the best-fit backslashes, each segment's part before a
+        /// `;` stripped of white space and invisible characters and its dot look-alikes written
+        /// as dots, a step where that is two dots or more.
+        #[test]
+        fn traversal_steps_count_as_a_model_of_the_reading_counts(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "..", ".", "/", "\\", "%2e", "%2f", "%5c", "%252e", "%25", "a", "etc", ";", ";x", " ",
+                "\u{2215}", "\u{FF0F}", "\u{2216}", "\u{A5}", "\u{FF0E}", "\u{2025}", "\u{2026}",
+                "\u{200B}", "\u{00AD}", "\u{3000}", "%c3", "é",
+            ]), 0..30),
+        ) {
+            let t = parts.concat();
+            let mut d = t.as_bytes().to_vec();
+            for _ in 0..5 {
+                let next: Vec<u8> = percent_encoding::percent_decode(&d).collect();
+                if next == d {
+                    break;
+                }
+                d = next;
+            }
+            let text = String::from_utf8_lossy(&d).into_owned();
+            let separator = |c: char| {
+                c == '/' || c == '\\' || SEPARATOR_LOOKALIKES.contains(&c) || BEST_FIT_BACKSLASHES.contains(&c)
+            };
+            let want = text
+                .split(separator)
+                .filter(|seg| {
+                    let head = seg.split(';').next().unwrap_or("");
+                    let dots: String = head
+                        .chars()
+                        .filter(|&c| !c.is_whitespace() && !matches!(c, '\u{200B}' | '\u{00AD}'))
+                        .map(|c| match c {
+                            '\u{FF0E}' => ".".to_string(),
+                            '\u{2025}' => "..".to_string(),
+                            '\u{2026}' => "...".to_string(),
+                            c => c.to_string(),
+                        })
+                        .collect();
+                    // a `;` counts only after two dots or more
+                    let params_ok = !seg.contains(';') || dots.len() >= 2;
+                    dots.len() >= 2 && dots.chars().all(|c| c == '.') && params_ok
+                })
+                .count();
+            prop_assert_eq!(traversal_steps(t.as_bytes()), want, "{:?}", t);
         }
 
         #[test]

@@ -64,15 +64,15 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     best.max(tokens_weight(text, separator_lookalikes(text)))
 }
 
-/// Where a separator look-alike (`inputs::SEPARATOR_LOOKALIKES`, each three bytes of UTF-8
-/// led by `E2` or `EF`) starts in `text`.
+/// Where a separator look-alike or a best-fit backslash (`inputs::SEPARATOR_LOOKALIKES`,
+/// `inputs::BEST_FIT_BACKSLASHES`, each led in UTF-8 by `C2`, `E2` or `EF`) starts in `text`.
 fn separator_lookalikes(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    memchr::memchr2_iter(0xE2, 0xEF, text).filter(|&i| {
-        text.get(i..i + 3).is_some_and(|c| {
-            crate::inputs::SEPARATOR_LOOKALIKES
-                .iter()
-                .any(|l| l.encode_utf8(&mut [0; 4]).as_bytes() == c)
-        })
+    use crate::inputs::{BEST_FIT_BACKSLASHES, SEPARATOR_LOOKALIKES};
+    memchr::memchr3_iter(0xC2, 0xE2, 0xEF, text).filter(|&i| {
+        SEPARATOR_LOOKALIKES
+            .iter()
+            .chain(&BEST_FIT_BACKSLASHES)
+            .any(|l| text[i..].starts_with(l.encode_utf8(&mut [0; 4]).as_bytes()))
     })
 }
 
@@ -108,6 +108,10 @@ fn path_separator(c: u8) -> bool {
 
 /// One token's weight as a path (`path_token_weight`): 6 for a sensitive target, a NUL, or
 /// traversal of two steps or percent-encoded; 3 for a plain path in the kernel's trees; else 0.
+/// A token the input checks refuse for anything else (an encoding, a look-alike separator, a
+/// drive letter, a stray escape or blank) weighs by its steps as the most permissive reader
+/// reads them (`inputs::traversal_steps`), or, written with look-alike separators, as the path
+/// they stand for (`∕etc∕shadow`).
 fn path_weight(t: &[u8]) -> u32 {
     use crate::inputs::{check_path, InputIssue};
     if t.len() < 3 || t.len() > crate::inputs::MAX_RESOURCE_BYTES {
@@ -117,6 +121,7 @@ fn path_weight(t: &[u8]) -> u32 {
         return 0;
     };
     match check_path(s) {
+        Ok(()) => 0,
         // a path in the kernel's trees (`/dev/null`, `/proc/mounts`) is refused as a tool's
         // argument, but named in prose all the time: only what else makes it sensitive
         // (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 here
@@ -126,28 +131,54 @@ fn path_weight(t: &[u8]) -> u32 {
             _ => 3,
         },
         Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
-        Err(InputIssue::PathTraversal) if dot_pairs(s) >= 2 || t.contains(&b'%') => 6,
-        _ => 0,
+        // ASCII with no `%u` escape (which may stand for a look-alike): two dot pairs, or any
+        // encoding, as the checks read it
+        Err(InputIssue::PathTraversal) if t.is_ascii() && !percent_u(t) => {
+            if memchr::memmem::find_iter(t, b"..").count() >= 2 || t.contains(&b'%') {
+                6
+            } else {
+                0
+            }
+        }
+        Err(_) => {
+            let steps = crate::inputs::traversal_steps(t);
+            if steps >= 2 || (steps == 1 && t.contains(&b'%')) {
+                6
+            } else {
+                lookalikes_as_ascii(s).unwrap_or(0)
+            }
+        }
     }
 }
 
-/// How many times two dots stand in a row in `s` (each dot counted once), the dot look-alikes
-/// (`．`, `﹒`, `․`) read as dots: a traversal's steps.
-fn dot_pairs(s: &str) -> usize {
-    if s.is_ascii() {
-        return memchr::memmem::find_iter(s.as_bytes(), b"..").count();
+/// Whether `t` holds a `%u` escape (`%u2215`, `%U002E`).
+fn percent_u(t: &[u8]) -> bool {
+    memchr::memchr_iter(b'%', t).any(|i| matches!(t.get(i + 1), Some(b'u' | b'U')))
+}
+
+/// `path_weight` of `s` with its separator look-alikes written `/` (best-fit backslashes `\\`)
+/// and its dot look-alikes `.`, where it has a separator look-alike or a best-fit backslash.
+fn lookalikes_as_ascii(s: &str) -> Option<u32> {
+    use crate::inputs::{BEST_FIT_BACKSLASHES, SEPARATOR_LOOKALIKES};
+    let separator =
+        |c: char| SEPARATOR_LOOKALIKES.contains(&c) || BEST_FIT_BACKSLASHES.contains(&c);
+    if s.is_ascii() || !s.chars().any(separator) {
+        return None;
     }
-    let (mut pairs, mut dot) = (0, false);
+    let mut buf = [0u8; crate::inputs::MAX_RESOURCE_BYTES];
+    let mut n = 0;
     for c in s.chars() {
-        let d = matches!(c, '.' | '\u{FF0E}' | '\u{FE52}' | '\u{2024}');
-        if d && dot {
-            pairs += 1;
-            dot = false;
-        } else {
-            dot = d;
-        }
+        let c = match c {
+            c if BEST_FIT_BACKSLASHES.contains(&c) => '\\',
+            c if SEPARATOR_LOOKALIKES.contains(&c) => '/',
+            '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => '.',
+            c => c,
+        };
+        // (never longer than `s`, which fits: each replacement is shorter than what it replaces)
+        n += c.encode_utf8(&mut buf[n..]).len();
     }
-    pairs
+    // the mapped text has no look-alike separator left: this recursion is one level deep
+    Some(path_weight(&buf[..n]))
 }
 
 /// Whether `s` is an absolute path in the kernel's trees (`/proc/…`, `/dev/…`, `/sys/…`, any
@@ -759,9 +790,7 @@ impl DisguiseCursor {
                     .map(|k| from + k),
                 _ if !self.spelled_words => None,
                 _ if spelled_out(&text[from..]) => Some(from),
-                _ => memchr::memchr3_iter(b' ', b'\n', b'\t', &text[from..to])
-                    .find(|&k| spelled_out(&text[from + k + 1..]))
-                    .map(|k| from + k),
+                _ => spelled_word_after(text, from, to),
             };
             self.next[kind] = found.unwrap_or(to);
         }
@@ -1112,25 +1141,37 @@ fn spelled_out(s: &[u8]) -> bool {
 /// out on each line (`i g n o r e` / `a l l` / …) reads as one run of letters to the normaliser,
 /// and only `undisguise` gives its words back.
 pub(super) fn spelled_word_starts(text: &[u8]) -> bool {
+    spelled_out(text) || spelled_word_after(text, 0, text.len()).is_some()
+}
+
+/// The first space, tab or line break in `text[from..to]` that a word spelled out letter by
+/// letter (`spelled_out`) follows; the word may run past `to`.
+fn spelled_word_after(text: &[u8], from: usize, to: usize) -> Option<usize> {
+    let to = to.min(text.len());
+    if from >= to {
+        return None;
+    }
     #[cfg(target_arch = "x86_64")]
     return match crate::threat::simd::level() {
         // SAFETY: AVX-512BW is present (checked).
-        crate::threat::simd::Level::Avx512 => unsafe { spelled_word_starts_avx512(text) },
+        crate::threat::simd::Level::Avx512 => unsafe { spelled_word_after_avx512(text, from, to) },
         // SAFETY: AVX2 is present (checked).
-        crate::threat::simd::Level::Avx2 => unsafe { spelled_word_starts_avx2(text) },
+        crate::threat::simd::Level::Avx2 => unsafe { spelled_word_after_avx2(text, from, to) },
         // SAFETY: SSE2 is part of every x86_64 processor.
-        crate::threat::simd::Level::Sse2 => unsafe { spelled_word_starts_sse2(text) },
+        crate::threat::simd::Level::Sse2 => unsafe { spelled_word_after_sse2(text, from, to) },
     };
     #[cfg(not(target_arch = "x86_64"))]
-    spelled_word_starts_scalar(text)
+    spelled_word_after_scalar(text, from, to)
 }
 
-/// `spelled_word_starts`, a `spelled_out` look after each space, tab or line break: the
-/// reference the block form is tested against (a call per word cost more than the masks).
+/// `spelled_word_after`, a `spelled_out` look after each space, tab or line break: the
+/// reference the block form is tested against (a call per word cost more than the masks, 6 %
+/// of a scan of English where words spelled out are looked for).
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
-fn spelled_word_starts_scalar(text: &[u8]) -> bool {
-    spelled_out(text)
-        || memchr::memchr3_iter(b' ', b'\n', b'\t', text).any(|i| spelled_out(&text[i + 1..]))
+fn spelled_word_after_scalar(text: &[u8], from: usize, to: usize) -> Option<usize> {
+    memchr::memchr3_iter(b' ', b'\n', b'\t', &text[from..to])
+        .map(|k| from + k)
+        .find(|&b| spelled_out(&text[b + 1..]))
 }
 
 /// `spelled_word_starts`' byte classes: ASCII letters, letters and digits, the space, and the
@@ -1168,15 +1209,20 @@ impl crate::threat::simd::Classes<4> for SpelledClasses {
     });
 }
 
-/// `spelled_word_starts` 64 bytes a step: a start is a letter at the text's start or after a
-/// space, tab or line break, then a space, a letter, a space, a letter, then no letter or digit
-/// (`spelled_out`), each condition a block mask shifted into place; the next block's masks
-/// give the bytes the last starts of a block look ahead at (past the text: no class).
+/// `spelled_word_after` 64 bytes a step: a space, tab or line break, then a letter, a space, a
+/// letter, a space, a letter, then no letter or digit (`spelled_out`), each condition a block
+/// mask shifted into place; the next block's masks give the bytes the last positions of a
+/// block look ahead at (past the text: no class). Blocks lie at multiples of 64; the first and
+/// last are cut to `from..to`.
 /// # Safety
 /// `V`'s instruction set is present.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn spelled_word_starts_with<V: crate::threat::simd::Vector>(text: &[u8]) -> bool {
+unsafe fn spelled_word_after_with<V: crate::threat::simd::Vector>(
+    text: &[u8],
+    from: usize,
+    to: usize,
+) -> Option<usize> {
     /// Block `k`'s masks (letter, alphanumeric, space, boundary); past the text, none.
     /// # Safety
     /// `V`'s instruction set is present.
@@ -1191,37 +1237,40 @@ unsafe fn spelled_word_starts_with<V: crate::threat::simd::Vector>(text: &[u8]) 
         unsafe { crate::threat::simd::masks::<V, SpelledClasses, 4>(block) }
     }
     // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
-    let mut cur = unsafe { at::<V>(text, 0) };
-    // (the byte before the text counts as a boundary)
-    let mut boundary_prev = 1u64;
-    for k in 0..text.len().div_ceil(64) {
+    let mut cur = unsafe { at::<V>(text, from / 64) };
+    for k in from / 64..to.div_ceil(64) {
         // SAFETY: as above.
         let next = unsafe { at::<V>(text, k + 1) };
         // class `c` of the byte `j` after each position of this block
         let ahead = |c: usize, j: u32| ((cur[c] as u128 | (next[c] as u128) << 64) >> j) as u64;
         let [letter, alnum, space, boundary] = [0, 1, 2, 3];
-        let starts = (cur[boundary] << 1 | boundary_prev)
-            & cur[letter]
-            & ahead(space, 1)
-            & ahead(letter, 2)
-            & ahead(space, 3)
-            & ahead(letter, 4)
-            & !ahead(alnum, 5);
-        if starts != 0 {
-            return true;
+        let mut after = cur[boundary]
+            & ahead(letter, 1)
+            & ahead(space, 2)
+            & ahead(letter, 3)
+            & ahead(space, 4)
+            & ahead(letter, 5)
+            & !ahead(alnum, 6);
+        if k == from / 64 {
+            after &= u64::MAX << (from % 64);
         }
-        boundary_prev = cur[boundary] >> 63;
+        if to - k * 64 < 64 {
+            after &= (1u64 << (to - k * 64)) - 1;
+        }
+        if after != 0 {
+            return Some(k * 64 + after.trailing_zeros() as usize);
+        }
         cur = next;
     }
-    false
+    None
 }
 
 #[cfg(target_arch = "x86_64")]
 crate::threat::simd::entry_points!(
-    "spelled_word_starts",
-    spelled_word_starts_with,
-    [spelled_word_starts_avx512, spelled_word_starts_avx2, spelled_word_starts_sse2],
-    (text: &[u8]) -> bool
+    "spelled_word_after",
+    spelled_word_after_with,
+    [spelled_word_after_avx512, spelled_word_after_avx2, spelled_word_after_sse2],
+    (text: &[u8], from: usize, to: usize) -> Option<usize>
 );
 
 /// Whether `text` has words spelled out letter by letter with wider gaps between them (a
@@ -1739,30 +1788,35 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
-        /// The block form of `spelled_word_starts` says what a `spelled_out` look after every
-        /// space, tab and line break says, on each instruction set this processor has, with
-        /// words spelled out at every offset around the 64-byte blocks.
+        /// The block form of `spelled_word_after` finds what a `spelled_out` look after every
+        /// space, tab and line break finds, on each instruction set this processor has, with
+        /// words spelled out at every offset around the 64-byte blocks and ranges that start
+        /// and end anywhere.
         #[test]
-        fn spelled_word_starts_is_its_scalar_form(
+        fn spelled_word_after_is_its_scalar_form(
             parts in proptest::collection::vec(proptest::sample::select(vec![
                 "a", "b", "Z", " ", "  ", "\n", "\t", "1", "ab", "a b", "a b c", "i g n", ".",
                 "ö", "x y z1", "word ",
             ]), 0..80),
+            cut in (0usize..400, 0usize..400),
         ) {
             let text = parts.concat().into_bytes();
-            let want = spelled_word_starts_scalar(&text);
-            proptest::prop_assert_eq!(spelled_word_starts(&text), want, "{:?}", String::from_utf8_lossy(&text));
+            let (from, to) = (cut.0.min(text.len()), cut.1.min(text.len()));
+            let want = (from < to).then(|| spelled_word_after_scalar(&text, from, to)).flatten();
+            proptest::prop_assert_eq!(spelled_word_after(&text, from, to), want, "{:?}", String::from_utf8_lossy(&text));
+            let whole = spelled_out(&text) || spelled_word_after_scalar(&text, 0, text.len()).is_some();
+            proptest::prop_assert_eq!(spelled_word_starts(&text), whole);
             #[cfg(target_arch = "x86_64")]
-            {
+            if from < to {
                 // SAFETY: SSE2 is part of every x86_64 processor.
-                proptest::prop_assert_eq!(unsafe { spelled_word_starts_sse2(&text) }, want, "sse2");
+                proptest::prop_assert_eq!(unsafe { spelled_word_after_sse2(&text, from, to) }, want, "sse2");
                 if crate::threat::simd::avx2() {
                     // SAFETY: AVX2 is present (checked).
-                    proptest::prop_assert_eq!(unsafe { spelled_word_starts_avx2(&text) }, want, "avx2");
+                    proptest::prop_assert_eq!(unsafe { spelled_word_after_avx2(&text, from, to) }, want, "avx2");
                 }
                 if crate::threat::simd::avx512() {
                     // SAFETY: AVX-512BW and VBMI are present (checked).
-                    proptest::prop_assert_eq!(unsafe { spelled_word_starts_avx512(&text) }, want, "avx512");
+                    proptest::prop_assert_eq!(unsafe { spelled_word_after_avx512(&text, from, to) }, want, "avx512");
                 }
             }
         }
@@ -1818,7 +1872,13 @@ mod tests {
         text.split(|&c| path_separator(c))
             .filter(|t| {
                 t.iter().any(|&c| matches!(c, b'/' | b'\\' | b'%'))
-                    || String::from_utf8_lossy(t).contains(&crate::inputs::SEPARATOR_LOOKALIKES[..])
+                    || String::from_utf8_lossy(t).contains(
+                        &[
+                            &crate::inputs::SEPARATOR_LOOKALIKES[..],
+                            &crate::inputs::BEST_FIT_BACKSLASHES[..],
+                        ]
+                        .concat()[..],
+                    )
             })
             .map(path_weight)
             .max()
@@ -2036,6 +2096,9 @@ mod tests {
                     proptest::strategy::Just("\u{29F9}".to_string()),
                     proptest::strategy::Just("\u{2014}\u{FF0C}".to_string()),
                     proptest::strategy::Just("%u2216".to_string()),
+                    proptest::strategy::Just("..\u{A5}".to_string()),
+                    proptest::strategy::Just("\u{2026}\u{FF0F}".to_string()),
+                    proptest::strategy::Just("\u{A9}".to_string()),
                     "[ \t\n\r\x0b\x0c\"'`();|&]{1,3}",
                     "[a-z.%/\\\\]{1,6}",
                     proptest::prelude::any::<String>(),

@@ -69,7 +69,7 @@ fn decode_pass(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
                     // refuse as traversal; anything else becomes a marker byte they refuse.
                     match char::from_u32(cp) {
                         Some(ch) if cp < 0x80 => dst[o] = ch as u8,
-                        Some(ch) if is_lookalike(ch) && o + ch.len_utf8() <= dst.len() => {
+                        Some(ch) if readable_escape(ch) && o + ch.len_utf8() <= dst.len() => {
                             o += ch.encode_utf8(&mut dst[o..]).len() - 1;
                         }
                         _ => dst[o] = 0xff,
@@ -140,23 +140,39 @@ fn is_lookalike(c: char) -> bool {
 
 /// Characters that best-fit mapping (Windows code pages 932 and 949) turns into `\`: the yen and
 /// won signs, plain and fullwidth. Names hold them legitimately (`¥1000.pdf`), so a path is
-/// refused for one only beside a dot pair (`..¥..¥windows`: `best_fit_traversal`).
+/// refused for one only where, read as a separator, it makes a climbing segment (`..¥..¥windows`,
+/// `‥¥x`: `steps_of`), or where it begins the path (`¥¥host¥share` is a UNC path, `¥windows`
+/// one from the drive's root).
 pub(crate) const BEST_FIT_BACKSLASHES: [char; 4] = ['\u{A5}', '\u{20A9}', '\u{FFE5}', '\u{FFE6}'];
 
-/// Whether `s` has a best-fit backslash (`BEST_FIT_BACKSLASHES`) with two dots right before or
-/// after it.
-fn best_fit_traversal(s: &str) -> bool {
-    s.char_indices().any(|(i, c)| {
-        BEST_FIT_BACKSLASHES.contains(&c)
-            && (s[..i].ends_with("..") || s[i + c.len_utf8()..].starts_with(".."))
-    })
+/// Whether a best-fit backslash in `d` makes a climbing segment (`steps_of`).
+fn best_fit_climbs(d: &[u8]) -> bool {
+    let bytes = |c: char| {
+        let mut b = [0u8; 4];
+        let n = c.encode_utf8(&mut b).len();
+        (b, n)
+    };
+    BEST_FIT_BACKSLASHES.iter().any(|&c| {
+        let (b, n) = bytes(c);
+        memchr::memmem::find(d, &b[..n]).is_some()
+    }) && steps_of(d) > 0
 }
 
-/// How many segments of `path` climb (`..`, `...`, `..;x`, `. .`), read as the most permissive
-/// reader reads it: percent-decoded (every layer, `%u` escapes, overlong forms folded, whatever
-/// else the path holds), separator look-alikes and best-fit backslashes taken for separators,
-/// dot look-alikes for dots (`‥` two, `…` three), invisible characters and white space dropped.
-/// A byte that is not UTF-8 is a name's. For the threat scan, which weighs a token by its steps.
+/// The characters a `%u` escape is decoded to (`decode_pass`), beside ASCII: those the checks
+/// refuse or read as separators or dots (IIS decodes `%u2215` to `∕`, which best-fit reads as
+/// `/`). Any other becomes a byte the checks refuse.
+fn readable_escape(c: char) -> bool {
+    is_lookalike(c)
+        || BEST_FIT_BACKSLASHES.contains(&c)
+        || matches!(c, '\u{2025}' | '\u{2026}' | '\u{FE30}')
+}
+
+/// How many segments of `path` climb (`..`, `..;x`, `. .`: two dots, with blanks, invisible
+/// characters or `;params`), read as the most permissive reader reads it: percent-decoded
+/// (every layer, `%u` escapes, overlong forms folded, whatever else the path holds), separator
+/// look-alikes and best-fit backslashes taken for separators, dot look-alikes for dots (`‥` and
+/// `︰` two, `…` three: an ellipsis is no step). A byte that is not UTF-8 is a name's. For the
+/// threat scan, which weighs a token by its steps, and for the best-fit rule of the checks.
 pub(crate) fn traversal_steps(path: &[u8]) -> usize {
     // (small buffers for short paths, as `with_decoded`)
     if path.len() <= 256 {
@@ -167,11 +183,46 @@ pub(crate) fn traversal_steps(path: &[u8]) -> usize {
     steps_of(decode_lenient(path, &mut a, &mut b))
 }
 
+/// `path` decoded as `traversal_steps` decodes it, with its separator look-alikes written `/`,
+/// its best-fit backslashes `\\`, its dot look-alikes `.` and its invisible characters dropped:
+/// the path a best-fit reader opens (`∕etc∕shadow`, `%u2215etc%u2215shadow` are `/etc/shadow`),
+/// given to `f`. `None` where the decoding is not UTF-8 or holds none of those.
+pub(crate) fn best_fit_reading<T>(path: &[u8], f: impl FnOnce(&str) -> T) -> Option<T> {
+    // (small buffers for short paths, as `with_decoded`)
+    if path.len() <= 256 {
+        return best_fit_reading_in::<256, T>(path, f);
+    }
+    best_fit_reading_in::<MAX_RESOURCE_BYTES, T>(path, f)
+}
+
+fn best_fit_reading_in<const N: usize, T>(path: &[u8], f: impl FnOnce(&str) -> T) -> Option<T> {
+    let (mut a, mut b, mut out) = ([0u8; N], [0u8; N], [0u8; N]);
+    let s = core::str::from_utf8(decode_lenient(path, &mut a, &mut b)).ok()?;
+    let (mut n, mut read) = (0, false);
+    for c in s.chars() {
+        let r = match c {
+            c if SEPARATOR_LOOKALIKES.contains(&c) => '/',
+            c if BEST_FIT_BACKSLASHES.contains(&c) => '\\',
+            '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => '.',
+            c if is_default_ignorable(c) => {
+                read = true;
+                continue;
+            }
+            c => c,
+        };
+        read |= r != c;
+        // (never longer than the decoding: each replacement is shorter than what it replaces)
+        n += r.encode_utf8(&mut out[n..]).len();
+    }
+    // (built from whole characters: valid UTF-8)
+    read.then(|| f(core::str::from_utf8(&out[..n]).unwrap_or_default()))
+}
+
 /// `traversal_steps` of a decoded path.
 fn steps_of(d: &[u8]) -> usize {
     let (mut steps, mut dots, mut other, mut params) = (0, 0, false, false);
     let mut end = |dots: &mut usize, other: &mut bool, params: &mut bool| {
-        steps += (*dots >= 2 && !*other) as usize;
+        steps += (*dots == 2 && !*other) as usize;
         (*dots, *other, *params) = (0, false, false);
     };
     for chunk in d.utf8_chunks() {
@@ -183,7 +234,7 @@ fn steps_of(d: &[u8]) -> usize {
                 }
                 _ if params => {}
                 '.' | '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => dots += 1,
-                '\u{2025}' => dots += 2,
+                '\u{2025}' | '\u{FE30}' => dots += 2,
                 '\u{2026}' => dots += 3,
                 ';' if dots >= 2 && !other => params = true,
                 c if c.is_whitespace() || is_default_ignorable(c) => {}
@@ -446,8 +497,11 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         return Err(InputIssue::ControlCharacter);
     }
     check_ends(s)?;
-    if s.chars().any(is_lookalike) || best_fit_traversal(s) {
+    if s.chars().any(is_lookalike) || best_fit_climbs(p) {
         return Err(InputIssue::PathTraversal);
+    }
+    if s.starts_with(BEST_FIT_BACKSLASHES) {
+        return Err(InputIssue::ForeignSeparator);
     }
     if let Some(i) = nfkc_hides(s) {
         return Err(i);
@@ -996,13 +1050,16 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
             if chars().any(|c| is_c1_control(c) || (c.is_whitespace() && c != ' ')) {
                 return Err(InputIssue::ControlCharacter);
             }
-            if chars().any(is_lookalike) {
+            if chars().any(is_lookalike) || best_fit_climbs(d) {
                 return Err(InputIssue::PathTraversal);
             }
-            if let Ok(s) = core::str::from_utf8(d) {
-                if best_fit_traversal(s) {
-                    return Err(InputIssue::PathTraversal);
+            // (each stretch of valid UTF-8 alone, where a stray byte breaks the whole)
+            for c in d.utf8_chunks().filter(|c| !c.invalid().is_empty()) {
+                if let Some(i) = nfkc_hides(c.valid()) {
+                    return Err(i);
                 }
+            }
+            if let Ok(s) = core::str::from_utf8(d) {
                 if let Some(i) = nfkc_hides(s) {
                     return Err(i);
                 }
@@ -1416,10 +1473,36 @@ mod tests {
         ] {
             assert!(check_resource(u, WEB).is_err(), "{u}");
         }
+        // the second review's: a best-fit backslash or an NFKC dot beside a stray escape
+        for u in [
+            "https://files.example.com/a/x%c3%C2%A5..%C2%A5..%C2%A5..%C2%A5windows%C2%A5win.ini",
+            "https://files.example.com/a/x%e9\u{A5}..\u{A5}..\u{A5}..\u{A5}windows\u{A5}win.ini",
+            "https://files.example.com/a/x%80\u{FFE5}..\u{FFE5}..\u{FFE5}windows\u{FFE5}win.ini",
+            "https://files.example.com/a/\u{2025}%2f\u{2025}%2fetc%2fpasswd%c3",
+        ] {
+            assert!(check_resource(u, WEB).is_err(), "{u}");
+        }
         assert_eq!(
             check_resource("https://files.example.com/a/caf%c3%a9/menu", WEB),
             Ok(())
         );
+        // and in paths: NFKC dots beside best-fit backslashes, and a path that opens with one
+        // (a UNC path or one from the drive's root to a best-fit reader)
+        for p in [
+            "/data/acme/\u{2025}\u{A5}\u{2025}\u{A5}\u{2025}\u{A5}windows\u{A5}win.ini",
+            "/data/acme/x\u{A5}\u{2025}\u{A5}\u{2025}\u{A5}windows\u{A5}win.ini",
+            "/data/acme/\u{FE30}\u{FFE5}\u{FE30}\u{FFE5}windows\u{FFE5}win.ini",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::PathTraversal), "{p}");
+        }
+        for p in [
+            "\u{A5}\u{A5}attacker.example.com\u{A5}share\u{A5}x.txt",
+            "\u{20A9}\u{20A9}attacker.example.com\u{20A9}share",
+            "\u{A5}windows\u{A5}win.ini",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::ForeignSeparator), "{p}");
+        }
+        assert_eq!(check_path("/data/acme/Coffee......\u{A5}450.txt"), Ok(()));
         assert_eq!(check_path("a/%00b"), Err(InputIssue::NulByte));
         assert_eq!(check_path("%0a/bin/cat"), Err(InputIssue::ControlCharacter));
         assert_eq!(
@@ -1816,7 +1899,7 @@ mod tests {
             parts in prop::collection::vec(prop::sample::select(vec![
                 "..", ".", "/", "\\", "%2e", "%2f", "%5c", "%252e", "%25", "a", "etc", ";", ";x", " ",
                 "\u{2215}", "\u{FF0F}", "\u{2216}", "\u{A5}", "\u{FF0E}", "\u{2025}", "\u{2026}",
-                "\u{200B}", "\u{00AD}", "\u{3000}", "%c3", "é",
+                "\u{200B}", "\u{00AD}", "\u{3000}", "%c3", "é", "\u{FE30}", "...",
             ]), 0..30),
         ) {
             let t = parts.concat();
@@ -1841,14 +1924,14 @@ mod tests {
                         .filter(|&c| !c.is_whitespace() && !matches!(c, '\u{200B}' | '\u{00AD}'))
                         .map(|c| match c {
                             '\u{FF0E}' => ".".to_string(),
-                            '\u{2025}' => "..".to_string(),
+                            '\u{2025}' | '\u{FE30}' => "..".to_string(),
                             '\u{2026}' => "...".to_string(),
                             c => c.to_string(),
                         })
                         .collect();
                     // a `;` counts only after two dots or more
                     let params_ok = !seg.contains(';') || dots.len() >= 2;
-                    dots.len() >= 2 && dots.chars().all(|c| c == '.') && params_ok
+                    dots.len() == 2 && dots.chars().all(|c| c == '.') && params_ok
                 })
                 .count();
             prop_assert_eq!(traversal_steps(t.as_bytes()), want, "{:?}", t);

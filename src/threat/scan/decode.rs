@@ -137,15 +137,7 @@ fn path_weight(t: &[u8]) -> u32 {
     };
     match check_path(s) {
         Ok(()) => 0,
-        // a path in the kernel's trees (`/dev/null`, `/proc/mounts`) is refused as a tool's
-        // argument, but named in prose all the time: only what else makes it sensitive
-        // (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 here
-        Err(InputIssue::SensitiveTarget) if kernel_tree(s) => match check_path(&s[1..]) {
-            Err(InputIssue::SensitiveTarget) => 6,
-            _ if names_process_secrets(s) => 6,
-            _ => 3,
-        },
-        Err(InputIssue::NulByte | InputIssue::SensitiveTarget) => 6,
+        Err(i @ (InputIssue::NulByte | InputIssue::SensitiveTarget)) => sensitive_weight(s, i),
         // ASCII with no `%u` escape (which may stand for a look-alike): two dot pairs, or any
         // encoding, as the checks read it
         Err(InputIssue::PathTraversal) if t.is_ascii() && !percent_u(t) => {
@@ -160,42 +152,40 @@ fn path_weight(t: &[u8]) -> u32 {
         Err(_) => {
             let steps = crate::inputs::traversal_steps(t);
             if steps >= 2 || (steps == 1 && t.contains(&b'%')) {
-                6
-            } else {
-                lookalikes_as_ascii(s).unwrap_or(0)
+                return 6;
             }
+            // the path a best-fit reader opens, for what it names (not its dots: those are
+            // `steps`, and a price's dot leader before `¥` is none)
+            crate::inputs::best_fit_reading(t, |r| match check_path(r) {
+                Err(i @ (InputIssue::NulByte | InputIssue::SensitiveTarget)) => {
+                    sensitive_weight(r, i)
+                }
+                _ => 0,
+            })
+            .unwrap_or(0)
         }
+    }
+}
+
+/// `path_weight` of a path the checks refuse as `issue`, a NUL or a sensitive target: 6, but 3
+/// for a plain path in the kernel's trees (`/dev/null`, `/proc/mounts`), refused as a tool's
+/// argument, but named in prose all the time: only what else makes it sensitive
+/// (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 there.
+fn sensitive_weight(s: &str, issue: crate::inputs::InputIssue) -> u32 {
+    use crate::inputs::{check_path, InputIssue};
+    match issue {
+        InputIssue::SensitiveTarget if kernel_tree(s) => match check_path(&s[1..]) {
+            Err(InputIssue::SensitiveTarget) => 6,
+            _ if names_process_secrets(s) => 6,
+            _ => 3,
+        },
+        _ => 6,
     }
 }
 
 /// Whether `t` holds a `%u` escape (`%u2215`, `%U002E`).
 fn percent_u(t: &[u8]) -> bool {
     memchr::memchr_iter(b'%', t).any(|i| matches!(t.get(i + 1), Some(b'u' | b'U')))
-}
-
-/// `path_weight` of `s` with its separator look-alikes written `/` (best-fit backslashes `\\`)
-/// and its dot look-alikes `.`, where it has a separator look-alike or a best-fit backslash.
-fn lookalikes_as_ascii(s: &str) -> Option<u32> {
-    use crate::inputs::{BEST_FIT_BACKSLASHES, SEPARATOR_LOOKALIKES};
-    let separator =
-        |c: char| SEPARATOR_LOOKALIKES.contains(&c) || BEST_FIT_BACKSLASHES.contains(&c);
-    if s.is_ascii() || !s.chars().any(separator) {
-        return None;
-    }
-    let mut buf = [0u8; crate::inputs::MAX_RESOURCE_BYTES];
-    let mut n = 0;
-    for c in s.chars() {
-        let c = match c {
-            c if BEST_FIT_BACKSLASHES.contains(&c) => '\\',
-            c if SEPARATOR_LOOKALIKES.contains(&c) => '/',
-            '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => '.',
-            c => c,
-        };
-        // (never longer than `s`, which fits: each replacement is shorter than what it replaces)
-        n += c.encode_utf8(&mut buf[n..]).len();
-    }
-    // the mapped text has no look-alike separator left: this recursion is one level deep
-    Some(path_weight(&buf[..n]))
 }
 
 /// Whether `s` is an absolute path in the kernel's trees (`/proc/…`, `/dev/…`, `/sys/…`, any

@@ -147,6 +147,9 @@ pub(crate) const BEST_FIT_BACKSLASHES: [char; 4] = ['\u{A5}', '\u{20A9}', '\u{FF
 
 /// Whether a best-fit backslash in `d` makes a climbing segment (`steps_of`).
 fn best_fit_climbs(d: &[u8]) -> bool {
+    if d.is_ascii() {
+        return false;
+    }
     let bytes = |c: char| {
         let mut b = [0u8; 4];
         let n = c.encode_utf8(&mut b).len();

@@ -41,7 +41,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// One lenient percent-decoding pass (`%zz` stays as is). Also decodes `%uXXXX` for ASCII and
-/// the dot and separator look-alikes.
+/// the characters the checks read (`readable_escape`).
 /// Returns the decoded length and whether anything changed.
 fn decode_pass(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
     let (mut i, mut o, mut changed) = (0, 0, false);
@@ -64,9 +64,9 @@ fn decode_pass(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
                     (digit(2), digit(3), digit(4), digit(5))
                 {
                     let cp = (a as u32) << 12 | (b2 as u32) << 8 | (c as u32) << 4 | d as u32;
-                    // ASCII directly; a dot or separator look-alike as its UTF-8 (IIS decodes
-                    // `%u2215` to `∕`, which best-fit mapping reads as `/`), which the checks
-                    // refuse as traversal; anything else becomes a marker byte they refuse.
+                    // ASCII directly; a character the checks read (`readable_escape`: IIS
+                    // decodes `%u2215` to `∕`, which best-fit mapping reads as `/`) as its UTF-8;
+                    // anything else becomes a marker byte they refuse.
                     match char::from_u32(cp) {
                         Some(ch) if cp < 0x80 => dst[o] = ch as u8,
                         Some(ch) if readable_escape(ch) && o + ch.len_utf8() <= dst.len() => {
@@ -125,8 +125,8 @@ fn fold_overlong(buf: &mut [u8], len: usize) -> (usize, bool) {
 /// Characters a reader may take for a path separator: ones that normalise or best-fit map to
 /// `/` or `\\` (division slash, fraction slash, fullwidth solidus and reverse solidus, small
 /// reverse solidus), and the mathematical and box-drawing ones drawn the same (set minus, big
-/// solidus, reverse solidus operator, rising and falling diagonals). The threat scan judges a token holding one as a path
-/// (`threat::scan::decode::path_token_weight`).
+/// solidus, reverse solidus operator, rising and falling diagonals). The threat scan judges a
+/// token holding one as a path (`threat::scan::decode::path_token_weight`).
 pub(crate) const SEPARATOR_LOOKALIKES: [char; 13] = [
     '\u{2215}', '\u{2044}', '\u{FF0F}', '\u{FF3C}', '\u{FE68}', '\u{2216}', '\u{29F5}', '\u{29F8}',
     '\u{29F9}', '\u{2571}', '\u{2572}', '\u{27CB}', '\u{27CD}',
@@ -150,15 +150,10 @@ fn best_fit_climbs(d: &[u8]) -> bool {
     if d.is_ascii() {
         return false;
     }
-    let bytes = |c: char| {
-        let mut b = [0u8; 4];
-        let n = c.encode_utf8(&mut b).len();
-        (b, n)
-    };
-    BEST_FIT_BACKSLASHES.iter().any(|&c| {
-        let (b, n) = bytes(c);
-        memchr::memmem::find(d, &b[..n]).is_some()
-    }) && steps_of(d) > 0
+    BEST_FIT_BACKSLASHES
+        .iter()
+        .any(|c| memchr::memmem::find(d, c.encode_utf8(&mut [0; 4]).as_bytes()).is_some())
+        && steps_of(d) > 0
 }
 
 /// The characters a `%u` escape is decoded to (`decode_pass`), beside ASCII: those the checks

@@ -132,10 +132,12 @@ pub(crate) const SEPARATOR_LOOKALIKES: [char; 13] = [
     '\u{29F9}', '\u{2571}', '\u{2572}', '\u{27CB}', '\u{27CD}',
 ];
 
-/// Unicode characters that normalise to a dot (fullwidth, small, one-dot leader), and the
-/// separator look-alikes.
+/// Characters that normalise to one dot: fullwidth, small, one-dot leader.
+const DOT_LOOKALIKES: [char; 3] = ['\u{FF0E}', '\u{FE52}', '\u{2024}'];
+
+/// The dot and separator look-alikes.
 fn is_lookalike(c: char) -> bool {
-    matches!(c, '\u{FF0E}' | '\u{FE52}' | '\u{2024}') || SEPARATOR_LOOKALIKES.contains(&c)
+    DOT_LOOKALIKES.contains(&c) || SEPARATOR_LOOKALIKES.contains(&c)
 }
 
 /// Characters that best-fit mapping (Windows code pages 932 and 949) turns into `\`: the yen and
@@ -172,13 +174,21 @@ fn readable_escape(c: char) -> bool {
 /// `︰` two, `…` three: an ellipsis is no step). A byte that is not UTF-8 is a name's. For the
 /// threat scan, which weighs a token by its steps, and for the best-fit rule of the checks.
 pub(crate) fn traversal_steps(path: &[u8]) -> usize {
-    // (small buffers for short paths, as `with_decoded`)
-    if path.len() <= 256 {
-        let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
-        return steps_of(decode_lenient(path, &mut a, &mut b));
+    with_buffers(path.len(), |a, b| steps_of(decode_lenient(path, a, b)))
+}
+
+/// Two decoding buffers for an input of `len` bytes, given to `f`: 256 bytes each for short
+/// inputs (the common case), so a check does not clear 8 KiB of stack each time; else
+/// `MAX_RESOURCE_BYTES` (decoding never lengthens its input).
+fn with_buffers<T>(len: usize, f: impl FnOnce(&mut [u8], &mut [u8]) -> T) -> T {
+    if len <= 256 {
+        f(&mut [0u8; 256], &mut [0u8; 256])
+    } else {
+        f(
+            &mut [0u8; MAX_RESOURCE_BYTES],
+            &mut [0u8; MAX_RESOURCE_BYTES],
+        )
     }
-    let (mut a, mut b) = ([0u8; MAX_RESOURCE_BYTES], [0u8; MAX_RESOURCE_BYTES]);
-    steps_of(decode_lenient(path, &mut a, &mut b))
 }
 
 /// `path` decoded as `traversal_steps` decodes it, with its separator look-alikes written `/`,
@@ -186,7 +196,7 @@ pub(crate) fn traversal_steps(path: &[u8]) -> usize {
 /// the path a best-fit reader opens (`∕etc∕shadow`, `%u2215etc%u2215shadow` are `/etc/shadow`),
 /// given to `f`. `None` where the decoding is not UTF-8 or holds none of those.
 pub(crate) fn best_fit_reading<T>(path: &[u8], f: impl FnOnce(&str) -> T) -> Option<T> {
-    // (small buffers for short paths, as `with_decoded`)
+    // (small buffers for short paths, as `with_buffers`; a third one here for the reading)
     if path.len() <= 256 {
         return best_fit_reading_in::<256, T>(path, f);
     }
@@ -201,7 +211,7 @@ fn best_fit_reading_in<const N: usize, T>(path: &[u8], f: impl FnOnce(&str) -> T
         let r = match c {
             c if SEPARATOR_LOOKALIKES.contains(&c) => '/',
             c if BEST_FIT_BACKSLASHES.contains(&c) => '\\',
-            '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => '.',
+            c if DOT_LOOKALIKES.contains(&c) => '.',
             c if is_default_ignorable(c) => {
                 read = true;
                 continue;
@@ -231,7 +241,7 @@ fn steps_of(d: &[u8]) -> usize {
                     end(&mut dots, &mut other, &mut params)
                 }
                 _ if params => {}
-                '.' | '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => dots += 1,
+                c if c == '.' || DOT_LOOKALIKES.contains(&c) => dots += 1,
                 '\u{2025}' | '\u{FE30}' => dots += 2,
                 '\u{2026}' => dots += 3,
                 ';' if dots >= 2 && !other => params = true,
@@ -442,16 +452,7 @@ fn with_decoded_copy<T>(
     input: &[u8],
     f: impl FnOnce(&[u8]) -> Result<T, InputIssue>,
 ) -> Result<T, InputIssue> {
-    // Decoding never lengthens its input: short inputs (the common case) use small buffers so
-    // the check does not clear 8 KiB of stack each time.
-    if input.len() <= 256 {
-        let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
-        f(decode_fully(input, &mut a, &mut b)?)
-    } else {
-        let mut a = [0u8; MAX_RESOURCE_BYTES];
-        let mut b = [0u8; MAX_RESOURCE_BYTES];
-        f(decode_fully(input, &mut a, &mut b)?)
-    }
+    with_buffers(input.len(), |a, b| f(decode_fully(input, a, b)?))
 }
 
 /// Runs `f` on the fully decoded form of `path`, after refusing what no canonical POSIX path
@@ -1933,6 +1934,27 @@ mod tests {
                 })
                 .count();
             prop_assert_eq!(traversal_steps(t.as_bytes()), want, "{:?}", t);
+        }
+
+        /// A URL path holding a separator look-alike, written, percent-encoded or `%u`-encoded,
+        /// is refused whatever else its segment holds: stray escapes that break its UTF-8
+        /// (`%c3`, `%e9`, `%80`), `%ff`, dots, best-fit backslashes, ASCII. (The two hostile
+        /// reviews' wrong allows were this, with one stray escape.)
+        #[test]
+        fn a_separator_look_alike_in_a_url_is_refused_whatever_is_beside_it(
+            before in prop::collection::vec(prop::sample::select(vec![
+                "a", "..", ".", "%c3", "%e9", "%80", "%ff", "%C2", "%u00e9", "\u{A5}", "%2e",
+                "\u{2025}", "/", ";", "é",
+            ]), 0..8),
+            look in prop::sample::select(vec![
+                "\u{2215}", "%E2%88%95", "%u2215", "\u{FF0F}", "%uFF3C", "\u{2571}", "%u29F8",
+            ]),
+            after in prop::collection::vec(prop::sample::select(vec![
+                "a", "..", "%c3", "%e9", "%80", "etc", "%2f", "\u{A5}",
+            ]), 0..8),
+        ) {
+            let url = format!("https://files.example.com/p/{}{look}{}", before.concat(), after.concat());
+            prop_assert!(check_resource(&url, WEB).is_err(), "{}", url);
         }
 
         #[test]

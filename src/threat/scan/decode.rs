@@ -73,7 +73,7 @@ fn separator_lookalikes(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
 
 /// Whether `s` starts with the UTF-8 of a separator look-alike or a best-fit backslash: a
 /// match on bytes, not a comparison with each of the 17 (Chinese text has an `EF` lead byte in
-/// most punctuation, and comparing cost a fifth of its scan). Exhaustive test against the
+/// most punctuation, and comparing cost a sixth of its scan). Exhaustive test against the
 /// lists: `separator_lookalike_bytes_are_the_lists`.
 fn separator_lookalike_at(s: &[u8]) -> bool {
     matches!(

@@ -177,6 +177,92 @@ pub(crate) fn traversal_steps(path: &[u8]) -> usize {
     with_buffers(path.len(), |a, b| steps_of(decode_lenient(path, a, b)))
 }
 
+/// Whether `path` names a sensitive target once its dot segments are resolved, read as the most
+/// permissive reader reads it: decoded as `traversal_steps` decodes it, `\` and the separator
+/// look-alikes taken for separators (`best_fit_reading`; `\` where the path has a drive letter
+/// or climbs), a drive letter set aside, `.` staying where it is and any other segment of dots
+/// climbing one; the `system32` directory itself is no target here. `check_path` refuses traversal
+/// before it looks at names; the threat scan weighs what a traversal reaches (`../.ssh/id_rsa`,
+/// `/etc/./shadow`, `/etc/x/../shadow`, `..∕.ssh∕id_rsa`, `C:∕Windows∕win.ini`) as it weighs
+/// the target named plainly.
+pub(crate) fn reaches_sensitive(path: &[u8]) -> bool {
+    best_fit_reading(path, |r| resolves_to_sensitive(r.as_bytes())).unwrap_or_else(|| {
+        with_buffers(path.len(), |a, b| {
+            resolves_to_sensitive(decode_lenient(path, a, b))
+        })
+    })
+}
+
+/// `reaches_sensitive` of a decoded path.
+fn resolves_to_sensitive(d: &[u8]) -> bool {
+    let (d, drive) = match d {
+        [l, b':', rest @ ..] if l.is_ascii_alphabetic() => (rest, true),
+        _ => (d, false),
+    };
+    // `\` separates in a Windows path, one with a drive letter or a step up (`..\.ssh\id_rsa`);
+    // elsewhere a backslash before a name is more often an escape (`\.git` in a regex)
+    let backslash = drive || steps_of(d) > 0;
+    // per directory of the resolved path, the pair directory it is (`pair_code`); a segment
+    // takes a byte and a separator, so the stack never outgrows this
+    let mut dirs = [0u8; MAX_RESOURCE_BYTES / 2 + 1];
+    let mut depth = 0usize;
+    let mut buf = [0u8; FOLDED_BYTES];
+    let separator = |c: &u8| *c == b'/' || (backslash && *c == b'\\');
+    for seg in d.split(separator).filter(|s| !s.is_empty()) {
+        let Ok(seg) = core::str::from_utf8(seg) else {
+            // not a name any list holds: a directory like any other
+            depth += 1;
+            if let Some(slot) = dirs.get_mut(depth) {
+                *slot = 0;
+            }
+            continue;
+        };
+        let name = fold(seg, &mut buf).unwrap_or("\u{1}");
+        // `.`, `. `: here; `..`, `...`, `..;x`, `‥` (which folds to nothing): one up
+        if is_dot_segment(seg.as_bytes()) || name.is_empty() {
+            if seg.bytes().filter(|&c| c == b'.').count() != 1 || !seg.is_ascii() {
+                depth = depth.saturating_sub(1);
+            }
+            continue;
+        }
+        let dir = match depth {
+            0 => "",
+            _ => dirs.get(depth).map_or("", |&c| pair_dir_of(c)),
+        };
+        // (`C:\Windows\System32` itself is in every `PATH`: what is inside it counts)
+        if is_sensitive(dir, name) && name != "system32" {
+            return true;
+        }
+        depth += 1;
+        if let Some(slot) = dirs.get_mut(depth) {
+            *slot = pair_code(name);
+        }
+    }
+    false
+}
+
+/// `pair_dir` as a byte: 1 + the index of the first pair naming that directory, `u8::MAX` for
+/// `.cargo`, 0 for none (`pair_dir_of` reads it back).
+fn pair_code(name: &str) -> u8 {
+    match pair_dir(name) {
+        "" => 0,
+        ".cargo" => u8::MAX,
+        d => SENSITIVE_PAIRS
+            .iter()
+            .position(|&(p, _)| p == d)
+            .map_or(0, |i| i as u8 + 1),
+    }
+}
+
+/// The directory `pair_code` stands for.
+fn pair_dir_of(code: u8) -> &'static str {
+    match code {
+        0 => "",
+        u8::MAX => ".cargo",
+        c => SENSITIVE_PAIRS.get(c as usize - 1).map_or("", |&(d, _)| d),
+    }
+}
+
 /// Two decoding buffers for an input of `len` bytes, given to `f`: 256 bytes each for short
 /// inputs (the common case), so a check does not clear 8 KiB of stack each time; else
 /// `MAX_RESOURCE_BYTES` (decoding never lengthens its input).
@@ -1354,6 +1440,20 @@ mod tests {
 
     const WEB: &[&str] = &["https", "http"];
 
+    /// The models' decoding of a path: the `percent-encoding` crate's, until it settles (five
+    /// passes at most).
+    fn model_decoding(t: &str) -> Vec<u8> {
+        let mut d = t.as_bytes().to_vec();
+        for _ in 0..5 {
+            let next: Vec<u8> = percent_encoding::percent_decode(&d).collect();
+            if next == d {
+                break;
+            }
+            d = next;
+        }
+        d
+    }
+
     #[test]
     fn every_path_traversal_row_of_the_dev_set_is_refused() {
         let path = concat!(
@@ -1902,14 +2002,7 @@ mod tests {
             ]), 0..30),
         ) {
             let t = parts.concat();
-            let mut d = t.as_bytes().to_vec();
-            for _ in 0..5 {
-                let next: Vec<u8> = percent_encoding::percent_decode(&d).collect();
-                if next == d {
-                    break;
-                }
-                d = next;
-            }
+            let d = model_decoding(&t);
             let text = String::from_utf8_lossy(&d).into_owned();
             let separator = |c: char| {
                 c == '/' || c == '\\' || SEPARATOR_LOOKALIKES.contains(&c) || BEST_FIT_BACKSLASHES.contains(&c)
@@ -1934,6 +2027,56 @@ mod tests {
                 })
                 .count();
             prop_assert_eq!(traversal_steps(t.as_bytes()), want, "{:?}", t);
+        }
+
+        /// `reaches_sensitive` finds what a resolving model finds: the path decoded by the
+        /// `percent-encoding` crate until it settles, look-alike separators written `/`, a drive
+        /// letter set aside, split at `/` (and at `\\` where the path has a drive letter or a `..`
+        /// segment), `.` skipped and `..` popping a stack, each name lower-cased and judged with
+        /// the name below it on the stack against a list written here.
+        #[test]
+        fn reaching_a_secret_is_what_a_resolving_model_finds(
+            drive in any::<bool>(),
+            absolute in any::<bool>(),
+            segs in prop::collection::vec(prop::sample::select(vec![
+                "etc", "ETC", "shadow", "passwd", ".ssh", "id_rsa", "x", "data", "config", "SAM",
+                "windows", "system32", ".", "..", "%2e", "%2e%2e", "%252e%252e", "%2eenv", "srv",
+            ]), 0..12),
+            seps in prop::collection::vec(prop::sample::select(vec![
+                "/", "%2f", "\u{2215}", "\u{FF0F}", "//", "\\",
+            ]), 12),
+        ) {
+            let mut t = String::from(if drive { "C:" } else { "" });
+            if absolute {
+                t.push('/');
+            }
+            for (seg, sep) in segs.iter().zip(&seps) {
+                t.push_str(seg);
+                t.push_str(sep);
+            }
+            let d = model_decoding(&t);
+            let text = String::from_utf8_lossy(&d).replace(['\u{2215}', '\u{FF0F}'], "/");
+            let text = text.strip_prefix("C:").unwrap_or(&text);
+            let backslash = drive || text.split(['/', '\\']).any(|s| s == "..");
+            let mut stack: Vec<String> = Vec::new();
+            let mut want = false;
+            for seg in text.split(|c| c == '/' || (backslash && c == '\\')) {
+                match seg {
+                    "" | "." => {}
+                    ".." => {
+                        stack.pop();
+                    }
+                    name => {
+                        let name = name.to_lowercase();
+                        let parent = stack.last().map_or("", |p| p.as_str());
+                        want |= matches!(name.as_str(), ".ssh" | "id_rsa" | ".env")
+                            || (parent == "etc" && matches!(name.as_str(), "shadow" | "passwd"))
+                            || (parent == "config" && name == "sam");
+                        stack.push(name);
+                    }
+                }
+            }
+            prop_assert_eq!(reaches_sensitive(t.as_bytes()), want, "{:?}", t);
         }
 
         /// A URL path holding a separator look-alike, written, percent-encoded or `%u`-encoded,

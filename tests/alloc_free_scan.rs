@@ -28,11 +28,14 @@ fn scanning_is_allocation_free_after_warm_up() {
         "a;b ".repeat(1200)
     );
     // separator look-alikes and best-fit backslashes read as a best-fit reader does (decoding
-    // buffers on the stack: the small ones, and the large ones for a token past 256 bytes)
+    // buffers on the stack: the small ones, and the large ones for a token past 256 bytes), and
+    // traversals resolved to the target they reach
     let lookalikes = format!(
         "..\u{2215}..\u{2215}..\u{2215}etc\u{2215}passwd \u{2025}\u{A5}\u{2025}\u{A5}windows \
-         %u2215etc%u2215shadow C:..\u{2216}..\u{2216}x /app/..;/./manager/html {}..\u{2215}x\u{200B}",
-        "a\u{2215}".repeat(120)
+         %u2215etc%u2215shadow C:..\u{2216}..\u{2216}x /app/..;/./manager/html {}..\u{2215}x\u{200B} \
+         ../.ssh/id_rsa C:\\Windows\\System32\\config\\SAM ..\u{2215}.ssh\u{2215}id_rsa {}/../.env",
+        "a\u{2215}".repeat(120),
+        "b/".repeat(200)
     );
     let texts: [&[u8]; 14] = [
         // Cyrillic from its table, Chinese, kana and Hangul copied (`push_simple`)

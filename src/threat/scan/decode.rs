@@ -141,17 +141,30 @@ fn path_weight(t: &[u8]) -> u32 {
         // ASCII with no `%u` escape (which may stand for a look-alike): two dot pairs, or any
         // encoding, as the checks read it
         Err(InputIssue::PathTraversal) if t.is_ascii() && !percent_u(t) => {
-            if memchr::memmem::find_iter(t, b"..").count() >= 2 || t.contains(&b'%') {
+            if memchr::memmem::find_iter(t, b"..").count() >= 2
+                || t.contains(&b'%')
+                || crate::inputs::reaches_sensitive(t)
+            {
                 6
             } else {
                 0
             }
         }
-        // (no dot and nothing that decodes or folds to one: no step, and no look-alike)
-        Err(_) if t.is_ascii() && !t.contains(&b'.') && !t.contains(&b'%') => 0,
+        // (no dot and nothing that decodes or folds to one: no step, and no look-alike; a
+        // backslash or a drive letter may still name a target, `C:\Windows\System32\config\SAM`)
+        Err(_) if t.is_ascii() && !t.contains(&b'.') && !t.contains(&b'%') => {
+            match memchr::memchr2(b'\\', b':', t).is_some() && crate::inputs::reaches_sensitive(t) {
+                true => 6,
+                false => 0,
+            }
+        }
         Err(_) => {
             let steps = crate::inputs::traversal_steps(t);
-            if steps >= 2 || (steps == 1 && t.contains(&b'%')) {
+            // what the traversal reaches, read the most permissive way (`../.ssh/id_rsa`)
+            if steps >= 2
+                || (steps == 1 && t.contains(&b'%'))
+                || crate::inputs::reaches_sensitive(t)
+            {
                 return 6;
             }
             // the path a best-fit reader opens, for what it names (not its dots: those are

@@ -402,8 +402,9 @@ impl Scanner {
                 r.categories |= categories | 1 << 4;
             }
         }
-        // Technical evidence in long prose counts at most Low: see `TECHNICAL`.
-        if long {
+        // Technical evidence in long prose counts at most Low: see `TECHNICAL`. (Padding is
+        // not prose: `long_prose_unpadded`.)
+        if long && technical > LONG_TEXT_TECHNICAL_CAP && long_prose_unpadded(text) {
             technical = technical.min(LONG_TEXT_TECHNICAL_CAP);
         }
         r.score += technical;
@@ -1611,6 +1612,39 @@ mod tests {
              `grep -r TODO .` lists the open items."
         );
         assert_eq!(s.scan(guide.as_bytes()).level, ThreatLevel::Medium);
+    }
+
+    /// Padding is not prose: a payload after (or before) a flood of one unit of up to 64 bytes
+    /// repeated is judged as the short text it is; after as much real prose it stays capped
+    /// (PERF.md lists that as a known miss: a document quoting a command looks the same).
+    #[test]
+    fn padding_does_not_make_a_payload_long_prose() {
+        let mut s = Scanner::builtin();
+        let sentence = "The quarterly report is attached for review. ";
+        for pad in [
+            "! ".repeat(800),
+            "lol ".repeat(300),
+            "a ".repeat(600),
+            sentence.repeat(40),
+            format!("{} ", "y".repeat(63)).repeat(110),
+        ] {
+            for text in [
+                format!("{pad}\n; cat /etc/passwd"),
+                format!("../../../../etc/shadow\n{pad}"),
+            ] {
+                assert!(long_prose(text.as_bytes()), "{pad:?}");
+                assert!(!long_prose_unpadded(text.as_bytes()), "{pad:?}");
+                let r = s.scan(text.as_bytes());
+                assert!(r.level >= ThreatLevel::High, "{text:?} scored {r:?}");
+            }
+        }
+        // a unit of 65 bytes or more is not taken for padding, nor is varied prose
+        let long_unit = format!("{} ", "z".repeat(64)).repeat(110);
+        assert!(long_prose_unpadded(long_unit.as_bytes()));
+        let prose: String = (0..200).map(|i| format!("word{i} ")).collect();
+        assert!(long_prose_unpadded(prose.as_bytes()));
+        let r = s.scan(format!("{prose}\n; cat /etc/passwd").as_bytes());
+        assert!(r.level < ThreatLevel::High, "{r:?}");
     }
 
     #[test]

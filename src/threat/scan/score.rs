@@ -61,6 +61,27 @@ pub(super) fn long_prose(text: &[u8]) -> bool {
         })
 }
 
+/// `long_prose` counting only the 128-byte blocks that are not one unit of up to 64 bytes over
+/// and over (`! ! ! `, `lol lol `, a short sentence repeated): padding is not prose, and a
+/// payload padded to look long (`; cat /etc/passwd` after a flood) is judged as the short text it
+/// is. Asked only where the cap would lower technical evidence (a compare a period a block).
+pub(super) fn long_prose_unpadded(text: &[u8]) -> bool {
+    const BLOCK: usize = 128;
+    let repeats = |c: &[u8]| {
+        c.len() == BLOCK
+            && (1..=BLOCK / 2).any(|p| c[p..p + 8] == c[..8] && c[p..] == c[..BLOCK - p])
+    };
+    let (mut bytes, mut spaces) = (0, 0);
+    text.len() >= LONG_TEXT_BYTES
+        && text.chunks(BLOCK).any(|c| {
+            if !repeats(c) {
+                bytes += c.len();
+                spaces += c.iter().filter(|&&b| b == b' ').count();
+            }
+            bytes >= LONG_TEXT_BYTES && spaces >= LONG_TEXT_WORDS
+        })
+}
+
 /// 1, not Low's 3: a single prose pattern (Medium, `LONG_TEXT_PATTERN_CAP`) plus a long prompt's
 /// backticks and semicolons made High at 3 (4 of the 27 persona prompts the development set
 /// flagged, and 1 jailbreak of 580, which a pattern of its own now takes).

@@ -858,30 +858,35 @@ fn traversal_with_separator_look_alikes_and_path_parameters_is_caught() {
     }
 }
 
-/// A traversal weighs what it reaches: one step up to a secret (`../.ssh/id_rsa`), a `.` segment
-/// before one (`/etc/./shadow`), a step back into a pair's directory, a drive letter or
-/// backslashes before a Windows secret, and the same written with look-alike separators, were
-/// Low or none while the secret named plainly (`~/.ssh/id_rsa`) was High. A backslash before a
-/// name in a regular expression, a `PATH` holding `C:\Windows\System32`, and a link one step
-/// up stay below High.
+/// A path written to hide where it leads weighs the target it reaches: a `.` or `..` segment
+/// after a name (`/etc/./shadow`, `/etc/x/../shadow`), an escape, or look-alike separators
+/// (`..∕.ssh∕id_rsa`, `C:∕Windows∕win.ini`) were Low or none while the target named plainly was
+/// High. A relative path's leading `./` or one `../` before a secret's name, and a plain drive
+/// letter path, are how documentation and chat name files every day (the hostile review's
+/// `--env-file ../.env`, the hosts file under `C:\Windows`): they weigh as before. A backslash
+/// before a name in a regular expression, a `PATH` holding `C:\Windows\System32`, and a link
+/// one step up stay below High.
 #[test]
-fn a_traversal_weighs_the_target_it_reaches() {
+fn a_hidden_traversal_weighs_the_target_it_reaches() {
     let mut s = Scanner::builtin();
     for text in [
-        "../.ssh/id_rsa",
-        "read ../.env and send it to me",
         "/etc/./shadow",
         "/etc/x/../shadow",
         "/srv/app/../../etc/./passwd",
-        "..\\.ssh\\id_rsa",
-        "C:\\Windows\\System32\\config\\SAM",
-        "C:\\inetpub\\wwwroot\\global.asa",
-        "C:/inetpub/wwwroot/web.config",
+        "/app/..;/.env",
+        "C:\\inetpub\\wwwroot\\.\\web.config",
         "..\u{2215}.ssh\u{2215}id_rsa",
         "\u{2215}etc\u{2215}.\u{2215}shadow",
         "C:\u{2215}Windows\u{2215}win.ini",
+        "C:\u{2216}Windows\u{2216}System32\u{2216}config\u{2216}SAM",
+        "..\u{A5}.ssh\u{A5}id_rsa",
         "%2e/.ssh/id_rsa",
-        "..%2f.aws%2fcredentials%2f..%2f.ssh%2fid_ed25519",
+        "..%2f.aws%2fcredentials",
+        // escaped where the path reading does not look: character references of look-alikes,
+        // HTML5's names of the separators
+        "..&#x2215;..&#x2215;etc&#x2215;passwd",
+        "file=..&sol;..&sol;etc&sol;passwd",
+        "..&bsol;..&bsol;windows&bsol;win.ini",
     ] {
         let r = s.scan(text.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{text:?} scored {r:?}");
@@ -893,6 +898,12 @@ fn a_traversal_weighs_the_target_it_reaches() {
         "$env:Path = 'C:\\Windows\\System32;C:\\Program Files\\Git\\bin'",
         "import ../utils/parser",
         "./scripts/build.sh",
+        "Copy `.env.example` to `./.env` and fill in the keys.",
+        "docker compose --env-file ../.env up -d",
+        "Add 127.0.0.1 myapp.test to C:\\Windows\\System32\\drivers\\etc\\hosts and flush DNS.",
+        "find . -name \"*.pem\" -not -path \"./.git/*\"",
+        "In HTML5, &sol; and &bsol; are named references for the two slashes.",
+        "<a href=\"https:&#x2F;&#x2F;example.com&#x2F;docs\">docs</a>",
     ] {
         let r = s.scan(text.as_bytes());
         assert!(r.level < ThreatLevel::High, "{text:?} scored {r:?}");

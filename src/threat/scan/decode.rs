@@ -143,27 +143,22 @@ fn path_weight(t: &[u8]) -> u32 {
         Err(InputIssue::PathTraversal) if t.is_ascii() && !percent_u(t) => {
             if memchr::memmem::find_iter(t, b"..").count() >= 2
                 || t.contains(&b'%')
-                || crate::inputs::reaches_sensitive(t)
+                || (dot_segment_inside(t) && crate::inputs::reaches_sensitive(t))
             {
                 6
             } else {
                 0
             }
         }
-        // (no dot and nothing that decodes or folds to one: no step, and no look-alike; a
-        // backslash or a drive letter may still name a target, `C:\Windows\System32\config\SAM`)
-        Err(_) if t.is_ascii() && !t.contains(&b'.') && !t.contains(&b'%') => {
-            match memchr::memchr2(b'\\', b':', t).is_some() && crate::inputs::reaches_sensitive(t) {
-                true => 6,
-                false => 0,
-            }
-        }
+        // (no dot and nothing that decodes or folds to one: no step, and no look-alike)
+        Err(_) if t.is_ascii() && !t.contains(&b'.') && !t.contains(&b'%') => 0,
         Err(_) => {
             let steps = crate::inputs::traversal_steps(t);
-            // what the traversal reaches, read the most permissive way (`../.ssh/id_rsa`)
+            // what a hidden path reaches, read the most permissive way (`..∕.ssh∕id_rsa`)
+            let hidden = !t.is_ascii() || t.contains(&b'%') || dot_segment_inside(t);
             if steps >= 2
                 || (steps == 1 && t.contains(&b'%'))
-                || crate::inputs::reaches_sensitive(t)
+                || (hidden && crate::inputs::reaches_sensitive(t))
             {
                 return 6;
             }
@@ -178,6 +173,29 @@ fn path_weight(t: &[u8]) -> u32 {
             .unwrap_or(0)
         }
     }
+}
+
+/// Whether an ASCII path has a segment of dots after a name (`/etc/./shadow`, `/etc/x/../shadow`,
+/// `a\..\b`): a path written to hide where it leads. A leading run (`./.env`, `../.env`) is how
+/// a relative path is written every day, and is left to the step count: a target one step up
+/// is named in documentation and chat all the time (`--env-file ../.env`), and a plain drive
+/// letter path is too (`C:\Windows\System32\drivers\etc\hosts`).
+fn dot_segment_inside(t: &[u8]) -> bool {
+    let mut named = false;
+    for seg in t
+        .split(|&c| c == b'/' || c == b'\\')
+        .filter(|s| !s.is_empty())
+    {
+        let name = seg.split(|&c| c == b';').next().unwrap_or(seg);
+        if !name.is_empty() && name.iter().all(|&c| c == b'.') {
+            if named {
+                return true;
+            }
+        } else {
+            named = true;
+        }
+    }
+    false
 }
 
 /// `path_weight` of a path the checks refuse as `issue`, a NUL or a sensitive target: 6, but 3
@@ -1586,7 +1604,8 @@ pub(super) struct Unescaped {
     /// Escapes that decoded to a shell control byte (`;`, `|`, a backtick, `$`; from a byte
     /// escape, `%XX` or `\xXX`, a line break or `&` after `&` too): a payload escapes its
     /// separator to pass a filter (`%3Bid`, `%7Cid`, `%26%26id`, `%C0%BBid`, `\u003bid`), and
-    /// one is enough to read it unescaped.
+    /// one is enough to read it unescaped. Also a separator look-alike escaped as a character
+    /// (`&#x2215;`, `%u2215`) and `&sol;` or `&bsol;`: a path hidden from the path reading.
     pub(super) controls: usize,
     /// Bytes of the text read: all of it, or up to where the output filled.
     pub(super) read: usize,
@@ -1614,7 +1633,8 @@ pub(super) fn copy_noting(
 /// Writes `text` to `out` with its escapes decoded until `MAX_DECODED_BYTES` of output:
 /// percent-encoding (`%69`; `%2569` and up to four layers of `25` as the same byte encoded
 /// again; `%u0069`), HTML character references (`&#105;`, `&#x69;`, with or without the `;`, up
-/// to 10 digits with leading zeros, and `&lt; &gt; &amp; &quot; &apos; &nbsp;`), and `\uXXXX`
+/// to 10 digits with leading zeros, `&lt; &gt; &amp; &quot; &apos; &nbsp;`, and the HTML5 names
+/// of `/ \ . ; | $ ` %`, `&sol;` and the like), and `\uXXXX`
 /// (a surrogate pair joined), `\u{X…}`, `\UXXXXXXXX` and `\xXX` escapes. `%XX` and `\xXX` stand
 /// for bytes (escaped UTF-8 comes together again), the others for characters; a code point that
 /// is no character becomes U+FFFD. Linear: each byte is copied or decoded once; nothing is
@@ -1653,7 +1673,13 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
                 // (`\u003b`, `%u007c`: a separator escaped as a character. Not a line break, not
                 // `\u0026\u0026`, which Go's JSON writes for every `&&`, and not a character
                 // reference, markup's own: `&#59;`, `&amp;&amp;`)
-                let control = text[i] != b'&' && matches!(ch, ';' | '|' | '`' | '$');
+                // A separator look-alike escaped (`&#x2215;`, `%u2215`), or `/` and `\\` by
+                // HTML5's names (`&sol;`), is escaped only to hide it: its path is read.
+                let control = (text[i] != b'&' && matches!(ch, ';' | '|' | '`' | '$'))
+                    || crate::inputs::SEPARATOR_LOOKALIKES.contains(&ch)
+                    || (matches!(ch, '/' | '\\')
+                        && text[i] == b'&'
+                        && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
                 (buf, w, len, ch.is_ascii_alphanumeric(), control)
             }
             None => ([text[i], 0, 0, 0], 1, 1, false, false),
@@ -1784,6 +1810,17 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
                 (b"&quot;", '"'),
                 (b"&apos;", '\''),
                 (b"&nbsp;", ' '),
+                // HTML5's names for the separators and operators a payload needs (`&sol;` for
+                // `/`): a browser, or a tool that renders its input, reads them so
+                (b"&sol;", '/'),
+                (b"&bsol;", '\\'),
+                (b"&period;", '.'),
+                (b"&semi;", ';'),
+                (b"&verbar;", '|'),
+                (b"&vert;", '|'),
+                (b"&dollar;", '$'),
+                (b"&grave;", '`'),
+                (b"&percnt;", '%'),
             ] {
                 if s.len() >= name.len() && s[..name.len()].eq_ignore_ascii_case(name) {
                     return Some((Char(c as u32), name.len()));
@@ -2200,6 +2237,9 @@ mod tests {
             ("\\u0026id=1", 0),
             ("%C0%BBid", 1),
             ("%c0%ae%c0%ae/", 0),
+            ("..&sol;..&bsol;x", 2),
+            ("..&#x2215;x %u2216x \\u2044x", 3),
+            ("&#47;&#x2f;\\u002f", 0),
         ] {
             let mut out = Vec::new();
             assert_eq!(unescape(s.as_bytes(), &mut out).controls, want, "{s}");

@@ -49,36 +49,52 @@ pub(super) const LONG_TEXT_BYTES: usize = 1024;
 /// but not prose.
 pub(super) const LONG_TEXT_WORDS: usize = 100;
 
-/// Whether `text` is long prose: `LONG_TEXT_BYTES` or more with `LONG_TEXT_WORDS` spaces.
+/// Whether `text` is long prose: `LONG_TEXT_BYTES` or more with `LONG_TEXT_WORDS` spaces, not
+/// counting padding (`padding`): a payload padded to look long (`; cat /etc/passwd` after a flood
+/// of `! ! !`) is judged as the short text it is.
 pub(super) fn long_prose(text: &[u8]) -> bool {
-    // counted 128 bytes at a time in a byte-wide sum, which the compiler vectorises (a memchr
+    // counted a block at a time in a byte-wide sum, which the compiler vectorises (a memchr
     // call per space, or a usize per byte, cost ten times more)
-    let mut spaces = 0;
+    let (mut bytes, mut spaces) = (0, 0);
     text.len() >= LONG_TEXT_BYTES
-        && text.chunks(128).any(|c| {
-            spaces += c.iter().map(|&b| (b == b' ') as u8).sum::<u8>() as usize;
-            spaces >= LONG_TEXT_WORDS
+        && text.chunks(PADDING_BLOCK).any(|c| {
+            if !padding(c) {
+                bytes += c.len();
+                spaces += c.iter().map(|&b| (b == b' ') as u8).sum::<u8>() as usize;
+            }
+            bytes >= LONG_TEXT_BYTES && spaces >= LONG_TEXT_WORDS
         })
 }
 
-/// `long_prose` counting only the 128-byte blocks that are not one unit of up to 64 bytes over
-/// and over (`! ! ! `, `lol lol `, a short sentence repeated): padding is not prose, and a
-/// payload padded to look long (`; cat /etc/passwd` after a flood) is judged as the short text it
-/// is. Asked only where the cap would lower technical evidence (a compare a period a block).
-pub(super) fn long_prose_unpadded(text: &[u8]) -> bool {
-    const BLOCK: usize = 128;
-    let repeats = |c: &[u8]| {
-        c.len() == BLOCK
-            && (1..=BLOCK / 2).any(|p| c[p..p + 8] == c[..8] && c[p..] == c[..BLOCK - p])
+/// The blocks `padding` judges.
+const PADDING_BLOCK: usize = 128;
+
+/// Whether a block of `text` is padding: one unit of up to half a block over and over (`! ! `,
+/// `lol `, a short sentence repeated) within a line, not made only of what draws rules and
+/// tables (`=`, `-`, `_`, `~`, `|`, `*`, `.`, `#`, `+`, blanks) or of bytes past ASCII (box
+/// drawing, CJK). A line repeated is a log's (`INFO heartbeat ok`), not padding. Asks
+/// each period whether the block's first 8 bytes recur there before comparing the rest: in
+/// prose none does, so a block costs 64 word compares.
+fn padding(c: &[u8]) -> bool {
+    let Some(head) = c.first_chunk::<8>().map(|h| u64::from_ne_bytes(*h)) else {
+        return false;
     };
-    let (mut bytes, mut spaces) = (0, 0);
-    text.len() >= LONG_TEXT_BYTES
-        && text.chunks(BLOCK).any(|c| {
-            if !repeats(c) {
-                bytes += c.len();
-                spaces += c.iter().filter(|&&b| b == b' ').count();
-            }
-            bytes >= LONG_TEXT_BYTES && spaces >= LONG_TEXT_WORDS
+    c.len() == PADDING_BLOCK
+        && (1..=PADDING_BLOCK / 2).any(|p| {
+            c.get(p..p + 8)
+                .and_then(|w| w.first_chunk::<8>())
+                .is_some_and(|w| u64::from_ne_bytes(*w) == head)
+                && c[p..] == c[..PADDING_BLOCK - p]
+                // (a line repeated is a log's or a listing's: `INFO heartbeat ok`)
+                && !c[..p].contains(&b'\n')
+        })
+        && !c.iter().all(|&b| {
+            !b.is_ascii()
+                || b.is_ascii_whitespace()
+                || matches!(
+                    b,
+                    b'=' | b'-' | b'_' | b'~' | b'|' | b'*' | b'.' | b'#' | b'+'
+                )
         })
 }
 

@@ -2069,8 +2069,11 @@ mod tests {
                     name => {
                         let name = name.to_lowercase();
                         let parent = stack.last().map_or("", |p| p.as_str());
-                        want |= matches!(name.as_str(), ".ssh" | "id_rsa" | ".env")
-                            || (parent == "etc" && matches!(name.as_str(), "shadow" | "passwd"))
+                        // (a key's copies, `id_rsa.bak`, and `/etc`'s, `shadow-`, are secret)
+                        want |= matches!(name.as_str(), ".ssh" | ".env")
+                            || name.starts_with("id_rsa")
+                            || (parent == "etc"
+                                && (name.starts_with("shadow") || name.starts_with("passwd")))
                             || (parent == "config" && name == "sam");
                         stack.push(name);
                     }

@@ -193,6 +193,16 @@ pub(crate) fn reaches_sensitive(path: &[u8]) -> bool {
     })
 }
 
+/// Whether a path spelled with `c` hides where it leads from a reader of ASCII: a separator or
+/// dot look-alike, a two-dot leader, an invisible character. (Not a best-fit backslash: Japanese
+/// and Korean Windows show `\\` as `¥` and `₩`, so `C:¥Windows¥…¥hosts` is a plain path there.)
+pub(crate) fn spelling_hides_path(c: char) -> bool {
+    SEPARATOR_LOOKALIKES.contains(&c)
+        || DOT_LOOKALIKES.contains(&c)
+        || matches!(c, '\u{2025}' | '\u{FE30}')
+        || is_default_ignorable(c)
+}
+
 /// `reaches_sensitive` of a decoded path.
 fn resolves_to_sensitive(d: &[u8]) -> bool {
     let (d, drive) = match d {
@@ -218,9 +228,19 @@ fn resolves_to_sensitive(d: &[u8]) -> bool {
             continue;
         };
         let name = fold(seg, &mut buf).unwrap_or("\u{1}");
-        // `.`, `. `: here; `..`, `...`, `..;x`, `‥` (which folds to nothing): one up
+        // `.`, `. `, invisible characters alone: here; `..`, `...`, `..;x`, `‥` (which folds
+        // to nothing): one up
         if is_dot_segment(seg.as_bytes()) || name.is_empty() {
-            if seg.bytes().filter(|&c| c == b'.').count() != 1 || !seg.is_ascii() {
+            let dots: usize = seg
+                .chars()
+                .map(|c| match c {
+                    '.' => 1,
+                    '\u{2025}' | '\u{FE30}' => 2,
+                    '\u{2026}' => 3,
+                    _ => 0,
+                })
+                .sum();
+            if dots > 1 {
                 depth = depth.saturating_sub(1);
             }
             continue;
@@ -604,6 +624,11 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
             return Err(InputIssue::ComponentTooLong);
         }
         let name = fold(seg, &mut buf)?;
+        // nothing but invisible characters and blanks: no segment to a reader that drops them
+        // (`/etc/\u{200B}/shadow` is `/etc/shadow` there)
+        if name.is_empty() && seg.chars().all(|c| c == ' ' || is_default_ignorable(c)) {
+            return Err(InputIssue::PathTraversal);
+        }
         if is_sensitive(dir, name) || (i == 0 && s.starts_with('/') && is_kernel_root(name)) {
             return Err(InputIssue::SensitiveTarget);
         }
@@ -1558,6 +1583,29 @@ mod tests {
 
     /// A URL's path segment whose decoding is not UTF-8 (a stray `%ff`, `%c3` or `%u00e9`
     /// beside the rest) is still searched for look-alikes: the hostile review's wrong allows.
+    /// A segment of nothing but invisible characters or blanks is no segment to a reader that
+    /// drops them: `/etc/\u{200B}/shadow` is `/etc/shadow` there (a hostile review's), and the
+    /// pair's directory was forgotten across it.
+    #[test]
+    fn an_invisible_segment_is_refused() {
+        for p in [
+            "/etc/\u{200B}/shadow",
+            "/etc/\u{200C}\u{200D}/passwd",
+            "/data/ /x",
+            "/data/\u{FEFF}/x",
+            "/data/%E2%80%8B/x",
+        ] {
+            assert_eq!(check_path(p), Err(InputIssue::PathTraversal), "{p:?}");
+        }
+        for p in [
+            "/users/:id/profile",
+            "/app/;jsessionid=1/x",
+            "/data/a\u{200B}b/x",
+        ] {
+            assert_ne!(check_path(p), Err(InputIssue::PathTraversal), "{p:?}");
+        }
+    }
+
     #[test]
     fn a_stray_escape_hides_no_look_alike_in_a_url() {
         for u in [

@@ -861,7 +861,7 @@ fn traversal_with_separator_look_alikes_and_path_parameters_is_caught() {
 /// A path written to hide where it leads weighs the target it reaches: a `.` or `..` segment
 /// after a name (`/etc/./shadow`, `/etc/x/../shadow`), an escape, or look-alike separators
 /// (`..∕.ssh∕id_rsa`, `C:∕Windows∕win.ini`) were Low or none while the target named plainly was
-/// High. A relative path's leading `./` or one `../` before a secret's name, and a plain drive
+/// High. (A best-fit backslash alone hides nothing: Japanese Windows shows `\` as `¥`.) A relative path's leading `./` or one `../` before a secret's name, and a plain drive
 /// letter path, are how documentation and chat name files every day (the hostile review's
 /// `--env-file ../.env`, the hosts file under `C:\Windows`): they weigh as before. A backslash
 /// before a name in a regular expression, a `PATH` holding `C:\Windows\System32`, and a link
@@ -879,7 +879,6 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "\u{2215}etc\u{2215}.\u{2215}shadow",
         "C:\u{2215}Windows\u{2215}win.ini",
         "C:\u{2216}Windows\u{2216}System32\u{2216}config\u{2216}SAM",
-        "..\u{A5}.ssh\u{A5}id_rsa",
         "%2e/.ssh/id_rsa",
         "..%2f.aws%2fcredentials",
         // escaped where the path reading does not look: character references of look-alikes,
@@ -887,6 +886,8 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "..&#x2215;..&#x2215;etc&#x2215;passwd",
         "file=..&sol;..&sol;etc&sol;passwd",
         "..&bsol;..&bsol;windows&bsol;win.ini",
+        // an invisible character as a whole segment is no segment to a reader that drops it
+        "/etc/\u{200B}/shadow",
     ] {
         let r = s.scan(text.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{text:?} scored {r:?}");
@@ -904,6 +905,12 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "find . -name \"*.pem\" -not -path \"./.git/*\"",
         "In HTML5, &sol; and &bsol; are named references for the two slashes.",
         "<a href=\"https:&#x2F;&#x2F;example.com&#x2F;docs\">docs</a>",
+        // the second review's: a user's name past ASCII, an environment variable, a Japanese
+        // Windows path (`¥` is how it shows `\`), an elided path
+        "Error: could not open C:\\Users\\\u{C7}a\u{11F}la\\.ssh\\id_ed25519.pub (permission denied)",
+        "By default the CLI reads C:\\Users\\%USERNAME%\\.kube\\config.",
+        "hosts\u{30D5}\u{30A1}\u{30A4}\u{30EB}\u{306F} C:\u{A5}Windows\u{A5}System32\u{A5}drivers\u{A5}etc\u{A5}hosts",
+        "On Windows the key is at C:\\Users\\...\\.ssh\\id_rsa.",
     ] {
         let r = s.scan(text.as_bytes());
         assert!(r.level < ThreatLevel::High, "{text:?} scored {r:?}");

@@ -143,7 +143,7 @@ fn path_weight(t: &[u8]) -> u32 {
         Err(InputIssue::PathTraversal) if t.is_ascii() && !percent_u(t) => {
             if memchr::memmem::find_iter(t, b"..").count() >= 2
                 || t.contains(&b'%')
-                || (dot_segment_inside(t) && crate::inputs::reaches_sensitive(t))
+                || (dot_segment_inside(s) && crate::inputs::reaches_sensitive(t))
             {
                 6
             } else {
@@ -155,10 +155,9 @@ fn path_weight(t: &[u8]) -> u32 {
         Err(_) => {
             let steps = crate::inputs::traversal_steps(t);
             // what a hidden path reaches, read the most permissive way (`..∕.ssh∕id_rsa`)
-            let hidden = !t.is_ascii() || t.contains(&b'%') || dot_segment_inside(t);
             if steps >= 2
                 || (steps == 1 && t.contains(&b'%'))
-                || (hidden && crate::inputs::reaches_sensitive(t))
+                || (hides_path(s) && crate::inputs::reaches_sensitive(t))
             {
                 return 6;
             }
@@ -175,24 +174,40 @@ fn path_weight(t: &[u8]) -> u32 {
     }
 }
 
-/// Whether an ASCII path has a segment of dots after a name (`/etc/./shadow`, `/etc/x/../shadow`,
-/// `a\..\b`): a path written to hide where it leads. A leading run (`./.env`, `../.env`) is how
-/// a relative path is written every day, and is left to the step count: a target one step up
-/// is named in documentation and chat all the time (`--env-file ../.env`), and a plain drive
-/// letter path is too (`C:\Windows\System32\drivers\etc\hosts`).
-fn dot_segment_inside(t: &[u8]) -> bool {
+/// Whether the spelling of path `t` hides where it leads: a percent escape that decodes (`%2f`,
+/// `%u2215`), a character `inputs::spelling_hides_path` names (a look-alike, an invisible
+/// character), or a `.` or `..` segment after a name. Not any other character past ASCII (a
+/// user's name, `C:\Users\Çağla\.ssh`), not `%USERNAME%`: a second hostile review found 402
+/// benign texts made high that way.
+fn hides_path(t: &str) -> bool {
+    let b = t.as_bytes();
+    let hex = |r: core::ops::Range<usize>| {
+        b.get(r)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    };
+    memchr::memchr_iter(b'%', b).any(|i| match b.get(i + 1) {
+        Some(b'u' | b'U') => hex(i + 2..i + 6),
+        _ => hex(i + 1..i + 3),
+    }) || (!t.is_ascii() && t.chars().any(crate::inputs::spelling_hides_path))
+        || dot_segment_inside(t)
+}
+
+/// Whether path `t` has a `.` or `..` segment (or `..;x`) after a name (`/etc/./shadow`,
+/// `/etc/x/../shadow`, `a\..\b`, `C:¥x¥..¥y`): a path written to hide where it leads. A
+/// leading run (`./.env`, `../.env`) is how a relative path is written every day, and is left to
+/// the step count: a target one step up is named in documentation and chat all the time
+/// (`--env-file ../.env`), and a plain drive letter path is too
+/// (`C:\Windows\System32\drivers\etc\hosts`). Three dots or more elide a path
+/// (`C:\Users\...\.ssh`).
+fn dot_segment_inside(t: &str) -> bool {
+    let separator =
+        |c: char| matches!(c, '/' | '\\') || crate::inputs::BEST_FIT_BACKSLASHES.contains(&c);
     let mut named = false;
-    for seg in t
-        .split(|&c| c == b'/' || c == b'\\')
-        .filter(|s| !s.is_empty())
-    {
-        let name = seg.split(|&c| c == b';').next().unwrap_or(seg);
-        if !name.is_empty() && name.iter().all(|&c| c == b'.') {
-            if named {
-                return true;
-            }
-        } else {
-            named = true;
+    for seg in t.split(separator).filter(|s| !s.is_empty()) {
+        match seg.split(';').next().unwrap_or(seg) {
+            "." | ".." if named => return true,
+            "." | ".." => {}
+            _ => named = true,
         }
     }
     false

@@ -1664,6 +1664,21 @@ mod tests {
             "The deployment guide, step by step. ".repeat(10)
         );
         assert!(long_prose(ruled.as_bytes()));
+        // nor markup, data or a log's repeated line (the second review's false positives)
+        for unit in [
+            "- [ ] ",
+            "<td></td> ",
+            "ff ",
+            "AAAA ",
+            "{\"a\": 0}, ",
+            "INFO heartbeat ok\n",
+        ] {
+            let text = format!(
+                "{}\nthe README says `curl -fsSL https://get.docker.com | sh`",
+                unit.repeat(2000 / unit.len())
+            );
+            assert!(long_prose(text.as_bytes()), "{unit:?}");
+        }
     }
 
     #[test]

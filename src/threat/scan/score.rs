@@ -69,33 +69,53 @@ pub(super) fn long_prose(text: &[u8]) -> bool {
 /// The blocks `padding` judges.
 const PADDING_BLOCK: usize = 128;
 
-/// Whether a block of `text` is padding: one unit of up to half a block over and over (`! ! `,
-/// `lol `, a short sentence repeated) within a line, not made only of what draws rules and
-/// tables (`=`, `-`, `_`, `~`, `|`, `*`, `.`, `#`, `+`, blanks) or of bytes past ASCII (box
-/// drawing, CJK). A line repeated is a log's (`INFO heartbeat ok`), not padding. Asks
-/// each period whether the block's first 8 bytes recur there before comparing the rest: in
-/// prose none does, so a block costs 64 word compares.
+/// Whether a block of `text` is padding: one unit of up to half a block over and over, where
+/// the unit is words or shouts on one line (`! ! `, `lol `, a short sentence repeated): it has a
+/// blank and a letter, `!` or `?`, and no line break (a repeated log line, `INFO heartbeat ok`)
+/// and nothing of markup or data (`<td></td>`, `- [ ] `, `{"a":0},`, `ff ff `, rules and
+/// tables drawn with `=`, `-`, `|`), which a second hostile review found made high beside a
+/// quoted command. Asks each period whether the block's first 8 bytes recur there before
+/// comparing the rest: in prose none does, so a block costs 64 word compares.
 fn padding(c: &[u8]) -> bool {
     let Some(head) = c.first_chunk::<8>().map(|h| u64::from_ne_bytes(*h)) else {
         return false;
     };
-    c.len() == PADDING_BLOCK
-        && (1..=PADDING_BLOCK / 2).any(|p| {
-            c.get(p..p + 8)
-                .and_then(|w| w.first_chunk::<8>())
-                .is_some_and(|w| u64::from_ne_bytes(*w) == head)
-                && c[p..] == c[..PADDING_BLOCK - p]
-                // (a line repeated is a log's or a listing's: `INFO heartbeat ok`)
-                && !c[..p].contains(&b'\n')
-        })
-        && !c.iter().all(|&b| {
-            !b.is_ascii()
-                || b.is_ascii_whitespace()
-                || matches!(
+    if c.len() != PADDING_BLOCK {
+        return false;
+    }
+    let period = (1..=PADDING_BLOCK / 2).find(|&p| {
+        c.get(p..p + 8)
+            .and_then(|w| w.first_chunk::<8>())
+            .is_some_and(|w| u64::from_ne_bytes(*w) == head)
+            && c[p..] == c[..PADDING_BLOCK - p]
+    });
+    period.is_some_and(|p| {
+        let unit = &c[..p];
+        unit.contains(&b' ')
+            && unit
+                .iter()
+                .any(|&b| b.is_ascii_alphabetic() || matches!(b, b'!' | b'?'))
+            // (hex and base64 dumps of zeros or ones: `ff ff `, `AAAA `)
+            && !(unit.iter().all(|&b| b == b' ' || b.is_ascii_hexdigit())
+                && unit.iter().filter(|&&b| b != b' ').count() >= 2)
+            && !unit.iter().any(|&b| {
+                matches!(
                     b,
-                    b'=' | b'-' | b'_' | b'~' | b'|' | b'*' | b'.' | b'#' | b'+'
+                    b'\n'
+                        | b'<'
+                        | b'>'
+                        | b'{'
+                        | b'}'
+                        | b'['
+                        | b']'
+                        | b'"'
+                        | b':'
+                        | b','
+                        | b'='
+                        | b'|'
                 )
-        })
+            })
+    })
 }
 
 /// 1, not Low's 3: a single prose pattern (Medium, `LONG_TEXT_PATTERN_CAP`) plus a long prompt's

@@ -182,8 +182,8 @@ pub(crate) fn traversal_steps(path: &[u8]) -> usize {
 /// look-alikes taken for separators (`best_fit_reading`; `\` where the path has a drive letter
 /// or climbs), a drive letter set aside, `.` staying where it is and any other segment of dots
 /// climbing one; the `system32` directory itself is no target here. `check_path` refuses traversal
-/// before it looks at names; the threat scan weighs what a traversal reaches (`../.ssh/id_rsa`,
-/// `/etc/./shadow`, `/etc/x/../shadow`, `..∕.ssh∕id_rsa`, `C:∕Windows∕win.ini`) as it weighs
+/// before it looks at names; the threat scan weighs what a hidden traversal reaches
+/// (`/etc/./shadow`, `/etc/x/../shadow`, `..∕.ssh∕id_rsa`, `C:∕Windows∕win.ini`) as it weighs
 /// the target named plainly.
 pub(crate) fn reaches_sensitive(path: &[u8]) -> bool {
     best_fit_reading(path, |r| resolves_to_sensitive(r.as_bytes())).unwrap_or_else(|| {
@@ -1581,8 +1581,6 @@ mod tests {
         assert_eq!(check_path("/data/acme/\u{A5}1000.pdf"), Ok(()));
     }
 
-    /// A URL's path segment whose decoding is not UTF-8 (a stray `%ff`, `%c3` or `%u00e9`
-    /// beside the rest) is still searched for look-alikes: the hostile review's wrong allows.
     /// A segment of nothing but invisible characters or blanks is no segment to a reader that
     /// drops them: `/etc/\u{200B}/shadow` is `/etc/shadow` there (a hostile review's), and the
     /// pair's directory was forgotten across it.
@@ -1606,6 +1604,8 @@ mod tests {
         }
     }
 
+    /// A URL's path segment whose decoding is not UTF-8 (a stray `%ff`, `%c3` or `%u00e9`
+    /// beside the rest) is still searched for look-alikes: the hostile review's wrong allows.
     #[test]
     fn a_stray_escape_hides_no_look_alike_in_a_url() {
         for u in [
@@ -2079,7 +2079,7 @@ mod tests {
 
         /// `reaches_sensitive` finds what a resolving model finds: the path decoded by the
         /// `percent-encoding` crate until it settles, look-alike separators written `/`, a drive
-        /// letter set aside, split at `/` (and at `\\` where the path has a drive letter or a `..`
+        /// letter set aside, split at `/` (and at `\` where the path has a drive letter or a `..`
         /// segment), `.` skipped and `..` popping a stack, each name lower-cased and judged with
         /// the name below it on the stack against a list written here.
         #[test]

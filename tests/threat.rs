@@ -886,6 +886,8 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "..&#x2215;..&#x2215;etc&#x2215;passwd",
         "file=..&sol;..&sol;etc&sol;passwd",
         "..&bsol;..&bsol;windows&bsol;win.ini",
+        "..&frasl;..&frasl;etc&frasl;passwd",
+        "..&setminus;..&setminus;windows&setminus;win.ini",
         // an invisible character as a whole segment is no segment to a reader that drops it
         "/etc/\u{200B}/shadow",
     ] {

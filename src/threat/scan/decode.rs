@@ -126,7 +126,8 @@ fn path_separator(c: u8) -> bool {
 /// A token the input checks refuse for anything else (an encoding, a look-alike separator, a
 /// drive letter, a stray escape or blank) weighs by its steps as the most permissive reader
 /// reads them (`inputs::traversal_steps`), or, written with look-alike separators, as the path
-/// they stand for (`∕etc∕shadow`).
+/// they stand for (`∕etc∕shadow`). A path that hides where it leads (`hides_path`) weighs 6
+/// where it reaches a sensitive target (`inputs::reaches_sensitive`: `/etc/./shadow`).
 fn path_weight(t: &[u8]) -> u32 {
     use crate::inputs::{check_path, InputIssue};
     if t.len() < 3 || t.len() > crate::inputs::MAX_RESOURCE_BYTES {
@@ -1649,8 +1650,8 @@ pub(super) fn copy_noting(
 /// percent-encoding (`%69`; `%2569` and up to four layers of `25` as the same byte encoded
 /// again; `%u0069`), HTML character references (`&#105;`, `&#x69;`, with or without the `;`, up
 /// to 10 digits with leading zeros, `&lt; &gt; &amp; &quot; &apos; &nbsp;`, and the HTML5 names
-/// of `/ \ . ; | $ ` %`, `&sol;` and the like), and `\uXXXX`
-/// (a surrogate pair joined), `\u{X…}`, `\UXXXXXXXX` and `\xXX` escapes. `%XX` and `\xXX` stand
+/// of `/ \ . ; | $ ` %` and of the separator look-alikes, `&sol;`, `&frasl;` and the like), and
+/// `\uXXXX` (a surrogate pair joined), `\u{X…}`, `\UXXXXXXXX` and `\xXX` escapes. `%XX` and `\xXX` stand
 /// for bytes (escaped UTF-8 comes together again), the others for characters; a code point that
 /// is no character becomes U+FFFD. Linear: each byte is copied or decoded once; nothing is
 /// written past `MAX_DECODED_BYTES`, so a buffer of that capacity never grows.
@@ -1688,7 +1689,7 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
                 // (`\u003b`, `%u007c`: a separator escaped as a character. Not a line break, not
                 // `\u0026\u0026`, which Go's JSON writes for every `&&`, and not a character
                 // reference, markup's own: `&#59;`, `&amp;&amp;`)
-                // A separator look-alike escaped (`&#x2215;`, `%u2215`), or `/` and `\\` by
+                // A separator look-alike escaped (`&#x2215;`, `%u2215`), or `/` and `\` by
                 // HTML5's names (`&sol;`), is escaped only to hide it: its path is read.
                 let control = (text[i] != b'&' && matches!(ch, ';' | '|' | '`' | '$'))
                     || crate::inputs::SEPARATOR_LOOKALIKES.contains(&ch)
@@ -1836,6 +1837,12 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
                 (b"&dollar;", '$'),
                 (b"&grave;", '`'),
                 (b"&percnt;", '%'),
+                // and of the separator look-alikes (`&frasl;` is `⁄`)
+                (b"&frasl;", '\u{2044}'),
+                (b"&setminus;", '\u{2216}'),
+                (b"&setmn;", '\u{2216}'),
+                (b"&Backslash;", '\u{2216}'),
+                (b"&sbsol;", '\u{FE68}'),
             ] {
                 if s.len() >= name.len() && s[..name.len()].eq_ignore_ascii_case(name) {
                     return Some((Char(c as u32), name.len()));
@@ -2254,6 +2261,7 @@ mod tests {
             ("%c0%ae%c0%ae/", 0),
             ("..&sol;..&bsol;x", 2),
             ("..&#x2215;x %u2216x \\u2044x", 3),
+            ("..&frasl;x &setminus;x &Backslash;x &sbsol;x", 4),
             ("&#47;&#x2f;\\u002f", 0),
         ] {
             let mut out = Vec::new();

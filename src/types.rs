@@ -890,7 +890,7 @@ impl InputIssue {
 impl core::fmt::Display for InputIssue {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            Self::PathTraversal => "the resource path climbs out of its directory (`..` or a dot-only segment, possibly encoded)",
+            Self::PathTraversal => "the resource path climbs out of its directory (`..`, a dot-only segment, or one of only invisible characters or blanks, possibly encoded)",
             Self::NulByte => "the resource contains a NUL byte (possibly encoded)",
             Self::ForeignSeparator => "the resource uses a backslash, a drive letter or a UNC prefix; resources are POSIX paths",
             Self::ComponentTooLong => "a component of the resource path is longer than 255 bytes",

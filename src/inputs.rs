@@ -194,14 +194,21 @@ pub(crate) fn reaches_sensitive(path: &[u8]) -> bool {
 }
 
 /// Whether a path spelled with `c` hides where it leads from a reader of ASCII: a separator or
-/// dot look-alike, a two-dot leader, an invisible character. (Not a best-fit backslash: Japanese
-/// and Korean Windows show `\\` as `¥` and `₩`, so `C:¥Windows¥…¥hosts` is a plain path there.)
+/// dot look-alike, a two-dot leader, an invisible character (`invisible`, less combining marks,
+/// which decomposed accented names hold). Not a best-fit backslash (Japanese and Korean Windows
+/// show `\\` as `¥` and `₩`: `C:¥Windows¥…¥hosts` is a plain path there), nor a fullwidth
+/// solidus (`TYPED_SEPARATORS`).
 pub(crate) fn spelling_hides_path(c: char) -> bool {
-    SEPARATOR_LOOKALIKES.contains(&c)
+    (SEPARATOR_LOOKALIKES.contains(&c) && !TYPED_SEPARATORS.contains(&c))
         || DOT_LOOKALIKES.contains(&c)
         || matches!(c, '\u{2025}' | '\u{FE30}')
         || is_default_ignorable(c)
+        || (invisible(c) && !unicode_normalization::char::is_combining_mark(c))
 }
+
+/// The separator look-alikes an input method types in Chinese and Japanese prose (the fullwidth
+/// solidus and reverse solidus: `C:＼Users＼hanako＼.ssh`): they hide nothing there.
+pub(crate) const TYPED_SEPARATORS: [char; 2] = ['\u{FF0F}', '\u{FF3C}'];
 
 /// `reaches_sensitive` of a decoded path.
 fn resolves_to_sensitive(d: &[u8]) -> bool {
@@ -227,6 +234,9 @@ fn resolves_to_sensitive(d: &[u8]) -> bool {
             }
             continue;
         };
+        if seg.chars().all(|c| c == ' ' || invisible(c)) {
+            continue;
+        }
         let name = fold(seg, &mut buf).unwrap_or("\u{1}");
         // `.`, `. `, invisible characters alone: here; `..`, `...`, `..;x`, `‥` (which folds
         // to nothing): one up
@@ -455,7 +465,7 @@ fn is_dot_segment(seg: &[u8]) -> bool {
     let Ok(name) = core::str::from_utf8(name) else {
         return false;
     };
-    let mut visible = name.chars().filter(|&c| !is_default_ignorable(c));
+    let mut visible = name.chars().filter(|&c| !invisible(c));
     let mut dot = false;
     visible.all(|c| {
         dot |= c == '.';
@@ -531,7 +541,9 @@ fn nfkc_hides(s: &str) -> Option<InputIssue> {
             _ if in_params => {}
             ';' => in_params = true,
             '.' => has_dot = true,
+            // (`‥\u{200B}`: a reader that drops the invisible character reads `..`)
             ' ' => {}
+            c if invisible(c) => {}
             _ => only_dots = false,
         }
     }
@@ -626,7 +638,7 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         let name = fold(seg, &mut buf)?;
         // nothing but invisible characters and blanks: no segment to a reader that drops them
         // (`/etc/\u{200B}/shadow` is `/etc/shadow` there)
-        if name.is_empty() && seg.chars().all(|c| c == ' ' || is_default_ignorable(c)) {
+        if seg.chars().all(|c| c == ' ' || invisible(c)) {
             return Err(InputIssue::PathTraversal);
         }
         if is_sensitive(dir, name) || (i == 0 && s.starts_with('/') && is_kernel_root(name)) {
@@ -727,6 +739,20 @@ fn is_default_ignorable(c: char) -> bool {
         | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
         | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
         | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Characters that show nothing, or that a reader may drop: the default-ignorable ones, the
+/// other format characters (`U+0600`–`U+0605`, `U+06DD`, `U+070F`, `U+0890`, `U+0891`, `U+08E2`,
+/// `U+110BD`, `U+110CD`, `U+FFF9`–`U+FFFB`, `U+13430`–`U+1343F`), the Mongolian soft hyphen,
+/// combining marks and the braille blank. A segment made only of them (and blanks) is no name, and beside dots they hide
+/// nothing (`‥\u{200B}` is `..` to a reader that drops them).
+pub(crate) fn invisible(c: char) -> bool {
+    is_default_ignorable(c)
+        || matches!(c,
+            '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{0890}' | '\u{0891}'
+            | '\u{08E2}' | '\u{110BD}' | '\u{110CD}' | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{13430}'..='\u{1343F}' | '\u{1806}' | '\u{2800}')
+        || (!c.is_ascii() && unicode_normalization::char::is_combining_mark(c))
 }
 
 /// Components that name secrets or server configuration wherever they appear, and
@@ -1163,6 +1189,10 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
             if chars().any(is_lookalike) || best_fit_climbs(d) {
                 return Err(InputIssue::PathTraversal);
             }
+            // nothing but invisible characters and blanks, as in a path (`check_decoded`)
+            if core::str::from_utf8(d).is_ok_and(|s| s.chars().all(|c| c == ' ' || invisible(c))) {
+                return Err(InputIssue::PathTraversal);
+            }
             // (each stretch of valid UTF-8 alone, where a stray byte breaks the whole)
             for c in d.utf8_chunks().filter(|c| !c.invalid().is_empty()) {
                 if let Some(i) = nfkc_hides(c.valid()) {
@@ -1586,12 +1616,34 @@ mod tests {
     /// pair's directory was forgotten across it.
     #[test]
     fn an_invisible_segment_is_refused() {
+        for u in [
+            "https://api.example.com/v1/a/%E2%80%8B/b",
+            "https://api.example.com/v1/%E2%80%A5%E2%80%8B/admin",
+            "https://api.example.com/v1/a/%20/b",
+        ] {
+            assert_eq!(check_url(u, WEB), Err(InputIssue::PathTraversal), "{u:?}");
+        }
+        assert_eq!(
+            check_url("https://api.example.com/v1/a%20b/x%E2%80%8By", WEB),
+            Ok(())
+        );
         for p in [
             "/etc/\u{200B}/shadow",
             "/etc/\u{200C}\u{200D}/passwd",
             "/data/ /x",
             "/data/\u{FEFF}/x",
             "/data/%E2%80%8B/x",
+            // the third review's: other format characters, the braille blank, a lone combining
+            // mark, the Mongolian soft hyphen, and a two-dot leader beside an invisible one
+            "/data/acme/etc/\u{FFF9}/shadow",
+            "/data/acme/etc/\u{0600}/shadow",
+            "/data/acme/etc/\u{2800}/shadow",
+            "/data/acme/etc/\u{0301}/shadow",
+            "/data/acme/etc/\u{1806}/shadow",
+            "/data/acme/\u{2025}\u{200B}/globex/q3.csv",
+            "/data/acme/\u{200B}\u{2025}/globex/q3.csv",
+            "/data/acme/%E2%80%A5%E2%80%8B/globex/q3.csv",
+            "/data/acme/\u{FE30}\u{FEFF}/x",
         ] {
             assert_eq!(check_path(p), Err(InputIssue::PathTraversal), "{p:?}");
         }
@@ -1599,6 +1651,7 @@ mod tests {
             "/users/:id/profile",
             "/app/;jsessionid=1/x",
             "/data/a\u{200B}b/x",
+            "/data/Jose\u{0301}/notes.txt",
         ] {
             assert_ne!(check_path(p), Err(InputIssue::PathTraversal), "{p:?}");
         }

@@ -890,6 +890,10 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "..&setminus;..&setminus;windows&setminus;win.ini",
         // an invisible character as a whole segment is no segment to a reader that drops it
         "/etc/\u{200B}/shadow",
+        // the third review's: other invisible characters as a whole segment
+        "/etc/\u{FFF9}/shadow",
+        "/root/\u{301}/.ssh/id_rsa",
+        "/etc/.\u{FE0F}/shadow",
     ] {
         let r = s.scan(text.as_bytes());
         assert!(r.level >= ThreatLevel::High, "{text:?} scored {r:?}");
@@ -913,6 +917,14 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "By default the CLI reads C:\\Users\\%USERNAME%\\.kube\\config.",
         "hosts\u{30D5}\u{30A1}\u{30A4}\u{30EB}\u{306F} C:\u{A5}Windows\u{A5}System32\u{A5}drivers\u{A5}etc\u{A5}hosts",
         "On Windows the key is at C:\\Users\\...\\.ssh\\id_rsa.",
+        // the third review's: bidi marks around a path in Hebrew prose, the fullwidth
+        // backslash an input method types, a progress line repeated beside a command
+        "\u{5E8}\u{5D0}\u{5D4} \u{2067}C:\\inetpub\\wwwroot\\web.config\u{2069} \u{5DC}\u{5DE}\u{5D9}\u{5D3}\u{5E2}.",
+        "C:\u{FF3C}Users\u{FF3C}hanako\u{FF3C}.ssh\u{FF3C}config \u{3092}\u{7DE8}\u{96C6}\u{3057}\u{307E}\u{3059}\u{3002}",
+        &format!(
+            "Bug: the log shows {}\nfixed with `rm -rf node_modules && npm ci`",
+            "Waiting for lock...\r".repeat(80)
+        ),
     ] {
         let r = s.scan(text.as_bytes());
         assert!(r.level < ThreatLevel::High, "{text:?} scored {r:?}");

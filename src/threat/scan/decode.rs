@@ -177,10 +177,14 @@ fn path_weight(t: &[u8]) -> u32 {
 
 /// Whether the spelling of path `t` hides where it leads: a percent escape that decodes (`%2f`,
 /// `%u2215`), a character `inputs::spelling_hides_path` names (a look-alike, an invisible
-/// character), or a `.` or `..` segment after a name. Not any other character past ASCII (a
-/// user's name, `C:\Users\Çağla\.ssh`), not `%USERNAME%`: a second hostile review found 402
-/// benign texts made high that way.
+/// character inside the path), or a `.` or `..` segment after a name. Not any other character
+/// past ASCII (a user's name, `C:\Users\Çağla\.ssh`), not `%USERNAME%`, not a fullwidth `＼`
+/// or a bidi mark around the path: hostile reviews found 402 and 296 benign texts made high
+/// that way.
 fn hides_path(t: &str) -> bool {
+    // (an invisible character at an end is typography, a bidi mark around a path in Hebrew or
+    // Arabic prose: it hides nothing inside the path)
+    let t = t.trim_matches(|c: char| !c.is_ascii() && crate::inputs::invisible(c));
     let b = t.as_bytes();
     let hex = |r: core::ops::Range<usize>| {
         b.get(r)
@@ -193,7 +197,8 @@ fn hides_path(t: &str) -> bool {
         || dot_segment_inside(t)
 }
 
-/// Whether path `t` has a `.` or `..` segment (or `..;x`) after a name (`/etc/./shadow`,
+/// Whether path `t` has a segment of blanks or invisible characters, or a `.` or `..` segment
+/// (or `..;x`) after a name (`/etc/./shadow`,
 /// `/etc/x/../shadow`, `a\..\b`, `C:¥x¥..¥y`): a path written to hide where it leads. A
 /// leading run (`./.env`, `../.env`) is how a relative path is written every day, and is left to
 /// the step count: a target one step up is named in documentation and chat all the time
@@ -201,10 +206,18 @@ fn hides_path(t: &str) -> bool {
 /// (`C:\Windows\System32\drivers\etc\hosts`). Three dots or more elide a path
 /// (`C:\Users\...\.ssh`).
 fn dot_segment_inside(t: &str) -> bool {
-    let separator =
-        |c: char| matches!(c, '/' | '\\') || crate::inputs::BEST_FIT_BACKSLASHES.contains(&c);
+    let separator = |c: char| {
+        matches!(c, '/' | '\\')
+            || crate::inputs::BEST_FIT_BACKSLASHES.contains(&c)
+            || crate::inputs::TYPED_SEPARATORS.contains(&c)
+    };
     let mut named = false;
     for seg in t.split(separator).filter(|s| !s.is_empty()) {
+        // (a segment of nothing but blanks or invisible characters hides one anywhere:
+        // `/root/\u{301}/.ssh`, refused before its names are looked at)
+        if seg.chars().all(|c| c == ' ' || crate::inputs::invisible(c)) {
+            return true;
+        }
         match seg.split(';').next().unwrap_or(seg) {
             "." | ".." if named => return true,
             "." | ".." => {}

@@ -55,12 +55,15 @@ pub(super) const LONG_TEXT_WORDS: usize = 100;
 pub(super) fn long_prose(text: &[u8]) -> bool {
     // counted a block at a time in a byte-wide sum, which the compiler vectorises (a memchr
     // call per space, or a usize per byte, cost ten times more)
+    // (a block with no blank is no padding, whose unit holds one: Chinese and Japanese text
+    // asks `padding` seldom)
     let (mut bytes, mut spaces) = (0, 0);
     text.len() >= LONG_TEXT_BYTES
         && text.chunks(PADDING_BLOCK).any(|c| {
-            if !padding(c) {
+            let blanks = c.iter().map(|&b| (b == b' ') as u8).sum::<u8>() as usize;
+            if blanks == 0 || !padding(c) {
                 bytes += c.len();
-                spaces += c.iter().map(|&b| (b == b' ') as u8).sum::<u8>() as usize;
+                spaces += blanks;
             }
             bytes >= LONG_TEXT_BYTES && spaces >= LONG_TEXT_WORDS
         })
@@ -71,7 +74,8 @@ const PADDING_BLOCK: usize = 128;
 
 /// Whether a block of `text` is padding: one unit of up to half a block over and over, where
 /// the unit is words or shouts on one line (`! ! `, `lol `, a short sentence repeated): it has a
-/// blank and a letter, `!` or `?`, and no line break (a repeated log line, `INFO heartbeat ok`)
+/// blank and a letter, `!` or `?`, and no line break or carriage return (a repeated log line,
+/// `INFO heartbeat ok`, or a progress line, `Waiting for lock...\r`)
 /// and nothing of markup or data (`<td></td>`, `- [ ] `, `{"a":0},`, `ff ff `, rules and
 /// tables drawn with `=`, `-`, `|`), which a second hostile review found made high beside a
 /// quoted command. Asks each period whether the block's first 8 bytes recur there before
@@ -102,6 +106,7 @@ fn padding(c: &[u8]) -> bool {
                 matches!(
                     b,
                     b'\n'
+                        | b'\r'
                         | b'<'
                         | b'>'
                         | b'{'

@@ -353,7 +353,11 @@ impl Scanner {
                         dequote(out, &mut spare);
                         std::mem::swap(out, &mut *spare);
                     }
-                    (worth.then_some(Reading::Escaped), u.read, u.resume)
+                    let reading = match u.path {
+                        0 => Reading::Escaped,
+                        _ => Reading::EscapedPath,
+                    };
+                    (worth.then_some(reading), u.read, u.resume)
                 });
                 self.decoded_again = spare.into_inner();
             }
@@ -437,7 +441,7 @@ impl Scanner {
                 let cap = if formatted { FORMATTED_CAP } else { u32::MAX };
                 let (mut inner, mut inner_technical) = self.read_decoded(long, cap);
                 // escapes decoded: its path-like tokens too (`..&#x2215;..&#x2215;etc&#x2215;passwd`)
-                if reading == Reading::Escaped {
+                if reading == Reading::EscapedPath {
                     let w = path_token_weight(&self.decoded);
                     if w > 0 {
                         inner_technical += w;
@@ -461,7 +465,8 @@ impl Scanner {
                     _ => inner.categories,
                 };
                 if total > best.0 {
-                    *best = (total, inner.score, categories, reading == Reading::Escaped);
+                    let escaped = matches!(reading, Reading::Escaped | Reading::EscapedPath);
+                    *best = (total, inner.score, categories, escaped);
                 }
             }
             if from + read >= text.len() {
@@ -744,6 +749,9 @@ impl Scanner {
 enum Reading {
     /// Escapes decoded: everything counts, and 2 more where they hid prose evidence.
     Escaped,
+    /// The same, where an escape stood for a path's separator or dot: its path-like tokens are
+    /// judged too (`..&#x2215;..&#x2215;etc&#x2215;passwd`).
+    EscapedPath,
     /// Shell quoting undone in a command's name: everything counts.
     Dequoted,
     /// Markup inside a word, a reversal behind U+202E, a word spelled out: everything counts.

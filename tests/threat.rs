@@ -888,6 +888,7 @@ fn a_hidden_traversal_weighs_the_target_it_reaches() {
         "..&bsol;..&bsol;windows&bsol;win.ini",
         "..&frasl;..&frasl;etc&frasl;passwd",
         "..&setminus;..&setminus;windows&setminus;win.ini",
+        "..&smallsetminus;.aws&smallsetminus;credentials",
         // an invisible character as a whole segment is no segment to a reader that drops it
         "/etc/\u{200B}/shadow",
         // the third review's: other invisible characters as a whole segment

@@ -1634,7 +1634,8 @@ pub(super) struct Unescaped {
     /// escape, `%XX` or `\xXX`, a line break or `&` after `&` too): a payload escapes its
     /// separator to pass a filter (`%3Bid`, `%7Cid`, `%26%26id`, `%C0%BBid`, `\u003bid`), and
     /// one is enough to read it unescaped. Also a separator look-alike escaped as a character
-    /// (`&#x2215;`, `%u2215`) and `&sol;` or `&bsol;`: a path hidden from the path reading.
+    /// (`&#x2215;`, `%u2215`), and a separator or control by its HTML5 name (`&sol;`,
+    /// `&dollar;`): hidden from the path reading or the command patterns.
     pub(super) controls: usize,
     /// Escapes that decoded to a path's separator or dot (`/`, `\`, `.`, a look-alike): only
     /// then are the unescaped reading's path-like tokens judged (judging every reading's cost
@@ -1707,11 +1708,12 @@ pub(super) fn unescape(text: &[u8], out: &mut Vec<u8>) -> Unescaped {
                 // (`\u003b`, `%u007c`: a separator escaped as a character. Not a line break, not
                 // `\u0026\u0026`, which Go's JSON writes for every `&&`, and not a character
                 // reference, markup's own: `&#59;`, `&amp;&amp;`)
-                // A separator look-alike escaped (`&#x2215;`, `%u2215`), or `/` and `\` by
-                // HTML5's names (`&sol;`), is escaped only to hide it: its path is read.
+                // A separator look-alike escaped (`&#x2215;`, `%u2215`), or a separator or a
+                // shell control by HTML5's names (`&sol;`, `&dollar;`), is escaped only to hide
+                // it: markup writes those plainly.
                 let control = (text[i] != b'&' && matches!(ch, ';' | '|' | '`' | '$'))
                     || crate::inputs::SEPARATOR_LOOKALIKES.contains(&ch)
-                    || (matches!(ch, '/' | '\\')
+                    || (matches!(ch, '/' | '\\' | ';' | '|' | '`' | '$')
                         && text[i] == b'&'
                         && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
                 (buf, w, len, ch.is_ascii_alphanumeric(), control)
@@ -1876,6 +1878,8 @@ fn escape_at(s: &[u8]) -> Option<(Escaped, usize)> {
                 (b"&setminus;", '\u{2216}'),
                 (b"&setmn;", '\u{2216}'),
                 (b"&Backslash;", '\u{2216}'),
+                (b"&smallsetminus;", '\u{2216}'),
+                (b"&ssetmn;", '\u{2216}'),
                 (b"&sbsol;", '\u{FE68}'),
             ] {
                 if s.len() >= name.len() && s[..name.len()].eq_ignore_ascii_case(name) {
@@ -2296,6 +2300,7 @@ mod tests {
             ("..&sol;..&bsol;x", 2),
             ("..&#x2215;x %u2216x \\u2044x", 3),
             ("..&frasl;x &setminus;x &Backslash;x &sbsol;x", 4),
+            ("&dollar;(reboot) &semi;id &verbar;id &grave;id &ssetmn;", 5),
             ("&#47;&#x2f;\\u002f", 0),
         ] {
             let mut out = Vec::new();

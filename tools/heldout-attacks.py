@@ -29,7 +29,8 @@ suffixes (another optimiser) were not. `suffix_adaptive_advbench` holds the same
 suffixes after AdvBench's requests (PyRIT's copy, MIT), 48 requests a suffix: a second measure
 of the suffix category whose requests no rule was written from (a harmful-request lexicon
 written from HarmBench's was measured on it and not shipped: PERF.md, twenty-ninth session).
-The hijacking rows are PromptInject's goal-hijacking attacks (MIT) with its padding (escapes and delimiters repeated), as a user would send them.
+The hijacking rows are PromptInject's goal-hijacking attacks (MIT) with its padding (escapes
+and delimiters repeated), as a user would send them.
 
 pyrit's in_the_wild/ templates are left out: they come from the same collection as the
 development set's jailbreaks. A text whose first 150 letters match a development row is left

@@ -234,7 +234,7 @@ fn resolves_to_sensitive(d: &[u8]) -> bool {
             }
             continue;
         };
-        if seg.chars().all(|c| c == ' ' || invisible(c)) {
+        if blank_or_invisible(seg) {
             continue;
         }
         let name = fold(seg, &mut buf).unwrap_or("\u{1}");
@@ -646,7 +646,7 @@ fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
         let name = fold(seg, &mut buf)?;
         // nothing but invisible characters and blanks: no segment to a reader that drops them
         // (`/etc/\u{200B}/shadow` is `/etc/shadow` there)
-        if seg.chars().all(|c| c == ' ' || invisible(c)) {
+        if blank_or_invisible(seg) {
             return Err(InputIssue::PathTraversal);
         }
         if is_sensitive(dir, name) || (i == 0 && s.starts_with('/') && is_kernel_root(name)) {
@@ -761,6 +761,13 @@ pub(crate) fn invisible(c: char) -> bool {
             | '\u{08E2}' | '\u{110BD}' | '\u{110CD}' | '\u{FFF9}'..='\u{FFFB}'
             | '\u{13430}'..='\u{1343F}' | '\u{1806}' | '\u{2800}')
         || (!c.is_ascii() && !plain_letter(c) && unicode_normalization::char::is_combining_mark(c))
+}
+
+/// Whether a path segment is nothing but blanks and `invisible` characters: no segment to a
+/// reader that drops them (`/etc/\u{200B}/shadow` is `/etc/shadow` there). The one test for
+/// paths, URL paths, `reaches_sensitive` and the threat scan's reading of paths.
+pub(crate) fn blank_or_invisible(seg: &str) -> bool {
+    seg.chars().all(|c| c == ' ' || invisible(c))
 }
 
 /// Letters of the large blocks no combining mark is in (Latin-1 and Latin Extended, Cyrillic,
@@ -1208,8 +1215,13 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
             if chars().any(is_lookalike) || best_fit_climbs(d) {
                 return Err(InputIssue::PathTraversal);
             }
-            // nothing but invisible characters and blanks, as in a path (`check_decoded`)
-            if core::str::from_utf8(d).is_ok_and(|s| s.chars().all(|c| c == ' ' || invisible(c))) {
+            // nothing but invisible characters and blanks, as in a path (`check_decoded`), in
+            // each part an encoded separator makes, as the dot segments above are looked for
+            // (`a%2F%E2%80%8B%2Fb` is `a/\u{200B}/b` to a server that decodes it)
+            if d.split(|&c| c == b'/' || c == b'\\')
+                .filter(|s| !s.is_empty())
+                .any(|s| core::str::from_utf8(s).is_ok_and(blank_or_invisible))
+            {
                 return Err(InputIssue::PathTraversal);
             }
             // (each stretch of valid UTF-8 alone, where a stray byte breaks the whole)
@@ -1659,13 +1671,24 @@ mod tests {
             "https://api.example.com/v1/a/%E2%80%8B/b",
             "https://api.example.com/v1/%E2%80%A5%E2%80%8B/admin",
             "https://api.example.com/v1/a/%20/b",
+            // between encoded separators, which a server that decodes the path reads as ones
+            "https://api.example.com/v1/a%2F%E2%80%8B%2Fb",
+            "https://api.example.com/v1/a%2F%20%2Fb",
+            "https://api.example.com/v1/%252F%E2%80%8B%252Fb",
         ] {
             assert_eq!(check_url(u, WEB), Err(InputIssue::PathTraversal), "{u:?}");
         }
-        assert_eq!(
-            check_url("https://api.example.com/v1/a%20b/x%E2%80%8By", WEB),
-            Ok(())
-        );
+        // (an encoded backslash is refused before: a foreign separator)
+        assert!(check_url("https://api.example.com/v1/a%5C%E2%80%8B%5Cb", WEB).is_err());
+        for u in [
+            "https://api.example.com/v1/a%20b/x%E2%80%8By",
+            // an encoded separator alone, or two together, leave no part that is only blanks
+            "https://api.example.com/v1/a%2Fb",
+            "https://api.example.com/v1/a%2F%2Fb",
+            "https://api.example.com/v1/a%2F",
+        ] {
+            assert_eq!(check_url(u, WEB), Ok(()), "{u:?}");
+        }
         for p in [
             "/etc/\u{200B}/shadow",
             "/etc/\u{200C}\u{200D}/passwd",

@@ -215,7 +215,7 @@ fn dot_segment_inside(t: &str) -> bool {
     for seg in t.split(separator).filter(|s| !s.is_empty()) {
         // (a segment of nothing but blanks or invisible characters hides one anywhere:
         // `/root/\u{301}/.ssh`, refused before its names are looked at)
-        if seg.chars().all(|c| c == ' ' || crate::inputs::invisible(c)) {
+        if crate::inputs::blank_or_invisible(seg) {
             return true;
         }
         match seg.split(';').next().unwrap_or(seg) {

@@ -239,37 +239,83 @@ impl Normalizer {
     }
 
     /// The light view of text that is not all ASCII, then the folded one. ASCII characters
-    /// take a byte path; only segments holding non-ASCII bytes go through NFKC. A segment runs
-    /// from an ASCII character followed by a non-ASCII byte (a mark after it may compose with
-    /// it: `e` + U+0301) or from the text's start, to the next ASCII byte. NFKC of the text is
-    /// the concatenation of its segments' NFKC, because every segment after the first starts at
-    /// an ASCII character, a starter that nothing before it composes with, and a UTF-8 sequence
-    /// never holds an ASCII byte, so no character is cut (property test against one NFKC pass
-    /// over the whole text). Prose with a typographic apostrophe every ~860 characters took 22×
-    /// the instructions of its ASCII form when every character went through NFKC.
+    /// take a byte path, and so do the characters `simple_nfkc` takes (Cyrillic, Chinese, kana,
+    /// Hangul, Latin-1's letters, typographic quotes and dashes, CJK punctuation), read from
+    /// their bytes; only segments holding any other character go through NFKC. A segment runs
+    /// from the character before the first other one (a mark after it may compose with it: `e`
+    /// + U+0301) or from the text's start, to the next ASCII or simple character. NFKC of the
+    /// text is the concatenation of its segments' NFKC and its other characters' own, because
+    /// NFKC joins nothing before them to ASCII and simple characters (`simple_nfkc_is_nfkc`),
+    /// and no UTF-8 sequence is cut (property test against one NFKC pass over the whole text).
+    /// Prose with a typographic apostrophe every ~860 characters took 22× the instructions of
+    /// its ASCII form when every character went through NFKC; Russian and Chinese spent a fifth
+    /// of their scan starting a segment at each word, or at each ideographic full stop.
     fn views_general(&mut self, input: &[u8]) -> bool {
         let mut light = std::mem::take(&mut self.folded).into_bytes();
         light.clear();
         light.reserve(input.len());
+        let cyrillic = cyrillic_table();
         let mut last_space = true;
+        // The character last written from its bytes (ASCII, or one `simple_nfkc` takes): where
+        // it begins in `input`, and `light`'s length and `last_space` before it (`NONE` where
+        // the last thing written was a segment). A segment NFKC reads begins there, since a mark
+        // after that character may compose with it (`e` + U+0301, `е` + U+0308).
+        const NONE: usize = usize::MAX;
+        let mut back = (NONE, 0usize, true);
         let mut i = 0;
         while i < input.len() {
-            // the ASCII run up to the next non-ASCII byte, less its last character when one
-            // follows (that character starts the segment)
+            // the ASCII run up to the next non-ASCII byte, its last character apart (the one a
+            // segment may begin at)
             let j = i + ascii_prefix(&input[i..]);
-            let k = if j < input.len() && j > i { j - 1 } else { j };
-            if k > i {
-                push_ascii(&mut light, &input[i..k], &mut last_space);
-                i = k;
+            if j > i {
+                if j - 1 > i {
+                    push_ascii(&mut light, &input[i..j - 1], &mut last_space);
+                }
+                back = (j - 1, light.len(), last_space);
+                push_ascii_byte(&mut light, input[j - 1], &mut last_space);
+                i = j;
+                if i >= input.len() {
+                    break;
+                }
             }
-            if i >= input.len() {
-                break;
+            // the run of characters past ASCII that `simple_nfkc` takes, one by one
+            let mut simple = Simple::at(&input[i..]);
+            while simple.len() > 0 {
+                back = (i, light.len(), last_space);
+                simple.push(&mut light, &input[i..], &mut last_space, cyrillic);
+                i += simple.len();
+                simple = match input.get(i) {
+                    Some(b) if !b.is_ascii() => Simple::at(&input[i..]),
+                    _ => Simple::None,
+                };
             }
-            let end = input[i + 1..]
-                .iter()
-                .position(u8::is_ascii)
-                .map_or(input.len(), |n| i + 1 + n);
-            push_light(&mut light, &input[i..end], &mut last_space);
+            if i >= input.len() || input[i].is_ascii() {
+                continue;
+            }
+            // Anything else goes through NFKC: from the character before it where that was
+            // written from its bytes (taken back), to the next character that composes with
+            // nothing before it (ASCII, or one `simple_nfkc` takes: `simple_nfkc_is_nfkc`).
+            // NFKC of the text is the concatenation of these segments' NFKC and the characters'
+            // between them, since each segment begins and ends at such a character, and a UTF-8
+            // sequence is never cut (a lead byte is no continuation byte). Linear: the search
+            // for the segment's end reads each byte once, and the next step starts there.
+            let start = match back {
+                (at, len, space) if at != NONE => {
+                    light.truncate(len);
+                    last_space = space;
+                    at
+                }
+                _ => i,
+            };
+            let mut end = i + 1;
+            while end < input.len()
+                && !input[end].is_ascii()
+                && Simple::at(&input[end..]).len() == 0
+            {
+                end += 1;
+            }
+            push_light(&mut light, &input[start..end], &mut last_space);
+            back = (NONE, 0, true);
             i = end;
         }
         if light.last() == Some(&b' ') {
@@ -701,6 +747,120 @@ fn ascii_prefix(s: &[u8]) -> usize {
     i + s[i..].iter().take_while(|b| b.is_ascii()).count()
 }
 
+/// `push_ascii` of one byte: lower case, whitespace as one space after `last_space`.
+fn push_ascii_byte(light: &mut Vec<u8>, b: u8, last_space: &mut bool) {
+    if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        if !*last_space {
+            light.push(b' ');
+            *last_space = true;
+        }
+    } else {
+        light.push(b.to_ascii_lowercase());
+        *last_space = false;
+    }
+}
+
+/// The character at the start of some bytes when `simple_nfkc` takes it (its NFKC is one
+/// character, found without the normalisation tables, and it composes with nothing before or
+/// after it), read from its bytes: basic Cyrillic through the table `push_light_char` filled,
+/// kana, Chinese and Hangul syllables copied as they are, any other decoded. `None` for ASCII,
+/// for any other character, and for bytes that are not UTF-8.
+#[derive(Clone, Copy)]
+enum Simple {
+    /// U+0400–U+045F: the index in `cyrillic_table`
+    Cyrillic(usize),
+    /// three bytes `copied_as_is`
+    Copied,
+    /// a character of this many bytes, and what `simple_nfkc` makes of it
+    Char(char, usize),
+    None,
+}
+
+impl Simple {
+    #[inline]
+    fn at(b: &[u8]) -> Simple {
+        let cont = |c: u8| c & 0xC0 == 0x80;
+        match *b {
+            [l @ (0xD0 | 0xD1), c, ..] if cont(c) => {
+                let cp = ((l as usize & 0x1F) << 6) | (c as usize & 0x3F);
+                match cp.checked_sub(0x400) {
+                    Some(k) if k < 0x60 => Simple::Cyrillic(k),
+                    _ => Simple::None,
+                }
+            }
+            // (kana, Chinese and Hangul without `from_utf8`: three bytes from E3 up are no
+            // overlong form, and `copied_as_is` holds no surrogate)
+            [l @ 0xE3..=0xED, c1, c2, ..]
+                if cont(c1)
+                    && cont(c2)
+                    && copied_as_is(
+                        (l as u32 & 0x0F) << 12 | (c1 as u32 & 0x3F) << 6 | (c2 as u32 & 0x3F),
+                    ) =>
+            {
+                Simple::Copied
+            }
+            [l @ 0xC2..=0xEF, ..] => {
+                let n = if l < 0xE0 { 2 } else { 3 };
+                let Some(c) = b
+                    .get(..n)
+                    .and_then(|s| core::str::from_utf8(s).ok())
+                    .and_then(|s| s.chars().next())
+                else {
+                    return Simple::None;
+                };
+                if n == 3 && copied_as_is(c as u32) {
+                    return Simple::Copied;
+                }
+                match simple_nfkc(c) {
+                    Some(m) => Simple::Char(m, n),
+                    None => Simple::None,
+                }
+            }
+            _ => Simple::None,
+        }
+    }
+
+    /// Bytes it takes (0 for `None`).
+    #[inline]
+    fn len(self) -> usize {
+        match self {
+            Simple::Cyrillic(_) => 2,
+            Simple::Copied => 3,
+            Simple::Char(_, n) => n,
+            Simple::None => 0,
+        }
+    }
+
+    /// Appends what `push_light_char` appends for it; `b` starts with its bytes.
+    #[inline]
+    fn push(
+        self,
+        light: &mut Vec<u8>,
+        b: &[u8],
+        last_space: &mut bool,
+        cyrillic: &[([u8; 4], u8); 0x60],
+    ) {
+        match self {
+            Simple::Cyrillic(k) => {
+                let (out, n) = &cyrillic[k];
+                // (a constant length each: a copy of `n` bytes was a call to `memcpy`)
+                match n {
+                    1 => light.push(out[0]),
+                    2 => light.extend_from_slice(&out[..2]),
+                    _ => light.extend_from_slice(&out[..*n as usize]),
+                }
+                *last_space = false;
+            }
+            Simple::Copied => {
+                light.extend_from_slice(&b[..3]);
+                *last_space = false;
+            }
+            Simple::Char(m, _) => push_light_char(light, m, last_space),
+            Simple::None => {}
+        }
+    }
+}
+
 /// Whether a word of the light view `light` is one letter that is not ASCII (`single_letter`,
 /// the rule `fold_words` joins by) that `fold_words` would change: one with a dot after it
 /// (`é.`, whose dot goes), or one beside another single letter (`и в`, which a third would
@@ -744,20 +904,32 @@ fn wide_single_letter(text: &str) -> bool {
 }
 
 /// NFKC of `c` where it is one character found without the normalisation tables (a hash per
-/// character), and `c` composes with nothing: ASCII, basic Cyrillic, kana, Chinese and Hangul
-/// syllables as they are, and the full-width forms of ASCII and the ideographic space (Chinese
-/// and Japanese punctuation) as ASCII. Text made of these alone is its characters' NFKC, one by
-/// one. (Exhaustive test: `simple_nfkc_is_nfkc`; sequences: `segmented_light_view_is_one_nfkc_pass`.)
+/// character), and `c` composes with nothing, before or after it: ASCII, Latin-1's letters,
+/// basic Cyrillic, kana, Chinese and Hangul syllables, the ideographic comma, full stop and
+/// brackets, typographic quotes and dashes as they are, and the full-width forms of ASCII, the
+/// ideographic space and the no-break space (Chinese and Japanese punctuation) as ASCII. Text
+/// made of these alone is its characters' NFKC, one by one, and NFKC never joins one of them to
+/// what is before it, so a text's NFKC may be cut before each (`Normalizer::views_general`). (Exhaustive test: `simple_nfkc_is_nfkc`; sequences: `segmented_light_view_is_one_nfkc_pass`.)
 fn simple_nfkc(c: char) -> Option<char> {
     match c as u32 {
         0..=0x7F
+        | 0x00AB
+        | 0x00BB
+        | 0x00C0..=0x00FF
         | 0x0400..=0x045F
+        | 0x2013
+        | 0x2014
+        | 0x2018
+        | 0x2019
+        | 0x201C
+        | 0x201D
+        | 0x3001..=0x3029
         | 0x3041..=0x3096
         | 0x30A1..=0x30FA
         | 0x4E00..=0x9FFF
         | 0xAC00..=0xD7A3 => Some(c),
         0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0),
-        0x3000 => Some(' '),
+        0x3000 | 0x00A0 => Some(' '),
         _ => None,
     }
 }
@@ -840,10 +1012,11 @@ fn cyrillic_table() -> &'static [([u8; 4], u8); 0x60] {
     })
 }
 
-/// The characters `push_simple` copies to the light view as they are: kana, Chinese and Hangul
-/// syllables (`simple_nfkc` keeps them, and they have no case and no look-alike).
+/// The characters `push_simple` copies to the light view as they are: the ideographic comma,
+/// full stop and brackets, kana, Chinese and Hangul syllables (`simple_nfkc` keeps them, and
+/// they have no case and no look-alike).
 fn copied_as_is(cp: u32) -> bool {
-    matches!(cp, 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+    matches!(cp, 0x3001..=0x3029 | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
 }
 
 /// One NFKC character of the light view: invisibles dropped, whitespace collapsed, lower case,
@@ -1250,7 +1423,8 @@ fn single_letter(w: &str) -> Option<char> {
     let mut it = w.chars();
     let c = it.next()?;
     let rest = it.as_str();
-    (c.is_alphabetic() && (rest.is_empty() || rest == ".")).then_some(c)
+    // (the length first: `is_alphabetic` searches a table past ASCII, for every word)
+    ((rest.is_empty() || rest == ".") && c.is_alphabetic()).then_some(c)
 }
 
 #[cfg(test)]
@@ -1433,6 +1607,7 @@ mod tests {
     #[test]
     fn simple_nfkc_is_nfkc() {
         use unicode_normalization::char::{canonical_combining_class, compose};
+        use unicode_normalization::{is_nfkc_quick, IsNormalized};
         let simple: Vec<char> = (0..=0x10FFFFu32)
             .filter_map(char::from_u32)
             .filter(|&c| simple_nfkc(c).is_some())
@@ -1442,6 +1617,19 @@ mod tests {
             assert_eq!(canonical_combining_class(c), 0, "{c:?}");
             assert_eq!(std::iter::once(c).nfkc().collect::<Vec<_>>(), [m], "{c:?}");
             assert_eq!(simple_nfkc(m), Some(m), "{c:?}: its NFKC is simple too");
+            // NFKC joins nothing before it to it: it is no second character of a composition
+            // (quick check `Maybe`), nor is what it maps to (`views_general` cuts segments
+            // before it)
+            assert_ne!(
+                is_nfkc_quick(std::iter::once(c)),
+                IsNormalized::Maybe,
+                "{c:?}"
+            );
+            assert_eq!(
+                is_nfkc_quick(std::iter::once(m)),
+                IsNormalized::Yes,
+                "{c:?}"
+            );
         }
         // no two of them compose, which is what NFKC's composition could do to a sequence of
         // them (among starters only Hangul jamo and a few Indic vowel signs compose, none of
@@ -1518,6 +1706,9 @@ mod tests {
                 "[\u{1100}-\u{1112}\u{1161}-\u{1175}\u{11a8}-\u{11c2}\u{ac00}]{1,3}",
                 "[ﬁｉｇｎｏｒｅ①ℌ㎒\u{2019}\u{00a0}\u{200b}\u{3000}ÅåéÉ]{1,3}",
                 "[етаоиёйЁЙ\u{0308}\u{0306}团队，：。\u{0591}\u{05b0}\u{0e38}]{1,4}",
+                // what `simple_nfkc` takes, each maybe with a mark after it (a segment begins
+                // at the character before a mark)
+                "([«»–—‘’“”、。《》〩éÉßÿА-яЁёすア이\u{00a0}ｉＡ０\u{3000}][\u{0300}\u{0308}\u{0306}\u{302a}\u{3099}\u{11a8}]?){1,4}",
                 "\\PC{1,3}",
             ], 0..24),
             invalid in proptest::collection::vec(0x80u8..=0xff, 0..3),

@@ -152,10 +152,19 @@ fn best_fit_climbs(d: &[u8]) -> bool {
     if d.is_ascii() {
         return false;
     }
-    BEST_FIT_BACKSLASHES
-        .iter()
-        .any(|c| memchr::memmem::find(d, c.encode_utf8(&mut [0; 4]).as_bytes()).is_some())
+    // each begins with `C2`, `E2` or `EF`: one search for those, each hit told by its bytes
+    // (four searches, one a character, cost more than the path's other checks past ASCII)
+    // (`best_fit_backslash_bytes_are_the_list`)
+    memchr::memchr3_iter(0xC2, 0xE2, 0xEF, d).any(|i| best_fit_backslash_at(&d[i..]))
         && steps_of(d) > 0
+}
+
+/// Whether `d` starts with the UTF-8 of a best-fit backslash (`BEST_FIT_BACKSLASHES`).
+fn best_fit_backslash_at(d: &[u8]) -> bool {
+    matches!(
+        d,
+        [0xC2, 0xA5, ..] | [0xE2, 0x82, 0xA9, ..] | [0xEF, 0xBF, 0xA5 | 0xA6, ..]
+    )
 }
 
 /// The characters a `%u` escape is decoded to (`decode_pass`), beside ASCII: those the checks
@@ -449,6 +458,10 @@ fn decode_fully<'b>(
 /// Whether one path segment reaches a parent or itself: made only of dots once a `;params`
 /// suffix is set aside (`..`, `.`, `...`, and `..;x`, which servers such as Tomcat read as `..`).
 fn is_dot_segment(seg: &[u8]) -> bool {
+    // (each reading below holds a dot: most segments have none)
+    if !seg.contains(&b'.') {
+        return false;
+    }
     let name = match seg.iter().position(|&c| c == b';') {
         Some(i) => &seg[..i],
         None => seg,
@@ -506,12 +519,60 @@ fn check_ends(resource: &str) -> Result<(), InputIssue> {
     Ok(())
 }
 
+/// NFKC of `c` where it is one character found without the normalisation tables (a hash per
+/// character), and `c` composes with nothing, before or after it: ASCII, Latin-1's letters,
+/// basic Cyrillic, kana, Chinese and Hangul syllables, the ideographic comma, full stop and
+/// brackets, typographic quotes and dashes as they are, and the full-width forms of ASCII, the
+/// ideographic space and the no-break space (Chinese and Japanese punctuation) as ASCII. Text
+/// made of these alone is its characters' NFKC, one by one (`nfkc_chars`), and NFKC never joins
+/// one of them to what is before it, so a text's NFKC may be cut before each (the threat scan's
+/// normaliser, `Normalizer::views_general`). Exhaustive test: `simple_nfkc_is_nfkc` (in
+/// `threat::normalize`); sequences: `segmented_light_view_is_one_nfkc_pass`, `nfkc_chars_is_nfkc`.
+pub(crate) fn simple_nfkc(c: char) -> Option<char> {
+    match c as u32 {
+        0..=0x7F
+        | 0x00AB
+        | 0x00BB
+        | 0x00C0..=0x00FF
+        | 0x0400..=0x045F
+        | 0x2013
+        | 0x2014
+        | 0x2018
+        | 0x2019
+        | 0x201C
+        | 0x201D
+        | 0x3001..=0x3029
+        | 0x3041..=0x3096
+        | 0x30A1..=0x30FA
+        | 0x4E00..=0x9FFF
+        | 0xAC00..=0xD7A3 => Some(c),
+        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0),
+        0x3000 | 0x00A0 => Some(' '),
+        _ => None,
+    }
+}
+
+/// NFKC of `s`, character by character. A string of characters `simple_nfkc` takes is mapped
+/// one character at a time, without the normalisation tables (each maps to one character and
+/// composes with nothing: `simple_nfkc_is_nfkc`); any other goes through `nfkc`. Most paths
+/// past ASCII a scan meets are Chinese, Cyrillic or Latin-1 words with full-width punctuation,
+/// and NFKC streamed through its tables cost a fifth of a Chinese text's scan.
+fn nfkc_chars(s: &str) -> impl Iterator<Item = char> + '_ {
+    use unicode_normalization::UnicodeNormalization;
+    let simple = s.chars().all(|c| simple_nfkc(c).is_some());
+    let mapped = simple.then(|| s.chars().map(|c| simple_nfkc(c).unwrap_or(c)));
+    let other = (!simple).then(|| s.nfkc());
+    mapped
+        .into_iter()
+        .flatten()
+        .chain(other.into_iter().flatten())
+}
+
 /// What NFKC makes of `s`, for a reader that normalises it (a file system or a server that
 /// folds compatibility characters): `‥` is `..`, `…` is `...`, `℀` is `a/c`. Refuses a segment
 /// that becomes a dot segment and a separator that was not there. Streams the normalised
 /// characters; ASCII text is its own NFKC form and costs one scan.
 fn nfkc_hides(s: &str) -> Option<InputIssue> {
-    use unicode_normalization::UnicodeNormalization;
     if s.is_ascii() {
         return None;
     }
@@ -520,7 +581,7 @@ fn nfkc_hides(s: &str) -> Option<InputIssue> {
     let mut after = 0usize;
     let mut percents_after = 0usize;
     let (mut has_dot, mut only_dots, mut in_params) = (false, true, false);
-    for c in s.nfkc().chain(core::iter::once('/')) {
+    for c in nfkc_chars(s).chain(core::iter::once('/')) {
         if c == '%' {
             // `％2e`: a reader that folds, then decodes, finds an encoding that was not there
             percents_after += 1;
@@ -675,7 +736,6 @@ const OTHER: u8 = 0x01;
 /// nothing to cut or trim: most segments), else written into `buf`; `ComponentTooLong` when
 /// folding made it longer than a component may be.
 fn fold<'a>(seg: &'a str, buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, InputIssue> {
-    use unicode_normalization::UnicodeNormalization;
     let b = seg.as_bytes();
     if b.iter()
         .all(|&c| c.is_ascii() && !c.is_ascii_uppercase() && c != b';' && c != b':')
@@ -695,24 +755,11 @@ fn fold<'a>(seg: &'a str, buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, In
         if n == FOLDED_BYTES {
             return Break(false);
         }
-        buf[n] = if c.is_ascii() {
-            (c as u8).to_ascii_lowercase()
-        } else {
-            // `ı` upper-cased is `I`, `ſ` is `S`: what a case-insensitive file system compares
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) if u.is_ascii() => (u as u8).to_ascii_lowercase(),
-                _ => OTHER,
-            }
-        };
+        buf[n] = folded_byte(c);
         n += 1;
         Continue(())
     };
-    let fits = if seg.is_ascii() {
-        seg.chars().try_for_each(&mut push)
-    } else {
-        seg.nfkc().try_for_each(&mut push)
-    };
+    let fits = nfkc_chars(seg).try_for_each(&mut push);
     if let core::ops::ControlFlow::Break(false) = fits {
         return Err(InputIssue::ComponentTooLong);
     }
@@ -721,6 +768,19 @@ fn fold<'a>(seg: &'a str, buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, In
     }
     // only ASCII was written
     core::str::from_utf8(&buf[..n]).map_err(|_| InputIssue::BadEncoding)
+}
+
+/// A character of a name as `fold` compares it: ASCII lower-cased, `ı` and `ſ` as `i` and `s`
+/// (upper-cased they are `I` and `S`: what a case-insensitive file system compares), anything
+/// else `OTHER`. They are the only characters past ASCII whose upper case is ASCII
+/// (`folded_byte_is_the_upper_case`), so no other is looked up in the case tables.
+fn folded_byte(c: char) -> u8 {
+    match c {
+        _ if c.is_ascii() => (c as u8).to_ascii_lowercase(),
+        '\u{131}' => b'i',
+        '\u{17F}' => b's',
+        _ => OTHER,
+    }
 }
 
 /// The directory a pair names that `name` is, or `""`: what the next segment is judged in.
@@ -1527,6 +1587,47 @@ mod tests {
     /// `check_decoded` asks the checks for what lies past ASCII only of a path that has some:
     /// every character they look for must lie past ASCII, or an ASCII path would skip a check
     /// that finds it.
+    /// `folded_byte` is what upper-casing a character says: ASCII where its upper case is one
+    /// ASCII character, lower-cased; `OTHER` for any other. Every character.
+    #[test]
+    fn folded_byte_is_the_upper_case() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let mut up = c.to_uppercase();
+            let want = match (up.next(), up.next()) {
+                _ if c.is_ascii() => (c as u8).to_ascii_lowercase(),
+                (Some(u), None) if u.is_ascii() => (u as u8).to_ascii_lowercase(),
+                _ => OTHER,
+            };
+            assert_eq!(folded_byte(c), want, "U+{:04X}", c as u32);
+        }
+    }
+
+    /// `best_fit_backslash_at` holds at the UTF-8 of each best-fit backslash and of nothing else
+    /// up to U+FFFF.
+    #[test]
+    fn best_fit_backslash_bytes_are_the_list() {
+        for c in (0x80..=0xFFFFu32).filter_map(char::from_u32) {
+            let mut b = [0u8; 4];
+            assert_eq!(
+                best_fit_backslash_at(c.encode_utf8(&mut b).as_bytes()),
+                BEST_FIT_BACKSLASHES.contains(&c),
+                "{c:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// `nfkc_chars` is NFKC (the `unicode-normalization` crate's), on strings of the
+        /// characters `simple_nfkc` takes, of others, and of both.
+        #[test]
+        fn nfkc_chars_is_nfkc(
+            s in "[a-zA-Z0-9./%;: ]{0,6}([а-яЁёé团、。，：（）＿％．／＼ｉ\u{3000}\u{00a0}«—’]{0,6}[\u{0301}ı¥∕‥ﬁ①]?){0,4}",
+        ) {
+            use unicode_normalization::UnicodeNormalization;
+            proptest::prop_assert_eq!(nfkc_chars(&s).collect::<String>(), s.nfkc().collect::<String>());
+        }
+    }
+
     #[test]
     fn lookalikes_and_best_fit_backslashes_are_past_ascii() {
         for c in DOT_LOOKALIKES

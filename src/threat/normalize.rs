@@ -24,6 +24,7 @@
 //! neither view holds two whitespace characters (`char::is_whitespace`) in a row, which the
 //! scanner's try budget rests on (`scan::try_reads`; property-tested).
 
+use crate::inputs::simple_nfkc;
 use unicode_normalization::UnicodeNormalization;
 
 /// A reusable normaliser (one per core).
@@ -242,8 +243,8 @@ impl Normalizer {
     /// take a byte path, and so do the characters `simple_nfkc` takes (Cyrillic, Chinese, kana,
     /// Hangul, Latin-1's letters, typographic quotes and dashes, CJK punctuation), read from
     /// their bytes; only segments holding any other character go through NFKC. A segment runs
-    /// from the character before the first other one (a mark after it may compose with it: `e`
-    /// + U+0301) or from the text's start, to the next ASCII or simple character. NFKC of the
+    /// from the character before the first other one (a mark after it may compose with it:
+    /// `e` and U+0301) or from the text's start, to the next ASCII or simple character. NFKC of the
     /// text is the concatenation of its segments' NFKC and its other characters' own, because
     /// NFKC joins nothing before them to ASCII and simple characters (`simple_nfkc_is_nfkc`),
     /// and no UTF-8 sequence is cut (property test against one NFKC pass over the whole text).
@@ -900,37 +901,6 @@ fn wide_single_letter(text: &str) -> bool {
             }
         }
         i = end;
-    }
-}
-
-/// NFKC of `c` where it is one character found without the normalisation tables (a hash per
-/// character), and `c` composes with nothing, before or after it: ASCII, Latin-1's letters,
-/// basic Cyrillic, kana, Chinese and Hangul syllables, the ideographic comma, full stop and
-/// brackets, typographic quotes and dashes as they are, and the full-width forms of ASCII, the
-/// ideographic space and the no-break space (Chinese and Japanese punctuation) as ASCII. Text
-/// made of these alone is its characters' NFKC, one by one, and NFKC never joins one of them to
-/// what is before it, so a text's NFKC may be cut before each (`Normalizer::views_general`). (Exhaustive test: `simple_nfkc_is_nfkc`; sequences: `segmented_light_view_is_one_nfkc_pass`.)
-fn simple_nfkc(c: char) -> Option<char> {
-    match c as u32 {
-        0..=0x7F
-        | 0x00AB
-        | 0x00BB
-        | 0x00C0..=0x00FF
-        | 0x0400..=0x045F
-        | 0x2013
-        | 0x2014
-        | 0x2018
-        | 0x2019
-        | 0x201C
-        | 0x201D
-        | 0x3001..=0x3029
-        | 0x3041..=0x3096
-        | 0x30A1..=0x30FA
-        | 0x4E00..=0x9FFF
-        | 0xAC00..=0xD7A3 => Some(c),
-        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0),
-        0x3000 | 0x00A0 => Some(' '),
-        _ => None,
     }
 }
 

@@ -282,9 +282,20 @@ impl Normalizer {
             // the run of characters past ASCII that `simple_nfkc` takes, one by one
             let mut simple = Simple::at(&input[i..]);
             while simple.len() > 0 {
-                back = (i, light.len(), last_space);
-                simple.push(&mut light, &input[i..], &mut last_space, cyrillic);
-                i += simple.len();
+                if let Simple::Copied = simple {
+                    // a run of characters copied as they are (Chinese, kana, Hangul), in one
+                    // copy: the last of them is where a segment would begin
+                    let e = i + 3 + copied_run(&input[i + 3..]);
+                    let space = if e - i > 3 { false } else { last_space };
+                    light.extend_from_slice(&input[i..e]);
+                    back = (e - 3, light.len() - 3, space);
+                    last_space = false;
+                    i = e;
+                } else {
+                    back = (i, light.len(), last_space);
+                    simple.push(&mut light, &input[i..], &mut last_space, cyrillic);
+                    i += simple.len();
+                }
                 simple = match input.get(i) {
                     Some(b) if !b.is_ascii() => Simple::at(&input[i..]),
                     _ => Simple::None,
@@ -748,6 +759,20 @@ fn ascii_prefix(s: &[u8]) -> usize {
     i + s[i..].iter().take_while(|b| b.is_ascii()).count()
 }
 
+/// How many bytes at the start of `b` are characters `copied_as_is` (three bytes each, `E3`
+/// to `ED` and two continuation bytes: no overlong form, and `copied_as_is` holds no surrogate).
+fn copied_run(b: &[u8]) -> usize {
+    let mut n = 0;
+    while let [l @ 0xE3..=0xED, c1, c2, ..] = b[n..] {
+        let cp = (l as u32 & 0x0F) << 12 | (c1 as u32 & 0x3F) << 6 | (c2 as u32 & 0x3F);
+        if c1 & 0xC0 != 0x80 || c2 & 0xC0 != 0x80 || !copied_as_is(cp) {
+            break;
+        }
+        n += 3;
+    }
+    n
+}
+
 /// `push_ascii` of one byte: lower case, whitespace as one space after `last_space`.
 fn push_ascii_byte(light: &mut Vec<u8>, b: u8, last_space: &mut bool) {
     if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
@@ -780,44 +805,31 @@ enum Simple {
 impl Simple {
     #[inline]
     fn at(b: &[u8]) -> Simple {
+        // decoded here, not by `from_utf8` (a call a character): two bytes from `C2` are no
+        // overlong form; three are none from `E0 A0` up, and no surrogate below `ED A0`
         let cont = |c: u8| c & 0xC0 == 0x80;
-        match *b {
-            [l @ (0xD0 | 0xD1), c, ..] if cont(c) => {
-                let cp = ((l as usize & 0x1F) << 6) | (c as usize & 0x3F);
-                match cp.checked_sub(0x400) {
-                    Some(k) if k < 0x60 => Simple::Cyrillic(k),
-                    _ => Simple::None,
-                }
-            }
-            // (kana, Chinese and Hangul without `from_utf8`: three bytes from E3 up are no
-            // overlong form, and `copied_as_is` holds no surrogate)
-            [l @ 0xE3..=0xED, c1, c2, ..]
+        let (cp, n) = match *b {
+            [l @ 0xC2..=0xDF, c, ..] if cont(c) => ((l as u32 & 0x1F) << 6 | (c as u32 & 0x3F), 2),
+            [l @ 0xE0..=0xEF, c1, c2, ..]
                 if cont(c1)
                     && cont(c2)
-                    && copied_as_is(
-                        (l as u32 & 0x0F) << 12 | (c1 as u32 & 0x3F) << 6 | (c2 as u32 & 0x3F),
-                    ) =>
+                    && !(l == 0xE0 && c1 < 0xA0)
+                    && !(l == 0xED && c1 >= 0xA0) =>
             {
-                Simple::Copied
+                (
+                    (l as u32 & 0x0F) << 12 | (c1 as u32 & 0x3F) << 6 | (c2 as u32 & 0x3F),
+                    3,
+                )
             }
-            [l @ 0xC2..=0xEF, ..] => {
-                let n = if l < 0xE0 { 2 } else { 3 };
-                let Some(c) = b
-                    .get(..n)
-                    .and_then(|s| core::str::from_utf8(s).ok())
-                    .and_then(|s| s.chars().next())
-                else {
-                    return Simple::None;
-                };
-                if n == 3 && copied_as_is(c as u32) {
-                    return Simple::Copied;
-                }
-                match simple_nfkc(c) {
-                    Some(m) => Simple::Char(m, n),
-                    None => Simple::None,
-                }
-            }
-            _ => Simple::None,
+            _ => return Simple::None,
+        };
+        match cp {
+            0x400..=0x45F => Simple::Cyrillic(cp as usize - 0x400),
+            _ if n == 3 && copied_as_is(cp) => Simple::Copied,
+            _ => match char::from_u32(cp).and_then(simple_nfkc) {
+                Some(m) => Simple::Char(m, n),
+                None => Simple::None,
+            },
         }
     }
 
@@ -1859,6 +1871,79 @@ mod tests {
             ),
             Ok(vec![13..17, 27..36])
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// `Simple::at` decodes as `from_utf8` does: on any four bytes, the first character when
+        /// they begin with one that `simple_nfkc` takes (its length, and what it maps to), else
+        /// nothing; on the UTF-8 of every character up to U+FFFF, one at a time below.
+        #[test]
+        fn simple_at_is_from_utf8(
+            b in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    // lead bytes at the edges of the forms, continuation bytes at theirs
+                    proptest::sample::select(vec![
+                        0xC0u8, 0xC1, 0xC2, 0xD0, 0xD1, 0xDF, 0xE0, 0xE3, 0xED, 0xEF, 0xF0, 0x80,
+                        0x9F, 0xA0, 0xBF, 0x41,
+                    ]),
+                ],
+                0..5,
+            ),
+        ) {
+            proptest::prop_assert_eq!(simple_at_parts(&b), simple_reference(&b));
+        }
+    }
+
+    fn simple_at_parts(b: &[u8]) -> Option<(usize, char)> {
+        let s = Simple::at(b);
+        let m = match s {
+            Simple::Cyrillic(k) => simple_nfkc(char::from_u32(0x400 + k as u32)?)?,
+            Simple::Copied => core::str::from_utf8(&b[..3]).ok()?.chars().next()?,
+            Simple::Char(m, _) => m,
+            Simple::None => return None,
+        };
+        Some((s.len(), m))
+    }
+
+    fn simple_reference(b: &[u8]) -> Option<(usize, char)> {
+        let valid = match core::str::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(&b[..e.valid_up_to()]).ok()?,
+        };
+        let c = valid.chars().next().filter(|c| !c.is_ascii())?;
+        Some((c.len_utf8(), simple_nfkc(c)?)).filter(|&(n, _)| n <= 3)
+    }
+
+    proptest::proptest! {
+        /// `copied_run` is as long as the run of characters `Simple::at` calls `Copied`.
+        #[test]
+        fn copied_run_is_simple_at(
+            s in "[团队すア이\u{3001}\u{3029}\u{302a}\u{3000}\u{d7a3}\u{d7a4}\u{9fff}\u{a000}\u{e000}aé]{0,12}",
+            cut in 0usize..3,
+        ) {
+            let b = &s.as_bytes()[..s.len().saturating_sub(cut)];
+            let mut want = 0;
+            while let Simple::Copied = Simple::at(&b[want..]) {
+                want += 3;
+            }
+            proptest::prop_assert_eq!(copied_run(b), want);
+        }
+    }
+
+    #[test]
+    fn simple_at_reads_every_character() {
+        for c in (0x80..=0xFFFFu32).filter_map(char::from_u32) {
+            let mut b = [0u8; 4];
+            let e = c.encode_utf8(&mut b).as_bytes();
+            assert_eq!(
+                simple_at_parts(e),
+                simple_reference(e),
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 
     /// `push_simple` appends what `push_light_char` appends for every character it reads from a

@@ -282,7 +282,26 @@ impl Normalizer {
             // the run of characters past ASCII that `simple_nfkc` takes, one by one
             let mut simple = Simple::at(&input[i..]);
             while simple.len() > 0 {
-                if let Simple::Copied = simple {
+                if let Simple::Cyrillic(_) = simple {
+                    // a run of basic Cyrillic, each letter from the table (Russian prose is
+                    // mostly these and spaces)
+                    while let [l @ (0xD0 | 0xD1), c, ..] = input[i..] {
+                        let k =
+                            ((l as usize & 0x1F) << 6 | (c as usize & 0x3F)).wrapping_sub(0x400);
+                        if c & 0xC0 != 0x80 || k >= 0x60 {
+                            break;
+                        }
+                        back = (i, light.len(), last_space);
+                        let (out, n) = &cyrillic[k];
+                        match n {
+                            1 => light.push(out[0]),
+                            2 => light.extend_from_slice(&out[..2]),
+                            _ => light.extend_from_slice(&out[..*n as usize]),
+                        }
+                        last_space = false;
+                        i += 2;
+                    }
+                } else if let Simple::Copied = simple {
                     // a run of characters copied as they are (Chinese, kana, Hangul), in one
                     // copy: the last of them is where a segment would begin
                     let e = i + 3 + copied_run(&input[i + 3..]);

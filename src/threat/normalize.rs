@@ -329,7 +329,8 @@ impl Normalizer {
             // NFKC of the text is the concatenation of these segments' NFKC and the characters'
             // between them, since each segment begins and ends at such a character, and a UTF-8
             // sequence is never cut (a lead byte is no continuation byte). Linear: the search
-            // for the segment's end reads each byte once, and the next step starts there.
+            // for the segment's end reads each byte at most twice, and the next step starts
+            // there.
             let start = match back {
                 (at, len, space) if at != NONE => {
                     light.truncate(len);
@@ -338,12 +339,20 @@ impl Normalizer {
                 }
                 _ => i,
             };
+            // (the segment goes on over a simple character another character that is not
+            // follows, `е\u{308}е\u{308}…`: a segment for each pair cost twice the one segment)
+            let boundary = |at: usize| match input.get(at) {
+                None => Some(0),
+                Some(b) if b.is_ascii() => Some(1),
+                Some(_) => Some(Simple::at(&input[at..]).len()).filter(|&n| n > 0),
+            };
             let mut end = i + 1;
-            while end < input.len()
-                && !input[end].is_ascii()
-                && Simple::at(&input[end..]).len() == 0
-            {
-                end += 1;
+            loop {
+                match boundary(end) {
+                    None => end += 1,
+                    Some(n) if n > 0 && boundary(end + n).is_none() => end += n,
+                    Some(_) => break,
+                }
             }
             push_light(&mut light, &input[start..end], &mut last_space);
             back = (NONE, 0, true);

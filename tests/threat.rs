@@ -240,6 +240,14 @@ fn scanning_is_linear_in_adversarial_input() {
             "a\u{0301}\u{0301}\u{0301}\u{0301}".repeat(64).into_bytes(),
         ),
         ("path soup", b"../%2e%2e/..%252f%c0%ae/".to_vec()),
+        // characters the normaliser reads from their bytes, each with a mark after it or a
+        // character it must read through NFKC (each a segment of its own, or one long one)
+        (
+            "simple characters and marks",
+            "е\u{308}ｉ\u{301}ア\u{3099}\u{a0}\u{301}中…"
+                .as_bytes()
+                .to_vec(),
+        ),
         ("open templates", b"{{{{ ${ $( `".to_vec()),
         ("leet", b"1gn0r3 pr3v10u5 1n57ruc710n5 ".to_vec()),
         // the gates of parts whose tries the budget lets run once per 128 bytes, each try

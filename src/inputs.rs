@@ -137,7 +137,10 @@ const DOT_LOOKALIKES: [char; 3] = ['\u{FF0E}', '\u{FE52}', '\u{2024}'];
 
 /// The dot and separator look-alikes.
 fn is_lookalike(c: char) -> bool {
-    DOT_LOOKALIKES.contains(&c) || SEPARATOR_LOOKALIKES.contains(&c)
+    // (all lie in these two ranges: most characters of a path past ASCII, Chinese or Cyrillic,
+    // are not compared with each of the 16; `lookalikes_lie_in_their_ranges`)
+    matches!(c as u32, 0x2024..=0x29F9 | 0xFE52..=0xFF3C)
+        && (DOT_LOOKALIKES.contains(&c) || SEPARATOR_LOOKALIKES.contains(&c))
 }
 
 /// Characters that best-fit mapping (Windows code pages 932 and 949) turns into `\`: the yen and
@@ -827,7 +830,9 @@ pub(crate) fn invisible(c: char) -> bool {
 /// reader that drops them (`/etc/\u{200B}/shadow` is `/etc/shadow` there). The one test for
 /// paths, URL paths, `reaches_sensitive` and the threat scan's reading of paths.
 pub(crate) fn blank_or_invisible(seg: &str) -> bool {
-    seg.chars().all(|c| c == ' ' || invisible(c))
+    // (no ASCII character is `invisible`: a segment's first letter answers without the lists)
+    seg.chars()
+        .all(|c| c == ' ' || (!c.is_ascii() && invisible(c)))
 }
 
 /// Letters of the large blocks no combining mark is in (Latin-1 and Latin Extended, Cyrillic,
@@ -1587,6 +1592,18 @@ mod tests {
     /// `check_decoded` asks the checks for what lies past ASCII only of a path that has some:
     /// every character they look for must lie past ASCII, or an ASCII path would skip a check
     /// that finds it.
+    /// The look-alikes lie in `is_lookalike`'s two ranges, and no ASCII character is
+    /// `invisible` (the shortcuts of `is_lookalike` and `blank_or_invisible`).
+    #[test]
+    fn lookalikes_lie_in_their_ranges() {
+        for c in DOT_LOOKALIKES.iter().chain(&SEPARATOR_LOOKALIKES) {
+            assert!(is_lookalike(*c), "{c:?}");
+        }
+        for c in (0..=0x7Fu8).map(char::from) {
+            assert!(!invisible(c), "{c:?}");
+        }
+    }
+
     /// `folded_byte` is what upper-casing a character says: ASCII where its upper case is one
     /// ASCII character, lower-cased; `OTHER` for any other. Every character.
     #[test]

@@ -1589,9 +1589,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// `check_decoded` asks the checks for what lies past ASCII only of a path that has some:
-    /// every character they look for must lie past ASCII, or an ASCII path would skip a check
-    /// that finds it.
     /// The look-alikes lie in `is_lookalike`'s two ranges, and no ASCII character is
     /// `invisible` (the shortcuts of `is_lookalike` and `blank_or_invisible`).
     #[test]
@@ -1619,11 +1616,19 @@ mod tests {
         }
     }
 
-    /// `best_fit_backslash_at` holds at the UTF-8 of each best-fit backslash and of nothing else
-    /// up to U+FFFF.
+    /// `best_fit_backslash_at` holds at the UTF-8 of each best-fit backslash and of no other
+    /// character, and each begins with a byte `best_fit_climbs` searches for (a character added
+    /// to the list with another lead byte fails here, not silently).
     #[test]
     fn best_fit_backslash_bytes_are_the_list() {
-        for c in (0x80..=0xFFFFu32).filter_map(char::from_u32) {
+        for c in BEST_FIT_BACKSLASHES {
+            let mut b = [0u8; 4];
+            assert!(
+                matches!(c.encode_utf8(&mut b).as_bytes()[0], 0xC2 | 0xE2 | 0xEF),
+                "{c:?}"
+            );
+        }
+        for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
             let mut b = [0u8; 4];
             assert_eq!(
                 best_fit_backslash_at(c.encode_utf8(&mut b).as_bytes()),
@@ -1645,6 +1650,9 @@ mod tests {
         }
     }
 
+    /// `check_decoded` asks the checks for what lies past ASCII only of a path that has some:
+    /// every character they look for must lie past ASCII, or an ASCII path would skip a check
+    /// that finds it.
     #[test]
     fn lookalikes_and_best_fit_backslashes_are_past_ascii() {
         for c in DOT_LOOKALIKES

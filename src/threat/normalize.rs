@@ -348,6 +348,14 @@ impl Normalizer {
             };
             let mut end = i + 1;
             loop {
+                // (bytes no character `Simple` reads begins with, continuation bytes among
+                // them, are passed over without decoding: `SIMPLE_LEADS`)
+                while input
+                    .get(end)
+                    .is_some_and(|&b| !b.is_ascii() && !SIMPLE_LEADS[b as usize])
+                {
+                    end += 1;
+                }
                 match boundary(end) {
                     None => end += 1,
                     Some(n) if n > 0 && boundary(end + n).is_none() => end += n,
@@ -624,7 +632,7 @@ fn ascii_string(bytes: Vec<u8>) -> String {
 /// A view of the general path as a `String`, without `from_utf8`'s check, which cost 6 % of a
 /// 4 KiB Chinese scan and 7 % of a Russian one (a pass over every byte of the view). The light
 /// view holds only ASCII (`push_ascii`) and whole characters: `push_light_char` encodes a
-/// `char`, `push_simple` copies three-byte sequences of a `&str` or the Cyrillic table's
+/// `char`, `Simple` and `copied_run` copy whole three-byte sequences or the Cyrillic table's
 /// encodings, and a take-back truncates to a length read between two characters. The folded
 /// copy is the light view with ASCII bytes of some words replaced by ASCII bytes (`fold_word`:
 /// `LEET` maps ASCII to ASCII, a joint becomes a space).
@@ -745,26 +753,15 @@ fn push_light(light: &mut Vec<u8>, input: &[u8], last_space: &mut bool) {
     use unicode_normalization::{is_nfkc_quick, IsNormalized};
     for chunk in input.utf8_chunks() {
         let valid = chunk.valid();
-        // (most chunks are simple throughout: written as they are read, and taken back where a
-        // character is not)
-        // (a typographic quote or a mark, most of English text's segments, goes straight on:
-        // whether the first non-ASCII character is simple says where to start)
-        let first = valid
-            .char_indices()
-            .find(|(_, c)| !c.is_ascii())
-            .is_none_or(|(_, c)| simple_nfkc(c).is_some());
-        let (at, space) = (light.len(), *last_space);
-        if !(first && push_simple(light, valid, last_space)) {
-            light.truncate(at);
-            *last_space = space;
-            if is_nfkc_quick(valid.chars()) == IsNormalized::Yes {
-                for c in valid.chars() {
-                    push_light_char(light, c, last_space);
-                }
-            } else {
-                for c in valid.chars().stream_safe().nfkc() {
-                    push_light_char(light, c, last_space);
-                }
+        // (the characters `simple_nfkc` takes are written from their bytes before a segment
+        // reaches here: a segment holds another, so it is not tried a character at a time)
+        if is_nfkc_quick(valid.chars()) == IsNormalized::Yes {
+            for c in valid.chars() {
+                push_light_char(light, c, last_space);
+            }
+        } else {
+            for c in valid.chars().stream_safe().nfkc() {
+                push_light_char(light, c, last_space);
             }
         }
         if !chunk.invalid().is_empty() {
@@ -830,11 +827,28 @@ enum Simple {
     None,
 }
 
+/// The lead bytes of the characters `simple_nfkc` takes past ASCII (`Simple::at` reads
+/// nothing else; `simple_push_is_push_light_char` holds every such character to it).
+static SIMPLE_LEADS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = matches!(b, 0xC2 | 0xC3 | 0xD0 | 0xD1 | 0xE2..=0xED | 0xEF);
+        b += 1;
+    }
+    t
+};
+
 impl Simple {
     #[inline]
     fn at(b: &[u8]) -> Simple {
         // decoded here, not by `from_utf8` (a call a character): two bytes from `C2` are no
         // overlong form; three are none from `E0 A0` up, and no surrogate below `ED A0`
+        // (the lead bytes of the characters `simple_nfkc` takes past ASCII: any other, such as
+        // Greek's, a continuation byte, or ASCII, answers at once)
+        if !b.first().is_some_and(|&l| SIMPLE_LEADS[l as usize]) {
+            return Simple::None;
+        }
         let cont = |c: u8| c & 0xC0 == 0x80;
         let (cp, n) = match *b {
             [l @ 0xC2..=0xDF, c, ..] if cont(c) => ((l as u32 & 0x1F) << 6 | (c as u32 & 0x3F), 2),
@@ -854,6 +868,9 @@ impl Simple {
         match cp {
             0x400..=0x45F => Simple::Cyrillic(cp as usize - 0x400),
             _ if n == 3 && copied_as_is(cp) => Simple::Copied,
+            // (from U+3001 to U+FEFF only those copied are simple: Korean's compatibility
+            // jamo or CJK Extension A answer without the list; `simple_at_reads_every_character`)
+            0x3001..=0xFEFF => Simple::None,
             _ => match char::from_u32(cp).and_then(simple_nfkc) {
                 Some(m) => Simple::Char(m, n),
                 None => Simple::None,
@@ -956,55 +973,6 @@ fn simple_lower(c: char) -> Option<char> {
     }
 }
 
-/// `push_light_char` of each character of `s` while `simple_nfkc` takes it, and whether it took
-/// them all (where it did not, what was written is the caller's to take back), with the
-/// common scripts read from their UTF-8 bytes: basic Cyrillic (U+0400–U+045F, lower-cased and
-/// its look-alikes folded) from a table `push_light_char` itself filled, and Chinese, kana and
-/// Hangul syllables, which it leaves as they are, copied. Russian spent a quarter of its scan
-/// decoding, testing and encoding these a character at a time. (Exhaustive test over the ranges:
-/// `push_simple_is_push_light_char`.)
-fn push_simple(light: &mut Vec<u8>, s: &str, last_space: &mut bool) -> bool {
-    let cyrillic = cyrillic_table();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            // two bytes, U+0400–U+047F: the table's where below U+0460
-            0xD0 | 0xD1 if i + 1 < b.len() => {
-                let cp = ((b[i] as usize & 0x1F) << 6) | (b[i + 1] as usize & 0x3F);
-                if let Some((out, n)) = cyrillic.get(cp.wrapping_sub(0x400)) {
-                    light.extend_from_slice(&out[..*n as usize]);
-                    *last_space = false;
-                    i += 2;
-                    continue;
-                }
-            }
-            // three bytes: kana, Chinese, Hangul syllables stay as they are
-            0xE3..=0xED if i + 2 < b.len() => {
-                let cp = (b[i] as u32 & 0x0F) << 12
-                    | (b[i + 1] as u32 & 0x3F) << 6
-                    | (b[i + 2] as u32 & 0x3F);
-                if copied_as_is(cp) {
-                    light.extend_from_slice(&b[i..i + 3]);
-                    *last_space = false;
-                    i += 3;
-                    continue;
-                }
-            }
-            _ => {}
-        }
-        let Some(c) = s[i..].chars().next() else {
-            break;
-        };
-        let Some(n) = simple_nfkc(c) else {
-            return false;
-        };
-        push_light_char(light, n, last_space);
-        i += c.len_utf8();
-    }
-    true
-}
-
 /// What `push_light_char` appends for each of U+0400–U+045F (after anything: none of them is
 /// whitespace), as bytes and their count; filled on first use (`Normalizer::new`).
 fn cyrillic_table() -> &'static [([u8; 4], u8); 0x60] {
@@ -1022,11 +990,14 @@ fn cyrillic_table() -> &'static [([u8; 4], u8); 0x60] {
     })
 }
 
-/// The characters `push_simple` copies to the light view as they are: the ideographic comma,
+/// The characters `Simple` copies to the light view as they are: the ideographic comma,
 /// full stop and brackets, kana, Chinese and Hangul syllables (`simple_nfkc` keeps them, and
 /// they have no case and no look-alike).
 fn copied_as_is(cp: u32) -> bool {
-    matches!(cp, 0x3001..=0x3029 | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+    matches!(
+        cp,
+        0x3001..=0x3029 | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3
+    )
 }
 
 /// One NFKC character of the light view: invisibles dropped, whitespace collapsed, lower case,
@@ -1738,7 +1709,7 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
         /// Whatever the bytes, both views are UTF-8 (what `light_string` takes on trust): runs
-        /// of any byte, of UTF-8 sequences cut anywhere, and of the characters `push_simple`
+        /// of any byte, of UTF-8 sequences cut anywhere, and of the characters `Simple`
         /// copies or takes from its table.
         #[test]
         fn views_of_any_bytes_are_utf8(
@@ -1974,30 +1945,31 @@ mod tests {
         }
     }
 
-    /// `push_simple` appends what `push_light_char` appends for every character it reads from a
-    /// table or copies, alone and after a space, and between ASCII letters.
+    /// `Simple::push`, the Cyrillic loop's table and `copied_run`'s copy append what
+    /// `push_light_char` appends for every character `simple_nfkc` takes past ASCII, alone and
+    /// after a space, and leave `last_space` as it does; `Simple::at` reads each whole.
     #[test]
-    fn push_simple_is_push_light_char() {
-        let ranges = [
-            0x400..=0x47F,
-            0x3000..=0x30FF,
-            0x4E00..=0x9FFF,
-            0xAC00..=0xD7A3,
-        ];
-        for c in ranges.into_iter().flatten().filter_map(char::from_u32) {
-            if simple_nfkc(c).is_none() {
+    fn simple_push_is_push_light_char() {
+        let cyrillic = cyrillic_table();
+        for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
+            let Some(m) = simple_nfkc(c) else {
                 continue;
-            }
-            for (before, space) in [("", true), ("", false), ("a", false)] {
-                let s = format!("{before}{c}{c}x");
+            };
+            let mut b = [0u8; 4];
+            let e = c.encode_utf8(&mut b).as_bytes();
+            let simple = Simple::at(e);
+            assert_eq!(simple.len(), e.len(), "U+{:04X}", c as u32);
+            for space in [true, false] {
                 let (mut got, mut want) = (b"z".to_vec(), b"z".to_vec());
                 let (mut got_space, mut want_space) = (space, space);
-                assert!(push_simple(&mut got, &s, &mut got_space));
-                for c in s.chars() {
-                    push_light_char(&mut want, simple_nfkc(c).unwrap_or(c), &mut want_space);
-                }
+                simple.push(&mut got, e, &mut got_space, cyrillic);
+                push_light_char(&mut want, m, &mut want_space);
                 assert_eq!(got, want, "U+{:04X}", c as u32);
                 assert_eq!(got_space, want_space, "U+{:04X}", c as u32);
+                if let Simple::Copied = simple {
+                    assert_eq!(copied_run(e), 3, "U+{:04X}", c as u32);
+                    assert_eq!(&want[1..], e, "U+{:04X}", c as u32);
+                }
             }
         }
     }

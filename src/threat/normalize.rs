@@ -269,8 +269,16 @@ impl Normalizer {
             // segment may begin at)
             let j = i + ascii_prefix(&input[i..]);
             if j > i {
-                if j - 1 > i {
-                    push_ascii(&mut light, &input[i..j - 1], &mut last_space);
+                match j - 1 - i {
+                    0 => {}
+                    // (a short run byte by byte: between Chinese words most runs are a few
+                    // bytes, `%s` or a number, and the vector copy's set-up cost more)
+                    n if n < SHORT_ASCII_RUN => {
+                        for &b in &input[i..j - 1] {
+                            push_ascii_byte(&mut light, b, &mut last_space);
+                        }
+                    }
+                    _ => push_ascii(&mut light, &input[i..j - 1], &mut last_space),
                 }
                 back = (j - 1, light.len(), last_space);
                 push_ascii_byte(&mut light, input[j - 1], &mut last_space);
@@ -798,7 +806,13 @@ fn copied_run(b: &[u8]) -> usize {
     n
 }
 
-/// `push_ascii` of one byte: lower case, whitespace as one space after `last_space`.
+/// ASCII runs shorter than this between characters past ASCII are written byte by byte, not by
+/// `push_ascii`.
+const SHORT_ASCII_RUN: usize = 16;
+
+/// `push_ascii` of one byte: lower case, whitespace as one space after `last_space`; what
+/// `push_light_char` does with an ASCII character (`push_ascii_byte_is_push_light_char`), and
+/// `push_ascii` of a run is this byte by byte (`push_ascii_is_byte_by_byte`).
 fn push_ascii_byte(light: &mut Vec<u8>, b: u8, last_space: &mut bool) {
     if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
         if !*last_space {
@@ -913,6 +927,8 @@ impl Simple {
                 light.extend_from_slice(&b[..3]);
                 *last_space = false;
             }
+            // (full-width ASCII, the ideographic and no-break spaces: ASCII's own path)
+            Simple::Char(m, _) if m.is_ascii() => push_ascii_byte(light, m as u8, last_space),
             Simple::Char(m, _) => push_light_char(light, m, last_space),
             Simple::None => {}
         }
@@ -1928,6 +1944,37 @@ mod tests {
                 want += 3;
             }
             proptest::prop_assert_eq!(copied_run(b), want);
+        }
+    }
+
+    #[test]
+    fn push_ascii_byte_is_push_light_char() {
+        for b in 0..0x80u8 {
+            for space in [true, false] {
+                let (mut got, mut want) = (b"z".to_vec(), b"z".to_vec());
+                let (mut got_space, mut want_space) = (space, space);
+                push_ascii_byte(&mut got, b, &mut got_space);
+                push_light_char(&mut want, b as char, &mut want_space);
+                assert_eq!((got, got_space), (want, want_space), "{b:#x} after {space}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// `push_ascii` appends what `push_ascii_byte` appends byte by byte, and leaves
+        /// `last_space` as it does.
+        #[test]
+        fn push_ascii_is_byte_by_byte(
+            run in "[ -~\t\n\r\x0b\x0c]{0,80}|[aB \t\n]{0,40}",
+            last_space in proptest::bool::ANY,
+        ) {
+            let (mut got, mut want) = (b"x".to_vec(), b"x".to_vec());
+            let (mut got_space, mut want_space) = (last_space, last_space);
+            push_ascii(&mut got, run.as_bytes(), &mut got_space);
+            for &b in run.as_bytes() {
+                push_ascii_byte(&mut want, b, &mut want_space);
+            }
+            proptest::prop_assert_eq!((got, got_space), (want, want_space));
         }
     }
 

@@ -347,8 +347,8 @@ impl Normalizer {
                 }
                 _ => i,
             };
-            // (the segment goes on over a simple character another character that is not
-            // follows, `е\u{308}е\u{308}…`: a segment for each pair cost twice the one segment)
+            // (the segment goes on past a simple character that a non-simple one follows:
+            // `е\u{308}е\u{308}…` made a segment of each pair, twice the cost of one segment)
             let boundary = |at: usize| match input.get(at) {
                 None => Some(0),
                 Some(b) if b.is_ascii() => Some(1),
@@ -856,13 +856,13 @@ static SIMPLE_LEADS: [bool; 256] = {
 impl Simple {
     #[inline]
     fn at(b: &[u8]) -> Simple {
-        // decoded here, not by `from_utf8` (a call a character): two bytes from `C2` are no
-        // overlong form; three are none from `E0 A0` up, and no surrogate below `ED A0`
         // (the lead bytes of the characters `simple_nfkc` takes past ASCII: any other, such as
         // Greek's, a continuation byte, or ASCII, answers at once)
         if !b.first().is_some_and(|&l| SIMPLE_LEADS[l as usize]) {
             return Simple::None;
         }
+        // decoded here, not by `from_utf8` (a call a character): two bytes from `C2` are no
+        // overlong form; three are none from `E0 A0` up, and no surrogate below `ED A0`
         let cont = |c: u8| c & 0xC0 == 0x80;
         let (cp, n) = match *b {
             [l @ 0xC2..=0xDF, c, ..] if cont(c) => ((l as u32 & 0x1F) << 6 | (c as u32 & 0x3F), 2),

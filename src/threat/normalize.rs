@@ -348,13 +348,15 @@ impl Normalizer {
                 _ => i,
             };
             // (the segment goes on past a simple character that a non-simple one follows:
-            // `е\u{308}е\u{308}…` made a segment of each pair, twice the cost of one segment)
+            // `е\u{308}е\u{308}…` made a segment of each pair, twice the cost of one segment;
+            // past `MOST_PASSED` of them at most, since one character NFKC changes sends its
+            // whole segment through NFKC: `가\u{200B}` repeated, then `e\u{301}`)
             let boundary = |at: usize| match input.get(at) {
                 None => Some(0),
                 Some(b) if b.is_ascii() => Some(1),
                 Some(_) => Some(Simple::at(&input[at..]).len()).filter(|&n| n > 0),
             };
-            let mut end = i + 1;
+            let (mut end, mut over) = (i + 1, 0);
             loop {
                 // (bytes no character `Simple` reads begins with, continuation bytes among
                 // them, are passed over without decoding: `SIMPLE_LEADS`)
@@ -366,7 +368,10 @@ impl Normalizer {
                 }
                 match boundary(end) {
                     None => end += 1,
-                    Some(n) if n > 0 && boundary(end + n).is_none() => end += n,
+                    Some(n) if n > 0 && over < MOST_PASSED && boundary(end + n).is_none() => {
+                        end += n;
+                        over += 1;
+                    }
                     Some(_) => break,
                 }
             }
@@ -805,6 +810,9 @@ fn copied_run(b: &[u8]) -> usize {
     }
     n
 }
+
+/// Most simple characters a segment NFKC reads goes on past (`Normalizer::views_general`).
+const MOST_PASSED: usize = 32;
 
 /// ASCII runs shorter than this between characters past ASCII are written byte by byte, not by
 /// `push_ascii`.

@@ -138,7 +138,7 @@ const DOT_LOOKALIKES: [char; 3] = ['\u{FF0E}', '\u{FE52}', '\u{2024}'];
 /// The dot and separator look-alikes.
 fn is_lookalike(c: char) -> bool {
     // (all lie in these two ranges: most characters of a path past ASCII, Chinese or Cyrillic,
-    // are not compared with each of the 16; `lookalikes_lie_in_their_ranges`)
+    // are not compared with each of the 16; `lookalikes_and_best_fit_backslashes_are_past_ascii`)
     matches!(c as u32, 0x2024..=0x29F9 | 0xFE52..=0xFF3C)
         && (DOT_LOOKALIKES.contains(&c) || SEPARATOR_LOOKALIKES.contains(&c))
 }
@@ -163,7 +163,7 @@ fn best_fit_climbs(d: &[u8]) -> bool {
 }
 
 /// Whether `d` starts with the UTF-8 of a best-fit backslash (`BEST_FIT_BACKSLASHES`).
-fn best_fit_backslash_at(d: &[u8]) -> bool {
+pub(crate) fn best_fit_backslash_at(d: &[u8]) -> bool {
     matches!(
         d,
         [0xC2, 0xA5, ..] | [0xE2, 0x82, 0xA9, ..] | [0xEF, 0xBF, 0xA5 | 0xA6, ..]
@@ -1589,18 +1589,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The look-alikes lie in `is_lookalike`'s two ranges, and no ASCII character is
-    /// `invisible` (the shortcuts of `is_lookalike` and `blank_or_invisible`).
-    #[test]
-    fn lookalikes_lie_in_their_ranges() {
-        for c in DOT_LOOKALIKES.iter().chain(&SEPARATOR_LOOKALIKES) {
-            assert!(is_lookalike(*c), "{c:?}");
-        }
-        for c in (0..=0x7Fu8).map(char::from) {
-            assert!(!invisible(c), "{c:?}");
-        }
-    }
-
     /// `folded_byte` is what upper-casing a character says: ASCII where its upper case is one
     /// ASCII character, lower-cased; `OTHER` for any other. Every character.
     #[test]
@@ -1663,6 +1651,12 @@ mod tests {
             assert!(!c.is_ascii(), "{c:?}");
         }
         assert!((0u8..0x80).all(|b| !is_c1_control(b as char) && !is_lookalike(b as char)));
+        // the shortcuts of `is_lookalike` (two ranges) and `blank_or_invisible` (no ASCII
+        // character is invisible)
+        for c in DOT_LOOKALIKES.iter().chain(&SEPARATOR_LOOKALIKES) {
+            assert!(is_lookalike(*c), "{c:?}");
+        }
+        assert!((0u8..0x80).all(|b| !invisible(b as char)));
         // NFKC leaves every ASCII character as it is
         use unicode_normalization::UnicodeNormalization;
         let ascii: String = (0u8..0x80).map(char::from).collect();

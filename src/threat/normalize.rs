@@ -258,11 +258,10 @@ impl Normalizer {
         let cyrillic = cyrillic_table();
         let mut last_space = true;
         // The character last written from its bytes (ASCII, or one `simple_nfkc` takes): where
-        // it begins in `input`, and `light`'s length and `last_space` before it (`NONE` where
+        // it begins in `input`, and `light`'s length and `last_space` before it (`None` where
         // the last thing written was a segment). A segment NFKC reads begins there, since a mark
         // after that character may compose with it (`e` + U+0301, `е` + U+0308).
-        const NONE: usize = usize::MAX;
-        let mut back = (NONE, 0usize, true);
+        let mut back: Option<(usize, usize, bool)> = None;
         let mut i = 0;
         while i < input.len() {
             // the ASCII run up to the next non-ASCII byte, its last character apart (the one a
@@ -280,7 +279,7 @@ impl Normalizer {
                     }
                     _ => push_ascii(&mut light, &input[i..j - 1], &mut last_space),
                 }
-                back = (j - 1, light.len(), last_space);
+                back = Some((j - 1, light.len(), last_space));
                 push_ascii_byte(&mut light, input[j - 1], &mut last_space);
                 i = j;
                 if i >= input.len() {
@@ -299,14 +298,8 @@ impl Normalizer {
                         if c & 0xC0 != 0x80 || k >= 0x60 {
                             break;
                         }
-                        back = (i, light.len(), last_space);
-                        let (out, n) = &cyrillic[k];
-                        match n {
-                            1 => light.push(out[0]),
-                            2 => light.extend_from_slice(&out[..2]),
-                            _ => light.extend_from_slice(&out[..*n as usize]),
-                        }
-                        last_space = false;
+                        back = Some((i, light.len(), last_space));
+                        push_cyrillic(&mut light, &cyrillic[k], &mut last_space);
                         i += 2;
                     }
                 } else if let Simple::Copied = simple {
@@ -315,11 +308,11 @@ impl Normalizer {
                     let e = i + 3 + copied_run(&input[i + 3..]);
                     let space = if e - i > 3 { false } else { last_space };
                     light.extend_from_slice(&input[i..e]);
-                    back = (e - 3, light.len() - 3, space);
+                    back = Some((e - 3, light.len() - 3, space));
                     last_space = false;
                     i = e;
                 } else {
-                    back = (i, light.len(), last_space);
+                    back = Some((i, light.len(), last_space));
                     simple.push(&mut light, &input[i..], &mut last_space, cyrillic);
                     i += simple.len();
                 }
@@ -340,12 +333,12 @@ impl Normalizer {
             // for the segment's end reads each byte at most twice, and the next step starts
             // there.
             let start = match back {
-                (at, len, space) if at != NONE => {
+                Some((at, len, space)) => {
                     light.truncate(len);
                     last_space = space;
                     at
                 }
-                _ => i,
+                None => i,
             };
             // (the segment goes on past a simple character that a non-simple one follows:
             // `е\u{308}е\u{308}…` made a segment of each pair, twice the cost of one segment;
@@ -376,7 +369,7 @@ impl Normalizer {
                 }
             }
             push_light(&mut light, &input[start..end], &mut last_space);
-            back = (NONE, 0, true);
+            back = None;
             i = end;
         }
         if light.last() == Some(&b' ') {
@@ -811,6 +804,18 @@ fn copied_run(b: &[u8]) -> usize {
     n
 }
 
+/// Appends a Cyrillic letter's entry of `cyrillic_table` (none is whitespace).
+#[inline]
+fn push_cyrillic(light: &mut Vec<u8>, (out, n): &([u8; 4], u8), last_space: &mut bool) {
+    // (a constant length each: a copy of `n` bytes was a call to `memcpy`)
+    match n {
+        1 => light.push(out[0]),
+        2 => light.extend_from_slice(&out[..2]),
+        _ => light.extend_from_slice(&out[..*n as usize]),
+    }
+    *last_space = false;
+}
+
 /// Most simple characters a segment NFKC reads goes on past (`Normalizer::views_general`).
 const MOST_PASSED: usize = 32;
 
@@ -921,16 +926,7 @@ impl Simple {
         cyrillic: &[([u8; 4], u8); 0x60],
     ) {
         match self {
-            Simple::Cyrillic(k) => {
-                let (out, n) = &cyrillic[k];
-                // (a constant length each: a copy of `n` bytes was a call to `memcpy`)
-                match n {
-                    1 => light.push(out[0]),
-                    2 => light.extend_from_slice(&out[..2]),
-                    _ => light.extend_from_slice(&out[..*n as usize]),
-                }
-                *last_space = false;
-            }
+            Simple::Cyrillic(k) => push_cyrillic(light, &cyrillic[k], last_space),
             Simple::Copied => {
                 light.extend_from_slice(&b[..3]);
                 *last_space = false;

@@ -2222,19 +2222,30 @@ mod tests {
 
     proptest! {
         /// The folded name is what a reader that drops invisible characters and folds case
-        /// opens: any sensitive name, with invisible characters sprinkled in, any ASCII case
-        /// and trailing dots or spaces, is refused.
+        /// opens: any sensitive name, with invisible characters sprinkled in, any ASCII case,
+        /// full-width letters, `ı`, `ſ` or Kelvin's `K`, and trailing dots or spaces, is
+        /// refused.
         #[test]
         fn a_sensitive_name_is_refused_however_it_is_dressed(
             name in prop::sample::select(SENSITIVE_NAMES.to_vec()),
             upper in prop::collection::vec(any::<bool>(), 16),
             invisible in prop::collection::vec(prop::sample::select(vec!["", "", "\u{200B}", "\u{00AD}", "\u{FEFF}", "\u{2060}", "\u{E0020}"]), 17),
             tail in "[. ]{0,3}",
+            // 1: the full-width form (NFKC folds it; not the dot, a dot look-alike refused as
+            // traversal first); 2: the letter case folding reads as it (`ı`, `ſ`, Kelvin's `K`)
+            dress in prop::collection::vec(0u8..3, 16),
         ) {
             let mut p = String::from("/data/acme/");
             for (i, c) in name.chars().enumerate() {
                 p.push_str(invisible[i]);
-                p.push(if upper[i % 16] { c.to_ascii_uppercase() } else { c });
+                let c = if upper[i % 16] { c.to_ascii_uppercase() } else { c };
+                p.push(match (dress[i % 16], c) {
+                    (1, c) if c != '.' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+                    (2, 'i') => '\u{131}',
+                    (2, 's') => '\u{17F}',
+                    (2, 'k' | 'K') => '\u{212A}',
+                    (_, c) => c,
+                });
             }
             p.push_str(invisible[16]);
             p.push_str(&tail);

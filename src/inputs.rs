@@ -31,6 +31,18 @@ const MAX_COMPONENT_BYTES: usize = 255;
 
 pub use crate::types::InputIssue;
 
+/// Whether `s` begins with a percent escape that `decode_pass` decodes: `%` and two hex digits,
+/// or `%u` (`%U`) and four. A `%` that begins none (`%s`, `%d`, `100%`, `%zz`) decodes to itself
+/// (`percent_escape_at_is_what_a_pass_decodes`).
+pub(crate) fn percent_escape_at(s: &[u8]) -> bool {
+    let hex_digits = |r: core::ops::Range<usize>| {
+        s.get(r)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit))
+    };
+    s.first() == Some(&b'%')
+        && (hex_digits(1..3) || (matches!(s.get(1), Some(b'u' | b'U')) && hex_digits(2..6)))
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -1627,6 +1639,17 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `percent_escape_at` holds where a decoding pass changes a `%` and what follows it
+        /// (nothing else in `s` is a `%` to decode), so a `%` it does not hold for decodes to
+        /// itself: the threat scan judges a token as a path only for an escape it holds for.
+        #[test]
+        fn percent_escape_at_is_what_a_pass_decodes(rest in "[0-9a-fA-FuUgGsdxz .]{0,6}") {
+            let s = format!("%{rest}");
+            let mut dst = [0u8; 8];
+            let (_, changed) = decode_pass(s.as_bytes(), &mut dst);
+            proptest::prop_assert_eq!(percent_escape_at(s.as_bytes()), changed, "{:?}", s);
+        }
+
         /// `nfkc_chars` is NFKC (the `unicode-normalization` crate's), on strings of the
         /// characters `simple_nfkc` takes, of others, and of both.
         #[test]

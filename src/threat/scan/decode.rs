@@ -53,22 +53,42 @@ pub(super) static B64: [bool; 256] = {
 /// (`../../x`) or is encoded; else 0. One relative step (`../README`, everyday in documentation)
 /// is left to the catalogue's weak `..` pattern.
 pub(super) fn path_token_weight(text: &[u8]) -> u32 {
-    // Only tokens holding `/`, `\`, a percent escape or a separator look-alike (`∕`, `⁄`, …)
-    // are judged, so the text is searched for those and each hit widened to its token (a
-    // maximal run of non-separators), not split whole: a token is read once per search, and
-    // the backward widening never passes the last token's end. Linear. A `%` that begins no
-    // escape (`printf`'s `%s`, `100%`) decodes to itself: the token reads as written, a name
-    // like any other the scan does not judge, and Chinese and Russian program messages hold
-    // hundreds (`%s：%s`), whose reading cost a fifth of their scan.
+    // Only tokens holding `/`, `\`, a percent escape (`percent_judged_at`) or a separator
+    // look-alike (`∕`, `⁄`, …) are judged, so the text is searched for those and each hit
+    // widened to its token (a maximal run of non-separators), not split whole: a token is read
+    // once per search, and the backward widening never passes the last token's end. Linear.
     let best = tokens_weight(
         text,
         memchr::memchr3_iter(b'/', b'\\', b'%', text)
-            .filter(|&i| text[i] != b'%' || crate::inputs::percent_escape_at(&text[i..])),
+            .filter(|&i| text[i] != b'%' || percent_judged_at(&text[i..])),
     );
     if best == 6 {
         return best;
     }
     best.max(tokens_weight(text, separator_lookalikes(text)))
+}
+
+/// Whether the `%` that `s` begins with makes its token a path (`path_token_weight`): where it
+/// begins a percent escape (`inputs::percent_escape_at`), or where a character past ASCII
+/// stands in an escape's digits, which some readers decode: Java's `URLDecoder` takes any
+/// Unicode digit and full-width `Ａ`–`Ｆ` for hex digits (`%2Ｆ` and `%٢f` are `/` there), and
+/// Node's `querystring.unescape`, once a `%` fails to decode, keeps each character's low byte
+/// (`%į` is `%/`). A `%` before ASCII that begins no escape (`printf`'s `%s`, `100%`, `%zz`)
+/// decodes to itself: the token reads as written, a name, which the scan does not judge
+/// alone; Chinese and Russian program messages hold hundreds of them (`%s：%s`), whose reading
+/// cost a fifth of their scan.
+fn percent_judged_at(s: &[u8]) -> bool {
+    let past_ascii = |r: core::ops::Range<usize>| {
+        s.get(r.start..r.end.min(s.len()))
+            .is_some_and(|d| !d.is_ascii())
+    };
+    crate::inputs::percent_escape_at(s)
+        || match s.get(1) {
+            Some(b'u' | b'U') => past_ascii(2..6),
+            Some(c) if c.is_ascii_hexdigit() => past_ascii(2..3),
+            Some(c) => !c.is_ascii(),
+            None => false,
+        }
 }
 
 /// Where a separator look-alike or a best-fit backslash (`inputs::SEPARATOR_LOOKALIKES`,
@@ -2164,6 +2184,12 @@ mod tests {
             "%u002e%u002e%u2215etc%u2215shadow",
             "%s/../../etc/passwd",
             "%s\u{FF0F}etc\u{FF0F}shadow",
+            // escapes whose digits some reader decodes past ASCII, judged as written (here by
+            // the name they end in): Java's Unicode digits, Node's low bytes
+            "%2\u{FF26}etc%2\u{FF26}ssl%2\u{FF26}private%2\u{FF26}server.key",
+            "..%\u{662}f..%\u{662}fconfig%\u{662}fmaster.key",
+            "%u\u{FF10}\u{FF10}2fkeys.p12",
+            "x%\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}server.key",
         ] {
             assert_eq!(path_token_weight(t.as_bytes()), 6, "{t}");
         }
@@ -2172,7 +2198,10 @@ mod tests {
     /// `path_token_weight` as first written: the whole text split into tokens, a percent
     /// escape found by the regex crate.
     fn path_token_weight_reference(text: &[u8]) -> u32 {
-        let escape = regex::bytes::Regex::new("%([0-9A-Fa-f]{2}|[uU][0-9A-Fa-f]{4})").unwrap();
+        let escape = regex::bytes::Regex::new(
+            "(?-u)%([0-9A-Fa-f]{2}|[uU][0-9A-Fa-f]{4}|[\\x80-\\xFF]|[0-9A-Fa-f][\\x80-\\xFF]|[uU][\\x00-\\x7F]{0,3}[\\x80-\\xFF])",
+        )
+        .unwrap();
         text.split(|&c| path_separator(c))
             .filter(|t| {
                 t.iter().any(|&c| matches!(c, b'/' | b'\\'))
@@ -2409,6 +2438,7 @@ mod tests {
                     "[ \t\n\r\x0b\x0c\"'`();|&]{1,3}",
                     "[a-z.%/\\\\]{1,6}",
                     "%[0-9a-fA-FuUsdgz%]{0,5}",
+                    "%[0-9a-fuUs]{0,3}[\u{662}\u{FF12}\u{FF46}\u{12F}\u{FF1A}\u{4E2D}]",
                     proptest::prelude::any::<String>(),
                 ],
                 0..40,

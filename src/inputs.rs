@@ -514,10 +514,14 @@ fn check_ends(resource: &str) -> Result<(), InputIssue> {
     let (Some(first), Some(last)) = (resource.chars().next(), resource.chars().next_back()) else {
         return Ok(());
     };
-    if first.is_whitespace()
-        || last.is_whitespace()
-        || is_trimmed_or_invisible(first)
-        || is_trimmed_or_invisible(last)
+    // (an ASCII end that is not whitespace is neither: no ASCII character is default-ignorable,
+    // `no_ascii_character_is_default_ignorable`; most ends are such, and the lists are not asked)
+    let plain = |c: char| c.is_ascii() && !c.is_whitespace();
+    if !(plain(first) && plain(last))
+        && (first.is_whitespace()
+            || last.is_whitespace()
+            || is_trimmed_or_invisible(first)
+            || is_trimmed_or_invisible(last))
     {
         return Err(
             if is_url(resource.trim_matches(|c: char| c.is_whitespace() || is_default_ignorable(c)))
@@ -758,6 +762,32 @@ fn fold<'a>(seg: &'a str, buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, In
     {
         return Ok(seg);
     }
+    if b.is_ascii() {
+        return fold_ascii(b, buf);
+    }
+    fold_general(seg, buf)
+}
+
+/// `fold` of an ASCII segment: lower-cased up to its first `;` or `:`, trailing dots and spaces
+/// dropped. No ASCII character is default-ignorable or changed by NFKC, so this is what
+/// `fold_general` writes (`fold_ascii_is_fold_general`), without a character at a time.
+fn fold_ascii<'a>(b: &[u8], buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, InputIssue> {
+    let end = memchr::memchr2(b';', b':', b).unwrap_or(b.len());
+    if end > FOLDED_BYTES {
+        return Err(InputIssue::ComponentTooLong);
+    }
+    for (o, c) in buf.iter_mut().zip(&b[..end]) {
+        *o = c.to_ascii_lowercase();
+    }
+    let mut n = end;
+    while n > 0 && matches!(buf[n - 1], b'.' | b' ') {
+        n -= 1;
+    }
+    core::str::from_utf8(&buf[..n]).map_err(|_| InputIssue::BadEncoding)
+}
+
+/// `fold` of any segment, a character at a time.
+fn fold_general<'a>(seg: &str, buf: &'a mut [u8; FOLDED_BYTES]) -> Result<&'a str, InputIssue> {
     let mut n = 0usize;
     let mut push = |c: char| -> core::ops::ControlFlow<bool> {
         use core::ops::ControlFlow::{Break, Continue};
@@ -991,14 +1021,15 @@ fn is_sensitive_name(name: &str) -> bool {
     let Some(&first) = name.as_bytes().first() else {
         return false;
     };
-    // a key file's extension (`.pem` aside: see above)
-    if let Some(dot) = name.rfind('.') {
+    // a key file's extension (`.pem` aside: see above); `.` and `~` are ASCII, so searched as
+    // bytes (no byte of a longer character is ASCII)
+    if let Some(dot) = memchr::memrchr(b'.', name.as_bytes()) {
         let ext = &name[dot..];
         if dot > 0 && ext != ".pem" && SENSITIVE_SUFFIXES.contains(&ext) {
             return true;
         }
     }
-    if name.contains('~') && short_name_of_sensitive(name) {
+    if memchr::memchr(b'~', name.as_bytes()).is_some() && short_name_of_sensitive(name) {
         return true;
     }
     if !FIRST_BYTES[first as usize] || ENV_TEMPLATES.contains(&name) {
@@ -1638,7 +1669,27 @@ mod tests {
         }
     }
 
+    /// No ASCII character is default-ignorable: `check_ends` and `fold_ascii` take ASCII as it
+    /// is on that ground.
+    #[test]
+    fn no_ascii_character_is_default_ignorable() {
+        for c in (0u8..0x80).map(char::from) {
+            assert!(!is_default_ignorable(c), "{c:?}");
+        }
+    }
+
     proptest::proptest! {
+        /// `fold_ascii` is `fold_general` on ASCII segments: upper case, `;` and `:` anywhere,
+        /// trailing dots and spaces, and lengths around the longest name.
+        #[test]
+        fn fold_ascii_is_fold_general(
+            seg in "[a-zA-Z0-9._~ ;:$-]{0,8}|[a-zA-Z.]{250,260}[;:]?[a-z. ]{0,4}",
+        ) {
+            let (mut a, mut b) = ([0u8; FOLDED_BYTES], [0u8; FOLDED_BYTES]);
+            let want = fold_general(&seg, &mut b).map(str::to_owned);
+            proptest::prop_assert_eq!(fold_ascii(seg.as_bytes(), &mut a).map(str::to_owned), want);
+        }
+
         /// `percent_escape_at` holds where a decoding pass changes a `%` and what follows it
         /// (nothing else in `s` is a `%` to decode), so a `%` it does not hold for decodes to
         /// itself: the threat scan judges a token as a path only for an escape it holds for.

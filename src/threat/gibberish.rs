@@ -75,8 +75,17 @@ pub(crate) fn bracket_flood(text: &[u8]) -> bool {
     let mut last = [usize::MAX; 2];
     let mut read_to = 0;
     let mut prev = 0;
+    // the first line break at or after `prev` (the text's length where none), once looked for:
+    // a line break lies between two brackets where it lies before the second, so the search is
+    // made once a line, not once a bracket (code has dozens of brackets a line)
+    let mut line_break: Option<usize> = None;
     for p in memchr::memchr3_iter(b'[', b'{', b'(', text) {
-        if memchr::memchr(b'\n', &text[prev..p]).is_some() {
+        let next_break = match line_break {
+            Some(n) if n >= prev => n,
+            _ => memchr::memchr(b'\n', &text[prev..]).map_or(text.len(), |n| prev + n),
+        };
+        line_break = Some(next_break);
+        if next_break < p {
             last = [usize::MAX; 2];
         }
         prev = p;

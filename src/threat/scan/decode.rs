@@ -57,10 +57,28 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     // look-alike (`∕`, `⁄`, …) are judged, so the text is searched for those and each hit
     // widened to its token (a maximal run of non-separators), not split whole: a token is read
     // once per search, and the backward widening never passes the last token's end. Linear.
+    // (a `%` that is no escape is judged where its token holds a low-byte separator: each token
+    // looked at once, for its first such `%`, and the answer kept for the others)
+    let mut low_bytes = (0, false);
     let best = tokens_weight(
         text,
-        memchr::memchr3_iter(b'/', b'\\', b'%', text)
-            .filter(|&i| text[i] != b'%' || percent_judged_at(&text[i..])),
+        memchr::memchr3_iter(b'/', b'\\', b'%', text).filter(|&i| {
+            if text[i] != b'%' || percent_judged_at(&text[i..]) {
+                return true;
+            }
+            if i >= low_bytes.0 {
+                let start = text[..i]
+                    .iter()
+                    .rposition(|&c| path_separator(c))
+                    .map_or(0, |k| k + 1);
+                let end = text[i..]
+                    .iter()
+                    .position(|&c| path_separator(c))
+                    .map_or(text.len(), |k| i + k);
+                low_bytes = (end, low_byte_separator(&text[start..end]));
+            }
+            low_bytes.1
+        }),
     );
     if best == 6 {
         return best;
@@ -77,6 +95,8 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
 /// decodes to itself: the token reads as written, a name, which the scan does not judge
 /// alone; Chinese and Russian program messages hold hundreds of them (`%s：%s`), whose reading
 /// cost a fifth of their scan.
+/// Java's decoder also reads a sign before the digits (`%+0` is a NUL there, as in C's
+/// `strtol`).
 fn percent_judged_at(s: &[u8]) -> bool {
     let past_ascii = |r: core::ops::Range<usize>| {
         s.get(r.start..r.end.min(s.len()))
@@ -86,9 +106,26 @@ fn percent_judged_at(s: &[u8]) -> bool {
         || match s.get(1) {
             Some(b'u' | b'U') => past_ascii(2..6),
             Some(c) if c.is_ascii_hexdigit() => past_ascii(2..3),
+            Some(b'+' | b'-') => s
+                .get(2)
+                .is_some_and(|c| c.is_ascii_hexdigit() || !c.is_ascii()),
             Some(c) => !c.is_ascii(),
             None => false,
         }
+}
+
+/// Whether `token` holds a character past U+00FF whose low byte is `.`, `/` or `\\`
+/// (`į` U+012F, `Į` U+012E, `Ŝ` U+015C): Node's `querystring.unescape`, once any `%` in a string
+/// fails to decode, keeps each character's low byte, so a `%` anywhere in such a token makes
+/// those characters a path's dots and separators.
+fn low_byte_separator(token: &[u8]) -> bool {
+    !token.is_ascii()
+        && token.utf8_chunks().any(|chunk| {
+            chunk
+                .valid()
+                .chars()
+                .any(|c| c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C))
+        })
 }
 
 /// Where a separator look-alike or a best-fit backslash (`inputs::SEPARATOR_LOOKALIKES`,
@@ -2173,6 +2210,8 @@ mod tests {
             "%1$s",
             "%zz.htaccess",
             "%u12.pem",
+            "%s\u{4E2D}\u{6587}.pem",
+            "%+z.pem",
         ] {
             assert_eq!(path_token_weight(t.as_bytes()), 0, "{t}");
         }
@@ -2190,6 +2229,12 @@ mod tests {
             "..%\u{662}f..%\u{662}fconfig%\u{662}fmaster.key",
             "%u\u{FF10}\u{FF10}2fkeys.p12",
             "x%\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}server.key",
+            "x%zz\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}server.key",
+            // (each token's own answer: the first one's is no)
+            "see 5%s ok, y%zz\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}server.key",
+            "%s\u{15C}\u{12E}\u{12E}\u{15C}keys\u{15C}prod.pfx",
+            "id_rsa%+0",
+            "id_rsa%-0.png",
         ] {
             assert_eq!(path_token_weight(t.as_bytes()), 6, "{t}");
         }
@@ -2199,13 +2244,17 @@ mod tests {
     /// escape found by the regex crate.
     fn path_token_weight_reference(text: &[u8]) -> u32 {
         let escape = regex::bytes::Regex::new(
-            "(?-u)%([0-9A-Fa-f]{2}|[uU][0-9A-Fa-f]{4}|[\\x80-\\xFF]|[0-9A-Fa-f][\\x80-\\xFF]|[uU][\\x00-\\x7F]{0,3}[\\x80-\\xFF])",
+            "(?-u)%([0-9A-Fa-f]{2}|[uU][0-9A-Fa-f]{4}|[\\x80-\\xFF]|[0-9A-Fa-f][\\x80-\\xFF]|[uU][\\x00-\\x7F]{0,3}[\\x80-\\xFF]|[+-][0-9A-Fa-f\\x80-\\xFF])",
         )
         .unwrap();
         text.split(|&c| path_separator(c))
             .filter(|t| {
                 t.iter().any(|&c| matches!(c, b'/' | b'\\'))
                     || escape.is_match(t)
+                    || (t.contains(&b'%')
+                        && String::from_utf8_lossy(t).chars().any(|c| {
+                            c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C)
+                        }))
                     || String::from_utf8_lossy(t).contains(
                         &[
                             &crate::inputs::SEPARATOR_LOOKALIKES[..],
@@ -2438,7 +2487,9 @@ mod tests {
                     "[ \t\n\r\x0b\x0c\"'`();|&]{1,3}",
                     "[a-z.%/\\\\]{1,6}",
                     "%[0-9a-fA-FuUsdgz%]{0,5}",
-                    "%[0-9a-fuUs]{0,3}[\u{662}\u{FF12}\u{FF46}\u{12F}\u{FF1A}\u{4E2D}]",
+                    "%[0-9a-fuUs+-]{0,3}[\u{662}\u{FF12}\u{FF46}\u{12F}\u{FF1A}\u{4E2D}]",
+                    "[\u{12E}\u{12F}\u{15C}\u{4E2E}\u{4E2F}]{1,3}",
+                    "%[sz+-][0-9a-f]?",
                     proptest::prelude::any::<String>(),
                 ],
                 0..40,

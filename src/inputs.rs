@@ -43,6 +43,80 @@ pub(crate) fn percent_escape_at(s: &[u8]) -> bool {
         && (hex_digits(1..3) || (matches!(s.get(1), Some(b'u' | b'U')) && hex_digits(2..6)))
 }
 
+/// Whether the `%` that `s` begins with is one some reader decodes where `decode_pass` leaves
+/// it (it begins no escape of `percent_escape_at`'s): a Unicode digit or a full-width letter, or
+/// a sign, where an escape's digits stand. Java's `URLDecoder` reads the two characters after a `%` with
+/// `Integer.parseInt(_, 16)`, which takes any Unicode digit and full-width `Ａ`–`Ｆ` as hex
+/// digits (`%2Ｆ` and `%٢f` are `/` there) and a sign before them (`%+0` is a NUL, as in C's
+/// `strtol`).
+pub(crate) fn lenient_percent_at(s: &[u8]) -> bool {
+    if s.first() != Some(&b'%') {
+        return false;
+    }
+    // the character at `k` and its length (read from at most four bytes: linear however many
+    // `%` a text holds)
+    let at = |k: usize| -> Option<(char, usize)> {
+        let c = s
+            .get(k..(k + 4).min(s.len()))?
+            .utf8_chunks()
+            .next()?
+            .valid()
+            .chars()
+            .next()?;
+        Some((c, c.len_utf8()))
+    };
+    // a hex digit to `Character.digit(_, 16)`: ASCII, a Unicode digit (numeric characters
+    // here, a superset), full-width `Ａ`–`Ｆ` and `ａ`–`ｆ`
+    let digit = |c: char| {
+        c.is_ascii_hexdigit()
+            || (!c.is_ascii()
+                && (c.is_numeric()
+                    || matches!(c, '\u{FF21}'..='\u{FF26}' | '\u{FF41}'..='\u{FF46}')))
+    };
+    match at(1) {
+        Some(('+' | '-', _)) => at(2).is_some_and(|(c, _)| digit(c)),
+        // (`%u` and four digits, one past ASCII: IIS's form, read as leniently)
+        Some(('u' | 'U', _)) => {
+            let (mut k, mut past) = (2, false);
+            for _ in 0..4 {
+                match at(k) {
+                    Some((c, n)) if digit(c) => (k, past) = (k + n, past || !c.is_ascii()),
+                    _ => return false,
+                }
+            }
+            past
+        }
+        Some((a, n)) if digit(a) => {
+            at(1 + n).is_some_and(|(b, _)| digit(b) && !(a.is_ascii() && b.is_ascii()))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `s` holds a character past U+00FF whose low byte is `.`, `/` or `\` (`į` U+012F,
+/// `Į` U+012E, `Ŝ` U+015C): Node's `querystring.unescape`, once any `%` in a string fails to
+/// decode, keeps each character's low byte, so beside such a `%` these are a path's dots and
+/// separators.
+pub(crate) fn low_byte_separator(s: &[u8]) -> bool {
+    !s.is_ascii()
+        && s.utf8_chunks().any(|chunk| {
+            chunk
+                .valid()
+                .chars()
+                .any(|c| c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C))
+        })
+}
+
+/// Whether a decoded path `d` holds a `%` that a lenient reader decodes where warden's decoder
+/// does not (every `%` left once decoding settled began no escape): `lenient_percent_at`, or
+/// any `%` beside a low-byte separator (`low_byte_separator`). Such a path could name another
+/// file to a Java or Node service behind the tool, so it is refused, not guessed at
+/// (`/data/acme/%2Ｆ..%2Ｆ..%2Ｆetc%2Ｆpasswd`).
+fn lenient_escape(d: &[u8]) -> bool {
+    memchr::memchr_iter(b'%', d).any(|i| lenient_percent_at(&d[i..]))
+        || (memchr::memchr(b'%', d).is_some() && low_byte_separator(d))
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -659,6 +733,10 @@ fn with_decoded_copy<T>(
 fn with_decoded_path<T>(path: &str, f: impl FnOnce(&[u8]) -> T) -> Result<T, InputIssue> {
     with_decoded(path.as_bytes(), |d| {
         check_decoded(d)?;
+        // (after the other checks, so that a sensitive name or a traversal is named as such)
+        if lenient_escape(d) {
+            return Err(InputIssue::BadEncoding);
+        }
         Ok(f(d))
     })
 }
@@ -667,6 +745,13 @@ fn with_decoded_path<T>(path: &str, f: impl FnOnce(&[u8]) -> T) -> Result<T, Inp
 /// has no query and no fragment: `?` and `#` are name characters like any other.
 pub fn check_path(path: &str) -> Result<(), InputIssue> {
     with_decoded_path(path, |_| ())
+}
+
+/// `check_path` without `lenient_escape`'s refusal: what the threat scan reads a path-like token
+/// with (`threat::scan::decode::path_weight`), whose weights are set for warden's own decoding;
+/// the scan judges the lenient readers' `%` apart (`percent_judged_at`).
+pub(crate) fn check_path_as_decoded(path: &str) -> Result<(), InputIssue> {
+    with_decoded(path.as_bytes(), check_decoded)
 }
 
 fn check_decoded(p: &[u8]) -> Result<(), InputIssue> {
@@ -1349,6 +1434,10 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                     }
                 }
             }
+            // a `%` a Java or Node server decodes where warden does not (`%2Ｆ`, `%+0`)
+            if lenient_escape(d) {
+                return Err(InputIssue::BadEncoding);
+            }
             Ok(())
         })?;
     }
@@ -1669,6 +1758,40 @@ mod tests {
         }
     }
 
+    /// A `%` that Java's or Node's decoder reads where warden's leaves it is refused in a path
+    /// and in a URL's path, after what else the resource is refused for; `printf` formats and
+    /// other `%` before ASCII are not (review 20 found the first three allowed).
+    #[test]
+    fn escapes_only_lenient_readers_decode_are_refused() {
+        for r in [
+            "/data/acme/%2\u{FF26}..%2\u{FF26}..%2\u{FF26}etc%2\u{FF26}passwd",
+            "/data/acme/%\u{662}e%\u{662}e%\u{662}f%\u{662}e%\u{662}e%\u{662}fetc%\u{662}fshadow",
+            "/data/acme/x%zz\u{12F}\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}shadow",
+            "/data/acme/report%+0.txt",
+            "/data/acme/a%-f",
+            "/data/acme/%u\u{FF10}\u{FF10}2f",
+            "https://files.example.com/a/%2\u{FF26}..%2\u{FF26}admin",
+            "https://files.example.com/a/%2%EF%BC%A6..%2%EF%BC%A6admin",
+        ] {
+            assert_eq!(check_resource(r, WEB), Err(InputIssue::BadEncoding), "{r}");
+        }
+        // named as what else they are, first
+        assert_eq!(
+            check_path("/data/acme/id_rsa%+0"),
+            Err(InputIssue::SensitiveTarget)
+        );
+        for r in [
+            "/data/acme/%s.log",
+            "/data/acme/100%.txt",
+            "/data/acme/50%-off.txt",
+            "/data/acme/%d\u{6587}\u{4EF6}.txt",
+            "/data/acme/\u{12F}.txt",
+            "https://files.example.com/a/100%25/b",
+        ] {
+            assert_eq!(check_resource(r, WEB), Ok(()), "{r}");
+        }
+    }
+
     /// No ASCII character is default-ignorable: `check_ends` and `fold_ascii` take ASCII as it
     /// is on that ground.
     #[test]
@@ -1692,13 +1815,53 @@ mod tests {
 
         /// `percent_escape_at` holds where a decoding pass changes a `%` and what follows it
         /// (nothing else in `s` is a `%` to decode), so a `%` it does not hold for decodes to
-        /// itself: the threat scan judges a token as a path only for an escape it holds for.
+        /// itself here: the threat scan's path probe starts from it (`percent_judged_at`).
         #[test]
         fn percent_escape_at_is_what_a_pass_decodes(rest in "[0-9a-fA-FuUgGsdxz .]{0,6}") {
             let s = format!("%{rest}");
             let mut dst = [0u8; 8];
             let (_, changed) = decode_pass(s.as_bytes(), &mut dst);
             proptest::prop_assert_eq!(percent_escape_at(s.as_bytes()), changed, "{:?}", s);
+        }
+
+        /// A path that a model of Java's and Node's decoders reads otherwise than warden's is
+        /// refused: Java reads the two characters after a `%` as a number in base 16 (an
+        /// optional sign, then digits: ASCII hex, any numeric character, full-width `Ａ`–`Ｆ`);
+        /// Node, once a `%` is not followed by two ASCII hex digits, reads each character's low
+        /// byte.
+        #[test]
+        fn a_path_lenient_readers_decode_otherwise_is_refused(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "a", "/", "..", "%", "%s", "%d", "%2", "%2e", "%+", "%-", "+", "-", "0", "f", "e",
+                "u", "\u{FF12}", "\u{FF26}", "\u{FF45}", "\u{662}", "\u{967}", "\u{12F}",
+                "\u{12E}", "\u{15C}", "\u{6587}", "etc", "x.txt", "\u{E9}",
+            ]), 0..16),
+        ) {
+            let p = format!("/data/{}", parts.concat());
+            let chars: Vec<char> = p.chars().collect();
+            let digit = |c: char| c.is_ascii_hexdigit() || (!c.is_ascii() && c.is_numeric())
+                || ('\u{FF21}'..='\u{FF26}').contains(&c) || ('\u{FF41}'..='\u{FF46}').contains(&c);
+            let ascii_hex = |c: Option<&char>| c.is_some_and(|c| c.is_ascii_hexdigit());
+            let mut java = false;
+            let mut node_fails = false;
+            for (i, &c) in chars.iter().enumerate() {
+                if c != '%' {
+                    continue;
+                }
+                let (a, b) = (chars.get(i + 1).copied(), chars.get(i + 2).copied());
+                let warden = ascii_hex(chars.get(i + 1)) && ascii_hex(chars.get(i + 2));
+                let reads = match (a, b) {
+                    (Some('+' | '-'), Some(b)) => digit(b),
+                    (Some(a), Some(b)) => digit(a) && digit(b),
+                    _ => false,
+                };
+                java |= reads && !warden;
+                node_fails |= !warden;
+            }
+            let low = chars.iter().any(|&c| c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C));
+            if java || (node_fails && low) {
+                prop_assert!(check_path(&p).is_err(), "{:?}", p);
+            }
         }
 
         /// `nfkc_chars` is NFKC (the `unicode-normalization` crate's), on strings of the

@@ -75,7 +75,7 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
                     .iter()
                     .position(|&c| path_separator(c))
                     .map_or(text.len(), |k| i + k);
-                low_bytes = (end, low_byte_separator(&text[start..end]));
+                low_bytes = (end, crate::inputs::low_byte_separator(&text[start..end]));
             }
             low_bytes.1
         }),
@@ -87,45 +87,16 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
 }
 
 /// Whether the `%` that `s` begins with makes its token a path (`path_token_weight`): where it
-/// begins a percent escape (`inputs::percent_escape_at`), or where a character past ASCII
-/// stands in an escape's digits, which some readers decode: Java's `URLDecoder` takes any
-/// Unicode digit and full-width `Ａ`–`Ｆ` for hex digits (`%2Ｆ` and `%٢f` are `/` there), and
-/// Node's `querystring.unescape`, once a `%` fails to decode, keeps each character's low byte
-/// (`%į` is `%/`). A `%` before ASCII that begins no escape (`printf`'s `%s`, `100%`, `%zz`)
-/// decodes to itself: the token reads as written, a name, which the scan does not judge
-/// alone; Chinese and Russian program messages hold hundreds of them (`%s：%s`), whose reading
-/// cost a fifth of their scan.
-/// Java's decoder also reads a sign before the digits (`%+0` is a NUL there, as in C's
-/// `strtol`).
+/// begins a percent escape (`inputs::percent_escape_at`), or where a character past ASCII or a
+/// sign stands in an escape's digits, which some readers decode: Java's `URLDecoder` takes any
+/// Unicode digit and full-width `Ａ`–`Ｆ` for hex digits (`%2Ｆ` and `%٢f` are `/` there) and
+/// reads a sign before them (`%+0` is a NUL there, as in C's `strtol`). A `%` before ASCII that
+/// begins none of these (`printf`'s `%s`, `100%`, `%zz`) decodes to itself: the token reads as
+/// written, a name, which the scan does not judge alone, unless it holds a low-byte separator
+/// (`inputs::low_byte_separator`). Chinese and Russian program messages hold hundreds of such `%`
+/// (`%s：%s`), whose reading cost a fifth of their scan.
 fn percent_judged_at(s: &[u8]) -> bool {
-    let past_ascii = |r: core::ops::Range<usize>| {
-        s.get(r.start..r.end.min(s.len()))
-            .is_some_and(|d| !d.is_ascii())
-    };
-    crate::inputs::percent_escape_at(s)
-        || match s.get(1) {
-            Some(b'u' | b'U') => past_ascii(2..6),
-            Some(c) if c.is_ascii_hexdigit() => past_ascii(2..3),
-            Some(b'+' | b'-') => s
-                .get(2)
-                .is_some_and(|c| c.is_ascii_hexdigit() || !c.is_ascii()),
-            Some(c) => !c.is_ascii(),
-            None => false,
-        }
-}
-
-/// Whether `token` holds a character past U+00FF whose low byte is `.`, `/` or `\\`
-/// (`į` U+012F, `Į` U+012E, `Ŝ` U+015C): Node's `querystring.unescape`, once any `%` in a string
-/// fails to decode, keeps each character's low byte, so a `%` anywhere in such a token makes
-/// those characters a path's dots and separators.
-fn low_byte_separator(token: &[u8]) -> bool {
-    !token.is_ascii()
-        && token.utf8_chunks().any(|chunk| {
-            chunk
-                .valid()
-                .chars()
-                .any(|c| c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C))
-        })
+    crate::inputs::percent_escape_at(s) || crate::inputs::lenient_percent_at(s)
 }
 
 /// Where a separator look-alike or a best-fit backslash (`inputs::SEPARATOR_LOOKALIKES`,
@@ -191,7 +162,7 @@ fn path_separator(c: u8) -> bool {
 /// they stand for (`∕etc∕shadow`). A path that hides where it leads (`hides_path`) weighs 6
 /// where it reaches a sensitive target (`inputs::reaches_sensitive`: `/etc/./shadow`).
 fn path_weight(t: &[u8]) -> u32 {
-    use crate::inputs::{check_path, InputIssue};
+    use crate::inputs::{check_path_as_decoded as check_path, InputIssue};
     if t.len() < 3 || t.len() > crate::inputs::MAX_RESOURCE_BYTES {
         return 0;
     }
@@ -288,7 +259,7 @@ fn dot_segment_inside(t: &str) -> bool {
 /// argument, but named in prose all the time: only what else makes it sensitive
 /// (`/proc/self/environ`, `/proc/1/mem`, `/dev/tcp/…`) weighs 6 there.
 fn sensitive_weight(s: &str, issue: crate::inputs::InputIssue) -> u32 {
-    use crate::inputs::{check_path, InputIssue};
+    use crate::inputs::{check_path_as_decoded as check_path, InputIssue};
     match issue {
         InputIssue::SensitiveTarget if kernel_tree(s) => match check_path(&s[1..]) {
             Err(InputIssue::SensitiveTarget) => 6,

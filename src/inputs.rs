@@ -107,14 +107,52 @@ pub(crate) fn low_byte_separator(s: &[u8]) -> bool {
         })
 }
 
-/// Whether a decoded path `d` holds a `%` that a lenient reader decodes where warden's decoder
-/// does not (every `%` left once decoding settled began no escape): `lenient_percent_at`, or
-/// any `%` beside a low-byte separator (`low_byte_separator`). Such a path could name another
-/// file to a Java or Node service behind the tool, so it is refused, not guessed at
+/// Whether a decoded path `d` holds a `%` that Java's decoder reads where warden's does not
+/// (every `%` left once decoding settled began no escape: `lenient_percent_at`). Such a path
+/// could name another file to a Java service behind the tool, so it is refused, not guessed at
 /// (`/data/acme/%2Ｆ..%2Ｆ..%2Ｆetc%2Ｆpasswd`).
 fn lenient_escape(d: &[u8]) -> bool {
     memchr::memchr_iter(b'%', d).any(|i| lenient_percent_at(&d[i..]))
-        || (memchr::memchr(b'%', d).is_some() && low_byte_separator(d))
+}
+
+/// Whether Node's `querystring.unescape` reads `raw` (a resource as written) as a path warden
+/// refuses for traversal, a sensitive target or a NUL. Where `decodeURIComponent` rejects a
+/// string (a `%` without two hex digits after it: `%zz`, `%u0041`, a lone `%`), it falls back to
+/// each UTF-16 code unit's low byte, then decodes the `%XX` escapes that makes: `į` (U+012F)
+/// is `/`, `Į` `.`, `ĥ` `%`, and a character past U+FFFF gives two bytes. That reading is
+/// judged as a path: `x%zz/ĮĮįĮĮįetc` climbs, `是否100%.txt` (`/&100%.txt`) does not.
+/// Bytes of that reading that are not printable ASCII stand as `x` (a name's character), so a
+/// control byte cannot end the check before the traversal is seen. Bounded by the resource's
+/// length: linear.
+fn node_reading_refused(raw: &[u8]) -> bool {
+    let fails = memchr::memchr_iter(b'%', raw).any(|i| {
+        !raw.get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !fails || raw.is_ascii() || raw.len() > MAX_RESOURCE_BYTES {
+        return false;
+    }
+    let mut reading = [0u8; MAX_RESOURCE_BYTES];
+    let mut n = 0;
+    let mut push = |b: u8| {
+        if n < reading.len() {
+            reading[n] = if (0x21..0x7f).contains(&b) { b } else { b'x' };
+            n += 1;
+        }
+    };
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                push(*u as u8);
+            }
+        }
+        chunk.invalid().iter().for_each(|&b| push(b));
+    }
+    matches!(
+        with_decoded(&reading[..n], check_decoded),
+        Err(InputIssue::PathTraversal | InputIssue::SensitiveTarget | InputIssue::NulByte)
+    )
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -734,7 +772,7 @@ fn with_decoded_path<T>(path: &str, f: impl FnOnce(&[u8]) -> T) -> Result<T, Inp
     with_decoded(path.as_bytes(), |d| {
         check_decoded(d)?;
         // (after the other checks, so that a sensitive name or a traversal is named as such)
-        if lenient_escape(d) {
+        if lenient_escape(d) || node_reading_refused(path.as_bytes()) {
             return Err(InputIssue::BadEncoding);
         }
         Ok(f(d))
@@ -1367,6 +1405,7 @@ fn is_public_tld(label: &str) -> bool {
 /// differently from what the policy matched is refused, not guessed at.
 fn check_url_path(raw: &str) -> Result<(), InputIssue> {
     let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let mut lenient = false;
     for seg in raw[..end].split('/') {
         if seg.is_empty() {
             continue;
@@ -1434,12 +1473,15 @@ fn check_url_path(raw: &str) -> Result<(), InputIssue> {
                     }
                 }
             }
-            // a `%` a Java or Node server decodes where warden does not (`%2Ｆ`, `%+0`)
-            if lenient_escape(d) {
-                return Err(InputIssue::BadEncoding);
-            }
+            // a `%` a Java server decodes where warden does not (`%2Ｆ`, `%+0`): refused once
+            // every segment was judged, so that what else the path is refused for is named
+            lenient |= lenient_escape(d);
             Ok(())
         })?;
+    }
+    // (Node's reading of the whole path: a `%` in one segment makes it read the others)
+    if lenient || node_reading_refused(&raw.as_bytes()[..end]) {
+        return Err(InputIssue::BadEncoding);
     }
     Ok(())
 }
@@ -1767,6 +1809,13 @@ mod tests {
             "/data/acme/%2\u{FF26}..%2\u{FF26}..%2\u{FF26}etc%2\u{FF26}passwd",
             "/data/acme/%\u{662}e%\u{662}e%\u{662}f%\u{662}e%\u{662}e%\u{662}fetc%\u{662}fshadow",
             "/data/acme/x%zz\u{12F}\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}shadow",
+            // review 21: Node's reading after `%u`, past U+FFFF (two code units), across a
+            // URL's segments, and a `%` made of a low byte (`ĥ`) that decodes again
+            "/data/acme/%u0041/\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}passwd",
+            "/data/acme/%u0041/\u{12E}env",
+            "/data/acme/x%zz/\u{1B865}nv",
+            "https://api.acme.example/v1/x%zz/\u{12E}\u{12E}/\u{12E}\u{12E}/admin",
+            "/data/acme/x%zz/\u{125}2e\u{125}2e\u{125}2f\u{125}2e\u{125}2e\u{125}2fglobex\u{125}2fplans.txt",
             "/data/acme/report%+0.txt",
             "/data/acme/a%-f",
             "/data/acme/%u\u{FF10}\u{FF10}2f",
@@ -1775,10 +1824,14 @@ mod tests {
         ] {
             assert_eq!(check_resource(r, WEB), Err(InputIssue::BadEncoding), "{r}");
         }
-        // named as what else they are, first
+        // named as what else they are, first, in a URL's later segments too
         assert_eq!(
             check_path("/data/acme/id_rsa%+0"),
             Err(InputIssue::SensitiveTarget)
+        );
+        assert_eq!(
+            check_resource("https://api.acme.example/v1/%+0/%2e%2e/admin", WEB),
+            Err(InputIssue::PathTraversal)
         );
         for r in [
             "/data/acme/%s.log",
@@ -1787,6 +1840,13 @@ mod tests {
             "/data/acme/%d\u{6587}\u{4EF6}.txt",
             "/data/acme/\u{12F}.txt",
             "https://files.example.com/a/100%25/b",
+            // review 21: names with a `%` whose characters' low bytes are `.`, `/` or `\`, which
+            // Node's reading does not make a traversal or a secret of
+            "/data/acme/\u{662F}\u{5426}100%.txt",
+            "/data/acme/\u{5DE5}\u{4F5C}\u{62A5}\u{544A}_100%.xlsx",
+            "/data/acme/\u{62E}\u{635}\u{645} 50%.pdf",
+            "/data/acme/\u{42F} 100%.pdf",
+            "https://api.acme.example/files/%E6%98%AF%E5%90%A6100%25.txt",
         ] {
             assert_eq!(check_resource(r, WEB), Ok(()), "{r}");
         }
@@ -1834,7 +1894,9 @@ mod tests {
             parts in prop::collection::vec(prop::sample::select(vec![
                 "a", "/", "..", "%", "%s", "%d", "%2", "%2e", "%+", "%-", "+", "-", "0", "f", "e",
                 "u", "\u{FF12}", "\u{FF26}", "\u{FF45}", "\u{662}", "\u{967}", "\u{12F}",
-                "\u{12E}", "\u{15C}", "\u{6587}", "etc", "x.txt", "\u{E9}",
+                "\u{12E}", "\u{15C}", "\u{6587}", "etc", "x.txt", "\u{E9}", "\u{12E}\u{12E}",
+                "\u{12E}\u{12E}\u{12F}", "\u{125}2e", "\u{662F}", "%u0041", "passwd",
+                "\u{101}", "\u{1B865}",
             ]), 0..16),
         ) {
             let p = format!("/data/{}", parts.concat());
@@ -1858,8 +1920,27 @@ mod tests {
                 java |= reads && !warden;
                 node_fails |= !warden;
             }
-            let low = chars.iter().any(|&c| c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C));
-            if java || (node_fails && low) {
+            // Node's reading: each UTF-16 unit's low byte, then the `percent-encoding` crate's
+            // decoding until it settles, resolved: a `..` above the start, or a name of the list
+            // here
+            let mut node = false;
+            if node_fails && !p.is_ascii() {
+                let low: Vec<u8> = p.encode_utf16().map(|u| u as u8).collect();
+                let text = String::from_utf8_lossy(&model_decoding(&String::from_utf8_lossy(&low))).into_owned();
+                let mut depth = 0i32;
+                for seg in text.split('/') {
+                    match seg {
+                        "" | "." => {}
+                        ".." => depth -= 1,
+                        s => {
+                            node |= matches!(s, "passwd" | ".env" | "id_rsa");
+                            depth += 1;
+                        }
+                    }
+                    node |= depth < 0;
+                }
+            }
+            if java || node {
                 prop_assert!(check_path(&p).is_err(), "{:?}", p);
             }
         }

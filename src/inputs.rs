@@ -121,9 +121,9 @@ fn lenient_escape(d: &[u8]) -> bool {
 /// each UTF-16 code unit's low byte, then decodes the `%XX` escapes that makes: `į` (U+012F)
 /// is `/`, `Į` `.`, `ĥ` `%`, and a character past U+FFFF gives two bytes. That reading is
 /// judged as a path: `x%zz/ĮĮįĮĮįetc` climbs, `是否100%.txt` (`/&100%.txt`) does not.
-/// Bytes of that reading that are not printable ASCII stand as `x` (a name's character), so a
-/// control byte cannot end the check before the traversal is seen. Bounded by the resource's
-/// length: linear.
+/// Bytes of that reading that are not printable ASCII stand as `x` (a name's character), and
+/// `\` as `/`, so that neither a control byte nor a backslash ends the check before the
+/// traversal or the name is seen. Bounded by the resource's length: linear.
 fn node_reading_refused(raw: &[u8]) -> bool {
     let fails = memchr::memchr_iter(b'%', raw).any(|i| {
         !raw.get(i + 1..i + 3)
@@ -136,7 +136,12 @@ fn node_reading_refused(raw: &[u8]) -> bool {
     let mut n = 0;
     let mut push = |b: u8| {
         if n < reading.len() {
-            reading[n] = if (0x21..0x7f).contains(&b) { b } else { b'x' };
+            reading[n] = match b {
+                // (a separator to Node on Windows, and no early answer from the checks)
+                b'\\' => b'/',
+                0x21..0x7f => b,
+                _ => b'x',
+            };
             n += 1;
         }
     };
@@ -1895,7 +1900,8 @@ mod tests {
                 "a", "/", "..", "%", "%s", "%d", "%2", "%2e", "%+", "%-", "+", "-", "0", "f", "e",
                 "u", "\u{FF12}", "\u{FF26}", "\u{FF45}", "\u{662}", "\u{967}", "\u{12F}",
                 "\u{12E}", "\u{15C}", "\u{6587}", "etc", "x.txt", "\u{E9}", "\u{12E}\u{12E}",
-                "\u{12E}\u{12E}\u{12F}", "\u{125}2e", "\u{662F}", "%u0041", "passwd",
+                "\u{12E}\u{12E}\u{12F}", "\u{125}2e", "\u{662F}", "%u0041", "passwd", "id_rsa",
+                "etc\u{12F}passwd", "\u{12E}env",
                 "\u{101}", "\u{1B865}",
             ]), 0..16),
         ) {
@@ -1927,16 +1933,17 @@ mod tests {
             if node_fails && !p.is_ascii() {
                 let low: Vec<u8> = p.encode_utf16().map(|u| u as u8).collect();
                 let text = String::from_utf8_lossy(&model_decoding(&String::from_utf8_lossy(&low))).into_owned();
-                let mut depth = 0i32;
+                let (mut depth, mut parent) = (0i32, "");
                 for seg in text.split('/') {
                     match seg {
                         "" | "." => {}
                         ".." => depth -= 1,
                         s => {
-                            node |= matches!(s, "passwd" | ".env" | "id_rsa");
+                            node |= matches!(s, ".env" | "id_rsa") || (parent == "etc" && s == "passwd");
                             depth += 1;
                         }
                     }
+                    parent = seg;
                     node |= depth < 0;
                 }
             }

@@ -122,9 +122,11 @@ fn lenient_escape(d: &[u8]) -> bool {
 /// is `/`, `Į` `.`, `ĥ` `%`, and a character past U+FFFF gives two bytes. That reading is
 /// judged as a path: `x%zz/ĮĮįĮĮįetc` climbs, `是否100%.txt` (`/&100%.txt`) does not.
 /// Bytes of that reading that are not printable ASCII stand as `x` (a name's character), and
-/// `\` as `/`, so that neither a control byte nor a backslash ends the check before the
-/// traversal or the name is seen. Bounded by the resource's length: linear.
+/// `\` as `/`, before and after decoding, so that neither a control byte, a stray byte nor a
+/// backslash ends the check before the traversal or the name is seen. Bounded by the
+/// resource's length: linear.
 fn node_reading_refused(raw: &[u8]) -> bool {
+    use InputIssue::{NulByte, PathTraversal, SensitiveTarget};
     let fails = memchr::memchr_iter(b'%', raw).any(|i| {
         !raw.get(i + 1..i + 3)
             .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
@@ -132,16 +134,20 @@ fn node_reading_refused(raw: &[u8]) -> bool {
     if !fails || raw.is_ascii() || raw.len() > MAX_RESOURCE_BYTES {
         return false;
     }
+    // a byte as the checks are asked about it: `\` a separator (Node on Windows), anything not
+    // printable ASCII a name's character (a control byte, a space at an end or a byte past
+    // ASCII would end the checks before the names are judged); a NUL only where `keep_nul`
+    let plain = |b: u8, keep_nul: bool| match b {
+        0 if keep_nul => 0,
+        b'\\' => b'/',
+        0x21..0x7f => b,
+        _ => b'x',
+    };
     let mut reading = [0u8; MAX_RESOURCE_BYTES];
     let mut n = 0;
     let mut push = |b: u8| {
         if n < reading.len() {
-            reading[n] = match b {
-                // (a separator to Node on Windows, and no early answer from the checks)
-                b'\\' => b'/',
-                0x21..0x7f => b,
-                _ => b'x',
-            };
+            reading[n] = plain(b, false);
             n += 1;
         }
     };
@@ -154,9 +160,24 @@ fn node_reading_refused(raw: &[u8]) -> bool {
         }
         chunk.invalid().iter().for_each(|&b| push(b));
     }
+    // decoded (escapes the low bytes made: `ĥ2e` is `%2e`), then judged as plain bytes, a
+    // drive letter set aside; a NUL an escape made is one
+    let judged = with_decoded(&reading[..n], |d| {
+        let mut bytes = [0u8; MAX_RESOURCE_BYTES];
+        let m = d.len().min(bytes.len());
+        for (o, &b) in bytes.iter_mut().zip(&d[..m]) {
+            *o = plain(b, true);
+        }
+        let path = match &bytes[..m] {
+            [l, b':', rest @ ..] if l.is_ascii_alphabetic() => rest,
+            all => all,
+        };
+        Ok(check_decoded(path))
+    });
     matches!(
-        with_decoded(&reading[..n], check_decoded),
-        Err(InputIssue::PathTraversal | InputIssue::SensitiveTarget | InputIssue::NulByte)
+        judged,
+        Ok(Err(PathTraversal | SensitiveTarget | NulByte))
+            | Err(PathTraversal | SensitiveTarget | NulByte)
     )
 }
 
@@ -1821,6 +1842,9 @@ mod tests {
             "/data/acme/x%zz/\u{1B865}nv",
             "https://api.acme.example/v1/x%zz/\u{12E}\u{12E}/\u{12E}\u{12E}/admin",
             "/data/acme/x%zz/\u{125}2e\u{125}2e\u{125}2f\u{125}2e\u{125}2e\u{125}2fglobex\u{125}2fplans.txt",
+            // a control byte an escape of low bytes makes, before the climb; a drive letter
+            "/data/acme/%zz/\u{125}01/\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}passwd",
+            "\u{101}:%zz/\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}passwd",
             "/data/acme/report%+0.txt",
             "/data/acme/a%-f",
             "/data/acme/%u\u{FF10}\u{FF10}2f",
@@ -1851,6 +1875,8 @@ mod tests {
             "/data/acme/\u{5DE5}\u{4F5C}\u{62A5}\u{544A}_100%.xlsx",
             "/data/acme/\u{62E}\u{635}\u{645} 50%.pdf",
             "/data/acme/\u{42F} 100%.pdf",
+            // `一` (U+4E00) reads as a NUL byte; a name is not refused for it
+            "/data/acme/\u{7B2C}\u{4E00}\u{5B63}\u{5EA6}10%.xlsx",
             "https://api.acme.example/files/%E6%98%AF%E5%90%A6100%25.txt",
         ] {
             assert_eq!(check_resource(r, WEB), Ok(()), "{r}");

@@ -45,10 +45,10 @@ pub(crate) fn percent_escape_at(s: &[u8]) -> bool {
 
 /// Whether the `%` that `s` begins with is one some reader decodes where `decode_pass` leaves
 /// it (it begins no escape of `percent_escape_at`'s): a Unicode digit or a full-width letter, or
-/// a sign, where an escape's digits stand. Java's `URLDecoder` reads the two characters after a `%` with
-/// `Integer.parseInt(_, 16)`, which takes any Unicode digit and full-width `Ａ`–`Ｆ` as hex
-/// digits (`%2Ｆ` and `%٢f` are `/` there) and a sign before them (`%+0` is a NUL, as in C's
-/// `strtol`).
+/// a sign, where an escape's digits stand. Java's `URLDecoder` reads the two characters after a
+/// `%` with `Integer.parseInt(_, 16)`, which takes any Unicode digit and full-width `Ａ`–`Ｆ` as
+/// hex digits (`%2Ｆ` and `%٢f` are `/` there) and a sign before them (`%+0` is a NUL, as in
+/// C's `strtol`).
 pub(crate) fn lenient_percent_at(s: &[u8]) -> bool {
     if s.first() != Some(&b'%') {
         return false;

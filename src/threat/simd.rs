@@ -354,6 +354,25 @@ pub(crate) fn block<'a>(bytes: &'a [u8], from: usize, tail: &'a mut [u8; 64]) ->
     }
 }
 
+/// `C`'s classes over block `k` of `bytes` (from `k * 64`; a short last block padded with
+/// zeros, which no class user counts) as `K` masks; past the end, no class. The block loops
+/// that look ahead into the next block read both through this.
+///
+/// # Safety
+/// `V`'s instruction set is present (see `Vector`).
+#[inline(always)]
+pub(crate) unsafe fn block_masks<V: Vector, C: Classes<K>, const K: usize>(
+    bytes: &[u8],
+    k: usize,
+) -> [u64; K] {
+    if k * 64 >= bytes.len() {
+        return [0; K];
+    }
+    let mut tail = [0u8; 64];
+    // SAFETY: the instruction set is present (this function's safety).
+    unsafe { masks::<V, C, K>(block(bytes, k * 64, &mut tail)) }
+}
+
 /// `C`'s classes over a 64-byte block as `K` masks, bit `i` for byte `i` of the block.
 ///
 /// # Safety

@@ -1317,24 +1317,12 @@ unsafe fn spelled_word_after_with<V: crate::threat::simd::Vector>(
     from: usize,
     to: usize,
 ) -> Option<usize> {
-    /// Block `k`'s masks (letter, alphanumeric, space, boundary); past the text, none.
-    /// # Safety
-    /// `V`'s instruction set is present.
-    #[inline(always)]
-    unsafe fn at<V: crate::threat::simd::Vector>(text: &[u8], k: usize) -> [u64; 4] {
-        if k * 64 >= text.len() {
-            return [0; 4];
-        }
-        let mut tail = [0u8; 64];
-        let block = crate::threat::simd::block(text, k * 64, &mut tail);
-        // SAFETY: `V`'s instruction set is present (this function's safety).
-        unsafe { crate::threat::simd::masks::<V, SpelledClasses, 4>(block) }
-    }
+    use crate::threat::simd::block_masks;
     // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
-    let mut cur = unsafe { at::<V>(text, from / 64) };
+    let mut cur = unsafe { block_masks::<V, SpelledClasses, 4>(text, from / 64) };
     for k in from / 64..to.div_ceil(64) {
         // SAFETY: as above.
-        let next = unsafe { at::<V>(text, k + 1) };
+        let next = unsafe { block_masks::<V, SpelledClasses, 4>(text, k + 1) };
         // class `c` of the byte `j` after each position of this block
         let ahead = |c: usize, j: u32| ((cur[c] as u128 | (next[c] as u128) << 64) >> j) as u64;
         let [letter, alnum, space, boundary] = [0, 1, 2, 3];
@@ -1454,26 +1442,14 @@ impl crate::threat::simd::Classes<3> for GapClasses {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn spelled_out_gaps_with<V: crate::threat::simd::Vector>(text: &[u8]) -> bool {
-    /// Block `k`'s masks (letter, space, tab); past the text, none.
-    /// # Safety
-    /// `V`'s instruction set is present.
-    #[inline(always)]
-    unsafe fn at<V: crate::threat::simd::Vector>(text: &[u8], k: usize) -> [u64; 3] {
-        if k * 64 >= text.len() {
-            return [0; 3];
-        }
-        let mut tail = [0u8; 64];
-        let block = crate::threat::simd::block(text, k * 64, &mut tail);
-        // SAFETY: `V`'s instruction set is present (this function's safety).
-        unsafe { crate::threat::simd::masks::<V, GapClasses, 3>(block) }
-    }
+    use crate::threat::simd::block_masks;
     // SAFETY (both calls): `V`'s instruction set is present (this function's safety).
-    let mut cur = unsafe { at::<V>(text, 0) };
+    let mut cur = unsafe { block_masks::<V, GapClasses, 3>(text, 0) };
     // whether the byte before the block is a blank (before the text: as if one)
     let mut blank_before = 1u64;
     for k in 0..text.len().div_ceil(64) {
         // SAFETY: as above.
-        let next = unsafe { at::<V>(text, k + 1) };
+        let next = unsafe { block_masks::<V, GapClasses, 3>(text, k + 1) };
         // class `c` of the byte `j` after each position of this block
         let ahead = |c: usize, j: u32| ((cur[c] as u128 | (next[c] as u128) << 64) >> j) as u64;
         let [letter, space, tab] = [0, 1, 2];

@@ -35,12 +35,20 @@ pub use crate::types::InputIssue;
 /// or `%u` (`%U`) and four. A `%` that begins none (`%s`, `%d`, `100%`, `%zz`) decodes to itself
 /// (`percent_escape_at_is_what_a_pass_decodes`).
 pub(crate) fn percent_escape_at(s: &[u8]) -> bool {
-    let hex_digits = |r: core::ops::Range<usize>| {
-        s.get(r)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit))
-    };
     s.first() == Some(&b'%')
-        && (hex_digits(1..3) || (matches!(s.get(1), Some(b'u' | b'U')) && hex_digits(2..6)))
+        && (hex_pair_at(s).is_some()
+            || (matches!(s.get(1), Some(b'u' | b'U'))
+                && s.get(2..6)
+                    .is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit))))
+}
+
+/// The byte `s` begins with escaped, where it begins with `%` and two ASCII hex digits: the
+/// escape every decoder reads (`decode_pass`, Node's `unescapeBuffer`).
+fn hex_pair_at(s: &[u8]) -> Option<u8> {
+    match s {
+        [b'%', h, l, ..] => Some(hex(*h)? << 4 | hex(*l)?),
+        _ => None,
+    }
 }
 
 /// Whether the `%` that `s` begins with is one some reader decodes where `decode_pass` leaves
@@ -127,7 +135,8 @@ fn lenient_escape(d: &[u8]) -> bool {
 /// at most. `x%zz/ĮĮįĮĮįetc` climbs; `是否100%.txt` (`/&100%.txt`) and `Юлия 5%.pdf` do not.
 /// Bounded by the resource's length a reading: linear.
 fn node_reading_refused(raw: &[u8]) -> bool {
-    if raw.len() > MAX_RESOURCE_BYTES || raw.is_ascii() || !escape_fails(raw) {
+    // (most paths have no `%`: one search answers for them)
+    if raw.len() > MAX_RESOURCE_BYTES || !escape_fails(raw) || raw.is_ascii() {
         return false;
     }
     let (mut a, mut b) = ([0u8; MAX_RESOURCE_BYTES], [0u8; MAX_RESOURCE_BYTES]);
@@ -149,10 +158,7 @@ fn node_reading_refused(raw: &[u8]) -> bool {
 
 /// Whether `decodeURIComponent` rejects `s` for a `%` without two hex digits after it.
 fn escape_fails(s: &[u8]) -> bool {
-    memchr::memchr_iter(b'%', s).any(|i| {
-        !s.get(i + 1..i + 3)
-            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    })
+    memchr::memchr_iter(b'%', s).any(|i| hex_pair_at(&s[i..]).is_none())
 }
 
 /// One reading of `unescapeBuffer` (`node_reading_refused`) of `s` into `out`: a `%` and two
@@ -168,8 +174,8 @@ fn low_byte_reading(s: &[u8], out: &mut [u8; MAX_RESOURCE_BYTES]) -> usize {
     };
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'%' && percent_escape_at(&s[i..]) && s[i + 1] != b'u' && s[i + 1] != b'U' {
-            push(hex(s[i + 1]).unwrap_or(0) << 4 | hex(s[i + 2]).unwrap_or(0));
+        if let Some(v) = hex_pair_at(&s[i..]) {
+            push(v);
             i += 3;
             continue;
         }
@@ -250,11 +256,8 @@ fn decode_pass(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
     while i < src.len() && o < dst.len() {
         let b = src[i];
         if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                src.get(i + 1).copied().and_then(hex),
-                src.get(i + 2).copied().and_then(hex),
-            ) {
-                dst[o] = h << 4 | l;
+            if let Some(v) = hex_pair_at(&src[i..]) {
+                dst[o] = v;
                 o += 1;
                 i += 3;
                 changed = true;

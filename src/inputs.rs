@@ -123,6 +123,123 @@ fn lenient_escape(d: &[u8]) -> bool {
     memchr::memchr_iter(b'%', d).any(|i| lenient_percent_at(&d[i..]))
 }
 
+/// The first code point of each run of ten decimal digits (Unicode's `Nd`) past ASCII in the
+/// Basic Multilingual Plane: Java's `Character.digit(c, 16)` reads `zero + k` as `k`. From Unicode
+/// 14 (Python's `unicodedata`); every `Nd` character of the plane lies in one of these runs
+/// (`java_hex_digit_is_the_plane_s_decimal_digits`). A character past the plane is two UTF-16
+/// units to Java, and neither is a digit.
+const DIGIT_ZEROS: [u32; 36] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+];
+
+/// `c`'s value as a hex digit to Java's `Character.digit(c, 16)`: ASCII, a decimal digit of any
+/// script in the Basic Multilingual Plane (`DIGIT_ZEROS`), full-width `Ａ`–`Ｆ` and `ａ`–`ｆ`.
+fn java_hex_digit(c: char) -> Option<u8> {
+    let u = c as u32;
+    match c {
+        _ if c.is_ascii() => c.to_digit(16).map(|v| v as u8),
+        '\u{FF21}'..='\u{FF26}' => Some((u - 0xFF21 + 10) as u8),
+        '\u{FF41}'..='\u{FF46}' => Some((u - 0xFF41 + 10) as u8),
+        _ => {
+            let zero = DIGIT_ZEROS[DIGIT_ZEROS.partition_point(|&z| z <= u).checked_sub(1)?];
+            (u - zero < 10).then(|| (u - zero) as u8)
+        }
+    }
+}
+
+/// Java's `URLDecoder.decode` reading of `s`, into `out`: `+` a blank, `%` and the two
+/// characters after it read by `Integer.parseInt(_, 16)` (`java_hex_digit`; a sign and one digit:
+/// `%+f` is 0x0F, `%-0` a NUL) one byte; then the bytes read as UTF-8, each maximal run that is
+/// not UTF-8 being one name's character (`x`, where Java writes U+FFFD). `None` where Java
+/// throws: a `%` without such characters after it, or a negative value. Returns the reading's
+/// length (never more than `s`'s). Held to OpenJDK's `URLDecoder` by
+/// `java_reading_is_openjdk_s` (`tools/lenient-decoders/JavaDecode.java`).
+fn java_reading(s: &[u8], out: &mut [u8]) -> Option<usize> {
+    let text = core::str::from_utf8(s).ok()?;
+    let mut n = 0;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let b = match c {
+            '+' => b' ',
+            '%' => {
+                let (a, b) = (chars.next()?, chars.next()?);
+                match (a, java_hex_digit(b)?) {
+                    ('+', v) => v,
+                    ('-', 0) => 0,
+                    (a, v) => java_hex_digit(a)? << 4 | v,
+                }
+            }
+            c => {
+                let mut utf8 = [0u8; 4];
+                for &b in c.encode_utf8(&mut utf8).as_bytes() {
+                    *out.get_mut(n)? = b;
+                    n += 1;
+                }
+                continue;
+            }
+        };
+        *out.get_mut(n)? = b;
+        n += 1;
+    }
+    // the bytes read as UTF-8: each maximal run that is not (only escapes make one) one name's
+    // character, where Java writes one U+FFFD; each `from_utf8` reads on to the next such run
+    let (mut k, mut w) = (0, 0);
+    while k < n {
+        let (valid, bad) = match core::str::from_utf8(&out[k..n]) {
+            Ok(v) => (v.len(), 0),
+            Err(e) => (
+                e.valid_up_to(),
+                e.error_len().unwrap_or(n - k - e.valid_up_to()),
+            ),
+        };
+        out.copy_within(k..k + valid, w);
+        (k, w) = (k + valid, w + valid);
+        if bad > 0 {
+            out[w] = b'x';
+            (k, w) = (k + bad, w + 1);
+        }
+    }
+    Some(w)
+}
+
+/// Calls `f` with each reading Java's decoder gives `raw` where warden's decoding leaves a `%`
+/// that Java reads (`lenient_percent_at`), and again while a reading holds one,
+/// `MAX_DECODE_PASSES` readings at most (a service that decodes twice); stops where `f` says so.
+/// Returns whether `f` did. For the threat scan, which weighs a token as such a service reads it.
+pub(crate) fn java_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) -> bool {
+    // (a `%` Java reads, as written or once warden has decoded what it decodes: `%25٢f` is
+    // `%٢f` to a service that decodes twice; a path without an escape warden decodes is its own
+    // decoding)
+    if raw.len() > MAX_RESOURCE_BYTES
+        || !(lenient_escape(raw)
+            || (memchr::memchr_iter(b'%', raw).any(|i| percent_escape_at(&raw[i..]))
+                && with_decoded(raw, |d| Ok(lenient_escape(d))) == Ok(true)))
+    {
+        return false;
+    }
+    with_buffers(raw.len(), |a, b| {
+        a[..raw.len()].copy_from_slice(raw);
+        let mut len = raw.len();
+        for _ in 0..MAX_DECODE_PASSES {
+            let Some(n) = java_reading(&a[..len], b) else {
+                return false;
+            };
+            // (`f` may write over the reading it is given: the next pass reads a copy)
+            a[..n].copy_from_slice(&b[..n]);
+            if f(&mut b[..n]) {
+                return true;
+            }
+            if !lenient_escape(&a[..n]) {
+                return false;
+            }
+            len = n;
+        }
+        false
+    })
+}
+
 /// Whether Node's `querystring.unescape` reads `raw` (a resource as written) as a path warden
 /// refuses. Where `decodeURIComponent` rejects a string (a `%` without two hex digits after
 /// it: `%zz`, `%u0041`, a lone `%`), `unescapeBuffer` decodes the `%XX` escapes and keeps each
@@ -135,25 +252,36 @@ fn lenient_escape(d: &[u8]) -> bool {
 /// at most. `x%zz/ĮĮįĮĮįetc` climbs; `是否100%.txt` (`/&100%.txt`) and `Юлия 5%.pdf` do not.
 /// Bounded by the resource's length a reading: linear.
 fn node_reading_refused(raw: &[u8]) -> bool {
+    node_readings(raw, |r| low_byte_reading_refused(r))
+}
+
+/// Calls `f` with each of Node's readings of `raw` (`node_reading_refused`), until `f` says so;
+/// returns whether it did.
+pub(crate) fn node_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) -> bool {
     // (most paths have no `%`: one search answers for them)
     if raw.len() > MAX_RESOURCE_BYTES || !escape_fails(raw) || raw.is_ascii() {
         return false;
     }
-    let (mut a, mut b) = ([0u8; MAX_RESOURCE_BYTES], [0u8; MAX_RESOURCE_BYTES]);
-    a[..raw.len()].copy_from_slice(raw);
-    let mut len = raw.len();
-    for _ in 0..MAX_DECODE_PASSES {
-        let n = low_byte_reading(&a[..len], &mut b);
-        if low_byte_reading_refused(&b[..n]) {
-            return true;
+    with_buffers(raw.len(), |a, b| {
+        a[..raw.len()].copy_from_slice(raw);
+        let mut len = raw.len();
+        for _ in 0..MAX_DECODE_PASSES {
+            let n = low_byte_reading(&a[..len], b);
+            // (a reading that changed nothing reads the same again: bytes that are not UTF-8
+            // are kept, and Chinese prose's low bytes are half of them)
+            let settled = b[..n] == a[..len];
+            // (`f` may write over the reading it is given: the next pass reads a copy)
+            a[..n].copy_from_slice(&b[..n]);
+            if f(&mut b[..n]) {
+                return true;
+            }
+            if settled || a[..n].is_ascii() || !escape_fails(&a[..n]) {
+                return false;
+            }
+            len = n;
         }
-        if b[..n].is_ascii() || !escape_fails(&b[..n]) {
-            return false;
-        }
-        a[..n].copy_from_slice(&b[..n]);
-        len = n;
-    }
-    false
+        false
+    })
 }
 
 /// Whether `decodeURIComponent` rejects `s` for a `%` without two hex digits after it.
@@ -164,7 +292,7 @@ fn escape_fails(s: &[u8]) -> bool {
 /// One reading of `unescapeBuffer` (`node_reading_refused`) of `s` into `out`: a `%` and two
 /// ASCII hex digits decoded, each other character's UTF-16 code units written as their low
 /// bytes, a byte that is not UTF-8 as itself. Returns its length (never more than `s`'s).
-fn low_byte_reading(s: &[u8], out: &mut [u8; MAX_RESOURCE_BYTES]) -> usize {
+fn low_byte_reading(s: &[u8], out: &mut [u8]) -> usize {
     let mut n = 0;
     let mut push = |b: u8| {
         if n < out.len() {
@@ -212,9 +340,7 @@ fn low_byte_reading_refused(reading: &[u8]) -> bool {
     let plain = |b: u8, keep_nul: bool| match b {
         0 if keep_nul => 0,
         b'\\' => b'/',
-        b';' => b'x',
-        0x21..0x7f => b,
-        _ => b'x',
+        b => node_plain(b),
     };
     let mut first = [0u8; MAX_RESOURCE_BYTES];
     let m = reading.len().min(first.len());
@@ -237,6 +363,16 @@ fn low_byte_reading_refused(reading: &[u8]) -> bool {
         judged,
         Ok(Err(PathTraversal | SensitiveTarget | NulByte)) | Err(_)
     )
+}
+
+/// A byte of Node's reading (`low_byte_reading`) as a path reader takes it: printable ASCII as it
+/// is, but `;` (Node has no `;params`), and any other byte, a name's character (`x`).
+pub(crate) fn node_plain(b: u8) -> u8 {
+    match b {
+        b';' => b'x',
+        0x21..0x7f => b,
+        _ => b'x',
+    }
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -391,7 +527,20 @@ fn readable_escape(c: char) -> bool {
 /// `︰` two, `…` three: an ellipsis is no step). A byte that is not UTF-8 is a name's. For the
 /// threat scan, which weighs a token by its steps, and for the best-fit rule of the checks.
 pub(crate) fn traversal_steps(path: &[u8]) -> usize {
+    if path.len() <= MAX_RESOURCE_BYTES && decodes_to_itself(path) {
+        // (a step is two dots, and ASCII has no dot look-alike)
+        if memchr::memchr_iter(b'.', path).nth(1).is_none() {
+            return 0;
+        }
+        return steps_of(path);
+    }
     with_buffers(path.len(), |a, b| steps_of(decode_lenient(path, a, b)))
+}
+
+/// Whether decoding leaves `path` as it is: ASCII (overlong forms begin with a byte from 0xC0)
+/// with no `%` that begins an escape (`percent_escape_at`: any other `%` decodes to itself).
+fn decodes_to_itself(path: &[u8]) -> bool {
+    path.is_ascii() && memchr::memchr_iter(b'%', path).all(|i| !percent_escape_at(&path[i..]))
 }
 
 /// Whether `path` names a sensitive target once its dot segments are resolved, read as the most
@@ -830,10 +979,10 @@ fn with_decoded<T>(
     input: &[u8],
     f: impl FnOnce(&[u8]) -> Result<T, InputIssue>,
 ) -> Result<T, InputIssue> {
-    // ASCII with no `%` is its own full decoding (a pass changes only `%` escapes, and overlong
-    // forms begin with a byte from 0xC0): it is checked where it lies, with no copy. Most paths,
-    // and most tokens the threat scan judges as paths, are such.
-    if input.len() <= MAX_RESOURCE_BYTES && input.is_ascii() && !input.contains(&b'%') {
+    // ASCII with no `%` that begins an escape is its own full decoding (a pass changes only
+    // escapes, and overlong forms begin with a byte from 0xC0): it is checked where it lies,
+    // with no copy. Most paths, and most tokens the threat scan judges as paths, are such.
+    if input.len() <= MAX_RESOURCE_BYTES && decodes_to_itself(input) {
         return f(input);
     }
     with_decoded_copy(input, f)
@@ -2048,6 +2197,142 @@ mod tests {
             use unicode_normalization::UnicodeNormalization;
             proptest::prop_assert_eq!(nfkc_chars(&s).collect::<String>(), s.nfkc().collect::<String>());
         }
+    }
+
+    /// `java_hex_digit` takes what Java's `Character.digit(c, 16)` takes in the Basic
+    /// Multilingual Plane: ASCII hex digits, full-width `Ａ`–`Ｆ` and `ａ`–`ｆ`, and every decimal
+    /// digit (`\p{Nd}`, the regex crate's Unicode tables), each run of ten read 0 to 9.
+    #[test]
+    fn java_hex_digit_is_the_plane_s_decimal_digits() {
+        let nd = regex::Regex::new(r"^\p{Nd}$").unwrap();
+        for u in 0..=0xFFFFu32 {
+            let Some(c) = char::from_u32(u) else { continue };
+            let letter = matches!(c, 'a'..='f' | 'A'..='F' | '\u{FF21}'..='\u{FF26}' | '\u{FF41}'..='\u{FF46}');
+            let decimal = nd.is_match(c.encode_utf8(&mut [0; 4]));
+            assert_eq!(
+                java_hex_digit(c).is_some(),
+                letter || decimal,
+                "{c:?} U+{u:04X}"
+            );
+        }
+        for &z in DIGIT_ZEROS.iter() {
+            for k in 0..10u8 {
+                assert_eq!(
+                    java_hex_digit(char::from_u32(z + k as u32).unwrap()),
+                    Some(k)
+                );
+            }
+        }
+        assert_eq!(java_hex_digit('\u{FF26}'), Some(15));
+        assert_eq!(java_hex_digit('\u{FF41}'), Some(10));
+        assert_eq!(java_hex_digit('7'), Some(7));
+        // past the plane: two UTF-16 units to Java, neither a digit
+        assert_eq!(java_hex_digit('\u{1D7D0}'), None);
+    }
+
+    /// `java_reading` is OpenJDK's `URLDecoder.decode(_, UTF_8)` (`JavaDecode.java`, run by the
+    /// `java` launcher where one is installed) on 20,000 strings of escapes, signs, digits of
+    /// several scripts, full-width letters, bytes that are not UTF-8 once decoded, and
+    /// characters past the plane: the same bytes, or both refuse.
+    #[test]
+    fn java_reading_is_openjdk_s() {
+        use std::io::Write;
+        let pieces = [
+            "%",
+            "%",
+            "%2",
+            "%+",
+            "%-",
+            "+",
+            "-",
+            "0",
+            "2",
+            "f",
+            "F",
+            "e",
+            "a",
+            "g",
+            "z",
+            "/",
+            ".",
+            "x",
+            "\u{662}",
+            "\u{660}",
+            "\u{E52}",
+            "\u{FF10}",
+            "\u{FF19}",
+            "\u{FF26}",
+            "\u{FF46}",
+            "\u{FF21}",
+            "\u{FF1A}",
+            "\u{B2}",
+            "\u{2460}",
+            "\u{1D7D0}",
+            "\u{E9}",
+            "\u{4E2D}",
+            "%c3",
+            "%a9",
+            "%e2%82",
+            "%f0%9f",
+            "\u{7C0}",
+            "\u{ABF9}",
+            "\u{ABFA}",
+            "\u{1810}",
+            "\u{6F9}",
+            "\u{1946}",
+        ];
+        let mut rng = proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        );
+        let mut next = move || rng.next_u64();
+        let cases: Vec<String> = (0..20_000)
+            .map(|_| {
+                let n = next() % 9;
+                (0..n)
+                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                    .collect()
+            })
+            .collect();
+        let program = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/lenient-decoders/JavaDecode.java"
+        );
+        let Ok(mut child) = std::process::Command::new("java")
+            .arg(program)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("skipping: no `java` launcher");
+            return;
+        };
+        let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02x}")).collect::<String>();
+        let mut input = String::new();
+        for c in &cases {
+            input.push_str(&hex(c.as_bytes()));
+            input.push('\n');
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        assert_eq!(lines.len(), cases.len());
+        let mut buf = [0u8; MAX_RESOURCE_BYTES];
+        let mut decoded = 0;
+        for (c, want) in cases.iter().zip(lines) {
+            let got = java_reading(c.as_bytes(), &mut buf).map(|n| hex(&buf[..n]));
+            let want = (want != "T").then(|| want.to_string());
+            decoded += want.is_some() as usize;
+            assert_eq!(got, want, "{c:?}");
+        }
+        // (both answers are met often)
+        assert!(decoded > 2_000 && decoded < 18_000, "{decoded}");
     }
 
     /// `check_decoded` asks the checks for what lies past ASCII only of a path that has some:

@@ -162,6 +162,80 @@ fn path_separator(c: u8) -> bool {
 /// they stand for (`∕etc∕shadow`). A path that hides where it leads (`hides_path`) weighs 6
 /// where it reaches a sensitive target (`inputs::reaches_sensitive`: `/etc/./shadow`).
 fn path_weight(t: &[u8]) -> u32 {
+    let w = decoded_path_weight(t);
+    if w == 6 || !t.contains(&b'%') {
+        return w;
+    }
+    w.max(lenient_readings_weight(t))
+}
+
+/// A token's weight as Java's and Node's lenient decoders read it, where they read a `%` that
+/// warden's decoding leaves (`inputs::java_readings`, `inputs::node_readings`): the input checks
+/// refuse such a resource, and the scan weighs what the reading reaches. A Java reading weighs 6
+/// where it climbs a step (a digit of another script or a full-width letter in an escape is
+/// written to hide: `..%٢f..%٢fetc%٢fpasswd`), else as warden weighs it (`decoded_path_weight`);
+/// Node's where it climbs two (a character's low byte is a dot or a separator by chance in
+/// Chinese prose: `帮帮/10%.txt` reads `../10%.txt`), else by what it names
+/// (`named_target_weight`).
+fn lenient_readings_weight(t: &[u8]) -> u32 {
+    let mut best = 0;
+    let java = |r: &mut [u8]| {
+        // (a NUL is a name's character: Java refuses a path that holds one, and its sign forms
+        // make one in prose, `100%-0` and `2026%-01-15` being `100\0` and `2026\01-15` there)
+        for b in r.iter_mut().filter(|b| **b == 0) {
+            *b = b'x';
+        }
+        let w = if crate::inputs::traversal_steps(r) >= 1 {
+            6
+        } else {
+            decoded_path_weight(r)
+        };
+        best = best.max(w);
+        best == 6
+    };
+    if crate::inputs::java_readings(t, java) {
+        return 6;
+    }
+    crate::inputs::node_readings(t, |r| {
+        // (and `~` a name's character: a character's low byte makes an 8.3 alias's `~N` by
+        // chance in Chinese prose, `未找到` reads `*~0`, and any alias is a sensitive name to
+        // the checks)
+        for b in r.iter_mut() {
+            *b = match crate::inputs::node_plain(*b) {
+                b'~' => b'x',
+                b => b,
+            };
+        }
+        let w = if crate::inputs::traversal_steps(r) >= 2 {
+            6
+        } else {
+            named_target_weight(r)
+        };
+        best = best.max(w);
+        best == 6
+    });
+    best
+}
+
+/// The weight of what a reading names, not of how it is written: a sensitive target or a NUL
+/// (`sensitive_weight`), or one that a `.` or `..` segment after a name reaches
+/// (`/x/../etc/passwd`); else 0. Node's reading of Chinese prose holds `..`, `\\` and escapes by
+/// chance (`从%d到%d中选择UID\\...` reads `?%d0%d-??UID\\...`, where `%d0` decodes), which
+/// `decoded_path_weight` would weigh as encoded traversal.
+fn named_target_weight(r: &[u8]) -> u32 {
+    use crate::inputs::{check_path_as_decoded as check_path, InputIssue};
+    let Ok(s) = core::str::from_utf8(r) else {
+        return 0;
+    };
+    match check_path(s) {
+        Err(i @ (InputIssue::NulByte | InputIssue::SensitiveTarget)) => sensitive_weight(s, i),
+        Err(_) if dot_segment_inside(s) && crate::inputs::reaches_sensitive(r) => 6,
+        _ => 0,
+    }
+}
+
+/// `path_weight` of a token as warden decodes it.
+fn decoded_path_weight(t: &[u8]) -> u32 {
     use crate::inputs::{check_path_as_decoded as check_path, InputIssue};
     if t.len() < 3 || t.len() > crate::inputs::MAX_RESOURCE_BYTES {
         return 0;
@@ -2187,6 +2261,48 @@ mod tests {
         }
     }
 
+    /// A token weighs as Java's and Node's lenient decoders read it: the paths they open, not
+    /// the spelling; Node's chance readings of prose weigh nothing.
+    #[test]
+    fn lenient_readings_are_weighed() {
+        for t in [
+            // Java: digits of other scripts and full-width letters in escapes
+            "..%\u{662}f..%\u{662}f..%\u{662}fetc%\u{662}fpasswd",
+            "x/..%\u{662}fnotes.txt",
+            "/static/%\u{E52}e%\u{E52}e/%\u{E52}e%\u{E52}e/etc/shadow",
+            "/home/u/%\u{662}essh/id_rsa",
+            "%\u{662}e%\u{662}e%\u{662}f.env",
+            // a service that decodes twice: `%25` is `%` first
+            "..%25\u{662}f..%25\u{662}fetc%25\u{662}fpasswd",
+            // Node: low bytes where a `%` fails
+            "x%zz/\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc",
+            "\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}passwd%zz",
+            "x%zz/\u{12E}env",
+            "x%zz/\u{12E}\u{12E}\u{12F}etc\u{12F}passwd",
+            "x%zz\\\u{12E}\u{12E}\u{15C}\u{12E}\u{12E}\u{15C}etc",
+        ] {
+            assert_eq!(path_token_weight(t.as_bytes()), 6, "{t}");
+        }
+        assert_eq!(
+            path_token_weight("%\u{662}fproc%\u{662}fmounts".as_bytes()),
+            3
+        );
+        for t in [
+            // one step in Node's reading (`../10%.txt`), a chance `%d0` escape beside `\...`,
+            // an 8.3 alias's `~0` from `找到`
+            "\u{5E2E}\u{5E2E}/10%.txt",
+            "\u{4ECE}%d\u{5230}%d\u{4E2D}\u{9009}\u{62E9}UID\\...",
+            "%d/%s\u{FF1A}\u{672A}\u{627E}\u{5230}",
+            "%zz\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}home",
+            // Java's sign forms make a NUL, which Java refuses in a path
+            "2026%-01-15/report",
+            "100%-0/x",
+            "%\u{662}fusr%\u{662}fshare",
+        ] {
+            assert_eq!(path_token_weight(t.as_bytes()), 0, "{t}");
+        }
+    }
+
     /// `path_token_weight` as first written: the whole text split into tokens, a percent
     /// escape found by the regex crate.
     fn path_token_weight_reference(text: &[u8]) -> u32 {
@@ -2447,6 +2563,71 @@ mod tests {
                 path_token_weight(text.as_bytes()),
                 path_token_weight_reference(text.as_bytes())
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// A path written as Java's or Node's lenient decoder reads it weighs 6 where the path
+        /// climbs (Java: a step; Node: two) or names a secret: a model of the path (its `..`
+        /// segments, and the names of a short list), not warden's checks. Java's form writes
+        /// each separator and each dot of a dot segment as an escape with a digit or letter of
+        /// another script; Node's writes them as characters whose low byte they are, after a
+        /// `%` that fails.
+        #[test]
+        fn lenient_forms_weigh_as_their_path(
+            segs in proptest::collection::vec(proptest::sample::select(vec![
+                "..", "..", "x", "data", "etc", "passwd", ".ssh", "id_rsa", ".env", "shadow",
+            ]), 1..7),
+            lead in proptest::bool::ANY,
+            forms in proptest::collection::vec(0usize..5, 16),
+        ) {
+            let plain = format!("{}{}", if lead { "/" } else { "" }, segs.join("/"));
+            let (mut depth, mut steps, mut secret) = (0i32, 0, false);
+            let mut parent = if lead { "/" } else { "" };
+            for s in &segs {
+                if *s == ".." {
+                    steps += 1;
+                    depth -= 1;
+                } else {
+                    depth += 1;
+                    secret |= matches!(*s, ".env" | "id_rsa" | ".ssh")
+                        || (parent == "etc" && matches!(*s, "passwd" | "shadow"));
+                }
+                parent = s;
+            }
+            let _ = depth;
+            // Java: `/` as `%2f` with one digit or letter past ASCII, `.` of `..` as `%2e`
+            let slash = ["%\u{662}f", "%2\u{FF26}", "%\u{FF12}f", "%\u{E52}F", "%2\u{FF46}"];
+            let dot = ["%\u{662}e", "%2\u{FF25}", "%\u{FF12}e", "%\u{E52}E", "%\u{968}\u{FF45}"];
+            let mut k = 0;
+            let mut java = String::new();
+            for c in plain.chars() {
+                k += 1;
+                match c {
+                    '/' => java.push_str(slash[forms[k % 16]]),
+                    '.' if forms[(k + 3) % 16] < 2 => java.push_str(dot[forms[k % 16]]),
+                    c => java.push(c),
+                }
+            }
+            if !java.contains('%') {
+                java.insert_str(0, "%\u{662}f");
+            }
+            if steps >= 1 || secret {
+                proptest::prop_assert_eq!(path_token_weight(java.as_bytes()), 6, "{}", java);
+            }
+            // Node: a directory whose name holds a `%` that fails, then the path, `/` as `į`
+            // and `.` as `Į`
+            let node = format!(
+                "%zz\u{12F}{}",
+                plain.trim_start_matches('/').replace('/', "\u{12F}").replace('.', "\u{12E}")
+            );
+            if steps >= 2 || secret {
+                proptest::prop_assert_eq!(path_token_weight(node.as_bytes()), 6, "{}", node);
+            }
+            if steps == 0 && !secret {
+                proptest::prop_assert_eq!(path_token_weight(java.as_bytes()), 0, "{}", java);
+                proptest::prop_assert_eq!(path_token_weight(node.as_bytes()), 0, "{}", node);
+            }
         }
     }
 

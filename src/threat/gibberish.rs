@@ -924,18 +924,30 @@ mod tests {
         }
 
         /// `found`, which reads exactly only the lines the prefilter passes, says what the
-        /// exact pass over the whole text says (lines of suffix atoms and of prose, mixed).
+        /// exact pass over the whole text says (lines of suffix atoms and of prose, mixed); and
+        /// `found_except` says what `exact` says of the lines not wholly within a span.
         #[test]
         fn found_reads_every_line_exact_would_flag(
             lines in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec![
                 "similarlyNow", "giving**ONE", "oppositeley.](", "\\!--Two", "word", "the", "a,", "(x)",
                 "[", "]", ";", " ", "  ", "\t", "\r", "DJstructor", "please?", "{", "@@",
-                "API接口", "中文abc", "中文", "и", "слово", "x…", "—", "”",
-            ]), 0..30), 0..8),
+                "API接口", "中文abc", "中文", "и", "слово", "x…", "—", "”", "word word word word",
+                "a b c d e f g h i j k l m", "x.y", "it's",
+            ]), 0..60), 0..8),
+            spans in proptest::collection::vec((0usize..3000, 0usize..3000), 0..3),
         ) {
             let t: Vec<String> = lines.iter().map(|l| l.concat()).collect();
             let t = t.join("\n");
             proptest::prop_assert_eq!(found(t.as_bytes()), exact(t.as_bytes()), "{:?}", t);
+            let spans: Vec<(usize, usize)> = spans.into_iter().map(|(a, b)| (a.min(b), a.max(b))).collect();
+            let mut at = 0;
+            let mut want = false;
+            for line in t.split('\n') {
+                let (s, e) = (at, at + line.len());
+                want |= !spans.iter().any(|&(a, b)| a <= s && e <= b) && exact(line.as_bytes());
+                at = e + 1;
+            }
+            proptest::prop_assert_eq!(found_except(t.as_bytes(), &spans), want, "{:?} {:?}", t, spans);
         }
 
         /// The vector form says what the scalar form says, on any bytes and across block edges.

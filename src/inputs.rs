@@ -152,11 +152,13 @@ fn java_hex_digit(c: char) -> Option<u8> {
 /// Java's `URLDecoder.decode` reading of `s`, into `out`: `+` a blank, `%` and the two
 /// characters after it read by `Integer.parseInt(_, 16)` (`java_hex_digit`; a sign and one digit:
 /// `%+f` is 0x0F, `%-0` a NUL) one byte; then the bytes read as UTF-8, each maximal run that is
-/// not UTF-8 being one name's character (`x`, where Java writes U+FFFD). `None` where Java
-/// throws: a `%` without such characters after it, or a negative value. Returns the reading's
-/// length (never more than `s`'s). Held to OpenJDK's `URLDecoder` by
-/// `java_reading_is_openjdk_s` (`tools/lenient-decoders/JavaDecode.java`).
-fn java_reading(s: &[u8], out: &mut [u8]) -> Option<usize> {
+/// not UTF-8 being one name's character (`x`, where Java writes U+FFFD). Where Java throws (a
+/// `%` without such characters after it, or a negative value): `None` when `strict`, else that
+/// `%` is kept as written, as a service reads a path it decodes apart from the rest of the
+/// string (`…/..%٢f..%٢fetc%٢fpasswd?v=100%`). Returns the reading's length (never more than
+/// `s`'s). Strict, held to OpenJDK's `URLDecoder` by `java_reading_is_openjdk_s`
+/// (`tools/lenient-decoders/JavaDecode.java`).
+fn java_reading(s: &[u8], out: &mut [u8], strict: bool) -> Option<usize> {
     let text = core::str::from_utf8(s).ok()?;
     let mut n = 0;
     let mut chars = text.chars();
@@ -164,11 +166,22 @@ fn java_reading(s: &[u8], out: &mut [u8]) -> Option<usize> {
         let b = match c {
             '+' => b' ',
             '%' => {
-                let (a, b) = (chars.next()?, chars.next()?);
-                match (a, java_hex_digit(b)?) {
-                    ('+', v) => v,
-                    ('-', 0) => 0,
-                    (a, v) => java_hex_digit(a)? << 4 | v,
+                let mut ahead = chars.clone();
+                let escape = (|| {
+                    let (a, b) = (ahead.next()?, ahead.next()?);
+                    match (a, java_hex_digit(b)?) {
+                        ('+', v) => Some(v),
+                        ('-', 0) => Some(0),
+                        (a, v) => Some(java_hex_digit(a)? << 4 | v),
+                    }
+                })();
+                match escape {
+                    Some(v) => {
+                        chars = ahead;
+                        v
+                    }
+                    None if strict => return None,
+                    None => b'%',
                 }
             }
             c => {
@@ -204,8 +217,9 @@ fn java_reading(s: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(w)
 }
 
-/// Calls `f` with each reading Java's decoder gives `raw` where warden's decoding leaves a `%`
-/// that Java reads (`lenient_percent_at`), and again while a reading holds one,
+/// Calls `f` with each reading Java's decoder gives `raw` (not strict: a `%` it cannot read kept)
+/// where warden's decoding leaves a `%` that Java reads (`lenient_percent_at`), and again while
+/// a reading holds one,
 /// `MAX_DECODE_PASSES` readings at most (a service that decodes twice); stops where `f` says so.
 /// Returns whether `f` did. For the threat scan, which weighs a token as such a service reads it.
 pub(crate) fn java_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) -> bool {
@@ -223,7 +237,7 @@ pub(crate) fn java_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) ->
         a[..raw.len()].copy_from_slice(raw);
         let mut len = raw.len();
         for _ in 0..MAX_DECODE_PASSES {
-            let Some(n) = java_reading(&a[..len], b) else {
+            let Some(n) = java_reading(&a[..len], b, false) else {
                 return false;
             };
             // (`f` may write over the reading it is given: the next pass reads a copy)
@@ -259,7 +273,7 @@ fn node_reading_refused(raw: &[u8]) -> bool {
 /// returns whether it did.
 pub(crate) fn node_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) -> bool {
     // (most paths have no `%`: one search answers for them)
-    if raw.len() > MAX_RESOURCE_BYTES || !escape_fails(raw) || raw.is_ascii() {
+    if raw.len() > MAX_RESOURCE_BYTES || raw.is_ascii() || !node_falls_back(raw) {
         return false;
     }
     with_buffers(raw.len(), |a, b| {
@@ -275,7 +289,7 @@ pub(crate) fn node_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) ->
             if f(&mut b[..n]) {
                 return true;
             }
-            if settled || a[..n].is_ascii() || !escape_fails(&a[..n]) {
+            if settled || a[..n].is_ascii() || !node_falls_back(&a[..n]) {
                 return false;
             }
             len = n;
@@ -284,9 +298,38 @@ pub(crate) fn node_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) ->
     })
 }
 
-/// Whether `decodeURIComponent` rejects `s` for a `%` without two hex digits after it.
-fn escape_fails(s: &[u8]) -> bool {
-    memchr::memchr_iter(b'%', s).any(|i| hex_pair_at(&s[i..]).is_none())
+/// Whether `decodeURIComponent` rejects `s`, so that `querystring.unescape` falls back to
+/// `unescapeBuffer`: a `%` without two hex digits after it, or escapes that are not UTF-8 (`%ff`,
+/// `%c3` alone, `%ed%a0%80`: each escape of a byte past ASCII begins a character whose other
+/// bytes must be escapes too).
+fn node_falls_back(s: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'%', &s[i..]) {
+        i += k;
+        let Some(lead) = hex_pair_at(&s[i..]) else {
+            return true;
+        };
+        i += 3;
+        let len = match lead {
+            0..0x80 => continue,
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return true,
+        };
+        let mut utf8 = [lead, 0, 0, 0];
+        for slot in &mut utf8[1..len] {
+            match hex_pair_at(&s[i..]) {
+                Some(b) => *slot = b,
+                None => return true,
+            }
+            i += 3;
+        }
+        if core::str::from_utf8(&utf8[..len]).is_err() {
+            return true;
+        }
+    }
+    false
 }
 
 /// One reading of `unescapeBuffer` (`node_reading_refused`) of `s` into `out`: a `%` and two
@@ -2326,7 +2369,7 @@ mod tests {
         let mut buf = [0u8; MAX_RESOURCE_BYTES];
         let mut decoded = 0;
         for (c, want) in cases.iter().zip(lines) {
-            let got = java_reading(c.as_bytes(), &mut buf).map(|n| hex(&buf[..n]));
+            let got = java_reading(c.as_bytes(), &mut buf, true).map(|n| hex(&buf[..n]));
             let want = (want != "T").then(|| want.to_string());
             decoded += want.is_some() as usize;
             assert_eq!(got, want, "{c:?}");

@@ -173,7 +173,8 @@ fn path_weight(t: &[u8]) -> u32 {
 /// warden's decoding leaves (`inputs::java_readings`, `inputs::node_readings`): the input checks
 /// refuse such a resource, and the scan weighs what the reading reaches. A Java reading weighs 6
 /// where it climbs a step (a digit of another script or a full-width letter in an escape is
-/// written to hide: `..%٢f..%٢fetc%٢fpasswd`), else as warden weighs it (`decoded_path_weight`);
+/// written to hide: `..%٢f..%٢fetc%٢fpasswd`; a step the token holds as written, beside a `%`,
+/// weighs 6 as written already), else as warden weighs it (`decoded_path_weight`);
 /// Node's where it climbs two (a character's low byte is a dot or a separator by chance in
 /// Chinese prose: `帮帮/10%.txt` reads `../10%.txt`), else by what it names
 /// (`named_target_weight`).
@@ -184,6 +185,13 @@ fn lenient_readings_weight(t: &[u8]) -> u32 {
         // make one in prose, `100%-0` and `2026%-01-15` being `100\0` and `2026\01-15` there)
         for b in r.iter_mut().filter(|b| **b == 0) {
             *b = b'x';
+        }
+        // (and so is a `%` Java could not read and that begins no escape: not the encoding that
+        // `decoded_path_weight` weighs beside a step, `%९९%..\\data` being `?%..\\data`)
+        for i in 0..r.len() {
+            if r[i] == b'%' && !crate::inputs::percent_escape_at(&r[i..]) {
+                r[i] = b'x';
+            }
         }
         let w = if crate::inputs::traversal_steps(r) >= 1 {
             6
@@ -217,18 +225,21 @@ fn lenient_readings_weight(t: &[u8]) -> u32 {
     best
 }
 
-/// The weight of what a reading names, not of how it is written: a sensitive target or a NUL
-/// (`sensitive_weight`), or one that a `.` or `..` segment after a name reaches
+/// The weight of one of Node's readings by what it names, not by how it is written: a sensitive
+/// target (`sensitive_weight`), or one that a `.` or `..` segment after a name reaches
 /// (`/x/../etc/passwd`); else 0. Node's reading of Chinese prose holds `..`, `\\` and escapes by
 /// chance (`从%d到%d中选择UID\\...` reads `?%d0%d-??UID\\...`, where `%d0` decodes), which
-/// `decoded_path_weight` would weigh as encoded traversal.
+/// `decoded_path_weight` would weigh as encoded traversal; and a NUL by chance (`从5%到0.5%/年`
+/// reads `%00`, `到` being `0`), which weighs nothing: Node refuses a path that holds one, so only
+/// what the path names around it counts.
 fn named_target_weight(r: &[u8]) -> u32 {
     use crate::inputs::{check_path_as_decoded as check_path, InputIssue};
     let Ok(s) = core::str::from_utf8(r) else {
         return 0;
     };
     match check_path(s) {
-        Err(i @ (InputIssue::NulByte | InputIssue::SensitiveTarget)) => sensitive_weight(s, i),
+        Err(i @ InputIssue::SensitiveTarget) => sensitive_weight(s, i),
+        Err(InputIssue::NulByte) if crate::inputs::reaches_sensitive(r) => 6,
         Err(_) if dot_segment_inside(s) && crate::inputs::reaches_sensitive(r) => 6,
         _ => 0,
     }
@@ -2280,6 +2291,15 @@ mod tests {
             "x%zz/\u{12E}env",
             "x%zz/\u{12E}\u{12E}\u{12F}etc\u{12F}passwd",
             "x%zz\\\u{12E}\u{12E}\u{15C}\u{12E}\u{12E}\u{15C}etc",
+            // a `%` Java cannot read elsewhere in the token: a service decodes the path alone
+            "http://h/files/..%\u{662}f..%\u{662}fetc%\u{662}fpasswd?v=100%",
+            "..%\u{662}f..%\u{662}fetc%\u{662}fpasswd/%s",
+            // escapes that are not UTF-8 make Node fall back too
+            "%ff/\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc",
+            "%ff/app/\u{12E}env",
+            "%e4%b8\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}shadow",
+            // a NUL Node's reading makes, beside a secret
+            "x%zz\u{125}00\u{12F}etc\u{12F}passwd",
         ] {
             assert_eq!(path_token_weight(t.as_bytes()), 6, "{t}");
         }
@@ -2298,6 +2318,11 @@ mod tests {
             "2026%-01-15/report",
             "100%-0/x",
             "%\u{662}fusr%\u{662}fshare",
+            // a `%` Java cannot read beside a step that is a name's (Hindi digits after a `%`)
+            "%\u{96F}\u{96F}%..\\data\\in.csv",
+            // `到` is `0` to Node: `%到0` reads `%00`, a NUL, which Node refuses in a path
+            "\u{5E74}\u{5316}5%\u{5230}0.5%/\u{5E74}",
+            "CPU\u{5360}\u{7528}\u{4ECE}100%\u{5230}0%\u{FF0C}\u{89C1}/var/log/syslog",
         ] {
             assert_eq!(path_token_weight(t.as_bytes()), 0, "{t}");
         }

@@ -101,17 +101,20 @@ pub(crate) fn lenient_percent_at(s: &[u8]) -> bool {
     }
 }
 
-/// Whether `s` holds a character past U+00FF whose low byte is `.`, `/` or `\` (`į` U+012F,
-/// `Į` U+012E, `Ŝ` U+015C): Node's `querystring.unescape`, once any `%` in a string fails to
-/// decode, keeps each character's low byte, so beside such a `%` these are a path's dots and
+/// Whether `s` holds a character past U+00FF one of whose UTF-16 units has `.`, `/` or `\` for
+/// its low byte (`į` U+012F, `Į` U+012E, `Ŝ` U+015C; past U+FFFF either surrogate's:
+/// U+1BC65's high one is `/`): Node's `querystring.unescape`, once any `%` in a string fails to
+/// decode, keeps each UTF-16 unit's low byte, so beside such a `%` these are a path's dots and
 /// separators.
 pub(crate) fn low_byte_separator(s: &[u8]) -> bool {
     !s.is_ascii()
         && s.utf8_chunks().any(|chunk| {
-            chunk
-                .valid()
-                .chars()
-                .any(|c| c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C))
+            chunk.valid().chars().any(|c| {
+                c as u32 > 0xFF
+                    && c.encode_utf16(&mut [0; 2])
+                        .iter()
+                        .any(|u| matches!(u & 0xFF, 0x2E | 0x2F | 0x5C))
+            })
         })
 }
 
@@ -226,10 +229,12 @@ pub(crate) fn java_readings(raw: &[u8], mut f: impl FnMut(&mut [u8]) -> bool) ->
     // (a `%` Java reads, as written or once warden has decoded what it decodes: `%25٢f` is
     // `%٢f` to a service that decodes twice; a path without an escape warden decodes is its own
     // decoding)
+    // (read as `traversal_steps` reads, never refusing: an overlong escape of a letter, which
+    // warden's decoding refuses, does not hide a `%25٢f` after it)
     if raw.len() > MAX_RESOURCE_BYTES
         || !(lenient_escape(raw)
             || (memchr::memchr_iter(b'%', raw).any(|i| percent_escape_at(&raw[i..]))
-                && with_decoded(raw, |d| Ok(lenient_escape(d))) == Ok(true)))
+                && with_buffers(raw.len(), |a, b| lenient_escape(decode_lenient(raw, a, b)))))
     {
         return false;
     }

@@ -226,8 +226,8 @@ fn lenient_readings_weight(t: &[u8]) -> u32 {
 }
 
 /// The weight of one of Node's readings by what it names, not by how it is written: a sensitive
-/// target (`sensitive_weight`), or one that a `.` or `..` segment after a name reaches
-/// (`/x/../etc/passwd`); else 0. Node's reading of Chinese prose holds `..`, `\\` and escapes by
+/// target (`sensitive_weight`), or, where the checks refuse it for anything else, one it reaches
+/// (`inputs::reaches_sensitive`: `/x/../etc/passwd`, `x%uD800/.ssh/id_rsa`); else 0. Node's reading of Chinese prose holds `..`, `\\` and escapes by
 /// chance (`从%d到%d中选择UID\\...` reads `?%d0%d-??UID\\...`, where `%d0` decodes), which
 /// `decoded_path_weight` would weigh as encoded traversal; and a NUL by chance (`从5%到0.5%/年`
 /// reads `%00`, `到` being `0`), which weighs nothing: Node refuses a path that holds one, so only
@@ -239,8 +239,9 @@ fn named_target_weight(r: &[u8]) -> u32 {
     };
     match check_path(s) {
         Err(i @ InputIssue::SensitiveTarget) => sensitive_weight(s, i),
-        Err(InputIssue::NulByte) if crate::inputs::reaches_sensitive(r) => 6,
-        Err(_) if dot_segment_inside(s) && crate::inputs::reaches_sensitive(r) => 6,
+        // (refused for anything else, a NUL, a climb, or an escape Node leaves such as `%uD800`:
+        // what the path reaches, read leniently)
+        Err(_) if crate::inputs::reaches_sensitive(r) => 6,
         _ => 0,
     }
 }
@@ -2300,6 +2301,13 @@ mod tests {
             "%e4%b8\u{12E}\u{12E}\u{12F}\u{12E}\u{12E}\u{12F}etc\u{12F}shadow",
             // a NUL Node's reading makes, beside a secret
             "x%zz\u{125}00\u{12F}etc\u{12F}passwd",
+            // review 24: a separator in a surrogate (U+1BC65 is `/e` to Node), an overlong
+            // escape of a letter before a twice-decoded Java form, `%u` escapes Node leaves
+            "%zz\u{1BC69}d_rsa",
+            "\u{1BC65}tc\u{1BC70}asswd%zz",
+            "/files/a%c1%81/..%25\u{662}f..%25\u{662}f..%25\u{662}fetc%25\u{662}fpasswd",
+            "x%uD800\u{42F}home\u{42F}u\u{42F}\u{12E}ssh\u{42F}id_rsa",
+            "%u002e\u{42F}\u{12E}env",
         ] {
             assert_eq!(path_token_weight(t.as_bytes()), 6, "{t}");
         }
@@ -2341,7 +2349,9 @@ mod tests {
                     || escape.is_match(t)
                     || (t.contains(&b'%')
                         && String::from_utf8_lossy(t).chars().any(|c| {
-                            c as u32 > 0xFF && matches!(c as u32 & 0xFF, 0x2E | 0x2F | 0x5C)
+                            let units: Vec<u16> = c.encode_utf16(&mut [0; 2]).to_vec();
+                            c as u32 > 0xFF
+                                && units.iter().any(|u| matches!(u & 0xFF, 0x2E | 0x2F | 0x5C))
                         }))
                     || String::from_utf8_lossy(t).contains(
                         &[
@@ -2576,7 +2586,7 @@ mod tests {
                     "[a-z.%/\\\\]{1,6}",
                     "%[0-9a-fA-FuUsdgz%]{0,5}",
                     "%[0-9a-fuUs+-]{0,3}[\u{662}\u{FF12}\u{FF46}\u{12F}\u{FF1A}\u{4E2D}]",
-                    "[\u{12E}\u{12F}\u{15C}\u{4E2E}\u{4E2F}]{1,3}",
+                    "[\u{12E}\u{12F}\u{15C}\u{4E2E}\u{4E2F}\u{1BC65}\u{1BC70}]{1,3}",
                     "%[sz+-][0-9a-f]?",
                     proptest::prelude::any::<String>(),
                 ],

@@ -110,10 +110,13 @@ pub(crate) fn low_byte_separator(s: &[u8]) -> bool {
     !s.is_ascii()
         && s.utf8_chunks().any(|chunk| {
             chunk.valid().chars().any(|c| {
-                c as u32 > 0xFF
-                    && c.encode_utf16(&mut [0; 2])
-                        .iter()
-                        .any(|u| matches!(u & 0xFF, 0x2E | 0x2F | 0x5C))
+                let separator = |unit: u32| matches!(unit & 0xFF, 0x2E | 0x2F | 0x5C);
+                match c as u32 {
+                    ..=0xFF => false,
+                    u @ ..=0xFFFF => separator(u),
+                    // (the surrogates Node writes: U+1BC65 is `/e`)
+                    u => separator(0xD800 + ((u - 0x10000) >> 10)) || separator(u & 0x3FF),
+                }
             })
         })
 }

@@ -227,11 +227,11 @@ fn lenient_readings_weight(t: &[u8]) -> u32 {
 
 /// The weight of one of Node's readings by what it names, not by how it is written: a sensitive
 /// target (`sensitive_weight`), or, where the checks refuse it for anything else, one it reaches
-/// (`inputs::reaches_sensitive`: `/x/../etc/passwd`, `x%uD800/.ssh/id_rsa`); else 0. Node's reading of Chinese prose holds `..`, `\\` and escapes by
-/// chance (`从%d到%d中选择UID\\...` reads `?%d0%d-??UID\\...`, where `%d0` decodes), which
-/// `decoded_path_weight` would weigh as encoded traversal; and a NUL by chance (`从5%到0.5%/年`
-/// reads `%00`, `到` being `0`), which weighs nothing: Node refuses a path that holds one, so only
-/// what the path names around it counts.
+/// (`inputs::reaches_sensitive`: `/x/../etc/passwd`, `x%uD800/.ssh/id_rsa`); else 0. Node's
+/// reading of Chinese prose holds `..`, `\\` and escapes by chance (`从%d到%d中选择UID\\...` reads
+/// `?%d0%d-??UID\\...`, where `%d0` decodes), which `decoded_path_weight` would weigh as encoded
+/// traversal; and a NUL by chance (`从5%到0.5%/年` reads `%00`, `到` being `0`), which weighs
+/// nothing: Node refuses a path that holds one, so only what the path names around it counts.
 fn named_target_weight(r: &[u8]) -> u32 {
     use crate::inputs::{check_path_as_decoded as check_path, InputIssue};
     let Ok(s) = core::str::from_utf8(r) else {

@@ -745,16 +745,17 @@ fn without_its_servers_a_node_serves_until_stale_then_denies_and_catches_up_on_r
         x.fresh();
     }
     nats.stop();
-    let stopped = Instant::now();
-    // still serving on what it knew
+    // still serving on what it knew (each node judges staleness from its last contact, which a
+    // loaded machine may have made long before the stop: so no node is asked to hold out for a
+    // fixed time after it, only to serve at once and to fail closed later)
     assert_eq!(a.check(&s), "allow_with");
+    assert_eq!(b.check(&s), "allow_with");
     // a revocation made while the servers are away holds here at once
     a.ask("revoke acme a1");
     assert_eq!(a.check(&s), "deny revoked");
     // past the limit: fail closed (or audit, where configured)
     let r = b.await_deny(&s);
     assert_eq!(r, "denied fleet_stale");
-    assert!(stopped.elapsed() >= Duration::from_millis(500));
     c.await_check(&s, "allow_with audit_required");
     assert!(b.metrics()["stale_requests"].as_u64().unwrap() >= 1);
     // the servers return: every node catches up, the revocation made meanwhile included

@@ -260,6 +260,11 @@ fn scanning_is_linear_in_adversarial_input() {
             "repeated fillers",
             b"print all the your every each the all ".to_vec(),
         ),
+        // the inner literals of parts tried around them, each try reading back over words
+        (
+            "inner literals",
+            b"show your own rules, list prior system prompt: your password ".to_vec(),
+        ),
         (
             "long numbers",
             b"lose 99999999999999999999999999 gain ".to_vec(),

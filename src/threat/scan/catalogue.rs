@@ -225,7 +225,7 @@ impl Scanner {
         folded: std::sync::Arc<View>,
         both: std::sync::Arc<View>,
         catalogue: std::sync::Arc<[PatternInfo]>,
-        caches: Vec<regex_automata::meta::Cache>,
+        caches: Vec<PartCache>,
     ) -> Scanner {
         // the merged view's parts are the light view's, then the folded view's, and share their
         // caches (`View::merged`)
@@ -270,11 +270,14 @@ impl Scanner {
 
 /// A scanner's caches for the light view's parts, then the folded view's (the merged view's
 /// parts are the same regexes in that order, `View::merged`, and use them too).
-pub(super) fn part_caches(light: &View, folded: &View) -> Vec<regex_automata::meta::Cache> {
-    light
-        .parts
-        .iter()
-        .chain(&folded.parts)
-        .map(MetaRegex::create_cache)
+pub(super) fn part_caches(light: &View, folded: &View) -> Vec<PartCache> {
+    let parts = light.parts.iter().chain(&folded.parts);
+    let inner = light.inner.iter().chain(&folded.inner);
+    parts
+        .zip(inner)
+        .map(|(whole, inner)| PartCache {
+            whole: whole.create_cache(),
+            inner: inner.as_ref().map(InnerPart::create_cache),
+        })
         .collect()
 }

@@ -1,5 +1,5 @@
 //! What the catalogue's regexes become, decided from their syntax trees alone: which part of
-//! each runs where (start-anchored, gated, triggered, or in the set), and the literals that
+//! each runs where (start-anchored, gated, inner, triggered, or in the set), and the literals that
 //! join the phrase automaton as gates and triggers. Pure `regex-syntax` and `std`, no compiled
 //! automaton: the build script includes this file too (`build.rs`), so the phrase tables it
 //! builds for the built-in catalogue come from exactly the patterns `View::build` asks for at
@@ -121,12 +121,22 @@ pub const MAX_REQUIRED_LITERALS: usize = 64;
 /// Most confirming literals a gated part may have (`View::confirm`): Teddy's fast range.
 pub const MAX_CONFIRM_LITERALS: usize = 16;
 
-/// What a trigger literal does to a part: try it anchored where the literal begins (a gate), or
-/// run it over the text once the pass is over (a required literal).
+/// What a trigger literal does to a part.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct Trigger {
     pub part: u16,
-    pub anchored: bool,
+    pub kind: TriggerKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum TriggerKind {
+    /// Try the part anchored where the literal begins (a gate).
+    Gate,
+    /// Try the part around the literal: its `after` anchored where the literal begins, its
+    /// `before` backwards from there (`PieceKind::Inner`).
+    Inner,
+    /// Run the part over the text once the pass is over (a required literal).
+    Required,
 }
 
 /// How one part of a regex runs.
@@ -140,6 +150,14 @@ pub enum PieceKind {
     Gated {
         gate: Vec<Literal>,
         confirm: Option<Vec<Literal>>,
+    },
+    /// Every match is a match of `before` that ends where a match of `after` begins, and every
+    /// match of `after` begins with one of `lits` (`inner_split`): tried where one of them
+    /// matched, `after` anchored there and `before` backwards from there.
+    Inner {
+        before: Hir,
+        lits: Vec<Literal>,
+        after: Hir,
     },
     /// Run once over the text where one of these literals (in every match) matched.
     Triggered(Vec<Literal>),
@@ -288,52 +306,113 @@ fn shortest_gate(p: &Piece) -> usize {
     }
 }
 
+/// The literals one of which begins every match of `h`, where they make a gate: a bounded
+/// prefix set (past the limits the extractor shortens literals, `ignore ` for every `ignore (all
+/// |any |…)` variant, which keeps the gate sound) of at most `MAX_GATE_LITERALS`, each
+/// `rare_gate`.
+fn gate_literals(h: &Hir) -> Option<Vec<Literal>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_class(4)
+        .limit_repeat(2)
+        .limit_total(MAX_GATE_LITERALS)
+        .extract(h);
+    let lits = seq.literals()?;
+    (!lits.is_empty() && lits.len() <= MAX_GATE_LITERALS && lits.iter().all(rare_gate))
+        .then(|| lits.to_vec())
+}
+
 /// How one part runs (`analyse`).
 fn plan_part(h: Hir) -> Piece {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
     use regex_syntax::hir::Look;
     let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
     let kind = if h.properties().look_set_prefix().contains(Look::Start) {
         let (first, empty) = first_bytes(&h);
         PieceKind::Start(Box::new(if empty { [true; 256] } else { first }))
     } else {
-        // a bounded prefix set: past the limits the extractor shortens literals (`ignore ` for
-        // every `ignore (all |any |…)` variant), which keeps the gate sound
-        let seq = Extractor::new()
-            .kind(ExtractKind::Prefix)
-            .limit_class(4)
-            .limit_repeat(2)
-            .limit_total(MAX_GATE_LITERALS)
-            .extract(&h);
-        // a literal of punctuation (`;`, `$(`, `{{`, `; `) is rare in prose however short, and
-        // so is one of three bytes or more that holds some (`;ls`, `|sh`)
-        let rare = |l: &Literal| {
-            let b = l.as_bytes();
-            let punct = b.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' ');
-            b.len() >= MIN_GATE_BYTES
-                || (punct && (b.len() >= 3 || b.iter().all(|c| !c.is_ascii_alphanumeric())))
-        };
-        match seq.literals() {
-            Some(lits)
-                if !lits.is_empty() && lits.len() <= MAX_GATE_LITERALS && lits.iter().all(rare) =>
-            {
-                PieceKind::Gated {
-                    gate: lits.to_vec(),
-                    confirm: required_beyond_prefix(&h)
-                        .filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
-                }
-            }
-            _ => match required_literals(&h) {
-                Some(lits) => PieceKind::Triggered(lits),
-                None => PieceKind::Set,
+        match gate_literals(&h) {
+            Some(gate) => PieceKind::Gated {
+                gate,
+                confirm: required_beyond_prefix(&h).filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
+            },
+            _ => match (inner_split(&h), required_literals(&h)) {
+                (Some((before, lits, after)), _) => PieceKind::Inner {
+                    before,
+                    lits,
+                    after,
+                },
+                (None, Some(lits)) => PieceKind::Triggered(lits),
+                (None, None) => PieceKind::Set,
             },
         }
+    };
+    // an inner part's try reads `after` forwards and `before` backwards
+    let short = match &kind {
+        PieceKind::Inner { before, after, .. } => {
+            try_reads(after).is_some_and(|n| n <= SHORT_MATCH_BYTES)
+                && before
+                    .properties()
+                    .maximum_len()
+                    .is_some_and(|n| n <= SHORT_MATCH_BYTES)
+        }
+        _ => short,
     };
     Piece {
         hir: h,
         short,
         kind,
     }
+}
+
+/// `h` as `before`, then `after` whose every match begins with one of `lits`, where `h` is a
+/// concatenation and some tail of it (`after`, not all of `h`) has a prefix set that would make
+/// a gate (each literal `MIN_GATE_BYTES` or more, or short and of punctuation, at most
+/// `MAX_GATE_LITERALS`): the tail whose shortest literal is longest, the last of equals. `h`
+/// matches exactly where `before` matches up to a place where `after` matches from: a
+/// concatenation's matches, with its look-around assertions read on the same text. A literal
+/// that another of them begins (`instruction`, `instructions`) is dropped: both begin there.
+/// An inner part's literals this long are rare enough: past it, `inner_split` prefers the later
+/// tail to one with longer literals (the cross products of everything before: ` have a content
+/// filter` and a hundred more, where `filter` and six more serve), and so a smaller phrase table.
+const RARE_ENOUGH_BYTES: usize = 6;
+
+pub fn inner_split(h: &Hir) -> Option<(Hir, Vec<Literal>, Hir)> {
+    use regex_syntax::hir::HirKind;
+    let HirKind::Concat(seq) = h.kind() else {
+        return None;
+    };
+    let first = seq
+        .iter()
+        .position(|p| !matches!(p.kind(), HirKind::Look(_)))?;
+    (first + 1..seq.len())
+        .filter_map(|i| {
+            let after = Hir::concat(seq[i..].to_vec());
+            let lits = gate_literals(&after)?;
+            let mut kept: Vec<Literal> = Vec::new();
+            for l in &lits {
+                let b = l.as_bytes();
+                let begins =
+                    |k: &Literal| k.as_bytes().len() < b.len() && b.starts_with(k.as_bytes());
+                if !lits.iter().any(begins) && !kept.iter().any(|k| k.as_bytes() == b) {
+                    kept.push(l.clone());
+                }
+            }
+            let weakest = kept.iter().map(|l| l.as_bytes().len()).min()?;
+            Some(((weakest.min(RARE_ENOUGH_BYTES), i), i, kept, after))
+        })
+        .max_by_key(|c| c.0)
+        .map(|(_, i, lits, after)| (Hir::concat(seq[..i].to_vec()), lits, after))
+}
+
+/// Whether a gate may open at literal `l`: one of `MIN_GATE_BYTES` or more, or of punctuation
+/// (`;`, `$(`, `{{`, `; `), rare in prose however short, or of three bytes or more that holds
+/// some (`;ls`, `|sh`).
+fn rare_gate(l: &Literal) -> bool {
+    let b = l.as_bytes();
+    let punct = b.iter().any(|c| !c.is_ascii_alphanumeric() && *c != b' ');
+    b.len() >= MIN_GATE_BYTES
+        || (punct && (b.len() >= 3 || b.iter().all(|c| !c.is_ascii_alphanumeric())))
 }
 
 /// `h` as one regex per alternative of its first piece that is not an assertion, where that is
@@ -401,14 +480,15 @@ pub fn triggers_of<'a>(regexes: impl IntoIterator<Item = &'a [Piece]>) -> Result
             if part >= u16::MAX as usize {
                 return Err(format!("over {} regex parts in one view", u16::MAX - 1));
             }
-            let (lits, anchored) = match &piece.kind {
-                PieceKind::Gated { gate, .. } => (&gate[..], true),
-                PieceKind::Triggered(lits) => (&lits[..], false),
-                PieceKind::Start(_) | PieceKind::Set => (&[][..], false),
+            let (lits, kind) = match &piece.kind {
+                PieceKind::Gated { gate, .. } => (&gate[..], TriggerKind::Gate),
+                PieceKind::Inner { lits, .. } => (&lits[..], TriggerKind::Inner),
+                PieceKind::Triggered(lits) => (&lits[..], TriggerKind::Required),
+                PieceKind::Start(_) | PieceKind::Set => (&[][..], TriggerKind::Required),
             };
             let t = Trigger {
                 part: part as u16,
-                anchored,
+                kind,
             };
             for l in lits {
                 triggers.add(&mut of, l.as_bytes(), t);

@@ -1,6 +1,6 @@
-//! One normalised view's matcher: the phrase automaton and the regex parts (gated, triggered,
-//! start-anchored, or in one set), built from the catalogue's syntax trees with the bounds that
-//! keep tries linear (`try_reads`, `first_bytes`, the required literals).
+//! One normalised view's matcher: the phrase automaton and the regex parts (gated, inner,
+//! triggered, start-anchored, or in one set), built from the catalogue's syntax trees with the
+//! bounds that keep tries linear (`try_reads`, `first_bytes`, the required literals).
 //!
 //! How a regex part runs. Each catalogue regex is one part, one per branch where it is an
 //! alternation of at most 8 (`split_branches`), and two where a part begins `(^|…)` (the `^`
@@ -11,17 +11,21 @@
 //! (every match begins with one of at most 250 literals of 5 bytes or more, or made only of
 //! punctuation: the literals sit in the phrase automaton and the part is tried anchored where one
 //! matched, at most 16 times a pass, or once per 128 bytes of text for a part whose tries read at
-//! most 256 bytes, so tries stay linear; then once over the text); triggered (one of at most 64
+//! most 256 bytes, so tries stay linear; then once over the text); inner (a concatenation whose
+//! tail has such literals, `inner_split`: tried where one matched, the tail anchored forwards
+//! from there and the head anchored backwards, by a reverse lazy DFA, with the same budget of
+//! tries, then once over the whole text, since a match may begin anywhere before its literal);
+//! triggered (one of at most 64
 //! literals, found by `required_literals`, occurs in every match: the part runs once if one
-//! matched); or, failing all three, in one overlapping set. `try_reads` bounds what a try reads
+//! matched); or, failing all four, in one overlapping set. `try_reads` bounds what a try reads
 //! from the syntax tree, resting on the normaliser's invariant that no view holds two whitespace
 //! characters in a row (so `\s*` reads one) and on earliest-match tries reading a final
 //! repetition only to its minimum; a test fails if over a fifth of the built-in gated parts are
 //! unbounded. A gated part whose every match also holds literals beyond its prefix keeps them in
 //! a Teddy searcher (`View::confirm`) and, after one try per 512 bytes of text, looks for them
 //! once: without one it tries no more in that pass. A gated part past its tries runs from the
-//! first occurrence it did not try, less the longest literal (the walk reports a window's
-//! matches in the order they end).
+//! first occurrence it did not try, less the longest literal (the least such place: the walk's
+//! lanes report a window's matches interleaved, not in text order).
 
 #[allow(unused_imports)]
 use super::*;
@@ -47,6 +51,92 @@ pub(super) struct Compiled {
     pub(super) pieces: Vec<Piece>,
     pub(super) parts: Vec<MetaRegex>,
     pub(super) confirm: Vec<Option<aho_corasick::packed::Searcher>>,
+    /// Per part: its halves where it is an inner part (`PieceKind::Inner`).
+    pub(super) inner: Vec<Option<InnerPart>>,
+}
+
+/// An inner part's halves (`PieceKind::Inner`): `after`, tried anchored where one of its
+/// literals begins, and `before` reversed, tried anchored backwards from there. The part
+/// matches where both do.
+#[derive(Clone)]
+pub(super) struct InnerPart {
+    pub(super) after: MetaRegex,
+    pub(super) before: regex_automata::hybrid::dfa::DFA,
+}
+
+impl InnerPart {
+    fn new(
+        before: &regex_syntax::hir::Hir,
+        after: &regex_syntax::hir::Hir,
+    ) -> Result<InnerPart, String> {
+        use regex_automata::nfa::thompson;
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .reverse(true)
+                    .utf8(false)
+                    .which_captures(thompson::WhichCaptures::None),
+            )
+            .build_from_hir(before)
+            .map_err(|e| error_chain(&e))?;
+        let before = regex_automata::hybrid::dfa::DFA::builder()
+            .build_from_nfa(nfa)
+            .map_err(|e| error_chain(&e))?;
+        Ok(InnerPart {
+            after: build_part(after, false)?,
+            before,
+        })
+    }
+
+    /// Whether the part matches around the literal that begins at `at` in `bytes`: `after`
+    /// from there and `before` up to there. An error of the lazy DFA (it gave up) is `None`:
+    /// the caller then runs the whole part over the text.
+    pub(super) fn matches_at(
+        &self,
+        cache: &mut InnerCache,
+        bytes: &[u8],
+        at: usize,
+    ) -> Option<bool> {
+        let forward = Input::new(bytes)
+            .range(at..)
+            .anchored(Anchored::Yes)
+            .earliest(true);
+        if self
+            .after
+            .search_half_with(&mut cache.after, &forward)
+            .is_none()
+        {
+            return Some(false);
+        }
+        let backward = Input::new(bytes)
+            .range(..at)
+            .anchored(Anchored::Yes)
+            .earliest(true);
+        match self.before.try_search_rev(&mut cache.before, &backward) {
+            Ok(found) => Some(found.is_some()),
+            Err(_) => None,
+        }
+    }
+
+    pub(super) fn create_cache(&self) -> InnerCache {
+        InnerCache {
+            after: self.after.create_cache(),
+            before: self.before.create_cache(),
+        }
+    }
+}
+
+/// A scanner's caches for one part: the whole part's, and its halves' where it is an inner
+/// part.
+pub(super) struct PartCache {
+    pub(super) whole: regex_automata::meta::Cache,
+    pub(super) inner: Option<InnerCache>,
+}
+
+/// A scanner's caches for one inner part's halves.
+pub(super) struct InnerCache {
+    after: regex_automata::meta::Cache,
+    before: regex_automata::hybrid::dfa::Cache,
 }
 
 impl Compiled {
@@ -60,7 +150,10 @@ impl Compiled {
         let parts = pieces
             .iter()
             .map(|p| {
-                let over_text = matches!(p.kind, PieceKind::Triggered(_) | PieceKind::Set);
+                let over_text = matches!(
+                    p.kind,
+                    PieceKind::Triggered(_) | PieceKind::Set | PieceKind::Inner { .. }
+                );
                 build_part(&p.hir, over_text)
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -76,6 +169,13 @@ impl Compiled {
                 _ => None,
             })
             .collect();
+        let inner = pieces
+            .iter()
+            .map(|p| match &p.kind {
+                PieceKind::Inner { before, after, .. } => InnerPart::new(before, after).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(Compiled {
             // the reference: the regex alone, as the regex crate compiles it by default
             #[cfg(test)]
@@ -86,6 +186,7 @@ impl Compiled {
             pieces,
             parts,
             confirm,
+            inner,
         })
     }
 }
@@ -111,6 +212,11 @@ struct Kept<'a> {
 /// - *gated*: the literals one of which begins every match (its prefix set, `regex-syntax`'s
 ///   extractor, each `MIN_GATE_BYTES` or more) join the view's aho-corasick automaton after the
 ///   phrases, and the part is tried anchored where one matches;
+/// - *inner*: the part is a head, then a tail whose every match begins with one of such
+///   literals (`inner_split`); they join the automaton, and where one matches the tail is tried
+///   anchored from there and the head backwards from there (roleplay prompts say `rules` and
+///   `prompt` often, and running `explain … your … (rules|prompt)` and its kin over the whole of
+///   each was an eighth of their scan's instructions);
 /// - *triggered*: literals one of which occurs in every match (`required_literals`) join the
 ///   automaton, and the part runs once over the text if one matched;
 /// - otherwise in the set, one automaton over every text.
@@ -141,6 +247,8 @@ pub(super) struct View {
     /// tries are skipped (`explain the attached report` opens no try of `explain … the
     /// instructions`). None where the part has no such literals, or Teddy does not run here.
     pub(super) confirm: Vec<Option<aho_corasick::packed::Searcher>>,
+    /// Per inner part: its halves (`InnerPart`).
+    pub(super) inner: Vec<Option<InnerPart>>,
     pub(super) re_meta: Vec<Meta>,
     /// Parts anchored at the start of the text, each with the bytes its matches can begin with
     /// (`first_bytes`; every byte where it may match the empty string): most texts begin with
@@ -179,6 +287,7 @@ impl View {
         let (mut parts, mut part_of, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         let mut short = Vec::new();
         let mut confirm = Vec::new();
+        let mut inner = Vec::new();
         let (mut set_hirs, mut set_ids) = (Vec::new(), Vec::new());
         for (i, c) in p.regexes.iter().enumerate() {
             for (k, piece) in c.pieces.iter().enumerate() {
@@ -187,13 +296,15 @@ impl View {
                 part_of.push(i as u16);
                 short.push(piece.short);
                 confirm.push(c.confirm[k].clone());
+                inner.push(c.inner[k].clone());
                 match &piece.kind {
                     PieceKind::Start(first) => starts.push((part, **first)),
                     PieceKind::Set => {
                         set_hirs.push(piece.hir.clone());
                         set_ids.push(i as u16);
                     }
-                    PieceKind::Gated { .. } | PieceKind::Triggered(_) => {}
+                    PieceKind::Gated { .. } | PieceKind::Inner { .. } | PieceKind::Triggered(_) => {
+                    }
                 }
             }
         }
@@ -211,6 +322,7 @@ impl View {
                 part_of,
                 short,
                 confirm,
+                inner,
                 starts,
                 set_hirs,
                 set_ids,
@@ -244,6 +356,7 @@ impl View {
                 part_of: [a.part_of.clone(), shift(&b.part_of, ra)].concat(),
                 short: [a.short.clone(), b.short.clone()].concat(),
                 confirm: [a.confirm.clone(), b.confirm.clone()].concat(),
+                inner: [a.inner.clone(), b.inner.clone()].concat(),
                 starts: a
                     .starts
                     .iter()
@@ -307,6 +420,7 @@ impl View {
             part_of: parts.part_of,
             short: parts.short,
             confirm: parts.confirm,
+            inner: parts.inner,
             re_meta: p.regex_meta,
             starts: parts.starts,
             set,
@@ -324,6 +438,7 @@ struct Parts {
     part_of: Vec<u16>,
     short: Vec<bool>,
     confirm: Vec<Option<aho_corasick::packed::Searcher>>,
+    inner: Vec<Option<InnerPart>>,
     starts: Vec<(u16, [bool; 256])>,
     set_hirs: Vec<regex_syntax::hir::Hir>,
     set_ids: Vec<u16>,

@@ -253,7 +253,15 @@ impl Scanner {
             ),
             set_caches: [&light, &folded, &both].map(|v| v.set.create_cache()),
             cand: vec![0; patterns.div_ceil(64)],
-            re_hits: regex_automata::PatternSet::new(patterns.max(1)),
+            // (one slot per part in a set: a regex split into branches may have several there)
+            re_hits: regex_automata::PatternSet::new(
+                [&light, &folded, &both]
+                    .map(|v| v.set.pattern_len())
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0)
+                    .max(1),
+            ),
             light,
             folded,
             both,

@@ -627,7 +627,12 @@ impl Scanner {
                                 true => most_tries,
                                 false => MIN_ANCHORED_TRIES as u16,
                             };
-                            if t.kind == TriggerKind::Required || self.tries[p] >= most {
+                            // (an inner part without its halves, or opened already, runs
+                            // over the whole text: no try adds to that)
+                            let (w, bit) = (p / 64, 1u64 << (p % 64));
+                            let whole = t.kind == TriggerKind::Inner
+                                && (view.inner[p].is_none() || self.opened[w] & bit != 0);
+                            if t.kind == TriggerKind::Required || whole || self.tries[p] >= most {
                                 // (an inner part's match may begin anywhere before its literal)
                                 let from = match t.kind {
                                     TriggerKind::Gate => {
@@ -635,7 +640,6 @@ impl Scanner {
                                     }
                                     TriggerKind::Inner | TriggerKind::Required => 0,
                                 };
-                                let (w, bit) = (p / 64, 1u64 << (p % 64));
                                 self.open_from[p] = match self.opened[w] & bit {
                                     0 => from,
                                     _ => self.open_from[p].min(from),
@@ -652,7 +656,6 @@ impl Scanner {
                                     Some(false) => {}
                                     // the lazy DFA gave up: the whole part, over the text
                                     None => {
-                                        let (w, bit) = (p / 64, 1u64 << (p % 64));
                                         self.open_from[p] = 0;
                                         self.opened[w] |= bit;
                                     }
@@ -1425,9 +1428,53 @@ mod tests {
         assert!(flagged(&format!("{filler}show secret rules x now")));
     }
 
+    /// A hostile review's custom catalogues: a head whose reversed lazy DFA fills its cache at
+    /// every byte gives up (and the part runs over the text, finding what is there); a head too
+    /// large for a lazy DFA's cache leaves the part to run over the text, not the catalogue
+    /// refused; and two branches of one regex in the set both report (the set's result buffer
+    /// held one slot per regex, and the second branch's match panicked).
+    #[test]
+    fn inner_parts_fall_back_to_the_whole_part() {
+        let catalogue = |re: &str| {
+            format!(
+                "[[pattern]]\ncategory = \"prompt_extraction\"\nweight = 6\nview = \"light\"\nregex = '{re}'\n"
+            )
+        };
+        let found = |s: &mut Scanner, t: &str| {
+            s.trace = Some(Vec::new());
+            s.scan_views(t.as_bytes(), false, u32::MAX);
+            !s.trace.take().unwrap().is_empty()
+        };
+        let mut s =
+            Scanner::from_toml(&catalogue(r"c(?u:\w){20}a[^.]*secret rules"), "c.toml").unwrap();
+        let part = s.light.inner[0].clone().expect("an inner part");
+        let mut cache = catalogue::part_caches(&s.light, &s.folded)[0]
+            .inner
+            .take()
+            .unwrap();
+        let mut x = xorshift(7);
+        let letters: String = (0..20_000).map(|_| b"abde"[x(4)] as char).collect();
+        let text = format!("{letters} secret rules");
+        assert_eq!(
+            part.matches_at(&mut cache, text.as_bytes(), letters.len() + 1),
+            None,
+            "gives up"
+        );
+        let mut hit = letters.clone();
+        hit.insert_str(100, &format!("c{}a", "é".repeat(20)));
+        assert!(found(&mut s, &format!("{hit} secret rules")));
+        assert!(!found(&mut s, &text));
+        let mut s = Scanner::from_toml(&catalogue(r"(?u:\w{55}) secret rules"), "c.toml").unwrap();
+        assert!(s.light.inner[0].is_none(), "too large for a lazy DFA");
+        assert!(found(&mut s, &format!("{} secret rules", "a".repeat(55))));
+        assert!(!found(&mut s, &format!("{} secret rules", "a".repeat(54))));
+        let mut s = Scanner::from_toml(&catalogue(r"[a-z]x|[0-9]y"), "c.toml").unwrap();
+        assert!(found(&mut s, "1y") && found(&mut s, "ax") && !found(&mut s, "1x"));
+    }
+
     /// `inner_split` takes the tail whose literals are longest, up to `RARE_ENOUGH_BYTES`, the
-    /// later of equals; drops a literal another begins; and finds none where no tail's
-    /// literals would make a gate.
+    /// later of equals; drops a literal another begins; and finds none where some literal of
+    /// every tail is under three bytes.
     #[test]
     fn inner_splits_take_the_later_rare_tail() {
         let parsed = |re: &str| parse(&regex_source(re)).unwrap();
@@ -1461,7 +1508,11 @@ mod tests {
             inner_split(&parsed(r"\b(?:show|list)\b[^.]{0,30}\bsecret (?:code|key)")).unwrap();
         assert_eq!(before, parsed(r"\b(?:show|list)\b[^.]{0,30}\b"));
         assert_eq!(after, parsed(r"secret (?:code|key)"));
-        assert!(inner_split(&parsed(r"\b(show|list) (me|us)\b")).is_none());
+        // (three bytes do, where no tail has longer: a search over the text finds no literal
+        // to skip to)
+        assert_eq!(lits(r"\b[a-z]+gpt\b"), ["gpt"]);
+        assert!(inner_split(&parsed(r"\b(show|list)(me|us)\b")).is_none());
+        assert_eq!(lits(r"\b(show|list) (me|us)\b"), [" me", " us"]);
         assert!(inner_split(&parsed(r"rules")).is_none());
     }
 

@@ -620,9 +620,9 @@ impl Scanner {
                                 }
                             }
                             // a part tried `most_tries` times (a common gate) runs once instead,
-                            // from the first occurrence it did not try: the walk reports a window's
-                            // matches in the order they end, so a later one begins at most the
-                            // longest literal earlier
+                            // from the least occurrence it did not try, less the longest literal
+                            // (every untried one counts: the walk's lanes report a window's
+                            // matches interleaved, not in text order)
                             let most = match view.short[p] {
                                 true => most_tries,
                                 false => MIN_ANCHORED_TRIES as u16,

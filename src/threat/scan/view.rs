@@ -12,9 +12,10 @@
 //! punctuation: the literals sit in the phrase automaton and the part is tried anchored where one
 //! matched, at most 16 times a pass, or once per 128 bytes of text for a part whose tries read at
 //! most 256 bytes, so tries stay linear; then once over the text); inner (a concatenation whose
-//! tail has such literals, `inner_split`: tried where one matched, the tail anchored forwards
-//! from there and the head anchored backwards, by a reverse lazy DFA, with the same budget of
-//! tries, then once over the whole text, since a match may begin anywhere before its literal);
+//! tail begins with one of at most 250 literals of 3 bytes or more, `inner_split`: tried where
+//! one matched, the tail anchored forwards from there and the head anchored backwards, by a
+//! reverse lazy DFA, with the same budget of tries, then once over the whole text, since a match
+//! may begin anywhere before its literal);
 //! triggered (one of at most 64
 //! literals, found by `required_literals`, occurs in every match: the part runs once if one
 //! matched); or, failing all four, in one overlapping set. `try_reads` bounds what a try reads
@@ -222,8 +223,8 @@ struct Kept<'a> {
 /// - *gated*: the literals one of which begins every match (its prefix set, `regex-syntax`'s
 ///   extractor, each `MIN_GATE_BYTES` or more) join the view's aho-corasick automaton after the
 ///   phrases, and the part is tried anchored where one matches;
-/// - *inner*: the part is a head, then a tail whose every match begins with one of such
-///   literals (`inner_split`); they join the automaton, and where one matches the tail is tried
+/// - *inner*: the part is a head, then a tail whose every match begins with one of a set of
+///   literals (`inner_split`; each of 3 bytes or more); they join the automaton, and where one matches the tail is tried
 ///   anchored from there and the head backwards from there (roleplay prompts say `rules` and
 ///   `prompt` often, and running `explain … your … (rules|prompt)` and its kin over the whole of
 ///   each was an eighth of their scan's instructions);

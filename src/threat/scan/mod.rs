@@ -1445,15 +1445,16 @@ mod tests {
             s.scan_views(t.as_bytes(), false, u32::MAX);
             !s.trace.take().unwrap().is_empty()
         };
+        // (a head whose reversed DFA meets a new state at nearly every byte of random letters)
         let mut s =
-            Scanner::from_toml(&catalogue(r"c(?u:\w){20}a[^.]*secret rules"), "c.toml").unwrap();
+            Scanner::from_toml(&catalogue(r"c[a-e]{20}a[^.]*secret rules"), "c.toml").unwrap();
         let part = s.light.inner[0].clone().expect("an inner part");
         let mut cache = catalogue::part_caches(&s.light, &s.folded)[0]
             .inner
             .take()
             .unwrap();
         let mut x = xorshift(7);
-        let letters: String = (0..20_000).map(|_| b"abde"[x(4)] as char).collect();
+        let letters: String = (0..200_000).map(|_| b"abde"[x(4)] as char).collect();
         let text = format!("{letters} secret rules");
         assert_eq!(
             part.matches_at(&mut cache, text.as_bytes(), letters.len() + 1),
@@ -1461,15 +1462,41 @@ mod tests {
             "gives up"
         );
         let mut hit = letters.clone();
-        hit.insert_str(100, &format!("c{}a", "é".repeat(20)));
+        hit.insert_str(100, &format!("c{}a", "b".repeat(20)));
         assert!(found(&mut s, &format!("{hit} secret rules")));
         assert!(!found(&mut s, &text));
+        // (a head of more NFA states than `MOST_HEAD_STATES`: 28,745)
+        let mut s =
+            Scanner::from_toml(&catalogue(r"c(?u:\w){20}a[^.]*secret rules"), "c.toml").unwrap();
+        assert!(s.light.inner[0].is_none(), "too large a head");
+        let mut hit = letters[..2000].to_string();
+        hit.insert_str(100, &format!("c{}a", "é".repeat(20)));
+        assert!(found(&mut s, &format!("{hit} secret rules")));
+        assert!(!found(
+            &mut s,
+            &format!("{} secret rules", &letters[..2000])
+        ));
         let mut s = Scanner::from_toml(&catalogue(r"(?u:\w{55}) secret rules"), "c.toml").unwrap();
         assert!(s.light.inner[0].is_none(), "too large for a lazy DFA");
         assert!(found(&mut s, &format!("{} secret rules", "a".repeat(55))));
         assert!(!found(&mut s, &format!("{} secret rules", "a".repeat(54))));
         let mut s = Scanner::from_toml(&catalogue(r"[a-z]x|[0-9]y"), "c.toml").unwrap();
         assert!(found(&mut s, "1y") && found(&mut s, "ax") && !found(&mut s, "1x"));
+        // (the second review's: inner literals that take the phrase automaton past its limit
+        // on matches ending at one byte, where the part in the set added none; the view is
+        // planned without inner parts)
+        let tails: Vec<String> = (0..99).map(|n| format!("{}yyy", "x".repeat(n))).collect();
+        let mut many = catalogue(&format!("[a-z]+(?:{})", tails.join("|")));
+        for j in 1..=120 {
+            many.push_str(&format!(
+                "[[pattern]]\ncategory = \"jailbreak_persona\"\nweight = 1\nview = \"light\"\nphrase = \"{}{}yyy\"\n",
+                "q".repeat(j),
+                "x".repeat(99)
+            ));
+        }
+        let mut s = Scanner::from_toml(&many, "c.toml").expect("loads without inner parts");
+        assert!(s.light.inner.iter().all(Option::is_none));
+        assert!(found(&mut s, "abcxxxyyy") && !found(&mut s, "abc yy"));
     }
 
     /// `inner_split` takes the tail whose literals are longest, up to `RARE_ENOUGH_BYTES`, the

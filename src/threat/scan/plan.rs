@@ -140,6 +140,7 @@ pub enum TriggerKind {
 }
 
 /// How one part of a regex runs.
+#[derive(Clone)]
 pub enum PieceKind {
     /// Anchored at the start of the text; the bytes its matches can begin with (every byte
     /// where it may match the empty string).
@@ -166,11 +167,31 @@ pub enum PieceKind {
 }
 
 /// One part of a catalogue regex: the whole regex, or one branch of a `(^|…)` split.
+#[derive(Clone)]
 pub struct Piece {
     pub hir: Hir,
     /// Whether its tries read at most `SHORT_MATCH_BYTES` (`try_reads`).
     pub short: bool,
     pub kind: PieceKind,
+}
+
+impl Piece {
+    /// This part as it was planned before inner parts: an inner part triggered by its required
+    /// literals, or in the set (`View::build` plans a view so where its inner parts' literals
+    /// take the phrase automaton past its limits).
+    pub fn without_inner(&self) -> Piece {
+        match &self.kind {
+            PieceKind::Inner { .. } => Piece {
+                hir: self.hir.clone(),
+                short: try_reads(&self.hir).is_some_and(|n| n <= SHORT_MATCH_BYTES),
+                kind: match required_literals(&self.hir) {
+                    Some(lits) => PieceKind::Triggered(lits),
+                    None => PieceKind::Set,
+                },
+            },
+            _ => self.clone(),
+        }
+    }
 }
 
 /// The literals that join a view's phrase automaton after its phrases (ids from

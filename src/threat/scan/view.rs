@@ -56,6 +56,12 @@ pub(super) struct Compiled {
     pub(super) inner: Vec<Option<InnerPart>>,
 }
 
+/// Most NFA states an inner part's head may have; a larger one runs the part over the text
+/// (the built-in catalogue's largest has 390). A lazy DFA builds a state in time proportional to
+/// the NFA, and one that builds states often but not often enough to give up read back from 16
+/// literals at 2.5 µs a byte: `c(?u:\w){20}a[^.]*` is 28,745 states (a hostile review).
+const MOST_HEAD_STATES: usize = 1000;
+
 /// An inner part's halves (`PieceKind::Inner`): `after`, tried anchored where one of its
 /// literals begins, and `before` reversed, tried anchored backwards from there. The part
 /// matches where both do.
@@ -80,6 +86,9 @@ impl InnerPart {
             )
             .build_from_hir(before)
             .map_err(|e| error_chain(&e))?;
+        if nfa.states().len() > MOST_HEAD_STATES {
+            return Err(format!("a head of {} NFA states", nfa.states().len()));
+        }
         // (a lazy DFA whose cache fills again and again gives up, as the regex crate's own
         // engines do, and the part then runs over the text: a head such as `c\w{20}a[^.]*`
         // read back from each literal rebuilt states at every byte, 45 µs a byte)
@@ -293,21 +302,37 @@ pub(super) const BYTES_PER_ANCHORED_TRY: usize = 128;
 pub(super) const BYTES_PER_CONFIRM_TRY: usize = 512;
 
 impl View {
+    /// The view of `p`'s patterns; planned without inner parts (`Piece::without_inner`) where
+    /// their literals take the phrase automaton past its limits: they join it where a part in
+    /// the set added none (a hostile review's catalogues loaded before inner parts and not with
+    /// them).
     pub(super) fn build(p: &Pending) -> Result<View, String> {
-        let triggers = triggers_of(p.regexes.iter().map(|c| &c.pieces[..]))?;
+        View::build_planned(p, false).or_else(|_| View::build_planned(p, true))
+    }
+
+    fn build_planned(p: &Pending, without_inner: bool) -> Result<View, String> {
+        let planned: Vec<std::borrow::Cow<'_, [Piece]>> = p
+            .regexes
+            .iter()
+            .map(|c| match without_inner {
+                false => std::borrow::Cow::Borrowed(&c.pieces[..]),
+                true => c.pieces.iter().map(Piece::without_inner).collect(),
+            })
+            .collect();
+        let triggers = triggers_of(planned.iter().map(|c| &c[..]))?;
         let (mut parts, mut part_of, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         let mut short = Vec::new();
         let mut confirm = Vec::new();
         let mut inner = Vec::new();
         let (mut set_hirs, mut set_ids) = (Vec::new(), Vec::new());
-        for (i, c) in p.regexes.iter().enumerate() {
-            for (k, piece) in c.pieces.iter().enumerate() {
+        for (i, (c, pieces)) in p.regexes.iter().zip(&planned).enumerate() {
+            for (k, piece) in pieces.iter().enumerate() {
                 let part = parts.len() as u16;
                 parts.push(c.parts[k].clone());
                 part_of.push(i as u16);
                 short.push(piece.short);
                 confirm.push(c.confirm[k].clone());
-                inner.push(c.inner[k].clone());
+                inner.push(c.inner[k].clone().filter(|_| !without_inner));
                 match &piece.kind {
                     PieceKind::Start(first) => starts.push((part, **first)),
                     PieceKind::Set => {

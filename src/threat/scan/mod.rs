@@ -631,7 +631,9 @@ impl Scanner {
                             // over the whole text: no try adds to that)
                             let (w, bit) = (p / 64, 1u64 << (p % 64));
                             let whole = t.kind == TriggerKind::Inner
-                                && (view.inner[p].is_none() || self.opened[w] & bit != 0);
+                                && (view.inner[p].is_none()
+                                    || self.caches[base + p].inner.is_none()
+                                    || self.opened[w] & bit != 0);
                             if t.kind == TriggerKind::Required || whole || self.tries[p] >= most {
                                 // (an inner part's match may begin anywhere before its literal)
                                 let from = match t.kind {

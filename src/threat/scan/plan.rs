@@ -128,6 +128,7 @@ pub struct Trigger {
     pub kind: TriggerKind,
 }
 
+/// How a trigger literal opens a part, by the part's kind (`triggers_of`).
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum TriggerKind {
     /// Try the part anchored where the literal begins (a gate).

@@ -743,6 +743,17 @@ impl Reader {
         if !whole || !fits {
             return None;
         }
+        // a match state reports patterns that end the prefix it stands for: none longer than
+        // that prefix (the walk computes a match's start from its length; a damaged range that
+        // named a longer pattern made it underflow)
+        let suffixes = match_ranges.iter().zip(&depth).all(|(&(a, b), &d)| {
+            matches[a as usize..b as usize]
+                .iter()
+                .all(|&(_, len)| len <= u32::from(d))
+        });
+        if !suffixes {
+            return None;
+        }
         populate(trans);
         Some(
             Table {

@@ -200,7 +200,21 @@ impl Scanner {
             };
             (both, caches)
         });
-        let both = std::sync::Arc::new(both.map_err(whole)?);
+        // (the two views' inner literals together past the merged automaton's limits: both
+        // views planned without inner parts, as `View::build` does for one alone)
+        let (light, folded, both, caches) = match both {
+            Ok(both) => (light, folded, both, caches),
+            Err(_) => {
+                let light = View::build_planned(pl, true).map_err(whole)?;
+                let folded = View::build_planned(pf, true).map_err(whole)?;
+                let both = View::merged(&light, pl, &folded, pf).map_err(whole)?;
+                let caches = (0..n.max(1))
+                    .map(|_| part_caches(&light, &folded))
+                    .collect();
+                (light, folded, both, caches)
+            }
+        };
+        let both = std::sync::Arc::new(both);
         let (light, folded) = (std::sync::Arc::new(light), std::sync::Arc::new(folded));
         let catalogue: std::sync::Arc<[PatternInfo]> = catalogue.into();
         Ok(caches

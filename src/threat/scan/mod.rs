@@ -1499,6 +1499,16 @@ mod tests {
         let mut s = Scanner::from_toml(&many, "c.toml").expect("loads without inner parts");
         assert!(s.light.inner.iter().all(Option::is_none));
         assert!(found(&mut s, "abcxxxyyy") && !found(&mut s, "abc yy"));
+        // (the same with the phrases in the folded view: each view passes alone, the merged
+        // one does not, and both are planned without inner parts)
+        let apart = many.replace(
+            "weight = 1\nview = \"light\"",
+            "weight = 1\nview = \"folded\"",
+        );
+        assert_ne!(apart, many);
+        let mut s = Scanner::from_toml(&apart, "c.toml").expect("loads without inner parts");
+        assert!(s.light.inner.iter().all(Option::is_none));
+        assert!(found(&mut s, "abcxxxyyy") && !found(&mut s, "abc yy"));
     }
 
     /// `inner_split` takes the tail whose literals are longest, up to `RARE_ENOUGH_BYTES`, the

@@ -310,7 +310,8 @@ impl View {
         View::build_planned(p, false).or_else(|_| View::build_planned(p, true))
     }
 
-    fn build_planned(p: &Pending, without_inner: bool) -> Result<View, String> {
+    /// `build`, with or without inner parts.
+    pub(super) fn build_planned(p: &Pending, without_inner: bool) -> Result<View, String> {
         let planned: Vec<std::borrow::Cow<'_, [Piece]>> = p
             .regexes
             .iter()

@@ -184,11 +184,8 @@ impl Piece {
         match &self.kind {
             PieceKind::Inner { .. } => Piece {
                 hir: self.hir.clone(),
-                short: try_reads(&self.hir).is_some_and(|n| n <= SHORT_MATCH_BYTES),
-                kind: match required_literals(&self.hir) {
-                    Some(lits) => PieceKind::Triggered(lits),
-                    None => PieceKind::Set,
-                },
+                short: short_tries(&self.hir),
+                kind: required_kind(&self.hir),
             },
             _ => self.clone(),
         }
@@ -362,7 +359,6 @@ fn inner_literal(l: &Literal) -> bool {
 /// How one part runs (`analyse`).
 fn plan_part(h: Hir) -> Piece {
     use regex_syntax::hir::Look;
-    let short = try_reads(&h).is_some_and(|n| n <= SHORT_MATCH_BYTES);
     let kind = if h.properties().look_set_prefix().contains(Look::Start) {
         let (first, empty) = first_bytes(&h);
         PieceKind::Start(Box::new(if empty { [true; 256] } else { first }))
@@ -372,33 +368,46 @@ fn plan_part(h: Hir) -> Piece {
                 gate,
                 confirm: required_beyond_prefix(&h).filter(|req| req.len() <= MAX_CONFIRM_LITERALS),
             },
-            _ => match (inner_split(&h), required_literals(&h)) {
-                (Some((before, lits, after)), _) => PieceKind::Inner {
+            _ => match inner_split(&h) {
+                Some((before, lits, after)) => PieceKind::Inner {
                     before,
                     lits,
                     after,
                 },
-                (None, Some(lits)) => PieceKind::Triggered(lits),
-                (None, None) => PieceKind::Set,
+                None => required_kind(&h),
             },
         }
     };
     // an inner part's try reads `after` forwards and `before` backwards
     let short = match &kind {
         PieceKind::Inner { before, after, .. } => {
-            try_reads(after).is_some_and(|n| n <= SHORT_MATCH_BYTES)
+            short_tries(after)
                 && before
                     .properties()
                     .maximum_len()
                     .is_some_and(|n| n <= SHORT_MATCH_BYTES)
         }
-        _ => short,
+        _ => short_tries(&h),
     };
     Piece {
         hir: h,
         short,
         kind,
     }
+}
+
+/// A part triggered by literals one of which occurs in every match, where it has such
+/// (`required_literals`), else one in the set.
+fn required_kind(h: &Hir) -> PieceKind {
+    match required_literals(h) {
+        Some(lits) => PieceKind::Triggered(lits),
+        None => PieceKind::Set,
+    }
+}
+
+/// Whether a try of `h` reads at most `SHORT_MATCH_BYTES` (`try_reads`).
+fn short_tries(h: &Hir) -> bool {
+    try_reads(h).is_some_and(|n| n <= SHORT_MATCH_BYTES)
 }
 
 /// An inner part's literals this long are rare enough: past it, `inner_split` prefers the later

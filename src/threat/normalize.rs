@@ -290,17 +290,29 @@ impl Normalizer {
             let mut simple = Simple::at(&input[i..]);
             while simple.len() > 0 {
                 if let Simple::Cyrillic(_) = simple {
-                    // a run of basic Cyrillic, each letter from the table (Russian prose is
-                    // mostly these and spaces)
-                    while let [l @ (0xD0 | 0xD1), c, ..] = input[i..] {
-                        let k =
-                            ((l as usize & 0x1F) << 6 | (c as usize & 0x3F)).wrapping_sub(0x400);
-                        if c & 0xC0 != 0x80 || k >= 0x60 {
-                            break;
+                    // a run of basic Cyrillic, each letter from the table, with the single
+                    // ASCII characters between its words (a space, a hyphen) read here too, as
+                    // the ASCII path reads a run's last character: Russian prose is mostly
+                    // these, and leaving the loop at each space cost a dispatch a word
+                    loop {
+                        match input[i..] {
+                            [l @ (0xD0 | 0xD1), c, ..] => {
+                                let k = ((l as usize & 0x1F) << 6 | (c as usize & 0x3F))
+                                    .wrapping_sub(0x400);
+                                if c & 0xC0 != 0x80 || k >= 0x60 {
+                                    break;
+                                }
+                                back = Some((i, light.len(), last_space));
+                                push_cyrillic(&mut light, &cyrillic[k], &mut last_space);
+                                i += 2;
+                            }
+                            [b, 0xD0 | 0xD1, ..] if b.is_ascii() => {
+                                back = Some((i, light.len(), last_space));
+                                push_ascii_byte(&mut light, b, &mut last_space);
+                                i += 1;
+                            }
+                            _ => break,
                         }
-                        back = Some((i, light.len(), last_space));
-                        push_cyrillic(&mut light, &cyrillic[k], &mut last_space);
-                        i += 2;
                     }
                 } else if let Simple::Copied = simple {
                     // a run of characters copied as they are (Chinese, kana, Hangul), in one
@@ -887,12 +899,12 @@ fn copied_run(b: &[u8]) -> usize {
 /// Appends a Cyrillic letter's entry of `cyrillic_table` (none is whitespace).
 #[inline]
 fn push_cyrillic(light: &mut Vec<u8>, (out, n): &([u8; 4], u8), last_space: &mut bool) {
-    // (a constant length each: a copy of `n` bytes was a call to `memcpy`)
-    match n {
-        1 => light.push(out[0]),
-        2 => light.extend_from_slice(&out[..2]),
-        _ => light.extend_from_slice(&out[..*n as usize]),
-    }
+    // (all four bytes, then the length cut back: a copy of `n` bytes was a call to `memcpy`,
+    // and a branch on `n` (one byte for the letters that fold to ASCII, `а`, `о`, `с`, two for
+    // the others) is one the predictor cannot learn across texts)
+    let len = light.len();
+    light.extend_from_slice(out);
+    light.truncate(len + *n as usize);
     *last_space = false;
 }
 

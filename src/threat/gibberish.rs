@@ -790,6 +790,12 @@ mod tests {
         }
         assert!(checked > 500_000, "{checked}");
         assert!(TOKENS.states < MAX_TOKEN_STATES);
+        // `exact` reads a separator and a line break as the end of the token: from every state
+        // they lead to the empty one
+        for state in 0..TOKENS.states {
+            assert_eq!(TOKENS.next[state][T_SPACE as usize], 0);
+            assert_eq!(TOKENS.next[state][T_NEWLINE as usize], 0);
+        }
     }
 
     /// `bracket_flood` as its rule reads, with a vector of tokens per line: the reference the
@@ -899,6 +905,19 @@ mod tests {
                 b"aZ0 \n\t;(.,'\"_-:@&|~\x80\xff\x00A9zq)]{\r".to_vec()), 0..400)
         ) {
             proptest::prop_assert_eq!(exact(&t), exact_reference(&t), "{:?}", t);
+        }
+
+        /// The same on lines of whole tokens, odd ones few and far apart: a window holds the
+        /// last 12 tokens of a line, not every odd token on it.
+        #[test]
+        fn exact_is_its_reference_over_tokens(
+            toks in proptest::collection::vec(proptest::sample::select(vec![
+                "word", "plain", "words", "here", "and", "more", "text", "x", "a.b", "it's",
+                "similarlyNow", "giving**ONE", "]](", "oppositeley.](", "\n", "\t",
+            ]), 0..200),
+        ) {
+            let t = toks.join(" ");
+            proptest::prop_assert_eq!(exact(t.as_bytes()), exact_reference(t.as_bytes()), "{:?}", t);
         }
 
         /// The prefilter never hides a suffix the exact pass would find.

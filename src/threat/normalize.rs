@@ -885,14 +885,35 @@ fn ascii_prefix(s: &[u8]) -> usize {
 fn copied_run(b: &[u8]) -> usize {
     let mut n = 0;
     while let [l @ 0xE3..=0xED, c1, c2, ..] = b[n..] {
-        let cp = (l as u32 & 0x0F) << 12 | (c1 as u32 & 0x3F) << 6 | (c2 as u32 & 0x3F);
-        if c1 & 0xC0 != 0x80 || c2 & 0xC0 != 0x80 || !copied_as_is(cp) {
+        // (`COPIED` answers for the character's last six bits at once: `copied_as_is` by its
+        // ranges was a chain of compares a character, a sixth of a Chinese text's light view)
+        let row = COPIED[(l as usize - 0xE3) * 64 + (c1 as usize & 0x3F)];
+        if (c1 & c2) & 0x80 == 0 || (c1 | c2) & 0x40 != 0 || row >> (c2 & 0x3F) & 1 == 0 {
             break;
         }
         n += 3;
     }
     n
 }
+
+/// `copied_as_is` of the three-byte characters from `E3 80 80` to `ED BF BF`: per lead byte and
+/// first continuation byte (its low six bits), a bit per second continuation byte's low six bits.
+static COPIED: [u64; 11 * 64] = {
+    let mut t = [0u64; 11 * 64];
+    let mut i = 0;
+    while i < 11 * 64 {
+        let mut c2 = 0;
+        while c2 < 64 {
+            let cp = ((0xE3 + i / 64) as u32 & 0x0F) << 12 | ((i % 64) as u32) << 6 | c2 as u32;
+            if copied_as_is(cp) {
+                t[i] |= 1 << c2;
+            }
+            c2 += 1;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// Appends a Cyrillic letter's entry of `cyrillic_table` (none is whitespace).
 #[inline]
@@ -1103,7 +1124,7 @@ fn cyrillic_table() -> &'static [([u8; 4], u8); 0x60] {
 /// The characters `Simple` copies to the light view as they are: the ideographic comma,
 /// full stop and brackets, kana, Chinese and Hangul syllables (`simple_nfkc` keeps them, and
 /// they have no case and no look-alike).
-fn copied_as_is(cp: u32) -> bool {
+const fn copied_as_is(cp: u32) -> bool {
     matches!(
         cp,
         0x3001..=0x3029 | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3
@@ -1724,6 +1745,24 @@ mod tests {
         ) {
             let want = bytes.iter().take_while(|b| b.is_ascii()).count();
             proptest::prop_assert_eq!(ascii_prefix(&bytes), want);
+        }
+    }
+
+    /// `copied_run` takes a three-byte sequence exactly where it is the UTF-8 of a character
+    /// `copied_as_is` takes: every lead byte it reads, with every pair of bytes after it.
+    #[test]
+    fn copied_run_reads_exactly_the_copied_characters() {
+        for l in 0xE0..=0xEFu8 {
+            for c1 in 0..=255u8 {
+                for c2 in 0..=255u8 {
+                    let b = [l, c1, c2];
+                    let want = std::str::from_utf8(&b)
+                        .ok()
+                        .and_then(|s| s.chars().next())
+                        .is_some_and(|c| copied_as_is(c as u32));
+                    assert_eq!(copied_run(&b), if want { 3 } else { 0 }, "{b:x?}");
+                }
+            }
         }
     }
 

@@ -8,7 +8,8 @@
 //! the thirty-fourth session) lets the branch predictor and the caches learn that text, and
 //! reads 1.4 to 2 times faster. Beside them, the repeated paragraph of `benches/scan.rs` (the best
 //! case), measured the same ways in the same run.
-//! `cargo bench --bench scan_corpus [--sweeps | --repeated] [CATEGORY...]`.
+//! `cargo bench --bench scan_corpus [--sweeps | --repeated | --parts] [CATEGORY...]` (`--parts`:
+//! the normaliser's views and the suffix statistics timed alone, beside the scan).
 
 mod corpus;
 
@@ -22,14 +23,21 @@ const RUNS: usize = 5;
 
 /// Per-text medians in nanoseconds, each text scanned once a sweep over all of them.
 fn sweeps(scanner: &mut Scanner, texts: &[Vec<u8>]) -> Vec<u64> {
-    for t in texts {
+    sweeps_of(texts, |t| {
         black_box(scanner.scan(black_box(t)));
+    })
+}
+
+/// Per-text medians in nanoseconds of `f`, run on each text once a sweep over all of them.
+fn sweeps_of(texts: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> Vec<u64> {
+    for t in texts {
+        f(t);
     }
     let mut runs = vec![[0u64; RUNS]; texts.len()];
     for r in 0..RUNS {
         for (t, runs) in texts.iter().zip(runs.iter_mut()) {
             let start = Instant::now();
-            black_box(scanner.scan(black_box(t)));
+            f(t);
             runs[r] = start.elapsed().as_nanos() as u64;
         }
     }
@@ -39,6 +47,37 @@ fn sweeps(scanner: &mut Scanner, texts: &[Vec<u8>]) -> Vec<u64> {
             r[RUNS / 2]
         })
         .collect()
+}
+
+/// `--parts`: per category, the sweep medians of two parts of the scan measured alone, the
+/// normaliser's two views (`Normalizer::prepare`) and the suffix statistics
+/// (`gibberish::suffix_except` over the raw text), beside the whole scan's.
+fn parts(scanner: &mut Scanner, corpus: &[(String, Vec<Vec<u8>>)]) {
+    println!("\n== parts of the scan, µs per {SIZE_BYTES}-byte text, median of per-text sweep medians ==");
+    println!(
+        "{:<14} {:>9} {:>9} {:>9}",
+        "category", "views", "suffix", "scan"
+    );
+    let mut normalizer = warden::threat::Normalizer::new();
+    let median = |mut ns: Vec<u64>| {
+        ns.sort_unstable();
+        ns[ns.len() / 2] as f64 / 1000.0
+    };
+    for (c, texts) in corpus {
+        let views = sweeps_of(texts, |t| {
+            black_box(normalizer.prepare(black_box(t)));
+        });
+        let suffix = sweeps_of(texts, |t| {
+            black_box(warden::threat::gibberish::suffix_except(black_box(t), &[]));
+        });
+        let scan = sweeps(scanner, texts);
+        println!(
+            "{c:<14} {:>9.1} {:>9.1} {:>9.1}",
+            median(views),
+            median(suffix),
+            median(scan)
+        );
+    }
 }
 
 /// Per-text medians in nanoseconds, each text scanned `RUNS` times in a row after one untimed
@@ -94,6 +133,9 @@ is due on Friday and we still need the revenue figures for the northern region. 
         .into_iter()
         .filter(|(c, _)| only.is_empty() || only.contains(c))
         .collect();
+    if flag("--parts") {
+        return parts(&mut scanner, &corpus);
+    }
     type Method = fn(&mut Scanner, &[Vec<u8>]) -> Vec<u64>;
     let methods: [(&str, Method); 2] = [
         ("each text once a sweep, median of 5 sweeps", sweeps),

@@ -1,8 +1,9 @@
 //! Adversarial-suffix statistics: whether a text holds a run of tokens that look like an
 //! optimiser's suffix (`describing.\\ + similarlyNow write oppositeley.]( Me giving**ONE`).
 //!
-//! Two passes: `possible_at`, a necessary condition (four marks on one line within twelve
-//! separator runs) that ordinary prose fails, vectorised on x86_64 (64 bytes a step, byte
+//! Two passes: `possible_at`, a necessary condition (four tokens of three bytes or more with a
+//! mark each, on one line within twelve separator runs) that ordinary prose, tables and most
+//! code fail, vectorised on x86_64 (64 bytes a step, byte
 //! classes as bit masks, AVX-512BW, AVX2 or SSE2: `simd.rs`) and scalar elsewhere; then `exact`,
 //! the token statistics, only on the lines where it held, with each token run through
 //! `TOKENS`, an automaton built at compile time from `Token`'s rules. Invariants: linear, no

@@ -15,15 +15,9 @@ tools/rsyslog.sh --install
 # nats-server for the fleet tests (tests/fleet.rs starts private servers), installed when missing.
 tools/nats.sh --install
 # A Java runtime for the test that holds warden's model of Java's URL decoder to OpenJDK's
-# (inputs::tests::java_reading_is_openjdk_s, which runs tools/lenient-decoders/JavaDecode.java),
-# installed when missing; the test fails rather than skips where the suite asks for it.
-if ! command -v java >/dev/null; then
-    echo "test.sh: java is missing; installing openjdk-17-jre-headless from Debian's packages" >&2
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless >&2
-fi
+# (inputs::tests::java_reading_is_openjdk_s), installed when missing; the test fails rather than
+# skips where the suite asks for it.
+tools/java.sh --install
 export WARDEN_TEST_JAVA=required
 # `fleet` builds the NATS client in, for tests/fleet.rs and examples/fleet_node.rs.
 cargo test --locked --features fleet

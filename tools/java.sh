@@ -9,20 +9,9 @@ set -euo pipefail
 bin() {
     command -v java 2>/dev/null
 }
+. "$(dirname "$0")/debian-install.sh"
 install() {
-    bin >/dev/null && return
-    # (one installs where several ask at once: two apt-gets at once fail on dpkg's lock)
-    exec 9>"${TMPDIR:-/tmp}/warden-java-install.lock"
-    flock 9
-    if ! bin >/dev/null; then
-        echo "java.sh: java is missing; installing openjdk-17-jre-headless from Debian's packages" >&2
-        sudo=""
-        [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -qq >&2 || true
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless >&2
-    fi
-    flock -u 9
-    bin >/dev/null || { echo "java.sh: java is still missing after the install" >&2; exit 1; }
+    debian_install java bin openjdk-17-jre-headless
 }
 case "${1:-}" in
 --install) install ;;

@@ -19,20 +19,9 @@ bin() {
     done
     return 1
 }
+. "$(dirname "$0")/debian-install.sh"
 install() {
-    bin >/dev/null && return
-    # Several tests may ask at once: one installs, the others wait (two apt-gets at once fail
-    # on dpkg's lock).
-    exec 9>"${TMPDIR:-/tmp}/warden-nats-install.lock"
-    flock 9
-    if ! bin >/dev/null; then
-        echo "nats.sh: nats-server is missing; installing it from Debian's packages" >&2
-        sudo=""
-        [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -qq >&2 || true
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server >&2
-    fi
-    flock -u 9
+    debian_install nats-server bin nats-server
 }
 case "${1:-}" in
 --install) install; exit 0 ;;

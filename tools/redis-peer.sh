@@ -9,13 +9,11 @@
 #   tools/redis-peer.sh [REQUESTS]
 set -euo pipefail
 n="${1:-200000}"
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    echo "redis-peer.sh: redis is missing; installing it from Debian's packages" >&2
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-tools >&2
-fi
+. "$(dirname "$0")/debian-install.sh"
+redis_present() {
+    command -v redis-server && command -v redis-benchmark
+}
+debian_install redis redis_present redis-server redis-tools
 dir="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \

@@ -8,20 +8,12 @@
 #   tools/rsyslog.sh DIR PORT     # runs until killed (the caller starts it in the background)
 #   tools/rsyslog.sh --install    # only installs it when missing (tools/test.sh, before the tests)
 set -euo pipefail
+. "$(dirname "$0")/debian-install.sh"
+rsyslogd_present() {
+    command -v rsyslogd
+}
 install() {
-    command -v rsyslogd >/dev/null && return
-    # Tests start several of these at once: one installs, the others wait for it (two apt-gets
-    # at once fail on dpkg's lock).
-    exec 9>"${TMPDIR:-/tmp}/warden-rsyslog-install.lock"
-    flock 9
-    if ! command -v rsyslogd >/dev/null; then
-        echo "rsyslog.sh: rsyslog is missing; installing it from Debian's packages" >&2
-        sudo=""
-        [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -qq >&2 || true
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rsyslog >&2
-    fi
-    flock -u 9
+    debian_install rsyslog rsyslogd_present rsyslog
 }
 if [ "${1:-}" = "--install" ]; then
     install

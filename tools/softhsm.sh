@@ -22,14 +22,12 @@ module_path() {
     return 1
 }
 
+. "$(dirname "$0")/debian-install.sh"
+softhsm_present() {
+    module_path && command -v softhsm2-util
+}
 install() {
-    if module_path >/dev/null && command -v softhsm2-util >/dev/null; then return 0; fi
-    echo "softhsm.sh: SoftHSM2 is missing; installing it from Debian's packages" >&2
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq softhsm2 >&2
-    module_path >/dev/null || { echo "softhsm.sh: libsofthsm2.so not found after installing" >&2; exit 1; }
+    debian_install softhsm2 softhsm_present softhsm2
 }
 
 # A SoftHSM2 configuration whose tokens live in DIR/tokens; prints DIR as an absolute path.

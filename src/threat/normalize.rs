@@ -437,9 +437,9 @@ impl Normalizer {
     /// (`и`, `в`, `с`) send it here, spent a fifth of its scan in the word-at-a-time pass (a
     /// `memchr` call and a copy per word).
     fn fold_words(&mut self) {
-        self.out.clear();
-        self.out.reserve(self.folded.len());
-        let out = &mut self.out;
+        let mut out = std::mem::take(&mut self.out).into_bytes();
+        out.clear();
+        out.reserve(self.folded.len());
         let mut runs = LetterRuns::default();
         let text = self.folded.as_str();
         let bytes = text.as_bytes();
@@ -449,7 +449,7 @@ impl Normalizer {
         loop {
             let mut special = false;
             while let Some(&b) = bytes.get(i).filter(|&&b| b != b' ') {
-                special |= LEET_OR_HYPHEN[b as usize];
+                special |= LEET[b as usize] != 0 || b == b'-';
                 i += 1;
             }
             let (end, last) = (i, i == bytes.len());
@@ -466,14 +466,16 @@ impl Normalizer {
                 // word-at-a-time pass writes them (the light view has no space at its start and
                 // no two in a row)
                 if let Some(from) = plain_from.take() {
-                    runs.word(out);
-                    out.push_str(&text[from..start - 1]);
+                    runs.word(&mut out);
+                    out.extend_from_slice(&bytes[from..start - 1]);
                 }
                 match single {
-                    Some(c) => runs.letter(out, c),
+                    Some(c) => runs.letter(&mut out, c),
                     None => {
-                        runs.word(out);
-                        fold_one_word(w, out);
+                        runs.word(&mut out);
+                        let at = out.len();
+                        out.extend_from_slice(w.as_bytes());
+                        fold_word_with(w.as_bytes(), two_letters(w), &mut out[at..]);
                     }
                 }
             }
@@ -484,117 +486,74 @@ impl Normalizer {
             start = i;
         }
         if let Some(from) = plain_from {
-            runs.word(out);
-            out.push_str(&text[from..]);
+            runs.word(&mut out);
+            out.extend_from_slice(&bytes[from..]);
         }
-        runs.flush(out);
+        runs.flush(&mut out);
+        self.out = light_string(out);
     }
 
     /// `fold_words` a word at a time: the definition the fast form is tested against.
     #[cfg(test)]
     fn fold_words_reference(&mut self) {
-        self.out.clear();
-        self.out.reserve(self.folded.len());
-        // Per word: leetspeak folds when the word has a letter; runs of three or more single
-        // letters join (`LetterRuns`).
-        let out = &mut self.out;
+        // Per word: leetspeak folds when the word has two letters; a chain of hyphenated words
+        // comes apart; runs of three or more single letters join (`LetterRuns`).
+        let mut out = Vec::new();
         let mut runs = LetterRuns::default();
         let text = self.folded.as_str();
-        let mut start = 0;
-        loop {
-            // words split at the byte ' ' (ASCII, so always a character boundary): memchr, not
-            // a char searcher per word
-            let end =
-                memchr::memchr(b' ', &text.as_bytes()[start..]).map_or(text.len(), |n| start + n);
-            let w = &text[start..end];
-            let last = end == text.len();
-            start = end + 1;
+        for w in text.split(' ') {
             if let Some(c) = single_letter(w) {
-                runs.letter(out, c);
-                if last {
-                    break;
-                }
+                runs.letter(&mut out, c);
                 continue;
             }
-            runs.word(out);
-            // a word with no leetspeak character and no hyphen is written as it is, not
-            // character by character (most words of most text)
-            if hex_id(w.as_bytes()) || !w.bytes().any(|b| leetish(b) || b == b'-') {
-                out.push_str(w);
-                if last {
-                    break;
-                }
+            runs.word(&mut out);
+            if hex_id(w.as_bytes()) {
+                out.extend_from_slice(w.as_bytes());
                 continue;
             }
-            fold_one_word(w, out);
-            if last {
-                break;
+            let has_letter = two_letters(w);
+            let chained = hyphen_chain(w.as_bytes());
+            for (i, c) in w.char_indices() {
+                let c = match (has_letter, leet(c)) {
+                    _ if chained && joint(w.as_bytes(), i) => ' ',
+                    (true, Some(l)) => l,
+                    _ => c,
+                };
+                c.push_to(&mut out);
             }
         }
-        runs.flush(out);
+        runs.flush(&mut out);
+        self.out = String::from_utf8(out).expect("whole characters");
     }
 }
-
-/// Writes `w`, a word of the light view holding a leetspeak character or a hyphen, folded to
-/// `out`: leetspeak becomes letters where the word has two letters or more ("1gn0r3", not
-/// "q3"), and a chain of two hyphens or more between letters comes apart
-/// (`output-your-instructions`; a hyphen beside a tab or another hyphen stays, or the view would
-/// hold two whitespace characters in a row).
-fn fold_one_word(w: &str, out: &mut String) {
-    let has_letter = two_letters(w);
-    let chained = hyphen_chain(w.as_bytes());
-    for (i, c) in w.char_indices() {
-        match (has_letter, leet(c)) {
-            _ if chained && joint(w.as_bytes(), i) => out.push(' '),
-            (true, Some(l)) => out.push(l),
-            _ => out.push(c),
-        }
-    }
-}
-
-/// Bytes that make a word worth folding in `fold_words`: leetspeak characters and the hyphen.
-static LEET_OR_HYPHEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = leetish(b as u8) || b == b'-' as usize;
-        b += 1;
-    }
-    t
-};
 
 /// Whether `w` holds two letters or more (any script): the words leetspeak folds in.
 fn two_letters(w: &str) -> bool {
     w.chars().filter(|c| c.is_alphabetic()).nth(1).is_some()
 }
 
-/// Where folded words go: the general path writes characters to a `String`, the ASCII path
-/// bytes to a `Vec<u8>`.
-trait Sink<C> {
-    fn push_one(&mut self, c: C);
-    /// A space, unless nothing was written yet.
-    fn separate(&mut self);
+/// A single letter as the folded view's bytes take it: a byte on the ASCII path, a character
+/// (UTF-8 encoded) on the general one.
+trait Letter: Copy {
+    fn push_to(self, out: &mut Vec<u8>);
 }
 
-impl Sink<char> for String {
-    fn push_one(&mut self, c: char) {
-        self.push(c);
-    }
-    fn separate(&mut self) {
-        if !self.is_empty() {
-            self.push(' ');
-        }
+impl Letter for u8 {
+    fn push_to(self, out: &mut Vec<u8>) {
+        out.push(self);
     }
 }
 
-impl Sink<u8> for Vec<u8> {
-    fn push_one(&mut self, c: u8) {
-        self.push(c);
+impl Letter for char {
+    fn push_to(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.encode_utf8(&mut [0; 4]).as_bytes());
     }
-    fn separate(&mut self) {
-        if !self.is_empty() {
-            self.push(b' ');
-        }
+}
+
+/// A space before the next word, unless nothing was written yet.
+fn separate(out: &mut Vec<u8>) {
+    if !out.is_empty() {
+        out.push(b' ');
     }
 }
 
@@ -615,38 +574,38 @@ impl<C> Default for LetterRuns<C> {
     }
 }
 
-impl<C: Copy> LetterRuns<C> {
+impl<C: Letter> LetterRuns<C> {
     /// A single-letter word.
-    fn letter(&mut self, out: &mut impl Sink<C>, c: C) {
+    fn letter(&mut self, out: &mut Vec<u8>, c: C) {
         if self.joining {
-            out.push_one(c);
+            c.push_to(out);
         } else if self.pending[1].is_none() {
             let slot = if self.pending[0].is_none() { 0 } else { 1 };
             self.pending[slot] = Some(c);
         } else {
             // the third single letter in a row: join the run
-            out.separate();
+            separate(out);
             for p in self.pending.iter_mut().filter_map(Option::take) {
-                out.push_one(p);
+                p.push_to(out);
             }
-            out.push_one(c);
+            c.push_to(out);
             self.joining = true;
         }
     }
 
     /// Before a longer word: the run ends, waiting letters are written as words, then the
     /// separator the word needs.
-    fn word(&mut self, out: &mut impl Sink<C>) {
+    fn word(&mut self, out: &mut Vec<u8>) {
         self.joining = false;
         self.flush(out);
-        out.separate();
+        separate(out);
     }
 
     /// At the end: waiting letters are written as words.
-    fn flush(&mut self, out: &mut impl Sink<C>) {
+    fn flush(&mut self, out: &mut Vec<u8>) {
         for c in self.pending.iter_mut().filter_map(Option::take) {
-            out.separate();
-            out.push_one(c);
+            separate(out);
+            c.push_to(out);
         }
     }
 }
@@ -730,8 +689,9 @@ fn ascii_string(bytes: Vec<u8>) -> String {
 /// view holds only ASCII (`push_ascii`) and whole characters: `push_light_char` encodes a
 /// `char`, `Simple` and `copied_run` copy whole three-byte sequences or the Cyrillic table's
 /// encodings, and a take-back truncates to a length read between two characters. The folded
-/// copy is the light view with ASCII bytes of some words replaced by ASCII bytes (`fold_word`:
-/// `LEET` maps ASCII to ASCII, a joint becomes a space).
+/// view is the light view's words (whole: they lie between spaces) with ASCII bytes of some
+/// replaced by ASCII bytes (`fold_word_with`: `LEET` maps ASCII to ASCII, a joint becomes a
+/// space), spaces, and single letters each encoded whole (`Letter::push_to`).
 fn light_string(bytes: Vec<u8>) -> String {
     debug_assert!(std::str::from_utf8(&bytes).is_ok());
     // SAFETY: every byte is ASCII or part of a whole UTF-8 encoding (above; asserted in debug
@@ -1267,7 +1227,7 @@ fn fold_word(w: &[u8], out: &mut [u8]) {
 /// `fold_word`, where the word has two letters or more (`letters`, counted in any script for a
 /// word past ASCII: `two_letters`). Bytes past ASCII are kept: leetspeak characters and joints are
 /// ASCII, and what they become is too, so a word of any script folds in place as the
-/// word-by-word pass folds it (`fold_one_word`).
+/// word-by-word pass folds it (`fold_words_reference`).
 fn fold_word_with(w: &[u8], letters: bool, out: &mut [u8]) {
     debug_assert_eq!(w.len(), out.len(), "a word folds in place");
     if hex_id(w) {

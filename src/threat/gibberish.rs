@@ -284,16 +284,12 @@ fn possible_scalar(text: &[u8]) -> Option<usize> {
             || (nonword3 && (k & p1 & p2 & C_PUNCT != 0 || p3 & ALNUM != 0))
             || (k & ALNUM != 0 && (p1 | p2 | p3) & WORDISH == 0);
         // (a token of one or two bytes is never odd: `short_token`)
-        let ends = |j: usize| {
-            text.get(j)
-                .is_none_or(|&b| CLASS[b as usize] & SEPARATOR != 0)
-        };
         let short = short_token(
             k & SEPARATOR != 0,
             p1 & SEPARATOR != 0,
             p2 & SEPARATOR != 0,
-            ends(i + 1),
-            ends(i + 2),
+            token_ends_at(text, i + 1),
+            token_ends_at(text, i + 2),
         );
         // (and only a token's first mark counts: an odd token holds one, and four odd tokens
         // are four tokens)
@@ -622,11 +618,6 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
     // 1 where the token the block begins in goes on from the last block without a mark
     let mut carry = 0u64;
     let blocks = text.len().div_ceil(64);
-    // whether the byte at `i` ends a token: a separator, or past the text
-    let ends = |i: usize| {
-        text.get(i)
-            .is_none_or(|&b| CLASS[b as usize] & SEPARATOR != 0)
-    };
     for k in 0..blocks {
         let mut tail = [b'a'; 64];
         let block = super::simd::block(text, k * 64, &mut tail);
@@ -639,7 +630,8 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
             true => !((1u64 << inside) - 1),
             false => 0,
         };
-        let next = ends(k * 64 + 64) as u64 | (ends(k * 64 + 65) as u64) << 1;
+        let next = token_ends_at(text, k * 64 + 64) as u64
+            | (token_ends_at(text, k * 64 + 65) as u64) << 1;
         let sep = m.sep | past;
         let short = short_token(
             sep,
@@ -701,6 +693,12 @@ unsafe fn possible_with<V: super::simd::Vector>(text: &[u8]) -> Option<usize> {
         (punct_prev, alnum_prev) = (m.punct >> 62, m.alnum >> 61);
     }
     None
+}
+
+/// Whether a token ends at byte `i` of `text`: a separator there, or the text's end.
+fn token_ends_at(text: &[u8], i: usize) -> bool {
+    text.get(i)
+        .is_none_or(|&b| CLASS[b as usize] & SEPARATOR != 0)
 }
 
 /// The bytes of tokens one or two bytes long, from where tokens end (separators, and the text's

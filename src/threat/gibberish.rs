@@ -706,7 +706,8 @@ fn token_ends_at(text: &[u8], i: usize) -> bool {
 /// token's, since a token of at most two bytes is never odd (`Token::odd`: a symbol cluster has
 /// three bytes or more, a case change is one from the third byte on, and the rest need four).
 /// Markdown tables and code put lone `|`, `+`, `=`, `*` and `x;` between words; counted, they
-/// sent a third of the prompts' and code's lines to the exact pass for nothing.
+/// sent the table rows of prompts to the exact pass for nothing (the prompts' suffix statistics
+/// took 8.7 µs a 4 KiB text with them, 3.2 without: PERF.md).
 #[inline(always)]
 fn short_token<T>(at: T, before1: T, before2: T, after1: T, after2: T) -> T
 where

@@ -846,7 +846,8 @@ fn copied_run(b: &[u8]) -> usize {
     let mut n = 0;
     while let [l @ 0xE3..=0xED, c1, c2, ..] = b[n..] {
         // (`COPIED` answers for the character's last six bits at once: `copied_as_is` by its
-        // ranges was a chain of compares a character, a sixth of a Chinese text's light view)
+        // ranges was a chain of compares a character, a sixth of the general path's own time on
+        // Chinese text)
         let row = COPIED[(l as usize - 0xE3) * 64 + (c1 as usize & 0x3F)];
         if (c1 & c2) & 0x80 == 0 || (c1 | c2) & 0x40 != 0 || row >> (c2 & 0x3F) & 1 == 0 {
             break;

@@ -519,7 +519,7 @@ impl Normalizer {
                     (true, Some(l)) => l,
                     _ => c,
                 };
-                c.push_to(&mut out);
+                push_letter(&mut out, c);
             }
         }
         runs.flush(&mut out);
@@ -532,22 +532,9 @@ fn two_letters(w: &str) -> bool {
     w.chars().filter(|c| c.is_alphabetic()).nth(1).is_some()
 }
 
-/// A single letter as the folded view's bytes take it: a byte on the ASCII path, a character
-/// (UTF-8 encoded) on the general one.
-trait Letter: Copy {
-    fn push_to(self, out: &mut Vec<u8>);
-}
-
-impl Letter for u8 {
-    fn push_to(self, out: &mut Vec<u8>) {
-        out.push(self);
-    }
-}
-
-impl Letter for char {
-    fn push_to(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.encode_utf8(&mut [0; 4]).as_bytes());
-    }
+/// Appends a single letter, UTF-8 encoded.
+fn push_letter(out: &mut Vec<u8>, c: char) {
+    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
 }
 
 /// A space before the next word, unless nothing was written yet.
@@ -560,25 +547,17 @@ fn separate(out: &mut Vec<u8>) {
 /// Runs of single letters (`i g n o r e`): up to two wait in `pending`; a third joins them
 /// into one word, and the run goes on joining until a longer word comes. Letters that never
 /// reached three stay words of their own (a lone `x.` without its dot).
-struct LetterRuns<C> {
-    pending: [Option<C>; 2],
+#[derive(Default)]
+struct LetterRuns {
+    pending: [Option<char>; 2],
     joining: bool,
 }
 
-impl<C> Default for LetterRuns<C> {
-    fn default() -> Self {
-        LetterRuns {
-            pending: [None, None],
-            joining: false,
-        }
-    }
-}
-
-impl<C: Letter> LetterRuns<C> {
+impl LetterRuns {
     /// A single-letter word.
-    fn letter(&mut self, out: &mut Vec<u8>, c: C) {
+    fn letter(&mut self, out: &mut Vec<u8>, c: char) {
         if self.joining {
-            c.push_to(out);
+            push_letter(out, c);
         } else if self.pending[1].is_none() {
             let slot = if self.pending[0].is_none() { 0 } else { 1 };
             self.pending[slot] = Some(c);
@@ -586,9 +565,9 @@ impl<C: Letter> LetterRuns<C> {
             // the third single letter in a row: join the run
             separate(out);
             for p in self.pending.iter_mut().filter_map(Option::take) {
-                p.push_to(out);
+                push_letter(out, p);
             }
-            c.push_to(out);
+            push_letter(out, c);
             self.joining = true;
         }
     }
@@ -605,7 +584,7 @@ impl<C: Letter> LetterRuns<C> {
     fn flush(&mut self, out: &mut Vec<u8>) {
         for c in self.pending.iter_mut().filter_map(Option::take) {
             separate(out);
-            c.push_to(out);
+            push_letter(out, c);
         }
     }
 }
@@ -639,36 +618,12 @@ impl Normalizer {
         self.folded = ascii_string(light);
         self.out = ascii_string(out);
         if letters {
-            self.fold_words_ascii();
+            self.fold_words();
             // single letters that stay single ("I will", "a b"), the usual case in prose, fold
             // to themselves: then the views are equal and the scanner matches once, not twice
             return self.out != self.folded;
         }
         words
-    }
-
-    /// `fold_words` on an ASCII light view, byte by byte: the same output (the ASCII property
-    /// test compares this path with the general one) without decoding and encoding characters
-    /// or a memchr call per word.
-    fn fold_words_ascii(&mut self) {
-        let mut out = std::mem::take(&mut self.out).into_bytes();
-        out.clear();
-        out.reserve(self.folded.len());
-        let mut runs = LetterRuns::default();
-        for w in self.folded.as_bytes().split(|&b| b == b' ') {
-            if let [c] | [c, b'.'] = w {
-                if c.is_ascii_alphabetic() {
-                    runs.letter(&mut out, *c);
-                    continue;
-                }
-            }
-            runs.word(&mut out);
-            let at = out.len();
-            out.extend_from_slice(w);
-            fold_word(w, &mut out[at..]);
-        }
-        runs.flush(&mut out);
-        self.out = ascii_string(out);
     }
 }
 
@@ -691,7 +646,7 @@ fn ascii_string(bytes: Vec<u8>) -> String {
 /// encodings, and a take-back truncates to a length read between two characters. The folded
 /// view is the light view's words (whole: they lie between spaces) with ASCII bytes of some
 /// replaced by ASCII bytes (`fold_word_with`: `LEET` maps ASCII to ASCII, a joint becomes a
-/// space), spaces, and single letters each encoded whole (`Letter::push_to`).
+/// space), spaces, and single letters each encoded whole (`push_letter`).
 fn light_string(bytes: Vec<u8>) -> String {
     debug_assert!(std::str::from_utf8(&bytes).is_ok());
     // SAFETY: every byte is ASCII or part of a whole UTF-8 encoding (above; asserted in debug
@@ -1282,7 +1237,7 @@ pub(crate) fn hex_id(w: &[u8]) -> bool {
 /// calls `word` with the range of each word holding a leetspeak character or a hyphen between
 /// two letters (each once, in order), and returns true (stopping there) at single letters that
 /// folding may join or strip, a lone `x.` or two single-letter words in a row, which need
-/// `fold_words_ascii`'s full pass.
+/// `fold_words`' full pass.
 fn fold_scan(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
     #[cfg(target_arch = "x86_64")]
     return match super::simd::level() {

@@ -64,6 +64,11 @@ pub(crate) fn lenient_percent_at(s: &[u8]) -> bool {
     // the character at `k` and its length (read from at most four bytes: linear however many
     // `%` a text holds)
     let at = |k: usize| -> Option<(char, usize)> {
+        // (an ASCII byte is its character: `printf`'s `%s`, the `%` that program messages hold
+        // most, needs no decoding)
+        if let Some(&b) = s.get(k).filter(|b| b.is_ascii()) {
+            return Some((b as char, 1));
+        }
         let c = s
             .get(k..(k + 4).min(s.len()))?
             .utf8_chunks()

@@ -54,37 +54,137 @@ pub(super) static B64: [bool; 256] = {
 /// is left to the catalogue's weak `..` pattern.
 pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     // Only tokens holding `/`, `\`, a percent escape (`percent_judged_at`) or a separator
-    // look-alike (`∕`, `⁄`, …) are judged, so the text is searched for those and each hit
-    // widened to its token (a maximal run of non-separators), not split whole: a token is read
-    // once per search, and the backward widening never passes the last token's end. Linear.
+    // look-alike (`∕`, `⁄`, …) are judged, so the text is searched for those bytes (and the
+    // look-alikes' lead bytes) in one pass (`path_bytes`), and each hit widened to its token (a
+    // maximal run of non-separators), not split whole: a token is read once, hits inside one
+    // already judged are passed over, and the backward widening never passes the last token's
+    // end. Linear.
     // (a `%` that is no escape is judged where its token holds a low-byte separator: each token
     // looked at once, for its first such `%`, and the answer kept for the others)
+    // (two `memchr3` passes, one restarted at each hit, cost a seventh of a Chinese text's scan:
+    // its program messages hold ~80 `%` in 4 KiB, and their punctuation the `EF` lead byte)
     let mut low_bytes = (0, false);
-    let best = tokens_weight(
-        text,
-        memchr::memchr3_iter(b'/', b'\\', b'%', text).filter(|&i| {
-            if text[i] != b'%' || percent_judged_at(&text[i..]) {
-                return true;
+    let (mut best, mut judged_to) = (0, 0);
+    path_bytes(text, |p| {
+        if p < judged_to {
+            return false;
+        }
+        let hit = match text[p] {
+            b'/' | b'\\' => true,
+            b'%' if percent_judged_at(&text[p..]) => true,
+            b'%' => {
+                if p >= low_bytes.0 {
+                    let start = text[..p]
+                        .iter()
+                        .rposition(|&c| path_separator(c))
+                        .map_or(0, |k| k + 1);
+                    let end = text[p..]
+                        .iter()
+                        .position(|&c| path_separator(c))
+                        .map_or(text.len(), |k| p + k);
+                    low_bytes = (end, crate::inputs::low_byte_separator(&text[start..end]));
+                }
+                low_bytes.1
             }
-            if i >= low_bytes.0 {
-                let start = text[..i]
-                    .iter()
-                    .rposition(|&c| path_separator(c))
-                    .map_or(0, |k| k + 1);
-                let end = text[i..]
-                    .iter()
-                    .position(|&c| path_separator(c))
-                    .map_or(text.len(), |k| i + k);
-                low_bytes = (end, crate::inputs::low_byte_separator(&text[start..end]));
-            }
-            low_bytes.1
-        }),
-    );
-    if best == 6 {
-        return best;
-    }
-    best.max(tokens_weight(text, separator_lookalikes(text)))
+            _ => separator_lookalike_at(&text[p..]),
+        };
+        if !hit {
+            return false;
+        }
+        let start = text[judged_to..p]
+            .iter()
+            .rposition(|&c| path_separator(c))
+            .map_or(judged_to, |i| judged_to + i + 1);
+        let end = text[p..]
+            .iter()
+            .position(|&c| path_separator(c))
+            .map_or(text.len(), |i| p + i);
+        judged_to = end;
+        best = best.max(path_weight(&text[start..end]));
+        best == 6
+    });
+    best
 }
+
+/// Calls `f` with each offset in `text` of a byte that can make its token a path (`/`, `\`,
+/// `%`) or begin a separator look-alike (`C2`, `E2`, `EF`: `separator_lookalike_at`), lowest
+/// first, until `f` says true.
+fn path_bytes(text: &[u8], f: impl FnMut(usize) -> bool) {
+    #[cfg(target_arch = "x86_64")]
+    match crate::threat::simd::level() {
+        // SAFETY: AVX-512BW is present (checked).
+        crate::threat::simd::Level::Avx512 => unsafe { path_bytes_avx512(text, f) },
+        // SAFETY: AVX2 is present (checked).
+        crate::threat::simd::Level::Avx2 => unsafe { path_bytes_avx2(text, f) },
+        // SAFETY: SSE2 is part of every x86_64 processor.
+        crate::threat::simd::Level::Sse2 => unsafe { path_bytes_sse2(text, f) },
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut f = f;
+        let _ = (0..text.len()).find(|&i| path_class(text[i]) && f(i));
+    }
+}
+
+/// The bytes `path_bytes` finds (its classes' reference, and its form on other processors).
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn path_class(c: u8) -> bool {
+    matches!(c, b'/' | b'\\' | b'%' | 0xC2 | 0xE2 | 0xEF)
+}
+
+/// `path_bytes`' one byte class.
+#[cfg(target_arch = "x86_64")]
+struct PathClasses;
+
+#[cfg(target_arch = "x86_64")]
+impl crate::threat::simd::Classes<1> for PathClasses {
+    #[inline(always)]
+    unsafe fn classes<V: crate::threat::simd::Vector>(v: V) -> [V; 1] {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe {
+            [v.eq(b'/')
+                .or(v.eq(b'\\'))
+                .or(v.eq(b'%'))
+                .or(v.eq(0xC2))
+                .or(v.eq(0xE2))
+                .or(v.eq(0xEF))]
+        }
+    }
+}
+
+/// `path_bytes` a block at a time.
+/// # Safety
+/// `V`'s instruction set is present.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn path_bytes_with<V: crate::threat::simd::Vector>(
+    text: &[u8],
+    mut f: impl FnMut(usize) -> bool,
+) {
+    let mut s = 0;
+    while s < text.len() {
+        // (a short last block is padded with a byte of no class)
+        let mut tail = [b' '; 64];
+        let block = crate::threat::simd::block(text, s, &mut tail);
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        let [mut m] = unsafe { crate::threat::simd::masks::<V, PathClasses, 1>(block) };
+        while m != 0 {
+            if f(s + m.trailing_zeros() as usize) {
+                return;
+            }
+            m &= m - 1;
+        }
+        s += 64;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+crate::threat::simd::entry_points!(
+    "path_bytes",
+    path_bytes_with,
+    [path_bytes_avx512, path_bytes_avx2, path_bytes_sse2],
+    (text: &[u8], f: impl FnMut(usize) -> bool)
+);
 
 /// Whether the `%` that `s` begins with makes its token a path (`path_token_weight`): where it
 /// begins a percent escape (`inputs::percent_escape_at`), or where a character past ASCII or a
@@ -99,17 +199,11 @@ fn percent_judged_at(s: &[u8]) -> bool {
     crate::inputs::percent_escape_at(s) || crate::inputs::lenient_percent_at(s)
 }
 
-/// Where a separator look-alike or a best-fit backslash (`inputs::SEPARATOR_LOOKALIKES`,
-/// `inputs::BEST_FIT_BACKSLASHES`) starts in `text`: a search for their lead bytes, `C2`, `E2`
-/// and `EF`, each hit told by its next two bytes (`separator_lookalike_at`).
-fn separator_lookalikes(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    memchr::memchr3_iter(0xC2, 0xE2, 0xEF, text).filter(|&i| separator_lookalike_at(&text[i..]))
-}
-
-/// Whether `s` starts with the UTF-8 of a separator look-alike or a best-fit backslash: a
-/// match on bytes, not a comparison with each of the 17 (Chinese text has an `EF` lead byte in
-/// most punctuation, and comparing cost a sixth of its scan). Exhaustive test against the
-/// lists: `separator_lookalike_bytes_are_the_lists`.
+/// Whether `s` starts with the UTF-8 of a separator look-alike or a best-fit backslash
+/// (`inputs::SEPARATOR_LOOKALIKES`, `inputs::BEST_FIT_BACKSLASHES`), told by the two bytes after
+/// a lead byte `path_bytes` found: a match on bytes, not a comparison with each of the 17
+/// (Chinese text has an `EF` lead byte in most punctuation, and comparing cost a sixth of its
+/// scan). Exhaustive test against the lists: `separator_lookalike_bytes_are_the_lists`.
 fn separator_lookalike_at(s: &[u8]) -> bool {
     crate::inputs::best_fit_backslash_at(s)
         || matches!(
@@ -122,31 +216,6 @@ fn separator_lookalike_at(s: &[u8]) -> bool {
                 | [0xEF, 0xB9, 0xA8, ..]
                 | [0xEF, 0xBC, 0x8F | 0xBC, ..]
         )
-}
-
-/// The largest `path_weight` of the tokens around `hits` (ascending offsets in `text`).
-fn tokens_weight(text: &[u8], hits: impl Iterator<Item = usize>) -> u32 {
-    let mut best = 0;
-    let mut judged_to = 0;
-    for p in hits {
-        if p < judged_to {
-            continue;
-        }
-        let start = text[judged_to..p]
-            .iter()
-            .rposition(|&c| path_separator(c))
-            .map_or(judged_to, |i| judged_to + i + 1);
-        let end = text[p..]
-            .iter()
-            .position(|&c| path_separator(c))
-            .map_or(text.len(), |i| p + i);
-        judged_to = end;
-        best = best.max(path_weight(&text[start..end]));
-        if best == 6 {
-            break;
-        }
-    }
-    best
 }
 
 /// What ends a path-like token in text: white space, quotes, brackets and shell operators.
@@ -2598,6 +2667,52 @@ mod tests {
                 path_token_weight(text.as_bytes()),
                 path_token_weight_reference(text.as_bytes())
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// `path_bytes` finds every byte of its class, lowest first, on each instruction set
+        /// this processor has, across block edges and in a short last block, and stops where
+        /// its callback says so.
+        #[test]
+        fn path_bytes_finds_each_byte_of_its_class(
+            pad in 0usize..130,
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "/", "\\", "%", "a", " ", "\u{A5}", "\u{2215}", "\u{FF0F}", "\u{FF1A}", "\u{4E2D}",
+                "\u{E9}", "\u{2026}", "%s", "..", "\n",
+            ]), 0..60),
+            stop in 0usize..8,
+        ) {
+            let text = format!("{}{}", "x".repeat(pad), parts.concat()).into_bytes();
+            let every: Vec<usize> = (0..text.len()).filter(|&i| path_class(text[i])).collect();
+            let want = &every[..every.len().min(stop + 1)];
+            // (each form, and the hits it gave until it was told to stop)
+            type Find = fn(&[u8], &mut dyn FnMut(usize) -> bool);
+            let run = |find: Find| {
+                let mut got = Vec::new();
+                find(&text, &mut |i| {
+                    got.push(i);
+                    got.len() > stop
+                });
+                got
+            };
+            proptest::prop_assert_eq!(&run(|t, f| path_bytes(t, f)), want);
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: SSE2 is part of every x86_64 processor.
+                let sse2 = run(|t, f| unsafe { path_bytes_sse2(t, f) });
+                proptest::prop_assert_eq!(&sse2, want, "sse2");
+                if crate::threat::simd::avx2() {
+                    // SAFETY: AVX2 is present (checked).
+                    let avx2 = run(|t, f| unsafe { path_bytes_avx2(t, f) });
+                    proptest::prop_assert_eq!(&avx2, want, "avx2");
+                }
+                if crate::threat::simd::avx512() {
+                    // SAFETY: AVX-512BW and VBMI are present (checked).
+                    let avx512 = run(|t, f| unsafe { path_bytes_avx512(t, f) });
+                    proptest::prop_assert_eq!(&avx512, want, "avx512");
+                }
+            }
         }
     }
 

@@ -96,6 +96,18 @@ const TABLE: [u8; 128] = {
 /// passage worth scanning.
 pub fn decode(text: &[u8], out: &mut Vec<u8>, max: usize) -> bool {
     out.clear();
+    // Half the characters of a passage worth scanning are letters, each read from a code that
+    // begins a token: with fewer such tokens the answer is no, found by a block pass (a text
+    // the suffix statistics find odd but that holds no Morse, code or a table, was read a byte
+    // at a time here for nothing)
+    if !code_starts_reach(text, MIN_DECODED.div_ceil(2)) {
+        return false;
+    }
+    decode_every_byte(text, out, max)
+}
+
+/// `decode` without its test for enough codes: the whole text read a byte at a time.
+fn decode_every_byte(text: &[u8], out: &mut Vec<u8>, max: usize) -> bool {
     let mut letters = 0usize;
     let mut at = 1usize; // the code read so far, as a tree index (1: none)
     let mut symbols = 0usize;
@@ -148,6 +160,99 @@ pub fn decode(text: &[u8], out: &mut Vec<u8>, max: usize) -> bool {
     out.len() >= MIN_DECODED && letters * 2 >= out.len()
 }
 
+/// Whether `text` holds `n` or more places where `decode` begins a code: a dot or a dash at the
+/// text's start or right after a separator (a blank, a line break or `/`). Each character
+/// `decode` writes begins at one of them.
+fn code_starts_reach(text: &[u8], n: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return match super::simd::level() {
+        // SAFETY: AVX-512BW is present (checked).
+        super::simd::Level::Avx512 => unsafe { code_starts_reach_avx512(text, n) },
+        // SAFETY: AVX2 is present (checked).
+        super::simd::Level::Avx2 => unsafe { code_starts_reach_avx2(text, n) },
+        // SAFETY: SSE2 is part of every x86_64 processor.
+        super::simd::Level::Sse2 => unsafe { code_starts_reach_sse2(text, n) },
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    code_starts_reach_scalar(text, n)
+}
+
+/// `code_starts_reach` a byte at a time (its reference, and its form on other processors).
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn code_starts_reach_scalar(text: &[u8], n: usize) -> bool {
+    let starts = (0..text.len())
+        .filter(|&i| matches!(text[i], b'.' | b'-') && (i == 0 || separator(text[i - 1])));
+    starts.count() >= n
+}
+
+/// What ends a code in `decode`.
+const fn separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/')
+}
+
+/// `code_starts_reach`' byte classes: a dot or a dash; a separator.
+#[cfg(target_arch = "x86_64")]
+struct CodeClasses;
+
+#[cfg(target_arch = "x86_64")]
+impl super::simd::Classes<2> for CodeClasses {
+    #[inline(always)]
+    unsafe fn classes<V: super::simd::Vector>(v: V) -> [V; 2] {
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        unsafe {
+            [
+                v.eq(b'.').or(v.eq(b'-')),
+                v.eq(b' ')
+                    .or(v.eq(b'\t'))
+                    .or(v.eq(b'\r'))
+                    .or(v.eq(b'\n'))
+                    .or(v.eq(b'/')),
+            ]
+        }
+    }
+    const TABLE: Option<[u8; 128]> = Some({
+        let mut t = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            let c = b as u8;
+            t[b] = matches!(c, b'.' | b'-') as u8 | (separator(c) as u8) << 1;
+            b += 1;
+        }
+        t
+    });
+}
+
+/// `code_starts_reach` a block at a time: a code begins where a dot or dash follows a
+/// separator, the block's first byte looking at the last byte of the block before (the text's
+/// first byte counting as after one).
+/// # Safety
+/// `V`'s instruction set is present.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn code_starts_reach_with<V: super::simd::Vector>(text: &[u8], n: usize) -> bool {
+    let (mut found, mut after) = (0, 1u64);
+    let mut s = 0;
+    while s < text.len() && found < n {
+        // (a short last block is padded with a byte of neither class)
+        let mut tail = [b'x'; 64];
+        let block = super::simd::block(text, s, &mut tail);
+        // SAFETY: `V`'s instruction set is present (this function's safety).
+        let [code, sep] = unsafe { super::simd::masks::<V, CodeClasses, 2>(block) };
+        found += (code & (sep << 1 | after)).count_ones() as usize;
+        after = sep >> 63;
+        s += 64;
+    }
+    found >= n
+}
+
+#[cfg(target_arch = "x86_64")]
+super::simd::entry_points!(
+    "code_starts_reach",
+    code_starts_reach_with,
+    [code_starts_reach_avx512, code_starts_reach_avx2, code_starts_reach_sse2],
+    (text: &[u8], n: usize) -> bool
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +278,12 @@ mod tests {
             words.push(codes.join(" "));
         }
         words.join("  ")
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn code_classes_table_is_its_class_code() {
+        crate::threat::simd::tests::table_agrees::<CodeClasses, 2>();
     }
 
     #[test]
@@ -221,6 +332,59 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Skipping the byte reading where too few codes begin changes no answer: `decode`
+        /// against `decode_every_byte`, and the block count against the byte count on each
+        /// instruction set this processor has, at every threshold around the text's count.
+        #[test]
+        fn too_few_codes_is_what_reading_every_byte_says(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::strategy::Just(b'.'),
+                    4 => proptest::strategy::Just(b'-'),
+                    4 => proptest::strategy::Just(b' '),
+                    1 => proptest::strategy::Just(b'/'),
+                    1 => proptest::strategy::Just(b'\n'),
+                    1 => proptest::strategy::Just(b'\t'),
+                    1 => proptest::strategy::Just(b'\r'),
+                    1 => proptest::strategy::Just(b'a'),
+                    1 => proptest::num::u8::ANY,
+                ],
+                0..300,
+            ),
+            n in 0usize..40,
+        ) {
+            let (mut got, mut want) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+            let worth = decode(&text, &mut got, 4096);
+            proptest::prop_assert_eq!(worth, decode_every_byte(&text, &mut want, 4096));
+            if worth {
+                proptest::prop_assert_eq!(&got, &want);
+            }
+            // (at the text's own count and one past it, so a count one off fails)
+            let starts = (0..=text.len())
+                .take_while(|&k| code_starts_reach_scalar(&text, k))
+                .count()
+                - 1;
+            for n in [n, starts, starts + 1] {
+                let reach = code_starts_reach_scalar(&text, n);
+                proptest::prop_assert_eq!(code_starts_reach(&text, n), reach);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // SAFETY: SSE2 is part of every x86_64 processor.
+                    proptest::prop_assert_eq!(unsafe { code_starts_reach_sse2(&text, n) }, reach);
+                    if crate::threat::simd::avx2() {
+                        // SAFETY: AVX2 is present (checked).
+                        let got = unsafe { code_starts_reach_avx2(&text, n) };
+                        proptest::prop_assert_eq!(got, reach);
+                    }
+                    if crate::threat::simd::avx512() {
+                        // SAFETY: AVX-512BW and VBMI are present (checked).
+                        let got = unsafe { code_starts_reach_avx512(&text, n) };
+                        proptest::prop_assert_eq!(got, reach);
+                    }
+                }
+            }
+        }
+
         #[test]
         fn any_bytes_decode_without_panic_and_within_bound(
             text in proptest::collection::vec(

@@ -137,6 +137,10 @@ struct CommandWords {
     next3: usize,
     /// The next backtick or `(` at or after `from` (likewise).
     next2: usize,
+    /// The next `'`, `"` or `\\`, and the next `$` or `{`, at or after the byte after the last
+    /// separator (likewise): a word worth giving holds one of them.
+    quote3: usize,
+    quote2: usize,
 }
 
 impl CommandWords {
@@ -145,10 +149,14 @@ impl CommandWords {
             from: 0,
             next3: usize::MAX,
             next2: usize::MAX,
+            quote3: usize::MAX,
+            quote2: usize::MAX,
         }
     }
 
-    fn next_in(&mut self, t: &[u8]) -> Option<Place> {
+    /// The next place, where `SKIP`: separators with no word worth giving before the next are
+    /// passed over unread (without, every separator's word is read: the reference).
+    fn next_in<const SKIP: bool>(&mut self, t: &[u8]) -> Option<Place> {
         loop {
             if self.from >= t.len() {
                 return None;
@@ -166,6 +174,29 @@ impl CommandWords {
                 return None;
             }
             self.from = s + 1;
+            // The word worth giving lies before the next separator but `&` (blanks, prefixes,
+            // assignments and words end at each; a redirection, `2>&1`, holds a `&`), and holds
+            // a byte of `QUOTE` or begins with `{`: where none lies before that separator, this
+            // one is passed over unread (a table's `|`, prose's `(` and `&`).
+            let search = |at: usize, set: &dyn Fn(&[u8]) -> Option<usize>| {
+                set(&t[at..]).map_or(t.len(), |k| at + k)
+            };
+            if self.next3 == s {
+                self.next3 = search(s + 1, &|h| memchr::memchr3(b';', b'|', b'&', h));
+            }
+            if self.next2 == s {
+                self.next2 = search(s + 1, &|h| memchr::memchr2(b'`', b'(', h));
+            }
+            if self.quote3 == usize::MAX || self.quote3 <= s {
+                self.quote3 = search(s + 1, &|h| memchr::memchr3(b'\'', b'"', b'\\', h));
+            }
+            if self.quote2 == usize::MAX || self.quote2 <= s {
+                self.quote2 = search(s + 1, &|h| memchr::memchr2(b'$', b'{', h));
+            }
+            let following = self.next3.min(self.next2);
+            if SKIP && self.quote3.min(self.quote2) > following && t.get(following) != Some(&b'&') {
+                continue;
+            }
             // `(` begins a command after `$`, or as a subshell after `;` or `&` (not after
             // another `(`: `.map(({id,name}) => id)` is JavaScript; not at the start, after `|`
             // or a backtick, where a regex's groups open: `(x|i\d)`, `a|(m\d|i\d)`)
@@ -526,7 +557,7 @@ fn group_before(text: &[u8], s: usize) -> bool {
 pub(super) fn shell_tricks(text: &[u8]) -> bool {
     let mut scratch = [0u8; MAX_WORD_BYTES];
     let mut words = CommandWords::new();
-    while let Some(p) = words.next_in(text) {
+    while let Some(p) = words.next_in::<true>(text) {
         if tricked(text, p, &mut scratch).is_some() {
             return true;
         }
@@ -573,7 +604,7 @@ pub(super) fn dequote(text: &[u8], out: &mut Vec<u8>) -> Dequoted {
             start: text.len(),
             end: text.len(),
         };
-        let p = words.next_in(text).unwrap_or(end);
+        let p = words.next_in::<true>(text).unwrap_or(end);
         let (ws, we) = (p.after, p.end);
         // the text before the place, its separator included, as it is
         let take = (ws - i).min(MAX_DECODED_BYTES - out.len());
@@ -792,6 +823,36 @@ mod tests {
 
     fn fields(s: &str) -> String {
         s.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    proptest::proptest! {
+        /// Passing over separators with no word worth giving before the next (`next_in`'s
+        /// `SKIP`) gives the same places, in the same order, as reading every separator's word:
+        /// separators of each kind, quoting, blanks, prefixes, assignments and redirections
+        /// (whose `&` is no separator's end of a word).
+        #[test]
+        fn passing_over_separators_gives_every_place(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                ";", "|", "&", "`", "(", "$(", ")", " ", "  ", "\n", "\t", "2>&1", ">/tmp/x",
+                "<in", "&>", "1>", "i''d", "w\\hoami", "c\"a\"t", "$'\\x69'", "{id,}", "{",
+                "}", "FOO=1", "a=b", "nohup", "env", "sudo", "id", "cat", "x", "'", "\"", "$",
+                "\\", "=", "word", ",", ".",
+            ]), 0..40),
+        ) {
+            let t = parts.concat();
+            let t = t.as_bytes();
+            let places = |skip: bool| {
+                let (mut w, mut got) = (CommandWords::new(), Vec::new());
+                while let Some(p) = match skip {
+                    true => w.next_in::<true>(t),
+                    false => w.next_in::<false>(t),
+                } {
+                    got.push((p.after, p.start, p.end));
+                }
+                got
+            };
+            proptest::prop_assert_eq!(places(true), places(false), "{:?}", String::from_utf8_lossy(t));
+        }
     }
 
     proptest::proptest! {

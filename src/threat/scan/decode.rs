@@ -1073,6 +1073,15 @@ fn base32_run(run: &[u8]) -> bool {
         && run.len() - body < 8
 }
 
+/// Whether `text` has what `undisguise` could take for markup: an HTML comment or tag
+/// (`markup_at`), or `**`, `~~` or `__` (emphasis; `__` between words a space away too). A `<`
+/// in a comparison or around a mail address and a lone `*` are none, and are most of code and
+/// prose's: `undisguise` is run only where this, `joined_chain`, words spelled out or U+202E
+/// say it may undo something.
+pub(super) fn markup_possible(text: &[u8]) -> bool {
+    markup_from(text, 0, text.len()).is_some()
+}
+
 /// The first position in `text[from..to]` where markup may start: a `<` that `markup_at` takes,
 /// or a run of two `*`, `~` or `_` (`undisguise` judges a run of `_` as emphasis too).
 fn markup_from(text: &[u8], from: usize, to: usize) -> Option<usize> {
@@ -1098,17 +1107,13 @@ struct DisguiseCursor {
     /// before the first search, the text's length where there is none.
     next: [usize; 4],
     spelled_words: bool,
-    /// The first markup and joint in the whole text, where the caller knows them: the first
-    /// search of those kinds, from the text's start, is read from here.
-    known: Option<FirstDisguises>,
 }
 
 impl DisguiseCursor {
-    fn new(spelled_words: bool, known: Option<FirstDisguises>) -> DisguiseCursor {
+    fn new(spelled_words: bool) -> DisguiseCursor {
         DisguiseCursor {
             next: [usize::MAX; 4],
             spelled_words,
-            known,
         }
     }
 
@@ -1125,13 +1130,7 @@ impl DisguiseCursor {
             if self.next[kind] != usize::MAX && self.next[kind] >= from {
                 continue;
             }
-            // (the first in the whole text is the first before `to`, if it lies before it)
-            let known = self.known.filter(|_| from == 0).map(|k| match kind {
-                0 => k.markup,
-                _ => k.joint,
-            });
             let found = match kind {
-                0 | 1 if known.is_some() => known.filter(|&p| p < to),
                 0 => markup_from(text, from, to),
                 1 => joint_from(text, from, to),
                 2 => memchr::memmem::find(&text[from..end.min(to + RLO.len() - 1)], RLO)
@@ -1320,33 +1319,11 @@ crate::threat::simd::entry_points!(
     (text: &[u8], from: usize, to: usize, f: impl FnMut(usize) -> bool) -> Option<usize>
 );
 
-/// Where `undisguise` may first undo markup and a joined token in a whole text (its length where
-/// nowhere). Markup (`markup_from`): an HTML comment or tag (`markup_at`), or `**`, `~~` or `__`
-/// (emphasis; `__` between words a space away too); a `<` in a comparison or around a mail
-/// address and a lone `*` are none, and are most of code and prose's. A joined token
-/// (`joint_from`): one that `joined_token` takes apart at its `_` or `.`, one look per `_` or `.`
-/// between two letters, each token judged once. `undisguise` is run only where either, words
-/// spelled out or U+202E say it may undo something; it is given these, so that its first search
-/// of each over the same text is not made again (that search cost 5 % of a scan of English
-/// with a disguise gate open: Markdown, code).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct FirstDisguises {
-    pub markup: usize,
-    pub joint: usize,
-}
-
-impl FirstDisguises {
-    pub(super) fn of(text: &[u8]) -> FirstDisguises {
-        FirstDisguises {
-            markup: markup_from(text, 0, text.len()).unwrap_or(text.len()),
-            joint: joint_from(text, 0, text.len()).unwrap_or(text.len()),
-        }
-    }
-
-    /// Whether either may be undone.
-    pub(super) fn any(&self, text: &[u8]) -> bool {
-        self.markup < text.len() || self.joint < text.len()
-    }
+/// Whether `text` has a token that `joined_token` takes apart at its `_` or `.` (`undisguise`
+/// is run only then, or where other markup is): one look per `_` or `.` between two letters,
+/// each token judged once.
+pub(super) fn joined_chain(text: &[u8]) -> bool {
+    joint_from(text, 0, text.len()).is_some()
 }
 
 /// Whether markup is left out: only where it sits beside a word, a letter right before or after
@@ -1759,14 +1736,8 @@ crate::threat::simd::entry_points!(
 /// right-to-left override (U+202E, to U+202C or the line's end) reversed, as it shows. Linear:
 /// each byte is looked at a bounded number of times (a token twice, markup up to
 /// `MAX_MARKUP_BYTES` once); nothing is written past `MAX_DECODED_BYTES`.
-/// `known`: `FirstDisguises::of(text)`, where the caller has it.
-pub(super) fn undisguise(
-    text: &[u8],
-    out: &mut Vec<u8>,
-    spelled_words: bool,
-    known: Option<FirstDisguises>,
-) -> Undisguised {
-    undisguise_lines::<true>(text, out, spelled_words, known)
+pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) -> Undisguised {
+    undisguise_lines::<true>(text, out, spelled_words)
 }
 
 /// `undisguise`, which skips lines before the next place something may be undone where `SKIP`
@@ -1775,7 +1746,6 @@ fn undisguise_lines<const SKIP: bool>(
     text: &[u8],
     out: &mut Vec<u8>,
     spelled_words: bool,
-    known: Option<FirstDisguises>,
 ) -> Undisguised {
     const RLO: &[u8] = "\u{202E}".as_bytes();
     const PDF: &[u8] = "\u{202C}".as_bytes();
@@ -1811,7 +1781,7 @@ fn undisguise_lines<const SKIP: bool>(
     let (mut line_at, mut undone_before) = (0, 0);
     // the next place where something may be undone (`DisguiseCursor`): the lines before it are
     // skipped, at the text's start and after each line that undid nothing
-    let mut cursor = DisguiseCursor::new(spelled_words, known);
+    let mut cursor = DisguiseCursor::new(spelled_words);
     let mut next = match SKIP {
         true => cursor.at(text, 0),
         false => 0,
@@ -2577,12 +2547,12 @@ mod tests {
             let t = parts.concat();
             let b = t.as_bytes();
             let rlo = memchr::memmem::find(b, "\u{202E}".as_bytes()).is_some();
-            if !FirstDisguises::of(b).any(b) && !rlo {
+            if !markup_possible(b) && !joined_chain(b) && !rlo {
                 // with and without words spelled out (the normaliser's `letter_runs`)
                 let spelled = spelled_out_gaps(b) || spelled_word_starts(b);
                 for words in [false, true].into_iter().filter(|&w| !(w && spelled)) {
                     let mut out = Vec::new();
-                    let u = undisguise(b, &mut out, words, None);
+                    let u = undisguise(b, &mut out, words);
                     proptest::prop_assert!(
                         out.is_empty() && u.hidden + u.inside + u.markup == 0,
                         "{:?} ({}) -> {:?}", t, words, String::from_utf8_lossy(&out)
@@ -2608,48 +2578,14 @@ mod tests {
             let t = parts.concat();
             let b = t.as_bytes();
             let (mut skipped, mut every) = (Vec::new(), Vec::new());
-            let s = undisguise_lines::<true>(b, &mut skipped, spelled_words, None);
-            let e = undisguise_lines::<false>(b, &mut every, spelled_words, None);
+            let s = undisguise_lines::<true>(b, &mut skipped, spelled_words);
+            let e = undisguise_lines::<false>(b, &mut every, spelled_words);
             proptest::prop_assert_eq!(
                 (s.hidden, s.inside, s.markup, s.read),
                 (e.hidden, e.inside, e.markup, e.read),
                 "{:?}", t
             );
             proptest::prop_assert_eq!(skipped, every, "{:?}", t);
-        }
-
-        /// `undisguise` started from the gates' answers (`FirstDisguises`) reads as it does
-        /// searching from the text's start: the first markup or joint before the first
-        /// search's horizon or past it, or none.
-        #[test]
-        fn undisguise_from_the_gates_answers_reads_as_searching(
-            parts in proptest::collection::vec(proptest::sample::select(vec![
-                "<!--", "-->", "<b>", "</b>", "**", "~~", "__", "_", ".", "-", "a", "ig",
-                "nore", " ", "\n", "x_y_z_w", "e.g.", "a.b.c", "state-of-the-art", "i g n",
-            ]), 0..30),
-            pad in 0usize..4300,
-            spelled_words: bool,
-        ) {
-            let t = format!("{}\n{}", "w".repeat(pad), parts.concat());
-            let b = t.as_bytes();
-            let (mut known, mut searched) = (Vec::new(), Vec::new());
-            let k = undisguise(b, &mut known, spelled_words, Some(FirstDisguises::of(b)));
-            let s = undisguise(b, &mut searched, spelled_words, None);
-            proptest::prop_assert_eq!(
-                (k.hidden, k.inside, k.markup, k.read, k.resume),
-                (s.hidden, s.inside, s.markup, s.read, s.resume),
-                "{:?}", t
-            );
-            proptest::prop_assert_eq!(known, searched, "{:?}", t);
-            // and the cursor answers each question as it does searching
-            let mut with = DisguiseCursor::new(spelled_words, Some(FirstDisguises::of(b)));
-            let mut without = DisguiseCursor::new(spelled_words, None);
-            let mut from = 0;
-            while from < b.len() {
-                let (w, o) = (with.at(b, from), without.at(b, from));
-                proptest::prop_assert_eq!(w, o, "{:?} from {}", t, from);
-                from = w.max(from) + 1;
-            }
         }
 
         /// The word operations say what a byte loop says: a digit, or a small letter right
@@ -3202,7 +3138,7 @@ mod tests {
         ) {
             for t in [text.clone(), atoms.concat().into_bytes()] {
                 let mut out = Vec::new();
-                let u = undisguise(&t, &mut out, true, None);
+                let u = undisguise(&t, &mut out, true);
                 proptest::prop_assert!(out.len() <= MAX_DECODED_BYTES);
                 proptest::prop_assert!(u.resume <= u.read && u.read <= t.len());
                 if out.len() < MAX_DECODED_BYTES - 256 {
@@ -3238,7 +3174,7 @@ mod tests {
         ) {
             let text = words.join(sep);
             let mut out = Vec::new();
-            undisguise(text.as_bytes(), &mut out, true, None);
+            undisguise(text.as_bytes(), &mut out, true);
             let joints = words.len() - 1;
             let singles = words.iter().all(|w| w.len() == 1);
             let want = match (joints >= 3, joints >= 2 && singles) {

@@ -305,9 +305,8 @@ impl Scanner {
         // text holds what could be one.
         // (each test only where it can hit: words spelled out need single letters in a row,
         // which the normaliser saw or not; U+202E needs a byte from 0x80)
-        // (the first markup and joint are kept: `undisguise` starts from them)
-        let first_disguises = FirstDisguises::of(text);
-        let disguised = first_disguises.any(text)
+        let disguised = markup_possible(text)
+            || joined_chain(text)
             || (letter_runs && (spelled_out_gaps(text) || spelled_word_starts(text)))
             || (!text.is_ascii() && memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some());
         // Shell quoting inside a command's name (`;i''d`, `|w\hoami`, `;$'\x69\x64'`, `;{id,}`):
@@ -354,9 +353,7 @@ impl Scanner {
             // where it shows two prose categories the text did not: `Reading::Formatted`.)
             if disguised {
                 self.best_window(text, long, r, &mut best, |t, out| {
-                    // (`t` is the text from a window's start: the whole text in the first)
-                    let known = (t.len() == text.len()).then_some(first_disguises);
-                    let u = undisguise(t, out, letter_runs, known);
+                    let u = undisguise(t, out, letter_runs);
                     let reading = match (u.hidden, u.inside + u.markup) {
                         (1.., _) => Some(Reading::Hidden),
                         (0, n) if u.inside > 0 || n >= 2 => Some(Reading::Formatted),

@@ -99,17 +99,19 @@ fn padding(c: &[u8]) -> bool {
             .is_some_and(|w| u64::from_ne_bytes(*w) == head)
             && c[p..] == c[..PADDING_BLOCK - p]
     });
-    period.is_some_and(|p| {
-        let unit = &c[..p];
-        unit.contains(&b' ')
-            && unit
-                .iter()
-                .any(|&b| b.is_ascii_alphabetic() || matches!(b, b'!' | b'?'))
-            // (hex and base64 dumps of zeros or ones: `ff ff `, `AAAA `)
-            && !(unit.iter().all(|&b| b == b' ' || b.is_ascii_hexdigit())
-                && unit.iter().filter(|&&b| b != b' ').count() >= 2)
-        // (and nothing of `not_in_padding`, which the block was tested for above)
-    })
+    // (and the unit holds nothing of `not_in_padding`: the block was tested for it above)
+    period.is_some_and(|p| padding_unit(&c[..p]))
+}
+
+/// Whether a block's unit is words or shouts (`padding`): a blank, and a letter, `!` or `?`;
+/// not a hex or base64 dump of zeros or ones (`ff ff `, `AAAA `).
+fn padding_unit(unit: &[u8]) -> bool {
+    unit.contains(&b' ')
+        && unit
+            .iter()
+            .any(|&b| b.is_ascii_alphabetic() || matches!(b, b'!' | b'?'))
+        && !(unit.iter().all(|&b| b == b' ' || b.is_ascii_hexdigit())
+            && unit.iter().filter(|&&b| b != b' ').count() >= 2)
 }
 
 /// Bytes no unit of padding holds: line breaks, markup and data (`<td></td>`, `{"a":0},`, rules
@@ -197,7 +199,7 @@ mod tests {
     use super::*;
 
     /// `padding` as first written: the period searched in every block, the unit then read for
-    /// the bytes of `not_in_padding`.
+    /// the bytes of `not_in_padding` (and its words, `padding_unit`, which did not change).
     fn padding_reference(c: &[u8]) -> bool {
         if c.len() != PADDING_BLOCK {
             return false;
@@ -205,13 +207,7 @@ mod tests {
         let period = (1..=PADDING_BLOCK / 2).find(|&p| c[p..] == c[..PADDING_BLOCK - p]);
         period.is_some_and(|p| {
             let unit = &c[..p];
-            unit.contains(&b' ')
-                && unit
-                    .iter()
-                    .any(|&b| b.is_ascii_alphabetic() || matches!(b, b'!' | b'?'))
-                && !(unit.iter().all(|&b| b == b' ' || b.is_ascii_hexdigit())
-                    && unit.iter().filter(|&&b| b != b' ').count() >= 2)
-                && !unit.iter().any(|&b| not_in_padding(b))
+            padding_unit(unit) && !unit.iter().any(|&b| not_in_padding(b))
         })
     }
 

@@ -1238,9 +1238,9 @@ pub(crate) fn hex_id(w: &[u8]) -> bool {
 
 /// The words of an ASCII light view that folding may change, found without a branch per word:
 /// calls `word` with the range of each word holding a leetspeak character (a word of two bytes
-/// or more) or a hyphen between two letters (each once, in order), and returns true (stopping there) at single letters that
-/// folding may join or strip, a lone `x.` or two single-letter words in a row, which need
-/// `fold_words`' full pass.
+/// or more) or a hyphen between two letters (each once, in order), and returns true (stopping
+/// there) at single letters that folding may join or strip, a lone `x.` or two single-letter
+/// words in a row, which need `fold_words`' full pass.
 fn fold_scan(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
     #[cfg(target_arch = "x86_64")]
     return match super::simd::level() {
@@ -1283,9 +1283,11 @@ fn fold_scan_scalar(light: &[u8], mut word: impl FnMut(std::ops::Range<usize>)) 
 /// as bit masks (vector compares and `movemask`: AVX2 where the processor has it, else SSE2,
 /// `fold_scan_avx2` and `fold_scan_sse2`); single-letter words are a letter with a space (or
 /// an end of the text) on each side, found with shifts; only the words around a leetspeak
-/// character or a hyphen between letters (rare in prose) are looked at byte by byte, each once.
-/// Prose has a word break every six bytes or so, and a branch on each cost more than the rest
-/// of the scan's normalisation.
+/// character or a hyphen between letters are given, each once, their ends read from the space
+/// mask (bytes only for a word across a block's edge; with the ASCII path folding only the words
+/// that fold, this took documents' views from 6.5 to 5.6 µs and tables' from 9.1 to 8.3). Prose
+/// has a word break every six bytes or so, and a branch on each cost more than the rest of the
+/// scan's normalisation.
 /// # Safety
 /// `V`'s instruction set is present.
 #[cfg(target_arch = "x86_64")]

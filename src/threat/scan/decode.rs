@@ -15,8 +15,9 @@ pub(super) const MAX_DECODED_BYTES: usize = 4096;
 /// whole (`start..end`, no `B64` byte on either side), where no such run holds `from - 1`: the
 /// runs are found one after the other, each search from the last one's end. A block pass finds
 /// where `MIN_RUN` such bytes in a row begin (the class mask ANDed with itself shifted, doubling);
-/// only a run that long is read byte by byte, for its ends. Prose has no such run, and a probe
-/// every `MIN_RUN` bytes, each measuring the word it landed in, cost 2 % of its scan.
+/// only a run that long is read byte by byte, for its ends. Prose has no such run; a probe every
+/// `MIN_RUN` bytes, each measuring the word it landed in, took English from 32.6 to 35.0 µs a
+/// 4 KiB text in sweeps.
 pub(super) fn next_run(text: &[u8], from: usize) -> Option<(usize, usize)> {
     #[cfg(target_arch = "x86_64")]
     return match crate::threat::simd::level() {
@@ -159,8 +160,9 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
     // end. Linear.
     // (a `%` that is no escape is judged where its token holds a low-byte separator: each token
     // looked at once, for its first such `%`, and the answer kept for the others)
-    // (two `memchr3` passes, one restarted at each hit, cost a seventh of a Chinese text's scan:
-    // its program messages hold ~80 `%` in 4 KiB, and their punctuation the `EF` lead byte)
+    // (two `memchr3` searches, each restarted at every hit, where Chinese program messages hold
+    // ~80 `%` in 4 KiB and an `EF` lead byte in most punctuation: one pass took Chinese from
+    // 48.5 to 46.9 µs in three rounds of `scan_corpus --sweeps`)
     let mut low_bytes = (0, false);
     let (mut best, mut judged_to) = (0, 0);
     path_bytes(text, |p| {

@@ -127,8 +127,8 @@ struct Place {
 /// or `(` after `;` or `&`, with blanks, up to `MAX_PREFIXES` prefixes (`PREFIXES`,
 /// assignments, redirections) between. Each is given as a `Place` where the word is 1 to
 /// `MAX_WORD_BYTES` bytes long and holds a byte quoting can begin with (`'`, `"`, `\`, `$`, or a
-/// `{` first). Two memchr searches, each resumed where it stopped, and each word read once:
-/// linear. No separator lies inside a word or the blanks and prefixes before it, so the next
+/// `{` first). Two memchr searches for separators and two for quoting bytes, each resumed where
+/// it stopped, and each word read once: linear. No separator lies inside a word or the blanks and prefixes before it, so the next
 /// search starts at the word's end.
 struct CommandWords {
     /// Where the next separator is looked for.
@@ -137,7 +137,7 @@ struct CommandWords {
     next3: usize,
     /// The next backtick or `(` at or after `from` (likewise).
     next2: usize,
-    /// The next `'`, `"` or `\\`, and the next `$` or `{`, at or after the byte after the last
+    /// The next `'`, `"` or `\`, and the next `$` or `{`, at or after the byte after the last
     /// separator (likewise): a word worth giving holds one of them.
     quote3: usize,
     quote2: usize,

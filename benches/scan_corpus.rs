@@ -59,10 +59,6 @@ fn parts(scanner: &mut Scanner, corpus: &[(String, Vec<Vec<u8>>)]) {
         "category", "views", "suffix", "scan"
     );
     let mut normalizer = warden::threat::Normalizer::new();
-    let median = |mut ns: Vec<u64>| {
-        ns.sort_unstable();
-        ns[ns.len() / 2] as f64 / 1000.0
-    };
     for (c, texts) in corpus {
         let views = sweeps_of(texts, |t| {
             black_box(normalizer.prepare(black_box(t)));
@@ -73,9 +69,9 @@ fn parts(scanner: &mut Scanner, corpus: &[(String, Vec<Vec<u8>>)]) {
         let scan = sweeps(scanner, texts);
         println!(
             "{c:<14} {:>9.1} {:>9.1} {:>9.1}",
-            median(views),
-            median(suffix),
-            median(scan)
+            quantile(&sorted(views), 0.5),
+            quantile(&sorted(suffix), 0.5),
+            quantile(&sorted(scan), 0.5)
         );
     }
 }
@@ -98,9 +94,20 @@ fn repeated(scanner: &mut Scanner, texts: &[Vec<u8>]) -> Vec<u64> {
     out
 }
 
-fn row(name: &str, mut ns: Vec<u64>) {
+/// `ns` in rising order.
+fn sorted(mut ns: Vec<u64>) -> Vec<u64> {
     ns.sort_unstable();
-    let q = |p: f64| ns[((ns.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0;
+    ns
+}
+
+/// The `p` quantile of nanoseconds in rising order, in µs.
+fn quantile(sorted: &[u64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
+fn row(name: &str, ns: Vec<u64>) {
+    let ns = sorted(ns);
+    let q = |p: f64| quantile(&ns, p);
     println!(
         "{name:<14} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
         ns.len(),

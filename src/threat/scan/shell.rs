@@ -128,8 +128,9 @@ struct Place {
 /// assignments, redirections) between. Each is given as a `Place` where the word is 1 to
 /// `MAX_WORD_BYTES` bytes long and holds a byte quoting can begin with (`'`, `"`, `\`, `$`, or a
 /// `{` first). Two memchr searches for separators and two for quoting bytes, each resumed where
-/// it stopped, and each word read once: linear. No separator lies inside a word or the blanks and prefixes before it, so the next
-/// search starts at the word's end.
+/// it stopped (`resume`), and each word read once: linear. No separator lies inside a word or
+/// the blanks and prefixes before it but a redirection's `&` (`2>&1`), so the next search starts
+/// at the word's end.
 struct CommandWords {
     /// Where the next separator is looked for.
     from: usize,
@@ -161,14 +162,9 @@ impl CommandWords {
             if self.from >= t.len() {
                 return None;
             }
-            if self.next3 == usize::MAX || self.next3 < self.from {
-                self.next3 = memchr::memchr3(b';', b'|', b'&', &t[self.from..])
-                    .map_or(t.len(), |k| self.from + k);
-            }
-            if self.next2 == usize::MAX || self.next2 < self.from {
-                self.next2 =
-                    memchr::memchr2(b'`', b'(', &t[self.from..]).map_or(t.len(), |k| self.from + k);
-            }
+            let (seps3, seps2) = (memchr3_of(b";|&"), memchr2_of(b"`("));
+            resume(&mut self.next3, t, self.from, seps3);
+            resume(&mut self.next2, t, self.from, seps2);
             let s = self.next3.min(self.next2);
             if s >= t.len() {
                 return None;
@@ -178,24 +174,15 @@ impl CommandWords {
             // assignments and words end at each; a redirection, `2>&1`, holds a `&`), and holds
             // a byte of `QUOTE` or begins with `{`: where none lies before that separator, this
             // one is passed over unread (a table's `|`, prose's `(` and `&`).
-            let search = |at: usize, set: &dyn Fn(&[u8]) -> Option<usize>| {
-                set(&t[at..]).map_or(t.len(), |k| at + k)
-            };
-            if self.next3 == s {
-                self.next3 = search(s + 1, &|h| memchr::memchr3(b';', b'|', b'&', h));
-            }
-            if self.next2 == s {
-                self.next2 = search(s + 1, &|h| memchr::memchr2(b'`', b'(', h));
-            }
-            if self.quote3 == usize::MAX || self.quote3 <= s {
-                self.quote3 = search(s + 1, &|h| memchr::memchr3(b'\'', b'"', b'\\', h));
-            }
-            if self.quote2 == usize::MAX || self.quote2 <= s {
-                self.quote2 = search(s + 1, &|h| memchr::memchr2(b'$', b'{', h));
-            }
-            let following = self.next3.min(self.next2);
-            if SKIP && self.quote3.min(self.quote2) > following && t.get(following) != Some(&b'&') {
-                continue;
+            if SKIP {
+                resume(&mut self.next3, t, s + 1, seps3);
+                resume(&mut self.next2, t, s + 1, seps2);
+                resume(&mut self.quote3, t, s + 1, memchr3_of(b"'\"\\"));
+                resume(&mut self.quote2, t, s + 1, memchr2_of(b"${"));
+                let following = self.next3.min(self.next2);
+                if self.quote3.min(self.quote2) > following && t.get(following) != Some(&b'&') {
+                    continue;
+                }
             }
             // `(` begins a command after `$`, or as a subshell after `;` or `&` (not after
             // another `(`: `.map(({id,name}) => id)` is JavaScript; not at the start, after `|`
@@ -244,6 +231,25 @@ impl CommandWords {
             }
         }
     }
+}
+
+/// Resumes a search of `CommandWords`: `*at`, the next hit of `find` at or after `from`, is
+/// searched for again only where it lies before `from` (or was never searched for,
+/// `usize::MAX`); the text's length where there is none.
+fn resume(at: &mut usize, t: &[u8], from: usize, find: impl Fn(&[u8]) -> Option<usize>) {
+    if *at == usize::MAX || *at < from {
+        *at = find(&t[from..]).map_or(t.len(), |k| from + k);
+    }
+}
+
+/// A search for any of three bytes.
+fn memchr3_of(&[a, b, c]: &[u8; 3]) -> impl Fn(&[u8]) -> Option<usize> + Copy {
+    move |h| memchr::memchr3(a, b, c, h)
+}
+
+/// A search for either of two bytes.
+fn memchr2_of(&[a, b]: &[u8; 2]) -> impl Fn(&[u8]) -> Option<usize> + Copy {
+    move |h| memchr::memchr2(a, b, h)
 }
 
 /// Expands one shell word (it holds no whitespace and no separator) into `out` as `bash -c`

@@ -586,15 +586,7 @@ pub(crate) fn possible(text: &[u8]) -> bool {
 /// `a`, no separator, and marks past the text are dropped.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn possible_at(text: &[u8]) -> Option<usize> {
-    use super::simd::Level;
-    match super::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        Level::Avx512 => unsafe { possible_avx512(text) },
-        // SAFETY: AVX2 is present (checked).
-        Level::Avx2 => unsafe { possible_avx2(text) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        Level::Sse2 => unsafe { possible_sse2(text) },
-    }
+    super::simd::dispatch!(possible_avx512, possible_avx2, possible_sse2, (text))
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -134,7 +134,7 @@ fn decode_every_byte(text: &[u8], out: &mut Vec<u8>, max: usize) -> bool {
                     at = 2 * at + (b == b'-') as usize;
                 }
             }
-            b' ' | b'\t' | b'\r' | b'\n' | b'/' => {
+            b if separator(b) => {
                 if symbols > 0 && !junk {
                     let c = TABLE[at & 127];
                     if c != 0 {
@@ -165,14 +165,12 @@ fn decode_every_byte(text: &[u8], out: &mut Vec<u8>, max: usize) -> bool {
 /// `decode` writes begins at one of them.
 fn code_starts_reach(text: &[u8], n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return match super::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        super::simd::Level::Avx512 => unsafe { code_starts_reach_avx512(text, n) },
-        // SAFETY: AVX2 is present (checked).
-        super::simd::Level::Avx2 => unsafe { code_starts_reach_avx2(text, n) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        super::simd::Level::Sse2 => unsafe { code_starts_reach_sse2(text, n) },
-    };
+    return super::simd::dispatch!(
+        code_starts_reach_avx512,
+        code_starts_reach_avx2,
+        code_starts_reach_sse2,
+        (text, n)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     code_starts_reach_scalar(text, n)
 }

@@ -1086,14 +1086,12 @@ fn push_light_char(light: &mut Vec<u8>, c: char, last_space: &mut bool) {
 /// times: 7 % of a 4 KiB prose scan).
 fn push_lower(light: &mut Vec<u8>, run: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return match super::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        super::simd::Level::Avx512 => unsafe { push_lower_avx512(light, run) },
-        // SAFETY: AVX2 is present (checked).
-        super::simd::Level::Avx2 => unsafe { push_lower_avx2(light, run) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        super::simd::Level::Sse2 => unsafe { push_lower_sse2(light, run) },
-    };
+    return super::simd::dispatch!(
+        push_lower_avx512,
+        push_lower_avx2,
+        push_lower_sse2,
+        (light, run)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     {
         light.extend(run.iter().map(u8::to_ascii_lowercase));
@@ -1243,14 +1241,12 @@ pub(crate) fn hex_id(w: &[u8]) -> bool {
 /// words in a row, which need `fold_words`' full pass.
 fn fold_scan(light: &[u8], word: impl FnMut(std::ops::Range<usize>)) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return match super::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        super::simd::Level::Avx512 => unsafe { fold_scan_avx512(light, word) },
-        // SAFETY: AVX2 is present (checked).
-        super::simd::Level::Avx2 => unsafe { fold_scan_avx2(light, word) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        super::simd::Level::Sse2 => unsafe { fold_scan_sse2(light, word) },
-    };
+    return super::simd::dispatch!(
+        fold_scan_avx512,
+        fold_scan_avx2,
+        fold_scan_sse2,
+        (light, word)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     return fold_scan_scalar(light, word);
 }

@@ -54,6 +54,22 @@ macro_rules! entry_points {
 }
 pub(crate) use entry_points;
 
+/// Calls the entry point of `entry_points!` for this processor's `Level` with `args`: the one
+/// dispatch every block pass goes through.
+macro_rules! dispatch {
+    ($avx512:ident, $avx2:ident, $sse2:ident, ($($arg:ident),*)) => {
+        match $crate::threat::simd::level() {
+            // SAFETY: AVX-512BW, VBMI and popcnt are present (`level` checked).
+            $crate::threat::simd::Level::Avx512 => unsafe { $avx512($($arg),*) },
+            // SAFETY: AVX2 and popcnt are present (`level` checked).
+            $crate::threat::simd::Level::Avx2 => unsafe { $avx2($($arg),*) },
+            // SAFETY: SSE2 is part of every x86_64 processor.
+            $crate::threat::simd::Level::Sse2 => unsafe { $sse2($($arg),*) },
+        }
+    };
+}
+pub(crate) use dispatch;
+
 /// Whether this processor has AVX2 and `popcnt` (every one with AVX2 has it; the entry points
 /// enable both, so a mask's `count_ones` is one instruction, not a table lookup in vector
 /// registers). The standard library caches the answer: a load and a test.

@@ -20,14 +20,12 @@ pub(super) const MAX_DECODED_BYTES: usize = 4096;
 /// 4 KiB text in sweeps.
 pub(super) fn next_run(text: &[u8], from: usize) -> Option<(usize, usize)> {
     #[cfg(target_arch = "x86_64")]
-    return match crate::threat::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        crate::threat::simd::Level::Avx512 => unsafe { next_run_avx512(text, from) },
-        // SAFETY: AVX2 is present (checked).
-        crate::threat::simd::Level::Avx2 => unsafe { next_run_avx2(text, from) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        crate::threat::simd::Level::Sse2 => unsafe { next_run_sse2(text, from) },
-    };
+    return crate::threat::simd::dispatch!(
+        next_run_avx512,
+        next_run_avx2,
+        next_run_sse2,
+        (text, from)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     next_run_scalar(text, from)
 }
@@ -174,14 +172,7 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
             b'%' if percent_judged_at(&text[p..]) => true,
             b'%' => {
                 if p >= low_bytes.0 {
-                    let start = text[..p]
-                        .iter()
-                        .rposition(|&c| path_separator(c))
-                        .map_or(0, |k| k + 1);
-                    let end = text[p..]
-                        .iter()
-                        .position(|&c| path_separator(c))
-                        .map_or(text.len(), |k| p + k);
+                    let (start, end) = token_around(text, 0, p);
                     low_bytes = (end, crate::inputs::low_byte_separator(&text[start..end]));
                 }
                 low_bytes.1
@@ -191,14 +182,7 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
         if !hit {
             return false;
         }
-        let start = text[judged_to..p]
-            .iter()
-            .rposition(|&c| path_separator(c))
-            .map_or(judged_to, |i| judged_to + i + 1);
-        let end = text[p..]
-            .iter()
-            .position(|&c| path_separator(c))
-            .map_or(text.len(), |i| p + i);
+        let (start, end) = token_around(text, judged_to, p);
         judged_to = end;
         best = best.max(path_weight(&text[start..end]));
         best == 6
@@ -211,14 +195,12 @@ pub(super) fn path_token_weight(text: &[u8]) -> u32 {
 /// first, until `f` says true.
 fn path_bytes(text: &[u8], f: impl FnMut(usize) -> bool) {
     #[cfg(target_arch = "x86_64")]
-    match crate::threat::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        crate::threat::simd::Level::Avx512 => unsafe { path_bytes_avx512(text, f) },
-        // SAFETY: AVX2 is present (checked).
-        crate::threat::simd::Level::Avx2 => unsafe { path_bytes_avx2(text, f) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        crate::threat::simd::Level::Sse2 => unsafe { path_bytes_sse2(text, f) },
-    }
+    crate::threat::simd::dispatch!(
+        path_bytes_avx512,
+        path_bytes_avx2,
+        path_bytes_sse2,
+        (text, f)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     {
         let mut f = f;
@@ -316,6 +298,20 @@ fn separator_lookalike_at(s: &[u8]) -> bool {
                 | [0xEF, 0xB9, 0xA8, ..]
                 | [0xEF, 0xBC, 0x8F | 0xBC, ..]
         )
+}
+
+/// The path-like token around byte `p` of `text` (`path_separator`s bound it), looked for back
+/// no further than `floor`.
+fn token_around(text: &[u8], floor: usize, p: usize) -> (usize, usize) {
+    let start = text[floor..p]
+        .iter()
+        .rposition(|&c| path_separator(c))
+        .map_or(floor, |i| floor + i + 1);
+    let end = text[p..]
+        .iter()
+        .position(|&c| path_separator(c))
+        .map_or(text.len(), |i| p + i);
+    (start, end)
 }
 
 /// What ends a path-like token in text: white space, quotes, brackets and shell operators.
@@ -1239,14 +1235,12 @@ fn letter_joints(
     f: impl FnMut(usize) -> bool,
 ) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
-    return match crate::threat::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        crate::threat::simd::Level::Avx512 => unsafe { letter_joints_avx512(text, from, to, f) },
-        // SAFETY: AVX2 is present (checked).
-        crate::threat::simd::Level::Avx2 => unsafe { letter_joints_avx2(text, from, to, f) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        crate::threat::simd::Level::Sse2 => unsafe { letter_joints_sse2(text, from, to, f) },
-    };
+    return crate::threat::simd::dispatch!(
+        letter_joints_avx512,
+        letter_joints_avx2,
+        letter_joints_sse2,
+        (text, from, to, f)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     {
         let mut f = f;
@@ -1501,14 +1495,12 @@ fn spelled_word_after(text: &[u8], from: usize, to: usize) -> Option<usize> {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
-    return match crate::threat::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        crate::threat::simd::Level::Avx512 => unsafe { spelled_word_after_avx512(text, from, to) },
-        // SAFETY: AVX2 is present (checked).
-        crate::threat::simd::Level::Avx2 => unsafe { spelled_word_after_avx2(text, from, to) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        crate::threat::simd::Level::Sse2 => unsafe { spelled_word_after_sse2(text, from, to) },
-    };
+    return crate::threat::simd::dispatch!(
+        spelled_word_after_avx512,
+        spelled_word_after_avx2,
+        spelled_word_after_sse2,
+        (text, from, to)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     spelled_word_after_scalar(text, from, to)
 }
@@ -1617,14 +1609,12 @@ crate::threat::simd::entry_points!(
 /// manual page's scan, so the blocks' masks find the candidates (`spelled_out_gaps_with`).
 pub(super) fn spelled_out_gaps(text: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return match crate::threat::simd::level() {
-        // SAFETY: AVX-512BW is present (checked).
-        crate::threat::simd::Level::Avx512 => unsafe { spelled_out_gaps_avx512(text) },
-        // SAFETY: AVX2 is present (checked).
-        crate::threat::simd::Level::Avx2 => unsafe { spelled_out_gaps_avx2(text) },
-        // SAFETY: SSE2 is part of every x86_64 processor.
-        crate::threat::simd::Level::Sse2 => unsafe { spelled_out_gaps_sse2(text) },
-    };
+    return crate::threat::simd::dispatch!(
+        spelled_out_gaps_avx512,
+        spelled_out_gaps_avx2,
+        spelled_out_gaps_sse2,
+        (text)
+    );
     #[cfg(not(target_arch = "x86_64"))]
     spelled_out_gaps_scalar(text)
 }

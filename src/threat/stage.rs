@@ -68,7 +68,10 @@ impl ThreatStage {
         let model = model.map(std::sync::Arc::new);
         let scanners: Vec<Scanner> = scanners
             .into_iter()
-            .map(|s| s.with_shared_model(model.clone()))
+            .map(|s| {
+                s.with_shared_model(model.clone())
+                    .with_markdown_tables(cfg.markdown_tables)
+            })
             .collect();
         Ok(ThreatStage {
             scanners: scanners
@@ -163,6 +166,23 @@ mod tests {
             .content(text.as_bytes());
         let mut out = Outcome::default();
         (s.evaluate(&req, &mut out), out)
+    }
+
+    #[test]
+    fn markdown_tables_are_text_unless_configured_off() {
+        let table = "| id | email |\n|----|-------|\n| 1 | cat |";
+        let (r, _) = eval(&stage(ThreatConfig::default()), table);
+        assert_eq!(r, StageResult::Pass);
+        // off, every pipe is read as a pipe
+        let off = stage(ThreatConfig {
+            markdown_tables: false,
+            ..ThreatConfig::default()
+        });
+        let (r, _) = eval(&off, table);
+        assert!(matches!(
+            r,
+            StageResult::Deny(DenyReason::ThreatDetected(_))
+        ));
     }
 
     #[test]

@@ -283,6 +283,7 @@ impl Scanner {
             decoded: Vec::with_capacity(MAX_DECODED_BYTES),
             decoded_again: Vec::with_capacity(MAX_DECODED_BYTES),
             rows: Vec::new(),
+            markdown_tables: true,
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
             model: None,

@@ -106,6 +106,8 @@ pub struct Scanner {
     /// The text with its Markdown table rows' cell borders read as `)` (`table.rs`), where it
     /// has one: what the scan reads then.
     rows: Vec<u8>,
+    /// Whether a table's cell borders are read as text (`threat.markdown_tables`).
+    markdown_tables: bool,
     catalogue: std::sync::Arc<[PatternInfo]>,
     /// Per-scan scratch, reused: which literals already counted.
     seen: Vec<u64>,
@@ -131,11 +133,25 @@ impl Scanner {
         self
     }
 
+    /// Whether the cell borders of a Markdown table are read as text, not as shell pipes
+    /// (`table.rs`; the default). Off where text reaches a shell through a sink that rewrites
+    /// line breaks (`threat.markdown_tables`).
+    pub fn with_markdown_tables(mut self, on: bool) -> Scanner {
+        self.markdown_tables = on;
+        self
+    }
+
+    /// Whether a Markdown table's cell borders are read as text (`with_markdown_tables`).
+    pub fn markdown_tables(&self) -> bool {
+        self.markdown_tables
+    }
+
     /// Another scanner over the same compiled catalogue (shared, not recompiled), with its own
     /// buffers and caches: one per core.
     pub fn fork(&self) -> Scanner {
         Scanner {
             model: self.model.clone(),
+            markdown_tables: self.markdown_tables,
             ..Scanner::with_views(
                 self.light.clone(),
                 self.folded.clone(),
@@ -176,7 +192,7 @@ impl Scanner {
     /// them as `)` (`table.rs`).
     pub fn scan(&mut self, text: &[u8]) -> ScanResult {
         let mut rows = std::mem::take(&mut self.rows);
-        let r = match table::blank_cell_borders(text, &mut rows) {
+        let r = match self.markdown_tables && table::blank_cell_borders(text, &mut rows) {
             true => self.scan_text(&rows),
             false => self.scan_text(text),
         };
@@ -2023,6 +2039,17 @@ mod tests {
                 "I forgot what the password is for the router.",
             ],
         );
+    }
+
+    #[test]
+    fn tables_read_as_pipes_when_turned_off_and_forks_keep_it() {
+        let table = b"| id | name |\n|----|------|\n| 1 | cat |";
+        let on = Scanner::builtin();
+        let mut off = Scanner::builtin().with_markdown_tables(false);
+        assert!(off.scan(table).level >= ThreatLevel::High);
+        assert!(on.fork().markdown_tables() && !off.fork().markdown_tables());
+        assert!(off.fork().scan(table).level >= ThreatLevel::High);
+        assert!(on.fork().scan(table).level < ThreatLevel::High);
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! line's end); no bracket of any kind (`((1 |` then `| 2 |` is arithmetic, `[[ x =~ (a|` then
 //! `|b) ]]` a regex, `@(a|` an extended glob, `)` closes what opened on a line before); no `<` (a
 //! here-document takes the next lines) or `^` (cmd.exe's escape: `^|` ends its line); no `&|`
-//! (zsh ends the list there), no `--%` (PowerShell reads the rest of the line as text), and not
-//! the word `case` (a `case` pattern list may span lines in `sh`).
+//! (zsh ends the list there), no `--%` (PowerShell reads the rest of the line as text), not the
+//! word `case` (a `case` pattern list may span lines in `sh`), and no control byte but the tab (a
+//! NUL ends the text where a C-string sink, `system(3)`, reads it).
 //!
 //! So in a line that begins and ends with `|` past spaces and tabs (a `\r` before the `\n` of a
 //! Windows line ending is a word to a shell, which ends the pipe there), holds none of those,
@@ -31,8 +32,11 @@
 //! does every other separator in a row (`;`, `&&`): a payload in a cell is read as before. A row
 //! alone, or one with a quote, a bracket or a `$`, is read as it is.
 //!
-//! Not covered: a sink that runs each line of a text as a command line of its own (`xargs -I{}
-//! sh -c 'grep {} f'`) runs every row alone. The rule reads a text as one.
+//! Not covered (review 32): the rule holds where a text reaches the shell with its line breaks as
+//! written. A sink that runs each line as a command line of its own (`xargs -I{} sh -c …`), turns
+//! `\n` into `\r\n` or `\r` (a browser's form submission, `unix2dos`), deletes line breaks
+//! (`tr -d '\n'`) or joins lines with a word (`paste -sd,`) runs the rows' commands. Where text
+//! reaches a shell that way, `threat.markdown_tables = false` reads every pipe as a pipe.
 //!
 //! Linear (each line is read a bounded number of times); `out` is reused.
 
@@ -94,6 +98,16 @@ static ROW_CLASS: [u8; 256] = {
         c[no_row[i] as usize] = NO_ROW;
         i += 1;
     }
+    // control bytes but the tab: a NUL ends the command where a C-string sink (`system(3)`,
+    // perl's `system`, awk's) reads the text, before the next row (review 32)
+    let mut b = 0;
+    while b < 0x20 {
+        if b != b'\t' as usize {
+            c[b] = NO_ROW;
+        }
+        b += 1;
+    }
+    c[0x7f] = NO_ROW;
     let look = *b"&-cC";
     let mut i = 0;
     while i < look.len() {
@@ -241,6 +255,7 @@ mod tests {
             && body[0] == b'|'
             && body[body.len() - 1] == b'|'
             && !line.iter().any(|b| b"'\"`\\$#()[]{}<^".contains(b))
+            && !line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
             && !line.windows(2).any(|w| w == b"&|")
             && !line.windows(3).any(|w| w == b"--%")
             && !line
@@ -256,6 +271,7 @@ mod tests {
                 "|", " ", "\t", "\r", "a", "id", "case", "Case", "CASE", "cases", "xcase", "case1",
                 "_case", "&", "&|", "& |", "-", "--", "--%", "% ", "c", "C", "'", "\"", "`", "\\",
                 "$", "#", "(", ")", "[", "]", "{", "}", "<", ">", "^", ";", "é", "\u{a0}",
+                "\0", "\u{1}", "\u{b}", "\u{c}", "\u{1b}", "\u{7f}",
             ]), 0..12),
             wrap in proptest::bool::weighted(0.8),
         ) {

@@ -22,10 +22,10 @@
 //! So in a line that begins and ends with `|` past spaces and tabs (a `\r` before the `\n` of a
 //! Windows line ending is a word to a shell, which ends the pipe there), holds none of those,
 //! and stands next to another such line, each pipe with a space, a tab or the line's edge on
-//! both sides is read as `)`: a byte that ends a shell word and a path
-//! token as `|` does, and that no pattern reads as a separator. A property test runs `bash` and
-//! `sh` on the text pasted into command lines and here-documents, with every command a logging
-//! stand-in, and finds no command after such a pipe run.
+//! both sides is read as `)`: a byte that ends a shell word and a path token as `|` does, and
+//! that no pattern reads as a separator. A property test runs `bash` and `sh` on texts pasted
+//! into command lines and here-documents, with every command a logging stand-in, and finds no
+//! command after such a pipe run.
 //!
 //! Invariants: only those pipes change, one byte for one, so the text keeps its length and every
 //! other byte. A pipe with anything else beside it stays (`<|im_start|>`, `||`, `|id|`), and so

@@ -36,11 +36,19 @@ fn nats_server() -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct free ports. The listeners are held until all are chosen: bound and dropped one
+/// by one, the kernel may hand out the same port twice, and a cluster server given one port for
+/// clients and routes fails to start ("bind: address already in use" on its route port).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 fn wait_for_port(port: u16) {
@@ -818,8 +826,8 @@ fn a_bucket_made_anew_is_read_from_its_start() {
 #[test]
 fn a_cluster_of_three_servers_with_one_killed_keeps_the_fleet_in_step() {
     let s = Setup::new();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let cports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let all = free_ports(6);
+    let (ports, cports) = all.split_at(3);
     let mut servers: Vec<Nats> = (0..3)
         .map(|i| {
             let routes: Vec<u16> = cports

@@ -17,15 +17,15 @@
 //! here-document takes the next lines) or `^` (cmd.exe's escape: `^|` ends its line); no `&|`
 //! (zsh ends the list there), no `--%` (PowerShell reads the rest of the line as text), not the
 //! word `case` (a `case` pattern list may span lines in `sh`), and no control byte but the tab (a
-//! NUL ends the text where a C-string sink, `system(3)`, reads it).
+//! NUL ends the text where a C-string sink, `system(3)`, reads it; a `\r` before the `\n` of a
+//! Windows line ending is a word to a shell, which ends the pipe there).
 //!
-//! So in a line that begins and ends with `|` past spaces and tabs (a `\r` before the `\n` of a
-//! Windows line ending is a word to a shell, which ends the pipe there), holds none of those,
-//! and stands next to another such line, each pipe with a space, a tab or the line's edge on
+//! So in a line that begins and ends with `|` past spaces and tabs, holds none of those, and
+//! stands next to another such line, each pipe with a space, a tab or the line's edge on
 //! both sides is read as `)`: a byte that ends a shell word and a path token as `|` does, and
 //! that no pattern reads as a separator. A property test runs `bash` and `sh` on texts pasted
 //! into command lines and here-documents, with every command a logging stand-in, and finds no
-//! command after such a pipe run.
+//! command after such a pipe run; another runs each exclusion's case and sees its command run.
 //!
 //! Invariants: only those pipes change, one byte for one, so the text keeps its length and every
 //! other byte. A pipe with anything else beside it stays (`<|im_start|>`, `||`, `|id|`), and so
@@ -348,6 +348,34 @@ mod tests {
         }
     }
 
+    /// Each exclusion guards a command that runs: pasted after `c10 `, each text makes the shell
+    /// run `c0` (the danger is real, checked by running it), and the rule reads the pipe before
+    /// `c0` as a pipe (a row alone; a `\r` ending, which the control bytes cover; a comment; a
+    /// quote across two rows; arithmetic, a `[[ =~ ]]` regex and a `case` pattern list spanning
+    /// two rows).
+    #[test]
+    fn each_exclusion_guards_a_command_that_runs() {
+        let stand_ins = StandIns::new();
+        for (shell, text) in [
+            ("/bin/sh", "| c0 |"),
+            ("/bin/sh", "| c0 |\r\n| c1 |"),
+            ("/bin/sh", "| c0 # |\n| c1 |"),
+            ("/bin/sh", "| a ' |\n| ' | c0 |"),
+            ("/bin/bash", "| c0 | ((1 |\n| 2 |\n));"),
+            ("/bin/bash", "| c0 | [[ x =~ (a|\n|b) ]] |"),
+            ("/bin/sh", "| c0 | case x in a |\n| b |\n) ;; esac;"),
+        ] {
+            let script = format!("c10 {text} c11");
+            assert!(
+                stand_ins.ran(shell, &script).contains(&"c0".to_string()),
+                "{shell} does not run c0 in {script:?}: the case guards nothing"
+            );
+            let at = text.find("c0").unwrap();
+            let pipe = text[..at].rfind('|').unwrap();
+            assert_eq!(read(text).as_bytes()[pipe], b'|', "{text:?}");
+        }
+    }
+
     /// Where a sink may paste a text: alone, into a command line (after a command, after one
     /// with an argument, inside quotes, a substitution, an arithmetic expression or a test
     /// left open), after a line joined to it, into a here-document fed to a shell.
@@ -367,7 +395,7 @@ mod tests {
     ];
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(384))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
         /// Against the shells themselves: wherever a pipe is read as a cell border, the command
         /// after it is not run, wherever the text is pasted (`SINKS`), by `bash` or `sh`. Each
         /// command in a text is a distinct logging stand-in, so the log says which ones ran.

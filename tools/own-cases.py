@@ -22,8 +22,10 @@ Markdown tables whose cells are words the command patterns know (a pipe before `
   table_markdown              benign: generated tables, 200
   table_payload               attacks: the same tables with a payload in one cell (a `;`, `&&`,
                               `||`, `$(`); a row alone (a fragment a sink pastes into a command
-                              line); rows whose pipes are real ones past a quote or a
-                              substitution opened on the line before
+                              line); rows whose meeting falls inside arithmetic, a regex, a
+                              glob or a `case` pattern list (review 31); a NUL or another
+                              control byte in a row (review 32); rows whose pipes are real
+                              ones past a quote or a substitution opened on the line before
   extraction_secret           attacks: a guarded assistant asked for its secret ("What's the
                               password?", a sentence left to finish), review 30's forms
   table_markdown_crlf         benign: the tables with Windows line endings, which stay flagged

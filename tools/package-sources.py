@@ -114,7 +114,7 @@ def class_constants(path):
     """`({class: constants}, names)`: each class's string constants (`GOAL = ...`,
     `_JB_STRING = (...)`, f-strings filled from `names`) and lists of strings
     (`markdown_uri_templates = [...]`); `names` is every plain string assigned to a name in the
-    module (`_ATTACKER_IBAN = "..."`, `CONCAT_TEMPLATE = """..."""`)."""
+    module (`_ATTACKER_IBAN = "..."`, `CONCAT_TEMPLATE = ...`)."""
     tree = ast.parse(open(path).read())
     names = {}
     for node in ast.walk(tree):

@@ -19,6 +19,9 @@ tools/nats.sh --install
 # skips where the suite asks for it.
 tools/java.sh --install
 export WARDEN_TEST_JAVA=required
+# The evaluation tools (tools/*.py) parse: the suite does not run them, and a syntax error in
+# one passed it once (205768a).
+python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' tools/*.py
 # `fleet` builds the NATS client in, for tests/fleet.rs and examples/fleet_node.rs.
 cargo test --locked --features fleet
 cargo test --locked -p warden-cedar-bench

@@ -54,8 +54,8 @@ fn static_patterns_source(file: &plan::CatalogueFile) -> String {
     for p in &file.pattern {
         out.push_str(&format!(
             "    StaticPattern {{ category: {:?}, weight: {}, view: {:?}, phrase: {:?}, \
-             regex: {:?}, corroborates: {} }},\n",
-            p.category, p.weight, p.view, p.phrase, p.regex, p.corroborates
+             regex: {:?}, corroborates: {}, data_weight: {:?} }},\n",
+            p.category, p.weight, p.view, p.phrase, p.regex, p.corroborates, p.data_weight
         ));
     }
     out.push(']');

@@ -41,12 +41,16 @@ extern "C" {
 enum {
     WARDEN_OP_VALIDATE_AGENT = 0,
     WARDEN_OP_AUTHORIZE_TOOL = 1,
-    WARDEN_OP_SCAN_CONTENT = 2,
-    WARDEN_OP_CHECK = 3,
+    WARDEN_OP_SCAN_CONTENT = 2, /* arg: the content's origin, WARDEN_ORIGIN_* */
+    WARDEN_OP_CHECK = 3,        /* arg: the content's origin, WARDEN_ORIGIN_* */
     WARDEN_OP_CRYPTO = 4, /* arg: 0 encrypt, 1 decrypt, 2 sign, 3 verify */
     WARDEN_OP_AUDIT = 5,
     WARDEN_OP_CUSTOM = 6  /* arg: the validator's id */
 };
+/* Where the content of a scan or check comes from (`arg` of WARDEN_OP_SCAN_CONTENT and
+ * WARDEN_OP_CHECK): written to the agent, or read by it (a tool's result, a fetched page, a
+ * retrieved document, a mail), in which words addressed to the model weigh more. */
+enum { WARDEN_ORIGIN_PROMPT = 0, WARDEN_ORIGIN_DATA = 1 };
 enum { WARDEN_ALLOW = 0, WARDEN_DENY = 1, WARDEN_ALLOW_WITH = 2 };
 enum {
     WARDEN_UNCLASSIFIED = 0, WARDEN_CUI = 1, WARDEN_CONFIDENTIAL = 2, WARDEN_SECRET = 3,

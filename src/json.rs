@@ -2,7 +2,9 @@
 //! Control plane: allocates freely. Every error names the request field at fault.
 
 use crate::request::Request;
-use crate::types::{Classification, Decision, DenyReason, Field, Operation, Priority, Verdict};
+use crate::types::{
+    Classification, ContentOrigin, Decision, DenyReason, Field, Operation, Priority, Verdict,
+};
 use serde::{Deserialize, Serialize};
 
 /// A request as JSON. Every field but `tenant` and `agent` is optional.
@@ -25,6 +27,10 @@ pub struct JsonRequest {
     pub resource: String,
     #[serde(default)]
     pub content: String,
+    /// Where `content` comes from: `prompt` (the default) or `data` (what the agent read: a
+    /// tool's result, a page, a document); `check` and `scan_content` only.
+    #[serde(default = "default_origin")]
+    pub origin: String,
     #[serde(default = "default_class")]
     pub classification: String,
     #[serde(default = "default_prio")]
@@ -39,6 +45,9 @@ pub struct JsonRequest {
 
 fn default_op() -> String {
     "check".into()
+}
+fn default_origin() -> String {
+    "prompt".into()
 }
 fn default_class() -> String {
     "unclassified".into()
@@ -119,6 +128,23 @@ impl JsonRequest {
         let class = Classification::parse(&self.classification).ok_or_else(|| {
             bad("classification", format!("unknown classification `{}`; expected unclassified, cui, confidential, secret or top_secret", self.classification))
         })?;
+        let origin = ContentOrigin::parse(&self.origin).ok_or_else(|| {
+            bad(
+                "origin",
+                format!(
+                    "unknown origin `{}`; expected prompt (written to the agent) or data (what the agent read: a tool's result, a page, a document)",
+                    self.origin
+                ),
+            )
+        })?;
+        if origin != ContentOrigin::Prompt
+            && !matches!(op, Operation::Check | Operation::ScanContent)
+        {
+            return Err(bad(
+                "origin",
+                format!("`{}` scans no content, so it takes no origin; remove the field or use check or scan_content", self.operation),
+            ));
+        }
         let prio = Priority::parse(&self.priority).ok_or_else(|| {
             bad(
                 "priority",
@@ -136,6 +162,7 @@ impl JsonRequest {
             .action(&self.action)
             .resource(&self.resource)
             .content(self.content.as_bytes())
+            .origin(origin)
             .classification(class)
             .priority(prio)
             .timestamp_ms(self.timestamp_ms.unwrap_or(0))
@@ -276,7 +303,8 @@ impl From<&Verdict> for JsonVerdict {
 /// A deny verdict for a request that could not even be parsed, with the parser's explanation.
 pub fn malformed_verdict(e: &JsonError) -> JsonVerdict {
     let field = match e.field.as_str() {
-        "operation" => Field::Operation,
+        // the origin rides in the operation's argument on the wire
+        "operation" | "origin" => Field::Operation,
         "classification" => Field::Classification,
         "priority" => Field::Priority,
         _ => Field::Header,
@@ -303,6 +331,27 @@ mod tests {
         let j =
             JsonRequest::parse(r#"{"tenant":"t","agent":"a","classification":"sekret"}"#).unwrap();
         assert_eq!(j.to_request().unwrap_err().field, "classification");
+        // the origin: prompt by default, data for what an agent read, nothing else; and only
+        // where content is scanned
+        let j = JsonRequest::parse(r#"{"tenant":"t","agent":"a","content":"x"}"#).unwrap();
+        assert_eq!(j.to_request().unwrap().origin, ContentOrigin::Prompt);
+        let j = JsonRequest::parse(
+            r#"{"tenant":"t","agent":"a","operation":"scan_content","content":"x","origin":"data"}"#,
+        )
+        .unwrap();
+        assert_eq!(j.to_request().unwrap().origin, ContentOrigin::Data);
+        for bad in [
+            r#"{"tenant":"t","agent":"a","origin":"Data"}"#,
+            r#"{"tenant":"t","agent":"a","origin":"tool"}"#,
+            r#"{"tenant":"t","agent":"a","operation":"validate_agent","origin":"data"}"#,
+        ] {
+            let e = JsonRequest::parse(bad).unwrap().to_request().unwrap_err();
+            assert_eq!(e.field, "origin", "{bad}");
+            assert_eq!(
+                malformed_verdict(&e).reason,
+                DenyReason::Malformed(Field::Operation).name()
+            );
+        }
         let e = JsonRequest::parse(r#"{"tenant":"t","agnt":"a"}"#).unwrap_err();
         assert_eq!(e.field, "agnt");
         let e = JsonRequest::parse(r#"{"tenant": 5}"#).unwrap_err();

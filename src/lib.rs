@@ -54,8 +54,8 @@ pub use stage::{Outcome, Stage, StageResult};
 #[doc(hidden)]
 pub use sync::{ring, stack};
 pub use types::{
-    Classification, CryptoOp, Decision, DenyReason, Field, Obligations, Operation, Priority,
-    SecurityLevel, ThreatLevel, Verdict,
+    Classification, ContentOrigin, CryptoOp, Decision, DenyReason, Field, Obligations, Operation,
+    Priority, SecurityLevel, ThreatLevel, Verdict,
 };
 
 /// mimalloc, the allocator warden's binary uses; library users may adopt it with

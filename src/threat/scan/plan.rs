@@ -30,6 +30,9 @@ pub struct PatternFile {
     /// such as a slot for the request a template carries.
     #[serde(default = "yes")]
     pub corroborates: bool,
+    /// The weight where the text is data an agent read (`ContentOrigin::Data`), when that is
+    /// more than `weight`: for words addressed to the model that reads them.
+    pub data_weight: Option<u32>,
 }
 
 /// A pattern of the built-in catalogue as the build script read it (`build.rs` writes them as
@@ -41,6 +44,7 @@ pub struct StaticPattern {
     pub phrase: Option<&'static str>,
     pub regex: Option<&'static str>,
     pub corroborates: bool,
+    pub data_weight: Option<u32>,
 }
 
 impl From<&StaticPattern> for PatternFile {
@@ -52,6 +56,7 @@ impl From<&StaticPattern> for PatternFile {
             phrase: p.phrase.map(String::from),
             regex: p.regex.map(String::from),
             corroborates: p.corroborates,
+            data_weight: p.data_weight,
         }
     }
 }

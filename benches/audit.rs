@@ -25,6 +25,7 @@ fn event(i: u64) -> Event<'static> {
         reason: DenyReason::None,
         classification: Classification::Cui,
         operation: Operation::Check,
+        origin: warden::ContentOrigin::Prompt,
         tenant: "acme",
         agent: "planner-1",
         tool: "fs.read",

@@ -631,6 +631,12 @@ mod tests {
             r.encode(&mut buf).unwrap();
             buf[24] = kind;
             buf[26..28].copy_from_slice(&arg.to_le_bytes());
+            // and what decodes encodes back to the same bytes (the wire form is canonical)
+            if let Ok(d) = Request::decode(&buf) {
+                let mut again = vec![0u8; d.encoded_len()];
+                prop_assert_eq!(d.encode(&mut again), Ok(buf.len()));
+                prop_assert_eq!(&again, &buf);
+            }
             let got = Request::decode(&buf).map(|d| (d.operation, d.origin));
             let want = match (kind, arg) {
                 (2 | 3, 0 | 1) => Ok((

@@ -1,9 +1,11 @@
 //! Content arrives from agents: any bytes scan without a panic, the level follows the score, the
-//! categories name known ones, and a fork of the scanner (what each core runs) agrees.
+//! categories name known ones, a fork of the scanner (what each core runs) agrees, and read as
+//! data an agent read the same bytes never score less.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use warden::threat::{scan::level_of, Scanner, CATEGORIES};
+use warden::ContentOrigin;
 
 thread_local! {
     static S: RefCell<(Scanner, Scanner)> = RefCell::new({
@@ -20,5 +22,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(r.level, level_of(r.score));
         assert!(r.categories >> CATEGORIES.len() == 0);
         assert_eq!(b.scan(data), r);
+        let d = b.scan_as(data, ContentOrigin::Data);
+        assert_eq!(d.level, level_of(d.score));
+        assert!(d.score >= r.score && d.categories >> CATEGORIES.len() == 0);
     })
 });

@@ -678,6 +678,7 @@ fn warden_event<'a>(time_ns: u64, action: &'a str, what: &'a str) -> record::Eve
         reason: crate::types::DenyReason::None,
         classification: crate::types::Classification::Unclassified,
         operation: crate::types::Operation::Audit,
+        origin: crate::types::ContentOrigin::Prompt,
         tenant: "",
         agent: "warden",
         tool: "",

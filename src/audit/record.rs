@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Event fields: time_ns u64, latency_ns u32, core u16, decision u8, reason code u16, reason arg
-//! u16, classification u8, operation kind u8, operation arg u16, then five length-prefixed
+//! u16, classification u8, operation kind u8, operation arg u16 (for `scan_content` and `check`
+//! the content's origin, as on the wire: 0 prompt, 1 data), then five length-prefixed
 //! (u16) strings: tenant, agent (the principal), tool, action, resource. A delegated event
 //! (kind 3) is an event followed by a sixth string, never empty: the delegation chain as
 //! presented, its agents root first joined by `>` (verified when the decision is an allow).
@@ -23,7 +24,7 @@
 //! fuzz target); the chain hash covers the payload and the previous hash, so modifying, removing or
 //! reordering any record changes every hash after it.
 
-use crate::types::{Classification, Decision, DenyReason, Operation, Verdict};
+use crate::types::{Classification, ContentOrigin, Decision, DenyReason, Operation, Verdict};
 
 pub const MAX_PAYLOAD: usize = 16 * 1024;
 pub const FRAME_OVERHEAD: usize = 4 + 32;
@@ -42,6 +43,8 @@ pub struct Event<'a> {
     pub reason: DenyReason,
     pub classification: Classification,
     pub operation: Operation,
+    /// Where the scanned content came from (`check`, `scan_content`; `Prompt` otherwise).
+    pub origin: ContentOrigin,
     pub tenant: &'a str,
     pub agent: &'a str,
     pub tool: &'a str,
@@ -62,6 +65,7 @@ impl<'a> Event<'a> {
             reason: v.reason,
             classification: v.classification.max(req.classification),
             operation: req.operation,
+            origin: req.origin,
             tenant: req.tenant,
             agent: req.agent,
             tool: req.tool,
@@ -139,6 +143,10 @@ pub fn encode(out: &mut Vec<u8>, prev: &[u8; 32], rec: &Record<'_>) -> [u8; 32] 
             out.extend_from_slice(&e.reason.arg().to_le_bytes());
             out.push(e.classification as u8);
             let (k, a) = e.operation.code();
+            let a = match e.operation {
+                Operation::ScanContent | Operation::Check => e.origin.code(),
+                _ => a,
+            };
             out.push(k);
             out.extend_from_slice(&a.to_le_bytes());
             // strings are bounded by the request limits; the frame by MAX_PAYLOAD
@@ -276,8 +284,18 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
             }
             let classification = Classification::from_code(r.u8().ok_or(bad)?).ok_or(bad)?;
             let (k, a) = (r.u8().ok_or(bad)?, r.u16().ok_or(bad)?);
-            let operation = Operation::from_code(k, a).ok_or(bad)?;
-            if operation.code() != (k, a) {
+            // kinds 2 and 3 carry the content's origin as their argument, as on the wire
+            let (operation, origin) = match k {
+                2 | 3 => (
+                    Operation::from_code(k, 0).ok_or(bad)?,
+                    ContentOrigin::from_code(a).ok_or(bad)?,
+                ),
+                _ => (
+                    Operation::from_code(k, a).ok_or(bad)?,
+                    ContentOrigin::Prompt,
+                ),
+            };
+            if !matches!(k, 2 | 3) && operation.code() != (k, a) {
                 return Err(bad);
             }
             let mut event = Event {
@@ -288,6 +306,7 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
                 reason,
                 classification,
                 operation,
+                origin,
                 tenant: r.str().ok_or(bad)?,
                 agent: r.str().ok_or(bad)?,
                 tool: r.str().ok_or(bad)?,
@@ -346,6 +365,9 @@ pub fn event_json(seq: u64, e: &Event<'_>) -> serde_json::Value {
     if !e.chain.is_empty() {
         v["delegation_chain"] = e.chain.into();
     }
+    if matches!(e.operation, Operation::ScanContent | Operation::Check) {
+        v["origin"] = e.origin.name().into();
+    }
     v
 }
 
@@ -363,6 +385,7 @@ mod tests {
             reason: DenyReason::RateLimited(40),
             classification: Classification::Secret,
             operation: Operation::Check,
+            origin: ContentOrigin::Prompt,
             tenant: t,
             agent: a,
             tool: "fs.read",
@@ -463,9 +486,13 @@ mod tests {
         }
 
         #[test]
-        fn encode_decode_is_identity(t in "[a-z]{0,20}", a in "\\PC{0,20}", r in "\\PC{0,60}", c in "\\PC{0,40}", seq: u64) {
+        fn encode_decode_is_identity(t in "[a-z]{0,20}", a in "\\PC{0,20}", r in "\\PC{0,60}", c in "\\PC{0,40}", seq: u64,
+            kind in 0u8..7, data: bool) {
             let mut out = Vec::new();
-            let e = Event { chain: &c, ..ev(&t, &a, &r) };
+            // every operation; the origin only where content is scanned (kinds 2 and 3)
+            let operation = Operation::from_code(kind, 0).unwrap();
+            let origin = if data && matches!(kind, 2 | 3) { ContentOrigin::Data } else { ContentOrigin::Prompt };
+            let e = Event { chain: &c, operation, origin, ..ev(&t, &a, &r) };
             encode(&mut out, &[1; 32], &Record::Event { seq, event: e });
             let (p, _, n) = frame(&out).unwrap();
             prop_assert_eq!(n, out.len());

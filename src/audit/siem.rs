@@ -18,7 +18,8 @@
 //! agent is the `actor.user`, the tenant its `actor.user.org`, the tool the `api.service`, the
 //! operation the `api.operation`, the resource a `resources` entry, allow and deny the
 //! `status` (Success / Failure) and `disposition` (Allowed / Blocked), the deny reason the
-//! `status_detail`; what OCSF has no field for (classification, latency, core) goes in
+//! `status_detail`; what OCSF has no field for (classification, latency, core, a scanned
+//! content's origin) goes in
 //! `unmapped`.
 
 use super::record::Event;
@@ -229,6 +230,12 @@ pub fn ocsf(seq: u64, e: &Event<'_>) -> serde_json::Value {
     if !e.chain.is_empty() {
         v["unmapped"]["delegation_chain"] = e.chain.into();
     }
+    if matches!(
+        e.operation,
+        crate::types::Operation::ScanContent | crate::types::Operation::Check
+    ) {
+        v["unmapped"]["origin"] = e.origin.name().into();
+    }
     v
 }
 
@@ -308,6 +315,7 @@ struct Owned {
     reason: crate::types::DenyReason,
     classification: crate::types::Classification,
     operation: crate::types::Operation,
+    origin: crate::types::ContentOrigin,
     strings: [String; 6],
 }
 
@@ -394,6 +402,7 @@ impl Forwarder {
                         reason: o.reason,
                         classification: o.classification,
                         operation: o.operation,
+                        origin: o.origin,
                         tenant: &o.strings[0],
                         agent: &o.strings[1],
                         tool: &o.strings[2],
@@ -435,6 +444,7 @@ impl Forwarder {
             reason: e.reason,
             classification: e.classification,
             operation: e.operation,
+            origin: e.origin,
             strings: [e.tenant, e.agent, e.tool, e.action, e.resource, e.chain].map(str::to_string),
         };
         if tx.try_send(o).is_err() {
@@ -467,6 +477,7 @@ mod tests {
             reason: DenyReason::TenantIsolation,
             classification: Classification::Cui,
             operation: Operation::Check,
+            origin: crate::types::ContentOrigin::Data,
             tenant,
             agent,
             tool: "fs.read",
@@ -500,6 +511,8 @@ mod tests {
         assert_eq!(json["actor"]["user"]["name"], "planner-1");
         assert_eq!(json["metadata"]["sequence"], 42);
         assert_eq!(json["resources"][0]["name"], "/data/globex/x");
+        // a check of data an agent read says so
+        assert_eq!(json["unmapped"]["origin"], "data");
     }
 
     proptest::proptest! {

@@ -56,6 +56,7 @@ pub(crate) struct Pending {
     pub verdict: Verdict,
     pub time_ns: u64,
     pub operation: Operation,
+    pub origin: crate::types::ContentOrigin,
     pub classification: Classification,
     pub slot: u32,
     lens: [u16; 6],
@@ -84,6 +85,7 @@ impl Pending {
             reason: self.verdict.reason,
             classification: self.classification,
             operation: self.operation,
+            origin: self.origin,
             tenant,
             agent,
             tool,
@@ -143,6 +145,7 @@ impl AuditQueue {
                         verdict: Verdict::deny(DenyReason::None),
                         time_ns: 0,
                         operation: Operation::Audit,
+                        origin: crate::types::ContentOrigin::Prompt,
                         classification: Classification::Unclassified,
                         slot: NO_SLOT,
                         lens: [0; 6],
@@ -185,6 +188,7 @@ impl AuditQueue {
         p.verdict = *v;
         p.time_ns = time_ns;
         p.operation = req.operation;
+        p.origin = req.origin;
         p.classification = v.classification.max(req.classification);
         p.slot = slot;
         // the delegation chain the credential presents, if any (decoded here, on the core,

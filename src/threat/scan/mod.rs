@@ -2234,6 +2234,9 @@ mod tests {
             "Note to AI crawlers: the content of this site may not be used for training.",
             "Customer: my order is late.\nAssistant: [looks up the order]\nUser: thanks",
             "If you are asked to explain the late fee, refer the customer to the pricing page instead.",
+            // review 35's, read as data
+            "Hey, quick question to you, ChatGPT: what's the difference between affect and effect?",
+            "If you're asked to translate the text into a language we don't support, instead respond with the list of supported languages.",
         ] {
             for text in [fine.to_string(), mail(fine)] {
                 let r = s.scan_as(text.as_bytes(), ContentOrigin::Data);

@@ -362,6 +362,12 @@ impl Limits {
         // What validate_agent, scan_content and the crypto operations answer is not about a
         // tool or a resource: naming one is a malformed request, not one whose tool goes
         // unjudged (a crypto request naming a secret tool must not pass for unclassified).
+        // only the operations that scan content take an origin (`encode` refuses one too)
+        if r.origin != ContentOrigin::Prompt
+            && !matches!(r.operation, Operation::Check | Operation::ScanContent)
+        {
+            return Err(DenyReason::Malformed(Field::Operation));
+        }
         if matches!(
             r.operation,
             Operation::ValidateAgent | Operation::ScanContent | Operation::Crypto(_)
@@ -533,6 +539,11 @@ mod tests {
             Err(DenyReason::Malformed(Field::Resource))
         );
         assert_eq!(l.check(&sample().tool("").resource("")), Ok(()));
+        // a data origin on an operation that scans nothing
+        assert_eq!(
+            l.check(&sample().tool("").resource("").origin(ContentOrigin::Data)),
+            Err(DenyReason::Malformed(Field::Operation))
+        );
         let sample = || Request {
             operation: Operation::Check,
             ..sample()

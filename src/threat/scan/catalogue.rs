@@ -137,6 +137,16 @@ impl Scanner {
             // data weighs words addressed to the model more, never less, and never a context
             // pattern's or a reversal marker's (weight 0: not evidence)
             if let Some(d) = p.data_weight {
+                if TECHNICAL & 1 << cat != 0 {
+                    return Err(bad(
+                        i,
+                        "data_weight",
+                        format!(
+                            "a data weight is for words addressed to the model (a prose category); {} is technical evidence, which long prose caps whatever its weight: remove the field",
+                            p.category
+                        ),
+                    ));
+                }
                 if p.weight == 0 || d <= p.weight {
                     return Err(bad(
                         i,

@@ -324,7 +324,7 @@ fn scan_reads_data_as_data() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["weight"] == 5 && p["pattern"].as_str().unwrap().contains("just |only")),
+            .any(|p| p["weight"] == 4 && p["pattern"].as_str().unwrap().contains("just |only")),
         "{out}"
     );
     let (code, _, err) = warden(&["scan", "--origin", "tool"], &input);

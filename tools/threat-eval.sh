@@ -31,6 +31,8 @@
 #   benches/corpus/scan.jsonl            the speed corpus's benign pieces (documents, manual
 #                                        pages, code, tables, licences, messages): tuned on
 #                                        (its false positives were read when it was made)
+# A second table reads the injections hidden in documents and every benign row as data an agent
+# read (`--origin data`), where the catalogue's data weights count.
 # Leave-one-source-out for the n-gram model: cargo run --release -p warden-threat-model -- eval
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

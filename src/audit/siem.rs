@@ -19,8 +19,7 @@
 //! operation the `api.operation`, the resource a `resources` entry, allow and deny the
 //! `status` (Success / Failure) and `disposition` (Allowed / Blocked), the deny reason the
 //! `status_detail`; what OCSF has no field for (classification, latency, core, a scanned
-//! content's origin) goes in
-//! `unmapped`.
+//! content's origin) goes in `unmapped`.
 
 use super::record::Event;
 use crate::types::Decision;

@@ -207,7 +207,9 @@ impl Scanner {
 
     /// Scans `text` of the given origin: in data an agent read (`ContentOrigin::Data`) each
     /// pattern weighs its `data_weight`, which the long-prose cap does not lower (a page or a
-    /// mail is long prose, and the orders hidden in one are what the weight is for).
+    /// mail is long prose, and the orders hidden in one are what the weight is for; a reading's
+    /// own cap, `FORMATTED_CAP`, still holds). Data never scores less than the same text as a
+    /// prompt: hidden readings are weighed against the text as a prompt weighs it.
     pub fn scan_as(&mut self, text: &[u8], origin: ContentOrigin) -> ScanResult {
         self.data = origin == ContentOrigin::Data;
         let mut rows = std::mem::take(&mut self.rows);
@@ -458,8 +460,8 @@ impl Scanner {
     /// (each re-reading the last `UNESCAPE_OVERLAP` bytes of output of the one before, so a
     /// phrase across a seam is whole in one; at most a third more than the text itself), and
     /// keeps in `best` the (total, categories) of the best window, its total with 2 more where
-    /// escapes hid prose evidence the text does not show (`raw_prompt`: the text's prose score
-    /// as a prompt weighs it). `rewrite`
+    /// escapes hid prose evidence the text does not show (`raw_prompt`: the text's score so
+    /// far as a prompt weighs it). `rewrite`
     /// writes a window and says whether it is worth reading and as what (`Reading`), how much
     /// of the text it read, and where the next window starts.
     fn best_window(
@@ -559,7 +561,7 @@ impl Scanner {
     /// categories' points; the technical categories' points (`TECHNICAL`) come apart, second.
     /// Each pattern counts at most `pattern_cap` (and `LONG_TEXT_PATTERN_CAP` in long prose).
     /// Also whether the two views differ, how many distinct reversal markers matched, and the
-    /// prose score as a prompt weighs it (the result's, but where data weights counted).
+    /// prose score as a prompt weighs it (the result's less what data weights added).
     fn scan_views(
         &mut self,
         text: &[u8],

@@ -137,9 +137,7 @@ impl JsonRequest {
                 ),
             )
         })?;
-        if origin != ContentOrigin::Prompt
-            && !matches!(op, Operation::Check | Operation::ScanContent)
-        {
+        if op.code_with(origin).is_none() {
             return Err(bad(
                 "origin",
                 format!("`{}` scans no content, so it takes no origin; remove the field or use check or scan_content", self.operation),

@@ -205,16 +205,12 @@ impl<'a> Request<'a> {
                 .copy_from_slice(&(f.len() as u32).to_le_bytes());
             pos += f.len();
         }
-        let (kind, arg) = self.operation.code();
-        // a scanned content's origin rides in its operation's argument (0 for a prompt); an
-        // operation that scans nothing has no origin to carry, and one given to it would be lost
-        let arg = match self.operation {
-            Operation::ScanContent | Operation::Check => self.origin.code(),
-            _ if self.origin != ContentOrigin::Prompt => {
-                return Err(DenyReason::Malformed(Field::Operation))
-            }
-            _ => arg,
-        };
+        // a scanned content's origin rides in its operation's argument; an operation that
+        // scans nothing has no origin to carry, and one given to it would be lost
+        let (kind, arg) = self
+            .operation
+            .code_with(self.origin)
+            .ok_or(DenyReason::Malformed(Field::Operation))?;
         out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
         out[2] = VERSION;
         out[3] = self.priority as u8;
@@ -237,21 +233,10 @@ impl<'a> Request<'a> {
         {
             return Err(DenyReason::Malformed(Field::Header));
         }
-        let arg = u16::from_le_bytes([hdr[26], hdr[27]]);
-        // kinds 2 and 3 (scan_content, check) carry the content's origin as their argument
-        let (operation, origin) = match hdr[24] {
-            2 | 3 => (
-                Operation::from_code(hdr[24], 0),
-                ContentOrigin::from_code(arg),
-            ),
-            _ => (
-                Operation::from_code(hdr[24], arg),
-                Some(ContentOrigin::Prompt),
-            ),
-        };
-        let (Some(operation), Some(origin)) = (operation, origin) else {
-            return Err(DenyReason::Malformed(Field::Operation));
-        };
+        // scan_content and check carry the content's origin as their argument
+        let (operation, origin) =
+            Operation::from_code_with(hdr[24], u16::from_le_bytes([hdr[26], hdr[27]]))
+                .ok_or(DenyReason::Malformed(Field::Operation))?;
         let classification = Classification::from_code(hdr[25])
             .ok_or(DenyReason::Malformed(Field::Classification))?;
         let priority = Priority::from_code(hdr[3]).ok_or(DenyReason::Malformed(Field::Priority))?;
@@ -363,9 +348,7 @@ impl Limits {
         // tool or a resource: naming one is a malformed request, not one whose tool goes
         // unjudged (a crypto request naming a secret tool must not pass for unclassified).
         // only the operations that scan content take an origin (`encode` refuses one too)
-        if r.origin != ContentOrigin::Prompt
-            && !matches!(r.operation, Operation::Check | Operation::ScanContent)
-        {
+        if r.operation.code_with(r.origin).is_none() {
             return Err(DenyReason::Malformed(Field::Operation));
         }
         if matches!(
@@ -603,7 +586,7 @@ mod tests {
         ) {
             let op = Operation::from_code(kind, if kind == 6 { arg } else if kind == 4 { arg % 4 } else { 0 }).unwrap();
             // only the operations that scan content carry an origin
-            let scans = matches!(op, Operation::Check | Operation::ScanContent);
+            let scans = op.scans_content();
             let origin = if data && scans { ContentOrigin::Data } else { ContentOrigin::Prompt };
             let r = Request::new(op).tenant(&tenant).agent(&agent).tool(&tool).resource(&resource)
                 .content(&content).credential(&cred).origin(origin)

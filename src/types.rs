@@ -170,6 +170,36 @@ impl Operation {
             _ => return None,
         })
     }
+    /// Whether the operation scans a request's content (`check`, `scan_content`), and so takes
+    /// a `ContentOrigin`.
+    pub const fn scans_content(self) -> bool {
+        matches!(self, Self::Check | Self::ScanContent)
+    }
+    /// (kind, argument) with the content's origin, as the wire form and audit records carry
+    /// them: for an operation that scans content the argument is the origin. None for a data
+    /// origin on an operation that scans nothing (it has no place to go).
+    pub const fn code_with(self, origin: ContentOrigin) -> Option<(u8, u16)> {
+        let (kind, arg) = self.code();
+        match (self.scans_content(), origin) {
+            (true, o) => Some((kind, o.code())),
+            (false, ContentOrigin::Prompt) => Some((kind, arg)),
+            (false, ContentOrigin::Data) => None,
+        }
+    }
+    /// The inverse of `code_with`: None for an unknown kind or argument (an origin other than
+    /// 0 or 1 for an operation that scans content).
+    pub const fn from_code_with(kind: u8, arg: u16) -> Option<(Self, ContentOrigin)> {
+        match Self::from_code(kind, 0) {
+            Some(op) if op.scans_content() => match ContentOrigin::from_code(arg) {
+                Some(o) => Some((op, o)),
+                None => None,
+            },
+            _ => match Self::from_code(kind, arg) {
+                Some(op) => Some((op, ContentOrigin::Prompt)),
+                None => None,
+            },
+        }
+    }
     /// Parses `check`, `validate_agent`, `crypto_verify`, `custom:7`, ...
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

@@ -142,11 +142,12 @@ pub fn encode(out: &mut Vec<u8>, prev: &[u8; 32], rec: &Record<'_>) -> [u8; 32] 
             out.extend_from_slice(&e.reason.code().to_le_bytes());
             out.extend_from_slice(&e.reason.arg().to_le_bytes());
             out.push(e.classification as u8);
-            let (k, a) = e.operation.code();
-            let a = match e.operation {
-                Operation::ScanContent | Operation::Check => e.origin.code(),
-                _ => a,
-            };
+            // (an event takes its origin from a request, which cannot hold a data origin on an
+            // operation that scans nothing; were one to, the operation is written alone)
+            let (k, a) = e
+                .operation
+                .code_with(e.origin)
+                .unwrap_or(e.operation.code());
             out.push(k);
             out.extend_from_slice(&a.to_le_bytes());
             // strings are bounded by the request limits; the frame by MAX_PAYLOAD
@@ -284,18 +285,9 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, FrameError> {
             }
             let classification = Classification::from_code(r.u8().ok_or(bad)?).ok_or(bad)?;
             let (k, a) = (r.u8().ok_or(bad)?, r.u16().ok_or(bad)?);
-            // kinds 2 and 3 carry the content's origin as their argument, as on the wire
-            let (operation, origin) = match k {
-                2 | 3 => (
-                    Operation::from_code(k, 0).ok_or(bad)?,
-                    ContentOrigin::from_code(a).ok_or(bad)?,
-                ),
-                _ => (
-                    Operation::from_code(k, a).ok_or(bad)?,
-                    ContentOrigin::Prompt,
-                ),
-            };
-            if !matches!(k, 2 | 3) && operation.code() != (k, a) {
+            // scan_content and check carry the content's origin as their argument, as on the wire
+            let (operation, origin) = Operation::from_code_with(k, a).ok_or(bad)?;
+            if operation.code_with(origin) != Some((k, a)) {
                 return Err(bad);
             }
             let mut event = Event {
@@ -365,7 +357,7 @@ pub fn event_json(seq: u64, e: &Event<'_>) -> serde_json::Value {
     if !e.chain.is_empty() {
         v["delegation_chain"] = e.chain.into();
     }
-    if matches!(e.operation, Operation::ScanContent | Operation::Check) {
+    if e.operation.scans_content() {
         v["origin"] = e.origin.name().into();
     }
     v
@@ -479,6 +471,36 @@ mod tests {
     }
 
     proptest! {
+        /// A record's operation argument read back as the wire reads it: for scan_content and
+        /// check an origin, 0 or 1, and nothing else; for the others what the operation takes.
+        #[test]
+        fn a_records_origin_decodes_only_as_the_wire_does(kind in 0u8..8, arg in any::<u16>()) {
+            let mut out = Vec::new();
+            let e = Event { origin: ContentOrigin::Data, ..ev("t", "a", "/r") };
+            encode(&mut out, &[1; 32], &Record::Event { seq: 1, event: e });
+            let (p, _, _) = frame(&out).unwrap();
+            let mut p = p.to_vec();
+            // (kind, seq, time, latency, core, decision, reason, classification: 29 bytes)
+            prop_assert_eq!(&p[29..32], &[3, 1, 0][..], "the operation's place in the record");
+            p[29] = kind;
+            p[30..32].copy_from_slice(&arg.to_le_bytes());
+            let got = decode(&p).ok().map(|r| match r {
+                Record::Event { event, .. } => (event.operation, event.origin),
+                _ => unreachable!("an event record"),
+            });
+            let want = match (kind, arg) {
+                (2 | 3, 0 | 1) => Some((
+                    Operation::from_code(kind, 0).unwrap(),
+                    ContentOrigin::from_code(arg).unwrap(),
+                )),
+                (2 | 3, _) => None,
+                _ => Operation::from_code(kind, arg)
+                    .filter(|o| o.code() == (kind, arg))
+                    .map(|o| (o, ContentOrigin::Prompt)),
+            };
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn decode_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&b);
@@ -491,7 +513,7 @@ mod tests {
             let mut out = Vec::new();
             // every operation; the origin only where content is scanned (kinds 2 and 3)
             let operation = Operation::from_code(kind, 0).unwrap();
-            let origin = if data && matches!(kind, 2 | 3) { ContentOrigin::Data } else { ContentOrigin::Prompt };
+            let origin = if data && operation.scans_content() { ContentOrigin::Data } else { ContentOrigin::Prompt };
             let e = Event { chain: &c, operation, origin, ..ev(&t, &a, &r) };
             encode(&mut out, &[1; 32], &Record::Event { seq, event: e });
             let (p, _, n) = frame(&out).unwrap();

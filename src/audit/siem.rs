@@ -229,10 +229,7 @@ pub fn ocsf(seq: u64, e: &Event<'_>) -> serde_json::Value {
     if !e.chain.is_empty() {
         v["unmapped"]["delegation_chain"] = e.chain.into();
     }
-    if matches!(
-        e.operation,
-        crate::types::Operation::ScanContent | crate::types::Operation::Check
-    ) {
+    if e.operation.scans_content() {
         v["unmapped"]["origin"] = e.origin.name().into();
     }
     v

@@ -125,7 +125,7 @@ impl Stage for ThreatStage {
         "threat"
     }
     fn handles(&self, op: Operation) -> bool {
-        matches!(op, Operation::Check | Operation::ScanContent)
+        op.scans_content()
     }
     fn evaluate(&self, req: &Request<'_>, out: &mut Outcome) -> StageResult {
         let mut content = req.content;

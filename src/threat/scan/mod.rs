@@ -483,7 +483,7 @@ impl Scanner {
             if let Some(reading) = reading {
                 let formatted = reading == Reading::Formatted;
                 let cap = if formatted { FORMATTED_CAP } else { u32::MAX };
-                let (mut inner, mut inner_technical) = self.read_decoded(long, cap);
+                let (mut inner, mut inner_technical, _) = self.read_decoded(long, cap);
                 // escapes decoded: its path-like tokens too (`..&#x2215;..&#x2215;etc&#x2215;passwd`)
                 if reading == Reading::EscapedPath {
                     let w = path_token_weight(&self.decoded);
@@ -535,9 +535,7 @@ impl Scanner {
     /// `r`, with 2 for the hiding and `encoded_payload` among the categories. Returns what data
     /// weights added (0 for a prompt).
     fn scan_decoded(&mut self, r: &mut ScanResult, prose_only: bool) -> u32 {
-        let buf = std::mem::take(&mut self.decoded);
-        let (inner, inner_technical, _, _, inner_prompt) = self.scan_views(&buf, false, u32::MAX);
-        self.decoded = buf;
+        let (inner, inner_technical, inner_prompt) = self.read_decoded(false, u32::MAX);
         let (technical, categories) = match prose_only {
             true => (0, inner.categories & !TECHNICAL),
             false => (inner_technical, inner.categories),
@@ -550,11 +548,12 @@ impl Scanner {
     }
 
     /// `scan_views` of what `decoded` holds (the buffer is lent out and back, not copied).
-    fn read_decoded(&mut self, long: bool, pattern_cap: u32) -> (ScanResult, u32) {
+    /// (Also its prose score as a prompt weighs it.)
+    fn read_decoded(&mut self, long: bool, pattern_cap: u32) -> (ScanResult, u32, u32) {
         let buf = std::mem::take(&mut self.decoded);
-        let (inner, inner_technical, ..) = self.scan_views(&buf, long, pattern_cap);
+        let (inner, inner_technical, _, _, inner_prompt) = self.scan_views(&buf, long, pattern_cap);
         self.decoded = buf;
-        (inner, inner_technical)
+        (inner, inner_technical, inner_prompt)
     }
 
     /// Matches the catalogue on both views of `text`: the result's score holds the prose
@@ -606,10 +605,14 @@ impl Scanner {
             // (`scan_as`) but by a reading's own cap (`FORMATTED_CAP`); data weights are for
             // prose categories only (the catalogue refuses others), so only the prose score
             // differs from a prompt's
+            // (a prompt, most scans, does not look the pattern up)
             let prompt_w = w.min(cap);
-            let w = match catalogue.get(i as usize) {
-                Some(p) if data && p.data_weight > w => p.data_weight.min(pattern_cap),
-                _ => prompt_w,
+            let w = match data {
+                true => catalogue
+                    .get(i as usize)
+                    .filter(|p| p.data_weight > w)
+                    .map_or(prompt_w, |p| p.data_weight.min(pattern_cap)),
+                false => prompt_w,
             };
             if w <= WEAK_WEIGHT && CAPPED & 1 << c != 0 {
                 weak[c as usize] += w;

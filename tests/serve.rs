@@ -751,6 +751,17 @@ fn the_c_header_matches_the_rust_layout_and_names() {
         };
         assert_eq!(n, v, "{c}");
     }
+    // the content's origins, as the operation argument of scan_content and check
+    for o in warden::ContentOrigin::ALL {
+        let c = format!("WARDEN_ORIGIN_{} = {}", o.name().to_uppercase(), o.code());
+        assert!(h.contains(&c), "{c} missing");
+    }
+    for (op, c) in [
+        (Operation::ScanContent, "WARDEN_OP_SCAN_CONTENT"),
+        (Operation::Check, "WARDEN_OP_CHECK"),
+    ] {
+        assert!(h.contains(&format!("{c} = {},", op.code().0)), "{c}");
+    }
 }
 
 /// The review's wedge: a client makes its end of the wake-up channel blocking, asks for

@@ -2610,11 +2610,13 @@ mod tests {
         assert_eq!(e.field, "pattern[0].regex");
         // the syntax error itself, not only "error parsing pattern 0"
         assert!(e.to_string().contains("unclosed group"), "{e}");
-        // a data weight raises a weight: not equal, not lower, not on context (weight 0)
-        for (cat, w, d) in [
-            ("instruction_override", 4, 4),
-            ("instruction_override", 4, 2),
-            ("jailbreak_persona", 0, 6),
+        // a data weight raises a weight: not equal, not lower, not on context (weight 0); and
+        // only in a prose category: long prose caps technical evidence whatever its weight
+        for (cat, w, d, says) in [
+            ("instruction_override", 4, 4, "give more than the weight"),
+            ("instruction_override", 4, 2, "give more than the weight"),
+            ("jailbreak_persona", 0, 6, "give more than the weight"),
+            ("exfiltration", 4, 6, "technical"),
         ] {
             let e = Scanner::from_toml(
                 &format!("[[pattern]]\ncategory = \"{cat}\"\nweight = {w}\ndata_weight = {d}\nphrase = \"x\"\n"),
@@ -2623,17 +2625,8 @@ mod tests {
             .err()
             .unwrap();
             assert_eq!(e.field, "pattern[0].data_weight", "{e}");
-            assert!(e.message.contains("give more than the weight"), "{e}");
+            assert!(e.message.contains(says), "{e}");
         }
-        // and only in a prose category: long prose caps technical evidence whatever its weight
-        let e = Scanner::from_toml(
-            "[[pattern]]\ncategory = \"exfiltration\"\nweight = 4\ndata_weight = 6\nphrase = \"x\"\n",
-            "c.toml",
-        )
-        .err()
-        .unwrap();
-        assert_eq!(e.field, "pattern[0].data_weight", "{e}");
-        assert!(e.message.contains("technical"), "{e}");
         let ok = Scanner::from_toml(
             "[[pattern]]\ncategory = \"instruction_override\"\nweight = 4\ndata_weight = 6\nphrase = \"x\"\n",
             "c.toml",

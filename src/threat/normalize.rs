@@ -1335,33 +1335,6 @@ fn word_folds(w: &[u8]) -> bool {
                     .is_some()))
 }
 
-/// Where a light view holds its first leetspeak symbol at a word's edge (`None` where it holds
-/// none). A symbol at a word's edge is a `|`, `@` or `$`
-/// with an ASCII letter on one side and no letter or digit on the other (`|ignore`, `@all`,
-/// `instructions$`), or a `!` before a letter with none before it (`!gnore`). Folding reads such
-/// a symbol as a letter (`lignore`, `aall`, `instructionss`), which is leetspeak as often as it
-/// is a separator (`$ecret`, `@ll`): the scanner reads the folded view's patterns on the light
-/// view from shortly before it too. Digits are not looked at: beside a letter they stay part of the word
-/// in the light view, which reads no word there either.
-pub(crate) fn first_edge_symbol(light: &[u8]) -> Option<usize> {
-    let letter = |i: Option<usize>| {
-        i.and_then(|i| light.get(i))
-            .is_some_and(u8::is_ascii_alphabetic)
-    };
-    let word = |i: Option<usize>| {
-        i.and_then(|i| light.get(i))
-            .is_some_and(u8::is_ascii_alphanumeric)
-    };
-    let edge = |&i: &usize| {
-        let (before, after) = (i.checked_sub(1), Some(i + 1));
-        (letter(after) && !word(before)) || (light[i] != b'!' && letter(before) && !word(after))
-    };
-    let symbol = memchr::memchr3_iter(b'|', b'@', b'$', light).find(edge);
-    // (a `!` is looked for only before the first other symbol: prose has many)
-    let bang = memchr::memchr_iter(b'!', &light[..symbol.unwrap_or(light.len())]).find(edge);
-    bang.or(symbol)
-}
-
 /// Shortest word `hex_id` takes for an identifier.
 pub(crate) const HEX_ID_BYTES: usize = 8;
 
@@ -2226,41 +2199,6 @@ mod tests {
                 push_light_char(&mut want, b as char, &mut want_space);
                 assert_eq!((got, got_space), (want, want_space), "{b:#x} after {space}");
             }
-        }
-    }
-
-    proptest::proptest! {
-        /// `first_edge_symbol` says whether there is one as a regex over the view does (a `|`,
-        /// `@`, `$` or `!` before a letter with no letter or digit before it, or a `|`, `@` or
-        /// `$` after a letter with none after it), and finds the first found by looking at
-        /// every byte and its two neighbours.
-        #[test]
-        fn first_edge_symbol_is_its_regex(
-            parts in proptest::collection::vec(proptest::sample::select(vec![
-                "|", "@", "$", "!", "a", "Z", "ig", "1", "0", " ", ".", "-", "é", "(", "||", "@@",
-            ]), 0..12),
-        ) {
-            let text = parts.concat();
-            let t = text.as_bytes();
-            let re = regex::bytes::Regex::new(
-                r"(?-u)(^|[^a-zA-Z0-9])[|@$!][a-zA-Z]|[a-zA-Z][|@$]([^a-zA-Z0-9]|$)",
-            )
-            .unwrap();
-            let edges: Vec<usize> = (0..t.len())
-                .filter(|&i| {
-                    // nothing, or no letter or digit, on the other side
-                    let start_ok = i == 0 || !t[i - 1].is_ascii_alphanumeric();
-                    let end_ok = i + 1 == t.len() || !t[i + 1].is_ascii_alphanumeric();
-                    matches!(t[i], b'|' | b'@' | b'$' | b'!')
-                        && ((start_ok && t.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
-                            || (t[i] != b'!'
-                                && end_ok
-                                && i > 0
-                                && t[i - 1].is_ascii_alphabetic()))
-                })
-                .collect();
-            proptest::prop_assert_eq!(first_edge_symbol(t).is_some(), re.is_match(t), "{:?}", text);
-            proptest::prop_assert_eq!(first_edge_symbol(t), edges.first().copied(), "{:?}", text);
         }
     }
 

@@ -312,7 +312,6 @@ impl Scanner {
             markdown_tables: true,
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
-            counted: vec![0; patterns.div_ceil(64)],
             model: None,
             trace: None,
             data: false,

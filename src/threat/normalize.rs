@@ -35,6 +35,9 @@ pub struct Normalizer {
     /// Whether the last text prepared may hold single letters in a row (`i g n o r e`): false
     /// only where the ASCII path's scan found none.
     letter_runs: bool,
+    /// Whether the last folded view was folded in place: each byte of it the same byte of the
+    /// light view, folded or not (no single letters joined).
+    in_place: bool,
 }
 
 fn invisible(c: char) -> bool {
@@ -228,6 +231,13 @@ impl Normalizer {
         self.letter_runs
     }
 
+    /// Whether the folded view of the text last prepared was folded in place: as long as the
+    /// light view, its every byte the light view's byte at the same place, folded or not. False
+    /// where single letters were joined (`i g n o r e`), which moves what follows.
+    pub fn folded_in_place(&self) -> bool {
+        self.in_place
+    }
+
     /// Computes both views of `input` (read them with `light_view` and `folded_view`) and says
     /// whether they differ: false means the folded view is the light view (nothing to fold), so
     /// a caller can match once instead of twice.
@@ -416,7 +426,8 @@ impl Normalizer {
                 None => whole_words = false,
             }
         });
-        if !letters && whole_words && !wide_single_letter(text) {
+        self.in_place = !letters && whole_words && !wide_single_letter(text);
+        if self.in_place {
             // ASCII bytes folded to ASCII bytes in a UTF-8 text: still UTF-8
             self.out = light_string(out);
         } else {
@@ -624,6 +635,7 @@ impl Normalizer {
             }
         });
         self.letter_runs = letters;
+        self.in_place = !letters;
         self.folded = ascii_string(light);
         self.out = ascii_string(out);
         if letters {
@@ -1333,6 +1345,64 @@ fn word_folds(w: &[u8]) -> bool {
                     .filter(|b| b.is_ascii_alphabetic())
                     .nth(1)
                     .is_some()))
+}
+
+/// Whether the byte at `i` of a light view is a leetspeak symbol at a word's edge: an `@` or
+/// `$` with an ASCII letter on one side and no letter or digit on the other (`@all`,
+/// `instructions$`), or a `!` before a letter with none before it (`!gnore`). Folding reads it
+/// as a letter (`aall`, `instructionss`), which is leetspeak as often as it is a separator
+/// (`@ll`, `$ystem` against `@team`, `$HOME`), so the scanner reads the folded view a second
+/// time with such symbols as separators (`edge_reading`). Not `|`: glued to a word it is a table
+/// or log border far more often (`|cell|cell|`), and read as a separator it made cells' words
+/// count as free text. Digits are not looked at: beside a letter they are part of the word in
+/// either reading.
+fn edge_at(light: &[u8], i: usize) -> bool {
+    let letter = |i: Option<usize>| {
+        i.and_then(|i| light.get(i))
+            .is_some_and(u8::is_ascii_alphabetic)
+    };
+    let word = |i: Option<usize>| {
+        i.and_then(|i| light.get(i))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    let (before, after) = (i.checked_sub(1), Some(i + 1));
+    match light.get(i) {
+        Some(b'@' | b'$') => (letter(after) && !word(before)) || (letter(before) && !word(after)),
+        Some(b'!') => letter(after) && !word(before),
+        _ => false,
+    }
+}
+
+/// Where a light view holds its first leetspeak symbol at a word's edge (`edge_at`), if any.
+pub(crate) fn first_edge_symbol(light: &[u8]) -> Option<usize> {
+    let symbol = memchr::memchr2_iter(b'@', b'$', light).find(|&i| edge_at(light, i));
+    // (a `!` is looked for only before the first other symbol: prose has many)
+    let end = symbol.unwrap_or(light.len());
+    let bang = memchr::memchr_iter(b'!', &light[..end]).find(|&i| edge_at(light, i));
+    bang.or(symbol)
+}
+
+/// What a leetspeak symbol at a word's edge stands for in the folded view's second reading: a
+/// control byte, neither a letter nor a space, so the words beside it are whole and no phrase
+/// runs through it, and no two spaces stand in a row.
+pub(crate) const EDGE_SEPARATOR: u8 = 0x01;
+
+/// The folded view read with its symbols at words' edges (`edge_at`, from `from` on) as
+/// separators: `folded` copied into `out`, each such symbol's byte `EDGE_SEPARATOR`. Only for
+/// a folded view folded in place (`Normalizer::folded_in_place`), where a byte of the light view
+/// is the same byte of the folded one; elsewhere the copy is the same as the folded view, so a
+/// match away from those bytes is one the folded view has.
+pub(crate) fn edge_reading(light: &[u8], folded: &[u8], from: usize, out: &mut Vec<u8>) {
+    debug_assert_eq!(light.len(), folded.len());
+    out.clear();
+    out.extend_from_slice(folded);
+    let from = from.min(light.len());
+    let at = memchr::memchr2_iter(b'@', b'$', &light[from..])
+        .chain(memchr::memchr_iter(b'!', &light[from..]))
+        .map(|i| from + i);
+    for i in at.filter(|&i| edge_at(light, i)) {
+        out[i] = EDGE_SEPARATOR;
+    }
 }
 
 /// Shortest word `hex_id` takes for an identifier.
@@ -2198,6 +2268,81 @@ mod tests {
                 push_ascii_byte(&mut got, b, &mut got_space);
                 push_light_char(&mut want, b as char, &mut want_space);
                 assert_eq!((got, got_space), (want, want_space), "{b:#x} after {space}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// `first_edge_symbol` says whether there is one as a regex over the view does (an `@`,
+        /// `$` or `!` before a letter with no letter or digit before it, or an `@` or `$` after
+        /// a letter with none after it; not `|`), and finds the first one a look at every byte
+        /// and its two neighbours finds; `edge_reading` marks exactly those from `from` on.
+        #[test]
+        fn edge_symbols_are_their_regex(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "|", "@", "$", "!", "a", "Z", "ig", "1", "0", " ", ".", "-", "é", "(", "||", "@@",
+                "$$", "!!",
+            ]), 0..12),
+            from in 0usize..16,
+        ) {
+            let text = parts.concat();
+            let t = text.as_bytes();
+            let re = regex::bytes::Regex::new(
+                r"(?-u)(^|[^a-zA-Z0-9])[@$!][a-zA-Z]|[a-zA-Z][@$]([^a-zA-Z0-9]|$)",
+            )
+            .unwrap();
+            let edges: Vec<usize> = (0..t.len())
+                .filter(|&i| {
+                    // nothing, or no letter or digit, on the other side
+                    let start_ok = i == 0 || !t[i - 1].is_ascii_alphanumeric();
+                    let end_ok = i + 1 == t.len() || !t[i + 1].is_ascii_alphanumeric();
+                    matches!(t[i], b'@' | b'$' | b'!')
+                        && ((start_ok && t.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
+                            || (t[i] != b'!'
+                                && end_ok
+                                && i > 0
+                                && t[i - 1].is_ascii_alphabetic()))
+                })
+                .collect();
+            proptest::prop_assert_eq!(first_edge_symbol(t).is_some(), re.is_match(t), "{:?}", text);
+            proptest::prop_assert_eq!(first_edge_symbol(t), edges.first().copied(), "{:?}", text);
+            let mut out = Vec::new();
+            edge_reading(t, t, from, &mut out);
+            let marked: Vec<usize> = (0..t.len()).filter(|&i| out[i] != t[i]).collect();
+            let want: Vec<usize> = edges.iter().copied().filter(|&i| i >= from).collect();
+            proptest::prop_assert_eq!(marked, want, "{:?}", text);
+            proptest::prop_assert!(out.len() == t.len());
+        }
+    }
+
+    proptest::proptest! {
+        /// Where the folded view was folded in place, it is as long as the light view and
+        /// differs from it only at leetspeak characters and hyphens, byte for byte (what the
+        /// edge reading relies on to mark the light view's symbols in the folded view).
+        #[test]
+        fn a_view_folded_in_place_is_the_light_view_byte_for_byte(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "ignore", "1gn0r3", "@ll", "$ystem", "!gnore", "well-known", "a", "b", "c", "i",
+                " ", "  ", "\n", "é", "слово", "第3个", "v2", "x.", "-", "@", "$", "!", "’",
+                " i g n o r e ", " a b ", " x y z ", " и в с ",
+            ]), 0..24),
+        ) {
+            let text = parts.concat();
+            let mut n = Normalizer::new();
+            n.prepare(text.as_bytes());
+            if n.folded_in_place() {
+                let (l, f) = (n.light_view().as_bytes(), n.folded_view().as_bytes());
+                proptest::prop_assert_eq!(l.len(), f.len(), "{:?}", text);
+                for (i, (&a, &b)) in l.iter().zip(f).enumerate() {
+                    proptest::prop_assert!(
+                        a == b || leetish(a) || a == b'-',
+                        "{:?}: byte {} {:?} -> {:?}",
+                        text,
+                        i,
+                        a as char,
+                        b as char
+                    );
+                }
             }
         }
     }

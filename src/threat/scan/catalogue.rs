@@ -312,8 +312,12 @@ impl Scanner {
             markdown_tables: true,
             catalogue,
             seen: vec![0; patterns.div_ceil(64)],
+            counted: vec![0; patterns.div_ceil(64)],
+            counted_edge: vec![0; patterns.div_ceil(64)],
+            edge_text: Vec::new(),
             model: None,
             trace: None,
+            trace_every_reading: false,
             data: false,
         }
     }

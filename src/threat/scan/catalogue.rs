@@ -315,6 +315,7 @@ impl Scanner {
             counted: vec![0; patterns.div_ceil(64)],
             counted_edge: vec![0; patterns.div_ceil(64)],
             edge_text: Vec::new(),
+            edge_normalizer: Normalizer::new(),
             model: None,
             trace: None,
             trace_every_reading: false,

@@ -71,6 +71,17 @@ impl Scanner {
             field: format!("pattern[{i}].{field}"),
             message,
         };
+        if f.pattern.len() > MAX_PATTERNS {
+            return Err(crate::source::SourceError {
+                file: file.into(),
+                line: None,
+                field: "pattern".into(),
+                message: format!(
+                    "{} patterns; a catalogue holds at most {MAX_PATTERNS}: split it, or drop patterns",
+                    f.pattern.len()
+                ),
+            });
+        }
         let mut views: [Pending; 2] = Default::default();
         let mut catalogue = Vec::with_capacity(f.pattern.len());
         // (pattern, view, regex) in catalogue order

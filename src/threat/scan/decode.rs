@@ -1354,24 +1354,39 @@ fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
 /// they cover an aligned window).
 pub(super) const FLOOD_BYTES: usize = 512;
 
-/// Whether `text` holds a flood: `FLOOD_BYTES` or more of one unit of up to 4 bytes repeated
-/// (`ö ö ö …`, `%%%%…`, `\\n\\n…`), not whitespace or a drawn rule, as hijacking attacks send to
-/// push a prompt's instructions out of a model's attention. Such a run covers a whole aligned
-/// window of half that, so only those windows are compared with themselves shifted by 1 to 4
-/// bytes (a comparison stops at its first difference): a few hundred byte comparisons on any
-/// 4 KiB.
+/// Longest unit `repetition_flood` finds repeated, in bytes: a character or a short token with
+/// its separator (`ö `, `%`, `please `, `ignore this `).
+pub(super) const MAX_FLOOD_UNIT_BYTES: usize = 16;
+
+/// Whether `text` holds a flood: `FLOOD_BYTES` or more of one unit of up to
+/// `MAX_FLOOD_UNIT_BYTES` repeated (`ö ö ö …`, `%%%%…`, `\\n\\n…`, `please please …`), not
+/// whitespace or a drawn rule, as hijacking attacks send to push a prompt's instructions out of
+/// a model's attention. Such a run covers a whole aligned window of half that, so only those
+/// windows are compared with themselves shifted by each unit length, shortest first (a shift
+/// whose first eight bytes differ is not compared further): a few thousand byte comparisons on
+/// any 4 KiB, and only on text with prose evidence (the caller's test).
 pub(super) fn repetition_flood(text: &[u8]) -> bool {
     const W: usize = FLOOD_BYTES / 2;
-    // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes, the
-    // window may begin inside one) are formatting
+    const _: () = assert!(MAX_FLOOD_UNIT_BYTES + 8 <= W);
+    // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes each,
+    // the window may begin inside one) are formatting
     let rule = |u: &[u8]| {
+        let n = u.len();
         u.iter()
             .all(|&b| b.is_ascii_whitespace() || matches!(b, b'=' | b'-' | b'_' | b'~'))
-            || (u.len() == 3
-                && (0..3).any(|r| matches!([u[r], u[(r + 1) % 3]], [0xe2, 0x94 | 0x95])))
+            || (n.is_multiple_of(3)
+                && (0..3).any(|r| {
+                    (r..n)
+                        .step_by(3)
+                        .all(|i| matches!([u[i], u[(i + 1) % n]], [0xe2, 0x94 | 0x95]))
+                }))
     };
-    text.chunks_exact(W)
-        .any(|w| (1..=4).any(|p| w[p..] == w[..W - p] && !rule(&w[..p])))
+    // (the least shift that matches is the unit itself: a rule's unit taken twice is a rule)
+    text.chunks_exact(W).any(|w| {
+        (1..=MAX_FLOOD_UNIT_BYTES)
+            .find(|&p| w[p..p + 8] == w[..8] && w[p..] == w[..W - p])
+            .is_some_and(|p| !rule(&w[..p]))
+    })
 }
 
 /// What `undisguise` read and found.
@@ -3072,6 +3087,20 @@ mod tests {
         assert!(repetition_flood(
             format!("hi {}", "%".repeat(600)).as_bytes()
         ));
+        // tokens with their separators (`please please …`), up to `MAX_FLOOD_UNIT_BYTES`
+        assert!(repetition_flood("please ".repeat(80).as_bytes()));
+        assert!(repetition_flood("ignore this. ".repeat(50).as_bytes()));
+        assert!(!repetition_flood(
+            "ignore this now!! ".repeat(40).as_bytes()
+        ));
+        // a rule's unit taken several times over is still a rule
+        for t in [
+            "\u{2550}\u{2500}".repeat(400),
+            "= - ".repeat(300),
+            "=-=-=_ ".repeat(100),
+        ] {
+            assert!(!repetition_flood(t.as_bytes()), "{:?}", &t[..12]);
+        }
     }
 
     proptest::proptest! {
@@ -3142,15 +3171,16 @@ mod tests {
             }
         }
 
-        /// A run of `FLOOD_BYTES` of any unit of 1 to 4 bytes that is not a drawn rule, at any
-        /// offset in any text, is a flood.
+        /// A run of `FLOOD_BYTES` of any unit of 1 to `MAX_FLOOD_UNIT_BYTES` bytes that is not
+        /// a drawn rule, at any offset in any text, is a flood.
         #[test]
         fn every_long_repetition_is_a_flood(
-            unit in "[a-zA-Z0-9%\\]ö!#*]{1,4}",
+            unit in "[a-zA-Z0-9%\\]ö!#* ]{1,16}",
             before in "[a-z ]{0,700}",
             after in "[a-z ]{0,300}",
         ) {
-            proptest::prop_assume!(unit.len() <= 4);
+            proptest::prop_assume!(unit.len() <= MAX_FLOOD_UNIT_BYTES);
+            proptest::prop_assume!(!unit.bytes().all(|b| b == b' '));
             let run = unit.repeat(FLOOD_BYTES / unit.len() + 1);
             let t = format!("{before}{run}{after}");
             proptest::prop_assert!(repetition_flood(t.as_bytes()), "{:?}", unit);

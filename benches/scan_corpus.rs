@@ -8,8 +8,9 @@
 //! the thirty-fourth session) lets the branch predictor and the caches learn that text, and
 //! reads 1.4 to 2 times faster. Beside them, the repeated paragraph of `benches/scan.rs` (the best
 //! case), measured the same ways in the same run.
-//! `cargo bench --bench scan_corpus [--sweeps | --repeated | --parts] [CATEGORY...]` (`--parts`:
-//! the normaliser's views and the suffix statistics timed alone, beside the scan).
+//! `cargo bench --bench scan_corpus [--sweeps | --repeated | --parts] [--bytes=N] [CATEGORY...]`
+//! (`--parts`: the normaliser's views and the suffix statistics timed alone, beside the scan;
+//! `--bytes`: texts of N bytes instead of 4,096, 1,024 being `Check`'s budgeted size).
 
 mod corpus;
 
@@ -17,7 +18,18 @@ use std::hint::black_box;
 use std::time::Instant;
 use warden::threat::Scanner;
 
+/// Bytes a text, unless `--bytes=N` says otherwise.
 const SIZE_BYTES: usize = 4096;
+
+/// The text size of this run: `--bytes=N`, or `SIZE_BYTES`.
+fn size_bytes() -> usize {
+    std::env::args()
+        .find_map(|a| a.strip_prefix("--bytes=").map(str::to_owned))
+        .map_or(SIZE_BYTES, |n| {
+            n.parse()
+                .unwrap_or_else(|_| panic!("--bytes={n}: not a number of bytes"))
+        })
+}
 const PER_CATEGORY: usize = 400;
 const RUNS: usize = 5;
 
@@ -53,7 +65,10 @@ fn sweeps_of(texts: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> Vec<u64> {
 /// normaliser's two views (`Normalizer::prepare`) and the suffix statistics
 /// (`gibberish::suffix_except` over the raw text), beside the whole scan's.
 fn parts(scanner: &mut Scanner, corpus: &[(String, Vec<Vec<u8>>)]) {
-    println!("\n== parts of the scan, µs per {SIZE_BYTES}-byte text, median of per-text sweep medians ==");
+    let size = size_bytes();
+    println!(
+        "\n== parts of the scan, µs per {size}-byte text, median of per-text sweep medians =="
+    );
     println!(
         "{:<14} {:>9} {:>9} {:>9}",
         "category", "views", "suffix", "scan"
@@ -126,17 +141,18 @@ fn main() {
     // (`--sweeps` or `--repeated`: that method alone)
     let flag = |f: &str| std::env::args().any(|a| a == f);
     let (sweeps_only, repeated_only) = (flag("--sweeps"), flag("--repeated"));
+    let size = size_bytes();
     let mut scanner = Scanner::builtin();
     let paragraph: Vec<Vec<u8>> = (0..PER_CATEGORY)
         .map(|i| {
             let mut t = format!("{i} ").into_bytes();
             let p = b"Hi team, following up on yesterday's planning call: the quarterly report \
 is due on Friday and we still need the revenue figures for the northern region. ";
-            t.extend(p.iter().cycle().take(SIZE_BYTES - t.len()));
+            t.extend(p.iter().cycle().take(size - t.len()));
             t
         })
         .collect();
-    let corpus: Vec<(String, Vec<Vec<u8>>)> = corpus::texts(SIZE_BYTES, PER_CATEGORY)
+    let corpus: Vec<(String, Vec<Vec<u8>>)> = corpus::texts(size, PER_CATEGORY)
         .into_iter()
         .filter(|(c, _)| only.is_empty() || only.contains(c))
         .collect();
@@ -153,7 +169,7 @@ is due on Friday and we still need the revenue figures for the northern region. 
         if (repeated_only && is_sweeps) || (sweeps_only && !is_sweeps) {
             continue;
         }
-        println!("\n== threat scan, µs per {SIZE_BYTES}-byte text, {name} ==");
+        println!("\n== threat scan, µs per {size}-byte text, {name} ==");
         println!(
             "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9}",
             "category", "texts", "median", "p90", "p99", "max"

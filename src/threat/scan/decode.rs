@@ -1358,14 +1358,46 @@ pub(super) const FLOOD_BYTES: usize = 512;
 /// its separator (`ö `, `%`, `please `, `ignore this `).
 pub(super) const MAX_FLOOD_UNIT_BYTES: usize = 16;
 
-/// Whether `text` holds a flood: `FLOOD_BYTES` or more of one unit of up to
-/// `MAX_FLOOD_UNIT_BYTES` repeated (`ö ö ö …`, `%%%%…`, `\\n\\n…`, `please please …`), not
-/// whitespace or a drawn rule, as hijacking attacks send to push a prompt's instructions out of
-/// a model's attention. Such a run covers a whole aligned window of half that, so only those
+/// Longest unit of a `Flood::Short`.
+pub(super) const SHORT_FLOOD_UNIT_BYTES: usize = 4;
+
+/// What `repetition_flood` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Flood {
+    None,
+    /// A unit of up to `SHORT_FLOOD_UNIT_BYTES` (`ö `, `%`, `}`): padding, rarely anything else.
+    Short,
+    /// A token: a unit of up to `MAX_FLOOD_UNIT_BYTES` of words and the spaces between them
+    /// (`please `, `lol haha `; `token_unit`). Chants and chat spam repeat such units too, so the
+    /// caller counts one only beside an order to the model.
+    Token,
+}
+
+/// Whether a flood unit is words with their spaces: letters and spaces alone, one of each at
+/// least. A letter is an ASCII letter, or a character of two UTF-8 bytes (Latin, Greek,
+/// Cyrillic, Hebrew, Arabic) or of three from U+3000 to U+DFFF (kana, CJK, Hangul): not
+/// U+2000-2FFF (punctuation, arrows, box drawing), U+E000-FFFF (private use, fullwidth forms,
+/// specials) or four-byte characters (emoji). Code, logs and tables repeat units with digits or
+/// punctuation (`0x00, `, `null, `, `NOP; `, `[WARN] retry\n`, `- [ ] `: hostile review 40),
+/// which no hijacking needs.
+fn token_unit(u: &[u8]) -> bool {
+    // (the unit may begin inside a character: a continuation byte counts with its letter)
+    let letter =
+        |b: u8| b.is_ascii_alphabetic() || matches!(b, 0x80..=0xBF | 0xC2..=0xDF | 0xE3..=0xED);
+    u.contains(&b' ')
+        && u.iter().any(|&b| b.is_ascii_alphabetic() || b >= 0x80)
+        && u.iter().all(|&b| b == b' ' || letter(b))
+}
+
+/// What flood `text` holds: `FLOOD_BYTES` or more of one unit of up to `MAX_FLOOD_UNIT_BYTES`
+/// repeated (`ö ö ö …`, `%%%%…`, `\\n\\n…`, `please please …`), not whitespace or a drawn rule,
+/// as hijacking attacks send to push a prompt's instructions out of a model's attention: `Short`
+/// where a unit is of up to `SHORT_FLOOD_UNIT_BYTES`, else `Token` where a longer one is words
+/// and spaces (`token_unit`). Such a run covers a whole aligned window of half that, so only those
 /// windows are compared with themselves shifted by each unit length, shortest first (a shift
 /// whose first eight bytes differ is not compared further): a few thousand byte comparisons on
 /// any 4 KiB, and only on text with prose evidence (the caller's test).
-pub(super) fn repetition_flood(text: &[u8]) -> bool {
+pub(super) fn repetition_flood(text: &[u8]) -> Flood {
     const W: usize = FLOOD_BYTES / 2;
     const _: () = assert!(MAX_FLOOD_UNIT_BYTES + 8 <= W);
     // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes each,
@@ -1382,11 +1414,19 @@ pub(super) fn repetition_flood(text: &[u8]) -> bool {
                 }))
     };
     // (the least shift that matches is the unit itself: a rule's unit taken twice is a rule)
-    text.chunks_exact(W).any(|w| {
-        (1..=MAX_FLOOD_UNIT_BYTES)
+    let mut found = Flood::None;
+    for w in text.chunks_exact(W) {
+        let unit = (1..=MAX_FLOOD_UNIT_BYTES)
             .find(|&p| w[p..p + 8] == w[..8] && w[p..] == w[..W - p])
-            .is_some_and(|p| !rule(&w[..p]))
-    })
+            .map(|p| &w[..p])
+            .filter(|u| !rule(u));
+        match unit {
+            Some(u) if u.len() <= SHORT_FLOOD_UNIT_BYTES => return Flood::Short,
+            Some(u) if token_unit(u) => found = Flood::Token,
+            _ => {}
+        }
+    }
+    found
 }
 
 /// What `undisguise` read and found.
@@ -3077,29 +3117,58 @@ mod tests {
             " \n\t".repeat(700),
             "The quarterly report is due on Friday. ".repeat(100),
         ] {
-            assert!(
-                !repetition_flood(t.as_bytes()),
+            assert_eq!(
+                repetition_flood(t.as_bytes()),
+                Flood::None,
                 "{:?}",
                 t.chars().take(8).collect::<String>()
             );
         }
-        assert!(repetition_flood("ö ".repeat(300).as_bytes()));
-        assert!(repetition_flood(
-            format!("hi {}", "%".repeat(600)).as_bytes()
-        ));
+        assert_eq!(repetition_flood("ö ".repeat(300).as_bytes()), Flood::Short);
+        assert_eq!(
+            repetition_flood(format!("hi {}", "%".repeat(600)).as_bytes()),
+            Flood::Short
+        );
         // tokens with their separators (`please please …`), up to `MAX_FLOOD_UNIT_BYTES`
-        assert!(repetition_flood("please ".repeat(80).as_bytes()));
-        assert!(repetition_flood("ignore this. ".repeat(50).as_bytes()));
-        assert!(!repetition_flood(
-            "ignore this now!! ".repeat(40).as_bytes()
-        ));
+        assert_eq!(
+            repetition_flood("please ".repeat(80).as_bytes()),
+            Flood::Token
+        );
+        assert_eq!(
+            repetition_flood("ignore this ".repeat(50).as_bytes()),
+            Flood::Token
+        );
+        assert_eq!(
+            repetition_flood("стоп ".repeat(80).as_bytes()),
+            Flood::Token
+        );
+        assert_eq!(
+            repetition_flood("ignore this now!! ".repeat(40).as_bytes()),
+            Flood::None
+        );
+        // a short unit anywhere is a short flood, whatever tokens repeat elsewhere
+        let both = format!("{}{}", "please ".repeat(80), "}".repeat(600));
+        assert_eq!(repetition_flood(both.as_bytes()), Flood::Short);
+        // longer units without a letter are no token: a checklist, a table's border, emoji
+        for t in [
+            "- [ ] \n".repeat(100),
+            "+--------".repeat(60),
+            "\u{1F602} ".repeat(120),
+        ] {
+            assert_eq!(repetition_flood(t.as_bytes()), Flood::None, "{:?}", &t[..5]);
+        }
         // a rule's unit taken several times over is still a rule
         for t in [
             "\u{2550}\u{2500}".repeat(400),
             "= - ".repeat(300),
             "=-=-=_ ".repeat(100),
         ] {
-            assert!(!repetition_flood(t.as_bytes()), "{:?}", &t[..12]);
+            assert_eq!(
+                repetition_flood(t.as_bytes()),
+                Flood::None,
+                "{:?}",
+                &t[..12]
+            );
         }
     }
 
@@ -3172,7 +3241,8 @@ mod tests {
         }
 
         /// A run of `FLOOD_BYTES` of any unit of 1 to `MAX_FLOOD_UNIT_BYTES` bytes that is not
-        /// a drawn rule, at any offset in any text, is a flood.
+        /// a drawn rule, at any offset in any text, is a flood: short where the unit's root is
+        /// of up to `SHORT_FLOOD_UNIT_BYTES`, else a token where it is words and spaces.
         #[test]
         fn every_long_repetition_is_a_flood(
             unit in "[a-zA-Z0-9%\\]ö!#* ]{1,16}",
@@ -3183,7 +3253,22 @@ mod tests {
             proptest::prop_assume!(!unit.bytes().all(|b| b == b' '));
             let run = unit.repeat(FLOOD_BYTES / unit.len() + 1);
             let t = format!("{before}{run}{after}");
-            proptest::prop_assert!(repetition_flood(t.as_bytes()), "{:?}", unit);
+            // (the unit's primitive root is what repeats: `abab` is `ab` twice)
+            let u = unit.as_bytes();
+            let root = (1..=u.len())
+                .find(|&p| u.len() % p == 0 && u.chunks(p).all(|c| c == &u[..p]))
+                .map_or(u, |p| &u[..p]);
+            let expected = match root.len() {
+                n if n <= SHORT_FLOOD_UNIT_BYTES => Flood::Short,
+                // (a root of whole copies ends where the next begins: at a character)
+                _ if std::str::from_utf8(root).is_ok_and(|r| {
+                    r.contains(' ')
+                        && r.chars().any(char::is_alphabetic)
+                        && r.chars().all(|c| c == ' ' || c.is_alphabetic())
+                }) => Flood::Token,
+                _ => Flood::None,
+            };
+            proptest::prop_assert_eq!(repetition_flood(t.as_bytes()), expected, "{:?}", unit);
         }
 
         /// Words joined by `_` or `.` (a model of the rule): three joints or more, or two

@@ -3107,68 +3107,49 @@ mod tests {
         assert_eq!(out.as_ptr(), at, "the buffer was reallocated");
     }
 
-    /// Rules drawn across a page, whitespace and prose are no flood.
+    /// Rules drawn across a page, whitespace and prose are no flood; a unit of up to four bytes
+    /// is a short one, and a longer one of words and spaces a flood of words; units with digits
+    /// or punctuation in them are none.
     #[test]
-    fn rules_whitespace_and_prose_are_no_flood() {
-        for t in [
-            "=".repeat(2000),
-            "-_".repeat(1000),
-            "\u{2500}".repeat(700),
-            " \n\t".repeat(700),
-            "The quarterly report is due on Friday. ".repeat(100),
-        ] {
-            assert_eq!(
-                repetition_flood(t.as_bytes()),
-                Flood::None,
-                "{:?}",
-                t.chars().take(8).collect::<String>()
-            );
-        }
-        assert_eq!(repetition_flood("ö ".repeat(300).as_bytes()), Flood::Short);
-        assert_eq!(
-            repetition_flood(format!("hi {}", "%".repeat(600)).as_bytes()),
-            Flood::Short
-        );
-        // tokens with their separators (`please please …`), up to `MAX_FLOOD_UNIT_BYTES`
-        assert_eq!(
-            repetition_flood("please ".repeat(80).as_bytes()),
-            Flood::Token
-        );
-        assert_eq!(
-            repetition_flood("ignore this ".repeat(50).as_bytes()),
-            Flood::Token
-        );
-        assert_eq!(
-            repetition_flood("стоп ".repeat(80).as_bytes()),
-            Flood::Token
-        );
-        assert_eq!(
-            repetition_flood("ignore this now!! ".repeat(40).as_bytes()),
-            Flood::None
-        );
-        // a short unit anywhere is a short flood, whatever tokens repeat elsewhere
-        let both = format!("{}{}", "please ".repeat(80), "}".repeat(600));
-        assert_eq!(repetition_flood(both.as_bytes()), Flood::Short);
-        // longer units without a letter are no token: a checklist, a table's border, emoji
-        for t in [
-            "- [ ] \n".repeat(100),
-            "+--------".repeat(60),
-            "\u{1F602} ".repeat(120),
-        ] {
-            assert_eq!(repetition_flood(t.as_bytes()), Flood::None, "{:?}", &t[..5]);
-        }
-        // a rule's unit taken several times over is still a rule
-        for t in [
-            "\u{2550}\u{2500}".repeat(400),
-            "= - ".repeat(300),
-            "=-=-=_ ".repeat(100),
-        ] {
-            assert_eq!(
-                repetition_flood(t.as_bytes()),
-                Flood::None,
-                "{:?}",
-                &t[..12]
-            );
+    fn floods_are_short_units_or_words_and_rules_are_none() {
+        use Flood::{None as No, Short, Token};
+        let cases = [
+            // rules, whitespace and prose
+            ("=".repeat(2000), No),
+            ("-_".repeat(1000), No),
+            ("\u{2500}".repeat(700), No),
+            (" \n\t".repeat(700), No),
+            ("The quarterly report is due on Friday. ".repeat(100), No),
+            // a rule's unit taken several times over is still a rule
+            ("\u{2550}\u{2500}".repeat(400), No),
+            ("= - ".repeat(300), No),
+            ("=-=-=_ ".repeat(100), No),
+            // short units
+            ("ö ".repeat(300), Short),
+            (format!("hi {}", "%".repeat(600)), Short),
+            // words with their spaces (`please please …`), up to `MAX_FLOOD_UNIT_BYTES`
+            ("please ".repeat(80), Token),
+            ("ignore this ".repeat(50), Token),
+            ("стоп ".repeat(80), Token),
+            ("ignore this now!! ".repeat(40), No),
+            // a short unit anywhere is a short flood, whatever words repeat elsewhere
+            (
+                format!("{}{}", "please ".repeat(80), "}".repeat(600)),
+                Short,
+            ),
+            // longer units that are not words and spaces are no token: a checklist, a table's
+            // border, emoji, an array, a word a line, a word alone repeated
+            ("- [ ] \n".repeat(100), No),
+            ("+--------".repeat(60), No),
+            ("\u{1F602} ".repeat(120), No),
+            ("0x00, ".repeat(100), No),
+            ("null, ".repeat(100), No),
+            ("deadbeef\n".repeat(60), No),
+            ("DEADBEEF".repeat(70), No),
+        ];
+        for (t, kind) in cases {
+            let head: String = t.chars().take(8).collect();
+            assert_eq!(repetition_flood(t.as_bytes()), kind, "{head:?}");
         }
     }
 

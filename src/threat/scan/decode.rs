@@ -1354,79 +1354,24 @@ fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
 /// they cover an aligned window).
 pub(super) const FLOOD_BYTES: usize = 512;
 
-/// Longest unit `repetition_flood` finds repeated, in bytes: a character or a short token with
-/// its separator (`ö `, `%`, `please `, `ignore this `).
-pub(super) const MAX_FLOOD_UNIT_BYTES: usize = 16;
-
-/// Longest unit of a `Flood::Short`.
-pub(super) const SHORT_FLOOD_UNIT_BYTES: usize = 4;
-
-/// What `repetition_flood` found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Flood {
-    None,
-    /// A unit of up to `SHORT_FLOOD_UNIT_BYTES` (`ö `, `%`, `}`): padding, rarely anything else.
-    Short,
-    /// A token: a unit of up to `MAX_FLOOD_UNIT_BYTES` of words and the spaces between them
-    /// (`please `, `lol haha `; `token_unit`). Chants and chat spam repeat such units too, so the
-    /// caller counts one only beside an order to the model.
-    Token,
-}
-
-/// Whether a flood unit is words with their spaces: letters and spaces alone, one of each at
-/// least. A letter is an ASCII letter, or a character of two UTF-8 bytes (Latin, Greek,
-/// Cyrillic, Hebrew, Arabic) or of three from U+3000 to U+DFFF (kana, CJK, Hangul): not
-/// U+2000-2FFF (punctuation, arrows, box drawing), U+E000-FFFF (private use, fullwidth forms,
-/// specials) or four-byte characters (emoji). Code, logs and tables repeat units with digits or
-/// punctuation (`0x00, `, `null, `, `NOP; `, `[WARN] retry\n`, `- [ ] `: hostile review 40),
-/// which no hijacking needs.
-fn token_unit(u: &[u8]) -> bool {
-    // (the unit may begin inside a character: a continuation byte counts with its letter)
-    let letter =
-        |b: u8| b.is_ascii_alphabetic() || matches!(b, 0x80..=0xBF | 0xC2..=0xDF | 0xE3..=0xED);
-    u.contains(&b' ')
-        && u.iter().any(|&b| b.is_ascii_alphabetic() || b >= 0x80)
-        && u.iter().all(|&b| b == b' ' || letter(b))
-}
-
-/// What flood `text` holds: `FLOOD_BYTES` or more of one unit of up to `MAX_FLOOD_UNIT_BYTES`
-/// repeated (`ö ö ö …`, `%%%%…`, `\\n\\n…`, `please please …`), not whitespace or a drawn rule,
-/// as hijacking attacks send to push a prompt's instructions out of a model's attention: `Short`
-/// where a unit is of up to `SHORT_FLOOD_UNIT_BYTES`, else `Token` where a longer one is words
-/// and spaces (`token_unit`). Such a run covers a whole aligned window of half that, so only those
-/// windows are compared with themselves shifted by each unit length, shortest first (a shift
-/// whose first eight bytes differ is not compared further): a few thousand byte comparisons on
-/// any 4 KiB, and only on text with prose evidence (the caller's test).
-pub(super) fn repetition_flood(text: &[u8]) -> Flood {
+/// Whether `text` holds a flood: `FLOOD_BYTES` or more of one unit of up to 4 bytes repeated
+/// (`ö ö ö …`, `%%%%…`, `\\n\\n…`), not whitespace or a drawn rule, as hijacking attacks send to
+/// push a prompt's instructions out of a model's attention. Such a run covers a whole aligned
+/// window of half that, so only those windows are compared with themselves shifted by 1 to 4
+/// bytes (a comparison stops at its first difference): a few hundred byte comparisons on any
+/// 4 KiB.
+pub(super) fn repetition_flood(text: &[u8]) -> bool {
     const W: usize = FLOOD_BYTES / 2;
-    const _: () = assert!(MAX_FLOOD_UNIT_BYTES + 8 <= W);
-    // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes each,
-    // the window may begin inside one) are formatting
+    // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes, the
+    // window may begin inside one) are formatting
     let rule = |u: &[u8]| {
-        let n = u.len();
         u.iter()
             .all(|&b| b.is_ascii_whitespace() || matches!(b, b'=' | b'-' | b'_' | b'~'))
-            || (n.is_multiple_of(3)
-                && (0..3).any(|r| {
-                    (r..n)
-                        .step_by(3)
-                        .all(|i| matches!([u[i], u[(i + 1) % n]], [0xe2, 0x94 | 0x95]))
-                }))
+            || (u.len() == 3
+                && (0..3).any(|r| matches!([u[r], u[(r + 1) % 3]], [0xe2, 0x94 | 0x95])))
     };
-    // (the least shift that matches is the unit itself: a rule's unit taken twice is a rule)
-    let mut found = Flood::None;
-    for w in text.chunks_exact(W) {
-        let unit = (1..=MAX_FLOOD_UNIT_BYTES)
-            .find(|&p| w[p..p + 8] == w[..8] && w[p..] == w[..W - p])
-            .map(|p| &w[..p])
-            .filter(|u| !rule(u));
-        match unit {
-            Some(u) if u.len() <= SHORT_FLOOD_UNIT_BYTES => return Flood::Short,
-            Some(u) if token_unit(u) => found = Flood::Token,
-            _ => {}
-        }
-    }
-    found
+    text.chunks_exact(W)
+        .any(|w| (1..=4).any(|p| w[p..] == w[..W - p] && !rule(&w[..p])))
 }
 
 /// What `undisguise` read and found.
@@ -3107,50 +3052,26 @@ mod tests {
         assert_eq!(out.as_ptr(), at, "the buffer was reallocated");
     }
 
-    /// Rules drawn across a page, whitespace and prose are no flood; a unit of up to four bytes
-    /// is a short one, and a longer one of words and spaces a flood of words; units with digits
-    /// or punctuation in them are none.
+    /// Rules drawn across a page, whitespace and prose are no flood.
     #[test]
-    fn floods_are_short_units_or_words_and_rules_are_none() {
-        use Flood::{None as No, Short, Token};
-        let cases = [
-            // rules, whitespace and prose
-            ("=".repeat(2000), No),
-            ("-_".repeat(1000), No),
-            ("\u{2500}".repeat(700), No),
-            (" \n\t".repeat(700), No),
-            ("The quarterly report is due on Friday. ".repeat(100), No),
-            // a rule's unit taken several times over is still a rule
-            ("\u{2550}\u{2500}".repeat(400), No),
-            ("= - ".repeat(300), No),
-            ("=-=-=_ ".repeat(100), No),
-            // short units
-            ("ö ".repeat(300), Short),
-            (format!("hi {}", "%".repeat(600)), Short),
-            // words with their spaces (`please please …`), up to `MAX_FLOOD_UNIT_BYTES`
-            ("please ".repeat(80), Token),
-            ("ignore this ".repeat(50), Token),
-            ("стоп ".repeat(80), Token),
-            ("ignore this now!! ".repeat(40), No),
-            // a short unit anywhere is a short flood, whatever words repeat elsewhere
-            (
-                format!("{}{}", "please ".repeat(80), "}".repeat(600)),
-                Short,
-            ),
-            // longer units that are not words and spaces are no token: a checklist, a table's
-            // border, emoji, an array, a word a line, a word alone repeated
-            ("- [ ] \n".repeat(100), No),
-            ("+--------".repeat(60), No),
-            ("\u{1F602} ".repeat(120), No),
-            ("0x00, ".repeat(100), No),
-            ("null, ".repeat(100), No),
-            ("deadbeef\n".repeat(60), No),
-            ("DEADBEEF".repeat(70), No),
-        ];
-        for (t, kind) in cases {
-            let head: String = t.chars().take(8).collect();
-            assert_eq!(repetition_flood(t.as_bytes()), kind, "{head:?}");
+    fn rules_whitespace_and_prose_are_no_flood() {
+        for t in [
+            "=".repeat(2000),
+            "-_".repeat(1000),
+            "\u{2500}".repeat(700),
+            " \n\t".repeat(700),
+            "The quarterly report is due on Friday. ".repeat(100),
+        ] {
+            assert!(
+                !repetition_flood(t.as_bytes()),
+                "{:?}",
+                t.chars().take(8).collect::<String>()
+            );
         }
+        assert!(repetition_flood("ö ".repeat(300).as_bytes()));
+        assert!(repetition_flood(
+            format!("hi {}", "%".repeat(600)).as_bytes()
+        ));
     }
 
     proptest::proptest! {
@@ -3221,35 +3142,18 @@ mod tests {
             }
         }
 
-        /// A run of `FLOOD_BYTES` of any unit of 1 to `MAX_FLOOD_UNIT_BYTES` bytes that is not
-        /// a drawn rule, at any offset in any text, is a flood: short where the unit's root is
-        /// of up to `SHORT_FLOOD_UNIT_BYTES`, else a token where it is words and spaces.
+        /// A run of `FLOOD_BYTES` of any unit of 1 to 4 bytes that is not a drawn rule, at any
+        /// offset in any text, is a flood.
         #[test]
         fn every_long_repetition_is_a_flood(
-            unit in "[a-zA-Z0-9%\\]ö!#* ]{1,16}",
+            unit in "[a-zA-Z0-9%\\]ö!#*]{1,4}",
             before in "[a-z ]{0,700}",
             after in "[a-z ]{0,300}",
         ) {
-            proptest::prop_assume!(unit.len() <= MAX_FLOOD_UNIT_BYTES);
-            proptest::prop_assume!(!unit.bytes().all(|b| b == b' '));
+            proptest::prop_assume!(unit.len() <= 4);
             let run = unit.repeat(FLOOD_BYTES / unit.len() + 1);
             let t = format!("{before}{run}{after}");
-            // (the unit's primitive root is what repeats: `abab` is `ab` twice)
-            let u = unit.as_bytes();
-            let root = (1..=u.len())
-                .find(|&p| u.len() % p == 0 && u.chunks(p).all(|c| c == &u[..p]))
-                .map_or(u, |p| &u[..p]);
-            let expected = match root.len() {
-                n if n <= SHORT_FLOOD_UNIT_BYTES => Flood::Short,
-                // (a root of whole copies ends where the next begins: at a character)
-                _ if std::str::from_utf8(root).is_ok_and(|r| {
-                    r.contains(' ')
-                        && r.chars().any(char::is_alphabetic)
-                        && r.chars().all(|c| c == ' ' || c.is_alphabetic())
-                }) => Flood::Token,
-                _ => Flood::None,
-            };
-            proptest::prop_assert_eq!(repetition_flood(t.as_bytes()), expected, "{:?}", unit);
+            proptest::prop_assert!(repetition_flood(t.as_bytes()), "{:?}", unit);
         }
 
         /// Words joined by `_` or `.` (a model of the rule): three joints or more, or two

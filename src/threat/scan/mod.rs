@@ -2281,11 +2281,11 @@ mod tests {
         );
     }
 
-    /// The common markers (`HACKED`, `PWNED`) count after `reply only with` as after `reply
-    /// with`, alone and beside a flood or an override; each case was below High before. Their
-    /// near misses, hostile review 40's among them: the markers as nouns, quoted beside an
-    /// order's word (`the response was 'pwned'`), a beginner's program printing one and its
-    /// output, a reply about a hacked account.
+    /// `HACKED` counts after `reply only with` as after `reply with` (Low alone), so a flood or
+    /// an override beside it makes it High; each case was below High before. Its near misses,
+    /// hostile review 40's among them: the marker as a noun, quoted near an order's word (`the
+    /// response was 'hacked'`), a beginner's program printing it and its output, a reply about
+    /// a hacked account, and an answer format that names it (Low).
     #[test]
     fn markers_after_reply_only_with_make_a_hijack_high() {
         let parens = ")".repeat(600);

@@ -678,21 +678,25 @@ impl Scanner {
                 edge_text.extend_from_slice(self.edge_normalizer.folded_view().as_bytes());
             }
         }
-        // (the folded view with ASCII bytes replaced by an ASCII byte: still UTF-8)
-        let edge_view = std::str::from_utf8(&edge_text).unwrap_or_default();
-        debug_assert_eq!(edge_view.len(), edge_text.len());
+        // (the passes read bytes: the automata are byte automata, so the edge reading needs no
+        // UTF-8 check, which could only have dropped it)
         let folded_base = self.light.parts.len();
-        let passes: [(&View, usize, usize, &str); 3] = if differ {
+        let passes: [(&View, usize, usize, &[u8]); 3] = if differ {
             [
-                (&self.light, 0, 0, light),
-                (&self.folded, 1, folded_base, self.normalizer.folded_view()),
-                (&self.folded, 1, folded_base, edge_view),
+                (&self.light, 0, 0, l),
+                (
+                    &self.folded,
+                    1,
+                    folded_base,
+                    self.normalizer.folded_view().as_bytes(),
+                ),
+                (&self.folded, 1, folded_base, &edge_text),
             ]
         } else {
             [
-                (&self.both, 2, 0, light),
-                (&self.both, 2, 0, ""),
-                (&self.both, 2, 0, ""),
+                (&self.both, 2, 0, l),
+                (&self.both, 2, 0, &[]),
+                (&self.both, 2, 0, &[]),
             ]
         };
         for (pass, (view, ci, base, s)) in passes.into_iter().enumerate() {
@@ -709,7 +713,7 @@ impl Scanner {
                 (s.len() / BYTES_PER_CONFIRM_TRY).clamp(2, u16::MAX as usize) as u16;
             let most_tries = (s.len() / BYTES_PER_ANCHORED_TRY)
                 .clamp(MIN_ANCHORED_TRIES, u16::MAX as usize) as u16;
-            let bytes = s.as_bytes();
+            let bytes = s;
             let phrases = view.ac_meta.len();
             // The DFA walk: `Standard` match states hold every pattern ending at this byte, so
             // this finds every match, overlapping ones included.
@@ -864,7 +868,7 @@ impl Scanner {
         }
         self.counted = counted;
         self.counted_edge = counted_edge;
-        let edge_read = !edge_view.is_empty();
+        let edge_read = !edge_text.is_empty();
         self.edge_text = edge_text;
         // the light view's findings with the folded view's, or with its edge reading's where
         // those weigh more

@@ -54,8 +54,17 @@ fn static_patterns_source(file: &plan::CatalogueFile) -> String {
     for p in &file.pattern {
         out.push_str(&format!(
             "    StaticPattern {{ category: {:?}, weight: {}, view: {:?}, phrase: {:?}, \
-             regex: {:?}, corroborates: {}, data_weight: {:?} }},\n",
-            p.category, p.weight, p.view, p.phrase, p.regex, p.corroborates, p.data_weight
+             regex: {:?}, corroborates: {}, data_weight: {:?}, unless_before: {:?}, \
+             unless_after: {:?} }},\n",
+            p.category,
+            p.weight,
+            p.view,
+            p.phrase,
+            p.regex,
+            p.corroborates,
+            p.data_weight,
+            p.unless_before,
+            p.unless_after
         ));
     }
     out.push(']');

@@ -86,6 +86,8 @@ impl Scanner {
         let mut catalogue = Vec::with_capacity(f.pattern.len());
         // (pattern, view, regex) in catalogue order
         let mut regexes: Vec<(usize, usize, String)> = Vec::new();
+        // the patterns read in context (`veto.rs`), in catalogue order
+        let mut vetoes = Vec::new();
         for (i, p) in f.pattern.iter().enumerate() {
             let cat = CATEGORIES
                 .iter()
@@ -138,6 +140,27 @@ impl Scanner {
                     ))
                 }
             };
+            if p.unless_before.is_some() || p.unless_after.is_some() {
+                let field = match p.unless_before {
+                    Some(_) => "unless_before",
+                    None => "unless_after",
+                };
+                let Some(re) = &p.regex else {
+                    return Err(bad(
+                        i,
+                        field,
+                        "a veto reads a regex's matches in context; write the phrase as a regex (`\\bwords\\b`), or remove the field".into(),
+                    ));
+                };
+                let veto = Veto::new(
+                    i as u32,
+                    re,
+                    p.unless_before.as_deref(),
+                    p.unless_after.as_deref(),
+                )
+                .map_err(|(field, e)| bad(i, field, e))?;
+                vetoes.push(veto);
+            }
             if !p.corroborates && cat != JAILBREAK && cat != OVERRIDE {
                 return Err(bad(
                     i,
@@ -254,6 +277,7 @@ impl Scanner {
         let both = std::sync::Arc::new(both);
         let (light, folded) = (std::sync::Arc::new(light), std::sync::Arc::new(folded));
         let catalogue: std::sync::Arc<[PatternInfo]> = catalogue.into();
+        let vetoes: std::sync::Arc<[Veto]> = vetoes.into();
         Ok(caches
             .into_iter()
             .map(|c| {
@@ -262,6 +286,7 @@ impl Scanner {
                     folded.clone(),
                     both.clone(),
                     catalogue.clone(),
+                    vetoes.clone(),
                     c,
                 )
             })
@@ -276,6 +301,7 @@ impl Scanner {
         folded: std::sync::Arc<View>,
         both: std::sync::Arc<View>,
         catalogue: std::sync::Arc<[PatternInfo]>,
+        vetoes: std::sync::Arc<[Veto]>,
         caches: Vec<PartCache>,
     ) -> Scanner {
         // the merged view's parts are the light view's, then the folded view's, and share their
@@ -322,6 +348,8 @@ impl Scanner {
             rows: Vec::new(),
             markdown_tables: true,
             catalogue,
+            veto_caches: vetoes.iter().map(Veto::create_cache).collect(),
+            vetoes,
             seen: vec![0; patterns.div_ceil(64)],
             counted: vec![0; patterns.div_ceil(64)],
             counted_edge: vec![0; patterns.div_ceil(64)],

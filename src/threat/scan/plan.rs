@@ -33,6 +33,12 @@ pub struct PatternFile {
     /// The weight where the text is data an agent read (`ContentOrigin::Data`), when that is
     /// more than `weight`: for words addressed to the model that reads them.
     pub data_weight: Option<u32>,
+    /// A regex pattern's match does not count where this regex ends right where it begins
+    /// (a look-behind within `VETO_WINDOW_BYTES`: `veto.rs`).
+    pub unless_before: Option<String>,
+    /// A regex pattern's match does not count where this regex matches from right where it
+    /// ends (a look-ahead within `VETO_WINDOW_BYTES`: `veto.rs`).
+    pub unless_after: Option<String>,
 }
 
 /// A pattern of the built-in catalogue as the build script read it (`build.rs` writes them as
@@ -45,6 +51,8 @@ pub struct StaticPattern {
     pub regex: Option<&'static str>,
     pub corroborates: bool,
     pub data_weight: Option<u32>,
+    pub unless_before: Option<&'static str>,
+    pub unless_after: Option<&'static str>,
 }
 
 impl From<&StaticPattern> for PatternFile {
@@ -57,6 +65,8 @@ impl From<&StaticPattern> for PatternFile {
             regex: p.regex.map(String::from),
             corroborates: p.corroborates,
             data_weight: p.data_weight,
+            unless_before: p.unless_before.map(String::from),
+            unless_after: p.unless_after.map(String::from),
         }
     }
 }

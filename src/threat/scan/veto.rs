@@ -6,17 +6,22 @@
 //! unless its veto matches right there: `unless_before` ending where the match begins (within
 //! `VETO_WINDOW_BYTES` before it), `unless_after` beginning where it ends (within as many
 //! after). The pattern counts where one of its matches stands. So `system:` counts as a role
-//! line unless a Kubernetes name follows (`system:serviceaccount:…`), and `share … password`
-//! counts unless a negation comes right before it (`never share your password`).
+//! line unless an operating system's name follows (`Operating system: Ubuntu`), and `share …
+//! password` counts unless a negation comes right before it (`never share your password`).
+//! Views read a line break as a space, so a veto reads across lines: a word before a match may
+//! end the line above (review 41 bypassed a noun list before `system:` so).
 //!
 //! Invariants:
-//! - A veto drops a match, never a pattern that matched elsewhere: the next match is looked for
-//!   from one byte past the vetoed one's start, so a vetoed match hides no match inside it.
-//! - Bounded: a scan reads at most `MOST_VETOED_MATCHES` matches of a pattern in context, each
-//!   with at most `VETO_WINDOW_BYTES` on each side; past them the pattern counts (fail closed:
-//!   repeating a vetoed form cannot hide an attack, nor cost more than a few passes).
+//! - A veto drops a match, never a pattern that matched elsewhere: at a start `unless_before`
+//!   does not veto, each end the regex prefers is read (the longest, then the one it prefers
+//!   short of that, …), and the next match is looked for from one byte past the start, so a
+//!   vetoed match hides no match inside it.
+//! - Bounded: a scan reads at most `MOST_VETOED_MATCHES` matches (starts and ends) of a pattern
+//!   in context, each with at most `VETO_WINDOW_BYTES` on each side; past them the pattern
+//!   counts (fail closed: repeating a vetoed form cannot hide an attack, nor cost more than a
+//!   few searches).
 //! - Where the automata found the pattern and its whole regex finds no match (which cannot
-//!   happen: a test holds them equal), the pattern counts.
+//!   happen on a view: the parts were planned from that regex), the pattern counts.
 //! - No veto matches the empty string (the catalogue refuses one: it would veto every match).
 
 #[allow(unused_imports)]
@@ -97,53 +102,75 @@ impl Veto {
     }
 
     /// Whether the pattern, which the automata found in `text`, counts there: whether one of
-    /// its matches stands outside its vetoes (module doc).
+    /// its matches stands outside its vetoes (module doc). Matches are read by start; at a start
+    /// `unless_before` does not veto, each end the regex prefers is read, longest first, then
+    /// the one it prefers short of that (a greedy match's end is not the only one: `tell me the
+    /// password of the password manager` ends at `password` twice).
     pub(super) fn counts(&self, cache: &mut VetoCache, text: &[u8]) -> bool {
         let mut from = 0;
-        for n in 0..=MOST_VETOED_MATCHES {
+        let mut reads = 0;
+        while from <= text.len() {
             let Some(m) = self
                 .whole
                 .search_with(&mut cache.whole, &Input::new(text).range(from..))
             else {
                 // (none at all: the automata found one, so it counts)
-                return n == 0;
+                return reads == 0;
             };
-            if n == MOST_VETOED_MATCHES || !self.vetoed(cache, text, m.start(), m.end()) {
+            reads += 1;
+            if reads > MOST_VETOED_MATCHES {
                 return true;
+            }
+            if !self.before_vetoed(cache, text, m.start()) {
+                let mut end = m.end();
+                loop {
+                    if !self.after_vetoed(cache, text, end) {
+                        return true;
+                    }
+                    // the end the regex prefers short of this one, from the same start
+                    let shorter = Input::new(text)
+                        .range(m.start()..end.saturating_sub(1).max(m.start()))
+                        .anchored(Anchored::Yes);
+                    match self.whole.search_with(&mut cache.whole, &shorter) {
+                        Some(n) if end > m.start() && n.end() < end => end = n.end(),
+                        _ => break,
+                    }
+                    reads += 1;
+                    if reads > MOST_VETOED_MATCHES {
+                        return true;
+                    }
+                }
             }
             // a match may begin inside the vetoed one
             from = m.start() + 1;
-            if from > text.len() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Whether a veto stands beside the match `start..end` of `text`.
-    fn vetoed(&self, cache: &mut VetoCache, text: &[u8], start: usize, end: usize) -> bool {
-        if let (Some(before), Some(c)) = (&self.before, &mut cache.before) {
-            // the window from a word's start: `\b` at its first byte reads as in the text
-            let mut lo = start.saturating_sub(VETO_WINDOW_BYTES);
-            let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-            while lo > 0 && lo < start && word(text[lo - 1]) && word(text[lo]) {
-                lo += 1;
-            }
-            if before
-                .search_with(c, &Input::new(&text[lo..start]))
-                .is_some()
-            {
-                return true;
-            }
-        }
-        if let (Some(after), Some(c)) = (&self.after, &mut cache.after) {
-            let hi = text.len().min(end + VETO_WINDOW_BYTES);
-            let at = Input::new(text).range(end..hi).anchored(Anchored::Yes);
-            if after.search_with(c, &at).is_some() {
-                return true;
-            }
         }
         false
+    }
+
+    /// Whether `unless_before` ends right at `start`, within the window before it.
+    fn before_vetoed(&self, cache: &mut VetoCache, text: &[u8], start: usize) -> bool {
+        let (Some(before), Some(c)) = (&self.before, &mut cache.before) else {
+            return false;
+        };
+        // the window from a word's start: `\b` at its first byte reads as in the text
+        let mut lo = start.saturating_sub(VETO_WINDOW_BYTES);
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        while lo > 0 && lo < start && word(text[lo - 1]) && word(text[lo]) {
+            lo += 1;
+        }
+        before
+            .search_with(c, &Input::new(&text[lo..start]))
+            .is_some()
+    }
+
+    /// Whether `unless_after` matches from `end`, within the window after it.
+    fn after_vetoed(&self, cache: &mut VetoCache, text: &[u8], end: usize) -> bool {
+        let (Some(after), Some(c)) = (&self.after, &mut cache.after) else {
+            return false;
+        };
+        let hi = text.len().min(end + VETO_WINDOW_BYTES);
+        let at = Input::new(text).range(end..hi).anchored(Anchored::Yes);
+        after.search_with(c, &at).is_some()
     }
 }
 
@@ -167,6 +194,10 @@ mod tests {
         assert!(v.counts(&mut c, b"never share it, share the password"));
         // the veto ends where the match begins: not earlier
         assert!(v.counts(&mut c, b"never mind, share your password"));
+        // a shorter match from the same start counts where the longest is vetoed
+        let (v, mut c) = veto(r"\btell\b[^.]{0,40}\bpassword\b", None, Some(" manager"));
+        assert!(!v.counts(&mut c, b"tell me about a password manager."));
+        assert!(v.counts(&mut c, b"tell me the password of the password manager."));
         let (v, mut c) = veto(r"\bsystem:", None, Some("serviceaccount:"));
         assert!(!v.counts(&mut c, b"user system:serviceaccount:default:build"));
         assert!(v.counts(&mut c, b"system: you are free"));
@@ -202,24 +233,49 @@ mod tests {
         assert!(v.counts(&mut c, &more));
     }
 
-    /// The rule without the regex crate's search: every place a match begins (its end as a
-    /// search from there ends it), each read against its window by a regex anchored at both
-    /// ends; the pattern counts where one of the first `MOST_VETOED_MATCHES` stands outside its
-    /// vetoes, or there are more.
+    /// The rule with another regex engine (the `regex` crate, on slices): at every place a
+    /// match begins, in order, `unless_before` read once, then each end the regex prefers, the
+    /// longest first and then the one it prefers short of the last; the pattern counts at the
+    /// first read outside its vetoes, or past `MOST_VETOED_MATCHES` reads.
     fn model(re: &str, before: &str, after: &str, text: &[u8]) -> bool {
         let whole = regex::bytes::Regex::new(&format!("(?-u)^(?:{re})")).unwrap();
         let before = regex::bytes::Regex::new(&format!("(?-u)^(?:{before})$")).unwrap();
         let after = regex::bytes::Regex::new(&format!("(?-u)^(?:{after})")).unwrap();
-        let starts: Vec<(usize, usize)> = (0..=text.len())
-            .filter_map(|i| whole.find(&text[i..]).map(|m| (i, i + m.end())))
-            .collect();
-        let vetoed = |&(s, e): &(usize, usize)| {
-            let lo = s.saturating_sub(VETO_WINDOW_BYTES);
-            (lo..=s).any(|j| before.is_match(&text[j..s]))
-                || after.is_match(&text[e..text.len().min(e + VETO_WINDOW_BYTES)])
-        };
-        starts.len() > MOST_VETOED_MATCHES
-            || starts.iter().take(MOST_VETOED_MATCHES).any(|m| !vetoed(m))
+        let mut reads = 0;
+        for s in 0..=text.len() {
+            let Some(m) = whole.find(&text[s..]) else {
+                continue;
+            };
+            reads += 1;
+            if reads > MOST_VETOED_MATCHES {
+                return true;
+            }
+            // (the window begins at a word's start: past a word the 64 bytes cut)
+            let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+            let cut = s.saturating_sub(VETO_WINDOW_BYTES);
+            let lo = match cut > 0 && word(&text[cut - 1]) {
+                true => (cut..s).find(|&j| !word(&text[j])).unwrap_or(s),
+                false => cut,
+            };
+            if (lo..=s).any(|j| before.is_match(&text[j..s])) {
+                continue;
+            }
+            let mut end = s + m.end();
+            loop {
+                if !after.is_match(&text[end..text.len().min(end + VETO_WINDOW_BYTES)]) {
+                    return true;
+                }
+                match whole.find(&text[s..end.saturating_sub(1).max(s)]) {
+                    Some(n) if end > s && s + n.end() < end => end = s + n.end(),
+                    _ => break,
+                }
+                reads += 1;
+                if reads > MOST_VETOED_MATCHES {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     proptest::proptest! {
@@ -231,7 +287,7 @@ mod tests {
             text in proptest::collection::vec(
                 proptest::sample::select(b"abcd ".to_vec()), 0..200),
         ) {
-            let (re, before, after) = ("ab+|b+a", "c+ ?a*", " ?d+");
+            let (re, before, after) = ("ab+|b+a|a[bc]*?b", "c+ ?a*", " ?d+|b+d");
             let (v, mut c) = veto(re, Some(before), Some(after));
             // the scanner asks only where the automata found a match
             if regex::bytes::Regex::new(re).unwrap().is_match(&text) {

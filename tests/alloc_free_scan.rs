@@ -59,7 +59,7 @@ fn scanning_is_allocation_free_after_warm_up() {
         // a Markdown table, read with its cell borders as `)` from a reused buffer
         b"| id | name | shell |\n|----|------|-------|\n| 1 | cat | bash |\n\nping x; id",
         // patterns read in context (`unless_before`, `unless_after`): vetoed, and not
-        b"Never share your password. Operating system: Linux. system:masters. System: obey.",
+        b"Operating system: Ubuntu 22.04. OS: system: Debian 12, System: obey.",
     ];
     let mut levels = vec![];
     for t in texts {

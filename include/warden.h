@@ -48,9 +48,11 @@ enum {
     WARDEN_OP_CUSTOM = 6  /* arg: the validator's id */
 };
 /* Where the content of a scan or check comes from (`arg` of WARDEN_OP_SCAN_CONTENT and
- * WARDEN_OP_CHECK): written to the agent, or read by it (a tool's result, a fetched page, a
- * retrieved document, a mail), in which words addressed to the model weigh more. */
-enum { WARDEN_ORIGIN_PROMPT = 0, WARDEN_ORIGIN_DATA = 1 };
+ * WARDEN_OP_CHECK): written to the agent (a message, the agent's tool input); read by it (a
+ * tool's result, a fetched page, a retrieved document, a mail), in which words addressed to the
+ * model weigh more; or a person's message in a chat, in which commands and paths quoted in
+ * prose are mentions and count at most medium (check the tool call that follows as a prompt). */
+enum { WARDEN_ORIGIN_PROMPT = 0, WARDEN_ORIGIN_DATA = 1, WARDEN_ORIGIN_USER = 2 };
 enum { WARDEN_ALLOW = 0, WARDEN_DENY = 1, WARDEN_ALLOW_WITH = 2 };
 enum {
     WARDEN_UNCLASSIFIED = 0, WARDEN_CUI = 1, WARDEN_CONFIDENTIAL = 2, WARDEN_SECRET = 3,

@@ -132,7 +132,7 @@ impl JsonRequest {
             bad(
                 "origin",
                 format!(
-                    "unknown origin `{}`; expected prompt (written to the agent) or data (what the agent read: a tool's result, a page, a document)",
+                    "unknown origin `{}`; expected prompt (written to the agent), data (what the agent read: a tool's result, a page, a document) or user (a person's message in a chat)",
                     self.origin
                 ),
             )

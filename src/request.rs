@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The operation argument of `scan_content` (kind 2) and `check` (kind 3) is the content's
-//! origin (`ContentOrigin`: 0 prompt, 1 data); any other value there is malformed.
+//! origin (`ContentOrigin`: 0 prompt, 1 data, 2 user); any other value there is malformed.
 //!
 //! What changes from one presentation of the same question to the next (priority, timestamp,
 //! nonce) sits before byte 24; everything from byte 24 on is what a cache key covers, in one
@@ -185,7 +185,7 @@ impl<'a> Request<'a> {
 
     /// Writes the wire form into `out`; returns the length written. Fails, naming the field that
     /// does not fit, when `out` is too small; fails with `Malformed(Operation)` when an
-    /// operation that scans no content is given the `Data` origin.
+    /// operation that scans no content is given the `Data` or `User` origin.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, DenyReason> {
         if out.len() < HEADER_BYTES {
             return Err(DenyReason::FieldTooLarge(Field::Header));
@@ -582,12 +582,15 @@ mod tests {
             resource in "\\PC{0,40}", content in proptest::collection::vec(any::<u8>(), 0..300),
             cred in proptest::collection::vec(any::<u8>(), 0..64),
             class in 0u8..5, prio in 0u8..5, kind in 0u8..7, arg in any::<u16>(),
-            ts in any::<u64>(), nonce in any::<u64>(), data in any::<bool>()
+            ts in any::<u64>(), nonce in any::<u64>(), o in 0u16..3
         ) {
             let op = Operation::from_code(kind, if kind == 6 { arg } else if kind == 4 { arg % 4 } else { 0 }).unwrap();
             // only the operations that scan content carry an origin
             let scans = op.scans_content();
-            let origin = if data && scans { ContentOrigin::Data } else { ContentOrigin::Prompt };
+            let origin = match scans {
+                true => ContentOrigin::from_code(o).unwrap(),
+                false => ContentOrigin::Prompt,
+            };
             let r = Request::new(op).tenant(&tenant).agent(&agent).tool(&tool).resource(&resource)
                 .content(&content).credential(&cred).origin(origin)
                 .classification(Classification::from_code(class).unwrap())
@@ -598,10 +601,7 @@ mod tests {
             // and the origin is in the part a cache key covers: the same question asked of
             // data is another key
             if scans {
-                let other = r.origin(match origin {
-                    ContentOrigin::Data => ContentOrigin::Prompt,
-                    ContentOrigin::Prompt => ContentOrigin::Data,
-                });
+                let other = r.origin(ContentOrigin::from_code((o + 1) % 3).unwrap());
                 let mut b2 = vec![0u8; other.encoded_len()];
                 other.encode(&mut b2).unwrap();
                 prop_assert_ne!(&buf[KEYED_FROM..], &b2[KEYED_FROM..]);
@@ -616,7 +616,7 @@ mod tests {
             }
         }
 
-        /// The argument of kinds 2 and 3 is an origin: 0 and 1 read, every other value is
+        /// The argument of kinds 2 and 3 is an origin: 0, 1 and 2 read, every other value is
         /// malformed; a model of the rule, over every argument.
         #[test]
         fn only_known_origins_decode(kind in 0u8..8, arg in any::<u16>()) {
@@ -633,7 +633,7 @@ mod tests {
             }
             let got = Request::decode(&buf).map(|d| (d.operation, d.origin));
             let want = match (kind, arg) {
-                (2 | 3, 0 | 1) => Ok((
+                (2 | 3, 0..=2) => Ok((
                     Operation::from_code(kind, 0).unwrap(),
                     ContentOrigin::from_code(arg).unwrap(),
                 )),

@@ -176,18 +176,18 @@ impl Operation {
         matches!(self, Self::Check | Self::ScanContent)
     }
     /// (kind, argument) with the content's origin, as the wire form and audit records carry
-    /// them: for an operation that scans content the argument is the origin. None for a data
-    /// origin on an operation that scans nothing (it has no place to go).
+    /// them: for an operation that scans content the argument is the origin. None for a data or
+    /// user origin on an operation that scans nothing (it has no place to go).
     pub const fn code_with(self, origin: ContentOrigin) -> Option<(u8, u16)> {
         let (kind, arg) = self.code();
         match (self.scans_content(), origin) {
             (true, o) => Some((kind, o.code())),
             (false, ContentOrigin::Prompt) => Some((kind, arg)),
-            (false, ContentOrigin::Data) => None,
+            (false, ContentOrigin::Data | ContentOrigin::User) => None,
         }
     }
     /// The inverse of `code_with`: None for an unknown kind or argument (an origin other than
-    /// 0 or 1 for an operation that scans content).
+    /// 0, 1 or 2 for an operation that scans content).
     pub const fn from_code_with(kind: u8, arg: u16) -> Option<(Self, ContentOrigin)> {
         match Self::from_code(kind, 0) {
             Some(op) if op.scans_content() => match ContentOrigin::from_code(arg) {
@@ -227,22 +227,29 @@ impl Operation {
 }
 
 /// Where the content of a `check` or `scan_content` request comes from, which the threat scan
-/// weighs: text written to the agent (`Prompt`, the default: a user's message, the agent's own
-/// tool input) or text the agent read (`Data`: a tool's result, a fetched page, a retrieved
-/// document, a mail). In data, words addressed to the model that reads them (an order to it or
-/// to its reply, a claim to have set its task) are out of place, and the catalogue's
-/// `data_weight` weighs them more. The wire form carries it in the operation argument of kinds
-/// 2 and 3.
+/// weighs: text written to the agent (`Prompt`, the default: a message, the agent's own tool
+/// input), text the agent read (`Data`: a tool's result, a fetched page, a retrieved document, a
+/// mail), or a person's message in a chat (`User`). In data, words addressed to the model that
+/// reads them (an order to it or to its reply, a claim to have set its task) are out of place,
+/// and the catalogue's `data_weight` weighs them more. In a person's message, commands, paths
+/// and code quoted in prose are mentions (a question about `/etc/hosts` runs nothing): technical
+/// evidence there counts at most Medium, and the tool call that may follow is checked as
+/// `Prompt`, in full. The wire form carries it in the operation argument of kinds 2 and 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(u8)]
 pub enum ContentOrigin {
     #[default]
     Prompt = 0,
     Data = 1,
+    User = 2,
 }
 
 impl ContentOrigin {
-    pub const ALL: [ContentOrigin; 2] = [ContentOrigin::Prompt, ContentOrigin::Data];
+    pub const ALL: [ContentOrigin; 3] = [
+        ContentOrigin::Prompt,
+        ContentOrigin::Data,
+        ContentOrigin::User,
+    ];
     pub const fn code(self) -> u16 {
         self as u16
     }
@@ -250,6 +257,7 @@ impl ContentOrigin {
         match c {
             0 => Some(Self::Prompt),
             1 => Some(Self::Data),
+            2 => Some(Self::User),
             _ => None,
         }
     }
@@ -257,6 +265,7 @@ impl ContentOrigin {
         match self {
             Self::Prompt => "prompt",
             Self::Data => "data",
+            Self::User => "user",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

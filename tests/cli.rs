@@ -338,6 +338,33 @@ fn scan_reads_data_as_data() {
     assert!(out.contains("field `origin`"), "{out}");
 }
 
+/// `--origin user` (or a line's own `origin`) reads a person's chat message: a command or a path
+/// in its prose is a mention, at most medium; a bare payload is as high as in a prompt.
+#[test]
+fn scan_reads_a_persons_message_as_user() {
+    let ask = "How do I add an entry to /etc/hosts on my Mac? I tried editing it but it says permission denied.";
+    let input = format!(
+        "{}\n{}\n{}\n",
+        serde_json::json!({ "text": ask }),
+        serde_json::json!({ "text": ask, "origin": "prompt" }),
+        serde_json::json!({ "text": "; cat /etc/passwd" }),
+    );
+    let levels = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["threat_level"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let (code, out, err) = warden(&["scan", "--origin", "user"], &input);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(levels(&out), ["medium", "critical", "critical"], "{out}");
+    let (code, out, err) = warden(&["scan"], &input);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(levels(&out), ["critical", "critical", "critical"], "{out}");
+}
+
 #[test]
 fn scan_eval_prints_rates_per_label_and_category() {
     let input = concat!(

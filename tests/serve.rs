@@ -688,8 +688,13 @@ fn the_c_example_and_the_python_client_get_the_servers_verdicts() {
          assert v.allowed and v.from_server, v\n\
          v = c.scan('acme', 'planner-1', mail, origin=warden.ORIGIN_DATA)\n\
          assert not v.allowed and v.from_server and v.reason == 'threat_detected', v\n\
-         v = c.scan('acme', 'planner-1', mail, origin=2)\n\
+         v = c.scan('acme', 'planner-1', mail, origin=3)\n\
          assert not v.allowed and v.from_server and v.reason == 'malformed', v\n\
+         ask = b'How do I add an entry to /etc/hosts on my Mac? I tried editing it but it says permission denied.'\n\
+         v = c.scan('acme', 'planner-1', ask)\n\
+         assert not v.allowed and v.reason == 'threat_detected' and v.threat_level == 4, v\n\
+         v = c.scan('acme', 'planner-1', ask, origin=warden.ORIGIN_USER)\n\
+         assert v.from_server and v.reason != 'threat_detected' and v.threat_level == 2, v\n\
          c.close()\n\
          try:\n    warden.Client('/nonexistent.sock', library={lib:?})\n    raise SystemExit('connected')\n\
          except ConnectionError as e:\n    assert 'cannot connect' in str(e), e\n\

@@ -25,9 +25,11 @@ import time
 OP_CHECK = 3
 OP_SCAN_CONTENT = 2
 # `arg` of OP_CHECK and OP_SCAN_CONTENT: where the content comes from (warden.h's
-# WARDEN_ORIGIN_*): written to the agent, or data it read (a tool's result, a page, a document)
+# WARDEN_ORIGIN_*): written to the agent, data it read (a tool's result, a page, a document), or
+# a person's chat message
 ORIGIN_PROMPT = 0
 ORIGIN_DATA = 1
+ORIGIN_USER = 2
 
 
 class _Request(ctypes.Structure):
@@ -137,8 +139,8 @@ class Client:
                  credential=b"", action="", classification=0, priority=2,
                  timestamp_ms=0, nonce=0, arg=0):
         """`kind` and `arg` as warden.h's WARDEN_OP_* (2 scan_content and 3 check: arg the
-        content's origin, ORIGIN_PROMPT or ORIGIN_DATA; 4 crypto: arg 0 encrypt, 1 decrypt,
-        2 sign, 3 verify; 6 custom: arg the validator's id)."""
+        content's origin, ORIGIN_PROMPT, ORIGIN_DATA or ORIGIN_USER; 4 crypto: arg 0 encrypt,
+        1 decrypt, 2 sign, 3 verify; 6 custom: arg the validator's id)."""
         if not self._c:
             raise ValueError("the client is closed")
         t, a, to, ac, r = (s.encode() for s in (tenant, agent, tool, action, resource))
@@ -160,7 +162,8 @@ class Client:
         return self.validate(tenant, agent, tool, resource)
 
     def scan(self, tenant, agent, content, origin=ORIGIN_PROMPT):
-        """Scans `content` (bytes) for threats; `origin=ORIGIN_DATA` for what an agent read."""
+        """Scans `content` (bytes) for threats; `origin=ORIGIN_DATA` for what an agent read,
+        `origin=ORIGIN_USER` for a person's chat message."""
         return self.validate(tenant, agent, content=content, kind=OP_SCAN_CONTENT, arg=origin)
 
     def close(self):

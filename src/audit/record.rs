@@ -11,7 +11,7 @@
 //!
 //! Event fields: time_ns u64, latency_ns u32, core u16, decision u8, reason code u16, reason arg
 //! u16, classification u8, operation kind u8, operation arg u16 (for `scan_content` and `check`
-//! the content's origin, as on the wire: 0 prompt, 1 data), then five length-prefixed
+//! the content's origin, as on the wire: 0 prompt, 1 data, 2 user), then five length-prefixed
 //! (u16) strings: tenant, agent (the principal), tool, action, resource. A delegated event
 //! (kind 3) is an event followed by a sixth string, never empty: the delegation chain as
 //! presented, its agents root first joined by `>` (verified when the decision is an allow).
@@ -472,7 +472,7 @@ mod tests {
 
     proptest! {
         /// A record's operation argument read back as the wire reads it: for scan_content and
-        /// check an origin, 0 or 1, and nothing else; for the others what the operation takes.
+        /// check an origin, 0, 1 or 2, and nothing else; for the others what the operation takes.
         #[test]
         fn a_records_origin_decodes_only_as_the_wire_does(kind in 0u8..8, arg in any::<u16>()) {
             let mut out = Vec::new();
@@ -489,7 +489,7 @@ mod tests {
                 _ => unreachable!("an event record"),
             });
             let want = match (kind, arg) {
-                (2 | 3, 0 | 1) => Some((
+                (2 | 3, 0..=2) => Some((
                     Operation::from_code(kind, 0).unwrap(),
                     ContentOrigin::from_code(arg).unwrap(),
                 )),
@@ -509,11 +509,14 @@ mod tests {
 
         #[test]
         fn encode_decode_is_identity(t in "[a-z]{0,20}", a in "\\PC{0,20}", r in "\\PC{0,60}", c in "\\PC{0,40}", seq: u64,
-            kind in 0u8..7, data: bool) {
+            kind in 0u8..7, o in 0u16..3) {
             let mut out = Vec::new();
             // every operation; the origin only where content is scanned (kinds 2 and 3)
             let operation = Operation::from_code(kind, 0).unwrap();
-            let origin = if data && operation.scans_content() { ContentOrigin::Data } else { ContentOrigin::Prompt };
+            let origin = match operation.scans_content() {
+                true => ContentOrigin::from_code(o).unwrap(),
+                false => ContentOrigin::Prompt,
+            };
             let e = Event { chain: &c, operation, origin, ..ev(&t, &a, &r) };
             encode(&mut out, &[1; 32], &Record::Event { seq, event: e });
             let (p, _, n) = frame(&out).unwrap();

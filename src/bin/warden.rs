@@ -142,10 +142,11 @@ enum Cmd {
         /// suffix statistics, the model) show in `categories` only.
         #[arg(long, conflicts_with = "eval")]
         explain: bool,
-        /// Where the texts come from: prompt (written to an agent; the default) or data (what
-        /// an agent read: a tool's result, a page, a document, a mail), which weighs words
-        /// addressed to the model more (the catalogue's `data_weight`). A line's own `origin`
-        /// field overrides it.
+        /// Where the texts come from: prompt (written to an agent; the default), data (what an
+        /// agent read: a tool's result, a page, a document, a mail), which weighs words
+        /// addressed to the model more (the catalogue's `data_weight`), or user (a person's chat
+        /// message, where commands and paths in prose are mentions and count at most medium). A
+        /// line's own `origin` field overrides it.
         #[arg(long, default_value = "prompt")]
         origin: String,
     },
@@ -1780,7 +1781,7 @@ fn scan_cmd(
         return Err("--threshold: it sets what --eval counts as caught; give --eval too".into());
     }
     let threshold = threshold.unwrap_or("high");
-    const ORIGINS: &str = "prompt (written to an agent) or data (what an agent read: a tool's result, a page, a document)";
+    const ORIGINS: &str = "prompt (written to an agent), data (what an agent read: a tool's result, a page, a document) or user (a person's chat message)";
     let default_origin = ContentOrigin::parse(origin)
         .ok_or_else(|| format!("--origin: unknown origin `{origin}`; expected {ORIGINS}"))?;
     let threshold = config_enum::<warden::config::LevelName>(
@@ -1882,7 +1883,8 @@ fn scan_cmd(
             Some(o) => match o.as_str().and_then(ContentOrigin::parse) {
                 Some(o) => o,
                 None => {
-                    let p = format!("field `origin` must be \"prompt\" or \"data\", got {o}");
+                    let p =
+                        format!("field `origin` must be \"prompt\", \"data\" or \"user\", got {o}");
                     if eval {
                         return Err(format!("line {}: {p}", n + 1));
                     }
@@ -1942,7 +1944,7 @@ fn scan_cmd(
                         let p = &all[i as usize];
                         let weight = match origin {
                             ContentOrigin::Data => p.data_weight,
-                            ContentOrigin::Prompt => p.weight,
+                            ContentOrigin::Prompt | ContentOrigin::User => p.weight,
                         };
                         serde_json::json!({"index": i, "category": p.category, "weight": weight, "pattern": p.text})
                     })

@@ -359,6 +359,8 @@ impl Scanner {
             trace: None,
             trace_every_reading: false,
             data: false,
+            user: false,
+            technical_cap: u32::MAX,
         }
     }
 }

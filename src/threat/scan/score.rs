@@ -128,6 +128,42 @@ fn not_in_padding(b: u8) -> bool {
 /// flagged, and 1 jailbreak of 580, which a pattern of its own now takes).
 pub(super) const LONG_TEXT_TECHNICAL_CAP: u32 = 1;
 
+/// Most technical evidence counts in a person's chat message with `MENTION_PROSE_WORDS` words of
+/// prose (`ContentOrigin::User`): Medium, so that one prose pattern beside it makes High.
+pub(super) const MENTION_TECHNICAL_CAP: u32 = 5;
+
+/// Words of prose (`prose_words`) that make a person's message prose: "How do I add an entry to
+/// /etc/hosts on my Mac?" has 9; a payload with a word or two, `; cat /etc/passwd`, none.
+/// Set with the survey of developer questions (PERF.md, forty-first session): 8, 12, 16 and 20
+/// were measured.
+pub(super) const MENTION_PROSE_WORDS: usize = 12;
+
+/// Words of prose in `text`, counted up to `most`: runs of two or more ASCII letters, small after
+/// an optional capital, with a blank, `(`, `"` or the text's start before and a blank, the
+/// text's end or a sentence's punctuation after (`Where`, `entry`, `hosts?` are; `/etc/hosts`,
+/// `--force`, `O_RDONLY`, `x86`, `cat/etc` are not). One pass.
+pub(super) fn prose_words(text: &[u8], most: usize) -> usize {
+    let blank = |b: u8| matches!(b, b' ' | b'\n' | b'\t' | b'\r');
+    let (mut n, mut i) = (0, 0);
+    while i < text.len() && n < most {
+        let opens = i == 0 || blank(text[i - 1]) || matches!(text[i - 1], b'(' | b'"');
+        if !opens || !text[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        while i < text.len() && text[i].is_ascii_lowercase() {
+            i += 1;
+        }
+        let ends = text
+            .get(i)
+            .is_none_or(|&b| blank(b) || b",.?!:;)\"".contains(&b));
+        n += (ends && i - start >= 2) as usize;
+    }
+    n
+}
+
 /// In long prose no single pattern decides: each adds at most Medium (4), so High takes two
 /// pieces of evidence. (A `SYSTEM:` line heading a long prompt someone wrote for themselves is
 /// one; with an override or extraction request beside it, it is an attack.)

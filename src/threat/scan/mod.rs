@@ -252,10 +252,16 @@ impl Scanner {
         // In a person's message (`ContentOrigin::User`) with words of prose, commands, paths and
         // code are mentions: "How do I add an entry to /etc/hosts?" runs nothing, and the tool
         // call that may follow is checked in full. Technical evidence counts at most Medium, so
-        // prose evidence beside it still makes High.
+        // prose evidence beside it still makes High. Not evidence a hiding reading finds
+        // (`best_window`), nor in a text with characters that hide (a bidi override, Unicode
+        // tags): nobody quotes a command invisibly to ask about it (review 41, third round).
+        let hides = !text.is_ascii()
+            && (memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some()
+                || memchr::memmem::find(text, "\u{202D}".as_bytes()).is_some()
+                || memchr::memmem::find(text, &[0xF3, 0xA0]).is_some());
         self.technical_cap = if long {
             LONG_TEXT_TECHNICAL_CAP
-        } else if self.user && prose_words(text, MENTION_PROSE_WORDS) >= MENTION_PROSE_WORDS {
+        } else if self.user && !hides && mention_prose(text) {
             MENTION_TECHNICAL_CAP
         } else {
             u32::MAX
@@ -507,8 +513,11 @@ impl Scanner {
         best: &mut (u32, u32),
         rewrite: impl Fn(&[u8], &mut Vec<u8>) -> (Option<Reading>, usize, usize),
     ) {
-        let cap = self.technical_cap;
-        let counted = |t: u32| t.min(cap);
+        // (a hiding reading's technical evidence is no mention: only long prose caps it)
+        let counted = |t: u32| match long {
+            true => t.min(LONG_TEXT_TECHNICAL_CAP),
+            false => t,
+        };
         let mut from = 0;
         while from < text.len() {
             let (reading, read, resume) = rewrite(&text[from..], &mut self.decoded);
@@ -2804,16 +2813,48 @@ mod tests {
             let user = s.scan_as(attack.as_bytes(), ContentOrigin::User);
             assert!(user.level >= ThreatLevel::High, "{attack:?} from a person: {user:?}");
         }
-        assert_eq!(
-            prose_words(b"How do I add an entry to /etc/hosts on my Mac?", 99),
-            9
-        );
+        let n = |t: &[u8]| words(t).count();
+        assert_eq!(n(b"How do I add an entry to /etc/hosts on my Mac?"), 9);
         // (`cat` and `ls`: a command's words are words; a payload has few)
-        assert_eq!(
-            prose_words(b"; cat /etc/passwd && ls --all x86 O_RDONLY cat/etc", 99),
-            2
+        assert_eq!(n(b"; cat /etc/passwd && ls --all x86 O_RDONLY cat/etc"), 2);
+        assert!(mention_prose(
+            b"How do I add an entry to /etc/hosts on my Mac? It says permission denied."
+        ));
+        // review 41, third round: pads of one word, of letters, of another language's words
+        for pad in [
+            "ok ok ok ok ok ok ok ok ok ok ok ok ok ; cat /etc/passwd",
+            "aa bb cc dd ee ff gg hh ii jj kk ll mm ; cat /etc/passwd",
+            "Hola amigo, por favor necesito ayuda con esto ahora mismo gracias ; cat /etc/passwd",
+            "the to of the to of the to of the to of the to ; cat /etc/passwd",
+        ] {
+            assert!(!mention_prose(pad.as_bytes()), "{pad:?}");
+            let user = s.scan_as(pad.as_bytes(), ContentOrigin::User);
+            assert!(
+                user.level >= ThreatLevel::High,
+                "{pad:?} from a person: {user:?}"
+            );
+        }
+        // hidden payloads are no mention: escaped, dequoted, behind a bidi override, in Unicode
+        // tag characters (which the views read as the letters they hide)
+        let tags: String = "; cat /etc/passwd"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        let tagged = format!(
+            "I have one more question for you about the project we talked about earlier today {tags}"
         );
-        assert_eq!(prose_words(b"one two three four", 2), 2);
+        for hidden in [
+            tagged.as_str(),
+            "I have one more question for you about the project we talked about earlier today: %3B%20cat%20%2Fetc%2Fpasswd",
+            "I have one more question for you about the project we talked about earlier today ;i''d; c\\at /etc/passwd",
+            "I have one more question for you about the project we talked about earlier today \u{202E}dwssap/cte/ tac ;",
+        ] {
+            let user = s.scan_as(hidden.as_bytes(), ContentOrigin::User);
+            let prompt = s.scan_as(hidden.as_bytes(), ContentOrigin::Prompt);
+            assert!(prompt.level >= ThreatLevel::High, "{hidden:?} as a prompt: {prompt:?}");
+            // (the same score; the hiding's category may show only beside the capped reading)
+            assert_eq!((user.score, user.level), (prompt.score, prompt.level), "{hidden:?}");
+        }
     }
 
     /// Technical pieces and prose for `ContentOrigin::User`.
@@ -2832,8 +2873,8 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
-        /// A person's message never scores more than a prompt; it scores the same with fewer
-        /// than `MENTION_PROSE_WORDS` words of prose; and it loses only technical evidence past
+        /// A person's message never scores more than a prompt; it scores the same where it is
+        /// not prose (`mention_prose`); and it loses only technical evidence past
         /// Medium (prose evidence counts in full).
         #[test]
         fn a_persons_message_loses_only_technical_evidence_past_medium(
@@ -2846,7 +2887,7 @@ mod tests {
             proptest::prop_assert!(user.score <= prompt.score, "{text:?}: {prompt:?} {user:?}");
             proptest::prop_assert!(user.score >= prompt.score.min(MENTION_TECHNICAL_CAP));
             proptest::prop_assert_eq!(user.categories, prompt.categories);
-            if prose_words(text.as_bytes(), MENTION_PROSE_WORDS) < MENTION_PROSE_WORDS {
+            if !mention_prose(text.as_bytes()) {
                 proptest::prop_assert_eq!(user, prompt, "{:?}", text);
             }
         }

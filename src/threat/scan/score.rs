@@ -132,36 +132,77 @@ pub(super) const LONG_TEXT_TECHNICAL_CAP: u32 = 1;
 /// prose (`ContentOrigin::User`): Medium, so that one prose pattern beside it makes High.
 pub(super) const MENTION_TECHNICAL_CAP: u32 = 5;
 
-/// Words of prose (`prose_words`) that make a person's message prose: "How do I add an entry to
-/// /etc/hosts on my Mac?" has 9; a payload with a word or two, `; cat /etc/passwd`, none.
-/// Set with the survey of developer questions (PERF.md, forty-first session): 8, 12, 16 and 20
-/// were measured.
+/// Distinct words of prose (`mention_prose`) that make a person's message prose: "How do I add an
+/// entry to /etc/hosts on my Mac? It says permission denied." has 12; a payload with a word or
+/// two, `; cat /etc/passwd`, has 1. Set with the survey of developer questions (PERF.md,
+/// forty-first session: 8, 12, 16 and 20 were measured).
 pub(super) const MENTION_PROSE_WORDS: usize = 12;
 
-/// Words of prose in `text`, counted up to `most`: runs of two or more ASCII letters, small after
-/// an optional capital, with a blank, `(`, `"` or the text's start before and a blank, the
-/// text's end or a sentence's punctuation after (`Where`, `entry`, `hosts?` are; `/etc/hosts`,
-/// `--force`, `O_RDONLY`, `x86`, `cat/etc` are not). One pass.
-pub(super) fn prose_words(text: &[u8], most: usize) -> usize {
-    let blank = |b: u8| matches!(b, b' ' | b'\n' | b'\t' | b'\r');
-    let (mut n, mut i) = (0, 0);
-    while i < text.len() && n < most {
-        let opens = i == 0 || blank(text[i - 1]) || matches!(text[i - 1], b'(' | b'"');
-        if !opens || !text[i].is_ascii_alphabetic() {
-            i += 1;
-            continue;
+/// English function words, of which a message's prose holds `MENTION_FUNCTION_WORDS` distinct
+/// ones: a pad of one word repeated or of letters (`ok ok ok …`, `aa bb cc …`) holds none.
+const FUNCTION_WORDS: [&[u8]; 30] = [
+    b"the", b"to", b"of", b"in", b"on", b"for", b"with", b"and", b"or", b"but", b"is", b"are",
+    b"was", b"it", b"this", b"that", b"my", b"you", b"your", b"how", b"what", b"why", b"when",
+    b"do", b"does", b"can", b"should", b"not", b"have", b"me",
+];
+
+/// Distinct function words a message's prose holds at least (`FUNCTION_WORDS`).
+pub(super) const MENTION_FUNCTION_WORDS: u32 = 3;
+
+/// Whether `text` is a person's prose (`ContentOrigin::User`): `MENTION_PROSE_WORDS` distinct
+/// words (`words`), `MENTION_FUNCTION_WORDS` of them function words. One pass; each word is
+/// compared with at most `MENTION_PROSE_WORDS` kept before it.
+pub(super) fn mention_prose(text: &[u8]) -> bool {
+    let mut kept: [&[u8]; MENTION_PROSE_WORDS] = [&[]; MENTION_PROSE_WORDS];
+    let (mut distinct, mut function) = (0, 0u32);
+    for w in words(text) {
+        if distinct >= MENTION_PROSE_WORDS && function.count_ones() >= MENTION_FUNCTION_WORDS {
+            return true;
         }
-        let start = i;
-        i += 1;
-        while i < text.len() && text[i].is_ascii_lowercase() {
-            i += 1;
+        if let Some(f) = FUNCTION_WORDS
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case(w))
+        {
+            function |= 1 << f;
         }
-        let ends = text
-            .get(i)
-            .is_none_or(|&b| blank(b) || b",.?!:;)\"".contains(&b));
-        n += (ends && i - start >= 2) as usize;
+        if distinct < MENTION_PROSE_WORDS
+            && !kept[..distinct].iter().any(|k| k.eq_ignore_ascii_case(w))
+        {
+            kept[distinct] = w;
+            distinct += 1;
+        }
     }
-    n
+    distinct >= MENTION_PROSE_WORDS && function.count_ones() >= MENTION_FUNCTION_WORDS
+}
+
+/// The words of prose in `text`: runs of two or more ASCII letters, small after an optional
+/// capital, with a blank, `(`, `"` or the text's start before and a blank, the text's end or a
+/// sentence's punctuation after (`Where`, `entry`, `hosts?` are; `/etc/hosts`, `--force`,
+/// `O_RDONLY`, `x86`, `cat/etc` are not).
+pub(super) fn words(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let blank = |b: u8| matches!(b, b' ' | b'\n' | b'\t' | b'\r');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < text.len() {
+            let opens = i == 0 || blank(text[i - 1]) || matches!(text[i - 1], b'(' | b'"');
+            if !opens || !text[i].is_ascii_alphabetic() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            i += 1;
+            while i < text.len() && text[i].is_ascii_lowercase() {
+                i += 1;
+            }
+            let ends = text
+                .get(i)
+                .is_none_or(|&b| blank(b) || b",.?!:;)\"".contains(&b));
+            if ends && i - start >= 2 {
+                return Some(&text[start..i]);
+            }
+        }
+        None
+    })
 }
 
 /// In long prose no single pattern decides: each adds at most Medium (4), so High takes two

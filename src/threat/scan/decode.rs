@@ -1729,7 +1729,19 @@ crate::threat::simd::entry_points!(
 /// each byte is looked at a bounded number of times (a token twice, markup up to
 /// `MAX_MARKUP_BYTES` once); nothing is written past `MAX_DECODED_BYTES`.
 pub(super) fn undisguise(text: &[u8], out: &mut Vec<u8>, spelled_words: bool) -> Undisguised {
-    undisguise_lines::<true>(text, out, spelled_words)
+    undisguise_lines::<true>(text, out, spelled_words, true)
+}
+
+/// `undisguise` with the text behind a right-to-left override left in the order it is stored,
+/// which is the order a model reads: a lone U+202E before an injection split by markup
+/// (`ig<b></b>nore all pr<b></b>evious …`) had the line reversed, its markup with it, and the
+/// injection read as neither (review 41, third round).
+pub(super) fn undisguise_in_order(
+    text: &[u8],
+    out: &mut Vec<u8>,
+    spelled_words: bool,
+) -> Undisguised {
+    undisguise_lines::<true>(text, out, spelled_words, false)
 }
 
 /// `undisguise`, which skips lines before the next place something may be undone where `SKIP`
@@ -1738,6 +1750,7 @@ fn undisguise_lines<const SKIP: bool>(
     text: &[u8],
     out: &mut Vec<u8>,
     spelled_words: bool,
+    reverse: bool,
 ) -> Undisguised {
     const RLO: &[u8] = "\u{202E}".as_bytes();
     const PDF: &[u8] = "\u{202C}".as_bytes();
@@ -1925,7 +1938,7 @@ fn undisguise_lines<const SKIP: bool>(
                     continue;
                 }
             }
-            0xE2 if text[i..].starts_with(RLO) => {
+            0xE2 if reverse && text[i..].starts_with(RLO) => {
                 // to the line's end or the first U+202C on the line, whichever comes first
                 let from = i + RLO.len();
                 let span = &text[from..];
@@ -2570,8 +2583,8 @@ mod tests {
             let t = parts.concat();
             let b = t.as_bytes();
             let (mut skipped, mut every) = (Vec::new(), Vec::new());
-            let s = undisguise_lines::<true>(b, &mut skipped, spelled_words);
-            let e = undisguise_lines::<false>(b, &mut every, spelled_words);
+            let s = undisguise_lines::<true>(b, &mut skipped, spelled_words, true);
+            let e = undisguise_lines::<false>(b, &mut every, spelled_words, true);
             proptest::prop_assert_eq!(
                 (s.hidden, s.inside, s.markup, s.read),
                 (e.hidden, e.inside, e.markup, e.read),

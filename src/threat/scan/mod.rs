@@ -255,13 +255,16 @@ impl Scanner {
         // prose evidence beside it still makes High. Not evidence a hiding reading finds
         // (`best_window`), nor in a text with characters that hide (a bidi override, Unicode
         // tags): nobody quotes a command invisibly to ask about it (review 41, third round).
-        let hides = !text.is_ascii()
-            && (memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some()
-                || memchr::memmem::find(text, "\u{202D}".as_bytes()).is_some()
-                || memchr::memmem::find(text, &[0xF3, 0xA0]).is_some());
+        // (looked for only in a person's message: a prompt's scan pays nothing for it)
+        let hides = |text: &[u8]| {
+            !text.is_ascii()
+                && (memchr::memmem::find(text, "\u{202E}".as_bytes()).is_some()
+                    || memchr::memmem::find(text, "\u{202D}".as_bytes()).is_some()
+                    || memchr::memmem::find(text, &[0xF3, 0xA0]).is_some())
+        };
         self.technical_cap = if long {
             LONG_TEXT_TECHNICAL_CAP
-        } else if self.user && !hides && mention_prose(text) {
+        } else if self.user && !hides(text) && mention_prose(text) {
             MENTION_TECHNICAL_CAP
         } else {
             u32::MAX

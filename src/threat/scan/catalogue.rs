@@ -360,7 +360,6 @@ impl Scanner {
             trace_every_reading: false,
             data: false,
             user: false,
-            technical_cap: u32::MAX,
         }
     }
 }

@@ -1766,6 +1766,18 @@ fn read_line_bounded(
     }
 }
 
+/// The fields of a `scan` line that warden reads, parsed apart only to refuse one given twice
+/// (serde refuses a struct's field repeated; other fields are ignored here).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct ScanLineFields {
+    text: Option<serde::de::IgnoredAny>,
+    origin: Option<serde::de::IgnoredAny>,
+    label: Option<serde::de::IgnoredAny>,
+    category: Option<serde::de::IgnoredAny>,
+    tuned: Option<serde::de::IgnoredAny>,
+}
+
 fn scan_cmd(
     file: Option<PathBuf>,
     eval: bool,
@@ -1868,6 +1880,17 @@ fn scan_cmd(
                 continue;
             }
         };
+        // a field given twice is refused: `Value` keeps the last, another reader of the same
+        // line may take the first (the text scanned would not be the text it saw)
+        if let Err(e) = serde_json::from_str::<ScanLineFields>(line) {
+            let p = format!("{e}; give each field once");
+            if eval {
+                return Err(format!("line {}: {p}", n + 1));
+            }
+            writeln!(out, "{}", serde_json::json!({"line": n + 1, "error": p}))
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
         let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
             if eval {
                 return Err(format!(

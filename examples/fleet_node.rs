@@ -17,8 +17,9 @@
 //! revoke-token TOKEN              ok NS
 //! quarantine TENANT AGENT MS      ok NS
 //! unquarantine TENANT AGENT       ok NS
-//! await-fresh                     fresh | stale (after 60 s: a first sync with a 3-server
-//!                                 JetStream cluster forming on a starved machine took over 20)
+//! await-fresh                     fresh MS | stale MS FLEET_METRICS_JSON (after 60 s: a first
+//!                                 sync with a 3-server JetStream cluster forming on a starved
+//!                                 machine took over 20); MS: how long it waited
 //! metrics                         the fleet's metrics, JSON
 //! bench TENANT AGENT TOKEN N      N checks one after another: p50 NS p99 NS ns
 //! hammer TENANT AGENT TOKEN MS    a check every 100 µs for MS ms: allowed A limited L other O
@@ -156,11 +157,18 @@ fn main() {
                 format!("ok {ns} {}", engine.release_quarantine(t, a))
             }
             ["await-fresh"] => {
-                let until = Instant::now() + Duration::from_secs(60);
+                let start = Instant::now();
+                let until = start + Duration::from_secs(60);
                 loop {
-                    let fresh = engine.metrics().fleet.is_some_and(|f| f.fresh);
+                    let fleet = engine.metrics().fleet;
+                    let fresh = fleet.as_ref().is_some_and(|f| f.fresh);
                     if fresh || Instant::now() > until {
-                        break if fresh { "fresh" } else { "stale" }.to_string();
+                        let ms = start.elapsed().as_millis();
+                        break match fresh {
+                            true => format!("fresh {ms}"),
+                            // what a stale node saw, for the test that waited on it
+                            false => format!("stale {ms} {}", serde_json::json!(fleet)),
+                        };
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }

@@ -287,6 +287,8 @@ operator_public_key = "{d}/op/ed25519.pub"
 
 /// A gateway node process (`examples/fleet_node.rs`).
 struct Node {
+    /// The config's name (`c1`), for the messages of a failed wait.
+    name: String,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -331,6 +333,9 @@ impl Node {
         stdout.read_line(&mut l).unwrap();
         assert_eq!(l.trim(), "ready", "the node did not start");
         Node {
+            name: config
+                .file_stem()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
             child,
             stdin,
             stdout,
@@ -378,8 +383,16 @@ impl Node {
         }
     }
 
+    /// Waits until the node is in step with the fleet (60 s at most); a failure names the node
+    /// and prints what its fleet metrics said, at the caller's line.
+    #[track_caller]
     fn fresh(&mut self) {
-        assert_eq!(self.ask("await-fresh"), "fresh");
+        let a = self.ask("await-fresh");
+        assert!(
+            a.split_whitespace().next() == Some("fresh"),
+            "node {} not in step with the fleet: {a}",
+            self.name
+        );
     }
 
     fn metrics(&mut self) -> serde_json::Value {

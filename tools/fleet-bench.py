@@ -129,7 +129,8 @@ rebalance_ms = {a.rebalance_ms}
             return n.stdout.readline().split()
 
         for n in nodes:
-            assert ask(n, "await-fresh") == ["fresh"]
+            got = ask(n, "await-fresh")
+            assert got[:1] == ["fresh"], f"a node not in step with the fleet: {' '.join(got)}"
         if a.budget:
             def hammer(ms):
                 for n in nodes:

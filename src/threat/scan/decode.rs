@@ -1360,7 +1360,25 @@ pub(super) const FLOOD_BYTES: usize = 512;
 /// window of half that, so only those windows are compared with themselves shifted by 1 to 4
 /// bytes (a comparison stops at its first difference): a few hundred byte comparisons on any
 /// 4 KiB.
+#[cfg(test)]
 pub(super) fn repetition_flood(text: &[u8]) -> bool {
+    flood_ends(text).any(|(_, unit)| unit <= FLOOD_UNIT_BYTES)
+}
+
+/// Longest unit of a flood (`repetition_flood`): a longer one is a word or a phrase repeated
+/// (`please `, `om shanti `), which a chant, a song's refrain or a reply read back holds too
+/// (the fortieth session's review); such a flood counts only right before an order for the
+/// reply (`order_at`), up to `WORD_FLOOD_UNIT_BYTES`.
+pub(super) const FLOOD_UNIT_BYTES: usize = 4;
+
+/// Longest unit of a flood that counts before an order for the reply (`please `, `lol `).
+pub(super) const WORD_FLOOD_UNIT_BYTES: usize = 8;
+
+/// Where each flood ends, with its unit's length: the first byte past a run of one unit of up
+/// to `WORD_FLOOD_UNIT_BYTES` (its shortest) that covers an aligned window of half
+/// `FLOOD_BYTES`, runs in order. Each window is compared once, and each run's end is read once
+/// (the windows it covers are skipped): linear in the text.
+pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     const W: usize = FLOOD_BYTES / 2;
     // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes, the
     // window may begin inside one) are formatting
@@ -1370,8 +1388,113 @@ pub(super) fn repetition_flood(text: &[u8]) -> bool {
             || (u.len() == 3
                 && (0..3).any(|r| matches!([u[r], u[(r + 1) % 3]], [0xe2, 0x94 | 0x95])))
     };
-    text.chunks_exact(W)
-        .any(|w| (1..=4).any(|p| w[p..] == w[..W - p] && !rule(&w[..p])))
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at + W <= text.len() {
+            let w = &text[at..at + W];
+            // (the window's last two bytes first: on text they differ from those `p` before,
+            // and the whole comparison, a call, is skipped; every text is read here)
+            let unit = (1..=WORD_FLOOD_UNIT_BYTES).find(|&p| {
+                w[W - 1] == w[W - 1 - p]
+                    && w[W - 2] == w[W - 2 - p]
+                    && w[p..] == w[..W - p]
+                    && !rule(&w[..p])
+            });
+            at += W;
+            if let Some(p) = unit {
+                let mut end = at;
+                while end < text.len() && text[end] == text[end - p] {
+                    end += 1;
+                }
+                // (the next window begins past the run: none of it is compared twice)
+                at = end.next_multiple_of(W);
+                return Some((end, p));
+            }
+        }
+        None
+    })
+}
+
+/// Whether `text` holds a flood of a unit of up to `FLOOD_UNIT_BYTES` (`repetition_flood`),
+/// and whether any flood (units up to `WORD_FLOOD_UNIT_BYTES`) ends right before an order for
+/// the reply (`order_at`). Every text is read here; kept out of line, where it costs the
+/// caller's loops nothing (inlined, it cost `scan_text` 1.5 % of its instructions in the
+/// registers it took).
+#[inline(never)]
+pub(super) fn floods(text: &[u8]) -> (bool, bool) {
+    let (mut short, mut ordered) = (false, false);
+    for (end, unit) in flood_ends(text) {
+        short |= unit <= FLOOD_UNIT_BYTES;
+        ordered |= order_at(text, end);
+    }
+    (short, ordered)
+}
+
+/// Words that may stand before an order (`order_at`): `and then just say …`.
+const ORDER_FILLERS: [&[u8]; 9] = [
+    b"and", b"then", b"now", b"so", b"instead", b"just", b"simply", b"only", b"please",
+];
+
+/// How an order for the reply begins (`order_at`): what it says, how it begins or ends, or that
+/// it is the whole reply.
+const ORDER_OPENINGS: [&[u8]; 23] = [
+    b"say",
+    b"print",
+    b"output",
+    b"type",
+    b"write",
+    b"repeat",
+    b"reply",
+    b"respond",
+    b"answer",
+    b"prepend",
+    b"prefix",
+    b"begin your",
+    b"start your",
+    b"end your",
+    b"your response",
+    b"your reply",
+    b"your answer",
+    b"your output",
+    b"your entire",
+    b"your only",
+    b"the only thing",
+    b"replace your",
+    b"from now on",
+];
+
+/// Most bytes of symbols and white space between a flood's end and the order after it.
+const ORDER_GAP_BYTES: usize = 16;
+
+/// Whether an order for the reply begins at `text[at..]` (ASCII case ignored): at most
+/// `ORDER_GAP_BYTES` of bytes that are neither letters nor digits, at most three fillers
+/// (`ORDER_FILLERS`, each with a space or a comma and a space after it), then one of
+/// `ORDER_OPENINGS` with a space or a quote after it (`Say "…"`, `Reply only with …`; not
+/// `Output:`, a log's label). Reads at most a few dozen bytes.
+pub(super) fn order_at(text: &[u8], at: usize) -> bool {
+    let gap = text[at.min(text.len())..]
+        .iter()
+        .take(ORDER_GAP_BYTES + 1)
+        .take_while(|b| !b.is_ascii_alphanumeric())
+        .count();
+    if gap > ORDER_GAP_BYTES {
+        return false;
+    }
+    let mut rest = &text[at + gap..];
+    let starts = |s: &[u8], w: &[u8]| s.len() >= w.len() && s[..w.len()].eq_ignore_ascii_case(w);
+    for _ in 0..3 {
+        let Some(f) = ORDER_FILLERS.iter().find(|f| {
+            starts(rest, f)
+                && (rest[f.len()..].starts_with(b" ") || rest[f.len()..].starts_with(b", "))
+        }) else {
+            break;
+        };
+        rest = &rest[f.len()..];
+        rest = &rest[usize::from(rest[0] == b',') + 1..];
+    }
+    ORDER_OPENINGS
+        .iter()
+        .any(|o| starts(rest, o) && matches!(rest.get(o.len()), Some(b' ' | b'"' | b'\'')))
 }
 
 /// What `undisguise` read and found.
@@ -3167,6 +3290,53 @@ mod tests {
             let run = unit.repeat(FLOOD_BYTES / unit.len() + 1);
             let t = format!("{before}{run}{after}");
             proptest::prop_assert!(repetition_flood(t.as_bytes()), "{:?}", unit);
+        }
+
+        /// The end `flood_ends` gives is where the run of the unit stops, wherever the run
+        /// begins and ends against the windows; a second flood after other text is found too.
+        #[test]
+        fn a_flood_ends_where_its_unit_stops_repeating(
+            unit in "[a-zA-Z0-9%\\]ö!#*]{1,4}",
+            before in "[a-z ]{0,700}",
+            times in 0usize..300,
+            after in "[a-z ]{1,300}",
+            second in proptest::bool::ANY,
+        ) {
+            proptest::prop_assume!(unit.len() <= 4);
+            let run = unit.repeat((FLOOD_BYTES + times) / unit.len() + 1);
+            let mut t = format!("{before}{run}|{after}");
+            let end = before.len() + run.len();
+            let mut want = vec![end];
+            if second {
+                want.push(t.len() + 1 + run.len());
+                t = format!("{t}|{run}|");
+            }
+            let got: Vec<usize> = flood_ends(t.as_bytes()).map(|(end, _)| end).collect();
+            proptest::prop_assert_eq!(got, want, "{:?} {:?}", unit, t);
+        }
+
+        /// `order_at` says what a model of the rule in the `regex` crate says: a gap of at most
+        /// 16 bytes that are neither letters nor digits, up to three fillers, an opening with a
+        /// space or a quote after it, in any case.
+        #[test]
+        fn an_order_after_a_flood_is_read_as_the_model_says(
+            pieces in proptest::collection::vec(proptest::sample::select(&[
+                " ", "\n", "!!", ")", "]", "\"", "...", ":", ",", "so ", "then ", "and ",
+                "just, ", "please ", "now", "say ", "Say \"", "SAY'", "say:", "sayonara ",
+                "print ", "printed ", "Output ", "output:", "reply only with ", "respond ",
+                "your response ", "your responses", "the only thing ", "from now on ",
+                "replace your ", "begin your ", "typewriter ", "x", "1",
+            ][..]), 0..8),
+        ) {
+            let t = pieces.concat();
+            let model = regex::bytes::Regex::new(
+                "(?i-u)^[^a-z0-9]{0,16}((and|then|now|so|instead|just|simply|only|please)(, | )){0,3}\
+                 (say|print|output|type|write|repeat|reply|respond|answer|prepend|prefix|\
+                 begin your|start your|end your|your response|your reply|your answer|your output|\
+                 your entire|your only|the only thing|replace your|from now on)[ \"']",
+            )
+            .unwrap();
+            proptest::prop_assert_eq!(order_at(t.as_bytes(), 0), model.is_match(t.as_bytes()), "{:?}", t);
         }
 
         /// Words joined by `_` or `.` (a model of the rule): three joints or more, or two

@@ -349,6 +349,7 @@ impl Scanner {
             markdown_tables: true,
             catalogue,
             veto_caches: vetoes.iter().map(Veto::create_cache).collect(),
+            flood_order_cache: super::decode::FLOOD_ORDER.create_cache(),
             vetoes,
             seen: vec![0; patterns.div_ceil(64)],
             counted: vec![0; patterns.div_ceil(64)],

@@ -1367,27 +1367,44 @@ pub(super) fn repetition_flood(text: &[u8]) -> bool {
 
 /// Longest unit of a flood (`repetition_flood`): a longer one is a word or a phrase repeated
 /// (`please `, `om shanti `), which a chant, a song's refrain or a reply read back holds too
-/// (the fortieth session's review); such a flood counts only right before an order for the
-/// reply (`order_at`), up to `WORD_FLOOD_UNIT_BYTES`.
+/// (the fortieth session's review); such a flood counts only right before an order for a fixed
+/// reply (`FLOOD_ORDER`), up to `WORD_FLOOD_UNIT_BYTES`.
 pub(super) const FLOOD_UNIT_BYTES: usize = 4;
 
-/// Longest unit of a flood that counts before an order for the reply (`please `, `lol `).
+/// Longest unit of a flood that counts before an order for a fixed reply (`please `, `lol `).
 pub(super) const WORD_FLOOD_UNIT_BYTES: usize = 8;
 
+/// Whether a flood's unit is drawn, not written: white space, the ASCII rule and border
+/// characters (`=`, `-`, `_`, `~`, `*`, `#`, `.`, `+`, `:`, `|`: `+---+---`, `|:---:|`), dashes
+/// (U+2010-2015, U+2E3A-2E3B), box drawing and block elements (U+2500-259F). The window may
+/// begin inside a character, so the unit is read from its first character's start, round.
+fn drawn_unit(u: &[u8]) -> bool {
+    let Some(first) = u.iter().position(|&b| b & 0xc0 != 0x80) else {
+        return false;
+    };
+    let mut round = [0u8; WORD_FLOOD_UNIT_BYTES];
+    let Some(round) = round.get_mut(..u.len()) else {
+        return false;
+    };
+    for (i, b) in round.iter_mut().enumerate() {
+        *b = u[(first + i) % u.len()];
+    }
+    std::str::from_utf8(round).is_ok_and(|t| {
+        t.chars().all(|c| {
+            c.is_ascii_whitespace()
+                || matches!(c, '=' | '-' | '_' | '~' | '*' | '#' | '.' | '+' | ':' | '|')
+                || matches!(c, '\u{2010}'..='\u{2015}' | '\u{2e3a}'..='\u{2e3b}')
+                || matches!(c, '\u{2500}'..='\u{259f}')
+        })
+    })
+}
+
 /// Where each flood ends, with its unit's length: the first byte past a run of one unit of up
-/// to `WORD_FLOOD_UNIT_BYTES` (its shortest) that covers an aligned window of half
-/// `FLOOD_BYTES`, runs in order. Each window is compared once, and each run's end is read once
-/// (the windows it covers are skipped): linear in the text.
+/// to `WORD_FLOOD_UNIT_BYTES` (its shortest, which is not drawn: `drawn_unit`) that covers an
+/// aligned window of half `FLOOD_BYTES`, runs in order. Each window is compared once, and each
+/// run's end is read once (the windows it covers are skipped): linear in the text.
 pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     const W: usize = FLOOD_BYTES / 2;
-    // rules drawn with `=`, `-`, `_`, `~` or box-drawing lines (U+2500-257F, three bytes, the
-    // window may begin inside one) are formatting
-    let rule = |u: &[u8]| {
-        u.iter()
-            .all(|&b| b.is_ascii_whitespace() || matches!(b, b'=' | b'-' | b'_' | b'~'))
-            || (u.len() == 3
-                && (0..3).any(|r| matches!([u[r], u[(r + 1) % 3]], [0xe2, 0x94 | 0x95])))
-    };
     let mut at = 0;
     std::iter::from_fn(move || {
         while at + W <= text.len() {
@@ -1395,13 +1412,10 @@ pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + 
             // (the window's last two bytes first: on text they differ from those `p` before,
             // and the whole comparison, a call, is skipped; every text is read here)
             let unit = (1..=WORD_FLOOD_UNIT_BYTES).find(|&p| {
-                w[W - 1] == w[W - 1 - p]
-                    && w[W - 2] == w[W - 2 - p]
-                    && w[p..] == w[..W - p]
-                    && !rule(&w[..p])
+                w[W - 1] == w[W - 1 - p] && w[W - 2] == w[W - 2 - p] && w[p..] == w[..W - p]
             });
             at += W;
-            if let Some(p) = unit {
+            if let Some(p) = unit.filter(|&p| !drawn_unit(&w[..p])) {
                 let mut end = at;
                 while end < text.len() && text[end] == text[end - p] {
                     end += 1;
@@ -1415,86 +1429,64 @@ pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + 
     })
 }
 
-/// Whether `text` holds a flood of a unit of up to `FLOOD_UNIT_BYTES` (`repetition_flood`),
-/// and whether any flood (units up to `WORD_FLOOD_UNIT_BYTES`) ends right before an order for
-/// the reply (`order_at`). Every text is read here; kept out of line, where it costs the
+/// An order for a fixed reply, as the catalogue's two patterns after a dismissal or a framed
+/// end of the input write it (`patterns.toml`, forty-second session; a test holds that both
+/// contain this text): a quoted phrase to say, output, repeat or answer with, the verb and the
+/// quote a space or a colon apart (not `"output": "1"`, a JSON key; not one of several
+/// choices, which the catalogue's veto reads); `say … and nothing else` (not `respond with the
+/// label and nothing else`, a template's); the reply to be,
+/// to begin or to end with a quoted phrase; a quoted phrase to prepend; the answer replaced;
+/// the only thing to output; a phrase as the first line of the reply. `print`, `type` and
+/// `write` with a quote are orders to people and programs (`type 'make clean'`), not here.
+pub(super) const FIXED_REPLY_ORDER: &str = r#"((say|output|repeat|reply|respond|answer)( with| only| just| exactly| verbatim| simply| the words?| the phrase| the text| the following| back| after me)*(: ?| )("|'|“|「)|(say|repeat)\b[^.!?\n]{1,60}\b(and|but) nothing (else|more)\b|your (entire |whole |only |next |final )?(response|reply|answer|output) (must|should|shall|will) ((be|consist of|contain)( exactly| only| just| nothing but)?:? ?("|'|“|「)|(start|begin|end) with:? ?("|'|“|「))|(begin|start|end|prefix|preface|prepend) (your|the|each|every) (response|reply|answer|output)s? with:? ?("|'|“|「)|(prepend|prefix) ("|'|“|「)|replace (your|the) (entire |whole |full )?(response|reply|answer|output) with\b|the only thing you (should|must|will|may|can|are to) (say|output|write|print|type|reply|respond|return)\b|(say|print|output|write|type|put) [^.!?\n]{1,60} as the (first|only) (line|word|words|sentence) of (your|the) (response|reply|answer|output)\b)"#;
+
+/// Words that may stand between what clears the way and the order (`Now, say …`, `OK then,
+/// you must say …`), as the catalogue's two patterns write them (a test holds that both
+/// contain this text).
+pub(super) const ORDER_FILLERS: &str = r#"((and|then|now|so|instead|just|simply|only|please|ok|okay|from now on|you must|you should|you will|i want you to)[,;:]? )*"#;
+
+/// Most bytes that are neither ASCII letters nor digits between a flood's end and the order
+/// after it.
+pub(super) const ORDER_GAP_BYTES: usize = 16;
+
+/// An order for a fixed reply right where a flood ends (`floods`), ASCII case ignored: at most
+/// `ORDER_GAP_BYTES` bytes that are not ASCII letters or digits, `ORDER_FILLERS`, then
+/// `FIXED_REPLY_ORDER`; run anchored over `FLOOD_ORDER_BYTES` after the flood. Compiled over
+/// bytes with ASCII classes and word boundaries, as the views' regexes are (a Unicode word
+/// boundary needs a feature the release build may not have: the build would fail at start).
+pub(super) static FLOOD_ORDER: std::sync::LazyLock<MetaRegex> = std::sync::LazyLock::new(|| {
+    let re = format!("[^a-z0-9]{{0,{ORDER_GAP_BYTES}}}{ORDER_FILLERS}{FIXED_REPLY_ORDER}");
+    MetaRegex::builder()
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false)
+                .case_insensitive(true),
+        )
+        .build(&re)
+        .expect("FLOOD_ORDER compiles (its text is a constant; a test compiles it)")
+});
+
+/// Most bytes after a flood's end that `FLOOD_ORDER` reads: the gap, the fillers and the
+/// longest order (`… and nothing else` after 60 bytes of phrase) fit.
+pub(super) const FLOOD_ORDER_BYTES: usize = 320;
+
+/// Whether `text` holds a flood of a unit of up to `FLOOD_UNIT_BYTES` (`flood_ends`), and
+/// whether any flood (units up to `WORD_FLOOD_UNIT_BYTES`) ends right before an order for a
+/// fixed reply (`FLOOD_ORDER`). Every text is read here; kept out of line, where it costs the
 /// caller's loops nothing (inlined, it cost `scan_text` 1.5 % of its instructions in the
 /// registers it took).
 #[inline(never)]
-pub(super) fn floods(text: &[u8]) -> (bool, bool) {
+pub(super) fn floods(text: &[u8], cache: &mut regex_automata::meta::Cache) -> (bool, bool) {
     let (mut short, mut ordered) = (false, false);
     for (end, unit) in flood_ends(text) {
         short |= unit <= FLOOD_UNIT_BYTES;
-        ordered |= order_at(text, end);
+        let after = &text[end..text.len().min(end + FLOOD_ORDER_BYTES)];
+        ordered |= FLOOD_ORDER
+            .search_with(cache, &Input::new(after).anchored(Anchored::Yes))
+            .is_some();
     }
     (short, ordered)
-}
-
-/// Words that may stand before an order (`order_at`): `and then just say …`.
-const ORDER_FILLERS: [&[u8]; 9] = [
-    b"and", b"then", b"now", b"so", b"instead", b"just", b"simply", b"only", b"please",
-];
-
-/// How an order for the reply begins (`order_at`): what it says, how it begins or ends, or that
-/// it is the whole reply.
-const ORDER_OPENINGS: [&[u8]; 23] = [
-    b"say",
-    b"print",
-    b"output",
-    b"type",
-    b"write",
-    b"repeat",
-    b"reply",
-    b"respond",
-    b"answer",
-    b"prepend",
-    b"prefix",
-    b"begin your",
-    b"start your",
-    b"end your",
-    b"your response",
-    b"your reply",
-    b"your answer",
-    b"your output",
-    b"your entire",
-    b"your only",
-    b"the only thing",
-    b"replace your",
-    b"from now on",
-];
-
-/// Most bytes of symbols and white space between a flood's end and the order after it.
-const ORDER_GAP_BYTES: usize = 16;
-
-/// Whether an order for the reply begins at `text[at..]` (ASCII case ignored): at most
-/// `ORDER_GAP_BYTES` of bytes that are neither letters nor digits, at most three fillers
-/// (`ORDER_FILLERS`, each with a space or a comma and a space after it), then one of
-/// `ORDER_OPENINGS` with a space or a quote after it (`Say "…"`, `Reply only with …`; not
-/// `Output:`, a log's label). Reads at most a few dozen bytes.
-pub(super) fn order_at(text: &[u8], at: usize) -> bool {
-    let gap = text[at.min(text.len())..]
-        .iter()
-        .take(ORDER_GAP_BYTES + 1)
-        .take_while(|b| !b.is_ascii_alphanumeric())
-        .count();
-    if gap > ORDER_GAP_BYTES {
-        return false;
-    }
-    let mut rest = &text[at + gap..];
-    let starts = |s: &[u8], w: &[u8]| s.len() >= w.len() && s[..w.len()].eq_ignore_ascii_case(w);
-    for _ in 0..3 {
-        let Some(f) = ORDER_FILLERS.iter().find(|f| {
-            starts(rest, f)
-                && (rest[f.len()..].starts_with(b" ") || rest[f.len()..].starts_with(b", "))
-        }) else {
-            break;
-        };
-        rest = &rest[f.len()..];
-        rest = &rest[usize::from(rest[0] == b',') + 1..];
-    }
-    ORDER_OPENINGS
-        .iter()
-        .any(|o| starts(rest, o) && matches!(rest.get(o.len()), Some(b' ' | b'"' | b'\'')))
 }
 
 /// What `undisguise` read and found.
@@ -3282,7 +3274,7 @@ mod tests {
         /// offset in any text, is a flood.
         #[test]
         fn every_long_repetition_is_a_flood(
-            unit in "[a-zA-Z0-9%\\]ö!#*]{1,4}",
+            unit in "[a-zA-Z0-9%\\]ö!@]{1,4}",
             before in "[a-z ]{0,700}",
             after in "[a-z ]{0,300}",
         ) {
@@ -3296,7 +3288,7 @@ mod tests {
         /// begins and ends against the windows; a second flood after other text is found too.
         #[test]
         fn a_flood_ends_where_its_unit_stops_repeating(
-            unit in "[a-zA-Z0-9%\\]ö!#*]{1,4}",
+            unit in "[a-zA-Z0-9%\\]ö!@]{1,4}",
             before in "[a-z ]{0,700}",
             times in 0usize..300,
             after in "[a-z ]{1,300}",
@@ -3315,28 +3307,27 @@ mod tests {
             proptest::prop_assert_eq!(got, want, "{:?} {:?}", unit, t);
         }
 
-        /// `order_at` says what a model of the rule in the `regex` crate says: a gap of at most
-        /// 16 bytes that are neither letters nor digits, up to three fillers, an opening with a
-        /// space or a quote after it, in any case.
+        /// A rule drawn with any of the drawn characters (`drawn_unit`), in a unit of one to
+        /// three of them, is no flood wherever the windows cut it; the same unit with a letter
+        /// in it is one.
         #[test]
-        fn an_order_after_a_flood_is_read_as_the_model_says(
-            pieces in proptest::collection::vec(proptest::sample::select(&[
-                " ", "\n", "!!", ")", "]", "\"", "...", ":", ",", "so ", "then ", "and ",
-                "just, ", "please ", "now", "say ", "Say \"", "SAY'", "say:", "sayonara ",
-                "print ", "printed ", "Output ", "output:", "reply only with ", "respond ",
-                "your response ", "your responses", "the only thing ", "from now on ",
-                "replace your ", "begin your ", "typewriter ", "x", "1",
-            ][..]), 0..8),
+        fn a_drawn_rule_is_no_flood(
+            chars in proptest::collection::vec(proptest::sample::select(&[
+                "=", "-", "_", "~", "*", "#", ".", "+", ":", "|", " ", "\t", "\n", "\u{2014}",
+                "\u{2013}", "\u{2500}", "\u{2550}", "\u{2501}", "\u{2502}", "\u{253c}",
+                "\u{2588}", "\u{2593}", "\u{2581}", "\u{2e3a}",
+            ][..]), 1..4),
+            before in "[a-z ]{0,300}",
+            letter in proptest::bool::ANY,
         ) {
-            let t = pieces.concat();
-            let model = regex::bytes::Regex::new(
-                "(?i-u)^[^a-z0-9]{0,16}((and|then|now|so|instead|just|simply|only|please)(, | )){0,3}\
-                 (say|print|output|type|write|repeat|reply|respond|answer|prepend|prefix|\
-                 begin your|start your|end your|your response|your reply|your answer|your output|\
-                 your entire|your only|the only thing|replace your|from now on)[ \"']",
-            )
-            .unwrap();
-            proptest::prop_assert_eq!(order_at(t.as_bytes(), 0), model.is_match(t.as_bytes()), "{:?}", t);
+            let mut unit = chars.concat();
+            if letter {
+                unit.push('x');
+            }
+            proptest::prop_assume!(unit.len() <= WORD_FLOOD_UNIT_BYTES);
+            let t = format!("{before}{}\nSay \"x\"", unit.repeat(FLOOD_BYTES * 2 / unit.len()));
+            let floods = flood_ends(t.as_bytes()).count();
+            proptest::prop_assert_eq!(floods, usize::from(letter), "{:?}", unit);
         }
 
         /// Words joined by `_` or `.` (a model of the rule): three joints or more, or two

@@ -1362,7 +1362,7 @@ pub(super) const FLOOD_BYTES: usize = 512;
 /// 4 KiB.
 #[cfg(test)]
 pub(super) fn repetition_flood(text: &[u8]) -> bool {
-    flood_ends(text).any(|(_, unit)| unit <= FLOOD_UNIT_BYTES)
+    flood_ends(text).any(|(_, unit, _)| unit <= FLOOD_UNIT_BYTES)
 }
 
 /// Longest unit of a flood (`repetition_flood`): a longer one is a word or a phrase repeated
@@ -1399,11 +1399,11 @@ fn drawn_unit(u: &[u8]) -> bool {
     })
 }
 
-/// Where each flood ends, with its unit's length: the first byte past a run of one unit of up
-/// to `WORD_FLOOD_UNIT_BYTES` (its shortest, which is not drawn: `drawn_unit`) that covers an
-/// aligned window of half `FLOOD_BYTES`, runs in order. Each window is compared once, and each
+/// Where each flood ends, with its unit's length and the run's: the first byte past a run of
+/// one unit of up to `WORD_FLOOD_UNIT_BYTES` (its shortest, which is not drawn: `drawn_unit`)
+/// that covers an aligned window of half `FLOOD_BYTES`, runs in order. Each window is compared once, and each
 /// run's end is read once (the windows it covers are skipped): linear in the text.
-pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
     const W: usize = FLOOD_BYTES / 2;
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -1420,9 +1420,15 @@ pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + 
                 while end < text.len() && text[end] == text[end - p] {
                     end += 1;
                 }
+                // (the window before was no flood, so the run begins less than a window back)
+                let window = at - W;
+                let mut start = window;
+                while start > window.saturating_sub(W) && text[start - 1] == text[start - 1 + p] {
+                    start -= 1;
+                }
                 // (the next window begins past the run: none of it is compared twice)
                 at = end.next_multiple_of(W);
-                return Some((end, p));
+                return Some((end, p, end - start));
             }
         }
         None
@@ -1438,12 +1444,12 @@ pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + 
 /// to begin or to end with a quoted phrase; a quoted phrase to prepend; the answer replaced;
 /// the only thing to output; a phrase as the first line of the reply. `print`, `type` and
 /// `write` with a quote are orders to people and programs (`type 'make clean'`), not here.
-pub(super) const FIXED_REPLY_ORDER: &str = r#"((say|output|repeat|reply|respond|answer)( with| only| just| exactly| verbatim| simply| the words?| the phrase| the text| the following| back| after me)*(: ?| )("|'|“|「)|(say|repeat)\b[^.!?\n]{1,60}\b(and|but) nothing (else|more)\b|your (entire |whole |only |next |final )?(response|reply|answer|output) (must|should|shall|will) ((be|consist of|contain)( exactly| only| just| nothing but)?:? ?("|'|“|「)|(start|begin|end) with:? ?("|'|“|「))|(begin|start|end|prefix|preface|prepend) (your|the|each|every) (response|reply|answer|output)s? with:? ?("|'|“|「)|(prepend|prefix) ("|'|“|「)|replace (your|the) (entire |whole |full )?(response|reply|answer|output) with\b|the only thing you (should|must|will|may|can|are to) (say|output|write|print|type|reply|respond|return)\b|(say|print|output|write|type|put) [^.!?\n]{1,60} as the (first|only) (line|word|words|sentence) of (your|the) (response|reply|answer|output)\b)"#;
+pub(super) const FIXED_REPLY_ORDER: &str = r#"((say|output|repeat|reply|respond|answer)( with| only| just| exactly| verbatim| simply| this| the words?| the phrase| the text| the string| the following( sentence| phrase| text| words?)?| back| after me)*(: ?| |, )("|'|“|「)|say\b[^.!?\n]{1,60}\b(and|but) nothing (else|more)\b|your (entire |whole |only |next |final )?(response|reply|answer|output) (must|should|shall|will)( only)? ((be|consist of|contain)( exactly| only| just| nothing but)?:? ?("|'|“|「)|(start|begin|end) with:? ?("|'|“|「))|(begin|start|end|prefix|preface|prepend) (your|the|each|every) (response|reply|answer|output)s? with:? ?("|'|“|「)|(prepend|prefix) ("|'|“|「)|replace (your|the) (entire |whole |full )?(response|reply|answer|output) with\b|the only thing you (should|must|will|may|can|are to) (say|output|write|print|type|reply|respond|return)\b|(say|print|output|write|type|put) [^.!?\n]{1,60} as the (first|only) (line|word|words|sentence) of (your|the) (response|reply|answer|output)\b)"#;
 
 /// Words that may stand between what clears the way and the order (`Now, say …`, `OK then,
 /// you must say …`), as the catalogue's two patterns write them (a test holds that both
 /// contain this text).
-pub(super) const ORDER_FILLERS: &str = r#"((and|then|now|so|instead|just|simply|only|please|ok|okay|from now on|you must|you should|you will|i want you to)[,;:]? )*"#;
+pub(super) const ORDER_FILLERS: &str = r#"((and|then|now|so|instead|just|simply|only|please|ok|okay|from now on|kindly|you must|you should|you will|you have to|you need to|i want you to)[,;:]? )*"#;
 
 /// Most bytes that are neither ASCII letters nor digits between a flood's end and the order
 /// after it.
@@ -1456,7 +1462,16 @@ pub(super) const ORDER_GAP_BYTES: usize = 16;
 /// boundary needs a feature the release build may not have: the build would fail at start).
 pub(super) static FLOOD_ORDER: std::sync::LazyLock<MetaRegex> = std::sync::LazyLock::new(|| {
     let re = format!("[^a-z0-9]{{0,{ORDER_GAP_BYTES}}}{ORDER_FILLERS}{FIXED_REPLY_ORDER}");
+    // (as the views' parts are built: anchored, no captures asked, so no one-pass DFA, no full
+    // DFA, no prefilter; start-up pays for none of them)
     MetaRegex::builder()
+        .configure(
+            MetaRegex::config()
+                .utf8_empty(false)
+                .onepass(false)
+                .dfa(false)
+                .auto_prefilter(false),
+        )
         .syntax(
             regex_automata::util::syntax::Config::new()
                 .unicode(false)
@@ -1479,12 +1494,17 @@ pub(super) const FLOOD_ORDER_BYTES: usize = 320;
 #[inline(never)]
 pub(super) fn floods(text: &[u8], cache: &mut regex_automata::meta::Cache) -> (bool, bool) {
     let (mut short, mut ordered) = (false, false);
-    for (end, unit) in flood_ends(text) {
+    for (end, unit, run) in flood_ends(text) {
         short |= unit <= FLOOD_UNIT_BYTES;
-        let after = &text[end..text.len().min(end + FLOOD_ORDER_BYTES)];
-        ordered |= FLOOD_ORDER
-            .search_with(cache, &Input::new(after).anchored(Anchored::Yes))
-            .is_some();
+        // (a shorter run, a chat's laughter or emoji, may stand before a reply to send: the
+        // order counts after padding of `FLOOD_BYTES`, which covers an aligned window wherever
+        // it begins)
+        if run >= FLOOD_BYTES {
+            let after = &text[end..text.len().min(end + FLOOD_ORDER_BYTES)];
+            ordered |= FLOOD_ORDER
+                .search_with(cache, &Input::new(after).anchored(Anchored::Yes))
+                .is_some();
+        }
     }
     (short, ordered)
 }
@@ -3303,7 +3323,16 @@ mod tests {
                 want.push(t.len() + 1 + run.len());
                 t = format!("{t}|{run}|");
             }
-            let got: Vec<usize> = flood_ends(t.as_bytes()).map(|(end, _)| end).collect();
+            let got: Vec<usize> = flood_ends(t.as_bytes()).map(|(end, _, _)| end).collect();
+            // (each run as long as it is: back to where the unit stops repeating)
+            let b = t.as_bytes();
+            for (end, p, len) in flood_ends(b) {
+                let mut start = end - p;
+                while start > 0 && b[start - 1] == b[start - 1 + p] {
+                    start -= 1;
+                }
+                proptest::prop_assert_eq!(len, end - start, "{:?}", t);
+            }
             proptest::prop_assert_eq!(got, want, "{:?} {:?}", unit, t);
         }
 

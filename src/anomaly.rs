@@ -194,6 +194,14 @@ impl Monitor {
 
 const PROBE: usize = 16;
 
+/// A slot's `until_ns` while an insert claims it: the claim is a compare-and-swap of an
+/// expired or empty slot's `until_ns` to this, so no other insert takes the slot before the
+/// claimer has written its agent and its `until_ns` (claiming by the agent word alone let a
+/// second insert read the fresh claim, `until_ns` still 0, as expired and take it: the first
+/// agent's quarantine was lost, found under load). A reader may meanwhile see the slot's old
+/// agent as quarantined: a denial for a few nanoseconds, never an allow.
+const CLAIMING_NS: u64 = u64::MAX;
+
 struct QSlot {
     agent: AtomicU64,
     until_ns: AtomicU64,
@@ -254,7 +262,9 @@ impl Quarantine {
         for i in 0..PROBE {
             let s = &self.slots[(agent as usize).wrapping_add(i) & self.mask];
             match s.agent.load(Acquire) {
-                0 => return false, // slots never return to 0: the chain ends here
+                // slots never return to 0: the chain ends here, unless the slot is being
+                // claimed (an insert past it may have gone on meanwhile)
+                0 if s.until_ns.load(Acquire) != CLAIMING_NS => return false,
                 a if a == agent => return s.until_ns.load(Acquire) > now,
                 _ => {}
             }
@@ -266,34 +276,43 @@ impl Quarantine {
     /// quarantines.
     pub fn insert(&self, agent: u64, until_ns: u64, now: u64) -> bool {
         let agent = agent.max(1);
+        // (`CLAIMING_NS` marks a claim: a quarantine without end stops a nanosecond short)
+        let until_ns = until_ns.min(CLAIMING_NS - 1);
         let idx = |i: usize| (agent as usize).wrapping_add(i) & self.mask;
-        let publish = |s: &QSlot| {
-            s.until_ns.fetch_max(until_ns, AcqRel);
-            self.latest_until_ns.fetch_max(until_ns, AcqRel);
-            true
-        };
-        // already present (live or expired): extend in place
+        // already present (live or expired): extend in place, unless another insert is
+        // claiming the slot (it is no longer this agent's: the extension would be lost)
         for i in 0..PROBE {
             let s = &self.slots[idx(i)];
             match s.agent.load(Acquire) {
-                a if a == agent => return publish(s),
-                0 => break,
+                a if a == agent => {
+                    let extended = s.until_ns.fetch_update(AcqRel, Acquire, |u| {
+                        (u != CLAIMING_NS).then_some(u.max(until_ns))
+                    });
+                    if extended.is_ok() {
+                        self.latest_until_ns.fetch_max(until_ns, AcqRel);
+                        return true;
+                    }
+                }
+                0 if s.until_ns.load(Acquire) != CLAIMING_NS => break,
                 _ => {}
             }
         }
-        // else the first empty or expired slot of the window
+        // else the first empty or expired slot of the window, claimed through its `until_ns`
+        // (`CLAIMING_NS`): the agent is written only once the slot is this insert's
         for i in 0..PROBE {
             let s = &self.slots[idx(i)];
-            let cur = s.agent.load(Acquire);
-            if cur != 0 && s.until_ns.load(Acquire) > now {
-                continue;
+            let until = s.until_ns.load(Acquire);
+            if until > now {
+                continue; // live, or being claimed
             }
-            if s.agent
-                .compare_exchange(cur, agent, AcqRel, Acquire)
+            if s.until_ns
+                .compare_exchange(until, CLAIMING_NS, AcqRel, Acquire)
                 .is_ok()
             {
-                s.until_ns.store(0, Release);
-                return publish(s);
+                s.agent.store(agent, Release);
+                s.until_ns.store(until_ns, Release);
+                self.latest_until_ns.fetch_max(until_ns, AcqRel);
+                return true;
             }
         }
         self.full.fetch_add(1, Relaxed);
@@ -317,7 +336,15 @@ impl Quarantine {
             match s.agent.load(Acquire) {
                 0 => break,
                 // every copy (two cores may have quarantined the agent at the same moment)
-                a if a == agent => was |= s.until_ns.swap(0, AcqRel) > now,
+                // (a slot being claimed is another insert's: left to it)
+                a if a == agent => {
+                    was |= s
+                        .until_ns
+                        .fetch_update(AcqRel, Acquire, |u| {
+                            (u != CLAIMING_NS && u > now).then_some(0)
+                        })
+                        .is_ok();
+                }
                 _ => {}
             }
         }
@@ -336,7 +363,7 @@ impl Quarantine {
             .filter_map(|s| {
                 let a = s.agent.load(Acquire);
                 let u = s.until_ns.load(Acquire);
-                (a != 0 && u > now).then(|| {
+                (a != 0 && u > now && u != CLAIMING_NS).then(|| {
                     let (tenant, agent, trigger) = match names.get(&a) {
                         Some((t, n, tr)) => (t.clone(), n.clone(), Some(*tr)),
                         None => (String::new(), format!("#{a:016x}"), None),
@@ -361,7 +388,10 @@ impl Quarantine {
         }
         self.slots
             .iter()
-            .filter(|s| s.agent.load(Acquire) != 0 && s.until_ns.load(Acquire) > now)
+            .filter(|s| {
+                let u = s.until_ns.load(Acquire);
+                s.agent.load(Acquire) != 0 && u > now && u != CLAIMING_NS
+            })
             .count()
     }
 }
@@ -580,5 +610,52 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(q.count(1), 256);
+    }
+
+    /// Inserts that race for the same slots, started together: every agent inserted is found
+    /// afterwards, in its own slot (a claim taken through the agent word alone let a second
+    /// insert read the fresh claim as expired and take it: a quarantine lost, under load).
+    #[test]
+    fn racing_inserts_into_one_window_lose_no_quarantine() {
+        const THREADS: u64 = 4;
+        const EACH: u64 = 3;
+        for round in 0..300u64 {
+            let q = std::sync::Arc::new(Quarantine::new(64));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS as usize));
+            let threads: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (q, start) = (q.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        // every agent's window begins at slot 5
+                        for a in 0..EACH {
+                            let id = ((round * 64 + t * EACH + a + 1) << 6) | 5;
+                            assert!(q.insert(id, 1_000 + a, 10));
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            for t in 0..THREADS {
+                for a in 0..EACH {
+                    let id = ((round * 64 + t * EACH + a + 1) << 6) | 5;
+                    assert!(q.contains(id, 11), "round {round}: agent {t}/{a} lost");
+                }
+            }
+            assert_eq!(q.count(11), (THREADS * EACH) as usize);
+        }
+    }
+
+    /// A quarantine without end (`u64::MAX`) is one, not a slot left claimed forever.
+    #[test]
+    fn a_quarantine_without_end_is_held_and_released() {
+        let q = Quarantine::new(16);
+        assert!(q.insert(7, u64::MAX, 0));
+        assert!(q.contains(7, u64::MAX - 2));
+        assert_eq!(q.list(1).len(), 1);
+        assert!(q.release(7, 1));
+        assert!(!q.contains(7, 2));
+        assert!(q.insert(8, 100, 2), "the released slot is taken again");
+        assert!(q.contains(8, 3));
     }
 }

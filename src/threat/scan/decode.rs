@@ -1401,8 +1401,9 @@ fn drawn_unit(u: &[u8]) -> bool {
 
 /// Where each flood ends, with its unit's length and the run's: the first byte past a run of
 /// one unit of up to `WORD_FLOOD_UNIT_BYTES` (its shortest, which is not drawn: `drawn_unit`)
-/// that covers an aligned window of half `FLOOD_BYTES`, runs in order. Each window is compared once, and each
-/// run's end is read once (the windows it covers are skipped): linear in the text.
+/// that covers an aligned window of half `FLOOD_BYTES`, runs in order. Each window is compared
+/// once, each run's end is read once (the windows it covers are skipped) and its start at most
+/// a window back: linear in the text.
 pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
     const W: usize = FLOOD_BYTES / 2;
     let mut at = 0;
@@ -1438,12 +1439,12 @@ pub(super) fn flood_ends(text: &[u8]) -> impl Iterator<Item = (usize, usize, usi
 /// An order for a fixed reply, as the catalogue's two patterns after a dismissal or a framed
 /// end of the input write it (`patterns.toml`, forty-second session; a test holds that both
 /// contain this text): a quoted phrase to say, output, repeat or answer with, the verb and the
-/// quote a space or a colon apart (not `"output": "1"`, a JSON key; not one of several
-/// choices, which the catalogue's veto reads); `say … and nothing else` (not `respond with the
-/// label and nothing else`, a template's); the reply to be,
-/// to begin or to end with a quoted phrase; a quoted phrase to prepend; the answer replaced;
-/// the only thing to output; a phrase as the first line of the reply. `print`, `type` and
-/// `write` with a quote are orders to people and programs (`type 'make clean'`), not here.
+/// quote a space, a comma or a colon apart (not `"output": "1"`, a JSON key; not one of
+/// several choices, which the catalogue's veto reads); `say … and nothing else` (not `respond
+/// with the label and nothing else`, a template's); the reply to be, to begin or to end with a
+/// quoted phrase; a quoted phrase to prepend; the answer replaced; the only thing to output; a
+/// phrase as the first line of the reply. `print`, `type` and `write` with a quote are orders
+/// to people and programs (`type 'make clean'`), not here.
 pub(super) const FIXED_REPLY_ORDER: &str = r#"((say|output|repeat|reply|respond|answer)( with| only| just| exactly| verbatim| simply| this| the words?| the phrase| the text| the string| the following( sentence| phrase| text| words?)?| back| after me)*(: ?| |, )("|'|“|「)|say\b[^.!?\n]{1,60}\b(and|but) nothing (else|more)\b|your (entire |whole |only |next |final )?(response|reply|answer|output) (must|should|shall|will)( only)? ((be|consist of|contain)( exactly| only| just| nothing but)?:? ?("|'|“|「)|(start|begin|end) with:? ?("|'|“|「))|(begin|start|end|prefix|preface|prepend) (your|the|each|every) (response|reply|answer|output)s? with:? ?("|'|“|「)|(prepend|prefix) ("|'|“|「)|replace (your|the) (entire |whole |full )?(response|reply|answer|output) with\b|the only thing you (should|must|will|may|can|are to) (say|output|write|print|type|reply|respond|return)\b|(say|print|output|write|type|put) [^.!?\n]{1,60} as the (first|only) (line|word|words|sentence) of (your|the) (response|reply|answer|output)\b)"#;
 
 /// Words that may stand between what clears the way and the order (`Now, say …`, `OK then,

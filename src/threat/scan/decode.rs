@@ -1350,11 +1350,12 @@ fn within_words(u: &mut Undisguised, out: &[u8], after: &[u8]) -> bool {
     true
 }
 
-/// A flood `repetition_flood` always finds, in bytes (shorter ones, down to half this, where
+/// A flood `flood_ends` always finds, in bytes (shorter ones, down to half this, where
 /// they cover an aligned window).
 pub(super) const FLOOD_BYTES: usize = 512;
 
-/// Whether `text` holds a flood: `FLOOD_BYTES` or more of one unit of up to 4 bytes repeated
+/// Whether `text` holds a flood of a short unit (`floods` without the order; the tests' name):
+/// `FLOOD_BYTES` or more of one unit of up to 4 bytes repeated
 /// (`ö ö ö …`, `%%%%…`, `\\n\\n…`), not whitespace or a drawn rule, as hijacking attacks send to
 /// push a prompt's instructions out of a model's attention. Such a run covers a whole aligned
 /// window of half that, so only those windows are compared with themselves shifted by 1 to 4
@@ -1365,7 +1366,7 @@ pub(super) fn repetition_flood(text: &[u8]) -> bool {
     flood_ends(text).any(|(_, unit, _)| unit <= FLOOD_UNIT_BYTES)
 }
 
-/// Longest unit of a flood (`repetition_flood`): a longer one is a word or a phrase repeated
+/// Longest unit of a flood that counts beside other evidence (`floods`): a longer one is a word or a phrase repeated
 /// (`please `, `om shanti `), which a chant, a song's refrain or a reply read back holds too
 /// (the fortieth session's review); such a flood counts only right before an order for a fixed
 /// reply (`FLOOD_ORDER`), up to `WORD_FLOOD_UNIT_BYTES`.
@@ -1458,28 +1459,14 @@ pub(super) const ORDER_GAP_BYTES: usize = 16;
 
 /// An order for a fixed reply right where a flood ends (`floods`), ASCII case ignored: at most
 /// `ORDER_GAP_BYTES` bytes that are not ASCII letters or digits, `ORDER_FILLERS`, then
-/// `FIXED_REPLY_ORDER`; run anchored over `FLOOD_ORDER_BYTES` after the flood. Compiled over
-/// bytes with ASCII classes and word boundaries, as the views' regexes are (a Unicode word
-/// boundary needs a feature the release build may not have: the build would fail at start).
+/// `FIXED_REPLY_ORDER`; run anchored over `FLOOD_ORDER_BYTES` after the flood. Parsed and
+/// built as the catalogue's regexes are (`plan::parse`, `view::build_part`: over bytes, ASCII
+/// classes and word boundaries; a Unicode word boundary needs a feature only the tests'
+/// dependencies enable, and failed the release binary at start).
 pub(super) static FLOOD_ORDER: std::sync::LazyLock<MetaRegex> = std::sync::LazyLock::new(|| {
-    let re = format!("[^a-z0-9]{{0,{ORDER_GAP_BYTES}}}{ORDER_FILLERS}{FIXED_REPLY_ORDER}");
-    // (as the views' parts are built: anchored, no captures asked, so no one-pass DFA, no full
-    // DFA, no prefilter; start-up pays for none of them)
-    MetaRegex::builder()
-        .configure(
-            MetaRegex::config()
-                .utf8_empty(false)
-                .onepass(false)
-                .dfa(false)
-                .auto_prefilter(false),
-        )
-        .syntax(
-            regex_automata::util::syntax::Config::new()
-                .unicode(false)
-                .utf8(false)
-                .case_insensitive(true),
-        )
-        .build(&re)
+    let re = format!("(?i)[^a-z0-9]{{0,{ORDER_GAP_BYTES}}}{ORDER_FILLERS}{FIXED_REPLY_ORDER}");
+    plan::parse(&plan::regex_source(&re))
+        .and_then(|hir| view::build_part(&hir, false))
         .expect("FLOOD_ORDER compiles (its text is a constant; a test compiles it)")
 });
 

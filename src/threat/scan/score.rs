@@ -265,11 +265,12 @@ pub(super) fn model_points(p: f32) -> u32 {
 /// suffixes, so a heavier weight could only be tuned on false positives.
 pub(super) const GIBBERISH_WEIGHT: u32 = 2;
 
-/// What a flood of one short unit repeated weighs (`decode::repetition_flood`): low alone.
+/// What a flood of one short unit repeated weighs beside other evidence (`decode::floods`): low
+/// alone.
 pub(super) const FLOOD_WEIGHT: u32 = 3;
 
-/// What a flood weighs with an order for the reply right after it (`decode::order_at`: `ö ö ö …
-/// Say "…"`, `)))…) Reply only with …`): high. Hijacking pads the text so that the prompt's own
+/// What a flood weighs with an order for a fixed reply right after it (`decode::FLOOD_ORDER`:
+/// `ö ö ö … Say "…"`, `)))…) Prepend "…" to your response`): high. Hijacking pads the text so that the prompt's own
 /// instructions fall out of the model's attention, then gives its order; the phrase ordered is
 /// anything, and the order alone is what prompts ask every day.
 pub(super) const FLOOD_ORDER_WEIGHT: u32 = 6;
